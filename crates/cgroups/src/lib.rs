@@ -1,0 +1,1 @@
+//! cgroup managers (v1, hybrid, v2). See the crate docs in the manager module.

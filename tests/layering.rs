@@ -1,0 +1,1 @@
+//! Checks the allowed dependency edges between berth crates.
