@@ -15,10 +15,12 @@
 //! - [`tty`]: making a pty the controlling terminal, window sizes.
 //! - [`prctl`]: the few `prctl` options the runtime needs.
 
+pub mod bpf;
 pub mod fd;
 pub mod prctl;
 pub mod process;
 pub mod seccomp;
+pub mod socket;
 pub mod tty;
 
 /// The result of a failed syscall: which call, and the errno it returned.
