@@ -22,7 +22,7 @@
 //!   `__X32_SYSCALL_BIT` to the x32 section, or to the bad-arch action when
 //!   x32 is not listed. Listed architectures of other hosts can never reach
 //!   the filter and are ignored. 32-bit arm has no table yet (see
-//!   [`tables`]), so on aarch64 hosts its processes get the bad-arch action.
+//!   `seccomp/tables.rs`), so on aarch64 hosts its processes get the bad-arch action.
 //! - Syscall names unknown for an architecture are skipped, as runc does.
 //! - Rules for one syscall are tried in profile order and the first whose
 //!   argument conditions all hold decides (conditions of one rule are ANDed;
