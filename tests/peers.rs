@@ -1,0 +1,377 @@
+//! Real peers drive berth-runtime in place of runc: Podman (`--runtime`) and
+//! containerd (`ctr run --runc-binary`, i.e. the runc shim's BinaryName option).
+//!
+//! Every peer test runs twice: with runc (proves the harness works on this
+//! machine) and with berth-runtime (the real check). Both use throwaway state:
+//! - podman: its own `--root`, `--runroot`, `--tmpdir` and `CONTAINERS_CONF` (file
+//!   locks under the tmpdir instead of the host-wide /dev/shm/libpod_lock, cgroupfs
+//!   manager and no events log since there is no systemd, the ulimits that
+//!   scripts/peer-setup writes host-wide), `--network none` (no host bridge or
+//!   firewall rules) and a unique `--cgroup-parent`;
+//! - containerd: started by hand on a temp root/state/socket with a generated
+//!   config (CRI off, /opt plugin dir under the temp dir), stopped by pid; ctr
+//!   uses a temp `--runc-root` and `--fifo-dir` and a unique `--cgroup`. The shim's
+//!   socket directory `/run/containerd/s` is hard-coded in containerd 1.6 and is
+//!   the only path outside the temp dir it touches (the socket itself is removed
+//!   when the shim exits).
+//!
+//! Cleanup runs in Drop guards even when a test fails: processes are ended by pid
+//! (containerd, and shims whose command line names our temp socket), mounts are
+//! unmounted only under our temp dir, cgroups only under our unique names.
+
+// Test code: panicking with a message is how it reports.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Run, command, require_root, require_tool, run_with_timeout, unique};
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+// ---------------------------------------------------------------------- podman
+
+/// A throwaway podman store; removes its mounts, cgroups and files on drop.
+struct Podman {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    cgroup_parent: String,
+}
+
+impl Podman {
+    fn new() -> Self {
+        let bin = require_tool("podman", "podman");
+        require_tool("conmon", "conmon");
+        let dir = tempfile::Builder::new()
+            .prefix("berth-podman-")
+            .tempdir()
+            .unwrap();
+        fs_err::write(
+            dir.path().join("containers.conf"),
+            "[containers]\n\
+             default_ulimits = [\"nofile=1024:1024\", \"nproc=32768:32768\"]\n\
+             [engine]\n\
+             cgroup_manager = \"cgroupfs\"\n\
+             events_logger = \"none\"\n\
+             lock_type = \"file\"\n",
+        )
+        .unwrap();
+        Podman {
+            bin,
+            dir,
+            cgroup_parent: unique("berth-podman"),
+        }
+    }
+
+    fn cmd(&self) -> Command {
+        let d = self.dir.path();
+        let mut c = Command::new(&self.bin);
+        c.env("CONTAINERS_CONF", d.join("containers.conf"))
+            .arg("--root")
+            .arg(d.join("root"))
+            .arg("--runroot")
+            .arg(d.join("runroot"))
+            .arg("--tmpdir")
+            .arg(d.join("tmp"))
+            .args(["--cgroup-manager", "cgroupfs", "--events-backend", "none"]);
+        c
+    }
+
+    fn run(&self, args: &[&str], runtime: Option<&Path>) -> Run {
+        let mut c = self.cmd();
+        if let Some(rt) = runtime {
+            c.arg("--runtime").arg(rt);
+        }
+        c.args(args);
+        run_with_timeout(c, TIMEOUT)
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        // Stop whatever is left (by podman's own bookkeeping in our store), then
+        // unmount everything under our dir and drop our cgroups.
+        let mut c = self.cmd();
+        c.args(["rm", "--all", "--force", "--time", "0"]);
+        let _ = run_with_timeout(c, Duration::from_secs(30));
+        common::unmount_all_under(self.dir.path());
+        let _ = common::remove_cgroup_everywhere(&self.cgroup_parent);
+    }
+}
+
+fn podman_runs_busybox(runtime: &Path) {
+    require_root();
+    let pm = Podman::new();
+    let archive = common::busybox_oci_archive();
+
+    let load = pm.run(&["load", "-i", archive.to_str().unwrap()], None);
+    assert!(
+        load.success() && load.stdout.contains("localhost/busybox:latest"),
+        "podman load of {} failed\n{}",
+        archive.display(),
+        load.describe()
+    );
+
+    let parent = format!("/{}", pm.cgroup_parent);
+    let run = pm.run(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--cgroup-parent",
+            &parent,
+            "localhost/busybox",
+            "echo",
+            "ok",
+        ],
+        Some(runtime),
+    );
+    assert!(
+        run.success() && run.stdout == "ok\n",
+        "podman --runtime {} run --rm localhost/busybox echo ok: expected \"ok\"\n{}",
+        runtime.display(),
+        run.describe()
+    );
+}
+
+#[test]
+fn podman_with_runc() {
+    podman_runs_busybox(&require_tool("runc", "runc"));
+}
+
+#[test]
+fn podman_with_berth_runtime() {
+    podman_runs_busybox(&common::berth_runtime());
+}
+
+// ------------------------------------------------------------------ containerd
+
+/// containerd started by hand on a temp root/state/socket. Drop stops it by pid,
+/// ends leftover shims of *this* instance by pid, unmounts under the temp dir.
+struct Containerd {
+    child: Child,
+    dir: tempfile::TempDir,
+    ctr: PathBuf,
+    namespace: String,
+    cgroups: Vec<String>,
+}
+
+impl Containerd {
+    fn start() -> Self {
+        let bin = require_tool("containerd", "containerd");
+        require_tool("containerd-shim-runc-v2", "containerd");
+        let ctr = require_tool("ctr", "containerd");
+        let dir = tempfile::Builder::new()
+            .prefix("berth-ctrd-")
+            .tempdir()
+            .unwrap();
+        let d = dir.path();
+        let sock = d.join("containerd.sock");
+        let config = format!(
+            r#"version = 2
+root = "{root}"
+state = "{state}"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.zfs", "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.internal.v1.tracing"]
+[grpc]
+  address = "{sock}"
+[ttrpc]
+  address = "{sock}.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+[plugins]
+  [plugins."io.containerd.internal.v1.opt"]
+    path = "{opt}"
+"#,
+            root = d.join("root").display(),
+            state = d.join("state").display(),
+            sock = sock.display(),
+            opt = d.join("opt").display(),
+        );
+        fs_err::write(d.join("config.toml"), config).unwrap();
+        let log = fs_err::File::create(d.join("containerd.log")).unwrap();
+        let log2 = log.file().try_clone().unwrap();
+        let child = Command::new(bin)
+            .arg("--config")
+            .arg(d.join("config.toml"))
+            .arg("--root")
+            .arg(d.join("root"))
+            .arg("--state")
+            .arg(d.join("state"))
+            .arg("--address")
+            .arg(&sock)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.into_parts().0))
+            .stderr(Stdio::from(log2))
+            .spawn()
+            .expect("starting containerd");
+        let mut me = Containerd {
+            child,
+            dir,
+            ctr,
+            namespace: unique("berth"),
+            cgroups: Vec::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let v = me.ctr(&["version"]);
+            if v.success() {
+                break;
+            }
+            if let Ok(Some(status)) = me.child.try_wait() {
+                panic!("containerd exited early ({status})\n{}", me.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "containerd did not answer on {} within 20s\n{}\n{}",
+                sock.display(),
+                v.describe(),
+                me.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        me
+    }
+
+    fn sock(&self) -> PathBuf {
+        self.dir.path().join("containerd.sock")
+    }
+
+    fn log(&self) -> String {
+        let log =
+            fs_err::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        format!(
+            "--- containerd log (last 40 lines) ---\n{}",
+            tail.join("\n")
+        )
+    }
+
+    fn ctr(&self, args: &[&str]) -> Run {
+        let mut c = command(&self.ctr, ["-a"]);
+        c.arg(self.sock()).args(["-n", &self.namespace]).args(args);
+        run_with_timeout(c, TIMEOUT)
+    }
+
+    /// Pids of processes whose command line names our socket (the shims we started).
+    fn our_shims(&self) -> Vec<u32> {
+        let needle = self.sock().into_os_string().into_encoded_bytes();
+        let mut pids = Vec::new();
+        let Ok(rd) = fs_err::read_dir("/proc") else {
+            return pids;
+        };
+        for e in rd.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            if pid == self.child.id() {
+                continue;
+            }
+            if let Ok(cmdline) = fs_err::read(e.path().join("cmdline"))
+                && cmdline
+                    .windows(needle.len())
+                    .any(|w| w == needle.as_slice())
+            {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+}
+
+fn kill_pid(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        // Stop our containerd by pid: TERM, then KILL after 10s.
+        kill_pid(self.child.id(), "-TERM");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Shims outlive containerd by design; end the ones serving our socket.
+        for pid in self.our_shims() {
+            kill_pid(pid, "-KILL");
+        }
+        common::unmount_all_under(self.dir.path());
+        for cg in &self.cgroups {
+            let _ = common::remove_cgroup_everywhere(cg);
+        }
+        let _ = common::remove_cgroup_everywhere(&self.namespace);
+    }
+}
+
+fn containerd_runs_busybox(runtime: &Path) {
+    require_root();
+    let mut cd = Containerd::start();
+    let archive = common::busybox_oci_archive();
+
+    let import = cd.ctr(&["images", "import", archive.to_str().unwrap()]);
+    assert!(
+        import.success(),
+        "ctr images import {} failed\n{}\n{}",
+        archive.display(),
+        import.describe(),
+        cd.log()
+    );
+
+    let cgroup = unique("berth-ctr");
+    cd.cgroups.push(cgroup.clone());
+    let id = unique("ctr");
+    let d = cd.dir.path().to_owned();
+    let runc_root = d.join("runc-root");
+    let fifo_dir = d.join("fifo");
+    let run = cd.ctr(&[
+        "run",
+        "--rm",
+        "--runc-binary",
+        runtime.to_str().unwrap(),
+        "--runc-root",
+        runc_root.to_str().unwrap(),
+        "--fifo-dir",
+        fifo_dir.to_str().unwrap(),
+        "--cgroup",
+        &format!("/{cgroup}"),
+        "localhost/busybox:latest",
+        &id,
+        "echo",
+        "ok",
+    ]);
+    assert!(
+        run.success() && run.stdout.trim_end() == "ok",
+        "ctr run --rm --runc-binary {} localhost/busybox:latest {id} echo ok: expected \"ok\"\n{}\n{}",
+        runtime.display(),
+        run.describe(),
+        cd.log()
+    );
+}
+
+#[test]
+fn containerd_with_runc() {
+    containerd_runs_busybox(&require_tool("runc", "runc"));
+}
+
+#[test]
+fn containerd_with_berth_runtime() {
+    containerd_runs_busybox(&common::berth_runtime());
+}
