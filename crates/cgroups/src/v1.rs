@@ -22,7 +22,7 @@ use oci_spec::runtime::LinuxResources;
 use crate::convert::{self, invalid, mem_v1};
 use crate::devices::DevicePolicy;
 use crate::error::{Error, Result};
-use crate::fsutil::{self, exists, read_opt, read_u64_opt, write};
+use crate::fsutil::{self, exists, read_opt, write};
 use crate::path::{CgroupPath, OwnCgroups};
 use crate::stats::{self, Stats};
 
@@ -202,8 +202,15 @@ impl V1Manager {
         // first when the new memsw is above the current limit, and lower the
         // limit first otherwise (runc setMemoryAndSwap).
         if limit != 0 && swap != 0 {
-            let current = read_u64_opt(&limit_file, "read the memory limit")?.unwrap_or(u64::MAX);
-            if swap == -1 || current < swap as u64 {
+            // The kernel reports "unlimited" as a huge number; "-1" (what
+            // was written) is accepted too, for fixtures.
+            let current = match read_opt(&limit_file, "read the memory limit")? {
+                Some(s) if s.trim() == "-1" => u64::MAX,
+                Some(s) => fsutil::parse_u64_or_max(&limit_file, &s, "read the memory limit")?
+                    .unwrap_or(u64::MAX),
+                None => u64::MAX,
+            };
+            if swap_first(current, swap) {
                 write_swap(swap)?;
                 write_limit(limit)?;
             } else {
@@ -507,6 +514,13 @@ impl V1Manager {
     }
 }
 
+/// Whether memsw must be written before the memory limit: when the new
+/// memsw is unlimited or above the current memory limit (otherwise lowering
+/// the limit first keeps `memsw >= limit` at every step).
+fn swap_first(current_limit: u64, swap: i64) -> bool {
+    swap == -1 || u64::try_from(swap).is_ok_and(|s| current_limit < s)
+}
+
 /// Gives every directory from `root` down to `leaf` the `cpuset.cpus` and
 /// `cpuset.mems` of its parent when its own are empty.
 ///
@@ -680,3 +694,7 @@ impl crate::Manager for V1Manager {
         paths
     }
 }
+
+#[cfg(test)]
+#[path = "v1_tests.rs"]
+mod tests;

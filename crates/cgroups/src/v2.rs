@@ -518,3 +518,7 @@ impl crate::Manager for V2Manager {
         vec![self.dir.clone()]
     }
 }
+
+#[cfg(test)]
+#[path = "v2_tests.rs"]
+mod tests;
