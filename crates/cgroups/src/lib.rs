@@ -28,7 +28,9 @@
 //!
 //! The hierarchy roots are parameters of [`CgroupLayout`], so unit tests
 //! run on tempdirs. Files that do not exist in such a fixture are created on
-//! write; on cgroupfs a missing file is an error.
+//! write; on cgroupfs a missing file is an error. The one thing a fixture
+//! cannot do is hold the v2 device eBPF program: v2 device rules need a
+//! real cgroup2 directory.
 
 mod convert;
 mod devices;
@@ -51,8 +53,8 @@ pub use v2::V2Manager;
 
 /// A container's cgroup, in every hierarchy the layout has.
 ///
-/// Lifecycle: [`apply`](Manager::apply) (create + limits) → [`add_task`]
-/// (Manager::add_task) for the container's init → any number of
+/// Lifecycle: [`apply`](Manager::apply) (create + limits) →
+/// [`add_task`](Manager::add_task) for the container's init → any number of
 /// [`update`](Manager::update), [`freeze`](Manager::freeze) /
 /// [`thaw`](Manager::thaw), [`stats`](Manager::stats),
 /// [`pids`](Manager::pids) → [`remove`](Manager::remove) once every process

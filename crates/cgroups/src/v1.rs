@@ -114,7 +114,9 @@ impl V1Manager {
         Ok(created)
     }
 
-    fn set(&self, res: &LinuxResources) -> Result<()> {
+    /// Refuses resources that cannot be applied here (unified keys, limits
+    /// for controllers that are not mounted) without touching anything.
+    fn check(&self, res: &LinuxResources) -> Result<()> {
         if let Some(unified) = res.unified().as_ref().filter(|u| !u.is_empty()) {
             let mut keys: Vec<&str> = unified.keys().map(String::as_str).collect();
             keys.sort_unstable();
@@ -125,6 +127,11 @@ impl V1Manager {
         for (controller, what) in convert::needed_controllers(res) {
             self.require(controller, what)?;
         }
+        Ok(())
+    }
+
+    fn set(&self, res: &LinuxResources) -> Result<()> {
+        self.check(res)?;
         self.set_memory(res)?;
         self.set_cpu(res)?;
         self.set_cpuset(res)?;
@@ -488,6 +495,10 @@ impl V1Manager {
         };
         let policy = DevicePolicy::from_rules(rules)?;
         let dir = self.require("devices", "set device access rules")?;
+        // On `update` of a running container the wildcard write resets the
+        // rules before the exceptions are re-added, so for a moment the
+        // container has only the default. runc avoids that by diffing
+        // against `devices.list`; berth does not yet.
         let current = read_opt(&dir.join("devices.list"), "read device access rules")?;
         for (i, (file, value)) in policy.v1_writes().into_iter().enumerate() {
             // Writing `a` to devices.allow needs the parent to allow all;
@@ -557,12 +568,7 @@ impl crate::Manager for V1Manager {
     fn apply(&self, resources: Option<&LinuxResources>) -> Result<()> {
         if let Some(res) = resources {
             // Refuse what cannot work before creating anything.
-            if res.unified().as_ref().is_some_and(|u| !u.is_empty()) {
-                return self.set(res);
-            }
-            for (controller, what) in convert::needed_controllers(res) {
-                self.require(controller, what)?;
-            }
+            self.check(res)?;
         }
         let created = self.create()?;
         if let Some(res) = resources
