@@ -15,7 +15,7 @@ use crate::log::LogFormat;
 /// berth-runtime: run OCI containers (runc-compatible command line)
 #[derive(Debug, Parser)]
 #[command(name = "berth-runtime", version, about, long_about = None)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Directory for container state (one sub-directory per container)
     #[arg(long, global = true, default_value = "/run/berth-runtime")]
     pub root: PathBuf,
@@ -42,7 +42,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct CreateArgs {
+pub(crate) struct CreateArgs {
     /// Path to the bundle (the directory holding config.json)
     #[arg(short, long, default_value = ".")]
     bundle: PathBuf,
@@ -66,7 +66,7 @@ pub struct CreateArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Create a container; its process waits until `start`
     Create(CreateArgs),
     /// Start a created container
@@ -217,7 +217,7 @@ pub enum Command {
 
 impl Command {
     /// Commands that start a process inside a container.
-    pub fn enters_container(&self) -> bool {
+    pub(crate) fn enters_container(&self) -> bool {
         matches!(
             self,
             Command::Create(_) | Command::Run { .. } | Command::Exec { .. }
@@ -236,7 +236,7 @@ fn create_options(a: &CreateArgs) -> CreateOptions {
 }
 
 /// Parses `TERM`, `SIGTERM`, `sigterm` or `15`.
-pub fn parse_signal(s: &str) -> Result<Signal> {
+pub(crate) fn parse_signal(s: &str) -> Result<Signal> {
     if let Ok(n) = s.parse::<i32>() {
         return Signal::try_from(n).with_context(|| format!("unknown signal number {n}"));
     }
@@ -258,7 +258,7 @@ fn print_json(value: &impl serde::Serialize) -> Result<()> {
 }
 
 /// Runs the command; returns the process exit code.
-pub fn run(cli: Cli) -> Result<u8> {
+pub(crate) fn run(cli: Cli) -> Result<u8> {
     if cli.systemd_cgroup {
         bail!(
             "--systemd-cgroup is not supported: berth-runtime manages cgroups through cgroupfs; \
@@ -588,22 +588,22 @@ fn print_ps_table(pids: &[i32], ps_args: &[String]) -> Result<()> {
 
 /// A tiny column aligner (two spaces between columns), enough for `list`.
 mod tabwriter_lite {
-    pub struct Table {
+    pub(crate) struct Table {
         rows: Vec<Vec<String>>,
     }
 
     impl Table {
-        pub fn new(header: &[&str]) -> Self {
+        pub(crate) fn new(header: &[&str]) -> Self {
             Self {
                 rows: vec![header.iter().map(|s| s.to_string()).collect()],
             }
         }
 
-        pub fn row(&mut self, row: Vec<String>) {
+        pub(crate) fn row(&mut self, row: Vec<String>) {
             self.rows.push(row);
         }
 
-        pub fn render(&self) -> String {
+        pub(crate) fn render(&self) -> String {
             let cols = self.rows.iter().map(Vec::len).max().unwrap_or(0);
             let widths: Vec<usize> = (0..cols)
                 .map(|c| {

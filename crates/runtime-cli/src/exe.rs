@@ -19,7 +19,7 @@ const MEMFD_NAME: &str = "berth-runtime";
 
 /// Returns when running from a sealed memfd copy; otherwise makes one and
 /// `fexecve`s it (never returns on success).
-pub fn ensure_sealed() -> Result<()> {
+pub(crate) fn ensure_sealed() -> Result<()> {
     let exe = fs_err::read_link("/proc/self/exe")?;
     if exe
         .as_os_str()

@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 use clap::ValueEnum;
 
 #[derive(Debug, Clone, Copy, Default, ValueEnum, PartialEq, Eq)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     #[default]
     Text,
     Json,
 }
 
-pub struct Logger {
+pub(crate) struct Logger {
     file: Option<PathBuf>,
     format: LogFormat,
     #[allow(dead_code)]
@@ -24,7 +24,7 @@ pub struct Logger {
 }
 
 impl Logger {
-    pub fn new(file: Option<&Path>, format: LogFormat, debug: bool) -> Self {
+    pub(crate) fn new(file: Option<&Path>, format: LogFormat, debug: bool) -> Self {
         Self {
             file: file.map(Path::to_path_buf),
             format,
@@ -32,7 +32,7 @@ impl Logger {
         }
     }
 
-    pub fn error(&self, msg: &str) {
+    pub(crate) fn error(&self, msg: &str) {
         let _ = writeln!(std::io::stderr(), "berth-runtime: error: {msg}");
         self.write("error", msg);
     }

@@ -5,7 +5,7 @@
 //! Signals are received through a `signalfd` instead of handlers, so no code
 //! runs in signal context and the loop is a plain `poll`.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};

@@ -32,24 +32,37 @@ pub fn thread_count() -> Option<usize> {
     rest.split(' ').nth(17)?.parse().ok()
 }
 
-fn ensure_single_threaded(call: &'static str) -> Result<()> {
-    match thread_count() {
-        Some(1) => Ok(()),
-        _ => Err(SysError {
-            call,
-            errno: nix::errno::Errno::EDEADLK,
-        }),
+/// Proof, checked at creation, that the calling process had one thread.
+///
+/// `clone_fork` needs it. Take it right before forking: reading
+/// `/proc/self/stat` stops working once a process has joined another
+/// pid namespace's mount namespace (its `/proc` no longer shows itself),
+/// so a child that must fork again after `setns` takes the token first.
+/// The token is neither `Send` nor `Sync`, so it cannot wander to a thread.
+#[derive(Debug)]
+pub struct SingleThreaded(std::marker::PhantomData<*const ()>);
+
+impl SingleThreaded {
+    /// Checks that the process has exactly one thread right now.
+    pub fn check() -> Result<Self> {
+        match thread_count() {
+            Some(1) => Ok(Self(std::marker::PhantomData)),
+            _ => Err(SysError {
+                call: "fork (the process must be single-threaded)",
+                errno: nix::errno::Errno::EDEADLK,
+            }),
+        }
     }
 }
 
 /// `clone(2)` without a new stack, so it behaves like `fork(2)` with extra
 /// flags: new namespaces (`CLONE_NEW*`) and/or `CLONE_PARENT`.
 ///
-/// The caller must be single-threaded; otherwise this returns an error with
-/// `EDEADLK` and creates nothing.
-pub fn clone_fork(flags: CloneFlags) -> Result<Forked> {
-    ensure_single_threaded("clone")?;
-    // SAFETY: the process has a single thread (checked above), so the child
+/// `_proof` shows the caller checked it is single-threaded (see
+/// [`SingleThreaded`]) and has started no thread since.
+pub fn clone_fork(_proof: &SingleThreaded, flags: CloneFlags) -> Result<Forked> {
+    // SAFETY: the process has a single thread (the caller holds a
+    // SingleThreaded token, which cannot leave this thread), so the child
     // starts with a consistent copy of the whole address space, as after
     // fork(2). The stack pointer argument is NULL, which makes the kernel
     // reuse the caller's stack copy-on-write, exactly like fork. The
@@ -83,8 +96,8 @@ pub fn clone_fork(flags: CloneFlags) -> Result<Forked> {
 }
 
 /// `fork(2)` for a single-threaded caller.
-pub fn fork() -> Result<Forked> {
-    clone_fork(CloneFlags::empty())
+pub fn fork(proof: &SingleThreaded) -> Result<Forked> {
+    clone_fork(proof, CloneFlags::empty())
 }
 
 /// Leaves the process immediately with `code`, without running atexit

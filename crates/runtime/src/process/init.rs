@@ -78,6 +78,7 @@ fn run_inner(spawn: &mut Spawn<'_>, chan: &Channel) -> Result<Infallible, String
             .map_err(ctx("cannot become root (uid 0) in the user namespace"))?;
     }
 
+    let mut hook_state: Option<String> = None;
     if let InitKind::Container { fifo, no_pivot } = &spawn.kind {
         if let Some(hostname) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
             nix::unistd::sethostname(hostname).map_err(ctx("hostname: cannot set it"))?;
@@ -105,17 +106,19 @@ fn run_inner(spawn: &mut Spawn<'_>, chan: &Channel) -> Result<Infallible, String
         if any(prestart)
             || any(hooks.and_then(|h| h.create_runtime().as_ref()))
             || any(hooks.and_then(|h| h.create_container().as_ref()))
+            || any(hooks.and_then(|h| h.start_container().as_ref()))
         {
             chan.send(&Message::RunHooks).map_err(|e| e.to_string())?;
-            let state = match chan.recv().map_err(|e| e.to_string())? {
+            let got = match chan.recv().map_err(|e| e.to_string())? {
                 Some((Message::HooksDone(state), _)) => state,
                 Some((Message::Error(e), _)) => return Err(e),
                 _ => return Err("lost contact with berth-runtime while hooks ran".into()),
             };
             if let Some(list) = hooks.and_then(|h| h.create_container().as_ref()) {
-                crate::hooks::run_hooks(list, state.as_bytes(), "createContainer")
+                crate::hooks::run_hooks(list, got.as_bytes(), "createContainer")
                     .map_err(|e| e.to_string())?;
             }
+            hook_state = Some(got);
         }
         crate::rootfs::pivot_root(spawn.rootfs, *no_pivot).map_err(|e| e.to_string())?;
         if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
@@ -174,6 +177,18 @@ fn run_inner(spawn: &mut Spawn<'_>, chan: &Channel) -> Result<Infallible, String
                 Err(err) => return Err(format!("waiting for start on exec.fifo: {err}")),
             }
         }
+        // startContainer hooks run in the container, after start, before
+        // the user's program (their paths resolve inside the container).
+        if let (Some(list), Some(state)) = (
+            spec.hooks()
+                .as_ref()
+                .and_then(|h| h.start_container().as_ref()),
+            &hook_state,
+        ) && let Err(err) = crate::hooks::run_hooks(list, state.as_bytes(), "startContainer")
+        {
+            eprintln!("berth-runtime: {err}");
+            berth_sys::process::exit_now(1);
+        }
     }
     if let (Some(filter), true) = (&seccomp, nnp) {
         // With no_new_privs, load the filter as late as possible so that it
@@ -185,7 +200,9 @@ fn run_inner(spawn: &mut Spawn<'_>, chan: &Channel) -> Result<Infallible, String
         .map_err(ctx("cannot close inherited descriptors"))?;
     let c_args = to_cstrings(&args, "process.args")?;
     let c_env = to_cstrings(&env, "process.env")?;
-    let err = match nix::unistd::execve(&exe, &c_args, &c_env) {
+    let c_exe = CString::new(exe.as_os_str().as_encoded_bytes())
+        .map_err(|_| "process.args[0] contains a NUL byte".to_string())?;
+    let err = match nix::unistd::execve(&c_exe, &c_args, &c_env) {
         Ok(never) => match never {},
         Err(err) => err,
     };

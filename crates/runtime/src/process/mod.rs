@@ -98,8 +98,9 @@ pub(crate) fn spawn(
     // The cgroup namespace is unshared by init itself after it joined its
     // cgroup, so that the namespace's root is the container's cgroup.
     let clone_flags = spawn.plan.new - CloneFlags::CLONE_NEWCGROUP;
+    let proof = berth_sys::process::SingleThreaded::check().map_err(ProcessError::Clone)?;
     let pid = if spawn.plan.join.is_empty() {
-        match berth_sys::process::clone_fork(clone_flags).map_err(ProcessError::Clone)? {
+        match berth_sys::process::clone_fork(&proof, clone_flags).map_err(ProcessError::Clone)? {
             berth_sys::process::Forked::Child => {
                 drop(main_end);
                 init::run(&mut spawn, child_end)
@@ -107,10 +108,10 @@ pub(crate) fn spawn(
             berth_sys::process::Forked::Parent(pid) => pid,
         }
     } else {
-        match berth_sys::process::fork().map_err(ProcessError::Clone)? {
+        match berth_sys::process::fork(&proof).map_err(ProcessError::Clone)? {
             berth_sys::process::Forked::Child => {
                 drop(main_end);
-                stage1(&mut spawn, clone_flags, child_end)
+                stage1(&mut spawn, &proof, clone_flags, child_end)
             }
             berth_sys::process::Forked::Parent(stage1) => {
                 let got = main_end.recv();
@@ -196,13 +197,18 @@ fn drive(
 }
 
 /// stage-1: join namespaces by path, clone init, report its pid, exit.
-fn stage1(spawn: &mut Spawn<'_>, flags: CloneFlags, chan: Channel) -> ! {
+fn stage1(
+    spawn: &mut Spawn<'_>,
+    proof: &berth_sys::process::SingleThreaded,
+    flags: CloneFlags,
+    chan: Channel,
+) -> ! {
     let _ = berth_sys::prctl::set_name("berth:[1:STAGE]");
     if let Err(err) = spawn.plan.join_all() {
         let _ = chan.send(&Message::Error(err.to_string()));
         berth_sys::process::exit_now(1);
     }
-    match berth_sys::process::clone_fork(flags | CloneFlags::CLONE_PARENT) {
+    match berth_sys::process::clone_fork(proof, flags | CloneFlags::CLONE_PARENT) {
         Ok(berth_sys::process::Forked::Child) => init::run(spawn, chan),
         Ok(berth_sys::process::Forked::Parent(pid)) => {
             let code = match chan.send(&Message::InitPid(pid.as_raw())) {
