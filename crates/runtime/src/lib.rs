@@ -25,7 +25,7 @@ pub mod features;
 pub mod hooks;
 pub mod namespaces;
 // pub mod process;  (wired in once berth-cgroups and rootfs land)
-// pub mod rootfs;  (wired in once berth-cgroups and rootfs land)
+pub mod rootfs;
 pub mod seccomp;
 pub mod spec;
 pub mod state;
