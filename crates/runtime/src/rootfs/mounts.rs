@@ -299,12 +299,14 @@ fn tmpfs_mount(ctx: &Ctx<'_>, entry: &Entry<'_>) -> Result<()> {
 /// Bind (or rbind) mount, then a bind remount for flags the kernel ignores
 /// on the first call.
 fn bind_mount(ctx: &Ctx<'_>, entry: &Entry<'_>, source: &Path) -> Result<()> {
-    let meta = fs_err::metadata(source).map_err(|e| RootfsError::Source {
+    // stat(2), not fs_err, to keep the errno for the message.
+    let st = nix::sys::stat::stat(source).map_err(|e| RootfsError::Source {
         index: entry.index,
         path: source.to_owned(),
-        errno: Os(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))),
+        errno: Os(e),
     })?;
-    let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
+    let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+    let kind = if is_dir { Kind::Dir } else { Kind::File };
     let fd = destination(ctx, entry, kind)?;
     let rec = entry.opts.flags & MsFlags::MS_REC;
     mount(
