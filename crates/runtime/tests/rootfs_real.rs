@@ -77,11 +77,18 @@ fn make_rootfs() -> tempfile::TempDir {
 fn run_child(test: &str, scenario: &str, rootfs: &Path, extra_env: &[(&str, &Path)]) {
     let exe = std::env::current_exe().expect("current_exe");
     let mut cmd = Command::new("/usr/bin/unshare");
-    cmd.args(["--mount", "--uts", "--propagation", "private", "--fork"])
-        .arg(exe)
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(SCENARIO, scenario)
-        .env(ROOTFS, rootfs);
+    cmd.args([
+        "--mount",
+        "--uts",
+        "--cgroup",
+        "--propagation",
+        "private",
+        "--fork",
+    ])
+    .arg(exe)
+    .args(["--exact", test, "--nocapture", "--test-threads=1"])
+    .env(SCENARIO, scenario)
+    .env(ROOTFS, rootfs);
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
@@ -222,6 +229,7 @@ fn full_child(rootfs: &Path) {
         "root": {"path": rootfs, "readonly": true},
         "mounts": mounts,
         "linux": {
+            "rootfsPropagation": "rshared",
             "devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o600, "uid": 0, "gid": 0}],
             "maskedPaths": ["/proc/version", "/proc/acpi", "/proc/does-not-exist"],
             "readonlyPaths": ["/proc/sys", "/proc/sysrq-trigger", "/proc/nope"],
@@ -300,6 +308,10 @@ fn full_child(rootfs: &Path) {
     );
     let root_line = mountinfo_line("/").expect("/ in mountinfo");
     assert!(
+        root_line.contains(" shared:"),
+        "rootfsPropagation: {root_line}"
+    );
+    assert!(
         root_line
             .split(' ')
             .nth(5)
@@ -363,17 +375,25 @@ fn full_child(rootfs: &Path) {
 fn no_pivot_and_user_namespace_devices() {
     const NAME: &str = "no_pivot_and_user_namespace_devices";
     if let Some((_, rootfs)) = child_env() {
+        // /dev read-only: populated first, remounted ro by finalize.
+        let mut mounts = base_mounts();
+        mounts[1]["options"]
+            .as_array_mut()
+            .expect("options")
+            .push("ro".into());
         let s = spec(serde_json::json!({
             "ociVersion": "1.0.2",
             "root": {"path": rootfs},
-            "mounts": base_mounts(),
+            "mounts": mounts,
         }));
-        // in_user_namespace: devices are bind-mounted from the host.
+        // in_user_namespace: devices are bind-mounted from the host. We
+        // are in a new cgroup namespace (unshare --cgroup), so cgroup v1
+        // hierarchies are mounted afresh instead of bound.
         let opts = RootfsOptions {
             rootfs: &rootfs,
             in_user_namespace: true,
             terminal: false,
-            cgroup_namespace: false,
+            cgroup_namespace: true,
         };
         prepare_rootfs(&s, &opts).unwrap_or_else(|e| panic!("prepare_rootfs: {e}"));
         pivot_root(&rootfs, true).unwrap_or_else(|e| panic!("pivot_root(no_pivot): {e}"));
@@ -391,6 +411,18 @@ fn no_pivot_and_user_namespace_devices() {
         );
         assert!(!Path::new("/dev/console").exists());
         assert!(Path::new("/proc/self/status").exists());
+        assert_eq!(
+            kind_of(fs_err::write("/dev/newfile", "x")),
+            Some(ErrorKind::ReadOnlyFilesystem)
+        );
+        let v2 = nix::sys::statfs::statfs("/sys/fs/cgroup")
+            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
+        if !v2 {
+            assert!(Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists());
+            let line = mountinfo_line("/sys/fs/cgroup/memory").expect("memory mount");
+            // A fresh mount in the cgroup namespace is rooted at our cgroup.
+            assert_eq!(line.split(' ').nth(3), Some("/"), "{line}");
+        }
         return;
     }
     if !can_run() {
