@@ -209,7 +209,8 @@ pub enum RootfsError {
         /// What the kernel said.
         errno: Os,
     },
-    /// Reading a kernel-provided file (`/proc/self/mountinfo`, ...).
+    /// Reading a kernel-provided file (`/proc/self/mountinfo`, ...) or
+    /// resolving `root.path`.
     #[error("{step}: {source}")]
     Read {
         /// What we were doing.
@@ -266,27 +267,34 @@ pub fn prepare_rootfs(spec: &Spec, opts: &RootfsOptions<'_>) -> Result<()> {
     // the spec asks), so nothing we mount propagates back to the host.
     mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
         .map_err(|e| RootfsError::step("set propagation of \"/\"", e))?;
+    // Mount points in mountinfo and the paths /proc/self/fd shows are
+    // canonical; compare against the canonical rootfs even if the caller
+    // passed a path through a symlink.
+    let rootfs = fs_err::canonicalize(opts.rootfs).map_err(|source| RootfsError::Read {
+        step: "resolving root.path",
+        source,
+    })?;
     // pivot_root(2) refuses a new root whose parent mount is shared.
-    pivot::make_parent_mount_private(opts.rootfs)?;
+    pivot::make_parent_mount_private(&rootfs)?;
     mount(
-        Some(opts.rootfs),
-        opts.rootfs,
+        Some(&rootfs),
+        &rootfs,
         None::<&str>,
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None::<&str>,
     )
-    .map_err(|e| RootfsError::step(format!("bind {:?} onto itself", opts.rootfs), e))?;
+    .map_err(|e| RootfsError::step(format!("bind {rootfs:?} onto itself"), e))?;
     // Opened after the self-bind, so it names the new mount's root.
     let root = nix::fcntl::open(
-        opts.rootfs,
+        &rootfs,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| RootfsError::step(format!("open rootfs {:?}", opts.rootfs), e))?;
+    .map_err(|e| RootfsError::step(format!("open rootfs {rootfs:?}"), e))?;
 
     let ctx = mounts::Ctx {
         root: root.as_fd(),
-        rootfs: opts.rootfs,
+        rootfs: &rootfs,
         opts,
     };
     for (index, m) in spec.mounts().iter().flatten().enumerate() {

@@ -80,6 +80,11 @@ pub(super) fn pivot_root(rootfs: &Path, no_pivot: bool) -> Result<()> {
 /// since a fully visible one exists in the namespace), move the rootfs onto
 /// `/`, and chroot into it.
 fn move_root(rootfs: &Path) -> Result<()> {
+    // Canonical, to compare with mountinfo's mount points.
+    let rootfs = &fs_err::canonicalize(rootfs).map_err(|source| RootfsError::Read {
+        step: "resolving root.path",
+        source,
+    })?;
     let mounts = read_mountinfo()?;
     let mut hide: Vec<_> = mounts
         .into_iter()
