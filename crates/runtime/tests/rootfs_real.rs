@@ -69,6 +69,9 @@ fn make_rootfs() -> tempfile::TempDir {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("symlink");
     }
     fs_err::write(root.join("etc/marker"), "inside").expect("marker");
+    fs_err::create_dir_all(root.join("opt/data")).expect("mkdir opt");
+    fs_err::write(root.join("opt/data/file"), "copied").expect("opt file");
+    std::os::unix::fs::symlink("data/file", root.join("opt/link")).expect("opt link");
     dir
 }
 
@@ -218,6 +221,7 @@ fn full_child(rootfs: &Path) {
         serde_json::from_value::<Vec<serde_json::Value>>(serde_json::json!([
             {"destination": "/data", "type": "bind", "source": src, "options": ["rbind", "ro", "nosuid", "nodev"]},
             {"destination": "/etc/hello", "source": file_src, "options": ["bind", "rw"]},
+            {"destination": "/opt", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "mode=755"]},
             // Before the /tmp tmpfs, so what it creates stays visible on disk.
             {"destination": "/escape/sub", "type": "tmpfs", "source": "tmpfs"},
             {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]},
@@ -318,6 +322,15 @@ fn full_child(rootfs: &Path) {
             .is_some_and(|o| o.starts_with("ro")),
         "{root_line}"
     );
+
+    // tmpcopyup: the image's /opt content, on a tmpfs.
+    assert_eq!(
+        fs_err::read_to_string("/opt/link").expect("/opt/link"),
+        "copied"
+    );
+    let opt_line = mountinfo_line("/opt").expect("/opt in mountinfo");
+    assert!(opt_line.contains(" - tmpfs "), "{opt_line}");
+    fs_err::write("/opt/data/new", "x").expect("write /opt");
 
     // Bind mounts: ro dir, rw file.
     assert_eq!(
