@@ -6,6 +6,8 @@
 # wall time per runtime (ms) and the ratios berth/runc and berth/crun.
 #
 #   bench/runtime.sh [ROUNDS]      (default 50; also ROUNDS=... in the environment)
+#   BENCH_SPEC_JQ='<jq filter>'    optional extra edit of config.json for all three,
+#                                  e.g. '.linux.namespaces |= map(select(.type != "network"))'
 #
 # Needs root. Builds the release berth-runtime first; if berth-runtime fails, the
 # failure is printed and the peers are still measured.
@@ -59,7 +61,7 @@ trap cleanup EXIT
 
 scripts/make-busybox-image --bundle "$W/bundle" -- true >/dev/null
 # An explicit cgroup path of our own, so no runtime nests under the caller's cgroup.
-jq --arg cg "/$CG" '.linux.cgroupsPath = $cg' "$W/bundle/config.json" > "$W/config.json"
+jq --arg cg "/$CG" ".linux.cgroupsPath = \$cg | ${BENCH_SPEC_JQ:-.}" "$W/bundle/config.json" > "$W/config.json"
 mv "$W/config.json" "$W/bundle/config.json"
 
 declare -A BIN=([runc]="$(command -v runc)" [crun]="$(command -v crun)" [berth]="$BERTH")
@@ -123,6 +125,7 @@ stats() {
 echo
 printf "berth-runtime bench: %s rounds of \`run\` (busybox true), interleaved; kernel %s, %s cpus\n" \
     "$ROUNDS" "$(uname -r)" "$(nproc)"
+[ -n "${BENCH_SPEC_JQ:-}" ] && printf "spec edit: %s\n" "$BENCH_SPEC_JQ"
 printf "runc %s, crun %s\n" "$(runc --version | head -1 | awk '{print $3}')" "$(crun --version | head -1 | awk '{print $3}')"
 printf "%-14s %6s %6s %10s %10s\n" runtime ok failed median_ms p90_ms
 declare -A MED P90
