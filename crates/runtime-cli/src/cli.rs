@@ -258,7 +258,7 @@ fn print_json(value: &impl serde::Serialize) -> Result<()> {
 }
 
 /// Runs the command; returns the process exit code.
-pub(crate) fn run(cli: Cli) -> Result<u8> {
+pub(crate) fn run(cli: Cli, logger: &crate::log::Logger) -> Result<u8> {
     if cli.systemd_cgroup {
         bail!(
             "--systemd-cgroup is not supported: berth-runtime manages cgroups through cgroupfs; \
@@ -266,8 +266,16 @@ pub(crate) fn run(cli: Cli) -> Result<u8> {
         );
     }
     let rt = Runtime::new(&cli.root);
+    let warn_bundle = |bundle: &Path| {
+        if let Ok(spec) = berth_runtime::spec::load(bundle) {
+            for w in berth_runtime::spec::lsm_warnings(&spec, spec.process().as_ref()) {
+                logger.warn(&w);
+            }
+        }
+    };
     match cli.command {
         Command::Create(a) => {
+            warn_bundle(&a.bundle);
             rt.create(&a.id, &create_options(&a))?;
         }
         Command::Start { id } => rt.start(&id)?,
@@ -276,6 +284,7 @@ pub(crate) fn run(cli: Cli) -> Result<u8> {
             detach,
             keep,
         } => {
+            warn_bundle(&create.bundle);
             let code = rt.run(&create.id, &create_options(&create), detach, keep)?;
             return Ok(u8::try_from(code).unwrap_or(255));
         }
@@ -370,6 +379,9 @@ pub(crate) fn run(cli: Cli) -> Result<u8> {
                 if !cap.is_empty() {
                     add_caps(&mut proc, &cap)?;
                 }
+            }
+            for w in berth_runtime::spec::lsm_warnings(&state.spec, Some(&proc)) {
+                logger.warn(&w);
             }
             let code = rt.exec(
                 &id,

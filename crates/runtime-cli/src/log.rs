@@ -19,7 +19,6 @@ pub(crate) enum LogFormat {
 pub(crate) struct Logger {
     file: Option<PathBuf>,
     format: LogFormat,
-    #[allow(dead_code)]
     debug: bool,
 }
 
@@ -35,6 +34,18 @@ impl Logger {
     pub(crate) fn error(&self, msg: &str) {
         let _ = writeln!(std::io::stderr(), "berth-runtime: error: {msg}");
         self.write("error", msg);
+    }
+
+    /// Written only with `--debug`, and only to `--log`.
+    pub(crate) fn debug(&self, msg: &str) {
+        if self.debug {
+            self.write("debug", msg);
+        }
+    }
+
+    pub(crate) fn warn(&self, msg: &str) {
+        let _ = writeln!(std::io::stderr(), "berth-runtime: warning: {msg}");
+        self.write("warning", msg);
     }
 
     fn write(&self, level: &str, msg: &str) {

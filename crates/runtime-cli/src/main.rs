@@ -15,6 +15,10 @@ use clap::Parser;
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     let logger = log::Logger::new(args.log.as_deref(), args.log_format, args.debug);
+    logger.debug(&format!(
+        "command: {:?}",
+        std::env::args().collect::<Vec<_>>()
+    ));
     if args.command.enters_container()
         && let Err(err) = exe::ensure_sealed()
     {
@@ -23,7 +27,7 @@ fn main() -> ExitCode {
         ));
         return ExitCode::from(1);
     }
-    match cli::run(args) {
+    match cli::run(args, &logger) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             logger.error(&format!("{err:#}"));

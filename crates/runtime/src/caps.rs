@@ -76,7 +76,13 @@ pub fn apply_process(spec: Option<&LinuxCapabilities>) -> Result<(), CapsError> 
     set(CapSet::Permitted, "permitted", &permitted)?;
     set(CapSet::Effective, "effective", &effective)?;
     if caps::runtime::ambient_set_supported().is_ok() {
-        set(CapSet::Ambient, "ambient", &ambient)?;
+        // Like runc, raise what can be raised and skip the rest: the kernel
+        // refuses ambient capabilities that are not also inheritable, and
+        // `runc spec` writes an ambient set without an inheritable one.
+        let _ = caps::clear(None, CapSet::Ambient);
+        for cap in &ambient {
+            let _ = caps::raise(None, CapSet::Ambient, *cap);
+        }
     }
     Ok(())
 }

@@ -99,6 +99,57 @@ fn cgroup_for(cgroups_path: Option<&str>, id: &str) -> Result<Cgroup, Error> {
     Ok(Cgroup { manager })
 }
 
+/// `linux.resources` plus the device rules every container gets, as runc's
+/// `AllowedDevices`: mknod of anything, the default devices, ptys, tun, and
+/// each device listed in `linux.devices`. Without them a spec that starts
+/// with "deny all" (as `runc spec` writes) could not even open /dev/null.
+fn effective_resources(spec: &Spec) -> Option<oci_spec::runtime::LinuxResources> {
+    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+    let linux = spec.linux().as_ref()?;
+    let mut resources = linux.resources().clone().unwrap_or_default();
+    let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut r = LinuxDeviceCgroup::default();
+        r.set_allow(true);
+        r.set_typ(Some(typ));
+        r.set_major(major);
+        r.set_minor(minor);
+        r.set_access(Some(access.to_string()));
+        r
+    };
+    let mut devices = resources.devices().clone().unwrap_or_default();
+    if devices.is_empty() {
+        // No rules at all means "deny everything else", as in runc.
+        let mut deny = LinuxDeviceCgroup::default();
+        deny.set_allow(false);
+        deny.set_access(Some("rwm".to_string()));
+        devices.push(deny);
+    }
+    let c = LinuxDeviceType::C;
+    devices.extend([
+        rule(c, None, None, "m"),
+        rule(LinuxDeviceType::B, None, None, "m"),
+        rule(c, Some(1), Some(3), "rwm"),
+        rule(c, Some(1), Some(8), "rwm"),
+        rule(c, Some(1), Some(7), "rwm"),
+        rule(c, Some(5), Some(0), "rwm"),
+        rule(c, Some(1), Some(5), "rwm"),
+        rule(c, Some(1), Some(9), "rwm"),
+        rule(c, Some(5), Some(1), "rwm"),
+        rule(c, Some(136), None, "rwm"),
+        rule(c, Some(5), Some(2), "rwm"),
+        rule(c, Some(10), Some(200), "rwm"),
+    ]);
+    for dev in linux.devices().iter().flatten() {
+        let typ = match dev.typ() {
+            LinuxDeviceType::U => c,
+            other => other,
+        };
+        devices.push(rule(typ, Some(dev.major()), Some(dev.minor()), "rwm"));
+    }
+    resources.set_devices(Some(devices));
+    Some(resources)
+}
+
 fn cgroups_path(spec: &Spec) -> Option<String> {
     spec.linux()
         .as_ref()
@@ -276,7 +327,7 @@ impl Runtime {
             cleanup.cgroup = Some(cgroup_for(cg_path.as_deref(), id)?);
             cgroup
                 .manager
-                .apply(linux.and_then(|l| l.resources().as_ref()))
+                .apply(effective_resources(&spec).as_ref())
                 .map_err(|e| Error::Cgroup(e.to_string()))?;
             let created = crate::state::now_rfc3339();
             let started = {

@@ -19,16 +19,18 @@
 //! process (it forks); see `docs/runtime-internals.md` for the process model.
 
 pub mod caps;
-// pub mod container;  (wired in once berth-cgroups and rootfs land)
+pub mod container;
 pub mod defaults;
 pub mod features;
 pub mod hooks;
 pub mod namespaces;
-// pub mod process;  (wired in once berth-cgroups and rootfs land)
+pub mod process;
 pub mod rootfs;
 pub mod seccomp;
 pub mod spec;
 pub mod state;
-// pub mod wait;  (wired in once berth-cgroups and rootfs land)
+pub mod wait;
 
 pub use state::{State, Status};
+
+pub use container::{CreateOptions, Error, ExecOptions, Runtime};

@@ -234,3 +234,46 @@ mod tests {
         assert!(err.starts_with("process.args: "), "{err}");
     }
 }
+
+/// Warnings for security labels berth-runtime cannot apply: it has no
+/// AppArmor or SELinux support, and says so instead of failing (runc fails
+/// only when the host has the LSM enabled; here the label is ignored either
+/// way, and the warning says whether the host could have enforced it).
+pub fn lsm_warnings(spec: &Spec, process: Option<&oci_spec::runtime::Process>) -> Vec<String> {
+    let mut out = Vec::new();
+    let apparmor_on = std::path::Path::new("/sys/kernel/security/apparmor").exists();
+    let selinux_on = std::path::Path::new("/sys/fs/selinux/enforce").exists();
+    let why = |on: bool, lsm: &str| {
+        if on {
+            format!("berth-runtime does not apply {lsm} labels yet")
+        } else {
+            format!("{lsm} is not enabled on this host")
+        }
+    };
+    if let Some(p) = process {
+        if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
+            out.push(format!(
+                "process.apparmorProfile {profile:?} ignored: {}",
+                why(apparmor_on, "AppArmor")
+            ));
+        }
+        if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
+            out.push(format!(
+                "process.selinuxLabel {label:?} ignored: {}",
+                why(selinux_on, "SELinux")
+            ));
+        }
+    }
+    if let Some(label) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.mount_label().as_deref())
+        .filter(|s| !s.is_empty())
+    {
+        out.push(format!(
+            "linux.mountLabel {label:?} ignored: {}",
+            why(selinux_on, "SELinux")
+        ));
+    }
+    out
+}
