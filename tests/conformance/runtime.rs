@@ -478,6 +478,203 @@ cases! {
                 "major": 1, "minor": 7, "fileMode": 0o640, "uid": 0, "gid": 0}]);
         })
         .expect(0, &["/dev/null character special file 666 1:3", "/dev/loop-berth"]);
+
+    user_namespace_mappings => case(sh("cat /proc/self/uid_map /proc/self/gid_map; id; ls -ln /bin/busybox | cut -c1-30"))
+        .edit(|s, _| {
+            add_namespace(s, "user");
+            s["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            s["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        })
+        .expect(0, &["100000", "uid=0(root)"]);
+
+    cgroup_namespace => case(sh("cat /proc/self/cgroup | sort"))
+        .edit(|s, _| add_namespace(s, "cgroup"))
+        .expect(0, &["4:memory:/\n"]);
+}
+
+fn add_namespace(spec: &mut Value, kind: &str) {
+    spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": kind}));
+}
+
+/// A process holding new uts + net namespaces (hostname set, a veth pair added
+/// inside its own netns); killed by pid on drop.
+struct NsHolder(std::process::Child);
+
+impl NsHolder {
+    fn start() -> Self {
+        let unshare = require_tool("unshare", "util-linux");
+        require_tool("ip", "iproute2");
+        let child = std::process::Command::new(unshare)
+            .args(["--uts", "--net", "sh", "-c"])
+            .arg("hostname joined-ns && ip link add berth-a type veth peer name berth-b && echo ready && exec sleep 120")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("starting unshare");
+        let mut holder = NsHolder(child);
+        let mut line = String::new();
+        use std::io::BufRead as _;
+        std::io::BufReader::new(holder.0.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "ready\n", "namespace holder failed to start");
+        holder
+    }
+    fn ns(&self, kind: &str) -> String {
+        format!("/proc/{}/ns/{kind}", self.0.id())
+    }
+}
+
+impl Drop for NsHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill(); // by pid: our own child
+        let _ = self.0.wait();
+    }
+}
+
+/// Joining existing namespaces by path (uts and network): the container sees the
+/// holder's hostname and its dummy interface.
+#[test]
+fn join_namespaces_by_path() {
+    require_root();
+    let holder = NsHolder::start();
+    let (uts, net) = (holder.ns("uts"), holder.ns("net"));
+    let case = case(sh("hostname; ls /sys/class/net | sort"))
+        .edit(move |s, _| {
+            s.as_object_mut().unwrap().remove("hostname");
+            for ns in s["linux"]["namespaces"].as_array_mut().unwrap() {
+                match ns["type"].as_str() {
+                    Some("uts") => ns["path"] = json!(uts),
+                    Some("network") => ns["path"] = json!(net),
+                    _ => {}
+                }
+            }
+        })
+        .expect(0, &["joined-ns", "berth-a\nberth-b"]);
+    check("join_namespaces_by_path", case);
+}
+
+// ------------------------------------------------------------------ lifecycle
+
+/// create -> state -> exec -> ps -> start -> state -> kill -> state -> delete ->
+/// state, under runc and berth-runtime; exit codes and the state fields that
+/// containerd's and podman's runc clients read (id, status, pid > 0, bundle) must
+/// match step by step.
+#[test]
+fn lifecycle_create_start_kill_delete() {
+    require_root();
+    let runc = require_tool("runc", "runc");
+    let berth = common::berth_runtime();
+    let want = lifecycle("runc", &runc);
+    assert!(
+        want.contains("create: 0") && want.contains("status=running"),
+        "harness check: runc lifecycle transcript unexpected:\n{want}"
+    );
+    eprintln!("runc lifecycle transcript:\n{want}");
+    let got = lifecycle("berth", &berth);
+    assert!(
+        got == want,
+        "berth-runtime lifecycle differs from runc\n=== runc\n{want}\n=== berth-runtime ({})\n{got}",
+        berth.display()
+    );
+}
+
+fn lifecycle(label: &str, runtime: &Path) -> String {
+    let scratch = tempfile::Builder::new()
+        .prefix(&format!("berth-conf-{label}-"))
+        .tempdir()
+        .unwrap();
+    let bundle = scratch.path().join("bundle");
+    let root = scratch.path().join("root");
+    fs_err::create_dir_all(&bundle).unwrap();
+    let cgroup = common::unique(&format!("berth-conf-{label}"));
+    let id = common::unique(&format!("life-{label}"));
+    let mut spec = common::runc_default_spec();
+    spec["process"]["terminal"] = json!(false);
+    spec["process"]["args"] = json!(["sleep", "60"]);
+    spec["hostname"] = json!("lifecycle");
+    spec["root"]["path"] = json!(busybox_rootfs());
+    spec["linux"]["cgroupsPath"] = json!(format!("/{cgroup}"));
+    fs_err::write(
+        bundle.join("config.json"),
+        serde_json::to_vec(&spec).unwrap(),
+    )
+    .unwrap();
+    let _guard = Guard {
+        runtime: runtime.to_owned(),
+        root: root.clone(),
+        id: id.clone(),
+        cgroup,
+        scratch: scratch.path().to_owned(),
+    };
+
+    let rt = |args: &[&str]| {
+        let mut c = command(runtime, ["--root"]);
+        c.arg(&root).args(args);
+        run_with_timeout(c, TIMEOUT)
+    };
+    let mut t = String::new();
+    let step = |t: &mut String, name: &str, r: &Run, extra: String| {
+        t.push_str(&format!(
+            "{name}: {}{extra}\n",
+            r.code().map_or("signal/timeout".into(), |c| c.to_string())
+        ));
+    };
+    let state = |r: &Run| -> String {
+        if !r.success() {
+            return String::new();
+        }
+        let v: Value = match serde_json::from_str(&r.stdout) {
+            Ok(v) => v,
+            Err(e) => return format!(" (state is not JSON: {e}: {:?})", r.stdout),
+        };
+        let pid_ok = v["pid"].as_i64().is_some_and(|p| p > 0);
+        let bundle_ok = v["bundle"].as_str().map(Path::new) == Some(bundle.as_path());
+        format!(
+            " id={} status={} pid>0={pid_ok} bundle_ok={bundle_ok}",
+            v["id"].as_str().map_or("?".to_owned(), |s| if s == id {
+                "<id>".into()
+            } else {
+                s.into()
+            }),
+            v["status"].as_str().unwrap_or("?"),
+        )
+    };
+
+    let bundle_s = bundle.to_str().unwrap().to_owned();
+    let r = rt(&["create", "--bundle", &bundle_s, &id]);
+    step(&mut t, "create", &r, String::new());
+    let r = rt(&["state", &id]);
+    step(&mut t, "state", &r, state(&r));
+    let r = rt(&["start", &id]);
+    step(&mut t, "start", &r, String::new());
+    let r = rt(&["state", &id]);
+    step(&mut t, "state", &r, state(&r));
+    let r = rt(&["exec", &id, "hostname"]);
+    step(&mut t, "exec hostname", &r, format!(" out={:?}", r.stdout));
+    let r = rt(&["ps", "--format", "json", &id]);
+    let n = serde_json::from_str::<Value>(&r.stdout)
+        .ok()
+        .and_then(|v| v.as_array().map(Vec::len));
+    step(&mut t, "ps --format json", &r, format!(" pids={n:?}"));
+    let r = rt(&["kill", &id, "KILL"]);
+    step(&mut t, "kill KILL", &r, String::new());
+    // Wait (up to 10s) for the process to be reaped and the state to say so.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut r = rt(&["state", &id]);
+    while std::time::Instant::now() < deadline && !r.stdout.contains("\"stopped\"") {
+        std::thread::sleep(Duration::from_millis(50));
+        r = rt(&["state", &id]);
+    }
+    step(&mut t, "state", &r, state(&r));
+    let r = rt(&["delete", &id]);
+    step(&mut t, "delete", &r, String::new());
+    let r = rt(&["state", &id]);
+    step(&mut t, "state after delete", &r, String::new());
+    t
 }
 
 /// mountinfo lines normalised, other lines unchanged.
