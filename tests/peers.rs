@@ -1,7 +1,10 @@
 //! Real peers drive berth-runtime in place of runc: Podman (`--runtime`) and
 //! containerd (`ctr run --runc-binary`, i.e. the runc shim's BinaryName option).
 //!
-//! Every peer test runs twice: with runc (proves the harness works on this
+//! A third check, `crun_runs_a_bundle_after_peer_setup`, proves the host fix
+//! scripts/peer-setup applies for crun (the benchmark's fastest peer).
+//!
+//! Every podman/containerd test runs twice: with runc (proves the harness works on this
 //! machine) and with berth-runtime (the real check). Both use throwaway state:
 //! - podman: its own `--root`, `--runroot`, `--tmpdir` and `CONTAINERS_CONF` (file
 //!   locks under the tmpdir instead of the host-wide /dev/shm/libpod_lock, cgroupfs
@@ -374,4 +377,52 @@ fn containerd_with_runc() {
 #[test]
 fn containerd_with_berth_runtime() {
     containerd_runs_busybox(&common::berth_runtime());
+}
+
+// ------------------------------------------------------------------------ crun
+
+/// crun (the benchmark's fastest peer) runs a busybox bundle on this host. On the
+/// v1-hybrid layout this needs scripts/peer-setup (hugetlb as its own v1
+/// hierarchy); berth-runtime needs no such fix.
+#[test]
+fn crun_runs_a_bundle_after_peer_setup() {
+    require_root();
+    let crun = require_tool("crun", "crun");
+    let scratch = tempfile::Builder::new()
+        .prefix("berth-crun-")
+        .tempdir()
+        .unwrap();
+    let bundle = scratch.path().join("bundle");
+    fs_err::create_dir_all(&bundle).unwrap();
+    let cgroup = unique("berth-crun");
+    let mut spec = common::runc_default_spec();
+    spec["process"]["terminal"] = serde_json::json!(false);
+    spec["process"]["args"] = serde_json::json!(["echo", "ok"]);
+    spec["root"]["path"] = serde_json::json!(common::busybox_rootfs());
+    spec["linux"]["cgroupsPath"] = serde_json::json!(format!("/{cgroup}"));
+    fs_err::write(
+        bundle.join("config.json"),
+        serde_json::to_vec(&spec).unwrap(),
+    )
+    .unwrap();
+    let id = unique("crun");
+    let root = scratch.path().join("root");
+    let mut c = command(&crun, ["--root"]);
+    c.arg(&root).args(["run", "--bundle"]).arg(&bundle).arg(&id);
+    let run = run_with_timeout(c, TIMEOUT);
+    let mut d = command(&crun, ["--root"]);
+    d.arg(&root).args(["delete", "--force", &id]);
+    let _ = run_with_timeout(d, TIMEOUT);
+    let _ = common::remove_cgroup_everywhere(&cgroup);
+    assert!(
+        !run.stderr.contains("hybrid mode not supported"),
+        "crun refuses the v1-hybrid cgroup layout: run scripts/peer-setup as root \
+         (.ci/run does) to mount hugetlb as its own v1 hierarchy\n{}",
+        run.describe()
+    );
+    assert!(
+        run.success() && run.stdout == "ok\n",
+        "crun run of a busybox bundle failed\n{}",
+        run.describe()
+    );
 }
