@@ -170,7 +170,13 @@ fn run_case(label: &str, runtime: &Path, case: &Case) -> (Outcome, Run) {
     let cgroups_left = cgroup_dirs(&cgroup);
     drop(guard);
 
-    let stdout = (case.normalise)(&run.stdout.replace(&cgroup, "<cgroup>"));
+    // Hooks (run on the host) log into the case's data dir; that log is compared too.
+    let mut out = run.stdout.clone();
+    if let Ok(hooks) = fs_err::read_to_string(scratch.path().join("data/hooks.log")) {
+        out.push_str("--- hooks.log ---\n");
+        out.push_str(&hooks);
+    }
+    let stdout = (case.normalise)(&out.replace(&cgroup, "<cgroup>").replace(&id, "<id>"));
     (
         Outcome {
             code: run.code(),
@@ -213,7 +219,9 @@ fn check(name: &str, case: Case) {
     for needle in &case.runc_contains {
         assert!(
             want.stdout.contains(needle),
-            "[{name}] harness check: {rname} output lacks {needle:?}\n{}",
+            "[{name}] harness check: {rname} output lacks {needle:?}\n\
+             --- normalised output ---\n{}\n{}",
+            want.stdout,
             runc_run.describe()
         );
     }
@@ -487,9 +495,41 @@ cases! {
         })
         .expect(0, &["100000", "uid=0(root)"]);
 
+    hooks_get_state_on_stdin => case(sh("echo in-container"))
+        .edit(|s, data| {
+            s["hooks"] = json!({
+                "prestart": [hook("prestart", data)],
+                "createRuntime": [hook("createRuntime", data)],
+                "poststart": [hook("poststart", data)],
+                "poststop": [hook("poststop", data)],
+            });
+        })
+        // runc 1.1 hands poststart hooks status "created", crun "running" (the process
+        // has been started by then); both are accepted.
+        .normalise(|s| s.replace("poststart created ", "poststart running "))
+        .expect(0, &["createRuntime creating pid>0=true id=<id>", "poststop stopped",
+                     "argv0=hook-argv0 HOOK_ENV=set-by-spec"]);
+
     cgroup_namespace => case(sh("cat /proc/self/cgroup | sort"))
         .edit(|s, _| add_namespace(s, "cgroup"))
         .expect(0, &["4:memory:/\n"]);
+}
+
+/// A hook that logs `<name> <status> pid>0=<bool> id=<id?>` from the state on its
+/// stdin (with the host's jq) into `<data>/hooks.log`, plus its argv[0] and env.
+fn hook(name: &str, data: &Path) -> Value {
+    let jq = require_tool("jq", "jq");
+    let log = data.join("hooks.log");
+    json!({
+        "path": "/bin/sh",
+        "args": ["hook-argv0", "-c", format!(
+            "{} -r '\"{name} \\(.status) pid>0=\\((.pid // 0) > 0) id=\\(.id)\"' >> {log}; \
+             echo \"{name} argv0=$0 HOOK_ENV=$HOOK_ENV\" >> {log}",
+            jq.display(), log = log.display()
+        )],
+        "env": ["HOOK_ENV=set-by-spec", "PATH=/usr/bin:/bin"],
+        "timeout": 10
+    })
 }
 
 fn add_namespace(spec: &mut Value, kind: &str) {
