@@ -1,6 +1,13 @@
 //! Real peers drive berth-runtime in place of runc: Podman (`--runtime`) and
 //! containerd (`ctr run --runc-binary`, i.e. the runc shim's BinaryName option).
 //!
+//! - dockerd (Debian's 20.10) on the hand-started containerd above, with its own
+//!   data root, exec root, pidfile, socket and config file, `--bridge none`, no
+//!   iptables/ip-forward/masquerade changes, cgroupfs under a unique cgroup parent,
+//!   and `--add-runtime berth=<path>`; driven by the docker CLI on PATH with its own
+//!   DOCKER_CONFIG. dockerd 20.10 always writes `/etc/docker/key.json` and creates
+//!   `/run/docker/plugins`: the test removes them afterwards if it created them.
+//!
 //! A third check, `crun_runs_a_bundle_after_peer_setup`, proves the host fix
 //! scripts/peer-setup applies for crun (the benchmark's fastest peer).
 //!
@@ -17,6 +24,9 @@
 //!   socket directory `/run/containerd/s` is hard-coded in containerd 1.6 and is
 //!   the only path outside the temp dir it touches (the socket itself is removed
 //!   when the shim exits).
+//! - podman 4.3 also writes its blob-info cache to
+//!   `/var/lib/containers/cache/blob-info-cache-v1.boltdb` whatever `--root` is
+//!   (no flag moves it); that cache is the one global file these tests update.
 //!
 //! Cleanup runs in Drop guards even when a test fails: processes are ended by pid
 //! (containerd, and shims whose command line names our temp socket), mounts are
@@ -377,6 +387,193 @@ fn containerd_with_runc() {
 #[test]
 fn containerd_with_berth_runtime() {
     containerd_runs_busybox(&common::berth_runtime());
+}
+
+// ---------------------------------------------------------------------- docker
+
+/// dockerd started by hand on top of our own containerd; Drop stops it by pid and
+/// removes the host paths dockerd 20.10 insists on creating, if we created them.
+struct Dockerd {
+    child: Child,
+    dir: tempfile::TempDir,
+    docker: PathBuf,
+    cgroup_parent: String,
+    remove_key: bool,
+    remove_run_docker: bool,
+    // Dropped after dockerd is stopped (fields drop in declaration order, and
+    // Drop::drop below runs first).
+    containerd: Containerd,
+}
+
+const DOCKER_KEY: &str = "/etc/docker/key.json";
+const RUN_DOCKER: &str = "/run/docker";
+
+impl Dockerd {
+    fn start(runtime: &Path) -> Self {
+        let dockerd = require_tool("dockerd", "docker.io");
+        let docker = require_tool("docker", "docker.io");
+        let containerd = Containerd::start();
+        let dir = tempfile::Builder::new()
+            .prefix("berth-dockerd-")
+            .tempdir()
+            .unwrap();
+        let d = dir.path();
+        fs_err::write(d.join("daemon.json"), "{}").unwrap();
+        let remove_key = !Path::new(DOCKER_KEY).exists();
+        let remove_run_docker = !Path::new(RUN_DOCKER).exists();
+        let cgroup_parent = unique("berth-dockerd");
+        let log = fs_err::File::create(d.join("dockerd.log")).unwrap();
+        let log2 = log.file().try_clone().unwrap();
+        let child = Command::new(dockerd)
+            .arg("--config-file")
+            .arg(d.join("daemon.json"))
+            .arg("--data-root")
+            .arg(d.join("data"))
+            .arg("--exec-root")
+            .arg(d.join("exec"))
+            .arg("--pidfile")
+            .arg(d.join("dockerd.pid"))
+            .arg("--host")
+            .arg(format!("unix://{}", d.join("docker.sock").display()))
+            .arg("--containerd")
+            .arg(containerd.sock())
+            .args([
+                "--bridge",
+                "none",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-forward=false",
+                "--ip-masq=false",
+                "--userland-proxy=false",
+                "--storage-driver",
+                "overlay2",
+                "--exec-opt",
+                "native.cgroupdriver=cgroupfs",
+                "--cgroup-parent",
+                &format!("/{cgroup_parent}"),
+            ])
+            .arg("--add-runtime")
+            .arg(format!("berth={}", runtime.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.into_parts().0))
+            .stderr(Stdio::from(log2))
+            .spawn()
+            .expect("starting dockerd");
+        let mut me = Dockerd {
+            child,
+            dir,
+            docker,
+            cgroup_parent,
+            remove_key,
+            remove_run_docker,
+            containerd,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let v = me.docker(&["version"]);
+            if v.success() {
+                break;
+            }
+            if let Ok(Some(status)) = me.child.try_wait() {
+                panic!("dockerd exited early ({status})\n{}", me.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dockerd did not answer within 30s\n{}\n{}",
+                v.describe(),
+                me.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        me
+    }
+
+    fn log(&self) -> String {
+        let log = fs_err::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        format!("--- dockerd log (last 40 lines) ---\n{}", tail.join("\n"))
+    }
+
+    fn docker(&self, args: &[&str]) -> Run {
+        let d = self.dir.path();
+        let mut c = Command::new(&self.docker);
+        c.env("DOCKER_CONFIG", d.join("cli"))
+            .arg("--host")
+            .arg(format!("unix://{}", d.join("docker.sock").display()))
+            .args(args);
+        run_with_timeout(c, TIMEOUT)
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        let _ = self.docker(&["rm", "--force", "--volumes", "berth-peer"]);
+        kill_pid(self.child.id(), "-TERM");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        common::unmount_all_under(self.dir.path());
+        let _ = common::remove_cgroup_everywhere(&self.cgroup_parent);
+        if self.remove_key {
+            let _ = fs_err::remove_file(DOCKER_KEY);
+        }
+        if self.remove_run_docker {
+            let _ = fs_err::remove_dir(Path::new(RUN_DOCKER).join("plugins"));
+            let _ = fs_err::remove_dir(RUN_DOCKER);
+        }
+        // self.containerd drops next: stops containerd and our shims.
+    }
+}
+
+/// Serialises the docker tests: both create (and then remove) the same host paths.
+static DOCKER_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn docker_runs_busybox(runtime_name: Option<&str>, runtime: &Path) {
+    require_root();
+    let _serial = DOCKER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let dockerd = Dockerd::start(runtime);
+    let archive = common::busybox_docker_archive();
+    let load = dockerd.docker(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(
+        load.success() && load.stdout.contains("localhost/busybox:latest"),
+        "docker load -i {} failed\n{}\n{}",
+        archive.display(),
+        load.describe(),
+        dockerd.log()
+    );
+    let mut args = vec!["run", "--rm", "--name", "berth-peer", "--network", "none"];
+    if let Some(name) = runtime_name {
+        args.extend(["--runtime", name]);
+    }
+    args.extend(["localhost/busybox:latest", "echo", "ok"]);
+    let run = dockerd.docker(&args);
+    assert!(
+        run.success() && run.stdout == "ok\n",
+        "docker {} (runtime {}): expected \"ok\"\n{}\n{}\n{}",
+        args.join(" "),
+        runtime.display(),
+        run.describe(),
+        dockerd.log(),
+        dockerd.containerd.log()
+    );
+}
+
+#[test]
+fn docker_with_runc() {
+    let runc = require_tool("runc", "runc");
+    docker_runs_busybox(None, &runc);
+}
+
+#[test]
+fn docker_with_berth_runtime() {
+    docker_runs_busybox(Some("berth"), &common::berth_runtime());
 }
 
 // ------------------------------------------------------------------------ crun

@@ -185,6 +185,18 @@ pub fn busybox_oci_archive() -> PathBuf {
         .clone()
 }
 
+/// The busybox image as a docker-archive (`docker load -i`), `localhost/busybox:latest`.
+pub fn busybox_docker_archive() -> PathBuf {
+    static ARCHIVE: OnceLock<PathBuf> = OnceLock::new();
+    ARCHIVE
+        .get_or_init(|| {
+            let p = fixture_dir().join(format!("busybox-docker-{}.tar", busybox_key()));
+            build_fixture(&p, "--docker-archive");
+            p
+        })
+        .clone()
+}
+
 /// runc's default spec (`runc spec` output, stored in the repo).
 pub fn runc_default_spec() -> serde_json::Value {
     serde_json::from_str(include_str!("../../scripts/runc-default-spec.json"))
