@@ -1,47 +1,81 @@
-//! Re-executing from a sealed copy of ourselves (CVE-2019-5736).
+//! Keeping the runtime binary out of the container's reach (CVE-2019-5736).
 //!
 //! A process that enters a container (init, or `exec`) is visible inside it
 //! until it calls `execve`, and `/proc/<pid>/exe` of that process is the
-//! runtime binary on the host. In CVE-2019-5736 a malicious container opened
-//! it and overwrote runc. Like runc and crun, berth-runtime first copies
-//! itself into a memfd, seals it against every kind of write, and re-executes
-//! from it: the only binary a container can ever reach is that sealed,
-//! anonymous copy, and the file on the host is never exposed.
+//! runtime binary. In CVE-2019-5736 a malicious image made that final
+//! `execve` run the runtime itself (`#!/proc/self/exe`) and then overwrote
+//! it through `/proc/self/exe`. So berth-runtime never enters a container
+//! while its executable is a writable file on the host:
+//!
+//! 1. If it already runs from a read-only mount or a sealed memfd, fine.
+//! 2. Otherwise it makes a detached read-only bind mount of its own binary
+//!    (`open_tree` + `mount_setattr`, Linux 5.12+) and re-executes from it.
+//!    The mount is in no namespace, so nobody can make it writable again,
+//!    and exec'ing it shares the page cache: about as cheap as a plain
+//!    re-exec. (runc 1.2 reached a similar design with overlayfs.)
+//! 3. On older kernels it falls back to copying itself into a sealed memfd,
+//!    as runc and crun do; that costs a copy of the whole binary per call.
 
 use std::ffi::CString;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 
 use anyhow::{Context, Result};
-use nix::fcntl::{FcntlArg, SealFlag};
+use nix::fcntl::{AtFlags, FcntlArg, SealFlag};
 use nix::sys::memfd::{MFdFlags, memfd_create};
+use nix::sys::statvfs::FsFlags;
 
 const MEMFD_NAME: &str = "berth-runtime";
 
-/// Returns when running from a sealed memfd copy; otherwise makes one and
-/// `fexecve`s it (never returns on success).
+/// Returns when the running binary cannot be written from a container;
+/// otherwise re-executes from a protected copy (never returns on success).
 pub(crate) fn ensure_sealed() -> Result<()> {
-    let exe = fs_err::read_link("/proc/self/exe")?;
-    if exe
-        .as_os_str()
-        .as_bytes()
-        .starts_with(format!("/memfd:{MEMFD_NAME}").as_bytes())
-    {
+    if is_protected() {
         return Ok(());
+    }
+    let (args, env) = argv_envp()?;
+    let exe = fs_err::read_link("/proc/self/exe")?;
+    if let Ok(fd) = berth_sys::mount::readonly_file_clone(&exe) {
+        // execveat only returns on failure; then try the memfd.
+        let _ = nix::unistd::execveat(fd.as_fd(), c"", &args, &env, AtFlags::AT_EMPTY_PATH);
     }
     let memfd = memfd_create(
         MEMFD_NAME,
         MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
     )
     .context("memfd_create")?;
-    let mut src = fs_err::File::open("/proc/self/exe")?;
-    let mut dst = fs_err::File::from_parts(std::fs::File::from(memfd), "memfd:berth-runtime");
+    // Plain std::fs::File on both sides lets std::io::copy use
+    // copy_file_range/sendfile instead of a read/write loop.
+    let (mut src, _) = fs_err::File::open("/proc/self/exe")?.into_parts();
+    let mut dst = std::fs::File::from(memfd);
     std::io::copy(&mut src, &mut dst).context("copying the runtime binary into a memfd")?;
-    let (dst, _) = dst.into_parts();
     let seals = SealFlag::F_SEAL_SEAL
         | SealFlag::F_SEAL_SHRINK
         | SealFlag::F_SEAL_GROW
         | SealFlag::F_SEAL_WRITE;
     nix::fcntl::fcntl(&dst, FcntlArg::F_ADD_SEALS(seals)).context("sealing the memfd")?;
+    let err = match nix::unistd::fexecve(&dst, &args, &env) {
+        Ok(never) => match never {},
+        Err(err) => err,
+    };
+    Err(err).context("fexecve of the sealed runtime binary")
+}
+
+/// The binary is on a read-only mount, or is a sealed memfd of ours.
+fn is_protected() -> bool {
+    if nix::sys::statvfs::statvfs("/proc/self/exe")
+        .is_ok_and(|s| s.flags().contains(FsFlags::ST_RDONLY))
+    {
+        return true;
+    }
+    fs_err::read_link("/proc/self/exe").is_ok_and(|p| {
+        p.as_os_str()
+            .as_bytes()
+            .starts_with(format!("/memfd:{MEMFD_NAME}").as_bytes())
+    })
+}
+
+fn argv_envp() -> Result<(Vec<CString>, Vec<CString>)> {
     let args: Vec<CString> = std::env::args_os()
         .map(|a| CString::new(a.as_bytes()))
         .collect::<Result<_, _>>()
@@ -55,9 +89,5 @@ pub(crate) fn ensure_sealed() -> Result<()> {
         })
         .collect::<Result<_, _>>()
         .context("an environment variable contains a NUL byte")?;
-    let err = match nix::unistd::fexecve(&dst, &args, &env) {
-        Ok(never) => match never {},
-        Err(err) => err,
-    };
-    Err(err).context("fexecve of the sealed runtime binary")
+    Ok((args, env))
 }

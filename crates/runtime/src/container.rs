@@ -46,7 +46,7 @@ pub enum Error {
         status: Status,
         what: &'static str,
     },
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}: {}", crate::spec::io_reason(source))]
     Io {
         what: &'static str,
         path: PathBuf,

@@ -176,7 +176,10 @@ impl StateRoot {
         }
     }
 
-    /// Writes `state.json` atomically (temp file, fsync, rename).
+    /// Writes `state.json` atomically (temp file, rename). No fsync: the
+    /// state root lives on a tmpfs (`/run`) and means nothing after a
+    /// reboot, when every container is gone anyway; the rename alone keeps
+    /// readers from ever seeing a half-written file.
     pub fn save(&self, state: &State) -> Result<(), StateError> {
         let dir = self.dir(&state.id);
         let tmp = dir.join(".state.json.tmp");
@@ -193,7 +196,6 @@ impl StateRoot {
             use std::io::Write;
             let mut file = fs_err::File::create(&tmp).map_err(io(&tmp))?;
             file.write_all(&data).map_err(io(&tmp))?;
-            file.sync_all().map_err(io(&tmp))?;
         }
         fs_err::rename(&tmp, &path).map_err(io(&path))
     }

@@ -245,6 +245,7 @@ fn full_child(rootfs: &Path) {
         in_user_namespace: false,
         terminal: true,
         cgroup_namespace: false,
+        before_cgroup_mount: None,
     };
     prepare_rootfs(&s, &opts).unwrap_or_else(|e| panic!("prepare_rootfs: {e}"));
     pivot_root(rootfs, false).unwrap_or_else(|e| panic!("pivot_root: {e}"));
@@ -407,6 +408,7 @@ fn no_pivot_and_user_namespace_devices() {
             in_user_namespace: true,
             terminal: false,
             cgroup_namespace: true,
+            before_cgroup_mount: None,
         };
         prepare_rootfs(&s, &opts).unwrap_or_else(|e| panic!("prepare_rootfs: {e}"));
         pivot_root(&rootfs, true).unwrap_or_else(|e| panic!("pivot_root(no_pivot): {e}"));
@@ -462,6 +464,7 @@ fn expect_prepare_error(name: &str, mounts: serde_json::Value, want: &str) {
             in_user_namespace: false,
             terminal: false,
             cgroup_namespace: false,
+            before_cgroup_mount: None,
         };
         let err = prepare_rootfs(&s, &opts).expect_err("prepare_rootfs should fail");
         assert_eq!(err.to_string(), want);
@@ -537,6 +540,7 @@ fn error_kinds_are_not_io_errors() {
         in_user_namespace: false,
         terminal: false,
         cgroup_namespace: false,
+        before_cgroup_mount: None,
     };
     let err = prepare_rootfs(&s, &opts).expect_err("bad propagation");
     assert!(

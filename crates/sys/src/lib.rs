@@ -17,6 +17,7 @@
 
 pub mod bpf;
 pub mod fd;
+pub mod mount;
 pub mod prctl;
 pub mod process;
 pub mod seccomp;

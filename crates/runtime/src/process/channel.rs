@@ -20,8 +20,10 @@ use serde::{Deserialize, Serialize};
 pub enum Message {
     /// stage-1 -> main: the pid of the init process it cloned.
     InitPid(i32),
-    /// main -> init: maps written, cgroup joined; carry on.
+    /// main -> init: maps written (and for exec: cgroup joined); carry on.
     Go,
+    /// main -> init: init is now in the container's cgroup.
+    CgroupJoined,
     /// init -> main: mounts are done; run prestart/createRuntime hooks.
     RunHooks,
     /// main -> init: hooks ran; carries the state JSON for createContainer hooks.

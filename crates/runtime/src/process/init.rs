@@ -65,10 +65,24 @@ fn run_inner(spawn: &mut Spawn<'_>, chan: &Channel) -> Result<Infallible, String
 
     let spec = spawn.spec;
     let process = spawn.process;
-    if !is_exec && spawn.plan.creates(LinuxNamespaceType::Cgroup) {
-        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
-            .map_err(ctx("cannot create the cgroup namespace"))?;
-    }
+    // Container init runs its first mounts while main moves it into its
+    // cgroup; this waits for that (once), then enters the new cgroup
+    // namespace, whose root is thereby the container's cgroup.
+    let joined = std::cell::Cell::new(is_exec);
+    let new_cgroupns = !is_exec && spawn.plan.creates(LinuxNamespaceType::Cgroup);
+    let join_cgroup = || -> Result<(), String> {
+        if joined.get() {
+            return Ok(());
+        }
+        chan.expect(Message::CgroupJoined, "joined its cgroup")
+            .map_err(|e| e.to_string())?;
+        joined.set(true);
+        if new_cgroupns {
+            nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
+                .map_err(ctx("cannot create the cgroup namespace"))?;
+        }
+        Ok(())
+    };
     let in_user_ns =
         spawn.plan.creates(LinuxNamespaceType::User) || spawn.plan.joins(LinuxNamespaceType::User);
     if in_user_ns {
@@ -97,8 +111,12 @@ fn run_inner(spawn: &mut Spawn<'_>, chan: &Channel) -> Result<Infallible, String
             in_user_namespace: in_user_ns,
             terminal: process.terminal().unwrap_or(false),
             cgroup_namespace: spawn.plan.creates(LinuxNamespaceType::Cgroup),
+            before_cgroup_mount: Some(&join_cgroup),
         };
         crate::rootfs::prepare_rootfs(spec, &opts).map_err(|e| e.to_string())?;
+        // No cgroup mount in the spec: the process must still be in its
+        // cgroup before hooks and exec.
+        join_cgroup()?;
         let hooks = spec.hooks().as_ref();
         let any = |h: Option<&Vec<oci_spec::runtime::Hook>>| h.is_some_and(|v| !v.is_empty());
         #[allow(deprecated)]

@@ -3,7 +3,7 @@
 //! ```text
 //! main ──clone(CLONE_NEW*)──────────────────────────────▶ init
 //!   or ──fork──▶ stage-1 ──setns(paths)──clone(CLONE_PARENT|CLONE_NEW*)──▶ init
-//! main: uid/gid maps, cgroup ──Go──▶ init
+//! main: uid/gid maps ──Go──▶ init (mounts)   main: cgroup ──CgroupJoined──▶ init
 //! init ──RunHooks──▶ main (prestart, createRuntime) ──HooksDone(state)──▶ init
 //! init ──Ready──▶ main            (create: init then blocks on exec.fifo)
 //! init: execve -> channel closes   (exec: end-of-file means success)
@@ -161,10 +161,26 @@ fn drive(
             linux.and_then(|l| l.gid_mappings().as_deref()),
         )?;
     }
-    hooks
-        .join_cgroup(pid.as_raw())
-        .map_err(ProcessError::Cgroup)?;
-    chan.send(&Message::Go)?;
+    match spawn.kind {
+        InitKind::Exec => {
+            hooks
+                .join_cgroup(pid.as_raw())
+                .map_err(ProcessError::Cgroup)?;
+            chan.send(&Message::Go)?;
+        }
+        InitKind::Container { .. } => {
+            // Let init set up its mounts while we move it into its cgroup:
+            // on cgroup v1 the first migration waits for an RCU grace
+            // period (cgroup_threadgroup_rwsem), often 5-15 ms, which is
+            // the single most expensive step of `create`. init waits for
+            // CgroupJoined before anything that depends on its cgroup.
+            chan.send(&Message::Go)?;
+            hooks
+                .join_cgroup(pid.as_raw())
+                .map_err(ProcessError::Cgroup)?;
+            chan.send(&Message::CgroupJoined)?;
+        }
+    }
     let mut pty = None;
     loop {
         match chan.recv()? {

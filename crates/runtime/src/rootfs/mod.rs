@@ -38,7 +38,7 @@ use oci_spec::runtime::Spec;
 pub use options::{MountOptions, propagation_flags};
 
 /// What the caller knows about the container that the spec alone does not say.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct RootfsOptions<'a> {
     /// Absolute, canonicalized host path of `root.path`.
     pub rootfs: &'a Path,
@@ -50,6 +50,12 @@ pub struct RootfsOptions<'a> {
     pub terminal: bool,
     /// The container has its own cgroup namespace.
     pub cgroup_namespace: bool,
+    /// Called right before the first `cgroup` mount. The runtime adds init
+    /// to its cgroup in parallel with the mounts before it (a cgroup v1
+    /// migration can wait a whole RCU grace period); this waits until that
+    /// is done, and enters the cgroup namespace, so the mount shows the
+    /// container's own cgroups.
+    pub before_cgroup_mount: Option<&'a dyn Fn() -> std::result::Result<(), String>>,
 }
 
 /// An errno shown the way Go and runc show it: `no such file or directory`.
@@ -67,10 +73,25 @@ impl fmt::Display for Os {
     }
 }
 
+impl std::fmt::Debug for RootfsOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RootfsOptions")
+            .field("rootfs", &self.rootfs)
+            .field("in_user_namespace", &self.in_user_namespace)
+            .field("terminal", &self.terminal)
+            .field("cgroup_namespace", &self.cgroup_namespace)
+            .field("before_cgroup_mount", &self.before_cgroup_mount.is_some())
+            .finish()
+    }
+}
+
 /// Why setting up the container's filesystem failed. Every variant names
 /// the spec field (with its index) or the step, and the path involved.
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
+    /// Joining the container's cgroup before mounting cgroupfs failed.
+    #[error("{0}")]
+    CgroupJoin(String),
     /// `linux.rootfsPropagation` is not one of the known keywords.
     #[error(
         "linux.rootfsPropagation: unknown value {0:?} (want shared, slave, private or unbindable, optionally with an `r` prefix)"

@@ -408,6 +408,9 @@ pub(super) fn flag_names(flags: MsFlags) -> String {
 /// The `cgroup` type: cgroup2 on a v2 host; on v1 runc's emulation, a tmpfs
 /// with one directory per hierarchy.
 fn cgroup_mount(ctx: &Ctx<'_>, entry: &Entry<'_>) -> Result<()> {
+    if let Some(wait) = ctx.opts.before_cgroup_mount {
+        wait().map_err(RootfsError::CgroupJoin)?;
+    }
     let v2 = statfs("/sys/fs/cgroup").is_ok_and(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC);
     if v2 {
         cgroup2_mount(ctx, entry)
