@@ -475,7 +475,7 @@ pub(crate) fn run(cli: Cli, logger: &crate::log::Logger) -> Result<u8> {
                 None => Default::default(),
             };
             if memory.is_some() || memory_swap.is_some() {
-                let mut m = res.memory().clone().unwrap_or_default();
+                let mut m = (*res.memory()).unwrap_or_default();
                 if memory.is_some() {
                     m.set_limit(memory);
                 }

@@ -5,7 +5,6 @@
 //! This file only maps flags to library calls and errors to exit codes.
 
 mod cli;
-mod exe;
 mod log;
 
 use std::process::ExitCode;
@@ -20,11 +19,9 @@ fn main() -> ExitCode {
         std::env::args().collect::<Vec<_>>()
     ));
     if args.command.enters_container()
-        && let Err(err) = exe::ensure_sealed()
+        && let Err(err) = berth_runtime::protect::ensure_protected_executable()
     {
-        logger.error(&format!(
-            "cannot protect the runtime binary (CVE-2019-5736): {err:#}"
-        ));
+        logger.error(&err.to_string());
         return ExitCode::from(1);
     }
     match cli::run(args, &logger) {

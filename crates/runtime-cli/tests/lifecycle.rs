@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::os::fd::AsFd;
 use std::os::unix::net::UnixListener;
 use std::process::Stdio;
 use std::time::Duration;
@@ -144,6 +143,18 @@ fn exec_joins_the_container() {
     let pids: Vec<i64> = serde_json::from_str(&env.ok(&["ps", "--format", "json", &id])).unwrap();
     let state: Value = serde_json::from_str(&env.ok(&["state", &id])).unwrap();
     assert_eq!(pids, vec![state["pid"].as_i64().unwrap()]);
+    // the exec'd process is in the container's cgroups (compared from
+    // inside: outside its cgroup namespace root the path would show "..")
+    let init_cgroups = env.ok(&["exec", &id, "cat", "/proc/1/cgroup"]);
+    let exec_cgroups = env.ok(&["exec", &id, "cat", "/proc/self/cgroup"]);
+    let v1 = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| !l.starts_with("0::") && !l.contains("name=systemd"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(v1(&exec_cgroups), v1(&init_cgroups));
+    assert!(!exec_cgroups.contains(".."), "{exec_cgroups}");
     // a missing program is a clear error
     let out = env.rt(&["exec", &id, "no-such-program"]);
     assert!(!out.status.success());
@@ -338,9 +349,7 @@ fn console_socket_receives_the_pty() {
         .spawn()
         .unwrap();
     let (conn, _) = listener.accept().unwrap();
-    let mut buf = [0u8; 256];
-    let (_, master) = berth_sys::socket::recv_with_fd(conn.as_fd(), &mut buf).unwrap();
-    let master = master.expect("a pty master over SCM_RIGHTS");
+    let (master, _slave) = berth_runtime::console::receive_pty_master(&conn).unwrap();
     let status = child.wait().unwrap();
     assert!(status.success());
     env.ok(&["start", &id]);
@@ -358,7 +367,8 @@ fn console_socket_receives_the_pty() {
 #[test]
 fn bad_input_is_named_and_leaves_nothing() {
     let env = Env::new();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, &str)> = vec![
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
         (
             "norootfs",
             Box::new(|c| c["root"]["path"] = json!("missing-rootfs")),
@@ -514,4 +524,40 @@ fn features_and_spec() {
     assert_eq!(spec["root"]["path"], "rootfs");
     let out = env.rt(&["spec", "--bundle", dir.to_str().unwrap()]);
     assert!(!out.status.success(), "spec must not overwrite config.json");
+}
+
+#[test]
+fn exec_with_a_terminal_sends_the_pty_to_the_console_socket() {
+    let env = Env::new();
+    let b = env.bundle("exectty", &["sleep", "1000"], |_| {});
+    let id = env.id("exectty");
+    env.ok(&["run", "-d", "--bundle", b.to_str().unwrap(), &id]);
+    let sock_path = env.dir.path().join("exec-console.sock");
+    let listener = UnixListener::bind(&sock_path).unwrap();
+    let mut child = env
+        .cmd()
+        .args([
+            "exec",
+            "-t",
+            "-d",
+            "--console-socket",
+            sock_path.to_str().unwrap(),
+            &id,
+            "sh",
+            "-c",
+            "tty; echo exec-tty-ok",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (conn, _) = listener.accept().unwrap();
+    let (master, _slave) = berth_runtime::console::receive_pty_master(&conn).unwrap();
+    assert!(child.wait().unwrap().success());
+    let mut output = Vec::new();
+    let mut f = std::fs::File::from(master);
+    let _ = std::io::Read::read_to_end(&mut f, &mut output);
+    let output = String::from_utf8_lossy(&output);
+    assert!(output.contains("/dev/pts/"), "{output}");
+    assert!(output.contains("exec-tty-ok"), "{output}");
 }

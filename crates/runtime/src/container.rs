@@ -134,7 +134,6 @@ fn effective_resources(spec: &Spec) -> Option<oci_spec::runtime::LinuxResources>
         rule(c, Some(5), Some(0), "rwm"),
         rule(c, Some(1), Some(5), "rwm"),
         rule(c, Some(1), Some(9), "rwm"),
-        rule(c, Some(5), Some(1), "rwm"),
         rule(c, Some(136), None, "rwm"),
         rule(c, Some(5), Some(2), "rwm"),
         rule(c, Some(10), Some(200), "rwm"),

@@ -19,12 +19,14 @@
 //! process (it forks); see `docs/runtime-internals.md` for the process model.
 
 pub mod caps;
+pub mod console;
 pub mod container;
 pub mod defaults;
 pub mod features;
 pub mod hooks;
 pub mod namespaces;
 pub mod process;
+pub mod protect;
 pub mod rootfs;
 pub mod seccomp;
 pub mod spec;

@@ -184,54 +184,33 @@ pub fn validate_process(
     Ok(())
 }
 
-/// The human part of an io::Error, without Rust's "(os error N)" suffix.
+/// The human part of an io::Error, without Rust's "(os error N)" suffix,
+/// also for errors that `fs_err` wrapped with their path.
 pub fn io_reason(err: &std::io::Error) -> String {
-    match err.raw_os_error() {
-        Some(code) => nix::errno::Errno::from_raw(code).desc().to_lowercase(),
-        None => err.to_string(),
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && let Some(code) = io.raw_os_error()
+        {
+            return nix::errno::Errno::from_raw(code).desc().to_lowercase();
+        }
+        cur = e.source();
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unknown_namespace_names_the_field() {
-        let json = br#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"linux":{"namespaces":[{"type":"pid"},{"type":"bogus"}]}}"#;
-        let err = parse(json, Path::new("config.json"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("linux.namespaces[1]"), "{err}");
-        assert!(err.contains("bogus"), "{err}");
-    }
-
-    #[test]
-    fn malformed_json_names_the_position() {
-        let err = parse(b"{\"ociVersion\": ", Path::new("config.json"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("config.json: "), "{err}");
-    }
-
-    #[test]
-    fn missing_rootfs_names_root_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let json = br#"{"ociVersion":"1.0.2","root":{"path":"nope"},"process":{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0}}}"#;
-        let spec = parse(json, Path::new("config.json")).unwrap();
-        let err = validate(&spec, dir.path()).unwrap_err().to_string();
-        assert!(err.starts_with("root.path: "), "{err}");
-        assert!(err.contains("no such file or directory"), "{err}");
-    }
-
-    #[test]
-    fn empty_args_rejected() {
-        let dir = tempfile::tempdir().unwrap();
-        fs_err::create_dir(dir.path().join("rootfs")).unwrap();
-        let json = br#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":[],"cwd":"/","user":{"uid":0,"gid":0}}}"#;
-        let spec = parse(json, Path::new("config.json")).unwrap();
-        let err = validate(&spec, dir.path()).unwrap_err().to_string();
-        assert!(err.starts_with("process.args: "), "{err}");
+    // fs_err hides the original error behind its message
+    // ("failed to open file `x`: No such file or directory (os error 2)").
+    let text = err.to_string();
+    let text = match text.rfind(" (os error ") {
+        Some(idx) => &text[..idx],
+        None => &text,
+    };
+    let text = match text.rfind("`: ") {
+        Some(idx) => &text[idx + 3..],
+        None => text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
@@ -276,4 +255,47 @@ pub fn lsm_warnings(spec: &Spec, process: Option<&oci_spec::runtime::Process>) -
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_namespace_names_the_field() {
+        let json = br#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"linux":{"namespaces":[{"type":"pid"},{"type":"bogus"}]}}"#;
+        let err = parse(json, Path::new("config.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("linux.namespaces[1]"), "{err}");
+        assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn malformed_json_names_the_position() {
+        let err = parse(b"{\"ociVersion\": ", Path::new("config.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("config.json: "), "{err}");
+    }
+
+    #[test]
+    fn missing_rootfs_names_root_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let json = br#"{"ociVersion":"1.0.2","root":{"path":"nope"},"process":{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0}}}"#;
+        let spec = parse(json, Path::new("config.json")).unwrap();
+        let err = validate(&spec, dir.path()).unwrap_err().to_string();
+        assert!(err.starts_with("root.path: "), "{err}");
+        assert!(err.contains("no such file or directory"), "{err}");
+    }
+
+    #[test]
+    fn empty_args_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        fs_err::create_dir(dir.path().join("rootfs")).unwrap();
+        let json = br#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":[],"cwd":"/","user":{"uid":0,"gid":0}}}"#;
+        let spec = parse(json, Path::new("config.json")).unwrap();
+        let err = validate(&spec, dir.path()).unwrap_err().to_string();
+        assert!(err.starts_with("process.args: "), "{err}");
+    }
 }

@@ -367,16 +367,21 @@ fn full_child(rootfs: &Path) {
         Some(ErrorKind::ReadOnlyFilesystem)
     );
 
-    // sysfs read-only; cgroup v1 emulation (or cgroup2) read-only.
-    assert_eq!(
-        kind_of(fs_err::create_dir("/sys/fs/cgroup/x")),
-        Some(ErrorKind::ReadOnlyFilesystem)
-    );
+    // sysfs read-only; the cgroup v1 hierarchies (or cgroup2) read-only.
+    // On v1 the tmpfs holding them stays writable, as with runc 1.1.
     let v2 = nix::sys::statfs::statfs("/sys/fs/cgroup")
         .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
     if v2 {
         assert!(Path::new("/sys/fs/cgroup/cgroup.procs").exists());
+        assert_eq!(
+            kind_of(fs_err::create_dir("/sys/fs/cgroup/x")),
+            Some(ErrorKind::ReadOnlyFilesystem)
+        );
     } else {
+        assert_eq!(
+            kind_of(fs_err::create_dir("/sys/fs/cgroup/memory/x")),
+            Some(ErrorKind::ReadOnlyFilesystem)
+        );
         assert!(
             Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists(),
             "own memory cgroup not bound"

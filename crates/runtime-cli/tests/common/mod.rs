@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::{Value, json};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_berth-runtime");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_berth-runtime");
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-pub fn require_root() {
+pub(crate) fn require_root() {
     assert!(
         nix::unistd::geteuid().is_root(),
         "these tests create containers and must run as root (CI runs them as root)"
@@ -20,7 +20,7 @@ pub fn require_root() {
 }
 
 /// Makes a busybox root filesystem in `dir`.
-pub fn busybox_rootfs(dir: &Path) {
+pub(crate) fn busybox_rootfs(dir: &Path) {
     let busybox = Path::new("/bin/busybox");
     assert!(
         busybox.exists(),
@@ -45,7 +45,7 @@ pub fn busybox_rootfs(dir: &Path) {
 }
 
 /// A private runtime root plus bundles, cleaned up on drop.
-pub struct Env {
+pub(crate) struct Env {
     pub dir: tempfile::TempDir,
     pub root: PathBuf,
     ids: std::cell::RefCell<Vec<String>>,
@@ -53,7 +53,7 @@ pub struct Env {
 }
 
 impl Env {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         require_root();
         let dir = tempfile::Builder::new()
             .prefix("berth-rt-test-")
@@ -74,7 +74,7 @@ impl Env {
     }
 
     /// A container id unique to this test run.
-    pub fn id(&self, name: &str) -> String {
+    pub(crate) fn id(&self, name: &str) -> String {
         let id = format!("{}-{name}", self.tag);
         self.ids.borrow_mut().push(id.clone());
         id
@@ -82,7 +82,12 @@ impl Env {
 
     /// A bundle running `args`, with a config from `berth-runtime spec`
     /// (terminal off, unique cgroup path); `edit` may change the config.
-    pub fn bundle(&self, name: &str, args: &[&str], edit: impl FnOnce(&mut Value)) -> PathBuf {
+    pub(crate) fn bundle(
+        &self,
+        name: &str,
+        args: &[&str],
+        edit: impl FnOnce(&mut Value),
+    ) -> PathBuf {
         let bundle = self.dir.path().join(format!("bundle-{name}"));
         fs_err::create_dir_all(bundle.join("rootfs")).unwrap();
         busybox_rootfs(&bundle.join("rootfs"));
@@ -107,7 +112,7 @@ impl Env {
         bundle
     }
 
-    pub fn cmd(&self) -> Command {
+    pub(crate) fn cmd(&self) -> Command {
         let mut c = Command::new(BIN);
         c.arg("--root").arg(&self.root);
         c.stdin(Stdio::null());
@@ -117,7 +122,7 @@ impl Env {
     /// Runs berth-runtime with stdout and stderr in files rather than
     /// pipes: a detached container inherits them, and a pipe would keep
     /// `output()` waiting until the container exits.
-    pub fn rt(&self, args: &[&str]) -> Output {
+    pub(crate) fn rt(&self, args: &[&str]) -> Output {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let out_path = self.dir.path().join(format!("out-{n}"));
         let err_path = self.dir.path().join(format!("err-{n}"));
@@ -136,7 +141,7 @@ impl Env {
     }
 
     /// Runs and asserts success, returning stdout.
-    pub fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.rt(args);
         assert!(
             out.status.success(),
@@ -148,13 +153,13 @@ impl Env {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    pub fn status(&self, id: &str) -> String {
+    pub(crate) fn status(&self, id: &str) -> String {
         let out = self.ok(&["state", id]);
         let v: Value = serde_json::from_str(&out).unwrap();
         v["status"].as_str().unwrap().to_string()
     }
 
-    pub fn cgroup_dir(&self, name: &str, controller: &str) -> PathBuf {
+    pub(crate) fn cgroup_dir(&self, name: &str, controller: &str) -> PathBuf {
         PathBuf::from(format!(
             "/sys/fs/cgroup/{controller}/berth-test/{}-{name}",
             self.tag
@@ -174,7 +179,7 @@ impl Drop for Env {
     }
 }
 
-pub fn text(out: &Output) -> (String, String) {
+pub(crate) fn text(out: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),

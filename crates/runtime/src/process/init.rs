@@ -177,7 +177,11 @@ fn run_inner(spawn: &mut Spawn<'_>, chan: &Channel) -> Result<Infallible, String
     let umask = process.user().umask().unwrap_or(0o022);
     nix::sys::stat::umask(Mode::from_bits_truncate(umask as nix::libc::mode_t));
 
-    let env = process.env().clone().unwrap_or_default();
+    let mut env = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        // As runc: HOME comes from the image's /etc/passwd, else "/".
+        env.push(format!("HOME={}", home_dir(process.user().uid())));
+    }
     let args = process.args().clone().unwrap_or_default();
     let exe = find_executable(&args, &env)?;
     if nnp {
@@ -255,6 +259,20 @@ fn ensure_cwd_inside_root() -> Result<(), String> {
             "process.cwd: resolves outside the container ({err})"
         )),
     }
+}
+
+/// The home directory of `uid` in the container's `/etc/passwd`.
+fn home_dir(uid: u32) -> String {
+    let passwd = fs_err::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            (fields.len() >= 6 && fields[2].parse::<u32>().ok() == Some(uid))
+                .then(|| fields[5].to_string())
+        })
+        .find(|home| !home.is_empty())
+        .unwrap_or_else(|| "/".to_string())
 }
 
 fn to_cstrings(items: &[String], field: &str) -> Result<Vec<CString>, String> {

@@ -559,14 +559,9 @@ fn cgroup1_mount(ctx: &Ctx<'_>, entry: &Entry<'_>) -> Result<()> {
             }
         }
     }
-    if entry.opts.flags.contains(MsFlags::MS_RDONLY) {
-        let top = open_path(ctx.root, &entry.dest).map_err(|e| entry.dest_err(e))?;
-        remount_bind(
-            &proc_fd_path(&top),
-            DEFAULT_MOUNT_FLAGS | MsFlags::MS_RDONLY,
-        )
-        .map_err(|e| entry.step_err("remount cgroup tmpfs read-only", e))?;
-    }
+    // The tmpfs itself stays writable, as with runc 1.1 (the conformance
+    // test compares mountinfo): only the hierarchies bound under it carry
+    // the mount's "ro", and an empty tmpfs gives nothing away.
     Ok(())
 }
 

@@ -20,7 +20,6 @@ use std::ffi::CString;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 
-use anyhow::{Context, Result};
 use nix::fcntl::{AtFlags, FcntlArg, SealFlag};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::statvfs::FsFlags;
@@ -29,12 +28,29 @@ const MEMFD_NAME: &str = "berth-runtime";
 
 /// Returns when the running binary cannot be written from a container;
 /// otherwise re-executes from a protected copy (never returns on success).
-pub(crate) fn ensure_sealed() -> Result<()> {
+/// Errors protecting the binary.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot protect the runtime binary (CVE-2019-5736): {what}: {source}")]
+pub struct ProtectError {
+    what: &'static str,
+    source: std::io::Error,
+}
+
+fn err<E: Into<std::io::Error>>(what: &'static str) -> impl FnOnce(E) -> ProtectError {
+    move |e| ProtectError {
+        what,
+        source: e.into(),
+    }
+}
+
+/// Call first thing in any binary that will put a process into a container
+/// (the `berth-runtime` command, `berth-shim`).
+pub fn ensure_protected_executable() -> Result<(), ProtectError> {
     if is_protected() {
         return Ok(());
     }
     let (args, env) = argv_envp()?;
-    let exe = fs_err::read_link("/proc/self/exe")?;
+    let exe = fs_err::read_link("/proc/self/exe").map_err(err("readlink /proc/self/exe"))?;
     if let Ok(fd) = berth_sys::mount::readonly_file_clone(&exe) {
         // execveat only returns on failure; then try the memfd.
         let _ = nix::unistd::execveat(fd.as_fd(), c"", &args, &env, AtFlags::AT_EMPTY_PATH);
@@ -43,22 +59,27 @@ pub(crate) fn ensure_sealed() -> Result<()> {
         MEMFD_NAME,
         MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
     )
-    .context("memfd_create")?;
+    .map_err(err("memfd_create"))?;
     // Plain std::fs::File on both sides lets std::io::copy use
     // copy_file_range/sendfile instead of a read/write loop.
-    let (mut src, _) = fs_err::File::open("/proc/self/exe")?.into_parts();
+    let (mut src, _) = fs_err::File::open("/proc/self/exe")
+        .map_err(err("open /proc/self/exe"))?
+        .into_parts();
     let mut dst = std::fs::File::from(memfd);
-    std::io::copy(&mut src, &mut dst).context("copying the runtime binary into a memfd")?;
+    std::io::copy(&mut src, &mut dst).map_err(err("copy the binary into a memfd"))?;
     let seals = SealFlag::F_SEAL_SEAL
         | SealFlag::F_SEAL_SHRINK
         | SealFlag::F_SEAL_GROW
         | SealFlag::F_SEAL_WRITE;
-    nix::fcntl::fcntl(&dst, FcntlArg::F_ADD_SEALS(seals)).context("sealing the memfd")?;
+    nix::fcntl::fcntl(&dst, FcntlArg::F_ADD_SEALS(seals)).map_err(err("seal the memfd"))?;
     let err = match nix::unistd::fexecve(&dst, &args, &env) {
         Ok(never) => match never {},
         Err(err) => err,
     };
-    Err(err).context("fexecve of the sealed runtime binary")
+    Err(ProtectError {
+        what: "fexecve of the sealed copy",
+        source: err.into(),
+    })
 }
 
 /// The binary is on a read-only mount, or is a sealed memfd of ours.
@@ -75,11 +96,15 @@ fn is_protected() -> bool {
     })
 }
 
-fn argv_envp() -> Result<(Vec<CString>, Vec<CString>)> {
+fn argv_envp() -> Result<(Vec<CString>, Vec<CString>), ProtectError> {
+    let nul = |_| ProtectError {
+        what: "an argument or environment variable contains a NUL byte",
+        source: std::io::ErrorKind::InvalidInput.into(),
+    };
     let args: Vec<CString> = std::env::args_os()
         .map(|a| CString::new(a.as_bytes()))
         .collect::<Result<_, _>>()
-        .context("an argument contains a NUL byte")?;
+        .map_err(nul)?;
     let env: Vec<CString> = std::env::vars_os()
         .map(|(k, v)| {
             let mut kv = k.as_bytes().to_vec();
@@ -88,6 +113,6 @@ fn argv_envp() -> Result<(Vec<CString>, Vec<CString>)> {
             CString::new(kv)
         })
         .collect::<Result<_, _>>()
-        .context("an environment variable contains a NUL byte")?;
+        .map_err(nul)?;
     Ok((args, env))
 }
