@@ -561,3 +561,45 @@ fn exec_with_a_terminal_sends_the_pty_to_the_console_socket() {
     assert!(output.contains("/dev/pts/"), "{output}");
     assert!(output.contains("exec-tty-ok"), "{output}");
 }
+
+#[test]
+fn lsm_labels_are_ignored_with_a_warning() {
+    let env = Env::new();
+    let b = env.bundle("lsm", &["true"], |c| {
+        c["process"]["apparmorProfile"] = json!("docker-default");
+        c["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0");
+    });
+    let id = env.id("lsm");
+    let out = env.rt(&["run", "--bundle", b.to_str().unwrap(), &id]);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: process.apparmorProfile \"docker-default\" ignored"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("warning: process.selinuxLabel"), "{stderr}");
+}
+
+#[test]
+fn errors_go_to_the_log_file_as_json() {
+    let env = Env::new();
+    let log = env.dir.path().join("runtime.log");
+    let id = env.id("logjson");
+    let out = env.rt(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "state",
+        &id,
+    ]);
+    assert!(!out.status.success());
+    let line = fs_err::read_to_string(&log).unwrap();
+    let v: Value = serde_json::from_str(line.lines().last().unwrap()).unwrap();
+    assert_eq!(v["level"], "error");
+    assert!(
+        v["msg"].as_str().unwrap().contains("does not exist"),
+        "{line}"
+    );
+    assert!(v["time"].as_str().unwrap().ends_with('Z'));
+}
