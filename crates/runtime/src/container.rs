@@ -667,6 +667,73 @@ impl Runtime {
     /// Runs `process` inside a running container. Returns the exit code, or
     /// 0 when detached.
     pub fn exec(&self, id: &str, process: &Process, opts: &ExecOptions) -> Result<i32, Error> {
+        let terminal = process.terminal().unwrap_or(false);
+        if terminal && opts.console_socket.is_none() && opts.detach {
+            return Err(Error::Other(
+                "a terminal with --detach needs --console-socket".into(),
+            ));
+        }
+        let want_pty = terminal && opts.console_socket.is_none();
+        let forwarder = if opts.detach {
+            None
+        } else {
+            Some(wait::Forwarder::new().map_err(|e| Error::Other(e.to_string()))?)
+        };
+        let started = self.exec_spawn(
+            id,
+            process,
+            opts.console_socket.as_deref(),
+            want_pty,
+            opts.preserve_fds,
+        )?;
+        if let Some(p) = &opts.pid_file {
+            write_pid_file(p, started.pid)?;
+        }
+        match forwarder {
+            None => Ok(0),
+            Some(f) => f
+                .wait(
+                    Pid::from_raw(started.pid),
+                    started.pty_master.as_ref().map(|p| p.as_fd()),
+                )
+                .map_err(|e| Error::Other(e.to_string())),
+        }
+    }
+
+    /// For a caller that supervises processes itself (berth-shim): starts
+    /// `process` in the container and returns at once. The process is a
+    /// child of the caller; with `process.terminal` the pty master comes
+    /// back too.
+    pub fn exec_start(
+        &self,
+        id: &str,
+        process: &Process,
+        preserve_fds: u32,
+    ) -> Result<Spawned, Error> {
+        let want_pty = process.terminal().unwrap_or(false);
+        self.exec_spawn(id, process, None, want_pty, preserve_fds)
+    }
+
+    /// For a caller that supervises the container itself (berth-shim):
+    /// `create`, but the pty master (when `process.terminal` is true and no
+    /// console socket is given) is returned instead of sent anywhere. init
+    /// is a child of the caller, which must reap it.
+    pub fn create_with_pty(
+        &self,
+        id: &str,
+        opts: &CreateOptions,
+    ) -> Result<(State, Option<OwnedFd>), Error> {
+        self.create_inner(id, opts, opts.console_socket.is_none())
+    }
+
+    fn exec_spawn(
+        &self,
+        id: &str,
+        process: &Process,
+        console_socket: Option<&Path>,
+        want_pty: bool,
+        preserve_fds: u32,
+    ) -> Result<Spawned, Error> {
         let (state, status) = self.state(id)?;
         if !matches!(status, Status::Running | Status::Created) {
             return Err(Error::WrongStatus {
@@ -684,20 +751,8 @@ impl Runtime {
             .unwrap_or_default();
         let plan = Plan::enter_process(state.pid, &namespaces)?;
         let seccomp = compile_seccomp(&state.spec)?;
-        let terminal = process.terminal().unwrap_or(false);
-        let want_pty = terminal && opts.console_socket.is_none() && !opts.detach;
-        if terminal && opts.console_socket.is_none() && opts.detach {
-            return Err(Error::Other(
-                "a terminal with --detach needs --console-socket".into(),
-            ));
-        }
-        let console_socket = connect_console(opts.console_socket.as_deref())?;
+        let console_socket = connect_console(console_socket)?;
         let cgroup = cgroup_for(state.cgroups_path.as_deref(), id)?;
-        let forwarder = if opts.detach {
-            None
-        } else {
-            Some(wait::Forwarder::new().map_err(|e| Error::Other(e.to_string()))?)
-        };
         let started = process::spawn(
             Spawn {
                 spec: &state.spec,
@@ -708,21 +763,25 @@ impl Runtime {
                 kind: InitKind::Exec,
                 console_socket,
                 want_pty,
-                preserve_fds: opts.preserve_fds,
+                preserve_fds,
                 seccomp,
             },
             &mut ExecHooks { cgroup: &cgroup },
         )?;
-        if let Some(p) = &opts.pid_file {
-            write_pid_file(p, started.pid.as_raw())?;
-        }
-        match forwarder {
-            None => Ok(0),
-            Some(f) => f
-                .wait(started.pid, started.pty_master.as_ref().map(|p| p.as_fd()))
-                .map_err(|e| Error::Other(e.to_string())),
-        }
+        Ok(Spawned {
+            pid: started.pid.as_raw(),
+            pty_master: started.pty_master,
+        })
     }
+}
+
+/// A process started by [`Runtime::exec_start`].
+#[derive(Debug)]
+pub struct Spawned {
+    /// Its pid in the caller's pid namespace.
+    pub pid: i32,
+    /// The pty master, when the process has a terminal.
+    pub pty_master: Option<OwnedFd>,
 }
 
 /// Undoes a half-finished create: the cgroup and the state directory.

@@ -35,4 +35,4 @@ pub mod wait;
 
 pub use state::{State, Status};
 
-pub use container::{CreateOptions, Error, ExecOptions, Runtime};
+pub use container::{CreateOptions, Error, ExecOptions, Runtime, Spawned};
