@@ -265,17 +265,12 @@ pub(crate) fn run(cli: Cli, logger: &crate::log::Logger) -> Result<u8> {
              configure the caller to use the cgroupfs cgroup manager"
         );
     }
-    let rt = Runtime::new(&cli.root);
-    let warn_bundle = |bundle: &Path| {
-        if let Ok(spec) = berth_runtime::spec::load(bundle) {
-            for w in berth_runtime::spec::lsm_warnings(&spec, spec.process().as_ref()) {
-                logger.warn(&w);
-            }
-        }
-    };
+    let sink_logger = logger.clone();
+    let rt = Runtime::new(&cli.root).with_warnings(std::sync::Arc::new(move |w: &str| {
+        sink_logger.warn(w);
+    }));
     match cli.command {
         Command::Create(a) => {
-            warn_bundle(&a.bundle);
             rt.create(&a.id, &create_options(&a))?;
         }
         Command::Start { id } => rt.start(&id)?,
@@ -284,7 +279,6 @@ pub(crate) fn run(cli: Cli, logger: &crate::log::Logger) -> Result<u8> {
             detach,
             keep,
         } => {
-            warn_bundle(&create.bundle);
             let code = rt.run(&create.id, &create_options(&create), detach, keep)?;
             return Ok(u8::try_from(code).unwrap_or(255));
         }
@@ -379,9 +373,6 @@ pub(crate) fn run(cli: Cli, logger: &crate::log::Logger) -> Result<u8> {
                 if !cap.is_empty() {
                     add_caps(&mut proc, &cap)?;
                 }
-            }
-            for w in berth_runtime::spec::lsm_warnings(&state.spec, Some(&proc)) {
-                logger.warn(&w);
             }
             let code = rt.exec(
                 &id,

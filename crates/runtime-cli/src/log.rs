@@ -16,6 +16,7 @@ pub(crate) enum LogFormat {
     Json,
 }
 
+#[derive(Clone)]
 pub(crate) struct Logger {
     file: Option<PathBuf>,
     format: LogFormat,

@@ -82,19 +82,40 @@ pub struct ExecOptions {
     pub preserve_fds: u32,
 }
 
+/// Receives warnings (labels that cannot be applied, ...).
+pub type WarningSink = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
 /// The runtime, rooted at a state directory (`--root`).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Runtime {
     root: StateRoot,
+    warn: Option<WarningSink>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("root", &self.root).finish()
+    }
 }
 
 struct Cgroup {
     manager: Box<dyn berth_cgroups::Manager>,
 }
 
-fn cgroup_for(cgroups_path: Option<&str>, id: &str) -> Result<Cgroup, Error> {
+/// The host's cgroup layout, read from /proc/self/mountinfo once per
+/// process (it does not change under us, and every lifecycle step needs it).
+fn cgroup_layout() -> Result<&'static berth_cgroups::CgroupLayout, Error> {
+    static LAYOUT: std::sync::OnceLock<berth_cgroups::CgroupLayout> = std::sync::OnceLock::new();
+    if let Some(layout) = LAYOUT.get() {
+        return Ok(layout);
+    }
     let layout = berth_cgroups::detect().map_err(|e| Error::Cgroup(e.to_string()))?;
-    let manager = berth_cgroups::manager(&layout, cgroups_path, id)
+    Ok(LAYOUT.get_or_init(|| layout))
+}
+
+fn cgroup_for(cgroups_path: Option<&str>, id: &str) -> Result<Cgroup, Error> {
+    let layout = cgroup_layout()?;
+    let manager = berth_cgroups::manager(layout, cgroups_path, id)
         .map_err(|e| Error::Cgroup(e.to_string()))?;
     Ok(Cgroup { manager })
 }
@@ -267,6 +288,22 @@ impl Runtime {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self {
             root: StateRoot::new(root),
+            warn: None,
+        }
+    }
+
+    /// Sends warnings (e.g. AppArmor/SELinux labels that are ignored) to
+    /// `sink` instead of dropping them.
+    pub fn with_warnings(mut self, sink: WarningSink) -> Self {
+        self.warn = Some(sink);
+        self
+    }
+
+    fn warn_all(&self, warnings: Vec<String>) {
+        if let Some(sink) = &self.warn {
+            for w in warnings {
+                sink(&w);
+            }
         }
     }
 
@@ -276,21 +313,26 @@ impl Runtime {
 
     /// Creates the container: init is left blocked until `start`.
     pub fn create(&self, id: &str, opts: &CreateOptions) -> Result<State, Error> {
-        let (state, _pty) = self.create_inner(id, opts, false)?;
+        let (state, _pty) = self.create_inner(id, opts, |_| Ok(false))?;
         Ok(state)
     }
 
+    /// `want_pty` decides, from the spec, whether init hands its pty
+    /// master back to us (foreground `run -t`, berth-shim) instead of to a
+    /// console socket.
     fn create_inner(
         &self,
         id: &str,
         opts: &CreateOptions,
-        want_pty: bool,
+        want_pty: impl FnOnce(&Spec) -> Result<bool, Error>,
     ) -> Result<(State, Option<OwnedFd>), Error> {
         crate::state::validate_id(id)?;
         let bundle = fs_err::canonicalize(&opts.bundle)
             .map_err(io("cannot open the bundle", &opts.bundle))?;
         let spec = crate::spec::load(&bundle)?;
         let rootfs = crate::spec::validate(&spec, &bundle)?;
+        let want_pty = want_pty(&spec)?;
+        self.warn_all(crate::spec::lsm_warnings(&spec, spec.process().as_ref()));
         let linux = spec.linux().as_ref();
         let namespaces = linux
             .and_then(|l| l.namespaces().clone())
@@ -441,6 +483,11 @@ impl Runtime {
                 what: "only a created container can be started",
             });
         }
+        self.start_created(&state)
+    }
+
+    fn start_created(&self, state: &State) -> Result<(), Error> {
+        let id = state.id.as_str();
         let fifo_path = self.root.dir(id).join(EXEC_FIFO);
         let fifo = nix::fcntl::open(
             &fifo_path,
@@ -460,7 +507,7 @@ impl Runtime {
         let hooks = state.spec.hooks().as_ref();
         if let Err(err) = run_hook_list(
             hooks.and_then(|h| h.poststart().as_ref()),
-            &state,
+            state,
             Status::Running,
             "poststart",
         ) {
@@ -629,26 +676,27 @@ impl Runtime {
         detach: bool,
         keep: bool,
     ) -> Result<i32, Error> {
-        let bundle_spec = crate::spec::load(&opts.bundle)?;
-        let terminal = bundle_spec
-            .process()
-            .as_ref()
-            .and_then(|p| p.terminal())
-            .unwrap_or(false);
-        let want_pty = terminal && opts.console_socket.is_none() && !detach;
-        if terminal && opts.console_socket.is_none() && detach {
-            return Err(Error::Other(
-                "process.terminal is true: `run --detach` needs --console-socket".into(),
-            ));
-        }
+        let no_socket = opts.console_socket.is_none();
         // Block forwarded signals before init exists, so none is lost.
         let forwarder = if detach {
             None
         } else {
             Some(wait::Forwarder::new().map_err(|e| Error::Other(e.to_string()))?)
         };
-        let (state, pty) = self.create_inner(id, opts, want_pty)?;
-        if let Err(err) = self.start(id) {
+        let (state, pty) = self.create_inner(id, opts, |spec| {
+            let terminal = spec
+                .process()
+                .as_ref()
+                .and_then(|p| p.terminal())
+                .unwrap_or(false);
+            if terminal && no_socket && detach {
+                return Err(Error::Other(
+                    "process.terminal is true: `run --detach` needs --console-socket".into(),
+                ));
+            }
+            Ok(terminal && no_socket && !detach)
+        })?;
+        if let Err(err) = self.start_created(&state) {
             let _ = self.delete(id, true);
             return Err(err);
         }
@@ -658,7 +706,8 @@ impl Runtime {
         let code = forwarder
             .wait(Pid::from_raw(state.pid), pty.as_ref().map(|p| p.as_fd()))
             .map_err(|e| Error::Other(e.to_string()));
-        let deleted = if keep { Ok(()) } else { self.delete(id, true) };
+        // init was our child and has been reaped: nothing to wait for.
+        let deleted = if keep { Ok(()) } else { self.destroy(&state) };
         let code = code?;
         deleted?;
         Ok(code)
@@ -723,7 +772,8 @@ impl Runtime {
         id: &str,
         opts: &CreateOptions,
     ) -> Result<(State, Option<OwnedFd>), Error> {
-        self.create_inner(id, opts, opts.console_socket.is_none())
+        let no_socket = opts.console_socket.is_none();
+        self.create_inner(id, opts, |_| Ok(no_socket))
     }
 
     fn exec_spawn(
@@ -743,6 +793,7 @@ impl Runtime {
             });
         }
         crate::spec::validate_process(process, "process")?;
+        self.warn_all(crate::spec::lsm_warnings(&state.spec, Some(process)));
         let namespaces = state
             .spec
             .linux()
