@@ -16,8 +16,13 @@
 //! The crate mounts nothing: snapshots are returned as [`snapshot::Mount`]
 //! descriptions for the runtime (or a test) to mount.
 
+pub mod content;
 pub mod digest;
+#[allow(dead_code)] // used by the snapshot and image stores (next steps)
+mod fsutil;
 pub mod reference;
+
+pub use fsutil::FsError;
 
 /// The broad kind of an error, so the API layer can map it to an HTTP
 /// status in one place (containerd's errdefs idea).
