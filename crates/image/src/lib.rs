@@ -21,6 +21,7 @@ pub mod digest;
 #[allow(dead_code)] // used by the snapshot and image stores (next steps)
 mod fsutil;
 pub mod reference;
+pub mod spec;
 
 pub use fsutil::FsError;
 
