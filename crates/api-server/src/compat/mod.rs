@@ -1,0 +1,167 @@
+//! Everything that depends on the Engine API version, and nothing else does.
+//!
+//! - Paths: `/v1.NN/...` and unversioned paths reach the same routes
+//!   ([`split_version`]); an unversioned request means the newest version.
+//! - Range: [`MIN_API_VERSION`] ≤ version ≤ [`API_VERSION`], else HTTP 400 with
+//!   dockerd's exact message ([`check`]).
+//! - Headers every response carries ([`stamp_headers`]).
+//! - Docker's spellings of platform names ([`go_arch`]).
+//!
+//! Per-version request/response adapters go in `compat/v1_NN.rs` when a
+//! served endpoint first differs between versions; handlers never compare
+//! versions themselves (moby's router has 105 such checks).
+
+use std::cmp::Ordering;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+pub use berth_api_types::{API_VERSION, MIN_API_VERSION};
+
+use crate::error::ApiError;
+
+/// The `Server` header: Docker's `Docker/<version> (<os>)` shape, naming the
+/// Docker release whose API berth speaks and berth's own version, so logs on
+/// the client side show who answered.
+pub const SERVER_HEADER: &str = concat!(
+    "Docker/28.3.3-berth.",
+    env!("CARGO_PKG_VERSION"),
+    " (linux)"
+);
+
+/// Splits `/v1.51/info` into (`Some("1.51")`, `/info`). A path without a
+/// version prefix, or with a prefix that is not `v` + digits and dots followed
+/// by `/` (dockerd's `/v{version:[0-9.]+}` route), is returned whole.
+pub fn split_version(path: &str) -> (Option<&str>, &str) {
+    let Some(after_v) = path.strip_prefix("/v") else {
+        return (None, path);
+    };
+    let Some(slash) = after_v.find('/') else {
+        return (None, path);
+    };
+    let version = &after_v[..slash];
+    if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return (None, path);
+    }
+    (Some(version), &after_v[slash..])
+}
+
+/// Compares dotted versions numerically, as moby's `versions.compare`: missing
+/// or unparsable components count as 0, so `1.5` < `1.24` and `1.24.0` == `1.24`.
+pub fn compare(a: &str, b: &str) -> Ordering {
+    let parse = |v: &str| -> Vec<u64> { v.split('.').map(|c| c.parse().unwrap_or(0)).collect() };
+    let (a, b) = (parse(a), parse(b));
+    let len = a.len().max(b.len());
+    (0..len)
+        .map(|i| {
+            let x = a.get(i).copied().unwrap_or(0);
+            let y = b.get(i).copied().unwrap_or(0);
+            x.cmp(&y)
+        })
+        .find(|o| o.is_ne())
+        .unwrap_or(Ordering::Equal)
+}
+
+/// Accepts a requested version in the served range; otherwise dockerd's
+/// messages (an invalid-parameter error, hence 400).
+pub fn check(version: &str) -> Result<(), ApiError> {
+    if compare(version, MIN_API_VERSION) == Ordering::Less {
+        return Err(ApiError::invalid_argument(format!(
+            "client version {version} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
+        )));
+    }
+    if compare(version, API_VERSION) == Ordering::Greater {
+        return Err(ApiError::invalid_argument(format!(
+            "client version {version} is too new. Maximum supported API version is {API_VERSION}"
+        )));
+    }
+    Ok(())
+}
+
+/// The headers dockerd's middleware puts on every response. Clients read
+/// `Api-Version` and `Ostype` (the docker CLI from `/_ping`) to negotiate.
+pub fn stamp_headers(headers: &mut HeaderMap) {
+    headers.insert(
+        HeaderName::from_static("api-version"),
+        HeaderValue::from_static(API_VERSION),
+    );
+    headers.insert(
+        HeaderName::from_static("docker-experimental"),
+        HeaderValue::from_static("false"),
+    );
+    headers.insert(
+        HeaderName::from_static("ostype"),
+        HeaderValue::from_static("linux"),
+    );
+    headers.insert(
+        axum::http::header::SERVER,
+        HeaderValue::from_static(SERVER_HEADER),
+    );
+}
+
+/// Go's `GOARCH` for a `uname -m` / Rust architecture name; `/version`
+/// reports `Arch` in Go's vocabulary (`amd64`), `/info` in uname's (`x86_64`).
+pub fn go_arch(arch: &str) -> &str {
+    match arch {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" | "i686" | "i386" => "386",
+        "arm" => "arm",
+        "powerpc64le" | "ppc64le" => "ppc64le",
+        "s390x" => "s390x",
+        "riscv64" | "riscv64gc" => "riscv64",
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split() {
+        assert_eq!(split_version("/v1.51/info"), (Some("1.51"), "/info"));
+        assert_eq!(split_version("/v1.24/_ping"), (Some("1.24"), "/_ping"));
+        assert_eq!(
+            split_version("/v1.51/containers/x/json"),
+            (Some("1.51"), "/containers/x/json")
+        );
+        assert_eq!(split_version("/info"), (None, "/info"));
+        assert_eq!(split_version("/v1.51"), (None, "/v1.51"));
+        assert_eq!(split_version("/v/info"), (None, "/v/info"));
+        assert_eq!(split_version("/vx/info"), (None, "/vx/info"));
+        assert_eq!(split_version("/volumes"), (None, "/volumes"));
+    }
+
+    #[test]
+    fn compare_is_numeric() {
+        assert_eq!(compare("1.5", "1.24"), Ordering::Less);
+        assert_eq!(compare("1.24.0", "1.24"), Ordering::Equal);
+        assert_eq!(compare("1.51", "1.52"), Ordering::Less);
+        assert_eq!(compare("2", "1.51"), Ordering::Greater);
+        assert_eq!(compare("1..51", "1.0.51"), Ordering::Equal);
+    }
+
+    #[test]
+    fn range() {
+        assert!(check("1.24").is_ok());
+        assert!(check("1.41").is_ok());
+        assert!(check("1.51").is_ok());
+        assert_eq!(
+            check("1.52").unwrap_err().message(),
+            "client version 1.52 is too new. Maximum supported API version is 1.51"
+        );
+        assert_eq!(
+            check("1.23").unwrap_err().message(),
+            "client version 1.23 is too old. Minimum supported API version is 1.24, please upgrade your client to a newer version"
+        );
+        assert_eq!(
+            check("1.23").unwrap_err().class(),
+            berth_engine::ErrorClass::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn arch_names() {
+        assert_eq!(go_arch("x86_64"), "amd64");
+        assert_eq!(go_arch("aarch64"), "arm64");
+    }
+}

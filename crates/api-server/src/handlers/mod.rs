@@ -1,0 +1,47 @@
+//! Handlers: one function per route, turning engine data into API types.
+
+mod system;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde::Serialize;
+
+use crate::backend::Backends;
+use crate::error::ApiError;
+use crate::routes::Route;
+
+pub(crate) async fn handle(route: Route, backends: &Backends, _req: Request) -> Response {
+    match route {
+        Route::Ping => system::ping(false),
+        Route::PingHead => system::ping(true),
+        Route::Version => json_response(StatusCode::OK, &system::version(&*backends.system)),
+        Route::Info => json_response(StatusCode::OK, &system::info(&*backends.system)),
+        Route::NotFound => ApiError::page_not_found().into_response_body(),
+    }
+}
+
+/// A JSON body as Go's `json.NewEncoder(w).Encode` writes it (newline-terminated).
+pub(crate) fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(mut body) => {
+            body.push(b'\n');
+            let mut response = Response::new(Body::from(body));
+            *response.status_mut() = status;
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialize a response");
+            let mut response = Response::new(Body::from(
+                "{\"message\":\"cannot serialize the response\"}\n",
+            ));
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            response
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Flag definitions (dockerd's names) and the settings resolved from them.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use clap::{Parser, ValueEnum};
+
+/// The default API socket, shared with the `berth` CLI.
+pub(crate) const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
+
+/// berthd serves the Docker Engine API on a unix socket.
+#[derive(Debug, Parser)]
+#[command(name = "berthd", version, about)]
+pub(crate) struct Flags {
+    /// Root directory of persistent berth state
+    #[arg(
+        long = "data-root",
+        value_name = "DIR",
+        default_value = "/var/lib/berth"
+    )]
+    pub(crate) data_root: PathBuf,
+
+    /// Root directory for execution state files
+    #[arg(long = "exec-root", value_name = "DIR", default_value = "/run/berth")]
+    pub(crate) exec_root: PathBuf,
+
+    /// Daemon socket to connect to (unix:///path)
+    #[arg(short = 'H', long = "host", value_name = "ADDR", default_value = DEFAULT_HOST)]
+    pub(crate) host: String,
+
+    /// Path to use for daemon PID file
+    #[arg(
+        short = 'p',
+        long = "pidfile",
+        value_name = "FILE",
+        default_value = "/run/berth.pid"
+    )]
+    pub(crate) pidfile: PathBuf,
+
+    /// Enable debug mode
+    #[arg(short = 'D', long = "debug")]
+    pub(crate) debug: bool,
+
+    /// Set the logging level
+    #[arg(short = 'l', long = "log-level", value_enum, default_value_t = LogLevel::Info)]
+    pub(crate) log_level: LogLevel,
+
+    /// Set the logging format
+    #[arg(long = "log-format", value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Fatal,
+}
+
+impl LogLevel {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            // tracing has no fatal level; fatal conditions are logged as errors.
+            LogLevel::Error | LogLevel::Fatal => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Validated settings the daemon runs with.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) data_root: PathBuf,
+    pub(crate) exec_root: PathBuf,
+    pub(crate) socket: PathBuf,
+    pub(crate) pidfile: PathBuf,
+    pub(crate) debug: bool,
+    pub(crate) log_level: LogLevel,
+    pub(crate) log_format: LogFormat,
+}
+
+impl Settings {
+    pub(crate) fn resolve(flags: Flags) -> anyhow::Result<Self> {
+        Ok(Self {
+            socket: parse_host(&flags.host)?,
+            data_root: flags.data_root,
+            exec_root: flags.exec_root,
+            pidfile: flags.pidfile,
+            debug: flags.debug,
+            // --debug wins over --log-level, as in dockerd.
+            log_level: if flags.debug {
+                LogLevel::Debug
+            } else {
+                flags.log_level
+            },
+            log_format: flags.log_format,
+        })
+    }
+}
+
+/// `unix:///run/berth/berth.sock` → `/run/berth/berth.sock`.
+pub(crate) fn parse_host(host: &str) -> anyhow::Result<PathBuf> {
+    match host.split_once("://") {
+        Some(("unix", "")) => Ok(PathBuf::from("/run/berth/berth.sock")),
+        Some(("unix", path)) if path.starts_with('/') => Ok(PathBuf::from(path)),
+        Some(("unix", path)) => {
+            bail!("invalid unix socket address {host:?}: {path:?} is not absolute")
+        }
+        Some(("tcp" | "fd" | "npipe", _)) => {
+            bail!("listening on {host:?} is not supported yet: use unix:///path")
+        }
+        _ => bail!("invalid host {host:?}: use unix:///path"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        assert_eq!(
+            parse_host("unix:///tmp/x.sock").unwrap(),
+            PathBuf::from("/tmp/x.sock")
+        );
+        assert_eq!(
+            parse_host("unix://").unwrap(),
+            PathBuf::from("/run/berth/berth.sock")
+        );
+        assert!(parse_host("unix://rel.sock").is_err());
+        assert!(parse_host("tcp://0.0.0.0:2375").is_err());
+        assert!(parse_host("/tmp/x.sock").is_err());
+    }
+
+    #[test]
+    fn debug_wins_over_log_level() {
+        let flags = Flags::parse_from(["berthd", "--debug", "--log-level", "error"]);
+        let s = Settings::resolve(flags).unwrap();
+        assert_eq!(s.log_level, LogLevel::Debug);
+        assert_eq!(s.socket, PathBuf::from("/run/berth/berth.sock"));
+        assert_eq!(s.pidfile, PathBuf::from("/run/berth.pid"));
+    }
+}

@@ -1,0 +1,147 @@
+//! berth's engine: the domain objects and their lifecycle, without HTTP.
+//!
+//! The principal type is [`Engine`], built from an [`EngineConfig`] (data
+//! root, exec root) by the daemon's wiring code. Today it answers the system
+//! questions (`system_info`, `version`); containers and images plug in as
+//! per-object services next to it, not as methods on one god object. Errors
+//! report an [`ErrorClass`] through [`Classify`], which the API layer turns into
+//! an HTTP status in exactly one place. Nothing here knows Docker API versions.
+//!
+//! ```no_run
+//! use berth_engine::{Engine, EngineConfig};
+//! let engine = Engine::open(EngineConfig::new("/var/lib/berth", "/run/berth")).unwrap();
+//! println!("{} CPUs", engine.system_info().host.ncpu);
+//! ```
+
+mod error;
+pub mod host;
+pub mod system;
+
+use std::path::{Path, PathBuf};
+
+pub use error::{Classify, EngineError, ErrorClass};
+pub use host::{CgroupInfo, CgroupVersion, HostInfo, HostPaths};
+pub use system::{BuildInfo, ContainerCounts, RuntimeInfo, SystemInfo, VersionInfo};
+
+/// How an engine is set up; the daemon fills it from its flags.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Persistent state (`/var/lib/berth`): content, snapshots, object JSON.
+    pub data_root: PathBuf,
+    /// Runtime state that dies with a reboot (`/run/berth`): shim sockets, netns.
+    pub exec_root: PathBuf,
+    /// Reported as `Debug` in `/info`.
+    pub debug: bool,
+    /// What berthd was built from; reported by `/version`.
+    pub build: BuildInfo,
+    /// The OCI runtime binary containers are started with.
+    pub runtime_path: PathBuf,
+    /// Where host facts are read from (`/proc`, `/sys`, `/etc`); tests point it
+    /// at a fixture.
+    pub host_paths: HostPaths,
+}
+
+impl EngineConfig {
+    pub fn new(data_root: impl Into<PathBuf>, exec_root: impl Into<PathBuf>) -> Self {
+        Self {
+            data_root: data_root.into(),
+            exec_root: exec_root.into(),
+            debug: false,
+            build: BuildInfo::default(),
+            runtime_path: PathBuf::from(system::DEFAULT_RUNTIME),
+            host_paths: HostPaths::default(),
+        }
+    }
+}
+
+/// The engine: owns the data root and exec root.
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    id: String,
+}
+
+impl Engine {
+    /// Creates the data root (0710, as dockerd) and exec root (0711) if they
+    /// are missing, and loads or creates the engine ID.
+    pub fn open(config: EngineConfig) -> Result<Self, EngineError> {
+        create_private_dir(&config.data_root, 0o710)?;
+        // 0711, not 0700: the API socket lives in the exec root by default, and
+        // members of the `berth` group must be able to reach it (the socket
+        // itself is 0660). Nothing here is listable by them.
+        create_private_dir(&config.exec_root, 0o711)?;
+        let id = system::load_or_create_engine_id(&config.data_root)?;
+        Ok(Self { config, id })
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The engine's stable identity (a UUID kept in `<data-root>/engine-id`).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// What `/info` reports: object counts (zero until containers and images
+    /// land), host facts read now, storage and runtime configuration.
+    pub fn system_info(&self) -> SystemInfo {
+        system::collect_info(self)
+    }
+
+    /// What `/version` reports.
+    pub fn version(&self) -> VersionInfo {
+        system::collect_version(&self.config)
+    }
+}
+
+fn create_private_dir(path: &Path, mode: u32) -> Result<(), EngineError> {
+    use std::os::unix::fs::PermissionsExt;
+
+    if !path.is_dir() {
+        fs_err::create_dir_all(path).map_err(EngineError::Io)?;
+        fs_err::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(EngineError::Io)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_creates_roots_and_keeps_the_id() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let tmp = tempfile::tempdir().unwrap();
+        let config = EngineConfig::new(tmp.path().join("data"), tmp.path().join("exec"));
+        let first = Engine::open(config.clone()).unwrap();
+        let mode = fs_err::metadata(tmp.path().join("data"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o710);
+        assert!(tmp.path().join("exec").is_dir());
+        assert_eq!(first.id().len(), 36, "UUID form: {}", first.id());
+        let second = Engine::open(config).unwrap();
+        assert_eq!(first.id(), second.id());
+    }
+
+    #[test]
+    fn system_info_reports_the_data_root_and_zero_counts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let engine = Engine::open(EngineConfig::new(
+            tmp.path().join("d"),
+            tmp.path().join("e"),
+        ))
+        .unwrap();
+        let info = engine.system_info();
+        assert_eq!(info.data_root, tmp.path().join("d"));
+        assert_eq!(info.containers, ContainerCounts::default());
+        assert_eq!(info.storage_driver, "overlay2");
+        assert!(info.host.ncpu >= 1);
+        assert!(info.host.mem_total > 0);
+        assert!(!info.host.kernel_version.is_empty());
+    }
+}
