@@ -20,6 +20,7 @@ pub mod content;
 pub mod digest;
 #[allow(dead_code)] // used by the snapshot and image stores (next steps)
 mod fsutil;
+pub mod layer;
 pub mod reference;
 pub mod spec;
 
