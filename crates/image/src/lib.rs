@@ -22,6 +22,7 @@ pub mod digest;
 mod fsutil;
 pub mod layer;
 pub mod reference;
+pub mod snapshot;
 pub mod spec;
 
 pub use fsutil::FsError;
