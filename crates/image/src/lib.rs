@@ -16,16 +16,18 @@
 //! The crate mounts nothing: snapshots are returned as [`snapshot::Mount`]
 //! descriptions for the runtime (or a test) to mount.
 
+pub mod change;
 pub mod content;
 pub mod digest;
-#[allow(dead_code)] // used by the snapshot and image stores (next steps)
 mod fsutil;
 pub mod layer;
 pub mod reference;
 pub mod snapshot;
 pub mod spec;
+pub mod store;
 
 pub use fsutil::FsError;
+pub use store::{Error, ImageStore};
 
 /// The broad kind of an error, so the API layer can map it to an HTTP
 /// status in one place (containerd's errdefs idea).

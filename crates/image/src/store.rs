@@ -1,0 +1,811 @@
+//! The image store: which images exist, their tags, and the operations the
+//! engine's image service needs (`import`, `tag`, `untag`, `list`,
+//! `inspect`, `history`, `delete`).
+//!
+//! On disk (all written atomically: temp + fsync + rename + dir fsync):
+//!
+//! - `images/<config hex>.json`: one [`ImageRecord`] per image; the image
+//!   ID is the config digest, as in Docker;
+//! - `repositories.json`: normalised reference (`docker.io/library/busybox:latest`)
+//!   → image ID.
+//!
+//! Blobs live in the [`ContentStore`], unpacked layers in the
+//! [`Snapshotter`] (one committed snapshot per chain ID, shared between
+//! images). Writes happen in dependency order — blobs, then snapshots,
+//! then the image record, then tags — and deletes in the reverse order,
+//! so a crash leaves only unreferenced blobs and snapshots, which
+//! [`ImageStore::gc`] removes at start-up.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::change::{ChangeError, apply_changes};
+use crate::content::{ContentError, ContentStore};
+use crate::digest::Digest;
+use crate::fsutil::{FsError, atomic_write_json, fsync_dir, read_json};
+use crate::layer::{ApplyOptions, Compression, LayerError, apply_layer};
+use crate::reference::{Reference, ReferenceError};
+use crate::snapshot::{Kind, SnapshotError, Snapshotter, chain_ids};
+use crate::spec::{self, ContainerConfig, Descriptor, History, ImageConfig, ImageManifest, RootFs};
+
+/// Errors of the image store (and of the crate as a whole: it wraps the
+/// other modules' errors).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file system operation failed.
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    /// Content store.
+    #[error(transparent)]
+    Content(#[from] ContentError),
+    /// Snapshots.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// Layer apply.
+    #[error(transparent)]
+    Layer(#[from] LayerError),
+    /// A malformed reference.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    /// A bad `--change` line.
+    #[error(transparent)]
+    Change(#[from] ChangeError),
+    /// A stored document does not parse.
+    #[error(transparent)]
+    Spec(#[from] spec::SpecError),
+    /// No image by this name or ID (Docker's wording).
+    #[error("No such image: {name}")]
+    NotFound {
+        /// The name or ID asked for.
+        name: String,
+    },
+    /// An ID prefix matches several images.
+    #[error("multiple IDs found with provided prefix: {prefix}")]
+    Ambiguous {
+        /// The prefix.
+        prefix: String,
+    },
+    /// The operation conflicts with the image's tags or users.
+    #[error("conflict: unable to delete {name} (must be forced) - {reason}")]
+    Conflict {
+        /// The name or short ID.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// Invalid input that is not a reference or change error.
+    #[error("{message}")]
+    InvalidArgument {
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// The error's class, for the API layer's status mapping.
+    pub fn class(&self) -> crate::ErrorClass {
+        use crate::ErrorClass as C;
+        match self {
+            Self::Fs(_) => C::Internal,
+            Self::Content(e) => e.class(),
+            Self::Snapshot(e) => e.class(),
+            Self::Layer(e) => e.class(),
+            Self::Spec(_) => C::DataLoss,
+            Self::Reference(_) | Self::Change(_) | Self::InvalidArgument { .. } => {
+                C::InvalidArgument
+            }
+            Self::NotFound { .. } => C::NotFound,
+            Self::Ambiguous { .. } | Self::Conflict { .. } => C::Conflict,
+        }
+    }
+}
+
+type Result<T, E = Error> = std::result::Result<T, E>;
+
+const RECORD_VERSION: u32 = 1;
+
+/// What berth knows about one image (`images/<config hex>.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// Document version.
+    pub version: u32,
+    /// Image ID: the digest of the config blob.
+    pub id: Digest,
+    /// The manifest berth stored or received for it.
+    pub manifest: Descriptor,
+    /// The layer blobs, base first (as stored: possibly compressed).
+    pub layers: Vec<Descriptor>,
+    /// Diff IDs (uncompressed layer digests), base first.
+    pub diff_ids: Vec<Digest>,
+    /// Uncompressed size of each layer.
+    pub layer_sizes: Vec<u64>,
+    /// Creation time from the config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+}
+
+impl ImageRecord {
+    /// Sum of the uncompressed layer sizes (Docker's `Size`).
+    pub fn size(&self) -> u64 {
+        self.layer_sizes.iter().sum()
+    }
+
+    /// The chain ID of the top layer: the snapshot a container starts from.
+    pub fn top_chain_id(&self) -> Option<Digest> {
+        chain_ids(&self.diff_ids).pop()
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Repositories {
+    version: u32,
+    /// Normalised reference -> image ID.
+    refs: BTreeMap<String, Digest>,
+}
+
+/// One row of `docker images`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageSummary {
+    /// Image ID.
+    pub id: Digest,
+    /// Tags, normalised (`docker.io/library/busybox:latest`).
+    pub repo_tags: Vec<Reference>,
+    /// Creation time.
+    pub created: Option<String>,
+    /// Uncompressed size.
+    pub size: u64,
+}
+
+/// What `inspect` returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageDetails {
+    /// The stored record.
+    pub record: ImageRecord,
+    /// The parsed config.
+    pub config: ImageConfig,
+    /// Tags, normalised.
+    pub repo_tags: Vec<Reference>,
+}
+
+/// One row of `docker history` (newest first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    /// The image ID for the newest entry, `None` (`<missing>`) for the rest.
+    pub id: Option<Digest>,
+    /// Creation time.
+    pub created: Option<String>,
+    /// The command that created it.
+    pub created_by: String,
+    /// Size of the layer it made (0 for empty layers).
+    pub size: u64,
+    /// Comment.
+    pub comment: String,
+    /// Tags (newest entry only).
+    pub tags: Vec<Reference>,
+}
+
+/// One line of `docker rmi`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeleteItem {
+    /// A tag was removed (familiar form, as Docker prints it).
+    Untagged(String),
+    /// An image (or a layer) was removed.
+    Deleted(Digest),
+}
+
+/// Options of [`ImageStore::import_rootfs_tar`].
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Dockerfile instructions to apply (`--change`).
+    pub changes: Vec<String>,
+    /// History comment (`--message`); Docker's default is `Imported from -`.
+    pub message: Option<String>,
+    /// Tag to give the image.
+    pub reference: Option<Reference>,
+    /// Fixed creation time (RFC 3339), for reproducible images; default now.
+    pub created: Option<String>,
+    /// Platform (GOARCH); default the host's.
+    pub architecture: Option<String>,
+}
+
+/// The image store under one data root.
+#[derive(Debug)]
+pub struct ImageStore {
+    root: PathBuf,
+    content: ContentStore,
+    snapshots: Snapshotter,
+    repos: Mutex<Repositories>,
+}
+
+impl ImageStore {
+    /// Opens (creating if needed) the store under `root` (the data root):
+    /// `content/`, `snapshots/`, `images/`, `repositories.json`. Removes
+    /// stale ingest files; call [`ImageStore::gc`] too after a crash.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        let images = root.join("images");
+        fs_err::create_dir_all(&images)
+            .map_err(|e| FsError::new("create directory", &images, e))?;
+        let content = ContentStore::open(root.join("content"))?;
+        content.cleanup_ingest()?;
+        let snapshots = Snapshotter::open(root.join("snapshots"))?;
+        let repos = read_json(&root.join("repositories.json"))?.unwrap_or_default();
+        Ok(Self {
+            root,
+            content,
+            snapshots,
+            repos: Mutex::new(repos),
+        })
+    }
+
+    /// The content store.
+    pub fn content(&self) -> &ContentStore {
+        &self.content
+    }
+
+    /// The snapshotter.
+    pub fn snapshots(&self) -> &Snapshotter {
+        &self.snapshots
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Repositories> {
+        self.repos.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn record_path(&self, id: &Digest) -> PathBuf {
+        self.root.join("images").join(format!("{}.json", id.hex()))
+    }
+
+    fn save_repos(&self, repos: &Repositories) -> Result<()> {
+        atomic_write_json(&self.root.join("repositories.json"), repos)?;
+        Ok(())
+    }
+
+    /// Every image record.
+    pub fn records(&self) -> Result<Vec<ImageRecord>> {
+        let dir = self.root.join("images");
+        let mut out = Vec::new();
+        for entry in fs_err::read_dir(&dir).map_err(|e| FsError::new("read directory", &dir, e))? {
+            let entry = entry.map_err(|e| FsError::new("read directory", &dir, e))?;
+            let p = entry.path();
+            if p.extension().is_some_and(|e| e == "json")
+                && let Some(r) = read_json::<ImageRecord>(&p)?
+            {
+                out.push(r);
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// The record of image `id`.
+    pub fn record(&self, id: &Digest) -> Result<ImageRecord> {
+        read_json(&self.record_path(id))?.ok_or_else(|| Error::NotFound {
+            name: id.to_string(),
+        })
+    }
+
+    /// Resolves a name as Docker does: a full ID (`sha256:<hex>`), a
+    /// reference (`busybox`, `busybox:1.36`), or a unique ID prefix.
+    pub fn resolve(&self, name: &str) -> Result<Digest> {
+        let not_found = || Error::NotFound {
+            name: name.to_owned(),
+        };
+        if name.starts_with("sha256:") {
+            let id: Digest = name.parse().map_err(|_| not_found())?;
+            self.record(&id).map_err(|_| not_found())?;
+            return Ok(id);
+        }
+        if let Ok(r) = Reference::parse_normalized(name) {
+            let r = r.with_default_tag();
+            if let Some(id) = self.lock().refs.get(&r.to_string()) {
+                return Ok(id.clone());
+            }
+        }
+        let hex_prefix =
+            !name.is_empty() && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if hex_prefix {
+            let matches: Vec<Digest> = self
+                .records()?
+                .into_iter()
+                .map(|r| r.id)
+                .filter(|id| id.hex().starts_with(name))
+                .collect();
+            match matches.len() {
+                0 => {}
+                1 => return matches.into_iter().next().ok_or_else(not_found),
+                _ => {
+                    return Err(Error::Ambiguous {
+                        prefix: name.to_owned(),
+                    });
+                }
+            }
+        }
+        Err(not_found())
+    }
+
+    fn tags_of(&self, id: &Digest) -> Vec<Reference> {
+        self.lock()
+            .refs
+            .iter()
+            .filter(|(_, v)| *v == id)
+            .filter_map(|(k, _)| Reference::parse_normalized(k).ok())
+            .collect()
+    }
+
+    /// Points `reference` (default tag `latest`) at image `name`.
+    pub fn tag(&self, name: &str, reference: &Reference) -> Result<()> {
+        let id = self.resolve(name)?;
+        if reference.digest().is_some() {
+            return Err(Error::InvalidArgument {
+                message: "refusing to create a tag with a digest reference".to_owned(),
+            });
+        }
+        let key = reference.clone().with_default_tag().to_string();
+        let mut repos = self.lock();
+        let mut next = Repositories {
+            version: RECORD_VERSION,
+            refs: repos.refs.clone(),
+        };
+        next.refs.insert(key, id);
+        self.save_repos(&next)?;
+        *repos = next;
+        Ok(())
+    }
+
+    /// Removes a tag; returns the image it pointed to.
+    pub fn untag(&self, reference: &Reference) -> Result<Digest> {
+        let key = reference.clone().with_default_tag().to_string();
+        let mut repos = self.lock();
+        let mut next = Repositories {
+            version: RECORD_VERSION,
+            refs: repos.refs.clone(),
+        };
+        let id = next.refs.remove(&key).ok_or_else(|| Error::NotFound {
+            name: reference.familiar_string(),
+        })?;
+        self.save_repos(&next)?;
+        *repos = next;
+        Ok(id)
+    }
+
+    /// All images with their tags, newest first.
+    pub fn list(&self) -> Result<Vec<ImageSummary>> {
+        let mut out: Vec<ImageSummary> = self
+            .records()?
+            .into_iter()
+            .map(|r| ImageSummary {
+                repo_tags: self.tags_of(&r.id),
+                size: r.size(),
+                created: r.created.clone(),
+                id: r.id,
+            })
+            .collect();
+        out.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    /// Record, config and tags of an image.
+    pub fn inspect(&self, name: &str) -> Result<ImageDetails> {
+        let id = self.resolve(name)?;
+        let record = self.record(&id)?;
+        let config = ImageConfig::parse(&self.content.read_blob(&id)?)?;
+        Ok(ImageDetails {
+            repo_tags: self.tags_of(&id),
+            record,
+            config,
+        })
+    }
+
+    /// `docker history`: newest first; layer sizes are matched to the
+    /// non-empty history entries in order, as Docker does.
+    pub fn history(&self, name: &str) -> Result<Vec<HistoryEntry>> {
+        let d = self.inspect(name)?;
+        let mut sizes = d.record.layer_sizes.iter();
+        let mut out: Vec<HistoryEntry> = d
+            .config
+            .history
+            .unwrap_or_default()
+            .into_iter()
+            .map(|h| HistoryEntry {
+                id: None,
+                size: if h.empty_layer == Some(true) {
+                    0
+                } else {
+                    sizes.next().copied().unwrap_or(0)
+                },
+                created: h.created,
+                created_by: h.created_by.unwrap_or_default(),
+                comment: h.comment.unwrap_or_default(),
+                tags: Vec::new(),
+            })
+            .collect();
+        out.reverse();
+        if let Some(first) = out.first_mut() {
+            first.id = Some(d.record.id.clone());
+            first.tags = d.repo_tags;
+        }
+        Ok(out)
+    }
+
+    /// Unpacks layer blob `layer` (already in the content store) as the
+    /// snapshot for `chain_id` on top of `parent`, unless it exists.
+    /// Returns the uncompressed size and diff ID.
+    fn unpack_layer(
+        &self,
+        layer: &Descriptor,
+        expected_diff_id: Option<&Digest>,
+        parent: Option<&Digest>,
+    ) -> Result<(Digest, u64, Compression)> {
+        let key = format!("extract-{}-{}", std::process::id(), layer.digest.hex());
+        let parent_s = parent.map(ToString::to_string);
+        self.snapshots.prepare(&key, parent_s.as_deref())?;
+        let result = (|| -> Result<_> {
+            let upper = self.snapshots.upper_dir(&key)?;
+            let blob = self.content.open_blob(&layer.digest)?;
+            let rep = apply_layer(
+                std::io::BufReader::new(blob),
+                &upper,
+                &ApplyOptions {
+                    expected_digest: Some(layer.digest.clone()),
+                    expected_diff_id: expected_diff_id.cloned(),
+                },
+            )?;
+            Ok(rep)
+        })();
+        let rep = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = self.snapshots.remove(&key);
+                return Err(e);
+            }
+        };
+        let chain = match parent {
+            None => rep.diff_id.clone(),
+            Some(p) => Digest::sha256_of(format!("{p} {}", rep.diff_id).as_bytes()),
+        };
+        match self.snapshots.commit(&chain.to_string(), &key) {
+            Ok(()) => {}
+            // Another image brought the same layer stack meanwhile.
+            Err(SnapshotError::AlreadyExists { .. }) => self.snapshots.remove(&key)?,
+            Err(e) => {
+                let _ = self.snapshots.remove(&key);
+                return Err(e.into());
+            }
+        }
+        Ok((rep.diff_id, rep.uncompressed_size, rep.compression))
+    }
+
+    /// `docker import`: one layer from a (possibly compressed) rootfs tar,
+    /// a config with `changes` applied, an OCI manifest. Returns the image ID.
+    pub fn import_rootfs_tar(&self, reader: impl Read, opts: &ImportOptions) -> Result<Digest> {
+        // Validate the changes before any I/O.
+        let mut cc = ContainerConfig::default();
+        apply_changes(&mut cc, &opts.changes)?;
+
+        let blob = self.content.ingest_reader(reader, None)?;
+        let mut layer = Descriptor::new(spec::MEDIA_TYPE_OCI_LAYER, blob.digest.clone(), blob.size);
+        let (diff_id, size, compression) = match self.unpack_layer(&layer, None, None) {
+            Ok(v) => v,
+            Err(e) => {
+                self.delete_blob_if_unreferenced(&blob.digest)?;
+                return Err(e);
+            }
+        };
+        layer.media_type = match compression {
+            Compression::None => spec::MEDIA_TYPE_OCI_LAYER,
+            Compression::Gzip => spec::MEDIA_TYPE_OCI_LAYER_GZIP,
+            Compression::Zstd => spec::MEDIA_TYPE_OCI_LAYER_ZSTD,
+        }
+        .to_owned();
+
+        let created = opts.created.clone().unwrap_or_else(rfc3339_now);
+        let config = ImageConfig {
+            created: Some(created.clone()),
+            architecture: opts
+                .architecture
+                .clone()
+                .unwrap_or_else(|| spec::host_architecture().to_owned()),
+            os: "linux".to_owned(),
+            config: Some(cc),
+            rootfs: RootFs {
+                kind: "layers".to_owned(),
+                diff_ids: vec![diff_id.clone()],
+            },
+            history: Some(vec![History {
+                created: Some(created.clone()),
+                comment: Some(
+                    opts.message
+                        .clone()
+                        .unwrap_or_else(|| "Imported from -".to_owned()),
+                ),
+                ..History::default()
+            }]),
+            ..ImageConfig::default()
+        };
+        self.store_image(
+            config,
+            vec![layer],
+            vec![diff_id],
+            vec![size],
+            opts.reference.as_ref(),
+        )
+    }
+
+    /// Writes config and manifest blobs and the image record, then tags.
+    fn store_image(
+        &self,
+        config: ImageConfig,
+        layers: Vec<Descriptor>,
+        diff_ids: Vec<Digest>,
+        layer_sizes: Vec<u64>,
+        reference: Option<&Reference>,
+    ) -> Result<Digest> {
+        let config_bytes = serde_json::to_vec(&config).map_err(|e| Error::InvalidArgument {
+            message: format!("serialising image config: {e}"),
+        })?;
+        let id = self.content.write_blob(&config_bytes, None)?;
+        let manifest = ImageManifest {
+            schema_version: 2,
+            media_type: Some(spec::MEDIA_TYPE_OCI_MANIFEST.to_owned()),
+            artifact_type: None,
+            config: Descriptor::new(
+                spec::MEDIA_TYPE_OCI_CONFIG,
+                id.clone(),
+                config_bytes.len() as u64,
+            ),
+            layers: layers.clone(),
+            subject: None,
+            annotations: None,
+            extra: Default::default(),
+        };
+        let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| Error::InvalidArgument {
+            message: format!("serialising image manifest: {e}"),
+        })?;
+        let manifest_digest = self.content.write_blob(&manifest_bytes, None)?;
+        let record = ImageRecord {
+            version: RECORD_VERSION,
+            id: id.clone(),
+            manifest: Descriptor::new(
+                spec::MEDIA_TYPE_OCI_MANIFEST,
+                manifest_digest,
+                manifest_bytes.len() as u64,
+            ),
+            layers,
+            diff_ids,
+            layer_sizes,
+            created: config.created.clone(),
+        };
+        atomic_write_json(&self.record_path(&id), &record)?;
+        if let Some(r) = reference {
+            self.tag(&id.to_string(), r)?;
+        }
+        Ok(id)
+    }
+
+    fn delete_blob_if_unreferenced(&self, digest: &Digest) -> Result<()> {
+        let used = self.records()?.iter().any(|r| {
+            &r.id == digest
+                || &r.manifest.digest == digest
+                || r.layers.iter().any(|l| &l.digest == digest)
+        });
+        if !used {
+            match self.content.delete(digest) {
+                Ok(()) | Err(ContentError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// `docker rmi`. `name` is a reference or an ID (prefix). By reference,
+    /// only that tag goes, and the image with it if it was the last one.
+    /// By ID, an image with several tags needs `force`. `in_use` tells
+    /// whether a container uses the image (returning its ID), which needs
+    /// `force` too.
+    pub fn delete(
+        &self,
+        name: &str,
+        force: bool,
+        in_use: impl Fn(&Digest) -> Option<String>,
+    ) -> Result<Vec<DeleteItem>> {
+        let id = self.resolve(name)?;
+        let short = &id.hex()[..12];
+        let mut out = Vec::new();
+        let by_reference = !name.starts_with("sha256:")
+            && Reference::parse_normalized(name)
+                .ok()
+                .map(|r| r.with_default_tag().to_string())
+                .is_some_and(|k| self.lock().refs.contains_key(&k));
+        let tags = self.tags_of(&id);
+        if by_reference {
+            let r = Reference::parse_normalized(name)?.with_default_tag();
+            if tags.len() > 1 {
+                self.untag(&r)?;
+                return Ok(vec![DeleteItem::Untagged(r.familiar_string())]);
+            }
+            // The last tag: the image goes too (if nobody uses it).
+            if let Some(c) = in_use(&id)
+                && !force
+            {
+                return Err(Error::Conflict {
+                    name: r.familiar_string(),
+                    reason: format!("image is being used by container {c}"),
+                });
+            }
+            self.untag(&r)?;
+            out.push(DeleteItem::Untagged(r.familiar_string()));
+        } else {
+            if tags.len() > 1 && !force {
+                return Err(Error::Conflict {
+                    name: short.to_owned(),
+                    reason: "image is referenced in multiple repositories".to_owned(),
+                });
+            }
+            if let Some(c) = in_use(&id)
+                && !force
+            {
+                return Err(Error::Conflict {
+                    name: short.to_owned(),
+                    reason: format!("image is being used by container {c}"),
+                });
+            }
+            for t in tags {
+                self.untag(&t)?;
+                out.push(DeleteItem::Untagged(t.familiar_string()));
+            }
+        }
+        let record = self.record(&id)?;
+        let path = self.record_path(&id);
+        fs_err::remove_file(&path).map_err(|e| FsError::new("remove", &path, e))?;
+        fsync_dir(&self.root.join("images"))?;
+        out.push(DeleteItem::Deleted(id.clone()));
+        // Layers no other image needs, top first (children before parents).
+        let others = self.records()?;
+        let still_used: BTreeSet<Digest> =
+            others.iter().flat_map(|r| chain_ids(&r.diff_ids)).collect();
+        for chain in chain_ids(&record.diff_ids).into_iter().rev() {
+            if still_used.contains(&chain) {
+                break;
+            }
+            match self.snapshots.remove(&chain.to_string()) {
+                Ok(()) => out.push(DeleteItem::Deleted(chain)),
+                Err(SnapshotError::NotFound { .. }) => {}
+                // A container's snapshot still sits on it: keep it; gc
+                // removes it once the container is gone.
+                Err(SnapshotError::Conflict { .. }) => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        for d in record
+            .layers
+            .iter()
+            .map(|l| &l.digest)
+            .chain([&record.manifest.digest, &record.id])
+        {
+            self.delete_blob_if_unreferenced(d)?;
+        }
+        Ok(out)
+    }
+
+    /// Removes what no image references: `extract-*` snapshots left by an
+    /// interrupted unpack, committed snapshots no image's layer stack uses
+    /// (and no container's snapshot sits on), and unreferenced blobs. Call
+    /// at start-up, before anything is in flight. Returns how many things
+    /// were removed.
+    pub fn gc(&self) -> Result<usize> {
+        let records = self.records()?;
+        let used_chains: BTreeSet<String> = records
+            .iter()
+            .flat_map(|r| chain_ids(&r.diff_ids))
+            .map(|d| d.to_string())
+            .collect();
+        let mut removed = 0;
+        for (key, info) in self.snapshots.list() {
+            if info.kind == Kind::Active && key.starts_with("extract-") {
+                self.snapshots.remove(&key)?;
+                removed += 1;
+            }
+        }
+        // Children first: repeat until nothing more goes.
+        loop {
+            let mut progress = false;
+            for (key, info) in self.snapshots.list() {
+                if info.kind == Kind::Committed && !used_chains.contains(&key) {
+                    match self.snapshots.remove(&key) {
+                        Ok(()) => {
+                            removed += 1;
+                            progress = true;
+                        }
+                        Err(SnapshotError::Conflict { .. }) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        let used_blobs: BTreeSet<&Digest> = records
+            .iter()
+            .flat_map(|r| {
+                r.layers
+                    .iter()
+                    .map(|l| &l.digest)
+                    .chain([&r.manifest.digest, &r.id])
+            })
+            .collect();
+        for b in self.content.list()? {
+            if !used_blobs.contains(&b.digest) {
+                self.content.delete(&b.digest)?;
+                removed += 1;
+            }
+        }
+        // Tags pointing at images that are gone (a crash between record
+        // removal and untag cannot happen in that order, but a hand-edited
+        // store can).
+        let ids: BTreeSet<&Digest> = records.iter().map(|r| &r.id).collect();
+        let dangling: Vec<String> = self
+            .lock()
+            .refs
+            .iter()
+            .filter(|(_, v)| !ids.contains(v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in dangling {
+            if let Ok(r) = Reference::parse_normalized(&k) {
+                self.untag(&r)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Now, as RFC 3339 UTC with nanoseconds (Docker's `created` format).
+pub fn rfc3339_now() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    rfc3339(now.as_secs() as i64, now.subsec_nanos())
+}
+
+/// Formats a Unix time as RFC 3339 UTC.
+pub fn rfc3339(secs: i64, nanos: u32) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    if nanos == 0 {
+        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+    } else {
+        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{nanos:09}Z")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formatting() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_600_000_000, 5), "2020-09-13T12:26:40.000000005Z");
+        assert_eq!(rfc3339(951_782_400, 0), "2000-02-29T00:00:00Z");
+        assert!(rfc3339_now().ends_with('Z'));
+    }
+}

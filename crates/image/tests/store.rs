@@ -1,0 +1,336 @@
+//! The image store end to end on a throwaway data root: import with
+//! `--change`, tags, inspect, history, layer sharing between images,
+//! `rmi` semantics (tags, force, in use), cleanup of unreferenced layers,
+//! failed imports leaving nothing, persistence and gc. Runs as root.
+
+mod common;
+
+use berth_image::content::BlobInfo;
+use berth_image::reference::Reference;
+use berth_image::snapshot::Kind;
+use berth_image::store::{DeleteItem, ImportOptions};
+use berth_image::{ErrorClass, ImageStore};
+use common::{E, gzip, tar};
+
+fn r(s: &str) -> Reference {
+    Reference::parse_normalized(s).unwrap()
+}
+
+fn rootfs() -> Vec<u8> {
+    tar(&[
+        E::Dir("bin/"),
+        E::File("bin/hello", b"#!/bin/sh\necho hi\n"),
+        E::Dir("etc/"),
+        E::File("etc/os-release", b"ID=test\n"),
+    ])
+}
+
+fn opts(changes: &[&str], reference: Option<&str>) -> ImportOptions {
+    ImportOptions {
+        changes: changes.iter().map(|s| s.to_string()).collect(),
+        reference: reference.map(r),
+        created: Some("2024-01-02T03:04:05Z".into()),
+        ..ImportOptions::default()
+    }
+}
+
+fn no_containers(_: &berth_image::digest::Digest) -> Option<String> {
+    None
+}
+
+#[test]
+fn import_inspect_list_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(dir.path()).unwrap();
+    let plain = rootfs();
+    let id = store
+        .import_rootfs_tar(
+            &gzip(&plain)[..],
+            &opts(
+                &[
+                    "CMD [\"/bin/hello\"]",
+                    "ENV A=1",
+                    "WORKDIR /srv",
+                    "ENTRYPOINT [\"/bin/sh\", \"-c\"]",
+                ],
+                Some("test/imp:1"),
+            ),
+        )
+        .unwrap();
+    // Image ID = digest of the config blob, which verifies.
+    store.content().verify(&id).unwrap();
+    assert!(
+        dir.path()
+            .join(format!("images/{}.json", id.hex()))
+            .exists()
+    );
+
+    let d = store.inspect("test/imp:1").unwrap();
+    assert_eq!(d.record.id, id);
+    let cfg = d.config.config.as_ref().unwrap();
+    assert_eq!(cfg.cmd.as_deref().unwrap(), ["/bin/hello"]);
+    assert_eq!(cfg.entrypoint.as_deref().unwrap(), ["/bin/sh", "-c"]);
+    assert_eq!(cfg.env.as_deref().unwrap(), ["A=1"]);
+    assert_eq!(cfg.working_dir.as_deref(), Some("/srv"));
+    assert_eq!(d.config.os, "linux");
+    let diff_id = berth_image::digest::Digest::sha256_of(&plain);
+    assert_eq!(d.config.rootfs.diff_ids, vec![diff_id.clone()]);
+    assert_eq!(
+        d.record.layers[0].media_type,
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
+    assert_eq!(d.repo_tags, vec![r("test/imp:1")]);
+
+    // The manifest blob names the config and the layer.
+    let m = store
+        .content()
+        .read_blob(&d.record.manifest.digest)
+        .unwrap();
+    let m: berth_image::spec::ImageManifest = serde_json::from_slice(&m).unwrap();
+    assert_eq!(m.config.digest, id);
+    assert_eq!(m.layers, d.record.layers);
+
+    // Lookups by full ID, bare hex, short prefix, normalised name.
+    for name in [
+        id.to_string(),
+        id.hex().to_owned(),
+        id.hex()[..12].to_owned(),
+        "docker.io/test/imp:1".to_owned(),
+    ] {
+        assert_eq!(store.resolve(&name).unwrap(), id, "{name}");
+    }
+    let e = store.resolve("nope").unwrap_err();
+    assert_eq!(e.to_string(), "No such image: nope");
+    assert_eq!(e.class(), ErrorClass::NotFound);
+
+    let list = store.list().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].repo_tags[0].familiar_string(), "test/imp:1");
+    assert_eq!(list[0].size, plain.len() as u64);
+
+    let h = store.history(&id.to_string()).unwrap();
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0].id.as_ref(), Some(&id));
+    assert_eq!(h[0].comment, "Imported from -");
+    assert_eq!(h[0].size, plain.len() as u64);
+    assert_eq!(h[0].created.as_deref(), Some("2024-01-02T03:04:05Z"));
+
+    // The layer is unpacked as the committed snapshot named by its chain ID.
+    let snap = store.snapshots().stat(&diff_id.to_string()).unwrap();
+    assert_eq!(snap.kind, Kind::Committed);
+    let fs = store.snapshots().fs_dir(&snap);
+    assert_eq!(
+        fs_err::read(fs.join("etc/os-release")).unwrap(),
+        b"ID=test\n"
+    );
+
+    // repositories.json maps the normalised reference to the ID.
+    let repos: serde_json::Value =
+        serde_json::from_slice(&fs_err::read(dir.path().join("repositories.json")).unwrap())
+            .unwrap();
+    assert_eq!(repos["refs"]["docker.io/test/imp:1"], id.to_string());
+
+    // Everything survives a reopen.
+    drop(store);
+    let store = ImageStore::open(dir.path()).unwrap();
+    assert_eq!(store.resolve("test/imp:1").unwrap(), id);
+    assert_eq!(store.gc().unwrap(), 0);
+}
+
+#[test]
+fn layers_are_shared_and_removed_with_the_last_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(dir.path()).unwrap();
+    let a = store
+        .import_rootfs_tar(&rootfs()[..], &opts(&["CMD a"], Some("a")))
+        .unwrap();
+    let b = store
+        .import_rootfs_tar(&rootfs()[..], &opts(&["CMD b"], Some("b")))
+        .unwrap();
+    assert_ne!(a, b);
+    let committed: Vec<_> = store
+        .snapshots()
+        .list()
+        .into_iter()
+        .filter(|(_, i)| i.kind == Kind::Committed)
+        .collect();
+    assert_eq!(committed.len(), 1, "one snapshot for the shared layer");
+    // One layer blob, two configs, two manifests.
+    assert_eq!(store.content().list().unwrap().len(), 5);
+
+    let out = store.delete("a", false, no_containers).unwrap();
+    assert_eq!(
+        out,
+        vec![
+            DeleteItem::Untagged("a:latest".into()),
+            DeleteItem::Deleted(a.clone())
+        ]
+    );
+    assert_eq!(store.snapshots().list().len(), 1, "still used by b");
+    assert_eq!(store.content().list().unwrap().len(), 3);
+
+    let out = store.delete(&b.hex()[..12], false, no_containers).unwrap();
+    assert_eq!(out[0], DeleteItem::Untagged("b:latest".into()));
+    assert_eq!(out[1], DeleteItem::Deleted(b.clone()));
+    assert_eq!(
+        out.len(),
+        3,
+        "the layer's snapshot is reported deleted too: {out:?}"
+    );
+    assert!(store.snapshots().list().is_empty());
+    assert_eq!(store.content().list().unwrap(), Vec::<BlobInfo>::new());
+    assert!(store.list().unwrap().is_empty());
+}
+
+#[test]
+fn rmi_semantics() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(dir.path()).unwrap();
+    let id = store
+        .import_rootfs_tar(&rootfs()[..], &opts(&[], Some("one:1")))
+        .unwrap();
+    store.tag("one:1", &r("two")).unwrap();
+    store
+        .tag(&id.to_string(), &r("localhost:5000/three:x"))
+        .unwrap();
+    assert_eq!(store.inspect("two").unwrap().repo_tags.len(), 3);
+
+    // By ID with several tags: needs force.
+    let e = store
+        .delete(&id.to_string(), false, no_containers)
+        .unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Conflict);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
+            &id.hex()[..12]
+        )
+    );
+    // By tag with other tags left: only the tag goes.
+    assert_eq!(
+        store.delete("two", false, no_containers).unwrap(),
+        vec![DeleteItem::Untagged("two:latest".into())]
+    );
+    assert_eq!(
+        store
+            .delete("localhost:5000/three:x", false, no_containers)
+            .unwrap(),
+        vec![DeleteItem::Untagged("localhost:5000/three:x".into())]
+    );
+    // Last tag, but a container uses the image.
+    let used = |_: &berth_image::digest::Digest| Some("c0ffee".to_owned());
+    let e = store.delete("one:1", false, used).unwrap_err();
+    assert!(
+        e.to_string().contains("being used by container c0ffee"),
+        "{e}"
+    );
+    assert!(store.resolve("one:1").is_ok(), "nothing changed");
+    // Forced.
+    let out = store.delete("one:1", true, used).unwrap();
+    assert_eq!(
+        out[..2],
+        [
+            DeleteItem::Untagged("one:1".into()),
+            DeleteItem::Deleted(id.clone())
+        ]
+    );
+    assert!(store.resolve(&id.to_string()).is_err());
+
+    // untag of an unknown tag, tag with a digest.
+    assert_eq!(
+        store.untag(&r("nope")).unwrap_err().class(),
+        ErrorClass::NotFound
+    );
+    let id2 = store
+        .import_rootfs_tar(&rootfs()[..], &opts(&[], None))
+        .unwrap();
+    let digest_ref = r(&format!("x@{id2}"));
+    assert_eq!(
+        store
+            .tag(&id2.to_string(), &digest_ref)
+            .unwrap_err()
+            .class(),
+        ErrorClass::InvalidArgument
+    );
+}
+
+#[test]
+fn failed_imports_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(dir.path()).unwrap();
+    let evil = tar(&[E::File("ok", b"x"), E::File("../../escape", b"evil")]);
+    let e = store
+        .import_rootfs_tar(&evil[..], &opts(&[], Some("evil")))
+        .unwrap_err();
+    assert!(e.to_string().contains("`../../escape`"), "{e}");
+    assert_eq!(e.class(), ErrorClass::InvalidArgument);
+    assert!(store.content().list().unwrap().is_empty());
+    assert!(store.snapshots().list().is_empty());
+    assert!(store.list().unwrap().is_empty());
+    assert_eq!(
+        fs_err::read_dir(dir.path().join("snapshots"))
+            .unwrap()
+            .count(),
+        1,
+        "only metadata.json"
+    );
+    assert_eq!(
+        fs_err::read_dir(dir.path().join("content/ingest"))
+            .unwrap()
+            .count(),
+        0
+    );
+
+    let e = store
+        .import_rootfs_tar(&rootfs()[..], &opts(&["RUN rm -rf /"], None))
+        .unwrap_err();
+    assert_eq!(e.to_string(), "RUN is not a valid change command");
+    assert!(store.content().list().unwrap().is_empty());
+}
+
+#[test]
+fn gc_removes_what_no_image_references() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(dir.path()).unwrap();
+    let id = store
+        .import_rootfs_tar(&rootfs()[..], &opts(&[], Some("keep")))
+        .unwrap();
+    // Leftovers of a crashed import: a blob, an unpack in progress, an
+    // orphan committed layer; and a container's snapshot, which gc keeps.
+    store.content().write_blob(b"orphan", None).unwrap();
+    store.snapshots().prepare("extract-123-abc", None).unwrap();
+    store.snapshots().prepare("orphan-layer", None).unwrap();
+    store
+        .snapshots()
+        .commit("sha256:orphan", "orphan-layer")
+        .unwrap();
+    let chain = store
+        .inspect("keep")
+        .unwrap()
+        .record
+        .top_chain_id()
+        .unwrap();
+    store
+        .snapshots()
+        .prepare("container-1", Some(&chain.to_string()))
+        .unwrap();
+    drop(store);
+    let store = ImageStore::open(dir.path()).unwrap();
+    assert_eq!(store.gc().unwrap(), 3);
+    let keys: Vec<String> = store
+        .snapshots()
+        .list()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, vec!["container-1".to_owned(), chain.to_string()]);
+    assert_eq!(store.content().list().unwrap().len(), 3);
+    assert_eq!(store.resolve("keep").unwrap(), id);
+    // The container's snapshot holds the layer even when the image goes.
+    store.delete("keep", false, no_containers).unwrap();
+    assert!(store.snapshots().stat(&chain.to_string()).is_ok());
+    store.snapshots().remove("container-1").unwrap();
+    assert_eq!(store.gc().unwrap(), 1);
+    assert!(store.snapshots().list().is_empty());
+}
