@@ -13,7 +13,7 @@ use berth_image::{ErrorClass, ImageStore};
 use common::{E, gzip, tar};
 
 fn r(s: &str) -> Reference {
-    Reference::parse_normalized(s).unwrap()
+    common::reference(s)
 }
 
 fn rootfs() -> Vec<u8> {

@@ -181,3 +181,8 @@ fn walk(root: &Path, p: &Path, out: &mut BTreeMap<PathBuf, String>, skip: &Path)
         }
     }
 }
+
+/// Parses a reference that the test knows is valid.
+pub fn reference(s: &str) -> berth_image::reference::Reference {
+    berth_image::reference::Reference::parse_normalized(s).unwrap()
+}
