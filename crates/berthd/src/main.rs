@@ -66,7 +66,7 @@ fn run(settings: flags::Settings) -> anyhow::Result<()> {
     config.build = BuildInfo {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         git_commit: env!("BERTH_GIT_COMMIT").to_owned(),
-        build_time: String::new(),
+        build_time: env!("BERTH_BUILD_TIME").to_owned(),
         compiler: env!("BERTH_COMPILER").to_owned(),
     };
     config.runtime_path = runtime_path();

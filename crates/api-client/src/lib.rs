@@ -1,0 +1,212 @@
+//! A typed Docker Engine API client for berthd, over its unix socket.
+//!
+//! The principal type is [`Client`]: built from a [`Host`], it negotiates the
+//! API version the way the docker CLI does (ping, then use the lower of the
+//! server's `Api-Version` and ours) and exposes one typed method per endpoint.
+//! Errors ([`Error`]) keep the daemon's `{"message"}` and HTTP status, and
+//! a daemon that is not there reads as docker's "Cannot connect" message.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), berth_api_client::Error> {
+//! let client = berth_api_client::Client::new("unix:///run/berth/berth.sock".parse()?);
+//! let version = client.version().await?;
+//! println!("server {}", version.version);
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod host;
+
+use std::sync::OnceLock;
+
+use berth_api_types::{
+    API_VERSION, ErrorResponse, MIN_API_VERSION, PingInfo, SystemInfo, SystemVersion,
+};
+pub use error::Error;
+pub use host::{DEFAULT_HOST, Host};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use tokio::net::UnixStream;
+
+/// The `User-Agent` berth's client sends.
+const USER_AGENT: &str = concat!("berth/", env!("CARGO_PKG_VERSION"), " (linux)");
+
+/// A client for one daemon.
+#[derive(Debug)]
+pub struct Client {
+    host: Host,
+    /// The version requests use once negotiated (`None` until then).
+    version: OnceLock<String>,
+}
+
+/// A raw answer: status, headers, body. Lets callers (and tests) look at what
+/// the typed methods hide.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: StatusCode,
+    pub headers: hyper::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Client {
+    pub fn new(host: Host) -> Self {
+        Self {
+            host,
+            version: OnceLock::new(),
+        }
+    }
+
+    /// A client that always uses `version` and never negotiates.
+    pub fn with_version(host: Host, version: &str) -> Self {
+        let client = Self::new(host);
+        let _ = client.version.set(version.to_owned());
+        client
+    }
+
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// The newest API version this client speaks.
+    pub fn client_version(&self) -> &'static str {
+        API_VERSION
+    }
+
+    /// The version requests use: negotiated on first use.
+    pub async fn api_version(&self) -> Result<&str, Error> {
+        if let Some(v) = self.version.get() {
+            return Ok(v);
+        }
+        let ping = self.ping().await?;
+        let negotiated = negotiate(API_VERSION, ping.api_version.as_deref());
+        Ok(self.version.get_or_init(|| negotiated))
+    }
+
+    /// `GET /_ping` (unversioned, as the docker CLI sends it).
+    pub async fn ping(&self) -> Result<PingInfo, Error> {
+        let raw = self.send(Method::GET, "/_ping").await?;
+        let header = |name: &str| {
+            raw.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        if !raw.status.is_success() {
+            return Err(api_error(&raw));
+        }
+        Ok(PingInfo {
+            api_version: header("api-version"),
+            os_type: header("ostype"),
+            experimental: header("docker-experimental").as_deref() == Some("true"),
+            builder_version: header("builder-version"),
+        })
+    }
+
+    /// `GET /version`.
+    pub async fn version(&self) -> Result<SystemVersion, Error> {
+        self.get_json("/version").await
+    }
+
+    /// `GET /info`.
+    pub async fn info(&self) -> Result<SystemInfo, Error> {
+        self.get_json("/info").await
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+        let version = self.api_version().await?.to_owned();
+        let raw = self
+            .send(Method::GET, &format!("/v{version}{path}"))
+            .await?;
+        if !raw.status.is_success() {
+            return Err(api_error(&raw));
+        }
+        serde_json::from_slice(&raw.body).map_err(|source| Error::Decode {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Sends one request without a body on a fresh connection and reads the
+    /// whole answer. `path` is sent as given (no version prefix added).
+    pub async fn send(&self, method: Method, path: &str) -> Result<RawResponse, Error> {
+        let Host::Unix(socket) = &self.host;
+        let stream = UnixStream::connect(socket)
+            .await
+            .map_err(|source| Error::connect(&self.host, source))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(Error::Http)?;
+        // The connection future drives the socket; it ends with the response.
+        tokio::spawn(conn);
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            // Docker's clients use this name for unix sockets, where the
+            // Host header is meaningless but required by HTTP/1.1.
+            .header(hyper::header::HOST, "api.moby.localhost")
+            .header(hyper::header::USER_AGENT, USER_AGENT)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| Error::Request(e.to_string()))?;
+        let response = sender.send_request(request).await.map_err(Error::Http)?;
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(Error::Http)?
+            .to_bytes()
+            .to_vec();
+        Ok(RawResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+}
+
+/// Docker's negotiation: a server that sends no version is assumed to be
+/// the oldest supported one; otherwise use the lower of the two.
+pub fn negotiate(client: &str, server: Option<&str>) -> String {
+    match server {
+        None | Some("") => MIN_API_VERSION.to_owned(),
+        Some(server) if compare(server, client).is_lt() => server.to_owned(),
+        Some(_) => client.to_owned(),
+    }
+}
+
+/// Numeric dotted-version comparison (`1.9` < `1.24`).
+fn compare(a: &str, b: &str) -> std::cmp::Ordering {
+    let parse = |v: &str| -> Vec<u64> { v.split('.').map(|c| c.parse().unwrap_or(0)).collect() };
+    let (a, b) = (parse(a), parse(b));
+    let len = a.len().max(b.len());
+    (0..len)
+        .map(|i| a.get(i).unwrap_or(&0).cmp(b.get(i).unwrap_or(&0)))
+        .find(|o| o.is_ne())
+        .unwrap_or(std::cmp::Ordering::Equal)
+}
+
+fn api_error(raw: &RawResponse) -> Error {
+    let message = serde_json::from_slice::<ErrorResponse>(&raw.body)
+        .map(|e| e.message)
+        .unwrap_or_else(|_| String::from_utf8_lossy(&raw.body).trim().to_owned());
+    Error::Api {
+        status: raw.status.as_u16(),
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation_takes_the_lower_version() {
+        assert_eq!(negotiate("1.51", Some("1.51")), "1.51");
+        assert_eq!(negotiate("1.51", Some("1.41")), "1.41");
+        assert_eq!(negotiate("1.51", Some("1.52")), "1.51");
+        assert_eq!(negotiate("1.51", Some("1.9")), "1.9");
+        assert_eq!(negotiate("1.51", None), "1.24");
+    }
+}

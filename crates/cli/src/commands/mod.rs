@@ -1,0 +1,107 @@
+//! One module per command: settings in, API calls, output through the printer.
+
+pub(crate) mod info;
+pub(crate) mod version;
+
+use berth_api_client::Client;
+use serde_json::Value;
+
+use crate::printer::Printer;
+use crate::settings::{Command, Format, Settings};
+use crate::template::Template;
+
+/// Build facts of this binary, shared by `version` and `info`.
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(crate) const GIT_COMMIT: &str = env!("BERTH_GIT_COMMIT");
+pub(crate) const COMPILER: &str = env!("BERTH_COMPILER");
+pub(crate) const BUILD_TIME: &str = env!("BERTH_BUILD_TIME");
+
+pub(crate) async fn run(settings: Settings, printer: &mut Printer) -> anyhow::Result<()> {
+    let client = Client::new(settings.host.clone());
+    match &settings.command {
+        Command::Version { format } => version::run(&client, format, printer).await,
+        Command::Info { format } => info::run(&client, &settings, format, printer).await,
+        Command::ShortVersion => {
+            printer.data(&format!("berth version {VERSION}, build {GIT_COMMIT}\n"))?;
+            Ok(())
+        }
+        Command::Help => {
+            use clap::CommandFactory;
+            let help = crate::flags::Flags::command().render_help().to_string();
+            printer.data(&format!("{help}\n"))?;
+            Ok(())
+        }
+    }
+}
+
+/// Renders `value` for `--format json` or a template; docker ends both with a
+/// newline.
+pub(crate) fn render(format: &Format, value: &Value) -> anyhow::Result<String> {
+    let text = match format {
+        // Commands print `Pretty` with their own layout and never get here
+        // with it; JSON is the faithful fallback if one does.
+        Format::Json | Format::Pretty => serde_json::to_string(value)?,
+        Format::Template(t) => Template::parse(t)?.render(value)?,
+    };
+    Ok(text + "\n")
+}
+
+/// `linux/amd64`-style names, as the docker CLI prints them.
+pub(crate) fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    }
+}
+
+/// docker's `reformatDate`: an RFC 3339 time shown as Go's ANSIC layout
+/// (`Mon Jan _2 15:04:05 2006`) in its own offset; anything else unchanged.
+pub(crate) fn ansic(rfc3339: &str) -> String {
+    let parse = || -> Option<String> {
+        let b = rfc3339.as_bytes();
+        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| rfc3339.get(r)?.parse::<i64>().ok();
+        let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+            return None;
+        }
+        // Days from civil (Howard Hinnant), then 1970-01-01 was a Thursday.
+        let (yy, mm_) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+        let era = yy.div_euclid(400);
+        let yoe = yy - era * 400;
+        let doy = (153 * mm_ + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]
+            [usize::try_from(days.rem_euclid(7)).ok()?];
+        let month = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ][usize::try_from(m - 1).ok()?];
+        Some(format!(
+            "{weekday} {month} {d:>2} {hh:02}:{mm:02}:{ss:02} {y}"
+        ))
+    };
+    parse().unwrap_or_else(|| rfc3339.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ansic_matches_go() {
+        // docker 28.2.2's own build time and how its CLI prints it.
+        assert_eq!(
+            ansic("2025-05-30T12:07:14.000000000+00:00"),
+            "Fri May 30 12:07:14 2025"
+        );
+        assert_eq!(ansic("2026-11-03T09:00:00Z"), "Tue Nov  3 09:00:00 2026");
+        assert_eq!(ansic(""), "");
+        assert_eq!(ansic("yesterday"), "yesterday");
+    }
+}

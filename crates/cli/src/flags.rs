@@ -1,0 +1,58 @@
+//! Flag definitions: what the user can type, with docker's names. No
+//! behaviour here; [`crate::settings`] turns these into resolved settings.
+
+use clap::{Args, Parser, Subcommand};
+
+/// A self-sufficient runtime for containers
+#[derive(Debug, Parser)]
+#[command(name = "berth", disable_version_flag = true)]
+pub(crate) struct Flags {
+    #[command(flatten)]
+    pub(crate) global: GlobalFlags,
+
+    #[command(subcommand)]
+    pub(crate) command: Option<CommandFlags>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GlobalFlags {
+    /// Daemon socket to connect to
+    #[arg(short = 'H', long = "host", value_name = "list", global = true)]
+    pub(crate) host: Option<String>,
+
+    /// Enable debug mode
+    #[arg(short = 'D', long = "debug", global = true)]
+    pub(crate) debug: bool,
+
+    /// Print version information and quit
+    #[arg(short = 'v', long = "version")]
+    pub(crate) version: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CommandFlags {
+    /// Show the berth version information
+    Version(FormatFlags),
+    /// Display system-wide information
+    Info(FormatFlags),
+    /// Manage berth
+    System {
+        #[command(subcommand)]
+        command: SystemFlags,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SystemFlags {
+    /// Display system-wide information
+    Info(FormatFlags),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FormatFlags {
+    /// Format output using a custom template:
+    /// 'json':             Print in JSON format
+    /// 'TEMPLATE':         Print output using the given Go template.
+    #[arg(short = 'f', long = "format", value_name = "string")]
+    pub(crate) format: Option<String>,
+}

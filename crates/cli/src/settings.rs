@@ -1,0 +1,170 @@
+//! Resolved settings: flags plus environment, validated, ready for a command.
+//!
+//! One global [`Settings`] and one value per command ([`Command`]), so the
+//! cross-flag rules of `run`, `ps` and friends land here, testable without a
+//! daemon.
+
+use berth_api_client::{DEFAULT_HOST, Host};
+
+use crate::flags::{CommandFlags, Flags, FormatFlags, SystemFlags};
+
+/// How `--format` asked for output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// The human layout.
+    Pretty,
+    /// `--format json`.
+    Json,
+    /// A Go template.
+    Template(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Command {
+    Version {
+        format: Format,
+    },
+    Info {
+        format: Format,
+    },
+    /// `berth --version`.
+    ShortVersion,
+    /// No command: print help.
+    Help,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Settings {
+    pub(crate) host: Host,
+    pub(crate) debug: bool,
+    pub(crate) command: Command,
+}
+
+impl Settings {
+    /// `env` is `std::env::var` in production, a table in tests.
+    pub(crate) fn resolve(
+        flags: Flags,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, berth_api_client::Error> {
+        // Precedence: -H, then BERTH_HOST, then DOCKER_HOST (so an existing
+        // docker setup pointed at berthd works), then the default socket.
+        let host = flags
+            .global
+            .host
+            .or_else(|| env("BERTH_HOST").filter(|s| !s.is_empty()))
+            .or_else(|| env("DOCKER_HOST").filter(|s| !s.is_empty()))
+            .unwrap_or_else(|| DEFAULT_HOST.to_owned())
+            .parse()?;
+        let command = if flags.global.version {
+            Command::ShortVersion
+        } else {
+            match flags.command {
+                None => Command::Help,
+                Some(CommandFlags::Version(f)) => Command::Version { format: format(f) },
+                Some(CommandFlags::Info(f))
+                | Some(CommandFlags::System {
+                    command: SystemFlags::Info(f),
+                }) => Command::Info { format: format(f) },
+            }
+        };
+        Ok(Self {
+            host,
+            debug: flags.global.debug,
+            command,
+        })
+    }
+}
+
+fn format(flags: FormatFlags) -> Format {
+    match flags.format.as_deref() {
+        None | Some("") => Format::Pretty,
+        Some("json") => Format::Json,
+        Some(t) => Format::Template(t.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn resolve(args: &[&str], env: &[(&str, &str)]) -> Settings {
+        let flags = Flags::try_parse_from(args).unwrap();
+        Settings::resolve(flags, |k| {
+            env.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn host_precedence() {
+        let all = [
+            ("BERTH_HOST", "unix:///b.sock"),
+            ("DOCKER_HOST", "unix:///d.sock"),
+        ];
+        let h = |s: &Settings| s.host.to_string();
+        assert_eq!(
+            h(&resolve(
+                &["berth", "-H", "unix:///h.sock", "version"],
+                &all
+            )),
+            "unix:///h.sock"
+        );
+        assert_eq!(
+            h(&resolve(
+                &["berth", "version", "-H", "unix:///h.sock"],
+                &all
+            )),
+            "unix:///h.sock"
+        );
+        assert_eq!(h(&resolve(&["berth", "version"], &all)), "unix:///b.sock");
+        assert_eq!(
+            h(&resolve(&["berth", "version"], &all[1..])),
+            "unix:///d.sock"
+        );
+        assert_eq!(h(&resolve(&["berth", "version"], &[])), DEFAULT_HOST);
+        assert_eq!(
+            h(&resolve(&["berth", "version"], &[("BERTH_HOST", "")])),
+            DEFAULT_HOST
+        );
+    }
+
+    #[test]
+    fn commands_and_formats() {
+        assert_eq!(
+            resolve(
+                &["berth", "version", "--format", "{{.Server.Version}}"],
+                &[]
+            )
+            .command,
+            Command::Version {
+                format: Format::Template("{{.Server.Version}}".into())
+            }
+        );
+        assert_eq!(
+            resolve(&["berth", "system", "info", "-f", "json"], &[]).command,
+            Command::Info {
+                format: Format::Json
+            }
+        );
+        assert_eq!(
+            resolve(&["berth", "info"], &[]).command,
+            Command::Info {
+                format: Format::Pretty
+            }
+        );
+        assert_eq!(
+            resolve(&["berth", "--version"], &[]).command,
+            Command::ShortVersion
+        );
+    }
+
+    #[test]
+    fn bad_host_is_an_error() {
+        let flags = Flags::try_parse_from(["berth", "-H", "nope", "version"]).unwrap();
+        assert!(Settings::resolve(flags, |_| None).is_err());
+    }
+}
