@@ -23,13 +23,19 @@ pub mod routes;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::Response;
 pub use backend::{Backends, SystemBackend};
 pub use error::{ApiError, status_for};
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::UnixListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 /// The axum application: every request goes through [`dispatch`].
 pub fn router(backends: Backends) -> Router {
@@ -38,16 +44,81 @@ pub fn router(backends: Backends) -> Router {
         .with_state(Arc::new(backends))
 }
 
+/// How long shutdown waits for in-flight requests. Long polls (`wait`,
+/// `logs -f`, `events`) never finish on their own; they are cut off here.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// Serves the API on `listener` until `shutdown` resolves, then stops
-/// accepting and waits for in-flight requests to finish.
+/// accepting, lets in-flight requests finish (up to [`SHUTDOWN_GRACE`]), and
+/// returns.
+///
+/// hyper is driven directly rather than through `axum::serve` for two
+/// reasons: header names go out in Go's canonical case (`Api-Version`,
+/// `Ostype`), as dockerd sends them, for clients that match them
+/// case-sensitively; and connections keep HTTP upgrades, which `attach` and
+/// `exec` hijack.
 pub async fn serve(
     listener: UnixListener,
     backends: Backends,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(backends))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = router(backends);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        // Reap finished connection tasks so the set does not grow.
+        while connections.try_join_next().is_some() {}
+        let stream = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "cannot accept an API connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let mut stop = stop_rx.clone();
+        connections.spawn(async move {
+            let mut builder = http1::Builder::new();
+            builder.title_case_headers(true);
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            let mut conn = std::pin::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = stop.changed() => {
+                    // Finish the request in flight, then close; idle
+                    // keep-alive connections close at once.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "API connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "closing API connections still busy after {}s",
+            SHUTDOWN_GRACE.as_secs()
+        );
+        connections.abort_all();
+    }
+    Ok(())
 }
 
 /// Splits off the version prefix, routes, checks the version, runs the
@@ -66,7 +137,10 @@ async fn dispatch(State(backends): State<Arc<Backends>>, req: Request) -> Respon
     };
     let mut response = match result {
         Err(e) => e.into_response_body(),
-        Ok(()) => handlers::handle(route, &backends, req).await,
+        Ok(()) => {
+            let version = version.unwrap_or(compat::API_VERSION).to_owned();
+            handlers::handle(route, &version, &backends, req).await
+        }
     };
     compat::stamp_headers(response.headers_mut());
     tracing::debug!(
@@ -76,4 +150,183 @@ async fn dispatch(State(backends): State<Arc<Backends>>, req: Request) -> Respon
         "request"
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    //! The whole request path (compat → route → handler → headers) without a
+    //! socket, on a fake backend.
+
+    use std::path::PathBuf;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use berth_engine::{
+        BuildInfo, CgroupInfo, CgroupVersion, ContainerCounts, HostInfo, RuntimeInfo, SystemInfo,
+        VersionInfo,
+    };
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    struct Fake;
+
+    impl SystemBackend for Fake {
+        fn system_info(&self) -> SystemInfo {
+            SystemInfo {
+                id: "00000000-0000-4000-8000-000000000000".into(),
+                containers: ContainerCounts {
+                    total: 3,
+                    running: 1,
+                    paused: 0,
+                    stopped: 2,
+                },
+                images: 4,
+                storage_driver: "overlay2".into(),
+                storage_status: vec![("Backing Filesystem".into(), "extfs".into())],
+                data_root: PathBuf::from("/var/lib/berth"),
+                exec_root: PathBuf::from("/run/berth"),
+                host: HostInfo {
+                    kernel_version: "6.1.0".into(),
+                    operating_system: "Test OS".into(),
+                    os_version: "1".into(),
+                    os_type: "linux".into(),
+                    architecture: "x86_64".into(),
+                    ncpu: 2,
+                    mem_total: 1 << 30,
+                    hostname: "box".into(),
+                    ipv4_forwarding: true,
+                    seccomp: true,
+                },
+                cgroup: CgroupInfo {
+                    version: CgroupVersion::V2,
+                    memory_limit: true,
+                    swap_limit: true,
+                    cpu_cfs_period: true,
+                    cpu_cfs_quota: true,
+                    cpu_shares: true,
+                    cpuset: true,
+                    pids_limit: true,
+                    oom_kill_disable: false,
+                },
+                cgroup_driver: "cgroupfs".into(),
+                logging_driver: "json-file".into(),
+                runtimes: vec![RuntimeInfo {
+                    name: "berth-runtime".into(),
+                    path: PathBuf::from("/usr/bin/berth-runtime"),
+                }],
+                default_runtime: "berth-runtime".into(),
+                debug: false,
+                server_version: "0.1.0".into(),
+                open_fds: 10,
+                threads: 3,
+                system_time: "2026-11-23T13:08:01.000000000Z".into(),
+                live_restore: false,
+                warnings: vec![],
+            }
+        }
+
+        fn version(&self) -> VersionInfo {
+            VersionInfo {
+                build: BuildInfo {
+                    version: "0.1.0".into(),
+                    git_commit: "abcdef0".into(),
+                    build_time: "2026-11-23T13:08:01Z".into(),
+                    compiler: "rustc 1.95.0".into(),
+                },
+                os: "linux".into(),
+                arch: "aarch64".into(),
+                kernel_version: "6.1.0".into(),
+            }
+        }
+    }
+
+    async fn call(method: &str, path: &str) -> (StatusCode, axum::http::HeaderMap, String) {
+        let app = router(Backends {
+            system: Arc::new(Fake),
+        });
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8(body.to_vec()).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn every_response_carries_the_daemon_headers() {
+        for (method, path) in [
+            ("GET", "/_ping"),
+            ("HEAD", "/_ping"),
+            ("GET", "/v1.51/info"),
+            ("GET", "/v1.99/version"),
+            ("GET", "/nope"),
+        ] {
+            let (_, headers, _) = call(method, path).await;
+            assert_eq!(headers["api-version"], "1.51", "{method} {path}");
+            assert_eq!(headers["ostype"], "linux");
+            assert_eq!(headers["docker-experimental"], "false");
+            assert_eq!(headers["server"], compat::SERVER_HEADER);
+        }
+    }
+
+    #[tokio::test]
+    async fn version_maps_engine_data() {
+        let (status, _, body) = call("GET", "/v1.41/version").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.ends_with('\n'), "Go's encoder ends with a newline");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["Arch"], "arm64");
+        assert_eq!(v["GitCommit"], "abcdef0");
+        assert_eq!(v["GoVersion"], "rustc 1.95.0");
+        assert_eq!(v["Components"][0]["Details"]["MinAPIVersion"], "1.24");
+        assert_eq!(v["Components"][0]["Details"]["Arch"], "arm64");
+    }
+
+    #[tokio::test]
+    async fn info_maps_engine_data_per_version() {
+        let (_, _, body) = call("GET", "/info").await;
+        let i: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(i["Containers"], 3);
+        assert_eq!(i["ContainersStopped"], 2);
+        assert_eq!(i["Images"], 4);
+        assert_eq!(i["CgroupVersion"], "2");
+        assert_eq!(i["DriverStatus"][0][1], "extfs");
+        assert_eq!(
+            i["Runtimes"]["berth-runtime"]["path"],
+            "/usr/bin/berth-runtime"
+        );
+        assert_eq!(i["SecurityOptions"][0], "name=seccomp,profile=builtin");
+        assert_eq!(i["Swarm"]["LocalNodeState"], "inactive");
+        assert!(i.get("BridgeNfIptables").is_none());
+        let (_, _, old) = call("GET", "/v1.41/info").await;
+        let old: serde_json::Value = serde_json::from_str(&old).unwrap();
+        assert_eq!(old["BridgeNfIptables"], false);
+    }
+
+    #[tokio::test]
+    async fn errors_and_unknown_routes() {
+        let (status, headers, body) = call("GET", "/v1.52/info").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(headers["content-type"], "application/json");
+        assert_eq!(
+            body,
+            "{\"message\":\"client version 1.52 is too new. Maximum supported API version is 1.51\"}\n"
+        );
+        let (status, _, body) = call("DELETE", "/info").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body, "{\"message\":\"page not found\"}\n");
+        let (status, headers, body) = call("HEAD", "/v1.24/_ping").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, "");
+        assert_eq!(headers["content-length"], "0");
+    }
 }

@@ -195,6 +195,20 @@ pub struct SystemInfo {
     pub oom_kill_disable: bool,
     #[serde(rename = "IPv4Forwarding", default)]
     pub ipv4_forwarding: bool,
+    /// Deprecated: always false since Docker 28, omitted from API 1.49 on.
+    #[serde(
+        rename = "BridgeNfIptables",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bridge_nf_iptables: Option<bool>,
+    /// Deprecated: always false since Docker 28, omitted from API 1.49 on.
+    #[serde(
+        rename = "BridgeNfIp6tables",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bridge_nf_ip6tables: Option<bool>,
     #[serde(rename = "Debug", default)]
     pub debug: bool,
     #[serde(rename = "NFd", default)]

@@ -637,3 +637,106 @@ fn berth_without_daemon_says_so() {
         "ERROR: Cannot connect to the berth daemon at {host}. Is berthd running?\n"
     )));
 }
+
+#[test]
+fn headers_use_go_canonical_case() {
+    let daemon = Daemon::start();
+    let mut stream = UnixStream::connect(&daemon.socket).unwrap();
+    write!(
+        stream,
+        "GET /_ping HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    for line in [
+        "\r\nApi-Version: 1.51\r\n",
+        "\r\nOstype: linux\r\n",
+        "\r\nDocker-Experimental: false\r\n",
+        "\r\nBuilder-Version: 1\r\n",
+    ] {
+        assert!(raw.contains(line), "missing {line:?} in:\n{raw}");
+    }
+}
+
+#[test]
+fn idle_keep_alive_connection_does_not_hold_up_shutdown() {
+    let mut daemon = Daemon::start();
+    let mut stream = UnixStream::connect(&daemon.socket).unwrap();
+    write!(stream, "GET /_ping HTTP/1.1\r\nHost: berth\r\n\r\n").unwrap();
+    let mut buf = [0u8; 4096];
+    let n = stream.read(&mut buf).unwrap();
+    assert!(text(&buf[..n]).starts_with("HTTP/1.1 200 OK"));
+    // The connection stays open; shutdown must close it rather than wait.
+    let started = Instant::now();
+    let status = daemon.stop(Signal::SIGTERM);
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        stream.read(&mut buf).unwrap(),
+        0,
+        "the server closed the idle connection"
+    );
+}
+
+#[test]
+fn json_log_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("exec/berth.sock");
+    let pidfile = dir.path().join("berthd.pid");
+    let child = berthd_command(dir.path(), &socket, &pidfile)
+        .args(["--log-format", "json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut daemon = Daemon {
+        child,
+        dir,
+        socket,
+        pidfile,
+    };
+    daemon.wait_ready();
+    assert_eq!(daemon.stop(Signal::SIGTERM).code(), Some(0));
+    let mut stderr = String::new();
+    daemon
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "Daemon shutdown complete"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn docker_py_talks_to_berthd() {
+    let daemon = Daemon::start();
+    let script = r#"
+import sys, docker
+c = docker.DockerClient(base_url=sys.argv[1], version="auto")
+assert c.ping() is True
+v = c.version()
+i = c.info()
+print(c.api.api_version, v["ApiVersion"], v["MinAPIVersion"], v["Platform"]["Name"], i["Driver"], i["OSType"])
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &daemon.host()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "docker-py: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "1.51 1.51 1.24 berth overlay2 linux\n");
+}

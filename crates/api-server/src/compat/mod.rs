@@ -11,6 +11,8 @@
 //! served endpoint first differs between versions; handlers never compare
 //! versions themselves (moby's router has 105 such checks).
 
+mod v1_48;
+
 use std::cmp::Ordering;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
@@ -97,6 +99,14 @@ pub fn stamp_headers(headers: &mut HeaderMap) {
     );
 }
 
+/// Shapes `/info` for the version the client asked for; adapters run from
+/// the newest to the oldest so each only knows its own step.
+pub fn adapt_info(version: &str, info: &mut berth_api_types::SystemInfo) {
+    if compare(version, "1.49") == Ordering::Less {
+        v1_48::info(info);
+    }
+}
+
 /// Go's `GOARCH` for a `uname -m` / Rust architecture name; `/version`
 /// reports `Arch` in Go's vocabulary (`amd64`), `/info` in uname's (`x86_64`).
 pub fn go_arch(arch: &str) -> &str {
@@ -157,6 +167,18 @@ mod tests {
             check("1.23").unwrap_err().class(),
             berth_engine::ErrorClass::InvalidArgument
         );
+    }
+
+    #[test]
+    fn info_bridge_fields_only_before_1_49() {
+        let mut info = berth_api_types::SystemInfo::default();
+        adapt_info("1.51", &mut info);
+        assert_eq!(info.bridge_nf_iptables, None);
+        adapt_info("1.49", &mut info);
+        assert_eq!(info.bridge_nf_iptables, None);
+        adapt_info("1.48", &mut info);
+        assert_eq!(info.bridge_nf_iptables, Some(false));
+        assert_eq!(info.bridge_nf_ip6tables, Some(false));
     }
 
     #[test]

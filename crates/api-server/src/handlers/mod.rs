@@ -12,12 +12,19 @@ use crate::backend::Backends;
 use crate::error::ApiError;
 use crate::routes::Route;
 
-pub(crate) async fn handle(route: Route, backends: &Backends, _req: Request) -> Response {
+/// Runs `route` for a request made at API `version` (already checked to be
+/// in range; the newest when the path had none).
+pub(crate) async fn handle(
+    route: Route,
+    version: &str,
+    backends: &Backends,
+    _req: Request,
+) -> Response {
     match route {
         Route::Ping => system::ping(false),
         Route::PingHead => system::ping(true),
         Route::Version => json_response(StatusCode::OK, &system::version(&*backends.system)),
-        Route::Info => json_response(StatusCode::OK, &system::info(&*backends.system)),
+        Route::Info => json_response(StatusCode::OK, &system::info(&*backends.system, version)),
         Route::NotFound => ApiError::page_not_found().into_response_body(),
     }
 }

@@ -84,7 +84,7 @@ pub(super) fn version(backend: &dyn SystemBackend) -> api::SystemVersion {
     }
 }
 
-pub(super) fn info(backend: &dyn SystemBackend) -> api::SystemInfo {
+pub(super) fn info(backend: &dyn SystemBackend, version: &str) -> api::SystemInfo {
     let i = backend.system_info();
     let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
     let mut security_options = Vec::new();
@@ -104,7 +104,7 @@ pub(super) fn info(backend: &dyn SystemBackend) -> api::SystemInfo {
             )
         })
         .collect();
-    api::SystemInfo {
+    let mut info = api::SystemInfo {
         id: i.id,
         containers: count(i.containers.total),
         containers_running: count(i.containers.running),
@@ -129,6 +129,8 @@ pub(super) fn info(backend: &dyn SystemBackend) -> api::SystemInfo {
         pids_limit: i.cgroup.pids_limit,
         oom_kill_disable: i.cgroup.oom_kill_disable,
         ipv4_forwarding: i.host.ipv4_forwarding,
+        bridge_nf_iptables: None,
+        bridge_nf_ip6tables: None,
         debug: i.debug,
         nfd: count(i.open_fds),
         ngoroutines: count(i.threads),
@@ -182,5 +184,7 @@ pub(super) fn info(backend: &dyn SystemBackend) -> api::SystemInfo {
         security_options,
         cdi_spec_dirs: Vec::new(),
         warnings: i.warnings,
-    }
+    };
+    compat::adapt_info(version, &mut info);
+    info
 }
