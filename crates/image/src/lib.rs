@@ -16,6 +16,7 @@
 //! The crate mounts nothing: snapshots are returned as [`snapshot::Mount`]
 //! descriptions for the runtime (or a test) to mount.
 
+pub mod archive;
 pub mod change;
 pub mod content;
 pub mod digest;

@@ -436,7 +436,7 @@ impl ImageStore {
     /// Unpacks layer blob `layer` (already in the content store) as the
     /// snapshot for `chain_id` on top of `parent`, unless it exists.
     /// Returns the uncompressed size and diff ID.
-    fn unpack_layer(
+    pub(crate) fn unpack_layer(
         &self,
         layer: &Descriptor,
         expected_diff_id: Option<&Digest>,
@@ -549,46 +549,74 @@ impl ImageStore {
         let config_bytes = serde_json::to_vec(&config).map_err(|e| Error::InvalidArgument {
             message: format!("serialising image config: {e}"),
         })?;
-        let id = self.content.write_blob(&config_bytes, None)?;
-        let manifest = ImageManifest {
-            schema_version: 2,
-            media_type: Some(spec::MEDIA_TYPE_OCI_MANIFEST.to_owned()),
-            artifact_type: None,
-            config: Descriptor::new(
-                spec::MEDIA_TYPE_OCI_CONFIG,
-                id.clone(),
-                config_bytes.len() as u64,
-            ),
-            layers: layers.clone(),
-            subject: None,
-            annotations: None,
-            extra: Default::default(),
-        };
-        let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| Error::InvalidArgument {
-            message: format!("serialising image manifest: {e}"),
-        })?;
-        let manifest_digest = self.content.write_blob(&manifest_bytes, None)?;
-        let record = ImageRecord {
-            version: RECORD_VERSION,
-            id: id.clone(),
-            manifest: Descriptor::new(
-                spec::MEDIA_TYPE_OCI_MANIFEST,
-                manifest_digest,
-                manifest_bytes.len() as u64,
-            ),
+        let tags: Vec<Reference> = reference.into_iter().cloned().collect();
+        self.store_record(
+            &config_bytes,
+            config.created.clone(),
             layers,
             diff_ids,
             layer_sizes,
-            created: config.created.clone(),
+            None,
+            &tags,
+        )
+    }
+
+    /// Stores an image whose config bytes are given verbatim (their digest
+    /// is the image ID), writing an OCI manifest unless `manifest` (already
+    /// in the content store) is given; then the record; then the tags.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn store_record(
+        &self,
+        config_bytes: &[u8],
+        created: Option<String>,
+        layers: Vec<Descriptor>,
+        diff_ids: Vec<Digest>,
+        layer_sizes: Vec<u64>,
+        manifest: Option<Descriptor>,
+        tags: &[Reference],
+    ) -> Result<Digest> {
+        let id = self.content.write_blob(config_bytes, None)?;
+        let manifest = match manifest {
+            Some(m) => m,
+            None => {
+                let manifest = ImageManifest {
+                    schema_version: 2,
+                    media_type: Some(spec::MEDIA_TYPE_OCI_MANIFEST.to_owned()),
+                    artifact_type: None,
+                    config: Descriptor::new(
+                        spec::MEDIA_TYPE_OCI_CONFIG,
+                        id.clone(),
+                        config_bytes.len() as u64,
+                    ),
+                    layers: layers.clone(),
+                    subject: None,
+                    annotations: None,
+                    extra: Default::default(),
+                };
+                let bytes = serde_json::to_vec(&manifest).map_err(|e| Error::InvalidArgument {
+                    message: format!("serialising image manifest: {e}"),
+                })?;
+                let digest = self.content.write_blob(&bytes, None)?;
+                Descriptor::new(spec::MEDIA_TYPE_OCI_MANIFEST, digest, bytes.len() as u64)
+            }
+        };
+        let record = ImageRecord {
+            version: RECORD_VERSION,
+            id: id.clone(),
+            manifest,
+            layers,
+            diff_ids,
+            layer_sizes,
+            created,
         };
         atomic_write_json(&self.record_path(&id), &record)?;
-        if let Some(r) = reference {
-            self.tag(&id.to_string(), r)?;
+        for t in tags {
+            self.tag(&id.to_string(), t)?;
         }
         Ok(id)
     }
 
-    fn delete_blob_if_unreferenced(&self, digest: &Digest) -> Result<()> {
+    pub(crate) fn delete_blob_if_unreferenced(&self, digest: &Digest) -> Result<()> {
         let used = self.records()?.iter().any(|r| {
             &r.id == digest
                 || &r.manifest.digest == digest
