@@ -2,6 +2,9 @@
 //! repository's `scripts/make-busybox-image`. Tools missing is a failure,
 //! not a skip (`.ci/run` installs skopeo, umoci and busybox-static).
 
+// Helpers outside `#[test]` functions panic on failure too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};
