@@ -20,7 +20,7 @@ mod host;
 use std::sync::OnceLock;
 
 use berth_api_types::{
-    API_VERSION, ErrorResponse, MIN_API_VERSION, PingInfo, SystemInfo, SystemVersion,
+    API_VERSION, ErrorResponse, MIN_API_VERSION, PingInfo, SystemInfo, SystemVersion, version,
 };
 pub use error::Error;
 pub use host::{DEFAULT_HOST, Host};
@@ -171,20 +171,9 @@ impl Client {
 pub fn negotiate(client: &str, server: Option<&str>) -> String {
     match server {
         None | Some("") => MIN_API_VERSION.to_owned(),
-        Some(server) if compare(server, client).is_lt() => server.to_owned(),
+        Some(server) if version::less_than(server, client) => server.to_owned(),
         Some(_) => client.to_owned(),
     }
-}
-
-/// Numeric dotted-version comparison (`1.9` < `1.24`).
-fn compare(a: &str, b: &str) -> std::cmp::Ordering {
-    let parse = |v: &str| -> Vec<u64> { v.split('.').map(|c| c.parse().unwrap_or(0)).collect() };
-    let (a, b) = (parse(a), parse(b));
-    let len = a.len().max(b.len());
-    (0..len)
-        .map(|i| a.get(i).unwrap_or(&0).cmp(b.get(i).unwrap_or(&0)))
-        .find(|o| o.is_ne())
-        .unwrap_or(std::cmp::Ordering::Equal)
 }
 
 fn api_error(raw: &RawResponse) -> Error {

@@ -14,6 +14,7 @@
 //! ```
 
 pub mod system;
+pub mod version;
 
 pub use system::{
     Commit, ComponentVersion, IndexInfo, PingInfo, PlatformName, PluginsInfo, RegistryConfig,

@@ -46,21 +46,7 @@ pub fn split_version(path: &str) -> (Option<&str>, &str) {
     (Some(version), &after_v[slash..])
 }
 
-/// Compares dotted versions numerically, as moby's `versions.compare`: missing
-/// or unparsable components count as 0, so `1.5` < `1.24` and `1.24.0` == `1.24`.
-pub fn compare(a: &str, b: &str) -> Ordering {
-    let parse = |v: &str| -> Vec<u64> { v.split('.').map(|c| c.parse().unwrap_or(0)).collect() };
-    let (a, b) = (parse(a), parse(b));
-    let len = a.len().max(b.len());
-    (0..len)
-        .map(|i| {
-            let x = a.get(i).copied().unwrap_or(0);
-            let y = b.get(i).copied().unwrap_or(0);
-            x.cmp(&y)
-        })
-        .find(|o| o.is_ne())
-        .unwrap_or(Ordering::Equal)
-}
+pub use berth_api_types::version::compare;
 
 /// Accepts a requested version in the served range; otherwise dockerd's
 /// messages (an invalid-parameter error, hence 400).
@@ -139,15 +125,6 @@ mod tests {
         assert_eq!(split_version("/v/info"), (None, "/v/info"));
         assert_eq!(split_version("/vx/info"), (None, "/vx/info"));
         assert_eq!(split_version("/volumes"), (None, "/volumes"));
-    }
-
-    #[test]
-    fn compare_is_numeric() {
-        assert_eq!(compare("1.5", "1.24"), Ordering::Less);
-        assert_eq!(compare("1.24.0", "1.24"), Ordering::Equal);
-        assert_eq!(compare("1.51", "1.52"), Ordering::Less);
-        assert_eq!(compare("2", "1.51"), Ordering::Greater);
-        assert_eq!(compare("1..51", "1.0.51"), Ordering::Equal);
     }
 
     #[test]
