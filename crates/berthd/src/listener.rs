@@ -1,6 +1,6 @@
 //! The API socket: stale-socket cleanup, bind, permissions, removal on exit.
 
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -31,8 +31,14 @@ impl UnixSocket {
     /// Binds `path` with mode 0660, group `berth` when that group exists
     /// (otherwise root's group, so only root can connect).
     pub(crate) fn bind(path: &Path) -> anyhow::Result<Self> {
-        if let Some(dir) = path.parent() {
-            fs_err::create_dir_all(dir)?;
+        if let Some(dir) = path.parent().filter(|d| !d.is_dir()) {
+            // 0711 like the exec root (the default parent): the `berth` group
+            // can reach the socket but not list the directory.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o711)
+                .create(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
         }
         remove_stale(path)?;
         let listener = UnixListener::bind(path)

@@ -61,6 +61,35 @@ fn init_logging(settings: &flags::Settings) {
 
 fn run(settings: flags::Settings) -> anyhow::Result<()> {
     let pidfile = pidfile::Pidfile::acquire(&settings.pidfile)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("berthd")
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(serve(&settings));
+    // Remove the pid file last, after the socket: while it exists, a second
+    // berthd refuses to start and so cannot race our cleanup.
+    drop(pidfile);
+    result
+}
+
+/// Startup order matters: signals first (a SIGTERM during startup still
+/// cleans up), then the socket (a second daemon on the same socket fails
+/// before touching the data root), then the engine, then serving.
+async fn serve(settings: &flags::Settings) -> anyhow::Result<()> {
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let shutdown = async move {
+        let name = tokio::select! {
+            _ = term.recv() => "terminated",
+            _ = int.recv() => "interrupt",
+        };
+        tracing::info!(signal = name, "Processing signal '{name}'");
+    };
+
+    let (listener, socket_guard) = listener::UnixSocket::bind(&settings.socket)?.into_parts();
+    tracing::info!(socket = %settings.socket.display(), "API listen on {}", settings.socket.display());
+
     let mut config = EngineConfig::new(&settings.data_root, &settings.exec_root);
     config.debug = settings.debug;
     config.build = BuildInfo {
@@ -71,40 +100,15 @@ fn run(settings: flags::Settings) -> anyhow::Result<()> {
     };
     config.runtime_path = runtime_path();
     let engine = Arc::new(Engine::open(config).context("cannot open the engine")?);
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("berthd")
-        .build()
-        .context("cannot start the async runtime")?;
-    let result = runtime.block_on(serve(&settings, engine));
-    // Remove the pid file last, after the socket: while it exists, a second
-    // berthd refuses to start and so cannot race our cleanup.
-    drop(pidfile);
-    result
-}
-
-async fn serve(settings: &flags::Settings, engine: Arc<Engine>) -> anyhow::Result<()> {
-    let socket = listener::UnixSocket::bind(&settings.socket)?;
-    tracing::info!(socket = %settings.socket.display(), "API listen on {}", settings.socket.display());
-    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let shutdown = async move {
-        let name = tokio::select! {
-            _ = term.recv() => "terminated",
-            _ = int.recv() => "interrupt",
-        };
-        tracing::info!(signal = name, "Processing signal '{name}'");
-    };
     tracing::info!(
         data_root = %settings.data_root.display(),
         exec_root = %settings.exec_root.display(),
         "Daemon has completed initialization"
     );
+
     let backends = berth_api_server::Backends::new(engine);
-    let (listener, guard) = socket.into_parts();
     let served = berth_api_server::serve(listener, backends, shutdown).await;
-    drop(guard);
+    drop(socket_guard);
     served.context("API server failed")?;
     tracing::info!("Daemon shutdown complete");
     Ok(())

@@ -740,3 +740,12 @@ print(c.api.api_version, v["ApiVersion"], v["MinAPIVersion"], v["Platform"]["Nam
     assert!(out.status.success(), "docker-py: {}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "1.51 1.51 1.24 berth overlay2 linux\n");
 }
+
+#[test]
+fn roots_have_private_modes() {
+    let daemon = Daemon::start();
+    let mode = |p: PathBuf| fs_err::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(daemon.data_root()), 0o710);
+    // The socket's directory is the exec root here: traversable, not listable.
+    assert_eq!(mode(daemon.dir.path().join("exec")), 0o711);
+}

@@ -95,6 +95,9 @@ impl Engine {
     }
 }
 
+/// Creates `path` with `mode` if it is missing. An existing directory keeps
+/// its mode: it may be one the admin pointed us at on purpose (or a shared
+/// one such as `/tmp`), which is not ours to chmod.
 fn create_private_dir(path: &Path, mode: u32) -> Result<(), EngineError> {
     use std::os::unix::fs::PermissionsExt;
 
