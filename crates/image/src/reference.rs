@@ -618,4 +618,35 @@ mod tests {
         assert_eq!(j, "\"docker.io/library/busybox:v1\"");
         assert_eq!(serde_json::from_str::<Reference>(&j).unwrap(), t);
     }
+
+    proptest::proptest! {
+        /// Any reference built from the grammar parses, and its full and
+        /// familiar forms parse back to the same reference.
+        #[test]
+        fn grammar_round_trip(
+            domain in proptest::option::of("[a-z]{1,6}\\.(com|io)(:[0-9]{1,5})?|localhost(:[0-9]{1,5})?"),
+            path in proptest::collection::vec("[a-z0-9]{1,4}(([._]|__|-{1,2})[a-z0-9]{1,4})?", 1..4),
+            tag in proptest::option::of("[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}"),
+            digest in proptest::option::of("[a-f0-9]{64}"),
+        ) {
+            let mut s = String::new();
+            if let Some(d) = &domain {
+                s.push_str(d);
+                s.push('/');
+            }
+            s.push_str(&path.join("/"));
+            if let Some(t) = &tag {
+                s.push(':');
+                s.push_str(t);
+            }
+            if let Some(d) = &digest {
+                s.push_str("@sha256:");
+                s.push_str(d);
+            }
+            let r = Reference::parse_normalized(&s).unwrap();
+            proptest::prop_assert_eq!(Reference::parse_normalized(&r.to_string()).unwrap(), r.clone());
+            proptest::prop_assert_eq!(Reference::parse_normalized(&r.familiar_string()).unwrap(), r.clone());
+            proptest::prop_assert_eq!(r.tag(), tag.as_deref());
+        }
+    }
 }

@@ -239,3 +239,43 @@ fn hostile_or_corrupt_archives_fail_cleanly() {
     let e = store.load(&tar(&[E::File("hello", b"")])[..]).unwrap_err();
     assert!(e.to_string().starts_with("no images in archive"), "{e}");
 }
+
+#[test]
+fn skopeo_reads_saved_gzip_and_zstd_layers() {
+    for (name, compress) in [
+        ("gz", common::gzip as fn(&[u8]) -> Vec<u8>),
+        ("zst", common::zstd),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(dir.path().join("store")).unwrap();
+        let layer = compress(&tar(&[E::File("f", b"compressed layer\n")]));
+        let opts = ImportOptions {
+            reference: Some(r(&format!("example/{name}"))),
+            ..ImportOptions::default()
+        };
+        let id = store.import_rootfs_tar(&layer[..], &opts).unwrap();
+        let mut archive = Vec::new();
+        store
+            .save(&[&format!("example/{name}")], &mut archive)
+            .unwrap();
+        let file = dir.path().join("saved.tar");
+        fs_err::write(&file, &archive).unwrap();
+        let out = dir.path().join("out");
+        run(Command::new("skopeo")
+            .args(["copy", "--quiet"])
+            .arg(format!("docker-archive:{}", file.display()))
+            .arg(format!("oci:{}:x", out.display())));
+        let fresh = ImageStore::open(dir.path().join("fresh")).unwrap();
+        let loaded = fresh.load(&tar_dir(&out)[..]).unwrap();
+        assert_eq!(loaded[0].id, id, "{name}");
+        let rec = fresh.inspect(&id.to_string()).unwrap().record;
+        let info = fresh
+            .snapshots()
+            .stat(&rec.top_chain_id().unwrap().to_string())
+            .unwrap();
+        assert_eq!(
+            fs_err::read(fresh.snapshots().fs_dir(&info).join("f")).unwrap(),
+            b"compressed layer\n"
+        );
+    }
+}
