@@ -607,6 +607,14 @@ fn berth_version_and_info() {
         format!("{}\n", env!("CARGO_PKG_VERSION"))
     );
 
+    let out = berth(&["info", "--format", "json"], &[("DOCKER_HOST", &host)]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["Driver"], "overlay2");
+    assert_eq!(json["ClientInfo"]["Context"], "default");
+    let out = berth(&["version", "--format", "json"], &[("DOCKER_HOST", &host)]);
+    // Typed serialization keeps docker's field order.
+    assert!(text(&out.stdout).starts_with(r#"{"Client":{"Platform":{"Name":""},"Version":"#));
+
     let out = berth(&["info"], &[("DOCKER_HOST", &host)]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let ours = text(&out.stdout);

@@ -4,11 +4,22 @@ use std::fmt::Write as _;
 
 use berth_api_client::Client;
 use berth_api_types::SystemInfo;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{VERSION, render};
 use crate::printer::Printer;
 use crate::settings::{Format, Settings};
+
+/// docker's `info --format` data: the server's info with the client's facts
+/// under `ClientInfo`.
+#[derive(Serialize)]
+struct InfoOutput<'a> {
+    #[serde(flatten)]
+    info: &'a SystemInfo,
+    #[serde(rename = "ClientInfo")]
+    client_info: Value,
+}
 
 pub(crate) async fn run(
     client: &Client,
@@ -17,22 +28,19 @@ pub(crate) async fn run(
     printer: &mut Printer,
 ) -> anyhow::Result<()> {
     let info = client.info().await;
-    let client_info = json!({
-        "Debug": settings.debug,
-        "Version": VERSION,
-        "Context": "default",
-        "Plugins": [],
-        "Warnings": null,
-    });
     if !matches!(format, Format::Pretty) {
         let info = info.map_err(|e| anyhow::anyhow!("{e}"))?;
-        // docker's `info --format` data is the server's info with the
-        // client's facts under `ClientInfo`.
-        let mut value = serde_json::to_value(&info)?;
-        if let Value::Object(map) = &mut value {
-            map.insert("ClientInfo".to_owned(), client_info);
-        }
-        printer.data(&render(format, &value)?)?;
+        let output = InfoOutput {
+            info: &info,
+            client_info: json!({
+                "Debug": settings.debug,
+                "Version": VERSION,
+                "Context": "default",
+                "Plugins": [],
+                "Warnings": null,
+            }),
+        };
+        printer.data(&render(format, &output)?)?;
         return Ok(());
     }
     let mut out = String::new();

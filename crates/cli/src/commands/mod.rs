@@ -4,7 +4,7 @@ pub(crate) mod info;
 pub(crate) mod version;
 
 use berth_api_client::Client;
-use serde_json::Value;
+use serde::Serialize;
 
 use crate::printer::Printer;
 use crate::settings::{Command, Format, Settings};
@@ -35,13 +35,14 @@ pub(crate) async fn run(settings: Settings, printer: &mut Printer) -> anyhow::Re
 }
 
 /// Renders `value` for `--format json` or a template; docker ends both with a
-/// newline.
-pub(crate) fn render(format: &Format, value: &Value) -> anyhow::Result<String> {
+/// newline. `json` serializes the typed value, so fields keep the API's
+/// order; templates run over its JSON tree.
+pub(crate) fn render<T: Serialize>(format: &Format, value: &T) -> anyhow::Result<String> {
     let text = match format {
         // Commands print `Pretty` with their own layout and never get here
         // with it; JSON is the faithful fallback if one does.
         Format::Json | Format::Pretty => serde_json::to_string(value)?,
-        Format::Template(t) => Template::parse(t)?.render(value)?,
+        Format::Template(t) => Template::parse(t)?.render(&serde_json::to_value(value)?)?,
     };
     Ok(text + "\n")
 }

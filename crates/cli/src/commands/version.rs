@@ -75,7 +75,7 @@ pub(crate) async fn run(
             if let Err(e) = &server {
                 return Err(anyhow::anyhow!("{e}"));
             }
-            printer.data(&render(format, &serde_json::to_value(&output)?)?)?;
+            printer.data(&render(format, &output)?)?;
         }
     }
     server.map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"))
