@@ -150,16 +150,14 @@ fn berth_bin() -> PathBuf {
             let berthd = PathBuf::from(env!("CARGO_BIN_EXE_berthd"));
             let profile_dir = berthd.parent().unwrap().to_owned();
             let target_dir = profile_dir.parent().unwrap();
+            // Same profile as this test's berthd (`debug` is cargo's `dev`).
+            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") | None => "dev",
+                Some(other) => other,
+            };
             let status = Command::new(env!("CARGO"))
-                .args([
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "berth",
-                    "--bin",
-                    "berth",
-                    "--target-dir",
-                ])
+                .args(["build", "--quiet", "-p", "berth", "--bin", "berth"])
+                .args(["--profile", profile, "--target-dir"])
                 .arg(target_dir)
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .status()
