@@ -14,7 +14,36 @@
 //! ```
 //!
 //! The crate mounts nothing: snapshots are returned as [`snapshot::Mount`]
-//! descriptions for the runtime (or a test) to mount.
+//! descriptions for the runtime (or a test) to mount. All I/O is blocking
+//! (`std::io::Read`/`Write`); an async caller runs it on a blocking thread.
+//!
+//! A worked example — what `docker import` then `docker run` need:
+//!
+//! ```no_run
+//! # fn main() -> Result<(), berth_image::Error> {
+//! use berth_image::ImageStore;
+//! use berth_image::reference::Reference;
+//! use berth_image::store::ImportOptions;
+//!
+//! let store = ImageStore::open("/var/lib/berth")?;
+//! store.gc()?; // at start-up: drop what a crash left half-written
+//! let rootfs = std::fs::File::open("rootfs.tar").map_err(|e| berth_image::Error::InvalidArgument {
+//!     message: e.to_string(),
+//! })?;
+//! let id = store.import_rootfs_tar(rootfs, &ImportOptions {
+//!     changes: vec!["CMD [\"sh\"]".into()],
+//!     reference: Some(Reference::parse_normalized("example/app:1")?),
+//!     ..ImportOptions::default()
+//! })?;
+//! // A container's root file system: a writable snapshot on the image's top layer.
+//! let top = store.inspect(&id.to_string())?.record.top_chain_id().map(|c| c.to_string());
+//! let mounts = store.snapshots().prepare("<container id>", top.as_deref())?;
+//! // mounts[0] is {type: overlay, source: overlay, options: [lowerdir=..., upperdir=..., workdir=...]}
+//! // -> into the OCI spec's root mount; on `rm`: store.snapshots().remove("<container id>")
+//! # let _ = mounts; Ok(()) }
+//! ```
+//!
+//! Every error type has a `class()` ([`ErrorClass`]) for HTTP status mapping.
 
 pub mod archive;
 pub mod change;

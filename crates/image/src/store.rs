@@ -302,6 +302,19 @@ impl ImageStore {
             return Ok(id);
         }
         if let Ok(r) = Reference::parse_normalized(name) {
+            if let Some(d) = r.digest() {
+                // `name@sha256:<manifest digest>`: berth records no
+                // per-repository digests yet, so any image whose manifest
+                // has that digest matches.
+                if let Some(rec) = self
+                    .records()?
+                    .into_iter()
+                    .find(|rec| &rec.manifest.digest == d)
+                {
+                    return Ok(rec.id);
+                }
+                return Err(not_found());
+            }
             let r = r.with_default_tag();
             if let Some(id) = self.lock().refs.get(&r.to_string()) {
                 return Ok(id.clone());

@@ -99,6 +99,12 @@ fn import_inspect_list_history() {
     ] {
         assert_eq!(store.resolve(&name).unwrap(), id, "{name}");
     }
+    let by_digest = format!("test/imp@{}", d.record.manifest.digest);
+    assert_eq!(store.resolve(&by_digest).unwrap(), id);
+    assert!(
+        store.resolve(&format!("test/imp@{id}")).is_err(),
+        "the config digest is not a manifest digest"
+    );
     let e = store.resolve("nope").unwrap_err();
     assert_eq!(e.to_string(), "No such image: nope");
     assert_eq!(e.class(), ErrorClass::NotFound);
