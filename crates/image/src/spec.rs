@@ -366,6 +366,8 @@ pub struct History {
 }
 
 /// The image configuration (`config.md`); its digest is the image ID.
+/// Fields are declared in the order of image-spec's Go `v1.Image`, so a
+/// config berth writes is byte-identical to what Go tools re-serialise.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ImageConfig {
     /// RFC 3339 creation time.
@@ -377,6 +379,9 @@ pub struct ImageConfig {
     /// CPU architecture (GOARCH).
     #[serde(default)]
     pub architecture: String,
+    /// CPU variant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
     /// Operating system (GOOS).
     #[serde(default)]
     pub os: String,
@@ -387,9 +392,6 @@ pub struct ImageConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub os_version: Option<String>,
-    /// CPU variant.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub variant: Option<String>,
     /// Execution parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<ContainerConfig>,

@@ -831,10 +831,16 @@ pub fn rfc3339(secs: i64, nanos: u32) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    if nanos == 0 {
+    // Go's RFC3339Nano (what Docker and skopeo write): trailing zeros of
+    // the fraction are dropped, and so is an all-zero fraction. Matching
+    // it byte for byte keeps config digests stable when Go tools
+    // re-serialise a config.
+    let frac = format!("{nanos:09}");
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() {
         format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
     } else {
-        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{nanos:09}Z")
+        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{frac}Z")
     }
 }
 
@@ -846,6 +852,14 @@ mod tests {
     fn rfc3339_formatting() {
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_600_000_000, 5), "2020-09-13T12:26:40.000000005Z");
+        assert_eq!(
+            rfc3339(1_600_000_000, 738_314_900),
+            "2020-09-13T12:26:40.7383149Z"
+        );
+        assert_eq!(
+            rfc3339(1_600_000_000, 500_000_000),
+            "2020-09-13T12:26:40.5Z"
+        );
         assert_eq!(rfc3339(951_782_400, 0), "2000-02-29T00:00:00Z");
         assert!(rfc3339_now().ends_with('Z'));
     }
