@@ -306,6 +306,7 @@ impl ImageStore {
     /// is both) and returns the images it held. On error, blobs this load
     /// added and no image uses are removed.
     pub fn load(&self, reader: impl Read) -> Result<Vec<LoadedImage>, Error> {
+        let _op = self.op();
         let members = self.read_members(reader)?;
         let result = self.load_members(&members);
         for d in &members.new_blobs {
@@ -409,6 +410,8 @@ impl ImageStore {
     /// `docker save`: writes the images named by `names` (references or
     /// IDs) as one tar that is both an OCI layout and a docker-archive.
     pub fn save(&self, names: &[&str], writer: impl Write) -> Result<(), Error> {
+        // Blobs must not be deleted while they are being written out.
+        let _op = self.op();
         let mut images = Vec::new();
         for n in names {
             let id = self.resolve(n)?;

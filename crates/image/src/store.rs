@@ -220,6 +220,13 @@ pub struct ImageStore {
     content: ContentStore,
     snapshots: Snapshotter,
     repos: Mutex<Repositories>,
+    /// Serialises every operation that adds or removes images, snapshots
+    /// or blobs, so that a delete (or gc) never removes a layer an import
+    /// is about to reference. Readers do not take it: records and tags are
+    /// replaced atomically on disk.
+    op_lock: Mutex<()>,
+    /// Makes unpack keys unique within the process.
+    unpack_seq: std::sync::atomic::AtomicU64,
 }
 
 impl ImageStore {
@@ -240,6 +247,8 @@ impl ImageStore {
             content,
             snapshots,
             repos: Mutex::new(repos),
+            op_lock: Mutex::new(()),
+            unpack_seq: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -251,6 +260,11 @@ impl ImageStore {
     /// The snapshotter.
     pub fn snapshots(&self) -> &Snapshotter {
         &self.snapshots
+    }
+
+    /// Takes the operation lock (see `op_lock`).
+    pub(crate) fn op(&self) -> MutexGuard<'_, ()> {
+        self.op_lock.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock(&self) -> MutexGuard<'_, Repositories> {
@@ -353,6 +367,11 @@ impl ImageStore {
 
     /// Points `reference` (default tag `latest`) at image `name`.
     pub fn tag(&self, name: &str, reference: &Reference) -> Result<()> {
+        let _op = self.op();
+        self.tag_inner(name, reference)
+    }
+
+    fn tag_inner(&self, name: &str, reference: &Reference) -> Result<()> {
         let id = self.resolve(name)?;
         if reference.digest().is_some() {
             return Err(Error::InvalidArgument {
@@ -373,6 +392,11 @@ impl ImageStore {
 
     /// Removes a tag; returns the image it pointed to.
     pub fn untag(&self, reference: &Reference) -> Result<Digest> {
+        let _op = self.op();
+        self.untag_inner(reference)
+    }
+
+    fn untag_inner(&self, reference: &Reference) -> Result<Digest> {
         let key = reference.clone().with_default_tag().to_string();
         let mut repos = self.lock();
         let mut next = Repositories {
@@ -455,7 +479,14 @@ impl ImageStore {
         expected_diff_id: Option<&Digest>,
         parent: Option<&Digest>,
     ) -> Result<(Digest, u64, Compression)> {
-        let key = format!("extract-{}-{}", std::process::id(), layer.digest.hex());
+        let seq = self
+            .unpack_seq
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let key = format!(
+            "extract-{}-{seq}-{}",
+            std::process::id(),
+            layer.digest.hex()
+        );
         let parent_s = parent.map(ToString::to_string);
         self.snapshots.prepare(&key, parent_s.as_deref())?;
         let result = (|| -> Result<_> {
@@ -497,6 +528,7 @@ impl ImageStore {
     /// `docker import`: one layer from a (possibly compressed) rootfs tar,
     /// a config with `changes` applied, an OCI manifest. Returns the image ID.
     pub fn import_rootfs_tar(&self, reader: impl Read, opts: &ImportOptions) -> Result<Digest> {
+        let _op = self.op();
         // Validate the changes before any I/O.
         let mut cc = ContainerConfig::default();
         apply_changes(&mut cc, &opts.changes)?;
@@ -624,7 +656,7 @@ impl ImageStore {
         };
         atomic_write_json(&self.record_path(&id), &record)?;
         for t in tags {
-            self.tag(&id.to_string(), t)?;
+            self.tag_inner(&id.to_string(), t)?;
         }
         Ok(id)
     }
@@ -655,6 +687,7 @@ impl ImageStore {
         force: bool,
         in_use: impl Fn(&Digest) -> Option<String>,
     ) -> Result<Vec<DeleteItem>> {
+        let _op = self.op();
         let id = self.resolve(name)?;
         let short = &id.hex()[..12];
         let mut out = Vec::new();
@@ -667,7 +700,7 @@ impl ImageStore {
         if by_reference {
             let r = Reference::parse_normalized(name)?.with_default_tag();
             if tags.len() > 1 {
-                self.untag(&r)?;
+                self.untag_inner(&r)?;
                 return Ok(vec![DeleteItem::Untagged(r.familiar_string())]);
             }
             // The last tag: the image goes too (if nobody uses it).
@@ -679,7 +712,7 @@ impl ImageStore {
                     reason: format!("image is being used by container {c}"),
                 });
             }
-            self.untag(&r)?;
+            self.untag_inner(&r)?;
             out.push(DeleteItem::Untagged(r.familiar_string()));
         } else {
             if tags.len() > 1 && !force {
@@ -697,7 +730,7 @@ impl ImageStore {
                 });
             }
             for t in tags {
-                self.untag(&t)?;
+                self.untag_inner(&t)?;
                 out.push(DeleteItem::Untagged(t.familiar_string()));
             }
         }
@@ -740,6 +773,7 @@ impl ImageStore {
     /// at start-up, before anything is in flight. Returns how many things
     /// were removed.
     pub fn gc(&self) -> Result<usize> {
+        let _op = self.op();
         let records = self.records()?;
         let used_chains: BTreeSet<String> = records
             .iter()
@@ -800,7 +834,7 @@ impl ImageStore {
             .collect();
         for k in dangling {
             if let Ok(r) = Reference::parse_normalized(&k) {
-                self.untag(&r)?;
+                self.untag_inner(&r)?;
                 removed += 1;
             }
         }

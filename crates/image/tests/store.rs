@@ -340,3 +340,48 @@ fn gc_removes_what_no_image_references() {
     assert_eq!(store.gc().unwrap(), 1);
     assert!(store.snapshots().list().is_empty());
 }
+
+#[test]
+fn concurrent_imports_and_deletes_of_shared_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(dir.path()).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let store = &store;
+            s.spawn(move || {
+                for i in 0..5 {
+                    let name = format!("t{t}:{i}");
+                    store
+                        .import_rootfs_tar(
+                            &rootfs()[..],
+                            &opts(&[&format!("CMD {name}")], Some(&name)),
+                        )
+                        .unwrap();
+                    if i % 2 == 1 {
+                        store.delete(&name, false, no_containers).unwrap();
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(store.list().unwrap().len(), 12);
+    let committed = store
+        .snapshots()
+        .list()
+        .into_iter()
+        .filter(|(_, i)| i.kind == Kind::Committed)
+        .count();
+    assert_eq!(committed, 1, "one shared layer snapshot");
+    std::thread::scope(|s| {
+        for img in store.list().unwrap() {
+            let store = &store;
+            s.spawn(move || {
+                store
+                    .delete(&img.id.to_string(), false, no_containers)
+                    .unwrap()
+            });
+        }
+    });
+    assert!(store.snapshots().list().is_empty());
+    assert!(store.content().list().unwrap().is_empty());
+}
