@@ -28,6 +28,9 @@ impl FsError {
     }
 }
 
+/// Prefix of the temp files of [`atomic_write`].
+const TEMP_PREFIX: &str = ".tmp-";
+
 /// fsyncs a directory so that a rename or unlink inside it is durable.
 pub(crate) fn fsync_dir(dir: &Path) -> Result<(), FsError> {
     let f = fs_err::File::open(dir).map_err(|e| FsError::new("open directory", dir, e))?;
@@ -41,7 +44,7 @@ pub(crate) fn atomic_write(path: &Path, data: &[u8]) -> Result<(), FsError> {
         .parent()
         .ok_or_else(|| FsError::new("write", path, io::Error::other("no parent directory")))?;
     let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
+        .prefix(TEMP_PREFIX)
         .tempfile_in(dir)
         .map_err(|e| FsError::new("create temp file in", dir, e))?;
     tmp.write_all(data)
@@ -52,6 +55,26 @@ pub(crate) fn atomic_write(path: &Path, data: &[u8]) -> Result<(), FsError> {
     tmp.persist(path)
         .map_err(|e| FsError::new("rename into place", path, e.error))?;
     fsync_dir(dir)
+}
+
+/// Removes temp files [`atomic_write`] left in `dir` by a crash (never
+/// call it while a write may be in flight).
+pub(crate) fn remove_stale_temp_files(dir: &Path) -> Result<usize, FsError> {
+    let mut n = 0;
+    let rd = match fs_err::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(FsError::new("read directory", dir, e)),
+    };
+    for entry in rd {
+        let entry = entry.map_err(|e| FsError::new("read directory", dir, e))?;
+        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            let p = entry.path();
+            fs_err::remove_file(&p).map_err(|e| FsError::new("remove stale temp file", &p, e))?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// Serialises `value` as pretty JSON and writes it with [`atomic_write`].
@@ -88,6 +111,10 @@ mod tests {
         atomic_write_json(&p, &vec![3u32]).unwrap();
         assert_eq!(read_json::<Vec<u32>>(&p).unwrap(), Some(vec![3]));
         // No temp files are left beside the document.
+        assert_eq!(fs_err::read_dir(dir.path()).unwrap().count(), 1);
+        // A crash would leave one; start-up removes it.
+        fs_err::write(dir.path().join(".tmp-crashed"), b"{").unwrap();
+        assert_eq!(remove_stale_temp_files(dir.path()).unwrap(), 1);
         assert_eq!(fs_err::read_dir(dir.path()).unwrap().count(), 1);
         fs_err::write(&p, b"{not json").unwrap();
         let err = read_json::<Vec<u32>>(&p).unwrap_err();

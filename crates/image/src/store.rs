@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::change::{ChangeError, apply_changes};
 use crate::content::{ContentError, ContentStore};
 use crate::digest::Digest;
-use crate::fsutil::{FsError, atomic_write_json, fsync_dir, read_json};
+use crate::fsutil::{FsError, atomic_write_json, fsync_dir, read_json, remove_stale_temp_files};
 use crate::layer::{ApplyOptions, Compression, LayerError, apply_layer};
 use crate::reference::{Reference, ReferenceError};
 use crate::snapshot::{Kind, SnapshotError, Snapshotter, chain_ids};
@@ -240,6 +240,9 @@ impl ImageStore {
             .map_err(|e| FsError::new("create directory", &images, e))?;
         let content = ContentStore::open(root.join("content"))?;
         content.cleanup_ingest()?;
+        for d in [root.clone(), images.clone(), root.join("snapshots")] {
+            remove_stale_temp_files(&d)?;
+        }
         let snapshots = Snapshotter::open(root.join("snapshots"))?;
         let repos = read_json(&root.join("repositories.json"))?.unwrap_or_default();
         Ok(Self {
