@@ -205,20 +205,27 @@ impl ImageStore {
             .stat(&chain.to_string())
             .is_ok_and(|i| i.kind == Kind::Committed);
         if exists {
-            let mut prefix = [0u8; 4];
-            let mut f = self.content().open_blob(&layer.digest)?;
-            let n = f.read(&mut prefix).unwrap_or(0);
-            let size = self
-                .records()?
-                .iter()
-                .find_map(|r| {
-                    r.diff_ids
-                        .iter()
-                        .position(|d| d == diff_id)
-                        .and_then(|i| r.layer_sizes.get(i).copied())
-                })
-                .unwrap_or(layer.size);
-            return Ok((size, Compression::detect(&prefix[..n])));
+            // The layer is unpacked already; still check that this blob
+            // is what it claims to be, since it is stored with the image
+            // and written out again by `save`.
+            let rep = crate::layer::digest_layer(std::io::BufReader::new(
+                self.content().open_blob(&layer.digest)?,
+            ))?;
+            if &rep.diff_id != diff_id {
+                return Err(crate::layer::LayerError::DiffIdMismatch {
+                    expected: diff_id.clone(),
+                    actual: rep.diff_id,
+                }
+                .into());
+            }
+            if rep.digest != layer.digest {
+                return Err(crate::layer::LayerError::DigestMismatch {
+                    expected: layer.digest.clone(),
+                    actual: rep.digest,
+                }
+                .into());
+            }
+            return Ok((rep.uncompressed_size, rep.compression));
         }
         let (_, size, compression) = self.unpack_layer(layer, Some(diff_id), parent)?;
         Ok((size, compression))

@@ -250,22 +250,7 @@ fn apply_inner(reader: impl Read, target: &Path, opts: &ApplyOptions) -> Result<
     .map_err(|e| FsError::new("open", target, e.into()))?;
 
     let mut raw = HashingReader::new(reader);
-    let mut magic = [0u8; 4];
-    let mut got = 0;
-    while got < magic.len() {
-        let n = raw.read(&mut magic[got..]).map_err(read_err)?;
-        if n == 0 {
-            break;
-        }
-        got += n;
-    }
-    let compression = Compression::detect(&magic[..got]);
-    let chained = Cursor::new(magic[..got].to_vec()).chain(&mut raw);
-    let decoder: Box<dyn Read + '_> = match compression {
-        Compression::None => Box::new(chained),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(chained)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(chained).map_err(read_err)?),
-    };
+    let (decoder, compression) = decompress(&mut raw)?;
     let mut diff = HashingReader::new(decoder);
     let mut state = Applier {
         root,
@@ -313,6 +298,51 @@ fn apply_inner(reader: impl Read, target: &Path, opts: &ApplyOptions) -> Result<
         entries: state.entries,
         whiteouts: state.whiteouts,
         skipped_devices: state.skipped_devices,
+    })
+}
+
+/// Detects the compression of `raw` from its magic bytes and returns a
+/// reader of the uncompressed stream.
+fn decompress<'a, R: Read + 'a>(mut raw: R) -> Result<(Box<dyn Read + 'a>, Compression)> {
+    let mut magic = [0u8; 4];
+    let mut got = 0;
+    while got < magic.len() {
+        let n = raw.read(&mut magic[got..]).map_err(read_err)?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    let compression = Compression::detect(&magic[..got]);
+    let chained = Cursor::new(magic[..got].to_vec()).chain(raw);
+    let decoder: Box<dyn Read + 'a> = match compression {
+        Compression::None => Box::new(chained),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(chained)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(chained).map_err(read_err)?),
+    };
+    Ok((decoder, compression))
+}
+
+/// Digest, diff ID and sizes of a layer blob, without unpacking it: for a
+/// layer whose snapshot already exists, to check that a new blob claiming
+/// the same diff ID really has it.
+pub fn digest_layer(reader: impl Read) -> Result<ApplyReport> {
+    let mut raw = HashingReader::new(reader);
+    let (decoder, compression) = decompress(&mut raw)?;
+    let mut diff = HashingReader::new(decoder);
+    io::copy(&mut diff, &mut io::sink()).map_err(read_err)?;
+    let (diff_id, uncompressed_size) = diff.finish();
+    io::copy(&mut raw, &mut io::sink()).map_err(read_err)?;
+    let (digest, size) = raw.finish();
+    Ok(ApplyReport {
+        digest,
+        size,
+        diff_id,
+        uncompressed_size,
+        compression,
+        entries: 0,
+        whiteouts: 0,
+        skipped_devices: Vec::new(),
     })
 }
 

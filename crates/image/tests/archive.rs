@@ -282,3 +282,32 @@ fn skopeo_reads_saved_gzip_and_zstd_layers() {
         );
     }
 }
+
+#[test]
+fn a_layer_claiming_an_existing_diff_id_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _id) = store_with_image(dir.path());
+    let diff_id = store
+        .inspect("example/app:1")
+        .unwrap()
+        .config
+        .rootfs
+        .diff_ids[0]
+        .clone();
+    let cfg = format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}"#
+    );
+    let manifest = br#"[{"Config":"c.json","RepoTags":["evil:1"],"Layers":["evil/layer.tar"]}]"#;
+    let evil_layer = tar(&[E::File("etc/greeting", b"not what the diff ID says\n")]);
+    let archive = tar(&[
+        E::File("c.json", cfg.as_bytes()),
+        E::Dir("evil/"),
+        E::File("evil/layer.tar", &evil_layer),
+        E::File("manifest.json", manifest),
+    ]);
+    let blobs_before = store.content().list().unwrap();
+    let e = store.load(&archive[..]).unwrap_err();
+    assert!(e.to_string().starts_with("layer diff ID mismatch"), "{e}");
+    assert!(store.resolve("evil:1").is_err());
+    assert_eq!(store.content().list().unwrap(), blobs_before);
+}
