@@ -346,6 +346,69 @@ pub fn digest_layer(reader: impl Read) -> Result<ApplyReport> {
     })
 }
 
+/// Writes the chunks of a PAX sparse member at their offsets, leaving holes.
+fn write_sparse(data: &mut impl Read, file: &std::fs::File, sp: &Sparse) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let bad =
+        |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("sparse file: {what}"));
+    let real_size = sp.real_size.ok_or_else(|| bad("no GNU.sparse.realsize"))?;
+    let map: Vec<u64> = if sp.map_in_data {
+        // 1.0: decimal numbers, one per line (count, then offset/size
+        // pairs), padded with NULs to a 512-byte block.
+        let mut consumed = 0u64;
+        let mut read_num = |data: &mut dyn Read| -> io::Result<u64> {
+            let mut digits = Vec::new();
+            loop {
+                let mut b = [0u8; 1];
+                data.read_exact(&mut b)?;
+                consumed += 1;
+                if b[0] == b'\n' {
+                    break;
+                }
+                if !b[0].is_ascii_digit() || digits.len() > 20 {
+                    return Err(bad("malformed map"));
+                }
+                digits.push(b[0]);
+            }
+            std::str::from_utf8(&digits)
+                .ok()
+                .and_then(|d| d.parse().ok())
+                .ok_or_else(|| bad("malformed map"))
+        };
+        let n = read_num(data)?;
+        if n > MAX_SPARSE_ENTRIES {
+            return Err(bad("too many map entries"));
+        }
+        let mut map = Vec::new();
+        for _ in 0..n * 2 {
+            map.push(read_num(data)?);
+        }
+        let pad = (512 - consumed % 512) % 512;
+        io::copy(&mut data.take(pad), &mut io::sink())?;
+        map
+    } else {
+        sp.map.clone()
+    };
+    if !map.len().is_multiple_of(2) || map.len() as u64 > 2 * MAX_SPARSE_ENTRIES {
+        return Err(bad("malformed map"));
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    for pair in map.chunks(2) {
+        let (offset, len) = (pair[0], pair[1]);
+        if offset.checked_add(len).is_none_or(|end| end > real_size) {
+            return Err(bad("chunk beyond the file's size"));
+        }
+        let mut done = 0u64;
+        while done < len {
+            let want = usize::try_from((len - done).min(buf.len() as u64)).unwrap_or(buf.len());
+            data.read_exact(&mut buf[..want])?;
+            file.write_all_at(&buf[..want], offset + done)?;
+            done += want as u64;
+        }
+    }
+    file.set_len(real_size)
+}
+
 /// Cleans an archive path into components below the root; `None` when a
 /// `..` climbs above it.
 fn clean(path: &Path) -> Option<Vec<OsString>> {
@@ -438,7 +501,31 @@ struct Meta {
     mode: u32,
     mtime: i64,
     xattrs: Vec<(String, Vec<u8>)>,
+    sparse: Sparse,
 }
+
+/// GNU sparse files in PAX archives (`tar --sparse --format=posix`), as
+/// GNU tar documents them ("Storing Sparse Files", formats 0.0, 0.1 and
+/// 1.0). The `tar` crate handles the old GNU header format itself but not
+/// these, where the real name is in `GNU.sparse.name` and the member data
+/// holds only the non-hole chunks (preceded, in 1.0, by the map).
+#[derive(Default)]
+struct Sparse {
+    /// `GNU.sparse.name`: the file's real name.
+    name: Option<String>,
+    /// `GNU.sparse.realsize` / `GNU.sparse.size`.
+    real_size: Option<u64>,
+    /// `GNU.sparse.major` = 1: the map is at the start of the data.
+    map_in_data: bool,
+    /// 0.0 (`GNU.sparse.offset`/`numbytes` pairs) or 0.1 (`GNU.sparse.map`).
+    map: Vec<u64>,
+    /// Any `GNU.sparse.*` record seen.
+    present: bool,
+}
+
+/// Upper bound on sparse map entries (GNU tar has none; this keeps a
+/// hostile map from exhausting memory).
+const MAX_SPARSE_ENTRIES: u64 = 1 << 20;
 
 struct Applier {
     root: OwnedFd,
@@ -451,8 +538,7 @@ struct Applier {
 
 impl Applier {
     fn apply_entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<()> {
-        let raw_path = entry.path().map_err(read_err)?.into_owned();
-        let name = raw_path.to_string_lossy().into_owned();
+        let mut raw_path = entry.path().map_err(read_err)?.into_owned();
         let kind = entry.header().entry_type();
         if matches!(
             kind,
@@ -460,6 +546,11 @@ impl Applier {
         ) {
             return Ok(());
         }
+        let meta = self.meta(entry, &raw_path.to_string_lossy())?;
+        if let Some(real) = &meta.sparse.name {
+            raw_path = PathBuf::from(real);
+        }
+        let name = raw_path.to_string_lossy().into_owned();
         let comps = clean(&raw_path).ok_or_else(|| LayerError::Escape {
             entry: name.clone(),
         })?;
@@ -476,8 +567,6 @@ impl Applier {
                 source: e.into(),
             }
         };
-        let meta = self.meta(entry, &name)?;
-
         let base_str = base.as_bytes();
         if base_str.starts_with(WHITEOUT_PREFIX.as_bytes()) {
             let pdir = open_dir_in_root(&self.root, parent, true).map_err(err("open parent"))?;
@@ -549,7 +638,12 @@ impl Applier {
                 )
                 .map_err(err("create file"))?;
                 let mut file = std::fs::File::from(fd);
-                io::copy(entry, &mut file).map_err(|source| LayerError::Entry {
+                let written = if meta.sparse.present {
+                    write_sparse(entry, &file, &meta.sparse)
+                } else {
+                    io::copy(entry, &mut file).map(drop)
+                };
+                written.map_err(|source| LayerError::Entry {
                     entry: name.clone(),
                     op: "write",
                     source,
@@ -698,6 +792,7 @@ impl Applier {
             mode: h.mode().map_err(hdr_err)?,
             mtime: i64::try_from(h.mtime().map_err(hdr_err)?).unwrap_or(0),
             xattrs: Vec::new(),
+            sparse: Sparse::default(),
         };
         if let Some(exts) = entry.pax_extensions().map_err(read_err)? {
             for ext in exts {
@@ -713,6 +808,32 @@ impl Applier {
                     "uid" => m.uid = num().and_then(|v| u32::try_from(v).ok()).unwrap_or(m.uid),
                     "gid" => m.gid = num().and_then(|v| u32::try_from(v).ok()).unwrap_or(m.gid),
                     "mtime" => m.mtime = num().unwrap_or(m.mtime),
+                    "GNU.sparse.name" => {
+                        m.sparse.present = true;
+                        m.sparse.name = Some(String::from_utf8_lossy(val).into_owned());
+                    }
+                    "GNU.sparse.realsize" | "GNU.sparse.size" => {
+                        m.sparse.present = true;
+                        m.sparse.real_size = num().and_then(|v| u64::try_from(v).ok());
+                    }
+                    "GNU.sparse.major" => {
+                        m.sparse.present = true;
+                        m.sparse.map_in_data = num() == Some(1);
+                    }
+                    "GNU.sparse.offset" | "GNU.sparse.numbytes" => {
+                        m.sparse.present = true;
+                        m.sparse
+                            .map
+                            .extend(num().and_then(|v| u64::try_from(v).ok()));
+                    }
+                    "GNU.sparse.map" => {
+                        m.sparse.present = true;
+                        m.sparse.map.extend(
+                            String::from_utf8_lossy(val)
+                                .split(',')
+                                .filter_map(|n| n.trim().parse::<u64>().ok()),
+                        );
+                    }
                     _ => {
                         if let Some(x) = key.strip_prefix("SCHILY.xattr.")
                             && !x.starts_with("trusted.overlay.")

@@ -3,6 +3,9 @@
 //! entry, devices are skipped and reported) and the functional behaviour
 //! (compression, digests, whiteouts, metadata). Runs as root.
 
+// Helpers outside `#[test]` functions panic on failure too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -488,4 +491,65 @@ fn corrupt_streams_fail_cleanly() {
     let e = apply_layer(&plain[..], &sb.target(), &ApplyOptions::default()).unwrap_err();
     assert!(matches!(e, LayerError::TargetNotEmpty { .. }));
     assert!(sb.target().join("keep").exists());
+}
+
+fn sparse_archive(name: &str, real_size: &str, map: &str, data: &[u8]) -> Vec<u8> {
+    let mut body = map.as_bytes().to_vec();
+    body.resize(body.len().div_ceil(512) * 512, 0);
+    body.extend_from_slice(data);
+    let mut b = ::tar::Builder::new(Vec::new());
+    let recs = [
+        ("GNU.sparse.major", "1"),
+        ("GNU.sparse.minor", "0"),
+        ("GNU.sparse.name", name),
+        ("GNU.sparse.realsize", real_size),
+    ];
+    b.append_pax_extensions(recs.iter().map(|(k, v)| (*k, v.as_bytes())))
+        .unwrap();
+    let mut h = ::tar::Header::new_ustar();
+    h.set_entry_type(::tar::EntryType::Regular);
+    h.set_size(body.len() as u64);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(common::MTIME);
+    b.append_data(&mut h, "GNUSparseFile.0/x", &body[..])
+        .unwrap();
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn pax_sparse_files_apply_and_hostile_maps_fail() {
+    let sb = Sandbox::new();
+    let ok = sparse_archive("dir/s", "20", "2\n0\n3\n15\n5\n", b"abcvwxyz");
+    apply_layer(&ok[..], &sb.target(), &ApplyOptions::default()).unwrap();
+    let mut want = vec![0u8; 20];
+    want[..3].copy_from_slice(b"abc");
+    want[15..].copy_from_slice(b"vwxyz");
+    assert_eq!(fs_err::read(sb.target().join("dir/s")).unwrap(), want);
+
+    for (name, size, map, why) in [
+        ("s", "10", "1\n5\n100\n", "chunk beyond the file's size"),
+        ("s", "10", "99999999999\n", "too many map entries"),
+        ("s", "10", "1\nx\n", "malformed map"),
+        (
+            "../../escape",
+            "3",
+            "1\n0\n3\n",
+            "path escapes the layer root",
+        ),
+    ] {
+        let sb = Sandbox::new();
+        let before = sb.fingerprint();
+        let e = apply_layer(
+            &sparse_archive(name, size, map, b"abc")[..],
+            &sb.target(),
+            &ApplyOptions::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains(why), "{e}");
+        assert!(e.to_string().contains(&format!("`{name}`")), "{e}");
+        assert_eq!(sb.fingerprint(), before);
+        assert!(!sb.target().exists());
+    }
 }
