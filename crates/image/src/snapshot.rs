@@ -118,6 +118,92 @@ pub struct Mount {
     pub options: Vec<String>,
 }
 
+/// Why a [`Mount`] could not be performed or undone.
+#[derive(Debug, thiserror::Error)]
+#[error("{op} {kind} on `{target}`: {source}")]
+pub struct MountError {
+    /// `mount` or `unmount`.
+    pub op: &'static str,
+    /// The file system type.
+    pub kind: String,
+    /// The mount point.
+    pub target: PathBuf,
+    /// What the kernel said.
+    pub source: nix::errno::Errno,
+}
+
+impl Mount {
+    /// Performs this mount on `target` (containerd's `mount.All` for one
+    /// mount): `overlay` with its options as data, `bind` as a (recursive)
+    /// bind mount, remounted read-only when `ro` is among the options.
+    /// For the caller that owns the mount namespace (the engine, before
+    /// handing the root file system to the runtime); snapshots never call it.
+    pub fn mount(&self, target: &Path) -> Result<(), MountError> {
+        use nix::mount::{MsFlags, mount};
+        let err = |source| MountError {
+            op: "mount",
+            kind: self.kind.clone(),
+            target: target.to_owned(),
+            source,
+        };
+        let ro = self.options.iter().any(|o| o == "ro");
+        if self.kind == "bind" {
+            let mut flags = MsFlags::MS_BIND;
+            if self.options.iter().any(|o| o == "rbind") {
+                flags |= MsFlags::MS_REC;
+            }
+            mount(
+                Some(self.source.as_str()),
+                target,
+                None::<&str>,
+                flags,
+                None::<&str>,
+            )
+            .map_err(err)?;
+            if ro {
+                // A bind mount ignores MS_RDONLY on creation; it takes a
+                // remount (mount(2), "Creating a bind mount").
+                let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+                if let Err(e) = mount(None::<&str>, target, None::<&str>, flags, None::<&str>) {
+                    let _ = nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH);
+                    return Err(err(e));
+                }
+            }
+            return Ok(());
+        }
+        let data: Vec<&str> = self
+            .options
+            .iter()
+            .map(String::as_str)
+            .filter(|o| *o != "ro" && *o != "rw")
+            .collect();
+        let flags = if ro {
+            MsFlags::MS_RDONLY
+        } else {
+            MsFlags::empty()
+        };
+        mount(
+            Some(self.source.as_str()),
+            target,
+            Some(self.kind.as_str()),
+            flags,
+            Some(data.join(",").as_str()),
+        )
+        .map_err(err)
+    }
+
+    /// Unmounts what [`Mount::mount`] mounted on `target` (lazily, so a
+    /// busy mount still goes away).
+    pub fn unmount(target: &Path) -> Result<(), MountError> {
+        nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH).map_err(|source| MountError {
+            op: "unmount",
+            kind: String::new(),
+            target: target.to_owned(),
+            source,
+        })
+    }
+}
+
 /// What a snapshot is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -6,6 +6,9 @@
 //! show only the upper layer's content in an opaque directory. A write
 //! through the mount lands in the container snapshot's upper directory.
 
+// Helpers outside `#[test]` functions panic on failure too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::process::Command;
@@ -113,4 +116,83 @@ echo written > c
             assert!(!s.fs_dir(&info).join("c").exists());
         }
     }
+}
+
+/// Unmounts on drop, so a failing assertion does not leave a mount.
+struct Unmount<'a>(&'a std::path::Path);
+
+impl Drop for Unmount<'_> {
+    fn drop(&mut self) {
+        let _ = berth_image::snapshot::Mount::unmount(self.0);
+    }
+}
+
+#[test]
+fn mount_helper_mounts_overlay_and_read_only_views() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Snapshotter::open(dir.path().join("snapshots")).unwrap();
+    let mut diff_ids = Vec::new();
+    for (i, layer) in [tar(&[E::File("one", b"1")]), tar(&[E::File("two", b"2")])]
+        .iter()
+        .enumerate()
+    {
+        let key = format!("x{i}");
+        let parent = chain_ids(&diff_ids).pop().map(|d| d.to_string());
+        s.prepare(&key, parent.as_deref()).unwrap();
+        diff_ids.push(
+            apply_layer(
+                &layer[..],
+                &s.upper_dir(&key).unwrap(),
+                &ApplyOptions::default(),
+            )
+            .unwrap()
+            .diff_id,
+        );
+        s.commit(&chain_ids(&diff_ids).pop().unwrap().to_string(), &key)
+            .unwrap();
+    }
+    let chains = chain_ids(&diff_ids);
+    let rw = s.prepare("rw", Some(&chains[1].to_string())).unwrap();
+    let ro1 = s.view("ro1", &chains[0].to_string()).unwrap();
+    let ro2 = s.view("ro2", &chains[1].to_string()).unwrap();
+    let root = dir.path().to_owned();
+    // A thread of its own with a private mount namespace: the mounts are
+    // invisible to the rest of the system and vanish with the thread.
+    std::thread::spawn(move || {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+            .expect("unshare(CLONE_NEWNS) needs root");
+        nix::mount::mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .unwrap();
+        for (name, m, files, writable) in [
+            ("m-rw", &rw[0], vec!["one", "two"], true),
+            ("m-ro1", &ro1[0], vec!["one"], false),
+            ("m-ro2", &ro2[0], vec!["one", "two"], false),
+        ] {
+            let target = root.join(name);
+            fs_err::create_dir(&target).unwrap();
+            m.mount(&target).unwrap();
+            let _guard = Unmount(&target);
+            let mut seen: Vec<String> = fs_err::read_dir(&target)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            seen.sort();
+            assert_eq!(seen, files, "{name}");
+            let w = fs_err::write(target.join("new"), b"x");
+            assert_eq!(w.is_ok(), writable, "{name}: {w:?}");
+        }
+    })
+    .join()
+    .unwrap();
+    // Nothing stays mounted, and only the writable snapshot got the file.
+    for name in ["m-rw", "m-ro1", "m-ro2"] {
+        assert_eq!(fs_err::read_dir(dir.path().join(name)).unwrap().count(), 0);
+    }
+    assert!(s.upper_dir("rw").unwrap().join("new").exists());
 }
