@@ -419,6 +419,7 @@ impl Shim {
 
     /// Serves until `Delete` or `Shutdown`.
     pub fn run(mut self) -> Result<(), ShimFatal> {
+        settle();
         self.reap();
         while !self.quit {
             let mut tokens = Vec::new();
@@ -862,18 +863,22 @@ impl Shim {
                     None => Err(no_exec(exec_id.as_deref().unwrap_or_default())),
                 }
             }
-            Request::Start => self
-                .runtime
-                .start(&self.id)
-                .map(|()| Reply::Done)
-                .map_err(rt_err),
+            Request::Start => {
+                let result = self.runtime.start(&self.id);
+                settle();
+                result.map(|()| Reply::Done).map_err(rt_err)
+            }
             Request::State => self.state(),
             Request::Kill { signal, all } => self.kill(signal, all),
             Request::Exec {
                 exec_id,
                 process,
                 stdin,
-            } => self.exec(exec_id, &process, stdin),
+            } => {
+                let result = self.exec(exec_id, &process, stdin);
+                settle();
+                result
+            }
             Request::ExecState { exec_id } => match self.execs.get(&exec_id) {
                 Some(p) => Ok(Reply::ExecState {
                     pid: p.pid,
@@ -1108,6 +1113,15 @@ fn add<'a>(
 ) {
     fds.push(PollFd::new(fd, ev));
     tokens.push(token);
+}
+
+/// After running runtime code (create, start, exec) that the loop will not
+/// need again soon, gives back its text pages so the shim's RSS is what the
+/// loop uses (see `berth_sys::mem`).
+fn settle() {
+    if let Err(e) = berth_sys::mem::drop_code_pages() {
+        eprintln!("berth-shim: {e}");
+    }
 }
 
 fn stream_of(s: usize) -> Stream {

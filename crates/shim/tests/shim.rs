@@ -376,7 +376,7 @@ fn survives_the_death_of_its_starter() {
     let mut starter = std::process::Command::new("sh")
         .arg("-c")
         .arg("\"$0\" \"$@\"; exec sleep 1000")
-        .arg(BIN)
+        .arg(bin())
         .args(env.shim_args("orphan", &["--stdin"]))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
@@ -430,7 +430,7 @@ fn bad_bundle_reports_an_error_line() {
     env.bundle("bad", &["true"], |c| {
         c["process"]["cwd"] = json!("relative")
     });
-    let out = std::process::Command::new(BIN)
+    let out = std::process::Command::new(bin())
         .args(env.shim_args("bad", &[]))
         .stdin(std::process::Stdio::null())
         .output()
@@ -439,4 +439,39 @@ fn bad_bundle_reports_an_error_line() {
     assert_eq!(line["error"]["class"], "InvalidArgument", "{line}");
     assert!(!env.runtime_root.join(env.id("bad")).exists());
     assert!(cgroup_exists(&env.cgroup_rel("bad")).is_empty());
+}
+
+/// Prints the resident memory of a shim serving a running container with
+/// an attached client (the target is 1 MiB for a release build:
+/// `BERTH_SHIM_BIN=target/release/berth-shim cargo test rss -- --nocapture`).
+#[test]
+fn rss_of_a_running_shim() {
+    let env = Env::new();
+    env.bundle(
+        "rss",
+        &["sh", "-c", "while true; do echo tick; sleep 0.05; done"],
+        |_| {},
+    );
+    let shim = env.shim("rss", &[]);
+    let mut a = shim.attach(AttachRequest {
+        stdout: true,
+        ..Default::default()
+    });
+    shim.ok(Request::Start);
+    let mut h = [0u8; 8];
+    std::io::Read::read_exact(&mut a, &mut h).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let kib = rss_kib(shim.pid).unwrap();
+    let status = fs_err::read_to_string(format!("/proc/{}/status", shim.pid)).unwrap();
+    let detail: Vec<&str> = status
+        .lines()
+        .filter(|l| l.starts_with("Rss") || l.starts_with("VmRSS"))
+        .collect();
+    eprintln!("berth-shim ({}) {detail:?}", bin());
+    if let Ok(p) = std::env::var("BERTH_SHIM_SMAPS") {
+        fs_err::copy(format!("/proc/{}/smaps", shim.pid), p).unwrap();
+    }
+    assert!(kib > 0);
+    shim.ok(Request::Shutdown);
+    assert!(shim.wait_gone());
 }

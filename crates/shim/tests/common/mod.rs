@@ -17,6 +17,12 @@ use berth_shim_proto::{ATTACH_SOCKET, CONTROL_SOCKET, Ready, Reply, Request, Res
 use serde_json::{Value, json};
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_berth-shim");
+
+/// The shim binary under test: `BERTH_SHIM_BIN` (e.g. a release build, to
+/// measure its size) or the one cargo built for the tests.
+pub(crate) fn bin() -> String {
+    std::env::var("BERTH_SHIM_BIN").unwrap_or_else(|_| BIN.to_string())
+}
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 pub(crate) fn require_root() {
@@ -61,6 +67,9 @@ pub(crate) struct Env {
 impl Env {
     pub(crate) fn new() -> Self {
         require_root();
+        // Detached shims are re-parented to us rather than to pid 1 (which
+        // in some sandboxes never reaps), so the guards can reap them.
+        let _ = berth_sys::prctl::set_child_subreaper(true);
         // Short paths: unix socket paths are limited to 107 bytes.
         let dir = tempfile::Builder::new().prefix("bshim-").tempdir().unwrap();
         let runtime_root = dir.path().join("rt");
@@ -143,7 +152,7 @@ impl Env {
 
     /// Starts a shim for the bundle `name` and waits for its ready line.
     pub(crate) fn shim(&self, name: &str, extra: &[&str]) -> Shim {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(bin());
         cmd.args(self.shim_args(name, extra))
             .stdin(Stdio::null())
             .stdout(Stdio::piped());
@@ -242,6 +251,20 @@ impl Drop for Shim {
                 nix::unistd::Pid::from_raw(self.pid),
                 nix::sys::signal::Signal::SIGKILL,
             );
+        }
+        // Reap it (we are its subreaper); only this pid, never -1, so other
+        // tests' `Command`s keep their exit statuses.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            match nix::sys::wait::waitpid(
+                nix::unistd::Pid::from_raw(self.pid),
+                Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+            ) {
+                Ok(nix::sys::wait::WaitStatus::StillAlive) => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                _ => break,
+            }
         }
         let rt = berth_runtime::Runtime::new(&self.runtime_root);
         let _ = rt.delete(&self.id, true);
