@@ -128,6 +128,25 @@ fn two_waiters_and_kill() {
         panic!()
     };
     assert_eq!(status, Status::Running);
+    // Pause and resume go to the runtime (cgroup freezer).
+    shim.ok(Request::Pause);
+    let Reply::State { status, .. } = shim.ok(Request::State) else {
+        panic!()
+    };
+    assert_eq!(status, Status::Paused);
+    shim.ok(Request::Resume);
+    let Reply::State { status, .. } = shim.ok(Request::State) else {
+        panic!()
+    };
+    assert_eq!(status, Status::Running);
+    // New limits are applied and visible in the stats.
+    let resources = serde_json::from_value(json!({"pids": {"limit": 77}})).unwrap();
+    shim.ok(Request::Update { resources });
+    let Reply::Stats { stats } = shim.ok(Request::Stats) else {
+        panic!()
+    };
+    assert_eq!(stats["pids"]["limit"], 77, "{stats}");
+    assert_eq!(stats["pids"]["current"], 1, "{stats}");
     // A bad signal is the client's fault.
     let err = shim
         .call(Request::Kill {
@@ -472,6 +491,45 @@ fn rss_of_a_running_shim() {
         fs_err::copy(format!("/proc/{}/smaps", shim.pid), p).unwrap();
     }
     assert!(kib > 0);
+    shim.ok(Request::Shutdown);
+    assert!(shim.wait_gone());
+}
+
+#[test]
+fn exec_with_a_terminal_and_stdin() {
+    let env = Env::new();
+    env.bundle("exectty", &["sleep", "100"], |_| {});
+    let shim = env.shim("exectty", &[]);
+    shim.ok(Request::Start);
+    let mut a = shim.attach(AttachRequest {
+        exec_id: Some("t1".into()),
+        stdin: true,
+        stdout: true,
+        ..Default::default()
+    });
+    let mut p = process(&["sh", "-c", "read line; stty size; echo \"[$line]\""]);
+    p.set_terminal(Some(true));
+    shim.ok(Request::Exec {
+        exec_id: "t1".into(),
+        process: p,
+        stdin: true,
+    });
+    shim.ok(Request::Resize {
+        exec_id: Some("t1".into()),
+        width: 90,
+        height: 30,
+    });
+    write_all(&mut a, b"abc\r");
+    let out = String::from_utf8_lossy(&read_all(&mut a)).into_owned();
+    // The terminal echoes the input, then the output follows, raw.
+    assert!(out.ends_with("30 90\r\n[abc]\r\n"), "{out:?}");
+    assert_eq!(
+        exit_of(shim.ok(Request::Wait {
+            exec_id: Some("t1".into())
+        }))
+        .exit_code,
+        0
+    );
     shim.ok(Request::Shutdown);
     assert!(shim.wait_gone());
 }
