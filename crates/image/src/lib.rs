@@ -48,6 +48,7 @@
 pub mod archive;
 pub mod change;
 pub mod content;
+pub mod diff;
 pub mod digest;
 mod fsutil;
 pub mod layer;

@@ -186,3 +186,59 @@ fn walk(root: &Path, p: &Path, out: &mut BTreeMap<PathBuf, String>, skip: &Path)
 pub fn reference(s: &str) -> berth_image::reference::Reference {
     berth_image::reference::Reference::parse_normalized(s).unwrap()
 }
+
+/// Type, mode, owner, size, content, link target, device number, mtime
+/// (files) and overlay opaque marker of every entry under `root`, plus
+/// hard-link groups by inode.
+pub fn describe(root: &Path) -> (BTreeMap<PathBuf, String>, Vec<Vec<PathBuf>>) {
+    use std::os::unix::fs::FileTypeExt;
+    let mut out = BTreeMap::new();
+    let mut inodes: BTreeMap<u64, Vec<PathBuf>> = BTreeMap::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for e in fs_err::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let md = fs_err::symlink_metadata(&p).unwrap();
+            let rel = p.strip_prefix(root).unwrap().to_owned();
+            let ft = md.file_type();
+            let extra = if ft.is_symlink() {
+                format!("-> {}", fs_err::read_link(&p).unwrap().display())
+            } else if ft.is_file() {
+                inodes.entry(md.ino()).or_default().push(rel.clone());
+                format!(
+                    "{} {:?} {}",
+                    md.len(),
+                    fs_err::read(&p).unwrap(),
+                    md.mtime()
+                )
+            } else if ft.is_char_device() || ft.is_block_device() {
+                format!("dev {}", md.rdev())
+            } else if ft.is_dir() {
+                let mut v = [0u8; 4];
+                let opaque =
+                    rustix::fs::lgetxattr(p.as_path(), "trusted.overlay.opaque", &mut v[..])
+                        .is_ok();
+                format!("opaque={opaque}")
+            } else {
+                String::new()
+            };
+            out.insert(
+                rel,
+                format!("{:o} {}:{} {extra}", md.mode(), md.uid(), md.gid()),
+            );
+            if ft.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    let mut groups: Vec<Vec<PathBuf>> = inodes
+        .into_values()
+        .filter(|g| g.len() > 1)
+        .map(|mut g| {
+            g.sort();
+            g
+        })
+        .collect();
+    groups.sort();
+    (out, groups)
+}
