@@ -213,6 +213,21 @@ pub struct ImportOptions {
     pub architecture: Option<String>,
 }
 
+/// Options of [`ImageStore::commit`] (`docker commit`).
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    /// Dockerfile instructions to apply (`--change`).
+    pub changes: Vec<String>,
+    /// History comment (`--message`).
+    pub message: Option<String>,
+    /// Author (`--author`).
+    pub author: Option<String>,
+    /// Tag to give the image.
+    pub reference: Option<Reference>,
+    /// Fixed creation time (RFC 3339); default now.
+    pub created: Option<String>,
+}
+
 /// The image store under one data root.
 #[derive(Debug)]
 pub struct ImageStore {
@@ -582,6 +597,96 @@ impl ImageStore {
             vec![diff_id],
             vec![size],
             opts.reference.as_ref(),
+        )
+    }
+
+    /// `docker commit`: a new image from `parent` (an image name or ID, or
+    /// `None` for an image from scratch) plus the changes in the active
+    /// snapshot `key` (a container's writable layer, which should not
+    /// change meanwhile: Docker pauses the container). The diff is stored
+    /// as an uncompressed layer blob and unpacked as the new top snapshot.
+    pub fn commit(&self, parent: Option<&str>, key: &str, opts: &CommitOptions) -> Result<Digest> {
+        let _op = self.op();
+        let (mut config, mut layers, mut diff_ids, mut sizes) = match parent {
+            Some(p) => {
+                let d = self.inspect(p)?;
+                (
+                    d.config,
+                    d.record.layers,
+                    d.record.diff_ids,
+                    d.record.layer_sizes,
+                )
+            }
+            None => (
+                ImageConfig {
+                    architecture: spec::host_architecture().to_owned(),
+                    os: "linux".to_owned(),
+                    ..ImageConfig::default()
+                },
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+            ),
+        };
+        let mut cc = config.config.take().unwrap_or_default();
+        apply_changes(&mut cc, &opts.changes)?;
+        config.config = Some(cc);
+
+        let upper = self.snapshots.upper_dir(key)?;
+        let mut w = self.content.writer()?;
+        let diff = crate::diff::write_diff(&upper, &mut w).map_err(|e| Error::InvalidArgument {
+            message: e.to_string(),
+        })?;
+        let blob = match w.commit(None, None) {
+            Ok(d) | Err(ContentError::AlreadyExists { digest: d }) => d,
+            Err(e) => return Err(e.into()),
+        };
+        let layer = Descriptor::new(spec::MEDIA_TYPE_OCI_LAYER, blob.clone(), diff.size);
+        let parent_chain = chain_ids(&diff_ids).pop();
+        let top = match &parent_chain {
+            Some(p) => Digest::sha256_of(format!("{p} {}", diff.diff_id).as_bytes()),
+            None => diff.diff_id.clone(),
+        };
+        let exists = self
+            .snapshots
+            .stat(&top.to_string())
+            .is_ok_and(|i| i.kind == Kind::Committed);
+        if !exists
+            && let Err(e) = self.unpack_layer(&layer, Some(&diff.diff_id), parent_chain.as_ref())
+        {
+            self.delete_blob_if_unreferenced(&blob)?;
+            return Err(e);
+        }
+        layers.push(layer);
+        diff_ids.push(diff.diff_id.clone());
+        sizes.push(diff.size);
+        let created = opts.created.clone().unwrap_or_else(rfc3339_now);
+        config.created = Some(created.clone());
+        if opts.author.is_some() {
+            config.author = opts.author.clone();
+        }
+        config.rootfs = RootFs {
+            kind: "layers".to_owned(),
+            diff_ids: diff_ids.clone(),
+        };
+        config.history.get_or_insert_with(Vec::new).push(History {
+            created: Some(created),
+            author: opts.author.clone(),
+            comment: opts.message.clone(),
+            ..History::default()
+        });
+        let config_bytes = serde_json::to_vec(&config).map_err(|e| Error::InvalidArgument {
+            message: format!("serialising image config: {e}"),
+        })?;
+        let tags: Vec<Reference> = opts.reference.iter().cloned().collect();
+        self.store_record(
+            &config_bytes,
+            config.created.clone(),
+            layers,
+            diff_ids,
+            sizes,
+            None,
+            &tags,
         )
     }
 

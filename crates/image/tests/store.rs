@@ -385,3 +385,87 @@ fn concurrent_imports_and_deletes_of_shared_layers() {
     assert!(store.snapshots().list().is_empty());
     assert!(store.content().list().unwrap().is_empty());
 }
+
+#[test]
+fn commit_a_container_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(dir.path()).unwrap();
+    let base = store
+        .import_rootfs_tar(
+            &rootfs()[..],
+            &opts(&["CMD [\"sh\"]", "ENV A=1"], Some("base")),
+        )
+        .unwrap();
+    let top = store
+        .inspect("base")
+        .unwrap()
+        .record
+        .top_chain_id()
+        .unwrap()
+        .to_string();
+    store.snapshots().prepare("ctr", Some(&top)).unwrap();
+    let upper = store.snapshots().upper_dir("ctr").unwrap();
+    fs_err::write(upper.join("added"), b"by the container").unwrap();
+    fs_err::create_dir(upper.join("etc")).unwrap();
+    // What overlayfs writes when the container deletes /etc/os-release.
+    let st = std::process::Command::new("mknod")
+        .arg(upper.join("etc/os-release"))
+        .args(["c", "0", "0"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+
+    let id = store
+        .commit(
+            Some("base"),
+            "ctr",
+            &berth_image::store::CommitOptions {
+                changes: vec!["ENV B=2".into()],
+                message: Some("my change".into()),
+                author: Some("me".into()),
+                reference: Some(r("committed:1")),
+                created: Some("2024-02-02T00:00:00Z".into()),
+            },
+        )
+        .unwrap();
+    let d = store.inspect("committed:1").unwrap();
+    assert_eq!(d.record.id, id);
+    let base_d = store.inspect(&base.to_string()).unwrap();
+    assert_eq!(d.config.rootfs.diff_ids.len(), 2);
+    assert_eq!(
+        d.config.rootfs.diff_ids[0],
+        base_d.config.rootfs.diff_ids[0]
+    );
+    let cfg = d.config.config.as_ref().unwrap();
+    assert_eq!(cfg.env.as_deref().unwrap(), ["A=1", "B=2"]);
+    assert_eq!(cfg.cmd.as_deref().unwrap(), ["sh"]);
+    assert_eq!(d.config.author.as_deref(), Some("me"));
+    let h = store.history("committed:1").unwrap();
+    assert_eq!(h.len(), 2);
+    assert_eq!(h[0].comment, "my change");
+    assert_eq!(h[0].id.as_ref(), Some(&id));
+    assert_eq!(h[1].id, None);
+
+    // The new layer is a snapshot of its own on top of the base layer,
+    // carrying the file and the whiteout.
+    let chain = d.record.top_chain_id().unwrap();
+    let info = store.snapshots().stat(&chain.to_string()).unwrap();
+    assert_eq!(info.parent.as_deref(), Some(top.as_str()));
+    let fs = store.snapshots().fs_dir(&info);
+    assert_eq!(fs_err::read(fs.join("added")).unwrap(), b"by the container");
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        fs_err::symlink_metadata(fs.join("etc/os-release"))
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+
+    // The base image can go; its layer stays for the committed image.
+    store.snapshots().remove("ctr").unwrap();
+    store.delete("base", false, no_containers).unwrap();
+    assert!(store.snapshots().stat(&top).is_ok());
+    store.delete("committed:1", false, no_containers).unwrap();
+    assert!(store.snapshots().list().is_empty());
+    assert!(store.content().list().unwrap().is_empty());
+}
