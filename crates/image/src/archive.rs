@@ -309,6 +309,37 @@ impl ImageStore {
         }
     }
 
+    /// Registers the image whose manifest (or index: the entry for this
+    /// host is picked) `desc` names, with all its blobs already in the
+    /// content store: unpacks and verifies the layers, stores the record,
+    /// applies `tags`. This is how a pull (berth-registry) finishes.
+    pub fn register_manifest(
+        &self,
+        desc: &Descriptor,
+        tags: &[Reference],
+    ) -> Result<Digest, Error> {
+        let _op = self.op();
+        self.register_manifest_inner(desc, tags)
+    }
+
+    fn register_manifest_inner(
+        &self,
+        desc: &Descriptor,
+        tags: &[Reference],
+    ) -> Result<Digest, Error> {
+        let (mut mdesc, manifest) = self.pick_manifest(desc, 0)?;
+        // Naming annotations belong to an index entry, not to the image.
+        if let Some(a) = mdesc.annotations.as_mut() {
+            a.remove(ANNOTATION_CONTAINERD_NAME);
+            a.remove(ANNOTATION_REF_NAME);
+        }
+        if mdesc.annotations.as_ref().is_some_and(BTreeMap::is_empty) {
+            mdesc.annotations = None;
+        }
+        let cfg = self.content().info(&manifest.config.digest)?;
+        self.load_image(&cfg, manifest.layers.clone(), Some(mdesc), tags)
+    }
+
     /// `docker load`: reads a docker-archive or OCI-layout tar (or one that
     /// is both) and returns the images it held. On error, blobs this load
     /// added and no image uses are removed.
@@ -350,17 +381,7 @@ impl ImageStore {
                 ));
             }
             for desc in &index.manifests {
-                let (mdesc, manifest) = self.pick_manifest(desc, 0)?;
-                // The naming annotations belong to the index entry, not
-                // to the image: drop them from the stored descriptor.
-                let mut mdesc = mdesc;
-                if let Some(a) = mdesc.annotations.as_mut() {
-                    a.remove(ANNOTATION_CONTAINERD_NAME);
-                    a.remove(ANNOTATION_REF_NAME);
-                }
-                if mdesc.annotations.as_ref().is_some_and(BTreeMap::is_empty) {
-                    mdesc.annotations = None;
-                }
+                let (_, manifest) = self.pick_manifest(desc, 0)?;
                 let cfg = self.content().info(&manifest.config.digest)?;
                 let mut tags: Vec<Reference> = Vec::new();
                 let ann = desc.annotations.clone().unwrap_or_default();
@@ -375,7 +396,7 @@ impl ImageStore {
                 }
                 tags.extend(docker_tags.remove(&cfg.digest).unwrap_or_default());
                 tags.dedup();
-                let id = self.load_image(&cfg, manifest.layers.clone(), Some(mdesc), &tags)?;
+                let id = self.register_manifest_inner(desc, &tags)?;
                 push_loaded(&mut out, id, tags);
             }
         }

@@ -469,3 +469,49 @@ fn commit_a_container_snapshot() {
     assert!(store.snapshots().list().is_empty());
     assert!(store.content().list().unwrap().is_empty());
 }
+
+#[test]
+fn register_a_pulled_manifest() {
+    // What a pull does: blobs into the content store, then register.
+    let dir = tempfile::tempdir().unwrap();
+    let src = ImageStore::open(dir.path().join("src")).unwrap();
+    let id = src
+        .import_rootfs_tar(&gzip(&rootfs())[..], &opts(&["CMD [\"x\"]"], Some("a")))
+        .unwrap();
+    let rec = src.inspect("a").unwrap().record;
+    let dst = ImageStore::open(dir.path().join("dst")).unwrap();
+    for d in rec
+        .layers
+        .iter()
+        .map(|l| &l.digest)
+        .chain([&rec.id, &rec.manifest.digest])
+    {
+        let data = src.content().read_blob(d).unwrap();
+        dst.content().write_blob(&data, Some(d)).unwrap();
+    }
+    // An index naming the manifest for this platform, as a registry serves it.
+    let mut m = rec.manifest.clone();
+    m.platform = Some(berth_image::spec::Platform {
+        architecture: berth_image::spec::host_architecture().into(),
+        os: "linux".into(),
+        ..Default::default()
+    });
+    let mut other = m.clone();
+    other.digest = berth_image::digest::Digest::sha256_of(b"another platform");
+    other.platform.as_mut().unwrap().architecture = "s390x-not-this-one".into();
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": berth_image::spec::MEDIA_TYPE_OCI_INDEX, "manifests": [other, m]});
+    let index_bytes = serde_json::to_vec(&index).unwrap();
+    let index_digest = dst.content().write_blob(&index_bytes, None).unwrap();
+    let desc = berth_image::spec::Descriptor::new(
+        berth_image::spec::MEDIA_TYPE_OCI_INDEX,
+        index_digest,
+        index_bytes.len() as u64,
+    );
+    let got = dst.register_manifest(&desc, &[r("pulled:1")]).unwrap();
+    assert_eq!(got, id);
+    assert_eq!(
+        dst.inspect("pulled:1").unwrap().record.manifest.digest,
+        rec.manifest.digest
+    );
+    assert_eq!(dst.inspect("pulled:1").unwrap().record.layers, rec.layers);
+}
