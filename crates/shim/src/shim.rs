@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use berth_runtime::{CreateOptions, Runtime};
 use berth_shim_proto::attach::{AttachRequest, StdStream, mux_header};
-use berth_shim_proto::frame::{self, Decoder};
+use berth_shim_proto::frame::{self, Decoder, FrameError};
 use berth_shim_proto::{
     ATTACH_SOCKET, CONTROL_SOCKET, EXIT_FILE, ErrorClass, ExitStatus, PID_FILE, Reply, Request,
     Response, ShimError, Status,
@@ -574,7 +574,7 @@ impl Shim {
                 }
             }
             Token::Handshake(i) => self.read_handshake(i),
-            Token::Out(key, s) => self.read_output(&key, s),
+            Token::Out(key, s) => self.read_output(&key, s, false),
             Token::Stdin(key) => {
                 if let Some(p) = self.proc_mut(&key) {
                     p.flush_stdin();
@@ -631,7 +631,7 @@ impl Shim {
         };
         // Whatever it wrote last goes out before anyone hears it exited.
         for s in 0..2 {
-            self.read_output(&key, s);
+            self.read_output(&key, s, true);
         }
         if key.is_none() {
             if let Some(log) = &mut self.log {
@@ -659,8 +659,10 @@ impl Shim {
         }
     }
 
-    /// Reads what the process wrote on stream `s` (until it would block).
-    fn read_output(&mut self, key: &Option<String>, s: usize) {
+    /// Reads what the process wrote on stream `s`: one chunk when polled
+    /// (so one chatty stream cannot starve the others), everything there is
+    /// when `drain`ing after the process exited.
+    fn read_output(&mut self, key: &Option<String>, s: usize, drain: bool) {
         let mut buf = std::mem::take(&mut self.buf);
         while let Some(p) = self.proc_mut(key) {
             let Some(fd) = &p.out[s] else { break };
@@ -685,7 +687,7 @@ impl Shim {
                     {
                         eprintln!("berth-shim: {e}");
                     }
-                    if n < buf.len() {
+                    if !drain {
                         break;
                     }
                 }
@@ -823,8 +825,13 @@ impl Shim {
                         i,
                         Err(ShimError::new(ErrorClass::InvalidArgument, e.to_string())),
                     );
-                    // The stream is out of sync: nothing after this can be
-                    // trusted to start at a frame boundary.
+                    // A frame that is not a known request was consumed
+                    // whole (a newer daemon's request, say): carry on. Any
+                    // other error means the stream is out of sync, and
+                    // nothing after it starts at a frame boundary.
+                    if matches!(e, FrameError::Json(_)) {
+                        continue;
+                    }
                     self.conns[i].eof = true;
                     self.conns[i].dec = Decoder::new();
                     break;

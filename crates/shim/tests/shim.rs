@@ -128,6 +128,20 @@ fn two_waiters_and_kill() {
         panic!()
     };
     assert_eq!(status, Status::Running);
+    // An unknown request is an error, and the connection stays usable.
+    let mut conn = shim.connect();
+    berth_shim_proto::frame::write_frame(&mut conn, &json!({"op": "frobnicate"})).unwrap();
+    let resp: berth_shim_proto::Response = berth_shim_proto::frame::read_frame(&mut conn)
+        .unwrap()
+        .unwrap();
+    let berth_shim_proto::Response::Err(err) = resp else {
+        panic!("{resp:?}")
+    };
+    assert_eq!(err.class, ErrorClass::InvalidArgument);
+    assert!(matches!(
+        call_on(&mut conn, &Request::State),
+        Ok(Reply::State { .. })
+    ));
     // Pause and resume go to the runtime (cgroup freezer).
     shim.ok(Request::Pause);
     let Reply::State { status, .. } = shim.ok(Request::State) else {
