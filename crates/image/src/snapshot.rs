@@ -237,6 +237,10 @@ struct Metadata {
 
 const METADATA_VERSION: u32 = 1;
 
+/// Room for `lowerdir=` in one page of mount data, leaving space for the
+/// upper and work directories.
+const MAX_MOUNT_DATA: usize = 4096 - 512;
+
 /// Overlay snapshots under one root directory.
 #[derive(Debug)]
 pub struct Snapshotter {
@@ -376,13 +380,29 @@ impl Snapshotter {
     /// `parent` (or empty), and returns how to mount it.
     pub fn prepare(&self, key: &str, parent: Option<&str>) -> Result<Vec<Mount>> {
         self.create(key, parent, Kind::Active)?;
-        self.mounts(key)
+        self.mounts_or_remove(key)
+    }
+
+    /// Creates a writable snapshot to unpack a layer into, and returns its
+    /// directory. Unlike [`Snapshotter::prepare`] it needs no mount, so
+    /// it works for layer stacks too deep for one overlay mount.
+    pub fn prepare_dir(&self, key: &str, parent: Option<&str>) -> Result<PathBuf> {
+        let info = self.create(key, parent, Kind::Active)?;
+        Ok(self.fs_dir(&info))
     }
 
     /// Creates a read-only view of the committed snapshot `parent`.
     pub fn view(&self, key: &str, parent: &str) -> Result<Vec<Mount>> {
         self.create(key, Some(parent), Kind::View)?;
-        self.mounts(key)
+        self.mounts_or_remove(key)
+    }
+
+    /// The mounts of a snapshot just created; if it cannot be mounted, it
+    /// is removed again, so a failed prepare leaves nothing.
+    fn mounts_or_remove(&self, key: &str) -> Result<Vec<Mount>> {
+        self.mounts(key).inspect_err(|_| {
+            let _ = self.remove(key);
+        })
     }
 
     /// How to mount the active snapshot or view `key`.
@@ -416,6 +436,18 @@ impl Snapshotter {
             },
             (kind, lowers) => {
                 let lower = lowers.iter().map(|p| s(p)).collect::<Vec<_>>().join(":");
+                // mount(2) copies at most one page of options; past that
+                // the kernel answers a bare EINVAL. Say what is wrong.
+                if lower.len() > MAX_MOUNT_DATA {
+                    return Err(SnapshotError::Conflict {
+                        key: key.to_owned(),
+                        reason: format!(
+                            "{} layers make overlay options of {} bytes, more than one mount accepts ({MAX_MOUNT_DATA})",
+                            lowers.len(),
+                            lower.len()
+                        ),
+                    });
+                }
                 let mut options = vec![format!("lowerdir={lower}")];
                 if kind == Kind::Active {
                     let dir = self.dir(info.id);
@@ -625,6 +657,30 @@ mod tests {
             1,
             "only metadata.json is left"
         );
+    }
+
+    #[test]
+    fn too_many_layers_for_one_mount_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        // Long paths make the limit reachable with a few layers.
+        let s = Snapshotter::open(dir.path().join("l".repeat(200))).unwrap();
+        let mut parent: Option<String> = None;
+        for i in 0..20 {
+            let key = format!("k{i}");
+            s.prepare_dir(&key, parent.as_deref()).unwrap();
+            s.commit(&format!("c{i}"), &key).unwrap();
+            parent = Some(format!("c{i}"));
+        }
+        let e = s.prepare("ctr", parent.as_deref()).unwrap_err();
+        assert!(
+            e.to_string().contains("20 layers make overlay options of"),
+            "{e}"
+        );
+        assert!(
+            matches!(s.stat("ctr"), Err(SnapshotError::NotFound { .. })),
+            "a failed prepare leaves nothing"
+        );
+        assert!(s.prepare("ctr2", Some("c5")).is_ok());
     }
 
     #[test]

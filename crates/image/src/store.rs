@@ -506,9 +506,8 @@ impl ImageStore {
             layer.digest.hex()
         );
         let parent_s = parent.map(ToString::to_string);
-        self.snapshots.prepare(&key, parent_s.as_deref())?;
+        let upper = self.snapshots.prepare_dir(&key, parent_s.as_deref())?;
         let result = (|| -> Result<_> {
-            let upper = self.snapshots.upper_dir(&key)?;
             let blob = self.content.open_blob(&layer.digest)?;
             let rep = apply_layer(
                 std::io::BufReader::new(blob),
@@ -871,6 +870,27 @@ impl ImageStore {
             .chain([&record.manifest.digest, &record.id])
         {
             self.delete_blob_if_unreferenced(d)?;
+        }
+        Ok(out)
+    }
+
+    /// `docker image prune`: deletes images with no tag that no container
+    /// uses (`in_use`), with their unreferenced layers and blobs.
+    pub fn prune_dangling(
+        &self,
+        in_use: impl Fn(&Digest) -> Option<String>,
+    ) -> Result<Vec<DeleteItem>> {
+        let tagged: BTreeSet<Digest> = self.lock().refs.values().cloned().collect();
+        let mut out = Vec::new();
+        for r in self.records()? {
+            if !tagged.contains(&r.id) && in_use(&r.id).is_none() {
+                match self.delete(&r.id.to_string(), false, &in_use) {
+                    Ok(items) => out.extend(items),
+                    // Tagged or deleted meanwhile.
+                    Err(Error::Conflict { .. } | Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
         }
         Ok(out)
     }

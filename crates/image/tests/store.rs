@@ -515,3 +515,24 @@ fn register_a_pulled_manifest() {
     );
     assert_eq!(dst.inspect("pulled:1").unwrap().record.layers, rec.layers);
 }
+
+#[test]
+fn prune_removes_untagged_unused_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(dir.path()).unwrap();
+    let kept = store
+        .import_rootfs_tar(&rootfs()[..], &opts(&["CMD a"], Some("kept")))
+        .unwrap();
+    let dangling = store
+        .import_rootfs_tar(&rootfs()[..], &opts(&["CMD b"], None))
+        .unwrap();
+    let used = store
+        .import_rootfs_tar(&rootfs()[..], &opts(&["CMD c"], None))
+        .unwrap();
+    let in_use = |d: &berth_image::digest::Digest| (d == &used).then(|| "ctr".to_owned());
+    let out = store.prune_dangling(in_use).unwrap();
+    assert_eq!(out, vec![DeleteItem::Deleted(dangling)]);
+    let left: Vec<_> = store.list().unwrap().into_iter().map(|i| i.id).collect();
+    assert_eq!(left.len(), 2);
+    assert!(left.contains(&kept) && left.contains(&used));
+}
