@@ -35,12 +35,16 @@ pub enum EngineError {
         path: std::path::PathBuf,
         id: String,
     },
+    /// The image store cannot be opened.
+    #[error("cannot open the image store: {0}")]
+    Image(crate::image::ImageError),
 }
 
 impl Classify for EngineError {
     fn class(&self) -> ErrorClass {
         match self {
             EngineError::Io(_) | EngineError::BadEngineId { .. } => ErrorClass::Internal,
+            EngineError::Image(e) => e.class(),
         }
     }
 }

@@ -15,6 +15,7 @@
 
 mod error;
 pub mod host;
+pub mod image;
 pub mod system;
 
 use std::path::{Path, PathBuf};
@@ -59,6 +60,7 @@ impl EngineConfig {
 pub struct Engine {
     config: EngineConfig,
     id: String,
+    images: image::ImageService,
 }
 
 impl Engine {
@@ -71,7 +73,8 @@ impl Engine {
         // itself is 0660). Nothing here is listable by them.
         create_private_dir(&config.exec_root, 0o711)?;
         let id = system::load_or_create_engine_id(&config.data_root)?;
-        Ok(Self { config, id })
+        let images = image::ImageService::open(&config.data_root).map_err(EngineError::Image)?;
+        Ok(Self { config, id, images })
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -81,6 +84,11 @@ impl Engine {
     /// The engine's stable identity (a UUID kept in `<data-root>/engine-id`).
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The image service.
+    pub fn images(&self) -> &image::ImageService {
+        &self.images
     }
 
     /// What `/info` reports: object counts (zero until containers and images

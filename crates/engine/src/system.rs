@@ -103,7 +103,7 @@ pub(crate) fn collect_info(engine: &Engine) -> SystemInfo {
         // Containers and images are not stored yet: the services that own them
         // will answer these counts.
         containers: ContainerCounts::default(),
-        images: 0,
+        images: engine.images().count(),
         storage_driver: STORAGE_DRIVER.to_owned(),
         storage_status,
         data_root: config.data_root.clone(),

@@ -1,0 +1,305 @@
+//! The image service: the engine's view of the image store
+//! (`berth-image`), opened on the data root by [`crate::Engine::open`].
+//!
+//! All calls block (the store does file I/O and hashing); async callers run
+//! them on a blocking thread. The types the API layer maps to Docker's
+//! shapes are re-exported from `berth-image`, so the API layer does not
+//! depend on the store crate itself.
+
+mod hello;
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+pub use berth_image::archive::LoadedImage;
+pub use berth_image::digest::Digest;
+pub use berth_image::reference::Reference;
+pub use berth_image::spec::{ContainerConfig, HealthConfig, ImageConfig};
+use berth_image::store::ImportOptions;
+pub use berth_image::store::{DeleteItem, HistoryEntry, ImageDetails, ImageRecord};
+use berth_image::{ErrorClass as StoreClass, ImageStore};
+pub use hello::{HELLO_WORLD, HELLO_WORLD_CREATED};
+
+use crate::{Classify, ErrorClass};
+
+/// An image operation failed; the message is the store's (Docker's wording
+/// where Docker has one, e.g. `No such image: nope:latest`).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ImageError(#[from] berth_image::Error);
+
+impl ImageError {
+    /// The store's own error.
+    pub fn inner(&self) -> &berth_image::Error {
+        &self.0
+    }
+}
+
+impl Classify for ImageError {
+    fn class(&self) -> ErrorClass {
+        match self.0.class() {
+            StoreClass::NotFound => ErrorClass::NotFound,
+            StoreClass::AlreadyExists | StoreClass::Conflict => ErrorClass::Conflict,
+            StoreClass::InvalidArgument => ErrorClass::InvalidArgument,
+            StoreClass::DataLoss | StoreClass::Internal => ErrorClass::Internal,
+        }
+    }
+}
+
+/// Tells whether a container uses an image: `Some(container ID)` if one
+/// does. The container service installs it ([`ImageService::set_usage`]).
+pub type UsageCheck = Arc<dyn Fn(&Digest) -> Option<String> + Send + Sync>;
+
+/// What `docker import` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ImportRequest {
+    /// `REPOSITORY[:TAG]` to tag the image with.
+    pub reference: Option<String>,
+    /// `--change` lines (Dockerfile instructions).
+    pub changes: Vec<String>,
+    /// `--message`.
+    pub message: Option<String>,
+}
+
+/// Images: list, inspect, tag, delete, save, load, import.
+pub struct ImageService {
+    store: ImageStore,
+    usage: RwLock<Option<UsageCheck>>,
+}
+
+impl std::fmt::Debug for ImageService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageService")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ImageService {
+    /// Opens the store under `data_root`, removes what a crash left
+    /// half-written (`gc`), and makes sure the built-in `hello-world`
+    /// image is there.
+    pub fn open(data_root: &Path) -> Result<Self, ImageError> {
+        let store = ImageStore::open(data_root)?;
+        let removed = store.gc()?;
+        if removed > 0 {
+            tracing::info!(removed, "image store: removed unreferenced objects");
+        }
+        let service = Self {
+            store,
+            usage: RwLock::new(None),
+        };
+        hello::ensure(&service.store)?;
+        Ok(service)
+    }
+
+    /// The underlying store (containers prepare snapshots through it).
+    pub fn store(&self) -> &ImageStore {
+        &self.store
+    }
+
+    /// Installs the check `delete` uses to refuse removing images that
+    /// containers use.
+    pub fn set_usage(&self, check: UsageCheck) {
+        *self.usage.write().unwrap_or_else(|p| p.into_inner()) = Some(check);
+    }
+
+    fn used_by(&self, id: &Digest) -> Option<String> {
+        let check = self.usage.read().unwrap_or_else(|p| p.into_inner()).clone();
+        check.and_then(|c| c(id))
+    }
+
+    /// How many images there are (`/info`'s `Images`).
+    pub fn count(&self) -> usize {
+        self.store.records().map_or(0, |r| r.len())
+    }
+
+    /// Every image with its config and tags, newest first.
+    pub fn list(&self) -> Result<Vec<ImageDetails>, ImageError> {
+        let mut out = Vec::new();
+        for summary in self.store.list()? {
+            match self.store.inspect(&summary.id.to_string()) {
+                Ok(d) => out.push(d),
+                // Deleted meanwhile.
+                Err(berth_image::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(out)
+    }
+
+    /// One image by name or ID (prefix).
+    pub fn inspect(&self, name: &str) -> Result<ImageDetails, ImageError> {
+        self.store.inspect(name).map_err(|e| not_found_as(e, name))
+    }
+
+    /// `docker history`, newest first.
+    pub fn history(&self, name: &str) -> Result<Vec<HistoryEntry>, ImageError> {
+        self.store.history(name).map_err(|e| not_found_as(e, name))
+    }
+
+    /// `docker tag SOURCE REPO[:TAG]`.
+    pub fn tag(&self, name: &str, repo: &str, tag: &str) -> Result<(), ImageError> {
+        let target = if tag.is_empty() {
+            repo.to_owned()
+        } else {
+            format!("{repo}:{tag}")
+        };
+        let reference = Reference::parse_normalized(&target).map_err(berth_image::Error::from)?;
+        self.store
+            .tag(name, &reference)
+            .map_err(|e| not_found_as(e, name))
+    }
+
+    /// `docker rmi`: what was untagged and deleted.
+    pub fn delete(&self, name: &str, force: bool) -> Result<Vec<DeleteItem>, ImageError> {
+        self.store
+            .delete(name, force, |id| self.used_by(id))
+            .map_err(|e| not_found_as(e, name))
+    }
+
+    /// `docker save`: one tar (OCI layout + docker-archive) of `names`.
+    pub fn save(&self, names: &[String], writer: &mut dyn Write) -> Result<(), ImageError> {
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        Ok(self.store.save(&names, writer)?)
+    }
+
+    /// `docker load`.
+    pub fn load(&self, reader: &mut dyn Read) -> Result<Vec<LoadedImage>, ImageError> {
+        Ok(self.store.load(reader)?)
+    }
+
+    /// `docker import`: a one-layer image from a (possibly compressed)
+    /// rootfs tar.
+    pub fn import(&self, reader: &mut dyn Read, req: &ImportRequest) -> Result<Digest, ImageError> {
+        let reference = req
+            .reference
+            .as_deref()
+            .filter(|r| !r.is_empty())
+            .map(Reference::parse_normalized)
+            .transpose()
+            .map_err(berth_image::Error::from)?;
+        let opts = ImportOptions {
+            changes: req.changes.clone(),
+            message: req.message.clone().filter(|m| !m.is_empty()),
+            reference,
+            ..ImportOptions::default()
+        };
+        Ok(self.store.import_rootfs_tar(reader, &opts)?)
+    }
+}
+
+/// Docker names the image the way the user would find it again: a bare
+/// name gets its default tag (`No such image: nope:latest`).
+fn not_found_as(e: berth_image::Error, name: &str) -> ImageError {
+    match e {
+        berth_image::Error::NotFound { name: n } if n == name => {
+            let shown = match Reference::parse_normalized(name) {
+                Ok(r) if !looks_like_id(name) => r.with_default_tag().familiar_string(),
+                _ => name.to_owned(),
+            };
+            berth_image::Error::NotFound { name: shown }.into()
+        }
+        other => other.into(),
+    }
+}
+
+fn looks_like_id(name: &str) -> bool {
+    name.starts_with("sha256:") || (name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_store_has_hello_world_with_a_stable_id() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let sa = ImageService::open(a.path()).unwrap();
+        let sb = ImageService::open(b.path()).unwrap();
+        let ia = sa.inspect("hello-world").unwrap();
+        let ib = sb.inspect("hello-world:latest").unwrap();
+        assert_eq!(ia.record.id, ib.record.id);
+        assert_eq!(sa.count(), 1);
+        let cfg = ia.config.config.clone().unwrap();
+        assert_eq!(cfg.cmd, Some(vec!["/hello".to_owned()]));
+        assert_eq!(ia.config.created.as_deref(), Some(HELLO_WORLD_CREATED));
+        assert_eq!(
+            ia.repo_tags
+                .iter()
+                .map(Reference::familiar_string)
+                .collect::<Vec<_>>(),
+            ["hello-world:latest"]
+        );
+        // Reopening keeps the one image (no second import).
+        drop(sa);
+        let again = ImageService::open(a.path()).unwrap();
+        assert_eq!(again.count(), 1);
+        assert_eq!(
+            again.inspect("hello-world").unwrap().record.id,
+            ia.record.id
+        );
+    }
+
+    #[test]
+    fn errors_name_the_image_as_docker_does() {
+        let d = tempfile::tempdir().unwrap();
+        let s = ImageService::open(d.path()).unwrap();
+        let e = s.inspect("nope").unwrap_err();
+        assert_eq!(e.to_string(), "No such image: nope:latest");
+        assert_eq!(e.class(), ErrorClass::NotFound);
+        let e = s.delete("nope:1", false).unwrap_err();
+        assert_eq!(e.to_string(), "No such image: nope:1");
+        let e = s.tag("nope", "x", "y").unwrap_err();
+        assert_eq!(e.to_string(), "No such image: nope:latest");
+        let e = s.tag("hello-world", "Bad", "").unwrap_err();
+        assert_eq!(e.class(), ErrorClass::InvalidArgument);
+    }
+
+    #[test]
+    fn tag_delete_and_usage() {
+        let d = tempfile::tempdir().unwrap();
+        let s = ImageService::open(d.path()).unwrap();
+        let id = s.inspect("hello-world").unwrap().record.id;
+        s.tag("hello-world", "mine", "v1").unwrap();
+        assert_eq!(s.inspect("mine:v1").unwrap().record.id, id);
+        let used = id.clone();
+        s.set_usage(Arc::new(move |i| (i == &used).then(|| "c0ffee".to_owned())));
+        // Untagging one of two tags is fine even while in use.
+        let items = s.delete("mine:v1", false).unwrap();
+        assert_eq!(items, [DeleteItem::Untagged("mine:v1".into())]);
+        let e = s.delete("hello-world", false).unwrap_err();
+        assert_eq!(e.class(), ErrorClass::Conflict);
+        assert!(e.to_string().contains("c0ffee"), "{e}");
+        let items = s.delete("hello-world", true).unwrap();
+        assert_eq!(items[0], DeleteItem::Untagged("hello-world:latest".into()));
+        assert!(items.contains(&DeleteItem::Deleted(id)));
+        assert_eq!(s.count(), 0);
+    }
+
+    #[test]
+    fn save_load_and_import() {
+        let d = tempfile::tempdir().unwrap();
+        let s = ImageService::open(d.path()).unwrap();
+        let mut archive = Vec::new();
+        s.save(&["hello-world".to_owned()], &mut archive).unwrap();
+        let id = s.inspect("hello-world").unwrap().record.id;
+        s.delete("hello-world", false).unwrap();
+        let loaded = s.load(&mut archive.as_slice()).unwrap();
+        assert_eq!(loaded[0].id, id);
+        let tar = hello::rootfs_tar();
+        let imported = s
+            .import(
+                &mut tar.as_slice(),
+                &ImportRequest {
+                    reference: Some("imported:1".into()),
+                    changes: vec!["CMD [\"/hello\"]".into()],
+                    message: None,
+                },
+            )
+            .unwrap();
+        assert_eq!(s.inspect("imported:1").unwrap().record.id, imported);
+    }
+}
