@@ -13,9 +13,14 @@
 //! assert_eq!(API_VERSION, "1.51");
 //! ```
 
+pub mod image;
 pub mod system;
 pub mod version;
 
+pub use image::{
+    GraphDriverData, HistoryResponseItem, ImageDeleteResponseItem, ImageInspect, ImageMetadata,
+    ImageRootFs, ImageSummary, JsonError, JsonMessage,
+};
 pub use system::{
     Commit, ComponentVersion, IndexInfo, PingInfo, PlatformName, PluginsInfo, RegistryConfig,
     Runtime, SwarmInfo, SystemInfo, SystemVersion,
