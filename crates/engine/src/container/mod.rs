@@ -1,0 +1,824 @@
+//! Containers: create, start, wait, kill, stop, remove, and live restore.
+//!
+//! - [`model`]: the stored document and the create options.
+//! - `store`: one atomic JSON document per container, IDs, names.
+//! - `spec`: the OCI `config.json` with Docker's defaults (`oci_defaults`).
+//! - `shim`: starting `berth-shim` (exec, never fork) and its control socket.
+//!
+//! Layout:
+//!
+//! ```text
+//! <data-root>/containers/<id>/config.v2.json     the container (atomic writes)
+//! <data-root>/containers/<id>/<id>-json.log       its json-file log (written by the shim)
+//! <exec-root>/containers/<id>/bundle/config.json  the OCI bundle
+//! <exec-root>/containers/<id>/rootfs              the snapshot, mounted while it runs
+//! <exec-root>/shims/<id>/                         the shim's sockets, pid, exit.json
+//! <exec-root>/runtime/                            the runtime's state root
+//! ```
+//!
+//! The image store is passed to the calls that need it (create, start,
+//! remove): the engine has exactly one `ImageStore` (the image service's),
+//! and two handles on one data root would disagree about snapshots.
+//!
+//! A running container has one monitor thread blocked in a `Wait` request
+//! on its shim; when the container exits it records the exit status,
+//! deletes the shim's container (cgroup, runtime state), unmounts the root
+//! file system and wakes [`Containers::wait`]ers. Every call here blocks;
+//! an async caller uses `spawn_blocking`.
+
+pub mod model;
+mod oci_defaults;
+mod shim;
+mod spec;
+mod store;
+
+use std::collections::{BTreeMap, HashMap};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use berth_image::ImageStore;
+use berth_image::snapshot::Mount;
+use berth_shim_proto::{Reply, Request, ShimError, Status as ShimStatus};
+pub use model::{Container, CreateOptions, Process, State, Status, parse_signal};
+
+use crate::error::{Classify, ErrorClass};
+
+/// Errors of container operations.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error("No such container: {0}")]
+    NotFound(String),
+    #[error("No such image: {0}")]
+    ImageNotFound(String),
+    #[error(
+        "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
+    )]
+    NameInUse { name: String, id: String },
+    #[error("{message}")]
+    Conflict { message: String },
+    #[error("{message}")]
+    InvalidArgument { message: String },
+    #[error("image store: {message}")]
+    Image { class: ErrorClass, message: String },
+    #[error(transparent)]
+    Mount(#[from] berth_image::snapshot::MountError),
+    #[error("shim: {message}")]
+    Shim { message: String },
+    #[error("{message}")]
+    ShimRequest { class: ErrorClass, message: String },
+    #[error("shim unavailable: {message}")]
+    ShimGone { message: String },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{message}")]
+    Internal { message: String },
+}
+
+impl ContainerError {
+    fn from_shim(err: ShimError) -> Self {
+        use berth_shim_proto::ErrorClass as S;
+        let class = match err.class {
+            S::NotFound => ErrorClass::NotFound,
+            S::Conflict => ErrorClass::Conflict,
+            S::InvalidArgument => ErrorClass::InvalidArgument,
+            S::Internal => ErrorClass::Internal,
+        };
+        Self::ShimRequest {
+            class,
+            message: err.message,
+        }
+    }
+
+    fn image(err: impl Into<berth_image::Error>) -> Self {
+        let err = err.into();
+        let class = match err.class() {
+            berth_image::ErrorClass::NotFound => ErrorClass::NotFound,
+            berth_image::ErrorClass::AlreadyExists | berth_image::ErrorClass::Conflict => {
+                ErrorClass::Conflict
+            }
+            berth_image::ErrorClass::InvalidArgument => ErrorClass::InvalidArgument,
+            berth_image::ErrorClass::DataLoss | berth_image::ErrorClass::Internal => {
+                ErrorClass::Internal
+            }
+        };
+        Self::Image {
+            class,
+            message: err.to_string(),
+        }
+    }
+}
+
+impl Classify for ContainerError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::NotFound(_) | Self::ImageNotFound(_) => ErrorClass::NotFound,
+            Self::NameInUse { .. } | Self::Conflict { .. } => ErrorClass::Conflict,
+            Self::InvalidArgument { .. } => ErrorClass::InvalidArgument,
+            Self::Image { class, .. } | Self::ShimRequest { class, .. } => *class,
+            Self::ShimGone { .. } => ErrorClass::Unavailable,
+            Self::Mount(_) | Self::Shim { .. } | Self::Io { .. } | Self::Internal { .. } => {
+                ErrorClass::Internal
+            }
+        }
+    }
+}
+
+type Result<T, E = ContainerError> = std::result::Result<T, E>;
+
+/// Where the container service keeps things and how it starts shims.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    /// The `berth-shim` binary.
+    pub shim_path: PathBuf,
+    /// Containers' cgroups are `<cgroup_parent>/<id>` (docker's `/docker`).
+    pub cgroup_parent: String,
+    /// Whether the host runs cgroup v2 (then containers get a cgroup namespace).
+    pub cgroup_v2: bool,
+}
+
+/// The container service.
+pub struct Containers {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Containers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Containers")
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    settings: Settings,
+    store: store::Store,
+    table: Mutex<BTreeMap<String, Container>>,
+    changed: Condvar,
+    /// Set when the service is dropped: monitors stop without acting (the
+    /// shims live on for the next daemon).
+    closed: AtomicBool,
+    /// The monitors' connections, shut down on drop to wake them.
+    monitors: Mutex<HashMap<String, UnixStream>>,
+}
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        self.inner.closed.store(true, Ordering::SeqCst);
+        let monitors = std::mem::take(&mut *lock(&self.inner.monitors));
+        for (_, stream) in monitors {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+impl Containers {
+    /// Loads every stored container and reconciles running ones with their
+    /// shims (live restore): a live shim is reconnected, a gone one means
+    /// the container exited (with the status in `exit.json` if the shim
+    /// wrote one, else 255).
+    pub fn open(settings: Settings) -> Result<Self> {
+        let store = store::Store::open(&settings.data_root)?;
+        for d in ["containers", "shims", "runtime"] {
+            let p = settings.exec_root.join(d);
+            fs_err::create_dir_all(&p).map_err(|e| store::io(&p, e))?;
+        }
+        let loaded = store.load_all()?;
+        let inner = Arc::new(Inner {
+            settings,
+            store,
+            table: Mutex::new(loaded.into_iter().map(|c| (c.id.clone(), c)).collect()),
+            changed: Condvar::new(),
+            closed: AtomicBool::new(false),
+            monitors: Mutex::new(HashMap::new()),
+        });
+        let running: Vec<Container> = lock(&inner.table)
+            .values()
+            .filter(|c| c.state.status == Status::Running)
+            .cloned()
+            .collect();
+        for c in running {
+            inner.restore(&c);
+        }
+        Ok(Self { inner })
+    }
+
+    /// Creates a container from `image` (any reference the image store
+    /// resolves): a writable snapshot on the image's top layer and the
+    /// stored document. Nothing runs yet.
+    pub fn create(
+        &self,
+        images: &ImageStore,
+        image: &str,
+        opts: CreateOptions,
+    ) -> Result<Container> {
+        let inner = &self.inner;
+        let details = images.inspect(image).map_err(|e| {
+            if e.class() == berth_image::ErrorClass::NotFound {
+                ContainerError::ImageNotFound(image.to_owned())
+            } else {
+                ContainerError::image(e)
+            }
+        })?;
+        let image_config = details.config.config.clone().unwrap_or_default();
+        let id = store::new_id()?;
+
+        let mut args = opts
+            .entrypoint
+            .clone()
+            .or_else(|| image_config.entrypoint.clone())
+            .unwrap_or_default();
+        // An explicit entrypoint resets the image's cmd, as in docker.
+        let cmd = match (&opts.cmd, &opts.entrypoint) {
+            (Some(cmd), _) => cmd.clone(),
+            (None, Some(_)) => Vec::new(),
+            (None, None) => image_config.cmd.clone().unwrap_or_default(),
+        };
+        args.extend(cmd);
+        if args.is_empty() {
+            return Err(ContainerError::InvalidArgument {
+                message: "no command specified".into(),
+            });
+        }
+        let hostname = opts.hostname.clone().unwrap_or_else(|| id[..12].to_owned());
+        let env = merge_env(
+            &hostname,
+            opts.tty,
+            image_config.env.as_deref().unwrap_or_default(),
+            &opts.env,
+        );
+        let mut labels = image_config.labels.clone().unwrap_or_default();
+        labels.extend(opts.labels.clone());
+        let process = Process {
+            args,
+            env,
+            working_dir: opts
+                .working_dir
+                .clone()
+                .or_else(|| image_config.working_dir.clone())
+                .unwrap_or_default(),
+            user: opts
+                .user
+                .clone()
+                .or_else(|| image_config.user.clone())
+                .unwrap_or_default(),
+            hostname,
+            tty: opts.tty,
+            open_stdin: opts.open_stdin,
+        };
+
+        let mut table = lock(&inner.table);
+        let name = match &opts.name {
+            Some(name) => {
+                let name = name.trim_start_matches('/').to_owned();
+                if !store::valid_name(&name) {
+                    return Err(ContainerError::InvalidArgument {
+                        message: format!(
+                            "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                        ),
+                    });
+                }
+                if let Some(other) = table.values().find(|c| c.name == name) {
+                    return Err(ContainerError::NameInUse {
+                        name,
+                        id: other.id.clone(),
+                    });
+                }
+                name
+            }
+            None => {
+                let base = store::generate_name(&id);
+                let mut name = base.clone();
+                let mut n = 1;
+                while table.values().any(|c| c.name == name) {
+                    n += 1;
+                    name = format!("{base}{n}");
+                }
+                name
+            }
+        };
+        let container = Container {
+            id: id.clone(),
+            name,
+            created: berth_image::store::rfc3339_now(),
+            image: details.record.id.to_string(),
+            image_ref: image.to_owned(),
+            options: opts,
+            process,
+            labels,
+            stop_signal: image_config.stop_signal.clone(),
+            state: State::default(),
+        };
+        let top = details.record.top_chain_id().map(|c| c.to_string());
+        images
+            .snapshots()
+            .prepare(&id, top.as_deref())
+            .map_err(ContainerError::image)?;
+        let saved = inner.store.save(&container).and_then(|()| {
+            // The bundle is written now and again at each start (the exec
+            // root does not survive a reboot; user names resolve against
+            // the mounted root).
+            let rootfs = inner.rootfs_dir(&id);
+            fs_err::create_dir_all(&rootfs).map_err(|e| store::io(&rootfs, e))?;
+            inner.write_bundle(&container, false)
+        });
+        if let Err(e) = saved {
+            let _ = images.snapshots().remove(&id);
+            let _ = inner.store.remove(&id);
+            let _ = fs_err::remove_dir_all(inner.exec_dir(&id));
+            return Err(e);
+        }
+        table.insert(id, container.clone());
+        Ok(container)
+    }
+
+    /// A container by full ID, name (with or without `/`) or unique ID prefix.
+    pub fn get(&self, id_or_name: &str) -> Result<Container> {
+        let table = lock(&self.inner.table);
+        resolve(&table, id_or_name).cloned()
+    }
+
+    /// Every container, newest first.
+    pub fn list(&self) -> Vec<Container> {
+        let mut all: Vec<Container> = lock(&self.inner.table).values().cloned().collect();
+        all.sort_by(|a, b| b.created.cmp(&a.created));
+        all
+    }
+
+    /// The json-file log of a container.
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.inner.log_path(id)
+    }
+
+    /// Starts a created or exited container. Starting a running one is a no-op.
+    pub fn start(&self, images: &ImageStore, id_or_name: &str) -> Result<()> {
+        let inner = &self.inner;
+        let mut table = lock(&inner.table);
+        let c = resolve(&table, id_or_name)?.clone();
+        if c.state.status == Status::Running {
+            return Ok(());
+        }
+        match inner.start_locked(images, &c) {
+            Ok((shim_pid, init_pid)) => {
+                let entry = table.get_mut(&c.id).ok_or_else(|| gone(&c.id))?;
+                entry.state = State {
+                    status: Status::Running,
+                    pid: init_pid,
+                    shim_pid,
+                    exit_code: 0,
+                    started_at: berth_image::store::rfc3339_now(),
+                    finished_at: entry.state.finished_at.clone(),
+                    error: String::new(),
+                };
+                let saved = inner.store.save(entry);
+                drop(table);
+                Inner::spawn_monitor(inner, &c.id);
+                saved
+            }
+            Err(e) => {
+                if let Some(entry) = table.get_mut(&c.id) {
+                    entry.state.error = e.to_string();
+                    let _ = inner.store.save(entry);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Waits until the container is not running and returns its exit code
+    /// (docker's `wait` with condition `not-running`).
+    pub fn wait(&self, id_or_name: &str) -> Result<i32> {
+        self.wait_inner(id_or_name, None)?
+            .ok_or_else(|| ContainerError::Internal {
+                message: "wait ended without an exit code".into(),
+            })
+    }
+
+    /// Like [`Containers::wait`], giving up after `timeout` (`None` then).
+    pub fn wait_timeout(&self, id_or_name: &str, timeout: Duration) -> Result<Option<i32>> {
+        self.wait_inner(id_or_name, Some(Instant::now() + timeout))
+    }
+
+    fn wait_inner(&self, id_or_name: &str, deadline: Option<Instant>) -> Result<Option<i32>> {
+        let inner = &self.inner;
+        let mut table = lock(&inner.table);
+        let id = resolve(&table, id_or_name)?.id.clone();
+        let mut last = None;
+        loop {
+            match table.get(&id) {
+                None => return Ok(last),
+                Some(c) if c.state.status != Status::Running => {
+                    return Ok(Some(c.state.exit_code));
+                }
+                Some(c) => last = Some(c.state.exit_code),
+            }
+            table = match deadline {
+                None => inner
+                    .changed
+                    .wait(table)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return Ok(None);
+                    }
+                    inner
+                        .changed
+                        .wait_timeout(table, d - now)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+    }
+
+    /// Sends `signal` to the container's init.
+    pub fn kill(&self, id_or_name: &str, signal: i32) -> Result<()> {
+        let c = self.get(id_or_name)?;
+        if c.state.status != Status::Running {
+            return Err(ContainerError::Conflict {
+                message: format!("Container {} is not running", c.id),
+            });
+        }
+        shim::request(
+            &self.inner.shim_dir(&c.id),
+            &Request::Kill { signal, all: false },
+        )
+        .map(|_| ())
+    }
+
+    /// Sends the stop signal (the image's, or SIGTERM), waits up to
+    /// `timeout` (docker's default: 10 s), then SIGKILLs every process.
+    pub fn stop(&self, id_or_name: &str, timeout: Option<Duration>) -> Result<()> {
+        let c = self.get(id_or_name)?;
+        if c.state.status != Status::Running {
+            return Ok(());
+        }
+        let signal = c
+            .stop_signal
+            .as_deref()
+            .and_then(parse_signal)
+            .unwrap_or(15);
+        let timeout = timeout.unwrap_or(Duration::from_secs(10));
+        if !timeout.is_zero() {
+            match self.kill(&c.id, signal) {
+                Ok(()) => {}
+                Err(e) if e.class() == ErrorClass::Conflict => return Ok(()),
+                Err(e) => return Err(e),
+            }
+            if self.wait_timeout(&c.id, timeout)?.is_some() {
+                return Ok(());
+            }
+        }
+        self.kill_and_wait(&c.id)
+    }
+
+    /// SIGKILL to every process, then wait for the exit to be recorded.
+    fn kill_and_wait(&self, id: &str) -> Result<()> {
+        let dir = self.inner.shim_dir(id);
+        match shim::request(
+            &dir,
+            &Request::Kill {
+                signal: 9,
+                all: true,
+            },
+        ) {
+            Ok(_) => {}
+            Err(e) if e.class() == ErrorClass::Conflict => {}
+            Err(e) => return Err(e),
+        }
+        if self.wait_timeout(id, Duration::from_secs(30))?.is_none() {
+            return Err(ContainerError::Internal {
+                message: format!("container {id} did not exit after SIGKILL"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Removes a container: its shim, mount, snapshot, bundle and document.
+    /// A running container needs `force` (then it is killed first).
+    pub fn remove(&self, images: &ImageStore, id_or_name: &str, force: bool) -> Result<()> {
+        let c = self.get(id_or_name)?;
+        if c.state.status == Status::Running {
+            if !force {
+                return Err(ContainerError::Conflict {
+                    message: format!(
+                        "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                        c.name
+                    ),
+                });
+            }
+            self.kill_and_wait(&c.id)?;
+        }
+        let inner = &self.inner;
+        let mut table = lock(&inner.table);
+        let Some(c) = table.get(&c.id).cloned() else {
+            return Ok(());
+        };
+        if c.state.status == Status::Running {
+            return Err(ContainerError::Conflict {
+                message: format!("container {} was started again while being removed", c.id),
+            });
+        }
+        inner.release_runtime(&c.id, c.state.shim_pid);
+        match images.snapshots().remove(&c.id) {
+            Ok(()) => {}
+            Err(e) if e.class() == berth_image::ErrorClass::NotFound => {}
+            Err(e) => return Err(ContainerError::image(e)),
+        }
+        let exec_dir = inner.exec_dir(&c.id);
+        match fs_err::remove_dir_all(&exec_dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(store::io(&exec_dir, e)),
+        }
+        inner.store.remove(&c.id)?;
+        table.remove(&c.id);
+        inner.changed.notify_all();
+        Ok(())
+    }
+}
+
+fn gone(id: &str) -> ContainerError {
+    ContainerError::NotFound(id.to_owned())
+}
+
+fn resolve<'a>(table: &'a BTreeMap<String, Container>, id_or_name: &str) -> Result<&'a Container> {
+    if let Some(c) = table.get(id_or_name) {
+        return Ok(c);
+    }
+    let name = id_or_name.trim_start_matches('/');
+    if let Some(c) = table.values().find(|c| c.name == name) {
+        return Ok(c);
+    }
+    if !id_or_name.is_empty() {
+        let mut matches = table.values().filter(|c| c.id.starts_with(id_or_name));
+        if let (Some(c), None) = (matches.next(), matches.next()) {
+            return Ok(c);
+        }
+    }
+    Err(ContainerError::NotFound(id_or_name.to_owned()))
+}
+
+/// Docker's environment: `PATH` if the image has none, `HOSTNAME`, `TERM`
+/// with a terminal, the image's, then the user's (a later `KEY` wins).
+fn merge_env(hostname: &str, tty: bool, image: &[String], user: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let key = |e: &str| e.split_once('=').map_or(e, |(k, _)| k).to_owned();
+    let mut set = |e: &str| {
+        let k = key(e);
+        if let Some(slot) = out.iter_mut().find(|x| key(x) == k) {
+            *slot = e.to_owned();
+        } else {
+            out.push(e.to_owned());
+        }
+    };
+    set(DEFAULT_PATH);
+    set(&format!("HOSTNAME={hostname}"));
+    if tty {
+        set("TERM=xterm");
+    }
+    for e in image.iter().chain(user) {
+        set(e);
+    }
+    out
+}
+
+impl Inner {
+    fn exec_dir(&self, id: &str) -> PathBuf {
+        self.settings.exec_root.join("containers").join(id)
+    }
+
+    fn rootfs_dir(&self, id: &str) -> PathBuf {
+        self.exec_dir(id).join("rootfs")
+    }
+
+    fn bundle_dir(&self, id: &str) -> PathBuf {
+        self.exec_dir(id).join("bundle")
+    }
+
+    fn shim_dir(&self, id: &str) -> PathBuf {
+        self.settings.exec_root.join("shims").join(id)
+    }
+
+    fn log_path(&self, id: &str) -> PathBuf {
+        self.store.dir(id).join(format!("{id}-json.log"))
+    }
+
+    fn write_bundle(&self, c: &Container, rootfs_mounted: bool) -> Result<()> {
+        let rootfs = self.rootfs_dir(&c.id);
+        let ctx = spec::SpecContext {
+            rootfs: &rootfs,
+            cgroups_path: format!(
+                "{}/{}",
+                self.settings.cgroup_parent.trim_end_matches('/'),
+                c.id
+            ),
+            cgroup_v2: self.settings.cgroup_v2,
+            rootfs_mounted,
+        };
+        let spec = spec::build(c, &ctx)?;
+        let bundle = self.bundle_dir(&c.id);
+        fs_err::create_dir_all(&bundle).map_err(|e| store::io(&bundle, e))?;
+        let bytes = serde_json::to_vec(&spec).map_err(|e| ContainerError::Internal {
+            message: format!("cannot serialise the spec: {e}"),
+        })?;
+        store::write_atomic(&bundle.join("config.json"), &bytes)
+    }
+
+    /// Mounts the root file system, writes the bundle, starts the shim and
+    /// the container. Undoes what it did on failure.
+    fn start_locked(&self, images: &ImageStore, c: &Container) -> Result<(i32, i32)> {
+        let rootfs = self.rootfs_dir(&c.id);
+        fs_err::create_dir_all(&rootfs).map_err(|e| store::io(&rootfs, e))?;
+        let mounts = images
+            .snapshots()
+            .mounts(&c.id)
+            .map_err(ContainerError::image)?;
+        for m in &mounts {
+            if let Err(e) = m.mount(&rootfs) {
+                for _ in 0..mounts.len() {
+                    let _ = Mount::unmount(&rootfs);
+                }
+                return Err(e.into());
+            }
+        }
+        let undo_mounts = || {
+            for _ in 0..mounts.len() {
+                let _ = Mount::unmount(&rootfs);
+            }
+        };
+        let state_dir = self.shim_dir(&c.id);
+        let _ = fs_err::remove_dir_all(&state_dir);
+        let launched = self.write_bundle(c, true).and_then(|()| {
+            shim::spawn(&shim::Launch {
+                binary: &self.settings.shim_path,
+                id: &c.id,
+                bundle: &self.bundle_dir(&c.id),
+                state_dir: &state_dir,
+                runtime_root: &self.settings.exec_root.join("runtime"),
+                log_path: &self.log_path(&c.id),
+                stdin: c.process.open_stdin,
+                terminal: c.process.tty,
+            })
+        });
+        let (shim_pid, init_pid) = match launched {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = fs_err::remove_dir_all(&state_dir);
+                undo_mounts();
+                return Err(e);
+            }
+        };
+        if let Err(e) = shim::request(&state_dir, &Request::Start) {
+            self.release_runtime(&c.id, shim_pid);
+            return Err(e);
+        }
+        Ok((shim_pid, init_pid))
+    }
+
+    /// Tells the shim to delete the container and exit, waits for it to go,
+    /// unmounts the root file system and removes the shim's directory.
+    /// Errors are ignored: parts may be gone already.
+    fn release_runtime(&self, id: &str, shim_pid: i32) {
+        let state_dir = self.shim_dir(id);
+        if state_dir.exists() {
+            let _ = shim::request(&state_dir, &Request::Delete { force: true });
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while shim::pid_alive(shim_pid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        let rootfs = self.rootfs_dir(id);
+        // Overlay is one mount; unmount until the kernel says it is not one.
+        for _ in 0..4 {
+            if Mount::unmount(&rootfs).is_err() {
+                break;
+            }
+        }
+        let _ = fs_err::remove_dir_all(&state_dir);
+    }
+
+    /// Records the exit and releases the runtime resources, once.
+    fn finalize(&self, id: &str, exit_code: i32, finished_at: String) {
+        let mut table = lock(&self.table);
+        let Some(c) = table.get_mut(id) else {
+            return;
+        };
+        if c.state.status != Status::Running {
+            return;
+        }
+        self.release_runtime(id, c.state.shim_pid);
+        c.state.status = Status::Exited;
+        c.state.exit_code = exit_code;
+        c.state.finished_at = finished_at;
+        c.state.pid = 0;
+        c.state.shim_pid = 0;
+        if let Err(e) = self.store.save(c) {
+            tracing::error!(id, error = %e, "cannot record a container's exit");
+        }
+        self.changed.notify_all();
+    }
+
+    /// Waits for the container's exit on a thread of its own.
+    fn spawn_monitor(this: &Arc<Self>, id: &str) {
+        let inner = Arc::clone(this);
+        let id = id.to_owned();
+        let spawned = std::thread::Builder::new()
+            .name(format!("monitor-{}", &id[..12.min(id.len())]))
+            .stack_size(128 * 1024)
+            .spawn(move || inner.monitor(&id));
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start a container monitor");
+        }
+    }
+
+    fn monitor(&self, id: &str) {
+        let state_dir = self.shim_dir(id);
+        let outcome = shim::connect(&state_dir).and_then(|mut stream| {
+            if let Ok(clone) = stream.try_clone() {
+                lock(&self.monitors).insert(id.to_owned(), clone);
+            }
+            if self.closed.load(Ordering::SeqCst) {
+                return Err(ContainerError::ShimGone {
+                    message: "closed".into(),
+                });
+            }
+            shim::call(&mut stream, &Request::Wait { exec_id: None })
+        });
+        lock(&self.monitors).remove(id);
+        if self.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        let (code, at) = match outcome {
+            Ok(Reply::Exited(status)) => (status.exit_code, status.exited_at),
+            other => {
+                tracing::warn!(id, outcome = ?other, "lost the shim of a running container");
+                match shim::read_exit(&state_dir) {
+                    Some(status) => (status.exit_code, status.exited_at),
+                    None => (255, berth_image::store::rfc3339_now()),
+                }
+            }
+        };
+        self.finalize(id, code, at);
+    }
+
+    /// Live restore of one container recorded as running.
+    fn restore(self: &Arc<Self>, c: &Container) {
+        let state_dir = self.shim_dir(&c.id);
+        if shim::pid_alive(c.state.shim_pid) {
+            match shim::request(&state_dir, &Request::State) {
+                Ok(Reply::State {
+                    status: ShimStatus::Running | ShimStatus::Paused | ShimStatus::Created,
+                    ..
+                }) => {
+                    Self::spawn_monitor(self, &c.id);
+                    return;
+                }
+                Ok(Reply::State {
+                    exit: Some(status), ..
+                }) => {
+                    self.finalize(&c.id, status.exit_code, status.exited_at);
+                    return;
+                }
+                other => {
+                    tracing::warn!(id = %c.id, outcome = ?other, "shim of a running container does not answer");
+                }
+            }
+        }
+        let (code, at) = match shim::read_exit(&state_dir) {
+            Some(status) => (status.exit_code, status.exited_at),
+            None => (255, berth_image::store::rfc3339_now()),
+        };
+        self.finalize(&c.id, code, at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_merging() {
+        let env = merge_env(
+            "h",
+            true,
+            &["PATH=/x".into(), "A=1".into()],
+            &["A=2".into(), "B".into()],
+        );
+        assert_eq!(env, ["PATH=/x", "HOSTNAME=h", "TERM=xterm", "A=2", "B"]);
+    }
+}

@@ -1,0 +1,180 @@
+//! The container as the engine stores it (`<data-root>/containers/<id>/config.v2.json`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// What the caller asked for at create time (docker's `Config`, the parts
+/// the engine handles today). `None` means "the image's value".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateOptions {
+    /// Container name (without the leading `/`); generated when missing.
+    pub name: Option<String>,
+    pub cmd: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    /// `KEY=value` entries, added to (and overriding) the image's.
+    pub env: Vec<String>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The lifecycle status, with docker's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Exited,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Exited => "exited",
+        }
+    }
+}
+
+/// The runtime state of a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct State {
+    pub status: Status,
+    /// Init's host pid while running, 0 otherwise.
+    pub pid: i32,
+    /// The shim's pid while one runs for the container, 0 otherwise.
+    pub shim_pid: i32,
+    pub exit_code: i32,
+    /// RFC 3339; empty until first started.
+    pub started_at: String,
+    /// RFC 3339; empty until first exited.
+    pub finished_at: String,
+    /// Why a start failed, docker's `State.Error`.
+    pub error: String,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            status: Status::Created,
+            pid: 0,
+            shim_pid: 0,
+            exit_code: 0,
+            started_at: String::new(),
+            finished_at: String::new(),
+            error: String::new(),
+        }
+    }
+}
+
+/// The resolved process of a container (image defaults merged with options).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Process {
+    /// Entrypoint + cmd: `args[0]` is docker's `Path`, the rest its `Args`.
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    /// As given (`uid[:gid]` or `name[:group]`), empty = root.
+    pub user: String,
+    pub hostname: String,
+    pub tty: bool,
+    pub open_stdin: bool,
+}
+
+/// One container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Container {
+    /// 64 hex digits.
+    pub id: String,
+    /// Without the leading `/`.
+    pub name: String,
+    /// RFC 3339.
+    pub created: String,
+    /// The image ID (`sha256:...`).
+    pub image: String,
+    /// The image as the user named it.
+    pub image_ref: String,
+    /// What the user asked for.
+    pub options: CreateOptions,
+    /// What will run.
+    pub process: Process,
+    pub labels: BTreeMap<String, String>,
+    /// The image's stop signal, if it has one (`SIGQUIT`, `3`, ...).
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    pub state: State,
+}
+
+/// Parses a signal given as a number or a name (`SIGTERM`, `TERM`).
+pub fn parse_signal(text: &str) -> Option<i32> {
+    if let Ok(n) = text.parse::<i32>() {
+        return (1..=64).contains(&n).then_some(n);
+    }
+    let name = text.trim_start_matches("SIG").to_ascii_uppercase();
+    let n = match name.as_str() {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "ILL" => 4,
+        "TRAP" => 5,
+        "ABRT" | "IOT" => 6,
+        "BUS" => 7,
+        "FPE" => 8,
+        "KILL" => 9,
+        "USR1" => 10,
+        "SEGV" => 11,
+        "USR2" => 12,
+        "PIPE" => 13,
+        "ALRM" => 14,
+        "TERM" => 15,
+        "STKFLT" => 16,
+        "CHLD" => 17,
+        "CONT" => 18,
+        "STOP" => 19,
+        "TSTP" => 20,
+        "TTIN" => 21,
+        "TTOU" => 22,
+        "URG" => 23,
+        "XCPU" => 24,
+        "XFSZ" => 25,
+        "VTALRM" => 26,
+        "PROF" => 27,
+        "WINCH" => 28,
+        "IO" | "POLL" => 29,
+        "PWR" => 30,
+        "SYS" => 31,
+        _ => return None,
+    };
+    Some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("SIGTERM"), Some(15));
+        assert_eq!(parse_signal("kill"), Some(9));
+        assert_eq!(parse_signal("3"), Some(3));
+        assert_eq!(parse_signal("0"), None);
+        assert_eq!(parse_signal("SIGNOPE"), None);
+    }
+
+    #[test]
+    fn status_json_is_docker_names() {
+        assert_eq!(
+            serde_json::to_string(&Status::Exited).unwrap(),
+            "\"exited\""
+        );
+    }
+}

@@ -1,0 +1,222 @@
+//! Container documents on disk, IDs and names.
+//!
+//! One JSON document per container, `<data-root>/containers/<id>/config.v2.json`,
+//! written as temp file + fsync + rename + directory fsync, so a crash leaves
+//! the old or the new document, never a torn one.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::ContainerError;
+use super::model::Container;
+
+pub(crate) const DOC: &str = "config.v2.json";
+
+pub(crate) fn io(path: &Path, e: std::io::Error) -> ContainerError {
+    ContainerError::Io {
+        path: path.to_owned(),
+        source: e,
+    }
+}
+
+/// Writes `bytes` to `path` atomically (temp + fsync + rename + dir fsync).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ContainerError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = fs_err::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs_err::rename(&tmp, path)?;
+        fs_err::File::open(dir)?.sync_all()
+    };
+    write().map_err(|e| {
+        let _ = fs_err::remove_file(&tmp);
+        io(path, e)
+    })
+}
+
+/// Where container documents live.
+#[derive(Debug, Clone)]
+pub(crate) struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    pub(crate) fn open(data_root: &Path) -> Result<Self, ContainerError> {
+        let root = data_root.join("containers");
+        fs_err::create_dir_all(&root).map_err(|e| io(&root, e))?;
+        Ok(Self { root })
+    }
+
+    pub(crate) fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    pub(crate) fn save(&self, c: &Container) -> Result<(), ContainerError> {
+        let dir = self.dir(&c.id);
+        fs_err::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        let bytes = serde_json::to_vec(c).map_err(|e| ContainerError::Internal {
+            message: format!("cannot serialise container {}: {e}", c.id),
+        })?;
+        write_atomic(&dir.join(DOC), &bytes)
+    }
+
+    /// Every stored container. A directory without a readable document (a
+    /// crash during create, before the first write) is removed.
+    pub(crate) fn load_all(&self) -> Result<Vec<Container>, ContainerError> {
+        let mut out = Vec::new();
+        let entries = fs_err::read_dir(&self.root).map_err(|e| io(&self.root, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io(&self.root, e))?;
+            let dir = entry.path();
+            if !dir.is_dir() {
+                continue;
+            }
+            let doc = dir.join(DOC);
+            match fs_err::read(&doc) {
+                Ok(bytes) => match serde_json::from_slice::<Container>(&bytes) {
+                    Ok(c) => out.push(c),
+                    Err(e) => {
+                        tracing::warn!(path = %doc.display(), error = %e, "skipping unreadable container document");
+                    }
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let _ = fs_err::remove_dir_all(&dir);
+                }
+                Err(e) => return Err(io(&doc, e)),
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn remove(&self, id: &str) -> Result<(), ContainerError> {
+        let dir = self.dir(id);
+        match fs_err::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(&dir, e)),
+        }
+    }
+}
+
+/// A new container ID: 32 random bytes as 64 hex digits.
+pub(crate) fn new_id() -> Result<String, ContainerError> {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    let path = Path::new("/dev/urandom");
+    fs_err::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| io(path, e))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+const ADJECTIVES: &[&str] = &[
+    "admiring",
+    "brave",
+    "clever",
+    "dreamy",
+    "eager",
+    "focused",
+    "gallant",
+    "happy",
+    "jolly",
+    "keen",
+    "lucid",
+    "modest",
+    "nifty",
+    "optimistic",
+    "peaceful",
+    "quirky",
+    "relaxed",
+    "serene",
+    "tender",
+    "upbeat",
+    "vibrant",
+    "wizardly",
+    "xenodochial",
+    "youthful",
+    "zealous",
+];
+
+const SURNAMES: &[&str] = &[
+    "agnesi",
+    "babbage",
+    "curie",
+    "darwin",
+    "euclid",
+    "fermi",
+    "galileo",
+    "hopper",
+    "hypatia",
+    "johnson",
+    "kepler",
+    "lovelace",
+    "meitner",
+    "noether",
+    "pasteur",
+    "ritchie",
+    "shannon",
+    "tesla",
+    "turing",
+    "villani",
+    "wozniak",
+    "yalow",
+    "zhukovsky",
+];
+
+/// A docker-style `<adjective>_<surname>` name derived from the ID; the
+/// caller appends a number on a collision.
+pub(crate) fn generate_name(id: &str) -> String {
+    let n = u64::from_str_radix(id.get(..12).unwrap_or("0"), 16).unwrap_or(0);
+    let adjective = ADJECTIVES[(n % ADJECTIVES.len() as u64) as usize];
+    let surname = SURNAMES[((n / ADJECTIVES.len() as u64) % SURNAMES.len() as u64) as usize];
+    format!("{adjective}_{surname}")
+}
+
+/// Docker's name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub(crate) fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && name.len() >= 2
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_64_hex() {
+        let a = new_id().unwrap();
+        let b = new_id().unwrap();
+        assert_eq!(a.len(), 64);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn names() {
+        let name = generate_name(&"ab".repeat(32));
+        assert!(name.contains('_'), "{name}");
+        assert!(valid_name(&name));
+        assert!(valid_name("web-1.x"));
+        assert!(!valid_name("-x"));
+        assert!(!valid_name("a"));
+        assert!(!valid_name("a/b"));
+    }
+
+    #[test]
+    fn atomic_write_replaces() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("doc.json");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(fs_err::read(&p).unwrap(), b"two");
+        assert_eq!(fs_err::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+}
