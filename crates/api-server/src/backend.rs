@@ -2,8 +2,12 @@
 //! `backend.go` seam). Handlers depend on these, not on `Engine`, so a route
 //! test can pass a fake. Containers and images add their own traits here.
 
+use std::io::{Read, Write};
 use std::sync::Arc;
 
+use berth_engine::image::{
+    DeleteItem, Digest, HistoryEntry, ImageDetails, ImageError, ImportRequest, LoadedImage,
+};
 use berth_engine::{Engine, SystemInfo, VersionInfo};
 
 /// What the system routes (`/info`, `/version`) need.
@@ -21,15 +25,59 @@ impl SystemBackend for Engine {
     }
 }
 
+/// What the image routes need. The calls block (file I/O, hashing):
+/// handlers run them on a blocking thread.
+pub trait ImageBackend: Send + Sync {
+    fn list_images(&self) -> Result<Vec<ImageDetails>, ImageError>;
+    fn inspect_image(&self, name: &str) -> Result<ImageDetails, ImageError>;
+    fn image_history(&self, name: &str) -> Result<Vec<HistoryEntry>, ImageError>;
+    fn tag_image(&self, name: &str, repo: &str, tag: &str) -> Result<(), ImageError>;
+    fn delete_image(&self, name: &str, force: bool) -> Result<Vec<DeleteItem>, ImageError>;
+    fn save_images(&self, names: &[String], w: &mut dyn Write) -> Result<(), ImageError>;
+    fn load_images(&self, r: &mut dyn Read) -> Result<Vec<LoadedImage>, ImageError>;
+    fn import_image(&self, r: &mut dyn Read, req: &ImportRequest) -> Result<Digest, ImageError>;
+}
+
+impl ImageBackend for Engine {
+    fn list_images(&self) -> Result<Vec<ImageDetails>, ImageError> {
+        self.images().list()
+    }
+    fn inspect_image(&self, name: &str) -> Result<ImageDetails, ImageError> {
+        self.images().inspect(name)
+    }
+    fn image_history(&self, name: &str) -> Result<Vec<HistoryEntry>, ImageError> {
+        self.images().history(name)
+    }
+    fn tag_image(&self, name: &str, repo: &str, tag: &str) -> Result<(), ImageError> {
+        self.images().tag(name, repo, tag)
+    }
+    fn delete_image(&self, name: &str, force: bool) -> Result<Vec<DeleteItem>, ImageError> {
+        self.images().delete(name, force)
+    }
+    fn save_images(&self, names: &[String], w: &mut dyn Write) -> Result<(), ImageError> {
+        self.images().save(names, w)
+    }
+    fn load_images(&self, r: &mut dyn Read) -> Result<Vec<LoadedImage>, ImageError> {
+        self.images().load(r)
+    }
+    fn import_image(&self, r: &mut dyn Read, req: &ImportRequest) -> Result<Digest, ImageError> {
+        self.images().import(r, req)
+    }
+}
+
 /// Every backend the router can call.
 #[derive(Clone)]
 pub struct Backends {
     pub system: Arc<dyn SystemBackend>,
+    pub images: Arc<dyn ImageBackend>,
 }
 
 impl Backends {
     /// All backends served by one engine.
     pub fn new(engine: Arc<Engine>) -> Self {
-        Self { system: engine }
+        Self {
+            system: engine.clone(),
+            images: engine,
+        }
     }
 }

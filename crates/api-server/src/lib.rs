@@ -28,7 +28,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::Response;
-pub use backend::{Backends, SystemBackend};
+pub use backend::{Backends, ImageBackend, SystemBackend};
 pub use error::{ApiError, status_for};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -157,10 +157,14 @@ mod tests {
     //! The whole request path (compat → route → handler → headers) without a
     //! socket, on a fake backend.
 
+    use std::io::{Read, Write};
     use std::path::PathBuf;
 
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
+    use berth_engine::image::{
+        DeleteItem, Digest, HistoryEntry, ImageDetails, ImageError, ImportRequest, LoadedImage,
+    };
     use berth_engine::{
         BuildInfo, CgroupInfo, CgroupVersion, ContainerCounts, HostInfo, RuntimeInfo, SystemInfo,
         VersionInfo,
@@ -242,9 +246,37 @@ mod tests {
         }
     }
 
+    impl ImageBackend for Fake {
+        fn list_images(&self) -> Result<Vec<ImageDetails>, ImageError> {
+            Ok(Vec::new())
+        }
+        fn inspect_image(&self, name: &str) -> Result<ImageDetails, ImageError> {
+            Err(ImageError::not_found(name))
+        }
+        fn image_history(&self, name: &str) -> Result<Vec<HistoryEntry>, ImageError> {
+            Err(ImageError::not_found(name))
+        }
+        fn tag_image(&self, name: &str, _: &str, _: &str) -> Result<(), ImageError> {
+            Err(ImageError::not_found(name))
+        }
+        fn delete_image(&self, name: &str, _: bool) -> Result<Vec<DeleteItem>, ImageError> {
+            Err(ImageError::not_found(name))
+        }
+        fn save_images(&self, _: &[String], _: &mut dyn Write) -> Result<(), ImageError> {
+            Err(ImageError::not_found("x"))
+        }
+        fn load_images(&self, _: &mut dyn Read) -> Result<Vec<LoadedImage>, ImageError> {
+            Err(ImageError::not_found("x"))
+        }
+        fn import_image(&self, _: &mut dyn Read, _: &ImportRequest) -> Result<Digest, ImageError> {
+            Err(ImageError::not_found("x"))
+        }
+    }
+
     async fn call(method: &str, path: &str) -> (StatusCode, axum::http::HeaderMap, String) {
         let app = router(Backends {
             system: Arc::new(Fake),
+            images: Arc::new(Fake),
         });
         let request = Request::builder()
             .method(method)
@@ -324,6 +356,12 @@ mod tests {
         let (status, _, body) = call("DELETE", "/info").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_eq!(body, "{\"message\":\"page not found\"}\n");
+        let (status, _, body) = call("GET", "/v1.51/images/nope/json").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body, "{\"message\":\"No such image: nope\"}\n");
+        let (status, _, body) = call("GET", "/images/json").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, "[]\n");
         let (status, headers, body) = call("HEAD", "/v1.24/_ping").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body, "");

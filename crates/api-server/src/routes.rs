@@ -13,6 +13,15 @@ pub enum Route {
     PingHead,
     Version,
     Info,
+    ImageList,
+    ImageInspect(String),
+    ImageHistory(String),
+    ImageTag(String),
+    ImageDelete(String),
+    ImageGet(String),
+    ImagesGet,
+    ImageLoad,
+    ImageCreate,
     NotFound,
 }
 
@@ -23,8 +32,31 @@ pub fn route(method: &Method, path: &str) -> Route {
         ("HEAD", ["_ping"]) => Route::PingHead,
         ("GET", ["version"]) => Route::Version,
         ("GET", ["info"]) => Route::Info,
+        ("GET", ["images", "json"]) => Route::ImageList,
+        ("GET", ["images", "get"]) => Route::ImagesGet,
+        ("POST", ["images", "load"]) => Route::ImageLoad,
+        ("POST", ["images", "create"]) => Route::ImageCreate,
+        ("GET", ["images", name @ .., "json"]) if image_name(name) => {
+            Route::ImageInspect(name.join("/"))
+        }
+        ("GET", ["images", name @ .., "history"]) if image_name(name) => {
+            Route::ImageHistory(name.join("/"))
+        }
+        ("GET", ["images", name @ .., "get"]) if image_name(name) => {
+            Route::ImageGet(name.join("/"))
+        }
+        ("POST", ["images", name @ .., "tag"]) if image_name(name) => {
+            Route::ImageTag(name.join("/"))
+        }
+        ("DELETE", ["images", name @ ..]) if image_name(name) => Route::ImageDelete(name.join("/")),
         _ => Route::NotFound,
     }
+}
+
+/// Image names may hold slashes (`localhost/busybox:latest`), so they take
+/// several path segments, none of them empty.
+fn image_name(segments: &[&str]) -> bool {
+    !segments.is_empty() && segments.iter().all(|s| !s.is_empty())
 }
 
 #[cfg(test)]
@@ -41,5 +73,36 @@ mod tests {
         assert_eq!(route(&Method::GET, "/info/"), Route::NotFound);
         assert_eq!(route(&Method::GET, "/nope"), Route::NotFound);
         assert_eq!(route(&Method::GET, "/"), Route::NotFound);
+    }
+
+    #[test]
+    fn image_routes() {
+        let s = |x: &str| x.to_owned();
+        assert_eq!(route(&Method::GET, "/images/json"), Route::ImageList);
+        assert_eq!(
+            route(&Method::GET, "/images/localhost/busybox:latest/json"),
+            Route::ImageInspect(s("localhost/busybox:latest"))
+        );
+        assert_eq!(
+            route(&Method::GET, "/images/busybox/history"),
+            Route::ImageHistory(s("busybox"))
+        );
+        assert_eq!(
+            route(&Method::POST, "/images/busybox/tag"),
+            Route::ImageTag(s("busybox"))
+        );
+        assert_eq!(
+            route(&Method::DELETE, "/images/a/b:1"),
+            Route::ImageDelete(s("a/b:1"))
+        );
+        assert_eq!(route(&Method::GET, "/images/get"), Route::ImagesGet);
+        assert_eq!(
+            route(&Method::GET, "/images/busybox/get"),
+            Route::ImageGet(s("busybox"))
+        );
+        assert_eq!(route(&Method::POST, "/images/load"), Route::ImageLoad);
+        assert_eq!(route(&Method::POST, "/images/create"), Route::ImageCreate);
+        assert_eq!(route(&Method::GET, "/images//json"), Route::NotFound);
+        assert_eq!(route(&Method::DELETE, "/images/"), Route::NotFound);
     }
 }

@@ -1,5 +1,6 @@
 //! Handlers: one function per route, turning engine data into API types.
 
+mod images;
 mod system;
 
 use axum::body::Body;
@@ -18,13 +19,25 @@ pub(crate) async fn handle(
     route: Route,
     version: &str,
     backends: &Backends,
-    _req: Request,
+    req: Request,
 ) -> Response {
     match route {
         Route::Ping => system::ping(false),
         Route::PingHead => system::ping(true),
         Route::Version => json_response(StatusCode::OK, &system::version(&*backends.system)),
         Route::Info => json_response(StatusCode::OK, &system::info(&*backends.system, version)),
+        Route::ImageList => images::list(backends.images.clone(), req).await,
+        Route::ImageInspect(name) => images::inspect(backends.images.clone(), name).await,
+        Route::ImageHistory(name) => images::history(backends.images.clone(), name).await,
+        Route::ImageTag(name) => images::tag(backends.images.clone(), name, req).await,
+        Route::ImageDelete(name) => images::delete(backends.images.clone(), name, req).await,
+        Route::ImageGet(name) => images::save(backends.images.clone(), vec![name]).await,
+        Route::ImagesGet => {
+            let names = images::save_names(&req);
+            images::save(backends.images.clone(), names).await
+        }
+        Route::ImageLoad => images::load(backends.images.clone(), req).await,
+        Route::ImageCreate => images::create(backends.images.clone(), req).await,
         Route::NotFound => ApiError::page_not_found().into_response_body(),
     }
 }

@@ -30,6 +30,12 @@ use crate::{Classify, ErrorClass};
 pub struct ImageError(#[from] berth_image::Error);
 
 impl ImageError {
+    /// `No such image: <name>` (for fakes and callers that resolve names
+    /// themselves).
+    pub fn not_found(name: impl Into<String>) -> Self {
+        Self(berth_image::Error::NotFound { name: name.into() })
+    }
+
     /// The store's own error.
     pub fn inner(&self) -> &berth_image::Error {
         &self.0

@@ -1,0 +1,660 @@
+//! `/images/...`: list, inspect, history, tag, delete, save (`get`),
+//! load, and import (`create?fromSrc=-`).
+//!
+//! The store blocks, so every call runs on a blocking thread. Archive
+//! bodies stream both ways: a request body is fed chunk by chunk through
+//! a bounded channel into the store's `Read` ([`BodyReader`]), and a saved
+//! archive flows from the store's `Write` through a bounded channel into
+//! the response body ([`ChannelWriter`]), so neither is held in memory.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::Response;
+use berth_api_types as api;
+use berth_engine::image::{DeleteItem, HistoryEntry, ImageDetails, ImageError, ImportRequest};
+use http_body_util::BodyExt;
+use tokio::sync::mpsc;
+
+use super::json_response;
+use crate::backend::ImageBackend;
+use crate::error::ApiError;
+
+/// Chunks in flight between the network and the store.
+const CHANNEL_DEPTH: usize = 8;
+
+type Backend = Arc<dyn ImageBackend>;
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ImageError> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(|e| ApiError::from_engine(&e)),
+        Err(e) => Err(ApiError::new(
+            berth_engine::ErrorClass::Internal,
+            format!("image task failed: {e}"),
+        )),
+    }
+}
+
+fn respond<T: serde::Serialize>(r: Result<T, ApiError>) -> Response {
+    match r {
+        Ok(v) => json_response(StatusCode::OK, &v),
+        Err(e) => e.into_response_body(),
+    }
+}
+
+/// Query parameters, in order, percent-decoded.
+pub(crate) fn query(uri: &Uri) -> Vec<(String, String)> {
+    uri.query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn params<'a>(q: &'a [(String, String)], name: &'a str) -> impl Iterator<Item = &'a str> {
+    q.iter()
+        .filter(move |(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Go's `strconv.ParseBool` subset dockerd's `httputils.BoolValue` accepts:
+/// anything but empty, `0`, `no`, `false`, `none` is true.
+fn bool_param(q: &[(String, String)], name: &str) -> bool {
+    param(q, name).is_some_and(|v| {
+        !matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "" | "0" | "no" | "false" | "none"
+        )
+    })
+}
+
+pub(crate) fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (hex(b[i + 1]), hex(b[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// RFC 3339 → Unix seconds (0 when absent or malformed).
+fn unix_seconds(rfc3339: Option<&str>) -> i64 {
+    let Some(s) = rfc3339 else { return 0 };
+    let num = |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<i64>().ok());
+    let (Some(y), Some(m), Some(d), Some(hh), Some(mm), Some(ss)) = (
+        num(0..4),
+        num(5..7),
+        num(8..10),
+        num(11..13),
+        num(14..16),
+        num(17..19),
+    ) else {
+        return 0;
+    };
+    let (yy, mp) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    // A numeric offset (`+02:00`) is rare in image configs; honour it.
+    let rest = &s[19.min(s.len())..];
+    let rest = rest.trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
+    let offset = match rest.as_bytes().first() {
+        Some(sign @ (b'+' | b'-')) => {
+            let h = rest
+                .get(1..3)
+                .and_then(|x| x.parse::<i64>().ok())
+                .unwrap_or(0);
+            let mi = rest
+                .get(4..6)
+                .and_then(|x| x.parse::<i64>().ok())
+                .unwrap_or(0);
+            let o = h * 3600 + mi * 60;
+            if *sign == b'+' { o } else { -o }
+        }
+        _ => 0,
+    };
+    days * 86_400 + hh * 3600 + mm * 60 + ss - offset
+}
+
+fn tags(d: &ImageDetails) -> Vec<String> {
+    d.repo_tags.iter().map(|r| r.familiar_string()).collect()
+}
+
+fn labels(d: &ImageDetails) -> BTreeMap<String, String> {
+    d.config
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.clone())
+        .unwrap_or_default()
+}
+
+fn summary(d: &ImageDetails) -> api::ImageSummary {
+    api::ImageSummary {
+        id: d.record.id.to_string(),
+        parent_id: String::new(),
+        repo_tags: tags(d),
+        repo_digests: Vec::new(),
+        created: unix_seconds(d.config.created.as_deref()),
+        size: i64::try_from(d.record.size()).unwrap_or(i64::MAX),
+        shared_size: -1,
+        labels: labels(d),
+        containers: -1,
+    }
+}
+
+/// The `filters` parameter: `{"name": ["v", ...]}` or the old
+/// `{"name": {"v": true}}`.
+fn filters(q: &[(String, String)]) -> Result<BTreeMap<String, Vec<String>>, ApiError> {
+    let Some(raw) = param(q, "filters").filter(|s| !s.is_empty()) else {
+        return Ok(BTreeMap::new());
+    };
+    let value: serde_json::Value = serde_json::from_str(raw)
+        .map_err(|e| ApiError::invalid_argument(format!("invalid filter: {e}")))?;
+    let mut out = BTreeMap::new();
+    let Some(map) = value.as_object() else {
+        return Err(ApiError::invalid_argument("invalid filter: not an object"));
+    };
+    for (k, v) in map {
+        let vals: Vec<String> = match v {
+            serde_json::Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect(),
+            serde_json::Value::Object(o) => o
+                .iter()
+                .filter(|(_, b)| b.as_bool() == Some(true))
+                .map(|(s, _)| s.clone())
+                .collect(),
+            _ => return Err(ApiError::invalid_argument("invalid filter")),
+        };
+        out.insert(k.clone(), vals);
+    }
+    Ok(out)
+}
+
+/// Go's `path.Match` for the patterns `reference` filters use: `*` (not
+/// across `/`), `?`, literal characters.
+fn glob(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    fn go(p: &[char], n: &[char]) -> bool {
+        match p.first() {
+            None => n.is_empty(),
+            Some('*') => (0..=n.len())
+                .take_while(|&i| i == 0 || n[i - 1] != '/')
+                .any(|i| go(&p[1..], &n[i..])),
+            Some('?') => n.first().is_some_and(|c| *c != '/') && go(&p[1..], &n[1..]),
+            Some(c) => n.first() == Some(c) && go(&p[1..], &n[1..]),
+        }
+    }
+    go(&p, &n)
+}
+
+/// dockerd's `reference` filter: the pattern matches the familiar name
+/// (`busybox`) or the familiar name with tag (`busybox:latest`).
+fn reference_matches(pattern: &str, d: &ImageDetails) -> bool {
+    d.repo_tags.iter().any(|r| {
+        let name = r.familiar_name();
+        glob(pattern, &name) || glob(pattern, &r.familiar_string())
+    })
+}
+
+fn label_matches(want: &str, labels: &BTreeMap<String, String>) -> bool {
+    match want.split_once('=') {
+        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+        None => labels.contains_key(want),
+    }
+}
+
+/// `GET /images/json`.
+pub(super) async fn list(backend: Backend, req: Request) -> Response {
+    let q = query(req.uri());
+    respond(
+        async {
+            let f = filters(&q)?;
+            for k in f.keys() {
+                if !matches!(
+                    k.as_str(),
+                    "dangling" | "reference" | "label" | "before" | "since" | "until"
+                ) {
+                    return Err(ApiError::invalid_argument(format!("invalid filter '{k}'")));
+                }
+            }
+            let dangling = match f.get("dangling").and_then(|v| v.first()) {
+                None => None,
+                Some(v) if v == "true" || v == "1" => Some(true),
+                Some(v) if v == "false" || v == "0" => Some(false),
+                Some(v) => {
+                    return Err(ApiError::invalid_argument(format!(
+                        "Invalid filter 'dangling={v}'"
+                    )));
+                }
+            };
+            let images = blocking(move || backend.list_images()).await?;
+            let out: Vec<api::ImageSummary> = images
+                .iter()
+                .filter(|d| dangling.is_none_or(|want| want == d.repo_tags.is_empty()))
+                .filter(|d| {
+                    f.get("reference")
+                        .is_none_or(|pats| pats.iter().any(|p| reference_matches(p, d)))
+                })
+                .filter(|d| {
+                    let l = labels(d);
+                    f.get("label")
+                        .is_none_or(|want| want.iter().all(|w| label_matches(w, &l)))
+                })
+                .map(summary)
+                .collect();
+            Ok(out)
+        }
+        .await,
+    )
+}
+
+fn inspect_body(d: ImageDetails) -> api::ImageInspect {
+    let comment = d
+        .config
+        .history
+        .as_ref()
+        .and_then(|h| h.last())
+        .and_then(|h| h.comment.clone())
+        .unwrap_or_default();
+    api::ImageInspect {
+        id: d.record.id.to_string(),
+        repo_tags: tags(&d),
+        repo_digests: Vec::new(),
+        parent: String::new(),
+        comment,
+        created: d.config.created.clone(),
+        docker_version: String::new(),
+        author: d.config.author.clone().unwrap_or_default(),
+        config: Some(
+            d.config
+                .config
+                .as_ref()
+                .and_then(|c| serde_json::to_value(c).ok())
+                .unwrap_or_else(|| serde_json::json!({})),
+        ),
+        architecture: d.config.architecture.clone(),
+        variant: d.config.variant.clone(),
+        os: d.config.os.clone(),
+        os_version: d.config.os_version.clone(),
+        size: i64::try_from(d.record.size()).unwrap_or(i64::MAX),
+        graph_driver: api::GraphDriverData {
+            data: BTreeMap::new(),
+            name: "overlay2".to_owned(),
+        },
+        root_fs: api::ImageRootFs {
+            kind: "layers".to_owned(),
+            layers: d.record.diff_ids.iter().map(ToString::to_string).collect(),
+        },
+        metadata: api::ImageMetadata {
+            last_tag_time: "0001-01-01T00:00:00Z".to_owned(),
+        },
+    }
+}
+
+/// `GET /images/{name}/json`.
+pub(super) async fn inspect(backend: Backend, name: String) -> Response {
+    respond(
+        blocking(move || backend.inspect_image(&name))
+            .await
+            .map(inspect_body),
+    )
+}
+
+fn history_item(h: HistoryEntry) -> api::HistoryResponseItem {
+    api::HistoryResponseItem {
+        id: h
+            .id
+            .map_or_else(|| "<missing>".to_owned(), |d| d.to_string()),
+        created: unix_seconds(h.created.as_deref()),
+        created_by: h.created_by,
+        tags: h.tags.iter().map(|r| r.familiar_string()).collect(),
+        size: i64::try_from(h.size).unwrap_or(i64::MAX),
+        comment: h.comment,
+    }
+}
+
+/// `GET /images/{name}/history`.
+pub(super) async fn history(backend: Backend, name: String) -> Response {
+    respond(
+        blocking(move || backend.image_history(&name))
+            .await
+            .map(|h| h.into_iter().map(history_item).collect::<Vec<_>>()),
+    )
+}
+
+/// `POST /images/{name}/tag?repo=&tag=`: 201 with no body.
+pub(super) async fn tag(backend: Backend, name: String, req: Request) -> Response {
+    let q = query(req.uri());
+    let repo = param(&q, "repo").unwrap_or("").to_owned();
+    let tag = param(&q, "tag").unwrap_or("").to_owned();
+    if repo.is_empty() {
+        return ApiError::invalid_argument("repository name must have at least one component")
+            .into_response_body();
+    }
+    match blocking(move || backend.tag_image(&name, &repo, &tag)).await {
+        Ok(()) => {
+            let mut r = Response::new(Body::empty());
+            *r.status_mut() = StatusCode::CREATED;
+            r
+        }
+        Err(e) => e.into_response_body(),
+    }
+}
+
+/// `DELETE /images/{name}?force=&noprune=`.
+pub(super) async fn delete(backend: Backend, name: String, req: Request) -> Response {
+    let q = query(req.uri());
+    let force = bool_param(&q, "force");
+    respond(
+        blocking(move || backend.delete_image(&name, force))
+            .await
+            .map(|items| {
+                items
+                    .into_iter()
+                    .map(|i| match i {
+                        DeleteItem::Untagged(t) => api::ImageDeleteResponseItem {
+                            untagged: Some(t),
+                            deleted: None,
+                        },
+                        DeleteItem::Deleted(d) => api::ImageDeleteResponseItem {
+                            untagged: None,
+                            deleted: Some(d.to_string()),
+                        },
+                    })
+                    .collect::<Vec<_>>()
+            }),
+    )
+}
+
+/// Feeds a request body into a bounded channel; the store reads it on its
+/// blocking thread through [`BodyReader`].
+fn body_reader(body: Body) -> BodyReader {
+    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHANNEL_DEPTH);
+    tokio::spawn(async move {
+        let mut body = body;
+        while let Some(frame) = body.frame().await {
+            let item = match frame {
+                Ok(f) => match f.into_data() {
+                    Ok(data) => Ok(data),
+                    // Trailers: nothing to read.
+                    Err(_) => continue,
+                },
+                Err(e) => Err(io::Error::other(e.to_string())),
+            };
+            let stop = item.is_err();
+            if tx.send(item).await.is_err() || stop {
+                return;
+            }
+        }
+    });
+    BodyReader {
+        rx,
+        buf: Bytes::new(),
+    }
+}
+
+/// The blocking side of [`body_reader`].
+struct BodyReader {
+    rx: mpsc::Receiver<io::Result<Bytes>>,
+    buf: Bytes,
+}
+
+impl Read for BodyReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.buf.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.buf = b,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf[..n]);
+        self.buf = self.buf.slice(n..);
+        Ok(n)
+    }
+}
+
+/// The blocking side of a streamed response body.
+struct ChannelWriter {
+    tx: mpsc::Sender<io::Result<Bytes>>,
+    buf: Vec<u8>,
+}
+
+const WRITE_CHUNK: usize = 64 * 1024;
+
+impl ChannelWriter {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::take(&mut self.buf));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "client went away"))
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= WRITE_CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
+    }
+}
+
+/// A response body fed by a channel.
+struct ChannelStream(mpsc::Receiver<io::Result<Bytes>>);
+
+impl futures_core::Stream for ChannelStream {
+    type Item = io::Result<Bytes>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+/// `GET /images/{name}/get` and `GET /images/get?names=...`: a tar stream.
+/// Names are checked first, so an unknown one is a plain 404.
+pub(super) async fn save(backend: Backend, names: Vec<String>) -> Response {
+    if names.is_empty() {
+        return ApiError::invalid_argument("no images to save").into_response_body();
+    }
+    let check = names.clone();
+    let b = backend.clone();
+    if let Err(e) = blocking(move || {
+        for n in &check {
+            b.inspect_image(n)?;
+        }
+        Ok(())
+    })
+    .await
+    {
+        return e.into_response_body();
+    }
+    let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+    tokio::task::spawn_blocking(move || {
+        let mut w = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::with_capacity(WRITE_CHUNK),
+        };
+        let result = backend
+            .save_images(&names, &mut w)
+            .map_err(|e| io::Error::other(e.to_string()))
+            .and_then(|()| w.flush());
+        if let Err(e) = result {
+            // Headers are gone: all that is left is to cut the stream,
+            // which the client sees as a broken archive.
+            tracing::warn!(error = %e, "image save failed mid-stream");
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let mut r = Response::new(Body::from_stream(ChannelStream(rx)));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-tar"),
+    );
+    r
+}
+
+/// The `names` of `GET /images/get`.
+pub(super) fn save_names(req: &Request) -> Vec<String> {
+    params(&query(req.uri()), "names")
+        .map(str::to_owned)
+        .collect()
+}
+
+fn json_lines(messages: &[api::JsonMessage]) -> Response {
+    let mut body = Vec::new();
+    for m in messages {
+        if serde_json::to_writer(&mut body, m).is_ok() {
+            body.push(b'\n');
+        }
+    }
+    let mut r = Response::new(Body::from(body));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// `POST /images/load`: the archive is the body; the answer is dockerd's
+/// JSON lines (`{"stream":"Loaded image: busybox:latest\n"}`).
+pub(super) async fn load(backend: Backend, req: Request) -> Response {
+    // `quiet` (which the docker CLI sends when stdin is not a terminal)
+    // only silences progress bars; the "Loaded image" lines stay.
+    let mut reader = body_reader(req.into_body());
+    match blocking(move || backend.load_images(&mut reader)).await {
+        Ok(images) => {
+            let mut lines = Vec::new();
+            for img in images {
+                if img.tags.is_empty() {
+                    lines.push(api::JsonMessage::stream(format!(
+                        "Loaded image ID: {}\n",
+                        img.id
+                    )));
+                }
+                for t in img.tags {
+                    lines.push(api::JsonMessage::stream(format!(
+                        "Loaded image: {}\n",
+                        t.familiar_string()
+                    )));
+                }
+            }
+            json_lines(&lines)
+        }
+        Err(e) => e.into_response_body(),
+    }
+}
+
+/// `POST /images/create`: only `fromSrc=-` (import the body) is served
+/// here; pulling (`fromImage`) needs the registry client.
+pub(super) async fn create(backend: Backend, req: Request) -> Response {
+    let q = query(req.uri());
+    let Some(src) = param(&q, "fromSrc") else {
+        let image = param(&q, "fromImage").unwrap_or("").to_owned();
+        return ApiError::new(
+            berth_engine::ErrorClass::NotFound,
+            format!("pull access denied for {image}, repository does not exist or may require 'docker login': berth cannot pull images yet"),
+        )
+        .into_response_body();
+    };
+    if src != "-" {
+        return ApiError::invalid_argument(format!("importing from a URL is not supported: {src}"))
+            .into_response_body();
+    }
+    let repo = param(&q, "repo").unwrap_or("");
+    let tag = param(&q, "tag").unwrap_or("");
+    let reference = match (repo, tag) {
+        ("", _) => None,
+        (r, "") => Some(r.to_owned()),
+        (r, t) => Some(format!("{r}:{t}")),
+    };
+    let request = ImportRequest {
+        reference,
+        changes: params(&q, "changes").map(str::to_owned).collect(),
+        message: param(&q, "message").map(str::to_owned),
+    };
+    let mut reader = body_reader(req.into_body());
+    match blocking(move || backend.import_image(&mut reader, &request)).await {
+        Ok(id) => json_lines(&[api::JsonMessage::status(id.to_string())]),
+        Err(e) => e.into_response_body(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_and_times() {
+        let uri: Uri =
+            "/images/create?fromSrc=-&repo=a%2Fb&changes=CMD+%5B%22sh%22%5D&changes=ENV+A%3D1"
+                .parse()
+                .unwrap();
+        let q = query(&uri);
+        assert_eq!(param(&q, "repo"), Some("a/b"));
+        assert_eq!(
+            params(&q, "changes").collect::<Vec<_>>(),
+            ["CMD [\"sh\"]", "ENV A=1"]
+        );
+        assert_eq!(unix_seconds(Some("1970-01-01T00:00:00Z")), 0);
+        assert_eq!(unix_seconds(Some("2026-01-01T00:00:00Z")), 1_767_225_600);
+        assert_eq!(
+            unix_seconds(Some("2026-01-01T02:00:00.5+02:00")),
+            1_767_225_600
+        );
+        assert_eq!(unix_seconds(None), 0);
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("busy*", "busybox"));
+        assert!(glob("busybox", "busybox"));
+        assert!(!glob("busy*", "localhost/busybox"));
+        assert!(glob("*/busybox", "localhost/busybox"));
+        assert!(glob("b?sybox:*", "busybox:latest"));
+        assert!(!glob("*", "a/b"));
+    }
+}
