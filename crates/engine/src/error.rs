@@ -38,6 +38,9 @@ pub enum EngineError {
     /// The image store cannot be opened.
     #[error("cannot open the image store: {0}")]
     Image(crate::image::ImageError),
+    /// The container store cannot be loaded.
+    #[error("cannot load containers: {0}")]
+    Containers(Box<crate::container::ContainerError>),
 }
 
 impl Classify for EngineError {
@@ -45,6 +48,7 @@ impl Classify for EngineError {
         match self {
             EngineError::Io(_) | EngineError::BadEngineId { .. } => ErrorClass::Internal,
             EngineError::Image(e) => e.class(),
+            EngineError::Containers(e) => e.class(),
         }
     }
 }

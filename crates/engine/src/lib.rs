@@ -41,6 +41,10 @@ pub struct EngineConfig {
     /// Where host facts are read from (`/proc`, `/sys`, `/etc`); tests point it
     /// at a fixture.
     pub host_paths: HostPaths,
+    /// The `berth-shim` binary (default: next to the running executable).
+    pub shim_path: PathBuf,
+    /// Containers' cgroups are `<cgroup_parent>/<id>` (dockerd: `/docker`).
+    pub cgroup_parent: String,
 }
 
 impl EngineConfig {
@@ -52,8 +56,19 @@ impl EngineConfig {
             build: BuildInfo::default(),
             runtime_path: PathBuf::from(system::DEFAULT_RUNTIME),
             host_paths: HostPaths::default(),
+            shim_path: default_shim_path(),
+            cgroup_parent: "/berth".to_owned(),
         }
     }
+}
+
+/// `berth-shim` next to the running executable (berthd), else from `PATH`.
+fn default_shim_path() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("berth-shim")))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("berth-shim"))
 }
 
 /// The engine: owns the data root and exec root.
@@ -62,6 +77,7 @@ pub struct Engine {
     config: EngineConfig,
     id: String,
     images: image::ImageService,
+    containers: container::Containers,
 }
 
 impl Engine {
@@ -75,7 +91,24 @@ impl Engine {
         create_private_dir(&config.exec_root, 0o711)?;
         let id = system::load_or_create_engine_id(&config.data_root)?;
         let images = image::ImageService::open(&config.data_root).map_err(EngineError::Image)?;
-        Ok(Self { config, id, images })
+        let cgroup_v2 = config.host_paths.cgroup_info().version == CgroupVersion::V2;
+        let containers = container::Containers::open(container::Settings {
+            data_root: config.data_root.clone(),
+            exec_root: config.exec_root.clone(),
+            shim_path: config.shim_path.clone(),
+            cgroup_parent: config.cgroup_parent.clone(),
+            cgroup_v2,
+        })
+        .map_err(|e| EngineError::Containers(Box::new(e)))?;
+        containers.remove_orphan_snapshots(images.store());
+        let used_by = containers.usage_check();
+        images.set_usage(std::sync::Arc::new(move |id| used_by(&id.to_string())));
+        Ok(Self {
+            config,
+            id,
+            images,
+            containers,
+        })
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -90,6 +123,11 @@ impl Engine {
     /// The image service.
     pub fn images(&self) -> &image::ImageService {
         &self.images
+    }
+
+    /// The container service (bound to the image service's store).
+    pub fn containers(&self) -> container::ContainerService<'_> {
+        container::ContainerService::new(&self.containers, self.images.store())
     }
 
     /// What `/info` reports: object counts (zero until containers and images

@@ -100,9 +100,15 @@ pub(crate) fn collect_info(engine: &Engine) -> SystemInfo {
     let self_dir = paths.proc.join("self");
     SystemInfo {
         id: engine.id().to_owned(),
-        // Containers and images are not stored yet: the services that own them
-        // will answer these counts.
-        containers: ContainerCounts::default(),
+        containers: {
+            let c = engine.containers().counts();
+            ContainerCounts {
+                total: c.total,
+                running: c.running,
+                paused: 0,
+                stopped: c.stopped,
+            }
+        },
         images: engine.images().count(),
         storage_driver: STORAGE_DRIVER.to_owned(),
         storage_status,

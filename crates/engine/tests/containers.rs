@@ -397,3 +397,42 @@ fn restore_marks_a_container_whose_shim_died_exited() {
     assert!(!mounted(&f.rootfs(&id)));
     f.c().remove(&f.images, &id, false).unwrap();
 }
+
+/// The same through `Engine`: the built-in hello-world image, `/info`
+/// counts, rmi refused while a container uses the image, and a reload.
+#[test]
+fn engine_runs_hello_world_and_reloads() {
+    use berth_engine::{Engine, EngineConfig};
+
+    let mut f = Fixture::new();
+    drop(f.containers.take());
+    let mut config = EngineConfig::new(f.dir.path().join("d2"), f.dir.path().join("e2"));
+    config.shim_path = shim_bin();
+    config.cgroup_parent = f.cgroup_parent.clone();
+    let engine = Engine::open(config.clone()).unwrap();
+    let c = engine
+        .containers()
+        .create("hello-world", CreateOptions::default())
+        .unwrap();
+    engine.containers().start(&c.id).unwrap();
+    assert_eq!(engine.containers().wait(&c.id).unwrap(), 0);
+    let log = fs_err::read_to_string(engine.containers().log_path(&c.id)).unwrap();
+    assert!(log.contains("Hello"), "{log}");
+    // rmi refuses an image a container uses.
+    assert!(engine.images().delete("hello-world", false).is_err());
+    engine.containers().remove(&c.id, false).unwrap();
+
+    let bb = engine
+        .containers()
+        .create("hello-world", CreateOptions::default())
+        .unwrap();
+    assert_eq!(engine.system_info().containers.total, 1);
+    drop(engine);
+    let engine = Engine::open(config).unwrap();
+    assert_eq!(
+        engine.containers().get(&bb.id).unwrap().state.status,
+        Status::Created
+    );
+    engine.containers().remove(&bb.id, false).unwrap();
+    assert_eq!(engine.system_info().containers.total, 0);
+}

@@ -552,6 +552,99 @@ impl Containers {
     }
 }
 
+/// [`Containers`] bound to the engine's image store: what
+/// `Engine::containers` hands out, so callers do not pass the store.
+/// Calls that need no images are reached through `Deref`.
+#[derive(Debug, Clone, Copy)]
+pub struct ContainerService<'a> {
+    containers: &'a Containers,
+    images: &'a ImageStore,
+}
+
+impl<'a> ContainerService<'a> {
+    pub fn new(containers: &'a Containers, images: &'a ImageStore) -> Self {
+        Self { containers, images }
+    }
+
+    /// See [`Containers::create`].
+    pub fn create(&self, image: &str, opts: CreateOptions) -> Result<Container> {
+        self.containers.create(self.images, image, opts)
+    }
+
+    /// See [`Containers::start`].
+    pub fn start(&self, id_or_name: &str) -> Result<()> {
+        self.containers.start(self.images, id_or_name)
+    }
+
+    /// See [`Containers::remove`].
+    pub fn remove(&self, id_or_name: &str, force: bool) -> Result<()> {
+        self.containers.remove(self.images, id_or_name, force)
+    }
+}
+
+impl std::ops::Deref for ContainerService<'_> {
+    type Target = Containers;
+    fn deref(&self) -> &Containers {
+        self.containers
+    }
+}
+
+/// How many containers there are in each state (`/info`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub total: usize,
+    pub running: usize,
+    pub stopped: usize,
+}
+
+impl Containers {
+    /// Counts by state.
+    pub fn counts(&self) -> Counts {
+        let table = lock(&self.inner.table);
+        let running = table
+            .values()
+            .filter(|c| c.state.status == Status::Running)
+            .count();
+        Counts {
+            total: table.len(),
+            running,
+            stopped: table.len() - running,
+        }
+    }
+
+    /// A check the image service calls before deleting an image: the ID of
+    /// a container created from `image` (`sha256:...`), if any.
+    pub fn usage_check(&self) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
+        let inner = Arc::clone(&self.inner);
+        move |image: &str| {
+            lock(&inner.table)
+                .values()
+                .find(|c| c.image == image)
+                .map(|c| c.id.clone())
+        }
+    }
+
+    /// Removes writable snapshots a crash left between creating a
+    /// container's snapshot and storing the container (keys that look like
+    /// container IDs but belong to no container).
+    pub fn remove_orphan_snapshots(&self, images: &ImageStore) {
+        let table = lock(&self.inner.table);
+        for (key, info) in images.snapshots().list() {
+            let looks_like_id = key.len() == 64 && key.chars().all(|c| c.is_ascii_hexdigit());
+            if looks_like_id
+                && info.kind == berth_image::snapshot::Kind::Active
+                && !table.contains_key(&key)
+            {
+                tracing::info!(
+                    key,
+                    "removing the snapshot of a container that was never stored"
+                );
+                let _ = images.snapshots().remove(&key);
+            }
+        }
+    }
+}
+
 fn gone(id: &str) -> ContainerError {
     ContainerError::NotFound(id.to_owned())
 }
