@@ -35,6 +35,9 @@ pub enum Error {
     Request(String),
     #[error("{0}")]
     InvalidHost(String),
+    /// An error line in a progress stream (`load`, `import`).
+    #[error("{0}")]
+    Stream(String),
 }
 
 impl Error {

@@ -16,6 +16,7 @@
 
 mod error;
 mod host;
+mod images;
 
 use std::sync::OnceLock;
 
@@ -28,6 +29,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
+pub use images::encode;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
