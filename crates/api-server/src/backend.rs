@@ -5,6 +5,7 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 
+use berth_engine::container::{Container, ContainerError, CreateOptions};
 use berth_engine::image::{
     DeleteItem, Digest, HistoryEntry, ImageDetails, ImageError, ImportRequest, LoadedImage,
 };
@@ -65,11 +66,48 @@ impl ImageBackend for Engine {
     }
 }
 
+/// What the container routes need. The calls block (`wait` for as long
+/// as the container runs): handlers run them on a blocking thread.
+pub trait ContainerBackend: Send + Sync {
+    fn create_container(
+        &self,
+        image: &str,
+        opts: CreateOptions,
+    ) -> Result<Container, ContainerError>;
+    fn start_container(&self, id: &str) -> Result<(), ContainerError>;
+    fn wait_container(&self, id: &str) -> Result<i32, ContainerError>;
+    fn list_containers(&self) -> Vec<Container>;
+    fn remove_container(&self, id: &str, force: bool) -> Result<(), ContainerError>;
+}
+
+impl ContainerBackend for Engine {
+    fn create_container(
+        &self,
+        image: &str,
+        opts: CreateOptions,
+    ) -> Result<Container, ContainerError> {
+        self.containers().create(image, opts)
+    }
+    fn start_container(&self, id: &str) -> Result<(), ContainerError> {
+        self.containers().start(id)
+    }
+    fn wait_container(&self, id: &str) -> Result<i32, ContainerError> {
+        self.containers().wait(id)
+    }
+    fn list_containers(&self) -> Vec<Container> {
+        self.containers().list()
+    }
+    fn remove_container(&self, id: &str, force: bool) -> Result<(), ContainerError> {
+        self.containers().remove(id, force)
+    }
+}
+
 /// Every backend the router can call.
 #[derive(Clone)]
 pub struct Backends {
     pub system: Arc<dyn SystemBackend>,
     pub images: Arc<dyn ImageBackend>,
+    pub containers: Arc<dyn ContainerBackend>,
 }
 
 impl Backends {
@@ -77,7 +115,8 @@ impl Backends {
     pub fn new(engine: Arc<Engine>) -> Self {
         Self {
             system: engine.clone(),
-            images: engine,
+            images: engine.clone(),
+            containers: engine,
         }
     }
 }

@@ -28,7 +28,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::Response;
-pub use backend::{Backends, ImageBackend, SystemBackend};
+pub use backend::{Backends, ContainerBackend, ImageBackend, SystemBackend};
 pub use error::{ApiError, status_for};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -273,10 +273,46 @@ mod tests {
         }
     }
 
+    impl ContainerBackend for Fake {
+        fn create_container(
+            &self,
+            image: &str,
+            _: berth_engine::container::CreateOptions,
+        ) -> Result<berth_engine::container::Container, berth_engine::container::ContainerError>
+        {
+            Err(berth_engine::container::ContainerError::ImageNotFound(
+                image.to_owned(),
+            ))
+        }
+        fn start_container(&self, id: &str) -> Result<(), berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
+        fn wait_container(&self, id: &str) -> Result<i32, berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
+        fn list_containers(&self) -> Vec<berth_engine::container::Container> {
+            Vec::new()
+        }
+        fn remove_container(
+            &self,
+            id: &str,
+            _: bool,
+        ) -> Result<(), berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
+    }
+
     async fn call(method: &str, path: &str) -> (StatusCode, axum::http::HeaderMap, String) {
         let app = router(Backends {
             system: Arc::new(Fake),
             images: Arc::new(Fake),
+            containers: Arc::new(Fake),
         });
         let request = Request::builder()
             .method(method)

@@ -22,6 +22,11 @@ pub enum Route {
     ImagesGet,
     ImageLoad,
     ImageCreate,
+    ContainerCreate,
+    ContainerList,
+    ContainerStart(String),
+    ContainerWait(String),
+    ContainerDelete(String),
     NotFound,
 }
 
@@ -49,6 +54,17 @@ pub fn route(method: &Method, path: &str) -> Route {
             Route::ImageTag(name.join("/"))
         }
         ("DELETE", ["images", name @ ..]) if image_name(name) => Route::ImageDelete(name.join("/")),
+        ("POST", ["containers", "create"]) => Route::ContainerCreate,
+        ("GET", ["containers", "json"]) => Route::ContainerList,
+        ("POST", ["containers", id, "start"]) if !id.is_empty() => {
+            Route::ContainerStart((*id).to_owned())
+        }
+        ("POST", ["containers", id, "wait"]) if !id.is_empty() => {
+            Route::ContainerWait((*id).to_owned())
+        }
+        ("DELETE", ["containers", id]) if !id.is_empty() => {
+            Route::ContainerDelete((*id).to_owned())
+        }
         _ => Route::NotFound,
     }
 }
@@ -104,5 +120,31 @@ mod tests {
         assert_eq!(route(&Method::POST, "/images/create"), Route::ImageCreate);
         assert_eq!(route(&Method::GET, "/images//json"), Route::NotFound);
         assert_eq!(route(&Method::DELETE, "/images/"), Route::NotFound);
+    }
+
+    #[test]
+    fn container_routes() {
+        let s = |x: &str| x.to_owned();
+        assert_eq!(
+            route(&Method::POST, "/containers/create"),
+            Route::ContainerCreate
+        );
+        assert_eq!(
+            route(&Method::GET, "/containers/json"),
+            Route::ContainerList
+        );
+        assert_eq!(
+            route(&Method::POST, "/containers/abc/start"),
+            Route::ContainerStart(s("abc"))
+        );
+        assert_eq!(
+            route(&Method::POST, "/containers/abc/wait"),
+            Route::ContainerWait(s("abc"))
+        );
+        assert_eq!(
+            route(&Method::DELETE, "/containers/abc"),
+            Route::ContainerDelete(s("abc"))
+        );
+        assert_eq!(route(&Method::DELETE, "/containers/"), Route::NotFound);
     }
 }

@@ -13,6 +13,7 @@
 //! assert_eq!(API_VERSION, "1.51");
 //! ```
 
+pub mod container;
 pub mod image;
 pub mod system;
 pub mod version;

@@ -1,5 +1,6 @@
 //! Handlers: one function per route, turning engine data into API types.
 
+mod containers;
 mod images;
 mod system;
 
@@ -38,6 +39,13 @@ pub(crate) async fn handle(
         }
         Route::ImageLoad => images::load(backends.images.clone(), req).await,
         Route::ImageCreate => images::create(backends.images.clone(), req).await,
+        Route::ContainerCreate => containers::create(backends.containers.clone(), req).await,
+        Route::ContainerList => containers::list(backends.containers.clone(), req).await,
+        Route::ContainerStart(id) => containers::start(backends.containers.clone(), id).await,
+        Route::ContainerWait(id) => containers::wait(backends.containers.clone(), id).await,
+        Route::ContainerDelete(id) => {
+            containers::delete(backends.containers.clone(), id, req).await
+        }
         Route::NotFound => ApiError::page_not_found().into_response_body(),
     }
 }

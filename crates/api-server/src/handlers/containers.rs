@@ -1,0 +1,242 @@
+//! `/containers/...`: create, start, wait, list (`json`), delete.
+//!
+//! The engine blocks (a `wait` for as long as the container runs), so every
+//! call runs on a blocking thread.
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::Response;
+use berth_api_types::container as api;
+use berth_engine::container::{Container, ContainerError, CreateOptions, Status};
+
+use super::json_response;
+use crate::backend::ContainerBackend;
+use crate::error::ApiError;
+
+type Backend = Arc<dyn ContainerBackend>;
+
+/// Create bodies larger than this are refused (dockerd has no limit, but a
+/// config is small).
+const MAX_BODY: usize = 4 << 20;
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ContainerError> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(|e| ApiError::from_engine(&e)),
+        Err(e) => Err(ApiError::new(
+            berth_engine::ErrorClass::Internal,
+            format!("container task failed: {e}"),
+        )),
+    }
+}
+
+fn no_content(r: Result<(), ApiError>) -> Response {
+    match r {
+        Ok(()) => {
+            let mut response = Response::new(axum::body::Body::empty());
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            response
+        }
+        Err(e) => e.into_response_body(),
+    }
+}
+
+fn query_of(req: &Request) -> Vec<(String, String)> {
+    super::images::query(req.uri())
+}
+
+fn flag(q: &[(String, String)], name: &str) -> bool {
+    q.iter().find(|(k, _)| k == name).is_some_and(|(_, v)| {
+        !matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "" | "0" | "no" | "false" | "none"
+        )
+    })
+}
+
+/// `POST /containers/create?name=`.
+pub(crate) async fn create(backend: Backend, req: Request) -> Response {
+    let q = query_of(&req);
+    let name = q
+        .iter()
+        .find(|(k, _)| k == "name")
+        .map(|(_, v)| v.clone())
+        .filter(|v| !v.is_empty());
+    let body = match axum::body::to_bytes(req.into_body(), MAX_BODY).await {
+        Ok(b) => b,
+        Err(e) => return ApiError::invalid_argument(e.to_string()).into_response_body(),
+    };
+    let body: api::ContainerCreateRequest = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return ApiError::invalid_argument(format!("invalid JSON: {e}")).into_response_body();
+        }
+    };
+    if body.image.is_empty() {
+        return ApiError::invalid_argument("config cannot be empty in order to create a container")
+            .into_response_body();
+    }
+    let non_empty = |s: String| (!s.is_empty()).then_some(s);
+    let opts = CreateOptions {
+        name,
+        // An empty list is "not given" (the CLI sends `[]` for none).
+        cmd: body.cmd.filter(|c| !c.is_empty()),
+        entrypoint: body.entrypoint.filter(|e| !e.is_empty()),
+        env: body.env.unwrap_or_default(),
+        working_dir: non_empty(body.working_dir),
+        user: non_empty(body.user),
+        hostname: non_empty(body.hostname),
+        tty: body.tty,
+        open_stdin: body.open_stdin,
+        labels: body.labels.unwrap_or_default(),
+    };
+    let image = body.image;
+    match blocking(move || backend.create_container(&image, opts)).await {
+        Ok(c) => json_response(
+            StatusCode::CREATED,
+            &api::ContainerCreateResponse {
+                id: c.id,
+                warnings: Vec::new(),
+            },
+        ),
+        Err(e) => e.into_response_body(),
+    }
+}
+
+/// `POST /containers/{id}/start`.
+pub(crate) async fn start(backend: Backend, id: String) -> Response {
+    no_content(blocking(move || backend.start_container(&id)).await)
+}
+
+/// `POST /containers/{id}/wait` (condition `not-running`).
+pub(crate) async fn wait(backend: Backend, id: String) -> Response {
+    match blocking(move || backend.wait_container(&id)).await {
+        Ok(code) => json_response(
+            StatusCode::OK,
+            &api::ContainerWaitResponse {
+                status_code: i64::from(code),
+                error: None,
+            },
+        ),
+        Err(e) => e.into_response_body(),
+    }
+}
+
+/// `DELETE /containers/{id}?force=`.
+pub(crate) async fn delete(backend: Backend, id: String, req: Request) -> Response {
+    let force = flag(&query_of(&req), "force");
+    no_content(blocking(move || backend.remove_container(&id, force)).await)
+}
+
+/// `GET /containers/json?all=`: running ones, or all (newest first).
+pub(crate) async fn list(backend: Backend, req: Request) -> Response {
+    let all = flag(&query_of(&req), "all");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let listed = blocking(move || Ok(backend.list_containers())).await;
+    match listed {
+        Ok(list) => {
+            let out: Vec<api::ContainerSummary> = list
+                .into_iter()
+                .filter(|c| all || c.state.status == Status::Running)
+                .map(|c| summary(c, now))
+                .collect();
+            json_response(StatusCode::OK, &out)
+        }
+        Err(e) => e.into_response_body(),
+    }
+}
+
+fn summary(c: Container, now: i64) -> api::ContainerSummary {
+    let status = match c.state.status {
+        Status::Created => "Created".to_owned(),
+        Status::Running => format!(
+            "Up {}",
+            human_duration(now - unix_seconds(&c.state.started_at))
+        ),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            c.state.exit_code,
+            human_duration(now - unix_seconds(&c.state.finished_at))
+        ),
+    };
+    api::ContainerSummary {
+        names: vec![format!("/{}", c.name)],
+        image: c.image_ref,
+        image_id: c.image,
+        command: c.process.args.join(" "),
+        created: unix_seconds(&c.created),
+        ports: Vec::new(),
+        labels: c.labels,
+        state: c.state.status.as_str().to_owned(),
+        status,
+        host_config: api::SummaryHostConfig {
+            network_mode: "none".to_owned(),
+        },
+        network_settings: api::SummaryNetworkSettings::default(),
+        mounts: Vec::new(),
+        id: c.id,
+    }
+}
+
+/// Docker's `units.HumanDuration`.
+fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    let (m, h, d) = (s / 60, s / 3600, s / 86400);
+    match s {
+        0 => "Less than a second".to_owned(),
+        1 => "1 second".to_owned(),
+        _ if s < 60 => format!("{s} seconds"),
+        _ if m == 1 => "About a minute".to_owned(),
+        _ if m < 60 => format!("{m} minutes"),
+        _ if h == 1 => "About an hour".to_owned(),
+        _ if h < 48 => format!("{h} hours"),
+        _ if d < 14 => format!("{d} days"),
+        _ if d < 60 => format!("{} weeks", d / 7),
+        _ if d < 365 * 2 => format!("{} months", d / 30),
+        _ => format!("{} years", d / 365),
+    }
+}
+
+/// RFC 3339 (`2026-11-23T12:00:00.123Z`, UTC) -> Unix seconds; 0 if malformed.
+fn unix_seconds(s: &str) -> i64 {
+    let num = |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<i64>().ok());
+    let (Some(y), Some(mo), Some(d), Some(hh), Some(mm), Some(ss)) = (
+        num(0..4),
+        num(5..7),
+        num(8..10),
+        num(11..13),
+        num(14..16),
+        num(17..19),
+    ) else {
+        return 0;
+    };
+    // Days from civil (Howard Hinnant).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86400 + hh * 3600 + mm * 60 + ss
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_times() {
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(5), "5 seconds");
+        assert_eq!(human_duration(90), "About a minute");
+        assert_eq!(human_duration(7200), "2 hours");
+        assert_eq!(unix_seconds("1970-01-01T00:00:00Z"), 0);
+        assert_eq!(unix_seconds("2000-03-01T00:00:01.5Z"), 951_868_801);
+        assert_eq!(unix_seconds("junk"), 0);
+    }
+}

@@ -1,0 +1,115 @@
+//! The container endpoints: `POST /containers/create`, `POST
+//! /containers/{id}/wait`, `GET /containers/json`.
+//!
+//! Field names follow moby's `api/swagger.yaml` (v1.51): `ContainerConfig`
+//! (the create body, the fields berth handles today; unknown fields are
+//! ignored as dockerd does), `ContainerCreateResponse`,
+//! `ContainerWaitResponse`, `ContainerSummary`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The body of `POST /containers/create`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerCreateRequest {
+    pub hostname: String,
+    pub user: String,
+    pub tty: bool,
+    pub open_stdin: bool,
+    /// `null` and absent both mean "the image's".
+    pub env: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub image: String,
+    pub working_dir: String,
+    pub entrypoint: Option<Vec<String>>,
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// The answer to `POST /containers/create`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerCreateResponse {
+    pub id: String,
+    pub warnings: Vec<String>,
+}
+
+/// `Error` of [`ContainerWaitResponse`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WaitExitError {
+    pub message: String,
+}
+
+/// The answer to `POST /containers/{id}/wait`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerWaitResponse {
+    pub status_code: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<WaitExitError>,
+}
+
+/// `HostConfig` of [`ContainerSummary`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SummaryHostConfig {
+    pub network_mode: String,
+}
+
+/// `NetworkSettings` of [`ContainerSummary`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SummaryNetworkSettings {
+    pub networks: BTreeMap<String, serde_json::Value>,
+}
+
+/// One entry of `GET /containers/json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerSummary {
+    pub id: String,
+    /// With the leading `/`.
+    pub names: Vec<String>,
+    pub image: String,
+    #[serde(rename = "ImageID")]
+    pub image_id: String,
+    pub command: String,
+    /// Unix seconds.
+    pub created: i64,
+    pub ports: Vec<serde_json::Value>,
+    pub labels: BTreeMap<String, String>,
+    /// `created`, `running`, `exited`, ...
+    pub state: String,
+    /// `Up 3 minutes`, `Exited (0) 2 seconds ago`, `Created`.
+    pub status: String,
+    pub host_config: SummaryHostConfig,
+    pub network_settings: SummaryNetworkSettings,
+    pub mounts: Vec<serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_body_from_the_docker_cli() {
+        let body = r#"{"Hostname":"","User":"","AttachStdin":false,"Tty":false,
+            "OpenStdin":false,"Env":null,"Cmd":["echo","hi"],"Image":"busybox",
+            "WorkingDir":"","Entrypoint":null,"Labels":{},"HostConfig":{"NetworkMode":"default"}}"#;
+        let req: ContainerCreateRequest = serde_json::from_str(body).unwrap();
+        assert_eq!(req.image, "busybox");
+        assert_eq!(req.cmd.as_deref(), Some(&["echo".into(), "hi".into()][..]));
+        assert!(req.env.is_none() && req.entrypoint.is_none());
+    }
+
+    #[test]
+    fn wait_response_json() {
+        let r = ContainerWaitResponse {
+            status_code: 3,
+            error: None,
+        };
+        assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"StatusCode":3}"#);
+    }
+}

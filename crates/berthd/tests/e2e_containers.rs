@@ -1,0 +1,171 @@
+//! The real docker CLI drives berthd's container endpoints: create, start,
+//! wait, ps, rm (root only: containers need mounts and namespaces).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+const DOCKER_28: &str = "/usr/local/bin/docker";
+
+/// `berth-shim` built from this tree next to `berthd` (where berthd looks
+/// for it), in the same profile.
+fn build_shim() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let berthd = PathBuf::from(env!("CARGO_BIN_EXE_berthd"));
+        let profile_dir = berthd.parent().unwrap().to_owned();
+        let target_dir = profile_dir.parent().unwrap();
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev",
+            Some(other) => other,
+        };
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "berth-shim",
+                "--bin",
+                "berth-shim",
+            ])
+            .args(["--profile", profile, "--target-dir"])
+            .arg(target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "cargo build -p berth-shim failed");
+    });
+}
+
+/// A berthd on its own roots; SIGTERM then SIGKILL (by pid) on drop.
+struct Daemon {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start() -> Self {
+        build_shim();
+        // Short: shim socket paths live under the exec root.
+        let dir = tempfile::Builder::new().prefix("bd").tempdir().unwrap();
+        let log = fs_err::File::create(dir.path().join("berthd.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_berthd"))
+            .arg("--data-root")
+            .arg(dir.path().join("d"))
+            .arg("--exec-root")
+            .arg(dir.path().join("e"))
+            .arg("-H")
+            .arg(format!("unix://{}", dir.path().join("s.sock").display()))
+            .arg("--pidfile")
+            .arg(dir.path().join("pid"))
+            .stdout(Stdio::null())
+            .stderr(log.into_parts().0)
+            .spawn()
+            .unwrap();
+        let daemon = Self { child, dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while UnixStream::connect(daemon.socket()).is_err() {
+            assert!(Instant::now() < deadline, "berthd did not listen");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        daemon
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("s.sock")
+    }
+
+    fn docker(&self, args: &[&str]) -> Output {
+        assert!(
+            Path::new(DOCKER_28).is_file(),
+            "{DOCKER_28} is missing: .ci/run installs it"
+        );
+        let config = tempfile::tempdir().unwrap();
+        Command::new(DOCKER_28)
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
+            .env("DOCKER_CONFIG", config.path())
+            .env_remove("DOCKER_CONTEXT")
+            .env_remove("DOCKER_API_VERSION")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let pid = Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = kill(pid, Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[test]
+fn docker_create_start_wait_ps_rm() {
+    let d = Daemon::start();
+    let id = d.ok(&["create", "--name", "c1", "hello-world"]);
+    let id = id.trim();
+    assert_eq!(id.len(), 64, "{id}");
+    let ps = d.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+    assert_eq!(ps.trim(), "c1 Created");
+    assert_eq!(d.ok(&["start", "c1"]).trim(), "c1");
+    assert_eq!(d.ok(&["wait", "c1"]).trim(), "0");
+    let ps = d.ok(&["ps", "-a", "--format", "{{.ID}} {{.Names}} {{.Status}}"]);
+    assert!(
+        ps.trim()
+            .starts_with(&format!("{} c1 Exited (0)", &id[..12])),
+        "{ps}"
+    );
+    // Not running: plain `ps` lists nothing.
+    assert_eq!(d.ok(&["ps", "-q"]).trim(), "");
+    let log = fs_err::read_to_string(
+        d.dir
+            .path()
+            .join("d/containers")
+            .join(id)
+            .join(format!("{id}-json.log")),
+    )
+    .unwrap();
+    assert!(log.contains("Hello"), "{log}");
+
+    let out = d.docker(&["create", "--name", "c1", "hello-world"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is already in use"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(d.ok(&["rm", "c1"]).trim(), "c1");
+    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
+    let out = d.docker(&["rm", "c1"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("No such container: c1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
