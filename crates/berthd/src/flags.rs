@@ -24,6 +24,10 @@ pub(crate) struct Flags {
     #[arg(long = "exec-root", value_name = "DIR", default_value = "/run/berth")]
     pub(crate) exec_root: PathBuf,
 
+    /// Set parent cgroup for all containers
+    #[arg(long = "cgroup-parent", value_name = "PATH", default_value = "/berth")]
+    pub(crate) cgroup_parent: String,
+
     /// Daemon socket to connect to (unix:///path)
     #[arg(short = 'H', long = "host", value_name = "ADDR", default_value = DEFAULT_HOST)]
     pub(crate) host: String,
@@ -82,6 +86,7 @@ pub(crate) enum LogFormat {
 pub(crate) struct Settings {
     pub(crate) data_root: PathBuf,
     pub(crate) exec_root: PathBuf,
+    pub(crate) cgroup_parent: String,
     pub(crate) socket: PathBuf,
     pub(crate) pidfile: PathBuf,
     pub(crate) debug: bool,
@@ -95,6 +100,7 @@ impl Settings {
             socket: parse_host(&flags.host)?,
             data_root: flags.data_root,
             exec_root: flags.exec_root,
+            cgroup_parent: flags.cgroup_parent,
             pidfile: flags.pidfile,
             debug: flags.debug,
             // --debug wins over --log-level, as in dockerd.

@@ -99,6 +99,7 @@ async fn serve(settings: &flags::Settings) -> anyhow::Result<()> {
         compiler: env!("BERTH_COMPILER").to_owned(),
     };
     config.runtime_path = runtime_path();
+    config.cgroup_parent = settings.cgroup_parent.clone();
     let engine = Arc::new(Engine::open(config).context("cannot open the engine")?);
     tracing::info!(
         data_root = %settings.data_root.display(),

@@ -48,6 +48,7 @@ fn build_shim() {
 struct Daemon {
     child: Child,
     dir: tempfile::TempDir,
+    cgroup_parent: String,
 }
 
 impl Daemon {
@@ -56,6 +57,7 @@ impl Daemon {
         // Short: shim socket paths live under the exec root.
         let dir = tempfile::Builder::new().prefix("bd").tempdir().unwrap();
         let log = fs_err::File::create(dir.path().join("berthd.log")).unwrap();
+        let cgroup_parent = format!("/berth-e2e-{}", std::process::id());
         let child = Command::new(env!("CARGO_BIN_EXE_berthd"))
             .arg("--data-root")
             .arg(dir.path().join("d"))
@@ -65,11 +67,17 @@ impl Daemon {
             .arg(format!("unix://{}", dir.path().join("s.sock").display()))
             .arg("--pidfile")
             .arg(dir.path().join("pid"))
+            .arg("--cgroup-parent")
+            .arg(&cgroup_parent)
             .stdout(Stdio::null())
             .stderr(log.into_parts().0)
             .spawn()
             .unwrap();
-        let daemon = Self { child, dir };
+        let daemon = Self {
+            child,
+            dir,
+            cgroup_parent,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while UnixStream::connect(daemon.socket()).is_err() {
             assert!(Instant::now() < deadline, "berthd did not listen");
@@ -122,7 +130,28 @@ impl Drop for Daemon {
             let _ = kill(pid, Signal::SIGKILL);
             let _ = self.child.wait();
         }
+        // The containers' cgroups are gone with them; the parent is ours.
+        for dir in cgroup_dirs(&self.cgroup_parent) {
+            let _ = fs_err::remove_dir(dir);
+        }
     }
+}
+
+/// `<parent>` in every mounted hierarchy that has it.
+fn cgroup_dirs(parent: &str) -> Vec<PathBuf> {
+    let rel = parent.trim_start_matches('/');
+    let mut out = Vec::new();
+    let root = Path::new("/sys/fs/cgroup");
+    if root.join(rel).is_dir() {
+        out.push(root.join(rel));
+    }
+    for e in fs_err::read_dir(root).into_iter().flatten().flatten() {
+        let p = e.path().join(rel);
+        if p.is_dir() {
+            out.push(p);
+        }
+    }
+    out
 }
 
 #[test]
@@ -162,6 +191,9 @@ fn docker_create_start_wait_ps_rm() {
     );
     assert_eq!(d.ok(&["rm", "c1"]).trim(), "c1");
     assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
+    for dir in cgroup_dirs(&d.cgroup_parent) {
+        assert!(!dir.join(id).exists(), "{} left", dir.join(id).display());
+    }
     let out = d.docker(&["rm", "c1"]);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("No such container: c1"),
