@@ -1,6 +1,8 @@
 //! Flag definitions: what the user can type, with docker's names. No
 //! behaviour here; [`crate::settings`] turns these into resolved settings.
 
+pub(crate) mod images;
+
 use clap::{Args, Parser, Subcommand};
 
 /// A self-sufficient runtime for containers
@@ -35,6 +37,25 @@ pub(crate) enum CommandFlags {
     Version(FormatFlags),
     /// Display system-wide information
     Info(FormatFlags),
+    /// List images
+    Images(images::ImagesFlags),
+    /// Manage images
+    Image {
+        #[command(subcommand)]
+        command: images::ImageFlags,
+    },
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(images::TagFlags),
+    /// Remove one or more images
+    Rmi(images::RmiFlags),
+    /// Show the history of an image
+    History(images::HistoryFlags),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(images::SaveFlags),
+    /// Load an image from a tar archive or STDIN
+    Load(images::LoadFlags),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(images::ImportFlags),
     /// Manage berth
     System {
         #[command(subcommand)]

@@ -6,6 +6,7 @@
 
 use berth_api_client::{DEFAULT_HOST, Host};
 
+use crate::flags::images::ImageFlags;
 use crate::flags::{CommandFlags, Flags, FormatFlags, SystemFlags};
 
 /// How `--format` asked for output.
@@ -27,6 +28,8 @@ pub(crate) enum Command {
     Info {
         format: Format,
     },
+    /// The image commands (`images`, `image ...`, `tag`, `rmi`, ...).
+    Image(crate::flags::images::ImageFlags),
     /// `berth --version`.
     ShortVersion,
     /// No command: print help.
@@ -65,6 +68,14 @@ impl Settings {
                 | Some(CommandFlags::System {
                     command: SystemFlags::Info(f),
                 }) => Command::Info { format: format(f) },
+                Some(CommandFlags::Images(f)) => Command::Image(ImageFlags::Ls(f)),
+                Some(CommandFlags::Image { command }) => Command::Image(command),
+                Some(CommandFlags::Tag(f)) => Command::Image(ImageFlags::Tag(f)),
+                Some(CommandFlags::Rmi(f)) => Command::Image(ImageFlags::Rm(f)),
+                Some(CommandFlags::History(f)) => Command::Image(ImageFlags::History(f)),
+                Some(CommandFlags::Save(f)) => Command::Image(ImageFlags::Save(f)),
+                Some(CommandFlags::Load(f)) => Command::Image(ImageFlags::Load(f)),
+                Some(CommandFlags::Import(f)) => Command::Image(ImageFlags::Import(f)),
             }
         };
         Ok(Self {
@@ -160,6 +171,21 @@ mod tests {
             resolve(&["berth", "--version"], &[]).command,
             Command::ShortVersion
         );
+    }
+
+    #[test]
+    fn image_commands_share_one_shape() {
+        use clap::CommandFactory;
+        Flags::command().debug_assert();
+        let rmi = resolve(&["berth", "rmi", "-f", "a", "b"], &[]).command;
+        let rm = resolve(&["berth", "image", "rm", "-f", "a", "b"], &[]).command;
+        assert_eq!(rmi, rm);
+        let ls = resolve(&["berth", "images", "-q"], &[]).command;
+        assert_eq!(ls, resolve(&["berth", "image", "ls", "-q"], &[]).command);
+        assert!(matches!(
+            resolve(&["berth", "import", "-", "x:1", "--change", "CMD [\"sh\"]"], &[]).command,
+            Command::Image(ImageFlags::Import(f)) if f.change == ["CMD [\"sh\"]"]
+        ));
     }
 
     #[test]

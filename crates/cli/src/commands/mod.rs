@@ -1,5 +1,6 @@
 //! One module per command: settings in, API calls, output through the printer.
 
+pub(crate) mod images;
 pub(crate) mod info;
 pub(crate) mod version;
 
@@ -21,6 +22,7 @@ pub(crate) async fn run(settings: Settings, printer: &mut Printer) -> anyhow::Re
     match &settings.command {
         Command::Version { format } => version::run(&client, format, printer).await,
         Command::Info { format } => info::run(&client, &settings, format, printer).await,
+        Command::Image(c) => images::run(&client, c, printer).await,
         Command::ShortVersion => {
             printer.data(&format!("berth version {VERSION}, build {GIT_COMMIT}\n"))?;
             Ok(())

@@ -1,0 +1,131 @@
+//! Flags of the image commands (`images`, `image ...`, `tag`, `rmi`,
+//! `history`, `save`, `load`, `import`), with docker's names.
+
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub(crate) enum ImageFlags {
+    /// List images
+    #[command(visible_alias = "list")]
+    Ls(ImagesFlags),
+    /// Remove one or more images
+    #[command(visible_alias = "remove")]
+    Rm(RmiFlags),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagFlags),
+    /// Show the history of an image
+    History(HistoryFlags),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveFlags),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadFlags),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportFlags),
+    /// Display detailed information on one or more images
+    Inspect(ImageInspectFlags),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub(crate) struct ImagesFlags {
+    /// Show all images (default hides intermediate images)
+    #[arg(short = 'a', long = "all")]
+    pub(crate) all: bool,
+    /// Only show image IDs
+    #[arg(short = 'q', long = "quiet")]
+    pub(crate) quiet: bool,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    pub(crate) no_trunc: bool,
+    /// Show digests
+    #[arg(long = "digests")]
+    pub(crate) digests: bool,
+    /// Filter output based on conditions provided
+    #[arg(short = 'f', long = "filter", value_name = "filter")]
+    pub(crate) filter: Vec<String>,
+    /// Format output using a custom template
+    #[arg(long = "format", value_name = "string")]
+    pub(crate) format: Option<String>,
+    /// REPOSITORY[:TAG]
+    pub(crate) reference: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub(crate) struct RmiFlags {
+    /// Force removal of the image
+    #[arg(short = 'f', long = "force")]
+    pub(crate) force: bool,
+    /// Do not delete untagged parents
+    #[arg(long = "no-prune")]
+    pub(crate) no_prune: bool,
+    #[arg(required = true, value_name = "IMAGE")]
+    pub(crate) images: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub(crate) struct TagFlags {
+    #[arg(value_name = "SOURCE_IMAGE[:TAG]")]
+    pub(crate) source: String,
+    #[arg(value_name = "TARGET_IMAGE[:TAG]")]
+    pub(crate) target: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub(crate) struct HistoryFlags {
+    /// Print sizes and dates in human readable format
+    // No `-H`: that is the global `--host` here.
+    #[arg(long = "human", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub(crate) human: bool,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    pub(crate) no_trunc: bool,
+    /// Only show image IDs
+    #[arg(short = 'q', long = "quiet")]
+    pub(crate) quiet: bool,
+    /// Format output using a custom template
+    #[arg(long = "format", value_name = "string")]
+    pub(crate) format: Option<String>,
+    #[arg(value_name = "IMAGE")]
+    pub(crate) image: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub(crate) struct SaveFlags {
+    /// Write to a file, instead of STDOUT
+    #[arg(short = 'o', long = "output", value_name = "string")]
+    pub(crate) output: Option<String>,
+    #[arg(required = true, value_name = "IMAGE")]
+    pub(crate) images: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub(crate) struct LoadFlags {
+    /// Read from tar archive file, instead of STDIN
+    #[arg(short = 'i', long = "input", value_name = "string")]
+    pub(crate) input: Option<String>,
+    /// Suppress the load output
+    #[arg(short = 'q', long = "quiet")]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub(crate) struct ImportFlags {
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short = 'c', long = "change", value_name = "list")]
+    pub(crate) change: Vec<String>,
+    /// Set commit message for imported image
+    #[arg(short = 'm', long = "message", value_name = "string")]
+    pub(crate) message: Option<String>,
+    #[arg(value_name = "file|URL|-")]
+    pub(crate) source: String,
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub(crate) reference: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub(crate) struct ImageInspectFlags {
+    /// Format output using a custom template
+    #[arg(short = 'f', long = "format", value_name = "string")]
+    pub(crate) format: Option<String>,
+    #[arg(required = true, value_name = "IMAGE")]
+    pub(crate) images: Vec<String>,
+}
