@@ -5,7 +5,9 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use berth_engine::container::{Container, ContainerError, CreateOptions};
+use berth_engine::container::{
+    Container, ContainerError, CreateOptions, WaitCondition, WaitHandle,
+};
 use berth_engine::image::{
     DeleteItem, Digest, HistoryEntry, ImageDetails, ImageError, ImportRequest, LoadedImage,
 };
@@ -75,7 +77,13 @@ pub trait ContainerBackend: Send + Sync {
         opts: CreateOptions,
     ) -> Result<Container, ContainerError>;
     fn start_container(&self, id: &str) -> Result<(), ContainerError>;
-    fn wait_container(&self, id: &str) -> Result<i32, ContainerError>;
+    /// Fast: checks the container and notes its state; the caller blocks
+    /// in [`WaitHandle::wait`] after answering the headers.
+    fn wait_container(
+        &self,
+        id: &str,
+        condition: WaitCondition,
+    ) -> Result<WaitHandle, ContainerError>;
     fn list_containers(&self) -> Vec<Container>;
     fn remove_container(&self, id: &str, force: bool) -> Result<(), ContainerError>;
 }
@@ -91,8 +99,12 @@ impl ContainerBackend for Engine {
     fn start_container(&self, id: &str) -> Result<(), ContainerError> {
         self.containers().start(id)
     }
-    fn wait_container(&self, id: &str) -> Result<i32, ContainerError> {
-        self.containers().wait(id)
+    fn wait_container(
+        &self,
+        id: &str,
+        condition: WaitCondition,
+    ) -> Result<WaitHandle, ContainerError> {
+        self.containers().wait_handle(id, condition)
     }
     fn list_containers(&self) -> Vec<Container> {
         self.containers().list()

@@ -289,7 +289,12 @@ mod tests {
                 id.to_owned(),
             ))
         }
-        fn wait_container(&self, id: &str) -> Result<i32, berth_engine::container::ContainerError> {
+        fn wait_container(
+            &self,
+            id: &str,
+            _: berth_engine::container::WaitCondition,
+        ) -> Result<berth_engine::container::WaitHandle, berth_engine::container::ContainerError>
+        {
             Err(berth_engine::container::ContainerError::NotFound(
                 id.to_owned(),
             ))

@@ -190,6 +190,11 @@ fn docker_create_start_wait_ps_rm() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(d.ok(&["rm", "c1"]).trim(), "c1");
+    // `run -d`: create + start; then wait and remove it.
+    let id2 = d.ok(&["run", "-d", "--name", "c2", "hello-world"]);
+    assert_eq!(id2.trim().len(), 64, "{id2}");
+    assert_eq!(d.ok(&["wait", "c2"]).trim(), "0");
+    assert_eq!(d.ok(&["rm", "c2"]).trim(), "c2");
     assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
     for dir in cgroup_dirs(&d.cgroup_parent) {
         assert!(!dir.join(id).exists(), "{} left", dir.join(id).display());

@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use berth_engine::container::{Containers, CreateOptions, Settings, Status};
+use berth_engine::container::{Containers, CreateOptions, Settings, Status, WaitCondition};
 use berth_image::ImageStore;
 use berth_image::reference::Reference;
 use berth_image::store::ImportOptions;
@@ -435,4 +435,71 @@ fn engine_runs_hello_world_and_reloads() {
     );
     engine.containers().remove(&bb.id, false).unwrap();
     assert_eq!(engine.system_info().containers.total, 0);
+}
+
+#[test]
+fn a_crash_during_start_is_undone_at_open() {
+    let mut f = Fixture::new();
+    let id = f.run(&["sleep", "1000"]);
+    let before = f.c().get(&id).unwrap();
+    drop(f.containers.take());
+    // As if the daemon died after starting the shim, before recording it.
+    let doc = f
+        .dir
+        .path()
+        .join("d/containers")
+        .join(&id)
+        .join("config.v2.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&fs_err::read(&doc).unwrap()).unwrap();
+    v["State"]["Status"] = "created".into();
+    fs_err::write(&doc, serde_json::to_vec(&v).unwrap()).unwrap();
+    f.containers = Some(f.open());
+    let after = f.c().get(&id).unwrap();
+    assert_eq!(after.state.status, Status::Created);
+    assert!(!mounted(&f.rootfs(&id)));
+    assert!(!f.dir.path().join("e/shims").join(&id).exists());
+    std::thread::sleep(Duration::from_millis(50));
+    let _ = nix::sys::wait::waitpid(
+        nix::unistd::Pid::from_raw(before.state.shim_pid),
+        Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+    );
+    let stat = fs_err::read_to_string(format!("/proc/{}/stat", before.state.pid));
+    assert!(
+        stat.map_or(true, |s| s.contains(") Z")),
+        "init still running"
+    );
+    // And it starts normally.
+    f.c().start(&f.images, &id).unwrap();
+    f.c().remove(&f.images, &id, true).unwrap();
+}
+
+#[test]
+fn wait_conditions() {
+    let f = Fixture::new();
+    let c = f
+        .c()
+        .create(&f.images, "busybox", cmd(&["sh", "-c", "exit 7"]))
+        .unwrap();
+    // not-running: a created container is not running.
+    assert_eq!(f.c().wait(&c.id).unwrap(), 0);
+    // next-exit, asked before the start (as `docker run` does).
+    let waiter = std::thread::scope(|s| {
+        let h = s.spawn(|| f.c().wait_for(&c.id, WaitCondition::NextExit));
+        std::thread::sleep(Duration::from_millis(100));
+        f.c().start(&f.images, &c.id).unwrap();
+        h.join().unwrap()
+    });
+    assert_eq!(waiter.unwrap(), 7);
+    let removed = std::thread::scope(|s| {
+        let h = s.spawn(|| f.c().wait_for(&c.id, WaitCondition::Removed));
+        std::thread::sleep(Duration::from_millis(100));
+        f.c().remove(&f.images, &c.id, false).unwrap();
+        h.join().unwrap()
+    });
+    assert_eq!(removed.unwrap(), 7);
+    assert_eq!(
+        WaitCondition::parse("next-exit"),
+        Some(WaitCondition::NextExit)
+    );
+    assert_eq!(WaitCondition::parse("bogus"), None);
 }

@@ -5,11 +5,12 @@
 
 use std::sync::Arc;
 
+use axum::body::{Body, Bytes};
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use berth_api_types::container as api;
-use berth_engine::container::{Container, ContainerError, CreateOptions, Status};
+use berth_engine::container::{Container, ContainerError, CreateOptions, Status, WaitCondition};
 
 use super::json_response;
 use crate::backend::ContainerBackend;
@@ -111,17 +112,72 @@ pub(crate) async fn start(backend: Backend, id: String) -> Response {
     no_content(blocking(move || backend.start_container(&id)).await)
 }
 
-/// `POST /containers/{id}/wait` (condition `not-running`).
-pub(crate) async fn wait(backend: Backend, id: String) -> Response {
-    match blocking(move || backend.wait_container(&id)).await {
-        Ok(code) => json_response(
-            StatusCode::OK,
-            &api::ContainerWaitResponse {
+/// `POST /containers/{id}/wait?condition=not-running|next-exit|removed`.
+pub(crate) async fn wait(backend: Backend, id: String, req: Request) -> Response {
+    let q = query_of(&req);
+    let text = q
+        .iter()
+        .find(|(k, _)| k == "condition")
+        .map_or("", |(_, v)| v.as_str());
+    let Some(condition) = WaitCondition::parse(text) else {
+        return ApiError::invalid_argument(format!("invalid condition: \"{text}\""))
+            .into_response_body();
+    };
+    // Checked before answering: an unknown container is a plain 404.
+    let handle = match blocking(move || backend.wait_container(&id, condition)).await {
+        Ok(h) => h,
+        Err(e) => return e.into_response_body(),
+    };
+    // As dockerd: the status line and headers go out at once (the docker
+    // CLI waits for them before it starts the container), the body when
+    // the condition holds; a failure then is the body's `Error`.
+    let (tx, rx) = tokio::sync::oneshot::channel::<Bytes>();
+    tokio::spawn(async move {
+        let result = blocking(move || handle.wait()).await;
+        let body = match result {
+            Ok(code) => api::ContainerWaitResponse {
                 status_code: i64::from(code),
                 error: None,
             },
-        ),
-        Err(e) => e.into_response_body(),
+            Err(e) => api::ContainerWaitResponse {
+                status_code: -1,
+                error: Some(api::WaitExitError {
+                    message: e.message().to_owned(),
+                }),
+            },
+        };
+        let mut bytes = serde_json::to_vec(&body).unwrap_or_default();
+        bytes.push(b'\n');
+        let _ = tx.send(Bytes::from(bytes));
+    });
+    let mut response = Response::new(Body::from_stream(OnceStream(Some(rx))));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// A body of one chunk that arrives later.
+struct OnceStream(Option<tokio::sync::oneshot::Receiver<Bytes>>);
+
+impl futures_core::Stream for OnceStream {
+    type Item = Result<Bytes, std::io::Error>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::future::Future;
+        let Some(rx) = self.0.as_mut() else {
+            return std::task::Poll::Ready(None);
+        };
+        match std::pin::Pin::new(rx).poll(cx) {
+            std::task::Poll::Pending => std::task::Poll::Pending,
+            std::task::Poll::Ready(r) => {
+                self.0 = None;
+                std::task::Poll::Ready(r.ok().map(Ok))
+            }
+        }
     }
 }
 

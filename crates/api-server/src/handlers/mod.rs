@@ -42,7 +42,7 @@ pub(crate) async fn handle(
         Route::ContainerCreate => containers::create(backends.containers.clone(), req).await,
         Route::ContainerList => containers::list(backends.containers.clone(), req).await,
         Route::ContainerStart(id) => containers::start(backends.containers.clone(), id).await,
-        Route::ContainerWait(id) => containers::wait(backends.containers.clone(), id).await,
+        Route::ContainerWait(id) => containers::wait(backends.containers.clone(), id, req).await,
         Route::ContainerDelete(id) => {
             containers::delete(backends.containers.clone(), id, req).await
         }

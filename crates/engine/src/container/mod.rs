@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use berth_image::ImageStore;
 use berth_image::snapshot::Mount;
 use berth_shim_proto::{Reply, Request, ShimError, Status as ShimStatus};
-pub use model::{Container, CreateOptions, Process, State, Status, parse_signal};
+pub use model::{Container, CreateOptions, Process, State, Status, WaitCondition, parse_signal};
 
 use crate::error::{Classify, ErrorClass};
 
@@ -213,6 +213,22 @@ impl Containers {
         for c in running {
             inner.restore(&c);
         }
+        // A crash during start (shim started, container not yet recorded as
+        // running) leaves a shim and a mount behind a container that is
+        // not running: the start never succeeded, so undo it.
+        let idle: Vec<Container> = lock(&inner.table)
+            .values()
+            .filter(|c| c.state.status != Status::Running)
+            .cloned()
+            .collect();
+        for c in idle {
+            let pid =
+                fs_err::read_to_string(inner.shim_dir(&c.id).join(berth_shim_proto::PID_FILE))
+                    .ok()
+                    .and_then(|t| t.trim().parse().ok())
+                    .unwrap_or(0);
+            inner.release_runtime(&c.id, pid);
+        }
         Ok(Self { inner })
     }
 
@@ -321,6 +337,7 @@ impl Containers {
             labels,
             stop_signal: image_config.stop_signal.clone(),
             state: State::default(),
+            exits: 0,
         };
         let top = details.record.top_chain_id().map(|c| c.to_string());
         images
@@ -401,48 +418,35 @@ impl Containers {
     /// Waits until the container is not running and returns its exit code
     /// (docker's `wait` with condition `not-running`).
     pub fn wait(&self, id_or_name: &str) -> Result<i32> {
-        self.wait_inner(id_or_name, None)?
-            .ok_or_else(|| ContainerError::Internal {
-                message: "wait ended without an exit code".into(),
-            })
+        self.wait_for(id_or_name, WaitCondition::NotRunning)
+    }
+
+    /// Waits for `condition` and returns the exit code (the last one known
+    /// when the container was removed meanwhile).
+    pub fn wait_for(&self, id_or_name: &str, condition: WaitCondition) -> Result<i32> {
+        self.wait_handle(id_or_name, condition)?.wait()
     }
 
     /// Like [`Containers::wait`], giving up after `timeout` (`None` then).
     pub fn wait_timeout(&self, id_or_name: &str, timeout: Duration) -> Result<Option<i32>> {
-        self.wait_inner(id_or_name, Some(Instant::now() + timeout))
+        self.wait_handle(id_or_name, WaitCondition::NotRunning)?
+            .wait_until(Some(Instant::now() + timeout))
     }
 
-    fn wait_inner(&self, id_or_name: &str, deadline: Option<Instant>) -> Result<Option<i32>> {
-        let inner = &self.inner;
-        let mut table = lock(&inner.table);
-        let id = resolve(&table, id_or_name)?.id.clone();
-        let mut last = None;
-        loop {
-            match table.get(&id) {
-                None => return Ok(last),
-                Some(c) if c.state.status != Status::Running => {
-                    return Ok(Some(c.state.exit_code));
-                }
-                Some(c) => last = Some(c.state.exit_code),
-            }
-            table = match deadline {
-                None => inner
-                    .changed
-                    .wait(table)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return Ok(None);
-                    }
-                    inner
-                        .changed
-                        .wait_timeout(table, d - now)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .0
-                }
-            };
-        }
+    /// The first half of a wait: checks the container exists and notes
+    /// where its exits stand, so a `next-exit` wait set up before a start
+    /// cannot miss the exit (the API answers the headers between the two
+    /// halves, and `docker run` starts the container then).
+    pub fn wait_handle(&self, id_or_name: &str, condition: WaitCondition) -> Result<WaitHandle> {
+        let table = lock(&self.inner.table);
+        let c = resolve(&table, id_or_name)?;
+        Ok(WaitHandle {
+            inner: Arc::clone(&self.inner),
+            id: c.id.clone(),
+            condition,
+            exits_before: c.exits,
+            last: c.state.exit_code,
+        })
     }
 
     /// Sends `signal` to the container's init.
@@ -549,6 +553,74 @@ impl Containers {
         table.remove(&c.id);
         inner.changed.notify_all();
         Ok(())
+    }
+}
+
+/// A wait in progress ([`Containers::wait_handle`]).
+pub struct WaitHandle {
+    inner: Arc<Inner>,
+    id: String,
+    condition: WaitCondition,
+    exits_before: u64,
+    last: i32,
+}
+
+impl std::fmt::Debug for WaitHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaitHandle")
+            .field("id", &self.id)
+            .field("condition", &self.condition)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WaitHandle {
+    /// Blocks until the condition holds; the exit code.
+    pub fn wait(self) -> Result<i32> {
+        self.wait_until(None)?
+            .ok_or_else(|| ContainerError::Internal {
+                message: "wait ended without an exit code".into(),
+            })
+    }
+
+    /// Blocks until the condition holds (the exit code) or `deadline` (`None`).
+    pub fn wait_until(self, deadline: Option<Instant>) -> Result<Option<i32>> {
+        let inner = &self.inner;
+        let mut table = lock(&inner.table);
+        let mut last = self.last;
+        loop {
+            match table.get(&self.id) {
+                None => return Ok(Some(last)),
+                Some(c) => {
+                    let done = match self.condition {
+                        WaitCondition::NotRunning => c.state.status != Status::Running,
+                        WaitCondition::NextExit => c.exits > self.exits_before,
+                        WaitCondition::Removed => false,
+                    };
+                    if done {
+                        return Ok(Some(c.state.exit_code));
+                    }
+                    last = c.state.exit_code;
+                }
+            }
+            table = match deadline {
+                None => inner
+                    .changed
+                    .wait(table)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return Ok(None);
+                    }
+                    inner
+                        .changed
+                        .wait_timeout(table, d - now)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
     }
 }
 
@@ -820,6 +892,7 @@ impl Inner {
         c.state.finished_at = finished_at;
         c.state.pid = 0;
         c.state.shim_pid = 0;
+        c.exits += 1;
         if let Err(e) = self.store.save(c) {
             tracing::error!(id, error = %e, "cannot record a container's exit");
         }

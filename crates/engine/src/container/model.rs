@@ -112,6 +112,35 @@ pub struct Container {
     #[serde(default)]
     pub stop_signal: Option<String>,
     pub state: State,
+    /// How many exits this engine has seen (for `wait` with `next-exit`);
+    /// not stored.
+    #[serde(skip)]
+    pub(crate) exits: u64,
+}
+
+/// When `wait` returns (docker's `condition`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WaitCondition {
+    /// At once if the container is not running, else at its exit.
+    #[default]
+    NotRunning,
+    /// At the container's next exit (even if it is not started yet):
+    /// what `docker run` uses before it starts the container.
+    NextExit,
+    /// When the container has been removed.
+    Removed,
+}
+
+impl WaitCondition {
+    /// Docker's names: `not-running` (also empty), `next-exit`, `removed`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "" | "not-running" => Some(Self::NotRunning),
+            "next-exit" => Some(Self::NextExit),
+            "removed" => Some(Self::Removed),
+            _ => None,
+        }
+    }
 }
 
 /// Parses a signal given as a number or a name (`SIGTERM`, `TERM`).

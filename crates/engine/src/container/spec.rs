@@ -179,6 +179,7 @@ mod tests {
             labels: BTreeMap::new(),
             stop_signal: None,
             state: State::default(),
+            exits: 0,
         }
     }
 
