@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+#[path = "e2e/images.rs"]
+mod images;
+
 const DOCKER_28: &str = "/usr/local/bin/docker";
 const DOCKER_20: &str = "/usr/bin/docker";
 
@@ -338,7 +341,8 @@ fn check_info(client: &str) {
     let root = daemon.data_root();
     for line in [
         " Containers: 0\n",
-        " Images: 0\n",
+        // The built-in hello-world image.
+        " Images: 1\n",
         &format!(" Server Version: {}\n", env!("CARGO_PKG_VERSION")),
         " Storage Driver: overlay2\n",
         " Logging Driver: json-file\n",
