@@ -85,6 +85,12 @@ pub trait ContainerBackend: Send + Sync {
         condition: WaitCondition,
     ) -> Result<WaitHandle, ContainerError>;
     fn list_containers(&self) -> Vec<Container>;
+    fn stop_container(
+        &self,
+        id: &str,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<(), ContainerError>;
+    fn kill_container(&self, id: &str, signal: i32) -> Result<(), ContainerError>;
     fn remove_container(&self, id: &str, force: bool) -> Result<(), ContainerError>;
 }
 
@@ -108,6 +114,16 @@ impl ContainerBackend for Engine {
     }
     fn list_containers(&self) -> Vec<Container> {
         self.containers().list()
+    }
+    fn stop_container(
+        &self,
+        id: &str,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<(), ContainerError> {
+        self.containers().stop(id, timeout)
+    }
+    fn kill_container(&self, id: &str, signal: i32) -> Result<(), ContainerError> {
+        self.containers().kill(id, signal)
     }
     fn remove_container(&self, id: &str, force: bool) -> Result<(), ContainerError> {
         self.containers().remove(id, force)

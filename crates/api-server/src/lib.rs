@@ -302,6 +302,24 @@ mod tests {
         fn list_containers(&self) -> Vec<berth_engine::container::Container> {
             Vec::new()
         }
+        fn stop_container(
+            &self,
+            id: &str,
+            _: Option<std::time::Duration>,
+        ) -> Result<(), berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
+        fn kill_container(
+            &self,
+            id: &str,
+            _: i32,
+        ) -> Result<(), berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
         fn remove_container(
             &self,
             id: &str,

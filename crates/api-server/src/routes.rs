@@ -26,6 +26,8 @@ pub enum Route {
     ContainerList,
     ContainerStart(String),
     ContainerWait(String),
+    ContainerStop(String),
+    ContainerKill(String),
     ContainerDelete(String),
     NotFound,
 }
@@ -61,6 +63,12 @@ pub fn route(method: &Method, path: &str) -> Route {
         }
         ("POST", ["containers", id, "wait"]) if !id.is_empty() => {
             Route::ContainerWait((*id).to_owned())
+        }
+        ("POST", ["containers", id, "stop"]) if !id.is_empty() => {
+            Route::ContainerStop((*id).to_owned())
+        }
+        ("POST", ["containers", id, "kill"]) if !id.is_empty() => {
+            Route::ContainerKill((*id).to_owned())
         }
         ("DELETE", ["containers", id]) if !id.is_empty() => {
             Route::ContainerDelete((*id).to_owned())
@@ -144,6 +152,14 @@ mod tests {
         assert_eq!(
             route(&Method::DELETE, "/containers/abc"),
             Route::ContainerDelete(s("abc"))
+        );
+        assert_eq!(
+            route(&Method::POST, "/containers/abc/stop"),
+            Route::ContainerStop(s("abc"))
+        );
+        assert_eq!(
+            route(&Method::POST, "/containers/abc/kill"),
+            Route::ContainerKill(s("abc"))
         );
         assert_eq!(route(&Method::DELETE, "/containers/"), Route::NotFound);
     }

@@ -57,7 +57,13 @@ impl Daemon {
         // Short: shim socket paths live under the exec root.
         let dir = tempfile::Builder::new().prefix("bd").tempdir().unwrap();
         let log = fs_err::File::create(dir.path().join("berthd.log")).unwrap();
-        let cgroup_parent = format!("/berth-e2e-{}", std::process::id());
+        // Per daemon: tests run in parallel and each removes its own parent.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let cgroup_parent = format!(
+            "/berth-e2e-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
         let child = Command::new(env!("CARGO_BIN_EXE_berthd"))
             .arg("--data-root")
             .arg(dir.path().join("d"))
@@ -205,4 +211,54 @@ fn docker_create_start_wait_ps_rm() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A busybox image imported through the API: /bin/busybox and applet links.
+fn import_busybox(d: &Daemon) {
+    let root = d.dir.path().join("bb");
+    fs_err::create_dir_all(root.join("bin")).unwrap();
+    fs_err::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    for applet in ["sh", "sleep", "echo"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    let tar = d.dir.path().join("bb.tar");
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    d.ok(&["import", tar.to_str().unwrap(), "busybox"]);
+}
+
+#[test]
+fn docker_stop_kill_and_force_rm() {
+    let d = Daemon::start();
+    import_busybox(&d);
+    d.ok(&["run", "-d", "--name", "st", "busybox", "sleep", "1000"]);
+    let ps = d.ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.trim().starts_with("st Up "), "{ps}");
+    assert_eq!(d.ok(&["stop", "-t", "1", "st"]).trim(), "st");
+    let code: i32 = d.ok(&["wait", "st"]).trim().parse().unwrap();
+    assert!(code == 137 || code == 143, "{code}");
+
+    d.ok(&["run", "-d", "--name", "kl", "busybox", "sleep", "1000"]);
+    assert_eq!(d.ok(&["kill", "kl"]).trim(), "kl");
+    assert_eq!(d.ok(&["wait", "kl"]).trim(), "137");
+    let out = d.docker(&["kill", "kl"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not running"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    d.ok(&["run", "-d", "--name", "fr", "busybox", "sleep", "1000"]);
+    let out = d.docker(&["rm", "fr"]);
+    assert!(!out.status.success());
+    assert_eq!(d.ok(&["rm", "-f", "fr"]).trim(), "fr");
+    d.ok(&["rm", "st", "kl"]);
+    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
 }

@@ -181,6 +181,45 @@ impl futures_core::Stream for OnceStream {
     }
 }
 
+/// `POST /containers/{id}/stop?t=SECONDS` (default 10; `-1` waits forever
+/// as dockerd, here: a day).
+pub(crate) async fn stop(backend: Backend, id: String, req: Request) -> Response {
+    let q = query_of(&req);
+    let timeout = match q.iter().find(|(k, _)| k == "t").map(|(_, v)| v.as_str()) {
+        None | Some("") => None,
+        Some(t) => match t.parse::<i64>() {
+            Ok(n) if n < 0 => Some(std::time::Duration::from_secs(86_400)),
+            Ok(n) => Some(std::time::Duration::from_secs(n.unsigned_abs())),
+            Err(_) => {
+                return ApiError::invalid_argument(format!("invalid value for t: {t}"))
+                    .into_response_body();
+            }
+        },
+    };
+    no_content(blocking(move || backend.stop_container(&id, timeout)).await)
+}
+
+/// `POST /containers/{id}/kill?signal=` (default `SIGKILL`).
+pub(crate) async fn kill(backend: Backend, id: String, req: Request) -> Response {
+    let q = query_of(&req);
+    let text = q
+        .iter()
+        .find(|(k, _)| k == "signal")
+        .map_or("", |(_, v)| v.as_str());
+    let signal = if text.is_empty() {
+        9
+    } else {
+        match berth_engine::container::parse_signal(text) {
+            Some(n) => n,
+            None => {
+                return ApiError::invalid_argument(format!("Invalid signal: {text}"))
+                    .into_response_body();
+            }
+        }
+    };
+    no_content(blocking(move || backend.kill_container(&id, signal)).await)
+}
+
 /// `DELETE /containers/{id}?force=`.
 pub(crate) async fn delete(backend: Backend, id: String, req: Request) -> Response {
     let force = flag(&query_of(&req), "force");

@@ -43,6 +43,8 @@ pub(crate) async fn handle(
         Route::ContainerList => containers::list(backends.containers.clone(), req).await,
         Route::ContainerStart(id) => containers::start(backends.containers.clone(), id).await,
         Route::ContainerWait(id) => containers::wait(backends.containers.clone(), id, req).await,
+        Route::ContainerStop(id) => containers::stop(backends.containers.clone(), id, req).await,
+        Route::ContainerKill(id) => containers::kill(backends.containers.clone(), id, req).await,
         Route::ContainerDelete(id) => {
             containers::delete(backends.containers.clone(), id, req).await
         }
