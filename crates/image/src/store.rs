@@ -78,6 +78,13 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A conflict worded in full (dockerd's message for a reference whose
+    /// image a container uses).
+    #[error("{message}")]
+    InUse {
+        /// The whole message.
+        message: String,
+    },
     /// Invalid input that is not a reference or change error.
     #[error("{message}")]
     InvalidArgument {
@@ -100,7 +107,7 @@ impl Error {
                 C::InvalidArgument
             }
             Self::NotFound { .. } => C::NotFound,
-            Self::Ambiguous { .. } | Self::Conflict { .. } => C::Conflict,
+            Self::Ambiguous { .. } | Self::Conflict { .. } | Self::InUse { .. } => C::Conflict,
         }
     }
 }
@@ -814,9 +821,12 @@ impl ImageStore {
             if let Some(c) = in_use(&id)
                 && !force
             {
-                return Err(Error::Conflict {
-                    name: r.familiar_string(),
-                    reason: format!("image is being used by container {c}"),
+                // dockerd's wording, with the reference as the user typed it.
+                return Err(Error::InUse {
+                    message: format!(
+                        "conflict: unable to remove repository reference {name:?} (must force) - container {} is using its referenced image {short}",
+                        truncate_id(&c)
+                    ),
                 });
             }
             self.untag_inner(&r)?;
@@ -833,7 +843,7 @@ impl ImageStore {
             {
                 return Err(Error::Conflict {
                     name: short.to_owned(),
-                    reason: format!("image is being used by container {c}"),
+                    reason: format!("image is being used by container {}", truncate_id(&c)),
                 });
             }
             for t in tags {
@@ -887,7 +897,7 @@ impl ImageStore {
                 match self.delete(&r.id.to_string(), false, &in_use) {
                     Ok(items) => out.extend(items),
                     // Tagged or deleted meanwhile.
-                    Err(Error::Conflict { .. } | Error::NotFound { .. }) => {}
+                    Err(Error::Conflict { .. } | Error::InUse { .. } | Error::NotFound { .. }) => {}
                     Err(e) => return Err(e),
                 }
             }
@@ -968,6 +978,12 @@ impl ImageStore {
         }
         Ok(removed)
     }
+}
+
+/// Docker's `stringid.TruncateID`: 12 characters, no algorithm prefix.
+fn truncate_id(id: &str) -> String {
+    let id = id.split_once(':').map_or(id, |(_, hex)| hex);
+    id.chars().take(12).collect()
 }
 
 /// Now, as RFC 3339 UTC with nanoseconds (Docker's `created` format).

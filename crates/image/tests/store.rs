@@ -228,9 +228,12 @@ fn rmi_semantics() {
     let used = |_: &berth_image::digest::Digest| Some("c0ffee".to_owned());
     let e = store.delete("one:1", false, used).unwrap_err();
     assert!(
-        e.to_string().contains("being used by container c0ffee"),
+        e.to_string().starts_with(
+            "conflict: unable to remove repository reference \"one:1\" (must force) - container c0ffee is using its referenced image "
+        ),
         "{e}"
     );
+    assert_eq!(e.class(), berth_image::ErrorClass::Conflict);
     assert!(store.resolve("one:1").is_ok(), "nothing changed");
     // Forced.
     let out = store.delete("one:1", true, used).unwrap();

@@ -278,7 +278,21 @@ mod tests {
         assert_eq!(items, [DeleteItem::Untagged("mine:v1".into())]);
         let e = s.delete("hello-world", false).unwrap_err();
         assert_eq!(e.class(), ErrorClass::Conflict);
-        assert!(e.to_string().contains("c0ffee"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "conflict: unable to remove repository reference \"hello-world\" (must force) - container c0ffee is using its referenced image {}",
+                &id.hex()[..12]
+            )
+        );
+        let e = s.delete(&id.hex()[..12], false).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "conflict: unable to delete {} (must be forced) - image is being used by container c0ffee",
+                &id.hex()[..12]
+            )
+        );
         let items = s.delete("hello-world", true).unwrap();
         assert_eq!(items[0], DeleteItem::Untagged("hello-world:latest".into()));
         assert!(items.contains(&DeleteItem::Deleted(id)));
