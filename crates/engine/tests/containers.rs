@@ -503,3 +503,36 @@ fn wait_conditions() {
     );
     assert_eq!(WaitCondition::parse("bogus"), None);
 }
+
+#[test]
+fn parallel_lifecycles() {
+    let f = Fixture::new();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6)
+            .map(|i| {
+                let f = &f;
+                s.spawn(move || {
+                    let script = format!("exit {i}");
+                    let id = f.run(&["sh", "-c", &script]);
+                    assert_eq!(f.c().wait(&id).unwrap(), i);
+                    // Stop and kill of an exited container: no-op / conflict.
+                    f.c().stop(&id, Some(Duration::from_secs(1))).unwrap();
+                    assert!(f.c().kill(&id, 9).is_err());
+                    f.c().remove(&f.images, &id, false).unwrap();
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    });
+    assert!(f.c().list().is_empty());
+    for dir in f.cgroup_dirs() {
+        let children = fs_err::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .count();
+        assert_eq!(children, 0, "{}", dir.display());
+    }
+}

@@ -338,6 +338,7 @@ impl Containers {
             stop_signal: image_config.stop_signal.clone(),
             state: State::default(),
             exits: 0,
+            busy: false,
         };
         let top = details.record.top_chain_id().map(|c| c.to_string());
         images
@@ -383,14 +384,28 @@ impl Containers {
     /// Starts a created or exited container. Starting a running one is a no-op.
     pub fn start(&self, images: &ImageStore, id_or_name: &str) -> Result<()> {
         let inner = &self.inner;
+        // Claim the container, then talk to the shim without the table
+        // lock, so other containers' calls are not held up.
+        let c = {
+            let mut table = lock(&inner.table);
+            let id = resolve(&table, id_or_name)?.id.clone();
+            let entry = table.get_mut(&id).ok_or_else(|| gone(&id))?;
+            if entry.state.status == Status::Running {
+                return Ok(());
+            }
+            if entry.busy {
+                return Err(busy(&id));
+            }
+            entry.busy = true;
+            entry.clone()
+        };
+        let started = inner.start_locked(images, &c);
         let mut table = lock(&inner.table);
-        let c = resolve(&table, id_or_name)?.clone();
-        if c.state.status == Status::Running {
-            return Ok(());
-        }
-        match inner.start_locked(images, &c) {
+        let entry = table.get_mut(&c.id).ok_or_else(|| gone(&c.id))?;
+        entry.busy = false;
+        inner.changed.notify_all();
+        match started {
             Ok((shim_pid, init_pid)) => {
-                let entry = table.get_mut(&c.id).ok_or_else(|| gone(&c.id))?;
                 entry.state = State {
                     status: Status::Running,
                     pid: init_pid,
@@ -406,10 +421,8 @@ impl Containers {
                 saved
             }
             Err(e) => {
-                if let Some(entry) = table.get_mut(&c.id) {
-                    entry.state.error = e.to_string();
-                    let _ = inner.store.save(entry);
-                }
+                entry.state.error = e.to_string();
+                let _ = inner.store.save(entry);
                 Err(e)
             }
         }
@@ -457,11 +470,24 @@ impl Containers {
                 message: format!("Container {} is not running", c.id),
             });
         }
-        shim::request(
+        match shim::request(
             &self.inner.shim_dir(&c.id),
             &Request::Kill { signal, all: false },
-        )
-        .map(|_| ())
+        ) {
+            Ok(_) => Ok(()),
+            // It exited meanwhile (its shim may be gone already).
+            Err(_) if self.exiting(&c.id) => Err(ContainerError::Conflict {
+                message: format!("Container {} is not running", c.id),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Not running, or its exit is being handled right now.
+    fn exiting(&self, id: &str) -> bool {
+        lock(&self.inner.table)
+            .get(id)
+            .is_none_or(|c| c.state.status != Status::Running || c.busy)
     }
 
     /// Sends the stop signal (the image's, or SIGTERM), waits up to
@@ -480,7 +506,11 @@ impl Containers {
         if !timeout.is_zero() {
             match self.kill(&c.id, signal) {
                 Ok(()) => {}
-                Err(e) if e.class() == ErrorClass::Conflict => return Ok(()),
+                Err(e) if e.class() == ErrorClass::Conflict => {
+                    // Exiting already: let the exit be recorded first.
+                    self.wait_timeout(&c.id, Duration::from_secs(30))?;
+                    return Ok(());
+                }
                 Err(e) => return Err(e),
             }
             if self.wait_timeout(&c.id, timeout)?.is_some() {
@@ -502,6 +532,7 @@ impl Containers {
         ) {
             Ok(_) => {}
             Err(e) if e.class() == ErrorClass::Conflict => {}
+            Err(_) if self.exiting(id) => {}
             Err(e) => return Err(e),
         }
         if self.wait_timeout(id, Duration::from_secs(30))?.is_none() {
@@ -536,6 +567,9 @@ impl Containers {
             return Err(ContainerError::Conflict {
                 message: format!("container {} was started again while being removed", c.id),
             });
+        }
+        if c.busy {
+            return Err(busy(&c.id));
         }
         inner.release_runtime(&c.id, c.state.shim_pid);
         match images.snapshots().remove(&c.id) {
@@ -717,6 +751,12 @@ impl Containers {
     }
 }
 
+fn busy(id: &str) -> ContainerError {
+    ContainerError::Conflict {
+        message: format!("container {id} is being started or stopped; try again"),
+    }
+}
+
 fn gone(id: &str) -> ContainerError {
     ContainerError::NotFound(id.to_owned())
 }
@@ -879,14 +919,24 @@ impl Inner {
 
     /// Records the exit and releases the runtime resources, once.
     fn finalize(&self, id: &str, exit_code: i32, finished_at: String) {
+        // Claim it, release the runtime without the table lock, record.
+        let shim_pid = {
+            let mut table = lock(&self.table);
+            let Some(c) = table.get_mut(id) else {
+                return;
+            };
+            if c.state.status != Status::Running || c.busy {
+                return;
+            }
+            c.busy = true;
+            c.state.shim_pid
+        };
+        self.release_runtime(id, shim_pid);
         let mut table = lock(&self.table);
         let Some(c) = table.get_mut(id) else {
             return;
         };
-        if c.state.status != Status::Running {
-            return;
-        }
-        self.release_runtime(id, c.state.shim_pid);
+        c.busy = false;
         c.state.status = Status::Exited;
         c.state.exit_code = exit_code;
         c.state.finished_at = finished_at;

@@ -116,6 +116,9 @@ pub struct Container {
     /// not stored.
     #[serde(skip)]
     pub(crate) exits: u64,
+    /// A start or an exit is being handled (outside the table lock).
+    #[serde(skip)]
+    pub(crate) busy: bool,
 }
 
 /// When `wait` returns (docker's `condition`).

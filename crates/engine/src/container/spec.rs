@@ -180,6 +180,7 @@ mod tests {
             stop_signal: None,
             state: State::default(),
             exits: 0,
+            busy: false,
         }
     }
 
