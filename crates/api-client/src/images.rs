@@ -1,12 +1,17 @@
 //! The image endpoints.
 //!
-//! Archive bodies (`load`, `import`) are sent from memory and `save`
-//! answers are read into memory: simple, and fine for the image sizes
-//! berth handles today; streaming both ways is the next step.
+//! Archives stream both ways: `load` and `import` send their body from a
+//! reader in 64 KiB chunks ([`ReaderBody`]), and `save` writes the answer
+//! to a writer frame by frame, so no archive is held in memory.
 
 use berth_api_types::{HistoryResponseItem, ImageDeleteResponseItem, ImageSummary, JsonMessage};
+use std::io::{Read, Write};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
+use hyper::body::Frame;
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
@@ -105,25 +110,65 @@ impl Client {
         Self::decode(&path, &raw)
     }
 
-    /// `GET /images/get?names=...`: the archive.
-    pub async fn image_save(&self, names: &[String]) -> Result<Vec<u8>, Error> {
+    /// `GET /images/get?names=...`: streams the archive into `out`.
+    pub async fn image_save(&self, names: &[String], out: &mut dyn Write) -> Result<(), Error> {
         let q: Vec<String> = names
             .iter()
             .map(|n| format!("names={}", encode(n)))
             .collect();
-        let path = format!("/images/get?{}", q.join("&"));
-        Ok(self.call(Method::GET, &path, Vec::new(), None).await?.body)
+        let path = self
+            .versioned(&format!("/images/get?{}", q.join("&")))
+            .await?;
+        let Host::Unix(socket) = self.host();
+        let stream = UnixStream::connect(socket)
+            .await
+            .map_err(|source| Error::connect(self.host(), source))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(Error::Http)?;
+        tokio::spawn(conn);
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header(hyper::header::HOST, "api.moby.localhost")
+            .header(hyper::header::USER_AGENT, USER_AGENT)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| Error::Request(e.to_string()))?;
+        let response = sender.send_request(request).await.map_err(Error::Http)?;
+        let (parts, mut body) = response.into_parts();
+        if !parts.status.is_success() {
+            let body = body
+                .collect()
+                .await
+                .map_err(Error::Http)?
+                .to_bytes()
+                .to_vec();
+            return Err(api_error(&RawResponse {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            }));
+        }
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(Error::Http)?;
+            if let Ok(data) = frame.into_data() {
+                out.write_all(&data)
+                    .map_err(|e| Error::Request(format!("writing the archive: {e}")))?;
+            }
+        }
+        out.flush()
+            .map_err(|e| Error::Request(format!("writing the archive: {e}")))?;
+        Ok(())
     }
 
     /// `POST /images/load`: the JSON messages of the answer.
-    pub async fn image_load(&self, archive: Vec<u8>) -> Result<Vec<JsonMessage>, Error> {
+    pub async fn image_load(
+        &self,
+        archive: Box<dyn Read + Send>,
+    ) -> Result<Vec<JsonMessage>, Error> {
+        let uri = self.versioned("/images/load?quiet=1").await?;
         let raw = self
-            .call(
-                Method::POST,
-                "/images/load?quiet=1",
-                archive,
-                Some("application/x-tar"),
-            )
+            .send_reader(Method::POST, &uri, archive, "application/x-tar")
             .await?;
         json_messages(&raw)
     }
@@ -131,7 +176,7 @@ impl Client {
     /// `POST /images/create?fromSrc=-`: import a rootfs tar.
     pub async fn image_import(
         &self,
-        archive: Vec<u8>,
+        archive: Box<dyn Read + Send>,
         repo: &str,
         tag: &str,
         changes: &[String],
@@ -146,8 +191,9 @@ impl Client {
         for c in changes {
             path.push_str(&format!("&changes={}", encode(c)));
         }
+        let uri = self.versioned(&path).await?;
         let raw = self
-            .call(Method::POST, &path, archive, Some("application/x-tar"))
+            .send_reader(Method::POST, &uri, archive, "application/x-tar")
             .await?;
         json_messages(&raw)
     }
@@ -193,6 +239,100 @@ impl Client {
             headers: parts.headers,
             body,
         })
+    }
+}
+
+impl Client {
+    /// Sends a request whose body is read from `reader` as it goes; a
+    /// daemon error status is an error.
+    async fn send_reader(
+        &self,
+        method: Method,
+        path: &str,
+        reader: Box<dyn Read + Send>,
+        content_type: &str,
+    ) -> Result<RawResponse, Error> {
+        let Host::Unix(socket) = self.host();
+        let stream = UnixStream::connect(socket)
+            .await
+            .map_err(|source| Error::connect(self.host(), source))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(Error::Http)?;
+        tokio::spawn(conn);
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, "api.moby.localhost")
+            .header(hyper::header::USER_AGENT, USER_AGENT)
+            .header(hyper::header::CONTENT_TYPE, content_type)
+            .body(ReaderBody {
+                reader,
+                done: false,
+            })
+            .map_err(|e| Error::Request(e.to_string()))?;
+        let response = sender.send_request(request).await.map_err(Error::Http)?;
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(Error::Http)?
+            .to_bytes()
+            .to_vec();
+        let raw = RawResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        };
+        if !raw.status.is_success() {
+            return Err(api_error(&raw));
+        }
+        Ok(raw)
+    }
+}
+
+/// A request body read from a file or stdin in chunks (chunked transfer
+/// encoding). Reads block; the CLI has nothing else to do meanwhile.
+struct ReaderBody {
+    reader: Box<dyn Read + Send>,
+    done: bool,
+}
+
+const CHUNK: usize = 64 * 1024;
+
+impl hyper::body::Body for ReaderBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            match self.reader.read(&mut buf) {
+                Ok(0) => {
+                    self.done = true;
+                    return Poll::Ready(None);
+                }
+                Ok(n) => {
+                    buf.truncate(n);
+                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(buf)))));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.done = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
     }
 }
 

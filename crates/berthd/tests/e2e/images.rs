@@ -348,6 +348,56 @@ fn berth_cli_images_tag_rmi() {
         "docker image inspect",
     );
     assert_eq!(layers, docker_layers);
+    // save -o / load -i / import stream through the berth CLI too.
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("hw.tar");
+    let archive_s = archive.to_str().unwrap();
+    let id = ok(
+        &berth(&["images", "-q", "--no-trunc"], &env),
+        "berth images -q",
+    );
+    ok(
+        &berth(&["save", "-o", archive_s, "hello-world"], &env),
+        "berth save",
+    );
+    ok(&berth(&["rmi", "hello-world"], &env), "berth rmi");
+    assert_eq!(
+        ok(&berth(&["load", "-i", archive_s], &env), "berth load"),
+        "Loaded image: hello-world:latest\n"
+    );
+    assert_eq!(
+        ok(&berth(&["images", "-q", "--no-trunc"], &env), "images"),
+        id
+    );
+    let tar = busybox_rootfs_tar(dir.path());
+    let imported = ok(
+        &berth(
+            &[
+                "import",
+                "--change",
+                "CMD [\"sh\"]",
+                tar.to_str().unwrap(),
+                "bb:berth",
+            ],
+            &env,
+        ),
+        "berth import",
+    );
+    assert!(imported.starts_with("sha256:"), "{imported}");
+    let cmd = ok(
+        &d(
+            &daemon,
+            &[
+                "image",
+                "inspect",
+                "--format",
+                "{{json .Config.Cmd}}",
+                "bb:berth",
+            ],
+        ),
+        "inspect",
+    );
+    assert_eq!(cmd.trim(), r#"["sh"]"#);
     let history = ok(&berth(&["history", "hello-world"], &env), "berth history");
     assert_eq!(
         history,

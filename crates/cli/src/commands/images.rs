@@ -428,40 +428,25 @@ async fn save(client: &Client, f: &SaveFlags) -> anyhow::Result<()> {
             "cowardly refusing to save to a terminal. Use the -o flag or redirect"
         ));
     }
-    let bytes = client.image_save(&f.images).await.map_err(api)?;
     match f.output.as_deref() {
         Some(path) if path != "-" => {
-            fs_write(path, &bytes)?;
+            let mut file = fs_err::File::create(path)
+                .with_context(|| format!("failed to save image: {path}"))?;
+            client.image_save(&f.images, &mut file).await.map_err(api)
         }
         _ => {
-            use std::io::Write;
             let mut out = std::io::stdout().lock();
-            out.write_all(&bytes)?;
-            out.flush()?;
+            client.image_save(&f.images, &mut out).await.map_err(api)
         }
     }
-    Ok(())
 }
 
-fn fs_write(path: &str, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut file =
-        fs_err::File::create(path).with_context(|| format!("failed to save image: {path}"))?;
-    file.write_all(bytes)?;
-    Ok(())
-}
-
-fn read_input(path: Option<&str>) -> anyhow::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
+/// A file, or stdin for `-` / none; read as the request goes.
+fn open_input(path: Option<&str>) -> anyhow::Result<Box<dyn Read + Send>> {
     match path {
-        Some(p) if p != "-" => {
-            fs_err::File::open(p)?.read_to_end(&mut bytes)?;
-        }
-        _ => {
-            std::io::stdin().lock().read_to_end(&mut bytes)?;
-        }
+        Some(p) if p != "-" => Ok(Box::new(fs_err::File::open(p)?)),
+        _ => Ok(Box::new(std::io::stdin())),
     }
-    Ok(bytes)
 }
 
 fn print_messages(messages: &[JsonMessage], printer: &mut Printer) -> anyhow::Result<()> {
@@ -484,13 +469,13 @@ async fn load(client: &Client, f: &LoadFlags, printer: &mut Printer) -> anyhow::
     if f.input.is_none() && std::io::stdin().is_terminal() {
         return Err(anyhow!("requested load from stdin, but stdin is empty"));
     }
-    let bytes = read_input(f.input.as_deref())?;
-    let messages = client.image_load(bytes).await.map_err(api)?;
+    let input = open_input(f.input.as_deref())?;
+    let messages = client.image_load(input).await.map_err(api)?;
     print_messages(&messages, printer)
 }
 
 async fn import(client: &Client, f: &ImportFlags, printer: &mut Printer) -> anyhow::Result<()> {
-    let bytes = read_input(Some(f.source.as_str()))?;
+    let input = open_input(Some(f.source.as_str()))?;
     let (repo, tag) = match &f.reference {
         Some(r) => {
             let (repo, tag) = split_reference(r);
@@ -500,7 +485,7 @@ async fn import(client: &Client, f: &ImportFlags, printer: &mut Printer) -> anyh
     };
     let messages = client
         .image_import(
-            bytes,
+            input,
             &repo,
             &tag,
             &f.change,
