@@ -85,6 +85,9 @@ pub trait ContainerBackend: Send + Sync {
         condition: WaitCondition,
     ) -> Result<WaitHandle, ContainerError>;
     fn list_containers(&self) -> Vec<Container>;
+    fn inspect_container(&self, id: &str) -> Result<Container, ContainerError>;
+    fn container_log_path(&self, id: &str) -> std::path::PathBuf;
+    fn container_log(&self, id: &str) -> Result<String, ContainerError>;
     fn stop_container(
         &self,
         id: &str,
@@ -114,6 +117,15 @@ impl ContainerBackend for Engine {
     }
     fn list_containers(&self) -> Vec<Container> {
         self.containers().list()
+    }
+    fn inspect_container(&self, id: &str) -> Result<Container, ContainerError> {
+        self.containers().get(id)
+    }
+    fn container_log_path(&self, id: &str) -> std::path::PathBuf {
+        self.containers().log_path(id)
+    }
+    fn container_log(&self, id: &str) -> Result<String, ContainerError> {
+        self.containers().read_log(id)
     }
     fn stop_container(
         &self,

@@ -302,6 +302,26 @@ mod tests {
         fn list_containers(&self) -> Vec<berth_engine::container::Container> {
             Vec::new()
         }
+        fn inspect_container(
+            &self,
+            id: &str,
+        ) -> Result<berth_engine::container::Container, berth_engine::container::ContainerError>
+        {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
+        fn container_log_path(&self, id: &str) -> PathBuf {
+            PathBuf::from(id)
+        }
+        fn container_log(
+            &self,
+            id: &str,
+        ) -> Result<String, berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
         fn stop_container(
             &self,
             id: &str,

@@ -27,6 +27,8 @@ pub enum Route {
     ContainerStart(String),
     ContainerWait(String),
     ContainerStop(String),
+    ContainerInspect(String),
+    ContainerLogs(String),
     ContainerKill(String),
     ContainerDelete(String),
     NotFound,
@@ -63,6 +65,12 @@ pub fn route(method: &Method, path: &str) -> Route {
         }
         ("POST", ["containers", id, "wait"]) if !id.is_empty() => {
             Route::ContainerWait((*id).to_owned())
+        }
+        ("GET", ["containers", id, "json"]) if !id.is_empty() => {
+            Route::ContainerInspect((*id).to_owned())
+        }
+        ("GET", ["containers", id, "logs"]) if !id.is_empty() => {
+            Route::ContainerLogs((*id).to_owned())
         }
         ("POST", ["containers", id, "stop"]) if !id.is_empty() => {
             Route::ContainerStop((*id).to_owned())
@@ -160,6 +168,14 @@ mod tests {
         assert_eq!(
             route(&Method::POST, "/containers/abc/kill"),
             Route::ContainerKill(s("abc"))
+        );
+        assert_eq!(
+            route(&Method::GET, "/containers/abc/json"),
+            Route::ContainerInspect(s("abc"))
+        );
+        assert_eq!(
+            route(&Method::GET, "/containers/abc/logs"),
+            Route::ContainerLogs(s("abc"))
         );
         assert_eq!(route(&Method::DELETE, "/containers/"), Route::NotFound);
     }

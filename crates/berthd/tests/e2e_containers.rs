@@ -187,6 +187,23 @@ fn docker_create_start_wait_ps_rm() {
     )
     .unwrap();
     assert!(log.contains("Hello"), "{log}");
+    // logs (multiplexed, demuxed by the CLI after an inspect) and inspect.
+    let out = d.ok(&["logs", "c1"]);
+    assert!(out.contains("Hello"), "{out}");
+    let tail = d.ok(&["logs", "--tail", "1", "c1"]);
+    assert_eq!(tail.lines().count(), 1, "{tail}");
+    assert_eq!(
+        d.ok(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.ExitCode}} {{.Name}} {{.Config.Image}}",
+            "c1"
+        ])
+        .trim(),
+        "exited 0 /c1 hello-world"
+    );
+    let out = d.docker(&["inspect", "nope"]);
+    assert!(!out.status.success());
 
     let out = d.docker(&["create", "--name", "c1", "hello-world"]);
     assert!(!out.status.success());
@@ -241,6 +258,27 @@ fn docker_stop_kill_and_force_rm() {
     d.ok(&["run", "-d", "--name", "st", "busybox", "sleep", "1000"]);
     let ps = d.ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
     assert!(ps.trim().starts_with("st Up "), "{ps}");
+    let pid: i32 = d
+        .ok(&["inspect", "--format", "{{.State.Pid}}", "st"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(pid > 0);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ec",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2",
+    ]);
+    assert_eq!(d.ok(&["wait", "ec"]).trim(), "0");
+    let out = d.docker(&["logs", "ec"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    d.ok(&["rm", "ec"]);
     assert_eq!(d.ok(&["stop", "-t", "1", "st"]).trim(), "st");
     let code: i32 = d.ok(&["wait", "st"]).trim().parse().unwrap();
     assert!(code == 137 || code == 143, "{code}");

@@ -335,3 +335,140 @@ mod tests {
         assert_eq!(unix_seconds("junk"), 0);
     }
 }
+
+fn inspect_body(c: Container, log_path: std::path::PathBuf) -> api::ContainerInspect {
+    let mut args = c.process.args.clone();
+    let path = if args.is_empty() {
+        String::new()
+    } else {
+        args.remove(0)
+    };
+    api::ContainerInspect {
+        created: c.created,
+        path,
+        args,
+        state: api::ContainerState {
+            status: c.state.status.as_str().to_owned(),
+            running: c.state.status == Status::Running,
+            pid: i64::from(c.state.pid),
+            exit_code: i64::from(c.state.exit_code),
+            error: c.state.error,
+            started_at: or_zero_time(c.state.started_at),
+            finished_at: or_zero_time(c.state.finished_at),
+            ..api::ContainerState::default()
+        },
+        image: c.image,
+        log_path: log_path.to_string_lossy().into_owned(),
+        name: format!("/{}", c.name),
+        driver: "overlay2".to_owned(),
+        platform: "linux".to_owned(),
+        host_config: serde_json::json!({"NetworkMode": "none", "LogConfig": {"Type": "json-file", "Config": {}}}),
+        network_settings: serde_json::json!({"Networks": {}}),
+        config: api::InspectConfig {
+            hostname: c.process.hostname,
+            user: c.options.user.unwrap_or_default(),
+            tty: c.process.tty,
+            open_stdin: c.process.open_stdin,
+            env: c.process.env,
+            cmd: c.options.cmd,
+            image: c.image_ref,
+            working_dir: c.options.working_dir.unwrap_or_default(),
+            entrypoint: c.options.entrypoint,
+            labels: c.labels,
+            ..api::InspectConfig::default()
+        },
+        id: c.id,
+        ..api::ContainerInspect::default()
+    }
+}
+
+/// Go's zero time, as dockerd reports a time that has not happened.
+fn or_zero_time(t: String) -> String {
+    if t.is_empty() {
+        "0001-01-01T00:00:00Z".to_owned()
+    } else {
+        t
+    }
+}
+
+/// `GET /containers/{id}/json`.
+pub(crate) async fn inspect(backend: Backend, id: String) -> Response {
+    let r = blocking(move || {
+        let c = backend.inspect_container(&id)?;
+        let log = backend.container_log_path(&c.id);
+        Ok(inspect_body(c, log))
+    })
+    .await;
+    match r {
+        Ok(body) => json_response(StatusCode::OK, &body),
+        Err(e) => e.into_response_body(),
+    }
+}
+
+/// One line of a json-file log.
+#[derive(serde::Deserialize)]
+struct LogLine {
+    log: String,
+    stream: String,
+    time: String,
+}
+
+/// `GET /containers/{id}/logs?stdout&stderr&tail&timestamps`: what the
+/// json-file log holds now (`follow` is not supported yet: it returns what
+/// is there). Multiplexed frames without a terminal, raw with one.
+pub(crate) async fn logs(backend: Backend, id: String, req: Request) -> Response {
+    let q = query_of(&req);
+    let stdout = flag(&q, "stdout");
+    let stderr = flag(&q, "stderr");
+    let timestamps = flag(&q, "timestamps");
+    let tail: Option<usize> = q
+        .iter()
+        .find(|(k, _)| k == "tail")
+        .and_then(|(_, v)| v.parse().ok());
+    if !stdout && !stderr {
+        return ApiError::invalid_argument("You must choose at least one stream")
+            .into_response_body();
+    }
+    let r = blocking(move || {
+        let c = backend.inspect_container(&id)?;
+        let text = backend.container_log(&c.id)?;
+        let lines: Vec<LogLine> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<LogLine>(l).ok())
+            .filter(|l| (l.stream == "stdout" && stdout) || (l.stream == "stderr" && stderr))
+            .collect();
+        let skip = tail.map_or(0, |n| lines.len().saturating_sub(n));
+        let mut out = Vec::new();
+        for l in lines.into_iter().skip(skip) {
+            let mut payload = Vec::new();
+            if timestamps {
+                payload.extend_from_slice(l.time.as_bytes());
+                payload.push(b' ');
+            }
+            payload.extend_from_slice(l.log.as_bytes());
+            if !c.process.tty {
+                let kind: u8 = if l.stream == "stderr" { 2 } else { 1 };
+                out.extend_from_slice(&[kind, 0, 0, 0]);
+                out.extend_from_slice(&u32::try_from(payload.len()).unwrap_or(0).to_be_bytes());
+            }
+            out.extend_from_slice(&payload);
+        }
+        Ok((c.process.tty, out))
+    })
+    .await;
+    match r {
+        Ok((tty, out)) => {
+            let mut response = Response::new(Body::from(out));
+            let kind = if tty {
+                "application/vnd.docker.raw-stream"
+            } else {
+                "application/vnd.docker.multiplexed-stream"
+            };
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+            response
+        }
+        Err(e) => e.into_response_body(),
+    }
+}

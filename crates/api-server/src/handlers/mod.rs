@@ -45,6 +45,8 @@ pub(crate) async fn handle(
         Route::ContainerWait(id) => containers::wait(backends.containers.clone(), id, req).await,
         Route::ContainerStop(id) => containers::stop(backends.containers.clone(), id, req).await,
         Route::ContainerKill(id) => containers::kill(backends.containers.clone(), id, req).await,
+        Route::ContainerInspect(id) => containers::inspect(backends.containers.clone(), id).await,
+        Route::ContainerLogs(id) => containers::logs(backends.containers.clone(), id, req).await,
         Route::ContainerDelete(id) => {
             containers::delete(backends.containers.clone(), id, req).await
         }

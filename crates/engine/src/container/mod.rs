@@ -381,6 +381,18 @@ impl Containers {
         self.inner.log_path(id)
     }
 
+    /// The current json-file log of a container (empty before its first
+    /// start). Rotated files are not included.
+    pub fn read_log(&self, id_or_name: &str) -> Result<String> {
+        let c = self.get(id_or_name)?;
+        let path = self.inner.log_path(&c.id);
+        match fs_err::read_to_string(&path) {
+            Ok(t) => Ok(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            Err(e) => Err(store::io(&path, e)),
+        }
+    }
+
     /// Starts a created or exited container. Starting a running one is a no-op.
     pub fn start(&self, images: &ImageStore, id_or_name: &str) -> Result<()> {
         let inner = &self.inner;
