@@ -404,3 +404,40 @@ fn berth_cli_images_tag_rmi() {
         ok(&d(&daemon, &["history", "hello-world"]), "docker history")
     );
 }
+
+#[test]
+fn docker_20_10_images_tag_save_load() {
+    let daemon = Daemon::start();
+    let host = daemon.host();
+    let d20 = |args: &[&str]| docker(super::DOCKER_20, &host, args);
+    let listing = ok(&d20(&["images"]), "docker 20.10 images");
+    assert!(
+        listing
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("hello-world   latest "),
+        "{listing}"
+    );
+    ok(&d20(&["tag", "hello-world", "a:b"]), "docker 20.10 tag");
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("x.tar");
+    let archive_s = archive.to_str().unwrap();
+    ok(&d20(&["save", "-o", archive_s, "a:b"]), "docker 20.10 save");
+    let out = ok(&d20(&["rmi", "a:b", "hello-world"]), "docker 20.10 rmi");
+    assert!(
+        out.starts_with("Untagged: a:b\nUntagged: hello-world:latest\nDeleted: sha256:"),
+        "{out}"
+    );
+    assert_eq!(
+        ok(&d20(&["load", "-i", archive_s]), "docker 20.10 load"),
+        "Loaded image: a:b\n"
+    );
+    let out = d20(&["rmi", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("No such image: nope"),
+        "{}",
+        text(&out.stderr)
+    );
+}
