@@ -6,7 +6,8 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 
 use berth_engine::container::{
-    Container, ContainerError, CreateOptions, WaitCondition, WaitHandle,
+    AttachHandle, AttachOptions, Container, ContainerError, CreateOptions, WaitCondition,
+    WaitHandle,
 };
 use berth_engine::image::{
     DeleteItem, Digest, HistoryEntry, ImageDetails, ImageError, ImportRequest, LoadedImage,
@@ -95,6 +96,12 @@ pub trait ContainerBackend: Send + Sync {
     ) -> Result<(), ContainerError>;
     fn kill_container(&self, id: &str, signal: i32) -> Result<(), ContainerError>;
     fn remove_container(&self, id: &str, force: bool) -> Result<(), ContainerError>;
+    /// Attaches to the container's streams (see `Containers::attach`).
+    fn attach_container(
+        &self,
+        id: &str,
+        opts: AttachOptions,
+    ) -> Result<AttachHandle, ContainerError>;
 }
 
 impl ContainerBackend for Engine {
@@ -139,6 +146,13 @@ impl ContainerBackend for Engine {
     }
     fn remove_container(&self, id: &str, force: bool) -> Result<(), ContainerError> {
         self.containers().remove(id, force)
+    }
+    fn attach_container(
+        &self,
+        id: &str,
+        opts: AttachOptions,
+    ) -> Result<AttachHandle, ContainerError> {
+        self.containers().attach(id, opts)
     }
 }
 

@@ -322,6 +322,16 @@ mod tests {
                 id.to_owned(),
             ))
         }
+        fn attach_container(
+            &self,
+            id: &str,
+            _: berth_engine::container::AttachOptions,
+        ) -> Result<berth_engine::container::AttachHandle, berth_engine::container::ContainerError>
+        {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
         fn stop_container(
             &self,
             id: &str,

@@ -29,6 +29,7 @@ pub enum Route {
     ContainerStop(String),
     ContainerInspect(String),
     ContainerLogs(String),
+    ContainerAttach(String),
     ContainerKill(String),
     ContainerDelete(String),
     NotFound,
@@ -71,6 +72,9 @@ pub fn route(method: &Method, path: &str) -> Route {
         }
         ("GET", ["containers", id, "logs"]) if !id.is_empty() => {
             Route::ContainerLogs((*id).to_owned())
+        }
+        ("POST", ["containers", id, "attach"]) if !id.is_empty() => {
+            Route::ContainerAttach((*id).to_owned())
         }
         ("POST", ["containers", id, "stop"]) if !id.is_empty() => {
             Route::ContainerStop((*id).to_owned())
@@ -176,6 +180,10 @@ mod tests {
         assert_eq!(
             route(&Method::GET, "/containers/abc/logs"),
             Route::ContainerLogs(s("abc"))
+        );
+        assert_eq!(
+            route(&Method::POST, "/containers/abc/attach"),
+            Route::ContainerAttach(s("abc"))
         );
         assert_eq!(route(&Method::DELETE, "/containers/"), Route::NotFound);
     }

@@ -25,6 +25,15 @@ pub struct ContainerCreateRequest {
     pub working_dir: String,
     pub entrypoint: Option<Vec<String>>,
     pub labels: Option<BTreeMap<String, String>>,
+    /// Only what berth acts on.
+    pub host_config: Option<CreateHostConfig>,
+}
+
+/// The parts of a create request's `HostConfig` berth acts on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CreateHostConfig {
+    pub auto_remove: bool,
 }
 
 /// The answer to `POST /containers/create`.

@@ -112,6 +112,27 @@ impl Daemon {
             .unwrap()
     }
 
+    /// `docker args` with `input` on its standard input.
+    fn docker_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let config = tempfile::tempdir().unwrap();
+        let mut child = Command::new(DOCKER_28)
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
+            .env("DOCKER_CONFIG", config.path())
+            .env_remove("DOCKER_CONTEXT")
+            .env_remove("DOCKER_API_VERSION")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input).unwrap();
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    }
+
     fn ok(&self, args: &[&str]) -> String {
         let out = self.docker(args);
         assert!(
@@ -235,7 +256,7 @@ fn import_busybox(d: &Daemon) {
     let root = d.dir.path().join("bb");
     fs_err::create_dir_all(root.join("bin")).unwrap();
     fs_err::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    for applet in ["sh", "sleep", "echo"] {
+    for applet in ["sh", "sleep", "echo", "cat"] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
     let tar = d.dir.path().join("bb.tar");
@@ -299,4 +320,35 @@ fn docker_stop_kill_and_force_rm() {
     assert_eq!(d.ok(&["rm", "-f", "fr"]).trim(), "fr");
     d.ok(&["rm", "st", "kl"]);
     assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
+}
+
+#[test]
+fn docker_run_attached() {
+    let d = Daemon::start();
+    // --rm: the daemon removes the container when it exits (AutoRemove).
+    let out = d.docker(&["run", "--rm", "hello-world"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("\nHello from berth!"), "{stdout:?}");
+    assert_eq!(d.ok(&["ps", "-a", "-q"]).trim(), "");
+
+    import_busybox(&d);
+    let out = d.docker(&[
+        "run",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+
+    let out = d.docker_stdin(&["run", "-i", "busybox", "cat"], b"hi\n");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
 }

@@ -485,7 +485,7 @@ impl Write for ChannelWriter {
 }
 
 /// A response body fed by a channel.
-struct ChannelStream(mpsc::Receiver<io::Result<Bytes>>);
+pub(super) struct ChannelStream(pub(super) mpsc::Receiver<io::Result<Bytes>>);
 
 impl futures_core::Stream for ChannelStream {
     type Item = io::Result<Bytes>;

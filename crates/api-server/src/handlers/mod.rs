@@ -47,6 +47,9 @@ pub(crate) async fn handle(
         Route::ContainerKill(id) => containers::kill(backends.containers.clone(), id, req).await,
         Route::ContainerInspect(id) => containers::inspect(backends.containers.clone(), id).await,
         Route::ContainerLogs(id) => containers::logs(backends.containers.clone(), id, req).await,
+        Route::ContainerAttach(id) => {
+            containers::attach(backends.containers.clone(), id, req).await
+        }
         Route::ContainerDelete(id) => {
             containers::delete(backends.containers.clone(), id, req).await
         }

@@ -167,6 +167,45 @@ struct Inner {
     closed: AtomicBool,
     /// The monitors' connections, shut down on drop to wake them.
     monitors: Mutex<HashMap<String, UnixStream>>,
+    /// Attach clients waiting for a container's next start: connected to
+    /// the new shim before it starts the process, so they miss no output.
+    pending_attach: Mutex<HashMap<String, Vec<PendingAttach>>>,
+    /// Snapshots of auto-removed containers, removed by the next call that
+    /// has the image store (and at startup as orphans otherwise).
+    stale_snapshots: Mutex<Vec<String>>,
+}
+
+/// What an attach client wants from a container's streams.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AttachOptions {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    /// Close the process's stdin when the client half-closes (`StdinOnce`).
+    pub close_stdin: bool,
+}
+
+/// An attach in progress ([`Containers::attach`]).
+#[derive(Debug)]
+pub struct AttachHandle {
+    rx: std::sync::mpsc::Receiver<Result<UnixStream>>,
+}
+
+impl AttachHandle {
+    /// The connection, once the container runs; gives up after `timeout`.
+    pub fn stream(self, timeout: Duration) -> Result<UnixStream> {
+        match self.rx.recv_timeout(timeout) {
+            Ok(r) => r,
+            Err(_) => Err(ContainerError::Shim {
+                message: "timed out waiting for the container to start".into(),
+            }),
+        }
+    }
+}
+
+struct PendingAttach {
+    opts: AttachOptions,
+    reply: std::sync::mpsc::Sender<Result<UnixStream>>,
 }
 
 impl Drop for Containers {
@@ -204,6 +243,8 @@ impl Containers {
             changed: Condvar::new(),
             closed: AtomicBool::new(false),
             monitors: Mutex::new(HashMap::new()),
+            pending_attach: Mutex::new(HashMap::new()),
+            stale_snapshots: Mutex::new(Vec::new()),
         });
         let running: Vec<Container> = lock(&inner.table)
             .values()
@@ -435,9 +476,50 @@ impl Containers {
             Err(e) => {
                 entry.state.error = e.to_string();
                 let _ = inner.store.save(entry);
+                // Attach clients waiting for this start learn it failed.
+                let pending = lock(&inner.pending_attach).remove(&c.id);
+                for p in pending.unwrap_or_default() {
+                    let _ = p.reply.send(Err(ContainerError::Shim {
+                        message: e.to_string(),
+                    }));
+                }
                 Err(e)
             }
         }
+    }
+
+    /// Attaches to the container's streams. The returned handle yields a
+    /// connection to the shim's attach socket after the handshake: from
+    /// then on the shim's output (docker's multiplexed frames without a
+    /// terminal, raw bytes with one) can be read from it, and what is
+    /// written goes to the process's stdin. A running container is
+    /// connected now; one that is not is connected at its next start,
+    /// before its process runs, so that start may come after this returns
+    /// (the docker CLI attaches, then starts).
+    pub fn attach(&self, id_or_name: &str, opts: AttachOptions) -> Result<AttachHandle> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut table = lock(&self.inner.table);
+        // A start or exit in progress: see how it ends first, so the
+        // client attaches to the process it was started for.
+        while resolve(&table, id_or_name)?.busy {
+            table = self
+                .inner
+                .changed
+                .wait(table)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        let c = resolve(&table, id_or_name)?;
+        if c.state.status == Status::Running {
+            let id = c.id.clone();
+            drop(table);
+            let _ = tx.send(shim::attach(&self.inner.shim_dir(&id), &opts));
+        } else {
+            lock(&self.inner.pending_attach)
+                .entry(c.id.clone())
+                .or_default()
+                .push(PendingAttach { opts, reply: tx });
+        }
+        Ok(AttachHandle { rx })
     }
 
     /// Waits until the container is not running and returns its exit code
@@ -691,12 +773,28 @@ impl<'a> ContainerService<'a> {
 
     /// See [`Containers::start`].
     pub fn start(&self, id_or_name: &str) -> Result<()> {
+        self.remove_stale_snapshots();
         self.containers.start(self.images, id_or_name)
     }
 
     /// See [`Containers::remove`].
     pub fn remove(&self, id_or_name: &str, force: bool) -> Result<()> {
+        self.remove_stale_snapshots();
         self.containers.remove(self.images, id_or_name, force)
+    }
+
+    /// Removes the snapshots of containers auto-removed since the last call.
+    pub fn remove_stale_snapshots(&self) {
+        let stale = std::mem::take(&mut *lock(&self.containers.inner.stale_snapshots));
+        for id in stale {
+            match self.images.snapshots().remove(&id) {
+                Ok(()) => {}
+                Err(e) if e.class() == berth_image::ErrorClass::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(id, error = %e, "cannot remove an auto-removed container's snapshot")
+                }
+            }
+        }
     }
 }
 
@@ -900,6 +998,10 @@ impl Inner {
                 return Err(e);
             }
         };
+        let pending = lock(&self.pending_attach).remove(&c.id).unwrap_or_default();
+        for p in pending {
+            let _ = p.reply.send(shim::attach(&state_dir, &p.opts));
+        }
         if let Err(e) = shim::request(&state_dir, &Request::Start) {
             self.release_runtime(&c.id, shim_pid);
             return Err(e);
@@ -955,7 +1057,20 @@ impl Inner {
         c.state.pid = 0;
         c.state.shim_pid = 0;
         c.exits += 1;
-        if let Err(e) = self.store.save(c) {
+        if c.options.auto_remove {
+            // As dockerd's AutoRemove: the container goes with its exit.
+            let exec_dir = self.exec_dir(id);
+            if let Err(e) = fs_err::remove_dir_all(&exec_dir)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(id, error = %e, "cannot remove an auto-removed container's bundle");
+            }
+            if let Err(e) = self.store.remove(id) {
+                tracing::error!(id, error = %e, "cannot auto-remove a container");
+            }
+            table.remove(id);
+            lock(&self.stale_snapshots).push(id.to_owned());
+        } else if let Err(e) = self.store.save(c) {
             tracing::error!(id, error = %e, "cannot record a container's exit");
         }
         self.changed.notify_all();

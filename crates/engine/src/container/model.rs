@@ -21,6 +21,9 @@ pub struct CreateOptions {
     pub tty: bool,
     pub open_stdin: bool,
     pub labels: BTreeMap<String, String>,
+    /// Remove the container when it exits (docker's `HostConfig.AutoRemove`).
+    #[serde(default)]
+    pub auto_remove: bool,
 }
 
 /// The lifecycle status, with docker's names.

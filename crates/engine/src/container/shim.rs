@@ -5,8 +5,11 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use berth_shim_proto::attach::AttachRequest;
 use berth_shim_proto::frame::{read_frame, write_frame};
-use berth_shim_proto::{CONTROL_SOCKET, EXIT_FILE, ExitStatus, Ready, Reply, Request, Response};
+use berth_shim_proto::{
+    ATTACH_SOCKET, CONTROL_SOCKET, EXIT_FILE, ExitStatus, Ready, Reply, Request, Response,
+};
 
 use super::ContainerError;
 
@@ -84,6 +87,32 @@ pub(crate) fn call(stream: &mut UnixStream, req: &Request) -> Result<Reply, Cont
     match resp {
         None => Err(lost("closed before answering".into())),
         Some(Response::Ok(reply)) => Ok(reply),
+        Some(Response::Err(err)) => Err(ContainerError::from_shim(err)),
+    }
+}
+
+/// A connection to the attach socket, after the handshake.
+pub(crate) fn attach(
+    state_dir: &Path,
+    opts: &super::AttachOptions,
+) -> Result<UnixStream, ContainerError> {
+    let path = state_dir.join(ATTACH_SOCKET);
+    let lost = |e: String| ContainerError::ShimGone {
+        message: format!("cannot attach at {}: {e}", path.display()),
+    };
+    let mut stream = UnixStream::connect(&path).map_err(|e| lost(e.to_string()))?;
+    let req = AttachRequest {
+        exec_id: None,
+        stdin: opts.stdin,
+        stdout: opts.stdout,
+        stderr: opts.stderr,
+        close_stdin: opts.close_stdin,
+    };
+    write_frame(&mut stream, &req).map_err(|e| lost(e.to_string()))?;
+    let resp: Option<Response> = read_frame(&mut stream).map_err(|e| lost(e.to_string()))?;
+    match resp {
+        None => Err(lost("closed before answering".into())),
+        Some(Response::Ok(_)) => Ok(stream),
         Some(Response::Err(err)) => Err(ContainerError::from_shim(err)),
     }
 }
