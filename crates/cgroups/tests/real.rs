@@ -303,7 +303,11 @@ fn v2_on_the_unified_mount() {
         subtree_before
     );
 
-    g.child = Some(gated_shell("echo started; exec sleep 60"));
+    // Burn a little CPU inside the group so cpu.stat has something to show
+    // (usage is counted in microseconds and flushed lazily).
+    g.child = Some(gated_shell(
+        "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; echo started; exec sleep 60",
+    ));
     let pid = g.pid();
     g.cg.add_task(pid).unwrap();
     let cgroups = proc_cgroup(pid);
@@ -312,7 +316,14 @@ fn v2_on_the_unified_mount() {
     assert_eq!(lines, vec!["started"]);
     assert_eq!(g.cg.pids().unwrap(), vec![pid]);
     // cpu.stat exists without the cpu controller (usage only).
-    let stats = g.cg.stats().unwrap();
+    let mut stats = g.cg.stats().unwrap();
+    for _ in 0..100 {
+        if stats.cpu.usage_total > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        stats = g.cg.stats().unwrap();
+    }
     assert!(stats.cpu.usage_total > 0, "{:?}", stats.cpu);
 
     if dir.join("cgroup.freeze").exists() {
