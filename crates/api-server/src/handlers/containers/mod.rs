@@ -1,0 +1,235 @@
+//! `/containers/...`: create, start, wait, stop, kill, delete here; list and
+//! inspect in [`info`]; logs and attach (the streams) in [`streams`].
+//!
+//! The engine blocks (a `wait` for as long as the container runs), so every
+//! call runs on a blocking thread.
+
+mod info;
+mod streams;
+
+pub(crate) use info::{inspect, list};
+pub(crate) use streams::{attach, logs};
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use berth_api_types::container as api;
+use berth_engine::container::{ContainerError, CreateOptions, WaitCondition};
+
+use super::json_response;
+use crate::backend::ContainerBackend;
+use crate::error::ApiError;
+
+pub(super) type Backend = Arc<dyn ContainerBackend>;
+
+/// Create bodies larger than this are refused (dockerd has no limit, but a
+/// config is small).
+const MAX_BODY: usize = 4 << 20;
+
+pub(super) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ContainerError> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(|e| ApiError::from_engine(&e)),
+        Err(e) => Err(ApiError::new(
+            berth_engine::ErrorClass::Internal,
+            format!("container task failed: {e}"),
+        )),
+    }
+}
+
+pub(super) fn no_content(r: Result<(), ApiError>) -> Response {
+    match r {
+        Ok(()) => {
+            let mut response = Response::new(axum::body::Body::empty());
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            response
+        }
+        Err(e) => e.into_response_body(),
+    }
+}
+
+pub(super) fn query_of(req: &Request) -> Vec<(String, String)> {
+    super::images::query(req.uri())
+}
+
+pub(super) fn flag(q: &[(String, String)], name: &str) -> bool {
+    q.iter().find(|(k, _)| k == name).is_some_and(|(_, v)| {
+        !matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "" | "0" | "no" | "false" | "none"
+        )
+    })
+}
+
+/// `POST /containers/create?name=`.
+pub(crate) async fn create(backend: Backend, req: Request) -> Response {
+    let q = query_of(&req);
+    let name = q
+        .iter()
+        .find(|(k, _)| k == "name")
+        .map(|(_, v)| v.clone())
+        .filter(|v| !v.is_empty());
+    let body = match axum::body::to_bytes(req.into_body(), MAX_BODY).await {
+        Ok(b) => b,
+        Err(e) => return ApiError::invalid_argument(e.to_string()).into_response_body(),
+    };
+    let body: api::ContainerCreateRequest = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return ApiError::invalid_argument(format!("invalid JSON: {e}")).into_response_body();
+        }
+    };
+    if body.image.is_empty() {
+        return ApiError::invalid_argument("config cannot be empty in order to create a container")
+            .into_response_body();
+    }
+    let non_empty = |s: String| (!s.is_empty()).then_some(s);
+    let opts = CreateOptions {
+        name,
+        // An empty list is "not given" (the CLI sends `[]` for none).
+        cmd: body.cmd.filter(|c| !c.is_empty()),
+        entrypoint: body.entrypoint.filter(|e| !e.is_empty()),
+        env: body.env.unwrap_or_default(),
+        working_dir: non_empty(body.working_dir),
+        user: non_empty(body.user),
+        hostname: non_empty(body.hostname),
+        tty: body.tty,
+        open_stdin: body.open_stdin,
+        labels: body.labels.unwrap_or_default(),
+        auto_remove: body.host_config.is_some_and(|h| h.auto_remove),
+    };
+    let image = body.image;
+    match blocking(move || backend.create_container(&image, opts)).await {
+        Ok(c) => json_response(
+            StatusCode::CREATED,
+            &api::ContainerCreateResponse {
+                id: c.id,
+                warnings: Vec::new(),
+            },
+        ),
+        Err(e) => e.into_response_body(),
+    }
+}
+
+/// `POST /containers/{id}/start`.
+pub(crate) async fn start(backend: Backend, id: String) -> Response {
+    no_content(blocking(move || backend.start_container(&id)).await)
+}
+
+/// `POST /containers/{id}/wait?condition=not-running|next-exit|removed`.
+pub(crate) async fn wait(backend: Backend, id: String, req: Request) -> Response {
+    let q = query_of(&req);
+    let text = q
+        .iter()
+        .find(|(k, _)| k == "condition")
+        .map_or("", |(_, v)| v.as_str());
+    let Some(condition) = WaitCondition::parse(text) else {
+        return ApiError::invalid_argument(format!("invalid condition: \"{text}\""))
+            .into_response_body();
+    };
+    // Checked before answering: an unknown container is a plain 404.
+    let handle = match blocking(move || backend.wait_container(&id, condition)).await {
+        Ok(h) => h,
+        Err(e) => return e.into_response_body(),
+    };
+    // As dockerd: the status line and headers go out at once (the docker
+    // CLI waits for them before it starts the container), the body when
+    // the condition holds; a failure then is the body's `Error`.
+    let (tx, rx) = tokio::sync::oneshot::channel::<Bytes>();
+    tokio::spawn(async move {
+        let result = blocking(move || handle.wait()).await;
+        let body = match result {
+            Ok(code) => api::ContainerWaitResponse {
+                status_code: i64::from(code),
+                error: None,
+            },
+            Err(e) => api::ContainerWaitResponse {
+                status_code: -1,
+                error: Some(api::WaitExitError {
+                    message: e.message().to_owned(),
+                }),
+            },
+        };
+        let mut bytes = serde_json::to_vec(&body).unwrap_or_default();
+        bytes.push(b'\n');
+        let _ = tx.send(Bytes::from(bytes));
+    });
+    let mut response = Response::new(Body::from_stream(OnceStream(Some(rx))));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// A body of one chunk that arrives later.
+struct OnceStream(Option<tokio::sync::oneshot::Receiver<Bytes>>);
+
+impl futures_core::Stream for OnceStream {
+    type Item = Result<Bytes, std::io::Error>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::future::Future;
+        let Some(rx) = self.0.as_mut() else {
+            return std::task::Poll::Ready(None);
+        };
+        match std::pin::Pin::new(rx).poll(cx) {
+            std::task::Poll::Pending => std::task::Poll::Pending,
+            std::task::Poll::Ready(r) => {
+                self.0 = None;
+                std::task::Poll::Ready(r.ok().map(Ok))
+            }
+        }
+    }
+}
+
+/// `POST /containers/{id}/stop?t=SECONDS` (default 10; `-1` waits forever
+/// as dockerd, here: a day).
+pub(crate) async fn stop(backend: Backend, id: String, req: Request) -> Response {
+    let q = query_of(&req);
+    let timeout = match q.iter().find(|(k, _)| k == "t").map(|(_, v)| v.as_str()) {
+        None | Some("") => None,
+        Some(t) => match t.parse::<i64>() {
+            Ok(n) if n < 0 => Some(std::time::Duration::from_secs(86_400)),
+            Ok(n) => Some(std::time::Duration::from_secs(n.unsigned_abs())),
+            Err(_) => {
+                return ApiError::invalid_argument(format!("invalid value for t: {t}"))
+                    .into_response_body();
+            }
+        },
+    };
+    no_content(blocking(move || backend.stop_container(&id, timeout)).await)
+}
+
+/// `POST /containers/{id}/kill?signal=` (default `SIGKILL`).
+pub(crate) async fn kill(backend: Backend, id: String, req: Request) -> Response {
+    let q = query_of(&req);
+    let text = q
+        .iter()
+        .find(|(k, _)| k == "signal")
+        .map_or("", |(_, v)| v.as_str());
+    let signal = if text.is_empty() {
+        9
+    } else {
+        match berth_engine::container::parse_signal(text) {
+            Some(n) => n,
+            None => {
+                return ApiError::invalid_argument(format!("Invalid signal: {text}"))
+                    .into_response_body();
+            }
+        }
+    };
+    no_content(blocking(move || backend.kill_container(&id, signal)).await)
+}
+
+/// `DELETE /containers/{id}?force=`.
+pub(crate) async fn delete(backend: Backend, id: String, req: Request) -> Response {
+    let force = flag(&query_of(&req), "force");
+    no_content(blocking(move || backend.remove_container(&id, force)).await)
+}
