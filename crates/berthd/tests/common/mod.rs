@@ -1,0 +1,296 @@
+//! The harness the container end-to-end tests share: a berthd on its own
+//! data root, exec root, socket and cgroup parent, driven by the real docker
+//! CLI (28 at /usr/local/bin, Debian's 20.10 at /usr/bin) or the berth CLI.
+//! Each test binary includes it with `mod common;` and uses what it needs.
+
+#![allow(dead_code, reason = "each test binary uses a different part")]
+
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+pub(crate) const DOCKER_28: &str = "/usr/local/bin/docker";
+pub(crate) const DOCKER_20: &str = "/usr/bin/docker";
+
+/// berthd on `dir`'s roots (`d`, `e`, `s.sock`, `pid`), stderr appended to
+/// `dir/berthd.log`.
+fn spawn_berthd(dir: &Path, cgroup_parent: &str) -> Child {
+    let log = fs_err::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("berthd.log"))
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_berthd"))
+        .arg("--data-root")
+        .arg(dir.join("d"))
+        .arg("--exec-root")
+        .arg(dir.join("e"))
+        .arg("-H")
+        .arg(format!("unix://{}", dir.join("s.sock").display()))
+        .arg("--pidfile")
+        .arg(dir.join("pid"))
+        .arg("--cgroup-parent")
+        .arg(cgroup_parent)
+        .stdout(Stdio::null())
+        .stderr(log.into_parts().0)
+        .spawn()
+        .unwrap()
+}
+
+/// The `berth` CLI of this tree, built (once) next to berthd in the same
+/// profile.
+pub(crate) fn berth_bin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let berthd = PathBuf::from(env!("CARGO_BIN_EXE_berthd"));
+            let profile_dir = berthd.parent().unwrap().to_owned();
+            cargo_build(&profile_dir, "berth", "berth");
+            profile_dir.join("berth")
+        })
+        .clone()
+}
+
+/// `cargo build -p package --bin bin` into the target dir of `profile_dir`.
+fn cargo_build(profile_dir: &Path, package: &str, bin: &str) {
+    let target_dir = profile_dir.parent().unwrap();
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev",
+        Some(other) => other,
+    };
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "-p", package, "--bin", bin])
+        .args(["--profile", profile, "--target-dir"])
+        .arg(target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "cargo build -p {package} failed");
+}
+
+/// `berth-shim` built from this tree next to `berthd` (where berthd looks
+/// for it), in the same profile.
+fn build_shim() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let berthd = PathBuf::from(env!("CARGO_BIN_EXE_berthd"));
+        cargo_build(berthd.parent().unwrap(), "berth-shim", "berth-shim");
+    });
+}
+
+/// A berthd on its own roots; SIGTERM then SIGKILL (by pid) on drop.
+pub(crate) struct Daemon {
+    pub(crate) child: Child,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) cgroup_parent: String,
+}
+
+impl Daemon {
+    pub(crate) fn start() -> Self {
+        build_shim();
+        // Short: shim socket paths live under the exec root.
+        let dir = tempfile::Builder::new().prefix("bd").tempdir().unwrap();
+        // Per daemon: tests run in parallel and each removes its own parent.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let cgroup_parent = format!(
+            "/berth-e2e-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        let child = spawn_berthd(dir.path(), &cgroup_parent);
+        let daemon = Self {
+            child,
+            dir,
+            cgroup_parent,
+        };
+        daemon.wait_listening();
+        daemon
+    }
+
+    /// Waits (up to 20 s) until the socket accepts connections.
+    pub(crate) fn wait_listening(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while UnixStream::connect(self.socket()).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "berthd did not listen; its log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// berthd's own log (stderr), all runs appended.
+    pub(crate) fn log(&self) -> String {
+        fs_err::read_to_string(self.dir.path().join("berthd.log")).unwrap_or_default()
+    }
+
+    pub(crate) fn pid(&self) -> Pid {
+        Pid::from_raw(i32::try_from(self.child.id()).unwrap())
+    }
+
+    /// `kill -9` of berthd (by its pid): containers and shims live on.
+    pub(crate) fn kill9(&mut self) {
+        let _ = kill(self.pid(), Signal::SIGKILL);
+        let _ = self.child.wait();
+    }
+
+    /// A new berthd on the same roots, socket and cgroup parent (after
+    /// [`Daemon::kill9`] or a clean stop); waits until it listens.
+    pub(crate) fn restart(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.kill9();
+        }
+        self.child = spawn_berthd(self.dir.path(), &self.cgroup_parent);
+        self.wait_listening();
+    }
+
+    pub(crate) fn data_root(&self) -> PathBuf {
+        self.dir.path().join("d")
+    }
+
+    pub(crate) fn exec_root(&self) -> PathBuf {
+        self.dir.path().join("e")
+    }
+
+    /// `berth args` (the CLI built from this tree) against this daemon.
+    pub(crate) fn berth(&self, args: &[&str]) -> Output {
+        Command::new(berth_bin())
+            .args(args)
+            .env("BERTH_HOST", format!("unix://{}", self.socket().display()))
+            .env_remove("DOCKER_HOST")
+            .output()
+            .unwrap()
+    }
+
+    /// `args` through Debian's docker 20.10 client (`/usr/bin/docker`).
+    pub(crate) fn docker20(&self, args: &[&str]) -> Output {
+        assert!(
+            Path::new(DOCKER_20).is_file(),
+            "{DOCKER_20} is missing: .ci/run installs docker.io"
+        );
+        let config = tempfile::tempdir().unwrap();
+        Command::new(DOCKER_20)
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
+            .env("DOCKER_CONFIG", config.path())
+            .env_remove("DOCKER_CONTEXT")
+            .env_remove("DOCKER_API_VERSION")
+            .output()
+            .unwrap()
+    }
+
+    pub(crate) fn socket(&self) -> PathBuf {
+        self.dir.path().join("s.sock")
+    }
+
+    pub(crate) fn docker(&self, args: &[&str]) -> Output {
+        assert!(
+            Path::new(DOCKER_28).is_file(),
+            "{DOCKER_28} is missing: .ci/run installs it"
+        );
+        let config = tempfile::tempdir().unwrap();
+        Command::new(DOCKER_28)
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
+            .env("DOCKER_CONFIG", config.path())
+            .env_remove("DOCKER_CONTEXT")
+            .env_remove("DOCKER_API_VERSION")
+            .output()
+            .unwrap()
+    }
+
+    /// `docker args` with `input` on its standard input.
+    pub(crate) fn docker_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let config = tempfile::tempdir().unwrap();
+        let mut child = Command::new(DOCKER_28)
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
+            .env("DOCKER_CONFIG", config.path())
+            .env_remove("DOCKER_CONTEXT")
+            .env_remove("DOCKER_API_VERSION")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input).unwrap();
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    }
+
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let pid = self.pid();
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = kill(pid, Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = self.child.wait();
+        }
+        // The containers' cgroups are gone with them; the parent is ours.
+        for dir in cgroup_dirs(&self.cgroup_parent) {
+            let _ = fs_err::remove_dir(dir);
+        }
+    }
+}
+
+/// `<parent>` in every mounted hierarchy that has it.
+pub(crate) fn cgroup_dirs(parent: &str) -> Vec<PathBuf> {
+    let rel = parent.trim_start_matches('/');
+    let mut out = Vec::new();
+    let root = Path::new("/sys/fs/cgroup");
+    if root.join(rel).is_dir() {
+        out.push(root.join(rel));
+    }
+    for e in fs_err::read_dir(root).into_iter().flatten().flatten() {
+        let p = e.path().join(rel);
+        if p.is_dir() {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A busybox image imported through the API: /bin/busybox and applet links.
+pub(crate) fn import_busybox(d: &Daemon) {
+    let root = d.dir.path().join("bb");
+    fs_err::create_dir_all(root.join("bin")).unwrap();
+    fs_err::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    for applet in ["sh", "sleep", "echo", "cat"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    let tar = d.dir.path().join("bb.tar");
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    d.ok(&["import", tar.to_str().unwrap(), "busybox"]);
+}
