@@ -1,15 +1,14 @@
 //! Default configurations: the `config.json` that `berth-runtime spec`
-//! writes (runc's `runc spec`, with and without `--rootless`) and the
-//! defaults Docker applies to every container (capabilities, masked and
-//! read-only paths, device cgroup rules), which berth's engine uses.
+//! writes (runc's `runc spec`, with and without `--rootless`). Docker's
+//! per-container defaults (capabilities, masked paths, device rules) are the
+//! daemon's choice and live in the engine (`container::oci_defaults`).
 //!
 //! ```
 //! let spec = berth_runtime::defaults::default_spec();
 //! assert_eq!(spec.hostname().as_deref(), Some("berth"));
-//! assert_eq!(berth_runtime::defaults::docker_capabilities().len(), 14);
 //! ```
 
-use oci_spec::runtime::{Capability, LinuxDeviceCgroup, LinuxDeviceType, Spec};
+use oci_spec::runtime::Spec;
 use serde_json::{Value, json};
 
 /// The spec `runc spec` writes (runc 1.2, `libcontainer/specconv.Example`),
@@ -153,110 +152,12 @@ fn example() -> Value {
     })
 }
 
-/// Docker's default capability set (moby `oci/caps.DefaultCapabilities`),
-/// in Docker's order.
-pub fn docker_capabilities() -> Vec<Capability> {
-    vec![
-        Capability::Chown,
-        Capability::DacOverride,
-        Capability::Fsetid,
-        Capability::Fowner,
-        Capability::Mknod,
-        Capability::NetRaw,
-        Capability::Setgid,
-        Capability::Setuid,
-        Capability::Setfcap,
-        Capability::Setpcap,
-        Capability::NetBindService,
-        Capability::SysChroot,
-        Capability::Kill,
-        Capability::AuditWrite,
-    ]
-}
-
-/// Paths Docker masks in every container that is not `--privileged`
-/// (moby `oci/defaults.go`): host information and interfaces a container
-/// should not read. `/proc/interrupts` and `/sys/devices/virtual/powercap`
-/// (RAPL energy counters, a side channel: CVE-2020-8694) were added after
-/// runc's list.
-pub fn docker_masked_paths() -> Vec<String> {
-    [
-        "/proc/asound",
-        "/proc/acpi",
-        "/proc/interrupts",
-        "/proc/kcore",
-        "/proc/keys",
-        "/proc/latency_stats",
-        "/proc/timer_list",
-        "/proc/timer_stats",
-        "/proc/sched_debug",
-        "/proc/scsi",
-        "/sys/firmware",
-        "/sys/devices/virtual/powercap",
-    ]
-    .map(String::from)
-    .to_vec()
-}
-
-/// Paths Docker remounts read-only in every container that is not
-/// `--privileged` (moby `oci/defaults.go`).
-pub fn docker_readonly_paths() -> Vec<String> {
-    [
-        "/proc/bus",
-        "/proc/fs",
-        "/proc/irq",
-        "/proc/sys",
-        "/proc/sysrq-trigger",
-    ]
-    .map(String::from)
-    .to_vec()
-}
-
-/// The device cgroup rules a Docker container effectively runs with:
-/// moby `oci/defaults.go` (deny all, then `null`, `zero`, `random`,
-/// `urandom`, `tty`, `console`) merged with the devices runc always allows
-/// (`specconv.AllowedDevices`: `mknod` of anything, `full`, `ptmx`, ptys and
-/// `/dev/net/tun`). Anything else, such as `/dev/fuse`, stays denied.
-pub fn docker_device_cgroup_rules() -> Vec<LinuxDeviceCgroup> {
-    use LinuxDeviceType::{B, C};
-
-    let rule = |allow: bool,
-                typ: Option<LinuxDeviceType>,
-                major: Option<i64>,
-                minor: Option<i64>,
-                access: &str| {
-        let mut rule = LinuxDeviceCgroup::default();
-        rule.set_allow(allow);
-        rule.set_typ(typ);
-        rule.set_major(major);
-        rule.set_minor(minor);
-        rule.set_access(Some(access.to_owned()));
-        rule
-    };
-    vec![
-        rule(false, None, None, None, "rwm"),
-        // mknod of any device; access still needs a rule below.
-        rule(true, Some(C), None, None, "m"),
-        rule(true, Some(B), None, None, "m"),
-        rule(true, Some(C), Some(1), Some(3), "rwm"), // /dev/null
-        rule(true, Some(C), Some(1), Some(5), "rwm"), // /dev/zero
-        rule(true, Some(C), Some(1), Some(7), "rwm"), // /dev/full
-        rule(true, Some(C), Some(1), Some(8), "rwm"), // /dev/random
-        rule(true, Some(C), Some(1), Some(9), "rwm"), // /dev/urandom
-        rule(true, Some(C), Some(5), Some(0), "rwm"), // /dev/tty
-        rule(true, Some(C), Some(5), Some(1), "rwm"), // /dev/console
-        rule(true, Some(C), Some(5), Some(2), "rwm"), // /dev/ptmx
-        rule(true, Some(C), Some(136), None, "rwm"),  // /dev/pts/*
-        rule(true, Some(C), Some(10), Some(200), "rwm"), // /dev/net/tun
-    ]
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
     use std::path::Path;
 
-    use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType};
+    use oci_spec::runtime::{Capability, LinuxNamespaceType, PosixRlimitType};
 
     use super::*;
 
@@ -339,7 +240,16 @@ mod tests {
         assert_eq!(linux.masked_paths().as_ref().unwrap().len(), 10);
         assert_eq!(
             linux.readonly_paths().as_deref(),
-            Some(&docker_readonly_paths()[..])
+            Some(
+                &[
+                    "/proc/bus",
+                    "/proc/fs",
+                    "/proc/irq",
+                    "/proc/sys",
+                    "/proc/sysrq-trigger"
+                ]
+                .map(String::from)[..]
+            )
         );
         let devices = linux
             .resources()
@@ -429,46 +339,5 @@ mod tests {
         for mount in mounts {
             assert!(!mount.options().iter().flatten().any(|o| o == "gid=5"));
         }
-    }
-
-    #[test]
-    fn docker_defaults() {
-        let caps = docker_capabilities();
-        assert_eq!(caps.len(), 14);
-        assert!(caps.contains(&Capability::SysChroot));
-        assert!(caps.contains(&Capability::NetRaw));
-        assert!(!caps.contains(&Capability::SysAdmin));
-        assert!(!caps.contains(&Capability::SysPtrace));
-
-        let masked = docker_masked_paths();
-        for path in [
-            "/proc/kcore",
-            "/proc/interrupts",
-            "/sys/firmware",
-            "/sys/devices/virtual/powercap",
-        ] {
-            assert!(masked.iter().any(|p| p == path), "{path}");
-        }
-        assert_eq!(masked.len(), 12);
-        assert_eq!(
-            docker_readonly_paths(),
-            [
-                "/proc/bus",
-                "/proc/fs",
-                "/proc/irq",
-                "/proc/sys",
-                "/proc/sysrq-trigger"
-            ]
-        );
-
-        let rules = docker_device_cgroup_rules();
-        assert!(!rules[0].allow());
-        assert_eq!(rules[0].typ(), None);
-        let null = rules
-            .iter()
-            .find(|r| r.major() == Some(1) && r.minor() == Some(3))
-            .unwrap();
-        assert!(null.allow());
-        assert_eq!(null.access().as_deref(), Some("rwm"));
     }
 }

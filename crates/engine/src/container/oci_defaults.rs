@@ -1,10 +1,10 @@
 //! Docker's defaults for a container that is not `--privileged` (moby
 //! `oci/defaults.go`, `daemon/oci_linux.go`), as data.
 //!
-//! berth-runtime has the same lists (`berth_runtime::defaults`), but the
-//! engine may not depend on the runtime (the daemon never links it), so the
-//! short lists are repeated here and the seccomp profile is read from the
-//! runtime crate's data file at compile time (a file, not a crate edge).
+//! These are the daemon's choice, as in moby, so they live in the engine;
+//! the runtime only applies what a spec says. The seccomp profile is the
+//! runtime crate's data file, read at compile time (a file, not a crate
+//! edge: the daemon never links the runtime).
 
 use oci_spec::runtime::{Capability, LinuxDeviceCgroup, LinuxDeviceType};
 
@@ -18,7 +18,8 @@ pub(crate) fn seccomp_profile() -> Result<oci_spec::runtime::LinuxSeccomp, serde
     serde_json::from_str(SECCOMP_PROFILE_JSON)
 }
 
-/// The capabilities every Docker container gets.
+/// Docker's default capability set (moby `oci/caps.DefaultCapabilities`),
+/// in Docker's order.
 pub(crate) fn capabilities() -> Vec<Capability> {
     vec![
         Capability::Chown,
@@ -38,7 +39,11 @@ pub(crate) fn capabilities() -> Vec<Capability> {
     ]
 }
 
-/// Paths Docker hides (bind of /dev/null, or an empty read-only tmpfs).
+/// Paths Docker masks in every container that is not `--privileged` (moby
+/// `oci/defaults.go`; a bind of /dev/null, or an empty read-only tmpfs):
+/// host information and interfaces a container should not read.
+/// `/proc/interrupts` and `/sys/devices/virtual/powercap` (RAPL energy
+/// counters, a side channel: CVE-2020-8694) were added after runc's list.
 pub(crate) const MASKED_PATHS: &[&str] = &[
     "/proc/asound",
     "/proc/acpi",
@@ -54,7 +59,8 @@ pub(crate) const MASKED_PATHS: &[&str] = &[
     "/sys/devices/virtual/powercap",
 ];
 
-/// Paths Docker remounts read-only.
+/// Paths Docker remounts read-only in every container that is not
+/// `--privileged` (moby `oci/defaults.go`).
 pub(crate) const READONLY_PATHS: &[&str] = &[
     "/proc/bus",
     "/proc/fs",
@@ -63,7 +69,11 @@ pub(crate) const READONLY_PATHS: &[&str] = &[
     "/proc/sysrq-trigger",
 ];
 
-/// The device cgroup allowlist of a default Docker container.
+/// The device cgroup rules a Docker container effectively runs with:
+/// moby `oci/defaults.go` (deny all, then `null`, `zero`, `random`,
+/// `urandom`, `tty`, `console`) merged with the devices runc always allows
+/// (`specconv.AllowedDevices`: `mknod` of anything, `full`, `ptmx`, ptys and
+/// `/dev/net/tun`). Anything else, such as `/dev/fuse`, stays denied.
 pub(crate) fn device_cgroup_rules() -> Vec<LinuxDeviceCgroup> {
     use LinuxDeviceType::{B, C};
 
@@ -82,6 +92,7 @@ pub(crate) fn device_cgroup_rules() -> Vec<LinuxDeviceCgroup> {
     };
     vec![
         rule(false, None, None, None, "rwm"),
+        // mknod of any device; access still needs a rule below.
         rule(true, Some(C), None, None, "m"),
         rule(true, Some(B), None, None, "m"),
         rule(true, Some(C), Some(1), Some(3), "rwm"), // /dev/null
@@ -108,9 +119,33 @@ mod tests {
     }
 
     #[test]
-    fn fourteen_capabilities() {
+    fn docker_defaults() {
         let caps = capabilities();
         assert_eq!(caps.len(), 14);
+        assert!(caps.contains(&Capability::SysChroot));
+        assert!(caps.contains(&Capability::NetRaw));
         assert!(!caps.contains(&Capability::SysAdmin));
+        assert!(!caps.contains(&Capability::SysPtrace));
+
+        for path in [
+            "/proc/kcore",
+            "/proc/interrupts",
+            "/sys/firmware",
+            "/sys/devices/virtual/powercap",
+        ] {
+            assert!(MASKED_PATHS.contains(&path), "{path}");
+        }
+        assert_eq!(MASKED_PATHS.len(), 12);
+        assert_eq!(READONLY_PATHS.len(), 5);
+
+        let rules = device_cgroup_rules();
+        assert!(!rules[0].allow());
+        assert_eq!(rules[0].typ(), None);
+        let null = rules
+            .iter()
+            .find(|r| r.major() == Some(1) && r.minor() == Some(3))
+            .unwrap();
+        assert!(null.allow());
+        assert_eq!(null.access().as_deref(), Some("rwm"));
     }
 }
