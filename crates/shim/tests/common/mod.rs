@@ -25,37 +25,7 @@ pub(crate) fn bin() -> String {
 }
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-pub(crate) fn require_root() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "these tests create containers and must run as root (CI runs them as root)"
-    );
-}
-
-/// Makes a busybox root filesystem in `dir`.
-pub(crate) fn busybox_rootfs(dir: &Path) {
-    let busybox = Path::new("/bin/busybox");
-    assert!(
-        busybox.exists(),
-        "/bin/busybox is missing: install Debian's busybox-static (.ci/run does)"
-    );
-    for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root"] {
-        fs_err::create_dir_all(dir.join(d)).unwrap();
-    }
-    fs_err::copy(busybox, dir.join("bin/busybox")).unwrap();
-    let list = Command::new(busybox).arg("--list").output().unwrap();
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        if applet != "busybox" {
-            let _ = std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet));
-        }
-    }
-    fs_err::write(
-        dir.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
-    )
-    .unwrap();
-    fs_err::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
-}
+pub(crate) use berth_testkit::{busybox_rootfs, require_root};
 
 /// One test's directory: bundles, runtime root, shim state dirs.
 pub(crate) struct Env {
