@@ -170,19 +170,25 @@ impl Daemon {
 
     /// `args` through Debian's docker 20.10 client (`/usr/bin/docker`).
     pub(crate) fn docker20(&self, args: &[&str]) -> Output {
+        self.docker_command(DOCKER_20, args).output().unwrap()
+    }
+
+    /// `client args` against this daemon, with a private, empty docker
+    /// config and no context or API version from the environment.
+    pub(crate) fn docker_command(&self, client: &str, args: &[&str]) -> Command {
         assert!(
-            Path::new(DOCKER_20).is_file(),
-            "{DOCKER_20} is missing: .ci/run installs docker.io"
+            Path::new(client).is_file(),
+            "{client} is missing: .ci/run installs docker 28 and Debian's docker.io"
         );
-        let config = tempfile::tempdir().unwrap();
-        Command::new(DOCKER_20)
-            .args(args)
+        let config = self.dir.path().join("docker-config");
+        fs_err::create_dir_all(&config).unwrap();
+        let mut cmd = Command::new(client);
+        cmd.args(args)
             .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
-            .env("DOCKER_CONFIG", config.path())
+            .env("DOCKER_CONFIG", config)
             .env_remove("DOCKER_CONTEXT")
-            .env_remove("DOCKER_API_VERSION")
-            .output()
-            .unwrap()
+            .env_remove("DOCKER_API_VERSION");
+        cmd
     }
 
     pub(crate) fn socket(&self) -> PathBuf {
@@ -190,31 +196,14 @@ impl Daemon {
     }
 
     pub(crate) fn docker(&self, args: &[&str]) -> Output {
-        assert!(
-            Path::new(DOCKER_28).is_file(),
-            "{DOCKER_28} is missing: .ci/run installs it"
-        );
-        let config = tempfile::tempdir().unwrap();
-        Command::new(DOCKER_28)
-            .args(args)
-            .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
-            .env("DOCKER_CONFIG", config.path())
-            .env_remove("DOCKER_CONTEXT")
-            .env_remove("DOCKER_API_VERSION")
-            .output()
-            .unwrap()
+        self.docker_command(DOCKER_28, args).output().unwrap()
     }
 
     /// `docker args` with `input` on its standard input.
     pub(crate) fn docker_stdin(&self, args: &[&str], input: &[u8]) -> Output {
         use std::io::Write;
-        let config = tempfile::tempdir().unwrap();
-        let mut child = Command::new(DOCKER_28)
-            .args(args)
-            .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
-            .env("DOCKER_CONFIG", config.path())
-            .env_remove("DOCKER_CONTEXT")
-            .env_remove("DOCKER_API_VERSION")
+        let mut child = self
+            .docker_command(DOCKER_28, args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
