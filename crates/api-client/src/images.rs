@@ -33,11 +33,11 @@ pub fn encode(s: &str) -> String {
 }
 
 impl Client {
-    async fn versioned(&self, path: &str) -> Result<String, Error> {
+    pub(crate) async fn versioned(&self, path: &str) -> Result<String, Error> {
         Ok(format!("/v{}{path}", self.api_version().await?))
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -52,7 +52,10 @@ impl Client {
         Ok(raw)
     }
 
-    fn decode<T: serde::de::DeserializeOwned>(path: &str, raw: &RawResponse) -> Result<T, Error> {
+    pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+        path: &str,
+        raw: &RawResponse,
+    ) -> Result<T, Error> {
         serde_json::from_slice(&raw.body).map_err(|source| Error::Decode {
             path: path.to_owned(),
             source,
@@ -337,7 +340,7 @@ impl hyper::body::Body for ReaderBody {
 }
 
 /// The JSON lines of a progress answer; an `error` line is an error.
-fn json_messages(raw: &RawResponse) -> Result<Vec<JsonMessage>, Error> {
+pub(crate) fn json_messages(raw: &RawResponse) -> Result<Vec<JsonMessage>, Error> {
     let mut out = Vec::new();
     for line in raw.body.split(|b| *b == b'\n') {
         if line.iter().all(u8::is_ascii_whitespace) {

@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+mod containers;
 mod error;
 mod host;
 mod images;
@@ -22,6 +23,10 @@ use std::sync::OnceLock;
 
 use berth_api_types::{
     API_VERSION, ErrorResponse, MIN_API_VERSION, PingInfo, SystemInfo, SystemVersion, version,
+};
+pub use containers::{
+    AttachOptions, AttachReader, AttachStream, BodyStream, Demux, ListOptions, LogsOptions,
+    PendingWait, StreamKind,
 };
 pub use error::Error;
 pub use host::{DEFAULT_HOST, Host};

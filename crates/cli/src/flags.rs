@@ -1,6 +1,7 @@
 //! Flag definitions: what the user can type, with docker's names. No
 //! behaviour here; [`crate::settings`] turns these into resolved settings.
 
+pub(crate) mod containers;
 pub(crate) mod images;
 
 use clap::{Args, Parser, Subcommand};
@@ -56,6 +57,33 @@ pub(crate) enum CommandFlags {
     Load(images::LoadFlags),
     /// Import the contents from a tarball to create a filesystem image
     Import(images::ImportFlags),
+    /// Create and run a new container from an image
+    #[command(disable_help_flag = true)]
+    Run(containers::RunFlags),
+    /// Create a new container
+    #[command(disable_help_flag = true)]
+    Create(containers::CreateFlags),
+    /// Start one or more stopped containers
+    Start(containers::StartFlags),
+    /// List containers
+    Ps(containers::PsFlags),
+    /// Fetch the logs of a container
+    Logs(containers::LogsFlags),
+    /// Stop one or more running containers
+    Stop(containers::StopFlags),
+    /// Kill one or more running containers
+    Kill(containers::KillFlags),
+    /// Remove one or more containers
+    Rm(containers::RmFlags),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(containers::WaitFlags),
+    /// Return low-level information on berth objects
+    Inspect(containers::InspectFlags),
+    /// Manage containers
+    Container {
+        #[command(subcommand)]
+        command: containers::ContainerFlags,
+    },
     /// Manage berth
     System {
         #[command(subcommand)]

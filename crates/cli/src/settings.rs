@@ -6,6 +6,7 @@
 
 use berth_api_client::{DEFAULT_HOST, Host};
 
+use crate::flags::containers::{ContainerFlags, InspectFlags};
 use crate::flags::images::ImageFlags;
 use crate::flags::{CommandFlags, Flags, FormatFlags, SystemFlags};
 
@@ -30,6 +31,10 @@ pub(crate) enum Command {
     },
     /// The image commands (`images`, `image ...`, `tag`, `rmi`, ...).
     Image(crate::flags::images::ImageFlags),
+    /// The container commands (`run`, `ps`, `container ...`, ...).
+    Container(Box<ContainerFlags>),
+    /// `berth inspect`: containers or images.
+    Inspect(InspectFlags),
     /// `berth --version`.
     ShortVersion,
     /// No command: print help.
@@ -76,6 +81,29 @@ impl Settings {
                 Some(CommandFlags::Save(f)) => Command::Image(ImageFlags::Save(f)),
                 Some(CommandFlags::Load(f)) => Command::Image(ImageFlags::Load(f)),
                 Some(CommandFlags::Import(f)) => Command::Image(ImageFlags::Import(f)),
+                Some(CommandFlags::Run(f)) => Command::Container(Box::new(ContainerFlags::Run(f))),
+                Some(CommandFlags::Create(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Create(f)))
+                }
+                Some(CommandFlags::Start(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Start(f)))
+                }
+                Some(CommandFlags::Ps(f)) => Command::Container(Box::new(ContainerFlags::Ls(f))),
+                Some(CommandFlags::Logs(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Logs(f)))
+                }
+                Some(CommandFlags::Stop(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Stop(f)))
+                }
+                Some(CommandFlags::Kill(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Kill(f)))
+                }
+                Some(CommandFlags::Rm(f)) => Command::Container(Box::new(ContainerFlags::Rm(f))),
+                Some(CommandFlags::Wait(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Wait(f)))
+                }
+                Some(CommandFlags::Inspect(f)) => Command::Inspect(f),
+                Some(CommandFlags::Container { command }) => Command::Container(Box::new(command)),
             }
         };
         Ok(Self {

@@ -38,7 +38,7 @@ fn api(e: berth_api_client::Error) -> anyhow::Error {
     anyhow!("{e}")
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -114,7 +114,7 @@ pub(crate) fn human_size(size: i64) -> String {
 }
 
 /// `time.Unix(t, 0).String()` in UTC.
-fn created_at(t: i64) -> String {
+pub(crate) fn created_at(t: i64) -> String {
     let days = t.div_euclid(86_400);
     let rem = t.rem_euclid(86_400);
     let z = days + 719_468;
@@ -171,13 +171,13 @@ pub(crate) fn tabulate(text: &str) -> String {
 }
 
 /// How `--format` was given for a list command.
-enum ListFormat {
+pub(crate) enum ListFormat {
     Table(Option<String>),
     Json,
     Raw(String),
 }
 
-fn list_format(format: Option<&str>, default: &str) -> ListFormat {
+pub(crate) fn list_format(format: Option<&str>, default: &str) -> ListFormat {
     // docker's `preFormat`: `\t` and `\n` typed on a shell are tabs and
     // newlines.
     let format = format.map(|f| f.trim().replace("\\t", "\t").replace("\\n", "\n"));
@@ -193,7 +193,11 @@ fn list_format(format: Option<&str>, default: &str) -> ListFormat {
 
 /// Renders rows through a format: a table (with a header made from the
 /// template's fields), JSON lines, or a raw template.
-fn render_rows(format: &ListFormat, rows: &[Value], headers: &Value) -> anyhow::Result<String> {
+pub(crate) fn render_rows(
+    format: &ListFormat,
+    rows: &[Value],
+    headers: &Value,
+) -> anyhow::Result<String> {
     match format {
         ListFormat::Json => {
             let mut out = String::new();
@@ -347,7 +351,7 @@ async fn remove(client: &Client, f: &RmiFlags, printer: &mut Printer) -> anyhow:
 }
 
 /// Splits `REPO[:TAG]` (the tag is after the last `/`), default `latest`.
-fn split_reference(r: &str) -> (String, String) {
+pub(crate) fn split_reference(r: &str) -> (String, String) {
     let slash = r.rfind('/').map_or(0, |i| i + 1);
     let r = r.split('@').next().unwrap_or(r);
     match r[slash.min(r.len())..].rfind(':') {
@@ -362,7 +366,7 @@ async fn tag(client: &Client, f: &TagFlags) -> anyhow::Result<()> {
 }
 
 /// docker's `stringutils.Ellipsis`.
-fn ellipsis(s: &str, max: usize) -> String {
+pub(crate) fn ellipsis(s: &str, max: usize) -> String {
     let chars: Vec<char> = s.chars().collect();
     if chars.len() <= max {
         return s.to_owned();

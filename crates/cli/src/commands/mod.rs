@@ -1,7 +1,9 @@
 //! One module per command: settings in, API calls, output through the printer.
 
+pub(crate) mod containers;
 pub(crate) mod images;
 pub(crate) mod info;
+pub(crate) mod run;
 pub(crate) mod version;
 
 use berth_api_client::Client;
@@ -23,6 +25,8 @@ pub(crate) async fn run(settings: Settings, printer: &mut Printer) -> anyhow::Re
         Command::Version { format } => version::run(&client, format, printer).await,
         Command::Info { format } => info::run(&client, &settings, format, printer).await,
         Command::Image(c) => images::run(&client, c, printer).await,
+        Command::Container(c) => containers::run(&client, c, printer).await,
+        Command::Inspect(f) => containers::inspect(&client, f, printer).await,
         Command::ShortVersion => {
             printer.data(&format!("berth version {VERSION}, build {GIT_COMMIT}\n"))?;
             Ok(())

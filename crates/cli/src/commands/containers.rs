@@ -1,0 +1,737 @@
+//! `ps`/`container ls`, `logs`, `stop`, `kill`, `rm`, `wait`, `start`,
+//! `create`, `inspect`: docker's output, messages and exit codes. `run`
+//! and the attached session live in [`super::run`].
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::anyhow;
+use berth_api_client::{Client, Demux, ListOptions, LogsOptions, StreamKind};
+use serde_json::{Value, json};
+
+use super::images::{
+    ListFormat, created_at, ellipsis, human_duration, human_size, indent_json, list_format, now,
+    render_rows,
+};
+use super::run as session;
+use crate::flags::containers::{
+    ContainerFlags, InspectFlags, KillFlags, LogsFlags, PsFlags, RmFlags, StartFlags, StopFlags,
+    WaitFlags,
+};
+use crate::printer::Printer;
+use crate::template::Template;
+
+pub(crate) async fn run(
+    client: &Client,
+    cmd: &ContainerFlags,
+    printer: &mut Printer,
+) -> anyhow::Result<()> {
+    match cmd {
+        ContainerFlags::Run(f) => session::run(client, f, printer).await,
+        ContainerFlags::Create(f) => session::create(client, f, printer).await,
+        ContainerFlags::Start(f) => start(client, f, printer).await,
+        ContainerFlags::Ls(f) => list(client, f, printer).await,
+        ContainerFlags::Logs(f) => logs(client, f).await,
+        ContainerFlags::Stop(f) => stop(client, f, printer).await,
+        ContainerFlags::Kill(f) => kill(client, f, printer).await,
+        ContainerFlags::Rm(f) => remove(client, f, printer).await,
+        ContainerFlags::Wait(f) => wait(client, f, printer).await,
+        ContainerFlags::Inspect(f) => {
+            let f = InspectFlags {
+                format: f.format.clone(),
+                size: f.size,
+                kind: Some("container".to_owned()),
+                names: f.containers.clone(),
+            };
+            inspect(client, &f, printer).await
+        }
+    }
+}
+
+fn api(e: berth_api_client::Error) -> anyhow::Error {
+    anyhow!("{e}")
+}
+
+/// docker's `filters.ToJSON`: `{"status":{"exited":true}}` from
+/// `-f status=exited` (the daemon also takes the older list form).
+pub(crate) fn filters_json(specs: &[String]) -> anyhow::Result<String> {
+    let mut map: BTreeMap<String, BTreeMap<String, bool>> = BTreeMap::new();
+    for spec in specs {
+        let (k, v) = spec
+            .split_once('=')
+            .ok_or_else(|| anyhow!("bad format of filter (expected name=value)"))?;
+        map.entry(k.trim().to_lowercase())
+            .or_default()
+            .insert(v.to_owned(), true);
+    }
+    if map.is_empty() {
+        return Ok(String::new());
+    }
+    Ok(serde_json::to_string(&map)?)
+}
+
+/// docker's `TruncateID`: no `sha256:` and 12 characters.
+pub(crate) fn truncate_id(id: &str) -> String {
+    let hex = id.split_once(':').map_or(id, |(_, h)| h);
+    hex.chars().take(12).collect()
+}
+
+/// The familiar form of a reference (`docker.io/library/` left out).
+fn familiar(image: &str) -> &str {
+    image
+        .strip_prefix("docker.io/library/")
+        .or_else(|| image.strip_prefix("docker.io/"))
+        .unwrap_or(image)
+}
+
+/// docker's `ContainerContext.Image`: an image ID is shortened, a digest
+/// dropped from a reference.
+fn ps_image(image: &str, image_id: &str, trunc: bool) -> String {
+    if image.is_empty() {
+        return "<no image>".to_owned();
+    }
+    if !trunc {
+        return image.to_owned();
+    }
+    if !image_id.is_empty() && truncate_id(image_id) == truncate_id(image) {
+        return truncate_id(image_id);
+    }
+    familiar(image.split('@').next().unwrap_or(image)).to_owned()
+}
+
+/// docker's `DisplayablePorts`, without the grouping of port ranges.
+fn ports(list: &Value) -> String {
+    let Some(items) = list.as_array() else {
+        return String::new();
+    };
+    let mut out: Vec<String> = items
+        .iter()
+        .map(|p| {
+            let private = p["PrivatePort"].as_i64().unwrap_or(0);
+            let kind = p["Type"].as_str().unwrap_or("tcp");
+            match p["PublicPort"].as_i64().filter(|n| *n != 0) {
+                Some(public) => {
+                    let ip = p["IP"].as_str().unwrap_or("");
+                    let ip = if ip.contains(':') {
+                        format!("[{ip}]")
+                    } else {
+                        ip.to_owned()
+                    };
+                    format!("{ip}:{public}->{private}/{kind}")
+                }
+                None => format!("{private}/{kind}"),
+            }
+        })
+        .collect();
+    out.sort();
+    out.join(", ")
+}
+
+/// The fields docker's container formatter offers to `--format`, for one
+/// entry of `GET /containers/json`.
+pub(crate) fn ps_row(c: &Value, trunc: bool, now: i64) -> Value {
+    let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
+    let id = s(&c["Id"]);
+    let names: Vec<String> = c["Names"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(|n| n.strip_prefix('/').unwrap_or(n).to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    // Truncated: the container's own name, not the link names (`a/b`).
+    let names = if trunc {
+        names
+            .iter()
+            .find(|n| !n.contains('/'))
+            .map_or_else(|| names.join(","), Clone::clone)
+    } else {
+        names.join(",")
+    };
+    let command = s(&c["Command"]);
+    let command = if trunc {
+        ellipsis(&command, 20)
+    } else {
+        command
+    };
+    let created = c["Created"].as_i64().unwrap_or(0);
+    // Absent sizes are Go's zero values.
+    let size = {
+        let rw = human_size(c["SizeRw"].as_i64().unwrap_or(0));
+        match c["SizeRootFs"].as_i64().filter(|n| *n > 0) {
+            Some(root) => format!("{rw} (virtual {})", human_size(root)),
+            None => rw,
+        }
+    };
+    let labels = c["Labels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let mounts = c["Mounts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|m| {
+                    let name = m["Name"].as_str().filter(|n| !n.is_empty());
+                    let name = name.or(m["Source"].as_str()).unwrap_or("");
+                    if trunc {
+                        ellipsis(name, 15)
+                    } else {
+                        name.to_owned()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let local_volumes = c["Mounts"].as_array().map_or(0, |a| {
+        a.iter()
+            .filter(|m| m["Driver"].as_str() == Some("local"))
+            .count()
+    });
+    let networks = c["NetworkSettings"]["Networks"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect::<Vec<_>>().join(","))
+        .unwrap_or_default();
+    json!({
+        "Command": format!("{command:?}"),
+        "CreatedAt": created_at(created),
+        "ID": if trunc { truncate_id(&id) } else { id },
+        "Image": ps_image(&s(&c["Image"]), &s(&c["ImageID"]), trunc),
+        "Labels": labels,
+        "LocalVolumes": local_volumes.to_string(),
+        "Mounts": mounts,
+        "Names": names,
+        "Networks": networks,
+        "Ports": ports(&c["Ports"]),
+        "RunningFor": format!("{} ago", human_duration(now - created)),
+        "Size": size,
+        "State": s(&c["State"]),
+        "Status": s(&c["Status"]),
+    })
+}
+
+fn ps_headers() -> Value {
+    json!({
+        "Command": "COMMAND", "CreatedAt": "CREATED AT", "ID": "CONTAINER ID",
+        "Image": "IMAGE", "Labels": "LABELS", "LocalVolumes": "LOCAL VOLUMES",
+        "Mounts": "MOUNTS", "Names": "NAMES", "Networks": "NETWORKS", "Ports": "PORTS",
+        "RunningFor": "CREATED", "Size": "SIZE", "State": "STATE", "Status": "STATUS",
+    })
+}
+
+/// The `ps` output for `containers` (the daemon's list).
+pub(crate) fn format_ps(f: &PsFlags, containers: &[Value], now: i64) -> anyhow::Result<String> {
+    let trunc = !f.no_trunc;
+    if f.quiet {
+        return Ok(containers
+            .iter()
+            .map(|c| {
+                let id = c["Id"].as_str().unwrap_or("");
+                let id = if trunc {
+                    truncate_id(id)
+                } else {
+                    id.to_owned()
+                };
+                id + "\n"
+            })
+            .collect());
+    }
+    let mut default =
+        "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+            .to_owned();
+    if f.size {
+        default.push_str("\t{{.Size}}");
+    }
+    let format = list_format(f.format.as_deref(), &default);
+    let rows: Vec<Value> = containers.iter().map(|c| ps_row(c, trunc, now)).collect();
+    if let ListFormat::Json = format {
+        // docker's `json`: the formatter's fields, one object a line.
+        let mut out = String::new();
+        for r in &rows {
+            out.push_str(&serde_json::to_string(r)?);
+            out.push('\n');
+        }
+        return Ok(out);
+    }
+    render_rows(&format, &rows, &ps_headers())
+}
+
+async fn list(client: &Client, f: &PsFlags, printer: &mut Printer) -> anyhow::Result<()> {
+    let limit = if f.latest && f.last == -1 {
+        Some(1)
+    } else {
+        u32::try_from(f.last).ok().filter(|n| *n > 0)
+    };
+    let wants_size = f.size || f.format.as_deref().is_some_and(|t| t.contains(".Size"));
+    let opts = ListOptions {
+        // dockerd lists stopped containers too when a limit is given.
+        all: f.all || limit.is_some(),
+        limit,
+        size: wants_size && !f.quiet,
+        filters: filters_json(&f.filter)?,
+    };
+    let mut containers = client.containers(&opts).await.map_err(api)?;
+    // Newest first, as dockerd sorts them.
+    containers.sort_by_key(|c| std::cmp::Reverse(c["Created"].as_i64().unwrap_or(0)));
+    if let Some(n) = limit {
+        containers.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+    }
+    printer.data(&format_ps(f, &containers, now())?)?;
+    Ok(())
+}
+
+/// docker's `timetypes.GetTimestamp`: a Go duration (`42m`, `1h30m`) is
+/// that long before `now`; a Unix time (`1700000000.5`) stays; an RFC
+/// 3339 time or a date becomes Unix seconds.
+pub(crate) fn timestamp(value: &str, now: i64) -> Option<String> {
+    if let Some(d) = go_duration(value) {
+        return Some((now - d).to_string());
+    }
+    if value.parse::<f64>().is_ok() {
+        return Some(value.to_owned());
+    }
+    let b = value.as_bytes();
+    let num = |r: std::ops::Range<usize>| value.get(r)?.parse::<i64>().ok();
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (mut hh, mut mm, mut ss, mut offset) = (0, 0, 0, 0);
+    if b.len() > 10 {
+        if b[10] != b'T' || b.len() < 16 {
+            return None;
+        }
+        hh = num(11..13)?;
+        mm = num(14..16)?;
+        let mut rest = &value[16..];
+        if let Some(r) = rest.strip_prefix(':') {
+            ss = r.get(0..2)?.parse().ok()?;
+            rest = &r[2..];
+            if let Some(r) = rest.strip_prefix('.') {
+                rest = r.trim_start_matches(|c: char| c.is_ascii_digit());
+            }
+        }
+        match rest {
+            "" | "Z" => {}
+            zone => {
+                let sign = match zone.as_bytes().first() {
+                    Some(b'+') => 1,
+                    Some(b'-') => -1,
+                    _ => return None,
+                };
+                let oh: i64 = zone.get(1..3)?.parse().ok()?;
+                let om: i64 = zone.get(zone.len() - 2..)?.parse().ok()?;
+                offset = sign * (oh * 3600 + om * 60);
+            }
+        }
+    }
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let (yy, mp) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + hh * 3600 + mm * 60 + ss - offset).to_string())
+}
+
+/// Go's `time.ParseDuration`, in whole seconds (rounded down).
+fn go_duration(s: &str) -> Option<i64> {
+    let (neg, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if rest.is_empty() || rest == "0" {
+        return (rest == "0").then_some(0);
+    }
+    let mut nanos: f64 = 0.0;
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = match &rest[..u] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        rest = &rest[u..];
+        nanos += number * unit;
+    }
+    #[allow(clippy::cast_possible_truncation, reason = "seconds fit")]
+    let secs = (nanos / 1e9) as i64;
+    Some(if neg { -secs } else { secs })
+}
+
+async fn logs(client: &Client, f: &LogsFlags) -> anyhow::Result<()> {
+    let c = client
+        .container_inspect(&f.container, false)
+        .await
+        .map_err(api)?;
+    let tty = c["Config"]["Tty"].as_bool().unwrap_or(false);
+    let time = |name: &str, v: &Option<String>| -> anyhow::Result<Option<String>> {
+        v.as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                timestamp(s, now()).ok_or_else(|| {
+                    anyhow!("invalid value for \"{name}\": failed to parse value as time or duration: \"{s}\"")
+                })
+            })
+            .transpose()
+    };
+    let opts = LogsOptions {
+        follow: f.follow,
+        stdout: true,
+        stderr: true,
+        timestamps: f.timestamps,
+        tail: Some(f.tail.clone()),
+        since: time("since", &f.since)?,
+        until: time("until", &f.until)?,
+    };
+    let mut body = client
+        .container_logs(&f.container, &opts)
+        .await
+        .map_err(api)?;
+    let mut demux = Demux::new();
+    while let Some(chunk) = body.chunk().await {
+        let chunk = chunk.map_err(api)?;
+        if tty {
+            write_out(StreamKind::Stdout, &chunk);
+            continue;
+        }
+        for (kind, payload) in demux.push(&chunk).map_err(api)? {
+            if kind == StreamKind::SystemErr {
+                return Err(anyhow!("{}", String::from_utf8_lossy(&payload)));
+            }
+            write_out(kind, &payload);
+        }
+    }
+    Ok(())
+}
+
+/// Writes a container's output to our stdout or stderr. A closed stdout
+/// ends nothing: the rest is dropped, as with the printer.
+pub(crate) fn write_out(kind: StreamKind, bytes: &[u8]) {
+    let _ = match kind {
+        StreamKind::Stderr => {
+            let mut e = std::io::stderr().lock();
+            e.write_all(bytes).and_then(|()| e.flush())
+        }
+        _ => {
+            let mut o = std::io::stdout().lock();
+            o.write_all(bytes).and_then(|()| o.flush())
+        }
+    };
+}
+
+/// Runs `op` on each container, printing its name on success; the
+/// daemon's errors are reported together at the end (exit 1).
+async fn each<F, Fut>(names: &[String], printer: &mut Printer, mut op: F) -> anyhow::Result<()>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<String>, berth_api_client::Error>>,
+{
+    let mut errors = Vec::new();
+    for name in names {
+        match op(name.clone()).await {
+            Ok(Some(line)) => printer.data(&format!("{line}\n"))?,
+            Ok(None) => {}
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow!("{}", errors.join("\n")))
+    }
+}
+
+async fn stop(client: &Client, f: &StopFlags, printer: &mut Printer) -> anyhow::Result<()> {
+    each(&f.containers, printer, |name| async move {
+        client
+            .container_stop(&name, f.time, f.signal.as_deref())
+            .await?;
+        Ok(Some(name))
+    })
+    .await
+}
+
+async fn kill(client: &Client, f: &KillFlags, printer: &mut Printer) -> anyhow::Result<()> {
+    each(&f.containers, printer, |name| async move {
+        client
+            .container_kill(&name, f.signal.as_deref().filter(|s| !s.is_empty()))
+            .await?;
+        Ok(Some(name))
+    })
+    .await
+}
+
+async fn remove(client: &Client, f: &RmFlags, printer: &mut Printer) -> anyhow::Result<()> {
+    each(&f.containers, printer, |name| async move {
+        match client.container_remove(&name, f.force, f.volumes).await {
+            Ok(()) => Ok(Some(name)),
+            // `rm -f` of what is not there is no error (docker).
+            Err(e) if f.force && e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    })
+    .await
+}
+
+async fn wait(client: &Client, f: &WaitFlags, printer: &mut Printer) -> anyhow::Result<()> {
+    each(&f.containers, printer, |name| async move {
+        let pending = client.container_wait(&name, "not-running").await?;
+        let answer = pending.result().await?;
+        Ok(Some(answer.status_code.to_string()))
+    })
+    .await
+}
+
+async fn start(client: &Client, f: &StartFlags, printer: &mut Printer) -> anyhow::Result<()> {
+    if f.attach || f.interactive {
+        let [name] = f.containers.as_slice() else {
+            return Err(anyhow!(
+                "you cannot start and attach multiple containers at once"
+            ));
+        };
+        return session::start_attached(client, name, f.interactive).await;
+    }
+    let mut failed = Vec::new();
+    for name in &f.containers {
+        match client.container_start(name).await {
+            Ok(()) => printer.data(&format!("{name}\n"))?,
+            Err(e) => {
+                printer.warn(&e.to_string());
+                failed.push(name.as_str());
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow!(
+            "Error: failed to start containers: {}",
+            failed.join(", ")
+        ))
+    }
+}
+
+/// `inspect` and `container inspect`: containers, then images (unless
+/// `--type` says which); what was found is printed, then the errors
+/// (exit 1).
+pub(crate) async fn inspect(
+    client: &Client,
+    f: &InspectFlags,
+    printer: &mut Printer,
+) -> anyhow::Result<()> {
+    let kind = f.kind.as_deref().filter(|k| !k.is_empty());
+    if let Some(k) = kind
+        && k != "container"
+        && k != "image"
+    {
+        return Err(anyhow!("\"{k}\" is not a valid value for --type"));
+    }
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    for name in &f.names {
+        let mut result = None;
+        if kind != Some("image") {
+            match client.container_inspect(name, f.size).await {
+                Ok(v) => result = Some(Ok(v)),
+                Err(e) if kind.is_none() && e.status() == Some(404) => {}
+                Err(e) => result = Some(Err(e.to_string())),
+            }
+        }
+        if result.is_none() && kind != Some("container") {
+            match client.image_inspect(name).await {
+                Ok(v) => result = Some(Ok(v)),
+                Err(e) if kind.is_none() && e.status() == Some(404) => {}
+                Err(e) => result = Some(Err(e.to_string())),
+            }
+        }
+        match result {
+            Some(Ok(v)) => found.push(v),
+            Some(Err(e)) => errors.push(e),
+            None => errors.push(format!("Error: No such object: {name}")),
+        }
+    }
+    print_inspect(f.format.as_deref(), &found, printer)?;
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow!("{}", errors.join("\n")))
+    }
+}
+
+/// docker's inspect output: an indented JSON list, `json` lines, or a
+/// template per object.
+pub(crate) fn print_inspect(
+    format: Option<&str>,
+    found: &[Value],
+    printer: &mut Printer,
+) -> anyhow::Result<()> {
+    match format {
+        None | Some("") => {
+            let text = serde_json::to_string(found)?;
+            printer.data(&(indent_json(&text) + "\n"))?;
+        }
+        Some("json") => {
+            for v in found {
+                printer.data(&(serde_json::to_string(v)? + "\n"))?;
+            }
+        }
+        Some(t) => {
+            let tpl = Template::parse(t)?;
+            for v in found {
+                printer.data(&(tpl.render(v)? + "\n"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn ps_flags(args: &[&str]) -> PsFlags {
+        #[derive(Parser)]
+        struct P {
+            #[command(flatten)]
+            f: PsFlags,
+        }
+        let mut all = vec!["ps"];
+        all.extend_from_slice(args);
+        P::try_parse_from(all).unwrap().f
+    }
+
+    fn sample(now: i64) -> Vec<Value> {
+        vec![
+            json!({
+                "Id": "4f2c1a9b8e7d6c5b4a392817161514131211100f0e0d0c0b0a09080706050403",
+                "Names": ["/web"], "Image": "busybox", "ImageID": "sha256:abc",
+                "Command": "sh -c 'while true; do sleep 1; done'", "Created": now - 120,
+                "Ports": [], "Labels": {"a": "1"}, "State": "running", "Status": "Up 2 minutes",
+                "HostConfig": {"NetworkMode": "none"}, "NetworkSettings": {"Networks": {}},
+                "Mounts": []
+            }),
+            json!({
+                "Id": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                "Names": ["/hello"], "Image": "sha256:9c7a54a9a43cca047013b82af109fe963fde787f63f9e016fdc3384500c2823d",
+                "ImageID": "sha256:9c7a54a9a43cca047013b82af109fe963fde787f63f9e016fdc3384500c2823d",
+                "Command": "/hello", "Created": now - 3 * 86_400,
+                "Ports": [{"PrivatePort": 80, "Type": "tcp"}], "Labels": {},
+                "State": "exited", "Status": "Exited (0) 3 days ago", "Mounts": []
+            }),
+        ]
+    }
+
+    #[test]
+    fn ps_table_as_docker() {
+        let now = 1_800_000_000;
+        let out = format_ps(&ps_flags(&[]), &sample(now), now).unwrap();
+        assert_eq!(
+            out,
+            "CONTAINER ID   IMAGE          COMMAND                  CREATED         STATUS                  PORTS     NAMES\n\
+             4f2c1a9b8e7d   busybox        \"sh -c 'while true; …\"   2 minutes ago   Up 2 minutes                      web\n\
+             0123456789ab   9c7a54a9a43c   \"/hello\"                 3 days ago      Exited (0) 3 days ago   80/tcp    hello\n"
+        );
+        let q = format_ps(&ps_flags(&["-q"]), &sample(now), now).unwrap();
+        assert_eq!(q, "4f2c1a9b8e7d\n0123456789ab\n");
+        let full = format_ps(&ps_flags(&["-q", "--no-trunc"]), &sample(now), now).unwrap();
+        assert!(full.starts_with("4f2c1a9b8e7d6c5b4a39"), "{full}");
+        let t = format_ps(
+            &ps_flags(&["--format", "{{.Names}}: {{.Command}} {{.Labels}}"]),
+            &sample(now),
+            now,
+        )
+        .unwrap();
+        assert_eq!(t, "web: \"sh -c 'while true; …\" a=1\nhello: \"/hello\" \n");
+        let t = format_ps(
+            &ps_flags(&["--format", "table {{.ID}}\\t{{.State}}"]),
+            &sample(now),
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            t,
+            "CONTAINER ID   STATE\n4f2c1a9b8e7d   running\n0123456789ab   exited\n"
+        );
+        let t = format_ps(
+            &ps_flags(&["--no-trunc", "--format", "{{.Command}}"]),
+            &sample(now),
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            t.lines().next(),
+            Some("\"sh -c 'while true; do sleep 1; done'\"")
+        );
+    }
+
+    #[test]
+    fn filters_are_dockers_map() {
+        assert_eq!(
+            filters_json(&[
+                "status=exited".into(),
+                "status=created".into(),
+                "name=a".into()
+            ])
+            .unwrap(),
+            r#"{"name":{"a":true},"status":{"created":true,"exited":true}}"#
+        );
+        assert_eq!(filters_json(&[]).unwrap(), "");
+        assert!(filters_json(&["nope".into()]).is_err());
+    }
+
+    #[test]
+    fn times_as_docker() {
+        let now = 1_700_000_000;
+        assert_eq!(timestamp("42m", now).as_deref(), Some("1699997480"));
+        assert_eq!(timestamp("1h30m", now).as_deref(), Some("1699994600"));
+        assert_eq!(
+            timestamp("1600000000.5", now).as_deref(),
+            Some("1600000000.5")
+        );
+        assert_eq!(
+            timestamp("2013-01-02T13:23:37Z", now).as_deref(),
+            Some("1357133017")
+        );
+        assert_eq!(
+            timestamp("2013-01-02T15:23:37+02:00", now).as_deref(),
+            Some("1357133017")
+        );
+        assert_eq!(timestamp("2013-01-02", now).as_deref(), Some("1357084800"));
+        assert_eq!(timestamp("yesterday", now), None);
+    }
+
+    #[test]
+    fn image_column() {
+        assert_eq!(ps_image("busybox@sha256:abc", "", true), "busybox");
+        assert_eq!(
+            ps_image("docker.io/library/busybox:1", "", true),
+            "busybox:1"
+        );
+        assert_eq!(ps_image("", "", true), "<no image>");
+    }
+}
