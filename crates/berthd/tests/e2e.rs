@@ -250,6 +250,22 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 const ENGINE_KEYS: &[&str] = &["Git commit", "Built", "Go version", "OS/Arch"];
 
+/// The server section of `version` (as [`filter`] leaves it) for this build.
+fn expected_server_section() -> String {
+    format!(
+        "Server: berth
+ Engine:
+  Version:          {}
+  API version:      1.51 (minimum version 1.24)
+  Go version: [GO VERSION]
+  Git commit: [GIT COMMIT]
+  Built: [BUILT]
+  OS/Arch: [OS/ARCH]
+  Experimental:     false",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
 #[test]
 fn docker_28_version_shows_berth_server() {
     let daemon = Daemon::start();
@@ -262,18 +278,7 @@ fn docker_28_version_shows_berth_server() {
     );
     assert_eq!(
         filter(&server_section(&stdout), ENGINE_KEYS),
-        format!(
-            "Server: berth
- Engine:
-  Version:          {}
-  API version:      1.51 (minimum version 1.24)
-  Go version: [GO VERSION]
-  Git commit: [GIT COMMIT]
-  Built: [BUILT]
-  OS/Arch: [OS/ARCH]
-  Experimental:     false",
-            env!("CARGO_PKG_VERSION")
-        )
+        expected_server_section()
     );
     // docker CLI 28 speaks 1.50, below ours: it keeps its own version.
     assert!(stdout.contains(" API version:       1.50\n"), "{stdout}");
@@ -578,18 +583,7 @@ fn berth_version_and_info() {
     );
     assert_eq!(
         filter(&server_section(&stdout), ENGINE_KEYS),
-        format!(
-            "Server: berth
- Engine:
-  Version:          {}
-  API version:      1.51 (minimum version 1.24)
-  Go version: [GO VERSION]
-  Git commit: [GIT COMMIT]
-  Built: [BUILT]
-  OS/Arch: [OS/ARCH]
-  Experimental:     false",
-            env!("CARGO_PKG_VERSION")
-        )
+        expected_server_section()
     );
     // Same server section as docker's own rendering.
     let docker_out = text(&docker(DOCKER_28, &host, &["version"]).stdout);
