@@ -32,6 +32,10 @@ pub(crate) struct Flags {
     #[arg(short = 'H', long = "host", value_name = "ADDR", default_value = DEFAULT_HOST)]
     pub(crate) host: String,
 
+    /// Group for the unix socket [default: berth]
+    #[arg(short = 'G', long = "group", value_name = "GROUP")]
+    pub(crate) group: Option<String>,
+
     /// Path to use for daemon PID file
     #[arg(
         short = 'p',
@@ -88,6 +92,7 @@ pub(crate) struct Settings {
     pub(crate) exec_root: PathBuf,
     pub(crate) cgroup_parent: String,
     pub(crate) socket: PathBuf,
+    pub(crate) socket_group: SocketGroup,
     pub(crate) pidfile: PathBuf,
     pub(crate) debug: bool,
     pub(crate) log_level: LogLevel,
@@ -98,6 +103,19 @@ impl Settings {
     pub(crate) fn resolve(flags: Flags) -> anyhow::Result<Self> {
         Ok(Self {
             socket: parse_host(&flags.host)?,
+            socket_group: match flags.group {
+                Some(name) if name.is_empty() => {
+                    bail!("invalid --group \"\": give a group name or numeric ID")
+                }
+                Some(name) => SocketGroup {
+                    name,
+                    explicit: true,
+                },
+                None => SocketGroup {
+                    name: DEFAULT_GROUP.to_owned(),
+                    explicit: false,
+                },
+            },
             data_root: flags.data_root,
             exec_root: flags.exec_root,
             cgroup_parent: flags.cgroup_parent,
@@ -112,6 +130,19 @@ impl Settings {
             log_format: flags.log_format,
         })
     }
+}
+
+/// The group that may use the socket by default, as dockerd's `docker`.
+pub(crate) const DEFAULT_GROUP: &str = "berth";
+
+/// Which group gets the API socket (`-G/--group`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SocketGroup {
+    /// A group name or a numeric ID.
+    pub(crate) name: String,
+    /// Given on the command line: a missing group is an error then,
+    /// while the default may be missing (only root can connect).
+    pub(crate) explicit: bool,
 }
 
 /// `unix:///run/berth/berth.sock` → `/run/berth/berth.sock`.
@@ -155,5 +186,27 @@ mod tests {
         assert_eq!(s.log_level, LogLevel::Debug);
         assert_eq!(s.socket, PathBuf::from("/run/berth/berth.sock"));
         assert_eq!(s.pidfile, PathBuf::from("/run/berth.pid"));
+        assert_eq!(
+            s.socket_group,
+            SocketGroup {
+                name: "berth".into(),
+                explicit: false
+            }
+        );
+    }
+
+    #[test]
+    fn group_flag() {
+        for args in [["berthd", "-G", "wheel"], ["berthd", "--group", "wheel"]] {
+            let s = Settings::resolve(Flags::parse_from(args)).unwrap();
+            assert_eq!(
+                s.socket_group,
+                SocketGroup {
+                    name: "wheel".into(),
+                    explicit: true
+                }
+            );
+        }
+        assert!(Settings::resolve(Flags::parse_from(["berthd", "-G", ""])).is_err());
     }
 }

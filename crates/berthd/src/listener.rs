@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use tokio::net::UnixListener;
 
-/// The group that may use the socket, as dockerd's `docker` group.
-const SOCKET_GROUP: &str = "berth";
+use crate::flags::SocketGroup;
 
 pub(crate) struct UnixSocket {
     listener: UnixListener,
@@ -28,9 +27,12 @@ impl Drop for SocketGuard {
 }
 
 impl UnixSocket {
-    /// Binds `path` with mode 0660, group `berth` when that group exists
-    /// (otherwise root's group, so only root can connect).
-    pub(crate) fn bind(path: &Path) -> anyhow::Result<Self> {
+    /// Binds `path` with mode 0660 and group `group` (dockerd's `-G`). The
+    /// default group may be missing (the socket keeps root's group, so
+    /// only root can connect); a group given explicitly must exist.
+    pub(crate) fn bind(path: &Path, group: &SocketGroup) -> anyhow::Result<Self> {
+        // Resolved before binding: a bad --group leaves no socket behind.
+        let gid = resolve_group(group)?;
         if let Some(dir) = path.parent().filter(|d| !d.is_dir()) {
             // 0711 like the exec root (the default parent): the `berth` group
             // can reach the socket but not list the directory.
@@ -46,24 +48,46 @@ impl UnixSocket {
         let guard = SocketGuard {
             path: path.to_owned(),
         };
-        fs_err::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
-        match nix::unistd::Group::from_name(SOCKET_GROUP) {
-            Ok(Some(group)) => {
-                std::os::unix::fs::chown(path, None, Some(group.gid.as_raw())).with_context(
-                    || format!("cannot give {} to group {SOCKET_GROUP}", path.display()),
-                )?;
-            }
-            Ok(None) => {
-                tracing::debug!("group {SOCKET_GROUP} not found: only root can use the socket")
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot look up group {SOCKET_GROUP}"),
+        if let Some(gid) = gid {
+            std::os::unix::fs::chown(path, None, Some(gid)).with_context(|| {
+                format!("cannot give {} to group {}", path.display(), group.name)
+            })?;
         }
+        fs_err::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
         Ok(Self { listener, guard })
     }
 
     pub(crate) fn into_parts(self) -> (UnixListener, SocketGuard) {
         (self.listener, self.guard)
     }
+}
+
+/// The gid of `group` (a name, or a number as dockerd accepts), `None`
+/// when the default group does not exist.
+fn resolve_group(group: &SocketGroup) -> anyhow::Result<Option<u32>> {
+    match nix::unistd::Group::from_name(&group.name) {
+        Ok(Some(g)) => return Ok(Some(g.gid.as_raw())),
+        Ok(None) => {}
+        Err(e) if group.explicit => {
+            return Err(e).with_context(|| format!("cannot look up group {:?}", group.name));
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, group = %group.name, "cannot look up the socket group");
+            return Ok(None);
+        }
+    }
+    if let Ok(gid) = group.name.parse::<u32>() {
+        return Ok(Some(gid));
+    }
+    if group.explicit {
+        bail!(
+            "group {:?} for the API socket does not exist: create it (groupadd {}) or choose another -G/--group",
+            group.name,
+            group.name
+        );
+    }
+    tracing::debug!(group = %group.name, "socket group not found: only root can use the socket");
+    Ok(None)
 }
 
 /// A socket file nobody answers on is left over from a crash: remove it. One

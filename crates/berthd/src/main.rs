@@ -87,7 +87,8 @@ async fn serve(settings: &flags::Settings) -> anyhow::Result<()> {
         tracing::info!(signal = name, "Processing signal '{name}'");
     };
 
-    let (listener, socket_guard) = listener::UnixSocket::bind(&settings.socket)?.into_parts();
+    let (listener, socket_guard) =
+        listener::UnixSocket::bind(&settings.socket, &settings.socket_group)?.into_parts();
     tracing::info!(socket = %settings.socket.display(), "API listen on {}", settings.socket.display());
 
     let mut config = EngineConfig::new(&settings.data_root, &settings.exec_root);

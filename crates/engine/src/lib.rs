@@ -78,6 +78,9 @@ pub struct Engine {
     id: String,
     images: image::ImageService,
     containers: container::Containers,
+    /// Held for the engine's life; declared last so it is released after
+    /// the services above are dropped.
+    _data_root_lock: berth_image::store::DataRootLock,
 }
 
 impl Engine {
@@ -85,6 +88,10 @@ impl Engine {
     /// are missing, and loads or creates the engine ID.
     pub fn open(config: EngineConfig) -> Result<Self, EngineError> {
         create_private_dir(&config.data_root, 0o710)?;
+        // Before anything reads or repairs the data root: a second daemon
+        // on it would garbage-collect the first one's work in progress.
+        let data_root_lock = berth_image::store::DataRootLock::acquire(&config.data_root)
+            .map_err(|e| EngineError::Image(e.into()))?;
         // 0711, not 0700: the API socket lives in the exec root by default, and
         // members of the `berth` group must be able to reach it (the socket
         // itself is 0660). Nothing here is listable by them.
@@ -101,6 +108,7 @@ impl Engine {
         })
         .map_err(|e| EngineError::Containers(Box::new(e)))?;
         containers.remove_orphan_snapshots(images.store());
+        containers.finish_interrupted_removals(images.store());
         let used_by = containers.usage_check();
         images.set_usage(std::sync::Arc::new(move |id| used_by(&id.to_string())));
         Ok(Self {
@@ -108,6 +116,7 @@ impl Engine {
             id,
             images,
             containers,
+            _data_root_lock: data_root_lock,
         })
     }
 
@@ -174,8 +183,13 @@ mod tests {
         assert_eq!(mode & 0o777, 0o710);
         assert!(tmp.path().join("exec").is_dir());
         assert_eq!(first.id().len(), 36, "UUID form: {}", first.id());
+        // One engine per data root at a time.
+        let err = Engine::open(config.clone()).unwrap_err().to_string();
+        assert!(err.contains("is in use by another daemon"), "{err}");
+        let first_id = first.id().to_owned();
+        drop(first);
         let second = Engine::open(config).unwrap();
-        assert_eq!(first.id(), second.id());
+        assert_eq!(first_id, second.id());
     }
 
     #[test]

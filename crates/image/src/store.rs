@@ -537,6 +537,14 @@ impl ImageStore {
             None => rep.diff_id.clone(),
             Some(p) => Digest::sha256_of(format!("{p} {}", rep.diff_id).as_bytes()),
         };
+        // The unpacked files must be on disk before the metadata says the
+        // layer is there: after a power cut a committed snapshot with
+        // empty files would be worse than none (containerd syncs the
+        // same way before committing an unpacked layer).
+        if let Err(e) = sync_filesystem(&upper) {
+            let _ = self.snapshots.remove(&key);
+            return Err(e.into());
+        }
         match self.snapshots.commit(&chain.to_string(), &key) {
             Ok(()) => {}
             // Another image brought the same layer stack meanwhile.
@@ -768,11 +776,82 @@ impl ImageStore {
             layer_sizes,
             created,
         };
+        // The record and the tags are two documents: a journal of the
+        // tags to give makes the pair one step. A crash after the record
+        // is written finishes the tagging at the next start (`gc`), so
+        // an interrupted `import busybox` leaves either nothing visible
+        // or a tagged image, never an untagged one.
+        if tags.iter().any(|t| t.digest().is_some()) {
+            return Err(Error::InvalidArgument {
+                message: "refusing to create a tag with a digest reference".to_owned(),
+            });
+        }
+        let journal = self.tags_journal_path(&id);
+        if !tags.is_empty() {
+            let keys: Vec<String> = tags
+                .iter()
+                .map(|t| t.clone().with_default_tag().to_string())
+                .collect();
+            atomic_write_json(&journal, &keys)?;
+        }
         atomic_write_json(&self.record_path(&id), &record)?;
         for t in tags {
             self.tag_inner(&id.to_string(), t)?;
         }
+        if !tags.is_empty() {
+            fs_err::remove_file(&journal).map_err(|e| FsError::new("remove", &journal, e))?;
+            fsync_dir(&self.root.join("images"))?;
+        }
         Ok(id)
+    }
+
+    /// `images/<hex>.tags`: the tags [`ImageStore::store_record`] is about
+    /// to give image `id` (not `.json`, so [`ImageStore::records`] skips it).
+    fn tags_journal_path(&self, id: &Digest) -> PathBuf {
+        self.root.join("images").join(format!("{}.tags", id.hex()))
+    }
+
+    /// Finishes the tagging a crash interrupted: each tag journal whose
+    /// image record exists is applied, and every journal is removed.
+    /// Returns how many tags were given.
+    fn replay_tag_journals(&self) -> Result<usize> {
+        let dir = self.root.join("images");
+        let mut journals = Vec::new();
+        for entry in fs_err::read_dir(&dir).map_err(|e| FsError::new("read directory", &dir, e))? {
+            let entry = entry.map_err(|e| FsError::new("read directory", &dir, e))?;
+            let p = entry.path();
+            if p.extension().is_some_and(|e| e == "tags") {
+                journals.push(p);
+            }
+        }
+        let mut tagged = 0;
+        for p in &journals {
+            let id = p
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|hex| format!("sha256:{hex}").parse::<Digest>().ok());
+            // A torn or foreign journal is dropped: the image stays as the
+            // crash left it (untagged), which is what the user sees anyway.
+            let keys = read_json::<Vec<String>>(p)
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            if let Some(id) = id
+                && self.record_path(&id).is_file()
+            {
+                for k in keys {
+                    if let Ok(r) = Reference::parse_normalized(&k) {
+                        self.tag_inner(&id.to_string(), &r)?;
+                        tagged += 1;
+                    }
+                }
+            }
+            fs_err::remove_file(p).map_err(|e| FsError::new("remove", p, e))?;
+        }
+        if !journals.is_empty() {
+            fsync_dir(&dir)?;
+        }
+        Ok(tagged)
     }
 
     pub(crate) fn delete_blob_if_unreferenced(&self, digest: &Digest) -> Result<()> {
@@ -908,17 +987,18 @@ impl ImageStore {
     /// Removes what no image references: `extract-*` snapshots left by an
     /// interrupted unpack, committed snapshots no image's layer stack uses
     /// (and no container's snapshot sits on), and unreferenced blobs. Call
-    /// at start-up, before anything is in flight. Returns how many things
-    /// were removed.
+    /// at start-up, before anything is in flight. First it finishes the
+    /// tagging of images whose store a crash interrupted (tag journals).
+    /// Returns how many things were removed or repaired.
     pub fn gc(&self) -> Result<usize> {
         let _op = self.op();
+        let mut removed = self.replay_tag_journals()?;
         let records = self.records()?;
         let used_chains: BTreeSet<String> = records
             .iter()
             .flat_map(|r| chain_ids(&r.diff_ids))
             .map(|d| d.to_string())
             .collect();
-        let mut removed = 0;
         for (key, info) in self.snapshots.list() {
             if info.kind == Kind::Active && key.starts_with("extract-") {
                 self.snapshots.remove(&key)?;
@@ -978,6 +1058,80 @@ impl ImageStore {
         }
         Ok(removed)
     }
+}
+
+/// The name of the lock file in a data root.
+pub const DATA_ROOT_LOCK: &str = "berth.lock";
+
+/// An exclusive `flock(2)` on `<data root>/berth.lock`, held for as long
+/// as this value lives: two daemons on one data root would each believe
+/// they own every blob, snapshot and record (and gc each other's work).
+/// The lock dies with the process, so a crash leaves nothing to clean up.
+pub struct DataRootLock {
+    path: PathBuf,
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl std::fmt::Debug for DataRootLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataRootLock")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl DataRootLock {
+    /// Takes the lock of data root `root` (which must exist), writing our
+    /// pid into the file for the message a second daemon prints. Another
+    /// holder is a [`Error::InUse`] naming its pid.
+    pub fn acquire(root: &std::path::Path) -> Result<Self> {
+        use nix::fcntl::{Flock, FlockArg};
+        use std::io::{Seek, Write};
+        let path = root.join(DATA_ROOT_LOCK);
+        let file = fs_err::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| FsError::new("open", &path, e))?
+            .into_parts()
+            .0;
+        let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(l) => l,
+            Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                let pid = match text.trim() {
+                    "" => "unknown".to_owned(),
+                    p => p.to_owned(),
+                };
+                return Err(Error::InUse {
+                    message: format!(
+                        "data root {} is in use by another daemon (pid {pid}), which holds the lock on {}: stop that daemon or choose another --data-root",
+                        root.display(),
+                        path.display()
+                    ),
+                });
+            }
+            Err((_, errno)) => {
+                return Err(FsError::new("lock", &path, std::io::Error::from(errno)).into());
+            }
+        };
+        lock.set_len(0)
+            .and_then(|()| lock.rewind())
+            .and_then(|()| writeln!(lock, "{}", std::process::id()))
+            .map_err(|e| FsError::new("write", &path, e))?;
+        Ok(Self { path, _lock: lock })
+    }
+}
+
+/// `syncfs(2)` of the file system holding `dir`: one call makes every
+/// file an unpack wrote durable, where fsyncing each would cost one
+/// call per file.
+fn sync_filesystem(dir: &std::path::Path) -> Result<(), FsError> {
+    let f = fs_err::File::open(dir).map_err(|e| FsError::new("open directory", dir, e))?;
+    nix::unistd::syncfs(f.file()).map_err(|e| FsError::new("syncfs", dir, std::io::Error::from(e)))
 }
 
 /// Docker's `stringid.TruncateID`: 12 characters, no algorithm prefix.
@@ -1040,5 +1194,74 @@ mod tests {
         );
         assert_eq!(rfc3339(951_782_400, 0), "2000-02-29T00:00:00Z");
         assert!(rfc3339_now().ends_with('Z'));
+    }
+
+    fn one_file_tar() -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_size(3);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_cksum();
+        b.append_data(&mut h, "f", &b"hi\n"[..]).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_tag_journal_left_by_a_crash_is_finished_at_gc() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(dir.path()).unwrap();
+        let id = store
+            .import_rootfs_tar(&one_file_tar()[..], &ImportOptions::default())
+            .unwrap();
+        // No journal stays behind a completed store.
+        let leftovers = |d: &std::path::Path| {
+            fs_err::read_dir(d.join("images"))
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .path()
+                        .extension()
+                        .is_some_and(|x| x == "tags")
+                })
+                .count()
+        };
+        assert_eq!(leftovers(dir.path()), 0);
+        assert!(store.inspect(&id.to_string()).unwrap().repo_tags.is_empty());
+        // A crash between the record and the tags: the journal is there.
+        let journal = dir.path().join(format!("images/{}.tags", id.hex()));
+        fs_err::write(&journal, br#"["docker.io/library/crashed:1"]"#).unwrap();
+        // And one for an image whose record never got written.
+        let other = Digest::sha256_of(b"never stored");
+        fs_err::write(
+            dir.path().join(format!("images/{}.tags", other.hex())),
+            br#"["docker.io/library/ghost:latest"]"#,
+        )
+        .unwrap();
+        drop(store);
+        let store = ImageStore::open(dir.path()).unwrap();
+        store.gc().unwrap();
+        assert_eq!(store.resolve("crashed:1").unwrap(), id);
+        assert!(store.resolve("ghost").is_err());
+        assert_eq!(leftovers(dir.path()), 0);
+    }
+
+    #[test]
+    fn a_second_lock_on_a_data_root_is_refused_with_the_holders_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = DataRootLock::acquire(dir.path()).unwrap();
+        let err = DataRootLock::acquire(dir.path()).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("pid {}", std::process::id())),
+            "{msg}"
+        );
+        assert!(msg.contains("--data-root"), "{msg}");
+        assert_eq!(err.class(), crate::ErrorClass::Conflict);
+        drop(first);
+        let _again = DataRootLock::acquire(dir.path()).unwrap();
     }
 }

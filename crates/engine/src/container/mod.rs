@@ -859,6 +859,38 @@ impl Containers {
             }
         }
     }
+
+    /// Finishes the removals a crash interrupted: `rm` removes a
+    /// container's snapshot before its document, so a stored container
+    /// that is not running and has no snapshot was being removed (and
+    /// could never start again). Its bundle and document go now. Call at
+    /// start-up, after [`Containers::open`].
+    pub fn finish_interrupted_removals(&self, images: &ImageStore) {
+        let inner = &self.inner;
+        let mut table = lock(&inner.table);
+        let doomed: Vec<String> = table
+            .values()
+            .filter(|c| {
+                c.state.status != Status::Running && images.snapshots().stat(&c.id).is_err()
+            })
+            .map(|c| c.id.clone())
+            .collect();
+        for id in doomed {
+            tracing::info!(
+                id,
+                "finishing the removal of a container whose snapshot is gone"
+            );
+            let _ = fs_err::remove_dir_all(inner.exec_dir(&id));
+            match inner.store.remove(&id) {
+                Ok(()) => {
+                    table.remove(&id);
+                }
+                Err(e) => {
+                    tracing::warn!(id, error = %e, "cannot finish removing a container")
+                }
+            }
+        }
+    }
 }
 
 fn busy(id: &str) -> ContainerError {

@@ -59,7 +59,12 @@ impl Store {
 
     pub(crate) fn save(&self, c: &Container) -> Result<(), ContainerError> {
         let dir = self.dir(&c.id);
-        fs_err::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        if !dir.is_dir() {
+            fs_err::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+            // The new directory's entry must be durable before the
+            // document in it is worth anything.
+            sync_dir(&self.root)?;
+        }
         let bytes = serde_json::to_vec(c).map_err(|e| ContainerError::Internal {
             message: format!("cannot serialise container {}: {e}", c.id),
         })?;
@@ -67,7 +72,9 @@ impl Store {
     }
 
     /// Every stored container. A directory without a readable document (a
-    /// crash during create, before the first write) is removed.
+    /// crash during create, before the first write) is removed, and so are
+    /// what a crash leaves of an interrupted write (`.config.v2.json.tmp-*`)
+    /// or remove (`.removing-<id>`).
     pub(crate) fn load_all(&self) -> Result<Vec<Container>, ContainerError> {
         let mut out = Vec::new();
         let entries = fs_err::read_dir(&self.root).map_err(|e| io(&self.root, e))?;
@@ -77,6 +84,11 @@ impl Store {
             if !dir.is_dir() {
                 continue;
             }
+            if entry.file_name().to_string_lossy().starts_with(REMOVING) {
+                fs_err::remove_dir_all(&dir).map_err(|e| io(&dir, e))?;
+                continue;
+            }
+            remove_temp_files(&dir)?;
             let doc = dir.join(DOC);
             match fs_err::read(&doc) {
                 Ok(bytes) => match serde_json::from_slice::<Container>(&bytes) {
@@ -94,14 +106,50 @@ impl Store {
         Ok(out)
     }
 
+    /// Removes a container's directory in one step: it is renamed out of
+    /// the way (`.removing-<id>`, which [`Store::load_all`] skips and
+    /// removes) before its files go, so a crash in the middle never
+    /// leaves a container without its log, or a log without a container.
     pub(crate) fn remove(&self, id: &str) -> Result<(), ContainerError> {
         let dir = self.dir(id);
-        match fs_err::remove_dir_all(&dir) {
+        let doomed = self.root.join(format!("{REMOVING}{id}"));
+        match fs_err::rename(&dir, &doomed) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io(&dir, e)),
+        }
+        sync_dir(&self.root)?;
+        match fs_err::remove_dir_all(&doomed) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io(&dir, e)),
+            Err(e) => Err(io(&doomed, e)),
         }
     }
+}
+
+/// Prefix of a container directory being removed.
+const REMOVING: &str = ".removing-";
+
+/// fsyncs a directory, so a rename or a new entry in it is durable.
+fn sync_dir(dir: &Path) -> Result<(), ContainerError> {
+    fs_err::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io(dir, e))
+}
+
+/// Removes the temp files [`write_atomic`] leaves when a crash interrupts
+/// it (`.<name>.tmp-<pid>`).
+fn remove_temp_files(dir: &Path) -> Result<(), ContainerError> {
+    for entry in fs_err::read_dir(dir).map_err(|e| io(dir, e))? {
+        let entry = entry.map_err(|e| io(dir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.contains(".tmp-") {
+            let p = entry.path();
+            fs_err::remove_file(&p).map_err(|e| io(&p, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// A new container ID: 32 random bytes as 64 hex digits.
@@ -208,6 +256,26 @@ mod tests {
         assert!(!valid_name("-x"));
         assert!(!valid_name("a"));
         assert!(!valid_name("a/b"));
+    }
+
+    #[test]
+    fn crash_leftovers_are_removed_at_load() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let root = tmp.path().join("containers");
+        // An interrupted first write: a directory with only a temp file.
+        let half = root.join("a".repeat(64));
+        fs_err::create_dir_all(&half).unwrap();
+        fs_err::write(half.join(".config.v2.json.tmp-1"), b"{").unwrap();
+        // An interrupted remove.
+        let removing = root.join(format!("{REMOVING}{}", "b".repeat(64)));
+        fs_err::create_dir_all(&removing).unwrap();
+        fs_err::write(removing.join(DOC), b"{}").unwrap();
+        assert!(store.load_all().unwrap().is_empty());
+        assert_eq!(fs_err::read_dir(&root).unwrap().count(), 0);
+        // remove() of a missing container is fine and leaves nothing.
+        store.remove(&"c".repeat(64)).unwrap();
+        assert_eq!(fs_err::read_dir(&root).unwrap().count(), 0);
     }
 
     #[test]
