@@ -1,0 +1,612 @@
+//! The berth CLI's container commands against berthd: `run` (attached,
+//! detached, `-i`, `-it` under a real pseudo-terminal), its exit codes
+//! (the container's, 125, 126, 127), `create`, `start`, `ps`/`container
+//! ls`, `logs`, `inspect`, `stop`, `kill`, `rm`, `wait` (root only:
+//! containers need mounts and namespaces).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Daemon, berth_bin, import_busybox};
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `berth args` that must succeed; its stdout.
+fn ok(d: &Daemon, args: &[&str]) -> String {
+    let out = d.berth(args);
+    assert!(
+        out.status.success(),
+        "berth {args:?}: exit {:?}\n{}{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+fn berth_command(d: &Daemon, args: &[&str]) -> Command {
+    let mut c = Command::new(berth_bin());
+    c.args(args)
+        .env("BERTH_HOST", format!("unix://{}", d.socket().display()))
+        .env_remove("DOCKER_HOST");
+    c
+}
+
+/// `berth args` with `input` on its stdin.
+fn berth_stdin(d: &Daemon, args: &[&str], input: &[u8]) -> Output {
+    let mut child = berth_command(d, args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+/// Waits (up to 60 s) for `child` to exit; kills it (by pid) on timeout.
+fn wait_child(child: &mut Child, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An image with busybox and `/notexec`, a script without the execute bit.
+fn import_noexec(d: &Daemon) {
+    let root = d.dir.path().join("noexec");
+    fs_err::create_dir_all(root.join("bin")).unwrap();
+    fs_err::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
+    fs_err::write(root.join("notexec"), "#!/bin/sh\necho hi\n").unwrap();
+    let tar = d.dir.path().join("noexec.tar");
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    ok(d, &["import", tar.to_str().unwrap(), "noexec"]);
+}
+
+#[test]
+fn berth_run_output_and_exit_codes() {
+    let d = Daemon::start();
+    import_busybox(&d);
+    import_noexec(&d);
+
+    let out = d.berth(&["run", "hello-world"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("Hello from berth!"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // stdout and stderr demultiplexed, the container's exit code.
+    let out = d.berth(&[
+        "run",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(text(&out.stdout), "out\n");
+    assert_eq!(text(&out.stderr), "err\n");
+
+    // Not found: 127; not executable: 126 (docker's rules on the start error).
+    let out = d.berth(&["run", "busybox", "nosuchcmd"]);
+    assert_eq!(out.status.code(), Some(127), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with("berth: Error response from daemon: ")
+            && text(&out.stderr).contains("nosuchcmd"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = d.berth(&["run", "noexec", "/notexec"]);
+    assert_eq!(out.status.code(), Some(126), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("permission denied"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // No such image: docker's message, the (failing) pull's error, 125.
+    let out = d.berth(&["run", "nosuchimage"]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with(
+            "Unable to find image 'nosuchimage:latest' locally\nberth: Error response from daemon: "
+        ),
+        "{err}"
+    );
+    assert!(err.ends_with("See 'berth run --help'.\n"), "{err}");
+    // A bad flag: 125.
+    let out = d.berth(&["run", "--nope", "busybox"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).starts_with("unknown flag: --nope\n"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = d.berth(&["ps", "--nope"]);
+    assert_eq!(out.status.code(), Some(125));
+
+    // Stdin reaches the container; its end closes the container's stdin.
+    let out = berth_stdin(&d, &["run", "-i", "busybox", "cat"], b"hi\n");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hi\n");
+    // Without a terminal, `-it` is refused as docker refuses it.
+    let out = berth_stdin(&d, &["run", "-it", "busybox", "cat"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stderr), "the input device is not a TTY\n");
+
+    // -e, -w, -u, --hostname, --entrypoint, --name.
+    let out = ok(
+        &d,
+        &[
+            "run",
+            "--name",
+            "opts",
+            "-e",
+            "A=1",
+            "--env",
+            "B=two words",
+            "-w",
+            "/bin",
+            "-u",
+            "1:2",
+            "--hostname",
+            "box",
+            "--entrypoint",
+            "sh",
+            "busybox",
+            "-c",
+            "echo \"$A|$B|$(pwd)|$(busybox id -u):$(busybox id -g)|$(busybox hostname)\"",
+        ],
+    );
+    assert_eq!(out, "1|two words|/bin|1:2|box\n");
+    assert_eq!(
+        ok(
+            &d,
+            &[
+                "inspect",
+                "--format",
+                "{{.Name}} {{.Config.Hostname}} {{.Config.User}}",
+                "opts"
+            ]
+        ),
+        "/opts box 1:2\n"
+    );
+    let out = d.berth(&["run", "--name", "opts", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("is already in use"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // --rm: gone once `run` returns.
+    ok(&d, &["rm", "opts"]);
+    assert_eq!(ok(&d, &["run", "--rm", "busybox", "echo", "bye"]), "bye\n");
+    assert_eq!(
+        ok(&d, &["ps", "-a", "--format", "{{.Command}}"])
+            .matches("bye")
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn berth_detached_ps_logs_inspect_stop_kill_rm_wait() {
+    let d = Daemon::start();
+    import_busybox(&d);
+    let id = ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "busybox",
+            "sh",
+            "-c",
+            "echo started; while true; do sleep 1; done",
+        ],
+    );
+    let id = id.trim().to_owned();
+    assert_eq!(id.len(), 64, "{id}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ok(&d, &["logs", "web"]).contains("started") {
+        assert!(Instant::now() < deadline, "no output from web");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(ok(&d, &["logs", "--tail", "1", "web"]), "started\n");
+    let stamped = ok(&d, &["logs", "-t", "web"]);
+    assert!(
+        stamped.ends_with(" started\n") && stamped.starts_with("20"),
+        "{stamped}"
+    );
+
+    // docker's columns and truncation.
+    let ps = ok(&d, &["ps"]);
+    let lines: Vec<&str> = ps.lines().collect();
+    assert_eq!(lines.len(), 2, "{ps}");
+    let cells = |l: &str| -> Vec<String> {
+        l.split("   ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(
+        cells(lines[0]),
+        [
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "PORTS",
+            "NAMES"
+        ]
+    );
+    let row = cells(lines[1]);
+    assert_eq!(row[0], id[..12]);
+    assert_eq!(row[1], "busybox");
+    // Quoted, cut to 20 characters with an ellipsis.
+    assert!(
+        row[2].starts_with("\"sh -c ") && row[2].ends_with("…\"") && row[2].chars().count() == 22,
+        "{row:?}"
+    );
+    assert!(row[3].ends_with(" ago"), "{row:?}");
+    assert!(row[4].starts_with("Up "), "{row:?}");
+    assert_eq!(row[5], "web");
+    // The header and the row line up.
+    assert_eq!(lines[0].find("IMAGE"), lines[1].find("busybox"));
+    assert_eq!(ok(&d, &["ps", "-q"]), format!("{}\n", &id[..12]));
+    assert_eq!(ok(&d, &["ps", "-q", "--no-trunc"]), format!("{id}\n"));
+
+    // A created container: only with -a, and the latest.
+    let c2 = ok(&d, &["create", "--name", "c2", "busybox", "true"]);
+    assert_eq!(c2.trim().len(), 64);
+    assert_eq!(ok(&d, &["ps", "--format", "{{.Names}}"]), "web\n");
+    assert_eq!(
+        ok(&d, &["ps", "-a", "--format", "{{.Names}} {{.Status}}"])
+            .lines()
+            .count(),
+        2
+    );
+    assert_eq!(
+        ok(&d, &["ps", "-l", "--format", "{{.Names}} {{.State}}"]),
+        "c2 created\n"
+    );
+    assert_eq!(
+        ok(&d, &["ps", "-n", "2", "--format", "{{.Names}}"]),
+        "c2\nweb\n"
+    );
+    assert_eq!(
+        ok(
+            &d,
+            &["ps", "-a", "-f", "status=created", "--format", "{{.Names}}"]
+        ),
+        "c2\n"
+    );
+    assert_eq!(
+        ok(
+            &d,
+            &["ps", "-a", "--format", "table {{.Names}}\\t{{.State}}"]
+        ),
+        "NAMES     STATE\nc2        created\nweb       running\n"
+    );
+    // The management forms are the same commands.
+    let fmt = "{{.ID}} {{.Image}} {{.Command}} {{.Names}} {{.State}}";
+    let ps = ok(&d, &["ps", "-a", "--format", fmt]);
+    assert_eq!(ok(&d, &["container", "ls", "-a", "--format", fmt]), ps);
+    assert_eq!(ok(&d, &["container", "ps", "-a", "--format", fmt]), ps);
+    assert_eq!(ok(&d, &["container", "list", "-a", "--format", fmt]), ps);
+
+    // inspect: containers and images, with templates.
+    let pid: i32 = ok(&d, &["inspect", "--format", "{{.State.Pid}}", "web"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists());
+    assert_eq!(
+        ok(
+            &d,
+            &[
+                "container",
+                "inspect",
+                "-f",
+                "{{.State.Status}} {{.Id}}",
+                "web"
+            ]
+        ),
+        format!("running {id}\n")
+    );
+    assert!(ok(&d, &["inspect", "-f", "{{.Id}}", "busybox"]).starts_with("sha256:"));
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&d, &["inspect", "web", "busybox"])).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 2);
+    assert_eq!(json[0]["Id"], id.as_str());
+    let out = d.berth(&["inspect", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "[]\n");
+    assert_eq!(text(&out.stderr), "Error: No such object: nope\n");
+    let out = d.berth(&["inspect", "--type", "container", "busybox"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("No such container: busybox"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // logs -f follows until the container stops.
+    let mut follow = berth_command(&d, &["logs", "-f", "web"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // stop: several names, the missing one reported, exit 1.
+    let out = d.berth(&["stop", "-t", "1", "web", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "web\n");
+    assert_eq!(
+        text(&out.stderr),
+        "Error response from daemon: No such container: nope\n"
+    );
+    wait_child(&mut follow, "berth logs -f");
+    let mut followed = String::new();
+    follow
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut followed)
+        .unwrap();
+    assert!(followed.starts_with("started\n"), "{followed}");
+    assert!(
+        ok(
+            &d,
+            &[
+                "ps",
+                "-a",
+                "--filter",
+                "name=web",
+                "--format",
+                "{{.Status}}"
+            ]
+        )
+        .starts_with("Exited ("),
+    );
+
+    // kill, then wait: the signal's status.
+    ok(
+        &d,
+        &["run", "-d", "--name", "k1", "busybox", "sleep", "1000"],
+    );
+    assert_eq!(ok(&d, &["kill", "-s", "KILL", "k1"]), "k1\n");
+    assert_eq!(ok(&d, &["wait", "k1"]), "137\n");
+    let out = d.berth(&["kill", "k1"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a stopped container cannot be killed"
+    );
+
+    // start -a: attached, with the container's exit code; start alone.
+    ok(
+        &d,
+        &[
+            "create",
+            "--name",
+            "s1",
+            "busybox",
+            "sh",
+            "-c",
+            "echo from-start; exit 4",
+        ],
+    );
+    let out = d.berth(&["start", "-a", "s1"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "from-start\n");
+    assert_eq!(ok(&d, &["start", "s1"]), "s1\n");
+    assert_eq!(ok(&d, &["wait", "s1"]), "4\n");
+    let out = d.berth(&["start", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "Error response from daemon: No such container: nope\nError: failed to start containers: nope\n"
+    );
+
+    // rm: several names; -f ignores what is not there.
+    assert_eq!(ok(&d, &["rm", "web", "c2", "k1"]), "web\nc2\nk1\n");
+    let out = d.berth(&["container", "rm", "s1", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "s1\n");
+    assert_eq!(
+        text(&out.stderr),
+        "Error response from daemon: No such container: nope\n"
+    );
+    assert_eq!(ok(&d, &["rm", "-f", "nope"]), "");
+    assert_eq!(ok(&d, &["ps", "-aq"]), "");
+}
+
+/// A pseudo-terminal for `berth run -it`: the master read on a thread
+/// into a shared buffer.
+struct Pty {
+    master: std::fs::File,
+    slave: OwnedFd,
+    output: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Pty {
+    fn open(rows: u16, cols: u16) -> Self {
+        let ws = nix::pty::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        let pty = nix::pty::openpty(Some(&ws), None).unwrap();
+        let master = std::fs::File::from(pty.master);
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let mut reader = master.try_clone().unwrap();
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // Ends with EIO once nothing holds the slave open, or when the
+            // test ends.
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Self {
+            master,
+            slave: pty.slave,
+            output,
+        }
+    }
+
+    /// `berth args` with the slave as its controlling terminal and stdio
+    /// (`setsid -c`: a session of its own, so SIGWINCH reaches it).
+    fn spawn(&self, d: &Daemon, args: &[&str]) -> Child {
+        let mut c = Command::new("setsid");
+        c.arg("-c")
+            .arg(berth_bin())
+            .args(args)
+            .env("BERTH_HOST", format!("unix://{}", d.socket().display()))
+            .env_remove("DOCKER_HOST")
+            .stdin(Stdio::from(self.slave.try_clone().unwrap()))
+            .stdout(Stdio::from(self.slave.try_clone().unwrap()))
+            .stderr(Stdio::from(self.slave.try_clone().unwrap()));
+        c.spawn().unwrap()
+    }
+
+    fn text(&self) -> String {
+        text(&self.output.lock().unwrap())
+    }
+
+    fn type_line(&mut self, line: &str) {
+        self.master.write_all(line.as_bytes()).unwrap();
+        self.master.write_all(b"\r").unwrap();
+    }
+
+    /// Waits (up to 30 s) until the output holds `needle` `count` times.
+    fn expect(&self, needle: &str, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.text().matches(needle).count() < count {
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} x{count} not seen; the terminal shows:\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn termios(&self) -> nix::sys::termios::Termios {
+        nix::sys::termios::tcgetattr(&self.slave).unwrap()
+    }
+}
+
+#[test]
+fn berth_run_it_under_a_pseudo_terminal() {
+    use nix::sys::termios::LocalFlags;
+
+    let d = Daemon::start();
+    import_busybox(&d);
+    let mut pty = Pty::open(30, 100);
+    let before = pty.termios();
+    assert!(
+        before
+            .local_flags
+            .contains(LocalFlags::ICANON | LocalFlags::ECHO)
+    );
+    let mut child = pty.spawn(&d, &["run", "-it", "--name", "tty1", "busybox", "sh"]);
+    pty.expect("# ", 1);
+    // berth put our terminal in raw mode; the container's terminal echoes.
+    let during = pty.termios();
+    assert!(!during.local_flags.contains(LocalFlags::ICANON));
+    assert!(!during.local_flags.contains(LocalFlags::ECHO));
+    // Typed input reaches the shell; its output reaches us.
+    pty.type_line("echo typed-$((6*7))");
+    pty.expect("typed-42", 1);
+    // The terminal's size reaches the container at start...
+    pty.type_line("busybox stty size");
+    pty.expect("30 100", 1);
+    // ...and when it changes (SIGWINCH -> POST /containers/{id}/resize).
+    rustix::termios::tcsetwinsize(
+        &pty.master,
+        rustix::termios::Winsize {
+            ws_row: 40,
+            ws_col: 120,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        },
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut asked = 0;
+    while !pty.text().contains("40 120") {
+        assert!(
+            Instant::now() < deadline,
+            "the new size did not reach the container:\n{}",
+            pty.text()
+        );
+        asked += 1;
+        pty.type_line("busybox stty size");
+        pty.expect("# ", asked + 3);
+    }
+    pty.type_line("exit 7");
+    let status = wait_child(&mut child, "berth run -it");
+    assert_eq!(status.code(), Some(7), "{}", pty.text());
+    assert_eq!(pty.termios(), before, "the terminal was not restored");
+    ok(&d, &["rm", "tty1"]);
+
+    // A signal that ends berth leaves the terminal as it was too.
+    let prompts = pty.text().matches("# ").count();
+    let mut child = pty.spawn(&d, &["run", "-it", "--name", "tty2", "busybox", "sh"]);
+    pty.expect("# ", prompts + 1);
+    assert!(!pty.termios().local_flags.contains(LocalFlags::ICANON));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = wait_child(&mut child, "berth run -it (SIGTERM)");
+    assert_eq!(status.code(), Some(128 + 15));
+    assert_eq!(
+        pty.termios(),
+        before,
+        "the terminal was not restored after SIGTERM"
+    );
+    ok(&d, &["rm", "-f", "tty2"]);
+}
