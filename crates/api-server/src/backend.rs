@@ -9,6 +9,7 @@ use berth_engine::container::{
     AttachHandle, AttachOptions, Container, ContainerError, CreateOptions, WaitCondition,
     WaitHandle,
 };
+use berth_engine::container::{LogEvent, LogQuery};
 use berth_engine::image::{
     DeleteItem, Digest, HistoryEntry, ImageDetails, ImageError, ImportRequest, LoadedImage,
 };
@@ -102,6 +103,16 @@ pub trait ContainerBackend: Send + Sync {
         id: &str,
         opts: AttachOptions,
     ) -> Result<AttachHandle, ContainerError>;
+    /// Reads the container's log as `query` says, record by record, into
+    /// `sink` (see `Containers::logs`); blocks while following.
+    fn container_logs(
+        &self,
+        id: &str,
+        query: &LogQuery,
+        sink: &mut dyn FnMut(LogEvent<'_>) -> bool,
+    ) -> Result<(), ContainerError>;
+    /// Sets the size of the container's terminal.
+    fn resize_container(&self, id: &str, height: u16, width: u16) -> Result<(), ContainerError>;
 }
 
 impl ContainerBackend for Engine {
@@ -153,6 +164,17 @@ impl ContainerBackend for Engine {
         opts: AttachOptions,
     ) -> Result<AttachHandle, ContainerError> {
         self.containers().attach(id, opts)
+    }
+    fn container_logs(
+        &self,
+        id: &str,
+        query: &LogQuery,
+        sink: &mut dyn FnMut(LogEvent<'_>) -> bool,
+    ) -> Result<(), ContainerError> {
+        self.containers().logs(id, query, sink)
+    }
+    fn resize_container(&self, id: &str, height: u16, width: u16) -> Result<(), ContainerError> {
+        self.containers().resize(id, height, width)
     }
 }
 

@@ -332,6 +332,26 @@ mod tests {
                 id.to_owned(),
             ))
         }
+        fn container_logs(
+            &self,
+            id: &str,
+            _: &berth_engine::container::LogQuery,
+            _: &mut dyn FnMut(berth_engine::container::LogEvent<'_>) -> bool,
+        ) -> Result<(), berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
+        fn resize_container(
+            &self,
+            id: &str,
+            _: u16,
+            _: u16,
+        ) -> Result<(), berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
         fn stop_container(
             &self,
             id: &str,

@@ -31,6 +31,7 @@ pub enum Route {
     ContainerLogs(String),
     ContainerAttach(String),
     ContainerKill(String),
+    ContainerResize(String),
     ContainerDelete(String),
     NotFound,
 }
@@ -81,6 +82,9 @@ pub fn route(method: &Method, path: &str) -> Route {
         }
         ("POST", ["containers", id, "kill"]) if !id.is_empty() => {
             Route::ContainerKill((*id).to_owned())
+        }
+        ("POST", ["containers", id, "resize"]) if !id.is_empty() => {
+            Route::ContainerResize((*id).to_owned())
         }
         ("DELETE", ["containers", id]) if !id.is_empty() => {
             Route::ContainerDelete((*id).to_owned())
@@ -184,6 +188,10 @@ mod tests {
         assert_eq!(
             route(&Method::POST, "/containers/abc/attach"),
             Route::ContainerAttach(s("abc"))
+        );
+        assert_eq!(
+            route(&Method::POST, "/containers/abc/resize"),
+            Route::ContainerResize(s("abc"))
         );
         assert_eq!(route(&Method::DELETE, "/containers/"), Route::NotFound);
     }

@@ -34,6 +34,22 @@ pub struct ContainerCreateRequest {
 #[serde(rename_all = "PascalCase", default)]
 pub struct CreateHostConfig {
     pub auto_remove: bool,
+    /// `--log-driver` and `--log-opt`s.
+    pub log_config: Option<LogConfig>,
+    /// The client's terminal `[height, width]` (API 1.42+); `[0, 0]` or
+    /// absent when it has none.
+    pub console_size: Option<[u16; 2]>,
+}
+
+/// `HostConfig.LogConfig`: `{"Type": "json-file", "Config": {"max-size": "10m"}}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    #[serde(rename = "Type")]
+    pub driver: String,
+    /// `null` is the same as none.
+    #[serde(rename = "Config")]
+    pub config: Option<BTreeMap<String, String>>,
 }
 
 /// The answer to `POST /containers/create`.

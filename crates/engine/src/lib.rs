@@ -108,6 +108,7 @@ impl Engine {
         })
         .map_err(|e| EngineError::Containers(Box::new(e)))?;
         containers.remove_orphan_snapshots(images.store());
+        containers.set_image_store(&images.shared_store());
         containers.finish_interrupted_removals(images.store());
         let used_by = containers.usage_check();
         images.set_usage(std::sync::Arc::new(move |id| used_by(&id.to_string())));

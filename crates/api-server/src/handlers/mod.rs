@@ -50,6 +50,9 @@ pub(crate) async fn handle(
         Route::ContainerAttach(id) => {
             containers::attach(backends.containers.clone(), id, req).await
         }
+        Route::ContainerResize(id) => {
+            containers::resize(backends.containers.clone(), id, req).await
+        }
         Route::ContainerDelete(id) => {
             containers::delete(backends.containers.clone(), id, req).await
         }

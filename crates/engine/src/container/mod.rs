@@ -26,11 +26,13 @@
 //! file system and wakes [`Containers::wait`]ers. Every call here blocks;
 //! an async caller uses `spawn_blocking`.
 
+pub mod logs;
 pub mod model;
 mod oci_defaults;
 mod shim;
 mod spec;
 mod store;
+mod streams;
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::net::UnixStream;
@@ -42,6 +44,7 @@ use std::time::{Duration, Instant};
 use berth_image::ImageStore;
 use berth_image::snapshot::Mount;
 use berth_shim_proto::{Reply, Request, ShimError, Status as ShimStatus};
+pub use logs::{LogConfig, LogDriver, LogEvent, LogQuery, LogRecord, LogStream};
 pub use model::{Container, CreateOptions, Process, State, Status, WaitCondition, parse_signal};
 
 use crate::error::{Classify, ErrorClass};
@@ -173,6 +176,9 @@ struct Inner {
     /// Snapshots of auto-removed containers, removed by the next call that
     /// has the image store (and at startup as orphans otherwise).
     stale_snapshots: Mutex<Vec<String>>,
+    /// The image store, for removing an auto-removed container's snapshot
+    /// at its exit (set by the engine once both services are open).
+    image_store: std::sync::OnceLock<std::sync::Weak<ImageStore>>,
 }
 
 /// What an attach client wants from a container's streams.
@@ -245,6 +251,7 @@ impl Containers {
             monitors: Mutex::new(HashMap::new()),
             pending_attach: Mutex::new(HashMap::new()),
             stale_snapshots: Mutex::new(Vec::new()),
+            image_store: std::sync::OnceLock::new(),
         });
         let running: Vec<Container> = lock(&inner.table)
             .values()
@@ -283,6 +290,7 @@ impl Containers {
         opts: CreateOptions,
     ) -> Result<Container> {
         let inner = &self.inner;
+        opts.log_config.driver()?;
         let details = images.inspect(image).map_err(|e| {
             if e.class() == berth_image::ErrorClass::NotFound {
                 ContainerError::ImageNotFound(image.to_owned())
@@ -989,6 +997,9 @@ impl Inner {
     /// Mounts the root file system, writes the bundle, starts the shim and
     /// the container. Undoes what it did on failure.
     fn start_locked(&self, images: &ImageStore, c: &Container) -> Result<(i32, i32)> {
+        // Checked at create; checked here too before anything needs undoing.
+        let log = c.options.log_config.driver()?;
+        let log_path = self.log_path(&c.id);
         let rootfs = self.rootfs_dir(&c.id);
         fs_err::create_dir_all(&rootfs).map_err(|e| store::io(&rootfs, e))?;
         let mounts = images
@@ -1017,7 +1028,14 @@ impl Inner {
                 bundle: &self.bundle_dir(&c.id),
                 state_dir: &state_dir,
                 runtime_root: &self.settings.exec_root.join("runtime"),
-                log_path: &self.log_path(&c.id),
+                log_path: match log {
+                    logs::LogDriver::JsonFile { .. } => Some(&log_path),
+                    logs::LogDriver::None => None,
+                },
+                log_rotation: match log {
+                    logs::LogDriver::JsonFile { max_size, max_file } => (max_size, max_file),
+                    logs::LogDriver::None => (0, 1),
+                },
                 stdin: c.process.open_stdin,
                 terminal: c.process.tty,
             })
@@ -1066,7 +1084,7 @@ impl Inner {
     /// Records the exit and releases the runtime resources, once.
     fn finalize(&self, id: &str, exit_code: i32, finished_at: String) {
         // Claim it, release the runtime without the table lock, record.
-        let shim_pid = {
+        let (shim_pid, auto_remove) = {
             let mut table = lock(&self.table);
             let Some(c) = table.get_mut(id) else {
                 return;
@@ -1075,9 +1093,14 @@ impl Inner {
                 return;
             }
             c.busy = true;
-            c.state.shim_pid
+            (c.state.shim_pid, c.options.auto_remove)
         };
         self.release_runtime(id, shim_pid);
+        if auto_remove {
+            // Everything goes before anyone waiting for the removal hears
+            // of it: snapshot, bundle, document and log.
+            self.remove_auto_removed(id);
+        }
         let mut table = lock(&self.table);
         let Some(c) = table.get_mut(id) else {
             return;
@@ -1089,19 +1112,9 @@ impl Inner {
         c.state.pid = 0;
         c.state.shim_pid = 0;
         c.exits += 1;
-        if c.options.auto_remove {
+        if auto_remove {
             // As dockerd's AutoRemove: the container goes with its exit.
-            let exec_dir = self.exec_dir(id);
-            if let Err(e) = fs_err::remove_dir_all(&exec_dir)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!(id, error = %e, "cannot remove an auto-removed container's bundle");
-            }
-            if let Err(e) = self.store.remove(id) {
-                tracing::error!(id, error = %e, "cannot auto-remove a container");
-            }
             table.remove(id);
-            lock(&self.stale_snapshots).push(id.to_owned());
         } else if let Err(e) = self.store.save(c) {
             tracing::error!(id, error = %e, "cannot record a container's exit");
         }

@@ -24,6 +24,13 @@ pub struct CreateOptions {
     /// Remove the container when it exits (docker's `HostConfig.AutoRemove`).
     #[serde(default)]
     pub auto_remove: bool,
+    /// docker's `HostConfig.LogConfig` (driver and `--log-opt`s).
+    #[serde(default)]
+    pub log_config: super::logs::LogConfig,
+    /// The terminal's initial `[height, width]` (docker's
+    /// `HostConfig.ConsoleSize`); `None` when not given.
+    #[serde(default)]
+    pub console_size: Option<[u16; 2]>,
 }
 
 /// The lifecycle status, with docker's names.

@@ -21,7 +21,10 @@ pub(crate) struct Launch<'a> {
     pub bundle: &'a Path,
     pub state_dir: &'a Path,
     pub runtime_root: &'a Path,
-    pub log_path: &'a Path,
+    /// The json-file log; `None` for `--log-driver none`.
+    pub log_path: Option<&'a Path>,
+    /// `(max-size in bytes, 0 = unlimited; max-file)`.
+    pub log_rotation: (u64, u32),
     pub stdin: bool,
     pub terminal: bool,
 }
@@ -36,9 +39,17 @@ pub(crate) fn spawn(l: &Launch<'_>) -> Result<(i32, i32), ContainerError> {
         .arg("--state-dir")
         .arg(l.state_dir)
         .arg("--runtime-root")
-        .arg(l.runtime_root)
-        .arg("--log-path")
-        .arg(l.log_path);
+        .arg(l.runtime_root);
+    if let Some(path) = l.log_path {
+        cmd.arg("--log-path").arg(path);
+        let (max_size, max_file) = l.log_rotation;
+        if max_size > 0 {
+            cmd.arg("--log-max-size")
+                .arg(max_size.to_string())
+                .arg("--log-max-file")
+                .arg(max_file.to_string());
+        }
+    }
     if l.stdin {
         cmd.arg("--stdin");
     }

@@ -56,7 +56,7 @@ pub(crate) fn build(c: &Container, ctx: &SpecContext<'_>) -> Result<Spec, Contai
     } else {
         p.working_dir.as_str()
     };
-    let value = json!({
+    let mut value = json!({
         "ociVersion": "1.0.2-dev",
         "process": {
             "terminal": p.tty,
@@ -94,6 +94,12 @@ pub(crate) fn build(c: &Container, ctx: &SpecContext<'_>) -> Result<Spec, Contai
             "seccomp": seccomp,
         },
     });
+    // The client's terminal size from the start (docker's
+    // `HostConfig.ConsoleSize`), so a program that looks at once does not
+    // see 0x0 before the first resize arrives.
+    if let (true, Some([height, width])) = (p.tty, c.options.console_size) {
+        value["process"]["consoleSize"] = json!({"height": height, "width": width});
+    }
     serde_json::from_value(value).map_err(|e| internal(format!("container spec: {e}")))
 }
 

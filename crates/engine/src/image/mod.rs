@@ -70,7 +70,9 @@ pub struct ImportRequest {
 
 /// Images: list, inspect, tag, delete, save, load, import.
 pub struct ImageService {
-    store: ImageStore,
+    /// Shared so the container service can remove an auto-removed
+    /// container's snapshot at its exit (see `Containers::set_image_store`).
+    store: std::sync::Arc<ImageStore>,
     usage: RwLock<Option<UsageCheck>>,
 }
 
@@ -93,7 +95,7 @@ impl ImageService {
             tracing::info!(removed, "image store: removed unreferenced objects");
         }
         let service = Self {
-            store,
+            store: std::sync::Arc::new(store),
             usage: RwLock::new(None),
         };
         hello::ensure(&service.store)?;
@@ -103,6 +105,12 @@ impl ImageService {
     /// The underlying store (containers prepare snapshots through it).
     pub fn store(&self) -> &ImageStore {
         &self.store
+    }
+
+    /// The store, shared (for work done outside a request, such as
+    /// removing an auto-removed container's snapshot when it exits).
+    pub fn shared_store(&self) -> std::sync::Arc<ImageStore> {
+        std::sync::Arc::clone(&self.store)
     }
 
     /// Installs the check `delete` uses to refuse removing images that

@@ -8,7 +8,7 @@ mod info;
 mod streams;
 
 pub(crate) use info::{inspect, list};
-pub(crate) use streams::{attach, logs};
+pub(crate) use streams::{attach, logs, resize};
 
 use std::sync::Arc;
 
@@ -100,7 +100,9 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
         tty: body.tty,
         open_stdin: body.open_stdin,
         labels: body.labels.unwrap_or_default(),
-        auto_remove: body.host_config.is_some_and(|h| h.auto_remove),
+        auto_remove: body.host_config.as_ref().is_some_and(|h| h.auto_remove),
+        log_config: streams::log_config(body.host_config.as_ref()),
+        console_size: streams::console_size(body.host_config.as_ref()),
     };
     let image = body.image;
     match blocking(move || backend.create_container(&image, opts)).await {
