@@ -44,6 +44,8 @@ pub struct LogsOptions {
     pub stdout: bool,
     pub stderr: bool,
     pub timestamps: bool,
+    /// `--details`: the log entries' extra attributes.
+    pub details: bool,
     /// `all` or a number of lines.
     pub tail: Option<String>,
     /// Unix seconds (with an optional fraction), as the docker CLI sends them.
@@ -212,12 +214,13 @@ impl Client {
     /// (multiplexed frames unless the container has a terminal).
     pub async fn container_logs(&self, id: &str, opts: &LogsOptions) -> Result<BodyStream, Error> {
         let mut path = format!(
-            "/containers/{}/logs?stdout={}&stderr={}&follow={}&timestamps={}",
+            "/containers/{}/logs?stdout={}&stderr={}&follow={}&timestamps={}&details={}",
             encode(id),
             u8::from(opts.stdout),
             u8::from(opts.stderr),
             u8::from(opts.follow),
-            u8::from(opts.timestamps)
+            u8::from(opts.timestamps),
+            u8::from(opts.details)
         );
         for (key, value) in [
             ("tail", &opts.tail),

@@ -58,10 +58,16 @@ pub(crate) enum CommandFlags {
     /// Import the contents from a tarball to create a filesystem image
     Import(images::ImportFlags),
     /// Create and run a new container from an image
-    #[command(disable_help_flag = true)]
+    #[command(
+        disable_help_flag = true,
+        override_usage = "berth run [OPTIONS] IMAGE [COMMAND] [ARG...]"
+    )]
     Run(containers::RunFlags),
     /// Create a new container
-    #[command(disable_help_flag = true)]
+    #[command(
+        disable_help_flag = true,
+        override_usage = "berth create [OPTIONS] IMAGE [COMMAND] [ARG...]"
+    )]
     Create(containers::CreateFlags),
     /// Start one or more stopped containers
     Start(containers::StartFlags),

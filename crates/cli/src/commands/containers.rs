@@ -402,6 +402,7 @@ async fn logs(client: &Client, f: &LogsFlags) -> anyhow::Result<()> {
         stdout: true,
         stderr: true,
         timestamps: f.timestamps,
+        details: f.details,
         tail: Some(f.tail.clone()),
         since: time("since", &f.since)?,
         until: time("until", &f.until)?,

@@ -7,10 +7,16 @@ use clap::{ArgAction, Args, Subcommand};
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub(crate) enum ContainerFlags {
     /// Create and run a new container from an image
-    #[command(disable_help_flag = true)]
+    #[command(
+        disable_help_flag = true,
+        override_usage = "berth container run [OPTIONS] IMAGE [COMMAND] [ARG...]"
+    )]
     Run(RunFlags),
     /// Create a new container
-    #[command(disable_help_flag = true)]
+    #[command(
+        disable_help_flag = true,
+        override_usage = "berth container create [OPTIONS] IMAGE [COMMAND] [ARG...]"
+    )]
     Create(CreateFlags),
     /// Start one or more stopped containers
     Start(StartFlags),
