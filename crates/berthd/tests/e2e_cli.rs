@@ -210,6 +210,39 @@ fn berth_run_output_and_exit_codes() {
         text(&out.stderr)
     );
 
+    // Without a terminal, our signals go to the container (--sig-proxy).
+    let mut child = berth_command(
+        &d,
+        &[
+            "run",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 9' TERM; echo ready; while true; do sleep 1; done",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !text(&seen).contains("ready\n") {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "no `ready` from the container: {}", text(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = wait_child(&mut child, "berth run (SIGTERM proxied)");
+    stdout.read_to_end(&mut seen).unwrap();
+    assert_eq!(status.code(), Some(9));
+    assert_eq!(text(&seen), "ready\ngot-term\n");
+
     // --rm: gone once `run` returns.
     ok(&d, &["rm", "opts"]);
     assert_eq!(ok(&d, &["run", "--rm", "busybox", "echo", "bye"]), "bye\n");
