@@ -5,9 +5,10 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 
+use berth_engine::container::filter::{self, ListOptions};
 use berth_engine::container::{
-    AttachHandle, AttachOptions, Container, ContainerError, CreateOptions, WaitCondition,
-    WaitHandle,
+    AttachHandle, AttachOptions, Container, ContainerDetails, ContainerError, CreateOptions,
+    ListedContainer, WaitCondition, WaitHandle,
 };
 use berth_engine::container::{LogEvent, LogQuery};
 use berth_engine::image::{
@@ -113,6 +114,37 @@ pub trait ContainerBackend: Send + Sync {
     ) -> Result<(), ContainerError>;
     /// Sets the size of the container's terminal.
     fn resize_container(&self, id: &str, height: u16, width: u16) -> Result<(), ContainerError>;
+    /// The containers a list shows (filters, all, limit, sizes), newest
+    /// first. The default, for backends without images or storage,
+    /// filters [`ContainerBackend::list_containers`] and has no sizes.
+    fn list_containers_with(
+        &self,
+        opts: &ListOptions,
+    ) -> Result<Vec<ListedContainer>, ContainerError> {
+        let selected = filter::select(self.list_containers(), opts, &filter::NoImages)?;
+        Ok(selected
+            .into_iter()
+            .map(|c| ListedContainer {
+                image: c.image_ref.clone(),
+                container: c,
+                size: None,
+            })
+            .collect())
+    }
+    /// A container with its merged config, storage and (with `size`) its
+    /// sizes. The default, for backends without images or storage, has
+    /// only what [`ContainerBackend::inspect_container`] gives.
+    fn container_details(&self, id: &str, _size: bool) -> Result<ContainerDetails, ContainerError> {
+        let c = self.inspect_container(id)?;
+        Ok(ContainerDetails {
+            entrypoint: c.options.entrypoint.clone(),
+            cmd: c.options.cmd.clone(),
+            storage: None,
+            size: None,
+            log_path: self.container_log_path(&c.id),
+            container: c,
+        })
+    }
 }
 
 impl ContainerBackend for Engine {
@@ -175,6 +207,15 @@ impl ContainerBackend for Engine {
     }
     fn resize_container(&self, id: &str, height: u16, width: u16) -> Result<(), ContainerError> {
         self.containers().resize(id, height, width)
+    }
+    fn list_containers_with(
+        &self,
+        opts: &ListOptions,
+    ) -> Result<Vec<ListedContainer>, ContainerError> {
+        self.containers().list_with(opts)
+    }
+    fn container_details(&self, id: &str, size: bool) -> Result<ContainerDetails, ContainerError> {
+        self.containers().details(id, size)
     }
 }
 

@@ -27,6 +27,13 @@ pub struct ContainerCreateRequest {
     pub labels: Option<BTreeMap<String, String>>,
     /// Only what berth acts on.
     pub host_config: Option<CreateHostConfig>,
+    /// What the client means to attach to (kept for inspect).
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    pub stdin_once: bool,
+    /// `--stop-signal`; empty or absent: the image's.
+    pub stop_signal: Option<String>,
 }
 
 /// The parts of a create request's `HostConfig` berth acts on.
@@ -112,6 +119,12 @@ pub struct ContainerSummary {
     pub host_config: SummaryHostConfig,
     pub network_settings: SummaryNetworkSettings,
     pub mounts: Vec<serde_json::Value>,
+    /// With `size=1`: bytes in the writable layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_rw: Option<i64>,
+    /// With `size=1`: the writable layer plus the image's layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_root_fs: Option<i64>,
 }
 
 #[cfg(test)]
@@ -175,7 +188,22 @@ pub struct InspectConfig {
     pub image: String,
     pub working_dir: String,
     pub entrypoint: Option<Vec<String>>,
+    /// Always `null` (no `ONBUILD` triggers run for containers).
+    pub on_build: Option<Vec<String>>,
+    /// Volumes declared by the image (`null`: none).
+    pub volumes: Option<BTreeMap<String, serde_json::Value>>,
     pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+}
+
+/// `GraphDriver` of [`ContainerInspect`]: the storage driver and its paths
+/// (`LowerDir`, `UpperDir`, `MergedDir`, `WorkDir` for overlay2).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectGraphDriver {
+    pub data: BTreeMap<String, String>,
+    pub name: String,
 }
 
 /// The answer to `GET /containers/{id}/json`.
@@ -201,7 +229,17 @@ pub struct ContainerInspect {
     pub process_label: String,
     pub app_armor_profile: String,
     pub host_config: serde_json::Value,
+    pub graph_driver: InspectGraphDriver,
+    /// With `size=1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_rw: Option<i64>,
+    /// With `size=1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_root_fs: Option<i64>,
     pub mounts: Vec<serde_json::Value>,
     pub config: InspectConfig,
     pub network_settings: serde_json::Value,
+    /// Exec sessions (`null`: none; berth has no exec yet).
+    #[serde(rename = "ExecIDs")]
+    pub exec_ids: Option<Vec<String>>,
 }

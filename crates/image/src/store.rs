@@ -134,6 +134,10 @@ pub struct ImageRecord {
     /// Creation time from the config.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
+    /// The image this one was committed on (Docker's `Parent`); `None`
+    /// for pulled, loaded and imported images, as in Docker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Digest>,
 }
 
 impl ImageRecord {
@@ -153,6 +157,11 @@ struct Repositories {
     version: u32,
     /// Normalised reference -> image ID.
     refs: BTreeMap<String, Digest>,
+    /// Image ID -> when a tag was last pointed at it (RFC 3339, Docker's
+    /// `Metadata.LastTagTime`). Kept in this document so a tag and its
+    /// time are written together.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    last_tagged: BTreeMap<String, String>,
 }
 
 /// One row of `docker images`.
@@ -177,6 +186,8 @@ pub struct ImageDetails {
     pub config: ImageConfig,
     /// Tags, normalised.
     pub repo_tags: Vec<Reference>,
+    /// When a tag was last pointed at the image (RFC 3339); `None` if never.
+    pub last_tag_time: Option<String>,
 }
 
 /// One row of `docker history` (newest first).
@@ -408,7 +419,9 @@ impl ImageStore {
         let mut next = Repositories {
             version: RECORD_VERSION,
             refs: repos.refs.clone(),
+            last_tagged: repos.last_tagged.clone(),
         };
+        next.last_tagged.insert(id.to_string(), rfc3339_now());
         next.refs.insert(key, id);
         self.save_repos(&next)?;
         *repos = next;
@@ -427,6 +440,7 @@ impl ImageStore {
         let mut next = Repositories {
             version: RECORD_VERSION,
             refs: repos.refs.clone(),
+            last_tagged: repos.last_tagged.clone(),
         };
         let id = next.refs.remove(&key).ok_or_else(|| Error::NotFound {
             name: reference.familiar_string(),
@@ -434,6 +448,23 @@ impl ImageStore {
         self.save_repos(&next)?;
         *repos = next;
         Ok(id)
+    }
+
+    /// Drops the last-tag time of a deleted image.
+    fn forget_tag_time(&self, id: &Digest) -> Result<()> {
+        let mut repos = self.lock();
+        if !repos.last_tagged.contains_key(&id.to_string()) {
+            return Ok(());
+        }
+        let mut next = Repositories {
+            version: RECORD_VERSION,
+            refs: repos.refs.clone(),
+            last_tagged: repos.last_tagged.clone(),
+        };
+        next.last_tagged.remove(&id.to_string());
+        self.save_repos(&next)?;
+        *repos = next;
+        Ok(())
     }
 
     /// All images with their tags, newest first.
@@ -457,7 +488,9 @@ impl ImageStore {
         let id = self.resolve(name)?;
         let record = self.record(&id)?;
         let config = ImageConfig::parse(&self.content.read_blob(&id)?)?;
+        let last_tag_time = self.lock().last_tagged.get(&id.to_string()).cloned();
         Ok(ImageDetails {
+            last_tag_time,
             repo_tags: self.tags_of(&id),
             record,
             config,
@@ -693,13 +726,15 @@ impl ImageStore {
             message: format!("serialising image config: {e}"),
         })?;
         let tags: Vec<Reference> = opts.reference.iter().cloned().collect();
-        self.store_record(
+        let parent_id = match parent {
+            Some(p) => Some(self.resolve(p)?),
+            None => None,
+        };
+        self.store_record_with_parent(
             &config_bytes,
             config.created.clone(),
-            layers,
-            diff_ids,
-            sizes,
-            None,
+            (layers, diff_ids, sizes),
+            parent_id,
             &tags,
         )
     }
@@ -742,6 +777,37 @@ impl ImageStore {
         manifest: Option<Descriptor>,
         tags: &[Reference],
     ) -> Result<Digest> {
+        self.store_record_full(
+            config_bytes,
+            created,
+            (layers, diff_ids, layer_sizes),
+            manifest,
+            None,
+            tags,
+        )
+    }
+
+    /// [`ImageStore::store_record`] of a committed image, recording its parent.
+    fn store_record_with_parent(
+        &self,
+        config_bytes: &[u8],
+        created: Option<String>,
+        layers: (Vec<Descriptor>, Vec<Digest>, Vec<u64>),
+        parent: Option<Digest>,
+        tags: &[Reference],
+    ) -> Result<Digest> {
+        self.store_record_full(config_bytes, created, layers, None, parent, tags)
+    }
+
+    fn store_record_full(
+        &self,
+        config_bytes: &[u8],
+        created: Option<String>,
+        (layers, diff_ids, layer_sizes): (Vec<Descriptor>, Vec<Digest>, Vec<u64>),
+        manifest: Option<Descriptor>,
+        parent: Option<Digest>,
+        tags: &[Reference],
+    ) -> Result<Digest> {
         let id = self.content.write_blob(config_bytes, None)?;
         let manifest = match manifest {
             Some(m) => m,
@@ -775,6 +841,7 @@ impl ImageStore {
             diff_ids,
             layer_sizes,
             created,
+            parent,
         };
         // The record and the tags are two documents: a journal of the
         // tags to give makes the pair one step. A crash after the record
@@ -934,6 +1001,7 @@ impl ImageStore {
         let path = self.record_path(&id);
         fs_err::remove_file(&path).map_err(|e| FsError::new("remove", &path, e))?;
         fsync_dir(&self.root.join("images"))?;
+        self.forget_tag_time(&id)?;
         out.push(DeleteItem::Deleted(id.clone()));
         // Layers no other image needs, top first (children before parents).
         let others = self.records()?;

@@ -161,10 +161,21 @@ fn labels(d: &ImageDetails) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// The image a committed image was made from (`""` for the others, as
+/// dockerd). `RepoDigests` stay `[]`: berth records a repository digest
+/// only when it pulls or pushes, which it cannot do yet.
+fn parent(d: &ImageDetails) -> String {
+    d.record
+        .parent
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default()
+}
+
 fn summary(d: &ImageDetails) -> api::ImageSummary {
     api::ImageSummary {
         id: d.record.id.to_string(),
-        parent_id: String::new(),
+        parent_id: parent(d),
         repo_tags: tags(d),
         repo_digests: Vec::new(),
         created: unix_seconds(d.config.created.as_deref()),
@@ -177,7 +188,7 @@ fn summary(d: &ImageDetails) -> api::ImageSummary {
 
 /// The `filters` parameter: `{"name": ["v", ...]}` or the old
 /// `{"name": {"v": true}}`.
-fn filters(q: &[(String, String)]) -> Result<BTreeMap<String, Vec<String>>, ApiError> {
+pub(crate) fn filters(q: &[(String, String)]) -> Result<BTreeMap<String, Vec<String>>, ApiError> {
     let Some(raw) = param(q, "filters").filter(|s| !s.is_empty()) else {
         return Ok(BTreeMap::new());
     };
@@ -275,7 +286,25 @@ pub(super) async fn list(backend: Backend, req: Request) -> Response {
                     f.get("label")
                         .is_none_or(|want| want.iter().all(|w| label_matches(w, &l)))
                 })
-                .map(summary)
+                .map(|d| {
+                    let mut s = summary(d);
+                    // As dockerd: with a reference filter, an image shows
+                    // only the tags that match (`docker images busybox`
+                    // lists no other names of the same image).
+                    if let Some(pats) = f.get("reference") {
+                        s.repo_tags = d
+                            .repo_tags
+                            .iter()
+                            .filter(|r| {
+                                pats.iter().any(|p| {
+                                    glob(p, &r.familiar_name()) || glob(p, &r.familiar_string())
+                                })
+                            })
+                            .map(|r| r.familiar_string())
+                            .collect();
+                    }
+                    s
+                })
                 .collect();
             Ok(out)
         }
@@ -295,7 +324,7 @@ fn inspect_body(d: ImageDetails) -> api::ImageInspect {
         id: d.record.id.to_string(),
         repo_tags: tags(&d),
         repo_digests: Vec::new(),
-        parent: String::new(),
+        parent: parent(&d),
         comment,
         created: d.config.created.clone(),
         docker_version: String::new(),
@@ -321,7 +350,11 @@ fn inspect_body(d: ImageDetails) -> api::ImageInspect {
             layers: d.record.diff_ids.iter().map(ToString::to_string).collect(),
         },
         metadata: api::ImageMetadata {
-            last_tag_time: "0001-01-01T00:00:00Z".to_owned(),
+            // Go's zero time when never tagged, as dockerd.
+            last_tag_time: d
+                .last_tag_time
+                .clone()
+                .unwrap_or_else(|| "0001-01-01T00:00:00Z".to_owned()),
         },
     }
 }
@@ -589,14 +622,19 @@ pub(super) async fn load(backend: Backend, req: Request) -> Response {
 }
 
 /// `POST /images/create`: only `fromSrc=-` (import the body) is served
-/// here; pulling (`fromImage`) needs the registry client.
+/// here; pulling (`fromImage`) needs the registry client, which berth does
+/// not have yet. A pull is answered as dockerd answers a pull of an image
+/// that cannot be found (404 before any output, so `docker run` prints
+/// `Unable to find image ... locally`, then this message, and exits 125),
+/// with a message that says why and how to get the image in.
 pub(super) async fn create(backend: Backend, req: Request) -> Response {
     let q = query(req.uri());
     let Some(src) = param(&q, "fromSrc") else {
-        let image = param(&q, "fromImage").unwrap_or("").to_owned();
+        let image = param(&q, "fromImage").unwrap_or("");
+        let tag = param(&q, "tag").unwrap_or("");
         return ApiError::new(
             berth_engine::ErrorClass::NotFound,
-            format!("pull access denied for {image}, repository does not exist or may require 'docker login': berth cannot pull images yet"),
+            pull_unsupported(image, tag),
         )
         .into_response_body();
     };
@@ -623,9 +661,43 @@ pub(super) async fn create(backend: Backend, req: Request) -> Response {
     }
 }
 
+/// What a pull of `image` (`tag`) is answered with.
+fn pull_unsupported(image: &str, tag: &str) -> String {
+    let name = match (image, tag) {
+        ("", _) => "the image".to_owned(),
+        (i, "") => i.to_owned(),
+        // `fromImage=busybox&tag=sha256:...` is a pull by digest.
+        (i, t) if t.contains(':') => format!("{i}@{t}"),
+        (i, t) => format!("{i}:{t}"),
+    };
+    // The docker CLI sends the normalised name (`docker.io/library/x`):
+    // show it as the user typed it.
+    let name = berth_engine::image::Reference::parse_normalized(&name)
+        .map_or(name, |r| r.familiar_string());
+    format!(
+        "cannot pull {name}: berth cannot pull images from registries yet; \
+         get the image onto this host with `docker save` elsewhere and `docker load -i FILE` \
+         (or `berth load -i FILE`) here, or import a root file system with `docker import FILE {name}`"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pull_message_says_what_to_do() {
+        let m = pull_unsupported("nosuchimage", "latest");
+        assert!(
+            m.starts_with(
+                "cannot pull nosuchimage:latest: berth cannot pull images from registries yet"
+            ),
+            "{m}"
+        );
+        assert!(m.contains("docker load -i FILE"), "{m}");
+        let m = pull_unsupported("docker.io/library/nosuchimage", "1.0");
+        assert!(m.starts_with("cannot pull nosuchimage:1.0: "), "{m}");
+    }
 
     #[test]
     fn queries_and_times() {

@@ -45,7 +45,9 @@ pub(crate) async fn handle(
         Route::ContainerWait(id) => containers::wait(backends.containers.clone(), id, req).await,
         Route::ContainerStop(id) => containers::stop(backends.containers.clone(), id, req).await,
         Route::ContainerKill(id) => containers::kill(backends.containers.clone(), id, req).await,
-        Route::ContainerInspect(id) => containers::inspect(backends.containers.clone(), id).await,
+        Route::ContainerInspect(id) => {
+            containers::inspect(backends.containers.clone(), id, req).await
+        }
         Route::ContainerLogs(id) => containers::logs(backends.containers.clone(), id, req).await,
         Route::ContainerAttach(id) => {
             containers::attach(backends.containers.clone(), id, req).await

@@ -27,7 +27,9 @@
 //! an async caller uses `spawn_blocking`.
 
 pub mod logs;
+pub mod filter;
 pub mod model;
+mod size;
 mod oci_defaults;
 mod shim;
 mod spec;
@@ -46,6 +48,7 @@ use berth_image::snapshot::Mount;
 use berth_shim_proto::{Reply, Request, ShimError, Status as ShimStatus};
 pub use logs::{LogConfig, LogDriver, LogEvent, LogQuery, LogRecord, LogStream};
 pub use model::{Container, CreateOptions, Process, State, Status, WaitCondition, parse_signal};
+pub use size::{ContainerDetails, ListedContainer, SizeInfo, StorageInfo, dir_size};
 
 use crate::error::{Classify, ErrorClass};
 
@@ -375,6 +378,11 @@ impl Containers {
                 name
             }
         };
+        // `--stop-signal`, else the image's.
+        let stop_signal = opts
+            .stop_signal
+            .clone()
+            .or_else(|| image_config.stop_signal.clone());
         let container = Container {
             id: id.clone(),
             name,
@@ -384,7 +392,7 @@ impl Containers {
             options: opts,
             process,
             labels,
-            stop_signal: image_config.stop_signal.clone(),
+            stop_signal,
             state: State::default(),
             exits: 0,
             busy: false,

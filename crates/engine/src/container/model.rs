@@ -31,6 +31,20 @@ pub struct CreateOptions {
     /// `HostConfig.ConsoleSize`); `None` when not given.
     #[serde(default)]
     pub console_size: Option<[u16; 2]>,
+    /// docker's `Config.AttachStdin`/`AttachStdout`/`AttachStderr`/
+    /// `StdinOnce`: what the client that created it meant to attach to
+    /// (kept for inspect; attaching is a request of its own).
+    #[serde(default)]
+    pub attach_stdin: bool,
+    #[serde(default)]
+    pub attach_stdout: bool,
+    #[serde(default)]
+    pub attach_stderr: bool,
+    #[serde(default)]
+    pub stdin_once: bool,
+    /// `--stop-signal` (docker's `Config.StopSignal`); the image's if `None`.
+    #[serde(default)]
+    pub stop_signal: Option<String>,
 }
 
 /// The lifecycle status, with docker's names.

@@ -28,6 +28,11 @@ pub(crate) struct SpecContext<'a> {
 /// resolved through its `/etc/passwd`.
 pub(crate) fn build(c: &Container, ctx: &SpecContext<'_>) -> Result<Spec, ContainerError> {
     let p = &c.process;
+    // dockerd creates a missing working directory at start
+    // (`SetupWorkingDirectory`); the runtime only enters it.
+    if ctx.rootfs_mounted && !p.working_dir.is_empty() {
+        ensure_dir_in_root(ctx.rootfs, &p.working_dir)?;
+    }
     let (uid, gid) = match resolve_user(ctx.rootfs, &p.user) {
         Ok(ids) => ids,
         Err(_) if !ctx.rootfs_mounted => (0, 0),
@@ -105,6 +110,62 @@ pub(crate) fn build(c: &Container, ctx: &SpecContext<'_>) -> Result<Spec, Contai
 
 fn internal(message: String) -> ContainerError {
     ContainerError::Internal { message }
+}
+
+/// Makes directory `path` (and missing parents, 0755, owned by root)
+/// inside `rootfs`, resolving every component as if `rootfs` were `/`:
+/// a symlink in the image cannot lead outside it (`openat2` with
+/// `RESOLVE_IN_ROOT`, each new directory made relative to its resolved
+/// parent).
+pub(crate) fn ensure_dir_in_root(rootfs: &Path, path: &str) -> Result<(), ContainerError> {
+    use nix::errno::Errno;
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag, open, openat2};
+    use nix::sys::stat::{Mode, mkdirat};
+
+    let how = || {
+        OpenHow::new()
+            .flags(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS)
+    };
+    let fail = |e: Errno| ContainerError::Io {
+        path: rootfs.join(path.trim_start_matches('/')),
+        source: std::io::Error::from(e),
+    };
+    let root = open(
+        rootfs,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(fail)?;
+    let comps: Vec<&str> = path
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    if comps.is_empty() {
+        return Ok(());
+    }
+    match openat2(&root, comps.join("/").as_str(), how()) {
+        Err(Errno::ENOENT) => {}
+        other => return other.map(drop).map_err(fail),
+    }
+    let mut cur = openat2(&root, ".", how()).map_err(fail)?;
+    for i in 0..comps.len() {
+        let prefix = comps[..=i].join("/");
+        cur = match openat2(&root, prefix.as_str(), how()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => {
+                // `cur` is the in-root resolution of the parent and the
+                // name a single component: mkdirat cannot escape.
+                match mkdirat(&cur, comps[i], Mode::from_bits_truncate(0o755)) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(fail(e)),
+                }
+                openat2(&root, prefix.as_str(), how()).map_err(fail)?
+            }
+            Err(e) => return Err(fail(e)),
+        };
+    }
+    Ok(())
 }
 
 /// `uid[:gid]` or `name[:group]` -> numeric ids; names are looked up in the
@@ -233,6 +294,34 @@ mod tests {
         .unwrap();
         let v2 = serde_json::to_value(&v2).unwrap();
         assert_eq!(v2["linux"]["namespaces"][5]["type"], "cgroup");
+    }
+
+    #[test]
+    fn working_dirs_are_made_inside_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        let outside = tmp.path().join("outside");
+        fs_err::create_dir_all(root.join("etc")).unwrap();
+        fs_err::create_dir_all(&outside).unwrap();
+        // Absolute and relative links that point out of the root.
+        std::os::unix::fs::symlink(&outside, root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../outside", root.join("etc/rel")).unwrap();
+        ensure_dir_in_root(&root, "/work/a/b").unwrap();
+        assert!(root.join("work/a/b").is_dir());
+        // Links that dangle inside the root are refused, never followed out.
+        assert!(ensure_dir_in_root(&root, "/abs/x").is_err());
+        assert!(ensure_dir_in_root(&root, "/etc/rel/y").is_err());
+        ensure_dir_in_root(&root, "/../../z").unwrap();
+        assert_eq!(fs_err::read_dir(&outside).unwrap().count(), 0);
+        assert!(!tmp.path().join("z").exists());
+        assert!(root.join("z").is_dir());
+        // A link that resolves inside the root is followed there.
+        std::os::unix::fs::symlink("/work", root.join("w")).unwrap();
+        ensure_dir_in_root(&root, "/w/c").unwrap();
+        assert!(root.join("work/c").is_dir());
+        ensure_dir_in_root(&root, "/work/a/b").unwrap();
+        fs_err::write(root.join("file"), b"").unwrap();
+        assert!(ensure_dir_in_root(&root, "/file/sub").is_err());
     }
 
     #[test]

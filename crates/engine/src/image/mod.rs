@@ -308,6 +308,39 @@ mod tests {
     }
 
     #[test]
+    fn last_tag_time_and_parent() {
+        let d = tempfile::tempdir().unwrap();
+        let s = ImageService::open(d.path()).unwrap();
+        let hello = s.inspect("hello-world").unwrap();
+        assert!(hello.last_tag_time.is_some(), "tagged when it was made");
+        assert_eq!(hello.record.parent, None);
+        let tar = hello::rootfs_tar();
+        let id = s
+            .import(&mut tar.as_slice(), &ImportRequest::default())
+            .unwrap();
+        assert_eq!(s.inspect(&id.to_string()).unwrap().last_tag_time, None);
+        s.tag(&id.to_string(), "now", "tagged").unwrap();
+        let t = s.inspect("now:tagged").unwrap().last_tag_time.unwrap();
+        assert!(t.ends_with('Z'), "{t}");
+
+        // A committed image records the image it was made from.
+        let store = s.store();
+        let top = hello.record.top_chain_id().unwrap().to_string();
+        let upper = store.snapshots().prepare_dir("work", Some(&top)).unwrap();
+        fs_err::write(upper.join("new-file"), b"x").unwrap();
+        let child = store
+            .commit(
+                Some("hello-world"),
+                "work",
+                &berth_image::store::CommitOptions::default(),
+            )
+            .unwrap();
+        let c = s.inspect(&child.to_string()).unwrap();
+        assert_eq!(c.record.parent, Some(hello.record.id.clone()));
+        assert_eq!(c.last_tag_time, None);
+    }
+
+    #[test]
     fn save_load_and_import() {
         let d = tempfile::tempdir().unwrap();
         let s = ImageService::open(d.path()).unwrap();

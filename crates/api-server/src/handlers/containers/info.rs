@@ -4,32 +4,89 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::Response;
 use berth_api_types::container as api;
-use berth_engine::container::{Container, Status};
+use berth_engine::container::filter::ListOptions;
+use berth_engine::container::{ContainerDetails, ListedContainer, SizeInfo, Status};
+use serde_json::json;
 
 use super::{Backend, blocking, flag, query_of};
+use crate::error::ApiError;
 use crate::handlers::json_response;
 
-/// `GET /containers/json?all=`: running ones, or all (newest first).
+/// The options of `GET /containers/json?all=&limit=&size=&filters=`.
+fn list_options(q: &[(String, String)]) -> Result<ListOptions, ApiError> {
+    let limit = match q
+        .iter()
+        .find(|(k, _)| k == "limit")
+        .map(|(_, v)| v.as_str())
+    {
+        None | Some("") => 0,
+        // Older clients send -1 for "no limit".
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) => usize::try_from(n).unwrap_or(0),
+            Err(_) => {
+                return Err(ApiError::invalid_argument(format!(
+                    "strconv.Atoi: parsing {v:?}: invalid syntax"
+                )));
+            }
+        },
+    };
+    Ok(ListOptions {
+        all: flag(q, "all"),
+        limit,
+        size: flag(q, "size"),
+        filters: crate::handlers::images::filters(q)?,
+    })
+}
+
+/// `GET /containers/json`: running ones, or all; filtered, limited, with
+/// sizes (newest first).
 pub(crate) async fn list(backend: Backend, req: Request) -> Response {
-    let all = flag(&query_of(&req), "all");
+    let opts = match list_options(&query_of(&req)) {
+        Ok(o) => o,
+        Err(e) => return e.into_response_body(),
+    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    let listed = blocking(move || Ok(backend.list_containers())).await;
-    match listed {
+    match blocking(move || backend.list_containers_with(&opts)).await {
         Ok(list) => {
-            let out: Vec<api::ContainerSummary> = list
-                .into_iter()
-                .filter(|c| all || c.state.status == Status::Running)
-                .map(|c| summary(c, now))
-                .collect();
+            let out: Vec<api::ContainerSummary> =
+                list.into_iter().map(|c| summary(c, now)).collect();
             json_response(StatusCode::OK, &out)
         }
         Err(e) => e.into_response_body(),
     }
 }
 
-fn summary(c: Container, now: i64) -> api::ContainerSummary {
+fn bytes(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// dockerd's `Command` column: the path, then the arguments, each one
+/// that has a space in single quotes.
+fn command(args: &[String]) -> String {
+    let mut out = String::new();
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if i > 0 && a.contains(' ') {
+            out.push('\'');
+            out.push_str(a);
+            out.push('\'');
+        } else {
+            out.push_str(a);
+        }
+    }
+    out
+}
+
+fn summary(listed: ListedContainer, now: i64) -> api::ContainerSummary {
+    let ListedContainer {
+        container: c,
+        image,
+        size,
+    } = listed;
     let status = match c.state.status {
         Status::Created => "Created".to_owned(),
         Status::Running => format!(
@@ -44,22 +101,28 @@ fn summary(c: Container, now: i64) -> api::ContainerSummary {
     };
     api::ContainerSummary {
         names: vec![format!("/{}", c.name)],
-        image: c.image_ref,
+        image,
         image_id: c.image,
-        command: c.process.args.join(" "),
+        command: command(&c.process.args),
         created: unix_seconds(&c.created),
         ports: Vec::new(),
         labels: c.labels,
         state: c.state.status.as_str().to_owned(),
         status,
         host_config: api::SummaryHostConfig {
-            network_mode: "none".to_owned(),
+            network_mode: NETWORK_MODE.to_owned(),
         },
         network_settings: api::SummaryNetworkSettings::default(),
         mounts: Vec::new(),
+        size_rw: size.map(|s| bytes(s.rw)),
+        size_root_fs: size.map(|s| bytes(s.root_fs)),
         id: c.id,
     }
 }
+
+/// A berth container gets a network namespace of its own with only a
+/// loopback interface: docker's `none` (networks come with a later issue).
+const NETWORK_MODE: &str = "none";
 
 /// Docker's `units.HumanDuration`.
 fn human_duration(secs: i64) -> String {
@@ -103,13 +166,132 @@ fn unix_seconds(s: &str) -> i64 {
     days * 86400 + hh * 3600 + mm * 60 + ss
 }
 
-fn inspect_body(c: Container, log_path: std::path::PathBuf) -> api::ContainerInspect {
+/// `HostConfig` as it applies to the container: what was stored at create
+/// (`AutoRemove`, `LogConfig`, `ConsoleSize`), and for everything berth
+/// does not offer yet the value that describes what it does (no binds,
+/// no restart policy, not privileged, the `none` network, a private IPC
+/// namespace, the 64 MiB `/dev/shm` it mounts).
+fn host_config(d: &ContainerDetails) -> serde_json::Value {
+    let o = &d.container.options;
+    let log_type = if o.log_config.driver.is_empty() {
+        "json-file"
+    } else {
+        o.log_config.driver.as_str()
+    };
+    // Two halves: one `json!` this long exceeds the macro recursion limit.
+    let mut v = json!({
+        "Binds": null,
+        "ContainerIDFile": "",
+        "LogConfig": {"Type": log_type, "Config": o.log_config.config},
+        "NetworkMode": NETWORK_MODE,
+        "PortBindings": {},
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "AutoRemove": o.auto_remove,
+        "VolumeDriver": "",
+        "VolumesFrom": null,
+        "ConsoleSize": o.console_size.unwrap_or([0, 0]),
+        "CapAdd": null,
+        "CapDrop": null,
+        "Dns": [],
+        "DnsOptions": [],
+        "DnsSearch": [],
+        "ExtraHosts": null,
+        "GroupAdd": null,
+        "IpcMode": "private",
+        "Cgroup": "",
+        "Links": null,
+        "OomScoreAdj": 0,
+        "PidMode": "",
+        "Privileged": false,
+        "PublishAllPorts": false,
+        "ReadonlyRootfs": false,
+        "SecurityOpt": null,
+        "UTSMode": "",
+        "UsernsMode": "",
+    });
+    let rest = json!({
+        "ShmSize": 67_108_864,
+        "Runtime": berth_engine::system::DEFAULT_RUNTIME,
+        "Isolation": "",
+        "CpuShares": 0,
+        "Memory": 0,
+        "NanoCpus": 0,
+        "CgroupParent": "",
+        "BlkioWeight": 0,
+        "BlkioWeightDevice": [],
+        "BlkioDeviceReadBps": [],
+        "BlkioDeviceWriteBps": [],
+        "BlkioDeviceReadIOps": [],
+        "BlkioDeviceWriteIOps": [],
+        "CpuPeriod": 0,
+        "CpuQuota": 0,
+        "CpuRealtimePeriod": 0,
+        "CpuRealtimeRuntime": 0,
+        "CpusetCpus": "",
+        "CpusetMems": "",
+        "Devices": [],
+        "DeviceCgroupRules": null,
+        "DeviceRequests": null,
+        "MemoryReservation": 0,
+        "MemorySwap": 0,
+        "MemorySwappiness": null,
+        "OomKillDisable": null,
+        "PidsLimit": null,
+        "Ulimits": [],
+        "CpuCount": 0,
+        "CpuPercent": 0,
+        "IOMaximumIOps": 0,
+        "IOMaximumBandwidth": 0,
+    });
+    if let (Some(map), serde_json::Value::Object(more)) = (v.as_object_mut(), rest) {
+        map.extend(more);
+    }
+    v
+}
+
+fn graph_driver(d: &ContainerDetails) -> api::InspectGraphDriver {
+    let mut data = std::collections::BTreeMap::new();
+    if let Some(s) = &d.storage {
+        let p = |p: &std::path::Path| p.to_string_lossy().into_owned();
+        if !s.lower_dirs.is_empty() {
+            let lower: Vec<String> = s.lower_dirs.iter().map(|d| p(d)).collect();
+            data.insert("LowerDir".to_owned(), lower.join(":"));
+        }
+        data.insert("UpperDir".to_owned(), p(&s.upper_dir));
+        data.insert("MergedDir".to_owned(), p(&s.merged_dir));
+        if let Some(w) = &s.work_dir {
+            data.insert("WorkDir".to_owned(), p(w));
+        }
+    }
+    api::InspectGraphDriver {
+        data,
+        name: "overlay2".to_owned(),
+    }
+}
+
+fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
+    let host_config = host_config(&d);
+    let graph_driver = graph_driver(&d);
+    let ContainerDetails {
+        container: c,
+        entrypoint,
+        cmd,
+        size,
+        log_path,
+        ..
+    } = d;
     let mut args = c.process.args.clone();
     let path = if args.is_empty() {
         String::new()
     } else {
         args.remove(0)
     };
+    let log_path = if c.options.log_config.driver == "none" {
+        String::new()
+    } else {
+        log_path.to_string_lossy().into_owned()
+    };
+    let SizeInfo { rw, root_fs } = size.unwrap_or_default();
     api::ContainerInspect {
         created: c.created,
         path,
@@ -125,25 +307,55 @@ fn inspect_body(c: Container, log_path: std::path::PathBuf) -> api::ContainerIns
             ..api::ContainerState::default()
         },
         image: c.image,
-        log_path: log_path.to_string_lossy().into_owned(),
+        log_path,
         name: format!("/{}", c.name),
+        restart_count: 0,
         driver: "overlay2".to_owned(),
         platform: "linux".to_owned(),
-        host_config: serde_json::json!({"NetworkMode": "none", "LogConfig": {"Type": "json-file", "Config": {}}}),
-        network_settings: serde_json::json!({"Networks": {}}),
+        host_config,
+        graph_driver,
+        size_rw: size.map(|_| bytes(rw)),
+        size_root_fs: size.map(|_| bytes(root_fs)),
+        mounts: Vec::new(),
+        network_settings: json!({
+            "Bridge": "",
+            "SandboxID": "",
+            "SandboxKey": "",
+            "Ports": {},
+            "HairpinMode": false,
+            "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0,
+            "EndpointID": "",
+            "Gateway": "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "IPAddress": "",
+            "IPPrefixLen": 0,
+            "IPv6Gateway": "",
+            "MacAddress": "",
+            "Networks": {},
+        }),
         config: api::InspectConfig {
             hostname: c.process.hostname,
-            user: c.options.user.unwrap_or_default(),
+            domainname: String::new(),
+            user: c.process.user,
+            attach_stdin: c.options.attach_stdin,
+            attach_stdout: c.options.attach_stdout,
+            attach_stderr: c.options.attach_stderr,
             tty: c.process.tty,
             open_stdin: c.process.open_stdin,
+            stdin_once: c.options.stdin_once,
             env: c.process.env,
-            cmd: c.options.cmd,
+            cmd,
             image: c.image_ref,
-            working_dir: c.options.working_dir.unwrap_or_default(),
-            entrypoint: c.options.entrypoint,
+            working_dir: c.process.working_dir,
+            entrypoint,
+            on_build: None,
+            volumes: None,
             labels: c.labels,
-            ..api::InspectConfig::default()
+            stop_signal: c.stop_signal,
         },
+        exec_ids: None,
         id: c.id,
         ..api::ContainerInspect::default()
     }
@@ -158,16 +370,11 @@ fn or_zero_time(t: String) -> String {
     }
 }
 
-/// `GET /containers/{id}/json`.
-pub(crate) async fn inspect(backend: Backend, id: String) -> Response {
-    let r = blocking(move || {
-        let c = backend.inspect_container(&id)?;
-        let log = backend.container_log_path(&c.id);
-        Ok(inspect_body(c, log))
-    })
-    .await;
-    match r {
-        Ok(body) => json_response(StatusCode::OK, &body),
+/// `GET /containers/{id}/json?size=`.
+pub(crate) async fn inspect(backend: Backend, id: String, req: Request) -> Response {
+    let size = flag(&query_of(&req), "size");
+    match blocking(move || backend.container_details(&id, size)).await {
+        Ok(d) => json_response(StatusCode::OK, &inspect_body(d)),
         Err(e) => e.into_response_body(),
     }
 }
@@ -175,6 +382,35 @@ pub(crate) async fn inspect(backend: Backend, id: String) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commands_quote_arguments_with_spaces() {
+        let a = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(command(&a(&["sh", "-c", "echo hi"])), "sh -c 'echo hi'");
+        assert_eq!(command(&a(&["/my prog"])), "/my prog");
+        assert_eq!(command(&[]), "");
+    }
+
+    #[test]
+    fn list_options_from_the_query() {
+        let q = |s: &str| {
+            s.split('&')
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap();
+                    (k.to_owned(), v.to_owned())
+                })
+                .collect::<Vec<_>>()
+        };
+        let o = list_options(&q(
+            r#"all=1&limit=-1&size=true&filters={"status":{"exited":true}}"#,
+        ))
+        .unwrap();
+        assert!(o.all && o.size);
+        assert_eq!(o.limit, 0);
+        assert_eq!(o.filters["status"], ["exited"]);
+        assert_eq!(list_options(&q("limit=2")).unwrap().limit, 2);
+        assert!(list_options(&q("limit=x")).is_err());
+    }
 
     #[test]
     fn durations_and_times() {

@@ -103,6 +103,11 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
         auto_remove: body.host_config.as_ref().is_some_and(|h| h.auto_remove),
         log_config: streams::log_config(body.host_config.as_ref()),
         console_size: streams::console_size(body.host_config.as_ref()),
+        attach_stdin: body.attach_stdin,
+        attach_stdout: body.attach_stdout,
+        attach_stderr: body.attach_stderr,
+        stdin_once: body.stdin_once,
+        stop_signal: body.stop_signal.filter(|s| !s.is_empty()),
     };
     let image = body.image;
     match blocking(move || backend.create_container(&image, opts)).await {
