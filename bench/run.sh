@@ -1,0 +1,386 @@
+#!/usr/bin/env bash
+# berth vs docker vs podman: `run --rm busybox true`, end to end through each
+# engine's own client, plus the daemons' idle memory and the per-container shims'.
+#
+#   bench/run.sh [ROUNDS]          (default 30; also ROUNDS=... in the environment)
+#   WARMUP=N                       untimed runs of each engine first (default 3)
+#   BERTH_CLIENT=berth|docker      which client drives berthd (default: the berth CLI
+#                                  when it has `run`, else the docker 28 CLI)
+#
+# Everything runs on private roots under one temp dir (data roots on disk, exec
+# roots on a tmpfs of its own, as /run usually is), started and stopped by this
+# script (by pid), on cgroup parents named after this script's pid:
+# - berthd (release build of berthd, berth-shim, berth), --cgroup-parent /berth-bench-<pid>;
+# - dockerd (Debian's docker.io 20.10, /usr/sbin/dockerd) with the containerd it
+#   starts and manages itself, --bridge none and no iptables/ip-forward/masquerade
+#   changes, cgroupfs driver, --cgroup-parent /docker-bench-<pid>; driven by the
+#   docker 28 CLI;
+# - podman with its own --root/--runroot/--tmpdir and containers.conf (cgroupfs,
+#   no events log, file locks), --cgroup-parent /podman-bench-<pid>.
+# The same docker-archive of scripts/make-busybox-image (named
+# docker.io/library/busybox:latest) is loaded into each. Every run uses
+# `--network none`: dockerd has no bridge here and podman would otherwise set up
+# its CNI bridge; berth has no networking yet (its containers get an empty network
+# namespace, which is what `none` means).
+#
+# Each round runs the three engines in a rotating order. Prints median and p90 wall
+# time (ms) per engine and the ratios berth/docker and berth/podman; then memory:
+# idle daemon RSS (berthd vs dockerd + containerd, after the image is loaded and a
+# container has run) and the RSS of one container's shim (berth-shim vs
+# containerd-shim-runc-v2, and podman's conmon) with `sleep 1000` running.
+#
+# Needs root. Cleans up everything it started (processes by pid, mounts under its
+# temp dir, its cgroups) on exit, failure or Ctrl-C.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+ROUNDS="${1:-${ROUNDS:-30}}"
+WARMUP="${WARMUP:-3}"
+ME="bench/run.sh"
+
+if [ "$(id -u)" != 0 ]; then
+    echo "$ME: must run as root" >&2
+    exit 1
+fi
+DOCKER_CLI=/usr/local/bin/docker
+[ -x "$DOCKER_CLI" ] || DOCKER_CLI="$(command -v docker || true)"
+for tool in /usr/sbin/dockerd containerd containerd-shim-runc-v2 podman conmon "$DOCKER_CLI"; do
+    command -v "$tool" >/dev/null || { echo "$ME: $tool not found (.ci/run installs docker.io, containerd, podman)" >&2; exit 1; }
+done
+
+scripts/peer-setup >/dev/null
+
+echo "building release berthd, berth-shim, berth..." >&2
+cargo build --release -q -p berthd -p berth-shim -p berth
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
+REL="$target_dir/release"
+
+# Short: unix socket paths are limited to 107 bytes, and shims put theirs below.
+W="$(mktemp -d /tmp/brb.XXXXXX)"
+CG_BERTH="berth-bench-$$" CG_DOCKER="docker-bench-$$" CG_PODMAN="podman-bench-$$"
+BERTHD_PID="" DOCKERD_PID=""
+DOCKER_KEY=/etc/docker/key.json
+REMOVE_KEY=0 REMOVE_RUN_DOCKER=0 REMOVE_ETC_DOCKER=0
+[ -e "$DOCKER_KEY" ] || REMOVE_KEY=1
+[ -e /etc/docker ] || REMOVE_ETC_DOCKER=1
+[ -e /run/docker ] || REMOVE_RUN_DOCKER=1
+
+# stop_pid PID: TERM, up to 20 s, then KILL.
+stop_pid() {
+    local pid="$1" i
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 200; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+# Processes whose command line names our temp dir (shims, conmon): ours alone.
+our_pids() {
+    local p cmd
+    for p in /proc/[0-9]*; do
+        [ "${p#/proc/}" = "$$" ] && continue
+        cmd="$(cat "$p/cmdline" 2>/dev/null | tr '\0' ' ')"
+        case "$cmd" in *"$W/"*) echo "${p#/proc/}" ;; esac
+    done
+}
+
+# Removes a cgroup named NAME at the top of every hierarchy, deepest first.
+remove_cgroup() {
+    local name="$1" top d
+    for top in /sys/fs/cgroup/*/"$name" /sys/fs/cgroup/"$name"; do
+        [ -d "$top" ] || continue
+        find "$top" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+    done
+}
+
+cleanup() {
+    local rc=$? pid m
+    trap - EXIT INT TERM
+    set +eu
+    echo "cleaning up..." >&2
+    if [ -n "$BERTHD_PID" ] && kill -0 "$BERTHD_PID" 2>/dev/null; then
+        timeout -s KILL 30 "${BERTHD_DOCKER[@]}" rm -f b-sleep >/dev/null 2>&1
+    fi
+    if [ -n "$DOCKERD_PID" ] && kill -0 "$DOCKERD_PID" 2>/dev/null; then
+        timeout -s KILL 30 "${DOCKER[@]}" rm -f d-sleep >/dev/null 2>&1
+    fi
+    if [ -d "$W/podman" ]; then
+        timeout -s KILL 60 "${PODMAN[@]}" rm --all --force --time 0 >/dev/null 2>&1
+    fi
+    stop_pid "$BERTHD_PID"
+    stop_pid "$DOCKERD_PID"
+    # Shims and conmon outlive their daemons by design; end ours.
+    for pid in $(our_pids); do kill -KILL "$pid" 2>/dev/null; done
+    sleep 0.2
+    # Mounts under our temp dir, deepest first.
+    for m in $(awk -v w="$W/" 'index($5, w) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
+        umount -l "$m" 2>/dev/null
+    done
+    for name in "$CG_BERTH" "$CG_DOCKER" "$CG_PODMAN"; do remove_cgroup "$name"; done
+    [ "$REMOVE_KEY" = 1 ] && rm -f "$DOCKER_KEY"
+    [ "$REMOVE_ETC_DOCKER" = 1 ] && rmdir /etc/docker 2>/dev/null
+    [ "$REMOVE_RUN_DOCKER" = 1 ] && rm -rf /run/docker
+    rm -rf "$W"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ------------------------------------------------------------------ setup
+
+scripts/make-busybox-image --docker-archive "$W/busybox.tar" --name docker.io/library/busybox:latest >/dev/null
+
+# wait_for WHAT PID CMD...: polls CMD for up to 30 s while PID lives.
+wait_for() {
+    local what="$1" pid="$2" i
+    shift 2
+    for ((i = 0; i < 300; i++)); do
+        "$@" >/dev/null 2>&1 && return 0
+        kill -0 "$pid" 2>/dev/null || { echo "$ME: $what exited early" >&2; return 1; }
+        sleep 0.1
+    done
+    echo "$ME: $what did not answer within 30 s" >&2
+    return 1
+}
+
+# Client settings of our own (both docker CLI uses, and podman).
+export DOCKER_CONFIG="$W/docker-cli" CONTAINERS_CONF="$W/podman/containers.conf"
+BERTHD_DOCKER=("$DOCKER_CLI" -H "unix://$W/berth.sock")
+DOCKER=("$DOCKER_CLI" -H "unix://$W/docker.sock")
+PODMAN=(podman --root "$W/podman/root" --runroot "$W/r/p" --tmpdir "$W/r/ptmp"
+    --cgroup-manager cgroupfs --events-backend none)
+berthd_docker() { "${BERTHD_DOCKER[@]}" "$@"; }
+docker_() { "${DOCKER[@]}" "$@"; }
+podman_() { "${PODMAN[@]}" "$@"; }
+
+# Runtime state (exec roots, podman's runroot) on a tmpfs, as /run is on a usual
+# host (on this machine kind /run is on the root disk, where every fsync of
+# runtime state would cost milliseconds); data roots on disk, as /var/lib.
+mkdir -p "$W/r"
+mount -t tmpfs -o mode=0755,size=512m berth-bench "$W/r"
+
+echo "starting berthd..." >&2
+mkdir -p "$W/berth"
+# The exec root is short: it holds shims/<64-hex id>/control.sock.
+"$REL/berthd" --data-root "$W/berth/data" --exec-root "$W/r/b" \
+    -H "unix://$W/berth.sock" --pidfile "$W/berth/berthd.pid" \
+    --cgroup-parent "/$CG_BERTH" </dev/null >"$W/berth/berthd.log" 2>&1 &
+BERTHD_PID=$!
+wait_for berthd "$BERTHD_PID" berthd_docker version || { tail -20 "$W/berth/berthd.log" >&2; exit 1; }
+
+echo "starting dockerd (with its own containerd)..." >&2
+mkdir -p "$W/docker"
+echo '{}' > "$W/docker/daemon.json"
+/usr/sbin/dockerd --config-file "$W/docker/daemon.json" \
+    --data-root "$W/docker/data" --exec-root "$W/r/d" \
+    --pidfile "$W/docker/dockerd.pid" -H "unix://$W/docker.sock" \
+    --bridge none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
+    --userland-proxy=false --storage-driver overlay2 \
+    --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent "/$CG_DOCKER" \
+    </dev/null >"$W/docker/dockerd.log" 2>&1 &
+DOCKERD_PID=$!
+wait_for dockerd "$DOCKERD_PID" docker_ version || { tail -20 "$W/docker/dockerd.log" >&2; exit 1; }
+
+# podman also reads DOCKER_CONFIG (for registry logins) and wants the file.
+mkdir -p "$W/docker-cli" "$W/podman"
+echo '{}' > "$W/docker-cli/config.json"
+cat > "$W/podman/containers.conf" <<EOF
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=32768:32768"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "none"
+lock_type = "file"
+EOF
+
+echo "loading busybox into each..." >&2
+for load in berthd_docker docker_ podman_; do
+    "$load" load -i "$W/busybox.tar" >"$W/load.log" 2>&1 || { cat "$W/load.log" >&2; exit 1; }
+done
+
+# The berth side: the berth CLI once it has `run`, else the docker 28 CLI.
+BERTH_CLIENT="${BERTH_CLIENT:-}"
+if [ -z "$BERTH_CLIENT" ]; then
+    if "$REL/berth" run --help >/dev/null 2>&1; then BERTH_CLIENT=berth; else BERTH_CLIENT=docker; fi
+fi
+case "$BERTH_CLIENT" in
+    berth) BERTH=("$REL/berth" -H "unix://$W/berth.sock") ;;
+    docker) BERTH=("${BERTHD_DOCKER[@]}") ;;
+    *) echo "$ME: BERTH_CLIENT must be berth or docker" >&2; exit 2 ;;
+esac
+berth_() { "${BERTH[@]}" "$@"; }
+
+# The commands timed, one per engine.
+declare -A RUN=(
+    [berth]="$(printf '%q ' "${BERTH[@]}") run --rm --network none busybox true"
+    [docker]="$(printf '%q ' "${DOCKER[@]}") run --rm --network none busybox true"
+    [podman]="$(printf '%q ' "${PODMAN[@]}") run --rm --network none --cgroup-parent /$CG_PODMAN busybox true"
+)
+
+NAMES=(berth docker podman)
+for name in "${NAMES[@]}"; do : > "$W/$name.ms"; : > "$W/$name.fail"; done
+
+# run_one NAME: appends the elapsed ms, or the failure.
+run_one() {
+    local name="$1" t0 t1 rc=0
+    t0=$(date +%s%N)
+    # KILL: `docker run` relays a TERM to the container instead of exiting.
+    eval "timeout -s KILL 60 ${RUN[$name]}" </dev/null >"$W/out" 2>"$W/err" || rc=$?
+    t1=$(date +%s%N)
+    if [ "$rc" = 0 ]; then
+        awk -v ns=$((t1 - t0)) 'BEGIN { printf "%.3f\n", ns / 1e6 }' >> "$W/$name.ms"
+    else
+        echo "exit $rc: $(head -c 400 "$W/err" | tr '\n' ' ')" >> "$W/$name.fail"
+    fi
+}
+
+echo "warming up ($WARMUP runs each)..." >&2
+for ((i = 0; i < WARMUP; i++)); do
+    for name in "${NAMES[@]}"; do run_one "$name"; done
+done
+for name in "${NAMES[@]}"; do
+    if [ -s "$W/$name.fail" ] && ! [ -s "$W/$name.ms" ]; then
+        echo "$ME: warning: every warm-up run of $name failed: $(head -1 "$W/$name.fail")" >&2
+    fi
+    : > "$W/$name.ms"; : > "$W/$name.fail"
+done
+
+echo "running $ROUNDS interleaved rounds..." >&2
+for ((r = 0; r < ROUNDS; r++)); do
+    for ((k = 0; k < 3; k++)); do
+        run_one "${NAMES[$(( (r + k) % 3 ))]}"
+    done
+done
+
+# ------------------------------------------------------------------ memory
+
+# rss PID -> VmRSS in KiB (0 if gone)
+rss() { awk '/^VmRSS:/ { print $2; f = 1 } END { if (!f) print 0 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+# rss_parts PID -> "anon file shmem" KiB
+rss_parts() {
+    awk '/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } /^RssShmem:/ { s = $2 }
+         END { printf "anon %d, file %d, shmem %d KiB", a, f, s }' "/proc/$1/status" 2>/dev/null
+}
+comm() { cat "/proc/$1/comm" 2>/dev/null || echo "?"; }
+ppid() { awk '/^PPid:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+children() { cat /proc/"$1"/task/*/children 2>/dev/null | tr ' ' '\n' | grep -v '^$' || true; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.2f MiB", k / 1024 }'; }
+
+echo "measuring memory..." >&2
+sleep 2 # let the daemons settle after the last runs
+BERTHD_RSS=$(rss "$BERTHD_PID")
+DOCKERD_RSS=$(rss "$DOCKERD_PID")
+CONTAINERD_PID=""
+for pid in $(children "$DOCKERD_PID"); do
+    [ "$(comm "$pid")" = containerd ] && CONTAINERD_PID=$pid
+done
+CONTAINERD_RSS=0
+[ -n "$CONTAINERD_PID" ] && CONTAINERD_RSS=$(rss "$CONTAINERD_PID")
+
+# shim_of INIT_PID EXPECTED_COMM -> the pid of the init's parent if it is the shim
+shim_of() {
+    local p
+    p="$(ppid "$1")"
+    if [ -n "$p" ] && [ "$(comm "$p")" = "$2" ]; then echo "$p"; fi
+}
+
+BSHIM_PID="" DSHIM_PID="" CONMON_PID=""
+if berth_ run -d --name b-sleep --network none busybox sleep 1000 >/dev/null 2>"$W/err"; then
+    sleep 1
+    init=$(berthd_docker inspect --format '{{.State.Pid}}' b-sleep)
+    BSHIM_PID=$(shim_of "$init" berth-shim)
+else
+    echo "$ME: berth run -d sleep failed: $(head -c 400 "$W/err")" >&2
+fi
+if docker_ run -d --name d-sleep --network none busybox sleep 1000 >/dev/null 2>"$W/err"; then
+    sleep 1
+    init=$(docker_ inspect --format '{{.State.Pid}}' d-sleep)
+    DSHIM_PID=$(shim_of "$init" containerd-shim)
+else
+    echo "$ME: docker run -d sleep failed: $(head -c 400 "$W/err")" >&2
+fi
+if podman_ run -d --name p-sleep --network none --cgroup-parent "/$CG_PODMAN" busybox sleep 1000 >/dev/null 2>"$W/err"; then
+    sleep 1
+    CONMON_PID=$(podman_ inspect --format '{{.State.ConmonPid}}' p-sleep)
+else
+    echo "$ME: podman run -d sleep failed: $(head -c 400 "$W/err")" >&2
+fi
+BSHIM_RSS=0 DSHIM_RSS=0 CONMON_RSS=0 BSHIM_PARTS="" DSHIM_PARTS="" CONMON_PARTS=""
+[ -n "$BSHIM_PID" ] && { BSHIM_RSS=$(rss "$BSHIM_PID"); BSHIM_PARTS=$(rss_parts "$BSHIM_PID"); }
+[ -n "$DSHIM_PID" ] && { DSHIM_RSS=$(rss "$DSHIM_PID"); DSHIM_PARTS=$(rss_parts "$DSHIM_PID"); }
+[ -n "$CONMON_PID" ] && { CONMON_RSS=$(rss "$CONMON_PID"); CONMON_PARTS=$(rss_parts "$CONMON_PID"); }
+berthd_docker rm -f b-sleep >/dev/null 2>&1 || true
+docker_ rm -f d-sleep >/dev/null 2>&1 || true
+podman_ rm -f -t 0 p-sleep >/dev/null 2>&1 || true
+
+# ------------------------------------------------------------------ report
+
+# stats NAME -> "median p90 ok fail" (nearest rank), "- - 0 N" when nothing succeeded
+stats() {
+    local name="$1" ok fail
+    ok=$(wc -l < "$W/$name.ms")
+    fail=$(wc -l < "$W/$name.fail")
+    if [ "$ok" = 0 ]; then
+        echo "- - 0 $fail"
+        return
+    fi
+    sort -n "$W/$name.ms" | awk -v ok="$ok" -v fail="$fail" '
+        { v[NR] = $1 }
+        END {
+            m = int((NR * 50 + 99) / 100); if (m < 1) m = 1
+            p = int((NR * 90 + 99) / 100); if (p < 1) p = 1
+            printf "%.1f %.1f %d %d\n", v[m], v[p], ok, fail
+        }'
+}
+ratio() { # ratio A B -> A/B or n/a
+    if [ "$1" = - ] || [ "$2" = - ] || [ "$2" = 0 ]; then echo "n/a"; else awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; fi
+}
+
+echo
+echo "berth run bench, $(date -u '+%Y-%m-%d %H:%M UTC'): kernel $(uname -r), $(nproc) cpus, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+echo "$ROUNDS interleaved rounds of \`run --rm --network none busybox true\` (berth has no networking yet)"
+printf "clients: berth via %s; docker CLI %s -> dockerd %s (runc %s); podman %s (runtime %s)\n" \
+    "$( [ "$BERTH_CLIENT" = berth ] && echo "the berth CLI" || echo "the docker $("$DOCKER_CLI" version --format '{{.Client.Version}}' 2>/dev/null) CLI")" \
+    "$("$DOCKER_CLI" version --format '{{.Client.Version}}' 2>/dev/null)" \
+    "$(docker_ version --format '{{.Server.Version}}' 2>/dev/null)" \
+    "$(runc --version 2>/dev/null | awk 'NR == 1 { print $3 }')" \
+    "$(podman --version | awk '{ print $3 }')" \
+    "$(podman_ info --format '{{.Host.OCIRuntime.Name}}' 2>/dev/null)"
+printf "%-8s %6s %6s %10s %10s\n" engine ok failed median_ms p90_ms
+declare -A MED P90
+for name in "${NAMES[@]}"; do
+    read -r med p90 ok fail < <(stats "$name")
+    MED[$name]=$med P90[$name]=$p90
+    printf "%-8s %6s %6s %10s %10s\n" "$name" "$ok" "$fail" "$med" "$p90"
+done
+echo
+echo "berth/docker: median $(ratio "${MED[berth]}" "${MED[docker]}"), p90 $(ratio "${P90[berth]}" "${P90[docker]}")   (target <= 0.20x)"
+echo "berth/podman: median $(ratio "${MED[berth]}" "${MED[podman]}"), p90 $(ratio "${P90[berth]}" "${P90[podman]}")   (target <= 0.30x)"
+
+echo
+echo "memory (VmRSS):"
+printf "  berthd idle              %8d KiB  (%s)\n" "$BERTHD_RSS" "$(mib "$BERTHD_RSS")"
+printf "  dockerd + containerd     %8d KiB  (dockerd %d + containerd %d)\n" \
+    "$((DOCKERD_RSS + CONTAINERD_RSS))" "$DOCKERD_RSS" "$CONTAINERD_RSS"
+echo "  berthd/(dockerd+containerd): $(ratio "$BERTHD_RSS" "$((DOCKERD_RSS + CONTAINERD_RSS))")   (target <= 0.10x)"
+printf "  berth-shim               %8d KiB  (%s; %s)   (target <= 1 MiB)\n" "$BSHIM_RSS" "$(mib "$BSHIM_RSS")" "${BSHIM_PARTS:-not found}"
+printf "  containerd-shim-runc-v2  %8d KiB  (%s; %s)\n" "$DSHIM_RSS" "$(mib "$DSHIM_RSS")" "${DSHIM_PARTS:-not found}"
+printf "  conmon (podman)          %8d KiB  (%s; %s)\n" "$CONMON_RSS" "$(mib "$CONMON_RSS")" "${CONMON_PARTS:-not found}"
+echo "  berth-shim/containerd-shim: $(ratio "$BSHIM_RSS" "$DSHIM_RSS"), berth-shim/conmon: $(ratio "$BSHIM_RSS" "$CONMON_RSS")"
+
+status=0
+for name in "${NAMES[@]}"; do
+    if [ -s "$W/$name.fail" ]; then
+        echo
+        echo "$name FAILED $(wc -l < "$W/$name.fail") of $ROUNDS runs; first failure:"
+        head -1 "$W/$name.fail" | sed 's/^/  /'
+        status=1
+    fi
+done
+[ "$BSHIM_RSS" = 0 ] || [ "$DSHIM_RSS" = 0 ] && status=1
+exit $status
