@@ -156,4 +156,13 @@ fn docker_run_attached() {
     let out = d.docker_stdin(&["run", "-i", "busybox", "cat"], b"hi\n");
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
+
+    // --rm waits for `removed`: the container exits and goes in one step,
+    // and the code still reaches the client (docker 28 and 20.10).
+    for _ in 0..3 {
+        let out = d.docker(&["run", "--rm", "busybox", "sh", "-c", "exit 4"]);
+        assert_eq!(out.status.code(), Some(4), "{out:?}");
+        let out = d.docker20(&["run", "--rm", "busybox", "sh", "-c", "exit 5"]);
+        assert_eq!(out.status.code(), Some(5), "{out:?}");
+    }
 }

@@ -26,8 +26,8 @@
 //! file system and wakes [`Containers::wait`]ers. Every call here blocks;
 //! an async caller uses `spawn_blocking`.
 
-pub mod logs;
 pub mod filter;
+pub mod logs;
 pub mod model;
 mod size;
 mod oci_defaults;
@@ -36,7 +36,7 @@ mod spec;
 mod store;
 mod streams;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -179,6 +179,10 @@ struct Inner {
     /// Snapshots of auto-removed containers, removed by the next call that
     /// has the image store (and at startup as orphans otherwise).
     stale_snapshots: Mutex<Vec<String>>,
+    /// The last exit codes of removed containers, newest last (at most
+    /// [`REMOVED_EXITS_KEPT`]): a waiter for `removed` that wakes after the
+    /// record is gone still answers the right code. Locked after `table`.
+    removed_exits: Mutex<VecDeque<(String, i32)>>,
     /// The image store, for removing an auto-removed container's snapshot
     /// at its exit (set by the engine once both services are open).
     image_store: std::sync::OnceLock<std::sync::Weak<ImageStore>>,
@@ -231,6 +235,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// How many removed containers' exit codes are kept for late waiters.
+const REMOVED_EXITS_KEPT: usize = 256;
+
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 impl Containers {
@@ -254,6 +261,7 @@ impl Containers {
             monitors: Mutex::new(HashMap::new()),
             pending_attach: Mutex::new(HashMap::new()),
             stale_snapshots: Mutex::new(Vec::new()),
+            removed_exits: Mutex::new(VecDeque::new()),
             image_store: std::sync::OnceLock::new(),
         });
         let running: Vec<Container> = lock(&inner.table)
@@ -694,7 +702,7 @@ impl Containers {
             Err(e) => return Err(store::io(&exec_dir, e)),
         }
         inner.store.remove(&c.id)?;
-        table.remove(&c.id);
+        inner.forget(&mut table, &c.id);
         inner.changed.notify_all();
         Ok(())
     }
@@ -734,7 +742,13 @@ impl WaitHandle {
         let mut last = self.last;
         loop {
             match table.get(&self.id) {
-                None => return Ok(Some(last)),
+                None => {
+                    // Gone: its exit code as it was removed (it may have
+                    // exited and gone in one step, unseen here).
+                    let exits = lock(&inner.removed_exits);
+                    let code = exits.iter().rev().find(|(id, _)| *id == self.id);
+                    return Ok(Some(code.map_or(last, |(_, code)| *code)));
+                }
                 Some(c) => {
                     let done = match self.condition {
                         WaitCondition::NotRunning => c.state.status != Status::Running,
@@ -1089,6 +1103,17 @@ impl Inner {
         let _ = fs_err::remove_dir_all(&state_dir);
     }
 
+    /// Takes `id` out of the table, keeping its exit code for waiters.
+    fn forget(&self, table: &mut BTreeMap<String, Container>, id: &str) {
+        if let Some(c) = table.remove(id) {
+            let mut exits = lock(&self.removed_exits);
+            if exits.len() >= REMOVED_EXITS_KEPT {
+                exits.pop_front();
+            }
+            exits.push_back((c.id, c.state.exit_code));
+        }
+    }
+
     /// Records the exit and releases the runtime resources, once.
     fn finalize(&self, id: &str, exit_code: i32, finished_at: String) {
         // Claim it, release the runtime without the table lock, record.
@@ -1122,7 +1147,7 @@ impl Inner {
         c.exits += 1;
         if auto_remove {
             // As dockerd's AutoRemove: the container goes with its exit.
-            table.remove(id);
+            self.forget(&mut table, id);
         } else if let Err(e) = self.store.save(c) {
             tracing::error!(id, error = %e, "cannot record a container's exit");
         }
