@@ -104,9 +104,11 @@ impl Settings {
         Ok(Self {
             socket: parse_host(&flags.host)?,
             socket_group: match flags.group {
-                Some(name) if name.is_empty() => {
-                    bail!("invalid --group \"\": give a group name or numeric ID")
-                }
+                // dockerd: an empty group leaves the socket to root's group.
+                Some(name) if name.is_empty() => SocketGroup {
+                    name,
+                    explicit: false,
+                },
                 Some(name) => SocketGroup {
                     name,
                     explicit: true,
@@ -207,6 +209,7 @@ mod tests {
                 }
             );
         }
-        assert!(Settings::resolve(Flags::parse_from(["berthd", "-G", ""])).is_err());
+        let s = Settings::resolve(Flags::parse_from(["berthd", "-G", ""])).unwrap();
+        assert!(!s.socket_group.explicit);
     }
 }

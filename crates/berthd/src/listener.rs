@@ -65,6 +65,9 @@ impl UnixSocket {
 /// The gid of `group` (a name, or a number as dockerd accepts), `None`
 /// when the default group does not exist.
 fn resolve_group(group: &SocketGroup) -> anyhow::Result<Option<u32>> {
+    if group.name.is_empty() {
+        return Ok(None);
+    }
     match nix::unistd::Group::from_name(&group.name) {
         Ok(Some(g)) => return Ok(Some(g.gid.as_raw())),
         Ok(None) => {}

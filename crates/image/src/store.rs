@@ -7,7 +7,13 @@
 //! - `images/<config hex>.json`: one [`ImageRecord`] per image; the image
 //!   ID is the config digest, as in Docker;
 //! - `repositories.json`: normalised reference (`docker.io/library/busybox:latest`)
-//!   → image ID.
+//!   → image ID;
+//! - `images/<config hex>.tags`: while an image is being stored, the tags it
+//!   is about to get (a journal: [`ImageStore::gc`] finishes the tagging
+//!   after a crash, so a record never stays without the tags it was
+//!   stored with);
+//! - `berth.lock`: flocked by the one daemon that owns the data root
+//!   ([`DataRootLock`]).
 //!
 //! Blobs live in the [`ContentStore`], unpacked layers in the
 //! [`Snapshotter`] (one committed snapshot per chain ID, shared between
