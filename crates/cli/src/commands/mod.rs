@@ -66,34 +66,10 @@ pub(crate) fn go_arch() -> &'static str {
 /// docker's `reformatDate`: an RFC 3339 time shown as Go's ANSIC layout
 /// (`Mon Jan _2 15:04:05 2006`) in its own offset; anything else unchanged.
 pub(crate) fn ansic(rfc3339: &str) -> String {
-    let parse = || -> Option<String> {
-        let b = rfc3339.as_bytes();
-        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
-            return None;
-        }
-        let num = |r: std::ops::Range<usize>| rfc3339.get(r)?.parse::<i64>().ok();
-        let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-        let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
-        if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-            return None;
-        }
-        // Days from civil (Howard Hinnant), then 1970-01-01 was a Thursday.
-        let (yy, mm_) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-        let era = yy.div_euclid(400);
-        let yoe = yy - era * 400;
-        let doy = (153 * mm_ + 2) / 5 + d - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        let days = era * 146_097 + doe - 719_468;
-        let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]
-            [usize::try_from(days.rem_euclid(7)).ok()?];
-        let month = [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ][usize::try_from(m - 1).ok()?];
-        Some(format!(
-            "{weekday} {month} {d:>2} {hh:02}:{mm:02}:{ss:02} {y}"
-        ))
-    };
-    parse().unwrap_or_else(|| rfc3339.to_owned())
+    match chrono::DateTime::parse_from_rfc3339(rfc3339) {
+        Ok(t) => t.format("%a %b %e %H:%M:%S %Y").to_string(),
+        Err(_) => rfc3339.to_owned(),
+    }
 }
 
 #[cfg(test)]
