@@ -1,8 +1,8 @@
 //! Crash safety and live restore, end to end through the real docker CLI.
 //!
 //! - `kill -9` of berthd in the middle of an import, a load, a container
-//!   create or a container rm, in a loop: the next berthd starts without
-//!   errors, every image it lists is whole (inspect, create, save work),
+//!   create, a container rm or an rmi, in a loop: the next berthd starts
+//!   without errors, every image it lists is whole (inspect, create, save work),
 //!   the store holds no temp or half-written files, and the interrupted
 //!   operation either happened completely or left nothing visible.
 //! - Live restore: a running container survives `kill -9` and SIGTERM of
@@ -238,6 +238,7 @@ enum Op {
     Load,
     Create,
     Remove,
+    Rmi,
 }
 
 #[test]
@@ -247,15 +248,15 @@ fn kill_9_during_import_load_create_rm_leaves_a_whole_store() {
     fs_err::create_dir_all(&scratch).unwrap();
     import_busybox(&d);
     let mut checked = BTreeSet::new();
-    const ROUNDS: u64 = 20;
-    const OPS: [Op; 4] = [Op::Import, Op::Load, Op::Create, Op::Remove];
+    const ROUNDS: u64 = 25;
+    const OPS: [Op; 5] = [Op::Import, Op::Load, Op::Create, Op::Remove, Op::Rmi];
     // Archives to load, made (and their images removed) up front.
     // How long the operations take here, uninterrupted, to spread the
     // kills over their whole length (measured, never asserted).
     let mut archives = Vec::new();
     let mut import_time = Duration::ZERO;
     let mut load_time = Duration::ZERO;
-    for i in (0..ROUNDS).filter(|i| matches!(OPS[(*i % 4) as usize], Op::Load)) {
+    for i in (0..ROUNDS).filter(|i| matches!(OPS[(*i % 5) as usize], Op::Load)) {
         let tar = rootfs_tar(&scratch, &format!("load{i}"), 1000 + i, 6 << 20);
         let tag = format!("crash/load:{i}");
         let t = Instant::now();
@@ -275,16 +276,21 @@ fn kill_9_during_import_load_create_rm_leaves_a_whole_store() {
     d.ok(&["create", "--name", "timing", "busybox", "echo", "ok"]);
     let create_time = t.elapsed();
     d.ok(&["rm", "timing"]);
-    // Each operation comes every 4th round; its k-th round kills at
+    let tar = rootfs_tar(&scratch, "rmi-timing", 999, 1 << 20);
+    d.ok(&["import", tar.to_str().unwrap(), "crash/rmi:timing"]);
+    let t = Instant::now();
+    d.ok(&["rmi", "crash/rmi:timing"]);
+    let rmi_time = t.elapsed();
+    // Each operation comes every 5th round; its k-th round kills at
     // (5k + 3 * operation mod 12) / 10 of its time: from the very start
     // to a little after its end.
     let at = |i: u64, total: Duration| {
-        total * u32::try_from(((i / 4) * 5 + (i % 4) * 3) % 12).unwrap() / 10
+        total * u32::try_from(((i / 5) * 5 + (i % 5) * 3) % 12).unwrap() / 10
     };
     let mut outcomes = Vec::new();
     for i in 0..ROUNDS {
-        let op = OPS[(i % 4) as usize];
-        let images_before = image_ids(&d);
+        let op = OPS[(i % 5) as usize];
+        let mut images_before = image_ids(&d);
         let containers_before = container_names(&d);
         // Set up, then start the operation and kill berthd under it after
         // a delay that varies with the round (no timing is asserted: any
@@ -312,6 +318,13 @@ fn kill_9_during_import_load_create_rm_leaves_a_whole_store() {
                 let name = format!("r{i}");
                 d.ok(&["create", "--name", &name, "busybox", "echo", "ok"]);
                 (docker_spawn(&d, &["rm", &name]), at(i, create_time))
+            }
+            Op::Rmi => {
+                let tar = rootfs_tar(&scratch, &format!("rmi{i}"), 2000 + i, 1 << 20);
+                let tag = format!("crash/rmi:{i}");
+                d.ok(&["import", tar.to_str().unwrap(), &tag]);
+                images_before = image_ids(&d);
+                (docker_spawn(&d, &["rmi", &tag]), at(i, rmi_time))
             }
         };
         let mut child = child;
@@ -391,11 +404,30 @@ fn kill_9_during_import_load_create_rm_leaves_a_whole_store() {
                     true
                 }
             }
+            Op::Rmi => {
+                // `images_before` was taken after the image was imported.
+                let tag = format!("crash/rmi:{i}");
+                assert!(images_after.is_subset(&images_before), "round {i}");
+                let gone: Vec<_> = images_before.difference(&images_after).collect();
+                assert!(gone.len() <= 1, "round {i}: {gone:?}");
+                match gone.first() {
+                    None => {
+                        // Nothing happened: the image still has its tag.
+                        d.ok(&["image", "inspect", &tag]);
+                        d.ok(&["rmi", &tag]);
+                        false
+                    }
+                    Some(_) => {
+                        assert!(!d.docker(&["image", "inspect", &tag]).status.success());
+                        true
+                    }
+                }
+            }
         };
         outcomes.push((i, op, happened));
     }
     eprintln!(
-        "import {import_time:?}, load {load_time:?}, create {create_time:?}; outcomes (round, operation, happened before the kill): {outcomes:?}"
+        "import {import_time:?}, load {load_time:?}, create {create_time:?}, rmi {rmi_time:?}; outcomes (round, operation, happened before the kill): {outcomes:?}"
     );
     assert!(mounts_under(d.dir.path()).is_empty());
     let dir = d.dir.path().to_owned();

@@ -963,6 +963,7 @@ impl ImageStore {
                 .map(|r| r.with_default_tag().to_string())
                 .is_some_and(|k| self.lock().refs.contains_key(&k));
         let tags = self.tags_of(&id);
+        let mut untag = Vec::new();
         if by_reference {
             let r = Reference::parse_normalized(name)?.with_default_tag();
             if tags.len() > 1 {
@@ -981,8 +982,8 @@ impl ImageStore {
                     ),
                 });
             }
-            self.untag_inner(&r)?;
             out.push(DeleteItem::Untagged(r.familiar_string()));
+            untag.push(r);
         } else {
             if tags.len() > 1 && !force {
                 return Err(Error::Conflict {
@@ -999,14 +1000,21 @@ impl ImageStore {
                 });
             }
             for t in tags {
-                self.untag_inner(&t)?;
                 out.push(DeleteItem::Untagged(t.familiar_string()));
+                untag.push(t);
             }
         }
+        // The record goes first, then its tags: a crash in between leaves
+        // tags of a missing image, which `gc` removes at the next start, so
+        // an interrupted `rmi` has happened completely (untagging first
+        // would leave a visible untagged image instead).
         let record = self.record(&id)?;
         let path = self.record_path(&id);
         fs_err::remove_file(&path).map_err(|e| FsError::new("remove", &path, e))?;
         fsync_dir(&self.root.join("images"))?;
+        for t in &untag {
+            self.untag_inner(t)?;
+        }
         self.forget_tag_time(&id)?;
         out.push(DeleteItem::Deleted(id.clone()));
         // Layers no other image needs, top first (children before parents).
@@ -1113,9 +1121,9 @@ impl ImageStore {
                 removed += 1;
             }
         }
-        // Tags pointing at images that are gone (a crash between record
-        // removal and untag cannot happen in that order, but a hand-edited
-        // store can).
+        // Tags pointing at images that are gone: a crash in `delete`
+        // between the record's removal and the untagging (or a
+        // hand-edited store).
         let ids: BTreeSet<&Digest> = records.iter().map(|r| &r.id).collect();
         let dangling: Vec<String> = self
             .lock()
