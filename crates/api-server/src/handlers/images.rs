@@ -109,44 +109,11 @@ pub(crate) fn percent_decode(s: &str) -> String {
 }
 
 /// RFC 3339 → Unix seconds (0 when absent or malformed).
-fn unix_seconds(rfc3339: Option<&str>) -> i64 {
-    let Some(s) = rfc3339 else { return 0 };
-    let num = |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<i64>().ok());
-    let (Some(y), Some(m), Some(d), Some(hh), Some(mm), Some(ss)) = (
-        num(0..4),
-        num(5..7),
-        num(8..10),
-        num(11..13),
-        num(14..16),
-        num(17..19),
-    ) else {
-        return 0;
-    };
-    let (yy, mp) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = yy.div_euclid(400);
-    let yoe = yy - era * 400;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    // A numeric offset (`+02:00`) is rare in image configs; honour it.
-    let rest = &s[19.min(s.len())..];
-    let rest = rest.trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
-    let offset = match rest.as_bytes().first() {
-        Some(sign @ (b'+' | b'-')) => {
-            let h = rest
-                .get(1..3)
-                .and_then(|x| x.parse::<i64>().ok())
-                .unwrap_or(0);
-            let mi = rest
-                .get(4..6)
-                .and_then(|x| x.parse::<i64>().ok())
-                .unwrap_or(0);
-            let o = h * 3600 + mi * 60;
-            if *sign == b'+' { o } else { -o }
-        }
-        _ => 0,
-    };
-    days * 86_400 + hh * 3600 + mm * 60 + ss - offset
+pub(crate) fn unix_seconds(rfc3339: Option<&str>) -> i64 {
+    rfc3339
+        .and_then(berth_engine::container::logs::parse_rfc3339_nanos)
+        .and_then(|n| i64::try_from(n.div_euclid(1_000_000_000)).ok())
+        .unwrap_or(0)
 }
 
 fn tags(d: &ImageDetails) -> Vec<String> {

@@ -143,27 +143,9 @@ fn human_duration(secs: i64) -> String {
     }
 }
 
-/// RFC 3339 (`2026-11-23T12:00:00.123Z`, UTC) -> Unix seconds; 0 if malformed.
+/// RFC 3339 -> Unix seconds; 0 if empty or malformed.
 fn unix_seconds(s: &str) -> i64 {
-    let num = |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<i64>().ok());
-    let (Some(y), Some(mo), Some(d), Some(hh), Some(mm), Some(ss)) = (
-        num(0..4),
-        num(5..7),
-        num(8..10),
-        num(11..13),
-        num(14..16),
-        num(17..19),
-    ) else {
-        return 0;
-    };
-    // Days from civil (Howard Hinnant).
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    days * 86400 + hh * 3600 + mm * 60 + ss
+    crate::handlers::images::unix_seconds(Some(s))
 }
 
 /// `HostConfig` as it applies to the container: what was stored at create
