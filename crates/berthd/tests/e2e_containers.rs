@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::{Daemon, cgroup_dirs, import_busybox};
 
 #[test]
@@ -165,4 +167,34 @@ fn docker_run_attached() {
         let out = d.docker20(&["run", "--rm", "busybox", "sh", "-c", "exit 5"]);
         assert_eq!(out.status.code(), Some(5), "{out:?}");
     }
+}
+
+/// The harness ends what a test leaves running (as when it fails midway):
+/// containers outlive berthd by design, so dropping the daemon must not
+/// leak their processes, shims, mounts or cgroups.
+#[test]
+fn dropped_daemon_leaves_no_containers_behind() {
+    let d = Daemon::start();
+    import_busybox(&d);
+    let id = d.ok(&["run", "-d", "busybox", "sleep", "1000"]);
+    let id = id.trim().to_owned();
+    let pid = d.ok(&["inspect", "--format", "{{.State.Pid}}", &id]);
+    let pid: i32 = pid.trim().parse().unwrap();
+    let dir = d.dir.path().to_owned();
+    let parent = d.cgroup_parent.clone();
+    drop(d);
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists()
+            || fs_err::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z ")),
+        "the container's process {pid} is still running"
+    );
+    let mounts = fs_err::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&format!("{}/", dir.display())),
+        "mounts left under {}",
+        dir.display()
+    );
+    assert!(!dir.exists(), "{} is left", dir.display());
+    assert!(cgroup_dirs(&parent).is_empty(), "cgroups left: {parent}");
 }

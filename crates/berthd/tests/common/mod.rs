@@ -228,6 +228,10 @@ impl Daemon {
 }
 
 impl Drop for Daemon {
+    /// Stops berthd, then ends whatever the test left running (containers
+    /// outlive berthd by design, so a failed test would otherwise leak
+    /// them): processes in the test's cgroup parent and shims under its
+    /// exec root, by pid; then its mounts and cgroups.
     fn drop(&mut self) {
         let pid = self.pid();
         if matches!(self.child.try_wait(), Ok(None)) {
@@ -239,11 +243,92 @@ impl Drop for Daemon {
             let _ = kill(pid, Signal::SIGKILL);
             let _ = self.child.wait();
         }
-        // The containers' cgroups are gone with them; the parent is ours.
-        for dir in cgroup_dirs(&self.cgroup_parent) {
-            let _ = fs_err::remove_dir(dir);
+        for pid in cgroup_pids(&self.cgroup_parent)
+            .into_iter()
+            .chain(pids_mentioning(&self.exec_root()))
+        {
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+        unmount_under(self.dir.path());
+        // Children first; a group empties a moment after its last kill.
+        for _ in 0..50 {
+            let mut left = false;
+            for dir in cgroup_dirs(&self.cgroup_parent) {
+                left |= remove_cgroup_tree(&dir);
+            }
+            if !left {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// Every pid in `parent` and its descendants, in every hierarchy.
+fn cgroup_pids(parent: &str) -> Vec<Pid> {
+    let mut pids = Vec::new();
+    let mut stack = cgroup_dirs(parent);
+    while let Some(dir) = stack.pop() {
+        if let Ok(procs) = fs_err::read_to_string(dir.join("cgroup.procs")) {
+            pids.extend(
+                procs
+                    .lines()
+                    .filter_map(|l| l.parse().ok())
+                    .map(Pid::from_raw),
+            );
+        }
+        for e in fs_err::read_dir(&dir).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(e.path());
+            }
+        }
+    }
+    pids
+}
+
+/// Processes whose command line names `path` (the shims of this test's
+/// exec root: their `--state-dir` is under it).
+fn pids_mentioning(path: &Path) -> Vec<Pid> {
+    let needle = path.to_string_lossy().into_owned();
+    let mut pids = Vec::new();
+    for e in fs_err::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        if let Ok(cmdline) = fs_err::read(e.path().join("cmdline"))
+            && String::from_utf8_lossy(&cmdline).contains(&needle)
+        {
+            pids.push(Pid::from_raw(pid));
+        }
+    }
+    pids
+}
+
+/// Lazily unmounts every mount point below `dir`, deepest first.
+fn unmount_under(dir: &Path) {
+    let prefix = format!("{}/", dir.display());
+    let mut points: Vec<String> = fs_err::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| p.starts_with(&prefix))
+        .map(str::to_owned)
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        let _ = nix::mount::umount2(p.as_str(), nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// Removes `dir` and the groups below it; whether some are still there.
+fn remove_cgroup_tree(dir: &Path) -> bool {
+    let mut left = false;
+    for e in fs_err::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            left |= remove_cgroup_tree(&e.path());
+        }
+    }
+    left | (fs_err::remove_dir(dir).is_err() && dir.exists())
 }
 
 /// `<parent>` in every mounted hierarchy that has it.
