@@ -22,8 +22,11 @@ To generate this message, berth took the following steps:
  4. berthd streamed that output to the berth client, which sent it
     to your terminal.
 
-To try something more ambitious, you can run a shell in a container with:
- $ berth run -it busybox sh
+To try something more ambitious, load an image and run a shell in it.
+From a berth checkout, make busybox from Debian's busybox-static:
+ $ scripts/make-busybox-image --docker-archive busybox.tar
+ $ berth load -i busybox.tar
+ $ berth run -it localhost/busybox sh
 
 berth speaks Docker's Engine API, so the docker CLI works too:
  $ DOCKER_HOST=unix:///run/berth/berth.sock docker run hello-world
