@@ -1232,30 +1232,14 @@ pub fn rfc3339_now() -> String {
 
 /// Formats a Unix time as RFC 3339 UTC.
 pub fn rfc3339(secs: i64, nanos: u32) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let t = chrono::DateTime::from_timestamp(secs, nanos).unwrap_or_default();
     // Go's RFC3339Nano (what Docker and skopeo write): trailing zeros of
     // the fraction are dropped, and so is an all-zero fraction. Matching
     // it byte for byte keeps config digests stable when Go tools
     // re-serialise a config.
-    let frac = format!("{nanos:09}");
-    let frac = frac.trim_end_matches('0');
-    if frac.is_empty() {
-        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
-    } else {
-        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{frac}Z")
-    }
+    let text = t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let base = text.trim_end_matches('Z').trim_end_matches('0');
+    format!("{}Z", base.trim_end_matches('.'))
 }
 
 #[cfg(test)]

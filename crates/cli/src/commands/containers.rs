@@ -298,51 +298,28 @@ pub(crate) fn timestamp(value: &str, now: i64) -> Option<String> {
     if value.parse::<f64>().is_ok() {
         return Some(value.to_owned());
     }
-    let b = value.as_bytes();
-    let num = |r: std::ops::Range<usize>| value.get(r)?.parse::<i64>().ok();
-    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (mut hh, mut mm, mut ss, mut offset) = (0, 0, 0, 0);
-    if b.len() > 10 {
-        if b[10] != b'T' || b.len() < 16 {
-            return None;
-        }
-        hh = num(11..13)?;
-        mm = num(14..16)?;
-        let mut rest = &value[16..];
-        if let Some(r) = rest.strip_prefix(':') {
-            ss = r.get(0..2)?.parse().ok()?;
-            rest = &r[2..];
-            if let Some(r) = rest.strip_prefix('.') {
-                rest = r.trim_start_matches(|c: char| c.is_ascii_digit());
-            }
-        }
-        match rest {
-            "" | "Z" => {}
-            zone => {
-                let sign = match zone.as_bytes().first() {
-                    Some(b'+') => 1,
-                    Some(b'-') => -1,
-                    _ => return None,
-                };
-                let oh: i64 = zone.get(1..3)?.parse().ok()?;
-                let om: i64 = zone.get(zone.len() - 2..)?.parse().ok()?;
-                offset = sign * (oh * 3600 + om * 60);
-            }
-        }
-    }
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    let (yy, mp) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = yy.div_euclid(400);
-    let yoe = yy - era * 400;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + hh * 3600 + mm * 60 + ss - offset).to_string())
+    // The layouts docker accepts; without a zone, UTC.
+    let secs = if let Ok(t) = chrono::DateTime::parse_from_rfc3339(value) {
+        t.timestamp()
+    } else if let Ok(t) = chrono::DateTime::parse_from_str(value, "%Y-%m-%dT%H:%M%:z") {
+        t.timestamp()
+    } else if let Some(t) = [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| chrono::NaiveDateTime::parse_from_str(value, f).ok())
+    {
+        t.and_utc().timestamp()
+    } else {
+        chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+            .ok()?
+            .and_hms_opt(0, 0, 0)?
+            .and_utc()
+            .timestamp()
+    };
+    Some(secs.to_string())
 }
 
 /// Go's `time.ParseDuration`, in whole seconds (rounded down).
