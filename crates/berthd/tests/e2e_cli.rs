@@ -9,12 +9,10 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Daemon, berth_bin, import_busybox};
+use common::{Daemon, Pty, berth_bin, import_busybox};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -79,15 +77,7 @@ fn import_noexec(d: &Daemon) {
     std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
     fs_err::write(root.join("notexec"), "#!/bin/sh\necho hi\n").unwrap();
     let tar = d.dir.path().join("noexec.tar");
-    let status = Command::new("tar")
-        .arg("-C")
-        .arg(&root)
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::tar_dir(&root, &tar);
     ok(d, &["import", tar.to_str().unwrap(), "noexec"]);
 }
 
@@ -489,87 +479,6 @@ fn berth_detached_ps_logs_inspect_stop_kill_rm_wait() {
     assert_eq!(ok(&d, &["ps", "-aq"]), "");
 }
 
-/// A pseudo-terminal for `berth run -it`: the master read on a thread
-/// into a shared buffer.
-struct Pty {
-    master: std::fs::File,
-    slave: OwnedFd,
-    output: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Pty {
-    fn open(rows: u16, cols: u16) -> Self {
-        let ws = nix::pty::Winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        let pty = nix::pty::openpty(Some(&ws), None).unwrap();
-        let master = std::fs::File::from(pty.master);
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let mut reader = master.try_clone().unwrap();
-        let sink = output.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            // Ends with EIO once nothing holds the slave open, or when the
-            // test ends.
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        Self {
-            master,
-            slave: pty.slave,
-            output,
-        }
-    }
-
-    /// `berth args` with the slave as its controlling terminal and stdio
-    /// (`setsid -c`: a session of its own, so SIGWINCH reaches it).
-    fn spawn(&self, d: &Daemon, args: &[&str]) -> Child {
-        let mut c = Command::new("setsid");
-        c.arg("-c")
-            .arg(berth_bin())
-            .args(args)
-            .env("BERTH_HOST", format!("unix://{}", d.socket().display()))
-            .env_remove("DOCKER_HOST")
-            .stdin(Stdio::from(self.slave.try_clone().unwrap()))
-            .stdout(Stdio::from(self.slave.try_clone().unwrap()))
-            .stderr(Stdio::from(self.slave.try_clone().unwrap()));
-        c.spawn().unwrap()
-    }
-
-    fn text(&self) -> String {
-        text(&self.output.lock().unwrap())
-    }
-
-    fn type_line(&mut self, line: &str) {
-        self.master.write_all(line.as_bytes()).unwrap();
-        self.master.write_all(b"\r").unwrap();
-    }
-
-    /// Waits (up to 30 s) until the output holds `needle` `count` times.
-    fn expect(&self, needle: &str, count: usize) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.text().matches(needle).count() < count {
-            assert!(
-                Instant::now() < deadline,
-                "{needle:?} x{count} not seen; the terminal shows:\n{}",
-                self.text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn termios(&self) -> nix::sys::termios::Termios {
-        nix::sys::termios::tcgetattr(&self.slave).unwrap()
-    }
-}
-
 #[test]
 fn berth_run_it_under_a_pseudo_terminal() {
     use nix::sys::termios::LocalFlags;
@@ -583,7 +492,10 @@ fn berth_run_it_under_a_pseudo_terminal() {
             .local_flags
             .contains(LocalFlags::ICANON | LocalFlags::ECHO)
     );
-    let mut child = pty.spawn(&d, &["run", "-it", "--name", "tty1", "busybox", "sh"]);
+    let mut child = pty.spawn(&berth_command(
+        &d,
+        &["run", "-it", "--name", "tty1", "busybox", "sh"],
+    ));
     pty.expect("# ", 1);
     // berth put our terminal in raw mode; the container's terminal echoes.
     let during = pty.termios();
@@ -608,11 +520,11 @@ fn berth_run_it_under_a_pseudo_terminal() {
     .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut asked = 0;
-    while !pty.text().contains("40 120") {
+    while !pty.screen().contains("40 120") {
         assert!(
             Instant::now() < deadline,
             "the new size did not reach the container:\n{}",
-            pty.text()
+            pty.screen()
         );
         asked += 1;
         pty.type_line("busybox stty size");
@@ -620,13 +532,16 @@ fn berth_run_it_under_a_pseudo_terminal() {
     }
     pty.type_line("exit 7");
     let status = wait_child(&mut child, "berth run -it");
-    assert_eq!(status.code(), Some(7), "{}", pty.text());
+    assert_eq!(status.code(), Some(7), "{}", pty.screen());
     assert_eq!(pty.termios(), before, "the terminal was not restored");
     ok(&d, &["rm", "tty1"]);
 
     // A signal that ends berth leaves the terminal as it was too.
-    let prompts = pty.text().matches("# ").count();
-    let mut child = pty.spawn(&d, &["run", "-it", "--name", "tty2", "busybox", "sh"]);
+    let prompts = pty.screen().matches("# ").count();
+    let mut child = pty.spawn(&berth_command(
+        &d,
+        &["run", "-it", "--name", "tty2", "busybox", "sh"],
+    ));
     pty.expect("# ", prompts + 1);
     assert!(!pty.termios().local_flags.contains(LocalFlags::ICANON));
     nix::sys::signal::kill(

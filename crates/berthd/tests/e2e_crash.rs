@@ -53,15 +53,7 @@ fn rootfs_tar(dir: &Path, name: &str, seed: u64, size: usize) -> PathBuf {
     }
     fs_err::write(root.join("data/blob"), &data).unwrap();
     let tar = dir.join(format!("{name}.tar"));
-    let status = Command::new("tar")
-        .arg("-C")
-        .arg(&root)
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::tar_dir(&root, &tar);
     fs_err::remove_dir_all(&root).unwrap();
     tar
 }

@@ -66,15 +66,7 @@ fn import_busybox_full(d: &Daemon, name: &str) {
         }
     }
     let tar = root.with_extension("tar");
-    let status = Command::new("tar")
-        .arg("-C")
-        .arg(&root)
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::tar_dir(&root, &tar);
     d.ok(&["import", tar.to_str().unwrap(), name]);
 }
 

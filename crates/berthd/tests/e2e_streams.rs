@@ -11,14 +11,12 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
-use common::{DOCKER_20, DOCKER_28, Daemon, import_busybox};
+use common::{DOCKER_20, DOCKER_28, Daemon, Pty, import_busybox};
 
 fn text(out: &Output) -> String {
     format!(
@@ -194,94 +192,31 @@ fn resize_endpoint() {
 /// terminal, as in a shell), with everything it prints collected.
 struct PtyClient {
     child: Child,
-    master: std::fs::File,
-    slave_path: PathBuf,
-    screen: Arc<Mutex<Vec<u8>>>,
+    pty: Pty,
 }
 
 impl PtyClient {
     fn spawn(d: &Daemon, client: &str, args: &[&str], rows: u16, cols: u16) -> Self {
-        let size = nix::pty::Winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        let pty = nix::pty::openpty(&size, None).unwrap();
-        let slave_path = nix::unistd::ttyname(&pty.slave).unwrap();
-        let config = d.dir.path().join(format!("cfg-{}", std::process::id()));
-        let stdio = |fd: &OwnedFd| Stdio::from(fd.try_clone().unwrap());
-        // `setsid --ctty`: a new session whose controlling terminal is the
-        // pty, so resizing it sends SIGWINCH to the client.
-        let child = Command::new("setsid")
-            .arg("--ctty")
-            .arg(client)
-            .args(args)
-            .env("DOCKER_HOST", format!("unix://{}", d.socket().display()))
-            .env("DOCKER_CONFIG", &config)
-            .env("TERM", "xterm")
-            .env_remove("DOCKER_CONTEXT")
-            .env_remove("DOCKER_API_VERSION")
-            .stdin(stdio(&pty.slave))
-            .stdout(stdio(&pty.slave))
-            .stderr(stdio(&pty.slave))
-            .spawn()
-            .unwrap();
-        drop(pty.slave);
-        let master = std::fs::File::from(pty.master);
-        let screen = Arc::new(Mutex::new(Vec::new()));
-        let mut reader = master.try_clone().unwrap();
-        let sink = Arc::clone(&screen);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            // EIO once the client (the last holder of the slave) is gone.
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        Self {
-            child,
-            master,
-            slave_path,
-            screen,
-        }
+        let pty = Pty::open(rows, cols);
+        let child = pty.spawn(&d.docker_command(client, args));
+        Self { child, pty }
     }
 
     fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.screen.lock().unwrap()).into_owned()
+        self.pty.screen()
     }
 
     /// Waits (up to 60 s) until the screen shows `want`.
     fn expect(&self, want: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !self.screen().contains(want) {
-            assert!(
-                Instant::now() < deadline,
-                "never saw {want:?}; the screen:\n{}",
-                self.screen()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.pty.expect(want, 1);
     }
 
     fn type_line(&mut self, line: &str) {
-        self.master.write_all(line.as_bytes()).unwrap();
-        self.master.write_all(b"\r").unwrap();
+        self.pty.type_line(line);
     }
 
-    /// Resizes the terminal as a terminal emulator would (the kernel sends
-    /// SIGWINCH to the client).
     fn resize(&self, rows: u16, cols: u16) {
-        let status = Command::new("stty")
-            .arg("-F")
-            .arg(&self.slave_path)
-            .args(["rows", &rows.to_string(), "cols", &cols.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "stty -F {}", self.slave_path.display());
+        self.pty.resize(rows, cols);
     }
 
     /// The client's exit code (waits up to 60 s).

@@ -348,6 +348,19 @@ pub(crate) fn cgroup_dirs(parent: &str) -> Vec<PathBuf> {
     out
 }
 
+/// `tar -C root -cf tar .`: a directory as an archive to import or load.
+pub(crate) fn tar_dir(root: &Path, tar: &Path) {
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(root)
+        .arg("-cf")
+        .arg(tar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success(), "tar -C {} failed", root.display());
+}
+
 /// A busybox image imported through the API: /bin/busybox and applet links.
 pub(crate) fn import_busybox(d: &Daemon) {
     let root = d.dir.path().join("bb");
@@ -357,14 +370,115 @@ pub(crate) fn import_busybox(d: &Daemon) {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
     let tar = d.dir.path().join("bb.tar");
-    let status = Command::new("tar")
-        .arg("-C")
-        .arg(&root)
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(status.success());
+    tar_dir(&root, &tar);
     d.ok(&["import", tar.to_str().unwrap(), "busybox"]);
+}
+
+/// A pseudo-terminal for clients run as from a shell (`docker run -it`,
+/// `berth run -it`): everything written to it is collected from the master
+/// on a thread of its own.
+pub(crate) struct Pty {
+    pub(crate) master: std::fs::File,
+    slave: std::os::fd::OwnedFd,
+    slave_path: PathBuf,
+    screen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Pty {
+    pub(crate) fn open(rows: u16, cols: u16) -> Self {
+        use std::io::Read;
+
+        let size = nix::pty::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        let pty = nix::pty::openpty(&size, None).unwrap();
+        let slave_path = nix::unistd::ttyname(&pty.slave).unwrap();
+        let master = std::fs::File::from(pty.master);
+        let screen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut reader = master.try_clone().unwrap();
+        let sink = std::sync::Arc::clone(&screen);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // Ends with EIO once nothing holds the slave open.
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Self {
+            master,
+            slave: pty.slave,
+            slave_path,
+            screen,
+        }
+    }
+
+    /// `cmd` (program, arguments, environment) in a session of its own
+    /// whose controlling terminal is this one (`setsid --ctty`), so that
+    /// resizing the terminal sends it SIGWINCH; the terminal is its stdio.
+    pub(crate) fn spawn(&self, cmd: &Command) -> Child {
+        let stdio = || Stdio::from(self.slave.try_clone().unwrap());
+        let mut c = Command::new("setsid");
+        c.arg("--ctty").arg(cmd.get_program()).args(cmd.get_args());
+        for (key, value) in cmd.get_envs() {
+            match value {
+                Some(v) => c.env(key, v),
+                None => c.env_remove(key),
+            };
+        }
+        c.env("TERM", "xterm")
+            .stdin(stdio())
+            .stdout(stdio())
+            .stderr(stdio())
+            .spawn()
+            .unwrap()
+    }
+
+    /// All the terminal has shown so far.
+    pub(crate) fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.screen.lock().unwrap()).into_owned()
+    }
+
+    /// Waits (up to 60 s) until the screen shows `needle` `count` times.
+    pub(crate) fn expect(&self, needle: &str, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.screen().matches(needle).count() < count {
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} x{count} never shown; the screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Types `line` and Enter.
+    pub(crate) fn type_line(&mut self, line: &str) {
+        use std::io::Write;
+
+        self.master.write_all(line.as_bytes()).unwrap();
+        self.master.write_all(b"\r").unwrap();
+    }
+
+    /// Resizes the terminal as a terminal emulator would (the kernel sends
+    /// SIGWINCH to the session's foreground process group).
+    pub(crate) fn resize(&self, rows: u16, cols: u16) {
+        let status = Command::new("stty")
+            .arg("-F")
+            .arg(&self.slave_path)
+            .args(["rows", &rows.to_string(), "cols", &cols.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "stty -F {}", self.slave_path.display());
+    }
+
+    /// The terminal's attributes (raw mode or not).
+    pub(crate) fn termios(&self) -> nix::sys::termios::Termios {
+        nix::sys::termios::tcgetattr(&self.slave).unwrap()
+    }
 }
