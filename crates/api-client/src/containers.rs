@@ -16,15 +16,14 @@ use std::task::{Context, Poll};
 use berth_api_types::container::{ContainerCreateResponse, ContainerWaitResponse};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
-use crate::host::Host;
 use crate::images::encode;
-use crate::{Client, Error, RawResponse, USER_AGENT, api_error};
+use crate::{Client, Error, RawResponse, api_error, new_request};
 
 /// `GET /containers/json` options (`docker ps`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -117,19 +116,8 @@ impl Client {
             u8::from(opts.stderr)
         );
         let uri = self.versioned(&path).await?;
-        let Host::Unix(socket) = self.host();
-        let stream = UnixStream::connect(socket)
-            .await
-            .map_err(|source| Error::connect(self.host(), source))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(Error::Http)?;
-        tokio::spawn(conn.with_upgrades());
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(uri)
-            .header(hyper::header::HOST, "api.moby.localhost")
-            .header(hyper::header::USER_AGENT, USER_AGENT)
+        let mut sender = self.connect().await?;
+        let request = new_request(Method::POST, uri)
             .header(hyper::header::CONNECTION, "Upgrade")
             .header(hyper::header::UPGRADE, "tcp")
             .body(Full::new(Bytes::new()))
@@ -308,19 +296,8 @@ impl Client {
         content_type: Option<&str>,
     ) -> Result<Incoming, Error> {
         let uri = self.versioned(path).await?;
-        let Host::Unix(socket) = self.host();
-        let stream = UnixStream::connect(socket)
-            .await
-            .map_err(|source| Error::connect(self.host(), source))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(Error::Http)?;
-        tokio::spawn(conn);
-        let mut request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(hyper::header::HOST, "api.moby.localhost")
-            .header(hyper::header::USER_AGENT, USER_AGENT);
+        let mut sender = self.connect().await?;
+        let mut request = new_request(method, uri);
         if let Some(ct) = content_type {
             request = request.header(hyper::header::CONTENT_TYPE, ct);
         }

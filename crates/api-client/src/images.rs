@@ -10,14 +10,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use http_body_util::{BodyExt, Full};
+use hyper::Method;
 use hyper::body::Bytes;
 use hyper::body::Frame;
-use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
-use tokio::net::UnixStream;
 
-use crate::host::Host;
-use crate::{Client, Error, RawResponse, USER_AGENT, api_error};
+use crate::{Client, Error, RawResponse, api_error, new_request};
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters stay).
 pub fn encode(s: &str) -> String {
@@ -122,19 +119,8 @@ impl Client {
         let path = self
             .versioned(&format!("/images/get?{}", q.join("&")))
             .await?;
-        let Host::Unix(socket) = self.host();
-        let stream = UnixStream::connect(socket)
-            .await
-            .map_err(|source| Error::connect(self.host(), source))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(Error::Http)?;
-        tokio::spawn(conn);
-        let request = Request::builder()
-            .method(Method::GET)
-            .uri(path)
-            .header(hyper::header::HOST, "api.moby.localhost")
-            .header(hyper::header::USER_AGENT, USER_AGENT)
+        let mut sender = self.connect().await?;
+        let request = new_request(Method::GET, path)
             .body(Full::new(Bytes::new()))
             .map_err(|e| Error::Request(e.to_string()))?;
         let response = sender.send_request(request).await.map_err(Error::Http)?;
@@ -210,19 +196,8 @@ impl Client {
         body: Vec<u8>,
         content_type: Option<&str>,
     ) -> Result<RawResponse, Error> {
-        let Host::Unix(socket) = self.host();
-        let stream = UnixStream::connect(socket)
-            .await
-            .map_err(|source| Error::connect(self.host(), source))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(Error::Http)?;
-        tokio::spawn(conn);
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(hyper::header::HOST, "api.moby.localhost")
-            .header(hyper::header::USER_AGENT, USER_AGENT);
+        let mut sender = self.connect().await?;
+        let mut request = new_request(method, path);
         if let Some(ct) = content_type {
             request = request.header(hyper::header::CONTENT_TYPE, ct);
         }
@@ -255,19 +230,8 @@ impl Client {
         reader: Box<dyn Read + Send>,
         content_type: &str,
     ) -> Result<RawResponse, Error> {
-        let Host::Unix(socket) = self.host();
-        let stream = UnixStream::connect(socket)
-            .await
-            .map_err(|source| Error::connect(self.host(), source))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(Error::Http)?;
-        tokio::spawn(conn);
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(hyper::header::HOST, "api.moby.localhost")
-            .header(hyper::header::USER_AGENT, USER_AGENT)
+        let mut sender = self.connect().await?;
+        let request = new_request(method, path)
             .header(hyper::header::CONTENT_TYPE, content_type)
             .body(ReaderBody {
                 reader,

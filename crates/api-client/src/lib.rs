@@ -35,6 +35,21 @@ use hyper::body::Bytes;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 pub use images::encode;
+
+/// A request to berthd with the headers docker's clients send. `Host` is
+/// meaningless on a unix socket but required by HTTP/1.1; docker uses
+/// this name.
+fn new_request<U>(method: Method, uri: U) -> hyper::http::request::Builder
+where
+    hyper::Uri: TryFrom<U>,
+    <hyper::Uri as TryFrom<U>>::Error: Into<hyper::http::Error>,
+{
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(hyper::header::HOST, "api.moby.localhost")
+        .header(hyper::header::USER_AGENT, USER_AGENT)
+}
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
@@ -136,25 +151,30 @@ impl Client {
         })
     }
 
-    /// Sends one request without a body on a fresh connection and reads the
-    /// whole answer. `path` is sent as given (no version prefix added).
-    pub async fn send(&self, method: Method, path: &str) -> Result<RawResponse, Error> {
+    /// A fresh connection to the daemon, driven on a task of its own until
+    /// the answer ends (or, after a `101`, the upgraded stream does).
+    async fn connect<B>(&self) -> Result<hyper::client::conn::http1::SendRequest<B>, Error>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let Host::Unix(socket) = &self.host;
         let stream = UnixStream::connect(socket)
             .await
             .map_err(|source| Error::connect(&self.host, source))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(Error::Http)?;
-        // The connection future drives the socket; it ends with the response.
-        tokio::spawn(conn);
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            // Docker's clients use this name for unix sockets, where the
-            // Host header is meaningless but required by HTTP/1.1.
-            .header(hyper::header::HOST, "api.moby.localhost")
-            .header(hyper::header::USER_AGENT, USER_AGENT)
+        tokio::spawn(conn.with_upgrades());
+        Ok(sender)
+    }
+
+    /// Sends one request without a body on a fresh connection and reads the
+    /// whole answer. `path` is sent as given (no version prefix added).
+    pub async fn send(&self, method: Method, path: &str) -> Result<RawResponse, Error> {
+        let mut sender = self.connect().await?;
+        let request = new_request(method, path)
             .body(Full::new(Bytes::new()))
             .map_err(|e| Error::Request(e.to_string()))?;
         let response = sender.send_request(request).await.map_err(Error::Http)?;
