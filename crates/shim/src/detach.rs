@@ -103,3 +103,90 @@ fn relay(read: OwnedFd) -> u8 {
     let _ = out.write_all(&line).and_then(|()| out.flush());
     if ok { 0 } else { 1 }
 }
+
+/// The longest error message the creating child reports.
+const REPORT_MAX: usize = 4096;
+
+/// What [`in_child`]'s work produced: the container's init pid and, with a
+/// terminal, the pty master.
+pub type Created = (i32, Option<OwnedFd>);
+
+/// Runs `work` (the runtime creating the container) in a throwaway child
+/// and returns what it produced.
+///
+/// Why: creating a container runs most of the runtime (spec parsing,
+/// seccomp compilation, cgroups, mounts) once, and its heap, stack and
+/// touched text would otherwise stay resident in the shim for the whole
+/// life of the container. The child does that work and exits; the
+/// container's init, forked by the child, is re-parented to the shim, a
+/// child subreaper (as runc's init is re-parented to containerd's shim), so
+/// the shim reaps it as before. The child sends the init pid (or the error)
+/// and the pty master over a socket pair (`SCM_RIGHTS`); the descriptors it
+/// inherited (the container's pipe ends) close when it exits.
+pub fn in_child(
+    work: impl FnOnce() -> Result<Created, ShimError>,
+) -> Result<Result<Created, ShimError>, DetachError> {
+    use nix::sys::socket::{
+        AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, sendmsg, socketpair,
+    };
+    use std::os::fd::{AsFd, AsRawFd};
+
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(nix("socketpair"))?;
+    let proof = berth_sys::process::SingleThreaded::check()?;
+    let child = match berth_sys::process::fork(&proof)? {
+        berth_sys::process::Forked::Parent(pid) => pid,
+        berth_sys::process::Forked::Child => {
+            drop(ours);
+            let result = work();
+            let (body, fd) = match result {
+                Ok((pid, pty)) => (serde_json::to_vec(&Ok::<i32, ShimError>(pid)), pty),
+                Err(mut e) => {
+                    // One datagram, read into a small buffer: keep it short.
+                    if e.message.len() > REPORT_MAX {
+                        let mut end = REPORT_MAX;
+                        while !e.message.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        e.message.truncate(end);
+                    }
+                    (serde_json::to_vec(&Err::<i32, ShimError>(e)), None)
+                }
+            };
+            let body = body.unwrap_or_default();
+            let iov = [std::io::IoSlice::new(&body)];
+            let raw = fd.as_ref().map(|f| [f.as_raw_fd()]);
+            let cmsg: Vec<ControlMessage<'_>> = raw
+                .as_ref()
+                .map(|r| vec![ControlMessage::ScmRights(r)])
+                .unwrap_or_default();
+            let sent = sendmsg::<()>(theirs.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None);
+            berth_sys::process::exit_now(if sent.is_ok() { 0 } else { 1 });
+        }
+    };
+    drop(theirs);
+    let mut buf = vec![0u8; REPORT_MAX + 1024];
+    let received = berth_sys::socket::recv_with_fd(ours.as_fd(), &mut buf);
+    // The child exits right after sending; reap it here (the event loop's
+    // reaper only knows the container's processes).
+    while let Err(nix::errno::Errno::EINTR) = nix::sys::wait::waitpid(child, None) {}
+    let (n, fd) = received?;
+    if n == 0 {
+        return Ok(Err(ShimError::new(
+            ErrorClass::Internal,
+            "the process creating the container exited without reporting (see shim.log)",
+        )));
+    }
+    let reported: Result<i32, ShimError> = serde_json::from_slice(&buf[..n]).map_err(|e| {
+        DetachError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("bad report from the process creating the container: {e}"),
+        ))
+    })?;
+    Ok(reported.map(|pid| (pid, fd)))
+}

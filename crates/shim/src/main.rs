@@ -23,7 +23,9 @@
 //!   `process.terminal` in the bundle); its output is raw, not multiplexed.
 //!
 //! On start the shim forks; the detached child creates the container (init
-//! blocked until a `Start` request), listens on both sockets, writes
+//! blocked until a `Start` request; the runtime's work runs in a throwaway
+//! grandchild, `detach::in_child`, so its memory does not stay resident in
+//! the shim), listens on both sockets, writes
 //! `shim.pid` and reports; the parent prints that report, one
 //! `berth_shim_proto::Ready` JSON line, on its standard output and exits
 //! (0 when ready, 1 on error, 2 on a bad command line). The daemon runs the
@@ -117,6 +119,7 @@ fn run(mut args: args::Args) -> anyhow::Result<ExitCode> {
             eprintln!("berth-shim: {err}");
             let class = match &err {
                 shim::ShimFatal::Runtime(e) => shim::class_of(e),
+                shim::ShimFatal::Reported(e) => e.class,
                 _ => ErrorClass::Internal,
             };
             say_ready(ready, &Ready::Error(ShimError::new(class, err.to_string())));

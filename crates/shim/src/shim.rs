@@ -43,6 +43,9 @@ const CLIENT_BUFFER_MAX: usize = 4 << 20;
 /// clients are not read (back-pressure instead of memory).
 const STDIN_BUFFER_MAX: usize = 1 << 20;
 const READ_CHUNK: usize = 32 * 1024;
+/// How long the loop waits without events before it gives back its text
+/// pages (see `settle`).
+const IDLE_SETTLE_MS: u16 = 1000;
 
 /// Errors that stop the shim (request errors go back to the client).
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +68,10 @@ pub enum ShimFatal {
     Log(#[from] crate::jsonlog::LogError),
     #[error("{0}")]
     Other(String),
+    /// An error already classified (by the process that created the
+    /// container).
+    #[error("{}", .0.message)]
+    Reported(ShimError),
 }
 
 fn io_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ShimFatal {
@@ -362,7 +369,17 @@ impl Shim {
             bundle: args.bundle.clone(),
             ..Default::default()
         };
-        let (state, pty) = stdio.around_spawn(|| runtime.create_with_pty(&args.id, &opts))??;
+        // In a throwaway child, so the runtime's memory is not the shim's
+        // for the container's whole life (see `detach::in_child`).
+        let (init_pid, pty) = crate::detach::in_child(|| {
+            match stdio.around_spawn(|| runtime.create_with_pty(&args.id, &opts)) {
+                Ok(Ok((state, pty))) => Ok((state.pid, pty)),
+                Ok(Err(e)) => Err(rt_err(e)),
+                Err(e) => Err(ShimError::new(ErrorClass::Internal, e.to_string())),
+            }
+        })
+        .map_err(|e| ShimFatal::Other(e.to_string()))?
+        .map_err(ShimFatal::Reported)?;
         if pty.is_some() != args.terminal {
             let _ = runtime.delete(&args.id, true);
             return Err(ShimFatal::Other(format!(
@@ -371,7 +388,7 @@ impl Shim {
                 if args.terminal { "given" } else { "not given" }
             )));
         }
-        let init = match Proc::new(state.pid, stdio, pty) {
+        let init = match Proc::new(init_pid, stdio, pty) {
             Ok(p) => p,
             Err(e) => {
                 let _ = runtime.delete(&args.id, true);
@@ -421,6 +438,9 @@ impl Shim {
     pub fn run(mut self) -> Result<(), ShimFatal> {
         settle();
         self.reap();
+        // Text pages the loop touched get dropped again once it has been
+        // idle for IDLE_SETTLE_MS, so an idle shim keeps only what it uses.
+        let mut settled = true;
         while !self.quit {
             let mut tokens = Vec::new();
             let mut events = Vec::new();
@@ -508,8 +528,18 @@ impl Shim {
                         );
                     }
                 }
-                match poll(&mut fds, PollTimeout::NONE) {
-                    Ok(_) => {}
+                let timeout = if settled {
+                    PollTimeout::NONE
+                } else {
+                    PollTimeout::from(IDLE_SETTLE_MS)
+                };
+                match poll(&mut fds, timeout) {
+                    Ok(0) => {
+                        settle();
+                        settled = true;
+                        continue;
+                    }
+                    Ok(_) => settled = false,
                     Err(Errno::EINTR) => continue,
                     Err(e) => return Err(ShimFatal::Poll(e)),
                 }
