@@ -2,6 +2,7 @@
 
 mod containers;
 mod images;
+mod params;
 mod system;
 
 use axum::body::Body;

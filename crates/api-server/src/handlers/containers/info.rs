@@ -14,11 +14,7 @@ use crate::handlers::json_response;
 
 /// The options of `GET /containers/json?all=&limit=&size=&filters=`.
 fn list_options(q: &[(String, String)]) -> Result<ListOptions, ApiError> {
-    let limit = match q
-        .iter()
-        .find(|(k, _)| k == "limit")
-        .map(|(_, v)| v.as_str())
-    {
+    let limit = match crate::handlers::params::param(q, "limit") {
         None | Some("") => 0,
         // Older clients send -1 for "no limit".
         Some(v) => match v.parse::<i64>() {
@@ -34,7 +30,7 @@ fn list_options(q: &[(String, String)]) -> Result<ListOptions, ApiError> {
         all: flag(q, "all"),
         limit,
         size: flag(q, "size"),
-        filters: crate::handlers::images::filters(q)?,
+        filters: crate::handlers::params::filters(q)?,
     })
 }
 
@@ -145,7 +141,7 @@ fn human_duration(secs: i64) -> String {
 
 /// RFC 3339 -> Unix seconds; 0 if empty or malformed.
 fn unix_seconds(s: &str) -> i64 {
-    crate::handlers::images::unix_seconds(Some(s))
+    crate::handlers::params::unix_seconds(Some(s))
 }
 
 /// `HostConfig` as it applies to the container: what was stored at create

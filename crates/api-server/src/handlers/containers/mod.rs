@@ -53,26 +53,17 @@ pub(super) fn no_content(r: Result<(), ApiError>) -> Response {
 }
 
 pub(super) fn query_of(req: &Request) -> Vec<(String, String)> {
-    super::images::query(req.uri())
+    super::params::query(req.uri())
 }
 
-pub(super) fn flag(q: &[(String, String)], name: &str) -> bool {
-    q.iter().find(|(k, _)| k == name).is_some_and(|(_, v)| {
-        !matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "" | "0" | "no" | "false" | "none"
-        )
-    })
-}
+pub(super) use super::params::{flag, param};
 
 /// `POST /containers/create?name=`.
 pub(crate) async fn create(backend: Backend, req: Request) -> Response {
     let q = query_of(&req);
-    let name = q
-        .iter()
-        .find(|(k, _)| k == "name")
-        .map(|(_, v)| v.clone())
-        .filter(|v| !v.is_empty());
+    let name = param(&q, "name")
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned);
     let body = match axum::body::to_bytes(req.into_body(), MAX_BODY).await {
         Ok(b) => b,
         Err(e) => return ApiError::invalid_argument(e.to_string()).into_response_body(),
@@ -130,10 +121,7 @@ pub(crate) async fn start(backend: Backend, id: String) -> Response {
 /// `POST /containers/{id}/wait?condition=not-running|next-exit|removed`.
 pub(crate) async fn wait(backend: Backend, id: String, req: Request) -> Response {
     let q = query_of(&req);
-    let text = q
-        .iter()
-        .find(|(k, _)| k == "condition")
-        .map_or("", |(_, v)| v.as_str());
+    let text = param(&q, "condition").unwrap_or("");
     let Some(condition) = WaitCondition::parse(text) else {
         return ApiError::invalid_argument(format!("invalid condition: \"{text}\""))
             .into_response_body();
@@ -200,7 +188,7 @@ impl futures_core::Stream for OnceStream {
 /// as dockerd, here: a day).
 pub(crate) async fn stop(backend: Backend, id: String, req: Request) -> Response {
     let q = query_of(&req);
-    let timeout = match q.iter().find(|(k, _)| k == "t").map(|(_, v)| v.as_str()) {
+    let timeout = match param(&q, "t") {
         None | Some("") => None,
         Some(t) => match t.parse::<i64>() {
             Ok(n) if n < 0 => Some(std::time::Duration::from_secs(86_400)),
@@ -217,10 +205,7 @@ pub(crate) async fn stop(backend: Backend, id: String, req: Request) -> Response
 /// `POST /containers/{id}/kill?signal=` (default `SIGKILL`).
 pub(crate) async fn kill(backend: Backend, id: String, req: Request) -> Response {
     let q = query_of(&req);
-    let text = q
-        .iter()
-        .find(|(k, _)| k == "signal")
-        .map_or("", |(_, v)| v.as_str());
+    let text = param(&q, "signal").unwrap_or("");
     let signal = if text.is_empty() {
         9
     } else {

@@ -32,11 +32,9 @@ pub(super) fn console_size(host: Option<&api::CreateHostConfig>) -> Option<[u16;
         .filter(|[h, w]| *h > 0 && *w > 0)
 }
 
+/// A parameter that is there and not empty.
 fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    q.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .filter(|v| !v.is_empty())
+    crate::handlers::params::param(q, name).filter(|v| !v.is_empty())
 }
 
 /// `since`/`until` as dockerd reads them (`timetypes.ParseTimestamps`):
