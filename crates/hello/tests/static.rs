@@ -57,7 +57,10 @@ fn builds_static_and_runs_alone_in_an_empty_root() {
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("\nHello from berth!\n"), "{text}");
-    assert!(text.contains("berth run -it localhost/busybox sh"), "{text}");
+    assert!(
+        text.contains("berth run -it localhost/busybox sh"),
+        "{text}"
+    );
 }
 
 fn nix_is_root() -> bool {

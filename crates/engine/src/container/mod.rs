@@ -29,9 +29,9 @@
 pub mod filter;
 pub mod logs;
 pub mod model;
-mod size;
 mod oci_defaults;
 mod shim;
+mod size;
 mod spec;
 mod store;
 mod streams;
