@@ -234,3 +234,33 @@ fn a_second_daemon_on_the_same_data_root_is_refused() {
     let mut fourth = Berthd::spawn(dir.path(), "four", &[]);
     fourth.wait_listening(&socket(dir.path(), "four"));
 }
+
+#[test]
+fn an_exec_root_too_long_for_container_sockets_is_refused() {
+    let dir = tempfile::Builder::new().prefix("bdx").tempdir().unwrap();
+    let long = dir.path().join("x".repeat(40));
+    let out = Command::new(env!("CARGO_BIN_EXE_berthd"))
+        .arg("--data-root")
+        .arg(dir.path().join("d"))
+        .arg("--exec-root")
+        .arg(&long)
+        .arg("-H")
+        .arg(format!("unix://{}", socket(dir.path(), "x").display()))
+        .arg("--pidfile")
+        .arg(dir.path().join("x.pid"))
+        .arg("--cgroup-parent")
+        .arg(format!("/berth-e2e-daemon-x-{}", std::process::id()))
+        .env_remove("BERTHD_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("exec root {} is", long.display()))
+            && stderr.contains("too long")
+            && stderr.contains("--exec-root"),
+        "{stderr}"
+    );
+    assert!(!socket(dir.path(), "x").exists(), "no socket is left");
+    assert!(!dir.path().join("x.pid").exists(), "no pid file is left");
+}

@@ -235,6 +235,41 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A unix socket path holds at most 107 bytes (`sun_path` less its NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// Refuses an exec root under which a shim's socket path
+/// (`<exec-root>/shims/<64-hex id>/control.sock`) would not fit: every
+/// container would fail to start.
+fn check_exec_root(exec_root: &std::path::Path) -> Result<()> {
+    let longest = [
+        berth_shim_proto::CONTROL_SOCKET,
+        berth_shim_proto::ATTACH_SOCKET,
+    ]
+    .iter()
+    .map(|name| {
+        exec_root
+            .join("shims")
+            .join("0".repeat(64))
+            .join(name)
+            .as_os_str()
+            .len()
+    })
+    .max()
+    .unwrap_or(0);
+    if longest > MAX_SOCKET_PATH {
+        let over = longest - MAX_SOCKET_PATH;
+        return Err(ContainerError::InvalidArgument {
+            message: format!(
+                "exec root {} is {} bytes too long: container sockets under it would not fit in a unix socket path ({MAX_SOCKET_PATH} bytes); choose a shorter --exec-root, such as the default /run/berth",
+                exec_root.display(),
+                over
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// How many removed containers' exit codes are kept for late waiters.
 const REMOVED_EXITS_KEPT: usize = 256;
 
@@ -246,6 +281,7 @@ impl Containers {
     /// the container exited (with the status in `exit.json` if the shim
     /// wrote one, else 255).
     pub fn open(settings: Settings) -> Result<Self> {
+        check_exec_root(&settings.exec_root)?;
         let store = store::Store::open(&settings.data_root)?;
         for d in ["containers", "shims", "runtime"] {
             let p = settings.exec_root.join(d);
