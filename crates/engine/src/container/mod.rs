@@ -456,7 +456,7 @@ impl Containers {
         });
         if let Err(e) = saved {
             let _ = images.snapshots().remove(&id);
-            let _ = inner.store.remove(&id);
+            let _ = inner.store.remove(&id, store::Durability::of(&container));
             let _ = fs_err::remove_dir_all(inner.exec_dir(&id));
             return Err(e);
         }
@@ -737,7 +737,7 @@ impl Containers {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(store::io(&exec_dir, e)),
         }
-        inner.store.remove(&c.id)?;
+        inner.store.remove(&c.id, store::Durability::of(&c))?;
         inner.forget(&mut table, &c.id);
         inner.changed.notify_all();
         Ok(())
@@ -947,7 +947,7 @@ impl Containers {
                 "finishing the removal of a container whose snapshot is gone"
             );
             let _ = fs_err::remove_dir_all(inner.exec_dir(&id));
-            match inner.store.remove(&id) {
+            match inner.store.remove(&id, store::Durability::Durable) {
                 Ok(()) => {
                     table.remove(&id);
                 }
@@ -1049,7 +1049,12 @@ impl Inner {
         let bytes = serde_json::to_vec(&spec).map_err(|e| ContainerError::Internal {
             message: format!("cannot serialise the spec: {e}"),
         })?;
-        store::write_atomic(&bundle.join("config.json"), &bytes)
+        // The exec root does not outlive a reboot: no fsync.
+        store::write_atomic(
+            &bundle.join("config.json"),
+            &bytes,
+            store::Durability::UntilReboot,
+        )
     }
 
     /// Mounts the root file system, writes the bundle, starts the shim and
@@ -1124,9 +1129,13 @@ impl Inner {
         let state_dir = self.shim_dir(id);
         if state_dir.exists() {
             let _ = shim::request(&state_dir, &Request::Delete { force: true });
+            // The shim exits right after answering; poll from 200 us up
+            // to 5 ms so a quick exit is seen quickly.
             let deadline = Instant::now() + Duration::from_secs(5);
+            let mut pause = Duration::from_micros(200);
             while shim::pid_alive(shim_pid) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(5));
             }
         }
         let rootfs = self.rootfs_dir(id);

@@ -1,8 +1,11 @@
 //! Container documents on disk, IDs and names.
 //!
 //! One JSON document per container, `<data-root>/containers/<id>/config.v2.json`,
-//! written as temp file + fsync + rename + directory fsync, so a crash leaves
-//! the old or the new document, never a torn one.
+//! written as temp file + rename, so a crash of the daemon leaves the old or
+//! the new document, never a torn one; with fsyncs of the file and the
+//! directory ([`Durability::Durable`]) the same holds after a power loss.
+//! Auto-removed (`--rm`) containers skip the fsyncs: they do not outlive
+//! their process, and a power loss ends that anyway.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,8 +22,34 @@ pub(crate) fn io(path: &Path, e: std::io::Error) -> ContainerError {
     }
 }
 
-/// Writes `bytes` to `path` atomically (temp + fsync + rename + dir fsync).
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ContainerError> {
+/// How much of a write must survive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// A power loss keeps the old or the new version (fsyncs).
+    Durable,
+    /// Only a crash of the process is survived (no fsync): for state that
+    /// a reboot makes moot (bundles in the exec root, `--rm` containers).
+    UntilReboot,
+}
+
+impl Durability {
+    /// Durable unless the container goes away with its process (`--rm`).
+    pub(crate) fn of(c: &Container) -> Self {
+        if c.options.auto_remove {
+            Self::UntilReboot
+        } else {
+            Self::Durable
+        }
+    }
+}
+
+/// Writes `bytes` to `path` atomically: temp file + rename, plus fsyncs of
+/// the file and the directory when `durability` asks for them.
+pub(crate) fn write_atomic(
+    path: &Path,
+    bytes: &[u8],
+    durability: Durability,
+) -> Result<(), ContainerError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -30,9 +59,14 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ContainerErr
     let write = || -> std::io::Result<()> {
         let mut f = fs_err::File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if durability == Durability::Durable {
+            f.sync_all()?;
+        }
         fs_err::rename(&tmp, path)?;
-        fs_err::File::open(dir)?.sync_all()
+        if durability == Durability::Durable {
+            fs_err::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     };
     write().map_err(|e| {
         let _ = fs_err::remove_file(&tmp);
@@ -58,17 +92,20 @@ impl Store {
     }
 
     pub(crate) fn save(&self, c: &Container) -> Result<(), ContainerError> {
+        let durability = Durability::of(c);
         let dir = self.dir(&c.id);
         if !dir.is_dir() {
             fs_err::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
             // The new directory's entry must be durable before the
             // document in it is worth anything.
-            sync_dir(&self.root)?;
+            if durability == Durability::Durable {
+                sync_dir(&self.root)?;
+            }
         }
         let bytes = serde_json::to_vec(c).map_err(|e| ContainerError::Internal {
             message: format!("cannot serialise container {}: {e}", c.id),
         })?;
-        write_atomic(&dir.join(DOC), &bytes)
+        write_atomic(&dir.join(DOC), &bytes, durability)
     }
 
     /// Every stored container. A directory without a readable document (a
@@ -110,7 +147,7 @@ impl Store {
     /// the way (`.removing-<id>`, which [`Store::load_all`] skips and
     /// removes) before its files go, so a crash in the middle never
     /// leaves a container without its log, or a log without a container.
-    pub(crate) fn remove(&self, id: &str) -> Result<(), ContainerError> {
+    pub(crate) fn remove(&self, id: &str, durability: Durability) -> Result<(), ContainerError> {
         let dir = self.dir(id);
         let doomed = self.root.join(format!("{REMOVING}{id}"));
         match fs_err::rename(&dir, &doomed) {
@@ -118,7 +155,9 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(io(&dir, e)),
         }
-        sync_dir(&self.root)?;
+        if durability == Durability::Durable {
+            sync_dir(&self.root)?;
+        }
         match fs_err::remove_dir_all(&doomed) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -274,7 +313,7 @@ mod tests {
         assert!(store.load_all().unwrap().is_empty());
         assert_eq!(fs_err::read_dir(&root).unwrap().count(), 0);
         // remove() of a missing container is fine and leaves nothing.
-        store.remove(&"c".repeat(64)).unwrap();
+        store.remove(&"c".repeat(64), Durability::Durable).unwrap();
         assert_eq!(fs_err::read_dir(&root).unwrap().count(), 0);
     }
 
@@ -282,8 +321,8 @@ mod tests {
     fn atomic_write_replaces() {
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("doc.json");
-        write_atomic(&p, b"one").unwrap();
-        write_atomic(&p, b"two").unwrap();
+        write_atomic(&p, b"one", Durability::Durable).unwrap();
+        write_atomic(&p, b"two", Durability::UntilReboot).unwrap();
         assert_eq!(fs_err::read(&p).unwrap(), b"two");
         assert_eq!(fs_err::read_dir(tmp.path()).unwrap().count(), 1);
     }

@@ -77,7 +77,8 @@ impl Inner {
             tracing::warn!(id, error = %e, "cannot remove an auto-removed container's bundle");
         }
         // The document and the log (`<data-root>/containers/<id>/`).
-        if let Err(e) = self.store.remove(id) {
+        // Auto-removed containers never needed to outlive a reboot.
+        if let Err(e) = self.store.remove(id, super::store::Durability::UntilReboot) {
             tracing::error!(id, error = %e, "cannot auto-remove a container");
         }
     }
