@@ -125,17 +125,7 @@ impl Client {
         let response = sender.send_request(request).await.map_err(Error::Http)?;
         if response.status() != StatusCode::SWITCHING_PROTOCOLS {
             let (parts, body) = response.into_parts();
-            let body = body
-                .collect()
-                .await
-                .map_err(Error::Http)?
-                .to_bytes()
-                .to_vec();
-            let raw = RawResponse {
-                status: parts.status,
-                headers: parts.headers,
-                body,
-            };
+            let raw = RawResponse::collect(parts, body).await?;
             if raw.status.is_success() {
                 return Err(Error::Request(format!(
                     "the daemon answered the attach with {} instead of 101 Switching Protocols",
@@ -307,17 +297,7 @@ impl Client {
         let response = sender.send_request(request).await.map_err(Error::Http)?;
         let (parts, body) = response.into_parts();
         if !parts.status.is_success() {
-            let body = body
-                .collect()
-                .await
-                .map_err(Error::Http)?
-                .to_bytes()
-                .to_vec();
-            return Err(api_error(&RawResponse {
-                status: parts.status,
-                headers: parts.headers,
-                body,
-            }));
+            return Err(api_error(&RawResponse::collect(parts, body).await?));
         }
         Ok(body)
     }

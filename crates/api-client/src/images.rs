@@ -126,17 +126,7 @@ impl Client {
         let response = sender.send_request(request).await.map_err(Error::Http)?;
         let (parts, mut body) = response.into_parts();
         if !parts.status.is_success() {
-            let body = body
-                .collect()
-                .await
-                .map_err(Error::Http)?
-                .to_bytes()
-                .to_vec();
-            return Err(api_error(&RawResponse {
-                status: parts.status,
-                headers: parts.headers,
-                body,
-            }));
+            return Err(api_error(&RawResponse::collect(parts, body).await?));
         }
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(Error::Http)?;
@@ -206,17 +196,7 @@ impl Client {
             .map_err(|e| Error::Request(e.to_string()))?;
         let response = sender.send_request(request).await.map_err(Error::Http)?;
         let (parts, body) = response.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map_err(Error::Http)?
-            .to_bytes()
-            .to_vec();
-        Ok(RawResponse {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        })
+        RawResponse::collect(parts, body).await
     }
 }
 
@@ -240,17 +220,7 @@ impl Client {
             .map_err(|e| Error::Request(e.to_string()))?;
         let response = sender.send_request(request).await.map_err(Error::Http)?;
         let (parts, body) = response.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map_err(Error::Http)?
-            .to_bytes()
-            .to_vec();
-        let raw = RawResponse {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        };
+        let raw = RawResponse::collect(parts, body).await?;
         if !raw.status.is_success() {
             return Err(api_error(&raw));
         }

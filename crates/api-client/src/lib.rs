@@ -73,6 +73,26 @@ pub struct RawResponse {
     pub body: Vec<u8>,
 }
 
+impl RawResponse {
+    /// An answer whose body is read to its end.
+    async fn collect(
+        parts: hyper::http::response::Parts,
+        body: hyper::body::Incoming,
+    ) -> Result<Self, Error> {
+        let body = body
+            .collect()
+            .await
+            .map_err(Error::Http)?
+            .to_bytes()
+            .to_vec();
+        Ok(Self {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+}
+
 impl Client {
     pub fn new(host: Host) -> Self {
         Self {
@@ -179,17 +199,7 @@ impl Client {
             .map_err(|e| Error::Request(e.to_string()))?;
         let response = sender.send_request(request).await.map_err(Error::Http)?;
         let (parts, body) = response.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map_err(Error::Http)?
-            .to_bytes()
-            .to_vec();
-        Ok(RawResponse {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        })
+        RawResponse::collect(parts, body).await
     }
 }
 
