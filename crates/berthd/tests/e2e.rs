@@ -35,7 +35,7 @@ struct Daemon {
 impl Daemon {
     fn start() -> Self {
         let dir = tempfile::Builder::new()
-            .prefix("berthd-e2e")
+            .prefix("bde") // short: container socket paths live under the exec root
             .tempdir()
             .unwrap();
         let socket = dir.path().join("exec/berth.sock");
@@ -51,9 +51,11 @@ impl Daemon {
         daemon
     }
 
+    /// Waits until berthd answers `/_ping` (its socket is bound before
+    /// the engine has opened the data root).
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while UnixStream::connect(&self.socket).is_err() {
+        while !pings(&self.socket) {
             assert!(
                 Instant::now() < deadline,
                 "berthd did not listen on {}",
@@ -211,6 +213,21 @@ fn server_section(stdout: &str) -> String {
         .find("Server:")
         .unwrap_or_else(|| panic!("no Server section in:\n{stdout}"));
     stdout[start..].trim_end().to_owned()
+}
+
+/// Whether `GET /_ping` on `socket` answers 200.
+fn pings(socket: &Path) -> bool {
+    let Ok(mut stream) = UnixStream::connect(socket) else {
+        return false;
+    };
+    let mut raw = String::new();
+    write!(
+        stream,
+        "GET /_ping HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n"
+    )
+    .is_ok()
+        && stream.read_to_string(&mut raw).is_ok()
+        && raw.starts_with("HTTP/1.1 200")
 }
 
 /// One HTTP/1.1 request over the socket; returns (status, lower-cased

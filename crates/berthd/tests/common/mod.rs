@@ -17,6 +17,21 @@ use nix::unistd::Pid;
 pub(crate) const DOCKER_28: &str = "/usr/local/bin/docker";
 pub(crate) const DOCKER_20: &str = "/usr/bin/docker";
 
+/// Whether `GET /_ping` on `socket` answers 200.
+fn pings(socket: &Path) -> bool {
+    use std::io::{Read, Write};
+
+    let Ok(mut stream) = UnixStream::connect(socket) else {
+        return false;
+    };
+    let mut raw = String::new();
+    stream
+        .write_all(b"GET /_ping HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n")
+        .is_ok()
+        && stream.read_to_string(&mut raw).is_ok()
+        && raw.starts_with("HTTP/1.1 200")
+}
+
 /// berthd on `dir`'s roots (`d`, `e`, `s.sock`, `pid`), stderr appended to
 /// `dir/berthd.log`.
 fn spawn_berthd(dir: &Path, cgroup_parent: &str) -> Child {
@@ -112,10 +127,11 @@ impl Daemon {
         daemon
     }
 
-    /// Waits (up to 20 s) until the socket accepts connections.
+    /// Waits (up to 20 s) until berthd answers `/_ping` (its socket is
+    /// bound before the engine has opened its roots).
     pub(crate) fn wait_listening(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while UnixStream::connect(self.socket()).is_err() {
+        while !pings(&self.socket()) {
             assert!(
                 Instant::now() < deadline,
                 "berthd did not listen; its log:\n{}",
