@@ -222,24 +222,27 @@ struct Client {
 
 impl Client {
     fn flush(&mut self) {
-        while !self.out.is_empty() {
-            match self.stream.write(&self.out) {
-                Ok(0) => {
-                    self.dead = true;
-                    return;
-                }
-                Ok(n) => {
-                    self.out.drain(..n);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                Err(_) => {
-                    self.dead = true;
-                    return;
-                }
-            }
+        if !write_pending(&mut self.stream, &mut self.out) {
+            self.dead = true;
         }
     }
+}
+
+/// Writes as much of `out` as the non-blocking `stream` takes now (what
+/// is written leaves `out`); false once the peer is gone.
+fn write_pending(stream: &mut UnixStream, out: &mut Vec<u8>) -> bool {
+    while !out.is_empty() {
+        match stream.write(out) {
+            Ok(0) => return false,
+            Ok(n) => {
+                out.drain(..n);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 /// An attach connection still sending its handshake frame.
@@ -264,22 +267,8 @@ struct Conn {
 
 impl Conn {
     fn flush(&mut self) {
-        while !self.out.is_empty() {
-            match self.stream.write(&self.out) {
-                Ok(0) => {
-                    self.dead = true;
-                    return;
-                }
-                Ok(n) => {
-                    self.out.drain(..n);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                Err(_) => {
-                    self.dead = true;
-                    return;
-                }
-            }
+        if !write_pending(&mut self.stream, &mut self.out) {
+            self.dead = true;
         }
     }
 }
