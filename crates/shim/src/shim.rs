@@ -522,12 +522,17 @@ impl Shim {
                 } else {
                     PollTimeout::from(IDLE_SETTLE_MS)
                 };
-                match poll(&mut fds, timeout) {
-                    Ok(0) => {
-                        settle();
-                        settled = true;
-                        continue;
-                    }
+                let mut polled = poll(&mut fds, timeout);
+                if matches!(polled, Ok(0)) {
+                    // Idle: give back what ran, then wait on the same set.
+                    // Rebuilding it first would fault much of the loop's
+                    // code straight back in.
+                    settle();
+                    settled = true;
+                    polled = poll(&mut fds, PollTimeout::NONE);
+                }
+                match polled {
+                    Ok(0) => continue,
                     Ok(_) => settled = false,
                     Err(Errno::EINTR) => continue,
                     Err(e) => return Err(ShimFatal::Poll(e)),
