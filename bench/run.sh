@@ -33,6 +33,7 @@
 # temp dir, its cgroups) on exit, failure or Ctrl-C.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. bench/lib.sh
 
 ROUNDS="${1:-${ROUNDS:-30}}"
 WARMUP="${WARMUP:-3}"
@@ -327,23 +328,6 @@ podman_ rm -f -t 0 p-sleep >/dev/null 2>&1 || true
 
 # ------------------------------------------------------------------ report
 
-# stats NAME -> "median p90 ok fail" (nearest rank), "- - 0 N" when nothing succeeded
-stats() {
-    local name="$1" ok fail
-    ok=$(wc -l < "$W/$name.ms")
-    fail=$(wc -l < "$W/$name.fail")
-    if [ "$ok" = 0 ]; then
-        echo "- - 0 $fail"
-        return
-    fi
-    sort -n "$W/$name.ms" | awk -v ok="$ok" -v fail="$fail" '
-        { v[NR] = $1 }
-        END {
-            m = int((NR * 50 + 99) / 100); if (m < 1) m = 1
-            p = int((NR * 90 + 99) / 100); if (p < 1) p = 1
-            printf "%.1f %.1f %d %d\n", v[m], v[p], ok, fail
-        }'
-}
 ratio() { # ratio A B -> A/B or n/a
     if [ "$1" = - ] || [ "$2" = - ] || [ "$2" = 0 ]; then echo "n/a"; else awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; fi
 }
@@ -362,7 +346,7 @@ printf "clients: berth via %s; docker CLI %s -> dockerd %s (runc %s); podman %s 
 printf "%-8s %6s %6s %10s %10s\n" engine ok failed median_ms p90_ms
 declare -A MED P90
 for name in "${NAMES[@]}"; do
-    read -r med p90 ok fail < <(stats "$name")
+    read -r med p90 ok fail < <(stats "$W/$name" 1)
     MED[$name]=$med P90[$name]=$p90
     printf "%-8s %6s %6s %10s %10s\n" "$name" "$ok" "$fail" "$med" "$p90"
 done

@@ -13,6 +13,7 @@
 # failure is printed and the peers are still measured.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. bench/lib.sh
 
 ROUNDS="${1:-${ROUNDS:-50}}"
 WARMUP="${WARMUP:-3}"
@@ -104,23 +105,6 @@ for ((r = 0; r < ROUNDS; r++)); do
     done
 done
 
-# stats NAME -> "median p90 ok fail" (nearest-rank percentiles), "- - 0 N" when nothing succeeded
-stats() {
-    local name="$1" ok fail
-    ok=$(wc -l < "$W/$name.ms")
-    fail=$(wc -l < "$W/$name.fail")
-    if [ "$ok" = 0 ]; then
-        echo "- - 0 $fail"
-        return
-    fi
-    sort -n "$W/$name.ms" | awk -v ok="$ok" -v fail="$fail" '
-        { v[NR] = $1 }
-        END {
-            m = int((NR * 50 + 99) / 100); if (m < 1) m = 1
-            p = int((NR * 90 + 99) / 100); if (p < 1) p = 1
-            printf "%.2f %.2f %d %d\n", v[m], v[p], ok, fail
-        }'
-}
 
 echo
 printf "berth-runtime bench: %s rounds of \`run\` (busybox true), interleaved; kernel %s, %s cpus\n" \
@@ -130,7 +114,7 @@ printf "runc %s, crun %s\n" "$(runc --version | head -1 | awk '{print $3}')" "$(
 printf "%-14s %6s %6s %10s %10s\n" runtime ok failed median_ms p90_ms
 declare -A MED P90
 for name in "${NAMES[@]}"; do
-    read -r med p90 ok fail < <(stats "$name")
+    read -r med p90 ok fail < <(stats "$W/$name" 2)
     MED[$name]=$med P90[$name]=$p90
     label="$name"; [ "$name" = berth ] && label=berth-runtime
     printf "%-14s %6s %6s %10s %10s\n" "$label" "$ok" "$fail" "$med" "$p90"
