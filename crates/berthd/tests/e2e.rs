@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+mod common;
 #[path = "e2e/images.rs"]
 mod images;
 
@@ -55,7 +56,7 @@ impl Daemon {
     /// the engine has opened the data root).
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !pings(&self.socket) {
+        while !common::pings(&self.socket) {
             assert!(
                 Instant::now() < deadline,
                 "berthd did not listen on {}",
@@ -213,21 +214,6 @@ fn server_section(stdout: &str) -> String {
         .find("Server:")
         .unwrap_or_else(|| panic!("no Server section in:\n{stdout}"));
     stdout[start..].trim_end().to_owned()
-}
-
-/// Whether `GET /_ping` on `socket` answers 200.
-fn pings(socket: &Path) -> bool {
-    let Ok(mut stream) = UnixStream::connect(socket) else {
-        return false;
-    };
-    let mut raw = String::new();
-    write!(
-        stream,
-        "GET /_ping HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n"
-    )
-    .is_ok()
-        && stream.read_to_string(&mut raw).is_ok()
-        && raw.starts_with("HTTP/1.1 200")
 }
 
 /// One HTTP/1.1 request over the socket; returns (status, lower-cased

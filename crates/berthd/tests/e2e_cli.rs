@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -41,16 +41,7 @@ fn berth_command(d: &Daemon, args: &[&str]) -> Command {
 
 /// `berth args` with `input` on its stdin.
 fn berth_stdin(d: &Daemon, args: &[&str], input: &[u8]) -> Output {
-    let mut child = berth_command(d, args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input).unwrap();
-    drop(stdin);
-    child.wait_with_output().unwrap()
+    common::output_with_stdin(&mut berth_command(d, args), input)
 }
 
 /// Waits (up to 60 s) for `child` to exit; kills it (by pid) on timeout.

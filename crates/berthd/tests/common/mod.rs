@@ -17,8 +17,24 @@ use nix::unistd::Pid;
 pub(crate) const DOCKER_28: &str = "/usr/local/bin/docker";
 pub(crate) const DOCKER_20: &str = "/usr/bin/docker";
 
+/// Runs `cmd` with `input` on its standard input; its output.
+pub(crate) fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
 /// Whether `GET /_ping` on `socket` answers 200.
-fn pings(socket: &Path) -> bool {
+pub(crate) fn pings(socket: &Path) -> bool {
     use std::io::{Read, Write};
 
     let Ok(mut stream) = UnixStream::connect(socket) else {
@@ -217,18 +233,7 @@ impl Daemon {
 
     /// `docker args` with `input` on its standard input.
     pub(crate) fn docker_stdin(&self, args: &[&str], input: &[u8]) -> Output {
-        use std::io::Write;
-        let mut child = self
-            .docker_command(DOCKER_28, args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(input).unwrap();
-        drop(stdin);
-        child.wait_with_output().unwrap()
+        output_with_stdin(&mut self.docker_command(DOCKER_28, args), input)
     }
 
     pub(crate) fn ok(&self, args: &[&str]) -> String {
