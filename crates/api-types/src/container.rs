@@ -34,6 +34,8 @@ pub struct ContainerCreateRequest {
     pub stdin_once: bool,
     /// `--stop-signal`; empty or absent: the image's.
     pub stop_signal: Option<String>,
+    /// `--stop-timeout` in seconds; absent: 10.
+    pub stop_timeout: Option<i64>,
 }
 
 /// The parts of a create request's `HostConfig` berth acts on.
@@ -46,6 +48,19 @@ pub struct CreateHostConfig {
     /// The client's terminal `[height, width]` (API 1.42+); `[0, 0]` or
     /// absent when it has none.
     pub console_size: Option<[u16; 2]>,
+    /// `--restart`.
+    pub restart_policy: Option<RestartPolicy>,
+    /// `--init`; absent or `null`: the daemon's default.
+    pub init: Option<bool>,
+}
+
+/// `HostConfig.RestartPolicy`: `{"Name": "on-failure", "MaximumRetryCount": 3}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RestartPolicy {
+    /// `no`, `always`, `on-failure`, `unless-stopped`; empty is `no`.
+    pub name: String,
+    pub maximum_retry_count: i64,
 }
 
 /// `HostConfig.LogConfig`: `{"Type": "json-file", "Config": {"max-size": "10m"}}`.
@@ -195,6 +210,8 @@ pub struct InspectConfig {
     pub labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<i64>,
 }
 
 /// `GraphDriver` of [`ContainerInspect`]: the storage driver and its paths

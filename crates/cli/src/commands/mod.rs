@@ -4,6 +4,7 @@ pub(crate) mod containers;
 pub(crate) mod images;
 pub(crate) mod info;
 pub(crate) mod run;
+pub(crate) mod run_policy;
 pub(crate) mod version;
 
 use berth_api_client::Client;

@@ -216,7 +216,7 @@ pub(crate) fn create_config(
     // `--entrypoint ""` resets the image's entrypoint (docker sends `[""]`).
     let entrypoint = o.entrypoint.as_ref().map(|e| vec![e.clone()]);
     let (h, w) = console.unwrap_or((0, 0));
-    Ok(json!({
+    let mut config = json!({
         "Hostname": o.hostname.clone().unwrap_or_default(),
         "User": o.user.clone().unwrap_or_default(),
         "AttachStdin": s.stdin,
@@ -236,7 +236,9 @@ pub(crate) fn create_config(
             "LogConfig": {"Type": driver, "Config": log_opts},
             "ConsoleSize": [h, w],
         },
-    }))
+    });
+    super::run_policy::apply(o, &mut config)?;
+    Ok(config)
 }
 
 /// `busybox` → `busybox:latest`, as docker names the image it looks for.
