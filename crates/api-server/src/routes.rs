@@ -33,6 +33,7 @@ pub enum Route {
     ContainerKill(String),
     ContainerResize(String),
     ContainerDelete(String),
+    Events,
     NotFound,
 }
 
@@ -43,6 +44,7 @@ pub fn route(method: &Method, path: &str) -> Route {
         ("HEAD", ["_ping"]) => Route::PingHead,
         ("GET", ["version"]) => Route::Version,
         ("GET", ["info"]) => Route::Info,
+        ("GET", ["events"]) => Route::Events,
         ("GET", ["images", "json"]) => Route::ImageList,
         ("GET", ["images", "get"]) => Route::ImagesGet,
         ("POST", ["images", "load"]) => Route::ImageLoad,
@@ -109,6 +111,7 @@ mod tests {
         assert_eq!(route(&Method::HEAD, "/_ping"), Route::PingHead);
         assert_eq!(route(&Method::GET, "/version"), Route::Version);
         assert_eq!(route(&Method::GET, "/info"), Route::Info);
+        assert_eq!(route(&Method::GET, "/events"), Route::Events);
         assert_eq!(route(&Method::POST, "/info"), Route::NotFound);
         assert_eq!(route(&Method::GET, "/info/"), Route::NotFound);
         assert_eq!(route(&Method::GET, "/nope"), Route::NotFound);
