@@ -1,6 +1,7 @@
 //! Handlers: one function per route, turning engine data into API types.
 
 mod containers;
+pub(crate) mod exec;
 mod images;
 mod params;
 mod system;
@@ -59,6 +60,10 @@ pub(crate) async fn handle(
         Route::ContainerDelete(id) => {
             containers::delete(backends.containers.clone(), id, req).await
         }
+        Route::ExecCreate(id) => exec::create(backends.exec.clone(), id, req).await,
+        Route::ExecStart(id) => exec::start(backends.exec.clone(), id, req).await,
+        Route::ExecResize(id) => exec::resize(backends.exec.clone(), id, req).await,
+        Route::ExecInspect(id) => exec::inspect(backends.exec.clone(), id).await,
         Route::NotFound => ApiError::page_not_found().into_response_body(),
     }
 }
