@@ -116,7 +116,7 @@ impl Containers {
                 message: "No exec command specified".into(),
             });
         }
-        let (container_id, env, user, working_dir) = {
+        let (container, env, user, working_dir) = {
             let table = lock(&self.inner.table);
             let c = resolve(&table, id_or_name)?;
             if c.state.status != Status::Running {
@@ -133,12 +133,13 @@ impl Containers {
             } else {
                 config.working_dir.clone()
             };
-            (c.id.clone(), env, user, working_dir)
+            (c.clone(), env, user, working_dir)
         };
         let id = super::store::new_id()?;
+        let action = format!("exec_create: {}", config.cmd.join(" "));
         let info = ExecInfo {
             id: id.clone(),
-            container_id,
+            container_id: container.id.clone(),
             config: ExecConfig {
                 env,
                 user,
@@ -159,6 +160,9 @@ impl Containers {
                 exited_at: None,
             },
         );
+        drop(execs);
+        self.inner
+            .emit(&container, &action, &[("execID", id.clone())]);
         Ok(id)
     }
 
@@ -209,6 +213,10 @@ impl Containers {
                 if let Some(r) = lock(&self.inner.execs.table).get_mut(exec_id) {
                     r.info.pid = pid;
                 }
+                let action = format!("exec_start: {}", info.config.cmd.join(" "));
+                self.inner
+                    .emit_for(&info.container_id, &action, &[("execID", info.id.clone())]);
+                Inner::spawn_exec_waiter(&self.inner, &info);
                 Ok(stream)
             }
             Err(e) => {
@@ -399,6 +407,55 @@ impl Inner {
         Ok(p)
     }
 
+    /// Emits a container event, if the container is still there.
+    fn emit_for(&self, container_id: &str, action: &str, extra: &[(&str, String)]) {
+        let c = lock(&self.table).get(container_id).cloned();
+        if let Some(c) = c {
+            self.emit(&c, action, extra);
+        }
+    }
+
+    /// Records the exit of a started exec (and emits `exec_die`) on a
+    /// thread of its own that waits on the shim.
+    fn spawn_exec_waiter(this: &std::sync::Arc<Self>, info: &ExecInfo) {
+        let inner = std::sync::Arc::clone(this);
+        let exec_id = info.id.clone();
+        let container_id = info.container_id.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("exec-{}", &exec_id[..12.min(exec_id.len())]))
+            .stack_size(128 * 1024)
+            .spawn(move || {
+                let req = Request::Wait {
+                    exec_id: Some(exec_id.clone()),
+                };
+                let code = match shim::request(&inner.shim_dir(&container_id), &req) {
+                    Ok(Reply::Exited(status)) => status.exit_code,
+                    // The shim is gone: the container (and the exec) ended.
+                    _ => 137,
+                };
+                inner.exec_exited(&exec_id, code);
+                inner.emit_for(
+                    &container_id,
+                    "exec_die",
+                    &[("execID", exec_id.clone()), ("exitCode", code.to_string())],
+                );
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start an exec waiter");
+        }
+    }
+
+    /// Records that an exec exited with `code` (once).
+    fn exec_exited(&self, exec_id: &str, code: i32) {
+        if let Some(r) = lock(&self.execs.table).get_mut(exec_id)
+            && r.info.exit_code.is_none()
+        {
+            r.info.running = false;
+            r.info.exit_code = Some(code);
+            r.exited_at = Some(Instant::now());
+        }
+    }
+
     /// Asks the shim how a running exec is doing and records its exit.
     fn refresh_exec(&self, mut info: ExecInfo) -> ExecInfo {
         let req = Request::ExecState {
@@ -413,11 +470,7 @@ impl Inner {
         if let Some(code) = exit {
             info.running = false;
             info.exit_code = Some(code);
-            if let Some(r) = lock(&self.execs.table).get_mut(&info.id) {
-                r.info.running = false;
-                r.info.exit_code = Some(code);
-                r.exited_at = Some(Instant::now());
-            }
+            self.exec_exited(&info.id, code);
         }
         info
     }
