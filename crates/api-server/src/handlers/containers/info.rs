@@ -265,6 +265,7 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
         cmd,
         size,
         log_path,
+        exec_ids,
         ..
     } = d;
     let mut args = c.process.args.clone();
@@ -345,7 +346,7 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
             stop_signal: c.stop_signal,
             stop_timeout: c.options.stop_timeout,
         },
-        exec_ids: None,
+        exec_ids,
         id: c.id,
         ..api::ContainerInspect::default()
     }
