@@ -16,6 +16,7 @@
 pub mod container;
 pub mod event;
 pub mod image;
+pub mod stats;
 pub mod system;
 pub mod version;
 

@@ -4,6 +4,7 @@ mod containers;
 mod events;
 mod images;
 mod params;
+mod stats;
 mod system;
 
 use axum::body::Body;
@@ -60,6 +61,7 @@ pub(crate) async fn handle(
         Route::ContainerDelete(id) => {
             containers::delete(backends.containers.clone(), id, req).await
         }
+        Route::ContainerStats(id) => stats::stats(backends.containers.clone(), id, req).await,
         Route::Events => events::events(backends.system.clone(), req).await,
         Route::NotFound => ApiError::page_not_found().into_response_body(),
     }
