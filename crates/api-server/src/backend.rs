@@ -158,6 +158,7 @@ pub trait ContainerBackend: Send + Sync {
             storage: None,
             size: None,
             log_path: self.container_log_path(&c.id),
+            exec_ids: None,
             container: c,
         })
     }
@@ -244,6 +245,7 @@ pub struct Backends {
     pub system: Arc<dyn SystemBackend>,
     pub images: Arc<dyn ImageBackend>,
     pub containers: Arc<dyn ContainerBackend>,
+    pub exec: Arc<dyn crate::handlers::exec::ExecBackend>,
 }
 
 impl Backends {
@@ -252,7 +254,8 @@ impl Backends {
         Self {
             system: engine.clone(),
             images: engine.clone(),
-            containers: engine,
+            containers: engine.clone(),
+            exec: engine,
         }
     }
 }
