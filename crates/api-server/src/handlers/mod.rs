@@ -59,6 +59,14 @@ pub(crate) async fn handle(
         Route::ContainerDelete(id) => {
             containers::delete(backends.containers.clone(), id, req).await
         }
+        Route::ContainerRestart(id) => {
+            containers::restart(backends.containers.clone(), id, req).await
+        }
+        Route::ContainerPause(id) => containers::pause(backends.containers.clone(), id).await,
+        Route::ContainerUnpause(id) => containers::unpause(backends.containers.clone(), id).await,
+        Route::ContainerRename(id) => {
+            containers::rename(backends.containers.clone(), id, req).await
+        }
         Route::NotFound => ApiError::page_not_found().into_response_body(),
     }
 }

@@ -3,6 +3,7 @@
 pub(crate) mod containers;
 pub(crate) mod images;
 pub(crate) mod info;
+pub(crate) mod lifecycle;
 pub(crate) mod run;
 pub(crate) mod version;
 
