@@ -279,7 +279,7 @@ impl Client {
 
     /// Sends a request and returns once the status line and headers are
     /// in; an error status is an error. The body is read by the caller.
-    async fn open(
+    pub(crate) async fn open(
         &self,
         method: Method,
         path: &str,
@@ -331,7 +331,7 @@ impl PendingWait {
 /// A response body read chunk by chunk (`logs`, `logs -f`).
 #[derive(Debug)]
 pub struct BodyStream {
-    body: Incoming,
+    pub(crate) body: Incoming,
 }
 
 impl BodyStream {

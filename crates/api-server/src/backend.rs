@@ -11,6 +11,7 @@ use berth_engine::container::{
     ListedContainer, WaitCondition, WaitHandle,
 };
 use berth_engine::container::{LogEvent, LogQuery};
+use berth_engine::events::Subscription;
 use berth_engine::image::{
     DeleteItem, Digest, HistoryEntry, ImageDetails, ImageError, ImportRequest, LoadedImage,
 };
@@ -21,6 +22,12 @@ pub use lifecycle::LifecycleBackend;
 pub trait SystemBackend: Send + Sync {
     fn system_info(&self) -> SystemInfo;
     fn version(&self) -> VersionInfo;
+    /// A reader of the engine's events (`GET /events`), from `since`
+    /// (nanoseconds since the epoch) or from now. The default, for
+    /// backends without an engine, is a bus nothing emits into.
+    fn subscribe_events(&self, since: Option<i128>) -> Subscription {
+        berth_engine::events::EventBus::new().subscribe(since)
+    }
 }
 
 impl SystemBackend for Engine {
@@ -29,6 +36,9 @@ impl SystemBackend for Engine {
     }
     fn version(&self) -> VersionInfo {
         Engine::version(self)
+    }
+    fn subscribe_events(&self, since: Option<i128>) -> Subscription {
+        self.events().subscribe(since)
     }
 }
 

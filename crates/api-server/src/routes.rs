@@ -37,6 +37,7 @@ pub enum Route {
     ContainerPause(String),
     ContainerUnpause(String),
     ContainerRename(String),
+    Events,
     NotFound,
 }
 
@@ -47,6 +48,7 @@ pub fn route(method: &Method, path: &str) -> Route {
         ("HEAD", ["_ping"]) => Route::PingHead,
         ("GET", ["version"]) => Route::Version,
         ("GET", ["info"]) => Route::Info,
+        ("GET", ["events"]) => Route::Events,
         ("GET", ["images", "json"]) => Route::ImageList,
         ("GET", ["images", "get"]) => Route::ImagesGet,
         ("POST", ["images", "load"]) => Route::ImageLoad,
@@ -125,6 +127,7 @@ mod tests {
         assert_eq!(route(&Method::HEAD, "/_ping"), Route::PingHead);
         assert_eq!(route(&Method::GET, "/version"), Route::Version);
         assert_eq!(route(&Method::GET, "/info"), Route::Info);
+        assert_eq!(route(&Method::GET, "/events"), Route::Events);
         assert_eq!(route(&Method::POST, "/info"), Route::NotFound);
         assert_eq!(route(&Method::GET, "/info/"), Route::NotFound);
         assert_eq!(route(&Method::GET, "/nope"), Route::NotFound);

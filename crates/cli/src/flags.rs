@@ -4,6 +4,7 @@
 pub(crate) mod containers;
 pub(crate) mod images;
 pub(crate) mod lifecycle;
+pub(crate) mod system;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -99,6 +100,8 @@ pub(crate) enum CommandFlags {
         #[command(subcommand)]
         command: containers::ContainerFlags,
     },
+    /// Get real time events from the server
+    Events(system::EventsFlags),
     /// Manage berth
     System {
         #[command(subcommand)]
@@ -110,6 +113,8 @@ pub(crate) enum CommandFlags {
 pub(crate) enum SystemFlags {
     /// Display system-wide information
     Info(FormatFlags),
+    /// Get real time events from the server
+    Events(system::EventsFlags),
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! Handlers: one function per route, turning engine data into API types.
 
 mod containers;
+mod events;
 mod images;
 mod params;
 mod system;
@@ -67,6 +68,7 @@ pub(crate) async fn handle(
         Route::ContainerRename(id) => {
             containers::rename(backends.containers.clone(), id, req).await
         }
+        Route::Events => events::events(backends.system.clone(), req).await,
         Route::NotFound => ApiError::page_not_found().into_response_body(),
     }
 }

@@ -5,6 +5,7 @@ pub(crate) mod images;
 pub(crate) mod info;
 pub(crate) mod lifecycle;
 pub(crate) mod run;
+pub(crate) mod system;
 pub(crate) mod version;
 
 use berth_api_client::Client;
@@ -28,6 +29,7 @@ pub(crate) async fn run(settings: Settings, printer: &mut Printer) -> anyhow::Re
         Command::Image(c) => images::run(&client, c, printer).await,
         Command::Container(c) => containers::run(&client, c, printer).await,
         Command::Inspect(f) => containers::inspect(&client, f, printer).await,
+        Command::Observe(c) => system::run(&client, c, printer).await,
         Command::ShortVersion => {
             printer.data(&format!("berth version {VERSION}, build {GIT_COMMIT}\n"))?;
             Ok(())

@@ -150,6 +150,8 @@ pub struct Settings {
     pub cgroup_parent: String,
     /// Whether the host runs cgroup v2 (then containers get a cgroup namespace).
     pub cgroup_v2: bool,
+    /// Where container events go (`GET /events`).
+    pub events: crate::events::EventBus,
 }
 
 /// The container service.
@@ -463,6 +465,7 @@ impl Containers {
             return Err(e);
         }
         table.insert(id, container.clone());
+        inner.emit(&container, "create", &[]);
         Ok(container)
     }
 
@@ -532,6 +535,7 @@ impl Containers {
                     paused: false,
                 };
                 let saved = inner.store.save(entry);
+                inner.emit(entry, "start", &[]);
                 drop(table);
                 Inner::spawn_monitor(inner, &c.id);
                 saved
@@ -572,6 +576,7 @@ impl Containers {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         let c = resolve(&table, id_or_name)?;
+        self.inner.emit(c, "attach", &[]);
         if c.state.status == Status::Running {
             let id = c.id.clone();
             drop(table);
@@ -631,7 +636,11 @@ impl Containers {
             &self.inner.shim_dir(&c.id),
             &Request::Kill { signal, all: false },
         ) {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.inner
+                    .emit(&c, "kill", &[("signal", signal.to_string())]);
+                Ok(())
+            }
             // It exited meanwhile (its shim may be gone already).
             Err(_) if self.exiting(&c.id) => Err(ContainerError::Conflict {
                 message: format!("Container {} is not running", c.id),
@@ -664,7 +673,11 @@ impl Containers {
                 all: true,
             },
         ) {
-            Ok(_) => {}
+            Ok(_) => {
+                if let Some(c) = lock(&self.inner.table).get(id) {
+                    self.inner.emit(c, "kill", &[("signal", "9".to_owned())]);
+                }
+            }
             Err(e) if e.class() == ErrorClass::Conflict => {}
             Err(_) if self.exiting(id) => {}
             Err(e) => return Err(e),
@@ -719,6 +732,7 @@ impl Containers {
         }
         inner.store.remove(&c.id, store::Durability::of(&c))?;
         inner.forget(&mut table, &c.id);
+        inner.emit(&c, "destroy", &[]);
         inner.changed.notify_all();
         Ok(())
     }
@@ -997,7 +1011,41 @@ fn merge_env(hostname: &str, tty: bool, image: &[String], user: &[String]) -> Ve
     out
 }
 
+/// Whole seconds between two RFC 3339 times (docker's `execDuration`).
+fn exec_seconds(started: &str, finished: &str) -> i128 {
+    match (
+        logs::parse_rfc3339_nanos(started),
+        logs::parse_rfc3339_nanos(finished),
+    ) {
+        (Some(s), Some(f)) if f > s => (f - s) / 1_000_000_000,
+        _ => 0,
+    }
+}
+
+impl Containers {
+    /// Emits a container event with docker's attributes (labels, `image`,
+    /// `name`) and `extra` ones (`exitCode`, `signal`, ...).
+    pub fn emit(&self, c: &Container, action: &str, extra: &[(&str, String)]) {
+        self.inner.emit(c, action, extra);
+    }
+
+    /// The event bus the service emits into.
+    pub fn events(&self) -> &crate::events::EventBus {
+        &self.inner.settings.events
+    }
+}
+
 impl Inner {
+    /// See [`Containers::emit`].
+    fn emit(&self, c: &Container, action: &str, extra: &[(&str, String)]) {
+        let mut ev =
+            crate::events::Event::container(&c.id, &c.name, &c.image_ref, &c.labels, action);
+        for (k, v) in extra {
+            ev.attributes.insert((*k).to_owned(), v.clone());
+        }
+        self.settings.events.emit(ev);
+    }
+
     fn exec_dir(&self, id: &str) -> PathBuf {
         self.settings.exec_root.join("containers").join(id)
     }
@@ -1178,9 +1226,20 @@ impl Inner {
         c.state.shim_pid = 0;
         c.state.paused = false;
         c.exits += 1;
+        let exec_duration = exec_seconds(&c.state.started_at, &c.state.finished_at);
+        self.emit(
+            c,
+            "die",
+            &[
+                ("exitCode", exit_code.to_string()),
+                ("execDuration", exec_duration.to_string()),
+            ],
+        );
         if auto_remove {
             // As dockerd's AutoRemove: the container goes with its exit.
+            let gone = c.clone();
             self.forget(&mut table, id);
+            self.emit(&gone, "destroy", &[]);
         } else if let Err(e) = self.store.save(c) {
             tracing::error!(id, error = %e, "cannot record a container's exit");
         }

@@ -90,10 +90,10 @@ impl Containers {
             }
             Err(e) => return Err(e),
         }
-        if !timeout.is_zero() && self.wait_timeout(&c.id, timeout)?.is_some() {
-            return Ok(Change::Done);
+        if timeout.is_zero() || self.wait_timeout(&c.id, timeout)?.is_none() {
+            self.kill_and_wait(&c.id)?;
         }
-        self.kill_and_wait(&c.id)?;
+        self.inner.emit(&c, "stop", &[]);
         Ok(Change::Done)
     }
 
@@ -142,7 +142,9 @@ impl Containers {
             Err(_) if self.exiting(&c.id) => return Err(not_running(&c.id)),
             Err(e) => return Err(e),
         }
-        self.inner.set_paused(&c.id, c.state.shim_pid, true)
+        self.inner.set_paused(&c.id, c.state.shim_pid, true)?;
+        self.inner.emit(&c, "pause", &[]);
+        Ok(())
     }
 
     /// Thaws a paused container.
@@ -156,7 +158,9 @@ impl Containers {
             Err(_) if self.exiting(&c.id) => return Err(not_running(&c.id)),
             Err(e) => return Err(e),
         }
-        self.inner.set_paused(&c.id, c.state.shim_pid, false)
+        self.inner.set_paused(&c.id, c.state.shim_pid, false)?;
+        self.inner.emit(&c, "unpause", &[]);
+        Ok(())
     }
 
     /// Renames a container (docker's `rename`): the new name is checked as
@@ -192,6 +196,8 @@ impl Containers {
             entry.name = old;
             return Err(e);
         }
+        // docker's rename event: the new name, the old one as `oldName`.
+        inner.emit(entry, "rename", &[("oldName", format!("/{old}"))]);
         inner.changed.notify_all();
         Ok(())
     }
@@ -233,7 +239,9 @@ impl ContainerService<'_> {
     ) -> Result<()> {
         let c = self.get(id_or_name)?;
         self.stop_with(&c.id, timeout, signal)?;
-        self.start(&c.id)
+        self.start(&c.id)?;
+        self.emit(&self.get(&c.id)?, "restart", &[]);
+        Ok(())
     }
 
     /// docker's rm: a paused container needs `force`. `volumes` (`rm -v`)
