@@ -16,6 +16,7 @@
 
 mod containers;
 mod error;
+mod exec;
 mod host;
 mod images;
 mod lifecycle;

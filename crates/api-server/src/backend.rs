@@ -153,6 +153,7 @@ pub trait ContainerBackend: LifecycleBackend + Send + Sync {
             storage: None,
             size: None,
             log_path: self.container_log_path(&c.id),
+            exec_ids: None,
             container: c,
         })
     }
@@ -316,6 +317,7 @@ pub struct Backends {
     pub system: Arc<dyn SystemBackend>,
     pub images: Arc<dyn ImageBackend>,
     pub containers: Arc<dyn ContainerBackend>,
+    pub exec: Arc<dyn crate::handlers::exec::ExecBackend>,
 }
 
 impl Backends {
@@ -324,7 +326,8 @@ impl Backends {
         Self {
             system: engine.clone(),
             images: engine.clone(),
-            containers: engine,
+            containers: engine.clone(),
+            exec: engine,
         }
     }
 }

@@ -37,6 +37,10 @@ pub enum Route {
     ContainerPause(String),
     ContainerUnpause(String),
     ContainerRename(String),
+    ExecCreate(String),
+    ExecStart(String),
+    ExecResize(String),
+    ExecInspect(String),
     Events,
     NotFound,
 }
@@ -107,6 +111,12 @@ pub fn route(method: &Method, path: &str) -> Route {
         ("POST", ["containers", id, "rename"]) if !id.is_empty() => {
             Route::ContainerRename((*id).to_owned())
         }
+        ("POST", ["containers", id, "exec"]) if !id.is_empty() => {
+            Route::ExecCreate((*id).to_owned())
+        }
+        ("POST", ["exec", id, "start"]) if !id.is_empty() => Route::ExecStart((*id).to_owned()),
+        ("POST", ["exec", id, "resize"]) if !id.is_empty() => Route::ExecResize((*id).to_owned()),
+        ("GET", ["exec", id, "json"]) if !id.is_empty() => Route::ExecInspect((*id).to_owned()),
         _ => Route::NotFound,
     }
 }
@@ -222,5 +232,28 @@ mod tests {
             assert_eq!(route(&Method::POST, path), want, "{path}");
             assert_eq!(route(&Method::GET, path), Route::NotFound, "{path}");
         }
+    }
+
+    #[test]
+    fn exec_routes() {
+        let s = |x: &str| x.to_owned();
+        assert_eq!(
+            route(&Method::POST, "/containers/abc/exec"),
+            Route::ExecCreate(s("abc"))
+        );
+        assert_eq!(
+            route(&Method::POST, "/exec/e1/start"),
+            Route::ExecStart(s("e1"))
+        );
+        assert_eq!(
+            route(&Method::POST, "/exec/e1/resize"),
+            Route::ExecResize(s("e1"))
+        );
+        assert_eq!(
+            route(&Method::GET, "/exec/e1/json"),
+            Route::ExecInspect(s("e1"))
+        );
+        assert_eq!(route(&Method::GET, "/exec/e1/start"), Route::NotFound);
+        assert_eq!(route(&Method::POST, "/exec//start"), Route::NotFound);
     }
 }

@@ -15,6 +15,7 @@
 
 pub mod container;
 pub mod event;
+pub mod exec;
 pub mod image;
 pub mod system;
 pub mod version;

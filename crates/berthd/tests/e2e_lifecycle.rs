@@ -149,6 +149,12 @@ fn pause_unpause_and_what_a_paused_container_allows() {
         fails(
             &d,
             client,
+            &["exec", &n, "true"],
+            "is paused, unpause the container before exec",
+        );
+        fails(
+            &d,
+            client,
             &["rm", &n],
             "container is paused and must be unpaused first",
         );

@@ -2,6 +2,7 @@
 //! behaviour here; [`crate::settings`] turns these into resolved settings.
 
 pub(crate) mod containers;
+pub(crate) mod exec;
 pub(crate) mod images;
 pub(crate) mod lifecycle;
 pub(crate) mod system;
@@ -95,6 +96,9 @@ pub(crate) enum CommandFlags {
     Rename(lifecycle::RenameFlags),
     /// Return low-level information on berth objects
     Inspect(containers::InspectFlags),
+    /// Execute a command in a running container
+    #[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
+    Exec(exec::ExecFlags),
     /// Manage containers
     Container {
         #[command(subcommand)]

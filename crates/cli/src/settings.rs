@@ -102,6 +102,9 @@ impl Settings {
                     Command::Container(Box::new(ContainerFlags::Kill(f)))
                 }
                 Some(CommandFlags::Rm(f)) => Command::Container(Box::new(ContainerFlags::Rm(f))),
+                Some(CommandFlags::Exec(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Exec(f)))
+                }
                 Some(CommandFlags::Wait(f)) => {
                     Command::Container(Box::new(ContainerFlags::Wait(f)))
                 }

@@ -2,6 +2,7 @@
 
 mod containers;
 mod events;
+pub(crate) mod exec;
 mod images;
 mod params;
 mod system;
@@ -68,6 +69,10 @@ pub(crate) async fn handle(
         Route::ContainerRename(id) => {
             containers::rename(backends.containers.clone(), id, req).await
         }
+        Route::ExecCreate(id) => exec::create(backends.exec.clone(), id, req).await,
+        Route::ExecStart(id) => exec::start(backends.exec.clone(), id, req).await,
+        Route::ExecResize(id) => exec::resize(backends.exec.clone(), id, req).await,
+        Route::ExecInspect(id) => exec::inspect(backends.exec.clone(), id).await,
         Route::Events => events::events(backends.system.clone(), req).await,
         Route::NotFound => ApiError::page_not_found().into_response_body(),
     }

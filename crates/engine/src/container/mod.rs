@@ -26,6 +26,7 @@
 //! file system and wakes [`Containers::wait`]ers. Every call here blocks;
 //! an async caller uses `spawn_blocking`.
 
+pub mod exec;
 pub mod filter;
 pub mod logs;
 pub mod model;
@@ -61,6 +62,8 @@ pub enum ContainerError {
     NotFound(String),
     #[error("No such image: {0}")]
     ImageNotFound(String),
+    #[error("No such exec instance: {0}")]
+    ExecNotFound(String),
     #[error(
         "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
     )]
@@ -125,7 +128,9 @@ impl ContainerError {
 impl Classify for ContainerError {
     fn class(&self) -> ErrorClass {
         match self {
-            Self::NotFound(_) | Self::ImageNotFound(_) => ErrorClass::NotFound,
+            Self::NotFound(_) | Self::ImageNotFound(_) | Self::ExecNotFound(_) => {
+                ErrorClass::NotFound
+            }
             Self::NameInUse { .. } | Self::Conflict { .. } => ErrorClass::Conflict,
             Self::InvalidArgument { .. } => ErrorClass::InvalidArgument,
             Self::Image { class, .. } | Self::ShimRequest { class, .. } => *class,
@@ -190,6 +195,8 @@ struct Inner {
     /// The image store, for removing an auto-removed container's snapshot
     /// at its exit (set by the engine once both services are open).
     image_store: std::sync::OnceLock<std::sync::Weak<ImageStore>>,
+    /// Exec records (`exec`), in memory only.
+    execs: exec::Execs,
 }
 
 /// What an attach client wants from a container's streams.
@@ -303,6 +310,7 @@ impl Containers {
             stale_snapshots: Mutex::new(Vec::new()),
             removed_exits: Mutex::new(VecDeque::new()),
             image_store: std::sync::OnceLock::new(),
+            execs: exec::Execs::default(),
         });
         let running: Vec<Container> = lock(&inner.table)
             .values()
@@ -1226,6 +1234,8 @@ impl Inner {
         c.state.shim_pid = 0;
         c.state.paused = false;
         c.exits += 1;
+        // As dockerd: a container's execs go with its process.
+        self.execs.forget_container(id);
         let exec_duration = exec_seconds(&c.state.started_at, &c.state.finished_at);
         self.emit(
             c,

@@ -11,7 +11,7 @@ mod streams;
 
 pub(crate) use info::{inspect, list};
 pub(crate) use lifecycle::{delete, kill, pause, rename, restart, start, stop, unpause};
-pub(crate) use streams::{attach, logs, resize};
+pub(crate) use streams::{attach, logs, resize, splice, terminal_size, wants_upgrade};
 
 use std::sync::Arc;
 
