@@ -40,6 +40,7 @@ pub(crate) async fn run(
         ContainerFlags::Pause(f) => super::lifecycle::pause(client, f, printer).await,
         ContainerFlags::Unpause(f) => super::lifecycle::unpause(client, f, printer).await,
         ContainerFlags::Rename(f) => super::lifecycle::rename(client, f).await,
+        ContainerFlags::Stats(f) => super::stats::stats(client, f, printer).await,
         ContainerFlags::Exec(f) => super::exec::run(client, f).await,
         ContainerFlags::Inspect(f) => {
             let f = InspectFlags {

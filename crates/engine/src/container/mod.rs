@@ -35,6 +35,7 @@ mod ops;
 mod shim;
 mod size;
 mod spec;
+pub mod stats;
 mod store;
 mod streams;
 
