@@ -18,6 +18,7 @@ mod containers;
 mod error;
 mod host;
 mod images;
+mod resources;
 
 use std::sync::OnceLock;
 

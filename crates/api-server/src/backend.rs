@@ -10,6 +10,7 @@ use berth_engine::container::{
     AttachHandle, AttachOptions, Container, ContainerDetails, ContainerError, CreateOptions,
     ListedContainer, WaitCondition, WaitHandle,
 };
+use berth_engine::container::resources::ResourceUpdate;
 use berth_engine::container::{LogEvent, LogQuery};
 use berth_engine::image::{
     DeleteItem, Digest, HistoryEntry, ImageDetails, ImageError, ImportRequest, LoadedImage,
@@ -114,6 +115,13 @@ pub trait ContainerBackend: Send + Sync {
     ) -> Result<(), ContainerError>;
     /// Sets the size of the container's terminal.
     fn resize_container(&self, id: &str, height: u16, width: u16) -> Result<(), ContainerError>;
+    /// Changes the container's resource limits (`docker update`); the
+    /// warnings.
+    fn update_container(
+        &self,
+        id: &str,
+        update: &ResourceUpdate,
+    ) -> Result<Vec<String>, ContainerError>;
     /// The containers a list shows (filters, all, limit, sizes), newest
     /// first. The default, for backends without images or storage,
     /// filters [`ContainerBackend::list_containers`] and has no sizes.
@@ -207,6 +215,13 @@ impl ContainerBackend for Engine {
     }
     fn resize_container(&self, id: &str, height: u16, width: u16) -> Result<(), ContainerError> {
         self.containers().resize(id, height, width)
+    }
+    fn update_container(
+        &self,
+        id: &str,
+        update: &ResourceUpdate,
+    ) -> Result<Vec<String>, ContainerError> {
+        self.containers().update(id, update)
     }
     fn list_containers_with(
         &self,

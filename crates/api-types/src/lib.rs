@@ -15,6 +15,7 @@
 
 pub mod container;
 pub mod image;
+pub mod resources;
 pub mod system;
 pub mod version;
 

@@ -3,6 +3,7 @@
 
 pub(crate) mod containers;
 pub(crate) mod images;
+pub(crate) mod resources;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -85,6 +86,8 @@ pub(crate) enum CommandFlags {
     Wait(containers::WaitFlags),
     /// Return low-level information on berth objects
     Inspect(containers::InspectFlags),
+    /// Update configuration of one or more containers
+    Update(resources::UpdateFlags),
     /// Manage containers
     Container {
         #[command(subcommand)]

@@ -103,6 +103,9 @@ impl Settings {
                     Command::Container(Box::new(ContainerFlags::Wait(f)))
                 }
                 Some(CommandFlags::Inspect(f)) => Command::Inspect(f),
+                Some(CommandFlags::Update(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Update(f)))
+                }
                 Some(CommandFlags::Container { command }) => Command::Container(Box::new(command)),
             }
         };

@@ -3,7 +3,9 @@
 pub(crate) mod containers;
 pub(crate) mod images;
 pub(crate) mod info;
+pub(crate) mod resources;
 pub(crate) mod run;
+pub(crate) mod update;
 pub(crate) mod version;
 
 use berth_api_client::Client;

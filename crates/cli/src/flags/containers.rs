@@ -36,6 +36,8 @@ pub(crate) enum ContainerFlags {
     Wait(WaitFlags),
     /// Display detailed information on one or more containers
     Inspect(ContainerInspectFlags),
+    /// Update configuration of one or more containers
+    Update(super::resources::UpdateFlags),
 }
 
 /// The options `run` and `create` share: what the container is.
@@ -84,6 +86,8 @@ pub(crate) struct ContainerOptions {
     /// Working directory inside the container
     #[arg(short = 'w', long = "workdir", value_name = "string")]
     pub(crate) workdir: Option<String>,
+    #[command(flatten)]
+    pub(crate) resources: super::resources::ResourceFlags,
     /// Print usage
     // `-h` is `--hostname` here, as in docker.
     #[arg(long = "help", action = ArgAction::Help)]

@@ -30,6 +30,7 @@ pub mod filter;
 pub mod logs;
 pub mod model;
 mod oci_defaults;
+pub mod resources;
 mod shim;
 mod size;
 mod spec;
@@ -334,10 +335,11 @@ impl Containers {
         &self,
         images: &ImageStore,
         image: &str,
-        opts: CreateOptions,
+        mut opts: CreateOptions,
     ) -> Result<Container> {
         let inner = &self.inner;
         opts.log_config.driver()?;
+        opts.resources.check(resources::HostLimits::get(), false)?;
         let details = images.inspect(image).map_err(|e| {
             if e.class() == berth_image::ErrorClass::NotFound {
                 ContainerError::ImageNotFound(image.to_owned())
@@ -527,6 +529,7 @@ impl Containers {
                     started_at: berth_image::store::rfc3339_now(),
                     finished_at: entry.state.finished_at.clone(),
                     error: String::new(),
+                    oom_killed: false,
                 };
                 let saved = inner.store.save(entry);
                 drop(table);
@@ -1230,11 +1233,17 @@ impl Inner {
             return;
         }
         let (code, at) = match outcome {
-            Ok(Reply::Exited(status)) => (status.exit_code, status.exited_at),
+            Ok(Reply::Exited(status)) => {
+                self.note_oom(id, status.oom_killed);
+                (status.exit_code, status.exited_at)
+            }
             other => {
                 tracing::warn!(id, outcome = ?other, "lost the shim of a running container");
                 match shim::read_exit(&state_dir) {
-                    Some(status) => (status.exit_code, status.exited_at),
+                    Some(status) => {
+                        self.note_oom(id, status.oom_killed);
+                        (status.exit_code, status.exited_at)
+                    }
                     None => (255, berth_image::store::rfc3339_now()),
                 }
             }
@@ -1257,6 +1266,7 @@ impl Inner {
                 Ok(Reply::State {
                     exit: Some(status), ..
                 }) => {
+                    self.note_oom(&c.id, status.oom_killed);
                     self.finalize(&c.id, status.exit_code, status.exited_at);
                     return;
                 }
@@ -1266,7 +1276,10 @@ impl Inner {
             }
         }
         let (code, at) = match shim::read_exit(&state_dir) {
-            Some(status) => (status.exit_code, status.exited_at),
+            Some(status) => {
+                self.note_oom(&c.id, status.oom_killed);
+                (status.exit_code, status.exited_at)
+            }
             None => (255, berth_image::store::rfc3339_now()),
         };
         self.finalize(&c.id, code, at);
