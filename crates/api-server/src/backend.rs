@@ -6,11 +6,11 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 
 use berth_engine::container::filter::{self, ListOptions};
+use berth_engine::container::resources::ResourceUpdate;
 use berth_engine::container::{
     AttachHandle, AttachOptions, Container, ContainerDetails, ContainerError, CreateOptions,
     ListedContainer, WaitCondition, WaitHandle,
 };
-use berth_engine::container::resources::ResourceUpdate;
 use berth_engine::container::{LogEvent, LogQuery};
 use berth_engine::image::{
     DeleteItem, Digest, HistoryEntry, ImageDetails, ImageError, ImportRequest, LoadedImage,

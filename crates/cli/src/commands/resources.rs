@@ -20,8 +20,10 @@ pub(crate) fn ram_in_bytes(text: &str) -> Result<i64, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
     let (number, suffix) = text.split_at(split);
-    let number_ok =
-        !number.is_empty() && number.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let number_ok = !number.is_empty()
+        && number
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     if !number_ok {
         return Err(invalid());
     }
@@ -348,7 +350,10 @@ mod tests {
             ulimit("nofile=10:5").unwrap_err(),
             "ulimit soft limit must be less than or equal to hard limit: 10 > 5"
         );
-        assert_eq!(ulimit("nofile").unwrap_err(), "invalid ulimit argument: nofile");
+        assert_eq!(
+            ulimit("nofile").unwrap_err(),
+            "invalid ulimit argument: nofile"
+        );
     }
 
     #[test]
@@ -408,8 +413,10 @@ mod tests {
         assert_eq!(m["MemorySwappiness"], Value::Null);
         assert_eq!(m["OomKillDisable"], false);
         assert_eq!(m["Ulimits"][0]["Soft"], 1024);
-        assert!(!host_config(&ResourceFlags::default())
-            .unwrap()
-            .contains_key("PidsLimit"));
+        assert!(
+            !host_config(&ResourceFlags::default())
+                .unwrap()
+                .contains_key("PidsLimit")
+        );
     }
 }

@@ -11,7 +11,11 @@ use clap::Args;
 pub(crate) struct LimitFlags {
     /// Block IO (relative weight), between 10 and 1000, or 0 to disable
     /// (default 0)
-    #[arg(long = "blkio-weight", value_name = "uint16", allow_negative_numbers = true)]
+    #[arg(
+        long = "blkio-weight",
+        value_name = "uint16",
+        allow_negative_numbers = true
+    )]
     pub(crate) blkio_weight: Option<String>,
     /// Limit CPU CFS (Completely Fair Scheduler) period
     #[arg(long = "cpu-period", value_name = "int", allow_negative_numbers = true)]

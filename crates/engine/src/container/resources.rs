@@ -198,7 +198,11 @@ impl Resources {
     /// error, or the warnings; values the host cannot honour are dropped
     /// (with a warning) and docker's defaults filled in, so what is stored
     /// is what applies.
-    pub fn check(&mut self, host: &HostLimits, update: bool) -> Result<Vec<String>, ContainerError> {
+    pub fn check(
+        &mut self,
+        host: &HostLimits,
+        update: bool,
+    ) -> Result<Vec<String>, ContainerError> {
         let mut warnings = Vec::new();
         // fixMemorySwappiness: -1 is the CLI's "not given".
         if self.memory_swappiness == Some(-1) {
@@ -241,8 +245,7 @@ impl Resources {
         if self.memory_reservation != 0 && self.memory_reservation < MIN_MEMORY {
             return Err(invalid("Minimum memory reservation allowed is 6MB"));
         }
-        if self.memory > 0 && self.memory_reservation > 0 && self.memory < self.memory_reservation
-        {
+        if self.memory > 0 && self.memory_reservation > 0 && self.memory < self.memory_reservation {
             return Err(invalid(
                 "Minimum memory limit can not be less than memory reservation limit, see usage",
             ));
@@ -294,7 +297,9 @@ impl Resources {
             ));
         }
         if self.cpu_quota > 0 && self.cpu_quota < 1000 {
-            return Err(invalid("CPU cfs quota can not be less than 1ms (i.e. 1000)"));
+            return Err(invalid(
+                "CPU cfs quota can not be less than 1ms (i.e. 1000)",
+            ));
         }
         if self.cpu_quota < -1 {
             return Err(invalid(format!(
@@ -762,7 +767,10 @@ mod tests {
                 hard: 30_000,
             }]
         });
-        assert!(too_high.contains("above the host's hard limit 20000"), "{too_high}");
+        assert!(
+            too_high.contains("above the host's hard limit 20000"),
+            "{too_high}"
+        );
         assert_eq!(
             r(|r| r.ulimits = vec![Ulimit {
                 name: "bogus".into(),

@@ -112,10 +112,7 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
     match blocking(move || backend.create_container(&image, opts)).await {
         Ok(c) => json_response(
             StatusCode::CREATED,
-            &api::ContainerCreateResponse {
-                id: c.id,
-                warnings,
-            },
+            &api::ContainerCreateResponse { id: c.id, warnings },
         ),
         Err(e) => e.into_response_body(),
     }
