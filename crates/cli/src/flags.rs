@@ -2,8 +2,10 @@
 //! behaviour here; [`crate::settings`] turns these into resolved settings.
 
 pub(crate) mod containers;
+pub(crate) mod exec;
 pub(crate) mod images;
 pub(crate) mod resources;
+pub(crate) mod system;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -88,11 +90,16 @@ pub(crate) enum CommandFlags {
     Inspect(containers::InspectFlags),
     /// Update configuration of one or more containers
     Update(resources::UpdateFlags),
+    /// Execute a command in a running container
+    #[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
+    Exec(exec::ExecFlags),
     /// Manage containers
     Container {
         #[command(subcommand)]
         command: containers::ContainerFlags,
     },
+    /// Get real time events from the server
+    Events(system::EventsFlags),
     /// Manage berth
     System {
         #[command(subcommand)]
@@ -104,6 +111,8 @@ pub(crate) enum CommandFlags {
 pub(crate) enum SystemFlags {
     /// Display system-wide information
     Info(FormatFlags),
+    /// Get real time events from the server
+    Events(system::EventsFlags),
 }
 
 #[derive(Debug, Args)]

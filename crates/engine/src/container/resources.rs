@@ -593,10 +593,17 @@ impl super::Inner {
     /// Records that the OOM killer struck during the run that is ending
     /// (the exit handling stores it with the exit).
     pub(super) fn note_oom(&self, id: &str, oom_killed: bool) {
-        if let Some(c) = lock(&self.table).get_mut(id)
+        let mut table = lock(&self.table);
+        if let Some(c) = table.get_mut(id)
             && c.state.status == Status::Running
         {
             c.state.oom_killed = oom_killed;
+            if oom_killed {
+                // docker's `oom` event, before the `die` of the exit.
+                let c = c.clone();
+                drop(table);
+                self.emit(&c, "oom", &[]);
+            }
         }
     }
 }
@@ -663,6 +670,9 @@ impl Containers {
             c.options.resources = before;
             return Err(e);
         }
+        let c = c.clone();
+        drop(table);
+        self.inner.emit(&c, "update", &[]);
         Ok(warnings)
     }
 }

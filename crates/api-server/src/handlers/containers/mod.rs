@@ -10,7 +10,7 @@ mod streams;
 
 pub(crate) use info::{inspect, list};
 pub(crate) use resources::update;
-pub(crate) use streams::{attach, logs, resize};
+pub(crate) use streams::{attach, logs, resize, splice, terminal_size, wants_upgrade};
 
 use std::sync::Arc;
 
