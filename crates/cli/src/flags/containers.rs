@@ -38,6 +38,8 @@ pub(crate) enum ContainerFlags {
     Inspect(ContainerInspectFlags),
     /// Update configuration of one or more containers
     Update(super::resources::UpdateFlags),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(super::system::StatsFlags),
     /// Execute a command in a running container
     #[command(override_usage = "berth container exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
     Exec(super::exec::ExecFlags),
