@@ -90,6 +90,22 @@ pub struct State {
     /// its last run (docker's `State.OOMKilled`).
     #[serde(default)]
     pub oom_killed: bool,
+    /// Frozen by `pause` (docker's `State.Paused`); the status stays
+    /// `Running`, as in docker, where a paused container is running too.
+    #[serde(default)]
+    pub paused: bool,
+}
+
+impl State {
+    /// docker's `State.Status` / `ps` STATE: `paused` for a paused
+    /// running container, else the status's name.
+    pub fn status_name(&self) -> &'static str {
+        if self.paused && self.status == Status::Running {
+            "paused"
+        } else {
+            self.status.as_str()
+        }
+    }
 }
 
 impl Default for State {
@@ -103,6 +119,7 @@ impl Default for State {
             finished_at: String::new(),
             error: String::new(),
             oom_killed: false,
+            paused: false,
         }
     }
 }
