@@ -221,6 +221,7 @@ impl ContainerBackend for Engine {
         id: &str,
         opts: AttachOptions,
     ) -> Result<AttachHandle, ContainerError> {
+        self.containers().check_attachable(id)?;
         self.containers().attach(id, opts)
     }
     fn container_logs(

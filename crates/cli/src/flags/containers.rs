@@ -83,6 +83,9 @@ pub(crate) struct ContainerOptions {
     /// Log driver options
     #[arg(long = "log-opt", value_name = "list")]
     pub(crate) log_opt: Vec<String>,
+    /// Signal to stop the container
+    #[arg(long = "stop-signal", value_name = "string")]
+    pub(crate) stop_signal: Option<String>,
     /// Assign a name to the container
     #[arg(long = "name", value_name = "string")]
     pub(crate) name: Option<String>,
