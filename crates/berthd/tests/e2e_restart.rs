@@ -113,7 +113,7 @@ fn on_failure_retries_up_to_its_limit_and_always_until_stopped() {
     );
     // Every run appended to the one log.
     let logs = ok(&d, DOCKER_28, &["logs", "of"]);
-    assert_eq!(logs.matches("run").count(), 3, "{logs}");
+    assert_eq!(logs.matches("run").count(), 3, "{logs}\n{}", d.log());
 
     // on-failure does not restart a success (docker 20.10).
     ok(
@@ -164,7 +164,11 @@ fn on_failure_retries_up_to_its_limit_and_always_until_stopped() {
         if let Some(line) = ps.lines().find(|l| l.starts_with("al Restarting (1) ")) {
             break line.to_owned();
         }
-        assert!(Instant::now() < deadline, "never restarting: {ps}");
+        assert!(
+            Instant::now() < deadline,
+            "never restarting: {ps}\nberthd log:\n{}",
+            d.log()
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.ends_with(" ago"), "{status}");
@@ -190,11 +194,22 @@ fn on_failure_retries_up_to_its_limit_and_always_until_stopped() {
 
     // A stop by the user ends it: exited, and no more restarts.
     ok(&d, DOCKER_28, &["stop", "al"]);
-    assert_eq!(inspect(&d, "al", "{{.State.Status}}"), "exited");
+    let log = || d.log();
+    assert_eq!(
+        inspect(&d, "al", "{{.State.Status}}"),
+        "exited",
+        "{}",
+        log()
+    );
     let restarts = count(&d, "al");
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(inspect(&d, "al", "{{.State.Status}}"), "exited");
-    assert_eq!(count(&d, "al"), restarts);
+    assert_eq!(
+        inspect(&d, "al", "{{.State.Status}}"),
+        "exited",
+        "{}",
+        log()
+    );
+    assert_eq!(count(&d, "al"), restarts, "{}", log());
     // A start by the user starts the count over.
     ok(&d, BERTH, &["start", "al"]);
     wait_inspect(&d, "al", "{{.RestartCount}}", |v| v != "0");

@@ -55,6 +55,10 @@ pub struct CreateOptions {
     /// for ever); `None`: 10 s.
     #[serde(default)]
     pub stop_timeout: Option<i64>,
+    /// `--memory`, `--cpus`, `--pids-limit`, `--ulimit`, ... (docker's
+    /// `HostConfig` resources).
+    #[serde(default)]
+    pub resources: super::resources::Resources,
 }
 
 /// The lifecycle status, with docker's names.
@@ -95,6 +99,10 @@ pub struct State {
     pub finished_at: String,
     /// Why a start failed, docker's `State.Error`.
     pub error: String,
+    /// The kernel's OOM killer killed a process of the container during
+    /// its last run (docker's `State.OOMKilled`).
+    #[serde(default)]
+    pub oom_killed: bool,
     /// Frozen by `pause` (docker's `State.Paused`); the status stays
     /// `Running`, as in docker, where a paused container is running too.
     #[serde(default)]
@@ -123,6 +131,7 @@ impl Default for State {
             started_at: String::new(),
             finished_at: String::new(),
             error: String::new(),
+            oom_killed: false,
             paused: false,
         }
     }
