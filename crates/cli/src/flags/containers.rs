@@ -45,6 +45,7 @@ pub(crate) enum ContainerFlags {
     /// Display detailed information on one or more containers
     Inspect(ContainerInspectFlags),
     /// Update configuration of one or more containers
+    #[command(override_usage = "berth container update [OPTIONS] CONTAINER [CONTAINER...]")]
     Update(super::resources::UpdateFlags),
     /// Display a live stream of container(s) resource usage statistics
     Stats(super::system::StatsFlags),
