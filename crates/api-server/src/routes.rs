@@ -33,6 +33,13 @@ pub enum Route {
     ContainerKill(String),
     ContainerResize(String),
     ContainerDelete(String),
+    ContainerTop(String),
+    ContainerChanges(String),
+    ContainerExport(String),
+    ContainerArchiveHead(String),
+    ContainerArchiveGet(String),
+    ContainerArchivePut(String),
+    Commit,
     NotFound,
 }
 
@@ -89,6 +96,25 @@ pub fn route(method: &Method, path: &str) -> Route {
         ("DELETE", ["containers", id]) if !id.is_empty() => {
             Route::ContainerDelete((*id).to_owned())
         }
+        ("GET", ["containers", id, "top"]) if !id.is_empty() => {
+            Route::ContainerTop((*id).to_owned())
+        }
+        ("GET", ["containers", id, "changes"]) if !id.is_empty() => {
+            Route::ContainerChanges((*id).to_owned())
+        }
+        ("GET", ["containers", id, "export"]) if !id.is_empty() => {
+            Route::ContainerExport((*id).to_owned())
+        }
+        ("HEAD", ["containers", id, "archive"]) if !id.is_empty() => {
+            Route::ContainerArchiveHead((*id).to_owned())
+        }
+        ("GET", ["containers", id, "archive"]) if !id.is_empty() => {
+            Route::ContainerArchiveGet((*id).to_owned())
+        }
+        ("PUT", ["containers", id, "archive"]) if !id.is_empty() => {
+            Route::ContainerArchivePut((*id).to_owned())
+        }
+        ("POST", ["commit"]) => Route::Commit,
         _ => Route::NotFound,
     }
 }

@@ -27,6 +27,7 @@
 //! an async caller uses `spawn_blocking`.
 
 pub mod filter;
+pub mod fs;
 pub mod logs;
 pub mod model;
 mod oci_defaults;
@@ -35,6 +36,7 @@ mod size;
 mod spec;
 mod store;
 mod streams;
+pub mod top;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::os::unix::net::UnixStream;
@@ -84,6 +86,9 @@ pub enum ContainerError {
     },
     #[error("{message}")]
     Internal { message: String },
+    /// A missing file or other object inside a container (404).
+    #[error("{message}")]
+    NotFoundMessage { message: String },
 }
 
 impl ContainerError {
@@ -123,7 +128,9 @@ impl ContainerError {
 impl Classify for ContainerError {
     fn class(&self) -> ErrorClass {
         match self {
-            Self::NotFound(_) | Self::ImageNotFound(_) => ErrorClass::NotFound,
+            Self::NotFound(_) | Self::ImageNotFound(_) | Self::NotFoundMessage { .. } => {
+                ErrorClass::NotFound
+            }
             Self::NameInUse { .. } | Self::Conflict { .. } => ErrorClass::Conflict,
             Self::InvalidArgument { .. } => ErrorClass::InvalidArgument,
             Self::Image { class, .. } | Self::ShimRequest { class, .. } => *class,
