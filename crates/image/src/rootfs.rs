@@ -469,11 +469,57 @@ impl<W: Write> TreeWriter<W> {
             h.set_device_minor(rustix::fs::minor(dev))
                 .map_err(write_err)?;
         }
-        match link {
-            Some(target) => self.b.append_link(&mut h, name, target),
-            None => self.b.append_data(&mut h, name, io::empty()),
+        self.append_named(&mut h, name, link, io::empty())
+    }
+
+    /// Appends an entry under exactly `name` (the tar crate's own path
+    /// setters drop `./`, which `docker cp` relies on for `dir/.`), with
+    /// GNU long-name records for names and link targets over 100 bytes.
+    fn append_named(
+        &mut self,
+        h: &mut tar::Header,
+        name: &Path,
+        link: Option<&Path>,
+        data: impl io::Read,
+    ) -> Result<()> {
+        let mut name = name.as_os_str().as_bytes().to_vec();
+        if h.entry_type() == tar::EntryType::Directory && !name.ends_with(b"/") {
+            name.push(b'/');
         }
-        .map_err(write_err)
+        self.long_record(tar::EntryType::GNULongName, &name)?;
+        let field = &mut h.as_old_mut().name;
+        field.fill(0);
+        let n = name.len().min(field.len());
+        field[..n].copy_from_slice(&name[..n]);
+        if let Some(target) = link {
+            let target = target.as_os_str().as_bytes();
+            self.long_record(tar::EntryType::GNULongLink, target)?;
+            let field = &mut h.as_old_mut().linkname;
+            field.fill(0);
+            let n = target.len().min(field.len());
+            field[..n].copy_from_slice(&target[..n]);
+        }
+        h.set_cksum();
+        self.b.append(h, data).map_err(write_err)
+    }
+
+    /// A `././@LongLink` record before an entry whose name (or link
+    /// target) does not fit the header.
+    fn long_record(&mut self, kind: tar::EntryType, value: &[u8]) -> Result<()> {
+        if value.len() <= 100 {
+            return Ok(());
+        }
+        let mut data = value.to_vec();
+        data.push(0);
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        let field = &mut h.as_old_mut().name;
+        let tag = b"././@LongLink";
+        field[..tag.len()].copy_from_slice(tag);
+        h.set_cksum();
+        self.b.append(&h, data.as_slice()).map_err(write_err)
     }
 
     /// Every entry of the open directory `dir`, named below `rel`.
@@ -548,7 +594,7 @@ impl<W: Write> TreeWriter<W> {
                     io::Read::chain(io::Read::take(file, size), io::repeat(0)),
                     size,
                 );
-                self.b.append_data(&mut h, rel, reader).map_err(write_err)
+                self.append_named(&mut h, rel, None, reader)
             }
             FileType::Fifo => self.header_for(&st, rel, tar::EntryType::Fifo, None),
             FileType::CharacterDevice => self.header_for(&st, rel, tar::EntryType::Char, None),

@@ -52,10 +52,11 @@ pub struct CommitRequest {
     pub config: Option<ContainerConfig>,
 }
 
-fn rootfs_error(c: &Container, path: &str, e: RootfsError) -> ContainerError {
+/// `asked`: the container as the client named it (docker's messages do).
+fn rootfs_error(asked: &str, path: &str, e: RootfsError) -> ContainerError {
     match e {
         RootfsError::NotFound { .. } => ContainerError::NotFoundMessage {
-            message: format!("Could not find the file {path} in container {}", c.name),
+            message: format!("Could not find the file {path} in container {asked}"),
         },
         RootfsError::NotDirectory { .. } => ContainerError::InvalidArgument {
             message: format!("{path}: not a directory"),
@@ -136,26 +137,29 @@ impl ContainerService<'_> {
         Ok((upper, lowers))
     }
 
-    /// `GET /containers/{id}/changes` (`docker diff`).
+    /// `GET /containers/{id}/changes` (`docker diff`), without the mount
+    /// points the runtime creates (docker keeps them in its init layer,
+    /// below the container's, so they never show).
     pub fn changes(&self, id_or_name: &str) -> Result<Vec<Change>> {
         let c = self.containers.get(id_or_name)?;
         let (upper, lowers) = self.layer_dirs(&c)?;
-        rootfs::changes(&upper, &lowers).map_err(|e| ContainerError::Internal {
+        let all = rootfs::changes(&upper, &lowers).map_err(|e| ContainerError::Internal {
             message: e.to_string(),
-        })
+        })?;
+        Ok(hide_init_paths(all))
     }
 
     /// `GET /containers/{id}/export`: the root file system as a tar.
     pub fn export(&self, id_or_name: &str, w: &mut dyn Write) -> Result<()> {
-        self.with_rootfs(id_or_name, |c, root| {
-            rootfs::write_tree(root, w).map_err(|e| rootfs_error(c, "/", e))
+        self.with_rootfs(id_or_name, |_, root| {
+            rootfs::write_tree(root, w).map_err(|e| rootfs_error(id_or_name, "/", e))
         })
     }
 
     /// `HEAD /containers/{id}/archive?path=`.
     pub fn archive_stat(&self, id_or_name: &str, path: &str) -> Result<PathStat> {
-        self.with_rootfs(id_or_name, |c, root| {
-            rootfs::stat_path(root, path).map_err(|e| rootfs_error(c, path, e))
+        self.with_rootfs(id_or_name, |_, root| {
+            rootfs::stat_path(root, path).map_err(|e| rootfs_error(id_or_name, path, e))
         })
     }
 
@@ -168,12 +172,13 @@ impl ContainerService<'_> {
         path: &str,
         on_stat: &mut dyn FnMut(&PathStat) -> Box<dyn Write + Send>,
     ) -> Result<()> {
-        self.with_rootfs(id_or_name, |c, root| {
-            let stat = rootfs::stat_path(root, path).map_err(|e| rootfs_error(c, path, e))?;
+        self.with_rootfs(id_or_name, |_, root| {
+            let stat =
+                rootfs::stat_path(root, path).map_err(|e| rootfs_error(id_or_name, path, e))?;
             let w = on_stat(&stat);
             rootfs::write_path_archive(root, path, w)
                 .map(drop)
-                .map_err(|e| rootfs_error(c, path, e))
+                .map_err(|e| rootfs_error(id_or_name, path, e))
         })
     }
 
@@ -190,7 +195,7 @@ impl ContainerService<'_> {
             // The destination is resolved in the root (a symlink to a
             // directory is followed, inside the root).
             let stat = rootfs::stat_path(root, &format!("{}/", path.trim_end_matches('/')))
-                .map_err(|e| rootfs_error(c, path, e))?;
+                .map_err(|e| rootfs_error(id_or_name, path, e))?;
             if !stat.is_dir() {
                 return Err(ContainerError::InvalidArgument {
                     message: "extraction point is not a directory".to_owned(),
@@ -328,6 +333,41 @@ impl ContainerService<'_> {
         }
         cfg
     }
+}
+
+/// moby's init layer (`daemon/initlayer`): what every container gets.
+const INIT_PATHS: &[&str] = &[
+    "/dev/pts",
+    "/dev/shm",
+    "/proc",
+    "/sys",
+    "/.dockerenv",
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/hostname",
+    "/dev/console",
+    "/etc/mtab",
+];
+
+/// Drops the init layer's paths, and their parent directories when
+/// nothing else under them changed.
+fn hide_init_paths(all: Vec<Change>) -> Vec<Change> {
+    let kept: Vec<Change> = all
+        .into_iter()
+        .filter(|c| !INIT_PATHS.contains(&c.path.as_str()))
+        .collect();
+    let has_child = |dir: &str| {
+        let prefix = format!("{dir}/");
+        kept.iter().any(|c| c.path.starts_with(&prefix))
+    };
+    let drop: Vec<String> = ["/dev", "/etc"]
+        .iter()
+        .filter(|d| kept.iter().any(|c| c.path == **d) && !has_child(d))
+        .map(|d| (*d).to_owned())
+        .collect();
+    kept.into_iter()
+        .filter(|c| !drop.contains(&c.path))
+        .collect()
 }
 
 /// moby `daemon.merge`: what the request's config leaves unset comes from
