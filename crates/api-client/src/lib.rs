@@ -16,6 +16,7 @@
 
 mod containers;
 mod error;
+mod fs;
 mod host;
 mod images;
 
@@ -29,6 +30,7 @@ pub use containers::{
     PendingWait, StreamKind,
 };
 pub use error::Error;
+pub use fs::CommitOptions;
 pub use host::{DEFAULT_HOST, Host};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;

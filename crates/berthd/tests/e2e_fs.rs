@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use common::{DOCKER_20, DOCKER_28, Daemon, import_busybox, output_with_stdin};
 
 /// The clients every test runs through.
-const CLIENTS: &[&str] = &["docker28", "docker20"];
+const CLIENTS: &[&str] = &["docker28", "docker20", "berth"];
 
 fn run(d: &Daemon, client: &str, args: &[&str]) -> Output {
     cmd(d, client, args).output().unwrap()

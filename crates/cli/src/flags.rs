@@ -2,6 +2,7 @@
 //! behaviour here; [`crate::settings`] turns these into resolved settings.
 
 pub(crate) mod containers;
+pub(crate) mod fs;
 pub(crate) mod images;
 
 use clap::{Args, Parser, Subcommand};
@@ -90,6 +91,8 @@ pub(crate) enum CommandFlags {
         #[command(subcommand)]
         command: containers::ContainerFlags,
     },
+    #[command(flatten)]
+    Fs(fs::FsFlags),
     /// Manage berth
     System {
         #[command(subcommand)]

@@ -103,6 +103,7 @@ impl Settings {
                     Command::Container(Box::new(ContainerFlags::Wait(f)))
                 }
                 Some(CommandFlags::Inspect(f)) => Command::Inspect(f),
+                Some(CommandFlags::Fs(f)) => Command::Container(Box::new(ContainerFlags::Fs(f))),
                 Some(CommandFlags::Container { command }) => Command::Container(Box::new(command)),
             }
         };

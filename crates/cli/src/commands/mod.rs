@@ -1,6 +1,7 @@
 //! One module per command: settings in, API calls, output through the printer.
 
 pub(crate) mod containers;
+pub(crate) mod fs;
 pub(crate) mod images;
 pub(crate) mod info;
 pub(crate) mod run;

@@ -36,6 +36,8 @@ pub(crate) enum ContainerFlags {
     Wait(WaitFlags),
     /// Display detailed information on one or more containers
     Inspect(ContainerInspectFlags),
+    #[command(flatten)]
+    Fs(super::fs::FsFlags),
 }
 
 /// The options `run` and `create` share: what the container is.
