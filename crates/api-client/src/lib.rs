@@ -16,9 +16,11 @@
 
 mod containers;
 mod error;
+mod exec;
 mod fs;
 mod host;
 mod images;
+mod system;
 
 use std::sync::OnceLock;
 
@@ -37,6 +39,7 @@ use hyper::body::Bytes;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 pub use images::encode;
+pub use system::EventsOptions;
 
 /// A request to berthd with the headers docker's clients send. `Host` is
 /// meaningless on a unix socket but required by HTTP/1.1; docker uses

@@ -1,6 +1,8 @@
 //! Handlers: one function per route, turning engine data into API types.
 
 mod containers;
+mod events;
+pub(crate) mod exec;
 mod images;
 mod params;
 mod system;
@@ -74,6 +76,11 @@ pub(crate) async fn handle(
             containers::fs::archive_put(backends.containers.clone(), id, req).await
         }
         Route::Commit => containers::fs::commit(backends.containers.clone(), req).await,
+        Route::ExecCreate(id) => exec::create(backends.exec.clone(), id, req).await,
+        Route::ExecStart(id) => exec::start(backends.exec.clone(), id, req).await,
+        Route::ExecResize(id) => exec::resize(backends.exec.clone(), id, req).await,
+        Route::ExecInspect(id) => exec::inspect(backends.exec.clone(), id).await,
+        Route::Events => events::events(backends.system.clone(), req).await,
         Route::NotFound => ApiError::page_not_found().into_response_body(),
     }
 }

@@ -38,6 +38,9 @@ pub(crate) enum ContainerFlags {
     Inspect(ContainerInspectFlags),
     #[command(flatten)]
     Fs(super::fs::FsFlags),
+    /// Execute a command in a running container
+    #[command(override_usage = "berth container exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
+    Exec(super::exec::ExecFlags),
 }
 
 /// The options `run` and `create` share: what the container is.

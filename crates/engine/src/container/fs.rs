@@ -151,8 +151,10 @@ impl ContainerService<'_> {
 
     /// `GET /containers/{id}/export`: the root file system as a tar.
     pub fn export(&self, id_or_name: &str, w: &mut dyn Write) -> Result<()> {
-        self.with_rootfs(id_or_name, |_, root| {
-            rootfs::write_tree(root, w).map_err(|e| rootfs_error(id_or_name, "/", e))
+        self.with_rootfs(id_or_name, |c, root| {
+            rootfs::write_tree(root, w).map_err(|e| rootfs_error(id_or_name, "/", e))?;
+            self.containers.emit(c, "export", &[]);
+            Ok(())
         })
     }
 
@@ -210,16 +212,18 @@ impl ContainerService<'_> {
                 no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
                 chown,
             };
-            berth_image::layer::extract_archive(r, root, Path::new(path), &copy)
-                .map(drop)
-                .map_err(|e| match e.class() {
+            berth_image::layer::extract_archive(r, root, Path::new(path), &copy).map_err(|e| {
+                match e.class() {
                     berth_image::ErrorClass::InvalidArgument => ContainerError::InvalidArgument {
                         message: e.to_string(),
                     },
                     _ => ContainerError::Internal {
                         message: e.to_string(),
                     },
-                })
+                }
+            })?;
+            self.containers.emit(c, "extract-to-dir", &[]);
+            Ok(())
         })
     }
 

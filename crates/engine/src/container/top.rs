@@ -154,7 +154,9 @@ impl Containers {
                 o
             }
         };
-        parse_ps_output(&String::from_utf8_lossy(&output.stdout), &pids)
+        let top = parse_ps_output(&String::from_utf8_lossy(&output.stdout), &pids)?;
+        self.emit(&c, "top", &[]);
+        Ok(top)
     }
 }
 
