@@ -100,6 +100,8 @@ pub(crate) enum CommandFlags {
     Fs(fs::FsFlags),
     /// Get real time events from the server
     Events(system::EventsFlags),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(system::StatsFlags),
     /// Manage berth
     System {
         #[command(subcommand)]

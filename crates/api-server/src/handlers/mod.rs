@@ -5,6 +5,7 @@ mod events;
 pub(crate) mod exec;
 mod images;
 mod params;
+mod stats;
 mod system;
 
 use axum::body::Body;
@@ -76,6 +77,7 @@ pub(crate) async fn handle(
             containers::fs::archive_put(backends.containers.clone(), id, req).await
         }
         Route::Commit => containers::fs::commit(backends.containers.clone(), req).await,
+        Route::ContainerStats(id) => stats::stats(backends.containers.clone(), id, req).await,
         Route::ExecCreate(id) => exec::create(backends.exec.clone(), id, req).await,
         Route::ExecStart(id) => exec::start(backends.exec.clone(), id, req).await,
         Route::ExecResize(id) => exec::resize(backends.exec.clone(), id, req).await,
