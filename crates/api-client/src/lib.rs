@@ -20,6 +20,7 @@ mod exec;
 mod fs;
 mod host;
 mod images;
+mod lifecycle;
 mod system;
 
 use std::sync::OnceLock;

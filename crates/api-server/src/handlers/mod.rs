@@ -77,6 +77,14 @@ pub(crate) async fn handle(
             containers::fs::archive_put(backends.containers.clone(), id, req).await
         }
         Route::Commit => containers::fs::commit(backends.containers.clone(), req).await,
+        Route::ContainerRestart(id) => {
+            containers::restart(backends.containers.clone(), id, req).await
+        }
+        Route::ContainerPause(id) => containers::pause(backends.containers.clone(), id).await,
+        Route::ContainerUnpause(id) => containers::unpause(backends.containers.clone(), id).await,
+        Route::ContainerRename(id) => {
+            containers::rename(backends.containers.clone(), id, req).await
+        }
         Route::ContainerStats(id) => stats::stats(backends.containers.clone(), id, req).await,
         Route::ExecCreate(id) => exec::create(backends.exec.clone(), id, req).await,
         Route::ExecStart(id) => exec::start(backends.exec.clone(), id, req).await,

@@ -19,10 +19,9 @@ use berth_image::rootfs::{self, RootfsError};
 pub use berth_image::rootfs::{Change, ChangeKind, PathStat};
 use berth_image::snapshot::Mount;
 use berth_image::spec::ContainerConfig;
-use berth_shim_proto::Request;
 
 use super::model::{Container, Status};
-use super::{ContainerError, ContainerService, lock, resolve, shim};
+use super::{ContainerError, ContainerService, lock, resolve};
 
 type Result<T, E = ContainerError> = std::result::Result<T, E>;
 
@@ -270,14 +269,15 @@ impl ContainerService<'_> {
             config: Some(config),
             created_by: Some(created_by.join(" ")),
         };
-        let paused = req.pause && c.state.status == Status::Running && self.pause_for_commit(&c);
+        // As dockerd: paused for the commit unless paused already.
+        let paused = req.pause
+            && c.state.status == Status::Running
+            && !c.state.paused
+            && self.pause_for_commit(&c);
         let image = self.images.inspect(&c.image).ok().map(|_| c.image.clone());
         let result = self.images.commit(image.as_deref(), &c.id, &opts);
-        if paused {
-            let dir = self.containers.inner.shim_dir(&c.id);
-            if let Err(e) = shim::request(&dir, &Request::Resume) {
-                tracing::warn!(id = %c.id, error = %e, "cannot resume a container after commit");
-            }
+        if paused && let Err(e) = self.containers.unpause(&c.id) {
+            tracing::warn!(id = %c.id, error = %e, "cannot unpause a container after commit");
         }
         result.map(|d| d.to_string()).map_err(ContainerError::image)
     }
@@ -285,9 +285,8 @@ impl ContainerService<'_> {
     /// Freezes the container for a commit; false when it could not be
     /// (then the commit goes on unpaused, as the layer is still readable).
     fn pause_for_commit(&self, c: &Container) -> bool {
-        let dir = self.containers.inner.shim_dir(&c.id);
-        match shim::request(&dir, &Request::Pause) {
-            Ok(_) => true,
+        match self.containers.pause(&c.id) {
+            Ok(()) => true,
             Err(e) => {
                 tracing::warn!(id = %c.id, error = %e, "cannot pause a container for commit");
                 false
