@@ -21,6 +21,7 @@ mod fs;
 mod host;
 mod images;
 mod lifecycle;
+mod resources;
 mod system;
 
 use std::sync::OnceLock;

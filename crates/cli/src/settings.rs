@@ -122,6 +122,9 @@ impl Settings {
                 }
                 Some(CommandFlags::Inspect(f)) => Command::Inspect(f),
                 Some(CommandFlags::Fs(f)) => Command::Container(Box::new(ContainerFlags::Fs(f))),
+                Some(CommandFlags::Update(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Update(f)))
+                }
                 Some(CommandFlags::Events(f))
                 | Some(CommandFlags::System {
                     command: SystemFlags::Events(f),

@@ -46,6 +46,8 @@ pub(crate) enum ContainerFlags {
     Inspect(ContainerInspectFlags),
     #[command(flatten)]
     Fs(super::fs::FsFlags),
+    /// Update configuration of one or more containers
+    Update(super::resources::UpdateFlags),
     /// Display a live stream of container(s) resource usage statistics
     Stats(super::system::StatsFlags),
     /// Execute a command in a running container
@@ -102,6 +104,8 @@ pub(crate) struct ContainerOptions {
     /// Working directory inside the container
     #[arg(short = 'w', long = "workdir", value_name = "string")]
     pub(crate) workdir: Option<String>,
+    #[command(flatten)]
+    pub(crate) resources: super::resources::ResourceFlags,
     /// Print usage
     // `-h` is `--hostname` here, as in docker.
     #[arg(long = "help", action = ArgAction::Help)]
