@@ -45,6 +45,10 @@ pub struct CreateOptions {
     /// `--stop-signal` (docker's `Config.StopSignal`); the image's if `None`.
     #[serde(default)]
     pub stop_signal: Option<String>,
+    /// Capabilities, seccomp, namespaces, read-only root, tmpfs, groups
+    /// (docker's `HostConfig` security fields and `Config.Domainname`).
+    #[serde(default)]
+    pub security: super::security::SecurityOptions,
 }
 
 /// The lifecycle status, with docker's names.
