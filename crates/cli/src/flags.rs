@@ -3,6 +3,7 @@
 
 pub(crate) mod containers;
 pub(crate) mod images;
+pub(crate) mod security;
 
 use clap::{Args, Parser, Subcommand};
 

@@ -4,6 +4,7 @@ pub(crate) mod containers;
 pub(crate) mod images;
 pub(crate) mod info;
 pub(crate) mod run;
+pub(crate) mod security;
 pub(crate) mod version;
 
 use berth_api_client::Client;

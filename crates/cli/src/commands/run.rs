@@ -155,16 +155,7 @@ pub(crate) fn streams(o: &ContainerOptions, detach: bool) -> Result<Streams, Str
 /// Parses an `--env-file`: `NAME=value` lines, `NAME` alone takes our
 /// environment's value, `#` comments and blank lines are skipped.
 fn env_file(path: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, String> {
-    let text = fs_err::read_to_string(path).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let line = line.trim_start();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        push_env(&mut out, line, env);
-    }
-    Ok(out)
+    super::security::kv_file(path, Some(env))
 }
 
 /// `NAME=value` as given; `NAME` alone from our environment, dropped when
@@ -216,7 +207,7 @@ pub(crate) fn create_config(
     // `--entrypoint ""` resets the image's entrypoint (docker sends `[""]`).
     let entrypoint = o.entrypoint.as_ref().map(|e| vec![e.clone()]);
     let (h, w) = console.unwrap_or((0, 0));
-    Ok(json!({
+    let mut config = json!({
         "Hostname": o.hostname.clone().unwrap_or_default(),
         "User": o.user.clone().unwrap_or_default(),
         "AttachStdin": s.stdin,
@@ -236,7 +227,9 @@ pub(crate) fn create_config(
             "LogConfig": {"Type": driver, "Config": log_opts},
             "ConsoleSize": [h, w],
         },
-    }))
+    });
+    super::security::apply(&o.security, &mut config)?;
+    Ok(config)
 }
 
 /// `busybox` → `busybox:latest`, as docker names the image it looks for.

@@ -84,6 +84,8 @@ pub(crate) struct ContainerOptions {
     /// Working directory inside the container
     #[arg(short = 'w', long = "workdir", value_name = "string")]
     pub(crate) workdir: Option<String>,
+    #[command(flatten)]
+    pub(crate) security: super::security::SecurityFlags,
     /// Print usage
     // `-h` is `--hostname` here, as in docker.
     #[arg(long = "help", action = ArgAction::Help)]

@@ -335,9 +335,14 @@ impl Containers {
         &self,
         images: &ImageStore,
         image: &str,
-        opts: CreateOptions,
+        mut opts: CreateOptions,
     ) -> Result<Container> {
         let inner = &self.inner;
+        // `--entrypoint ""` (`[""]`) resets the image's entrypoint (moby
+        // `mergeAndVerifyConfig`): nothing but the given command runs.
+        if opts.entrypoint.as_deref() == Some(&[String::new()][..]) {
+            opts.entrypoint = Some(Vec::new());
+        }
         opts.log_config.driver()?;
         opts.security.check(opts.hostname.is_some())?;
         let details = images.inspect(image).map_err(|e| {

@@ -5,6 +5,7 @@
 //! call runs on a blocking thread.
 
 mod info;
+mod security;
 mod streams;
 
 pub(crate) use info::{inspect, list};
@@ -99,6 +100,7 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
         attach_stderr: body.attach_stderr,
         stdin_once: body.stdin_once,
         stop_signal: body.stop_signal.filter(|s| !s.is_empty()),
+        security: security::options(body.host_config.as_ref(), body.domainname),
     };
     let image = body.image;
     match blocking(move || backend.create_container(&image, opts)).await {
