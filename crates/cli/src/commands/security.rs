@@ -121,9 +121,10 @@ pub(crate) fn apply(f: &SecurityFlags, config: &mut Value) -> Result<(), String>
     let list = |l: &[String]| {
         if l.is_empty() { Value::Null } else { json!(l) }
     };
+    let (cap_add, cap_drop) = effective_cap_add_drop(&f.cap_add, &f.cap_drop);
     let host = &mut config["HostConfig"];
-    host["CapAdd"] = list(&f.cap_add);
-    host["CapDrop"] = list(&f.cap_drop);
+    host["CapAdd"] = list(&cap_add);
+    host["CapDrop"] = list(&cap_drop);
     host["GroupAdd"] = list(&f.group_add);
     host["Privileged"] = json!(f.privileged);
     host["ReadonlyRootfs"] = json!(f.read_only);
@@ -136,6 +137,35 @@ pub(crate) fn apply(f: &SecurityFlags, config: &mut Value) -> Result<(), String>
         host["Tmpfs"] = Value::Object(tmpfs);
     }
     Ok(())
+}
+
+/// The docker CLI's `EffectiveCapAddCapDrop`: names upper-cased with
+/// `CAP_`, sorted, without duplicates; `ALL` trumps the rest of its list;
+/// a capability both added and dropped is added.
+fn effective_cap_add_drop(add: &[String], drop: &[String]) -> (Vec<String>, Vec<String>) {
+    let normalize = |list: &[String]| {
+        let mut out: Vec<String> = list
+            .iter()
+            .map(|c| {
+                let c = c.trim().to_ascii_uppercase();
+                if c == "ALL" || c.starts_with("CAP_") {
+                    c
+                } else {
+                    format!("CAP_{c}")
+                }
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        if out.iter().any(|c| c == "ALL") {
+            out = vec!["ALL".to_owned()];
+        }
+        out
+    };
+    let add = normalize(add);
+    let mut drop = normalize(drop);
+    drop.retain(|c| !add.contains(c));
+    (add, drop)
 }
 
 fn container_mode(mode: &str) -> bool {
@@ -183,18 +213,26 @@ fn ram_in_bytes(text: &str) -> Result<i64, String> {
         .or_else(|| lower.strip_suffix('b'))
         .unwrap_or(&lower)
         .trim_end();
-    let (num, shift) = match lower.chars().last() {
-        Some('k') => (&lower[..lower.len() - 1], 10),
-        Some('m') => (&lower[..lower.len() - 1], 20),
-        Some('g') => (&lower[..lower.len() - 1], 30),
-        Some('t') => (&lower[..lower.len() - 1], 40),
-        Some('p') => (&lower[..lower.len() - 1], 50),
-        _ => (lower, 0),
-    };
-    let num = num.trim_end();
-    if num.is_empty() || !num.chars().all(|c| c.is_ascii_digit() || c == '.') {
+    // go-units: a number, then an optional suffix.
+    let split = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(lower.len());
+    let (num, suffix) = (&lower[..split], lower[split..].trim_start());
+    if num.is_empty() {
         return Err(bad());
     }
+    let shift = match suffix {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        "p" => 50,
+        _ => {
+            let given = &text.trim()[split..];
+            return Err(format!("invalid suffix: '{}'", given.trim_start()));
+        }
+    };
     let value: f64 = num.parse().map_err(|_| bad())?;
     let bytes = value * (1u64 << shift) as f64;
     if !bytes.is_finite() || bytes > i64::MAX as f64 {
@@ -261,7 +299,7 @@ mod tests {
         let mut body = json!({"Labels": {"a": "flag"}, "HostConfig": {}});
         apply(&f, &mut body).unwrap();
         let h = &body["HostConfig"];
-        assert_eq!(h["CapAdd"], json!(["NET_ADMIN"]));
+        assert_eq!(h["CapAdd"], json!(["CAP_NET_ADMIN"]));
         assert_eq!(h["CapDrop"], Value::Null);
         assert_eq!(
             h["SecurityOpt"],
@@ -303,7 +341,7 @@ mod tests {
                 shm_size: Some("12x".into()),
                 ..SecurityFlags::default()
             }),
-            "invalid argument \"12x\" for \"--shm-size\" flag: invalid size: '12x'"
+            "invalid argument \"12x\" for \"--shm-size\" flag: invalid suffix: 'x'"
         );
         assert_eq!(
             err(SecurityFlags {

@@ -542,7 +542,15 @@ impl Containers {
             }
             Err(e) => {
                 entry.state.error = e.to_string();
-                let _ = inner.store.save(entry);
+                if entry.options.auto_remove {
+                    // As dockerd: a container meant to go at its exit goes
+                    // when it cannot start (`docker run --rm` waits for it).
+                    inner.remove_auto_removed(&c.id);
+                    inner.forget(&mut table, &c.id);
+                    inner.changed.notify_all();
+                } else {
+                    let _ = inner.store.save(entry);
+                }
                 // Attach clients waiting for this start learn it failed.
                 let pending = lock(&inner.pending_attach).remove(&c.id);
                 for p in pending.unwrap_or_default() {
