@@ -11,6 +11,7 @@ use berth_engine::container::{
     ListedContainer, WaitCondition, WaitHandle,
 };
 use berth_engine::container::{LogEvent, LogQuery};
+use berth_engine::events::Subscription;
 use berth_engine::image::{
     DeleteItem, Digest, HistoryEntry, ImageDetails, ImageError, ImportRequest, LoadedImage,
 };
@@ -20,6 +21,12 @@ use berth_engine::{Engine, SystemInfo, VersionInfo};
 pub trait SystemBackend: Send + Sync {
     fn system_info(&self) -> SystemInfo;
     fn version(&self) -> VersionInfo;
+    /// A reader of the engine's events (`GET /events`), from `since`
+    /// (nanoseconds since the epoch) or from now. The default, for
+    /// backends without an engine, is a bus nothing emits into.
+    fn subscribe_events(&self, since: Option<i128>) -> Subscription {
+        berth_engine::events::EventBus::new().subscribe(since)
+    }
 }
 
 impl SystemBackend for Engine {
@@ -28,6 +35,9 @@ impl SystemBackend for Engine {
     }
     fn version(&self) -> VersionInfo {
         Engine::version(self)
+    }
+    fn subscribe_events(&self, since: Option<i128>) -> Subscription {
+        self.events().subscribe(since)
     }
 }
 
@@ -142,6 +152,7 @@ pub trait ContainerBackend: Send + Sync {
             storage: None,
             size: None,
             log_path: self.container_log_path(&c.id),
+            exec_ids: None,
             container: c,
         })
     }
@@ -225,6 +236,7 @@ pub struct Backends {
     pub system: Arc<dyn SystemBackend>,
     pub images: Arc<dyn ImageBackend>,
     pub containers: Arc<dyn ContainerBackend>,
+    pub exec: Arc<dyn crate::handlers::exec::ExecBackend>,
 }
 
 impl Backends {
@@ -233,7 +245,8 @@ impl Backends {
         Self {
             system: engine.clone(),
             images: engine.clone(),
-            containers: engine,
+            containers: engine.clone(),
+            exec: engine,
         }
     }
 }

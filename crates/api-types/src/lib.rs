@@ -14,6 +14,8 @@
 //! ```
 
 pub mod container;
+pub mod event;
+pub mod exec;
 pub mod image;
 pub mod system;
 pub mod version;

@@ -2,8 +2,10 @@
 //! behaviour here; [`crate::settings`] turns these into resolved settings.
 
 pub(crate) mod containers;
+pub(crate) mod exec;
 pub(crate) mod images;
 pub(crate) mod security;
+pub(crate) mod system;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -86,11 +88,16 @@ pub(crate) enum CommandFlags {
     Wait(containers::WaitFlags),
     /// Return low-level information on berth objects
     Inspect(containers::InspectFlags),
+    /// Execute a command in a running container
+    #[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
+    Exec(exec::ExecFlags),
     /// Manage containers
     Container {
         #[command(subcommand)]
         command: containers::ContainerFlags,
     },
+    /// Get real time events from the server
+    Events(system::EventsFlags),
     /// Manage berth
     System {
         #[command(subcommand)]
@@ -102,6 +109,8 @@ pub(crate) enum CommandFlags {
 pub(crate) enum SystemFlags {
     /// Display system-wide information
     Info(FormatFlags),
+    /// Get real time events from the server
+    Events(system::EventsFlags),
 }
 
 #[derive(Debug, Args)]

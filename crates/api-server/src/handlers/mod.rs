@@ -1,6 +1,8 @@
 //! Handlers: one function per route, turning engine data into API types.
 
 mod containers;
+mod events;
+pub(crate) mod exec;
 mod images;
 mod params;
 mod system;
@@ -59,6 +61,11 @@ pub(crate) async fn handle(
         Route::ContainerDelete(id) => {
             containers::delete(backends.containers.clone(), id, req).await
         }
+        Route::ExecCreate(id) => exec::create(backends.exec.clone(), id, req).await,
+        Route::ExecStart(id) => exec::start(backends.exec.clone(), id, req).await,
+        Route::ExecResize(id) => exec::resize(backends.exec.clone(), id, req).await,
+        Route::ExecInspect(id) => exec::inspect(backends.exec.clone(), id).await,
+        Route::Events => events::events(backends.system.clone(), req).await,
         Route::NotFound => ApiError::page_not_found().into_response_body(),
     }
 }

@@ -36,14 +36,14 @@ pub(crate) struct StatusError {
 }
 
 impl StatusError {
-    fn with_message(code: u8, message: impl Into<String>) -> anyhow::Error {
+    pub(crate) fn with_message(code: u8, message: impl Into<String>) -> anyhow::Error {
         anyhow::Error::new(Self {
             code,
             message: Some(message.into()),
         })
     }
 
-    fn exit(code: u8) -> anyhow::Error {
+    pub(crate) fn exit(code: u8) -> anyhow::Error {
         anyhow::Error::new(Self {
             code,
             message: None,
@@ -154,13 +154,16 @@ pub(crate) fn streams(o: &ContainerOptions, detach: bool) -> Result<Streams, Str
 
 /// Parses an `--env-file`: `NAME=value` lines, `NAME` alone takes our
 /// environment's value, `#` comments and blank lines are skipped.
-fn env_file(path: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, String> {
+pub(crate) fn env_file(
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, String> {
     super::security::kv_file(path, Some(env))
 }
 
 /// `NAME=value` as given; `NAME` alone from our environment, dropped when
 /// unset (docker's `-e NAME`).
-fn push_env(out: &mut Vec<String>, spec: &str, env: &dyn Fn(&str) -> Option<String>) {
+pub(crate) fn push_env(out: &mut Vec<String>, spec: &str, env: &dyn Fn(&str) -> Option<String>) {
     if spec.contains('=') {
         out.push(spec.to_owned());
     } else if let Some(v) = env(spec) {
@@ -459,8 +462,60 @@ async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<i64> {
         });
     }
 
+    let outcome = pump(
+        client,
+        attach,
+        &Pump {
+            target: Target::Container(s.id),
+            tty: s.tty,
+            stdin: s.streams.stdin,
+            sig_proxy: s.sig_proxy,
+        },
+    )
+    .await;
+    // The terminal goes back before anything else is printed.
+    drop(raw);
+    outcome?;
+    match wait.result().await {
+        Ok(answer) => Ok(answer.status_code),
+        Err(e) => Err(StatusError::with_message(
+            125,
+            format!("Error waiting for container: {e}"),
+        )),
+    }
+}
+
+/// Whose terminal a stream pump resizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target<'a> {
+    Container(&'a str),
+    Exec(&'a str),
+}
+
+/// How [`pump`] treats a hijacked stream.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pump<'a> {
+    pub(crate) target: Target<'a>,
+    /// Raw output (a terminal) instead of docker's multiplexed frames.
+    pub(crate) tty: bool,
+    /// Forward our stdin; otherwise the write side is closed at once.
+    pub(crate) stdin: bool,
+    /// Forward our signals to the container (`--sig-proxy`, not with a
+    /// terminal, where ^C is a key the container reads).
+    pub(crate) sig_proxy: bool,
+}
+
+/// Copies a hijacked stream (`run`, `start -a`, `exec`) until the output
+/// ends: our stdin to it, its output to our stdout and stderr, window
+/// size changes to the target's terminal, signals as `p` says. The
+/// caller holds the terminal's raw mode, if any, and drops it after.
+pub(crate) async fn pump(
+    client: &Client,
+    attach: berth_api_client::AttachStream,
+    p: &Pump<'_>,
+) -> anyhow::Result<()> {
     let (mut reader, writer) = attach.into_split();
-    let input = if s.streams.stdin {
+    let input = if p.stdin {
         tokio::spawn(forward_stdin(writer))
     } else {
         // As the docker CLI: no stdin, so the write side closes at once.
@@ -472,14 +527,14 @@ async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<i64> {
 
     let (sig_tx, mut sig_rx) = tokio::sync::mpsc::unbounded_channel::<i32>();
     let mut listen = Vec::new();
-    let resize = s.tty && std::io::stdout().is_terminal();
+    let resize = p.tty && std::io::stdout().is_terminal();
     if resize {
         listen.push(SIGWINCH);
     }
-    if s.tty {
+    if p.tty {
         // Signals that end berth: leave the terminal as it was.
         listen.extend([1, 2, 15]);
-    } else if s.sig_proxy {
+    } else if p.sig_proxy {
         listen.extend(PROXIED.iter().map(|(n, _)| *n));
     }
     let mut listeners = Vec::new();
@@ -498,7 +553,7 @@ async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<i64> {
     }
     drop(sig_tx);
     if resize {
-        resize_now(client, s.id, true).await;
+        resize_now(client, p.target, true).await;
     }
 
     let mut demux = Demux::new();
@@ -507,7 +562,7 @@ async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<i64> {
         tokio::select! {
             r = reader.read(&mut buf) => match r {
                 Ok(0) => break Ok(()),
-                Ok(n) if s.tty => write_out(StreamKind::Stdout, &buf[..n]),
+                Ok(n) if p.tty => write_out(StreamKind::Stdout, &buf[..n]),
                 Ok(n) => match demux.push(&buf[..n]) {
                     Ok(frames) => {
                         let mut failed = None;
@@ -528,11 +583,12 @@ async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<i64> {
             },
             Some(n) = sig_rx.recv() => {
                 if n == SIGWINCH {
-                    resize_now(client, s.id, false).await;
-                } else if s.tty {
+                    resize_now(client, p.target, false).await;
+                } else if p.tty {
                     break Err(StatusError::exit(u8::try_from(128 + n).unwrap_or(1)));
-                } else if let Some((_, name)) = PROXIED.iter().find(|(m, _)| *m == n)
-                    && let Err(e) = client.container_kill(s.id, Some(name)).await
+                } else if let (Target::Container(id), Some((_, name))) =
+                    (p.target, PROXIED.iter().find(|(m, _)| *m == n))
+                    && let Err(e) = client.container_kill(id, Some(name)).await
                 {
                     eprintln!("error sending signal: {e}");
                 }
@@ -543,28 +599,24 @@ async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<i64> {
         l.abort();
     }
     input.abort();
-    // The terminal goes back before anything else is printed.
-    drop(raw);
-    outcome?;
-    match wait.result().await {
-        Ok(answer) => Ok(answer.status_code),
-        Err(e) => Err(StatusError::with_message(
-            125,
-            format!("Error waiting for container: {e}"),
-        )),
-    }
+    outcome
 }
 
-/// `POST /containers/{id}/resize` with our terminal's size. The first one
+/// `POST /containers/{id}/resize` (or `/exec/{id}/resize`) with our
+/// terminal's size. The first one
 /// is retried a few times, as the docker CLI does, for a container whose
 /// terminal is not ready yet; failures are not fatal.
-async fn resize_now(client: &Client, id: &str, first: bool) {
+async fn resize_now(client: &Client, target: Target<'_>, first: bool) {
     let Some((h, w)) = terminal::size() else {
         return;
     };
     let tries = if first { 5 } else { 1 };
     for i in 0..tries {
-        if client.container_resize(id, h, w).await.is_ok() {
+        let resized = match target {
+            Target::Container(id) => client.container_resize(id, h, w).await,
+            Target::Exec(id) => client.exec_resize(id, h, w).await,
+        };
+        if resized.is_ok() {
             return;
         }
         if i + 1 < tries {

@@ -39,13 +39,13 @@ pub(crate) fn read_text(path: &str) -> Result<String, String> {
     })
 }
 
+/// Where a `KEY` without a value takes its value from (the environment).
+pub(crate) type Lookup<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
 /// docker's `parseKeyValueFile`: one `KEY=value` a line, leading blanks
 /// and `#` comment lines skipped; a `KEY` alone takes `lookup`'s value
 /// (and is dropped when it has none, or without `lookup`).
-pub(crate) fn kv_file(
-    path: &str,
-    lookup: Option<&dyn Fn(&str) -> Option<String>>,
-) -> Result<Vec<String>, String> {
+pub(crate) fn kv_file(path: &str, lookup: Option<&Lookup>) -> Result<Vec<String>, String> {
     let text = read_text(path)?;
     let mut out = Vec::new();
     for raw in text.lines() {

@@ -36,6 +36,9 @@ pub(crate) enum ContainerFlags {
     Wait(WaitFlags),
     /// Display detailed information on one or more containers
     Inspect(ContainerInspectFlags),
+    /// Execute a command in a running container
+    #[command(override_usage = "berth container exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
+    Exec(super::exec::ExecFlags),
 }
 
 /// The options `run` and `create` share: what the container is.

@@ -695,11 +695,11 @@ pub(crate) fn apply(
         mounts.retain(|m| m["destination"] != "/dev/shm");
         if o.privileged {
             for m in mounts.iter_mut() {
-                if m["destination"] == "/sys" || m["destination"] == "/sys/fs/cgroup" {
-                    if let Some(opts) = m["options"].as_array_mut() {
-                        opts.retain(|x| x != "ro");
-                        opts.push(json!("rw"));
-                    }
+                if (m["destination"] == "/sys" || m["destination"] == "/sys/fs/cgroup")
+                    && let Some(opts) = m["options"].as_array_mut()
+                {
+                    opts.retain(|x| x != "ro");
+                    opts.push(json!("rw"));
                 }
             }
         }

@@ -257,6 +257,7 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
         cmd,
         size,
         log_path,
+        exec_ids,
         ..
     } = d;
     let mut args = c.process.args.clone();
@@ -335,7 +336,7 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
             labels: c.labels,
             stop_signal: c.stop_signal,
         },
-        exec_ids: None,
+        exec_ids,
         id: c.id,
         ..api::ContainerInspect::default()
     }

@@ -9,7 +9,7 @@ mod security;
 mod streams;
 
 pub(crate) use info::{inspect, list};
-pub(crate) use streams::{attach, logs, resize};
+pub(crate) use streams::{attach, logs, resize, splice, terminal_size, wants_upgrade};
 
 use std::sync::Arc;
 

@@ -261,7 +261,7 @@ pub(crate) fn adjust_default(seccomp: &mut Value, caps: &BTreeSet<String>) {
             .is_some_and(|n| n.len() == 1 && n[0] == name)
     };
     if caps.contains("CAP_SYS_ADMIN") {
-        rules.retain(|r| !(only(r, "clone") && r.get("args").is_some()) && !only(r, "clone3"));
+        rules.retain(|r| !(only(r, "clone3") || only(r, "clone") && r.get("args").is_some()));
     }
     if !caps.contains("CAP_SYS_CHROOT") {
         rules.retain(|r| !only(r, "chroot"));
