@@ -35,6 +35,7 @@ pub mod security;
 mod shim;
 mod size;
 mod spec;
+pub mod stats;
 mod store;
 mod streams;
 
