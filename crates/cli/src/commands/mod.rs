@@ -5,6 +5,7 @@ pub(crate) mod events;
 pub(crate) mod exec;
 pub(crate) mod images;
 pub(crate) mod info;
+pub(crate) mod lifecycle;
 pub(crate) mod run;
 pub(crate) mod security;
 pub(crate) mod stats;

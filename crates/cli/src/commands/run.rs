@@ -225,6 +225,8 @@ pub(crate) fn create_config(
         "WorkingDir": o.workdir.clone().unwrap_or_default(),
         "Entrypoint": entrypoint,
         "Labels": labels,
+        // `--stop-signal`; absent: the image's (checked by the daemon).
+        "StopSignal": o.stop_signal.clone().unwrap_or_default(),
         "HostConfig": {
             "AutoRemove": o.rm,
             "LogConfig": {"Type": driver, "Config": log_opts},

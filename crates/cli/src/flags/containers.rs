@@ -34,6 +34,14 @@ pub(crate) enum ContainerFlags {
     Rm(RmFlags),
     /// Block until one or more containers stop, then print their exit codes
     Wait(WaitFlags),
+    /// Restart one or more containers
+    Restart(super::lifecycle::RestartFlags),
+    /// Pause all processes within one or more containers
+    Pause(super::lifecycle::PauseFlags),
+    /// Unpause all processes within one or more containers
+    Unpause(super::lifecycle::PauseFlags),
+    /// Rename a container
+    Rename(super::lifecycle::RenameFlags),
     /// Display detailed information on one or more containers
     Inspect(ContainerInspectFlags),
     /// Display a live stream of container(s) resource usage statistics
@@ -73,6 +81,9 @@ pub(crate) struct ContainerOptions {
     /// Log driver options
     #[arg(long = "log-opt", value_name = "list")]
     pub(crate) log_opt: Vec<String>,
+    /// Signal to stop the container
+    #[arg(long = "stop-signal", value_name = "string")]
+    pub(crate) stop_signal: Option<String>,
     /// Assign a name to the container
     #[arg(long = "name", value_name = "string")]
     pub(crate) name: Option<String>,
