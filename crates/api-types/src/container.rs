@@ -48,6 +48,9 @@ pub struct CreateHostConfig {
     /// The client's terminal `[height, width]` (API 1.42+); `[0, 0]` or
     /// absent when it has none.
     pub console_size: Option<[u16; 2]>,
+    /// `--memory`, `--cpus`, `--pids-limit`, `--ulimit`, ...
+    #[serde(flatten)]
+    pub resources: crate::resources::Resources,
     /// Security and isolation (`--privileged`, `--cap-add`, ...).
     #[serde(flatten)]
     pub security: SecurityHostConfig,

@@ -32,6 +32,7 @@ pub mod logs;
 pub mod model;
 mod oci_defaults;
 mod ops;
+pub mod resources;
 pub mod security;
 mod shim;
 mod size;
@@ -357,6 +358,7 @@ impl Containers {
             opts.entrypoint = Some(Vec::new());
         }
         opts.log_config.driver()?;
+        opts.resources.check(resources::HostLimits::get(), false)?;
         opts.security.check(opts.hostname.is_some())?;
         let details = images.inspect(image).map_err(|e| {
             if e.class() == berth_image::ErrorClass::NotFound {
@@ -548,6 +550,7 @@ impl Containers {
                     started_at: berth_image::store::rfc3339_now(),
                     finished_at: entry.state.finished_at.clone(),
                     error: String::new(),
+                    oom_killed: false,
                     paused: false,
                 };
                 let saved = inner.store.save(entry);
@@ -1313,11 +1316,17 @@ impl Inner {
             return;
         }
         let (code, at) = match outcome {
-            Ok(Reply::Exited(status)) => (status.exit_code, status.exited_at),
+            Ok(Reply::Exited(status)) => {
+                self.note_oom(id, status.oom_killed);
+                (status.exit_code, status.exited_at)
+            }
             other => {
                 tracing::warn!(id, outcome = ?other, "lost the shim of a running container");
                 match shim::read_exit(&state_dir) {
-                    Some(status) => (status.exit_code, status.exited_at),
+                    Some(status) => {
+                        self.note_oom(id, status.oom_killed);
+                        (status.exit_code, status.exited_at)
+                    }
                     None => (255, berth_image::store::rfc3339_now()),
                 }
             }
@@ -1342,6 +1351,7 @@ impl Inner {
                 Ok(Reply::State {
                     exit: Some(status), ..
                 }) => {
+                    self.note_oom(&c.id, status.oom_killed);
                     self.finalize(&c.id, status.exit_code, status.exited_at);
                     return;
                 }
@@ -1351,7 +1361,10 @@ impl Inner {
             }
         }
         let (code, at) = match shim::read_exit(&state_dir) {
-            Some(status) => (status.exit_code, status.exited_at),
+            Some(status) => {
+                self.note_oom(&c.id, status.oom_killed);
+                (status.exit_code, status.exited_at)
+            }
             None => (255, berth_image::store::rfc3339_now()),
         };
         self.finalize(&c.id, code, at);
