@@ -14,6 +14,7 @@
 //! ```
 
 pub mod container;
+pub mod detach_keys;
 pub mod image;
 pub mod system;
 pub mod version;

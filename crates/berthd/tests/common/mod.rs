@@ -16,6 +16,8 @@ use nix::unistd::Pid;
 
 pub(crate) const DOCKER_28: &str = "/usr/local/bin/docker";
 pub(crate) const DOCKER_20: &str = "/usr/bin/docker";
+/// This tree's `berth` CLI, for [`Daemon::client_command`].
+pub(crate) const BERTH: &str = "berth";
 
 /// Runs `cmd` with `input` on its standard input; its output.
 pub(crate) fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
@@ -192,12 +194,26 @@ impl Daemon {
 
     /// `berth args` (the CLI built from this tree) against this daemon.
     pub(crate) fn berth(&self, args: &[&str]) -> Output {
-        Command::new(berth_bin())
-            .args(args)
+        self.berth_command(args).output().unwrap()
+    }
+
+    /// The command `berth args` against this daemon, to run as needed.
+    pub(crate) fn berth_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(berth_bin());
+        cmd.args(args)
             .env("BERTH_HOST", format!("unix://{}", self.socket().display()))
-            .env_remove("DOCKER_HOST")
-            .output()
-            .unwrap()
+            .env_remove("DOCKER_HOST");
+        cmd
+    }
+
+    /// `args` through `client`: [`BERTH`] (this tree's CLI), [`DOCKER_28`]
+    /// or [`DOCKER_20`].
+    pub(crate) fn client_command(&self, client: &str, args: &[&str]) -> Command {
+        if client == BERTH {
+            self.berth_command(args)
+        } else {
+            self.docker_command(client, args)
+        }
     }
 
     /// `args` through Debian's docker 20.10 client (`/usr/bin/docker`).
@@ -501,5 +517,75 @@ impl Pty {
     /// The terminal's attributes (raw mode or not).
     pub(crate) fn termios(&self) -> nix::sys::termios::Termios {
         nix::sys::termios::tcgetattr(&self.slave).unwrap()
+    }
+}
+
+/// A client (berth or docker) on a pseudo-terminal of its own (its
+/// controlling terminal, as in a shell), with everything it prints
+/// collected. Killed (by pid) on drop if still running.
+pub(crate) struct PtyClient {
+    pub(crate) child: Child,
+    pub(crate) pty: Pty,
+}
+
+impl PtyClient {
+    /// `args` through `client` (see [`Daemon::client_command`]).
+    pub(crate) fn spawn(d: &Daemon, client: &str, args: &[&str], rows: u16, cols: u16) -> Self {
+        let pty = Pty::open(rows, cols);
+        let child = pty.spawn(&d.client_command(client, args));
+        Self { child, pty }
+    }
+
+    pub(crate) fn screen(&self) -> String {
+        self.pty.screen()
+    }
+
+    /// Waits (up to 60 s) until the screen shows `want`.
+    pub(crate) fn expect(&self, want: &str) {
+        self.pty.expect(want, 1);
+    }
+
+    pub(crate) fn type_line(&mut self, line: &str) {
+        self.pty.type_line(line);
+    }
+
+    /// Types `keys` one byte at a time, as a person does (the docker CLI
+    /// only recognises detach keys that arrive one per read).
+    pub(crate) fn type_keys(&mut self, keys: &[u8]) {
+        use std::io::Write;
+
+        for k in keys {
+            self.pty.master.write_all(&[*k]).unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub(crate) fn resize(&self, rows: u16, cols: u16) {
+        self.pty.resize(rows, cols);
+    }
+
+    /// The client's exit code (waits up to 60 s).
+    pub(crate) fn wait(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the client did not exit; the screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for PtyClient {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }

@@ -30,6 +30,7 @@ pub(crate) async fn run(
         ContainerFlags::Run(f) => session::run(client, f, printer).await,
         ContainerFlags::Create(f) => session::create(client, f, printer).await,
         ContainerFlags::Start(f) => start(client, f, printer).await,
+        ContainerFlags::Attach(f) => super::attach::attach(client, f).await,
         ContainerFlags::Ls(f) => list(client, f, printer).await,
         ContainerFlags::Logs(f) => logs(client, f).await,
         ContainerFlags::Stop(f) => stop(client, f, printer).await,
@@ -490,7 +491,8 @@ async fn start(client: &Client, f: &StartFlags, printer: &mut Printer) -> anyhow
                 "you cannot start and attach multiple containers at once"
             ));
         };
-        return session::start_attached(client, name, f.interactive).await;
+        return session::start_attached(client, name, f.interactive, f.detach_keys.as_deref())
+            .await;
     }
     let mut failed = Vec::new();
     for name in &f.containers {

@@ -6,6 +6,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use berth_api_types::container as api;
+use berth_api_types::detach_keys::{DetachKeys, DetachScanner};
 use berth_engine::container::logs::parse_unix_timestamp;
 use berth_engine::container::{
     AttachHandle, AttachOptions, ContainerError, LogConfig, LogDriver, LogEvent, LogQuery,
@@ -235,7 +236,7 @@ fn wants_upgrade(req: &Request) -> bool {
     has(header::CONNECTION, "upgrade") && has(header::UPGRADE, "tcp")
 }
 
-/// `POST /containers/{id}/attach?stream=&logs=&stdin=&stdout=&stderr=`.
+/// `POST /containers/{id}/attach?stream=&logs=&stdin=&stdout=&stderr=&detachKeys=`.
 ///
 /// With `Connection: Upgrade` + `Upgrade: tcp` the answer is `101` and the
 /// connection becomes the container's streams; otherwise `200` with the
@@ -244,9 +245,17 @@ fn wants_upgrade(req: &Request) -> bool {
 /// passes the shim's bytes through unchanged (docker's multiplexed frames
 /// without a terminal, raw with one). A container that is not running is
 /// attached at its next start. As dockerd, the replay is read before the
-/// live attach, so output written in between is in neither.
+/// live attach, so output written in between is in neither. With a
+/// terminal and stdin, the client's input is watched for the detach keys
+/// (`detachKeys`, default ctrl-p ctrl-q), which end the attach and leave
+/// the container running; so does the input's end ([`SpliceOptions`]).
 pub(crate) async fn attach(backend: Backend, id: String, mut req: Request) -> Response {
     let q = query_of(&req);
+    // Checked first, as dockerd does (before looking the container up).
+    let detach_keys = match DetachKeys::from_param(param(&q, "detachKeys")) {
+        Ok(k) => k,
+        Err(e) => return ApiError::invalid_argument(e.to_string()).into_response_body(),
+    };
     let b = backend.clone();
     let lookup = id.clone();
     let c = match blocking(move || b.inspect_container(&lookup)).await {
@@ -258,11 +267,14 @@ pub(crate) async fn attach(backend: Backend, id: String, mut req: Request) -> Re
         stdin,
         stdout: flag(&q, "stdout"),
         stderr: flag(&q, "stderr"),
-        // The docker CLI attaches stdin only with `-i`, and then sets
-        // StdinOnce: its end-of-file closes the process's stdin.
-        close_stdin: stdin,
+        // dockerd's `CloseStdin: StdinOnce`: the docker CLI sets it when
+        // `run -i`/`create -i` attach stdin, and then the client's
+        // end-of-file closes the process's stdin; a `run -d -i` container
+        // keeps it open for the next client.
+        close_stdin: stdin && c.options.stdin_once,
     };
     let content_type = stream_content_type(c.process.tty);
+    let splice_opts = SpliceOptions::for_session(c.process.tty, stdin, detach_keys);
     let replay = if flag(&q, "logs") {
         let send = LogSend {
             tty: c.process.tty,
@@ -332,7 +344,9 @@ pub(crate) async fn attach(backend: Backend, id: String, mut req: Request) -> Re
                     return;
                 }
             };
-            splice(client, shim).await;
+            if splice_with(client, shim, splice_opts).await == SpliceEnd::Detached {
+                tracing::debug!(id = %id, "attach: detached by the client's keys");
+            }
         });
         let mut r = Response::new(Body::empty());
         *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -404,21 +418,139 @@ async fn connect_shim(handle: AttachHandle) -> Result<tokio::net::UnixStream, Ap
     })
 }
 
-/// Copies both ways until the container's output ends. The client's
-/// end-of-file half-closes the shim connection (closing stdin when asked).
-async fn splice<C>(client: C, shim: tokio::net::UnixStream)
+/// How [`splice_with`] proxies a hijacked session (docker's
+/// `AttachConfig`). The default is a plain copy both ways: the client's
+/// end-of-file half-closes the shim connection (closing stdin when the
+/// shim was asked to), and the output is copied until it ends.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SpliceOptions {
+    /// Watch the client's input for this sequence: a partial match that
+    /// turns out different is passed on, a full one ends the session
+    /// (the process keeps running). dockerd does this only for a process
+    /// with a terminal and stdin attached.
+    pub(crate) detach_keys: Option<DetachKeys>,
+    /// End the session when the client's input ends, without closing the
+    /// process's stdin (dockerd with a terminal). Otherwise the input's end
+    /// is passed on as a half-close (closing stdin when the shim was told
+    /// to) and the output is copied until it ends.
+    pub(crate) end_on_input_eof: bool,
+}
+
+impl SpliceOptions {
+    /// What dockerd does for an attach or exec whose process has a
+    /// terminal (`tty`) and whose client sends input (`stdin`): look for
+    /// `keys`, and end the session when the input ends.
+    pub(crate) fn for_session(tty: bool, stdin: bool, keys: DetachKeys) -> Self {
+        let interactive = tty && stdin;
+        Self {
+            detach_keys: interactive.then_some(keys),
+            end_on_input_eof: interactive,
+        }
+    }
+}
+
+/// How a spliced session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SpliceEnd {
+    /// The process's output ended (it exited), or the client went away.
+    OutputEnded,
+    /// The client sent the detach keys.
+    Detached,
+    /// The client's input ended ([`SpliceOptions::end_on_input_eof`]).
+    InputEnded,
+}
+
+/// How the client's input ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InputEnd {
+    Eof,
+    Detached,
+}
+
+/// Copies the client's input to the shim, through `scanner` when there is
+/// one, until the input ends, the detach keys come, or the shim stops
+/// taking input.
+async fn pump_input<R>(
+    mut client: R,
+    shim: &mut tokio::net::unix::OwnedWriteHalf,
+    mut scanner: Option<DetachScanner>,
+) -> InputEnd
+where
+    R: tokio::io::AsyncRead + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut out = Vec::new();
+    loop {
+        let n = client.read(&mut buf).await.unwrap_or(0);
+        out.clear();
+        if n == 0 {
+            if let Some(s) = &mut scanner {
+                s.finish(&mut out);
+                let _ = shim.write_all(&out).await;
+            }
+            return InputEnd::Eof;
+        }
+        let (data, detached) = match &mut scanner {
+            Some(s) => {
+                let detached = s.feed(&buf[..n], &mut out);
+                (&out[..], detached)
+            }
+            None => (&buf[..n], false),
+        };
+        if !data.is_empty() && shim.write_all(data).await.is_err() {
+            return InputEnd::Eof;
+        }
+        if detached {
+            return InputEnd::Detached;
+        }
+    }
+}
+
+/// Copies both ways as `opts` says (see [`SpliceOptions`]); how it ended.
+/// On a detach or the input's end (with `end_on_input_eof`) the client's
+/// connection is shut down and the shim's dropped: the shim forgets this
+/// client and the process runs on.
+pub(crate) async fn splice_with<C>(
+    client: C,
+    shim: tokio::net::UnixStream,
+    opts: SpliceOptions,
+) -> SpliceEnd
 where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     use tokio::io::AsyncWriteExt;
-    let (mut client_r, mut client_w) = tokio::io::split(client);
+    let (client_r, mut client_w) = tokio::io::split(client);
     let (mut shim_r, mut shim_w) = shim.into_split();
-    let input = tokio::spawn(async move {
-        let _ = tokio::io::copy(&mut client_r, &mut shim_w).await;
-        let _ = shim_w.shutdown().await;
+    let scanner = opts.detach_keys.map(DetachScanner::new);
+    let end_on_eof = opts.end_on_input_eof;
+    let mut input = tokio::spawn(async move {
+        let end = pump_input(client_r, &mut shim_w, scanner).await;
+        if end == InputEnd::Eof && !end_on_eof {
+            let _ = shim_w.shutdown().await;
+        }
+        end
     });
-    let _ = tokio::io::copy(&mut shim_r, &mut client_w).await;
+    let end = {
+        let output = async {
+            let _ = tokio::io::copy(&mut shim_r, &mut client_w).await;
+        };
+        tokio::pin!(output);
+        tokio::select! {
+            () = &mut output => SpliceEnd::OutputEnded,
+            r = &mut input => match r {
+                Ok(InputEnd::Detached) => SpliceEnd::Detached,
+                Ok(InputEnd::Eof) if end_on_eof => SpliceEnd::InputEnded,
+                _ => {
+                    output.await;
+                    SpliceEnd::OutputEnded
+                }
+            },
+        }
+    };
+    input.abort();
+    drop(shim_r);
     let _ = client_w.flush().await;
     let _ = client_w.shutdown().await;
-    input.abort();
+    end
 }
