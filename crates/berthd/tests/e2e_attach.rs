@@ -8,13 +8,11 @@ mod common;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Output, Stdio};
+use std::time::Duration;
 
-use common::{BERTH, DOCKER_20, DOCKER_28, Daemon, PtyClient, import_busybox};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use common::{BERTH, DOCKER_20, DOCKER_28, Daemon, Piped, PtyClient, import_busybox, until};
+use nix::sys::signal::Signal;
 
 const CLIENTS: [&str; 3] = [BERTH, DOCKER_28, DOCKER_20];
 
@@ -54,124 +52,12 @@ fn assert_running(d: &Daemon, name: &str) {
     );
 }
 
-/// Waits (up to 60 s) until `cond` holds.
-fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Waits (up to 60 s) until `name` has exited; its exit code.
 fn exit_code_of(d: &Daemon, name: &str) -> String {
     until(&format!("{name} to exit"), || {
         status_of(d, name) == "exited"
     });
     inspect(d, name, "{{.State.ExitCode}}")
-}
-
-/// A client with piped stdio: what it prints (stdout and stderr together)
-/// is collected on threads. Killed (by pid) on drop if still running.
-struct Piped {
-    child: Child,
-    stdin: Option<std::process::ChildStdin>,
-    out: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Piped {
-    /// Runs `cmd` with every signal's default action (`env
-    /// --default-signal`), as from an interactive shell: a test started in
-    /// the background of a non-interactive shell inherits SIGINT ignored.
-    fn spawn(cmd: Command) -> Self {
-        let mut c = Command::new("env");
-        c.arg("--default-signal")
-            .arg(cmd.get_program())
-            .args(cmd.get_args());
-        for (key, value) in cmd.get_envs() {
-            match value {
-                Some(v) => c.env(key, v),
-                None => c.env_remove(key),
-            };
-        }
-        let mut child = c
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = Arc::new(Mutex::new(Vec::new()));
-        let readers: [Box<dyn Read + Send>; 2] = [
-            Box::new(child.stdout.take().unwrap()),
-            Box::new(child.stderr.take().unwrap()),
-        ];
-        for mut r in readers {
-            let sink = Arc::clone(&out);
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = r.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    sink.lock().unwrap().extend_from_slice(&buf[..n]);
-                }
-            });
-        }
-        Self {
-            stdin: child.stdin.take(),
-            child,
-            out,
-        }
-    }
-
-    fn output(&self) -> String {
-        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
-    }
-
-    fn expect(&self, want: &str) {
-        until(&format!("{want:?} in:\n{}", self.output()), || {
-            self.output().contains(want)
-        });
-    }
-
-    fn send(&mut self, data: &str) {
-        let stdin = self.stdin.as_mut().unwrap();
-        stdin.write_all(data.as_bytes()).unwrap();
-        stdin.flush().unwrap();
-    }
-
-    fn close_stdin(&mut self) {
-        self.stdin = None;
-    }
-
-    fn signal(&self, sig: Signal) {
-        kill(Pid::from_raw(i32::try_from(self.child.id()).unwrap()), sig).unwrap();
-    }
-
-    /// Its exit status (waits up to 60 s).
-    fn wait(&mut self) -> std::process::ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the client did not exit; its output:\n{}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Piped {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// The screen of `t` shows `want` at least `n` times (echo and output).

@@ -589,3 +589,115 @@ impl Drop for PtyClient {
         }
     }
 }
+
+/// Waits (up to 60 s) until `cond` holds.
+pub(crate) fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A client with piped stdio: what it prints (stdout and stderr together)
+/// is collected on threads. Killed (by pid) on drop if still running.
+pub(crate) struct Piped {
+    pub(crate) child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    out: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Piped {
+    /// Runs `cmd` with every signal's default action (`env
+    /// --default-signal`), as from an interactive shell: a test started in
+    /// the background of a non-interactive shell inherits SIGINT ignored.
+    pub(crate) fn spawn(cmd: Command) -> Self {
+        let mut c = Command::new("env");
+        c.arg("--default-signal")
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        for (key, value) in cmd.get_envs() {
+            match value {
+                Some(v) => c.env(key, v),
+                None => c.env_remove(key),
+            };
+        }
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let readers: [Box<dyn std::io::Read + Send>; 2] = [
+            Box::new(child.stdout.take().unwrap()),
+            Box::new(child.stderr.take().unwrap()),
+        ];
+        for mut r in readers {
+            let sink = std::sync::Arc::clone(&out);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = r.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    sink.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            });
+        }
+        Self {
+            stdin: child.stdin.take(),
+            child,
+            out,
+        }
+    }
+
+    pub(crate) fn output(&self) -> String {
+        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
+    }
+
+    pub(crate) fn expect(&self, want: &str) {
+        until(&format!("{want:?} in:\n{}", self.output()), || {
+            self.output().contains(want)
+        });
+    }
+
+    pub(crate) fn send(&mut self, data: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        std::io::Write::write_all(stdin, data.as_bytes()).unwrap();
+        std::io::Write::flush(stdin).unwrap();
+    }
+
+    pub(crate) fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    pub(crate) fn signal(&self, sig: Signal) {
+        kill(Pid::from_raw(i32::try_from(self.child.id()).unwrap()), sig).unwrap();
+    }
+
+    /// Its exit status (waits up to 60 s).
+    pub(crate) fn wait(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the client did not exit; its output:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Piped {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

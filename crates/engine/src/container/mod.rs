@@ -27,6 +27,7 @@
 //! an async caller uses `spawn_blocking`.
 
 pub mod filter;
+mod log_attrs;
 pub mod logs;
 pub mod model;
 mod oci_defaults;
@@ -1062,6 +1063,7 @@ impl Inner {
     fn start_locked(&self, images: &ImageStore, c: &Container) -> Result<(i32, i32)> {
         // Checked at create; checked here too before anything needs undoing.
         let log = c.options.log_config.driver()?;
+        let attrs = log_attrs::attributes(c)?;
         let log_path = self.log_path(&c.id);
         let rootfs = self.rootfs_dir(&c.id);
         fs_err::create_dir_all(&rootfs).map_err(|e| store::io(&rootfs, e))?;
@@ -1099,6 +1101,7 @@ impl Inner {
                     logs::LogDriver::JsonFile { max_size, max_file } => (max_size, max_file),
                     logs::LogDriver::None => (0, 1),
                 },
+                log_attrs: &attrs,
                 stdin: c.process.open_stdin,
                 terminal: c.process.tty,
             })

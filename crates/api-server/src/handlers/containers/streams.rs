@@ -52,11 +52,42 @@ fn timestamp(q: &[(String, String)], name: &str) -> Result<Option<i128>, ApiErro
     }
 }
 
+/// Go's `url.QueryEscape`, as dockerd writes `--details` attributes.
+fn query_escape(text: &str, out: &mut Vec<u8>) {
+    for &b in text.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b),
+            b' ' => out.push(b'+'),
+            _ => out.extend_from_slice(format!("%{b:02X}").as_bytes()),
+        }
+    }
+}
+
+/// dockerd's `--details` prefix: `key=value,key2=value2 ` (escaped as a
+/// query; just the space when the record has no attributes).
+fn details_prefix(rec: &LogRecord) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, (k, v)) in rec.attrs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        query_escape(k, &mut out);
+        out.push(b'=');
+        query_escape(v, &mut out);
+    }
+    out.push(b' ');
+    out
+}
+
 /// Appends one record as the logs and attach answers carry it: a frame
-/// header (without a terminal), the timestamp when asked, the output.
-fn encode(rec: &LogRecord, tty: bool, timestamps: bool, out: &mut Vec<u8>) {
+/// header (without a terminal), the timestamp when asked, the attributes
+/// with `details`, the output.
+fn encode(rec: &LogRecord, tty: bool, timestamps: bool, details: bool, out: &mut Vec<u8>) {
     let stamp = timestamps.then(|| rec.timestamp());
-    let len = rec.log.len() + stamp.as_ref().map_or(0, |s| s.len() + 1);
+    let attrs = details.then(|| details_prefix(rec));
+    let len = rec.log.len()
+        + stamp.as_ref().map_or(0, |s| s.len() + 1)
+        + attrs.as_ref().map_or(0, Vec::len);
     if !tty {
         let kind: u8 = match rec.stream {
             LogStream::Stdout => 1,
@@ -69,6 +100,9 @@ fn encode(rec: &LogRecord, tty: bool, timestamps: bool, out: &mut Vec<u8>) {
         out.extend_from_slice(s.as_bytes());
         out.push(b' ');
     }
+    if let Some(a) = attrs {
+        out.extend_from_slice(&a);
+    }
     out.extend_from_slice(rec.log.as_bytes());
 }
 
@@ -79,6 +113,7 @@ struct LogSend {
     stdout: bool,
     stderr: bool,
     timestamps: bool,
+    details: bool,
 }
 
 /// Reads the log on a blocking thread into `tx`, in chunks of up to
@@ -109,7 +144,7 @@ fn spawn_log_reader(
                         LogStream::Stderr => send.stderr,
                     };
                     if wanted {
-                        encode(rec, send.tty, send.timestamps, &mut buf);
+                        encode(rec, send.tty, send.timestamps, send.details, &mut buf);
                     }
                     buf.len() < CHUNK || flush(&mut buf)
                 }
@@ -133,7 +168,7 @@ fn stream_content_type(tty: bool) -> HeaderValue {
     })
 }
 
-/// `GET /containers/{id}/logs?stdout&stderr&follow&since&until&tail&timestamps`:
+/// `GET /containers/{id}/logs?stdout&stderr&follow&since&until&tail&timestamps&details`:
 /// the json-file log with its rotated files; with `follow`, new records
 /// as they come until the container stops. Multiplexed frames without a
 /// terminal, raw with one.
@@ -180,6 +215,7 @@ pub(crate) async fn logs(backend: Backend, id: String, req: Request) -> Response
         stdout,
         stderr,
         timestamps: flag(&q, "timestamps"),
+        details: flag(&q, "details"),
     };
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     spawn_log_reader(backend, c.id, query, send, tx);
@@ -281,6 +317,7 @@ pub(crate) async fn attach(backend: Backend, id: String, mut req: Request) -> Re
             stdout: opts.stdout,
             stderr: opts.stderr,
             timestamps: false,
+            details: false,
         };
         let b = backend.clone();
         let id = c.id.clone();
@@ -293,7 +330,7 @@ pub(crate) async fn attach(backend: Backend, id: String, mut req: Request) -> Re
                         LogStream::Stderr => send.stderr,
                     };
                     if wanted {
-                        encode(rec, send.tty, false, &mut out);
+                        encode(rec, send.tty, false, false, &mut out);
                     }
                 }
                 true
@@ -553,4 +590,39 @@ where
     let _ = client_w.flush().await;
     let _ = client_w.shutdown().await;
     end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_as_dockerd_prints_them() {
+        let mut rec = LogRecord {
+            stream: LogStream::Stdout,
+            log: "hi\n".into(),
+            time: 0,
+            attrs: Vec::new(),
+        };
+        let line = |rec: &LogRecord, ts: bool| {
+            let mut out = Vec::new();
+            encode(rec, true, ts, true, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(line(&rec, false), " hi\n");
+        rec.attrs = vec![
+            ("a b".into(), "x=y,z".into()),
+            ("tag".into(), "web/1~ü".into()),
+        ];
+        assert_eq!(line(&rec, false), "a+b=x%3Dy%2Cz,tag=web%2F1~%C3%BC hi\n");
+        assert_eq!(
+            line(&rec, true),
+            "1970-01-01T00:00:00.000000000Z a+b=x%3Dy%2Cz,tag=web%2F1~%C3%BC hi\n"
+        );
+        // Without a terminal the frame's length covers the prefix.
+        let mut out = Vec::new();
+        encode(&rec, false, false, true, &mut out);
+        assert_eq!(&out[..8], &[1, 0, 0, 0, 0, 0, 0, 36]);
+        assert_eq!(out.len(), 8 + 36);
+    }
 }
