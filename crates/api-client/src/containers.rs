@@ -121,12 +121,23 @@ impl Client {
         if let Some(keys) = &opts.detach_keys {
             path.push_str(&format!("&detachKeys={}", encode(keys)));
         }
-        let uri = self.versioned(&path).await?;
+        self.hijack(&path, Vec::new()).await
+    }
+
+    /// `POST path` with docker's hijack (`Connection: Upgrade`, `Upgrade:
+    /// tcp`, answered `101`): the connection becomes a stream of the
+    /// container's or an exec's stdio. `body` is JSON when not empty.
+    pub(crate) async fn hijack(&self, path: &str, body: Vec<u8>) -> Result<AttachStream, Error> {
+        let uri = self.versioned(path).await?;
         let mut sender = self.connect().await?;
-        let request = new_request(Method::POST, uri)
+        let mut request = new_request(Method::POST, uri)
             .header(hyper::header::CONNECTION, "Upgrade")
-            .header(hyper::header::UPGRADE, "tcp")
-            .body(Full::new(Bytes::new()))
+            .header(hyper::header::UPGRADE, "tcp");
+        if !body.is_empty() {
+            request = request.header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body)))
             .map_err(|e| Error::Request(e.to_string()))?;
         let response = sender.send_request(request).await.map_err(Error::Http)?;
         if response.status() != StatusCode::SWITCHING_PROTOCOLS {
@@ -285,7 +296,7 @@ impl Client {
 
     /// Sends a request and returns once the status line and headers are
     /// in; an error status is an error. The body is read by the caller.
-    async fn open(
+    pub(crate) async fn open(
         &self,
         method: Method,
         path: &str,
@@ -337,7 +348,7 @@ impl PendingWait {
 /// A response body read chunk by chunk (`logs`, `logs -f`).
 #[derive(Debug)]
 pub struct BodyStream {
-    body: Incoming,
+    pub(crate) body: Incoming,
 }
 
 impl BodyStream {

@@ -16,8 +16,10 @@
 
 mod containers;
 mod error;
+mod exec;
 mod host;
 mod images;
+mod system;
 
 use std::sync::OnceLock;
 
@@ -35,6 +37,7 @@ use hyper::body::Bytes;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 pub use images::encode;
+pub use system::EventsOptions;
 
 /// A request to berthd with the headers docker's clients send. `Host` is
 /// meaningless on a unix socket but required by HTTP/1.1; docker uses

@@ -6,11 +6,13 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 
 use berth_engine::container::filter::{self, ListOptions};
+use berth_engine::container::stats::StatsSample;
 use berth_engine::container::{
     AttachHandle, AttachOptions, Container, ContainerDetails, ContainerError, CreateOptions,
     ListedContainer, WaitCondition, WaitHandle,
 };
 use berth_engine::container::{LogEvent, LogQuery};
+use berth_engine::events::Subscription;
 use berth_engine::image::{
     DeleteItem, Digest, HistoryEntry, ImageDetails, ImageError, ImportRequest, LoadedImage,
 };
@@ -20,6 +22,12 @@ use berth_engine::{Engine, SystemInfo, VersionInfo};
 pub trait SystemBackend: Send + Sync {
     fn system_info(&self) -> SystemInfo;
     fn version(&self) -> VersionInfo;
+    /// A reader of the engine's events (`GET /events`), from `since`
+    /// (nanoseconds since the epoch) or from now. The default, for
+    /// backends without an engine, is a bus nothing emits into.
+    fn subscribe_events(&self, since: Option<i128>) -> Subscription {
+        berth_engine::events::EventBus::new().subscribe(since)
+    }
 }
 
 impl SystemBackend for Engine {
@@ -28,6 +36,9 @@ impl SystemBackend for Engine {
     }
     fn version(&self) -> VersionInfo {
         Engine::version(self)
+    }
+    fn subscribe_events(&self, since: Option<i128>) -> Subscription {
+        self.events().subscribe(since)
     }
 }
 
@@ -134,6 +145,11 @@ pub trait ContainerBackend: Send + Sync {
     /// A container with its merged config, storage and (with `size`) its
     /// sizes. The default, for backends without images or storage, has
     /// only what [`ContainerBackend::inspect_container`] gives.
+    /// One sample of the container's resource usage (`/stats`). The
+    /// default, for backends without cgroups, is a sample without figures.
+    fn container_stats(&self, id: &str) -> Result<(Container, StatsSample), ContainerError> {
+        Ok((self.inspect_container(id)?, StatsSample::default()))
+    }
     fn container_details(&self, id: &str, _size: bool) -> Result<ContainerDetails, ContainerError> {
         let c = self.inspect_container(id)?;
         Ok(ContainerDetails {
@@ -142,6 +158,7 @@ pub trait ContainerBackend: Send + Sync {
             storage: None,
             size: None,
             log_path: self.container_log_path(&c.id),
+            exec_ids: None,
             container: c,
         })
     }
@@ -217,6 +234,9 @@ impl ContainerBackend for Engine {
     fn container_details(&self, id: &str, size: bool) -> Result<ContainerDetails, ContainerError> {
         self.containers().details(id, size)
     }
+    fn container_stats(&self, id: &str) -> Result<(Container, StatsSample), ContainerError> {
+        self.containers().stats(id)
+    }
 }
 
 /// Every backend the router can call.
@@ -225,6 +245,7 @@ pub struct Backends {
     pub system: Arc<dyn SystemBackend>,
     pub images: Arc<dyn ImageBackend>,
     pub containers: Arc<dyn ContainerBackend>,
+    pub exec: Arc<dyn crate::handlers::exec::ExecBackend>,
 }
 
 impl Backends {
@@ -233,7 +254,8 @@ impl Backends {
         Self {
             system: engine.clone(),
             images: engine.clone(),
-            containers: engine,
+            containers: engine.clone(),
+            exec: engine,
         }
     }
 }

@@ -30,6 +30,7 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 pub use backend::{Backends, ContainerBackend, ImageBackend, SystemBackend};
 pub use error::{ApiError, status_for};
+pub use handlers::exec::ExecBackend;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -381,11 +382,62 @@ mod tests {
         }
     }
 
+    impl crate::handlers::exec::ExecBackend for Fake {
+        fn exec_create(
+            &self,
+            container: &str,
+            _: berth_engine::container::exec::ExecConfig,
+        ) -> Result<String, berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                container.to_owned(),
+            ))
+        }
+        fn exec_check(
+            &self,
+            id: &str,
+        ) -> Result<berth_engine::container::exec::ExecInfo, berth_engine::container::ContainerError>
+        {
+            Err(berth_engine::container::ContainerError::ExecNotFound(
+                id.to_owned(),
+            ))
+        }
+        fn exec_start(
+            &self,
+            id: &str,
+            _: berth_engine::container::exec::ExecStartOptions,
+        ) -> Result<Option<std::os::unix::net::UnixStream>, berth_engine::container::ContainerError>
+        {
+            Err(berth_engine::container::ContainerError::ExecNotFound(
+                id.to_owned(),
+            ))
+        }
+        fn exec_inspect(
+            &self,
+            id: &str,
+        ) -> Result<berth_engine::container::exec::ExecInfo, berth_engine::container::ContainerError>
+        {
+            Err(berth_engine::container::ContainerError::ExecNotFound(
+                id.to_owned(),
+            ))
+        }
+        fn exec_resize(
+            &self,
+            id: &str,
+            _: u16,
+            _: u16,
+        ) -> Result<(), berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::ExecNotFound(
+                id.to_owned(),
+            ))
+        }
+    }
+
     async fn call(method: &str, path: &str) -> (StatusCode, axum::http::HeaderMap, String) {
         let app = router(Backends {
             system: Arc::new(Fake),
             images: Arc::new(Fake),
             containers: Arc::new(Fake),
+            exec: Arc::new(Fake),
         });
         let request = Request::builder()
             .method(method)

@@ -33,6 +33,12 @@ pub enum Route {
     ContainerKill(String),
     ContainerResize(String),
     ContainerDelete(String),
+    ExecCreate(String),
+    ExecStart(String),
+    ExecResize(String),
+    ExecInspect(String),
+    Events,
+    ContainerStats(String),
     NotFound,
 }
 
@@ -43,6 +49,10 @@ pub fn route(method: &Method, path: &str) -> Route {
         ("HEAD", ["_ping"]) => Route::PingHead,
         ("GET", ["version"]) => Route::Version,
         ("GET", ["info"]) => Route::Info,
+        ("GET", ["events"]) => Route::Events,
+        ("GET", ["containers", id, "stats"]) if !id.is_empty() => {
+            Route::ContainerStats((*id).to_owned())
+        }
         ("GET", ["images", "json"]) => Route::ImageList,
         ("GET", ["images", "get"]) => Route::ImagesGet,
         ("POST", ["images", "load"]) => Route::ImageLoad,
@@ -89,6 +99,12 @@ pub fn route(method: &Method, path: &str) -> Route {
         ("DELETE", ["containers", id]) if !id.is_empty() => {
             Route::ContainerDelete((*id).to_owned())
         }
+        ("POST", ["containers", id, "exec"]) if !id.is_empty() => {
+            Route::ExecCreate((*id).to_owned())
+        }
+        ("POST", ["exec", id, "start"]) if !id.is_empty() => Route::ExecStart((*id).to_owned()),
+        ("POST", ["exec", id, "resize"]) if !id.is_empty() => Route::ExecResize((*id).to_owned()),
+        ("GET", ["exec", id, "json"]) if !id.is_empty() => Route::ExecInspect((*id).to_owned()),
         _ => Route::NotFound,
     }
 }
@@ -109,6 +125,7 @@ mod tests {
         assert_eq!(route(&Method::HEAD, "/_ping"), Route::PingHead);
         assert_eq!(route(&Method::GET, "/version"), Route::Version);
         assert_eq!(route(&Method::GET, "/info"), Route::Info);
+        assert_eq!(route(&Method::GET, "/events"), Route::Events);
         assert_eq!(route(&Method::POST, "/info"), Route::NotFound);
         assert_eq!(route(&Method::GET, "/info/"), Route::NotFound);
         assert_eq!(route(&Method::GET, "/nope"), Route::NotFound);
@@ -194,5 +211,28 @@ mod tests {
             Route::ContainerResize(s("abc"))
         );
         assert_eq!(route(&Method::DELETE, "/containers/"), Route::NotFound);
+    }
+
+    #[test]
+    fn exec_routes() {
+        let s = |x: &str| x.to_owned();
+        assert_eq!(
+            route(&Method::POST, "/containers/abc/exec"),
+            Route::ExecCreate(s("abc"))
+        );
+        assert_eq!(
+            route(&Method::POST, "/exec/e1/start"),
+            Route::ExecStart(s("e1"))
+        );
+        assert_eq!(
+            route(&Method::POST, "/exec/e1/resize"),
+            Route::ExecResize(s("e1"))
+        );
+        assert_eq!(
+            route(&Method::GET, "/exec/e1/json"),
+            Route::ExecInspect(s("e1"))
+        );
+        assert_eq!(route(&Method::GET, "/exec/e1/start"), Route::NotFound);
+        assert_eq!(route(&Method::POST, "/exec//start"), Route::NotFound);
     }
 }

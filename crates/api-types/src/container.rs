@@ -239,7 +239,7 @@ pub struct ContainerInspect {
     pub mounts: Vec<serde_json::Value>,
     pub config: InspectConfig,
     pub network_settings: serde_json::Value,
-    /// Exec sessions (`null`: none; berth has no exec yet).
+    /// Exec sessions that have not exited (`null`: none).
     #[serde(rename = "ExecIDs")]
     pub exec_ids: Option<Vec<String>>,
 }

@@ -15,7 +15,10 @@
 
 pub mod container;
 pub mod detach_keys;
+pub mod event;
+pub mod exec;
 pub mod image;
+pub mod stats;
 pub mod system;
 pub mod version;
 

@@ -447,3 +447,33 @@ fn attach_refuses_what_docker_refuses() {
     let out = d.berth(&["container", "attach", "new"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
 }
+
+#[test]
+fn exec_detaches_through_the_same_proxy() {
+    let d = Daemon::start();
+    import_busybox(&d);
+    d.ok(&["run", "-d", "--name", "host", "busybox", "sleep", "1000"]);
+    for (n, client) in CLIENTS.into_iter().enumerate() {
+        let mut t = PtyClient::spawn(
+            &d,
+            client,
+            &["exec", "-it", "--detach-keys=ctrl-x,x", "host", "cat", "-v"],
+            24,
+            80,
+        );
+        until("the exec to run", || {
+            inspect(&d, "host", "{{len .ExecIDs}}") == (n + 1).to_string()
+        });
+        t.type_line("typed");
+        expect_n(&t, "typed", 2);
+        // A partial sequence reaches the process.
+        t.type_keys(b"\x18z\r");
+        expect_n(&t, "^Xz", 2);
+        t.type_keys(b"\x18x");
+        assert_eq!(t.wait(), Some(1), "{client} exec: {}", t.screen());
+        t.expect("read escape sequence");
+        // The exec's process runs on.
+        assert_eq!(inspect(&d, "host", "{{len .ExecIDs}}"), (n + 1).to_string());
+    }
+    assert_running(&d, "host");
+}

@@ -3,7 +3,9 @@
 
 pub(crate) mod attach;
 pub(crate) mod containers;
+pub(crate) mod exec;
 pub(crate) mod images;
+pub(crate) mod system;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -88,11 +90,18 @@ pub(crate) enum CommandFlags {
     Wait(containers::WaitFlags),
     /// Return low-level information on berth objects
     Inspect(containers::InspectFlags),
+    /// Execute a command in a running container
+    #[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
+    Exec(exec::ExecFlags),
     /// Manage containers
     Container {
         #[command(subcommand)]
         command: containers::ContainerFlags,
     },
+    /// Get real time events from the server
+    Events(system::EventsFlags),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(system::StatsFlags),
     /// Manage berth
     System {
         #[command(subcommand)]
@@ -104,6 +113,8 @@ pub(crate) enum CommandFlags {
 pub(crate) enum SystemFlags {
     /// Display system-wide information
     Info(FormatFlags),
+    /// Get real time events from the server
+    Events(system::EventsFlags),
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ use berth_api_client::{DEFAULT_HOST, Host};
 
 use crate::flags::containers::{ContainerFlags, InspectFlags};
 use crate::flags::images::ImageFlags;
+use crate::flags::system::ObserveCommand;
 use crate::flags::{CommandFlags, Flags, FormatFlags, SystemFlags};
 
 /// How `--format` asked for output.
@@ -35,6 +36,8 @@ pub(crate) enum Command {
     Container(Box<ContainerFlags>),
     /// `berth inspect`: containers or images.
     Inspect(InspectFlags),
+    /// `events`, `stats`, `system df`, the prune commands.
+    Observe(crate::flags::system::ObserveCommand),
     /// `berth --version`.
     ShortVersion,
     /// No command: print help.
@@ -102,10 +105,18 @@ impl Settings {
                     Command::Container(Box::new(ContainerFlags::Kill(f)))
                 }
                 Some(CommandFlags::Rm(f)) => Command::Container(Box::new(ContainerFlags::Rm(f))),
+                Some(CommandFlags::Exec(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Exec(f)))
+                }
                 Some(CommandFlags::Wait(f)) => {
                     Command::Container(Box::new(ContainerFlags::Wait(f)))
                 }
                 Some(CommandFlags::Inspect(f)) => Command::Inspect(f),
+                Some(CommandFlags::Events(f))
+                | Some(CommandFlags::System {
+                    command: SystemFlags::Events(f),
+                }) => Command::Observe(ObserveCommand::Events(f)),
+                Some(CommandFlags::Stats(f)) => Command::Observe(ObserveCommand::Stats(f)),
                 Some(CommandFlags::Container { command }) => Command::Container(Box::new(command)),
             }
         };

@@ -15,6 +15,7 @@
 
 pub mod container;
 mod error;
+pub mod events;
 pub mod host;
 pub mod image;
 pub mod system;
@@ -78,6 +79,7 @@ pub struct Engine {
     id: String,
     images: image::ImageService,
     containers: container::Containers,
+    events: events::EventBus,
     /// Held for the engine's life; declared last so it is released after
     /// the services above are dropped.
     _data_root_lock: berth_image::store::DataRootLock,
@@ -97,7 +99,10 @@ impl Engine {
         // itself is 0660). Nothing here is listable by them.
         create_private_dir(&config.exec_root, 0o711)?;
         let id = system::load_or_create_engine_id(&config.data_root)?;
-        let images = image::ImageService::open(&config.data_root).map_err(EngineError::Image)?;
+        let events = events::EventBus::new();
+        let images = image::ImageService::open(&config.data_root)
+            .map_err(EngineError::Image)?
+            .with_events(events.clone());
         let cgroup_v2 = config.host_paths.cgroup_info().version == CgroupVersion::V2;
         let containers = container::Containers::open(container::Settings {
             data_root: config.data_root.clone(),
@@ -105,6 +110,7 @@ impl Engine {
             shim_path: config.shim_path.clone(),
             cgroup_parent: config.cgroup_parent.clone(),
             cgroup_v2,
+            events: events.clone(),
         })
         .map_err(|e| EngineError::Containers(Box::new(e)))?;
         containers.remove_orphan_snapshots(images.store());
@@ -117,6 +123,7 @@ impl Engine {
             id,
             images,
             containers,
+            events,
             _data_root_lock: data_root_lock,
         })
     }
@@ -138,6 +145,11 @@ impl Engine {
     /// The container service (bound to the image service's store).
     pub fn containers(&self) -> container::ContainerService<'_> {
         container::ContainerService::new(&self.containers, self.images.store())
+    }
+
+    /// The event bus (`GET /events`); every service emits into it.
+    pub fn events(&self) -> &events::EventBus {
+        &self.events
     }
 
     /// What `/info` reports: object counts (zero until containers and images

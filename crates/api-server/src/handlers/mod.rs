@@ -1,8 +1,11 @@
 //! Handlers: one function per route, turning engine data into API types.
 
 mod containers;
+mod events;
+pub(crate) mod exec;
 mod images;
 mod params;
+mod stats;
 mod system;
 
 use axum::body::Body;
@@ -59,6 +62,12 @@ pub(crate) async fn handle(
         Route::ContainerDelete(id) => {
             containers::delete(backends.containers.clone(), id, req).await
         }
+        Route::ContainerStats(id) => stats::stats(backends.containers.clone(), id, req).await,
+        Route::ExecCreate(id) => exec::create(backends.exec.clone(), id, req).await,
+        Route::ExecStart(id) => exec::start(backends.exec.clone(), id, req).await,
+        Route::ExecResize(id) => exec::resize(backends.exec.clone(), id, req).await,
+        Route::ExecInspect(id) => exec::inspect(backends.exec.clone(), id).await,
+        Route::Events => events::events(backends.system.clone(), req).await,
         Route::NotFound => ApiError::page_not_found().into_response_body(),
     }
 }

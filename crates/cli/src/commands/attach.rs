@@ -14,11 +14,8 @@ use std::io::IsTerminal;
 use anyhow::anyhow;
 use berth_api_client::Client;
 
-use super::run::{Ended, Session, Streams, session};
+use super::run::{DETACHED, Ended, Session, Streams, session};
 use crate::flags::attach::AttachFlags;
-
-/// docker's `term.EscapeError`, as the docker CLI prints it.
-const DETACHED: &str = "read escape sequence";
 
 pub(crate) async fn attach(client: &Client, f: &AttachFlags) -> anyhow::Result<()> {
     let c = client

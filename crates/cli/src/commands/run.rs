@@ -37,14 +37,14 @@ pub(crate) struct StatusError {
 }
 
 impl StatusError {
-    fn with_message(code: u8, message: impl Into<String>) -> anyhow::Error {
+    pub(crate) fn with_message(code: u8, message: impl Into<String>) -> anyhow::Error {
         anyhow::Error::new(Self {
             code,
             message: Some(message.into()),
         })
     }
 
-    fn exit(code: u8) -> anyhow::Error {
+    pub(crate) fn exit(code: u8) -> anyhow::Error {
         anyhow::Error::new(Self {
             code,
             message: None,
@@ -155,7 +155,10 @@ pub(crate) fn streams(o: &ContainerOptions, detach: bool) -> Result<Streams, Str
 
 /// Parses an `--env-file`: `NAME=value` lines, `NAME` alone takes our
 /// environment's value, `#` comments and blank lines are skipped.
-fn env_file(path: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, String> {
+pub(crate) fn env_file(
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, String> {
     let text = fs_err::read_to_string(path).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for line in text.lines() {
@@ -170,7 +173,7 @@ fn env_file(path: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Stri
 
 /// `NAME=value` as given; `NAME` alone from our environment, dropped when
 /// unset (docker's `-e NAME`).
-fn push_env(out: &mut Vec<String>, spec: &str, env: &dyn Fn(&str) -> Option<String>) {
+pub(crate) fn push_env(out: &mut Vec<String>, spec: &str, env: &dyn Fn(&str) -> Option<String>) {
     if spec.contains('=') {
         out.push(spec.to_owned());
     } else if let Some(v) = env(spec) {
@@ -431,6 +434,10 @@ impl Ended {
     }
 }
 
+/// docker's `term.EscapeError`, as the docker CLI prints it when `attach`
+/// or `exec` ends by the detach keys (exit 1).
+pub(crate) const DETACHED: &str = "read escape sequence";
+
 /// Signals a session listens for.
 const SIGWINCH: i32 = 28;
 const PROXIED: &[(i32, &str)] = &[
@@ -443,9 +450,7 @@ const PROXIED: &[(i32, &str)] = &[
 ];
 
 /// Attach, wait, start, resize, then copy the streams until the output
-/// ends (the container's exit status) or the user types the detach keys
-/// (with a terminal and stdin: looked for here as the docker CLI does, and
-/// by the daemon).
+/// ends (the container's exit status) or the user types the detach keys.
 pub(crate) async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<Ended> {
     let daemon_error = |e: berth_api_client::Error| {
         let m = e.to_string();
@@ -502,13 +507,94 @@ pub(crate) async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<
         });
     }
 
+    if !s.start
+        && s.tty
+        && std::io::stdout().is_terminal()
+        && let Some((h, w)) = terminal::size()
+    {
+        // As the docker CLI's attach: one size off first (the pump then
+        // sets the real one), so the process redraws (a shell shows its
+        // prompt again) even when the size is the one it had.
+        let _ = client
+            .container_resize(s.id, h.saturating_add(1), w.saturating_add(1))
+            .await;
+    }
+    let outcome = pump(
+        client,
+        attach,
+        &Pump {
+            target: Target::Container(s.id),
+            tty: s.tty,
+            stdin: s.streams.stdin,
+            sig_proxy: s.sig_proxy,
+            detach_keys: s.detach_keys,
+        },
+    )
+    .await;
+    // The terminal goes back before anything else is printed.
+    drop(raw);
+    if outcome? == Pumped::Detached {
+        return Ok(Ended::Detached);
+    }
+    match wait.result().await {
+        Ok(answer) => Ok(Ended::Exited(answer.status_code)),
+        Err(e) => Err(StatusError::with_message(
+            125,
+            format!("Error waiting for container: {e}"),
+        )),
+    }
+}
+
+/// Whose terminal a stream pump resizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target<'a> {
+    Container(&'a str),
+    Exec(&'a str),
+}
+
+/// How [`pump`] treats a hijacked stream.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pump<'a> {
+    pub(crate) target: Target<'a>,
+    /// Raw output (a terminal) instead of docker's multiplexed frames.
+    pub(crate) tty: bool,
+    /// Forward our stdin; otherwise the write side is closed at once.
+    pub(crate) stdin: bool,
+    /// Forward our signals to the container (`--sig-proxy`, not with a
+    /// terminal, where ^C is a key the container reads).
+    pub(crate) sig_proxy: bool,
+    /// `--detach-keys` (ctrl-p ctrl-q when `None`), looked for in our
+    /// stdin with a terminal, as the docker CLI does (the daemon looks
+    /// too).
+    pub(crate) detach_keys: Option<&'a str>,
+}
+
+/// How a [`pump`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pumped {
+    /// The output ended.
+    Ended,
+    /// The user typed the detach keys.
+    Detached,
+}
+
+/// Copies a hijacked stream (`run`, `start -a`, `attach`, `exec`) until
+/// the output ends or the detach keys are typed: our stdin to it, its
+/// output to our stdout and stderr, window size changes to the target's
+/// terminal, signals as `p` says. The caller holds the terminal's raw
+/// mode, if any, and drops it after.
+pub(crate) async fn pump(
+    client: &Client,
+    attach: berth_api_client::AttachStream,
+    p: &Pump<'_>,
+) -> anyhow::Result<Pumped> {
     let (mut reader, writer) = attach.into_split();
     let (detach_tx, mut detach_rx) = tokio::sync::oneshot::channel::<()>();
-    let input = if s.streams.stdin {
+    let input = if p.stdin {
         // As the docker CLI: an unknown sequence is left to the daemon to
         // refuse (it did, at the attach); the default is looked for here.
-        let scanner = s.tty.then(|| {
-            let keys = s
+        let scanner = p.tty.then(|| {
+            let keys = p
                 .detach_keys
                 .and_then(|k| DetachKeys::from_param(Some(k)).ok())
                 .unwrap_or_default();
@@ -525,14 +611,14 @@ pub(crate) async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<
 
     let (sig_tx, mut sig_rx) = tokio::sync::mpsc::unbounded_channel::<i32>();
     let mut listen = Vec::new();
-    let resize = s.tty && std::io::stdout().is_terminal();
+    let resize = p.tty && std::io::stdout().is_terminal();
     if resize {
         listen.push(SIGWINCH);
     }
-    if s.tty {
+    if p.tty {
         // Signals that end berth: leave the terminal as it was.
         listen.extend([1, 2, 15]);
-    } else if s.sig_proxy {
+    } else if p.sig_proxy {
         listen.extend(PROXIED.iter().map(|(n, _)| *n));
     }
     let mut listeners = Vec::new();
@@ -551,17 +637,7 @@ pub(crate) async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<
     }
     drop(sig_tx);
     if resize {
-        if !s.start
-            && let Some((h, w)) = terminal::size()
-        {
-            // As the docker CLI's attach: one size off first, so the
-            // process redraws (a shell shows its prompt again) even when
-            // the size is the one it had.
-            let _ = client
-                .container_resize(s.id, h.saturating_add(1), w.saturating_add(1))
-                .await;
-        }
-        resize_now(client, s.id, true).await;
+        resize_now(client, p.target, true).await;
     }
 
     let mut demux = Demux::new();
@@ -569,15 +645,15 @@ pub(crate) async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<
     // Polled until it answers once: a detach, or no detach ever (stdin
     // ended, or is not attached).
     let mut detach_open = true;
-    let outcome: anyhow::Result<bool> = loop {
+    let outcome: anyhow::Result<Pumped> = loop {
         tokio::select! {
             r = &mut detach_rx, if detach_open => match r {
-                Ok(()) => break Ok(true),
+                Ok(()) => break Ok(Pumped::Detached),
                 Err(_) => detach_open = false,
             },
             r = reader.read(&mut buf) => match r {
-                Ok(0) => break Ok(false),
-                Ok(n) if s.tty => write_out(StreamKind::Stdout, &buf[..n]),
+                Ok(0) => break Ok(Pumped::Ended),
+                Ok(n) if p.tty => write_out(StreamKind::Stdout, &buf[..n]),
                 Ok(n) => match demux.push(&buf[..n]) {
                     Ok(frames) => {
                         let mut failed = None;
@@ -598,11 +674,12 @@ pub(crate) async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<
             },
             Some(n) = sig_rx.recv() => {
                 if n == SIGWINCH {
-                    resize_now(client, s.id, false).await;
-                } else if s.tty {
+                    resize_now(client, p.target, false).await;
+                } else if p.tty {
                     break Err(StatusError::exit(u8::try_from(128 + n).unwrap_or(1)));
-                } else if let Some((_, name)) = PROXIED.iter().find(|(m, _)| *m == n)
-                    && let Err(e) = client.container_kill(s.id, Some(name)).await
+                } else if let (Target::Container(id), Some((_, name))) =
+                    (p.target, PROXIED.iter().find(|(m, _)| *m == n))
+                    && let Err(e) = client.container_kill(id, Some(name)).await
                 {
                     eprintln!("error sending signal: {e}");
                 }
@@ -613,30 +690,24 @@ pub(crate) async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<
         l.abort();
     }
     input.abort();
-    // The terminal goes back before anything else is printed.
-    drop(raw);
-    if outcome? {
-        return Ok(Ended::Detached);
-    }
-    match wait.result().await {
-        Ok(answer) => Ok(Ended::Exited(answer.status_code)),
-        Err(e) => Err(StatusError::with_message(
-            125,
-            format!("Error waiting for container: {e}"),
-        )),
-    }
+    outcome
 }
 
-/// `POST /containers/{id}/resize` with our terminal's size. The first one
+/// `POST /containers/{id}/resize` (or `/exec/{id}/resize`) with our
+/// terminal's size. The first one
 /// is retried a few times, as the docker CLI does, for a container whose
 /// terminal is not ready yet; failures are not fatal.
-async fn resize_now(client: &Client, id: &str, first: bool) {
+async fn resize_now(client: &Client, target: Target<'_>, first: bool) {
     let Some((h, w)) = terminal::size() else {
         return;
     };
     let tries = if first { 5 } else { 1 };
     for i in 0..tries {
-        if client.container_resize(id, h, w).await.is_ok() {
+        let resized = match target {
+            Target::Container(id) => client.container_resize(id, h, w).await,
+            Target::Exec(id) => client.exec_resize(id, h, w).await,
+        };
+        if resized.is_ok() {
             return;
         }
         if i + 1 < tries {

@@ -26,6 +26,7 @@
 //! file system and wakes [`Containers::wait`]ers. Every call here blocks;
 //! an async caller uses `spawn_blocking`.
 
+pub mod exec;
 pub mod filter;
 mod log_attrs;
 pub mod logs;
@@ -34,6 +35,7 @@ mod oci_defaults;
 mod shim;
 mod size;
 mod spec;
+pub mod stats;
 mod store;
 mod streams;
 
@@ -60,6 +62,8 @@ pub enum ContainerError {
     NotFound(String),
     #[error("No such image: {0}")]
     ImageNotFound(String),
+    #[error("No such exec instance: {0}")]
+    ExecNotFound(String),
     #[error(
         "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
     )]
@@ -124,7 +128,9 @@ impl ContainerError {
 impl Classify for ContainerError {
     fn class(&self) -> ErrorClass {
         match self {
-            Self::NotFound(_) | Self::ImageNotFound(_) => ErrorClass::NotFound,
+            Self::NotFound(_) | Self::ImageNotFound(_) | Self::ExecNotFound(_) => {
+                ErrorClass::NotFound
+            }
             Self::NameInUse { .. } | Self::Conflict { .. } => ErrorClass::Conflict,
             Self::InvalidArgument { .. } => ErrorClass::InvalidArgument,
             Self::Image { class, .. } | Self::ShimRequest { class, .. } => *class,
@@ -149,6 +155,8 @@ pub struct Settings {
     pub cgroup_parent: String,
     /// Whether the host runs cgroup v2 (then containers get a cgroup namespace).
     pub cgroup_v2: bool,
+    /// Where container events go (`GET /events`).
+    pub events: crate::events::EventBus,
 }
 
 /// The container service.
@@ -187,6 +195,8 @@ struct Inner {
     /// The image store, for removing an auto-removed container's snapshot
     /// at its exit (set by the engine once both services are open).
     image_store: std::sync::OnceLock<std::sync::Weak<ImageStore>>,
+    /// Exec records (`exec`), in memory only.
+    execs: exec::Execs,
 }
 
 /// What an attach client wants from a container's streams.
@@ -300,6 +310,7 @@ impl Containers {
             stale_snapshots: Mutex::new(Vec::new()),
             removed_exits: Mutex::new(VecDeque::new()),
             image_store: std::sync::OnceLock::new(),
+            execs: exec::Execs::default(),
         });
         let running: Vec<Container> = lock(&inner.table)
             .values()
@@ -462,6 +473,7 @@ impl Containers {
             return Err(e);
         }
         table.insert(id, container.clone());
+        inner.emit(&container, "create", &[]);
         Ok(container)
     }
 
@@ -530,6 +542,7 @@ impl Containers {
                     error: String::new(),
                 };
                 let saved = inner.store.save(entry);
+                inner.emit(entry, "start", &[]);
                 drop(table);
                 Inner::spawn_monitor(inner, &c.id);
                 saved
@@ -570,6 +583,7 @@ impl Containers {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         let c = resolve(&table, id_or_name)?;
+        self.inner.emit(c, "attach", &[]);
         if c.state.status == Status::Running {
             let id = c.id.clone();
             drop(table);
@@ -629,7 +643,11 @@ impl Containers {
             &self.inner.shim_dir(&c.id),
             &Request::Kill { signal, all: false },
         ) {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.inner
+                    .emit(&c, "kill", &[("signal", signal.to_string())]);
+                Ok(())
+            }
             // It exited meanwhile (its shim may be gone already).
             Err(_) if self.exiting(&c.id) => Err(ContainerError::Conflict {
                 message: format!("Container {} is not running", c.id),
@@ -658,6 +676,13 @@ impl Containers {
             .and_then(parse_signal)
             .unwrap_or(15);
         let timeout = timeout.unwrap_or(Duration::from_secs(10));
+        self.stop_running(&c, signal, timeout)?;
+        self.inner.emit(&c, "stop", &[]);
+        Ok(())
+    }
+
+    /// The stop signal, the wait, then SIGKILL.
+    fn stop_running(&self, c: &Container, signal: i32, timeout: Duration) -> Result<()> {
         if !timeout.is_zero() {
             match self.kill(&c.id, signal) {
                 Ok(()) => {}
@@ -685,7 +710,11 @@ impl Containers {
                 all: true,
             },
         ) {
-            Ok(_) => {}
+            Ok(_) => {
+                if let Some(c) = lock(&self.inner.table).get(id) {
+                    self.inner.emit(c, "kill", &[("signal", "9".to_owned())]);
+                }
+            }
             Err(e) if e.class() == ErrorClass::Conflict => {}
             Err(_) if self.exiting(id) => {}
             Err(e) => return Err(e),
@@ -740,6 +769,7 @@ impl Containers {
         }
         inner.store.remove(&c.id, store::Durability::of(&c))?;
         inner.forget(&mut table, &c.id);
+        inner.emit(&c, "destroy", &[]);
         inner.changed.notify_all();
         Ok(())
     }
@@ -1011,7 +1041,41 @@ fn merge_env(hostname: &str, tty: bool, image: &[String], user: &[String]) -> Ve
     out
 }
 
+/// Whole seconds between two RFC 3339 times (docker's `execDuration`).
+fn exec_seconds(started: &str, finished: &str) -> i128 {
+    match (
+        logs::parse_rfc3339_nanos(started),
+        logs::parse_rfc3339_nanos(finished),
+    ) {
+        (Some(s), Some(f)) if f > s => (f - s) / 1_000_000_000,
+        _ => 0,
+    }
+}
+
+impl Containers {
+    /// Emits a container event with docker's attributes (labels, `image`,
+    /// `name`) and `extra` ones (`exitCode`, `signal`, ...).
+    pub fn emit(&self, c: &Container, action: &str, extra: &[(&str, String)]) {
+        self.inner.emit(c, action, extra);
+    }
+
+    /// The event bus the service emits into.
+    pub fn events(&self) -> &crate::events::EventBus {
+        &self.inner.settings.events
+    }
+}
+
 impl Inner {
+    /// See [`Containers::emit`].
+    fn emit(&self, c: &Container, action: &str, extra: &[(&str, String)]) {
+        let mut ev =
+            crate::events::Event::container(&c.id, &c.name, &c.image_ref, &c.labels, action);
+        for (k, v) in extra {
+            ev.attributes.insert((*k).to_owned(), v.clone());
+        }
+        self.settings.events.emit(ev);
+    }
+
     fn exec_dir(&self, id: &str) -> PathBuf {
         self.settings.exec_root.join("containers").join(id)
     }
@@ -1193,9 +1257,22 @@ impl Inner {
         c.state.pid = 0;
         c.state.shim_pid = 0;
         c.exits += 1;
+        // As dockerd: a container's execs go with its process.
+        self.execs.forget_container(id);
+        let exec_duration = exec_seconds(&c.state.started_at, &c.state.finished_at);
+        self.emit(
+            c,
+            "die",
+            &[
+                ("exitCode", exit_code.to_string()),
+                ("execDuration", exec_duration.to_string()),
+            ],
+        );
         if auto_remove {
             // As dockerd's AutoRemove: the container goes with its exit.
+            let gone = c.clone();
             self.forget(&mut table, id);
+            self.emit(&gone, "destroy", &[]);
         } else if let Err(e) = self.store.save(c) {
             tracing::error!(id, error = %e, "cannot record a container's exit");
         }

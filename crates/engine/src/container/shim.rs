@@ -117,13 +117,23 @@ pub(crate) fn attach(
     state_dir: &Path,
     opts: &super::AttachOptions,
 ) -> Result<UnixStream, ContainerError> {
+    attach_to(state_dir, None, opts)
+}
+
+/// A connection to the streams of the container (`exec_id: None`) or of
+/// one exec (the shim waits for an exec that has not started yet).
+pub(crate) fn attach_to(
+    state_dir: &Path,
+    exec_id: Option<&str>,
+    opts: &super::AttachOptions,
+) -> Result<UnixStream, ContainerError> {
     let path = state_dir.join(ATTACH_SOCKET);
     let lost = |e: String| ContainerError::ShimGone {
         message: format!("cannot attach at {}: {e}", path.display()),
     };
     let mut stream = UnixStream::connect(&path).map_err(|e| lost(e.to_string()))?;
     let req = AttachRequest {
-        exec_id: None,
+        exec_id: exec_id.map(str::to_owned),
         stdin: opts.stdin,
         stdout: opts.stdout,
         stderr: opts.stderr,

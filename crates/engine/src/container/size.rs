@@ -65,6 +65,8 @@ pub struct ContainerDetails {
     pub size: Option<SizeInfo>,
     /// The json-file log.
     pub log_path: PathBuf,
+    /// The execs that have not exited (docker's `ExecIDs`, `None`: none).
+    pub exec_ids: Option<Vec<String>>,
 }
 
 /// The image store as the `ancestor` filter sees it.
@@ -152,7 +154,9 @@ impl ContainerService<'_> {
         let storage = self.storage_of(&c);
         let size = size.then(|| self.size_of(&c));
         let log_path = self.containers.log_path(&c.id);
+        let exec_ids = self.containers.exec_ids(&c.id);
         Ok(ContainerDetails {
+            exec_ids,
             container: c,
             entrypoint,
             cmd,

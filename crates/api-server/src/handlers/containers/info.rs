@@ -256,6 +256,7 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
         cmd,
         size,
         log_path,
+        exec_ids,
         ..
     } = d;
     let mut args = c.process.args.clone();
@@ -333,7 +334,7 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
             labels: c.labels,
             stop_signal: c.stop_signal,
         },
-        exec_ids: None,
+        exec_ids,
         id: c.id,
         ..api::ContainerInspect::default()
     }

@@ -8,7 +8,9 @@ mod info;
 mod streams;
 
 pub(crate) use info::{inspect, list};
-pub(crate) use streams::{attach, logs, resize};
+pub(crate) use streams::{
+    SpliceOptions, attach, logs, resize, splice_with, terminal_size, wants_upgrade,
+};
 
 use std::sync::Arc;
 

@@ -230,7 +230,18 @@ pub(crate) async fn logs(backend: Backend, id: String, req: Request) -> Response
 
 /// `POST /containers/{id}/resize?h=&w=`: the container's terminal size.
 pub(crate) async fn resize(backend: Backend, id: String, req: Request) -> Response {
-    let q = query_of(&req);
+    let (height, width) = match terminal_size(&query_of(&req)) {
+        Ok(s) => s,
+        Err(e) => return e.into_response_body(),
+    };
+    match blocking(move || backend.resize_container(&id, height, width)).await {
+        Ok(()) => Response::new(Body::empty()),
+        Err(e) => e.into_response_body(),
+    }
+}
+
+/// `h` and `w` of a resize (container or exec): `(height, width)`.
+pub(crate) fn terminal_size(q: &[(String, String)]) -> Result<(u16, u16), ApiError> {
     let dim = |name: &str| -> Result<u16, ApiError> {
         let v = q
             .iter()
@@ -246,14 +257,7 @@ pub(crate) async fn resize(backend: Backend, id: String, req: Request) -> Respon
             ))
         })
     };
-    let (height, width) = match (dim("h"), dim("w")) {
-        (Ok(h), Ok(w)) => (h, w),
-        (Err(e), _) | (_, Err(e)) => return e.into_response_body(),
-    };
-    match blocking(move || backend.resize_container(&id, height, width)).await {
-        Ok(()) => Response::new(Body::empty()),
-        Err(e) => e.into_response_body(),
-    }
+    Ok((dim("h")?, dim("w")?))
 }
 
 /// How long an attach to a container that is not running waits for its
@@ -262,7 +266,7 @@ const ATTACH_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs
 
 /// Whether the request asks for docker's hijack (`Connection: Upgrade`,
 /// `Upgrade: tcp`).
-fn wants_upgrade(req: &Request) -> bool {
+pub(crate) fn wants_upgrade(req: &Request) -> bool {
     let has = |name: header::HeaderName, want: &str| {
         req.headers().get_all(name).iter().any(|v| {
             v.to_str()
