@@ -17,6 +17,7 @@ pub mod container;
 pub mod detach_keys;
 pub mod event;
 pub mod exec;
+pub mod fs;
 pub mod image;
 pub mod resources;
 pub mod stats;

@@ -28,6 +28,7 @@
 
 pub mod exec;
 pub mod filter;
+pub mod fs;
 mod log_attrs;
 pub mod logs;
 pub mod model;
@@ -40,6 +41,7 @@ mod spec;
 pub mod stats;
 mod store;
 mod streams;
+pub mod top;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::os::unix::net::UnixStream;
@@ -92,6 +94,9 @@ pub enum ContainerError {
     },
     #[error("{message}")]
     Internal { message: String },
+    /// A missing file or other object inside a container (404).
+    #[error("{message}")]
+    NotFoundMessage { message: String },
 }
 
 impl ContainerError {
@@ -131,9 +136,10 @@ impl ContainerError {
 impl Classify for ContainerError {
     fn class(&self) -> ErrorClass {
         match self {
-            Self::NotFound(_) | Self::ImageNotFound(_) | Self::ExecNotFound(_) => {
-                ErrorClass::NotFound
-            }
+            Self::NotFound(_)
+            | Self::ImageNotFound(_)
+            | Self::ExecNotFound(_)
+            | Self::NotFoundMessage { .. } => ErrorClass::NotFound,
             Self::NameInUse { .. } | Self::Conflict { .. } => ErrorClass::Conflict,
             Self::InvalidArgument { .. } => ErrorClass::InvalidArgument,
             Self::Image { class, .. } | Self::ShimRequest { class, .. } => *class,
