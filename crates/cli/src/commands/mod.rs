@@ -2,6 +2,7 @@
 
 pub(crate) mod containers;
 pub(crate) mod exec;
+pub(crate) mod health;
 pub(crate) mod images;
 pub(crate) mod info;
 pub(crate) mod run;

@@ -45,6 +45,10 @@ pub struct CreateOptions {
     /// `--stop-signal` (docker's `Config.StopSignal`); the image's if `None`.
     #[serde(default)]
     pub stop_signal: Option<String>,
+    /// `--health-*`/`--no-healthcheck` (docker's `Config.Healthcheck` as
+    /// sent); merged with the image's at create.
+    #[serde(default)]
+    pub healthcheck: Option<super::health::HealthConfig>,
 }
 
 /// The lifecycle status, with docker's names.
@@ -136,6 +140,9 @@ pub struct Container {
     #[serde(default)]
     pub stop_signal: Option<String>,
     pub state: State,
+    /// The health check (merged config) and its state, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::health::Healthcheck>,
     /// How many exits this engine has seen (for `wait` with `next-exit`);
     /// not stored.
     #[serde(skip)]

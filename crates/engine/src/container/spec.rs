@@ -247,6 +247,7 @@ mod tests {
             stop_signal: None,
             state: State::default(),
             exits: 0,
+            health: None,
             busy: false,
         }
     }

@@ -86,8 +86,9 @@ fn summary(listed: ListedContainer, now: i64) -> api::ContainerSummary {
     let status = match c.state.status {
         Status::Created => "Created".to_owned(),
         Status::Running => format!(
-            "Up {}",
-            human_duration(now - unix_seconds(&c.state.started_at))
+            "Up {}{}",
+            human_duration(now - unix_seconds(&c.state.started_at)),
+            berth_engine::container::health::status_suffix(&c)
         ),
         Status::Exited => format!(
             "Exited ({}) {} ago",
@@ -283,6 +284,22 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
             error: c.state.error,
             started_at: or_zero_time(c.state.started_at),
             finished_at: or_zero_time(c.state.finished_at),
+            health: c.health.as_ref().and_then(|h| h.state.clone()).map(|s| {
+                berth_api_types::health::Health {
+                    status: s.status,
+                    failing_streak: s.failing_streak,
+                    log: s
+                        .log
+                        .into_iter()
+                        .map(|r| berth_api_types::health::HealthcheckResult {
+                            start: r.start,
+                            end: r.end,
+                            exit_code: r.exit_code,
+                            output: r.output,
+                        })
+                        .collect(),
+                }
+            }),
             ..api::ContainerState::default()
         },
         image: c.image,
@@ -333,6 +350,17 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
             volumes: None,
             labels: c.labels,
             stop_signal: c.stop_signal,
+            healthcheck: c
+                .health
+                .as_ref()
+                .map(|h| berth_api_types::health::HealthConfig {
+                    test: Some(h.config.test.clone()),
+                    interval: h.config.interval,
+                    timeout: h.config.timeout,
+                    start_period: h.config.start_period,
+                    start_interval: h.config.start_interval,
+                    retries: h.config.retries,
+                }),
         },
         exec_ids,
         id: c.id,
