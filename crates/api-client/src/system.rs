@@ -37,3 +37,23 @@ impl Client {
         Ok(BodyStream { body })
     }
 }
+
+impl Client {
+    /// `GET /containers/{id}/stats?stream=&one-shot=`: JSON samples, one
+    /// per line (one in all without `stream`).
+    pub async fn container_stats(
+        &self,
+        id: &str,
+        stream: bool,
+        one_shot: bool,
+    ) -> Result<BodyStream, Error> {
+        let path = format!(
+            "/containers/{}/stats?stream={}&one-shot={}",
+            encode(id),
+            u8::from(stream),
+            u8::from(one_shot)
+        );
+        let body = self.open(Method::GET, &path, None).await?;
+        Ok(BodyStream { body })
+    }
+}

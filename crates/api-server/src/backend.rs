@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 
 use berth_engine::container::filter::{self, ListOptions};
+use berth_engine::container::stats::StatsSample;
 use berth_engine::container::{
     AttachHandle, AttachOptions, Container, ContainerDetails, ContainerError, CreateOptions,
     ListedContainer, WaitCondition, WaitHandle,
@@ -144,6 +145,11 @@ pub trait ContainerBackend: Send + Sync {
     /// A container with its merged config, storage and (with `size`) its
     /// sizes. The default, for backends without images or storage, has
     /// only what [`ContainerBackend::inspect_container`] gives.
+    /// One sample of the container's resource usage (`/stats`). The
+    /// default, for backends without cgroups, is a sample without figures.
+    fn container_stats(&self, id: &str) -> Result<(Container, StatsSample), ContainerError> {
+        Ok((self.inspect_container(id)?, StatsSample::default()))
+    }
     fn container_details(&self, id: &str, _size: bool) -> Result<ContainerDetails, ContainerError> {
         let c = self.inspect_container(id)?;
         Ok(ContainerDetails {
@@ -227,6 +233,9 @@ impl ContainerBackend for Engine {
     }
     fn container_details(&self, id: &str, size: bool) -> Result<ContainerDetails, ContainerError> {
         self.containers().details(id, size)
+    }
+    fn container_stats(&self, id: &str) -> Result<(Container, StatsSample), ContainerError> {
+        self.containers().stats(id)
     }
 }
 

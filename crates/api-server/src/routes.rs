@@ -38,6 +38,7 @@ pub enum Route {
     ExecResize(String),
     ExecInspect(String),
     Events,
+    ContainerStats(String),
     NotFound,
 }
 
@@ -49,6 +50,9 @@ pub fn route(method: &Method, path: &str) -> Route {
         ("GET", ["version"]) => Route::Version,
         ("GET", ["info"]) => Route::Info,
         ("GET", ["events"]) => Route::Events,
+        ("GET", ["containers", id, "stats"]) if !id.is_empty() => {
+            Route::ContainerStats((*id).to_owned())
+        }
         ("GET", ["images", "json"]) => Route::ImageList,
         ("GET", ["images", "get"]) => Route::ImagesGet,
         ("POST", ["images", "load"]) => Route::ImageLoad,

@@ -97,6 +97,8 @@ pub(crate) enum CommandFlags {
     },
     /// Get real time events from the server
     Events(system::EventsFlags),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(system::StatsFlags),
     /// Manage berth
     System {
         #[command(subcommand)]

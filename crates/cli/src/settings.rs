@@ -113,6 +113,7 @@ impl Settings {
                 | Some(CommandFlags::System {
                     command: SystemFlags::Events(f),
                 }) => Command::Observe(ObserveCommand::Events(f)),
+                Some(CommandFlags::Stats(f)) => Command::Observe(ObserveCommand::Stats(f)),
                 Some(CommandFlags::Container { command }) => Command::Container(Box::new(command)),
             }
         };

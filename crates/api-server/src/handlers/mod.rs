@@ -5,6 +5,7 @@ mod events;
 pub(crate) mod exec;
 mod images;
 mod params;
+mod stats;
 mod system;
 
 use axum::body::Body;
@@ -61,6 +62,7 @@ pub(crate) async fn handle(
         Route::ContainerDelete(id) => {
             containers::delete(backends.containers.clone(), id, req).await
         }
+        Route::ContainerStats(id) => stats::stats(backends.containers.clone(), id, req).await,
         Route::ExecCreate(id) => exec::create(backends.exec.clone(), id, req).await,
         Route::ExecStart(id) => exec::start(backends.exec.clone(), id, req).await,
         Route::ExecResize(id) => exec::resize(backends.exec.clone(), id, req).await,

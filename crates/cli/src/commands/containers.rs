@@ -36,6 +36,7 @@ pub(crate) async fn run(
         ContainerFlags::Kill(f) => kill(client, f, printer).await,
         ContainerFlags::Rm(f) => remove(client, f, printer).await,
         ContainerFlags::Wait(f) => wait(client, f, printer).await,
+        ContainerFlags::Stats(f) => super::stats::stats(client, f, printer).await,
         ContainerFlags::Exec(f) => super::exec::run(client, f).await,
         ContainerFlags::Inspect(f) => {
             let f = InspectFlags {

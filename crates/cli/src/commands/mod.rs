@@ -1,11 +1,13 @@
 //! One module per command: settings in, API calls, output through the printer.
 
 pub(crate) mod containers;
+pub(crate) mod events;
 pub(crate) mod exec;
 pub(crate) mod health;
 pub(crate) mod images;
 pub(crate) mod info;
 pub(crate) mod run;
+pub(crate) mod stats;
 pub(crate) mod system;
 pub(crate) mod version;
 

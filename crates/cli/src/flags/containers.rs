@@ -36,6 +36,8 @@ pub(crate) enum ContainerFlags {
     Wait(WaitFlags),
     /// Display detailed information on one or more containers
     Inspect(ContainerInspectFlags),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(super::system::StatsFlags),
     /// Execute a command in a running container
     #[command(override_usage = "berth container exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
     Exec(super::exec::ExecFlags),

@@ -35,6 +35,7 @@ mod oci_defaults;
 mod shim;
 mod size;
 mod spec;
+pub mod stats;
 mod store;
 mod streams;
 
