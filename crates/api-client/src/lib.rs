@@ -19,6 +19,7 @@ mod error;
 mod exec;
 mod host;
 mod images;
+mod lifecycle;
 mod system;
 
 use std::sync::OnceLock;

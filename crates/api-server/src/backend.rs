@@ -17,6 +17,7 @@ use berth_engine::image::{
     DeleteItem, Digest, HistoryEntry, ImageDetails, ImageError, ImportRequest, LoadedImage,
 };
 use berth_engine::{Engine, SystemInfo, VersionInfo};
+pub use lifecycle::LifecycleBackend;
 
 /// What the system routes (`/info`, `/version`) need.
 pub trait SystemBackend: Send + Sync {
@@ -84,7 +85,7 @@ impl ImageBackend for Engine {
 
 /// What the container routes need. The calls block (`wait` for as long
 /// as the container runs): handlers run them on a blocking thread.
-pub trait ContainerBackend: Send + Sync {
+pub trait ContainerBackend: LifecycleBackend + Send + Sync {
     fn create_container(
         &self,
         image: &str,
@@ -236,6 +237,86 @@ impl ContainerBackend for Engine {
     }
     fn container_stats(&self, id: &str) -> Result<(Container, StatsSample), ContainerError> {
         self.containers().stats(id)
+    }
+}
+
+mod lifecycle {
+    //! The lifecycle calls (`handlers::containers::lifecycle`): start and
+    //! stop with docker's 304, restart, pause, unpause, rename, kill and
+    //! remove with docker's checks.
+
+    use std::time::Duration;
+
+    use berth_engine::Engine;
+    use berth_engine::container::{Change, ContainerError};
+
+    /// The lifecycle part of [`super::ContainerBackend`].
+    pub trait LifecycleBackend: Send + Sync {
+        fn start_container_checked(&self, id: &str) -> Result<Change, ContainerError>;
+        fn stop_container_with(
+            &self,
+            id: &str,
+            timeout: Option<Duration>,
+            signal: Option<i32>,
+        ) -> Result<Change, ContainerError>;
+        fn restart_container(
+            &self,
+            id: &str,
+            timeout: Option<Duration>,
+            signal: Option<i32>,
+        ) -> Result<(), ContainerError>;
+        fn kill_container_with(&self, id: &str, signal: i32) -> Result<(), ContainerError>;
+        fn pause_container(&self, id: &str) -> Result<(), ContainerError>;
+        fn unpause_container(&self, id: &str) -> Result<(), ContainerError>;
+        fn rename_container(&self, id: &str, name: &str) -> Result<(), ContainerError>;
+        fn remove_container_with(
+            &self,
+            id: &str,
+            force: bool,
+            volumes: bool,
+        ) -> Result<(), ContainerError>;
+    }
+
+    impl LifecycleBackend for Engine {
+        fn start_container_checked(&self, id: &str) -> Result<Change, ContainerError> {
+            self.containers().start_checked(id)
+        }
+        fn stop_container_with(
+            &self,
+            id: &str,
+            timeout: Option<Duration>,
+            signal: Option<i32>,
+        ) -> Result<Change, ContainerError> {
+            self.containers().stop_with(id, timeout, signal)
+        }
+        fn restart_container(
+            &self,
+            id: &str,
+            timeout: Option<Duration>,
+            signal: Option<i32>,
+        ) -> Result<(), ContainerError> {
+            self.containers().restart(id, timeout, signal)
+        }
+        fn kill_container_with(&self, id: &str, signal: i32) -> Result<(), ContainerError> {
+            self.containers().kill_container(id, signal)
+        }
+        fn pause_container(&self, id: &str) -> Result<(), ContainerError> {
+            self.containers().pause(id)
+        }
+        fn unpause_container(&self, id: &str) -> Result<(), ContainerError> {
+            self.containers().unpause(id)
+        }
+        fn rename_container(&self, id: &str, name: &str) -> Result<(), ContainerError> {
+            self.containers().rename(id, name)
+        }
+        fn remove_container_with(
+            &self,
+            id: &str,
+            force: bool,
+            volumes: bool,
+        ) -> Result<(), ContainerError> {
+            self.containers().remove_checked(id, force, volumes)
+        }
     }
 }
 

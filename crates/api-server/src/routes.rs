@@ -33,6 +33,10 @@ pub enum Route {
     ContainerKill(String),
     ContainerResize(String),
     ContainerDelete(String),
+    ContainerRestart(String),
+    ContainerPause(String),
+    ContainerUnpause(String),
+    ContainerRename(String),
     ExecCreate(String),
     ExecStart(String),
     ExecResize(String),
@@ -98,6 +102,18 @@ pub fn route(method: &Method, path: &str) -> Route {
         }
         ("DELETE", ["containers", id]) if !id.is_empty() => {
             Route::ContainerDelete((*id).to_owned())
+        }
+        ("POST", ["containers", id, "restart"]) if !id.is_empty() => {
+            Route::ContainerRestart((*id).to_owned())
+        }
+        ("POST", ["containers", id, "pause"]) if !id.is_empty() => {
+            Route::ContainerPause((*id).to_owned())
+        }
+        ("POST", ["containers", id, "unpause"]) if !id.is_empty() => {
+            Route::ContainerUnpause((*id).to_owned())
+        }
+        ("POST", ["containers", id, "rename"]) if !id.is_empty() => {
+            Route::ContainerRename((*id).to_owned())
         }
         ("POST", ["containers", id, "exec"]) if !id.is_empty() => {
             Route::ExecCreate((*id).to_owned())
@@ -211,6 +227,15 @@ mod tests {
             Route::ContainerResize(s("abc"))
         );
         assert_eq!(route(&Method::DELETE, "/containers/"), Route::NotFound);
+        for (path, want) in [
+            ("/containers/abc/restart", Route::ContainerRestart(s("abc"))),
+            ("/containers/abc/pause", Route::ContainerPause(s("abc"))),
+            ("/containers/abc/unpause", Route::ContainerUnpause(s("abc"))),
+            ("/containers/abc/rename", Route::ContainerRename(s("abc"))),
+        ] {
+            assert_eq!(route(&Method::POST, path), want, "{path}");
+            assert_eq!(route(&Method::GET, path), Route::NotFound, "{path}");
+        }
     }
 
     #[test]

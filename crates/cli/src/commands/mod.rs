@@ -6,6 +6,7 @@ pub(crate) mod exec;
 pub(crate) mod health;
 pub(crate) mod images;
 pub(crate) mod info;
+pub(crate) mod lifecycle;
 pub(crate) mod run;
 pub(crate) mod stats;
 pub(crate) mod system;

@@ -34,6 +34,14 @@ pub(crate) enum ContainerFlags {
     Rm(RmFlags),
     /// Block until one or more containers stop, then print their exit codes
     Wait(WaitFlags),
+    /// Restart one or more containers
+    Restart(super::lifecycle::RestartFlags),
+    /// Pause all processes within one or more containers
+    Pause(super::lifecycle::PauseFlags),
+    /// Unpause all processes within one or more containers
+    Unpause(super::lifecycle::PauseFlags),
+    /// Rename a container
+    Rename(super::lifecycle::RenameFlags),
     /// Display detailed information on one or more containers
     Inspect(ContainerInspectFlags),
     /// Display a live stream of container(s) resource usage statistics

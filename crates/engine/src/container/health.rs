@@ -282,9 +282,13 @@ impl Inner {
     fn health_loop(&self, id: &str, stop: &Stop) {
         let started = Instant::now();
         loop {
-            let Some((config, status)) = lock(&self.table).get(id).and_then(|c| {
+            let Some((config, status, paused)) = lock(&self.table).get(id).and_then(|c| {
                 let h = c.health.as_ref()?;
-                Some((h.config.clone(), Healthcheck::status(Some(h)).to_owned()))
+                Some((
+                    h.config.clone(),
+                    Healthcheck::status(Some(h)).to_owned(),
+                    c.state.paused,
+                ))
             }) else {
                 return;
             };
@@ -297,6 +301,11 @@ impl Inner {
             };
             if stop.sleep(wait) || self.closed.load(std::sync::atomic::Ordering::SeqCst) {
                 return;
+            }
+            // A frozen container cannot run the check: skip it (it would
+            // only time out).
+            if paused || lock(&self.table).get(id).is_some_and(|c| c.state.paused) {
+                continue;
             }
             let probe_start = started.elapsed();
             let result = self.probe(id, &config);

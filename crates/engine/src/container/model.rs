@@ -86,6 +86,22 @@ pub struct State {
     pub finished_at: String,
     /// Why a start failed, docker's `State.Error`.
     pub error: String,
+    /// Frozen by `pause` (docker's `State.Paused`); the status stays
+    /// `Running`, as in docker, where a paused container is running too.
+    #[serde(default)]
+    pub paused: bool,
+}
+
+impl State {
+    /// docker's `State.Status` / `ps` STATE: `paused` for a paused
+    /// running container, else the status's name.
+    pub fn status_name(&self) -> &'static str {
+        if self.paused && self.status == Status::Running {
+            "paused"
+        } else {
+            self.status.as_str()
+        }
+    }
 }
 
 impl Default for State {
@@ -98,6 +114,7 @@ impl Default for State {
             started_at: String::new(),
             finished_at: String::new(),
             error: String::new(),
+            paused: false,
         }
     }
 }

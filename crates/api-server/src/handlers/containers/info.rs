@@ -88,7 +88,11 @@ fn summary(listed: ListedContainer, now: i64) -> api::ContainerSummary {
         Status::Running => format!(
             "Up {}{}",
             human_duration(now - unix_seconds(&c.state.started_at)),
-            berth_engine::container::health::status_suffix(&c)
+            if c.state.paused {
+                " (Paused)".to_owned()
+            } else {
+                berth_engine::container::health::status_suffix(&c)
+            }
         ),
         Status::Exited => format!(
             "Exited ({}) {} ago",
@@ -104,7 +108,7 @@ fn summary(listed: ListedContainer, now: i64) -> api::ContainerSummary {
         created: unix_seconds(&c.created),
         ports: Vec::new(),
         labels: c.labels,
-        state: c.state.status.as_str().to_owned(),
+        state: c.state.status_name().to_owned(),
         status,
         host_config: api::SummaryHostConfig {
             network_mode: NETWORK_MODE.to_owned(),
@@ -277,8 +281,9 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
         path,
         args,
         state: api::ContainerState {
-            status: c.state.status.as_str().to_owned(),
+            status: c.state.status_name().to_owned(),
             running: c.state.status == Status::Running,
+            paused: c.state.paused && c.state.status == Status::Running,
             pid: i64::from(c.state.pid),
             exit_code: i64::from(c.state.exit_code),
             error: c.state.error,
