@@ -202,6 +202,17 @@ impl Containers {
         Ok(())
     }
 
+    /// moby's attach check: a paused container cannot be attached to.
+    pub fn check_attachable(&self, id_or_name: &str) -> Result<()> {
+        let c = self.get(id_or_name)?;
+        if c.state.status == Status::Running && c.state.paused {
+            return Err(conflict(format!(
+                "container {id_or_name} is paused, unpause the container before attach"
+            )));
+        }
+        Ok(())
+    }
+
     /// How many running containers are paused (`/info`'s
     /// `ContainersPaused`; docker counts them apart from the running).
     pub fn paused_count(&self) -> usize {
