@@ -3,12 +3,14 @@
 pub(crate) mod containers;
 pub(crate) mod events;
 pub(crate) mod exec;
+pub(crate) mod fs;
 pub(crate) mod health;
 pub(crate) mod images;
 pub(crate) mod info;
 pub(crate) mod lifecycle;
 pub(crate) mod resources;
 pub(crate) mod run;
+pub(crate) mod security;
 pub(crate) mod stats;
 pub(crate) mod system;
 pub(crate) mod update;

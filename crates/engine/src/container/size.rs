@@ -137,7 +137,11 @@ impl ContainerService<'_> {
             .ok()
             .and_then(|d| d.config.config);
         let (entrypoint, cmd) = match (&c.options.entrypoint, &image_config) {
-            (Some(ep), _) => (Some(ep.clone()), c.options.cmd.clone()),
+            // `--entrypoint ""` shows as none, as in docker.
+            (Some(ep), _) => (
+                Some(ep.clone()).filter(|e| !e.is_empty()),
+                c.options.cmd.clone(),
+            ),
             (None, Some(ic)) => (
                 ic.entrypoint.clone(),
                 c.options.cmd.clone().or_else(|| ic.cmd.clone()),
@@ -166,7 +170,7 @@ impl ContainerService<'_> {
         })
     }
 
-    fn storage_of(&self, c: &Container) -> Option<StorageInfo> {
+    pub(super) fn storage_of(&self, c: &Container) -> Option<StorageInfo> {
         let mounts = self.images.snapshots().mounts(&c.id).ok()?;
         let merged_dir = self.containers.inner.rootfs_dir(&c.id);
         let m = mounts.first()?;

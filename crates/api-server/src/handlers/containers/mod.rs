@@ -5,9 +5,11 @@
 //! The engine blocks (a `wait` for as long as the container runs), so every
 //! call runs on a blocking thread.
 
+pub(super) mod fs;
 mod info;
 mod lifecycle;
 mod resources;
+mod security;
 mod streams;
 
 pub(crate) use info::{inspect, list};
@@ -118,6 +120,7 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
             .as_ref()
             .map(|h| resources::from_api(&h.resources))
             .unwrap_or_default(),
+        security: security::options(body.host_config.as_ref(), body.domainname),
     };
     let warnings = opts.resources.create_warnings();
     let image = body.image;
