@@ -36,6 +36,8 @@ pub struct ContainerCreateRequest {
     pub stop_signal: Option<String>,
     /// `--health-*`, `--no-healthcheck`; absent: the image's.
     pub healthcheck: Option<crate::health::HealthConfig>,
+    /// `--stop-timeout` in seconds; absent: 10.
+    pub stop_timeout: Option<i64>,
     /// `--domainname`.
     pub domainname: String,
 }
@@ -53,6 +55,10 @@ pub struct CreateHostConfig {
     /// `--memory`, `--cpus`, `--pids-limit`, `--ulimit`, ...
     #[serde(flatten)]
     pub resources: crate::resources::Resources,
+    /// `--restart`.
+    pub restart_policy: Option<RestartPolicy>,
+    /// `--init`; absent or `null`: the daemon's default.
+    pub init: Option<bool>,
     /// Security and isolation (`--privileged`, `--cap-add`, ...).
     #[serde(flatten)]
     pub security: SecurityHostConfig,
@@ -75,6 +81,15 @@ pub struct SecurityHostConfig {
     #[serde(rename = "UTSMode")]
     pub uts_mode: String,
     pub shm_size: i64,
+}
+
+/// `HostConfig.RestartPolicy`: `{"Name": "on-failure", "MaximumRetryCount": 3}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RestartPolicy {
+    /// `no`, `always`, `on-failure`, `unless-stopped`; empty is `no`.
+    pub name: String,
+    pub maximum_retry_count: i64,
 }
 
 /// `HostConfig.LogConfig`: `{"Type": "json-file", "Config": {"max-size": "10m"}}`.
@@ -230,6 +245,8 @@ pub struct InspectConfig {
     /// The merged health check, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<crate::health::HealthConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<i64>,
 }
 
 /// `GraphDriver` of [`ContainerInspect`]: the storage driver and its paths
