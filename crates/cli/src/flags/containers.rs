@@ -47,6 +47,7 @@ pub(crate) enum ContainerFlags {
     #[command(flatten)]
     Fs(super::fs::FsFlags),
     /// Update configuration of one or more containers
+    #[command(override_usage = "berth container update [OPTIONS] CONTAINER [CONTAINER...]")]
     Update(super::resources::UpdateFlags),
     /// Display a live stream of container(s) resource usage statistics
     Stats(super::system::StatsFlags),
