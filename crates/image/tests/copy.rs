@@ -264,7 +264,7 @@ fn changes_follow_moby() {
     )
     .unwrap();
     rustix::fs::setxattr(
-        &upper.join("opaque"),
+        upper.join("opaque"),
         "trusted.overlay.opaque",
         b"y",
         rustix::fs::XattrFlags::empty(),
