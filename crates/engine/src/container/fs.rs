@@ -237,6 +237,12 @@ impl ContainerService<'_> {
         r: &mut dyn Read,
         opts: PutArchiveOptions,
     ) -> Result<()> {
+        let c = self.containers.get(id_or_name)?;
+        if c.options.security.readonly_rootfs {
+            return Err(ContainerError::InvalidArgument {
+                message: "container rootfs is marked read-only".to_owned(),
+            });
+        }
         self.with_rootfs(id_or_name, |c, root| {
             // The destination is resolved in the root (a symlink to a
             // directory is followed, inside the root).
