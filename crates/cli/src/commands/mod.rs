@@ -1,5 +1,6 @@
 //! One module per command: settings in, API calls, output through the printer.
 
+pub(crate) mod attach;
 pub(crate) mod containers;
 pub(crate) mod events;
 pub(crate) mod exec;

@@ -20,6 +20,8 @@ pub(crate) enum ContainerFlags {
     Create(CreateFlags),
     /// Start one or more stopped containers
     Start(StartFlags),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(super::attach::AttachFlags),
     /// List containers
     #[command(visible_aliases = ["ps", "list"])]
     Ls(PsFlags),
@@ -140,6 +142,9 @@ pub(crate) struct RunFlags {
     /// Run container in background and print container ID
     #[arg(short = 'd', long = "detach")]
     pub(crate) detach: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub(crate) detach_keys: Option<String>,
     /// Proxy received signals to the process
     #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub(crate) sig_proxy: bool,
@@ -158,6 +163,9 @@ pub(crate) struct StartFlags {
     /// Attach STDOUT/STDERR and forward signals
     #[arg(short = 'a', long = "attach")]
     pub(crate) attach: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub(crate) detach_keys: Option<String>,
     /// Attach container's STDIN
     #[arg(short = 'i', long = "interactive")]
     pub(crate) interactive: bool,

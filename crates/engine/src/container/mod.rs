@@ -29,6 +29,7 @@
 pub mod exec;
 pub mod filter;
 pub mod fs;
+mod log_attrs;
 pub mod logs;
 pub mod model;
 mod oci_defaults;
@@ -1136,6 +1137,7 @@ impl Inner {
     fn start_locked(&self, images: &ImageStore, c: &Container) -> Result<(i32, i32)> {
         // Checked at create; checked here too before anything needs undoing.
         let log = c.options.log_config.driver()?;
+        let attrs = log_attrs::attributes(c)?;
         let log_path = self.log_path(&c.id);
         let rootfs = self.rootfs_dir(&c.id);
         fs_err::create_dir_all(&rootfs).map_err(|e| store::io(&rootfs, e))?;
@@ -1175,6 +1177,7 @@ impl Inner {
                         logs::LogDriver::JsonFile { max_size, max_file } => (max_size, max_file),
                         logs::LogDriver::None => (0, 1),
                     },
+                    log_attrs: &attrs,
                     stdin: c.process.open_stdin,
                     terminal: c.process.tty,
                 })

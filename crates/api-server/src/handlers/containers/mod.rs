@@ -15,7 +15,9 @@ mod streams;
 pub(crate) use info::{inspect, list};
 pub(crate) use lifecycle::{delete, kill, pause, rename, restart, start, stop, unpause};
 pub(crate) use resources::update;
-pub(crate) use streams::{attach, logs, resize, splice, terminal_size, wants_upgrade};
+pub(crate) use streams::{
+    SpliceOptions, attach, logs, resize, splice_with, terminal_size, wants_upgrade,
+};
 
 use std::sync::Arc;
 
