@@ -34,6 +34,10 @@ pub struct ContainerCreateRequest {
     pub stdin_once: bool,
     /// `--stop-signal`; empty or absent: the image's.
     pub stop_signal: Option<String>,
+    /// `--health-*`, `--no-healthcheck`; absent: the image's.
+    pub healthcheck: Option<crate::health::HealthConfig>,
+    /// `--stop-timeout` in seconds; absent: 10.
+    pub stop_timeout: Option<i64>,
     /// `--domainname`.
     pub domainname: String,
 }
@@ -51,6 +55,10 @@ pub struct CreateHostConfig {
     /// `--memory`, `--cpus`, `--pids-limit`, `--ulimit`, ...
     #[serde(flatten)]
     pub resources: crate::resources::Resources,
+    /// `--restart`.
+    pub restart_policy: Option<RestartPolicy>,
+    /// `--init`; absent or `null`: the daemon's default.
+    pub init: Option<bool>,
     /// Security and isolation (`--privileged`, `--cap-add`, ...).
     #[serde(flatten)]
     pub security: SecurityHostConfig,
@@ -73,6 +81,15 @@ pub struct SecurityHostConfig {
     #[serde(rename = "UTSMode")]
     pub uts_mode: String,
     pub shm_size: i64,
+}
+
+/// `HostConfig.RestartPolicy`: `{"Name": "on-failure", "MaximumRetryCount": 3}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RestartPolicy {
+    /// `no`, `always`, `on-failure`, `unless-stopped`; empty is `no`.
+    pub name: String,
+    pub maximum_retry_count: i64,
 }
 
 /// `HostConfig.LogConfig`: `{"Type": "json-file", "Config": {"max-size": "10m"}}`.
@@ -195,6 +212,9 @@ pub struct ContainerState {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    /// Only for containers with a health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::Health>,
 }
 
 /// `Config` of [`ContainerInspect`] (the fields berth keeps).
@@ -222,6 +242,11 @@ pub struct InspectConfig {
     pub labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
+    /// The merged health check, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<crate::health::HealthConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<i64>,
 }
 
 /// `GraphDriver` of [`ContainerInspect`]: the storage driver and its paths

@@ -45,6 +45,20 @@ pub struct CreateOptions {
     /// `--stop-signal` (docker's `Config.StopSignal`); the image's if `None`.
     #[serde(default)]
     pub stop_signal: Option<String>,
+    /// `--health-*`/`--no-healthcheck` (docker's `Config.Healthcheck` as
+    /// sent); merged with the image's at create.
+    #[serde(default)]
+    pub healthcheck: Option<super::health::HealthConfig>,
+    /// `--restart` (docker's `HostConfig.RestartPolicy`).
+    #[serde(default)]
+    pub restart_policy: super::restart::RestartPolicy,
+    /// `--init` (docker's `HostConfig.Init`); `None`: the daemon's default.
+    #[serde(default)]
+    pub init: Option<bool>,
+    /// `--stop-timeout` in seconds (docker's `Config.StopTimeout`; -1: wait
+    /// for ever); `None`: 10 s.
+    #[serde(default)]
+    pub stop_timeout: Option<i64>,
     /// `--memory`, `--cpus`, `--pids-limit`, `--ulimit`, ... (docker's
     /// `HostConfig` resources).
     #[serde(default)]
@@ -61,6 +75,8 @@ pub struct CreateOptions {
 pub enum Status {
     Created,
     Running,
+    /// Waiting out the back-off before its restart policy starts it again.
+    Restarting,
     Exited,
 }
 
@@ -69,6 +85,7 @@ impl Status {
         match self {
             Status::Created => "created",
             Status::Running => "running",
+            Status::Restarting => "restarting",
             Status::Exited => "exited",
         }
     }
@@ -166,6 +183,12 @@ pub struct Container {
     #[serde(default)]
     pub stop_signal: Option<String>,
     pub state: State,
+    /// The health check (merged config) and its state, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::health::Healthcheck>,
+    /// Restart policy bookkeeping (docker's `RestartCount`, ...).
+    #[serde(default)]
+    pub restart: super::restart::RestartState,
     /// How many exits this engine has seen (for `wait` with `next-exit`);
     /// not stored.
     #[serde(skip)]

@@ -257,7 +257,9 @@ mod tests {
             labels: BTreeMap::new(),
             stop_signal: None,
             state: State::default(),
+            restart: Default::default(),
             exits: 0,
+            health: None,
             busy: false,
         }
     }

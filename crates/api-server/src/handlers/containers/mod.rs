@@ -26,6 +26,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use berth_api_types::container as api;
+use berth_engine::container::health::HealthConfig;
 use berth_engine::container::{ContainerError, CreateOptions, WaitCondition};
 
 use super::json_response;
@@ -87,6 +88,10 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
         return ApiError::invalid_argument("config cannot be empty in order to create a container")
             .into_response_body();
     }
+    let restart_policy = match restart_policy(body.host_config.as_ref()) {
+        Ok(p) => p,
+        Err(e) => return e.into_response_body(),
+    };
     let non_empty = |s: String| (!s.is_empty()).then_some(s);
     let opts = CreateOptions {
         name,
@@ -108,6 +113,17 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
         attach_stderr: body.attach_stderr,
         stdin_once: body.stdin_once,
         stop_signal: body.stop_signal.filter(|s| !s.is_empty()),
+        healthcheck: body.healthcheck.map(|h| HealthConfig {
+            test: h.test.unwrap_or_default(),
+            interval: h.interval,
+            timeout: h.timeout,
+            start_period: h.start_period,
+            start_interval: h.start_interval,
+            retries: h.retries,
+        }),
+        restart_policy,
+        init: body.host_config.as_ref().and_then(|h| h.init),
+        stop_timeout: body.stop_timeout,
         resources: body
             .host_config
             .as_ref()
@@ -124,6 +140,17 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
         ),
         Err(e) => e.into_response_body(),
     }
+}
+
+/// `HostConfig.RestartPolicy`, checked as dockerd does.
+fn restart_policy(
+    h: Option<&api::CreateHostConfig>,
+) -> Result<berth_engine::container::RestartPolicy, ApiError> {
+    let Some(p) = h.and_then(|h| h.restart_policy.as_ref()) else {
+        return Ok(Default::default());
+    };
+    berth_engine::container::RestartPolicy::parse(&p.name, p.maximum_retry_count)
+        .map_err(ApiError::invalid_argument)
 }
 
 /// `POST /containers/{id}/wait?condition=not-running|next-exit|removed`.
