@@ -29,6 +29,7 @@
 pub mod exec;
 pub mod filter;
 pub mod fs;
+pub mod health;
 mod init;
 mod log_attrs;
 pub mod logs;
@@ -212,6 +213,8 @@ struct Inner {
     image_store: std::sync::OnceLock<std::sync::Weak<ImageStore>>,
     /// Exec records (`exec`), in memory only.
     execs: exec::Execs,
+    /// The running health monitors (`health`).
+    health: health::Monitors,
 }
 
 /// What an attach client wants from a container's streams.
@@ -250,6 +253,7 @@ struct PendingAttach {
 impl Drop for Containers {
     fn drop(&mut self) {
         self.inner.closed.store(true, Ordering::SeqCst);
+        self.inner.health.stop_all();
         // Pending restarts wake up and see the service closed.
         self.inner.changed.notify_all();
         let monitors = std::mem::take(&mut *lock(&self.inner.monitors));
@@ -336,6 +340,7 @@ impl Containers {
             removed_exits: Mutex::new(VecDeque::new()),
             image_store: std::sync::OnceLock::new(),
             execs: exec::Execs::default(),
+            health: health::Monitors::default(),
         });
         let running: Vec<Container> = lock(&inner.table)
             .values()
@@ -472,6 +477,15 @@ impl Containers {
             .stop_signal
             .clone()
             .or_else(|| image_config.stop_signal.clone());
+        opts.healthcheck.as_ref().map_or(Ok(()), |h| h.validate())?;
+        let health = health::HealthConfig::merged(
+            opts.healthcheck.as_ref(),
+            image_config.healthcheck.as_ref(),
+        )
+        .map(|config| health::Healthcheck {
+            config,
+            state: None,
+        });
         let container = Container {
             id: id.clone(),
             name,
@@ -483,6 +497,7 @@ impl Containers {
             labels,
             stop_signal,
             state: State::default(),
+            health,
             restart: RestartState::default(),
             exits: 0,
             busy: false,
@@ -1318,6 +1333,7 @@ impl Inner {
         c.exits += 1;
         // As dockerd: a container's execs go with its process.
         self.execs.forget_container(id);
+        self.health_exited(c);
         let exec_duration = exec_seconds(&c.state.started_at, &c.state.finished_at);
         self.emit(
             c,
@@ -1345,6 +1361,7 @@ impl Inner {
 
     /// Waits for the container's exit on a thread of its own.
     fn spawn_monitor(this: &Arc<Self>, id: &str) {
+        Self::start_health(this, id);
         let inner = Arc::clone(this);
         let id = id.to_owned();
         let spawned = std::thread::Builder::new()
