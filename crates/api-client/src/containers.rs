@@ -53,11 +53,14 @@ pub struct LogsOptions {
 }
 
 /// Which streams an attach asks for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AttachOptions {
     pub stdin: bool,
     pub stdout: bool,
     pub stderr: bool,
+    /// `detachKeys` (docker's `--detach-keys` syntax); the daemon's
+    /// default, ctrl-p ctrl-q, when `None`.
+    pub detach_keys: Option<String>,
 }
 
 impl Client {
@@ -108,19 +111,33 @@ impl Client {
         id: &str,
         opts: AttachOptions,
     ) -> Result<AttachStream, Error> {
-        let path = format!(
+        let mut path = format!(
             "/containers/{}/attach?stream=1&stdin={}&stdout={}&stderr={}",
             encode(id),
             u8::from(opts.stdin),
             u8::from(opts.stdout),
             u8::from(opts.stderr)
         );
-        let uri = self.versioned(&path).await?;
+        if let Some(keys) = &opts.detach_keys {
+            path.push_str(&format!("&detachKeys={}", encode(keys)));
+        }
+        self.hijack(&path, Vec::new()).await
+    }
+
+    /// `POST path` with docker's hijack (`Connection: Upgrade`, `Upgrade:
+    /// tcp`, answered `101`): the connection becomes a stream of the
+    /// container's or an exec's stdio. `body` is JSON when not empty.
+    pub(crate) async fn hijack(&self, path: &str, body: Vec<u8>) -> Result<AttachStream, Error> {
+        let uri = self.versioned(path).await?;
         let mut sender = self.connect().await?;
-        let request = new_request(Method::POST, uri)
+        let mut request = new_request(Method::POST, uri)
             .header(hyper::header::CONNECTION, "Upgrade")
-            .header(hyper::header::UPGRADE, "tcp")
-            .body(Full::new(Bytes::new()))
+            .header(hyper::header::UPGRADE, "tcp");
+        if !body.is_empty() {
+            request = request.header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body)))
             .map_err(|e| Error::Request(e.to_string()))?;
         let response = sender.send_request(request).await.map_err(Error::Http)?;
         if response.status() != StatusCode::SWITCHING_PROTOCOLS {
@@ -279,7 +296,7 @@ impl Client {
 
     /// Sends a request and returns once the status line and headers are
     /// in; an error status is an error. The body is read by the caller.
-    async fn open(
+    pub(crate) async fn open(
         &self,
         method: Method,
         path: &str,
@@ -331,10 +348,14 @@ impl PendingWait {
 /// A response body read chunk by chunk (`logs`, `logs -f`).
 #[derive(Debug)]
 pub struct BodyStream {
-    body: Incoming,
+    pub(crate) body: Incoming,
 }
 
 impl BodyStream {
+    pub(crate) fn new(body: Incoming) -> Self {
+        Self { body }
+    }
+
     /// The next chunk; `None` at the end.
     pub async fn chunk(&mut self) -> Option<Result<Bytes, Error>> {
         loop {

@@ -16,8 +16,13 @@
 
 mod containers;
 mod error;
+mod exec;
+mod fs;
 mod host;
 mod images;
+mod lifecycle;
+mod resources;
+mod system;
 
 use std::sync::OnceLock;
 
@@ -29,12 +34,14 @@ pub use containers::{
     PendingWait, StreamKind,
 };
 pub use error::Error;
+pub use fs::CommitOptions;
 pub use host::{DEFAULT_HOST, Host};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 pub use images::encode;
+pub use system::EventsOptions;
 
 /// A request to berthd with the headers docker's clients send. `Host` is
 /// meaningless on a unix socket but required by HTTP/1.1; docker uses

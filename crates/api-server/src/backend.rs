@@ -6,20 +6,30 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 
 use berth_engine::container::filter::{self, ListOptions};
+use berth_engine::container::resources::ResourceUpdate;
+use berth_engine::container::stats::StatsSample;
 use berth_engine::container::{
     AttachHandle, AttachOptions, Container, ContainerDetails, ContainerError, CreateOptions,
     ListedContainer, WaitCondition, WaitHandle,
 };
 use berth_engine::container::{LogEvent, LogQuery};
+use berth_engine::events::Subscription;
 use berth_engine::image::{
     DeleteItem, Digest, HistoryEntry, ImageDetails, ImageError, ImportRequest, LoadedImage,
 };
 use berth_engine::{Engine, SystemInfo, VersionInfo};
+pub use lifecycle::LifecycleBackend;
 
 /// What the system routes (`/info`, `/version`) need.
 pub trait SystemBackend: Send + Sync {
     fn system_info(&self) -> SystemInfo;
     fn version(&self) -> VersionInfo;
+    /// A reader of the engine's events (`GET /events`), from `since`
+    /// (nanoseconds since the epoch) or from now. The default, for
+    /// backends without an engine, is a bus nothing emits into.
+    fn subscribe_events(&self, since: Option<i128>) -> Subscription {
+        berth_engine::events::EventBus::new().subscribe(since)
+    }
 }
 
 impl SystemBackend for Engine {
@@ -28,6 +38,9 @@ impl SystemBackend for Engine {
     }
     fn version(&self) -> VersionInfo {
         Engine::version(self)
+    }
+    fn subscribe_events(&self, since: Option<i128>) -> Subscription {
+        self.events().subscribe(since)
     }
 }
 
@@ -73,7 +86,7 @@ impl ImageBackend for Engine {
 
 /// What the container routes need. The calls block (`wait` for as long
 /// as the container runs): handlers run them on a blocking thread.
-pub trait ContainerBackend: Send + Sync {
+pub trait ContainerBackend: LifecycleBackend + Send + Sync {
     fn create_container(
         &self,
         image: &str,
@@ -114,6 +127,13 @@ pub trait ContainerBackend: Send + Sync {
     ) -> Result<(), ContainerError>;
     /// Sets the size of the container's terminal.
     fn resize_container(&self, id: &str, height: u16, width: u16) -> Result<(), ContainerError>;
+    /// Changes the container's resource limits (`docker update`); the
+    /// warnings.
+    fn update_container(
+        &self,
+        id: &str,
+        update: &ResourceUpdate,
+    ) -> Result<Vec<String>, ContainerError>;
     /// The containers a list shows (filters, all, limit, sizes), newest
     /// first. The default, for backends without images or storage,
     /// filters [`ContainerBackend::list_containers`] and has no sizes.
@@ -134,6 +154,11 @@ pub trait ContainerBackend: Send + Sync {
     /// A container with its merged config, storage and (with `size`) its
     /// sizes. The default, for backends without images or storage, has
     /// only what [`ContainerBackend::inspect_container`] gives.
+    /// One sample of the container's resource usage (`/stats`). The
+    /// default, for backends without cgroups, is a sample without figures.
+    fn container_stats(&self, id: &str) -> Result<(Container, StatsSample), ContainerError> {
+        Ok((self.inspect_container(id)?, StatsSample::default()))
+    }
     fn container_details(&self, id: &str, _size: bool) -> Result<ContainerDetails, ContainerError> {
         let c = self.inspect_container(id)?;
         Ok(ContainerDetails {
@@ -142,8 +167,14 @@ pub trait ContainerBackend: Send + Sync {
             storage: None,
             size: None,
             log_path: self.container_log_path(&c.id),
+            exec_ids: None,
             container: c,
         })
+    }
+    /// The file-system routes (`top`, `diff`, `cp`, `export`, `commit`);
+    /// `None` for backends without a file system.
+    fn fs(&self) -> Option<&dyn crate::fs_backend::FsBackend> {
+        None
     }
 }
 
@@ -195,6 +226,7 @@ impl ContainerBackend for Engine {
         id: &str,
         opts: AttachOptions,
     ) -> Result<AttachHandle, ContainerError> {
+        self.containers().check_attachable(id)?;
         self.containers().attach(id, opts)
     }
     fn container_logs(
@@ -208,6 +240,13 @@ impl ContainerBackend for Engine {
     fn resize_container(&self, id: &str, height: u16, width: u16) -> Result<(), ContainerError> {
         self.containers().resize(id, height, width)
     }
+    fn update_container(
+        &self,
+        id: &str,
+        update: &ResourceUpdate,
+    ) -> Result<Vec<String>, ContainerError> {
+        self.containers().update(id, update)
+    }
     fn list_containers_with(
         &self,
         opts: &ListOptions,
@@ -217,6 +256,92 @@ impl ContainerBackend for Engine {
     fn container_details(&self, id: &str, size: bool) -> Result<ContainerDetails, ContainerError> {
         self.containers().details(id, size)
     }
+    fn fs(&self) -> Option<&dyn crate::fs_backend::FsBackend> {
+        Some(self)
+    }
+    fn container_stats(&self, id: &str) -> Result<(Container, StatsSample), ContainerError> {
+        self.containers().stats(id)
+    }
+}
+
+mod lifecycle {
+    //! The lifecycle calls (`handlers::containers::lifecycle`): start and
+    //! stop with docker's 304, restart, pause, unpause, rename, kill and
+    //! remove with docker's checks.
+
+    use std::time::Duration;
+
+    use berth_engine::Engine;
+    use berth_engine::container::{Change, ContainerError};
+
+    /// The lifecycle part of [`super::ContainerBackend`].
+    pub trait LifecycleBackend: Send + Sync {
+        fn start_container_checked(&self, id: &str) -> Result<Change, ContainerError>;
+        fn stop_container_with(
+            &self,
+            id: &str,
+            timeout: Option<Duration>,
+            signal: Option<i32>,
+        ) -> Result<Change, ContainerError>;
+        fn restart_container(
+            &self,
+            id: &str,
+            timeout: Option<Duration>,
+            signal: Option<i32>,
+        ) -> Result<(), ContainerError>;
+        fn kill_container_with(&self, id: &str, signal: i32) -> Result<(), ContainerError>;
+        fn pause_container(&self, id: &str) -> Result<(), ContainerError>;
+        fn unpause_container(&self, id: &str) -> Result<(), ContainerError>;
+        fn rename_container(&self, id: &str, name: &str) -> Result<(), ContainerError>;
+        fn remove_container_with(
+            &self,
+            id: &str,
+            force: bool,
+            volumes: bool,
+        ) -> Result<(), ContainerError>;
+    }
+
+    impl LifecycleBackend for Engine {
+        fn start_container_checked(&self, id: &str) -> Result<Change, ContainerError> {
+            self.containers().start_checked(id)
+        }
+        fn stop_container_with(
+            &self,
+            id: &str,
+            timeout: Option<Duration>,
+            signal: Option<i32>,
+        ) -> Result<Change, ContainerError> {
+            self.containers().stop_with(id, timeout, signal)
+        }
+        fn restart_container(
+            &self,
+            id: &str,
+            timeout: Option<Duration>,
+            signal: Option<i32>,
+        ) -> Result<(), ContainerError> {
+            self.containers().restart(id, timeout, signal)
+        }
+        fn kill_container_with(&self, id: &str, signal: i32) -> Result<(), ContainerError> {
+            self.containers().kill_container(id, signal)
+        }
+        fn pause_container(&self, id: &str) -> Result<(), ContainerError> {
+            self.containers().pause(id)
+        }
+        fn unpause_container(&self, id: &str) -> Result<(), ContainerError> {
+            self.containers().unpause(id)
+        }
+        fn rename_container(&self, id: &str, name: &str) -> Result<(), ContainerError> {
+            self.containers().rename(id, name)
+        }
+        fn remove_container_with(
+            &self,
+            id: &str,
+            force: bool,
+            volumes: bool,
+        ) -> Result<(), ContainerError> {
+            self.containers().remove_checked(id, force, volumes)
+        }
+    }
 }
 
 /// Every backend the router can call.
@@ -225,6 +350,7 @@ pub struct Backends {
     pub system: Arc<dyn SystemBackend>,
     pub images: Arc<dyn ImageBackend>,
     pub containers: Arc<dyn ContainerBackend>,
+    pub exec: Arc<dyn crate::handlers::exec::ExecBackend>,
 }
 
 impl Backends {
@@ -233,7 +359,8 @@ impl Backends {
         Self {
             system: engine.clone(),
             images: engine.clone(),
-            containers: engine,
+            containers: engine.clone(),
+            exec: engine,
         }
     }
 }

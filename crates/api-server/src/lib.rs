@@ -18,6 +18,7 @@
 pub mod backend;
 pub mod compat;
 pub mod error;
+pub mod fs_backend;
 mod handlers;
 pub mod routes;
 
@@ -30,6 +31,7 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 pub use backend::{Backends, ContainerBackend, ImageBackend, SystemBackend};
 pub use error::{ApiError, status_for};
+pub use handlers::exec::ExecBackend;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -273,6 +275,80 @@ mod tests {
         }
     }
 
+    impl crate::backend::LifecycleBackend for Fake {
+        fn start_container_checked(
+            &self,
+            id: &str,
+        ) -> Result<berth_engine::container::Change, berth_engine::container::ContainerError>
+        {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
+        fn stop_container_with(
+            &self,
+            id: &str,
+            _: Option<std::time::Duration>,
+            _: Option<i32>,
+        ) -> Result<berth_engine::container::Change, berth_engine::container::ContainerError>
+        {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
+        fn restart_container(
+            &self,
+            id: &str,
+            _: Option<std::time::Duration>,
+            _: Option<i32>,
+        ) -> Result<(), berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
+        fn kill_container_with(
+            &self,
+            id: &str,
+            _: i32,
+        ) -> Result<(), berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
+        fn pause_container(&self, id: &str) -> Result<(), berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
+        fn unpause_container(
+            &self,
+            id: &str,
+        ) -> Result<(), berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
+        fn rename_container(
+            &self,
+            id: &str,
+            _: &str,
+        ) -> Result<(), berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
+        fn remove_container_with(
+            &self,
+            id: &str,
+            _: bool,
+            _: bool,
+        ) -> Result<(), berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
+    }
+
     impl ContainerBackend for Fake {
         fn create_container(
             &self,
@@ -352,6 +428,15 @@ mod tests {
                 id.to_owned(),
             ))
         }
+        fn update_container(
+            &self,
+            id: &str,
+            _: &berth_engine::container::resources::ResourceUpdate,
+        ) -> Result<Vec<String>, berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
         fn stop_container(
             &self,
             id: &str,
@@ -381,11 +466,62 @@ mod tests {
         }
     }
 
+    impl crate::handlers::exec::ExecBackend for Fake {
+        fn exec_create(
+            &self,
+            container: &str,
+            _: berth_engine::container::exec::ExecConfig,
+        ) -> Result<String, berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                container.to_owned(),
+            ))
+        }
+        fn exec_check(
+            &self,
+            id: &str,
+        ) -> Result<berth_engine::container::exec::ExecInfo, berth_engine::container::ContainerError>
+        {
+            Err(berth_engine::container::ContainerError::ExecNotFound(
+                id.to_owned(),
+            ))
+        }
+        fn exec_start(
+            &self,
+            id: &str,
+            _: berth_engine::container::exec::ExecStartOptions,
+        ) -> Result<Option<std::os::unix::net::UnixStream>, berth_engine::container::ContainerError>
+        {
+            Err(berth_engine::container::ContainerError::ExecNotFound(
+                id.to_owned(),
+            ))
+        }
+        fn exec_inspect(
+            &self,
+            id: &str,
+        ) -> Result<berth_engine::container::exec::ExecInfo, berth_engine::container::ContainerError>
+        {
+            Err(berth_engine::container::ContainerError::ExecNotFound(
+                id.to_owned(),
+            ))
+        }
+        fn exec_resize(
+            &self,
+            id: &str,
+            _: u16,
+            _: u16,
+        ) -> Result<(), berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::ExecNotFound(
+                id.to_owned(),
+            ))
+        }
+    }
+
     async fn call(method: &str, path: &str) -> (StatusCode, axum::http::HeaderMap, String) {
         let app = router(Backends {
             system: Arc::new(Fake),
             images: Arc::new(Fake),
             containers: Arc::new(Fake),
+            exec: Arc::new(Fake),
         });
         let request = Request::builder()
             .method(method)

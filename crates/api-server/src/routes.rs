@@ -32,7 +32,25 @@ pub enum Route {
     ContainerAttach(String),
     ContainerKill(String),
     ContainerResize(String),
+    ContainerUpdate(String),
     ContainerDelete(String),
+    ContainerTop(String),
+    ContainerChanges(String),
+    ContainerExport(String),
+    ContainerArchiveHead(String),
+    ContainerArchiveGet(String),
+    ContainerArchivePut(String),
+    Commit,
+    ContainerRestart(String),
+    ContainerPause(String),
+    ContainerUnpause(String),
+    ContainerRename(String),
+    ExecCreate(String),
+    ExecStart(String),
+    ExecResize(String),
+    ExecInspect(String),
+    Events,
+    ContainerStats(String),
     NotFound,
 }
 
@@ -43,6 +61,10 @@ pub fn route(method: &Method, path: &str) -> Route {
         ("HEAD", ["_ping"]) => Route::PingHead,
         ("GET", ["version"]) => Route::Version,
         ("GET", ["info"]) => Route::Info,
+        ("GET", ["events"]) => Route::Events,
+        ("GET", ["containers", id, "stats"]) if !id.is_empty() => {
+            Route::ContainerStats((*id).to_owned())
+        }
         ("GET", ["images", "json"]) => Route::ImageList,
         ("GET", ["images", "get"]) => Route::ImagesGet,
         ("POST", ["images", "load"]) => Route::ImageLoad,
@@ -86,9 +108,49 @@ pub fn route(method: &Method, path: &str) -> Route {
         ("POST", ["containers", id, "resize"]) if !id.is_empty() => {
             Route::ContainerResize((*id).to_owned())
         }
+        ("POST", ["containers", id, "update"]) if !id.is_empty() => {
+            Route::ContainerUpdate((*id).to_owned())
+        }
         ("DELETE", ["containers", id]) if !id.is_empty() => {
             Route::ContainerDelete((*id).to_owned())
         }
+        ("GET", ["containers", id, "top"]) if !id.is_empty() => {
+            Route::ContainerTop((*id).to_owned())
+        }
+        ("GET", ["containers", id, "changes"]) if !id.is_empty() => {
+            Route::ContainerChanges((*id).to_owned())
+        }
+        ("GET", ["containers", id, "export"]) if !id.is_empty() => {
+            Route::ContainerExport((*id).to_owned())
+        }
+        ("HEAD", ["containers", id, "archive"]) if !id.is_empty() => {
+            Route::ContainerArchiveHead((*id).to_owned())
+        }
+        ("GET", ["containers", id, "archive"]) if !id.is_empty() => {
+            Route::ContainerArchiveGet((*id).to_owned())
+        }
+        ("PUT", ["containers", id, "archive"]) if !id.is_empty() => {
+            Route::ContainerArchivePut((*id).to_owned())
+        }
+        ("POST", ["commit"]) => Route::Commit,
+        ("POST", ["containers", id, "restart"]) if !id.is_empty() => {
+            Route::ContainerRestart((*id).to_owned())
+        }
+        ("POST", ["containers", id, "pause"]) if !id.is_empty() => {
+            Route::ContainerPause((*id).to_owned())
+        }
+        ("POST", ["containers", id, "unpause"]) if !id.is_empty() => {
+            Route::ContainerUnpause((*id).to_owned())
+        }
+        ("POST", ["containers", id, "rename"]) if !id.is_empty() => {
+            Route::ContainerRename((*id).to_owned())
+        }
+        ("POST", ["containers", id, "exec"]) if !id.is_empty() => {
+            Route::ExecCreate((*id).to_owned())
+        }
+        ("POST", ["exec", id, "start"]) if !id.is_empty() => Route::ExecStart((*id).to_owned()),
+        ("POST", ["exec", id, "resize"]) if !id.is_empty() => Route::ExecResize((*id).to_owned()),
+        ("GET", ["exec", id, "json"]) if !id.is_empty() => Route::ExecInspect((*id).to_owned()),
         _ => Route::NotFound,
     }
 }
@@ -109,6 +171,7 @@ mod tests {
         assert_eq!(route(&Method::HEAD, "/_ping"), Route::PingHead);
         assert_eq!(route(&Method::GET, "/version"), Route::Version);
         assert_eq!(route(&Method::GET, "/info"), Route::Info);
+        assert_eq!(route(&Method::GET, "/events"), Route::Events);
         assert_eq!(route(&Method::POST, "/info"), Route::NotFound);
         assert_eq!(route(&Method::GET, "/info/"), Route::NotFound);
         assert_eq!(route(&Method::GET, "/nope"), Route::NotFound);
@@ -193,6 +256,42 @@ mod tests {
             route(&Method::POST, "/containers/abc/resize"),
             Route::ContainerResize(s("abc"))
         );
+        assert_eq!(
+            route(&Method::POST, "/containers/abc/update"),
+            Route::ContainerUpdate(s("abc"))
+        );
         assert_eq!(route(&Method::DELETE, "/containers/"), Route::NotFound);
+        for (path, want) in [
+            ("/containers/abc/restart", Route::ContainerRestart(s("abc"))),
+            ("/containers/abc/pause", Route::ContainerPause(s("abc"))),
+            ("/containers/abc/unpause", Route::ContainerUnpause(s("abc"))),
+            ("/containers/abc/rename", Route::ContainerRename(s("abc"))),
+        ] {
+            assert_eq!(route(&Method::POST, path), want, "{path}");
+            assert_eq!(route(&Method::GET, path), Route::NotFound, "{path}");
+        }
+    }
+
+    #[test]
+    fn exec_routes() {
+        let s = |x: &str| x.to_owned();
+        assert_eq!(
+            route(&Method::POST, "/containers/abc/exec"),
+            Route::ExecCreate(s("abc"))
+        );
+        assert_eq!(
+            route(&Method::POST, "/exec/e1/start"),
+            Route::ExecStart(s("e1"))
+        );
+        assert_eq!(
+            route(&Method::POST, "/exec/e1/resize"),
+            Route::ExecResize(s("e1"))
+        );
+        assert_eq!(
+            route(&Method::GET, "/exec/e1/json"),
+            Route::ExecInspect(s("e1"))
+        );
+        assert_eq!(route(&Method::GET, "/exec/e1/start"), Route::NotFound);
+        assert_eq!(route(&Method::POST, "/exec//start"), Route::NotFound);
     }
 }

@@ -34,6 +34,12 @@ pub struct ContainerCreateRequest {
     pub stdin_once: bool,
     /// `--stop-signal`; empty or absent: the image's.
     pub stop_signal: Option<String>,
+    /// `--health-*`, `--no-healthcheck`; absent: the image's.
+    pub healthcheck: Option<crate::health::HealthConfig>,
+    /// `--stop-timeout` in seconds; absent: 10.
+    pub stop_timeout: Option<i64>,
+    /// `--domainname`.
+    pub domainname: String,
 }
 
 /// The parts of a create request's `HostConfig` berth acts on.
@@ -46,6 +52,44 @@ pub struct CreateHostConfig {
     /// The client's terminal `[height, width]` (API 1.42+); `[0, 0]` or
     /// absent when it has none.
     pub console_size: Option<[u16; 2]>,
+    /// `--memory`, `--cpus`, `--pids-limit`, `--ulimit`, ...
+    #[serde(flatten)]
+    pub resources: crate::resources::Resources,
+    /// `--restart`.
+    pub restart_policy: Option<RestartPolicy>,
+    /// `--init`; absent or `null`: the daemon's default.
+    pub init: Option<bool>,
+    /// Security and isolation (`--privileged`, `--cap-add`, ...).
+    #[serde(flatten)]
+    pub security: SecurityHostConfig,
+}
+
+/// The security and isolation fields of a create request's `HostConfig`
+/// (`null` lists and maps are the same as absent).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct SecurityHostConfig {
+    pub privileged: bool,
+    pub readonly_rootfs: bool,
+    pub cap_add: Option<Vec<String>>,
+    pub cap_drop: Option<Vec<String>>,
+    pub group_add: Option<Vec<String>>,
+    pub security_opt: Option<Vec<String>>,
+    pub tmpfs: Option<BTreeMap<String, String>>,
+    pub pid_mode: String,
+    pub ipc_mode: String,
+    #[serde(rename = "UTSMode")]
+    pub uts_mode: String,
+    pub shm_size: i64,
+}
+
+/// `HostConfig.RestartPolicy`: `{"Name": "on-failure", "MaximumRetryCount": 3}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RestartPolicy {
+    /// `no`, `always`, `on-failure`, `unless-stopped`; empty is `no`.
+    pub name: String,
+    pub maximum_retry_count: i64,
 }
 
 /// `HostConfig.LogConfig`: `{"Type": "json-file", "Config": {"max-size": "10m"}}`.
@@ -168,6 +212,9 @@ pub struct ContainerState {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    /// Only for containers with a health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::Health>,
 }
 
 /// `Config` of [`ContainerInspect`] (the fields berth keeps).
@@ -195,6 +242,11 @@ pub struct InspectConfig {
     pub labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
+    /// The merged health check, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<crate::health::HealthConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<i64>,
 }
 
 /// `GraphDriver` of [`ContainerInspect`]: the storage driver and its paths
@@ -239,7 +291,7 @@ pub struct ContainerInspect {
     pub mounts: Vec<serde_json::Value>,
     pub config: InspectConfig,
     pub network_settings: serde_json::Value,
-    /// Exec sessions (`null`: none; berth has no exec yet).
+    /// Exec sessions that have not exited (`null`: none).
     #[serde(rename = "ExecIDs")]
     pub exec_ids: Option<Vec<String>>,
 }

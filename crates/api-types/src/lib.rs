@@ -14,7 +14,14 @@
 //! ```
 
 pub mod container;
+pub mod detach_keys;
+pub mod event;
+pub mod exec;
+pub mod fs;
+pub mod health;
 pub mod image;
+pub mod resources;
+pub mod stats;
 pub mod system;
 pub mod version;
 

@@ -1,8 +1,15 @@
 //! Flag definitions: what the user can type, with docker's names. No
 //! behaviour here; [`crate::settings`] turns these into resolved settings.
 
+pub(crate) mod attach;
 pub(crate) mod containers;
+pub(crate) mod exec;
+pub(crate) mod fs;
 pub(crate) mod images;
+pub(crate) mod lifecycle;
+pub(crate) mod resources;
+pub(crate) mod security;
+pub(crate) mod system;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -71,6 +78,8 @@ pub(crate) enum CommandFlags {
     Create(containers::CreateFlags),
     /// Start one or more stopped containers
     Start(containers::StartFlags),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(attach::AttachFlags),
     /// List containers
     Ps(containers::PsFlags),
     /// Fetch the logs of a container
@@ -83,13 +92,33 @@ pub(crate) enum CommandFlags {
     Rm(containers::RmFlags),
     /// Block until one or more containers stop, then print their exit codes
     Wait(containers::WaitFlags),
+    /// Restart one or more containers
+    Restart(lifecycle::RestartFlags),
+    /// Pause all processes within one or more containers
+    Pause(lifecycle::PauseFlags),
+    /// Unpause all processes within one or more containers
+    Unpause(lifecycle::PauseFlags),
+    /// Rename a container
+    Rename(lifecycle::RenameFlags),
     /// Return low-level information on berth objects
     Inspect(containers::InspectFlags),
+    /// Update configuration of one or more containers
+    #[command(override_usage = "berth update [OPTIONS] CONTAINER [CONTAINER...]")]
+    Update(resources::UpdateFlags),
+    /// Execute a command in a running container
+    #[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
+    Exec(exec::ExecFlags),
     /// Manage containers
     Container {
         #[command(subcommand)]
         command: containers::ContainerFlags,
     },
+    #[command(flatten)]
+    Fs(fs::FsFlags),
+    /// Get real time events from the server
+    Events(system::EventsFlags),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(system::StatsFlags),
     /// Manage berth
     System {
         #[command(subcommand)]
@@ -101,6 +130,8 @@ pub(crate) enum CommandFlags {
 pub(crate) enum SystemFlags {
     /// Display system-wide information
     Info(FormatFlags),
+    /// Get real time events from the server
+    Events(system::EventsFlags),
 }
 
 #[derive(Debug, Args)]

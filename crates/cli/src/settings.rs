@@ -8,6 +8,7 @@ use berth_api_client::{DEFAULT_HOST, Host};
 
 use crate::flags::containers::{ContainerFlags, InspectFlags};
 use crate::flags::images::ImageFlags;
+use crate::flags::system::ObserveCommand;
 use crate::flags::{CommandFlags, Flags, FormatFlags, SystemFlags};
 
 /// How `--format` asked for output.
@@ -35,6 +36,8 @@ pub(crate) enum Command {
     Container(Box<ContainerFlags>),
     /// `berth inspect`: containers or images.
     Inspect(InspectFlags),
+    /// `events`, `stats`, `system df`, the prune commands.
+    Observe(crate::flags::system::ObserveCommand),
     /// `berth --version`.
     ShortVersion,
     /// No command: print help.
@@ -88,6 +91,9 @@ impl Settings {
                 Some(CommandFlags::Start(f)) => {
                     Command::Container(Box::new(ContainerFlags::Start(f)))
                 }
+                Some(CommandFlags::Attach(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Attach(f)))
+                }
                 Some(CommandFlags::Ps(f)) => Command::Container(Box::new(ContainerFlags::Ls(f))),
                 Some(CommandFlags::Logs(f)) => {
                     Command::Container(Box::new(ContainerFlags::Logs(f)))
@@ -99,10 +105,34 @@ impl Settings {
                     Command::Container(Box::new(ContainerFlags::Kill(f)))
                 }
                 Some(CommandFlags::Rm(f)) => Command::Container(Box::new(ContainerFlags::Rm(f))),
+                Some(CommandFlags::Exec(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Exec(f)))
+                }
                 Some(CommandFlags::Wait(f)) => {
                     Command::Container(Box::new(ContainerFlags::Wait(f)))
                 }
+                Some(CommandFlags::Restart(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Restart(f)))
+                }
+                Some(CommandFlags::Pause(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Pause(f)))
+                }
+                Some(CommandFlags::Unpause(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Unpause(f)))
+                }
+                Some(CommandFlags::Rename(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Rename(f)))
+                }
                 Some(CommandFlags::Inspect(f)) => Command::Inspect(f),
+                Some(CommandFlags::Fs(f)) => Command::Container(Box::new(ContainerFlags::Fs(f))),
+                Some(CommandFlags::Update(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Update(f)))
+                }
+                Some(CommandFlags::Events(f))
+                | Some(CommandFlags::System {
+                    command: SystemFlags::Events(f),
+                }) => Command::Observe(ObserveCommand::Events(f)),
+                Some(CommandFlags::Stats(f)) => Command::Observe(ObserveCommand::Stats(f)),
                 Some(CommandFlags::Container { command }) => Command::Container(Box::new(command)),
             }
         };

@@ -121,7 +121,7 @@ impl HostPaths {
         parse_os_release(&text)
     }
 
-    fn mem_total(&self) -> u64 {
+    pub(crate) fn mem_total(&self) -> u64 {
         let meminfo = fs_err::read_to_string(self.proc.join("meminfo")).unwrap_or_default();
         meminfo
             .lines()

@@ -15,6 +15,7 @@
 
 pub mod container;
 mod error;
+pub mod events;
 pub mod host;
 pub mod image;
 pub mod system;
@@ -45,6 +46,8 @@ pub struct EngineConfig {
     pub shim_path: PathBuf,
     /// Containers' cgroups are `<cgroup_parent>/<id>` (dockerd: `/docker`).
     pub cgroup_parent: String,
+    /// Run containers under `berth-init` unless they say (berthd's `--init`).
+    pub default_init: bool,
 }
 
 impl EngineConfig {
@@ -58,6 +61,7 @@ impl EngineConfig {
             host_paths: HostPaths::default(),
             shim_path: default_shim_path(),
             cgroup_parent: "/berth".to_owned(),
+            default_init: false,
         }
     }
 }
@@ -78,6 +82,7 @@ pub struct Engine {
     id: String,
     images: image::ImageService,
     containers: container::Containers,
+    events: events::EventBus,
     /// Held for the engine's life; declared last so it is released after
     /// the services above are dropped.
     _data_root_lock: berth_image::store::DataRootLock,
@@ -97,7 +102,10 @@ impl Engine {
         // itself is 0660). Nothing here is listable by them.
         create_private_dir(&config.exec_root, 0o711)?;
         let id = system::load_or_create_engine_id(&config.data_root)?;
-        let images = image::ImageService::open(&config.data_root).map_err(EngineError::Image)?;
+        let events = events::EventBus::new();
+        let images = image::ImageService::open(&config.data_root)
+            .map_err(EngineError::Image)?
+            .with_events(events.clone());
         let cgroup_v2 = config.host_paths.cgroup_info().version == CgroupVersion::V2;
         let containers = container::Containers::open(container::Settings {
             data_root: config.data_root.clone(),
@@ -105,11 +113,14 @@ impl Engine {
             shim_path: config.shim_path.clone(),
             cgroup_parent: config.cgroup_parent.clone(),
             cgroup_v2,
+            events: events.clone(),
+            default_init: config.default_init,
         })
         .map_err(|e| EngineError::Containers(Box::new(e)))?;
         containers.remove_orphan_snapshots(images.store());
         containers.set_image_store(&images.shared_store());
         containers.finish_interrupted_removals(images.store());
+        containers.restart_at_boot();
         let used_by = containers.usage_check();
         images.set_usage(std::sync::Arc::new(move |id| used_by(&id.to_string())));
         Ok(Self {
@@ -117,6 +128,7 @@ impl Engine {
             id,
             images,
             containers,
+            events,
             _data_root_lock: data_root_lock,
         })
     }
@@ -138,6 +150,11 @@ impl Engine {
     /// The container service (bound to the image service's store).
     pub fn containers(&self) -> container::ContainerService<'_> {
         container::ContainerService::new(&self.containers, self.images.store())
+    }
+
+    /// The event bus (`GET /events`); every service emits into it.
+    pub fn events(&self) -> &events::EventBus {
+        &self.events
     }
 
     /// What `/info` reports: object counts (zero until containers and images

@@ -100,6 +100,8 @@ impl Fixture {
             shim_path: shim_bin(),
             cgroup_parent: self.cgroup_parent.clone(),
             cgroup_v2: Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
+            events: berth_engine::events::EventBus::new(),
+            default_init: false,
         }
     }
 

@@ -41,6 +41,11 @@ pub enum Request {
     },
     /// Reply: [`Reply::ExecState`].
     ExecState { exec_id: String },
+    /// Drops what the shim keeps of an exec that has exited and has no
+    /// attach client left (or of clients waiting for an exec that never
+    /// started), so frequent execs (health checks) do not add up.
+    /// Reply: [`Reply::Done`]; `Conflict` while it runs or has clients.
+    ForgetExec { exec_id: String },
     /// Sets the terminal size of the container (`exec_id: None`) or of an
     /// exec. Reply: [`Reply::Done`]; `InvalidArgument` without a terminal.
     Resize {
@@ -150,6 +155,10 @@ pub struct ExitStatus {
     pub exit_code: i32,
     /// When the shim reaped it, RFC 3339 with nanoseconds, UTC.
     pub exited_at: String,
+    /// For the container's init: the kernel's OOM killer killed one of the
+    /// container's processes while it ran (its cgroup's `oom_kill` count).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub oom_killed: bool,
 }
 
 /// What kind of failure, so the daemon can map it to an HTTP status
@@ -254,6 +263,7 @@ mod tests {
                 exit: Some(ExitStatus {
                     exit_code: 137,
                     exited_at: "2026-11-23T12:00:00.000000000Z".into(),
+                    oom_killed: true,
                 }),
             }),
             Response::Err(ShimError::new(ErrorClass::NotFound, "no such exec")),

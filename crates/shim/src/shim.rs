@@ -349,7 +349,11 @@ impl Shim {
             .map_err(ShimFatal::Signals)?;
 
         let log = match &args.log_path {
-            Some(p) => Some(JsonLog::open(p, args.rotation)?),
+            Some(p) => {
+                let mut log = JsonLog::open(p, args.rotation)?;
+                log.set_attrs(&args.log_attrs);
+                Some(log)
+            }
             None => None,
         };
         let runtime = Runtime::new(&args.runtime_root);
@@ -638,9 +642,10 @@ impl Shim {
     }
 
     fn exited(&mut self, pid: i32, code: i32) {
-        let status = ExitStatus {
+        let mut status = ExitStatus {
             exit_code: code,
             exited_at: now(),
+            oom_killed: false,
         };
         let key = if pid == self.init.pid && self.init.exit.is_none() {
             None
@@ -658,6 +663,9 @@ impl Shim {
             self.read_output(&key, s, true);
         }
         if key.is_none() {
+            // Read before `Delete` removes the cgroup: docker's
+            // `State.OOMKilled` (any OOM kill in the container's run).
+            status.oom_killed = self.runtime.oom_kills(&self.id).is_ok_and(|n| n > 0);
             if let Some(log) = &mut self.log {
                 let t = now();
                 for s in [Stream::Stdout, Stream::Stderr] {
@@ -916,6 +924,20 @@ impl Shim {
                     exit: p.exit.clone(),
                 }),
                 None => Err(no_exec(&exec_id)),
+            },
+            Request::ForgetExec { exec_id } => match self.execs.get(&exec_id) {
+                Some(p) if p.exit.is_none() || !p.clients.is_empty() => Err(ShimError::new(
+                    ErrorClass::Conflict,
+                    format!("exec \"{exec_id}\" is running or has clients"),
+                )),
+                Some(_) => {
+                    self.execs.remove(&exec_id);
+                    Ok(Reply::Done)
+                }
+                None => {
+                    self.early.retain(|(id, _)| *id != exec_id);
+                    Ok(Reply::Done)
+                }
             },
             Request::Resize {
                 exec_id,

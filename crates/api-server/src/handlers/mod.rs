@@ -1,8 +1,11 @@
 //! Handlers: one function per route, turning engine data into API types.
 
 mod containers;
+mod events;
+pub(crate) mod exec;
 mod images;
 mod params;
+mod stats;
 mod system;
 
 use axum::body::Body;
@@ -56,9 +59,41 @@ pub(crate) async fn handle(
         Route::ContainerResize(id) => {
             containers::resize(backends.containers.clone(), id, req).await
         }
+        Route::ContainerUpdate(id) => {
+            containers::update(backends.containers.clone(), id, req).await
+        }
         Route::ContainerDelete(id) => {
             containers::delete(backends.containers.clone(), id, req).await
         }
+        Route::ContainerTop(id) => containers::fs::top(backends.containers.clone(), id, req).await,
+        Route::ContainerChanges(id) => {
+            containers::fs::changes(backends.containers.clone(), id).await
+        }
+        Route::ContainerExport(id) => containers::fs::export(backends.containers.clone(), id).await,
+        Route::ContainerArchiveHead(id) => {
+            containers::fs::archive_head(backends.containers.clone(), id, req).await
+        }
+        Route::ContainerArchiveGet(id) => {
+            containers::fs::archive_get(backends.containers.clone(), id, req).await
+        }
+        Route::ContainerArchivePut(id) => {
+            containers::fs::archive_put(backends.containers.clone(), id, req).await
+        }
+        Route::Commit => containers::fs::commit(backends.containers.clone(), req).await,
+        Route::ContainerRestart(id) => {
+            containers::restart(backends.containers.clone(), id, req).await
+        }
+        Route::ContainerPause(id) => containers::pause(backends.containers.clone(), id).await,
+        Route::ContainerUnpause(id) => containers::unpause(backends.containers.clone(), id).await,
+        Route::ContainerRename(id) => {
+            containers::rename(backends.containers.clone(), id, req).await
+        }
+        Route::ContainerStats(id) => stats::stats(backends.containers.clone(), id, req).await,
+        Route::ExecCreate(id) => exec::create(backends.exec.clone(), id, req).await,
+        Route::ExecStart(id) => exec::start(backends.exec.clone(), id, req).await,
+        Route::ExecResize(id) => exec::resize(backends.exec.clone(), id, req).await,
+        Route::ExecInspect(id) => exec::inspect(backends.exec.clone(), id).await,
+        Route::Events => events::events(backends.system.clone(), req).await,
         Route::NotFound => ApiError::page_not_found().into_response_body(),
     }
 }

@@ -1,9 +1,21 @@
 //! One module per command: settings in, API calls, output through the printer.
 
+pub(crate) mod attach;
 pub(crate) mod containers;
+pub(crate) mod events;
+pub(crate) mod exec;
+pub(crate) mod fs;
+pub(crate) mod health;
 pub(crate) mod images;
 pub(crate) mod info;
+pub(crate) mod lifecycle;
+pub(crate) mod resources;
 pub(crate) mod run;
+pub(crate) mod run_policy;
+pub(crate) mod security;
+pub(crate) mod stats;
+pub(crate) mod system;
+pub(crate) mod update;
 pub(crate) mod version;
 
 use berth_api_client::Client;
@@ -27,6 +39,7 @@ pub(crate) async fn run(settings: Settings, printer: &mut Printer) -> anyhow::Re
         Command::Image(c) => images::run(&client, c, printer).await,
         Command::Container(c) => containers::run(&client, c, printer).await,
         Command::Inspect(f) => containers::inspect(&client, f, printer).await,
+        Command::Observe(c) => system::run(&client, c, printer).await,
         Command::ShortVersion => {
             printer.data(&format!("berth version {VERSION}, build {GIT_COMMIT}\n"))?;
             Ok(())

@@ -17,6 +17,7 @@ use std::io::{IsTerminal, Read};
 
 use anyhow::anyhow;
 use berth_api_client::{AttachOptions, Client, Demux, StreamKind};
+use berth_api_types::detach_keys::{DetachKeys, DetachScanner};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::OwnedWriteHalf;
@@ -36,14 +37,14 @@ pub(crate) struct StatusError {
 }
 
 impl StatusError {
-    fn with_message(code: u8, message: impl Into<String>) -> anyhow::Error {
+    pub(crate) fn with_message(code: u8, message: impl Into<String>) -> anyhow::Error {
         anyhow::Error::new(Self {
             code,
             message: Some(message.into()),
         })
     }
 
-    fn exit(code: u8) -> anyhow::Error {
+    pub(crate) fn exit(code: u8) -> anyhow::Error {
         anyhow::Error::new(Self {
             code,
             message: None,
@@ -154,22 +155,16 @@ pub(crate) fn streams(o: &ContainerOptions, detach: bool) -> Result<Streams, Str
 
 /// Parses an `--env-file`: `NAME=value` lines, `NAME` alone takes our
 /// environment's value, `#` comments and blank lines are skipped.
-fn env_file(path: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, String> {
-    let text = fs_err::read_to_string(path).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let line = line.trim_start();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        push_env(&mut out, line, env);
-    }
-    Ok(out)
+pub(crate) fn env_file(
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, String> {
+    super::security::kv_file(path, Some(env))
 }
 
 /// `NAME=value` as given; `NAME` alone from our environment, dropped when
 /// unset (docker's `-e NAME`).
-fn push_env(out: &mut Vec<String>, spec: &str, env: &dyn Fn(&str) -> Option<String>) {
+pub(crate) fn push_env(out: &mut Vec<String>, spec: &str, env: &dyn Fn(&str) -> Option<String>) {
     if spec.contains('=') {
         out.push(spec.to_owned());
     } else if let Some(v) = env(spec) {
@@ -216,7 +211,10 @@ pub(crate) fn create_config(
     // `--entrypoint ""` resets the image's entrypoint (docker sends `[""]`).
     let entrypoint = o.entrypoint.as_ref().map(|e| vec![e.clone()]);
     let (h, w) = console.unwrap_or((0, 0));
-    Ok(json!({
+    let healthcheck = super::health::healthcheck(o)?;
+    let limits = super::resources::host_config(&o.resources)?;
+    let mut config = json!({
+        "Healthcheck": healthcheck,
         "Hostname": o.hostname.clone().unwrap_or_default(),
         "User": o.user.clone().unwrap_or_default(),
         "AttachStdin": s.stdin,
@@ -231,12 +229,30 @@ pub(crate) fn create_config(
         "WorkingDir": o.workdir.clone().unwrap_or_default(),
         "Entrypoint": entrypoint,
         "Labels": labels,
+        // `--stop-signal`; absent: the image's (checked by the daemon).
+        "StopSignal": o.stop_signal.clone().unwrap_or_default(),
         "HostConfig": {
             "AutoRemove": o.rm,
             "LogConfig": {"Type": driver, "Config": log_opts},
             "ConsoleSize": [h, w],
         },
-    }))
+    });
+    if let Some(hc) = config["HostConfig"].as_object_mut() {
+        hc.extend(limits);
+    }
+    super::security::apply(&o.security, &mut config)?;
+    super::run_policy::apply(o, &mut config)?;
+    Ok(config)
+}
+
+/// A `create_config` error: a bad flag value gets the usage (as pflag's
+/// errors do), anything else docker's `reportError` form.
+fn config_error(command: &str, message: &str) -> anyhow::Error {
+    if message.starts_with("invalid argument \"") {
+        usage_error(command, message)
+    } else {
+        StatusError::with_message(125, report(command, message, true))
+    }
 }
 
 /// `busybox` → `busybox:latest`, as docker names the image it looks for.
@@ -290,7 +306,7 @@ pub(crate) async fn create(
     let s = streams(o, false).map_err(|m| usage_error("create", &m))?;
     let console = if o.tty { terminal::size() } else { None };
     let config = create_config(o, s, console, &|k| std::env::var(k).ok())
-        .map_err(|m| StatusError::with_message(125, report("create", &m, true)))?;
+        .map_err(|m| config_error("create", &m))?;
     let id = create_container(client, o, &config)
         .await
         .map_err(|e| anyhow!("{e}"))?;
@@ -318,7 +334,7 @@ pub(crate) async fn run(
     }
     let console = if o.tty { terminal::size() } else { None };
     let config = create_config(o, s, console, &|k| std::env::var(k).ok())
-        .map_err(|m| StatusError::with_message(125, report("run", &m, true)))?;
+        .map_err(|m| config_error("run", &m))?;
     let id = create_container(client, o, &config).await.map_err(|e| {
         let m = e.to_string();
         StatusError::with_message(start_error_code(&m), report("run", &m, true))
@@ -335,7 +351,7 @@ pub(crate) async fn run(
         printer.data(&format!("{id}\n"))?;
         return Ok(());
     }
-    let status = session(
+    let ended = session(
         client,
         &Session {
             id: &id,
@@ -344,13 +360,12 @@ pub(crate) async fn run(
             auto_remove: o.rm,
             sig_proxy: f.sig_proxy,
             command: "run",
+            detach_keys: f.detach_keys.as_deref(),
+            start: true,
         },
     )
     .await?;
-    match exit_code(status) {
-        0 => Ok(()),
-        code => Err(StatusError::exit(code)),
-    }
+    ended.into_result()
 }
 
 /// `start -a [-i]` of one container: the same session as `run`.
@@ -358,6 +373,7 @@ pub(crate) async fn start_attached(
     client: &Client,
     name: &str,
     interactive: bool,
+    detach_keys: Option<&str>,
 ) -> anyhow::Result<()> {
     let c = client
         .container_inspect(name, false)
@@ -369,7 +385,7 @@ pub(crate) async fn start_attached(
         return Err(anyhow!("the input device is not a TTY"));
     }
     let id = c["Id"].as_str().unwrap_or(name).to_owned();
-    let status = session(
+    let ended = session(
         client,
         &Session {
             id: &id,
@@ -382,26 +398,57 @@ pub(crate) async fn start_attached(
             auto_remove: c["HostConfig"]["AutoRemove"].as_bool().unwrap_or(false),
             sig_proxy: true,
             command: "start",
+            detach_keys,
+            start: true,
         },
     )
     .await?;
-    match exit_code(status) {
-        0 => Ok(()),
-        code => Err(StatusError::exit(code)),
+    ended.into_result()
+}
+
+pub(crate) struct Session<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) tty: bool,
+    pub(crate) streams: Streams,
+    pub(crate) auto_remove: bool,
+    /// Forward our signals to the container (`--sig-proxy`, not with a
+    /// terminal, where ^C is a key the container reads).
+    pub(crate) sig_proxy: bool,
+    /// `run`, `start` or `attach`, for messages and exit codes.
+    pub(crate) command: &'static str,
+    /// `--detach-keys` (the daemon's default, ctrl-p ctrl-q, when `None`).
+    pub(crate) detach_keys: Option<&'a str>,
+    /// Start the container once attached (`run`, `start -a`); `attach`
+    /// joins one that runs.
+    pub(crate) start: bool,
+}
+
+/// How an attached session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// The container exited with this status.
+    Exited(i64),
+    /// The user typed the detach keys; the container runs on.
+    Detached,
+}
+
+impl Ended {
+    /// `run` and `start -a`: the container's exit code; a detach is a
+    /// success (docker's `term.EscapeError` is not reported there).
+    pub(crate) fn into_result(self) -> anyhow::Result<()> {
+        match self {
+            Ended::Detached => Ok(()),
+            Ended::Exited(status) => match exit_code(status) {
+                0 => Ok(()),
+                code => Err(StatusError::exit(code)),
+            },
+        }
     }
 }
 
-struct Session<'a> {
-    id: &'a str,
-    tty: bool,
-    streams: Streams,
-    auto_remove: bool,
-    /// Forward our signals to the container (`--sig-proxy`, not with a
-    /// terminal, where ^C is a key the container reads).
-    sig_proxy: bool,
-    /// `run` or `start`, for messages and exit codes.
-    command: &'static str,
-}
+/// docker's `term.EscapeError`, as the docker CLI prints it when `attach`
+/// or `exec` ends by the detach keys (exit 1).
+pub(crate) const DETACHED: &str = "read escape sequence";
 
 /// Signals a session listens for.
 const SIGWINCH: i32 = 28;
@@ -415,8 +462,8 @@ const PROXIED: &[(i32, &str)] = &[
 ];
 
 /// Attach, wait, start, resize, then copy the streams until the output
-/// ends; returns the container's exit status.
-async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<i64> {
+/// ends (the container's exit status) or the user types the detach keys.
+pub(crate) async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<Ended> {
     let daemon_error = |e: berth_api_client::Error| {
         let m = e.to_string();
         if s.command == "run" {
@@ -432,11 +479,15 @@ async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<i64> {
                 stdin: s.streams.stdin,
                 stdout: s.streams.stdout,
                 stderr: s.streams.stderr,
+                detach_keys: s.detach_keys.map(str::to_owned),
             },
         )
         .await
-        .map_err(daemon_error)?;
-    let condition = if s.auto_remove {
+        // docker: an attach the daemon refuses is a plain error (exit 1).
+        .map_err(|e| anyhow!("{e}"))?;
+    let condition = if !s.start {
+        "not-running"
+    } else if s.auto_remove {
         "removed"
     } else {
         "next-exit"
@@ -453,7 +504,9 @@ async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<i64> {
     } else {
         None
     };
-    if let Err(e) = client.container_start(s.id).await {
+    if s.start
+        && let Err(e) = client.container_start(s.id).await
+    {
         drop(raw);
         if s.auto_remove {
             let _ = wait.result().await;
@@ -466,9 +519,100 @@ async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<i64> {
         });
     }
 
+    if !s.start
+        && s.tty
+        && std::io::stdout().is_terminal()
+        && let Some((h, w)) = terminal::size()
+    {
+        // As the docker CLI's attach: one size off first (the pump then
+        // sets the real one), so the process redraws (a shell shows its
+        // prompt again) even when the size is the one it had.
+        let _ = client
+            .container_resize(s.id, h.saturating_add(1), w.saturating_add(1))
+            .await;
+    }
+    let outcome = pump(
+        client,
+        attach,
+        &Pump {
+            target: Target::Container(s.id),
+            tty: s.tty,
+            stdin: s.streams.stdin,
+            sig_proxy: s.sig_proxy,
+            detach_keys: s.detach_keys,
+        },
+    )
+    .await;
+    // The terminal goes back before anything else is printed.
+    drop(raw);
+    if outcome? == Pumped::Detached {
+        return Ok(Ended::Detached);
+    }
+    match wait.result().await {
+        Ok(answer) => Ok(Ended::Exited(answer.status_code)),
+        Err(e) => Err(StatusError::with_message(
+            125,
+            format!("Error waiting for container: {e}"),
+        )),
+    }
+}
+
+/// Whose terminal a stream pump resizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target<'a> {
+    Container(&'a str),
+    Exec(&'a str),
+}
+
+/// How [`pump`] treats a hijacked stream.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pump<'a> {
+    pub(crate) target: Target<'a>,
+    /// Raw output (a terminal) instead of docker's multiplexed frames.
+    pub(crate) tty: bool,
+    /// Forward our stdin; otherwise the write side is closed at once.
+    pub(crate) stdin: bool,
+    /// Forward our signals to the container (`--sig-proxy`, not with a
+    /// terminal, where ^C is a key the container reads).
+    pub(crate) sig_proxy: bool,
+    /// `--detach-keys` (ctrl-p ctrl-q when `None`), looked for in our
+    /// stdin with a terminal, as the docker CLI does (the daemon looks
+    /// too).
+    pub(crate) detach_keys: Option<&'a str>,
+}
+
+/// How a [`pump`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pumped {
+    /// The output ended.
+    Ended,
+    /// The user typed the detach keys.
+    Detached,
+}
+
+/// Copies a hijacked stream (`run`, `start -a`, `attach`, `exec`) until
+/// the output ends or the detach keys are typed: our stdin to it, its
+/// output to our stdout and stderr, window size changes to the target's
+/// terminal, signals as `p` says. The caller holds the terminal's raw
+/// mode, if any, and drops it after.
+pub(crate) async fn pump(
+    client: &Client,
+    attach: berth_api_client::AttachStream,
+    p: &Pump<'_>,
+) -> anyhow::Result<Pumped> {
     let (mut reader, writer) = attach.into_split();
-    let input = if s.streams.stdin {
-        tokio::spawn(forward_stdin(writer))
+    let (detach_tx, mut detach_rx) = tokio::sync::oneshot::channel::<()>();
+    let input = if p.stdin {
+        // As the docker CLI: an unknown sequence is left to the daemon to
+        // refuse (it did, at the attach); the default is looked for here.
+        let scanner = p.tty.then(|| {
+            let keys = p
+                .detach_keys
+                .and_then(|k| DetachKeys::from_param(Some(k)).ok())
+                .unwrap_or_default();
+            DetachScanner::new(keys)
+        });
+        tokio::spawn(forward_stdin(writer, scanner, detach_tx))
     } else {
         // As the docker CLI: no stdin, so the write side closes at once.
         tokio::spawn(async move {
@@ -479,14 +623,14 @@ async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<i64> {
 
     let (sig_tx, mut sig_rx) = tokio::sync::mpsc::unbounded_channel::<i32>();
     let mut listen = Vec::new();
-    let resize = s.tty && std::io::stdout().is_terminal();
+    let resize = p.tty && std::io::stdout().is_terminal();
     if resize {
         listen.push(SIGWINCH);
     }
-    if s.tty {
+    if p.tty {
         // Signals that end berth: leave the terminal as it was.
         listen.extend([1, 2, 15]);
-    } else if s.sig_proxy {
+    } else if p.sig_proxy {
         listen.extend(PROXIED.iter().map(|(n, _)| *n));
     }
     let mut listeners = Vec::new();
@@ -505,16 +649,23 @@ async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<i64> {
     }
     drop(sig_tx);
     if resize {
-        resize_now(client, s.id, true).await;
+        resize_now(client, p.target, true).await;
     }
 
     let mut demux = Demux::new();
     let mut buf = vec![0u8; 32 * 1024];
-    let outcome: anyhow::Result<()> = loop {
+    // Polled until it answers once: a detach, or no detach ever (stdin
+    // ended, or is not attached).
+    let mut detach_open = true;
+    let outcome: anyhow::Result<Pumped> = loop {
         tokio::select! {
+            r = &mut detach_rx, if detach_open => match r {
+                Ok(()) => break Ok(Pumped::Detached),
+                Err(_) => detach_open = false,
+            },
             r = reader.read(&mut buf) => match r {
-                Ok(0) => break Ok(()),
-                Ok(n) if s.tty => write_out(StreamKind::Stdout, &buf[..n]),
+                Ok(0) => break Ok(Pumped::Ended),
+                Ok(n) if p.tty => write_out(StreamKind::Stdout, &buf[..n]),
                 Ok(n) => match demux.push(&buf[..n]) {
                     Ok(frames) => {
                         let mut failed = None;
@@ -535,11 +686,12 @@ async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<i64> {
             },
             Some(n) = sig_rx.recv() => {
                 if n == SIGWINCH {
-                    resize_now(client, s.id, false).await;
-                } else if s.tty {
+                    resize_now(client, p.target, false).await;
+                } else if p.tty {
                     break Err(StatusError::exit(u8::try_from(128 + n).unwrap_or(1)));
-                } else if let Some((_, name)) = PROXIED.iter().find(|(m, _)| *m == n)
-                    && let Err(e) = client.container_kill(s.id, Some(name)).await
+                } else if let (Target::Container(id), Some((_, name))) =
+                    (p.target, PROXIED.iter().find(|(m, _)| *m == n))
+                    && let Err(e) = client.container_kill(id, Some(name)).await
                 {
                     eprintln!("error sending signal: {e}");
                 }
@@ -550,28 +702,24 @@ async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<i64> {
         l.abort();
     }
     input.abort();
-    // The terminal goes back before anything else is printed.
-    drop(raw);
-    outcome?;
-    match wait.result().await {
-        Ok(answer) => Ok(answer.status_code),
-        Err(e) => Err(StatusError::with_message(
-            125,
-            format!("Error waiting for container: {e}"),
-        )),
-    }
+    outcome
 }
 
-/// `POST /containers/{id}/resize` with our terminal's size. The first one
+/// `POST /containers/{id}/resize` (or `/exec/{id}/resize`) with our
+/// terminal's size. The first one
 /// is retried a few times, as the docker CLI does, for a container whose
 /// terminal is not ready yet; failures are not fatal.
-async fn resize_now(client: &Client, id: &str, first: bool) {
+async fn resize_now(client: &Client, target: Target<'_>, first: bool) {
     let Some((h, w)) = terminal::size() else {
         return;
     };
     let tries = if first { 5 } else { 1 };
     for i in 0..tries {
-        if client.container_resize(id, h, w).await.is_ok() {
+        let resized = match target {
+            Target::Container(id) => client.container_resize(id, h, w).await,
+            Target::Exec(id) => client.exec_resize(id, h, w).await,
+        };
+        if resized.is_ok() {
             return;
         }
         if i + 1 < tries {
@@ -583,8 +731,13 @@ async fn resize_now(client: &Client, id: &str, first: bool) {
 /// Copies our stdin to the container; its end half-closes the connection,
 /// which closes the container's stdin. Stdin is read on a plain thread:
 /// a blocking read cannot be cancelled, and the process may exit while it
-/// waits.
-async fn forward_stdin(mut writer: OwnedWriteHalf) {
+/// waits. With a `scanner`, the detach keys are held back and, once
+/// complete, reported on `detached` instead of being sent.
+async fn forward_stdin(
+    mut writer: OwnedWriteHalf,
+    mut scanner: Option<DetachScanner>,
+    detached: tokio::sync::oneshot::Sender<()>,
+) {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
     let spawned = std::thread::Builder::new()
         .name("stdin".into())
@@ -605,10 +758,28 @@ async fn forward_stdin(mut writer: OwnedWriteHalf) {
             }
         });
     if spawned.is_ok() {
+        let mut out = Vec::new();
         while let Some(chunk) = rx.recv().await {
-            if writer.write_all(&chunk).await.is_err() {
+            let (data, detach) = match &mut scanner {
+                Some(s) => {
+                    out.clear();
+                    let detach = s.feed(&chunk, &mut out);
+                    (&out[..], detach)
+                }
+                None => (&chunk[..], false),
+            };
+            if !data.is_empty() && writer.write_all(data).await.is_err() {
                 return;
             }
+            if detach {
+                let _ = detached.send(());
+                return;
+            }
+        }
+        if let Some(s) = &mut scanner {
+            out.clear();
+            s.finish(&mut out);
+            let _ = writer.write_all(&out).await;
         }
     }
     let _ = writer.shutdown().await;

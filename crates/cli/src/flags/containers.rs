@@ -20,6 +20,8 @@ pub(crate) enum ContainerFlags {
     Create(CreateFlags),
     /// Start one or more stopped containers
     Start(StartFlags),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(super::attach::AttachFlags),
     /// List containers
     #[command(visible_aliases = ["ps", "list"])]
     Ls(PsFlags),
@@ -34,8 +36,26 @@ pub(crate) enum ContainerFlags {
     Rm(RmFlags),
     /// Block until one or more containers stop, then print their exit codes
     Wait(WaitFlags),
+    /// Restart one or more containers
+    Restart(super::lifecycle::RestartFlags),
+    /// Pause all processes within one or more containers
+    Pause(super::lifecycle::PauseFlags),
+    /// Unpause all processes within one or more containers
+    Unpause(super::lifecycle::PauseFlags),
+    /// Rename a container
+    Rename(super::lifecycle::RenameFlags),
     /// Display detailed information on one or more containers
     Inspect(ContainerInspectFlags),
+    #[command(flatten)]
+    Fs(super::fs::FsFlags),
+    /// Update configuration of one or more containers
+    #[command(override_usage = "berth container update [OPTIONS] CONTAINER [CONTAINER...]")]
+    Update(super::resources::UpdateFlags),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(super::system::StatsFlags),
+    /// Execute a command in a running container
+    #[command(override_usage = "berth container exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
+    Exec(super::exec::ExecFlags),
 }
 
 /// The options `run` and `create` share: what the container is.
@@ -56,6 +76,52 @@ pub(crate) struct ContainerOptions {
     /// Container host name
     #[arg(short = 'h', long = "hostname", value_name = "string")]
     pub(crate) hostname: Option<String>,
+    /// Command to run to check health
+    #[arg(long = "health-cmd", value_name = "string")]
+    pub(crate) health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-interval",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub(crate) health_interval: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(
+        long = "health-retries",
+        value_name = "int",
+        allow_hyphen_values = true
+    )]
+    pub(crate) health_retries: Option<i64>,
+    /// Time between running the check during the start period (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-start-interval",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub(crate) health_start_interval: Option<String>,
+    /// Start period for the container to initialize before starting
+    /// health-retries countdown (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-start-period",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub(crate) health_start_period: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-timeout",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub(crate) health_timeout: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub(crate) no_healthcheck: bool,
+    /// Run an init inside the container that forwards signals and reaps
+    /// processes
+    #[arg(long = "init", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "bool")]
+    pub(crate) init: Option<bool>,
     /// Keep STDIN open even if not attached
     #[arg(short = 'i', long = "interactive")]
     pub(crate) interactive: bool,
@@ -68,13 +134,26 @@ pub(crate) struct ContainerOptions {
     /// Log driver options
     #[arg(long = "log-opt", value_name = "list")]
     pub(crate) log_opt: Vec<String>,
+    /// Signal to stop the container
+    #[arg(long = "stop-signal", value_name = "string")]
+    pub(crate) stop_signal: Option<String>,
     /// Assign a name to the container
     #[arg(long = "name", value_name = "string")]
     pub(crate) name: Option<String>,
+    /// Restart policy to apply when a container exits (default "no")
+    #[arg(long = "restart", value_name = "string")]
+    pub(crate) restart: Option<String>,
     /// Automatically remove the container and its associated anonymous
     /// volumes when it exits
     #[arg(long = "rm")]
     pub(crate) rm: bool,
+    /// Timeout (in seconds) to stop a container
+    #[arg(
+        long = "stop-timeout",
+        value_name = "int",
+        allow_negative_numbers = true
+    )]
+    pub(crate) stop_timeout: Option<i64>,
     /// Allocate a pseudo-TTY
     #[arg(short = 't', long = "tty")]
     pub(crate) tty: bool,
@@ -84,6 +163,10 @@ pub(crate) struct ContainerOptions {
     /// Working directory inside the container
     #[arg(short = 'w', long = "workdir", value_name = "string")]
     pub(crate) workdir: Option<String>,
+    #[command(flatten)]
+    pub(crate) resources: super::resources::ResourceFlags,
+    #[command(flatten)]
+    pub(crate) security: super::security::SecurityFlags,
     /// Print usage
     // `-h` is `--hostname` here, as in docker.
     #[arg(long = "help", action = ArgAction::Help)]
@@ -115,6 +198,9 @@ pub(crate) struct RunFlags {
     /// Run container in background and print container ID
     #[arg(short = 'd', long = "detach")]
     pub(crate) detach: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub(crate) detach_keys: Option<String>,
     /// Proxy received signals to the process
     #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub(crate) sig_proxy: bool,
@@ -133,6 +219,9 @@ pub(crate) struct StartFlags {
     /// Attach STDOUT/STDERR and forward signals
     #[arg(short = 'a', long = "attach")]
     pub(crate) attach: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub(crate) detach_keys: Option<String>,
     /// Attach container's STDIN
     #[arg(short = 'i', long = "interactive")]
     pub(crate) interactive: bool,

@@ -275,13 +275,15 @@ impl<'a> Compiled<'a> {
             && !self
                 .values("status")
                 .iter()
-                .any(|s| s == c.state.status.as_str())
+                .any(|s| s == c.state.status_name())
         {
             return false;
         }
-        // No container has a health check: its health is `none`.
-        if self.has("health") && !self.values("health").iter().any(|h| h == "none") {
-            return false;
+        if self.has("health") {
+            let status = super::health::Healthcheck::status(c.health.as_ref());
+            if !self.values("health").iter().any(|h| h == status) {
+                return false;
+            }
         }
         // Nor volumes, networks, published or exposed ports.
         if ["volume", "network", "publish", "expose"]
@@ -330,7 +332,9 @@ pub fn select(
         if f.since.as_ref().is_some_and(|s| *s == c.id) {
             break;
         }
-        if c.state.status != Status::Running && !f.all && opts.limit == 0 {
+        // Restarting counts as running, as in dockerd.
+        let up = matches!(c.state.status, Status::Running | Status::Restarting);
+        if !up && !f.all && opts.limit == 0 {
             continue;
         }
         if !f.matches(&c) {
@@ -382,7 +386,9 @@ mod tests {
                 started_at: started.to_owned(),
                 ..State::default()
             },
+            restart: Default::default(),
             exits: 0,
+            health: None,
             busy: false,
         }
     }

@@ -26,15 +26,26 @@
 //! file system and wakes [`Containers::wait`]ers. Every call here blocks;
 //! an async caller uses `spawn_blocking`.
 
+pub mod exec;
 pub mod filter;
+pub mod fs;
+pub mod health;
+mod init;
+mod log_attrs;
 pub mod logs;
 pub mod model;
 mod oci_defaults;
+mod ops;
+pub mod resources;
+mod restart;
+pub mod security;
 mod shim;
 mod size;
 mod spec;
+pub mod stats;
 mod store;
 mod streams;
+pub mod top;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::os::unix::net::UnixStream;
@@ -48,6 +59,8 @@ use berth_image::snapshot::Mount;
 use berth_shim_proto::{Reply, Request, ShimError, Status as ShimStatus};
 pub use logs::{LogConfig, LogDriver, LogEvent, LogQuery, LogRecord, LogStream};
 pub use model::{Container, CreateOptions, Process, State, Status, WaitCondition, parse_signal};
+pub use ops::Change;
+pub use restart::{RestartMode, RestartPolicy, RestartState};
 pub use size::{ContainerDetails, ListedContainer, SizeInfo, StorageInfo, dir_size};
 
 use crate::error::{Classify, ErrorClass};
@@ -59,6 +72,8 @@ pub enum ContainerError {
     NotFound(String),
     #[error("No such image: {0}")]
     ImageNotFound(String),
+    #[error("No such exec instance: {0}")]
+    ExecNotFound(String),
     #[error(
         "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
     )]
@@ -84,6 +99,9 @@ pub enum ContainerError {
     },
     #[error("{message}")]
     Internal { message: String },
+    /// A missing file or other object inside a container (404).
+    #[error("{message}")]
+    NotFoundMessage { message: String },
 }
 
 impl ContainerError {
@@ -123,7 +141,10 @@ impl ContainerError {
 impl Classify for ContainerError {
     fn class(&self) -> ErrorClass {
         match self {
-            Self::NotFound(_) | Self::ImageNotFound(_) => ErrorClass::NotFound,
+            Self::NotFound(_)
+            | Self::ImageNotFound(_)
+            | Self::ExecNotFound(_)
+            | Self::NotFoundMessage { .. } => ErrorClass::NotFound,
             Self::NameInUse { .. } | Self::Conflict { .. } => ErrorClass::Conflict,
             Self::InvalidArgument { .. } => ErrorClass::InvalidArgument,
             Self::Image { class, .. } | Self::ShimRequest { class, .. } => *class,
@@ -148,6 +169,10 @@ pub struct Settings {
     pub cgroup_parent: String,
     /// Whether the host runs cgroup v2 (then containers get a cgroup namespace).
     pub cgroup_v2: bool,
+    /// Where container events go (`GET /events`).
+    pub events: crate::events::EventBus,
+    /// Run containers under `berth-init` unless they say (berthd's `--init`).
+    pub default_init: bool,
 }
 
 /// The container service.
@@ -186,6 +211,10 @@ struct Inner {
     /// The image store, for removing an auto-removed container's snapshot
     /// at its exit (set by the engine once both services are open).
     image_store: std::sync::OnceLock<std::sync::Weak<ImageStore>>,
+    /// Exec records (`exec`), in memory only.
+    execs: exec::Execs,
+    /// The running health monitors (`health`).
+    health: health::Monitors,
 }
 
 /// What an attach client wants from a container's streams.
@@ -224,6 +253,9 @@ struct PendingAttach {
 impl Drop for Containers {
     fn drop(&mut self) {
         self.inner.closed.store(true, Ordering::SeqCst);
+        self.inner.health.stop_all();
+        // Pending restarts wake up and see the service closed.
+        self.inner.changed.notify_all();
         let monitors = std::mem::take(&mut *lock(&self.inner.monitors));
         for (_, stream) in monitors {
             let _ = stream.shutdown(std::net::Shutdown::Both);
@@ -287,7 +319,15 @@ impl Containers {
             let p = settings.exec_root.join(d);
             fs_err::create_dir_all(&p).map_err(|e| store::io(&p, e))?;
         }
-        let loaded = store.load_all()?;
+        init::install(&settings.exec_root)?;
+        let mut loaded = store.load_all()?;
+        // A back-off the last daemon did not finish: the container is
+        // stopped, and its policy is asked again (`restart_at_boot`).
+        for c in &mut loaded {
+            if c.state.status == Status::Restarting {
+                c.state.status = Status::Exited;
+            }
+        }
         let inner = Arc::new(Inner {
             settings,
             store,
@@ -299,6 +339,8 @@ impl Containers {
             stale_snapshots: Mutex::new(Vec::new()),
             removed_exits: Mutex::new(VecDeque::new()),
             image_store: std::sync::OnceLock::new(),
+            execs: exec::Execs::default(),
+            health: health::Monitors::default(),
         });
         let running: Vec<Container> = lock(&inner.table)
             .values()
@@ -334,10 +376,18 @@ impl Containers {
         &self,
         images: &ImageStore,
         image: &str,
-        opts: CreateOptions,
+        mut opts: CreateOptions,
     ) -> Result<Container> {
         let inner = &self.inner;
+        // `--entrypoint ""` (`[""]`) resets the image's entrypoint (moby
+        // `mergeAndVerifyConfig`): nothing but the given command runs.
+        if opts.entrypoint.as_deref() == Some(&[String::new()][..]) {
+            opts.entrypoint = Some(Vec::new());
+        }
         opts.log_config.driver()?;
+        restart::check_create(opts.auto_remove, &opts.restart_policy)?;
+        opts.resources.check(resources::HostLimits::get(), false)?;
+        opts.security.check(opts.hostname.is_some())?;
         let details = images.inspect(image).map_err(|e| {
             if e.class() == berth_image::ErrorClass::NotFound {
                 ContainerError::ImageNotFound(image.to_owned())
@@ -427,6 +477,15 @@ impl Containers {
             .stop_signal
             .clone()
             .or_else(|| image_config.stop_signal.clone());
+        opts.healthcheck.as_ref().map_or(Ok(()), |h| h.validate())?;
+        let health = health::HealthConfig::merged(
+            opts.healthcheck.as_ref(),
+            image_config.healthcheck.as_ref(),
+        )
+        .map(|config| health::Healthcheck {
+            config,
+            state: None,
+        });
         let container = Container {
             id: id.clone(),
             name,
@@ -438,6 +497,8 @@ impl Containers {
             labels,
             stop_signal,
             state: State::default(),
+            health,
+            restart: RestartState::default(),
             exits: 0,
             busy: false,
         };
@@ -461,6 +522,7 @@ impl Containers {
             return Err(e);
         }
         table.insert(id, container.clone());
+        inner.emit(&container, "create", &[]);
         Ok(container)
     }
 
@@ -496,20 +558,32 @@ impl Containers {
 
     /// Starts a created or exited container. Starting a running one is a no-op.
     pub fn start(&self, images: &ImageStore, id_or_name: &str) -> Result<()> {
-        let inner = &self.inner;
+        Self::start_with(&self.inner, images, id_or_name, false)
+    }
+
+    /// A start by the user, or `by_policy` (a restart policy's).
+    fn start_with(
+        inner: &Arc<Inner>,
+        images: &ImageStore,
+        id_or_name: &str,
+        by_policy: bool,
+    ) -> Result<()> {
         // Claim the container, then talk to the shim without the table
         // lock, so other containers' calls are not held up.
         let c = {
             let mut table = lock(&inner.table);
             let id = resolve(&table, id_or_name)?.id.clone();
             let entry = table.get_mut(&id).ok_or_else(|| gone(&id))?;
-            if entry.state.status == Status::Running {
+            if !restart::may_start(entry, by_policy) {
                 return Ok(());
             }
             if entry.busy {
                 return Err(busy(&id));
             }
             entry.busy = true;
+            if !by_policy {
+                restart::on_user_start(entry);
+            }
             entry.clone()
         };
         let started = inner.start_locked(images, &c);
@@ -527,15 +601,27 @@ impl Containers {
                     started_at: berth_image::store::rfc3339_now(),
                     finished_at: entry.state.finished_at.clone(),
                     error: String::new(),
+                    oom_killed: false,
+                    paused: false,
                 };
                 let saved = inner.store.save(entry);
+                inner.emit(entry, "start", &[]);
                 drop(table);
                 Inner::spawn_monitor(inner, &c.id);
                 saved
             }
             Err(e) => {
                 entry.state.error = e.to_string();
-                let _ = inner.store.save(entry);
+                restart::on_start_failed(entry);
+                if entry.options.auto_remove {
+                    // As dockerd: a container meant to go at its exit goes
+                    // when it cannot start (`docker run --rm` waits for it).
+                    inner.remove_auto_removed(&c.id);
+                    inner.forget(&mut table, &c.id);
+                    inner.changed.notify_all();
+                } else {
+                    let _ = inner.store.save(entry);
+                }
                 // Attach clients waiting for this start learn it failed.
                 let pending = lock(&inner.pending_attach).remove(&c.id);
                 for p in pending.unwrap_or_default() {
@@ -569,6 +655,7 @@ impl Containers {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         let c = resolve(&table, id_or_name)?;
+        self.inner.emit(c, "attach", &[]);
         if c.state.status == Status::Running {
             let id = c.id.clone();
             drop(table);
@@ -619,6 +706,10 @@ impl Containers {
     /// Sends `signal` to the container's init.
     pub fn kill(&self, id_or_name: &str, signal: i32) -> Result<()> {
         let c = self.get(id_or_name)?;
+        if self.inner.note_user_stop(&c.id, Some(signal)) {
+            // Waiting to restart: no process; the restart is called off.
+            return Ok(());
+        }
         if c.state.status != Status::Running {
             return Err(ContainerError::Conflict {
                 message: format!("Container {} is not running", c.id),
@@ -628,7 +719,11 @@ impl Containers {
             &self.inner.shim_dir(&c.id),
             &Request::Kill { signal, all: false },
         ) {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.inner
+                    .emit(&c, "kill", &[("signal", signal.to_string())]);
+                Ok(())
+            }
             // It exited meanwhile (its shim may be gone already).
             Err(_) if self.exiting(&c.id) => Err(ContainerError::Conflict {
                 message: format!("Container {} is not running", c.id),
@@ -645,37 +740,15 @@ impl Containers {
     }
 
     /// Sends the stop signal (the image's, or SIGTERM), waits up to
-    /// `timeout` (docker's default: 10 s), then SIGKILLs every process.
+    /// `timeout` (docker's default: 10 s), then SIGKILLs every process
+    /// (see [`Containers::stop_with`]).
     pub fn stop(&self, id_or_name: &str, timeout: Option<Duration>) -> Result<()> {
-        let c = self.get(id_or_name)?;
-        if c.state.status != Status::Running {
-            return Ok(());
-        }
-        let signal = c
-            .stop_signal
-            .as_deref()
-            .and_then(parse_signal)
-            .unwrap_or(15);
-        let timeout = timeout.unwrap_or(Duration::from_secs(10));
-        if !timeout.is_zero() {
-            match self.kill(&c.id, signal) {
-                Ok(()) => {}
-                Err(e) if e.class() == ErrorClass::Conflict => {
-                    // Exiting already: let the exit be recorded first.
-                    self.wait_timeout(&c.id, Duration::from_secs(30))?;
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
-            }
-            if self.wait_timeout(&c.id, timeout)?.is_some() {
-                return Ok(());
-            }
-        }
-        self.kill_and_wait(&c.id)
+        self.stop_with(id_or_name, timeout, None).map(|_| ())
     }
 
     /// SIGKILL to every process, then wait for the exit to be recorded.
     fn kill_and_wait(&self, id: &str) -> Result<()> {
+        self.inner.note_user_stop(id, None);
         let dir = self.inner.shim_dir(id);
         match shim::request(
             &dir,
@@ -684,7 +757,11 @@ impl Containers {
                 all: true,
             },
         ) {
-            Ok(_) => {}
+            Ok(_) => {
+                if let Some(c) = lock(&self.inner.table).get(id) {
+                    self.inner.emit(c, "kill", &[("signal", "9".to_owned())]);
+                }
+            }
             Err(e) if e.class() == ErrorClass::Conflict => {}
             Err(_) if self.exiting(id) => {}
             Err(e) => return Err(e),
@@ -701,6 +778,8 @@ impl Containers {
     /// A running container needs `force` (then it is killed first).
     pub fn remove(&self, images: &ImageStore, id_or_name: &str, force: bool) -> Result<()> {
         let c = self.get(id_or_name)?;
+        self.inner.check_remove_restarting(&c, force)?;
+        let c = self.get(&c.id)?;
         if c.state.status == Status::Running {
             if !force {
                 return Err(ContainerError::Conflict {
@@ -739,6 +818,7 @@ impl Containers {
         }
         inner.store.remove(&c.id, store::Durability::of(&c))?;
         inner.forget(&mut table, &c.id);
+        inner.emit(&c, "destroy", &[]);
         inner.changed.notify_all();
         Ok(())
     }
@@ -787,7 +867,12 @@ impl WaitHandle {
                 }
                 Some(c) => {
                     let done = match self.condition {
-                        WaitCondition::NotRunning => c.state.status != Status::Running,
+                        // A restarting container counts as running, as in
+                        // dockerd: the wait ends at its next exit.
+                        WaitCondition::NotRunning => {
+                            !matches!(c.state.status, Status::Running | Status::Restarting)
+                                || c.exits > self.exits_before
+                        }
                         WaitCondition::NextExit => c.exits > self.exits_before,
                         WaitCondition::Removed => false,
                     };
@@ -979,8 +1064,15 @@ fn resolve<'a>(table: &'a BTreeMap<String, Container>, id_or_name: &str) -> Resu
     }
     if !id_or_name.is_empty() {
         let mut matches = table.values().filter(|c| c.id.starts_with(id_or_name));
-        if let (Some(c), None) = (matches.next(), matches.next()) {
-            return Ok(c);
+        match (matches.next(), matches.next()) {
+            (Some(c), None) => return Ok(c),
+            // dockerd: an InvalidParameter (400), never a guess.
+            (Some(_), Some(_)) => {
+                return Err(ContainerError::InvalidArgument {
+                    message: format!("multiple IDs found with provided prefix: {id_or_name}"),
+                });
+            }
+            _ => {}
         }
     }
     Err(ContainerError::NotFound(id_or_name.to_owned()))
@@ -1010,7 +1102,41 @@ fn merge_env(hostname: &str, tty: bool, image: &[String], user: &[String]) -> Ve
     out
 }
 
+/// Whole seconds between two RFC 3339 times (docker's `execDuration`).
+fn exec_seconds(started: &str, finished: &str) -> i128 {
+    match (
+        logs::parse_rfc3339_nanos(started),
+        logs::parse_rfc3339_nanos(finished),
+    ) {
+        (Some(s), Some(f)) if f > s => (f - s) / 1_000_000_000,
+        _ => 0,
+    }
+}
+
+impl Containers {
+    /// Emits a container event with docker's attributes (labels, `image`,
+    /// `name`) and `extra` ones (`exitCode`, `signal`, ...).
+    pub fn emit(&self, c: &Container, action: &str, extra: &[(&str, String)]) {
+        self.inner.emit(c, action, extra);
+    }
+
+    /// The event bus the service emits into.
+    pub fn events(&self) -> &crate::events::EventBus {
+        &self.inner.settings.events
+    }
+}
+
 impl Inner {
+    /// See [`Containers::emit`].
+    fn emit(&self, c: &Container, action: &str, extra: &[(&str, String)]) {
+        let mut ev =
+            crate::events::Event::container(&c.id, &c.name, &c.image_ref, &c.labels, action);
+        for (k, v) in extra {
+            ev.attributes.insert((*k).to_owned(), v.clone());
+        }
+        self.settings.events.emit(ev);
+    }
+
     fn exec_dir(&self, id: &str) -> PathBuf {
         self.settings.exec_root.join("containers").join(id)
     }
@@ -1042,6 +1168,14 @@ impl Inner {
             ),
             cgroup_v2: self.settings.cgroup_v2,
             rootfs_mounted,
+            // At start: the containers it joins (create holds the table lock).
+            joins: if rootfs_mounted {
+                security::joins(&lock(&self.table), c, |id| self.exec_dir(id))?
+            } else {
+                security::Joins::default()
+            },
+            init: init::wanted(c, self.settings.default_init)
+                .then(|| init::host_path(&self.settings.exec_root)),
         };
         let spec = spec::build(c, &ctx)?;
         let bundle = self.bundle_dir(&c.id);
@@ -1062,6 +1196,7 @@ impl Inner {
     fn start_locked(&self, images: &ImageStore, c: &Container) -> Result<(i32, i32)> {
         // Checked at create; checked here too before anything needs undoing.
         let log = c.options.log_config.driver()?;
+        let attrs = log_attrs::attributes(c)?;
         let log_path = self.log_path(&c.id);
         let rootfs = self.rootfs_dir(&c.id);
         fs_err::create_dir_all(&rootfs).map_err(|e| store::io(&rootfs, e))?;
@@ -1084,29 +1219,33 @@ impl Inner {
         };
         let state_dir = self.shim_dir(&c.id);
         let _ = fs_err::remove_dir_all(&state_dir);
-        let launched = self.write_bundle(c, true).and_then(|()| {
-            shim::spawn(&shim::Launch {
-                binary: &self.settings.shim_path,
-                id: &c.id,
-                bundle: &self.bundle_dir(&c.id),
-                state_dir: &state_dir,
-                runtime_root: &self.settings.exec_root.join("runtime"),
-                log_path: match log {
-                    logs::LogDriver::JsonFile { .. } => Some(&log_path),
-                    logs::LogDriver::None => None,
-                },
-                log_rotation: match log {
-                    logs::LogDriver::JsonFile { max_size, max_file } => (max_size, max_file),
-                    logs::LogDriver::None => (0, 1),
-                },
-                stdin: c.process.open_stdin,
-                terminal: c.process.tty,
-            })
-        });
+        let launched = security::mount_shm(c, &self.exec_dir(&c.id))
+            .and_then(|()| self.write_bundle(c, true))
+            .and_then(|()| {
+                shim::spawn(&shim::Launch {
+                    binary: &self.settings.shim_path,
+                    id: &c.id,
+                    bundle: &self.bundle_dir(&c.id),
+                    state_dir: &state_dir,
+                    runtime_root: &self.settings.exec_root.join("runtime"),
+                    log_path: match log {
+                        logs::LogDriver::JsonFile { .. } => Some(&log_path),
+                        logs::LogDriver::None => None,
+                    },
+                    log_rotation: match log {
+                        logs::LogDriver::JsonFile { max_size, max_file } => (max_size, max_file),
+                        logs::LogDriver::None => (0, 1),
+                    },
+                    log_attrs: &attrs,
+                    stdin: c.process.open_stdin,
+                    terminal: c.process.tty,
+                })
+            });
         let (shim_pid, init_pid) = match launched {
             Ok(p) => p,
             Err(e) => {
                 let _ = fs_err::remove_dir_all(&state_dir);
+                security::release_shm(&self.exec_dir(&c.id));
                 undo_mounts();
                 return Err(e);
             }
@@ -1138,6 +1277,7 @@ impl Inner {
                 pause = (pause * 2).min(Duration::from_millis(5));
             }
         }
+        security::release_shm(&self.exec_dir(id));
         let rootfs = self.rootfs_dir(id);
         // Overlay is one mount; unmount until the kernel says it is not one.
         for _ in 0..4 {
@@ -1160,7 +1300,7 @@ impl Inner {
     }
 
     /// Records the exit and releases the runtime resources, once.
-    fn finalize(&self, id: &str, exit_code: i32, finished_at: String) {
+    fn finalize(self: &Arc<Self>, id: &str, exit_code: i32, finished_at: String) {
         // Claim it, release the runtime without the table lock, record.
         let (shim_pid, auto_remove) = {
             let mut table = lock(&self.table);
@@ -1189,18 +1329,39 @@ impl Inner {
         c.state.finished_at = finished_at;
         c.state.pid = 0;
         c.state.shim_pid = 0;
+        c.state.paused = false;
         c.exits += 1;
+        // As dockerd: a container's execs go with its process.
+        self.execs.forget_container(id);
+        self.health_exited(c);
+        let exec_duration = exec_seconds(&c.state.started_at, &c.state.finished_at);
+        self.emit(
+            c,
+            "die",
+            &[
+                ("exitCode", exit_code.to_string()),
+                ("execDuration", exec_duration.to_string()),
+            ],
+        );
+        let restart_in = restart::on_exit(c);
         if auto_remove {
             // As dockerd's AutoRemove: the container goes with its exit.
+            let gone = c.clone();
             self.forget(&mut table, id);
+            self.emit(&gone, "destroy", &[]);
         } else if let Err(e) = self.store.save(c) {
             tracing::error!(id, error = %e, "cannot record a container's exit");
         }
         self.changed.notify_all();
+        drop(table);
+        if let Some(delay) = restart_in {
+            self.schedule_restart(id, delay);
+        }
     }
 
     /// Waits for the container's exit on a thread of its own.
     fn spawn_monitor(this: &Arc<Self>, id: &str) {
+        Self::start_health(this, id);
         let inner = Arc::clone(this);
         let id = id.to_owned();
         let spawned = std::thread::Builder::new()
@@ -1212,7 +1373,7 @@ impl Inner {
         }
     }
 
-    fn monitor(&self, id: &str) {
+    fn monitor(self: &Arc<Self>, id: &str) {
         let state_dir = self.shim_dir(id);
         let outcome = shim::connect(&state_dir).and_then(|mut stream| {
             if let Ok(clone) = stream.try_clone() {
@@ -1230,11 +1391,17 @@ impl Inner {
             return;
         }
         let (code, at) = match outcome {
-            Ok(Reply::Exited(status)) => (status.exit_code, status.exited_at),
+            Ok(Reply::Exited(status)) => {
+                self.note_oom(id, status.oom_killed);
+                (status.exit_code, status.exited_at)
+            }
             other => {
                 tracing::warn!(id, outcome = ?other, "lost the shim of a running container");
                 match shim::read_exit(&state_dir) {
-                    Some(status) => (status.exit_code, status.exited_at),
+                    Some(status) => {
+                        self.note_oom(id, status.oom_killed);
+                        (status.exit_code, status.exited_at)
+                    }
                     None => (255, berth_image::store::rfc3339_now()),
                 }
             }
@@ -1248,15 +1415,18 @@ impl Inner {
         if shim::pid_alive(c.state.shim_pid) {
             match shim::request(&state_dir, &Request::State) {
                 Ok(Reply::State {
-                    status: ShimStatus::Running | ShimStatus::Paused | ShimStatus::Created,
+                    status:
+                        status @ (ShimStatus::Running | ShimStatus::Paused | ShimStatus::Created),
                     ..
                 }) => {
+                    self.note_paused(&c.id, status == ShimStatus::Paused);
                     Self::spawn_monitor(self, &c.id);
                     return;
                 }
                 Ok(Reply::State {
                     exit: Some(status), ..
                 }) => {
+                    self.note_oom(&c.id, status.oom_killed);
                     self.finalize(&c.id, status.exit_code, status.exited_at);
                     return;
                 }
@@ -1266,7 +1436,10 @@ impl Inner {
             }
         }
         let (code, at) = match shim::read_exit(&state_dir) {
-            Some(status) => (status.exit_code, status.exited_at),
+            Some(status) => {
+                self.note_oom(&c.id, status.oom_killed);
+                (status.exit_code, status.exited_at)
+            }
             None => (255, berth_image::store::rfc3339_now()),
         };
         self.finalize(&c.id, code, at);

@@ -45,6 +45,28 @@ pub struct CreateOptions {
     /// `--stop-signal` (docker's `Config.StopSignal`); the image's if `None`.
     #[serde(default)]
     pub stop_signal: Option<String>,
+    /// `--health-*`/`--no-healthcheck` (docker's `Config.Healthcheck` as
+    /// sent); merged with the image's at create.
+    #[serde(default)]
+    pub healthcheck: Option<super::health::HealthConfig>,
+    /// `--restart` (docker's `HostConfig.RestartPolicy`).
+    #[serde(default)]
+    pub restart_policy: super::restart::RestartPolicy,
+    /// `--init` (docker's `HostConfig.Init`); `None`: the daemon's default.
+    #[serde(default)]
+    pub init: Option<bool>,
+    /// `--stop-timeout` in seconds (docker's `Config.StopTimeout`; -1: wait
+    /// for ever); `None`: 10 s.
+    #[serde(default)]
+    pub stop_timeout: Option<i64>,
+    /// `--memory`, `--cpus`, `--pids-limit`, `--ulimit`, ... (docker's
+    /// `HostConfig` resources).
+    #[serde(default)]
+    pub resources: super::resources::Resources,
+    /// Capabilities, seccomp, namespaces, read-only root, tmpfs, groups
+    /// (docker's `HostConfig` security fields and `Config.Domainname`).
+    #[serde(default)]
+    pub security: super::security::SecurityOptions,
 }
 
 /// The lifecycle status, with docker's names.
@@ -53,6 +75,8 @@ pub struct CreateOptions {
 pub enum Status {
     Created,
     Running,
+    /// Waiting out the back-off before its restart policy starts it again.
+    Restarting,
     Exited,
 }
 
@@ -61,6 +85,7 @@ impl Status {
         match self {
             Status::Created => "created",
             Status::Running => "running",
+            Status::Restarting => "restarting",
             Status::Exited => "exited",
         }
     }
@@ -82,6 +107,26 @@ pub struct State {
     pub finished_at: String,
     /// Why a start failed, docker's `State.Error`.
     pub error: String,
+    /// The kernel's OOM killer killed a process of the container during
+    /// its last run (docker's `State.OOMKilled`).
+    #[serde(default)]
+    pub oom_killed: bool,
+    /// Frozen by `pause` (docker's `State.Paused`); the status stays
+    /// `Running`, as in docker, where a paused container is running too.
+    #[serde(default)]
+    pub paused: bool,
+}
+
+impl State {
+    /// docker's `State.Status` / `ps` STATE: `paused` for a paused
+    /// running container, else the status's name.
+    pub fn status_name(&self) -> &'static str {
+        if self.paused && self.status == Status::Running {
+            "paused"
+        } else {
+            self.status.as_str()
+        }
+    }
 }
 
 impl Default for State {
@@ -94,6 +139,8 @@ impl Default for State {
             started_at: String::new(),
             finished_at: String::new(),
             error: String::new(),
+            oom_killed: false,
+            paused: false,
         }
     }
 }
@@ -136,6 +183,12 @@ pub struct Container {
     #[serde(default)]
     pub stop_signal: Option<String>,
     pub state: State,
+    /// The health check (merged config) and its state, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::health::Healthcheck>,
+    /// Restart policy bookkeeping (docker's `RestartCount`, ...).
+    #[serde(default)]
+    pub restart: super::restart::RestartState,
     /// How many exits this engine has seen (for `wait` with `next-exit`);
     /// not stored.
     #[serde(skip)]

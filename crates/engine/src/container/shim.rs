@@ -25,6 +25,9 @@ pub(crate) struct Launch<'a> {
     pub log_path: Option<&'a Path>,
     /// `(max-size in bytes, 0 = unlimited; max-file)`.
     pub log_rotation: (u64, u32),
+    /// Attributes for every log record (the log options' `labels`, `env`,
+    /// `tag`, ...); empty for none.
+    pub log_attrs: &'a std::collections::BTreeMap<String, String>,
     pub stdin: bool,
     pub terminal: bool,
 }
@@ -48,6 +51,13 @@ pub(crate) fn spawn(l: &Launch<'_>) -> Result<(i32, i32), ContainerError> {
                 .arg(max_size.to_string())
                 .arg("--log-max-file")
                 .arg(max_file.to_string());
+        }
+        if !l.log_attrs.is_empty() {
+            let json =
+                serde_json::to_string(l.log_attrs).map_err(|e| ContainerError::Internal {
+                    message: format!("cannot encode the log attributes: {e}"),
+                })?;
+            cmd.arg("--log-attrs").arg(json);
         }
     }
     if l.stdin {
@@ -107,13 +117,23 @@ pub(crate) fn attach(
     state_dir: &Path,
     opts: &super::AttachOptions,
 ) -> Result<UnixStream, ContainerError> {
+    attach_to(state_dir, None, opts)
+}
+
+/// A connection to the streams of the container (`exec_id: None`) or of
+/// one exec (the shim waits for an exec that has not started yet).
+pub(crate) fn attach_to(
+    state_dir: &Path,
+    exec_id: Option<&str>,
+    opts: &super::AttachOptions,
+) -> Result<UnixStream, ContainerError> {
     let path = state_dir.join(ATTACH_SOCKET);
     let lost = |e: String| ContainerError::ShimGone {
         message: format!("cannot attach at {}: {e}", path.display()),
     };
     let mut stream = UnixStream::connect(&path).map_err(|e| lost(e.to_string()))?;
     let req = AttachRequest {
-        exec_id: None,
+        exec_id: exec_id.map(str::to_owned),
         stdin: opts.stdin,
         stdout: opts.stdout,
         stderr: opts.stderr,

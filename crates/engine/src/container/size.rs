@@ -65,6 +65,8 @@ pub struct ContainerDetails {
     pub size: Option<SizeInfo>,
     /// The json-file log.
     pub log_path: PathBuf,
+    /// The execs that have not exited (docker's `ExecIDs`, `None`: none).
+    pub exec_ids: Option<Vec<String>>,
 }
 
 /// The image store as the `ancestor` filter sees it.
@@ -135,7 +137,11 @@ impl ContainerService<'_> {
             .ok()
             .and_then(|d| d.config.config);
         let (entrypoint, cmd) = match (&c.options.entrypoint, &image_config) {
-            (Some(ep), _) => (Some(ep.clone()), c.options.cmd.clone()),
+            // `--entrypoint ""` shows as none, as in docker.
+            (Some(ep), _) => (
+                Some(ep.clone()).filter(|e| !e.is_empty()),
+                c.options.cmd.clone(),
+            ),
             (None, Some(ic)) => (
                 ic.entrypoint.clone(),
                 c.options.cmd.clone().or_else(|| ic.cmd.clone()),
@@ -152,7 +158,9 @@ impl ContainerService<'_> {
         let storage = self.storage_of(&c);
         let size = size.then(|| self.size_of(&c));
         let log_path = self.containers.log_path(&c.id);
+        let exec_ids = self.containers.exec_ids(&c.id);
         Ok(ContainerDetails {
+            exec_ids,
             container: c,
             entrypoint,
             cmd,
@@ -162,7 +170,7 @@ impl ContainerService<'_> {
         })
     }
 
-    fn storage_of(&self, c: &Container) -> Option<StorageInfo> {
+    pub(super) fn storage_of(&self, c: &Container) -> Option<StorageInfo> {
         let mounts = self.images.snapshots().mounts(&c.id).ok()?;
         let merged_dir = self.containers.inner.rootfs_dir(&c.id);
         let m = mounts.first()?;

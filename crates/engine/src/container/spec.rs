@@ -22,6 +22,10 @@ pub(crate) struct SpecContext<'a> {
     /// The rootfs is mounted, so user names can be resolved (at create it
     /// is not: names are resolved again at start, and fail there).
     pub rootfs_mounted: bool,
+    /// Namespaces and shm of other containers this one joins (at start).
+    pub joins: super::security::Joins,
+    /// The host's `berth-init`, when the container runs under it (`--init`).
+    pub init: Option<std::path::PathBuf>,
 }
 
 /// Builds the spec. `rootfs` must be mounted when a user name is to be
@@ -99,11 +103,23 @@ pub(crate) fn build(c: &Container, ctx: &SpecContext<'_>) -> Result<Spec, Contai
             "seccomp": seccomp,
         },
     });
+    c.options.resources.apply_to_spec(&mut value);
     // The client's terminal size from the start (docker's
     // `HostConfig.ConsoleSize`), so a program that looks at once does not
     // see 0x0 before the first resize arrives.
     if let (true, Some([height, width])) = (p.tty, c.options.console_size) {
         value["process"]["consoleSize"] = json!({"height": height, "width": width});
+    }
+    super::security::apply(
+        c,
+        &mut value,
+        ctx.rootfs,
+        ctx.rootfs_mounted,
+        &ctx.joins,
+        uid,
+    )?;
+    if let Some(init) = &ctx.init {
+        super::init::apply(&mut value, init);
     }
     serde_json::from_value(value).map_err(|e| internal(format!("container spec: {e}")))
 }
@@ -246,7 +262,9 @@ mod tests {
             labels: BTreeMap::new(),
             stop_signal: None,
             state: State::default(),
+            restart: Default::default(),
             exits: 0,
+            health: None,
             busy: false,
         }
     }
@@ -259,6 +277,8 @@ mod tests {
             cgroups_path: "/berth/x".into(),
             cgroup_v2: false,
             rootfs_mounted: true,
+            joins: Default::default(),
+            init: None,
         };
         let spec = build(&container(), &ctx).unwrap();
         let v = serde_json::to_value(&spec).unwrap();

@@ -34,7 +34,12 @@ impl Containers {
         }
         // containerd's shim ignores a resize of a process without a
         // console, so dockerd answers it with success: do the same.
+        let resized = || {
+            let size = [("height", height.to_string()), ("width", width.to_string())];
+            self.inner.emit(&c, "resize", &size);
+        };
         if !c.process.tty {
+            resized();
             return Ok(());
         }
         let req = Request::Resize {
@@ -43,7 +48,10 @@ impl Containers {
             height,
         };
         match shim::request(&self.inner.shim_dir(&c.id), &req) {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                resized();
+                Ok(())
+            }
             // It exited meanwhile (its shim may be gone already).
             Err(_) if self.exiting(&c.id) => Err(not_running()),
             Err(e) => Err(e),

@@ -21,6 +21,7 @@ pub use berth_image::store::{DeleteItem, HistoryEntry, ImageDetails, ImageRecord
 use berth_image::{ErrorClass as StoreClass, ImageStore};
 pub use hello::{HELLO_WORLD, HELLO_WORLD_CREATED};
 
+use crate::events::{Event, EventBus};
 use crate::{Classify, ErrorClass};
 
 /// An image operation failed; the message is the store's (Docker's wording
@@ -74,6 +75,8 @@ pub struct ImageService {
     /// container's snapshot at its exit (see `Containers::set_image_store`).
     store: std::sync::Arc<ImageStore>,
     usage: RwLock<Option<UsageCheck>>,
+    /// Where image events go (`tag`, `untag`, `delete`, `import`, ...).
+    events: EventBus,
 }
 
 impl std::fmt::Debug for ImageService {
@@ -97,9 +100,29 @@ impl ImageService {
         let service = Self {
             store: std::sync::Arc::new(store),
             usage: RwLock::new(None),
+            events: EventBus::new(),
         };
         hello::ensure(&service.store)?;
         Ok(service)
+    }
+
+    /// Emits the service's events into `events` (the engine's bus).
+    #[must_use]
+    pub fn with_events(mut self, events: EventBus) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// Emits an image event with docker's attributes (the image's labels
+    /// and `name`).
+    fn emit(&self, id: &str, name: &str, action: &str) {
+        let labels = self
+            .store
+            .inspect(id)
+            .ok()
+            .and_then(|d| d.config.config.and_then(|c| c.labels))
+            .unwrap_or_default();
+        self.events.emit(Event::image(id, name, &labels, action));
     }
 
     /// The underlying store (containers prepare snapshots through it).
@@ -163,25 +186,63 @@ impl ImageService {
         let reference = Reference::parse_normalized(&target).map_err(berth_image::Error::from)?;
         self.store
             .tag(name, &reference)
-            .map_err(|e| not_found_as(e, name))
+            .map_err(|e| not_found_as(e, name))?;
+        if let Ok(d) = self.store.inspect(&reference.to_string()) {
+            self.emit(
+                &d.record.id.to_string(),
+                &reference.familiar_string(),
+                "tag",
+            );
+        }
+        Ok(())
     }
 
     /// `docker rmi`: what was untagged and deleted.
     pub fn delete(&self, name: &str, force: bool) -> Result<Vec<DeleteItem>, ImageError> {
-        self.store
+        let before = self.store.inspect(name).ok();
+        let items = self
+            .store
             .delete(name, force, |id| self.used_by(id))
-            .map_err(|e| not_found_as(e, name))
+            .map_err(|e| not_found_as(e, name))?;
+        let labels = before
+            .as_ref()
+            .and_then(|d| d.config.config.as_ref())
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default();
+        let id = before.map(|d| d.record.id.to_string()).unwrap_or_default();
+        for item in &items {
+            self.events.emit(match item {
+                DeleteItem::Untagged(r) => Event::image(&id, r, &labels, "untag"),
+                DeleteItem::Deleted(d) => {
+                    let d = d.to_string();
+                    Event::image(&d, &d, &labels, "delete")
+                }
+            });
+        }
+        Ok(items)
     }
 
     /// `docker save`: one tar (OCI layout + docker-archive) of `names`.
     pub fn save(&self, names: &[String], writer: &mut dyn Write) -> Result<(), ImageError> {
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        Ok(self.store.save(&names, writer)?)
+        self.store.save(&names, writer)?;
+        for name in names {
+            if let Ok(d) = self.store.inspect(name) {
+                let id = d.record.id.to_string();
+                self.emit(&id, &id, "save");
+            }
+        }
+        Ok(())
     }
 
     /// `docker load`.
     pub fn load(&self, reader: &mut dyn Read) -> Result<Vec<LoadedImage>, ImageError> {
-        Ok(self.store.load(reader)?)
+        let loaded = self.store.load(reader)?;
+        for image in &loaded {
+            let id = image.id.to_string();
+            self.emit(&id, &id, "load");
+        }
+        Ok(loaded)
     }
 
     /// `docker import`: a one-layer image from a (possibly compressed)
@@ -200,7 +261,10 @@ impl ImageService {
             reference,
             ..ImportOptions::default()
         };
-        Ok(self.store.import_rootfs_tar(reader, &opts)?)
+        let id = self.store.import_rootfs_tar(reader, &opts)?;
+        let shown = id.to_string();
+        self.emit(&shown, &shown, "import");
+        Ok(id)
     }
 }
 

@@ -86,8 +86,18 @@ fn summary(listed: ListedContainer, now: i64) -> api::ContainerSummary {
     let status = match c.state.status {
         Status::Created => "Created".to_owned(),
         Status::Running => format!(
-            "Up {}",
-            human_duration(now - unix_seconds(&c.state.started_at))
+            "Up {}{}",
+            human_duration(now - unix_seconds(&c.state.started_at)),
+            if c.state.paused {
+                " (Paused)".to_owned()
+            } else {
+                berth_engine::container::health::status_suffix(&c)
+            }
+        ),
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            c.state.exit_code,
+            human_duration(now - unix_seconds(&c.state.finished_at))
         ),
         Status::Exited => format!(
             "Exited ({}) {} ago",
@@ -103,7 +113,7 @@ fn summary(listed: ListedContainer, now: i64) -> api::ContainerSummary {
         created: unix_seconds(&c.created),
         ports: Vec::new(),
         labels: c.labels,
-        state: c.state.status.as_str().to_owned(),
+        state: c.state.status_name().to_owned(),
         status,
         host_config: api::SummaryHostConfig {
             network_mode: NETWORK_MODE.to_owned(),
@@ -145,9 +155,9 @@ fn unix_seconds(s: &str) -> i64 {
 }
 
 /// `HostConfig` as it applies to the container: what was stored at create
-/// (`AutoRemove`, `LogConfig`, `ConsoleSize`), and for everything berth
-/// does not offer yet the value that describes what it does (no binds,
-/// no restart policy, not privileged, the `none` network, a private IPC
+/// (`AutoRemove`, `LogConfig`, `ConsoleSize`, `RestartPolicy`, `Init`),
+/// and for everything berth does not offer yet the value that describes
+/// what it does (no binds, not privileged, the `none` network, a private IPC
 /// namespace, the 64 MiB `/dev/shm` it mounts).
 fn host_config(d: &ContainerDetails) -> serde_json::Value {
     let o = &d.container.options;
@@ -163,7 +173,7 @@ fn host_config(d: &ContainerDetails) -> serde_json::Value {
         "LogConfig": {"Type": log_type, "Config": o.log_config.config},
         "NetworkMode": NETWORK_MODE,
         "PortBindings": {},
-        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "RestartPolicy": o.restart_policy,
         "AutoRemove": o.auto_remove,
         "VolumeDriver": "",
         "VolumesFrom": null,
@@ -223,7 +233,13 @@ fn host_config(d: &ContainerDetails) -> serde_json::Value {
     });
     if let (Some(map), serde_json::Value::Object(more)) = (v.as_object_mut(), rest) {
         map.extend(more);
+        // dockerd leaves `Init` out unless the client set it.
+        if let Some(init) = o.init {
+            map.insert("Init".to_owned(), json!(init));
+        }
     }
+    super::resources::fill_host_config(&mut v, &o.resources);
+    super::security::host_config(&o.security, &mut v);
     v
 }
 
@@ -256,6 +272,7 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
         cmd,
         size,
         log_path,
+        exec_ids,
         ..
     } = d;
     let mut args = c.process.args.clone();
@@ -275,21 +292,42 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
         path,
         args,
         state: api::ContainerState {
-            status: c.state.status.as_str().to_owned(),
-            running: c.state.status == Status::Running,
+            status: c.state.status_name().to_owned(),
+            // dockerd: a restarting container is running too.
+            running: matches!(c.state.status, Status::Running | Status::Restarting),
+            restarting: c.state.status == Status::Restarting,
+            paused: c.state.paused && c.state.status == Status::Running,
             pid: i64::from(c.state.pid),
             exit_code: i64::from(c.state.exit_code),
             error: c.state.error,
+            oom_killed: c.state.oom_killed,
             started_at: or_zero_time(c.state.started_at),
             finished_at: or_zero_time(c.state.finished_at),
+            health: c.health.as_ref().and_then(|h| h.state.clone()).map(|s| {
+                berth_api_types::health::Health {
+                    status: s.status,
+                    failing_streak: s.failing_streak,
+                    log: s
+                        .log
+                        .into_iter()
+                        .map(|r| berth_api_types::health::HealthcheckResult {
+                            start: r.start,
+                            end: r.end,
+                            exit_code: r.exit_code,
+                            output: r.output,
+                        })
+                        .collect(),
+                }
+            }),
             ..api::ContainerState::default()
         },
         image: c.image,
         log_path,
         name: format!("/{}", c.name),
-        restart_count: 0,
+        restart_count: i64::from(c.restart.count),
         driver: "overlay2".to_owned(),
         platform: "linux".to_owned(),
+        app_armor_profile: c.options.security.apparmor_profile(),
         host_config,
         graph_driver,
         size_rw: size.map(|_| bytes(rw)),
@@ -315,7 +353,7 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
         }),
         config: api::InspectConfig {
             hostname: c.process.hostname,
-            domainname: String::new(),
+            domainname: c.options.security.domainname.clone(),
             user: c.process.user,
             attach_stdin: c.options.attach_stdin,
             attach_stdout: c.options.attach_stdout,
@@ -332,8 +370,20 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
             volumes: None,
             labels: c.labels,
             stop_signal: c.stop_signal,
+            healthcheck: c
+                .health
+                .as_ref()
+                .map(|h| berth_api_types::health::HealthConfig {
+                    test: Some(h.config.test.clone()),
+                    interval: h.config.interval,
+                    timeout: h.config.timeout,
+                    start_period: h.config.start_period,
+                    start_interval: h.config.start_interval,
+                    retries: h.config.retries,
+                }),
+            stop_timeout: c.options.stop_timeout,
         },
-        exec_ids: None,
+        exec_ids,
         id: c.id,
         ..api::ContainerInspect::default()
     }
