@@ -37,6 +37,7 @@ pub(crate) async fn run(
         ContainerFlags::Rm(f) => remove(client, f, printer).await,
         ContainerFlags::Wait(f) => wait(client, f, printer).await,
         ContainerFlags::Stats(f) => super::stats::stats(client, f, printer).await,
+        ContainerFlags::Prune(f) => super::system::container_prune(client, f, printer).await,
         ContainerFlags::Exec(f) => super::exec::run(client, f).await,
         ContainerFlags::Inspect(f) => {
             let f = InspectFlags {
@@ -220,7 +221,7 @@ pub(crate) fn ps_row(c: &Value, trunc: bool, now: i64) -> Value {
     })
 }
 
-fn ps_headers() -> Value {
+pub(crate) fn ps_headers() -> Value {
     json!({
         "Command": "COMMAND", "CreatedAt": "CREATED AT", "ID": "CONTAINER ID",
         "Image": "IMAGE", "Labels": "LABELS", "LocalVolumes": "LOCAL VOLUMES",

@@ -7,7 +7,7 @@
 mod info;
 mod streams;
 
-pub(crate) use info::{inspect, list};
+pub(crate) use info::{inspect, list, summary};
 pub(crate) use streams::{attach, logs, resize, splice, terminal_size, wants_upgrade};
 
 use std::sync::Arc;
