@@ -43,7 +43,9 @@ impl Client {
     ) -> Result<RawResponse, Error> {
         let uri = self.versioned(path).await?;
         let raw = self.send_body(method, &uri, body, content_type).await?;
-        if !raw.status.is_success() {
+        // As docker's client: 2xx and 3xx are answers (a start of a running
+        // container is 304), 4xx and 5xx errors.
+        if !(raw.status.is_success() || raw.status.is_redirection()) {
             return Err(api_error(&raw));
         }
         Ok(raw)

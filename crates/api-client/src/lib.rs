@@ -19,6 +19,8 @@ mod error;
 mod exec;
 mod host;
 mod images;
+mod lifecycle;
+mod resources;
 mod system;
 
 use std::sync::OnceLock;

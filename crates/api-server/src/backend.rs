@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 
 use berth_engine::container::filter::{self, ListOptions};
+use berth_engine::container::resources::ResourceUpdate;
 use berth_engine::container::stats::StatsSample;
 use berth_engine::container::{
     AttachHandle, AttachOptions, Container, ContainerDetails, ContainerError, CreateOptions,
@@ -18,6 +19,7 @@ use berth_engine::image::{
 };
 use berth_engine::prune::{DiskUsage, PruneError, PruneFilters, PruneReport};
 use berth_engine::{Engine, SystemInfo, VersionInfo};
+pub use lifecycle::LifecycleBackend;
 
 /// What the system routes (`/info`, `/version`) need.
 pub trait SystemBackend: Send + Sync {
@@ -106,7 +108,7 @@ impl ImageBackend for Engine {
 
 /// What the container routes need. The calls block (`wait` for as long
 /// as the container runs): handlers run them on a blocking thread.
-pub trait ContainerBackend: Send + Sync {
+pub trait ContainerBackend: LifecycleBackend + Send + Sync {
     fn create_container(
         &self,
         image: &str,
@@ -147,6 +149,13 @@ pub trait ContainerBackend: Send + Sync {
     ) -> Result<(), ContainerError>;
     /// Sets the size of the container's terminal.
     fn resize_container(&self, id: &str, height: u16, width: u16) -> Result<(), ContainerError>;
+    /// Changes the container's resource limits (`docker update`); the
+    /// warnings.
+    fn update_container(
+        &self,
+        id: &str,
+        update: &ResourceUpdate,
+    ) -> Result<Vec<String>, ContainerError>;
     /// The containers a list shows (filters, all, limit, sizes), newest
     /// first. The default, for backends without images or storage,
     /// filters [`ContainerBackend::list_containers`] and has no sizes.
@@ -234,6 +243,7 @@ impl ContainerBackend for Engine {
         id: &str,
         opts: AttachOptions,
     ) -> Result<AttachHandle, ContainerError> {
+        self.containers().check_attachable(id)?;
         self.containers().attach(id, opts)
     }
     fn container_logs(
@@ -247,6 +257,13 @@ impl ContainerBackend for Engine {
     fn resize_container(&self, id: &str, height: u16, width: u16) -> Result<(), ContainerError> {
         self.containers().resize(id, height, width)
     }
+    fn update_container(
+        &self,
+        id: &str,
+        update: &ResourceUpdate,
+    ) -> Result<Vec<String>, ContainerError> {
+        self.containers().update(id, update)
+    }
     fn list_containers_with(
         &self,
         opts: &ListOptions,
@@ -258,6 +275,86 @@ impl ContainerBackend for Engine {
     }
     fn container_stats(&self, id: &str) -> Result<(Container, StatsSample), ContainerError> {
         self.containers().stats(id)
+    }
+}
+
+mod lifecycle {
+    //! The lifecycle calls (`handlers::containers::lifecycle`): start and
+    //! stop with docker's 304, restart, pause, unpause, rename, kill and
+    //! remove with docker's checks.
+
+    use std::time::Duration;
+
+    use berth_engine::Engine;
+    use berth_engine::container::{Change, ContainerError};
+
+    /// The lifecycle part of [`super::ContainerBackend`].
+    pub trait LifecycleBackend: Send + Sync {
+        fn start_container_checked(&self, id: &str) -> Result<Change, ContainerError>;
+        fn stop_container_with(
+            &self,
+            id: &str,
+            timeout: Option<Duration>,
+            signal: Option<i32>,
+        ) -> Result<Change, ContainerError>;
+        fn restart_container(
+            &self,
+            id: &str,
+            timeout: Option<Duration>,
+            signal: Option<i32>,
+        ) -> Result<(), ContainerError>;
+        fn kill_container_with(&self, id: &str, signal: i32) -> Result<(), ContainerError>;
+        fn pause_container(&self, id: &str) -> Result<(), ContainerError>;
+        fn unpause_container(&self, id: &str) -> Result<(), ContainerError>;
+        fn rename_container(&self, id: &str, name: &str) -> Result<(), ContainerError>;
+        fn remove_container_with(
+            &self,
+            id: &str,
+            force: bool,
+            volumes: bool,
+        ) -> Result<(), ContainerError>;
+    }
+
+    impl LifecycleBackend for Engine {
+        fn start_container_checked(&self, id: &str) -> Result<Change, ContainerError> {
+            self.containers().start_checked(id)
+        }
+        fn stop_container_with(
+            &self,
+            id: &str,
+            timeout: Option<Duration>,
+            signal: Option<i32>,
+        ) -> Result<Change, ContainerError> {
+            self.containers().stop_with(id, timeout, signal)
+        }
+        fn restart_container(
+            &self,
+            id: &str,
+            timeout: Option<Duration>,
+            signal: Option<i32>,
+        ) -> Result<(), ContainerError> {
+            self.containers().restart(id, timeout, signal)
+        }
+        fn kill_container_with(&self, id: &str, signal: i32) -> Result<(), ContainerError> {
+            self.containers().kill_container(id, signal)
+        }
+        fn pause_container(&self, id: &str) -> Result<(), ContainerError> {
+            self.containers().pause(id)
+        }
+        fn unpause_container(&self, id: &str) -> Result<(), ContainerError> {
+            self.containers().unpause(id)
+        }
+        fn rename_container(&self, id: &str, name: &str) -> Result<(), ContainerError> {
+            self.containers().rename(id, name)
+        }
+        fn remove_container_with(
+            &self,
+            id: &str,
+            force: bool,
+            volumes: bool,
+        ) -> Result<(), ContainerError> {
+            self.containers().remove_checked(id, force, volumes)
+        }
     }
 }
 

@@ -274,6 +274,80 @@ mod tests {
         }
     }
 
+    impl crate::backend::LifecycleBackend for Fake {
+        fn start_container_checked(
+            &self,
+            id: &str,
+        ) -> Result<berth_engine::container::Change, berth_engine::container::ContainerError>
+        {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
+        fn stop_container_with(
+            &self,
+            id: &str,
+            _: Option<std::time::Duration>,
+            _: Option<i32>,
+        ) -> Result<berth_engine::container::Change, berth_engine::container::ContainerError>
+        {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
+        fn restart_container(
+            &self,
+            id: &str,
+            _: Option<std::time::Duration>,
+            _: Option<i32>,
+        ) -> Result<(), berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
+        fn kill_container_with(
+            &self,
+            id: &str,
+            _: i32,
+        ) -> Result<(), berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
+        fn pause_container(&self, id: &str) -> Result<(), berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
+        fn unpause_container(
+            &self,
+            id: &str,
+        ) -> Result<(), berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
+        fn rename_container(
+            &self,
+            id: &str,
+            _: &str,
+        ) -> Result<(), berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
+        fn remove_container_with(
+            &self,
+            id: &str,
+            _: bool,
+            _: bool,
+        ) -> Result<(), berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
+    }
+
     impl ContainerBackend for Fake {
         fn create_container(
             &self,
@@ -349,6 +423,15 @@ mod tests {
             _: u16,
             _: u16,
         ) -> Result<(), berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
+        fn update_container(
+            &self,
+            id: &str,
+            _: &berth_engine::container::resources::ResourceUpdate,
+        ) -> Result<Vec<String>, berth_engine::container::ContainerError> {
             Err(berth_engine::container::ContainerError::NotFound(
                 id.to_owned(),
             ))

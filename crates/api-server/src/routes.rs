@@ -32,7 +32,12 @@ pub enum Route {
     ContainerAttach(String),
     ContainerKill(String),
     ContainerResize(String),
+    ContainerUpdate(String),
     ContainerDelete(String),
+    ContainerRestart(String),
+    ContainerPause(String),
+    ContainerUnpause(String),
+    ContainerRename(String),
     ExecCreate(String),
     ExecStart(String),
     ExecResize(String),
@@ -108,8 +113,23 @@ pub fn route(method: &Method, path: &str) -> Route {
         ("POST", ["containers", id, "resize"]) if !id.is_empty() => {
             Route::ContainerResize((*id).to_owned())
         }
+        ("POST", ["containers", id, "update"]) if !id.is_empty() => {
+            Route::ContainerUpdate((*id).to_owned())
+        }
         ("DELETE", ["containers", id]) if !id.is_empty() => {
             Route::ContainerDelete((*id).to_owned())
+        }
+        ("POST", ["containers", id, "restart"]) if !id.is_empty() => {
+            Route::ContainerRestart((*id).to_owned())
+        }
+        ("POST", ["containers", id, "pause"]) if !id.is_empty() => {
+            Route::ContainerPause((*id).to_owned())
+        }
+        ("POST", ["containers", id, "unpause"]) if !id.is_empty() => {
+            Route::ContainerUnpause((*id).to_owned())
+        }
+        ("POST", ["containers", id, "rename"]) if !id.is_empty() => {
+            Route::ContainerRename((*id).to_owned())
         }
         ("POST", ["containers", id, "exec"]) if !id.is_empty() => {
             Route::ExecCreate((*id).to_owned())
@@ -222,7 +242,20 @@ mod tests {
             route(&Method::POST, "/containers/abc/resize"),
             Route::ContainerResize(s("abc"))
         );
+        assert_eq!(
+            route(&Method::POST, "/containers/abc/update"),
+            Route::ContainerUpdate(s("abc"))
+        );
         assert_eq!(route(&Method::DELETE, "/containers/"), Route::NotFound);
+        for (path, want) in [
+            ("/containers/abc/restart", Route::ContainerRestart(s("abc"))),
+            ("/containers/abc/pause", Route::ContainerPause(s("abc"))),
+            ("/containers/abc/unpause", Route::ContainerUnpause(s("abc"))),
+            ("/containers/abc/rename", Route::ContainerRename(s("abc"))),
+        ] {
+            assert_eq!(route(&Method::POST, path), want, "{path}");
+            assert_eq!(route(&Method::GET, path), Route::NotFound, "{path}");
+        }
     }
 
     #[test]

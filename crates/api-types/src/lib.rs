@@ -18,6 +18,7 @@ pub mod event;
 pub mod exec;
 pub mod image;
 pub mod prune;
+pub mod resources;
 pub mod stats;
 pub mod system;
 pub mod version;

@@ -4,6 +4,8 @@
 pub(crate) mod containers;
 pub(crate) mod exec;
 pub(crate) mod images;
+pub(crate) mod lifecycle;
+pub(crate) mod resources;
 pub(crate) mod system;
 
 use clap::{Args, Parser, Subcommand};
@@ -85,8 +87,18 @@ pub(crate) enum CommandFlags {
     Rm(containers::RmFlags),
     /// Block until one or more containers stop, then print their exit codes
     Wait(containers::WaitFlags),
+    /// Restart one or more containers
+    Restart(lifecycle::RestartFlags),
+    /// Pause all processes within one or more containers
+    Pause(lifecycle::PauseFlags),
+    /// Unpause all processes within one or more containers
+    Unpause(lifecycle::PauseFlags),
+    /// Rename a container
+    Rename(lifecycle::RenameFlags),
     /// Return low-level information on berth objects
     Inspect(containers::InspectFlags),
+    /// Update configuration of one or more containers
+    Update(resources::UpdateFlags),
     /// Execute a command in a running container
     #[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
     Exec(exec::ExecFlags),

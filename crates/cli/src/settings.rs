@@ -108,7 +108,22 @@ impl Settings {
                 Some(CommandFlags::Wait(f)) => {
                     Command::Container(Box::new(ContainerFlags::Wait(f)))
                 }
+                Some(CommandFlags::Restart(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Restart(f)))
+                }
+                Some(CommandFlags::Pause(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Pause(f)))
+                }
+                Some(CommandFlags::Unpause(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Unpause(f)))
+                }
+                Some(CommandFlags::Rename(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Rename(f)))
+                }
                 Some(CommandFlags::Inspect(f)) => Command::Inspect(f),
+                Some(CommandFlags::Update(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Update(f)))
+                }
                 Some(CommandFlags::Events(f))
                 | Some(CommandFlags::System {
                     command: SystemFlags::Events(f),

@@ -102,10 +102,12 @@ pub(crate) fn collect_info(engine: &Engine) -> SystemInfo {
         id: engine.id().to_owned(),
         containers: {
             let c = engine.containers().counts();
+            // docker counts paused containers apart from the running ones.
+            let paused = engine.containers().paused_count();
             ContainerCounts {
                 total: c.total,
-                running: c.running,
-                paused: 0,
+                running: c.running.saturating_sub(paused),
+                paused,
                 stopped: c.stopped,
             }
         },

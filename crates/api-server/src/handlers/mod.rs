@@ -60,8 +60,19 @@ pub(crate) async fn handle(
         Route::ContainerResize(id) => {
             containers::resize(backends.containers.clone(), id, req).await
         }
+        Route::ContainerUpdate(id) => {
+            containers::update(backends.containers.clone(), id, req).await
+        }
         Route::ContainerDelete(id) => {
             containers::delete(backends.containers.clone(), id, req).await
+        }
+        Route::ContainerRestart(id) => {
+            containers::restart(backends.containers.clone(), id, req).await
+        }
+        Route::ContainerPause(id) => containers::pause(backends.containers.clone(), id).await,
+        Route::ContainerUnpause(id) => containers::unpause(backends.containers.clone(), id).await,
+        Route::ContainerRename(id) => {
+            containers::rename(backends.containers.clone(), id, req).await
         }
         Route::ContainerStats(id) => stats::stats(backends.containers.clone(), id, req).await,
         Route::ExecCreate(id) => exec::create(backends.exec.clone(), id, req).await,

@@ -36,6 +36,11 @@ pub(crate) async fn run(
         ContainerFlags::Kill(f) => kill(client, f, printer).await,
         ContainerFlags::Rm(f) => remove(client, f, printer).await,
         ContainerFlags::Wait(f) => wait(client, f, printer).await,
+        ContainerFlags::Update(f) => super::update::run(client, f, printer).await,
+        ContainerFlags::Restart(f) => super::lifecycle::restart(client, f, printer).await,
+        ContainerFlags::Pause(f) => super::lifecycle::pause(client, f, printer).await,
+        ContainerFlags::Unpause(f) => super::lifecycle::unpause(client, f, printer).await,
+        ContainerFlags::Rename(f) => super::lifecycle::rename(client, f).await,
         ContainerFlags::Stats(f) => super::stats::stats(client, f, printer).await,
         ContainerFlags::Prune(f) => super::system::container_prune(client, f, printer).await,
         ContainerFlags::Exec(f) => super::exec::run(client, f).await,
@@ -425,7 +430,11 @@ pub(crate) fn write_out(kind: StreamKind, bytes: &[u8]) {
 
 /// Runs `op` on each container, printing its name on success; the
 /// daemon's errors are reported together at the end (exit 1).
-async fn each<F, Fut>(names: &[String], printer: &mut Printer, mut op: F) -> anyhow::Result<()>
+pub(crate) async fn each<F, Fut>(
+    names: &[String],
+    printer: &mut Printer,
+    mut op: F,
+) -> anyhow::Result<()>
 where
     F: FnMut(String) -> Fut,
     Fut: std::future::Future<Output = Result<Option<String>, berth_api_client::Error>>,

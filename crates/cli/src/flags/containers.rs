@@ -34,8 +34,18 @@ pub(crate) enum ContainerFlags {
     Rm(RmFlags),
     /// Block until one or more containers stop, then print their exit codes
     Wait(WaitFlags),
+    /// Restart one or more containers
+    Restart(super::lifecycle::RestartFlags),
+    /// Pause all processes within one or more containers
+    Pause(super::lifecycle::PauseFlags),
+    /// Unpause all processes within one or more containers
+    Unpause(super::lifecycle::PauseFlags),
+    /// Rename a container
+    Rename(super::lifecycle::RenameFlags),
     /// Display detailed information on one or more containers
     Inspect(ContainerInspectFlags),
+    /// Update configuration of one or more containers
+    Update(super::resources::UpdateFlags),
     /// Display a live stream of container(s) resource usage statistics
     Stats(super::system::StatsFlags),
     /// Remove all stopped containers
@@ -75,6 +85,9 @@ pub(crate) struct ContainerOptions {
     /// Log driver options
     #[arg(long = "log-opt", value_name = "list")]
     pub(crate) log_opt: Vec<String>,
+    /// Signal to stop the container
+    #[arg(long = "stop-signal", value_name = "string")]
+    pub(crate) stop_signal: Option<String>,
     /// Assign a name to the container
     #[arg(long = "name", value_name = "string")]
     pub(crate) name: Option<String>,
@@ -91,6 +104,8 @@ pub(crate) struct ContainerOptions {
     /// Working directory inside the container
     #[arg(short = 'w', long = "workdir", value_name = "string")]
     pub(crate) workdir: Option<String>,
+    #[command(flatten)]
+    pub(crate) resources: super::resources::ResourceFlags,
     /// Print usage
     // `-h` is `--hostname` here, as in docker.
     #[arg(long = "help", action = ArgAction::Help)]

@@ -122,6 +122,15 @@ impl Containers {
             if c.state.status != Status::Running {
                 return Err(not_running(&c.id));
             }
+            // moby's getActiveContainer (errExecPaused).
+            if c.state.paused {
+                return Err(ContainerError::Conflict {
+                    message: format!(
+                        "Container {} is paused, unpause the container before exec",
+                        c.id
+                    ),
+                });
+            }
             let env = exec_env(&c.process.env, c.process.tty, config.tty, &config.env);
             let user = if config.user.is_empty() {
                 c.process.user.clone()

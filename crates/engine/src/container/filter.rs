@@ -275,7 +275,7 @@ impl<'a> Compiled<'a> {
             && !self
                 .values("status")
                 .iter()
-                .any(|s| s == c.state.status.as_str())
+                .any(|s| s == c.state.status_name())
         {
             return false;
         }

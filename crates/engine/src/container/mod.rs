@@ -31,6 +31,8 @@ pub mod filter;
 pub mod logs;
 pub mod model;
 mod oci_defaults;
+mod ops;
+pub mod resources;
 mod shim;
 mod size;
 mod spec;
@@ -50,6 +52,7 @@ use berth_image::snapshot::Mount;
 use berth_shim_proto::{Reply, Request, ShimError, Status as ShimStatus};
 pub use logs::{LogConfig, LogDriver, LogEvent, LogQuery, LogRecord, LogStream};
 pub use model::{Container, CreateOptions, Process, State, Status, WaitCondition, parse_signal};
+pub use ops::Change;
 pub use size::{ContainerDetails, ListedContainer, SizeInfo, StorageInfo, dir_size};
 
 use crate::error::{Classify, ErrorClass};
@@ -345,10 +348,11 @@ impl Containers {
         &self,
         images: &ImageStore,
         image: &str,
-        opts: CreateOptions,
+        mut opts: CreateOptions,
     ) -> Result<Container> {
         let inner = &self.inner;
         opts.log_config.driver()?;
+        opts.resources.check(resources::HostLimits::get(), false)?;
         let details = images.inspect(image).map_err(|e| {
             if e.class() == berth_image::ErrorClass::NotFound {
                 ContainerError::ImageNotFound(image.to_owned())
@@ -539,6 +543,8 @@ impl Containers {
                     started_at: berth_image::store::rfc3339_now(),
                     finished_at: entry.state.finished_at.clone(),
                     error: String::new(),
+                    oom_killed: false,
+                    paused: false,
                 };
                 let saved = inner.store.save(entry);
                 inner.emit(entry, "start", &[]);
@@ -663,40 +669,10 @@ impl Containers {
     }
 
     /// Sends the stop signal (the image's, or SIGTERM), waits up to
-    /// `timeout` (docker's default: 10 s), then SIGKILLs every process.
+    /// `timeout` (docker's default: 10 s), then SIGKILLs every process
+    /// (see [`Containers::stop_with`]).
     pub fn stop(&self, id_or_name: &str, timeout: Option<Duration>) -> Result<()> {
-        let c = self.get(id_or_name)?;
-        if c.state.status != Status::Running {
-            return Ok(());
-        }
-        let signal = c
-            .stop_signal
-            .as_deref()
-            .and_then(parse_signal)
-            .unwrap_or(15);
-        let timeout = timeout.unwrap_or(Duration::from_secs(10));
-        self.stop_running(&c, signal, timeout)?;
-        self.inner.emit(&c, "stop", &[]);
-        Ok(())
-    }
-
-    /// The stop signal, the wait, then SIGKILL.
-    fn stop_running(&self, c: &Container, signal: i32, timeout: Duration) -> Result<()> {
-        if !timeout.is_zero() {
-            match self.kill(&c.id, signal) {
-                Ok(()) => {}
-                Err(e) if e.class() == ErrorClass::Conflict => {
-                    // Exiting already: let the exit be recorded first.
-                    self.wait_timeout(&c.id, Duration::from_secs(30))?;
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
-            }
-            if self.wait_timeout(&c.id, timeout)?.is_some() {
-                return Ok(());
-            }
-        }
-        self.kill_and_wait(&c.id)
+        self.stop_with(id_or_name, timeout, None).map(|_| ())
     }
 
     /// SIGKILL to every process, then wait for the exit to be recorded.
@@ -1009,8 +985,15 @@ fn resolve<'a>(table: &'a BTreeMap<String, Container>, id_or_name: &str) -> Resu
     }
     if !id_or_name.is_empty() {
         let mut matches = table.values().filter(|c| c.id.starts_with(id_or_name));
-        if let (Some(c), None) = (matches.next(), matches.next()) {
-            return Ok(c);
+        match (matches.next(), matches.next()) {
+            (Some(c), None) => return Ok(c),
+            // dockerd: an InvalidParameter (400), never a guess.
+            (Some(_), Some(_)) => {
+                return Err(ContainerError::InvalidArgument {
+                    message: format!("multiple IDs found with provided prefix: {id_or_name}"),
+                });
+            }
+            _ => {}
         }
     }
     Err(ContainerError::NotFound(id_or_name.to_owned()))
@@ -1253,6 +1236,7 @@ impl Inner {
         c.state.finished_at = finished_at;
         c.state.pid = 0;
         c.state.shim_pid = 0;
+        c.state.paused = false;
         c.exits += 1;
         // As dockerd: a container's execs go with its process.
         self.execs.forget_container(id);
@@ -1307,11 +1291,17 @@ impl Inner {
             return;
         }
         let (code, at) = match outcome {
-            Ok(Reply::Exited(status)) => (status.exit_code, status.exited_at),
+            Ok(Reply::Exited(status)) => {
+                self.note_oom(id, status.oom_killed);
+                (status.exit_code, status.exited_at)
+            }
             other => {
                 tracing::warn!(id, outcome = ?other, "lost the shim of a running container");
                 match shim::read_exit(&state_dir) {
-                    Some(status) => (status.exit_code, status.exited_at),
+                    Some(status) => {
+                        self.note_oom(id, status.oom_killed);
+                        (status.exit_code, status.exited_at)
+                    }
                     None => (255, berth_image::store::rfc3339_now()),
                 }
             }
@@ -1325,15 +1315,18 @@ impl Inner {
         if shim::pid_alive(c.state.shim_pid) {
             match shim::request(&state_dir, &Request::State) {
                 Ok(Reply::State {
-                    status: ShimStatus::Running | ShimStatus::Paused | ShimStatus::Created,
+                    status:
+                        status @ (ShimStatus::Running | ShimStatus::Paused | ShimStatus::Created),
                     ..
                 }) => {
+                    self.note_paused(&c.id, status == ShimStatus::Paused);
                     Self::spawn_monitor(self, &c.id);
                     return;
                 }
                 Ok(Reply::State {
                     exit: Some(status), ..
                 }) => {
+                    self.note_oom(&c.id, status.oom_killed);
                     self.finalize(&c.id, status.exit_code, status.exited_at);
                     return;
                 }
@@ -1343,7 +1336,10 @@ impl Inner {
             }
         }
         let (code, at) = match shim::read_exit(&state_dir) {
-            Some(status) => (status.exit_code, status.exited_at),
+            Some(status) => {
+                self.note_oom(&c.id, status.oom_killed);
+                (status.exit_code, status.exited_at)
+            }
             None => (255, berth_image::store::rfc3339_now()),
         };
         self.finalize(&c.id, code, at);

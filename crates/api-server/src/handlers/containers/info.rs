@@ -86,8 +86,9 @@ pub(crate) fn summary(listed: ListedContainer, now: i64) -> api::ContainerSummar
     let status = match c.state.status {
         Status::Created => "Created".to_owned(),
         Status::Running => format!(
-            "Up {}",
-            human_duration(now - unix_seconds(&c.state.started_at))
+            "Up {}{}",
+            human_duration(now - unix_seconds(&c.state.started_at)),
+            if c.state.paused { " (Paused)" } else { "" }
         ),
         Status::Exited => format!(
             "Exited ({}) {} ago",
@@ -103,7 +104,7 @@ pub(crate) fn summary(listed: ListedContainer, now: i64) -> api::ContainerSummar
         created: unix_seconds(&c.created),
         ports: Vec::new(),
         labels: c.labels,
-        state: c.state.status.as_str().to_owned(),
+        state: c.state.status_name().to_owned(),
         status,
         host_config: api::SummaryHostConfig {
             network_mode: NETWORK_MODE.to_owned(),
@@ -224,6 +225,7 @@ fn host_config(d: &ContainerDetails) -> serde_json::Value {
     if let (Some(map), serde_json::Value::Object(more)) = (v.as_object_mut(), rest) {
         map.extend(more);
     }
+    super::resources::fill_host_config(&mut v, &o.resources);
     v
 }
 
@@ -276,11 +278,13 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
         path,
         args,
         state: api::ContainerState {
-            status: c.state.status.as_str().to_owned(),
+            status: c.state.status_name().to_owned(),
             running: c.state.status == Status::Running,
+            paused: c.state.paused && c.state.status == Status::Running,
             pid: i64::from(c.state.pid),
             exit_code: i64::from(c.state.exit_code),
             error: c.state.error,
+            oom_killed: c.state.oom_killed,
             started_at: or_zero_time(c.state.started_at),
             finished_at: or_zero_time(c.state.finished_at),
             ..api::ContainerState::default()

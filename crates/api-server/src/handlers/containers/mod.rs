@@ -1,13 +1,18 @@
-//! `/containers/...`: create, start, wait, stop, kill, delete here; list and
-//! inspect in [`info`]; logs and attach (the streams) in [`streams`].
+//! `/containers/...`: create and wait here; start, stop, restart, kill,
+//! pause, unpause, rename and delete in [`lifecycle`]; list and inspect in
+//! [`info`]; logs and attach (the streams) in [`streams`].
 //!
 //! The engine blocks (a `wait` for as long as the container runs), so every
 //! call runs on a blocking thread.
 
 mod info;
+mod lifecycle;
+mod resources;
 mod streams;
 
 pub(crate) use info::{inspect, list, summary};
+pub(crate) use lifecycle::{delete, kill, pause, rename, restart, start, stop, unpause};
+pub(crate) use resources::update;
 pub(crate) use streams::{attach, logs, resize, splice, terminal_size, wants_upgrade};
 
 use std::sync::Arc;
@@ -99,23 +104,21 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
         attach_stderr: body.attach_stderr,
         stdin_once: body.stdin_once,
         stop_signal: body.stop_signal.filter(|s| !s.is_empty()),
+        resources: body
+            .host_config
+            .as_ref()
+            .map(|h| resources::from_api(&h.resources))
+            .unwrap_or_default(),
     };
+    let warnings = opts.resources.create_warnings();
     let image = body.image;
     match blocking(move || backend.create_container(&image, opts)).await {
         Ok(c) => json_response(
             StatusCode::CREATED,
-            &api::ContainerCreateResponse {
-                id: c.id,
-                warnings: Vec::new(),
-            },
+            &api::ContainerCreateResponse { id: c.id, warnings },
         ),
         Err(e) => e.into_response_body(),
     }
-}
-
-/// `POST /containers/{id}/start`.
-pub(crate) async fn start(backend: Backend, id: String) -> Response {
-    no_content(blocking(move || backend.start_container(&id)).await)
 }
 
 /// `POST /containers/{id}/wait?condition=not-running|next-exit|removed`.
@@ -182,46 +185,4 @@ impl futures_core::Stream for OnceStream {
             }
         }
     }
-}
-
-/// `POST /containers/{id}/stop?t=SECONDS` (default 10; `-1` waits forever
-/// as dockerd, here: a day).
-pub(crate) async fn stop(backend: Backend, id: String, req: Request) -> Response {
-    let q = query_of(&req);
-    let timeout = match param(&q, "t") {
-        None | Some("") => None,
-        Some(t) => match t.parse::<i64>() {
-            Ok(n) if n < 0 => Some(std::time::Duration::from_secs(86_400)),
-            Ok(n) => Some(std::time::Duration::from_secs(n.unsigned_abs())),
-            Err(_) => {
-                return ApiError::invalid_argument(format!("invalid value for t: {t}"))
-                    .into_response_body();
-            }
-        },
-    };
-    no_content(blocking(move || backend.stop_container(&id, timeout)).await)
-}
-
-/// `POST /containers/{id}/kill?signal=` (default `SIGKILL`).
-pub(crate) async fn kill(backend: Backend, id: String, req: Request) -> Response {
-    let q = query_of(&req);
-    let text = param(&q, "signal").unwrap_or("");
-    let signal = if text.is_empty() {
-        9
-    } else {
-        match berth_engine::container::parse_signal(text) {
-            Some(n) => n,
-            None => {
-                return ApiError::invalid_argument(format!("Invalid signal: {text}"))
-                    .into_response_body();
-            }
-        }
-    };
-    no_content(blocking(move || backend.kill_container(&id, signal)).await)
-}
-
-/// `DELETE /containers/{id}?force=`.
-pub(crate) async fn delete(backend: Backend, id: String, req: Request) -> Response {
-    let force = flag(&query_of(&req), "force");
-    no_content(blocking(move || backend.remove_container(&id, force)).await)
 }
