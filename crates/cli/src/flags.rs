@@ -3,6 +3,7 @@
 
 pub(crate) mod containers;
 pub(crate) mod exec;
+pub(crate) mod fs;
 pub(crate) mod images;
 pub(crate) mod lifecycle;
 pub(crate) mod resources;
@@ -107,6 +108,8 @@ pub(crate) enum CommandFlags {
         #[command(subcommand)]
         command: containers::ContainerFlags,
     },
+    #[command(flatten)]
+    Fs(fs::FsFlags),
     /// Get real time events from the server
     Events(system::EventsFlags),
     /// Display a live stream of container(s) resource usage statistics

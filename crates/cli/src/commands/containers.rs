@@ -53,6 +53,7 @@ pub(crate) async fn run(
             };
             inspect(client, &f, printer).await
         }
+        ContainerFlags::Fs(f) => super::fs::run(client, f, printer).await,
     }
 }
 
