@@ -7,6 +7,7 @@ pub(crate) mod fs;
 pub(crate) mod images;
 pub(crate) mod lifecycle;
 pub(crate) mod resources;
+pub(crate) mod security;
 pub(crate) mod system;
 
 use clap::{Args, Parser, Subcommand};
@@ -99,6 +100,7 @@ pub(crate) enum CommandFlags {
     /// Return low-level information on berth objects
     Inspect(containers::InspectFlags),
     /// Update configuration of one or more containers
+    #[command(override_usage = "berth update [OPTIONS] CONTAINER [CONTAINER...]")]
     Update(resources::UpdateFlags),
     /// Execute a command in a running container
     #[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]

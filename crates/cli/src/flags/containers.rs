@@ -47,6 +47,7 @@ pub(crate) enum ContainerFlags {
     #[command(flatten)]
     Fs(super::fs::FsFlags),
     /// Update configuration of one or more containers
+    #[command(override_usage = "berth container update [OPTIONS] CONTAINER [CONTAINER...]")]
     Update(super::resources::UpdateFlags),
     /// Display a live stream of container(s) resource usage statistics
     Stats(super::system::StatsFlags),
@@ -108,6 +109,8 @@ pub(crate) struct ContainerOptions {
     pub(crate) workdir: Option<String>,
     #[command(flatten)]
     pub(crate) resources: super::resources::ResourceFlags,
+    #[command(flatten)]
+    pub(crate) security: super::security::SecurityFlags,
     /// Print usage
     // `-h` is `--hostname` here, as in docker.
     #[arg(long = "help", action = ArgAction::Help)]
