@@ -29,6 +29,7 @@
 pub mod exec;
 pub mod filter;
 pub mod fs;
+pub mod health;
 mod log_attrs;
 pub mod logs;
 pub mod model;
@@ -209,6 +210,8 @@ struct Inner {
     image_store: std::sync::OnceLock<std::sync::Weak<ImageStore>>,
     /// Exec records (`exec`), in memory only.
     execs: exec::Execs,
+    /// The running health monitors (`health`).
+    health: health::Monitors,
 }
 
 /// What an attach client wants from a container's streams.
@@ -247,6 +250,7 @@ struct PendingAttach {
 impl Drop for Containers {
     fn drop(&mut self) {
         self.inner.closed.store(true, Ordering::SeqCst);
+        self.inner.health.stop_all();
         // Pending restarts wake up and see the service closed.
         self.inner.changed.notify_all();
         let monitors = std::mem::take(&mut *lock(&self.inner.monitors));
@@ -332,6 +336,7 @@ impl Containers {
             removed_exits: Mutex::new(VecDeque::new()),
             image_store: std::sync::OnceLock::new(),
             execs: exec::Execs::default(),
+            health: health::Monitors::default(),
         });
         let running: Vec<Container> = lock(&inner.table)
             .values()
@@ -468,6 +473,15 @@ impl Containers {
             .stop_signal
             .clone()
             .or_else(|| image_config.stop_signal.clone());
+        opts.healthcheck.as_ref().map_or(Ok(()), |h| h.validate())?;
+        let health = health::HealthConfig::merged(
+            opts.healthcheck.as_ref(),
+            image_config.healthcheck.as_ref(),
+        )
+        .map(|config| health::Healthcheck {
+            config,
+            state: None,
+        });
         let container = Container {
             id: id.clone(),
             name,
@@ -479,6 +493,7 @@ impl Containers {
             labels,
             stop_signal,
             state: State::default(),
+            health,
             restart: RestartState::default(),
             exits: 0,
             busy: false,
@@ -1312,6 +1327,7 @@ impl Inner {
         c.exits += 1;
         // As dockerd: a container's execs go with its process.
         self.execs.forget_container(id);
+        self.health_exited(c);
         let exec_duration = exec_seconds(&c.state.started_at, &c.state.finished_at);
         self.emit(
             c,
@@ -1339,6 +1355,7 @@ impl Inner {
 
     /// Waits for the container's exit on a thread of its own.
     fn spawn_monitor(this: &Arc<Self>, id: &str) {
+        Self::start_health(this, id);
         let inner = Arc::clone(this);
         let id = id.to_owned();
         let spawned = std::thread::Builder::new()

@@ -259,6 +259,7 @@ mod tests {
             state: State::default(),
             restart: Default::default(),
             exits: 0,
+            health: None,
             busy: false,
         }
     }
