@@ -20,6 +20,7 @@ mod exec;
 mod host;
 mod images;
 mod lifecycle;
+mod resources;
 mod system;
 
 use std::sync::OnceLock;

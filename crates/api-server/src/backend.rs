@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 
 use berth_engine::container::filter::{self, ListOptions};
+use berth_engine::container::resources::ResourceUpdate;
 use berth_engine::container::stats::StatsSample;
 use berth_engine::container::{
     AttachHandle, AttachOptions, Container, ContainerDetails, ContainerError, CreateOptions,
@@ -126,6 +127,13 @@ pub trait ContainerBackend: LifecycleBackend + Send + Sync {
     ) -> Result<(), ContainerError>;
     /// Sets the size of the container's terminal.
     fn resize_container(&self, id: &str, height: u16, width: u16) -> Result<(), ContainerError>;
+    /// Changes the container's resource limits (`docker update`); the
+    /// warnings.
+    fn update_container(
+        &self,
+        id: &str,
+        update: &ResourceUpdate,
+    ) -> Result<Vec<String>, ContainerError>;
     /// The containers a list shows (filters, all, limit, sizes), newest
     /// first. The default, for backends without images or storage,
     /// filters [`ContainerBackend::list_containers`] and has no sizes.
@@ -226,6 +234,13 @@ impl ContainerBackend for Engine {
     }
     fn resize_container(&self, id: &str, height: u16, width: u16) -> Result<(), ContainerError> {
         self.containers().resize(id, height, width)
+    }
+    fn update_container(
+        &self,
+        id: &str,
+        update: &ResourceUpdate,
+    ) -> Result<Vec<String>, ContainerError> {
+        self.containers().update(id, update)
     }
     fn list_containers_with(
         &self,

@@ -427,6 +427,15 @@ mod tests {
                 id.to_owned(),
             ))
         }
+        fn update_container(
+            &self,
+            id: &str,
+            _: &berth_engine::container::resources::ResourceUpdate,
+        ) -> Result<Vec<String>, berth_engine::container::ContainerError> {
+            Err(berth_engine::container::ContainerError::NotFound(
+                id.to_owned(),
+            ))
+        }
         fn stop_container(
             &self,
             id: &str,

@@ -32,6 +32,7 @@ pub enum Route {
     ContainerAttach(String),
     ContainerKill(String),
     ContainerResize(String),
+    ContainerUpdate(String),
     ContainerDelete(String),
     ContainerRestart(String),
     ContainerPause(String),
@@ -99,6 +100,9 @@ pub fn route(method: &Method, path: &str) -> Route {
         }
         ("POST", ["containers", id, "resize"]) if !id.is_empty() => {
             Route::ContainerResize((*id).to_owned())
+        }
+        ("POST", ["containers", id, "update"]) if !id.is_empty() => {
+            Route::ContainerUpdate((*id).to_owned())
         }
         ("DELETE", ["containers", id]) if !id.is_empty() => {
             Route::ContainerDelete((*id).to_owned())
@@ -225,6 +229,10 @@ mod tests {
         assert_eq!(
             route(&Method::POST, "/containers/abc/resize"),
             Route::ContainerResize(s("abc"))
+        );
+        assert_eq!(
+            route(&Method::POST, "/containers/abc/update"),
+            Route::ContainerUpdate(s("abc"))
         );
         assert_eq!(route(&Method::DELETE, "/containers/"), Route::NotFound);
         for (path, want) in [

@@ -46,6 +46,9 @@ pub struct CreateHostConfig {
     /// The client's terminal `[height, width]` (API 1.42+); `[0, 0]` or
     /// absent when it has none.
     pub console_size: Option<[u16; 2]>,
+    /// `--memory`, `--cpus`, `--pids-limit`, `--ulimit`, ...
+    #[serde(flatten)]
+    pub resources: crate::resources::Resources,
 }
 
 /// `HostConfig.LogConfig`: `{"Type": "json-file", "Config": {"max-size": "10m"}}`.

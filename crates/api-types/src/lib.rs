@@ -17,6 +17,7 @@ pub mod container;
 pub mod event;
 pub mod exec;
 pub mod image;
+pub mod resources;
 pub mod stats;
 pub mod system;
 pub mod version;

@@ -94,6 +94,13 @@ pub trait Manager: Send + Sync + std::fmt::Debug {
     /// Current resource usage.
     fn stats(&self) -> Result<Stats>;
 
+    /// How many processes of the cgroup the kernel's OOM killer has killed
+    /// since it was created (v1 `memory.oom_control` `oom_kill`, Linux
+    /// 4.13+; v2 `memory.events` `oom_kill`). 0 without a memory
+    /// controller. Read it before [`remove`](Manager::remove): docker's
+    /// `State.OOMKilled` comes from it.
+    fn oom_kills(&self) -> Result<u64>;
+
     /// Removes the container's cgroup directories (and any cgroups the
     /// container created below them), retrying briefly while the kernel
     /// still reports them busy. Directories that do not exist are fine.

@@ -164,6 +164,12 @@ pub(crate) fn memory_v2(dir: &Path) -> Result<MemoryStats> {
     })
 }
 
+/// The `oom_kill` counter of a flat-keyed file in `dir` (v1
+/// `memory.oom_control`, v2 `memory.events`); 0 when it is missing.
+pub(crate) fn oom_kills(dir: &Path, file: &str) -> Result<u64> {
+    Ok(stat_map(dir, file)?.get("oom_kill").copied().unwrap_or(0))
+}
+
 /// CPU statistics from v1 `cpuacct` and `cpu` directories (either may be
 /// absent).
 pub(crate) fn cpu_v1(cpuacct: Option<&Path>, cpu: Option<&Path>) -> Result<CpuStats> {

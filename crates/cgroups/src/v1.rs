@@ -676,6 +676,13 @@ impl crate::Manager for V1Manager {
         Ok(s)
     }
 
+    fn oom_kills(&self) -> Result<u64> {
+        match self.dir("memory") {
+            Some(dir) => stats::oom_kills(dir, "memory.oom_control"),
+            None => Ok(0),
+        }
+    }
+
     fn remove(&self) -> Result<()> {
         let mut first_err = None;
         for dir in self.hierarchy_dirs() {

@@ -471,3 +471,21 @@ fn systemd_paths_are_refused() {
     let err = manager(&f.layout, Some("system.slice:berth:c1"), "c1").unwrap_err();
     assert!(matches!(err, Error::SystemdPath { .. }));
 }
+
+#[test]
+fn oom_kills_come_from_oom_control() {
+    let f = Fixture::new();
+    let m = f.manager();
+    m.apply(None).unwrap();
+    assert_eq!(m.oom_kills().unwrap(), 0, "no file: no kills");
+    fs_err::write(
+        f.path("memory/berth/c1/memory.oom_control"),
+        "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n",
+    )
+    .unwrap();
+    assert_eq!(m.oom_kills().unwrap(), 3);
+    let without_memory = Fixture::with(&["cpu", "pids"]);
+    let m = without_memory.manager();
+    m.apply(None).unwrap();
+    assert_eq!(m.oom_kills().unwrap(), 0);
+}

@@ -510,6 +510,10 @@ impl crate::Manager for V2Manager {
         })
     }
 
+    fn oom_kills(&self) -> Result<u64> {
+        stats::oom_kills(&self.dir, "memory.events")
+    }
+
     fn remove(&self) -> Result<()> {
         fsutil::remove_tree(&self.dir)
     }

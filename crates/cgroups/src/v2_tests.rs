@@ -347,3 +347,43 @@ fn relative_and_default_paths() {
     let err = manager_with_own_cgroup(&f.layout, Some("sub"), "id", "4:memory:/\n").unwrap_err();
     assert!(matches!(err, Error::NoOwnCgroup { .. }));
 }
+
+/// What berth writes for `run -m 64m --memory-swap 96m --cpus 0.5 -c 512
+/// --pids-limit 20` (the engine's `linux.resources`), then `update -m 80m
+/// --cpus 1.5 --pids-limit -1`, and how an OOM kill is read back.
+#[test]
+fn docker_limits_and_oom_kills_on_v2() {
+    let f = Fixture::new();
+    let m = f.manager();
+    m.apply(Some(&res(serde_json::json!({
+        "memory": {"limit": 67108864, "swap": 100663296},
+        "cpu": {"shares": 512, "period": 100000, "quota": 50000},
+        "pids": {"limit": 20}
+    }))))
+    .unwrap();
+    let r = |file: &str| f.read(&format!("berth/c1/{file}"));
+    assert_eq!(r("memory.max"), "67108864");
+    assert_eq!(r("memory.swap.max"), "33554432");
+    assert_eq!(r("cpu.max"), "50000 100000");
+    assert_eq!(r("cpu.weight"), "20");
+    assert_eq!(r("pids.max"), "20");
+
+    m.update(&res(serde_json::json!({
+        "memory": {"limit": 83886080, "swap": 100663296},
+        "cpu": {"shares": 512, "period": 100000, "quota": 150000},
+        "pids": {"limit": -1}
+    })))
+    .unwrap();
+    assert_eq!(r("memory.max"), "83886080");
+    assert_eq!(r("memory.swap.max"), "16777216");
+    assert_eq!(r("cpu.max"), "150000 100000");
+    assert_eq!(r("pids.max"), "max");
+
+    assert_eq!(m.oom_kills().unwrap(), 0, "no memory.events yet");
+    fs_err::write(
+        f.path("berth/c1/memory.events"),
+        "low 0\nhigh 0\nmax 12\noom 2\noom_kill 1\noom_group_kill 0\n",
+    )
+    .unwrap();
+    assert_eq!(m.oom_kills().unwrap(), 1);
+}

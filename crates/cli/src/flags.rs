@@ -5,6 +5,7 @@ pub(crate) mod containers;
 pub(crate) mod exec;
 pub(crate) mod images;
 pub(crate) mod lifecycle;
+pub(crate) mod resources;
 pub(crate) mod system;
 
 use clap::{Args, Parser, Subcommand};
@@ -96,6 +97,8 @@ pub(crate) enum CommandFlags {
     Rename(lifecycle::RenameFlags),
     /// Return low-level information on berth objects
     Inspect(containers::InspectFlags),
+    /// Update configuration of one or more containers
+    Update(resources::UpdateFlags),
     /// Execute a command in a running container
     #[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
     Exec(exec::ExecFlags),

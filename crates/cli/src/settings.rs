@@ -121,6 +121,9 @@ impl Settings {
                     Command::Container(Box::new(ContainerFlags::Rename(f)))
                 }
                 Some(CommandFlags::Inspect(f)) => Command::Inspect(f),
+                Some(CommandFlags::Update(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Update(f)))
+                }
                 Some(CommandFlags::Events(f))
                 | Some(CommandFlags::System {
                     command: SystemFlags::Events(f),

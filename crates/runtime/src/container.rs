@@ -659,6 +659,16 @@ impl Runtime {
             .map_err(|e| Error::Cgroup(e.to_string()))
     }
 
+    /// How many of the container's processes the OOM killer has killed
+    /// (read before `delete`, which removes the cgroup).
+    pub fn oom_kills(&self, id: &str) -> Result<u64, Error> {
+        let (state, _) = self.state(id)?;
+        let cg = cgroup_for(state.cgroups_path.as_deref(), id)?;
+        cg.manager
+            .oom_kills()
+            .map_err(|e| Error::Cgroup(e.to_string()))
+    }
+
     /// Resource usage of a container.
     pub fn stats(&self, id: &str) -> Result<berth_cgroups::Stats, Error> {
         let (state, _) = self.state(id)?;

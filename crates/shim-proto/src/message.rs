@@ -150,6 +150,10 @@ pub struct ExitStatus {
     pub exit_code: i32,
     /// When the shim reaped it, RFC 3339 with nanoseconds, UTC.
     pub exited_at: String,
+    /// For the container's init: the kernel's OOM killer killed one of the
+    /// container's processes while it ran (its cgroup's `oom_kill` count).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub oom_killed: bool,
 }
 
 /// What kind of failure, so the daemon can map it to an HTTP status
@@ -254,6 +258,7 @@ mod tests {
                 exit: Some(ExitStatus {
                     exit_code: 137,
                     exited_at: "2026-11-23T12:00:00.000000000Z".into(),
+                    oom_killed: true,
                 }),
             }),
             Response::Err(ShimError::new(ErrorClass::NotFound, "no such exec")),

@@ -638,9 +638,10 @@ impl Shim {
     }
 
     fn exited(&mut self, pid: i32, code: i32) {
-        let status = ExitStatus {
+        let mut status = ExitStatus {
             exit_code: code,
             exited_at: now(),
+            oom_killed: false,
         };
         let key = if pid == self.init.pid && self.init.exit.is_none() {
             None
@@ -658,6 +659,9 @@ impl Shim {
             self.read_output(&key, s, true);
         }
         if key.is_none() {
+            // Read before `Delete` removes the cgroup: docker's
+            // `State.OOMKilled` (any OOM kill in the container's run).
+            status.oom_killed = self.runtime.oom_kills(&self.id).is_ok_and(|n| n > 0);
             if let Some(log) = &mut self.log {
                 let t = now();
                 for s in [Stream::Stdout, Stream::Stderr] {

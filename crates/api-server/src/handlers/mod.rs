@@ -59,6 +59,9 @@ pub(crate) async fn handle(
         Route::ContainerResize(id) => {
             containers::resize(backends.containers.clone(), id, req).await
         }
+        Route::ContainerUpdate(id) => {
+            containers::update(backends.containers.clone(), id, req).await
+        }
         Route::ContainerDelete(id) => {
             containers::delete(backends.containers.clone(), id, req).await
         }

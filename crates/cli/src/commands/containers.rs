@@ -36,6 +36,7 @@ pub(crate) async fn run(
         ContainerFlags::Kill(f) => kill(client, f, printer).await,
         ContainerFlags::Rm(f) => remove(client, f, printer).await,
         ContainerFlags::Wait(f) => wait(client, f, printer).await,
+        ContainerFlags::Update(f) => super::update::run(client, f, printer).await,
         ContainerFlags::Restart(f) => super::lifecycle::restart(client, f, printer).await,
         ContainerFlags::Pause(f) => super::lifecycle::pause(client, f, printer).await,
         ContainerFlags::Unpause(f) => super::lifecycle::unpause(client, f, printer).await,

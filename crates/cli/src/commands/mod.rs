@@ -6,9 +6,11 @@ pub(crate) mod exec;
 pub(crate) mod images;
 pub(crate) mod info;
 pub(crate) mod lifecycle;
+pub(crate) mod resources;
 pub(crate) mod run;
 pub(crate) mod stats;
 pub(crate) mod system;
+pub(crate) mod update;
 pub(crate) mod version;
 
 use berth_api_client::Client;

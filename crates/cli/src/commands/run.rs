@@ -219,7 +219,8 @@ pub(crate) fn create_config(
     // `--entrypoint ""` resets the image's entrypoint (docker sends `[""]`).
     let entrypoint = o.entrypoint.as_ref().map(|e| vec![e.clone()]);
     let (h, w) = console.unwrap_or((0, 0));
-    Ok(json!({
+    let limits = super::resources::host_config(&o.resources)?;
+    let mut config = json!({
         "Hostname": o.hostname.clone().unwrap_or_default(),
         "User": o.user.clone().unwrap_or_default(),
         "AttachStdin": s.stdin,
@@ -241,7 +242,21 @@ pub(crate) fn create_config(
             "LogConfig": {"Type": driver, "Config": log_opts},
             "ConsoleSize": [h, w],
         },
-    }))
+    });
+    if let Some(hc) = config["HostConfig"].as_object_mut() {
+        hc.extend(limits);
+    }
+    Ok(config)
+}
+
+/// A `create_config` error: a bad flag value gets the usage (as pflag's
+/// errors do), anything else docker's `reportError` form.
+fn config_error(command: &str, message: &str) -> anyhow::Error {
+    if message.starts_with("invalid argument \"") {
+        usage_error(command, message)
+    } else {
+        StatusError::with_message(125, report(command, message, true))
+    }
 }
 
 /// `busybox` → `busybox:latest`, as docker names the image it looks for.
@@ -295,7 +310,7 @@ pub(crate) async fn create(
     let s = streams(o, false).map_err(|m| usage_error("create", &m))?;
     let console = if o.tty { terminal::size() } else { None };
     let config = create_config(o, s, console, &|k| std::env::var(k).ok())
-        .map_err(|m| StatusError::with_message(125, report("create", &m, true)))?;
+        .map_err(|m| config_error("create", &m))?;
     let id = create_container(client, o, &config)
         .await
         .map_err(|e| anyhow!("{e}"))?;
@@ -323,7 +338,7 @@ pub(crate) async fn run(
     }
     let console = if o.tty { terminal::size() } else { None };
     let config = create_config(o, s, console, &|k| std::env::var(k).ok())
-        .map_err(|m| StatusError::with_message(125, report("run", &m, true)))?;
+        .map_err(|m| config_error("run", &m))?;
     let id = create_container(client, o, &config).await.map_err(|e| {
         let m = e.to_string();
         StatusError::with_message(start_error_code(&m), report("run", &m, true))

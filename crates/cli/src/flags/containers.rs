@@ -44,6 +44,8 @@ pub(crate) enum ContainerFlags {
     Rename(super::lifecycle::RenameFlags),
     /// Display detailed information on one or more containers
     Inspect(ContainerInspectFlags),
+    /// Update configuration of one or more containers
+    Update(super::resources::UpdateFlags),
     /// Display a live stream of container(s) resource usage statistics
     Stats(super::system::StatsFlags),
     /// Execute a command in a running container
@@ -100,6 +102,8 @@ pub(crate) struct ContainerOptions {
     /// Working directory inside the container
     #[arg(short = 'w', long = "workdir", value_name = "string")]
     pub(crate) workdir: Option<String>,
+    #[command(flatten)]
+    pub(crate) resources: super::resources::ResourceFlags,
     /// Print usage
     // `-h` is `--hostname` here, as in docker.
     #[arg(long = "help", action = ArgAction::Help)]

@@ -32,6 +32,7 @@ pub mod logs;
 pub mod model;
 mod oci_defaults;
 mod ops;
+pub mod resources;
 mod shim;
 mod size;
 mod spec;
@@ -347,10 +348,11 @@ impl Containers {
         &self,
         images: &ImageStore,
         image: &str,
-        opts: CreateOptions,
+        mut opts: CreateOptions,
     ) -> Result<Container> {
         let inner = &self.inner;
         opts.log_config.driver()?;
+        opts.resources.check(resources::HostLimits::get(), false)?;
         let details = images.inspect(image).map_err(|e| {
             if e.class() == berth_image::ErrorClass::NotFound {
                 ContainerError::ImageNotFound(image.to_owned())
@@ -541,6 +543,7 @@ impl Containers {
                     started_at: berth_image::store::rfc3339_now(),
                     finished_at: entry.state.finished_at.clone(),
                     error: String::new(),
+                    oom_killed: false,
                     paused: false,
                 };
                 let saved = inner.store.save(entry);
@@ -1288,11 +1291,17 @@ impl Inner {
             return;
         }
         let (code, at) = match outcome {
-            Ok(Reply::Exited(status)) => (status.exit_code, status.exited_at),
+            Ok(Reply::Exited(status)) => {
+                self.note_oom(id, status.oom_killed);
+                (status.exit_code, status.exited_at)
+            }
             other => {
                 tracing::warn!(id, outcome = ?other, "lost the shim of a running container");
                 match shim::read_exit(&state_dir) {
-                    Some(status) => (status.exit_code, status.exited_at),
+                    Some(status) => {
+                        self.note_oom(id, status.oom_killed);
+                        (status.exit_code, status.exited_at)
+                    }
                     None => (255, berth_image::store::rfc3339_now()),
                 }
             }
@@ -1317,6 +1326,7 @@ impl Inner {
                 Ok(Reply::State {
                     exit: Some(status), ..
                 }) => {
+                    self.note_oom(&c.id, status.oom_killed);
                     self.finalize(&c.id, status.exit_code, status.exited_at);
                     return;
                 }
@@ -1326,7 +1336,10 @@ impl Inner {
             }
         }
         let (code, at) = match shim::read_exit(&state_dir) {
-            Some(status) => (status.exit_code, status.exited_at),
+            Some(status) => {
+                self.note_oom(&c.id, status.oom_killed);
+                (status.exit_code, status.exited_at)
+            }
             None => (255, berth_image::store::rfc3339_now()),
         };
         self.finalize(&c.id, code, at);

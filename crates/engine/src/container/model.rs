@@ -45,6 +45,10 @@ pub struct CreateOptions {
     /// `--stop-signal` (docker's `Config.StopSignal`); the image's if `None`.
     #[serde(default)]
     pub stop_signal: Option<String>,
+    /// `--memory`, `--cpus`, `--pids-limit`, `--ulimit`, ... (docker's
+    /// `HostConfig` resources).
+    #[serde(default)]
+    pub resources: super::resources::Resources,
 }
 
 /// The lifecycle status, with docker's names.
@@ -82,6 +86,10 @@ pub struct State {
     pub finished_at: String,
     /// Why a start failed, docker's `State.Error`.
     pub error: String,
+    /// The kernel's OOM killer killed a process of the container during
+    /// its last run (docker's `State.OOMKilled`).
+    #[serde(default)]
+    pub oom_killed: bool,
     /// Frozen by `pause` (docker's `State.Paused`); the status stays
     /// `Running`, as in docker, where a paused container is running too.
     #[serde(default)]
@@ -110,6 +118,7 @@ impl Default for State {
             started_at: String::new(),
             finished_at: String::new(),
             error: String::new(),
+            oom_killed: false,
             paused: false,
         }
     }

@@ -225,6 +225,7 @@ fn host_config(d: &ContainerDetails) -> serde_json::Value {
     if let (Some(map), serde_json::Value::Object(more)) = (v.as_object_mut(), rest) {
         map.extend(more);
     }
+    super::resources::fill_host_config(&mut v, &o.resources);
     v
 }
 
@@ -283,6 +284,7 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
             pid: i64::from(c.state.pid),
             exit_code: i64::from(c.state.exit_code),
             error: c.state.error,
+            oom_killed: c.state.oom_killed,
             started_at: or_zero_time(c.state.started_at),
             finished_at: or_zero_time(c.state.finished_at),
             ..api::ContainerState::default()

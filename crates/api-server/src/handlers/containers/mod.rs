@@ -7,10 +7,12 @@
 
 mod info;
 mod lifecycle;
+mod resources;
 mod streams;
 
 pub(crate) use info::{inspect, list};
 pub(crate) use lifecycle::{delete, kill, pause, rename, restart, start, stop, unpause};
+pub(crate) use resources::update;
 pub(crate) use streams::{attach, logs, resize, splice, terminal_size, wants_upgrade};
 
 use std::sync::Arc;
@@ -102,15 +104,18 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
         attach_stderr: body.attach_stderr,
         stdin_once: body.stdin_once,
         stop_signal: body.stop_signal.filter(|s| !s.is_empty()),
+        resources: body
+            .host_config
+            .as_ref()
+            .map(|h| resources::from_api(&h.resources))
+            .unwrap_or_default(),
     };
+    let warnings = opts.resources.create_warnings();
     let image = body.image;
     match blocking(move || backend.create_container(&image, opts)).await {
         Ok(c) => json_response(
             StatusCode::CREATED,
-            &api::ContainerCreateResponse {
-                id: c.id,
-                warnings: Vec::new(),
-            },
+            &api::ContainerCreateResponse { id: c.id, warnings },
         ),
         Err(e) => e.into_response_body(),
     }
