@@ -346,6 +346,10 @@ pub struct BodyStream {
 }
 
 impl BodyStream {
+    pub(crate) fn new(body: Incoming) -> Self {
+        Self { body }
+    }
+
     /// The next chunk; `None` at the end.
     pub async fn chunk(&mut self) -> Option<Result<Bytes, Error>> {
         loop {

@@ -205,7 +205,7 @@ impl Client {
 impl Client {
     /// Sends a request whose body is read from `reader` as it goes; a
     /// daemon error status is an error.
-    async fn send_reader(
+    pub(crate) async fn send_reader(
         &self,
         method: Method,
         path: &str,

@@ -17,6 +17,7 @@
 mod containers;
 mod error;
 mod exec;
+mod fs;
 mod host;
 mod images;
 mod lifecycle;
@@ -33,6 +34,7 @@ pub use containers::{
     PendingWait, StreamKind,
 };
 pub use error::Error;
+pub use fs::CommitOptions;
 pub use host::{DEFAULT_HOST, Host};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;

@@ -171,6 +171,11 @@ pub trait ContainerBackend: LifecycleBackend + Send + Sync {
             container: c,
         })
     }
+    /// The file-system routes (`top`, `diff`, `cp`, `export`, `commit`);
+    /// `None` for backends without a file system.
+    fn fs(&self) -> Option<&dyn crate::fs_backend::FsBackend> {
+        None
+    }
 }
 
 impl ContainerBackend for Engine {
@@ -250,6 +255,9 @@ impl ContainerBackend for Engine {
     }
     fn container_details(&self, id: &str, size: bool) -> Result<ContainerDetails, ContainerError> {
         self.containers().details(id, size)
+    }
+    fn fs(&self) -> Option<&dyn crate::fs_backend::FsBackend> {
+        Some(self)
     }
     fn container_stats(&self, id: &str) -> Result<(Container, StatsSample), ContainerError> {
         self.containers().stats(id)

@@ -18,6 +18,7 @@
 pub mod backend;
 pub mod compat;
 pub mod error;
+pub mod fs_backend;
 mod handlers;
 pub mod routes;
 

@@ -34,6 +34,13 @@ pub enum Route {
     ContainerResize(String),
     ContainerUpdate(String),
     ContainerDelete(String),
+    ContainerTop(String),
+    ContainerChanges(String),
+    ContainerExport(String),
+    ContainerArchiveHead(String),
+    ContainerArchiveGet(String),
+    ContainerArchivePut(String),
+    Commit,
     ContainerRestart(String),
     ContainerPause(String),
     ContainerUnpause(String),
@@ -107,6 +114,25 @@ pub fn route(method: &Method, path: &str) -> Route {
         ("DELETE", ["containers", id]) if !id.is_empty() => {
             Route::ContainerDelete((*id).to_owned())
         }
+        ("GET", ["containers", id, "top"]) if !id.is_empty() => {
+            Route::ContainerTop((*id).to_owned())
+        }
+        ("GET", ["containers", id, "changes"]) if !id.is_empty() => {
+            Route::ContainerChanges((*id).to_owned())
+        }
+        ("GET", ["containers", id, "export"]) if !id.is_empty() => {
+            Route::ContainerExport((*id).to_owned())
+        }
+        ("HEAD", ["containers", id, "archive"]) if !id.is_empty() => {
+            Route::ContainerArchiveHead((*id).to_owned())
+        }
+        ("GET", ["containers", id, "archive"]) if !id.is_empty() => {
+            Route::ContainerArchiveGet((*id).to_owned())
+        }
+        ("PUT", ["containers", id, "archive"]) if !id.is_empty() => {
+            Route::ContainerArchivePut((*id).to_owned())
+        }
+        ("POST", ["commit"]) => Route::Commit,
         ("POST", ["containers", id, "restart"]) if !id.is_empty() => {
             Route::ContainerRestart((*id).to_owned())
         }

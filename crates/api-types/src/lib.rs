@@ -16,6 +16,7 @@
 pub mod container;
 pub mod event;
 pub mod exec;
+pub mod fs;
 pub mod image;
 pub mod resources;
 pub mod stats;

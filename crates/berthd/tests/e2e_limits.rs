@@ -602,3 +602,86 @@ fn bad_limits_get_dockers_errors_and_create_nothing() {
         "a refused create left a container"
     );
 }
+
+#[test]
+fn every_limit_flag_reaches_the_cgroup_and_inspect() {
+    let d = Daemon::start();
+    import_busybox(&d);
+    let id = berth_ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "lim",
+            "-m",
+            "48m",
+            "--memory-reservation",
+            "16m",
+            "--memory-swappiness",
+            "10",
+            "--oom-kill-disable",
+            "-c",
+            "512",
+            "--cpu-period",
+            "50000",
+            "--cpu-quota",
+            "20000",
+            "--cpuset-cpus",
+            "0",
+            "--cpuset-mems",
+            "0",
+            "--pids-limit",
+            "40",
+            "--blkio-weight",
+            "300",
+            "busybox",
+            "sleep",
+            "300",
+        ],
+    );
+    let id = id.trim().to_owned();
+    let r = |c: &str, f: &str| read_cgroup(&d, c, &id, f);
+    assert_eq!(r("memory", "memory.limit_in_bytes"), "50331648");
+    assert_eq!(r("memory", "memory.memsw.limit_in_bytes"), "100663296");
+    assert_eq!(r("memory", "memory.soft_limit_in_bytes"), "16777216");
+    assert_eq!(r("memory", "memory.swappiness"), "10");
+    assert!(r("memory", "memory.oom_control").contains("oom_kill_disable 1"));
+    assert_eq!(r("cpu", "cpu.shares"), "512");
+    assert_eq!(r("cpu", "cpu.cfs_period_us"), "50000");
+    assert_eq!(r("cpu", "cpu.cfs_quota_us"), "20000");
+    assert_eq!(r("cpuset", "cpuset.cpus"), "0");
+    assert_eq!(r("pids", "pids.max"), "40");
+    assert!(r("blkio", "blkio.bfq.weight").contains("300"));
+    assert_eq!(
+        d.ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}} {{.HostConfig.MemoryReservation}} {{.HostConfig.MemorySwappiness}} {{.HostConfig.OomKillDisable}} {{.HostConfig.CpuShares}} {{.HostConfig.CpuPeriod}} {{.HostConfig.CpuQuota}} {{.HostConfig.CpusetCpus}} {{.HostConfig.PidsLimit}} {{.HostConfig.BlkioWeight}}",
+            "lim",
+        ])
+        .trim(),
+        "50331648 16777216 10 true 512 50000 20000 0 40 300"
+    );
+    // --kernel-memory is obsolete: docker's warning, and nothing applied.
+    let out = d.docker20(&[
+        "run",
+        "--rm",
+        "--kernel-memory",
+        "16m",
+        "busybox",
+        "echo",
+        "ok",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        show("--kernel-memory", &out, &d)
+    );
+    assert!(
+        text(&out.stderr).contains("kernel memory limit"),
+        "{}",
+        show("--kernel-memory", &out, &d)
+    );
+    berth_ok(&d, &["rm", "-f", "lim"]);
+}

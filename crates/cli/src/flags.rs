@@ -3,6 +3,7 @@
 
 pub(crate) mod containers;
 pub(crate) mod exec;
+pub(crate) mod fs;
 pub(crate) mod images;
 pub(crate) mod lifecycle;
 pub(crate) mod resources;
@@ -98,6 +99,7 @@ pub(crate) enum CommandFlags {
     /// Return low-level information on berth objects
     Inspect(containers::InspectFlags),
     /// Update configuration of one or more containers
+    #[command(override_usage = "berth update [OPTIONS] CONTAINER [CONTAINER...]")]
     Update(resources::UpdateFlags),
     /// Execute a command in a running container
     #[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
@@ -107,6 +109,8 @@ pub(crate) enum CommandFlags {
         #[command(subcommand)]
         command: containers::ContainerFlags,
     },
+    #[command(flatten)]
+    Fs(fs::FsFlags),
     /// Get real time events from the server
     Events(system::EventsFlags),
     /// Display a live stream of container(s) resource usage statistics

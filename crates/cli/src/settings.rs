@@ -121,6 +121,7 @@ impl Settings {
                     Command::Container(Box::new(ContainerFlags::Rename(f)))
                 }
                 Some(CommandFlags::Inspect(f)) => Command::Inspect(f),
+                Some(CommandFlags::Fs(f)) => Command::Container(Box::new(ContainerFlags::Fs(f))),
                 Some(CommandFlags::Update(f)) => {
                     Command::Container(Box::new(ContainerFlags::Update(f)))
                 }

@@ -254,6 +254,8 @@ fn apply_inner(reader: impl Read, target: &Path, opts: &ApplyOptions) -> Result<
     let mut diff = HashingReader::new(decoder);
     let mut state = Applier {
         root,
+        prefix: Vec::new(),
+        copy: None,
         entries: 0,
         whiteouts: 0,
         skipped_devices: Vec::new(),
@@ -343,6 +345,105 @@ pub fn digest_layer(reader: impl Read) -> Result<ApplyReport> {
         entries: 0,
         whiteouts: 0,
         skipped_devices: Vec::new(),
+    })
+}
+
+/// How [`extract_archive`] differs from a layer apply: `docker cp` into a
+/// container (moby `archive.Untar` in the container's root).
+#[derive(Debug, Clone, Default)]
+pub struct CopyOptions {
+    /// Refuse to replace an existing directory with a non-directory or the
+    /// reverse (the API's `noOverwriteDirNonDir`).
+    pub no_overwrite_dir_non_dir: bool,
+    /// Owner for everything extracted instead of the archive's (`docker cp
+    /// -a` into a container with a `User`).
+    pub chown: Option<(u32, u32)>,
+}
+
+impl CopyOptions {
+    fn check_overwrite(
+        &self,
+        pdir: &OwnedFd,
+        base: &OsStr,
+        kind: tar::EntryType,
+        name: &str,
+    ) -> Result<()> {
+        if !self.no_overwrite_dir_non_dir {
+            return Ok(());
+        }
+        let Ok(st) = fstatat(pdir, base, AtFlags::AT_SYMLINK_NOFOLLOW) else {
+            return Ok(());
+        };
+        let is_dir = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
+        let entry_dir = kind == tar::EntryType::Directory;
+        let reason = match (is_dir, entry_dir) {
+            (true, false) => "cannot overwrite a directory with a non-directory",
+            (false, true) => "cannot overwrite a non-directory with a directory",
+            _ => return Ok(()),
+        };
+        Err(LayerError::Entry {
+            entry: name.to_owned(),
+            op: "extract",
+            source: io::Error::new(io::ErrorKind::AlreadyExists, reason),
+        })
+    }
+}
+
+/// Extracts a (possibly compressed) tar into the directory `dest` of the
+/// tree `root` (a container's root file system), as `docker cp` does.
+/// Every path, symlink and hard link in the archive is resolved as if
+/// `root` were `/` (`openat2` `RESOLVE_IN_ROOT`), so nothing is ever
+/// written outside `root`; entry names that climb above `dest` are refused.
+/// Whiteout names are ordinary files here; device nodes are skipped. What
+/// was extracted before an error stays (as with docker).
+pub fn extract_archive(
+    reader: impl Read,
+    root: &Path,
+    dest: &Path,
+    opts: &CopyOptions,
+) -> Result<ApplyReport> {
+    let root_fd = nix::fcntl::open(
+        root,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| FsError::new("open", root, e.into()))?;
+    let prefix = clean(dest).ok_or_else(|| LayerError::Escape {
+        entry: dest.to_string_lossy().into_owned(),
+    })?;
+    let mut raw = HashingReader::new(reader);
+    let (decoder, compression) = decompress(&mut raw)?;
+    let mut diff = HashingReader::new(decoder);
+    let mut state = Applier {
+        root: root_fd,
+        prefix,
+        copy: Some(opts.clone()),
+        entries: 0,
+        whiteouts: 0,
+        skipped_devices: Vec::new(),
+        dir_times: Vec::new(),
+    };
+    {
+        let mut archive = tar::Archive::new(&mut diff);
+        for entry in archive.entries().map_err(read_err)? {
+            let mut entry = entry.map_err(read_err)?;
+            state.apply_entry(&mut entry)?;
+        }
+    }
+    state.finish_dir_times();
+    io::copy(&mut diff, &mut io::sink()).map_err(read_err)?;
+    let (diff_id, uncompressed_size) = diff.finish();
+    io::copy(&mut raw, &mut io::sink()).map_err(read_err)?;
+    let (digest, size) = raw.finish();
+    Ok(ApplyReport {
+        digest,
+        size,
+        diff_id,
+        uncompressed_size,
+        compression,
+        entries: state.entries,
+        whiteouts: state.whiteouts,
+        skipped_devices: state.skipped_devices,
     })
 }
 
@@ -529,6 +630,11 @@ const MAX_SPARSE_ENTRIES: u64 = 1 << 20;
 
 struct Applier {
     root: OwnedFd,
+    /// Where entries go, below `root` (empty for a layer; the destination
+    /// directory for `docker cp`).
+    prefix: Vec<OsString>,
+    /// `docker cp` semantics instead of a layer's (see [`CopyOptions`]).
+    copy: Option<CopyOptions>,
     entries: u64,
     whiteouts: u64,
     skipped_devices: Vec<String>,
@@ -537,6 +643,11 @@ struct Applier {
 }
 
 impl Applier {
+    /// `comps` (relative to the archive's root) below [`Applier::prefix`].
+    fn full(&self, comps: &[OsString]) -> Vec<OsString> {
+        self.prefix.iter().chain(comps).cloned().collect()
+    }
+
     fn apply_entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<()> {
         let mut raw_path = entry.path().map_err(read_err)?.into_owned();
         let kind = entry.header().entry_type();
@@ -568,8 +679,9 @@ impl Applier {
             }
         };
         let base_str = base.as_bytes();
-        if base_str.starts_with(WHITEOUT_PREFIX.as_bytes()) {
-            let pdir = open_dir_in_root(&self.root, parent, true).map_err(err("open parent"))?;
+        if self.copy.is_none() && base_str.starts_with(WHITEOUT_PREFIX.as_bytes()) {
+            let pdir = open_dir_in_root(&self.root, &self.full(parent), true)
+                .map_err(err("open parent"))?;
             if base_str == WHITEOUT_OPAQUE.as_bytes() {
                 rustix::fs::fsetxattr(&pdir, OPAQUE_XATTR, b"y", rustix::fs::XattrFlags::empty())
                     .map_err(|e| err("set opaque xattr")(Errno::from_raw(e.raw_os_error())))?;
@@ -598,7 +710,15 @@ impl Applier {
             return Ok(());
         }
 
-        let pdir = open_dir_in_root(&self.root, parent, true).map_err(err("open parent"))?;
+        let pdir =
+            open_dir_in_root(&self.root, &self.full(parent), true).map_err(err("open parent"))?;
+        if let Some(copy) = &self.copy {
+            copy.check_overwrite(&pdir, base, kind, &name)?;
+        }
+        let meta = match self.copy.as_ref().and_then(|c| c.chown) {
+            Some((uid, gid)) => Meta { uid, gid, ..meta },
+            None => meta,
+        };
         match kind {
             tar::EntryType::Directory => {
                 if !is_dir_at(&pdir, base) {
@@ -618,7 +738,7 @@ impl Applier {
                 )
                 .map_err(err("open directory"))?;
                 self.set_fd_meta(&fd, &meta, &name, false)?;
-                self.dir_times.push((comps.clone(), meta.mtime));
+                self.dir_times.push((self.full(&comps), meta.mtime));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 remove_existing(&pdir, base).map_err(|source| LayerError::Entry {
@@ -703,7 +823,7 @@ impl Applier {
                 let Some((tbase, tparent)) = tcomps.split_last() else {
                     return Err(bad("names the layer root"));
                 };
-                let tdir = open_dir_in_root(&self.root, tparent, false)
+                let tdir = open_dir_in_root(&self.root, &self.full(tparent), false)
                     .map_err(|e| bad(&format!("resolve: {e}")))?;
                 let st = fstatat(&tdir, tbase.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
                     .map_err(|e| bad(&format!("stat: {e}")))?;

@@ -53,6 +53,7 @@ pub mod digest;
 mod fsutil;
 pub mod layer;
 pub mod reference;
+pub mod rootfs;
 pub mod snapshot;
 pub mod spec;
 pub mod store;

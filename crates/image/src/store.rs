@@ -250,6 +250,11 @@ pub struct CommitOptions {
     pub reference: Option<Reference>,
     /// Fixed creation time (RFC 3339); default now.
     pub created: Option<String>,
+    /// The container's config, replacing the parent image's before
+    /// `changes` apply (docker commits the container's `Config`).
+    pub config: Option<ContainerConfig>,
+    /// The history entry's `created_by` (docker: the container's `Cmd`).
+    pub created_by: Option<String>,
 }
 
 /// The image store under one data root.
@@ -681,7 +686,10 @@ impl ImageStore {
                 Vec::new(),
             ),
         };
-        let mut cc = config.config.take().unwrap_or_default();
+        let mut cc = match &opts.config {
+            Some(c) => c.clone(),
+            None => config.config.take().unwrap_or_default(),
+        };
         apply_changes(&mut cc, &opts.changes)?;
         config.config = Some(cc);
 
@@ -726,6 +734,7 @@ impl ImageStore {
             created: Some(created),
             author: opts.author.clone(),
             comment: opts.message.clone(),
+            created_by: opts.created_by.clone(),
             ..History::default()
         });
         let config_bytes = serde_json::to_vec(&config).map_err(|e| Error::InvalidArgument {

@@ -428,6 +428,7 @@ fn commit_a_container_snapshot() {
                 author: Some("me".into()),
                 reference: Some(r("committed:1")),
                 created: Some("2024-02-02T00:00:00Z".into()),
+                ..Default::default()
             },
         )
         .unwrap();

@@ -28,7 +28,7 @@ use crate::backend::ImageBackend;
 use crate::error::ApiError;
 
 /// Chunks in flight between the network and the store.
-const CHANNEL_DEPTH: usize = 8;
+pub(super) const CHANNEL_DEPTH: usize = 8;
 
 type Backend = Arc<dyn ImageBackend>;
 
@@ -308,7 +308,7 @@ pub(super) async fn delete(backend: Backend, name: String, req: Request) -> Resp
 
 /// Feeds a request body into a bounded channel; the store reads it on its
 /// blocking thread through [`BodyReader`].
-fn body_reader(body: Body) -> BodyReader {
+pub(super) fn body_reader(body: Body) -> BodyReader {
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHANNEL_DEPTH);
     tokio::spawn(async move {
         let mut body = body;
@@ -334,7 +334,7 @@ fn body_reader(body: Body) -> BodyReader {
 }
 
 /// The blocking side of [`body_reader`].
-struct BodyReader {
+pub(super) struct BodyReader {
     rx: mpsc::Receiver<io::Result<Bytes>>,
     buf: Bytes,
 }
@@ -356,12 +356,12 @@ impl Read for BodyReader {
 }
 
 /// The blocking side of a streamed response body.
-struct ChannelWriter {
-    tx: mpsc::Sender<io::Result<Bytes>>,
-    buf: Vec<u8>,
+pub(super) struct ChannelWriter {
+    pub(super) tx: mpsc::Sender<io::Result<Bytes>>,
+    pub(super) buf: Vec<u8>,
 }
 
-const WRITE_CHUNK: usize = 64 * 1024;
+pub(super) const WRITE_CHUNK: usize = 64 * 1024;
 
 impl ChannelWriter {
     fn send(&mut self) -> io::Result<()> {

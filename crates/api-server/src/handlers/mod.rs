@@ -65,6 +65,21 @@ pub(crate) async fn handle(
         Route::ContainerDelete(id) => {
             containers::delete(backends.containers.clone(), id, req).await
         }
+        Route::ContainerTop(id) => containers::fs::top(backends.containers.clone(), id, req).await,
+        Route::ContainerChanges(id) => {
+            containers::fs::changes(backends.containers.clone(), id).await
+        }
+        Route::ContainerExport(id) => containers::fs::export(backends.containers.clone(), id).await,
+        Route::ContainerArchiveHead(id) => {
+            containers::fs::archive_head(backends.containers.clone(), id, req).await
+        }
+        Route::ContainerArchiveGet(id) => {
+            containers::fs::archive_get(backends.containers.clone(), id, req).await
+        }
+        Route::ContainerArchivePut(id) => {
+            containers::fs::archive_put(backends.containers.clone(), id, req).await
+        }
+        Route::Commit => containers::fs::commit(backends.containers.clone(), req).await,
         Route::ContainerRestart(id) => {
             containers::restart(backends.containers.clone(), id, req).await
         }

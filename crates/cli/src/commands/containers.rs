@@ -52,6 +52,7 @@ pub(crate) async fn run(
             };
             inspect(client, &f, printer).await
         }
+        ContainerFlags::Fs(f) => super::fs::run(client, f, printer).await,
     }
 }
 

@@ -44,7 +44,10 @@ pub(crate) enum ContainerFlags {
     Rename(super::lifecycle::RenameFlags),
     /// Display detailed information on one or more containers
     Inspect(ContainerInspectFlags),
+    #[command(flatten)]
+    Fs(super::fs::FsFlags),
     /// Update configuration of one or more containers
+    #[command(override_usage = "berth container update [OPTIONS] CONTAINER [CONTAINER...]")]
     Update(super::resources::UpdateFlags),
     /// Display a live stream of container(s) resource usage statistics
     Stats(super::system::StatsFlags),

@@ -28,6 +28,7 @@
 
 pub mod exec;
 pub mod filter;
+pub mod fs;
 pub mod logs;
 pub mod model;
 mod oci_defaults;
@@ -39,6 +40,7 @@ mod spec;
 pub mod stats;
 mod store;
 mod streams;
+pub mod top;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::os::unix::net::UnixStream;
@@ -91,6 +93,9 @@ pub enum ContainerError {
     },
     #[error("{message}")]
     Internal { message: String },
+    /// A missing file or other object inside a container (404).
+    #[error("{message}")]
+    NotFoundMessage { message: String },
 }
 
 impl ContainerError {
@@ -130,9 +135,10 @@ impl ContainerError {
 impl Classify for ContainerError {
     fn class(&self) -> ErrorClass {
         match self {
-            Self::NotFound(_) | Self::ImageNotFound(_) | Self::ExecNotFound(_) => {
-                ErrorClass::NotFound
-            }
+            Self::NotFound(_)
+            | Self::ImageNotFound(_)
+            | Self::ExecNotFound(_)
+            | Self::NotFoundMessage { .. } => ErrorClass::NotFound,
             Self::NameInUse { .. } | Self::Conflict { .. } => ErrorClass::Conflict,
             Self::InvalidArgument { .. } => ErrorClass::InvalidArgument,
             Self::Image { class, .. } | Self::ShimRequest { class, .. } => *class,

@@ -166,7 +166,7 @@ impl ContainerService<'_> {
         })
     }
 
-    fn storage_of(&self, c: &Container) -> Option<StorageInfo> {
+    pub(super) fn storage_of(&self, c: &Container) -> Option<StorageInfo> {
         let mounts = self.images.snapshots().mounts(&c.id).ok()?;
         let merged_dir = self.containers.inner.rootfs_dir(&c.id);
         let m = mounts.first()?;

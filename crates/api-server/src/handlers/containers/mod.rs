@@ -5,6 +5,7 @@
 //! The engine blocks (a `wait` for as long as the container runs), so every
 //! call runs on a blocking thread.
 
+pub(super) mod fs;
 mod info;
 mod lifecycle;
 mod resources;

@@ -1,0 +1,437 @@
+//! A container's file system through the real docker CLIs (28 and 20.10)
+//! and berth: `top`, `diff`, `commit`, `cp`, `export` (root only:
+//! containers need mounts and namespaces).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{DOCKER_20, DOCKER_28, Daemon, import_busybox, output_with_stdin};
+
+/// The clients every test runs through.
+const CLIENTS: &[&str] = &["docker28", "docker20", "berth"];
+
+fn run(d: &Daemon, client: &str, args: &[&str]) -> Output {
+    cmd(d, client, args).output().unwrap()
+}
+
+fn cmd(d: &Daemon, client: &str, args: &[&str]) -> Command {
+    match client {
+        "docker28" => d.docker_command(DOCKER_28, args),
+        "docker20" => d.docker_command(DOCKER_20, args),
+        _ => {
+            let mut c = Command::new(common::berth_bin());
+            c.args(args)
+                .env("BERTH_HOST", format!("unix://{}", d.socket().display()))
+                .env_remove("DOCKER_HOST");
+            c
+        }
+    }
+}
+
+fn ok(d: &Daemon, client: &str, args: &[&str]) -> String {
+    let out = run(d, client, args);
+    assert!(
+        out.status.success(),
+        "{client} {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fails(d: &Daemon, client: &str, args: &[&str]) -> String {
+    let out = run(d, client, args);
+    assert!(
+        !out.status.success(),
+        "{client} {args:?} should fail: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Names in a tar file (`tar -tf`).
+fn tar_names(tar: &Path) -> Vec<String> {
+    let out = Command::new("tar").arg("-tf").arg(tar).output().unwrap();
+    assert!(out.status.success(), "tar -tf {}", tar.display());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim_start_matches("./").to_owned())
+        .collect()
+}
+
+#[test]
+fn diff_and_export_with_every_client() {
+    let d = Daemon::start();
+    import_busybox(&d);
+    for client in CLIENTS {
+        let name = format!("df-{client}");
+        ok(
+            &d,
+            client,
+            &[
+                "run",
+                "--name",
+                &name,
+                "busybox",
+                "sh",
+                "-c",
+                "busybox mkdir /new && echo x > /new/f && busybox rm /bin/cat",
+            ],
+        );
+        let diff = ok(&d, client, &["diff", &name]);
+        assert_eq!(diff, "C /bin\nD /bin/cat\nA /new\nA /new/f\n", "{client}");
+        let tar = d.dir.path().join(format!("{name}.tar"));
+        ok(&d, client, &["export", "-o", tar.to_str().unwrap(), &name]);
+        let names = tar_names(&tar);
+        assert!(names.iter().any(|n| n == "new/f"), "{client}: {names:?}");
+        assert!(
+            names.iter().any(|n| n == "bin/busybox"),
+            "{client}: {names:?}"
+        );
+        assert!(!names.iter().any(|n| n == "bin/cat"), "{client}: {names:?}");
+        // To stdout.
+        let out = run(&d, client, &["export", &name]);
+        assert!(out.status.success(), "{client}");
+        assert!(
+            out.stdout.len() > 1024 * 100,
+            "{client}: {}",
+            out.stdout.len()
+        );
+        let err = fails(&d, client, &["diff", "nope"]);
+        assert!(err.contains("No such container: nope"), "{client}: {err}");
+    }
+}
+
+#[test]
+fn top_with_every_client() {
+    let d = Daemon::start();
+    import_busybox(&d);
+    for client in CLIENTS {
+        let name = format!("top-{client}");
+        ok(
+            &d,
+            client,
+            &["run", "-d", "--name", &name, "busybox", "sleep", "1000"],
+        );
+        let top = ok(&d, client, &["top", &name]);
+        let mut lines = top.lines();
+        let header = lines.next().unwrap();
+        assert!(header.starts_with("UID"), "{client}: {top}");
+        assert!(
+            header.contains("PID") && header.contains("CMD"),
+            "{client}: {top}"
+        );
+        let rows: Vec<&str> = lines.collect();
+        assert_eq!(rows.len(), 1, "{client}: {top}");
+        assert!(rows[0].ends_with("sleep 1000"), "{client}: {top}");
+        let top = ok(&d, client, &["top", &name, "-o", "pid,comm"]);
+        let mut lines = top.lines();
+        let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+        assert_eq!(header, ["PID", "COMMAND"], "{client}: {top}");
+        assert!(lines.next().unwrap().ends_with("sleep"), "{client}: {top}");
+        ok(&d, client, &["kill", &name]);
+        ok(&d, client, &["wait", &name]);
+        let err = fails(&d, client, &["top", &name]);
+        assert!(err.contains("is not running"), "{client}: {err}");
+    }
+}
+
+#[test]
+fn commit_with_every_client() {
+    let d = Daemon::start();
+    import_busybox(&d);
+    for client in CLIENTS {
+        let name = format!("cm-{client}");
+        ok(
+            &d,
+            client,
+            &[
+                "run",
+                "--name",
+                &name,
+                "-e",
+                "KEEP=1",
+                "busybox",
+                "sh",
+                "-c",
+                "echo committed > /hello",
+            ],
+        );
+        let image = format!("committed-{client}:v1");
+        let id = ok(
+            &d,
+            client,
+            &[
+                "commit",
+                "-a",
+                "Jane <jane@example.com>",
+                "-m",
+                "my message",
+                "-c",
+                "ENV FROM_CHANGE=yes",
+                "-c",
+                "CMD [\"cat\", \"/hello\"]",
+                &name,
+                &image,
+            ],
+        );
+        assert!(id.trim().starts_with("sha256:"), "{client}: {id}");
+        assert_eq!(
+            ok(&d, client, &["run", "--rm", &image]),
+            "committed\n",
+            "{client}"
+        );
+        let env = ok(
+            &d,
+            client,
+            &["run", "--rm", &image, "sh", "-c", "echo $KEEP $FROM_CHANGE"],
+        );
+        assert_eq!(env, "1 yes\n", "{client}");
+        let author = ok(&d, client, &["inspect", "-f", "{{.Author}}", &image]);
+        assert_eq!(author.trim(), "Jane <jane@example.com>", "{client}");
+        let history = ok(
+            &d,
+            client,
+            &[
+                "history",
+                "--no-trunc",
+                "--format",
+                "{{.CreatedBy}}|{{.Comment}}",
+                &image,
+            ],
+        );
+        assert_eq!(
+            history.lines().next().unwrap(),
+            "sh -c echo committed > /hello|my message",
+            "{client}"
+        );
+        let err = fails(&d, client, &["commit", "-c", "RUN true", &name, "x:1"]);
+        assert!(
+            err.contains("RUN is not a valid change command"),
+            "{client}: {err}"
+        );
+    }
+    // A running container is paused during the commit and runs on after.
+    ok(
+        &d,
+        "docker28",
+        &[
+            "run",
+            "-d",
+            "--name",
+            "live",
+            "busybox",
+            "sh",
+            "-c",
+            "echo a > /a; sleep 1000",
+        ],
+    );
+    ok(&d, "docker28", &["commit", "live", "live-img"]);
+    assert_eq!(
+        ok(
+            &d,
+            "docker28",
+            &["inspect", "-f", "{{.State.Status}}", "live"]
+        )
+        .trim(),
+        "running"
+    );
+    assert_eq!(
+        ok(&d, "berth", &["run", "--rm", "live-img", "cat", "/a"]),
+        "a\n"
+    );
+}
+
+#[test]
+fn cp_with_every_client() {
+    let d = Daemon::start();
+    import_busybox(&d);
+    let host = d.dir.path().join("host");
+    fs_err::create_dir_all(host.join("dir/sub")).unwrap();
+    fs_err::write(host.join("file.txt"), "file content\n").unwrap();
+    fs_err::write(host.join("dir/sub/inner"), "inner\n").unwrap();
+    std::os::unix::fs::symlink("sub/inner", host.join("dir/link")).unwrap();
+    for client in CLIENTS {
+        let name = format!("cp-{client}");
+        ok(
+            &d,
+            client,
+            &[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "busybox",
+                "sh",
+                "-c",
+                "busybox mkdir /contents; sleep 1000",
+            ],
+        );
+        let c = |p: &str| format!("{name}:{p}");
+        // host -> container: a file to a new name, a dir to a new dir,
+        // into an existing dir, the contents of a dir (`/.`).
+        ok(
+            &d,
+            client,
+            &[
+                "cp",
+                host.join("file.txt").to_str().unwrap(),
+                &c("/renamed"),
+            ],
+        );
+        ok(
+            &d,
+            client,
+            &["cp", host.join("dir").to_str().unwrap(), &c("/newdir")],
+        );
+        ok(
+            &d,
+            client,
+            &["cp", host.join("file.txt").to_str().unwrap(), &c("/bin")],
+        );
+        ok(
+            &d,
+            client,
+            &[
+                "cp",
+                &format!("{}/.", host.join("dir").display()),
+                &c("/contents"),
+            ],
+        );
+        // Checked with docker 28 (its client code is not ours).
+        let check = d.dir.path().join(format!("check-{client}"));
+        fs_err::create_dir_all(&check).unwrap();
+        for p in ["/renamed", "/newdir", "/bin/file.txt", "/contents"] {
+            ok(&d, "docker28", &["cp", &c(p), check.to_str().unwrap()]);
+        }
+        let read = |p: &str| fs_err::read_to_string(check.join(p)).unwrap();
+        assert_eq!(read("renamed"), "file content\n", "{client}");
+        assert_eq!(read("newdir/sub/inner"), "inner\n", "{client}");
+        assert_eq!(read("file.txt"), "file content\n", "{client}");
+        assert_eq!(read("contents/sub/inner"), "inner\n", "{client}");
+        assert_eq!(
+            fs_err::read_link(check.join("newdir/link")).unwrap(),
+            Path::new("sub/inner"),
+            "{client}"
+        );
+        // container -> host.
+        let out = d.dir.path().join(format!("out-{client}"));
+        fs_err::create_dir_all(&out).unwrap();
+        ok(&d, client, &["cp", &c("/newdir"), out.to_str().unwrap()]);
+        assert_eq!(
+            fs_err::read_to_string(out.join("newdir/sub/inner")).unwrap(),
+            "inner\n"
+        );
+        assert_eq!(
+            fs_err::read_link(out.join("newdir/link")).unwrap(),
+            Path::new("sub/inner"),
+            "{client}: symlinks are copied as links"
+        );
+        ok(
+            &d,
+            client,
+            &["cp", &c("/renamed"), out.join("r.txt").to_str().unwrap()],
+        );
+        assert_eq!(
+            fs_err::read_to_string(out.join("r.txt")).unwrap(),
+            "file content\n"
+        );
+        ok(
+            &d,
+            client,
+            &["cp", &c("/newdir/."), out.join("copy").to_str().unwrap()],
+        );
+        assert_eq!(
+            fs_err::read_to_string(out.join("copy/sub/inner")).unwrap(),
+            "inner\n"
+        );
+        // -L follows a symlink given as the source.
+        ok(
+            &d,
+            client,
+            &[
+                "cp",
+                "-L",
+                &c("/newdir/link"),
+                out.join("followed").to_str().unwrap(),
+            ],
+        );
+        assert_eq!(
+            fs_err::read_to_string(out.join("followed")).unwrap(),
+            "inner\n"
+        );
+        // A tar to stdout and from stdin.
+        let tar = run(&d, client, &["cp", &c("/renamed"), "-"]);
+        assert!(tar.status.success(), "{client}");
+        assert_eq!(&tar.stdout[..7], b"renamed", "{client}");
+        let input = fs_err::read(d.dir.path().join("bb.tar")).unwrap();
+        let piped = output_with_stdin(&mut cmd(&d, client, &["cp", "-", &c("/contents")]), &input);
+        assert!(
+            piped.status.success(),
+            "{client}: {}",
+            String::from_utf8_lossy(&piped.stderr)
+        );
+        let bb = d.dir.path().join(format!("bb-{client}"));
+        ok(
+            &d,
+            "docker28",
+            &["cp", &c("/contents/bin/busybox"), bb.to_str().unwrap()],
+        );
+        assert_eq!(
+            fs_err::read(&bb).unwrap(),
+            fs_err::read("/bin/busybox").unwrap(),
+            "{client}"
+        );
+        // Errors.
+        let err = fails(&d, client, &["cp", &c("/missing"), out.to_str().unwrap()]);
+        // docker 20.10 words a 404 itself.
+        let expected = match *client {
+            "docker20" => format!("No such container:path: {name}:/missing"),
+            _ => format!("Could not find the file /missing in container {name}"),
+        };
+        assert!(err.contains(&expected), "{client}: {err}");
+        let err = fails(
+            &d,
+            client,
+            &[
+                "cp",
+                host.join("file.txt").to_str().unwrap(),
+                &c("/no/such/dir/x"),
+            ],
+        );
+        let expected = match *client {
+            "docker20" => format!("No such container:path: {name}:/no/such/dir"),
+            _ => format!("Could not find the file /no/such/dir in container {name}"),
+        };
+        assert!(err.contains(&expected), "{client}: {err}");
+        // A stopped container.
+        ok(&d, client, &["kill", &name]);
+        ok(&d, client, &["wait", &name]);
+        ok(
+            &d,
+            client,
+            &[
+                "cp",
+                host.join("file.txt").to_str().unwrap(),
+                &c("/stopped.txt"),
+            ],
+        );
+        ok(
+            &d,
+            client,
+            &[
+                "cp",
+                &c("/stopped.txt"),
+                out.join("s.txt").to_str().unwrap(),
+            ],
+        );
+        assert_eq!(
+            fs_err::read_to_string(out.join("s.txt")).unwrap(),
+            "file content\n"
+        );
+    }
+}
