@@ -34,6 +34,8 @@ pub struct ContainerCreateRequest {
     pub stdin_once: bool,
     /// `--stop-signal`; empty or absent: the image's.
     pub stop_signal: Option<String>,
+    /// `--domainname`.
+    pub domainname: String,
 }
 
 /// The parts of a create request's `HostConfig` berth acts on.
@@ -49,6 +51,28 @@ pub struct CreateHostConfig {
     /// `--memory`, `--cpus`, `--pids-limit`, `--ulimit`, ...
     #[serde(flatten)]
     pub resources: crate::resources::Resources,
+    /// Security and isolation (`--privileged`, `--cap-add`, ...).
+    #[serde(flatten)]
+    pub security: SecurityHostConfig,
+}
+
+/// The security and isolation fields of a create request's `HostConfig`
+/// (`null` lists and maps are the same as absent).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct SecurityHostConfig {
+    pub privileged: bool,
+    pub readonly_rootfs: bool,
+    pub cap_add: Option<Vec<String>>,
+    pub cap_drop: Option<Vec<String>>,
+    pub group_add: Option<Vec<String>>,
+    pub security_opt: Option<Vec<String>>,
+    pub tmpfs: Option<BTreeMap<String, String>>,
+    pub pid_mode: String,
+    pub ipc_mode: String,
+    #[serde(rename = "UTSMode")]
+    pub uts_mode: String,
+    pub shm_size: i64,
 }
 
 /// `HostConfig.LogConfig`: `{"Type": "json-file", "Config": {"max-size": "10m"}}`.

@@ -7,6 +7,7 @@ pub(crate) mod fs;
 pub(crate) mod images;
 pub(crate) mod lifecycle;
 pub(crate) mod resources;
+pub(crate) mod security;
 pub(crate) mod system;
 
 use clap::{Args, Parser, Subcommand};

@@ -9,6 +9,7 @@ pub(crate) mod info;
 pub(crate) mod lifecycle;
 pub(crate) mod resources;
 pub(crate) mod run;
+pub(crate) mod security;
 pub(crate) mod stats;
 pub(crate) mod system;
 pub(crate) mod update;

@@ -158,16 +158,7 @@ pub(crate) fn env_file(
     path: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<String>, String> {
-    let text = fs_err::read_to_string(path).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let line = line.trim_start();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        push_env(&mut out, line, env);
-    }
-    Ok(out)
+    super::security::kv_file(path, Some(env))
 }
 
 /// `NAME=value` as given; `NAME` alone from our environment, dropped when
@@ -246,6 +237,7 @@ pub(crate) fn create_config(
     if let Some(hc) = config["HostConfig"].as_object_mut() {
         hc.extend(limits);
     }
+    super::security::apply(&o.security, &mut config)?;
     Ok(config)
 }
 

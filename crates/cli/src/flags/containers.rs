@@ -107,6 +107,8 @@ pub(crate) struct ContainerOptions {
     pub(crate) workdir: Option<String>,
     #[command(flatten)]
     pub(crate) resources: super::resources::ResourceFlags,
+    #[command(flatten)]
+    pub(crate) security: super::security::SecurityFlags,
     /// Print usage
     // `-h` is `--hostname` here, as in docker.
     #[arg(long = "help", action = ArgAction::Help)]

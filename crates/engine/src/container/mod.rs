@@ -34,6 +34,7 @@ pub mod model;
 mod oci_defaults;
 mod ops;
 pub mod resources;
+pub mod security;
 mod shim;
 mod size;
 mod spec;
@@ -357,8 +358,14 @@ impl Containers {
         mut opts: CreateOptions,
     ) -> Result<Container> {
         let inner = &self.inner;
+        // `--entrypoint ""` (`[""]`) resets the image's entrypoint (moby
+        // `mergeAndVerifyConfig`): nothing but the given command runs.
+        if opts.entrypoint.as_deref() == Some(&[String::new()][..]) {
+            opts.entrypoint = Some(Vec::new());
+        }
         opts.log_config.driver()?;
         opts.resources.check(resources::HostLimits::get(), false)?;
+        opts.security.check(opts.hostname.is_some())?;
         let details = images.inspect(image).map_err(|e| {
             if e.class() == berth_image::ErrorClass::NotFound {
                 ContainerError::ImageNotFound(image.to_owned())
@@ -560,7 +567,15 @@ impl Containers {
             }
             Err(e) => {
                 entry.state.error = e.to_string();
-                let _ = inner.store.save(entry);
+                if entry.options.auto_remove {
+                    // As dockerd: a container meant to go at its exit goes
+                    // when it cannot start (`docker run --rm` waits for it).
+                    inner.remove_auto_removed(&c.id);
+                    inner.forget(&mut table, &c.id);
+                    inner.changed.notify_all();
+                } else {
+                    let _ = inner.store.save(entry);
+                }
                 // Attach clients waiting for this start learn it failed.
                 let pending = lock(&inner.pending_attach).remove(&c.id);
                 for p in pending.unwrap_or_default() {
@@ -1095,6 +1110,12 @@ impl Inner {
             ),
             cgroup_v2: self.settings.cgroup_v2,
             rootfs_mounted,
+            // At start: the containers it joins (create holds the table lock).
+            joins: if rootfs_mounted {
+                security::joins(&lock(&self.table), c, |id| self.exec_dir(id))?
+            } else {
+                security::Joins::default()
+            },
         };
         let spec = spec::build(c, &ctx)?;
         let bundle = self.bundle_dir(&c.id);
@@ -1137,29 +1158,32 @@ impl Inner {
         };
         let state_dir = self.shim_dir(&c.id);
         let _ = fs_err::remove_dir_all(&state_dir);
-        let launched = self.write_bundle(c, true).and_then(|()| {
-            shim::spawn(&shim::Launch {
-                binary: &self.settings.shim_path,
-                id: &c.id,
-                bundle: &self.bundle_dir(&c.id),
-                state_dir: &state_dir,
-                runtime_root: &self.settings.exec_root.join("runtime"),
-                log_path: match log {
-                    logs::LogDriver::JsonFile { .. } => Some(&log_path),
-                    logs::LogDriver::None => None,
-                },
-                log_rotation: match log {
-                    logs::LogDriver::JsonFile { max_size, max_file } => (max_size, max_file),
-                    logs::LogDriver::None => (0, 1),
-                },
-                stdin: c.process.open_stdin,
-                terminal: c.process.tty,
-            })
-        });
+        let launched = security::mount_shm(c, &self.exec_dir(&c.id))
+            .and_then(|()| self.write_bundle(c, true))
+            .and_then(|()| {
+                shim::spawn(&shim::Launch {
+                    binary: &self.settings.shim_path,
+                    id: &c.id,
+                    bundle: &self.bundle_dir(&c.id),
+                    state_dir: &state_dir,
+                    runtime_root: &self.settings.exec_root.join("runtime"),
+                    log_path: match log {
+                        logs::LogDriver::JsonFile { .. } => Some(&log_path),
+                        logs::LogDriver::None => None,
+                    },
+                    log_rotation: match log {
+                        logs::LogDriver::JsonFile { max_size, max_file } => (max_size, max_file),
+                        logs::LogDriver::None => (0, 1),
+                    },
+                    stdin: c.process.open_stdin,
+                    terminal: c.process.tty,
+                })
+            });
         let (shim_pid, init_pid) = match launched {
             Ok(p) => p,
             Err(e) => {
                 let _ = fs_err::remove_dir_all(&state_dir);
+                security::release_shm(&self.exec_dir(&c.id));
                 undo_mounts();
                 return Err(e);
             }
@@ -1191,6 +1215,7 @@ impl Inner {
                 pause = (pause * 2).min(Duration::from_millis(5));
             }
         }
+        security::release_shm(&self.exec_dir(id));
         let rootfs = self.rootfs_dir(id);
         // Overlay is one mount; unmount until the kernel says it is not one.
         for _ in 0..4 {

@@ -49,6 +49,10 @@ pub struct CreateOptions {
     /// `HostConfig` resources).
     #[serde(default)]
     pub resources: super::resources::Resources,
+    /// Capabilities, seccomp, namespaces, read-only root, tmpfs, groups
+    /// (docker's `HostConfig` security fields and `Config.Domainname`).
+    #[serde(default)]
+    pub security: super::security::SecurityOptions,
 }
 
 /// The lifecycle status, with docker's names.

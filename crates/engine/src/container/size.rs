@@ -137,7 +137,11 @@ impl ContainerService<'_> {
             .ok()
             .and_then(|d| d.config.config);
         let (entrypoint, cmd) = match (&c.options.entrypoint, &image_config) {
-            (Some(ep), _) => (Some(ep.clone()), c.options.cmd.clone()),
+            // `--entrypoint ""` shows as none, as in docker.
+            (Some(ep), _) => (
+                Some(ep.clone()).filter(|e| !e.is_empty()),
+                c.options.cmd.clone(),
+            ),
             (None, Some(ic)) => (
                 ic.entrypoint.clone(),
                 c.options.cmd.clone().or_else(|| ic.cmd.clone()),

@@ -22,6 +22,8 @@ pub(crate) struct SpecContext<'a> {
     /// The rootfs is mounted, so user names can be resolved (at create it
     /// is not: names are resolved again at start, and fail there).
     pub rootfs_mounted: bool,
+    /// Namespaces and shm of other containers this one joins (at start).
+    pub joins: super::security::Joins,
 }
 
 /// Builds the spec. `rootfs` must be mounted when a user name is to be
@@ -106,6 +108,14 @@ pub(crate) fn build(c: &Container, ctx: &SpecContext<'_>) -> Result<Spec, Contai
     if let (true, Some([height, width])) = (p.tty, c.options.console_size) {
         value["process"]["consoleSize"] = json!({"height": height, "width": width});
     }
+    super::security::apply(
+        c,
+        &mut value,
+        ctx.rootfs,
+        ctx.rootfs_mounted,
+        &ctx.joins,
+        uid,
+    )?;
     serde_json::from_value(value).map_err(|e| internal(format!("container spec: {e}")))
 }
 
@@ -260,6 +270,7 @@ mod tests {
             cgroups_path: "/berth/x".into(),
             cgroup_v2: false,
             rootfs_mounted: true,
+            joins: Default::default(),
         };
         let spec = build(&container(), &ctx).unwrap();
         let v = serde_json::to_value(&spec).unwrap();

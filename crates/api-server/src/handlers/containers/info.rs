@@ -226,6 +226,7 @@ fn host_config(d: &ContainerDetails) -> serde_json::Value {
         map.extend(more);
     }
     super::resources::fill_host_config(&mut v, &o.resources);
+    super::security::host_config(&o.security, &mut v);
     v
 }
 
@@ -295,6 +296,7 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
         restart_count: 0,
         driver: "overlay2".to_owned(),
         platform: "linux".to_owned(),
+        app_armor_profile: c.options.security.apparmor_profile(),
         host_config,
         graph_driver,
         size_rw: size.map(|_| bytes(rw)),
@@ -320,7 +322,7 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
         }),
         config: api::InspectConfig {
             hostname: c.process.hostname,
-            domainname: String::new(),
+            domainname: c.options.security.domainname.clone(),
             user: c.process.user,
             attach_stdin: c.options.attach_stdin,
             attach_stdout: c.options.attach_stdout,

@@ -9,6 +9,7 @@ pub(super) mod fs;
 mod info;
 mod lifecycle;
 mod resources;
+mod security;
 mod streams;
 
 pub(crate) use info::{inspect, list};
@@ -110,6 +111,7 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
             .as_ref()
             .map(|h| resources::from_api(&h.resources))
             .unwrap_or_default(),
+        security: security::options(body.host_config.as_ref(), body.domainname),
     };
     let warnings = opts.resources.create_warnings();
     let image = body.image;
