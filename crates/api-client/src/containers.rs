@@ -53,11 +53,14 @@ pub struct LogsOptions {
 }
 
 /// Which streams an attach asks for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AttachOptions {
     pub stdin: bool,
     pub stdout: bool,
     pub stderr: bool,
+    /// `detachKeys` (docker's `--detach-keys` syntax); the daemon's
+    /// default, ctrl-p ctrl-q, when `None`.
+    pub detach_keys: Option<String>,
 }
 
 impl Client {
@@ -108,13 +111,16 @@ impl Client {
         id: &str,
         opts: AttachOptions,
     ) -> Result<AttachStream, Error> {
-        let path = format!(
+        let mut path = format!(
             "/containers/{}/attach?stream=1&stdin={}&stdout={}&stderr={}",
             encode(id),
             u8::from(opts.stdin),
             u8::from(opts.stdout),
             u8::from(opts.stderr)
         );
+        if let Some(keys) = &opts.detach_keys {
+            path.push_str(&format!("&detachKeys={}", encode(keys)));
+        }
         self.hijack(&path, Vec::new()).await
     }
 

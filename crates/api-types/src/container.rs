@@ -34,6 +34,8 @@ pub struct ContainerCreateRequest {
     pub stdin_once: bool,
     /// `--stop-signal`; empty or absent: the image's.
     pub stop_signal: Option<String>,
+    /// `--stop-timeout` in seconds; absent: 10.
+    pub stop_timeout: Option<i64>,
     /// `--domainname`.
     pub domainname: String,
 }
@@ -51,6 +53,10 @@ pub struct CreateHostConfig {
     /// `--memory`, `--cpus`, `--pids-limit`, `--ulimit`, ...
     #[serde(flatten)]
     pub resources: crate::resources::Resources,
+    /// `--restart`.
+    pub restart_policy: Option<RestartPolicy>,
+    /// `--init`; absent or `null`: the daemon's default.
+    pub init: Option<bool>,
     /// Security and isolation (`--privileged`, `--cap-add`, ...).
     #[serde(flatten)]
     pub security: SecurityHostConfig,
@@ -73,6 +79,15 @@ pub struct SecurityHostConfig {
     #[serde(rename = "UTSMode")]
     pub uts_mode: String,
     pub shm_size: i64,
+}
+
+/// `HostConfig.RestartPolicy`: `{"Name": "on-failure", "MaximumRetryCount": 3}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RestartPolicy {
+    /// `no`, `always`, `on-failure`, `unless-stopped`; empty is `no`.
+    pub name: String,
+    pub maximum_retry_count: i64,
 }
 
 /// `HostConfig.LogConfig`: `{"Type": "json-file", "Config": {"max-size": "10m"}}`.
@@ -222,6 +237,8 @@ pub struct InspectConfig {
     pub labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<i64>,
 }
 
 /// `GraphDriver` of [`ContainerInspect`]: the storage driver and its paths

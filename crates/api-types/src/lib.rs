@@ -14,6 +14,7 @@
 //! ```
 
 pub mod container;
+pub mod detach_keys;
 pub mod event;
 pub mod exec;
 pub mod fs;

@@ -13,10 +13,10 @@ mod common;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::{DOCKER_20, DOCKER_28, Daemon, Pty, import_busybox};
+use common::{DOCKER_20, DOCKER_28, Daemon, PtyClient, import_busybox};
 
 fn text(out: &Output) -> String {
     format!(
@@ -186,63 +186,6 @@ fn resize_endpoint() {
     let (status, body) = http(&d, "POST", "/containers/pipes/resize?h=10&w=10");
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     d.ok(&["rm", "-f", "pipes", "rs", "idle"]);
-}
-
-/// A docker client on a pseudo-terminal of its own (its controlling
-/// terminal, as in a shell), with everything it prints collected.
-struct PtyClient {
-    child: Child,
-    pty: Pty,
-}
-
-impl PtyClient {
-    fn spawn(d: &Daemon, client: &str, args: &[&str], rows: u16, cols: u16) -> Self {
-        let pty = Pty::open(rows, cols);
-        let child = pty.spawn(&d.docker_command(client, args));
-        Self { child, pty }
-    }
-
-    fn screen(&self) -> String {
-        self.pty.screen()
-    }
-
-    /// Waits (up to 60 s) until the screen shows `want`.
-    fn expect(&self, want: &str) {
-        self.pty.expect(want, 1);
-    }
-
-    fn type_line(&mut self, line: &str) {
-        self.pty.type_line(line);
-    }
-
-    fn resize(&self, rows: u16, cols: u16) {
-        self.pty.resize(rows, cols);
-    }
-
-    /// The client's exit code (waits up to 60 s).
-    fn wait(&mut self) -> Option<i32> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the client did not exit; the screen:\n{}",
-                self.screen()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for PtyClient {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// A command line for the container's shell that prints `mark` (computed,

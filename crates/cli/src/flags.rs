@@ -1,6 +1,7 @@
 //! Flag definitions: what the user can type, with docker's names. No
 //! behaviour here; [`crate::settings`] turns these into resolved settings.
 
+pub(crate) mod attach;
 pub(crate) mod containers;
 pub(crate) mod exec;
 pub(crate) mod fs;
@@ -77,6 +78,8 @@ pub(crate) enum CommandFlags {
     Create(containers::CreateFlags),
     /// Start one or more stopped containers
     Start(containers::StartFlags),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(attach::AttachFlags),
     /// List containers
     Ps(containers::PsFlags),
     /// Fetch the logs of a container

@@ -91,6 +91,9 @@ impl Settings {
                 Some(CommandFlags::Start(f)) => {
                     Command::Container(Box::new(ContainerFlags::Start(f)))
                 }
+                Some(CommandFlags::Attach(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Attach(f)))
+                }
                 Some(CommandFlags::Ps(f)) => Command::Container(Box::new(ContainerFlags::Ls(f))),
                 Some(CommandFlags::Logs(f)) => {
                     Command::Container(Box::new(ContainerFlags::Logs(f)))

@@ -116,6 +116,7 @@ impl Engine {
         containers.remove_orphan_snapshots(images.store());
         containers.set_image_store(&images.shared_store());
         containers.finish_interrupted_removals(images.store());
+        containers.restart_at_boot();
         let used_by = containers.usage_check();
         images.set_usage(std::sync::Arc::new(move |id| used_by(&id.to_string())));
         Ok(Self {

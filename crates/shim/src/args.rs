@@ -1,6 +1,7 @@
 //! The shim's command line. Parsed by hand: the shim is started by the
 //! daemon with a fixed set of flags, and a flag parser would only add size.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -32,12 +33,15 @@ pub struct Args {
     pub runtime_root: PathBuf,
     pub log_path: Option<PathBuf>,
     pub rotation: Rotation,
+    /// Attributes added to every log record (`--log-attrs`, a JSON object
+    /// of strings).
+    pub log_attrs: BTreeMap<String, String>,
     pub stdin: bool,
     pub terminal: bool,
 }
 
 pub const USAGE: &str = "usage: berth-shim --id ID --bundle DIR --state-dir DIR --runtime-root DIR \
-[--log-path FILE [--log-max-size BYTES] [--log-max-file N]] [--stdin] [--terminal]";
+[--log-path FILE [--log-max-size BYTES] [--log-max-file N] [--log-attrs JSON]] [--stdin] [--terminal]";
 
 impl Args {
     pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Self, ArgsError> {
@@ -47,6 +51,7 @@ impl Args {
         let mut runtime_root = None;
         let mut log_path = None;
         let mut rotation = Rotation::default();
+        let mut log_attrs = BTreeMap::new();
         let mut stdin = false;
         let mut terminal = false;
         let mut it = args.into_iter();
@@ -78,6 +83,14 @@ impl Args {
                     let n: u64 = number("--log-max-file", value(&flag)?)?;
                     rotation.max_file = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
                 }
+                "--log-attrs" => {
+                    let text = value(&flag)?.to_string_lossy().into_owned();
+                    log_attrs = serde_json::from_str(&text).map_err(|e| ArgsError::Invalid {
+                        flag: "--log-attrs",
+                        value: text.clone(),
+                        reason: e.to_string(),
+                    })?;
+                }
                 "--stdin" => stdin = true,
                 "--terminal" => terminal = true,
                 _ => return Err(ArgsError::Unknown(arg)),
@@ -90,6 +103,7 @@ impl Args {
             runtime_root: runtime_root.ok_or(ArgsError::Required("--runtime-root"))?,
             log_path,
             rotation,
+            log_attrs,
             stdin,
             terminal,
         })
@@ -130,9 +144,18 @@ mod tests {
             "1000",
             "--log-max-file",
             "3",
+            "--log-attrs",
+            r#"{"tag":"web","A":"1"}"#,
             "--stdin",
         ])
         .unwrap();
+        assert_eq!(
+            a.log_attrs.iter().collect::<Vec<_>>(),
+            [
+                (&"A".to_owned(), &"1".to_owned()),
+                (&"tag".to_owned(), &"web".to_owned())
+            ]
+        );
         assert_eq!(a.id, "c1");
         assert_eq!(a.state_dir, PathBuf::from("/s"));
         assert_eq!(
@@ -157,5 +180,10 @@ mod tests {
             "{e}"
         );
         assert!(matches!(parse(&["--bogus"]), Err(ArgsError::Unknown(_))));
+        let e = parse(&["--log-attrs", "[1]"]).unwrap_err().to_string();
+        assert!(
+            e.starts_with("invalid value `[1]` for `--log-attrs`"),
+            "{e}"
+        );
     }
 }

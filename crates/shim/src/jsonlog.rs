@@ -1,7 +1,10 @@
 //! Docker's `json-file` log format, written by the shim.
 //!
 //! One JSON object per line, fields in Docker's order:
-//! `{"log":"hello\n","stream":"stdout","time":"2026-11-23T12:00:00.123456789Z"}`.
+//! `{"log":"hello\n","stream":"stdout","time":"2026-11-23T12:00:00.123456789Z"}`,
+//! with `"attrs":{...}` before `time` when the container has log attributes
+//! (the `labels`, `env`, `env-regex`, `labels-regex` and `tag` log options,
+//! worked out by the daemon; keys sorted, as Go's encoder writes a map).
 //! Output is split on newlines; a line still incomplete after 16 KiB is
 //! written as its own record without the newline, as Docker's log copier
 //! does, so one endless line cannot grow the shim's memory. Strings are
@@ -14,6 +17,7 @@
 //! ..., `file` becomes `file.1` and a new `file` is started; with
 //! `max_file` 1 the file is truncated instead.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -78,6 +82,8 @@ pub struct JsonLog {
     /// Incomplete last line of stdout and stderr.
     partial: [Vec<u8>; 2],
     record: Vec<u8>,
+    /// The encoded attributes object (`{"k":"v"}`), empty for none.
+    attrs: Vec<u8>,
 }
 
 impl JsonLog {
@@ -92,7 +98,13 @@ impl JsonLog {
             rotation,
             partial: [Vec::new(), Vec::new()],
             record: Vec::new(),
+            attrs: Vec::new(),
         })
+    }
+
+    /// Adds `attrs` to every record from now on (none if empty).
+    pub fn set_attrs(&mut self, attrs: &BTreeMap<String, String>) {
+        self.attrs = encode_attrs(attrs);
     }
 
     /// Adds output of `stream` read at `time`; complete lines are written.
@@ -137,7 +149,7 @@ impl JsonLog {
         }
         let mut rec = std::mem::take(&mut self.record);
         rec.clear();
-        encode_record(line, stream.name(), time, &mut rec);
+        encode_record(line, stream.name(), &self.attrs, time, &mut rec);
         // One write per record: a reader never sees half a line unless the
         // disk is full.
         let result = self.file.write_all(&rec);
@@ -180,13 +192,42 @@ fn open_append(path: &Path) -> Result<File, std::io::Error> {
         .open(path)
 }
 
-/// Appends one json-file record (with its trailing newline) to `out`.
-pub fn encode_record(line: &[u8], stream: &str, time: &str, out: &mut Vec<u8>) {
+/// Go's `json.Marshal` of a `map[string]string`: `{"k":"v",...}`, keys
+/// sorted; empty for no attributes (docker then leaves `attrs` out).
+pub fn encode_attrs(attrs: &BTreeMap<String, String>) -> Vec<u8> {
+    let mut out = Vec::new();
+    if attrs.is_empty() {
+        return out;
+    }
+    out.push(b'{');
+    for (i, (k, v)) in attrs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        escape_into(k.as_bytes(), &mut out);
+        out.extend_from_slice(b"\":\"");
+        escape_into(v.as_bytes(), &mut out);
+        out.push(b'"');
+    }
+    out.push(b'}');
+    out
+}
+
+/// Appends one json-file record (with its trailing newline) to `out`;
+/// `attrs` is an encoded attributes object ([`encode_attrs`]) or empty.
+pub fn encode_record(line: &[u8], stream: &str, attrs: &[u8], time: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"log\":\"");
     escape_into(line, out);
     out.extend_from_slice(b"\",\"stream\":\"");
     out.extend_from_slice(stream.as_bytes());
-    out.extend_from_slice(b"\",\"time\":\"");
+    if !attrs.is_empty() {
+        out.extend_from_slice(b"\",\"attrs\":");
+        out.extend_from_slice(attrs);
+        out.extend_from_slice(b",\"time\":\"");
+    } else {
+        out.extend_from_slice(b"\",\"time\":\"");
+    }
     out.extend_from_slice(time.as_bytes());
     out.extend_from_slice(b"\"}\n");
 }
@@ -238,11 +279,23 @@ mod tests {
     #[test]
     fn record_format_is_dockers() {
         let mut out = Vec::new();
-        encode_record(b"hello\n", "stdout", T, &mut out);
+        encode_record(b"hello\n", "stdout", b"", T, &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "{\"log\":\"hello\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-23T12:00:00.123456789Z\"}\n"
         );
+        // With attributes, as dockerd's json-file driver writes them.
+        let attrs: BTreeMap<String, String> = [("tag", "web<1>"), ("A", "x")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let mut out = Vec::new();
+        encode_record(b"hi\n", "stderr", &encode_attrs(&attrs), T, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"log\":\"hi\\n\",\"stream\":\"stderr\",\"attrs\":{\"A\":\"x\",\"tag\":\"web\\u003c1\\u003e\"},\"time\":\"2026-11-23T12:00:00.123456789Z\"}\n"
+        );
+        assert!(encode_attrs(&BTreeMap::new()).is_empty());
     }
 
     #[test]
@@ -255,7 +308,7 @@ mod tests {
         );
         // Whatever we write is valid JSON that decodes to the text.
         let mut rec = Vec::new();
-        encode_record("ü \" \\ \u{7f}\n".as_bytes(), "stderr", T, &mut rec);
+        encode_record("ü \" \\ \u{7f}\n".as_bytes(), "stderr", b"", T, &mut rec);
         let v: serde_json::Value = serde_json::from_slice(&rec).unwrap();
         assert_eq!(v["log"], "ü \" \\ \u{7f}\n");
         assert_eq!(v["stream"], "stderr");

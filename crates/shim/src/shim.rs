@@ -349,7 +349,11 @@ impl Shim {
             .map_err(ShimFatal::Signals)?;
 
         let log = match &args.log_path {
-            Some(p) => Some(JsonLog::open(p, args.rotation)?),
+            Some(p) => {
+                let mut log = JsonLog::open(p, args.rotation)?;
+                log.set_attrs(&args.log_attrs);
+                Some(log)
+            }
             None => None,
         };
         let runtime = Runtime::new(&args.runtime_root);

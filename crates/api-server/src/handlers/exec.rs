@@ -3,7 +3,9 @@
 //!
 //! An attached start hijacks the connection as `attach` does (answer 101,
 //! then the exec's streams: multiplexed frames without a terminal, raw with
-//! one) and shares its proxy ([`super::containers::splice`]). As dockerd,
+//! one) and shares its proxy ([`super::containers::splice_with`]: with a
+//! terminal and stdin, the exec's `DetachKeys` end the session and leave the
+//! process running, as attach's `detachKeys` do). As dockerd,
 //! the exec is checked before the hijack (an unknown one is a plain 404);
 //! a failure to start the process after it is written into the stream
 //! (`<message>\r\n` on stdout) and the client reads the exit code (126 or
@@ -16,12 +18,15 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
+use berth_api_types::detach_keys::DetachKeys;
 use berth_api_types::exec as api;
 use berth_engine::Engine;
 use berth_engine::container::ContainerError;
 use berth_engine::container::exec::{ExecConfig, ExecInfo, ExecStartOptions};
 
-use super::containers::{blocking, query_of, splice, terminal_size, wants_upgrade};
+use super::containers::{
+    SpliceOptions, blocking, query_of, splice_with, terminal_size, wants_upgrade,
+};
 use super::json_response;
 use crate::error::ApiError;
 
@@ -112,42 +117,15 @@ pub(crate) async fn create(backend: Backend, container: String, req: Request) ->
     }
 }
 
-/// Detach keys as bytes, as dockerd's `term.ToBytes`: a comma-separated
-/// list of single characters and `ctrl-<letter>`, `ctrl-@`, `ctrl-[`,
-/// `ctrl-\`, `ctrl-]`, `ctrl-^`, `ctrl-_`; dockerd refuses anything else.
+/// Detach keys as bytes, as dockerd's `term.ToBytes` reads them (empty
+/// for none: the default, ctrl-p ctrl-q, applies).
 fn detach_key_bytes(keys: &str) -> Result<Vec<u8>, ApiError> {
-    let mut out = Vec::new();
     if keys.is_empty() {
-        return Ok(out);
+        return Ok(Vec::new());
     }
-    for k in keys.split(',') {
-        let b = k.as_bytes();
-        let code = match b {
-            [c] => Some(*c),
-            [b'c', b't', b'r', b'l', b'-', c] if c.is_ascii_alphabetic() => {
-                Some(c.to_ascii_lowercase() - b'a' + 1)
-            }
-            [b'c', b't', b'r', b'l', b'-', c] => match c {
-                b'@' => Some(0),
-                b'[' => Some(27),
-                b'\\' => Some(28),
-                b']' => Some(29),
-                b'^' => Some(30),
-                b'_' => Some(31),
-                _ => None,
-            },
-            _ => None,
-        };
-        match code {
-            Some(c) => out.push(c),
-            None => {
-                return Err(ApiError::invalid_argument(format!(
-                    "Invalid detach keys ({keys}) provided"
-                )));
-            }
-        }
-    }
-    Ok(out)
+    DetachKeys::parse(keys)
+        .map(|k| k.bytes().to_vec())
+        .map_err(|e| ApiError::invalid_argument(e.to_string()))
 }
 
 /// `POST /exec/{id}/start`: detached, 200 once the process runs;
@@ -182,6 +160,9 @@ pub(crate) async fn start(backend: Backend, id: String, mut req: Request) -> Res
         .into_response_body();
     };
     let tty = info.config.tty;
+    // Checked at create; an unknown sequence cannot get here.
+    let keys = DetachKeys::from_param(Some(&info.config.detach_keys)).unwrap_or_default();
+    let splice_opts = SpliceOptions::for_session(tty, info.config.attach_stdin, keys);
     tokio::spawn(async move {
         use tokio::io::AsyncWriteExt;
         let upgraded = match on_upgrade.await {
@@ -214,7 +195,9 @@ pub(crate) async fn start(backend: Backend, id: String, mut req: Request) -> Res
             })
         });
         match started {
-            Ok(shim) => splice(client, shim).await,
+            Ok(shim) => {
+                splice_with(client, shim, splice_opts).await;
+            }
             Err(e) => {
                 // dockerd: the error goes to the client's stdout.
                 let text = format!("{}\r\n", e.message());

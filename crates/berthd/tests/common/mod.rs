@@ -16,6 +16,8 @@ use nix::unistd::Pid;
 
 pub(crate) const DOCKER_28: &str = "/usr/local/bin/docker";
 pub(crate) const DOCKER_20: &str = "/usr/bin/docker";
+/// This tree's `berth` CLI, for [`Daemon::client_command`].
+pub(crate) const BERTH: &str = "berth";
 
 /// Runs `cmd` with `input` on its standard input; its output.
 pub(crate) fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
@@ -192,12 +194,26 @@ impl Daemon {
 
     /// `berth args` (the CLI built from this tree) against this daemon.
     pub(crate) fn berth(&self, args: &[&str]) -> Output {
-        Command::new(berth_bin())
-            .args(args)
+        self.berth_command(args).output().unwrap()
+    }
+
+    /// The command `berth args` against this daemon, to run as needed.
+    pub(crate) fn berth_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(berth_bin());
+        cmd.args(args)
             .env("BERTH_HOST", format!("unix://{}", self.socket().display()))
-            .env_remove("DOCKER_HOST")
-            .output()
-            .unwrap()
+            .env_remove("DOCKER_HOST");
+        cmd
+    }
+
+    /// `args` through `client`: [`BERTH`] (this tree's CLI), [`DOCKER_28`]
+    /// or [`DOCKER_20`].
+    pub(crate) fn client_command(&self, client: &str, args: &[&str]) -> Command {
+        if client == BERTH {
+            self.berth_command(args)
+        } else {
+            self.docker_command(client, args)
+        }
     }
 
     /// `args` through Debian's docker 20.10 client (`/usr/bin/docker`).
@@ -501,5 +517,187 @@ impl Pty {
     /// The terminal's attributes (raw mode or not).
     pub(crate) fn termios(&self) -> nix::sys::termios::Termios {
         nix::sys::termios::tcgetattr(&self.slave).unwrap()
+    }
+}
+
+/// A client (berth or docker) on a pseudo-terminal of its own (its
+/// controlling terminal, as in a shell), with everything it prints
+/// collected. Killed (by pid) on drop if still running.
+pub(crate) struct PtyClient {
+    pub(crate) child: Child,
+    pub(crate) pty: Pty,
+}
+
+impl PtyClient {
+    /// `args` through `client` (see [`Daemon::client_command`]).
+    pub(crate) fn spawn(d: &Daemon, client: &str, args: &[&str], rows: u16, cols: u16) -> Self {
+        let pty = Pty::open(rows, cols);
+        let child = pty.spawn(&d.client_command(client, args));
+        Self { child, pty }
+    }
+
+    pub(crate) fn screen(&self) -> String {
+        self.pty.screen()
+    }
+
+    /// Waits (up to 60 s) until the screen shows `want`.
+    pub(crate) fn expect(&self, want: &str) {
+        self.pty.expect(want, 1);
+    }
+
+    pub(crate) fn type_line(&mut self, line: &str) {
+        self.pty.type_line(line);
+    }
+
+    /// Types `keys` one byte at a time, as a person does (the docker CLI
+    /// only recognises detach keys that arrive one per read).
+    pub(crate) fn type_keys(&mut self, keys: &[u8]) {
+        use std::io::Write;
+
+        for k in keys {
+            self.pty.master.write_all(&[*k]).unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub(crate) fn resize(&self, rows: u16, cols: u16) {
+        self.pty.resize(rows, cols);
+    }
+
+    /// The client's exit code (waits up to 60 s).
+    pub(crate) fn wait(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the client did not exit; the screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for PtyClient {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Waits (up to 60 s) until `cond` holds.
+pub(crate) fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A client with piped stdio: what it prints (stdout and stderr together)
+/// is collected on threads. Killed (by pid) on drop if still running.
+pub(crate) struct Piped {
+    pub(crate) child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    out: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Piped {
+    /// Runs `cmd` with every signal's default action (`env
+    /// --default-signal`), as from an interactive shell: a test started in
+    /// the background of a non-interactive shell inherits SIGINT ignored.
+    pub(crate) fn spawn(cmd: Command) -> Self {
+        let mut c = Command::new("env");
+        c.arg("--default-signal")
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        for (key, value) in cmd.get_envs() {
+            match value {
+                Some(v) => c.env(key, v),
+                None => c.env_remove(key),
+            };
+        }
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let readers: [Box<dyn std::io::Read + Send>; 2] = [
+            Box::new(child.stdout.take().unwrap()),
+            Box::new(child.stderr.take().unwrap()),
+        ];
+        for mut r in readers {
+            let sink = std::sync::Arc::clone(&out);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = r.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    sink.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            });
+        }
+        Self {
+            stdin: child.stdin.take(),
+            child,
+            out,
+        }
+    }
+
+    pub(crate) fn output(&self) -> String {
+        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
+    }
+
+    pub(crate) fn expect(&self, want: &str) {
+        until(&format!("{want:?} in:\n{}", self.output()), || {
+            self.output().contains(want)
+        });
+    }
+
+    pub(crate) fn send(&mut self, data: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        std::io::Write::write_all(stdin, data.as_bytes()).unwrap();
+        std::io::Write::flush(stdin).unwrap();
+    }
+
+    pub(crate) fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    pub(crate) fn signal(&self, sig: Signal) {
+        kill(Pid::from_raw(i32::try_from(self.child.id()).unwrap()), sig).unwrap();
+    }
+
+    /// Its exit status (waits up to 60 s).
+    pub(crate) fn wait(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the client did not exit; its output:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Piped {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }

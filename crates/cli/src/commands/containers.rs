@@ -30,6 +30,7 @@ pub(crate) async fn run(
         ContainerFlags::Run(f) => session::run(client, f, printer).await,
         ContainerFlags::Create(f) => session::create(client, f, printer).await,
         ContainerFlags::Start(f) => start(client, f, printer).await,
+        ContainerFlags::Attach(f) => super::attach::attach(client, f).await,
         ContainerFlags::Ls(f) => list(client, f, printer).await,
         ContainerFlags::Logs(f) => logs(client, f).await,
         ContainerFlags::Stop(f) => stop(client, f, printer).await,
@@ -297,8 +298,10 @@ async fn list(client: &Client, f: &PsFlags, printer: &mut Printer) -> anyhow::Re
 }
 
 /// docker's `timetypes.GetTimestamp`: a Go duration (`42m`, `1h30m`) is
-/// that long before `now`; a Unix time (`1700000000.5`) stays; an RFC
-/// 3339 time or a date becomes Unix seconds.
+/// that long before `now` (whole seconds); a Unix time (`1700000000.5`)
+/// stays; an RFC 3339 time or a date becomes Unix seconds with nine
+/// digits of nanoseconds (`1357133017.000000000`), so a record's own
+/// `--timestamps` time selects it exactly.
 pub(crate) fn timestamp(value: &str, now: i64) -> Option<String> {
     if let Some(d) = go_duration(value) {
         return Some((now - d).to_string());
@@ -307,27 +310,31 @@ pub(crate) fn timestamp(value: &str, now: i64) -> Option<String> {
         return Some(value.to_owned());
     }
     // The layouts docker accepts; without a zone, UTC.
-    let secs = if let Ok(t) = chrono::DateTime::parse_from_rfc3339(value) {
-        t.timestamp()
-    } else if let Ok(t) = chrono::DateTime::parse_from_str(value, "%Y-%m-%dT%H:%M%:z") {
-        t.timestamp()
-    } else if let Some(t) = [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-    ]
-    .iter()
-    .find_map(|f| chrono::NaiveDateTime::parse_from_str(value, f).ok())
-    {
-        t.and_utc().timestamp()
-    } else {
-        chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
-            .ok()?
-            .and_hms_opt(0, 0, 0)?
-            .and_utc()
-            .timestamp()
-    };
-    Some(secs.to_string())
+    let t: chrono::DateTime<chrono::Utc> =
+        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(value) {
+            t.to_utc()
+        } else if let Ok(t) = chrono::DateTime::parse_from_str(value, "%Y-%m-%dT%H:%M%:z") {
+            t.to_utc()
+        } else if let Some(t) = [
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%dT%H:%M",
+        ]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(value, f).ok())
+        {
+            t.and_utc()
+        } else {
+            chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                .ok()?
+                .and_hms_opt(0, 0, 0)?
+                .and_utc()
+        };
+    Some(format!(
+        "{}.{:09}",
+        t.timestamp(),
+        t.timestamp_subsec_nanos()
+    ))
 }
 
 /// Go's `time.ParseDuration`, in whole seconds (rounded down).
@@ -502,7 +509,8 @@ async fn start(client: &Client, f: &StartFlags, printer: &mut Printer) -> anyhow
                 "you cannot start and attach multiple containers at once"
             ));
         };
-        return session::start_attached(client, name, f.interactive).await;
+        return session::start_attached(client, name, f.interactive, f.detach_keys.as_deref())
+            .await;
     }
     let mut failed = Vec::new();
     for name in &f.containers {
@@ -705,13 +713,20 @@ mod tests {
         );
         assert_eq!(
             timestamp("2013-01-02T13:23:37Z", now).as_deref(),
-            Some("1357133017")
+            Some("1357133017.000000000")
         );
         assert_eq!(
             timestamp("2013-01-02T15:23:37+02:00", now).as_deref(),
-            Some("1357133017")
+            Some("1357133017.000000000")
         );
-        assert_eq!(timestamp("2013-01-02", now).as_deref(), Some("1357084800"));
+        assert_eq!(
+            timestamp("2026-11-23T18:35:59.705919627Z", now).as_deref(),
+            Some("1795458959.705919627")
+        );
+        assert_eq!(
+            timestamp("2013-01-02", now).as_deref(),
+            Some("1357084800.000000000")
+        );
         assert_eq!(timestamp("yesterday", now), None);
     }
 

@@ -158,7 +158,7 @@ mod tests {
         assert!(api_time(Some("yesterday")).is_err());
         assert_eq!(
             api_time(Some("2023-11-14T22:13:20Z")).unwrap().as_deref(),
-            Some("1700000000")
+            Some("1700000000.000000000")
         );
     }
 }

@@ -13,7 +13,9 @@ use anyhow::anyhow;
 use berth_api_client::Client;
 use berth_api_types::exec::ExecCreateRequest;
 
-use super::run::{Pump, StatusError, Target, env_file, exit_code, pump, push_env};
+use super::run::{
+    DETACHED, Pump, Pumped, StatusError, Target, env_file, exit_code, pump, push_env,
+};
 use crate::flags::exec::ExecFlags;
 use crate::terminal::{self, RawMode};
 
@@ -105,12 +107,16 @@ See 'berth exec --help'.",
             tty: f.tty,
             stdin: f.interactive,
             sig_proxy: false,
+            detach_keys: f.detach_keys.as_deref(),
         },
     )
     .await;
     // The terminal goes back before anything else is printed.
     drop(raw);
-    outcome?;
+    if outcome? == Pumped::Detached {
+        // The docker CLI: the process runs on; exit 1 with docker's words.
+        return Err(anyhow!("{DETACHED}"));
+    }
     let info = client.exec_inspect(&id).await.map_err(|e| anyhow!("{e}"))?;
     match info.exit_code.map_or(0, exit_code) {
         0 => Ok(()),

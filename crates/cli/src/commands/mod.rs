@@ -1,5 +1,6 @@
 //! One module per command: settings in, API calls, output through the printer.
 
+pub(crate) mod attach;
 pub(crate) mod containers;
 pub(crate) mod events;
 pub(crate) mod exec;
@@ -9,6 +10,7 @@ pub(crate) mod info;
 pub(crate) mod lifecycle;
 pub(crate) mod resources;
 pub(crate) mod run;
+pub(crate) mod run_policy;
 pub(crate) mod security;
 pub(crate) mod stats;
 pub(crate) mod system;

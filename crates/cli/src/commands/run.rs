@@ -17,6 +17,7 @@ use std::io::{IsTerminal, Read};
 
 use anyhow::anyhow;
 use berth_api_client::{AttachOptions, Client, Demux, StreamKind};
+use berth_api_types::detach_keys::{DetachKeys, DetachScanner};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::OwnedWriteHalf;
@@ -238,6 +239,7 @@ pub(crate) fn create_config(
         hc.extend(limits);
     }
     super::security::apply(&o.security, &mut config)?;
+    super::run_policy::apply(o, &mut config)?;
     Ok(config)
 }
 
@@ -347,7 +349,7 @@ pub(crate) async fn run(
         printer.data(&format!("{id}\n"))?;
         return Ok(());
     }
-    let status = session(
+    let ended = session(
         client,
         &Session {
             id: &id,
@@ -356,13 +358,12 @@ pub(crate) async fn run(
             auto_remove: o.rm,
             sig_proxy: f.sig_proxy,
             command: "run",
+            detach_keys: f.detach_keys.as_deref(),
+            start: true,
         },
     )
     .await?;
-    match exit_code(status) {
-        0 => Ok(()),
-        code => Err(StatusError::exit(code)),
-    }
+    ended.into_result()
 }
 
 /// `start -a [-i]` of one container: the same session as `run`.
@@ -370,6 +371,7 @@ pub(crate) async fn start_attached(
     client: &Client,
     name: &str,
     interactive: bool,
+    detach_keys: Option<&str>,
 ) -> anyhow::Result<()> {
     let c = client
         .container_inspect(name, false)
@@ -381,7 +383,7 @@ pub(crate) async fn start_attached(
         return Err(anyhow!("the input device is not a TTY"));
     }
     let id = c["Id"].as_str().unwrap_or(name).to_owned();
-    let status = session(
+    let ended = session(
         client,
         &Session {
             id: &id,
@@ -394,26 +396,57 @@ pub(crate) async fn start_attached(
             auto_remove: c["HostConfig"]["AutoRemove"].as_bool().unwrap_or(false),
             sig_proxy: true,
             command: "start",
+            detach_keys,
+            start: true,
         },
     )
     .await?;
-    match exit_code(status) {
-        0 => Ok(()),
-        code => Err(StatusError::exit(code)),
+    ended.into_result()
+}
+
+pub(crate) struct Session<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) tty: bool,
+    pub(crate) streams: Streams,
+    pub(crate) auto_remove: bool,
+    /// Forward our signals to the container (`--sig-proxy`, not with a
+    /// terminal, where ^C is a key the container reads).
+    pub(crate) sig_proxy: bool,
+    /// `run`, `start` or `attach`, for messages and exit codes.
+    pub(crate) command: &'static str,
+    /// `--detach-keys` (the daemon's default, ctrl-p ctrl-q, when `None`).
+    pub(crate) detach_keys: Option<&'a str>,
+    /// Start the container once attached (`run`, `start -a`); `attach`
+    /// joins one that runs.
+    pub(crate) start: bool,
+}
+
+/// How an attached session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// The container exited with this status.
+    Exited(i64),
+    /// The user typed the detach keys; the container runs on.
+    Detached,
+}
+
+impl Ended {
+    /// `run` and `start -a`: the container's exit code; a detach is a
+    /// success (docker's `term.EscapeError` is not reported there).
+    pub(crate) fn into_result(self) -> anyhow::Result<()> {
+        match self {
+            Ended::Detached => Ok(()),
+            Ended::Exited(status) => match exit_code(status) {
+                0 => Ok(()),
+                code => Err(StatusError::exit(code)),
+            },
+        }
     }
 }
 
-struct Session<'a> {
-    id: &'a str,
-    tty: bool,
-    streams: Streams,
-    auto_remove: bool,
-    /// Forward our signals to the container (`--sig-proxy`, not with a
-    /// terminal, where ^C is a key the container reads).
-    sig_proxy: bool,
-    /// `run` or `start`, for messages and exit codes.
-    command: &'static str,
-}
+/// docker's `term.EscapeError`, as the docker CLI prints it when `attach`
+/// or `exec` ends by the detach keys (exit 1).
+pub(crate) const DETACHED: &str = "read escape sequence";
 
 /// Signals a session listens for.
 const SIGWINCH: i32 = 28;
@@ -427,8 +460,8 @@ const PROXIED: &[(i32, &str)] = &[
 ];
 
 /// Attach, wait, start, resize, then copy the streams until the output
-/// ends; returns the container's exit status.
-async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<i64> {
+/// ends (the container's exit status) or the user types the detach keys.
+pub(crate) async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<Ended> {
     let daemon_error = |e: berth_api_client::Error| {
         let m = e.to_string();
         if s.command == "run" {
@@ -444,11 +477,15 @@ async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<i64> {
                 stdin: s.streams.stdin,
                 stdout: s.streams.stdout,
                 stderr: s.streams.stderr,
+                detach_keys: s.detach_keys.map(str::to_owned),
             },
         )
         .await
-        .map_err(daemon_error)?;
-    let condition = if s.auto_remove {
+        // docker: an attach the daemon refuses is a plain error (exit 1).
+        .map_err(|e| anyhow!("{e}"))?;
+    let condition = if !s.start {
+        "not-running"
+    } else if s.auto_remove {
         "removed"
     } else {
         "next-exit"
@@ -465,7 +502,9 @@ async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<i64> {
     } else {
         None
     };
-    if let Err(e) = client.container_start(s.id).await {
+    if s.start
+        && let Err(e) = client.container_start(s.id).await
+    {
         drop(raw);
         if s.auto_remove {
             let _ = wait.result().await;
@@ -478,6 +517,18 @@ async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<i64> {
         });
     }
 
+    if !s.start
+        && s.tty
+        && std::io::stdout().is_terminal()
+        && let Some((h, w)) = terminal::size()
+    {
+        // As the docker CLI's attach: one size off first (the pump then
+        // sets the real one), so the process redraws (a shell shows its
+        // prompt again) even when the size is the one it had.
+        let _ = client
+            .container_resize(s.id, h.saturating_add(1), w.saturating_add(1))
+            .await;
+    }
     let outcome = pump(
         client,
         attach,
@@ -486,14 +537,17 @@ async fn session(client: &Client, s: &Session<'_>) -> anyhow::Result<i64> {
             tty: s.tty,
             stdin: s.streams.stdin,
             sig_proxy: s.sig_proxy,
+            detach_keys: s.detach_keys,
         },
     )
     .await;
     // The terminal goes back before anything else is printed.
     drop(raw);
-    outcome?;
+    if outcome? == Pumped::Detached {
+        return Ok(Ended::Detached);
+    }
     match wait.result().await {
-        Ok(answer) => Ok(answer.status_code),
+        Ok(answer) => Ok(Ended::Exited(answer.status_code)),
         Err(e) => Err(StatusError::with_message(
             125,
             format!("Error waiting for container: {e}"),
@@ -519,20 +573,44 @@ pub(crate) struct Pump<'a> {
     /// Forward our signals to the container (`--sig-proxy`, not with a
     /// terminal, where ^C is a key the container reads).
     pub(crate) sig_proxy: bool,
+    /// `--detach-keys` (ctrl-p ctrl-q when `None`), looked for in our
+    /// stdin with a terminal, as the docker CLI does (the daemon looks
+    /// too).
+    pub(crate) detach_keys: Option<&'a str>,
 }
 
-/// Copies a hijacked stream (`run`, `start -a`, `exec`) until the output
-/// ends: our stdin to it, its output to our stdout and stderr, window
-/// size changes to the target's terminal, signals as `p` says. The
-/// caller holds the terminal's raw mode, if any, and drops it after.
+/// How a [`pump`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pumped {
+    /// The output ended.
+    Ended,
+    /// The user typed the detach keys.
+    Detached,
+}
+
+/// Copies a hijacked stream (`run`, `start -a`, `attach`, `exec`) until
+/// the output ends or the detach keys are typed: our stdin to it, its
+/// output to our stdout and stderr, window size changes to the target's
+/// terminal, signals as `p` says. The caller holds the terminal's raw
+/// mode, if any, and drops it after.
 pub(crate) async fn pump(
     client: &Client,
     attach: berth_api_client::AttachStream,
     p: &Pump<'_>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Pumped> {
     let (mut reader, writer) = attach.into_split();
+    let (detach_tx, mut detach_rx) = tokio::sync::oneshot::channel::<()>();
     let input = if p.stdin {
-        tokio::spawn(forward_stdin(writer))
+        // As the docker CLI: an unknown sequence is left to the daemon to
+        // refuse (it did, at the attach); the default is looked for here.
+        let scanner = p.tty.then(|| {
+            let keys = p
+                .detach_keys
+                .and_then(|k| DetachKeys::from_param(Some(k)).ok())
+                .unwrap_or_default();
+            DetachScanner::new(keys)
+        });
+        tokio::spawn(forward_stdin(writer, scanner, detach_tx))
     } else {
         // As the docker CLI: no stdin, so the write side closes at once.
         tokio::spawn(async move {
@@ -574,10 +652,17 @@ pub(crate) async fn pump(
 
     let mut demux = Demux::new();
     let mut buf = vec![0u8; 32 * 1024];
-    let outcome: anyhow::Result<()> = loop {
+    // Polled until it answers once: a detach, or no detach ever (stdin
+    // ended, or is not attached).
+    let mut detach_open = true;
+    let outcome: anyhow::Result<Pumped> = loop {
         tokio::select! {
+            r = &mut detach_rx, if detach_open => match r {
+                Ok(()) => break Ok(Pumped::Detached),
+                Err(_) => detach_open = false,
+            },
             r = reader.read(&mut buf) => match r {
-                Ok(0) => break Ok(()),
+                Ok(0) => break Ok(Pumped::Ended),
                 Ok(n) if p.tty => write_out(StreamKind::Stdout, &buf[..n]),
                 Ok(n) => match demux.push(&buf[..n]) {
                     Ok(frames) => {
@@ -644,8 +729,13 @@ async fn resize_now(client: &Client, target: Target<'_>, first: bool) {
 /// Copies our stdin to the container; its end half-closes the connection,
 /// which closes the container's stdin. Stdin is read on a plain thread:
 /// a blocking read cannot be cancelled, and the process may exit while it
-/// waits.
-async fn forward_stdin(mut writer: OwnedWriteHalf) {
+/// waits. With a `scanner`, the detach keys are held back and, once
+/// complete, reported on `detached` instead of being sent.
+async fn forward_stdin(
+    mut writer: OwnedWriteHalf,
+    mut scanner: Option<DetachScanner>,
+    detached: tokio::sync::oneshot::Sender<()>,
+) {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
     let spawned = std::thread::Builder::new()
         .name("stdin".into())
@@ -666,10 +756,28 @@ async fn forward_stdin(mut writer: OwnedWriteHalf) {
             }
         });
     if spawned.is_ok() {
+        let mut out = Vec::new();
         while let Some(chunk) = rx.recv().await {
-            if writer.write_all(&chunk).await.is_err() {
+            let (data, detach) = match &mut scanner {
+                Some(s) => {
+                    out.clear();
+                    let detach = s.feed(&chunk, &mut out);
+                    (&out[..], detach)
+                }
+                None => (&chunk[..], false),
+            };
+            if !data.is_empty() && writer.write_all(data).await.is_err() {
                 return;
             }
+            if detach {
+                let _ = detached.send(());
+                return;
+            }
+        }
+        if let Some(s) = &mut scanner {
+            out.clear();
+            s.finish(&mut out);
+            let _ = writer.write_all(&out).await;
         }
     }
     let _ = writer.shutdown().await;

@@ -20,6 +20,8 @@ pub(crate) enum ContainerFlags {
     Create(CreateFlags),
     /// Start one or more stopped containers
     Start(StartFlags),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(super::attach::AttachFlags),
     /// List containers
     #[command(visible_aliases = ["ps", "list"])]
     Ls(PsFlags),
@@ -74,6 +76,10 @@ pub(crate) struct ContainerOptions {
     /// Container host name
     #[arg(short = 'h', long = "hostname", value_name = "string")]
     pub(crate) hostname: Option<String>,
+    /// Run an init inside the container that forwards signals and reaps
+    /// processes
+    #[arg(long = "init", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "bool")]
+    pub(crate) init: Option<bool>,
     /// Keep STDIN open even if not attached
     #[arg(short = 'i', long = "interactive")]
     pub(crate) interactive: bool,
@@ -92,10 +98,20 @@ pub(crate) struct ContainerOptions {
     /// Assign a name to the container
     #[arg(long = "name", value_name = "string")]
     pub(crate) name: Option<String>,
+    /// Restart policy to apply when a container exits (default "no")
+    #[arg(long = "restart", value_name = "string")]
+    pub(crate) restart: Option<String>,
     /// Automatically remove the container and its associated anonymous
     /// volumes when it exits
     #[arg(long = "rm")]
     pub(crate) rm: bool,
+    /// Timeout (in seconds) to stop a container
+    #[arg(
+        long = "stop-timeout",
+        value_name = "int",
+        allow_negative_numbers = true
+    )]
+    pub(crate) stop_timeout: Option<i64>,
     /// Allocate a pseudo-TTY
     #[arg(short = 't', long = "tty")]
     pub(crate) tty: bool,
@@ -140,6 +156,9 @@ pub(crate) struct RunFlags {
     /// Run container in background and print container ID
     #[arg(short = 'd', long = "detach")]
     pub(crate) detach: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub(crate) detach_keys: Option<String>,
     /// Proxy received signals to the process
     #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub(crate) sig_proxy: bool,
@@ -158,6 +177,9 @@ pub(crate) struct StartFlags {
     /// Attach STDOUT/STDERR and forward signals
     #[arg(short = 'a', long = "attach")]
     pub(crate) attach: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub(crate) detach_keys: Option<String>,
     /// Attach container's STDIN
     #[arg(short = 'i', long = "interactive")]
     pub(crate) interactive: bool,

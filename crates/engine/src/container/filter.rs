@@ -330,7 +330,9 @@ pub fn select(
         if f.since.as_ref().is_some_and(|s| *s == c.id) {
             break;
         }
-        if c.state.status != Status::Running && !f.all && opts.limit == 0 {
+        // Restarting counts as running, as in dockerd.
+        let up = matches!(c.state.status, Status::Running | Status::Restarting);
+        if !up && !f.all && opts.limit == 0 {
             continue;
         }
         if !f.matches(&c) {
@@ -382,6 +384,7 @@ mod tests {
                 started_at: started.to_owned(),
                 ..State::default()
             },
+            restart: Default::default(),
             exits: 0,
             busy: false,
         }

@@ -89,6 +89,7 @@ impl LogConfig {
                 )));
             }
         }
+        super::log_attrs::validate(&self.config)?;
         let max_size = match self.config.get("max-size") {
             None => 0,
             Some(text) => match parse_human_size(text) {
@@ -172,6 +173,9 @@ pub struct LogRecord {
     pub log: String,
     /// Nanoseconds since the epoch.
     pub time: i128,
+    /// The record's attributes (the log options' `labels`, `env`, `tag`,
+    /// ...), sorted by key; `docker logs --details` shows them.
+    pub attrs: Vec<(String, String)>,
 }
 
 impl LogRecord {
@@ -203,6 +207,8 @@ struct RawRecord {
     log: String,
     stream: String,
     time: String,
+    #[serde(default)]
+    attrs: BTreeMap<String, String>,
 }
 
 fn parse_record(line: &[u8]) -> Option<LogRecord> {
@@ -216,6 +222,7 @@ fn parse_record(line: &[u8]) -> Option<LogRecord> {
         stream,
         log: raw.log,
         time: parse_rfc3339_nanos(&raw.time)?,
+        attrs: raw.attrs.into_iter().collect(),
     })
 }
 

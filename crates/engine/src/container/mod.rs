@@ -29,11 +29,13 @@
 pub mod exec;
 pub mod filter;
 pub mod fs;
+mod log_attrs;
 pub mod logs;
 pub mod model;
 mod oci_defaults;
 mod ops;
 pub mod resources;
+mod restart;
 pub mod security;
 mod shim;
 mod size;
@@ -56,6 +58,7 @@ use berth_shim_proto::{Reply, Request, ShimError, Status as ShimStatus};
 pub use logs::{LogConfig, LogDriver, LogEvent, LogQuery, LogRecord, LogStream};
 pub use model::{Container, CreateOptions, Process, State, Status, WaitCondition, parse_signal};
 pub use ops::Change;
+pub use restart::{RestartMode, RestartPolicy, RestartState};
 pub use size::{ContainerDetails, ListedContainer, SizeInfo, StorageInfo, dir_size};
 
 use crate::error::{Classify, ErrorClass};
@@ -244,6 +247,8 @@ struct PendingAttach {
 impl Drop for Containers {
     fn drop(&mut self) {
         self.inner.closed.store(true, Ordering::SeqCst);
+        // Pending restarts wake up and see the service closed.
+        self.inner.changed.notify_all();
         let monitors = std::mem::take(&mut *lock(&self.inner.monitors));
         for (_, stream) in monitors {
             let _ = stream.shutdown(std::net::Shutdown::Both);
@@ -307,7 +312,14 @@ impl Containers {
             let p = settings.exec_root.join(d);
             fs_err::create_dir_all(&p).map_err(|e| store::io(&p, e))?;
         }
-        let loaded = store.load_all()?;
+        let mut loaded = store.load_all()?;
+        // A back-off the last daemon did not finish: the container is
+        // stopped, and its policy is asked again (`restart_at_boot`).
+        for c in &mut loaded {
+            if c.state.status == Status::Restarting {
+                c.state.status = Status::Exited;
+            }
+        }
         let inner = Arc::new(Inner {
             settings,
             store,
@@ -364,6 +376,7 @@ impl Containers {
             opts.entrypoint = Some(Vec::new());
         }
         opts.log_config.driver()?;
+        restart::check_create(opts.auto_remove, &opts.restart_policy)?;
         opts.resources.check(resources::HostLimits::get(), false)?;
         opts.security.check(opts.hostname.is_some())?;
         let details = images.inspect(image).map_err(|e| {
@@ -466,6 +479,7 @@ impl Containers {
             labels,
             stop_signal,
             state: State::default(),
+            restart: RestartState::default(),
             exits: 0,
             busy: false,
         };
@@ -525,20 +539,32 @@ impl Containers {
 
     /// Starts a created or exited container. Starting a running one is a no-op.
     pub fn start(&self, images: &ImageStore, id_or_name: &str) -> Result<()> {
-        let inner = &self.inner;
+        Self::start_with(&self.inner, images, id_or_name, false)
+    }
+
+    /// A start by the user, or `by_policy` (a restart policy's).
+    fn start_with(
+        inner: &Arc<Inner>,
+        images: &ImageStore,
+        id_or_name: &str,
+        by_policy: bool,
+    ) -> Result<()> {
         // Claim the container, then talk to the shim without the table
         // lock, so other containers' calls are not held up.
         let c = {
             let mut table = lock(&inner.table);
             let id = resolve(&table, id_or_name)?.id.clone();
             let entry = table.get_mut(&id).ok_or_else(|| gone(&id))?;
-            if entry.state.status == Status::Running {
+            if !restart::may_start(entry, by_policy) {
                 return Ok(());
             }
             if entry.busy {
                 return Err(busy(&id));
             }
             entry.busy = true;
+            if !by_policy {
+                restart::on_user_start(entry);
+            }
             entry.clone()
         };
         let started = inner.start_locked(images, &c);
@@ -567,6 +593,7 @@ impl Containers {
             }
             Err(e) => {
                 entry.state.error = e.to_string();
+                restart::on_start_failed(entry);
                 if entry.options.auto_remove {
                     // As dockerd: a container meant to go at its exit goes
                     // when it cannot start (`docker run --rm` waits for it).
@@ -660,6 +687,10 @@ impl Containers {
     /// Sends `signal` to the container's init.
     pub fn kill(&self, id_or_name: &str, signal: i32) -> Result<()> {
         let c = self.get(id_or_name)?;
+        if self.inner.note_user_stop(&c.id, Some(signal)) {
+            // Waiting to restart: no process; the restart is called off.
+            return Ok(());
+        }
         if c.state.status != Status::Running {
             return Err(ContainerError::Conflict {
                 message: format!("Container {} is not running", c.id),
@@ -698,6 +729,7 @@ impl Containers {
 
     /// SIGKILL to every process, then wait for the exit to be recorded.
     fn kill_and_wait(&self, id: &str) -> Result<()> {
+        self.inner.note_user_stop(id, None);
         let dir = self.inner.shim_dir(id);
         match shim::request(
             &dir,
@@ -727,6 +759,8 @@ impl Containers {
     /// A running container needs `force` (then it is killed first).
     pub fn remove(&self, images: &ImageStore, id_or_name: &str, force: bool) -> Result<()> {
         let c = self.get(id_or_name)?;
+        self.inner.check_remove_restarting(&c, force)?;
+        let c = self.get(&c.id)?;
         if c.state.status == Status::Running {
             if !force {
                 return Err(ContainerError::Conflict {
@@ -814,7 +848,12 @@ impl WaitHandle {
                 }
                 Some(c) => {
                     let done = match self.condition {
-                        WaitCondition::NotRunning => c.state.status != Status::Running,
+                        // A restarting container counts as running, as in
+                        // dockerd: the wait ends at its next exit.
+                        WaitCondition::NotRunning => {
+                            !matches!(c.state.status, Status::Running | Status::Restarting)
+                                || c.exits > self.exits_before
+                        }
                         WaitCondition::NextExit => c.exits > self.exits_before,
                         WaitCondition::Removed => false,
                     };
@@ -1136,6 +1175,7 @@ impl Inner {
     fn start_locked(&self, images: &ImageStore, c: &Container) -> Result<(i32, i32)> {
         // Checked at create; checked here too before anything needs undoing.
         let log = c.options.log_config.driver()?;
+        let attrs = log_attrs::attributes(c)?;
         let log_path = self.log_path(&c.id);
         let rootfs = self.rootfs_dir(&c.id);
         fs_err::create_dir_all(&rootfs).map_err(|e| store::io(&rootfs, e))?;
@@ -1175,6 +1215,7 @@ impl Inner {
                         logs::LogDriver::JsonFile { max_size, max_file } => (max_size, max_file),
                         logs::LogDriver::None => (0, 1),
                     },
+                    log_attrs: &attrs,
                     stdin: c.process.open_stdin,
                     terminal: c.process.tty,
                 })
@@ -1238,7 +1279,7 @@ impl Inner {
     }
 
     /// Records the exit and releases the runtime resources, once.
-    fn finalize(&self, id: &str, exit_code: i32, finished_at: String) {
+    fn finalize(self: &Arc<Self>, id: &str, exit_code: i32, finished_at: String) {
         // Claim it, release the runtime without the table lock, record.
         let (shim_pid, auto_remove) = {
             let mut table = lock(&self.table);
@@ -1280,6 +1321,7 @@ impl Inner {
                 ("execDuration", exec_duration.to_string()),
             ],
         );
+        let restart_in = restart::on_exit(c);
         if auto_remove {
             // As dockerd's AutoRemove: the container goes with its exit.
             let gone = c.clone();
@@ -1289,6 +1331,10 @@ impl Inner {
             tracing::error!(id, error = %e, "cannot record a container's exit");
         }
         self.changed.notify_all();
+        drop(table);
+        if let Some(delay) = restart_in {
+            self.schedule_restart(id, delay);
+        }
     }
 
     /// Waits for the container's exit on a thread of its own.
@@ -1304,7 +1350,7 @@ impl Inner {
         }
     }
 
-    fn monitor(&self, id: &str) {
+    fn monitor(self: &Arc<Self>, id: &str) {
         let state_dir = self.shim_dir(id);
         let outcome = shim::connect(&state_dir).and_then(|mut stream| {
             if let Ok(clone) = stream.try_clone() {

@@ -45,6 +45,16 @@ pub struct CreateOptions {
     /// `--stop-signal` (docker's `Config.StopSignal`); the image's if `None`.
     #[serde(default)]
     pub stop_signal: Option<String>,
+    /// `--restart` (docker's `HostConfig.RestartPolicy`).
+    #[serde(default)]
+    pub restart_policy: super::restart::RestartPolicy,
+    /// `--init` (docker's `HostConfig.Init`); `None`: the daemon's default.
+    #[serde(default)]
+    pub init: Option<bool>,
+    /// `--stop-timeout` in seconds (docker's `Config.StopTimeout`; -1: wait
+    /// for ever); `None`: 10 s.
+    #[serde(default)]
+    pub stop_timeout: Option<i64>,
     /// `--memory`, `--cpus`, `--pids-limit`, `--ulimit`, ... (docker's
     /// `HostConfig` resources).
     #[serde(default)]
@@ -61,6 +71,8 @@ pub struct CreateOptions {
 pub enum Status {
     Created,
     Running,
+    /// Waiting out the back-off before its restart policy starts it again.
+    Restarting,
     Exited,
 }
 
@@ -69,6 +81,7 @@ impl Status {
         match self {
             Status::Created => "created",
             Status::Running => "running",
+            Status::Restarting => "restarting",
             Status::Exited => "exited",
         }
     }
@@ -166,6 +179,9 @@ pub struct Container {
     #[serde(default)]
     pub stop_signal: Option<String>,
     pub state: State,
+    /// Restart policy bookkeeping (docker's `RestartCount`, ...).
+    #[serde(default)]
+    pub restart: super::restart::RestartState,
     /// How many exits this engine has seen (for `wait` with `next-exit`);
     /// not stored.
     #[serde(skip)]

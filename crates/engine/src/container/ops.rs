@@ -76,11 +76,20 @@ impl Containers {
         signal: Option<i32>,
     ) -> Result<Change> {
         let c = self.get(id_or_name)?;
+        // A restart policy's pending restart is called off first.
+        let was_restarting = self.inner.note_user_stop(&c.id, None);
+        let c = self.get(&c.id)?;
         if c.state.status != Status::Running {
-            return Ok(Change::Unchanged);
+            return Ok(if was_restarting {
+                Change::Done
+            } else {
+                Change::Unchanged
+            });
         }
         let signal = signal.unwrap_or_else(|| stop_signal(&c));
-        let timeout = timeout.unwrap_or(DEFAULT_STOP_TIMEOUT);
+        let timeout = timeout
+            .or_else(|| super::restart::stop_timeout(&c))
+            .unwrap_or(DEFAULT_STOP_TIMEOUT);
         match self.signal(&c, signal) {
             Ok(()) => {}
             Err(e) if e.class() == ErrorClass::Conflict => {
@@ -234,6 +243,10 @@ impl ContainerService<'_> {
                     "cannot start a paused container, try unpause instead".to_owned(),
                 ));
             }
+            return Ok(Change::Unchanged);
+        }
+        // Waiting to be restarted by its policy counts as running.
+        if c.state.status == Status::Restarting {
             return Ok(Change::Unchanged);
         }
         self.start(&c.id).map(|()| Change::Done)

@@ -25,6 +25,9 @@ pub(crate) struct Launch<'a> {
     pub log_path: Option<&'a Path>,
     /// `(max-size in bytes, 0 = unlimited; max-file)`.
     pub log_rotation: (u64, u32),
+    /// Attributes for every log record (the log options' `labels`, `env`,
+    /// `tag`, ...); empty for none.
+    pub log_attrs: &'a std::collections::BTreeMap<String, String>,
     pub stdin: bool,
     pub terminal: bool,
 }
@@ -48,6 +51,13 @@ pub(crate) fn spawn(l: &Launch<'_>) -> Result<(i32, i32), ContainerError> {
                 .arg(max_size.to_string())
                 .arg("--log-max-file")
                 .arg(max_file.to_string());
+        }
+        if !l.log_attrs.is_empty() {
+            let json =
+                serde_json::to_string(l.log_attrs).map_err(|e| ContainerError::Internal {
+                    message: format!("cannot encode the log attributes: {e}"),
+                })?;
+            cmd.arg("--log-attrs").arg(json);
         }
     }
     if l.stdin {

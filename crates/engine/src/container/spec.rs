@@ -257,6 +257,7 @@ mod tests {
             labels: BTreeMap::new(),
             stop_signal: None,
             state: State::default(),
+            restart: Default::default(),
             exits: 0,
             busy: false,
         }

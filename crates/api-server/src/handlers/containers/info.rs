@@ -90,6 +90,11 @@ fn summary(listed: ListedContainer, now: i64) -> api::ContainerSummary {
             human_duration(now - unix_seconds(&c.state.started_at)),
             if c.state.paused { " (Paused)" } else { "" }
         ),
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            c.state.exit_code,
+            human_duration(now - unix_seconds(&c.state.finished_at))
+        ),
         Status::Exited => format!(
             "Exited ({}) {} ago",
             c.state.exit_code,
@@ -146,9 +151,9 @@ fn unix_seconds(s: &str) -> i64 {
 }
 
 /// `HostConfig` as it applies to the container: what was stored at create
-/// (`AutoRemove`, `LogConfig`, `ConsoleSize`), and for everything berth
-/// does not offer yet the value that describes what it does (no binds,
-/// no restart policy, not privileged, the `none` network, a private IPC
+/// (`AutoRemove`, `LogConfig`, `ConsoleSize`, `RestartPolicy`, `Init`),
+/// and for everything berth does not offer yet the value that describes
+/// what it does (no binds, not privileged, the `none` network, a private IPC
 /// namespace, the 64 MiB `/dev/shm` it mounts).
 fn host_config(d: &ContainerDetails) -> serde_json::Value {
     let o = &d.container.options;
@@ -164,7 +169,7 @@ fn host_config(d: &ContainerDetails) -> serde_json::Value {
         "LogConfig": {"Type": log_type, "Config": o.log_config.config},
         "NetworkMode": NETWORK_MODE,
         "PortBindings": {},
-        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "RestartPolicy": o.restart_policy,
         "AutoRemove": o.auto_remove,
         "VolumeDriver": "",
         "VolumesFrom": null,
@@ -224,6 +229,10 @@ fn host_config(d: &ContainerDetails) -> serde_json::Value {
     });
     if let (Some(map), serde_json::Value::Object(more)) = (v.as_object_mut(), rest) {
         map.extend(more);
+        // dockerd leaves `Init` out unless the client set it.
+        if let Some(init) = o.init {
+            map.insert("Init".to_owned(), json!(init));
+        }
     }
     super::resources::fill_host_config(&mut v, &o.resources);
     super::security::host_config(&o.security, &mut v);
@@ -280,7 +289,9 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
         args,
         state: api::ContainerState {
             status: c.state.status_name().to_owned(),
-            running: c.state.status == Status::Running,
+            // dockerd: a restarting container is running too.
+            running: matches!(c.state.status, Status::Running | Status::Restarting),
+            restarting: c.state.status == Status::Restarting,
             paused: c.state.paused && c.state.status == Status::Running,
             pid: i64::from(c.state.pid),
             exit_code: i64::from(c.state.exit_code),
@@ -293,7 +304,7 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
         image: c.image,
         log_path,
         name: format!("/{}", c.name),
-        restart_count: 0,
+        restart_count: i64::from(c.restart.count),
         driver: "overlay2".to_owned(),
         platform: "linux".to_owned(),
         app_armor_profile: c.options.security.apparmor_profile(),
@@ -339,6 +350,7 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
             volumes: None,
             labels: c.labels,
             stop_signal: c.stop_signal,
+            stop_timeout: c.options.stop_timeout,
         },
         exec_ids,
         id: c.id,

@@ -15,7 +15,9 @@ mod streams;
 pub(crate) use info::{inspect, list};
 pub(crate) use lifecycle::{delete, kill, pause, rename, restart, start, stop, unpause};
 pub(crate) use resources::update;
-pub(crate) use streams::{attach, logs, resize, splice, terminal_size, wants_upgrade};
+pub(crate) use streams::{
+    SpliceOptions, attach, logs, resize, splice_with, terminal_size, wants_upgrade,
+};
 
 use std::sync::Arc;
 
@@ -85,6 +87,10 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
         return ApiError::invalid_argument("config cannot be empty in order to create a container")
             .into_response_body();
     }
+    let restart_policy = match restart_policy(body.host_config.as_ref()) {
+        Ok(p) => p,
+        Err(e) => return e.into_response_body(),
+    };
     let non_empty = |s: String| (!s.is_empty()).then_some(s);
     let opts = CreateOptions {
         name,
@@ -106,6 +112,9 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
         attach_stderr: body.attach_stderr,
         stdin_once: body.stdin_once,
         stop_signal: body.stop_signal.filter(|s| !s.is_empty()),
+        restart_policy,
+        init: body.host_config.as_ref().and_then(|h| h.init),
+        stop_timeout: body.stop_timeout,
         resources: body
             .host_config
             .as_ref()
@@ -122,6 +131,17 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
         ),
         Err(e) => e.into_response_body(),
     }
+}
+
+/// `HostConfig.RestartPolicy`, checked as dockerd does.
+fn restart_policy(
+    h: Option<&api::CreateHostConfig>,
+) -> Result<berth_engine::container::RestartPolicy, ApiError> {
+    let Some(p) = h.and_then(|h| h.restart_policy.as_ref()) else {
+        return Ok(Default::default());
+    };
+    berth_engine::container::RestartPolicy::parse(&p.name, p.maximum_retry_count)
+        .map_err(ApiError::invalid_argument)
 }
 
 /// `POST /containers/{id}/wait?condition=not-running|next-exit|removed`.

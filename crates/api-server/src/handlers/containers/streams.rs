@@ -6,6 +6,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use berth_api_types::container as api;
+use berth_api_types::detach_keys::{DetachKeys, DetachScanner};
 use berth_engine::container::logs::parse_unix_timestamp;
 use berth_engine::container::{
     AttachHandle, AttachOptions, ContainerError, LogConfig, LogDriver, LogEvent, LogQuery,
@@ -51,11 +52,42 @@ fn timestamp(q: &[(String, String)], name: &str) -> Result<Option<i128>, ApiErro
     }
 }
 
+/// Go's `url.QueryEscape`, as dockerd writes `--details` attributes.
+fn query_escape(text: &str, out: &mut Vec<u8>) {
+    for &b in text.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b),
+            b' ' => out.push(b'+'),
+            _ => out.extend_from_slice(format!("%{b:02X}").as_bytes()),
+        }
+    }
+}
+
+/// dockerd's `--details` prefix: `key=value,key2=value2 ` (escaped as a
+/// query; just the space when the record has no attributes).
+fn details_prefix(rec: &LogRecord) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, (k, v)) in rec.attrs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        query_escape(k, &mut out);
+        out.push(b'=');
+        query_escape(v, &mut out);
+    }
+    out.push(b' ');
+    out
+}
+
 /// Appends one record as the logs and attach answers carry it: a frame
-/// header (without a terminal), the timestamp when asked, the output.
-fn encode(rec: &LogRecord, tty: bool, timestamps: bool, out: &mut Vec<u8>) {
+/// header (without a terminal), the timestamp when asked, the attributes
+/// with `details`, the output.
+fn encode(rec: &LogRecord, tty: bool, timestamps: bool, details: bool, out: &mut Vec<u8>) {
     let stamp = timestamps.then(|| rec.timestamp());
-    let len = rec.log.len() + stamp.as_ref().map_or(0, |s| s.len() + 1);
+    let attrs = details.then(|| details_prefix(rec));
+    let len = rec.log.len()
+        + stamp.as_ref().map_or(0, |s| s.len() + 1)
+        + attrs.as_ref().map_or(0, Vec::len);
     if !tty {
         let kind: u8 = match rec.stream {
             LogStream::Stdout => 1,
@@ -68,6 +100,9 @@ fn encode(rec: &LogRecord, tty: bool, timestamps: bool, out: &mut Vec<u8>) {
         out.extend_from_slice(s.as_bytes());
         out.push(b' ');
     }
+    if let Some(a) = attrs {
+        out.extend_from_slice(&a);
+    }
     out.extend_from_slice(rec.log.as_bytes());
 }
 
@@ -78,6 +113,7 @@ struct LogSend {
     stdout: bool,
     stderr: bool,
     timestamps: bool,
+    details: bool,
 }
 
 /// Reads the log on a blocking thread into `tx`, in chunks of up to
@@ -108,7 +144,7 @@ fn spawn_log_reader(
                         LogStream::Stderr => send.stderr,
                     };
                     if wanted {
-                        encode(rec, send.tty, send.timestamps, &mut buf);
+                        encode(rec, send.tty, send.timestamps, send.details, &mut buf);
                     }
                     buf.len() < CHUNK || flush(&mut buf)
                 }
@@ -132,7 +168,7 @@ fn stream_content_type(tty: bool) -> HeaderValue {
     })
 }
 
-/// `GET /containers/{id}/logs?stdout&stderr&follow&since&until&tail&timestamps`:
+/// `GET /containers/{id}/logs?stdout&stderr&follow&since&until&tail&timestamps&details`:
 /// the json-file log with its rotated files; with `follow`, new records
 /// as they come until the container stops. Multiplexed frames without a
 /// terminal, raw with one.
@@ -179,6 +215,7 @@ pub(crate) async fn logs(backend: Backend, id: String, req: Request) -> Response
         stdout,
         stderr,
         timestamps: flag(&q, "timestamps"),
+        details: flag(&q, "details"),
     };
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     spawn_log_reader(backend, c.id, query, send, tx);
@@ -239,7 +276,7 @@ pub(crate) fn wants_upgrade(req: &Request) -> bool {
     has(header::CONNECTION, "upgrade") && has(header::UPGRADE, "tcp")
 }
 
-/// `POST /containers/{id}/attach?stream=&logs=&stdin=&stdout=&stderr=`.
+/// `POST /containers/{id}/attach?stream=&logs=&stdin=&stdout=&stderr=&detachKeys=`.
 ///
 /// With `Connection: Upgrade` + `Upgrade: tcp` the answer is `101` and the
 /// connection becomes the container's streams; otherwise `200` with the
@@ -248,9 +285,17 @@ pub(crate) fn wants_upgrade(req: &Request) -> bool {
 /// passes the shim's bytes through unchanged (docker's multiplexed frames
 /// without a terminal, raw with one). A container that is not running is
 /// attached at its next start. As dockerd, the replay is read before the
-/// live attach, so output written in between is in neither.
+/// live attach, so output written in between is in neither. With a
+/// terminal and stdin, the client's input is watched for the detach keys
+/// (`detachKeys`, default ctrl-p ctrl-q), which end the attach and leave
+/// the container running; so does the input's end ([`SpliceOptions`]).
 pub(crate) async fn attach(backend: Backend, id: String, mut req: Request) -> Response {
     let q = query_of(&req);
+    // Checked first, as dockerd does (before looking the container up).
+    let detach_keys = match DetachKeys::from_param(param(&q, "detachKeys")) {
+        Ok(k) => k,
+        Err(e) => return ApiError::invalid_argument(e.to_string()).into_response_body(),
+    };
     let b = backend.clone();
     let lookup = id.clone();
     let c = match blocking(move || b.inspect_container(&lookup)).await {
@@ -262,17 +307,21 @@ pub(crate) async fn attach(backend: Backend, id: String, mut req: Request) -> Re
         stdin,
         stdout: flag(&q, "stdout"),
         stderr: flag(&q, "stderr"),
-        // The docker CLI attaches stdin only with `-i`, and then sets
-        // StdinOnce: its end-of-file closes the process's stdin.
-        close_stdin: stdin,
+        // dockerd's `CloseStdin: StdinOnce`: the docker CLI sets it when
+        // `run -i`/`create -i` attach stdin, and then the client's
+        // end-of-file closes the process's stdin; a `run -d -i` container
+        // keeps it open for the next client.
+        close_stdin: stdin && c.options.stdin_once,
     };
     let content_type = stream_content_type(c.process.tty);
+    let splice_opts = SpliceOptions::for_session(c.process.tty, stdin, detach_keys);
     let replay = if flag(&q, "logs") {
         let send = LogSend {
             tty: c.process.tty,
             stdout: opts.stdout,
             stderr: opts.stderr,
             timestamps: false,
+            details: false,
         };
         let b = backend.clone();
         let id = c.id.clone();
@@ -285,7 +334,7 @@ pub(crate) async fn attach(backend: Backend, id: String, mut req: Request) -> Re
                         LogStream::Stderr => send.stderr,
                     };
                     if wanted {
-                        encode(rec, send.tty, false, &mut out);
+                        encode(rec, send.tty, false, false, &mut out);
                     }
                 }
                 true
@@ -336,7 +385,9 @@ pub(crate) async fn attach(backend: Backend, id: String, mut req: Request) -> Re
                     return;
                 }
             };
-            splice(client, shim).await;
+            if splice_with(client, shim, splice_opts).await == SpliceEnd::Detached {
+                tracing::debug!(id = %id, "attach: detached by the client's keys");
+            }
         });
         let mut r = Response::new(Body::empty());
         *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -408,21 +459,174 @@ async fn connect_shim(handle: AttachHandle) -> Result<tokio::net::UnixStream, Ap
     })
 }
 
-/// Copies both ways until the container's output ends. The client's
-/// end-of-file half-closes the shim connection (closing stdin when asked).
-pub(crate) async fn splice<C>(client: C, shim: tokio::net::UnixStream)
+/// How [`splice_with`] proxies a hijacked session (docker's
+/// `AttachConfig`). The default is a plain copy both ways: the client's
+/// end-of-file half-closes the shim connection (closing stdin when the
+/// shim was asked to), and the output is copied until it ends.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SpliceOptions {
+    /// Watch the client's input for this sequence: a partial match that
+    /// turns out different is passed on, a full one ends the session
+    /// (the process keeps running). dockerd does this only for a process
+    /// with a terminal and stdin attached.
+    pub(crate) detach_keys: Option<DetachKeys>,
+    /// End the session when the client's input ends, without closing the
+    /// process's stdin (dockerd with a terminal). Otherwise the input's end
+    /// is passed on as a half-close (closing stdin when the shim was told
+    /// to) and the output is copied until it ends.
+    pub(crate) end_on_input_eof: bool,
+}
+
+impl SpliceOptions {
+    /// What dockerd does for an attach or exec whose process has a
+    /// terminal (`tty`) and whose client sends input (`stdin`): look for
+    /// `keys`, and end the session when the input ends.
+    pub(crate) fn for_session(tty: bool, stdin: bool, keys: DetachKeys) -> Self {
+        let interactive = tty && stdin;
+        Self {
+            detach_keys: interactive.then_some(keys),
+            end_on_input_eof: interactive,
+        }
+    }
+}
+
+/// How a spliced session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SpliceEnd {
+    /// The process's output ended (it exited), or the client went away.
+    OutputEnded,
+    /// The client sent the detach keys.
+    Detached,
+    /// The client's input ended ([`SpliceOptions::end_on_input_eof`]).
+    InputEnded,
+}
+
+/// How the client's input ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InputEnd {
+    Eof,
+    Detached,
+}
+
+/// Copies the client's input to the shim, through `scanner` when there is
+/// one, until the input ends, the detach keys come, or the shim stops
+/// taking input.
+async fn pump_input<R>(
+    mut client: R,
+    shim: &mut tokio::net::unix::OwnedWriteHalf,
+    mut scanner: Option<DetachScanner>,
+) -> InputEnd
+where
+    R: tokio::io::AsyncRead + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut out = Vec::new();
+    loop {
+        let n = client.read(&mut buf).await.unwrap_or(0);
+        out.clear();
+        if n == 0 {
+            if let Some(s) = &mut scanner {
+                s.finish(&mut out);
+                let _ = shim.write_all(&out).await;
+            }
+            return InputEnd::Eof;
+        }
+        let (data, detached) = match &mut scanner {
+            Some(s) => {
+                let detached = s.feed(&buf[..n], &mut out);
+                (&out[..], detached)
+            }
+            None => (&buf[..n], false),
+        };
+        if !data.is_empty() && shim.write_all(data).await.is_err() {
+            return InputEnd::Eof;
+        }
+        if detached {
+            return InputEnd::Detached;
+        }
+    }
+}
+
+/// Copies both ways as `opts` says (see [`SpliceOptions`]); how it ended.
+/// On a detach or the input's end (with `end_on_input_eof`) the client's
+/// connection is shut down and the shim's dropped: the shim forgets this
+/// client and the process runs on.
+pub(crate) async fn splice_with<C>(
+    client: C,
+    shim: tokio::net::UnixStream,
+    opts: SpliceOptions,
+) -> SpliceEnd
 where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     use tokio::io::AsyncWriteExt;
-    let (mut client_r, mut client_w) = tokio::io::split(client);
+    let (client_r, mut client_w) = tokio::io::split(client);
     let (mut shim_r, mut shim_w) = shim.into_split();
-    let input = tokio::spawn(async move {
-        let _ = tokio::io::copy(&mut client_r, &mut shim_w).await;
-        let _ = shim_w.shutdown().await;
+    let scanner = opts.detach_keys.map(DetachScanner::new);
+    let end_on_eof = opts.end_on_input_eof;
+    let mut input = tokio::spawn(async move {
+        let end = pump_input(client_r, &mut shim_w, scanner).await;
+        if end == InputEnd::Eof && !end_on_eof {
+            let _ = shim_w.shutdown().await;
+        }
+        end
     });
-    let _ = tokio::io::copy(&mut shim_r, &mut client_w).await;
+    let end = {
+        let output = async {
+            let _ = tokio::io::copy(&mut shim_r, &mut client_w).await;
+        };
+        tokio::pin!(output);
+        tokio::select! {
+            () = &mut output => SpliceEnd::OutputEnded,
+            r = &mut input => match r {
+                Ok(InputEnd::Detached) => SpliceEnd::Detached,
+                Ok(InputEnd::Eof) if end_on_eof => SpliceEnd::InputEnded,
+                _ => {
+                    output.await;
+                    SpliceEnd::OutputEnded
+                }
+            },
+        }
+    };
+    input.abort();
+    drop(shim_r);
     let _ = client_w.flush().await;
     let _ = client_w.shutdown().await;
-    input.abort();
+    end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_as_dockerd_prints_them() {
+        let mut rec = LogRecord {
+            stream: LogStream::Stdout,
+            log: "hi\n".into(),
+            time: 0,
+            attrs: Vec::new(),
+        };
+        let line = |rec: &LogRecord, ts: bool| {
+            let mut out = Vec::new();
+            encode(rec, true, ts, true, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(line(&rec, false), " hi\n");
+        rec.attrs = vec![
+            ("a b".into(), "x=y,z".into()),
+            ("tag".into(), "web/1~ü".into()),
+        ];
+        assert_eq!(line(&rec, false), "a+b=x%3Dy%2Cz,tag=web%2F1~%C3%BC hi\n");
+        assert_eq!(
+            line(&rec, true),
+            "1970-01-01T00:00:00.000000000Z a+b=x%3Dy%2Cz,tag=web%2F1~%C3%BC hi\n"
+        );
+        // Without a terminal the frame's length covers the prefix.
+        let mut out = Vec::new();
+        encode(&rec, false, false, true, &mut out);
+        assert_eq!(&out[..8], &[1, 0, 0, 0, 0, 0, 0, 36]);
+        assert_eq!(out.len(), 8 + 36);
+    }
 }

@@ -1,0 +1,479 @@
+//! `attach`, detach keys, `--no-stdin`, `--sig-proxy` and several clients
+//! at once, through the berth CLI and the real docker CLIs (28 and 20.10),
+//! and the daemon's own detach-key handling through the Engine API.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use common::{BERTH, DOCKER_20, DOCKER_28, Daemon, Piped, PtyClient, import_busybox, until};
+use nix::sys::signal::Signal;
+
+const CLIENTS: [&str; 3] = [BERTH, DOCKER_28, DOCKER_20];
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A short name for `client`, for container names.
+fn tag(client: &str) -> &'static str {
+    match client {
+        BERTH => "berth",
+        DOCKER_28 => "d28",
+        _ => "d20",
+    }
+}
+
+fn inspect(d: &Daemon, name: &str, format: &str) -> String {
+    d.ok(&["inspect", "-f", format, name]).trim().to_owned()
+}
+
+/// The container's status; empty while it does not exist.
+fn status_of(d: &Daemon, name: &str) -> String {
+    let out = d.docker(&["inspect", "-f", "{{.State.Status}}", name]);
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn assert_running(d: &Daemon, name: &str) {
+    assert_eq!(
+        inspect(d, name, "{{.State.Status}}"),
+        "running",
+        "{name} should still run"
+    );
+}
+
+/// Waits (up to 60 s) until `name` has exited; its exit code.
+fn exit_code_of(d: &Daemon, name: &str) -> String {
+    until(&format!("{name} to exit"), || {
+        status_of(d, name) == "exited"
+    });
+    inspect(d, name, "{{.State.ExitCode}}")
+}
+
+/// The screen of `t` shows `want` at least `n` times (echo and output).
+fn expect_n(t: &PtyClient, want: &str, n: usize) {
+    t.pty.expect(want, n);
+}
+
+#[test]
+fn detach_keys_leave_the_container_running_and_it_can_be_attached_again() {
+    let d = Daemon::start();
+    import_busybox(&d);
+    for client in CLIENTS {
+        let name = format!("cat-{}", tag(client));
+        // `run -it`: a partial sequence followed by another key reaches
+        // the container (cat -v shows ^P as "^P"; the terminal's echo
+        // shows it too), the whole default sequence detaches quietly.
+        let mut t = PtyClient::spawn(
+            &d,
+            client,
+            &["run", "-it", "--name", &name, "busybox", "cat", "-v"],
+            24,
+            80,
+        );
+        until("the container to run", || status_of(&d, &name) == "running");
+        t.type_line("first");
+        expect_n(&t, "first", 2);
+        t.type_keys(b"\x10z\r");
+        expect_n(&t, "^Pz", 2);
+        t.type_keys(&[0x10, 0x11]);
+        assert_eq!(t.wait(), Some(0), "{client} run -it: {}", t.screen());
+        assert!(
+            !t.screen().contains("read escape sequence"),
+            "{client} run -it: {}",
+            t.screen()
+        );
+        assert_running(&d, &name);
+
+        // `attach` with custom keys: input reaches the container; the keys
+        // detach, and docker reports "read escape sequence" (exit 1).
+        let mut a = PtyClient::spawn(
+            &d,
+            client,
+            &["attach", "--detach-keys=ctrl-x,x", &name],
+            24,
+            80,
+        );
+        a.type_line("second");
+        expect_n(&a, "second", 2);
+        a.type_keys(b"\x18x");
+        assert_eq!(a.wait(), Some(1), "{client} attach: {}", a.screen());
+        a.expect("read escape sequence");
+        assert_running(&d, &name);
+
+        // Attached again: end of input (^D) ends cat, and attach exits
+        // with its status.
+        let mut a = PtyClient::spawn(&d, client, &["attach", &name], 24, 80);
+        a.type_line("third");
+        expect_n(&a, "third", 2);
+        a.type_keys(b"\x04");
+        assert_eq!(a.wait(), Some(0), "{client} attach: {}", a.screen());
+        assert_eq!(exit_code_of(&d, &name), "0");
+
+        // `start -ai` with custom keys, which detach quietly (exit 0).
+        let mut s = PtyClient::spawn(
+            &d,
+            client,
+            &["start", "-ai", "--detach-keys", "ctrl-e,e", &name],
+            24,
+            80,
+        );
+        until("the container to run again", || {
+            status_of(&d, &name) == "running"
+        });
+        s.type_line("fourth");
+        expect_n(&s, "fourth", 2);
+        // The default keys are no detach keys here: they reach cat (the
+        // container's terminal takes ^Q as flow control).
+        s.type_keys(b"\x10\x11\r");
+        expect_n(&s, "^P", 2);
+        s.type_keys(b"\x05e");
+        assert_eq!(s.wait(), Some(0), "{client} start -ai: {}", s.screen());
+        assert!(!s.screen().contains("read escape sequence"));
+        assert_running(&d, &name);
+        d.ok(&["rm", "-f", &name]);
+    }
+}
+
+#[test]
+fn bad_detach_keys_are_refused() {
+    let d = Daemon::start();
+    import_busybox(&d);
+    d.ok(&["run", "-d", "--name", "s1", "busybox", "sleep", "1000"]);
+    for client in CLIENTS {
+        for keys in ["ctrl-P", "ctrl-", "ab", "a,,b"] {
+            let flag = format!("--detach-keys={keys}");
+            let out = d
+                .client_command(client, &["attach", &flag, "s1"])
+                .output()
+                .unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{client} {flag}: {}",
+                text(&out)
+            );
+            let err = String::from_utf8_lossy(&out.stderr);
+            if client == BERTH {
+                assert_eq!(
+                    err.trim(),
+                    format!("Error response from daemon: Invalid detach keys ({keys}) provided")
+                );
+            } else {
+                // The docker CLI does not show the daemon's message of a
+                // refused upgrade (as with dockerd).
+                assert!(err.contains("received 400"), "{client}: {err}");
+            }
+        }
+        // `run -i` attaches stdin (no terminal needed), then is refused.
+        let out = d
+            .client_command(
+                client,
+                &["run", "-i", "--detach-keys=nope", "busybox", "true"],
+            )
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{client} run: {}", text(&out));
+    }
+    assert_running(&d, "s1");
+    // Through the API, before the container is looked up (as dockerd).
+    for path in [
+        "/containers/s1/attach?stream=1&stdout=1&detachKeys=ctrl-P",
+        "/containers/nosuch/attach?stream=1&stdout=1&detachKeys=ctrl-P",
+    ] {
+        let (status, body) = request(&d, path, "");
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body.contains(r#""message":"Invalid detach keys (ctrl-P) provided""#),
+            "{body}"
+        );
+    }
+}
+
+/// `POST path` with docker's upgrade headers on a new connection: the
+/// status and, for a refusal, the body; for a `101` the connection.
+fn upgrade(d: &Daemon, path: &str) -> (u16, String, UnixStream) {
+    let mut s = UnixStream::connect(d.socket()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    // The head, byte by byte: what follows it is the container's.
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            s.read(&mut b).unwrap(),
+            1,
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(b[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let status = head[9..12].parse().unwrap();
+    (status, head, s)
+}
+
+/// `POST path` (`Connection: close`): the status and the body.
+fn request(d: &Daemon, path: &str, body: &str) -> (u16, String) {
+    let mut s = UnixStream::connect(d.socket()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut all = String::new();
+    s.read_to_string(&mut all).unwrap();
+    (all[9..12].parse().unwrap(), all)
+}
+
+/// Reads from an attach connection until `want` has been seen `n` times
+/// (or the connection ends: then it fails).
+fn read_until(s: &mut UnixStream, seen: &mut String, want: &str, n: usize) {
+    let mut buf = [0u8; 4096];
+    while seen.matches(want).count() < n {
+        let got = s.read(&mut buf).unwrap();
+        assert!(
+            got > 0,
+            "the attach ended before {want:?} x{n}; saw {seen:?}"
+        );
+        seen.push_str(&String::from_utf8_lossy(&buf[..got]));
+    }
+}
+
+/// Reads until the daemon ends the attach (end of file).
+fn read_to_end(s: &mut UnixStream) -> String {
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    String::from_utf8_lossy(&rest).into_owned()
+}
+
+#[test]
+fn the_daemon_detaches_on_the_keys_sent_through_the_api() {
+    let d = Daemon::start();
+    import_busybox(&d);
+    d.ok(&["run", "-d", "-it", "--name", "raw", "busybox", "cat", "-v"]);
+    let attach = "/containers/raw/attach?stream=1&stdin=1&stdout=1&stderr=1";
+
+    // Custom keys, all in one write: a partial match then another byte is
+    // passed on; the whole sequence ends the attach.
+    let (status, head, mut s) = upgrade(&d, &format!("{attach}&detachKeys=ctrl-a,b"));
+    assert_eq!(status, 101, "{head}");
+    s.write_all(b"\x01z\r").unwrap();
+    let mut seen = String::new();
+    read_until(&mut s, &mut seen, "^Az", 2);
+    s.write_all(b"x\x01b").unwrap();
+    read_to_end(&mut s);
+    assert_running(&d, "raw");
+
+    // The default keys; what came before them in the same write arrives.
+    let (status, head, mut s) = upgrade(&d, attach);
+    assert_eq!(status, 101, "{head}");
+    s.write_all(b"before\r\x10\x11after\r").unwrap();
+    let rest = read_to_end(&mut s);
+    assert_running(&d, "raw");
+    assert!(!rest.contains("after"), "{rest}");
+
+    // With a terminal, the end of the client's input ends the attach but
+    // does not close the container's stdin (dockerd).
+    let (status, head, mut s) = upgrade(&d, attach);
+    assert_eq!(status, 101, "{head}");
+    s.write_all(b"last\r").unwrap();
+    let mut seen = String::new();
+    read_until(&mut s, &mut seen, "last", 2);
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    read_to_end(&mut s);
+    assert_running(&d, "raw");
+    let logs = String::from_utf8_lossy(&d.docker(&["logs", "raw"]).stdout).into_owned();
+    assert!(logs.contains("before"), "{logs}");
+    assert!(!logs.contains("after"), "{logs}");
+}
+
+#[test]
+fn several_clients_at_once_and_no_stdin() {
+    let d = Daemon::start();
+    import_busybox(&d);
+    // `-d -i`: stdin stays open between clients (no StdinOnce).
+    d.ok(&["run", "-d", "-i", "--name", "multi", "busybox", "sh"]);
+    let mut clients: Vec<Piped> = CLIENTS
+        .iter()
+        .map(|c| Piped::spawn(d.client_command(c, &["attach", "multi"])))
+        .collect();
+    let mut quiet = Piped::spawn(d.client_command(BERTH, &["attach", "--no-stdin", "multi"]));
+    let mut quiet_docker =
+        Piped::spawn(d.client_command(DOCKER_28, &["attach", "--no-stdin", "multi"]));
+    // Each client's input reaches the container; everyone sees the output.
+    // (The first line may race the attach of later clients: repeat it.)
+    until("every client to see a line", || {
+        clients[0].send("echo ready-$((1+1))\n");
+        std::thread::sleep(Duration::from_millis(300));
+        clients
+            .iter()
+            .chain([&quiet, &quiet_docker])
+            .all(|c| c.output().contains("ready-2"))
+    });
+    for i in 0..clients.len() {
+        clients[i].send(&format!("echo from-$(({i}+100))\n"));
+        let want = format!("from-{}", i + 100);
+        for c in clients.iter().chain([&quiet, &quiet_docker]) {
+            c.expect(&want);
+        }
+    }
+    // `--no-stdin`: what these clients read goes nowhere.
+    quiet.send("echo never-$((2+2))\n");
+    quiet_docker.send("echo never-$((2+2))\n");
+    clients[1].send("echo after-$((3+3))\n");
+    for c in clients.iter().chain([&quiet, &quiet_docker]) {
+        c.expect("after-6");
+        assert!(!c.output().contains("never-4"), "{}", c.output());
+    }
+    // One client's end of input does not close the container's stdin.
+    clients[0].close_stdin();
+    clients[2].send("echo still-$((4+4))\n");
+    for c in &clients {
+        c.expect("still-8");
+    }
+    // `exit 5` ends the container: every client exits with its status.
+    clients[1].send("exit 5\n");
+    for c in clients.iter_mut().chain([&mut quiet, &mut quiet_docker]) {
+        assert_eq!(c.wait().code(), Some(5), "{}", c.output());
+    }
+}
+
+#[test]
+fn sig_proxy_forwards_signals_without_a_terminal() {
+    let d = Daemon::start();
+    import_busybox(&d);
+    let script = "trap 'echo got-INT' INT; trap 'echo got-TERM; exit 7' TERM; while :; do echo tick; sleep 1; done";
+    for client in CLIENTS {
+        let name = format!("sig-{}", tag(client));
+        d.ok(&["run", "-d", "--name", &name, "busybox", "sh", "-c", script]);
+        let mut a = Piped::spawn(d.client_command(client, &["attach", &name]));
+        a.expect("tick");
+        a.signal(Signal::SIGINT);
+        a.expect("got-INT");
+        a.signal(Signal::SIGTERM);
+        a.expect("got-TERM");
+        assert_eq!(a.wait().code(), Some(7), "{client}: {}", a.output());
+        assert_eq!(exit_code_of(&d, &name), "7");
+
+        // `--sig-proxy=false`: the client goes, the container does not
+        // hear of it.
+        let name = format!("nosig-{}", tag(client));
+        d.ok(&["run", "-d", "--name", &name, "busybox", "sh", "-c", script]);
+        let mut a = Piped::spawn(d.client_command(client, &["attach", "--sig-proxy=false", &name]));
+        a.expect("tick");
+        a.signal(Signal::SIGINT);
+        if client != DOCKER_28 {
+            // Killed by it. (docker 28 takes a first ^C as "stop streaming"
+            // and then waits for the container's exit.)
+            a.wait();
+        }
+        // Two more ticks: a trap would have run by then.
+        let ticks = |d: &Daemon| {
+            String::from_utf8_lossy(&d.docker(&["logs", &name]).stdout)
+                .matches("tick")
+                .count()
+        };
+        let before = ticks(&d);
+        until("two more ticks", || ticks(&d) >= before + 2);
+        let logs = String::from_utf8_lossy(&d.docker(&["logs", &name]).stdout).into_owned();
+        assert!(!logs.contains("got-INT"), "{client}: {logs}");
+        assert_running(&d, &name);
+        d.ok(&["rm", "-f", &name]);
+    }
+}
+
+#[test]
+fn attach_refuses_what_docker_refuses() {
+    let d = Daemon::start();
+    import_busybox(&d);
+    d.ok(&["create", "--name", "new", "busybox", "true"]);
+    d.ok(&[
+        "run", "-d", "-t", "--name", "tty", "busybox", "sleep", "1000",
+    ]);
+    for client in CLIENTS {
+        let out = d
+            .client_command(client, &["attach", "new"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{client}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr)
+                .contains("attach to a stopped container, start it first"),
+            "{client}: {}",
+            text(&out)
+        );
+        let out = d
+            .client_command(client, &["attach", "nosuch"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{client}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("No such container: nosuch"),
+            "{client}: {}",
+            text(&out)
+        );
+        // A terminal container needs a terminal on stdin, unless --no-stdin.
+        let out = d
+            .client_command(client, &["attach", "tty"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{client}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("the input device is not a TTY"),
+            "{client}: {}",
+            text(&out)
+        );
+    }
+    // `container attach` is the same command.
+    let out = d.berth(&["container", "attach", "new"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+}
+
+#[test]
+fn exec_detaches_through_the_same_proxy() {
+    let d = Daemon::start();
+    import_busybox(&d);
+    d.ok(&["run", "-d", "--name", "host", "busybox", "sleep", "1000"]);
+    for (n, client) in CLIENTS.into_iter().enumerate() {
+        let mut t = PtyClient::spawn(
+            &d,
+            client,
+            &["exec", "-it", "--detach-keys=ctrl-x,x", "host", "cat", "-v"],
+            24,
+            80,
+        );
+        until("the exec to run", || {
+            inspect(&d, "host", "{{len .ExecIDs}}") == (n + 1).to_string()
+        });
+        t.type_line("typed");
+        expect_n(&t, "typed", 2);
+        // A partial sequence reaches the process.
+        t.type_keys(b"\x18z\r");
+        expect_n(&t, "^Xz", 2);
+        t.type_keys(b"\x18x");
+        assert_eq!(t.wait(), Some(1), "{client} exec: {}", t.screen());
+        t.expect("read escape sequence");
+        // The exec's process runs on.
+        assert_eq!(inspect(&d, "host", "{{len .ExecIDs}}"), (n + 1).to_string());
+    }
+    assert_running(&d, "host");
+}
