@@ -34,6 +34,8 @@ pub struct ContainerCreateRequest {
     pub stdin_once: bool,
     /// `--stop-signal`; empty or absent: the image's.
     pub stop_signal: Option<String>,
+    /// `--health-*`, `--no-healthcheck`; absent: the image's.
+    pub healthcheck: Option<crate::health::HealthConfig>,
     /// `--stop-timeout` in seconds; absent: 10.
     pub stop_timeout: Option<i64>,
     /// `--domainname`.
@@ -210,6 +212,9 @@ pub struct ContainerState {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    /// Only for containers with a health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::Health>,
 }
 
 /// `Config` of [`ContainerInspect`] (the fields berth keeps).
@@ -237,6 +242,9 @@ pub struct InspectConfig {
     pub labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
+    /// The merged health check, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<crate::health::HealthConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<i64>,
 }

@@ -18,6 +18,7 @@ pub mod detach_keys;
 pub mod event;
 pub mod exec;
 pub mod fs;
+pub mod health;
 pub mod image;
 pub mod resources;
 pub mod stats;

@@ -422,6 +422,7 @@ fn exec_processes_die_with_their_container() {
     // stop returns (does not wait for the execs) and takes them along.
     let mut stop = d
         .docker_command(DOCKER_28, &["stop", "-t", "1", "k1"])
+        .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
     assert!(wait_child(&mut stop, "docker stop").success());

@@ -435,3 +435,159 @@ fn cp_with_every_client() {
         );
     }
 }
+
+/// `curl` on the daemon's socket: (status, body).
+fn curl(d: &Daemon, args: &[&str]) -> (u16, Vec<u8>) {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}", "--unix-socket"])
+        .arg(d.socket())
+        .args(args)
+        .output()
+        .expect("curl is needed (Debian package curl)");
+    let text = out.stdout;
+    let split = text.iter().rposition(|b| *b == b'\n').unwrap();
+    let status = String::from_utf8_lossy(&text[split + 1..])
+        .trim()
+        .parse()
+        .unwrap();
+    (status, text[..split].to_vec())
+}
+
+/// A tar with raw names (the tar crate refuses `../x` in its builder).
+fn raw_tar(entries: &[(&str, tar_kind::Kind, &str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, kind, link, data) in entries {
+        let mut h = [0u8; 512];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        let mode = if *kind == tar_kind::Kind::Dir {
+            b"0000755\0"
+        } else {
+            b"0000644\0"
+        };
+        h[100..108].copy_from_slice(mode);
+        h[108..116].copy_from_slice(b"0000000\0");
+        h[116..124].copy_from_slice(b"0000000\0");
+        h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
+        h[136..148].copy_from_slice(b"14000000000\0");
+        h[156] = match kind {
+            tar_kind::Kind::File => b'0',
+            tar_kind::Kind::Sym => b'2',
+            tar_kind::Kind::Dir => b'5',
+        };
+        h[157..157 + link.len()].copy_from_slice(link.as_bytes());
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[263..265].copy_from_slice(b"00");
+        h[148..156].copy_from_slice(b"        ");
+        let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        out.extend_from_slice(&h);
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.resize(out.len() + 1024, 0);
+    out
+}
+
+mod tar_kind {
+    #[derive(PartialEq, Eq, Clone, Copy)]
+    pub(crate) enum Kind {
+        File,
+        Sym,
+        Dir,
+    }
+}
+
+#[test]
+fn hostile_archives_never_leave_the_container_root() {
+    use tar_kind::Kind;
+    let d = Daemon::start();
+    import_busybox(&d);
+    ok(
+        &d,
+        "docker28",
+        &["create", "--name", "victim", "busybox", "true"],
+    );
+    let host_marker = d.dir.path().join("host-marker");
+    let rel_host = host_marker
+        .to_str()
+        .unwrap()
+        .trim_start_matches('/')
+        .to_owned();
+    let put = |path: &str, tar: Vec<u8>| {
+        let file = d.dir.path().join("put.tar");
+        fs_err::write(&file, tar).unwrap();
+        curl(
+            &d,
+            &[
+                "-X",
+                "PUT",
+                "--data-binary",
+                &format!("@{}", file.display()),
+                &format!("http://x/containers/victim/archive?path={path}"),
+            ],
+        )
+    };
+    // `..` out of the destination: refused, nothing written.
+    let up = format!("../../../../../../../../{rel_host}");
+    let (status, body) = put("/", raw_tar(&[(&up, Kind::File, "", b"evil")]));
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        String::from_utf8_lossy(&body).contains("escapes"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    // A symlink to `/`, then files through it, and an absolute name: all
+    // inside the container.
+    let abs = format!("/{rel_host}");
+    let (status, body) = put(
+        "/",
+        raw_tar(&[
+            ("evil", Kind::Sym, "/", b""),
+            ("evil/through-link", Kind::File, "", b"in"),
+            (&abs, Kind::File, "", b"abs"),
+        ]),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(!host_marker.exists(), "a file was written on the host");
+    // A container path that is a symlink to `/` is the container's root.
+    let (status, _) = put("/evil", raw_tar(&[("via-dest", Kind::File, "", b"x")]));
+    assert_eq!(status, 200);
+    let out = d.dir.path().join("victim-out");
+    fs_err::create_dir_all(&out).unwrap();
+    for p in ["/through-link", "/via-dest", &abs] {
+        ok(
+            &d,
+            "docker28",
+            &["cp", &format!("victim:{p}"), out.to_str().unwrap()],
+        );
+    }
+    assert_eq!(fs_err::read(out.join("through-link")).unwrap(), b"in");
+    assert_eq!(fs_err::read(out.join("host-marker")).unwrap(), b"abs");
+    // Reading through the link reads the container's root, not the host's.
+    let (status, tar) = curl(&d, &["http://x/containers/victim/archive?path=/evil/"]);
+    assert_eq!(status, 200);
+    let names = String::from_utf8_lossy(&tar);
+    assert!(
+        names.contains("evil/bin/busybox"),
+        "not the container's root"
+    );
+    assert!(
+        !names.contains("evil/proc/"),
+        "the host's root was archived"
+    );
+    assert!(!host_marker.exists());
+    // A read-only root file system takes nothing.
+    ok(
+        &d,
+        "docker28",
+        &["create", "--read-only", "--name", "ro", "busybox", "true"],
+    );
+    let file = d.dir.path().join("put.tar");
+    for client in CLIENTS {
+        let err = fails(&d, client, &["cp", file.to_str().unwrap(), "ro:/"]);
+        assert!(
+            err.contains("container rootfs is marked read-only"),
+            "{client}: {err}"
+        );
+    }
+}

@@ -925,6 +925,20 @@ impl Shim {
                 }),
                 None => Err(no_exec(&exec_id)),
             },
+            Request::ForgetExec { exec_id } => match self.execs.get(&exec_id) {
+                Some(p) if p.exit.is_none() || !p.clients.is_empty() => Err(ShimError::new(
+                    ErrorClass::Conflict,
+                    format!("exec \"{exec_id}\" is running or has clients"),
+                )),
+                Some(_) => {
+                    self.execs.remove(&exec_id);
+                    Ok(Reply::Done)
+                }
+                None => {
+                    self.early.retain(|(id, _)| *id != exec_id);
+                    Ok(Reply::Done)
+                }
+            },
             Request::Resize {
                 exec_id,
                 width,

@@ -5,6 +5,7 @@ pub(crate) mod containers;
 pub(crate) mod events;
 pub(crate) mod exec;
 pub(crate) mod fs;
+pub(crate) mod health;
 pub(crate) mod images;
 pub(crate) mod info;
 pub(crate) mod lifecycle;

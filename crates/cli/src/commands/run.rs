@@ -211,8 +211,10 @@ pub(crate) fn create_config(
     // `--entrypoint ""` resets the image's entrypoint (docker sends `[""]`).
     let entrypoint = o.entrypoint.as_ref().map(|e| vec![e.clone()]);
     let (h, w) = console.unwrap_or((0, 0));
+    let healthcheck = super::health::healthcheck(o)?;
     let limits = super::resources::host_config(&o.resources)?;
     let mut config = json!({
+        "Healthcheck": healthcheck,
         "Hostname": o.hostname.clone().unwrap_or_default(),
         "User": o.user.clone().unwrap_or_default(),
         "AttachStdin": s.stdin,

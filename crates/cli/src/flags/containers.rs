@@ -76,6 +76,48 @@ pub(crate) struct ContainerOptions {
     /// Container host name
     #[arg(short = 'h', long = "hostname", value_name = "string")]
     pub(crate) hostname: Option<String>,
+    /// Command to run to check health
+    #[arg(long = "health-cmd", value_name = "string")]
+    pub(crate) health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-interval",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub(crate) health_interval: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(
+        long = "health-retries",
+        value_name = "int",
+        allow_hyphen_values = true
+    )]
+    pub(crate) health_retries: Option<i64>,
+    /// Time between running the check during the start period (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-start-interval",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub(crate) health_start_interval: Option<String>,
+    /// Start period for the container to initialize before starting
+    /// health-retries countdown (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-start-period",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub(crate) health_start_period: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-timeout",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub(crate) health_timeout: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub(crate) no_healthcheck: bool,
     /// Run an init inside the container that forwards signals and reaps
     /// processes
     #[arg(long = "init", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "bool")]

@@ -352,6 +352,14 @@ impl Inner {
                 message: format!("unexpected answer from the shim to an exec: {other:?}"),
             }),
             Err(ContainerError::ShimRequest { class, message }) => {
+                // Drop the attach client the shim holds for it.
+                drop(stream);
+                let _ = shim::request(
+                    &state_dir,
+                    &Request::ForgetExec {
+                        exec_id: info.id.clone(),
+                    },
+                );
                 Err(ContainerError::ShimRequest {
                     class,
                     // dockerd passes containerd's wording on; clients print it.
@@ -365,7 +373,11 @@ impl Inner {
     }
 
     /// The container's process spec with the exec's changes.
-    fn exec_process(&self, info: &ExecInfo, console: Option<[u16; 2]>) -> Result<OciProcess> {
+    pub(crate) fn exec_process(
+        &self,
+        info: &ExecInfo,
+        console: Option<[u16; 2]>,
+    ) -> Result<OciProcess> {
         let cid = &info.container_id;
         let path = self.bundle_dir(cid).join("config.json");
         let bytes = fs_err::read(&path).map_err(|e| super::store::io(&path, e))?;
@@ -489,7 +501,12 @@ impl Inner {
 /// has a terminal, then the container's configured variables, then the
 /// exec's (`ReplaceOrAppendEnvValues`). The container's `TERM=xterm` came
 /// from its own terminal and is not passed to an exec without one.
-fn exec_env(container: &[String], container_tty: bool, tty: bool, extra: &[String]) -> Vec<String> {
+pub(crate) fn exec_env(
+    container: &[String],
+    container_tty: bool,
+    tty: bool,
+    extra: &[String],
+) -> Vec<String> {
     let key = |e: &str| e.split_once('=').map_or(e, |(k, _)| k).to_owned();
     let mut out: Vec<String> = container
         .iter()

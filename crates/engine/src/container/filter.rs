@@ -279,9 +279,11 @@ impl<'a> Compiled<'a> {
         {
             return false;
         }
-        // No container has a health check: its health is `none`.
-        if self.has("health") && !self.values("health").iter().any(|h| h == "none") {
-            return false;
+        if self.has("health") {
+            let status = super::health::Healthcheck::status(c.health.as_ref());
+            if !self.values("health").iter().any(|h| h == status) {
+                return false;
+            }
         }
         // Nor volumes, networks, published or exposed ports.
         if ["volume", "network", "publish", "expose"]
@@ -386,6 +388,7 @@ mod tests {
             },
             restart: Default::default(),
             exits: 0,
+            health: None,
             busy: false,
         }
     }

@@ -25,6 +25,12 @@ use super::{ContainerError, ContainerService, lock, resolve};
 
 type Result<T, E = ContainerError> = std::result::Result<T, E>;
 
+/// Stopped containers' root file systems mounted for file-system calls:
+/// mount point -> (calls using it, mounts to undo). Locked before the
+/// container table.
+static STOPPED_USERS: std::sync::Mutex<std::collections::BTreeMap<PathBuf, (usize, usize)>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
 /// Options of `PUT /containers/{id}/archive`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PutArchiveOptions {
@@ -68,13 +74,17 @@ fn rootfs_error(asked: &str, path: &str, e: RootfsError) -> ContainerError {
 
 impl ContainerService<'_> {
     /// Runs `f` on the container's mounted root file system: the mount of
-    /// a running container, or a mount made for the call.
+    /// a running container, or a mount made for the call. Calls on one
+    /// stopped container share its mount (`docker cp` stats, then reads):
+    /// the first claims the container (it cannot start meanwhile) and
+    /// mounts, the last unmounts and lets it go.
     fn with_rootfs<T>(
         &self,
         id_or_name: &str,
         f: impl FnOnce(&Container, &Path) -> Result<T>,
     ) -> Result<T> {
         let inner = &self.containers.inner;
+        let mut users = lock(&STOPPED_USERS);
         let c = {
             let mut table = lock(&inner.table);
             let id = resolve(&table, id_or_name)?.id.clone();
@@ -82,28 +92,63 @@ impl ContainerService<'_> {
             if entry.state.status == Status::Running {
                 let c = entry.clone();
                 drop(table);
+                drop(users);
                 return f(&c, &inner.rootfs_dir(&c.id));
             }
-            if entry.busy {
-                return Err(super::busy(&id));
-            }
-            entry.busy = true;
             entry.clone()
         };
         let rootfs = inner.rootfs_dir(&c.id);
-        let result = self.mount_stopped(&c, &rootfs).and_then(|n| {
-            let r = f(&c, &rootfs);
-            for _ in 0..n {
+        let key = rootfs.clone();
+        match users.get_mut(&key) {
+            Some(entry) => entry.0 += 1,
+            None => {
+                {
+                    let mut table = lock(&inner.table);
+                    let entry = table.get_mut(&c.id).ok_or_else(|| super::gone(&c.id))?;
+                    if entry.busy {
+                        return Err(super::busy(&c.id));
+                    }
+                    entry.busy = true;
+                }
+                match self.mount_stopped(&c, &rootfs) {
+                    Ok(n) => {
+                        users.insert(key.clone(), (1, n));
+                    }
+                    Err(e) => {
+                        self.release(&c.id);
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        drop(users);
+        let result = f(&c, &rootfs);
+        let mut users = lock(&STOPPED_USERS);
+        let last = match users.get_mut(&key) {
+            Some(entry) => {
+                entry.0 -= 1;
+                (entry.0 == 0).then_some(entry.1)
+            }
+            None => None,
+        };
+        if let Some(mounts) = last {
+            users.remove(&key);
+            for _ in 0..mounts {
                 let _ = Mount::unmount(&rootfs);
             }
-            r
-        });
+            self.release(&c.id);
+        }
+        result
+    }
+
+    /// Lets a container claimed by [`ContainerService::with_rootfs`] go.
+    fn release(&self, id: &str) {
+        let inner = &self.containers.inner;
         let mut table = lock(&inner.table);
-        if let Some(entry) = table.get_mut(&c.id) {
+        if let Some(entry) = table.get_mut(id) {
             entry.busy = false;
         }
         inner.changed.notify_all();
-        result
     }
 
     /// Mounts a stopped container's snapshot on `rootfs`; how many mounts.
@@ -192,6 +237,12 @@ impl ContainerService<'_> {
         r: &mut dyn Read,
         opts: PutArchiveOptions,
     ) -> Result<()> {
+        let c = self.containers.get(id_or_name)?;
+        if c.options.security.readonly_rootfs {
+            return Err(ContainerError::InvalidArgument {
+                message: "container rootfs is marked read-only".to_owned(),
+            });
+        }
         self.with_rootfs(id_or_name, |c, root| {
             // The destination is resolved in the root (a symlink to a
             // directory is followed, inside the root).

@@ -29,6 +29,8 @@
 pub mod exec;
 pub mod filter;
 pub mod fs;
+pub mod health;
+mod init;
 mod log_attrs;
 pub mod logs;
 pub mod model;
@@ -169,6 +171,8 @@ pub struct Settings {
     pub cgroup_v2: bool,
     /// Where container events go (`GET /events`).
     pub events: crate::events::EventBus,
+    /// Run containers under `berth-init` unless they say (berthd's `--init`).
+    pub default_init: bool,
 }
 
 /// The container service.
@@ -209,6 +213,8 @@ struct Inner {
     image_store: std::sync::OnceLock<std::sync::Weak<ImageStore>>,
     /// Exec records (`exec`), in memory only.
     execs: exec::Execs,
+    /// The running health monitors (`health`).
+    health: health::Monitors,
 }
 
 /// What an attach client wants from a container's streams.
@@ -247,6 +253,7 @@ struct PendingAttach {
 impl Drop for Containers {
     fn drop(&mut self) {
         self.inner.closed.store(true, Ordering::SeqCst);
+        self.inner.health.stop_all();
         // Pending restarts wake up and see the service closed.
         self.inner.changed.notify_all();
         let monitors = std::mem::take(&mut *lock(&self.inner.monitors));
@@ -312,6 +319,7 @@ impl Containers {
             let p = settings.exec_root.join(d);
             fs_err::create_dir_all(&p).map_err(|e| store::io(&p, e))?;
         }
+        init::install(&settings.exec_root)?;
         let mut loaded = store.load_all()?;
         // A back-off the last daemon did not finish: the container is
         // stopped, and its policy is asked again (`restart_at_boot`).
@@ -332,6 +340,7 @@ impl Containers {
             removed_exits: Mutex::new(VecDeque::new()),
             image_store: std::sync::OnceLock::new(),
             execs: exec::Execs::default(),
+            health: health::Monitors::default(),
         });
         let running: Vec<Container> = lock(&inner.table)
             .values()
@@ -468,6 +477,15 @@ impl Containers {
             .stop_signal
             .clone()
             .or_else(|| image_config.stop_signal.clone());
+        opts.healthcheck.as_ref().map_or(Ok(()), |h| h.validate())?;
+        let health = health::HealthConfig::merged(
+            opts.healthcheck.as_ref(),
+            image_config.healthcheck.as_ref(),
+        )
+        .map(|config| health::Healthcheck {
+            config,
+            state: None,
+        });
         let container = Container {
             id: id.clone(),
             name,
@@ -479,6 +497,7 @@ impl Containers {
             labels,
             stop_signal,
             state: State::default(),
+            health,
             restart: RestartState::default(),
             exits: 0,
             busy: false,
@@ -1155,6 +1174,8 @@ impl Inner {
             } else {
                 security::Joins::default()
             },
+            init: init::wanted(c, self.settings.default_init)
+                .then(|| init::host_path(&self.settings.exec_root)),
         };
         let spec = spec::build(c, &ctx)?;
         let bundle = self.bundle_dir(&c.id);
@@ -1312,6 +1333,7 @@ impl Inner {
         c.exits += 1;
         // As dockerd: a container's execs go with its process.
         self.execs.forget_container(id);
+        self.health_exited(c);
         let exec_duration = exec_seconds(&c.state.started_at, &c.state.finished_at);
         self.emit(
             c,
@@ -1339,6 +1361,7 @@ impl Inner {
 
     /// Waits for the container's exit on a thread of its own.
     fn spawn_monitor(this: &Arc<Self>, id: &str) {
+        Self::start_health(this, id);
         let inner = Arc::clone(this);
         let id = id.to_owned();
         let spawned = std::thread::Builder::new()

@@ -45,6 +45,10 @@ pub struct CreateOptions {
     /// `--stop-signal` (docker's `Config.StopSignal`); the image's if `None`.
     #[serde(default)]
     pub stop_signal: Option<String>,
+    /// `--health-*`/`--no-healthcheck` (docker's `Config.Healthcheck` as
+    /// sent); merged with the image's at create.
+    #[serde(default)]
+    pub healthcheck: Option<super::health::HealthConfig>,
     /// `--restart` (docker's `HostConfig.RestartPolicy`).
     #[serde(default)]
     pub restart_policy: super::restart::RestartPolicy,
@@ -179,6 +183,9 @@ pub struct Container {
     #[serde(default)]
     pub stop_signal: Option<String>,
     pub state: State,
+    /// The health check (merged config) and its state, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::health::Healthcheck>,
     /// Restart policy bookkeeping (docker's `RestartCount`, ...).
     #[serde(default)]
     pub restart: super::restart::RestartState,

@@ -88,7 +88,11 @@ fn summary(listed: ListedContainer, now: i64) -> api::ContainerSummary {
         Status::Running => format!(
             "Up {}{}",
             human_duration(now - unix_seconds(&c.state.started_at)),
-            if c.state.paused { " (Paused)" } else { "" }
+            if c.state.paused {
+                " (Paused)".to_owned()
+            } else {
+                berth_engine::container::health::status_suffix(&c)
+            }
         ),
         Status::Restarting => format!(
             "Restarting ({}) {} ago",
@@ -299,6 +303,22 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
             oom_killed: c.state.oom_killed,
             started_at: or_zero_time(c.state.started_at),
             finished_at: or_zero_time(c.state.finished_at),
+            health: c.health.as_ref().and_then(|h| h.state.clone()).map(|s| {
+                berth_api_types::health::Health {
+                    status: s.status,
+                    failing_streak: s.failing_streak,
+                    log: s
+                        .log
+                        .into_iter()
+                        .map(|r| berth_api_types::health::HealthcheckResult {
+                            start: r.start,
+                            end: r.end,
+                            exit_code: r.exit_code,
+                            output: r.output,
+                        })
+                        .collect(),
+                }
+            }),
             ..api::ContainerState::default()
         },
         image: c.image,
@@ -350,6 +370,17 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
             volumes: None,
             labels: c.labels,
             stop_signal: c.stop_signal,
+            healthcheck: c
+                .health
+                .as_ref()
+                .map(|h| berth_api_types::health::HealthConfig {
+                    test: Some(h.config.test.clone()),
+                    interval: h.config.interval,
+                    timeout: h.config.timeout,
+                    start_period: h.config.start_period,
+                    start_interval: h.config.start_interval,
+                    retries: h.config.retries,
+                }),
             stop_timeout: c.options.stop_timeout,
         },
         exec_ids,

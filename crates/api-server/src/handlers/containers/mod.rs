@@ -26,6 +26,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use berth_api_types::container as api;
+use berth_engine::container::health::HealthConfig;
 use berth_engine::container::{ContainerError, CreateOptions, WaitCondition};
 
 use super::json_response;
@@ -112,6 +113,14 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
         attach_stderr: body.attach_stderr,
         stdin_once: body.stdin_once,
         stop_signal: body.stop_signal.filter(|s| !s.is_empty()),
+        healthcheck: body.healthcheck.map(|h| HealthConfig {
+            test: h.test.unwrap_or_default(),
+            interval: h.interval,
+            timeout: h.timeout,
+            start_period: h.start_period,
+            start_interval: h.start_interval,
+            retries: h.retries,
+        }),
         restart_policy,
         init: body.host_config.as_ref().and_then(|h| h.init),
         stop_timeout: body.stop_timeout,
