@@ -28,6 +28,10 @@ pub(crate) struct Flags {
     #[arg(long = "cgroup-parent", value_name = "PATH", default_value = "/berth")]
     pub(crate) cgroup_parent: String,
 
+    /// Run an init in the container to forward signals and reap processes
+    #[arg(long = "init")]
+    pub(crate) init: bool,
+
     /// Daemon socket to connect to (unix:///path)
     #[arg(short = 'H', long = "host", value_name = "ADDR", default_value = DEFAULT_HOST)]
     pub(crate) host: String,
@@ -91,6 +95,7 @@ pub(crate) struct Settings {
     pub(crate) data_root: PathBuf,
     pub(crate) exec_root: PathBuf,
     pub(crate) cgroup_parent: String,
+    pub(crate) init: bool,
     pub(crate) socket: PathBuf,
     pub(crate) socket_group: SocketGroup,
     pub(crate) pidfile: PathBuf,
@@ -121,6 +126,7 @@ impl Settings {
             data_root: flags.data_root,
             exec_root: flags.exec_root,
             cgroup_parent: flags.cgroup_parent,
+            init: flags.init,
             pidfile: flags.pidfile,
             debug: flags.debug,
             // --debug wins over --log-level, as in dockerd.

@@ -576,4 +576,18 @@ fn hostile_archives_never_leave_the_container_root() {
         "the host's root was archived"
     );
     assert!(!host_marker.exists());
+    // A read-only root file system takes nothing.
+    ok(
+        &d,
+        "docker28",
+        &["create", "--read-only", "--name", "ro", "busybox", "true"],
+    );
+    let file = d.dir.path().join("put.tar");
+    for client in CLIENTS {
+        let err = fails(&d, client, &["cp", file.to_str().unwrap(), "ro:/"]);
+        assert!(
+            err.contains("container rootfs is marked read-only"),
+            "{client}: {err}"
+        );
+    }
 }

@@ -503,6 +503,51 @@ fn update_applies_to_running_containers_and_is_kept_for_stopped_ones() {
             .trim(),
         "104857600"
     );
+
+    // The restart policy: changed by update, refused for --rm containers.
+    assert_eq!(
+        d.ok(&["update", "--restart", "always", "upd"]).trim(),
+        "upd"
+    );
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", "upd"])
+            .trim(),
+        "always"
+    );
+    berth_ok(&d, &["update", "--restart", "on-failure:3", "upd"]);
+    assert_eq!(
+        d.ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+            "upd"
+        ])
+        .trim(),
+        "on-failure 3"
+    );
+    let out = d.docker20(&["update", "--restart", "sometimes", "upd"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("invalid restart policy"),
+        "{}",
+        show("update --restart sometimes", &out, &d)
+    );
+    berth_ok(
+        &d,
+        &[
+            "run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "300",
+        ],
+    );
+    let out = d.berth(&["update", "--restart", "always", "gone"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(
+            "Restart policy cannot be updated because AutoRemove is enabled for the container"
+        ),
+        "{}",
+        show("update --restart of a --rm container", &out, &d)
+    );
+    berth_ok(&d, &["rm", "-f", "gone"]);
 }
 
 #[test]

@@ -47,6 +47,8 @@ pub struct EngineConfig {
     pub shim_path: PathBuf,
     /// Containers' cgroups are `<cgroup_parent>/<id>` (dockerd: `/docker`).
     pub cgroup_parent: String,
+    /// Run containers under `berth-init` unless they say (berthd's `--init`).
+    pub default_init: bool,
 }
 
 impl EngineConfig {
@@ -60,6 +62,7 @@ impl EngineConfig {
             host_paths: HostPaths::default(),
             shim_path: default_shim_path(),
             cgroup_parent: "/berth".to_owned(),
+            default_init: false,
         }
     }
 }
@@ -112,6 +115,7 @@ impl Engine {
             cgroup_parent: config.cgroup_parent.clone(),
             cgroup_v2,
             events: events.clone(),
+            default_init: config.default_init,
         })
         .map_err(|e| EngineError::Containers(Box::new(e)))?;
         containers.remove_orphan_snapshots(images.store());

@@ -101,6 +101,7 @@ impl Fixture {
             cgroup_parent: self.cgroup_parent.clone(),
             cgroup_v2: Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
             events: berth_engine::events::EventBus::new(),
+            default_init: false,
         }
     }
 

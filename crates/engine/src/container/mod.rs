@@ -30,6 +30,7 @@ pub mod exec;
 pub mod filter;
 pub mod fs;
 pub mod health;
+mod init;
 mod log_attrs;
 pub mod logs;
 pub mod model;
@@ -170,6 +171,8 @@ pub struct Settings {
     pub cgroup_v2: bool,
     /// Where container events go (`GET /events`).
     pub events: crate::events::EventBus,
+    /// Run containers under `berth-init` unless they say (berthd's `--init`).
+    pub default_init: bool,
 }
 
 /// The container service.
@@ -316,6 +319,7 @@ impl Containers {
             let p = settings.exec_root.join(d);
             fs_err::create_dir_all(&p).map_err(|e| store::io(&p, e))?;
         }
+        init::install(&settings.exec_root)?;
         let mut loaded = store.load_all()?;
         // A back-off the last daemon did not finish: the container is
         // stopped, and its policy is asked again (`restart_at_boot`).
@@ -1170,6 +1174,8 @@ impl Inner {
             } else {
                 security::Joins::default()
             },
+            init: init::wanted(c, self.settings.default_init)
+                .then(|| init::host_path(&self.settings.exec_root)),
         };
         let spec = spec::build(c, &ctx)?;
         let bundle = self.bundle_dir(&c.id);

@@ -61,10 +61,11 @@ pub struct Ulimit {
 }
 
 /// What an update changes (docker's `UpdateConfig`): zero values leave a
-/// field as it is.
+/// field as it is; `restart_policy` replaces the policy when given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResourceUpdate {
     pub resources: Resources,
+    pub restart_policy: Option<super::restart::RestartPolicy>,
 }
 
 /// What the host offers, as dockerd's `sysinfo` sees it.
@@ -644,6 +645,14 @@ impl Containers {
                 .resources
                 .merge(&new)
                 .map_err(|e| fail(&c.id, e))?;
+            if c.options.auto_remove && update.restart_policy.is_some_and(|p| !p.is_none()) {
+                return Err(fail(
+                    &c.id,
+                    ContainerError::Conflict {
+                        message: "Restart policy cannot be updated because AutoRemove is enabled for the container".into(),
+                    },
+                ));
+            }
             (c.id.clone(), merged, c.state.status == Status::Running)
         };
         if running {
@@ -665,9 +674,15 @@ impl Containers {
         }
         let mut table = lock(&self.inner.table);
         let c = table.get_mut(&id).ok_or_else(|| super::gone(&id))?;
-        let before = std::mem::replace(&mut c.options.resources, merged);
+        let before = (c.options.resources.clone(), c.options.restart_policy);
+        c.options.resources = merged;
+        if let Some(p) = update.restart_policy {
+            // Read at the next exit (and at berthd's start), as dockerd's
+            // `UpdateMonitor`.
+            c.options.restart_policy = p;
+        }
         if let Err(e) = self.inner.store.save(c) {
-            c.options.resources = before;
+            (c.options.resources, c.options.restart_policy) = before;
             return Err(e);
         }
         let c = c.clone();

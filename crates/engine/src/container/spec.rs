@@ -24,6 +24,8 @@ pub(crate) struct SpecContext<'a> {
     pub rootfs_mounted: bool,
     /// Namespaces and shm of other containers this one joins (at start).
     pub joins: super::security::Joins,
+    /// The host's `berth-init`, when the container runs under it (`--init`).
+    pub init: Option<std::path::PathBuf>,
 }
 
 /// Builds the spec. `rootfs` must be mounted when a user name is to be
@@ -116,6 +118,9 @@ pub(crate) fn build(c: &Container, ctx: &SpecContext<'_>) -> Result<Spec, Contai
         &ctx.joins,
         uid,
     )?;
+    if let Some(init) = &ctx.init {
+        super::init::apply(&mut value, init);
+    }
     serde_json::from_value(value).map_err(|e| internal(format!("container spec: {e}")))
 }
 
@@ -273,6 +278,7 @@ mod tests {
             cgroup_v2: false,
             rootfs_mounted: true,
             joins: Default::default(),
+            init: None,
         };
         let spec = build(&container(), &ctx).unwrap();
         let v = serde_json::to_value(&spec).unwrap();

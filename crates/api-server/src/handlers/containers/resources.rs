@@ -90,15 +90,19 @@ pub(crate) async fn update(backend: Backend, id: String, req: Request) -> Respon
             }
         }
     };
-    if let Some(policy) = body.restart_policy.as_ref().filter(|p| !p.name.is_empty()) {
-        return ApiError::invalid_argument(format!(
-            "Cannot update container {id}: berth cannot change the restart policy (\"{}\") with update yet; recreate the container with --restart",
-            policy.name
-        ))
-        .into_response_body();
-    }
+    // An empty name leaves the policy as it is (dockerd).
+    let restart_policy = match body.restart_policy.as_ref().filter(|p| !p.name.is_empty()) {
+        None => None,
+        Some(p) => {
+            match berth_engine::container::RestartPolicy::parse(&p.name, p.maximum_retry_count) {
+                Ok(policy) => Some(policy),
+                Err(e) => return ApiError::invalid_argument(e).into_response_body(),
+            }
+        }
+    };
     let update = ResourceUpdate {
         resources: from_api(&body.resources),
+        restart_policy,
     };
     match blocking(move || backend.update_container(&id, &update)).await {
         Ok(warnings) => json_response(StatusCode::OK, &api::ContainerUpdateResponse { warnings }),
