@@ -57,3 +57,28 @@ impl Client {
         Ok(BodyStream { body })
     }
 }
+
+impl Client {
+    /// `GET /system/df`.
+    pub async fn system_df(&self) -> Result<berth_api_types::prune::DiskUsage, Error> {
+        let raw = self
+            .call(Method::GET, "/system/df", Vec::new(), None)
+            .await?;
+        Self::decode("/system/df", &raw)
+    }
+
+    /// `POST /{kind}/prune?filters=` (`containers`, `images`, `networks`,
+    /// `volumes`, `build`), decoded as that prune's report.
+    pub async fn prune<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: &str,
+        filters: &str,
+    ) -> Result<T, Error> {
+        let mut path = format!("/{kind}/prune");
+        if !filters.is_empty() {
+            path.push_str(&format!("?filters={}", encode(filters)));
+        }
+        let raw = self.call(Method::POST, &path, Vec::new(), None).await?;
+        Self::decode(&path, &raw)
+    }
+}

@@ -17,6 +17,7 @@ use berth_engine::events::Subscription;
 use berth_engine::image::{
     DeleteItem, Digest, HistoryEntry, ImageDetails, ImageError, ImportRequest, LoadedImage,
 };
+use berth_engine::prune::{DiskUsage, PruneError, PruneFilters, PruneReport};
 use berth_engine::{Engine, SystemInfo, VersionInfo};
 pub use lifecycle::LifecycleBackend;
 
@@ -30,6 +31,18 @@ pub trait SystemBackend: Send + Sync {
     fn subscribe_events(&self, since: Option<i128>) -> Subscription {
         berth_engine::events::EventBus::new().subscribe(since)
     }
+    /// `GET /system/df`; the default (no engine) uses nothing.
+    fn disk_usage(&self) -> Result<DiskUsage, PruneError> {
+        Ok(DiskUsage::default())
+    }
+    /// `POST /containers/prune`; the default (no engine) removes nothing.
+    fn prune_containers(&self, _filters: &PruneFilters) -> Result<PruneReport, PruneError> {
+        Ok(PruneReport::default())
+    }
+    /// `POST /images/prune`; the default (no engine) removes nothing.
+    fn prune_images(&self, _filters: &PruneFilters) -> Result<PruneReport, PruneError> {
+        Ok(PruneReport::default())
+    }
 }
 
 impl SystemBackend for Engine {
@@ -41,6 +54,15 @@ impl SystemBackend for Engine {
     }
     fn subscribe_events(&self, since: Option<i128>) -> Subscription {
         self.events().subscribe(since)
+    }
+    fn disk_usage(&self) -> Result<DiskUsage, PruneError> {
+        Engine::disk_usage(self)
+    }
+    fn prune_containers(&self, filters: &PruneFilters) -> Result<PruneReport, PruneError> {
+        Engine::prune_containers(self, filters)
+    }
+    fn prune_images(&self, filters: &PruneFilters) -> Result<PruneReport, PruneError> {
+        Engine::prune_images(self, filters)
     }
 }
 

@@ -50,6 +50,12 @@ pub enum Route {
     ExecResize(String),
     ExecInspect(String),
     Events,
+    SystemDf,
+    ContainersPrune,
+    ImagesPrune,
+    NetworksPrune,
+    VolumesPrune,
+    BuildPrune,
     ContainerStats(String),
     NotFound,
 }
@@ -62,6 +68,12 @@ pub fn route(method: &Method, path: &str) -> Route {
         ("GET", ["version"]) => Route::Version,
         ("GET", ["info"]) => Route::Info,
         ("GET", ["events"]) => Route::Events,
+        ("GET", ["system", "df"]) => Route::SystemDf,
+        ("POST", ["containers", "prune"]) => Route::ContainersPrune,
+        ("POST", ["images", "prune"]) => Route::ImagesPrune,
+        ("POST", ["networks", "prune"]) => Route::NetworksPrune,
+        ("POST", ["volumes", "prune"]) => Route::VolumesPrune,
+        ("POST", ["build", "prune"]) => Route::BuildPrune,
         ("GET", ["containers", id, "stats"]) if !id.is_empty() => {
             Route::ContainerStats((*id).to_owned())
         }

@@ -20,6 +20,7 @@ pub mod exec;
 pub mod fs;
 pub mod health;
 pub mod image;
+pub mod prune;
 pub mod resources;
 pub mod stats;
 pub mod system;

@@ -294,6 +294,20 @@ fn freeze_thaw_via_cgroup_events() {
 }
 
 #[test]
+fn a_freeze_that_never_completes_is_undone() {
+    let f = Fixture::new();
+    let m = f.manager();
+    m.apply(None).unwrap();
+    // The kernel never reports "frozen 1" (a task stuck in the kernel):
+    // pause fails with the events it saw and leaves the group thawed.
+    fs_err::write(f.path("berth/c1/cgroup.events"), "populated 1\nfrozen 0\n").unwrap();
+    let err = m.freeze().unwrap_err();
+    assert!(err.to_string().contains("frozen 0"), "{err}");
+    assert_eq!(f.read("berth/c1/cgroup.freeze"), "0");
+    assert!(!m.is_frozen().unwrap());
+}
+
+#[test]
 fn stats_pids_and_remove() {
     let f = Fixture::new();
     let m = f.manager();

@@ -132,6 +132,10 @@ pub(crate) enum SystemFlags {
     Info(FormatFlags),
     /// Get real time events from the server
     Events(system::EventsFlags),
+    /// Show docker disk usage
+    Df(system::DfFlags),
+    /// Remove unused data
+    Prune(system::SystemPruneFlags),
 }
 
 #[derive(Debug, Args)]

@@ -133,6 +133,12 @@ impl Settings {
                     command: SystemFlags::Events(f),
                 }) => Command::Observe(ObserveCommand::Events(f)),
                 Some(CommandFlags::Stats(f)) => Command::Observe(ObserveCommand::Stats(f)),
+                Some(CommandFlags::System {
+                    command: SystemFlags::Df(f),
+                }) => Command::Observe(ObserveCommand::Df(f)),
+                Some(CommandFlags::System {
+                    command: SystemFlags::Prune(f),
+                }) => Command::Observe(ObserveCommand::SystemPrune(f)),
                 Some(CommandFlags::Container { command }) => Command::Container(Box::new(command)),
             }
         };

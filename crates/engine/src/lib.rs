@@ -18,6 +18,7 @@ mod error;
 pub mod events;
 pub mod host;
 pub mod image;
+pub mod prune;
 pub mod system;
 
 use std::path::{Path, PathBuf};

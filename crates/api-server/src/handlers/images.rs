@@ -74,7 +74,7 @@ fn parent(d: &ImageDetails) -> String {
         .unwrap_or_default()
 }
 
-fn summary(d: &ImageDetails) -> api::ImageSummary {
+pub(super) fn summary(d: &ImageDetails) -> api::ImageSummary {
     api::ImageSummary {
         id: d.record.id.to_string(),
         parent_id: parent(d),

@@ -5,6 +5,7 @@ mod events;
 pub(crate) mod exec;
 mod images;
 mod params;
+mod prune;
 mod stats;
 mod system;
 
@@ -93,6 +94,12 @@ pub(crate) async fn handle(
         Route::ExecStart(id) => exec::start(backends.exec.clone(), id, req).await,
         Route::ExecResize(id) => exec::resize(backends.exec.clone(), id, req).await,
         Route::ExecInspect(id) => exec::inspect(backends.exec.clone(), id).await,
+        Route::SystemDf => prune::disk_usage(backends.system.clone(), version).await,
+        Route::ContainersPrune => prune::containers(backends.system.clone(), req).await,
+        Route::ImagesPrune => prune::images(backends.system.clone(), req).await,
+        Route::NetworksPrune => prune::nothing(&req, "networks"),
+        Route::VolumesPrune => prune::nothing(&req, "volumes"),
+        Route::BuildPrune => prune::nothing(&req, "build"),
         Route::Events => events::events(backends.system.clone(), req).await,
         Route::NotFound => ApiError::page_not_found().into_response_body(),
     }

@@ -43,6 +43,7 @@ pub(crate) async fn run(
         ContainerFlags::Unpause(f) => super::lifecycle::unpause(client, f, printer).await,
         ContainerFlags::Rename(f) => super::lifecycle::rename(client, f).await,
         ContainerFlags::Stats(f) => super::stats::stats(client, f, printer).await,
+        ContainerFlags::Prune(f) => super::system::container_prune(client, f, printer).await,
         ContainerFlags::Exec(f) => super::exec::run(client, f).await,
         ContainerFlags::Inspect(f) => {
             let f = InspectFlags {
@@ -227,7 +228,7 @@ pub(crate) fn ps_row(c: &Value, trunc: bool, now: i64) -> Value {
     })
 }
 
-fn ps_headers() -> Value {
+pub(crate) fn ps_headers() -> Value {
     json!({
         "Command": "COMMAND", "CreatedAt": "CREATED AT", "ID": "CONTAINER ID",
         "Image": "IMAGE", "Labels": "LABELS", "LocalVolumes": "LOCAL VOLUMES",

@@ -31,6 +31,7 @@ pub(crate) async fn run(
         ImageFlags::Load(f) => load(client, f, printer).await,
         ImageFlags::Import(f) => import(client, f, printer).await,
         ImageFlags::Inspect(f) => inspect(client, f, printer).await,
+        ImageFlags::Prune(f) => super::system::image_prune(client, f, printer).await,
     }
 }
 
@@ -83,7 +84,7 @@ pub(crate) fn human_duration(seconds: i64) -> String {
     format!("{} years", s / 3600 / 24 / 365)
 }
 
-fn since(created: i64) -> String {
+pub(crate) fn since(created: i64) -> String {
     format!("{} ago", human_duration(now() - created))
 }
 

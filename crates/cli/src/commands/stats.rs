@@ -172,7 +172,7 @@ fn headers() -> Value {
 }
 
 /// Go's `%.4g` of a value below 10000 (trailing zeros dropped).
-fn go_g4(v: f64) -> String {
+pub(crate) fn go_g4(v: f64) -> String {
     if v == 0.0 {
         return "0".to_owned();
     }

@@ -53,6 +53,8 @@ pub(crate) enum ContainerFlags {
     Update(super::resources::UpdateFlags),
     /// Display a live stream of container(s) resource usage statistics
     Stats(super::system::StatsFlags),
+    /// Remove all stopped containers
+    Prune(super::system::ContainerPruneFlags),
     /// Execute a command in a running container
     #[command(override_usage = "berth container exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
     Exec(super::exec::ExecFlags),

@@ -23,6 +23,8 @@ pub(crate) enum ImageFlags {
     Import(ImportFlags),
     /// Display detailed information on one or more images
     Inspect(ImageInspectFlags),
+    /// Remove unused images
+    Prune(super::system::ImagePruneFlags),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Args)]

@@ -280,6 +280,24 @@ mod tests {
     }
 
     #[test]
+    fn a_paused_running_container_reads_paused() {
+        let mut s = State {
+            status: Status::Running,
+            paused: true,
+            ..State::default()
+        };
+        assert_eq!(s.status_name(), "paused");
+        s.status = Status::Exited;
+        assert_eq!(s.status_name(), "exited");
+        // Documents stored before pause existed read as not paused.
+        let old: State = serde_json::from_str(
+            r#"{"Status":"running","Pid":1,"ShimPid":2,"ExitCode":0,"StartedAt":"","FinishedAt":"","Error":""}"#,
+        )
+        .unwrap();
+        assert!(!old.paused);
+    }
+
+    #[test]
     fn status_json_is_docker_names() {
         assert_eq!(
             serde_json::to_string(&Status::Exited).unwrap(),

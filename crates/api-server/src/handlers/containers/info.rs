@@ -77,7 +77,7 @@ fn command(args: &[String]) -> String {
     out
 }
 
-fn summary(listed: ListedContainer, now: i64) -> api::ContainerSummary {
+pub(crate) fn summary(listed: ListedContainer, now: i64) -> api::ContainerSummary {
     let ListedContainer {
         container: c,
         image,

@@ -12,7 +12,7 @@ mod resources;
 mod security;
 mod streams;
 
-pub(crate) use info::{inspect, list};
+pub(crate) use info::{inspect, list, summary};
 pub(crate) use lifecycle::{delete, kill, pause, rename, restart, start, stop, unpause};
 pub(crate) use resources::update;
 pub(crate) use streams::{
