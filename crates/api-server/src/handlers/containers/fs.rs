@@ -259,6 +259,9 @@ pub(crate) async fn archive_get(backend: Backend, id: String, req: Request) -> R
     .await
 }
 
+/// How much of a refused upload is still read before the error is sent.
+const DRAIN_LIMIT: u64 = 64 << 20;
+
 /// `PUT /containers/{id}/archive?path=&noOverwriteDirNonDir=&copyUIDGID=`.
 pub(crate) async fn archive_put(backend: Backend, id: String, req: Request) -> Response {
     let path = match archive_path(&req) {
@@ -272,7 +275,17 @@ pub(crate) async fn archive_put(backend: Backend, id: String, req: Request) -> R
     };
     let mut body = body_reader(req.into_body());
     match with_fs(backend, move |fs| {
-        fs.archive_put(&id, &path, &mut body, opts)
+        let put = fs.archive_put(&id, &path, &mut body, opts);
+        if put.is_err() {
+            // Read what the client is still sending before answering, as
+            // Go's server does: closing on an unread body makes the client
+            // fail with a broken pipe instead of reading the error.
+            let _ = std::io::copy(
+                &mut std::io::Read::take(&mut body, DRAIN_LIMIT),
+                &mut std::io::sink(),
+            );
+        }
+        put
     })
     .await
     {
