@@ -541,73 +541,18 @@ fn start_failure_code(cmd: &str, message: &str) -> i32 {
     }
 }
 
-/// Capability names by bit number (linux/capability.h).
-const CAP_NAMES: &[&str] = &[
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "DAC_READ_SEARCH",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "SETGID",
-    "SETUID",
-    "SETPCAP",
-    "LINUX_IMMUTABLE",
-    "NET_BIND_SERVICE",
-    "NET_BROADCAST",
-    "NET_ADMIN",
-    "NET_RAW",
-    "IPC_LOCK",
-    "IPC_OWNER",
-    "SYS_MODULE",
-    "SYS_RAWIO",
-    "SYS_CHROOT",
-    "SYS_PTRACE",
-    "SYS_PACCT",
-    "SYS_ADMIN",
-    "SYS_BOOT",
-    "SYS_NICE",
-    "SYS_RESOURCE",
-    "SYS_TIME",
-    "SYS_TTY_CONFIG",
-    "MKNOD",
-    "LEASE",
-    "AUDIT_WRITE",
-    "AUDIT_CONTROL",
-    "SETFCAP",
-    "MAC_OVERRIDE",
-    "MAC_ADMIN",
-    "SYSLOG",
-    "WAKE_ALARM",
-    "BLOCK_SUSPEND",
-    "AUDIT_READ",
-    "PERFMON",
-    "BPF",
-    "CHECKPOINT_RESTORE",
-];
-
-/// Every capability in berthd's bounding set (`CapBnd` of
-/// /proc/self/status): what a privileged process may have on this host.
-/// The host may lack some (this machine's root has no CAP_SYS_RESOURCE);
-/// asking for those would fail the start.
+/// Every capability in berthd's bounding set, as the OCI spec's type:
+/// what a privileged exec gets (see [`super::security::host_capabilities`]).
 pub(crate) fn host_capabilities() -> std::collections::HashSet<Capability> {
-    let status = fs_err::read_to_string("/proc/self/status").unwrap_or_default();
-    let mask = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapBnd:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .unwrap_or(0);
-    caps_of_mask(mask)
+    capability_set(&super::security::host_capabilities())
 }
 
-fn caps_of_mask(mask: u64) -> std::collections::HashSet<Capability> {
-    CAP_NAMES
+/// `CAP_*` names as the OCI spec's capabilities (unknown names dropped).
+fn capability_set(names: &[String]) -> std::collections::HashSet<Capability> {
+    names
         .iter()
-        .enumerate()
-        .filter(|(bit, _)| mask & (1u64 << bit) != 0)
-        .filter_map(|(_, name)| {
-            serde_json::from_value::<Capability>(serde_json::Value::String(format!("CAP_{name}")))
-                .ok()
+        .filter_map(|name| {
+            serde_json::from_value::<Capability>(serde_json::Value::String(name.clone())).ok()
         })
         .collect()
 }
@@ -654,12 +599,19 @@ mod tests {
         );
     }
 
+    fn caps_of_mask(mask: u64) -> std::collections::HashSet<Capability> {
+        capability_set(&super::super::security::caps_in_mask(mask))
+    }
+
     #[test]
     fn capability_masks() {
         let caps = caps_of_mask(0b1 | 1 << 21);
         assert_eq!(caps.len(), 2);
         assert!(caps.contains(&Capability::Chown));
         assert!(caps.contains(&Capability::SysAdmin));
-        assert_eq!(caps_of_mask(u64::MAX).len(), CAP_NAMES.len());
+        assert_eq!(
+            caps_of_mask(u64::MAX).len(),
+            super::super::security::CAPS.len()
+        );
     }
 }

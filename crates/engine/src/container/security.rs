@@ -126,7 +126,7 @@ fn parse_bool(text: &str) -> Option<bool> {
 }
 
 /// Capability names by number (capabilities(7)), without `CAP_`.
-const CAPS: &[&str] = &[
+pub(crate) const CAPS: &[&str] = &[
     "CHOWN",
     "DAC_OVERRIDE",
     "DAC_READ_SEARCH",
@@ -172,7 +172,7 @@ const CAPS: &[&str] = &[
 
 /// The capabilities this host can grant: those in berthd's bounding set
 /// (`CapBnd` of /proc/self/status), in number order, as `CAP_*` names.
-fn host_capabilities() -> Vec<String> {
+pub(crate) fn host_capabilities() -> Vec<String> {
     let status = fs_err::read_to_string("/proc/self/status").unwrap_or_default();
     let mask = status
         .lines()
@@ -182,7 +182,7 @@ fn host_capabilities() -> Vec<String> {
     caps_in_mask(mask)
 }
 
-fn caps_in_mask(mask: u64) -> Vec<String> {
+pub(crate) fn caps_in_mask(mask: u64) -> Vec<String> {
     CAPS.iter()
         .enumerate()
         .filter(|(i, _)| mask & (1u64 << i) != 0)
