@@ -21,8 +21,10 @@ mod fs;
 mod host;
 mod images;
 mod lifecycle;
+mod networks;
 mod resources;
 mod system;
+mod volumes;
 
 use std::sync::OnceLock;
 

@@ -20,11 +20,13 @@ pub mod exec;
 pub mod fs;
 pub mod health;
 pub mod image;
+pub mod network;
 pub mod prune;
 pub mod resources;
 pub mod stats;
 pub mod system;
 pub mod version;
+pub mod volume;
 
 pub use image::{
     GraphDriverData, HistoryResponseItem, ImageDeleteResponseItem, ImageInspect, ImageMetadata,

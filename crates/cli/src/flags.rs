@@ -7,9 +7,11 @@ pub(crate) mod exec;
 pub(crate) mod fs;
 pub(crate) mod images;
 pub(crate) mod lifecycle;
+pub(crate) mod network;
 pub(crate) mod resources;
 pub(crate) mod security;
 pub(crate) mod system;
+pub(crate) mod volume;
 
 use clap::{Args, Parser, Subcommand};
 

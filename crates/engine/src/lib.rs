@@ -18,8 +18,10 @@ mod error;
 pub mod events;
 pub mod host;
 pub mod image;
+pub mod network;
 pub mod prune;
 pub mod system;
+pub mod volume;
 
 use std::path::{Path, PathBuf};
 

@@ -4,10 +4,12 @@ mod containers;
 mod events;
 pub(crate) mod exec;
 mod images;
+mod networks;
 mod params;
 mod prune;
 mod stats;
 mod system;
+mod volumes;
 
 use axum::body::Body;
 use axum::extract::Request;

@@ -9,6 +9,7 @@ pub(crate) mod health;
 pub(crate) mod images;
 pub(crate) mod info;
 pub(crate) mod lifecycle;
+pub(crate) mod network;
 pub(crate) mod resources;
 pub(crate) mod run;
 pub(crate) mod run_policy;
@@ -17,6 +18,7 @@ pub(crate) mod stats;
 pub(crate) mod system;
 pub(crate) mod update;
 pub(crate) mod version;
+pub(crate) mod volume;
 
 use berth_api_client::Client;
 use serde::Serialize;

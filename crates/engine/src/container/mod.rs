@@ -34,6 +34,8 @@ mod init;
 mod log_attrs;
 pub mod logs;
 pub mod model;
+pub mod mounts;
+pub mod networking;
 mod oci_defaults;
 mod ops;
 pub mod resources;

@@ -1,0 +1,1 @@
+//! `/volumes` calls.

@@ -1,0 +1,1 @@
+//! `/networks` request and response types.

@@ -1,0 +1,1 @@
+//! `/volumes` request and response types.

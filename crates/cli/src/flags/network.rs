@@ -1,0 +1,1 @@
+//! Flags of `berth network ...` and the networking flags of `run`/`create`.

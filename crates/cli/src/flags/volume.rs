@@ -1,0 +1,1 @@
+//! Flags of `berth volume ...` and the mount flags of `run`/`create`.
