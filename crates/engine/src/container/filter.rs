@@ -387,6 +387,7 @@ mod tests {
                 ..State::default()
             },
             restart: Default::default(),
+            mount_points: Vec::new(),
             exits: 0,
             health: None,
             busy: false,

@@ -217,6 +217,10 @@ struct Inner {
     execs: exec::Execs,
     /// The running health monitors (`health`).
     health: health::Monitors,
+    /// The volume service (set by the engine once both services are open).
+    volumes: std::sync::OnceLock<Arc<dyn mounts::VolumeBackend>>,
+    /// The volumes each running container has mounted, by container ID.
+    mounted_volumes: Mutex<HashMap<String, Vec<String>>>,
 }
 
 /// What an attach client wants from a container's streams.
@@ -343,6 +347,8 @@ impl Containers {
             image_store: std::sync::OnceLock::new(),
             execs: exec::Execs::default(),
             health: health::Monitors::default(),
+            volumes: std::sync::OnceLock::new(),
+            mounted_volumes: Mutex::new(HashMap::new()),
         });
         let running: Vec<Container> = lock(&inner.table)
             .values()
@@ -444,22 +450,56 @@ impl Containers {
             open_stdin: opts.open_stdin,
         };
 
+        // Mounts: checked, their volumes created and filled from the image,
+        // before the name is taken (the volume service is never called
+        // under the table lock). Undone if the create fails later.
+        let image_volumes: Vec<String> = image_config
+            .volumes
+            .as_ref()
+            .map(|v| v.keys().cloned().collect())
+            .unwrap_or_default();
+        let planned = {
+            let table = lock(&inner.table);
+            mounts::plan(
+                &opts.mounts,
+                &image_volumes,
+                &opts.security.tmpfs,
+                &|name| resolve(&table, name).map(|c| c.mount_points.clone()),
+            )?
+        };
+        let volumes = inner.volumes.get().cloned();
+        let realized = mounts::realize(planned, volumes.as_deref(), &id)?;
+        let top = details.record.top_chain_id().map(|c| c.to_string());
+        if let Err(e) = images.snapshots().prepare(&id, top.as_deref()) {
+            realized.abandon(volumes.as_deref(), &id);
+            return Err(ContainerError::image(e));
+        }
+        let fail = |e: ContainerError| {
+            let _ = images.snapshots().remove(&id);
+            let _ = fs_err::remove_dir_all(inner.exec_dir(&id));
+            realized.abandon(volumes.as_deref(), &id);
+            e
+        };
+        inner
+            .copy_up(images, &id, &realized.points)
+            .map_err(fail)?;
+
         let mut table = lock(&inner.table);
         let name = match &opts.name {
             Some(name) => {
                 let name = name.trim_start_matches('/').to_owned();
                 if !store::valid_name(&name) {
-                    return Err(ContainerError::InvalidArgument {
+                    return Err(fail(ContainerError::InvalidArgument {
                         message: format!(
                             "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
                         ),
-                    });
+                    }));
                 }
                 if let Some(other) = table.values().find(|c| c.name == name) {
-                    return Err(ContainerError::NameInUse {
+                    return Err(fail(ContainerError::NameInUse {
                         name,
                         id: other.id.clone(),
-                    });
+                    }));
                 }
                 name
             }
@@ -479,7 +519,10 @@ impl Containers {
             .stop_signal
             .clone()
             .or_else(|| image_config.stop_signal.clone());
-        opts.healthcheck.as_ref().map_or(Ok(()), |h| h.validate())?;
+        opts.healthcheck
+            .as_ref()
+            .map_or(Ok(()), |h| h.validate())
+            .map_err(fail)?;
         let health = health::HealthConfig::merged(
             opts.healthcheck.as_ref(),
             image_config.healthcheck.as_ref(),
@@ -501,14 +544,10 @@ impl Containers {
             state: State::default(),
             health,
             restart: RestartState::default(),
+            mount_points: realized.points.clone(),
             exits: 0,
             busy: false,
         };
-        let top = details.record.top_chain_id().map(|c| c.to_string());
-        images
-            .snapshots()
-            .prepare(&id, top.as_deref())
-            .map_err(ContainerError::image)?;
         let saved = inner.store.save(&container).and_then(|()| {
             // The bundle is written now and again at each start (the exec
             // root does not survive a reboot; user names resolve against
@@ -518,10 +557,8 @@ impl Containers {
             inner.write_bundle(&container, false)
         });
         if let Err(e) = saved {
-            let _ = images.snapshots().remove(&id);
             let _ = inner.store.remove(&id, store::Durability::of(&container));
-            let _ = fs_err::remove_dir_all(inner.exec_dir(&id));
-            return Err(e);
+            return Err(fail(e));
         }
         table.insert(id, container.clone());
         inner.emit(&container, "create", &[]);
@@ -618,7 +655,7 @@ impl Containers {
                 if entry.options.auto_remove {
                     // As dockerd: a container meant to go at its exit goes
                     // when it cannot start (`docker run --rm` waits for it).
-                    inner.remove_auto_removed(&c.id);
+                    inner.remove_auto_removed(&c.id, &c.mount_points);
                     inner.forget(&mut table, &c.id);
                     inner.changed.notify_all();
                 } else {
@@ -779,6 +816,18 @@ impl Containers {
     /// Removes a container: its shim, mount, snapshot, bundle and document.
     /// A running container needs `force` (then it is killed first).
     pub fn remove(&self, images: &ImageStore, id_or_name: &str, force: bool) -> Result<()> {
+        self.remove_with(images, id_or_name, force, false)
+    }
+
+    /// [`Containers::remove`]; with `volumes` (`rm -v`) its anonymous
+    /// volumes go too.
+    pub fn remove_with(
+        &self,
+        images: &ImageStore,
+        id_or_name: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<()> {
         let c = self.get(id_or_name)?;
         self.inner.check_remove_restarting(&c, force)?;
         let c = self.get(&c.id)?;
@@ -822,6 +871,13 @@ impl Containers {
         inner.forget(&mut table, &c.id);
         inner.emit(&c, "destroy", &[]);
         inner.changed.notify_all();
+        drop(table);
+        mounts::release_all(
+            &c.mount_points,
+            inner.volumes.get().map(|v| &**v as &dyn mounts::VolumeBackend),
+            &c.id,
+            volumes,
+        );
         Ok(())
     }
 }
@@ -1219,6 +1275,14 @@ impl Inner {
                 let _ = Mount::unmount(&rootfs);
             }
         };
+        if let Err(e) = self.mount_volumes(c) {
+            undo_mounts();
+            return Err(e);
+        }
+        let undo_mounts = || {
+            self.unmount_volumes(&c.id);
+            undo_mounts();
+        };
         let state_dir = self.shim_dir(&c.id);
         let _ = fs_err::remove_dir_all(&state_dir);
         let launched = security::mount_shm(c, &self.exec_dir(&c.id))
@@ -1287,6 +1351,7 @@ impl Inner {
                 break;
             }
         }
+        self.unmount_volumes(id);
         let _ = fs_err::remove_dir_all(&state_dir);
     }
 
@@ -1304,7 +1369,7 @@ impl Inner {
     /// Records the exit and releases the runtime resources, once.
     fn finalize(self: &Arc<Self>, id: &str, exit_code: i32, finished_at: String) {
         // Claim it, release the runtime without the table lock, record.
-        let (shim_pid, auto_remove) = {
+        let (shim_pid, auto_remove, mount_points) = {
             let mut table = lock(&self.table);
             let Some(c) = table.get_mut(id) else {
                 return;
@@ -1313,13 +1378,17 @@ impl Inner {
                 return;
             }
             c.busy = true;
-            (c.state.shim_pid, c.options.auto_remove)
+            (
+                c.state.shim_pid,
+                c.options.auto_remove,
+                c.mount_points.clone(),
+            )
         };
         self.release_runtime(id, shim_pid);
         if auto_remove {
             // Everything goes before anyone waiting for the removal hears
-            // of it: snapshot, bundle, document and log.
-            self.remove_auto_removed(id);
+            // of it: snapshot, bundle, document, log and anonymous volumes.
+            self.remove_auto_removed(id, &mount_points);
         }
         let mut table = lock(&self.table);
         let Some(c) = table.get_mut(id) else {

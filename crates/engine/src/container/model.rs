@@ -67,6 +67,11 @@ pub struct CreateOptions {
     /// (docker's `HostConfig` security fields and `Config.Domainname`).
     #[serde(default)]
     pub security: super::security::SecurityOptions,
+    /// `-v`, `--mount`, `--volumes-from`, `--volume-driver` and `-v /path`
+    /// (docker's `HostConfig.Binds`/`Mounts`/`VolumesFrom`/`VolumeDriver`,
+    /// `Config.Volumes`), as given.
+    #[serde(default)]
+    pub mounts: super::mounts::MountOptions,
 }
 
 /// The lifecycle status, with docker's names.
@@ -189,6 +194,9 @@ pub struct Container {
     /// Restart policy bookkeeping (docker's `RestartCount`, ...).
     #[serde(default)]
     pub restart: super::restart::RestartState,
+    /// Its mounts as resolved at create (docker's `MountPoints`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mount_points: Vec<super::mounts::MountPoint>,
     /// How many exits this engine has seen (for `wait` with `next-exit`);
     /// not stored.
     #[serde(skip)]

@@ -269,10 +269,8 @@ impl ContainerService<'_> {
     }
 
     /// docker's rm: a paused container needs `force`. `volumes` (`rm -v`)
-    /// is accepted; berth has no anonymous volumes yet (issue 5 adds them,
-    /// and with them their removal here), so there is nothing more to do.
+    /// removes its anonymous volumes too.
     pub fn remove_checked(&self, id_or_name: &str, force: bool, volumes: bool) -> Result<()> {
-        let _ = volumes;
         let c = self.get(id_or_name)?;
         if !force && c.state.status == Status::Running && c.state.paused {
             return Err(conflict(format!(
@@ -280,7 +278,9 @@ impl ContainerService<'_> {
                 c.name
             )));
         }
-        self.remove(&c.id, force)
+        self.remove_stale_snapshots();
+        self.containers
+            .remove_with(self.images, &c.id, force, volumes)
     }
 }
 

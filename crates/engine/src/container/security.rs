@@ -403,7 +403,7 @@ const TMPFS_FLAGS: &[(&str, &str)] = &[
 /// `nosuid`, `nodev`, `rprivate`) merged with the user's (moby
 /// `MergeTmpfsOptions`: a later flag cancels its opposite, a later
 /// `key=value` replaces an earlier one). `size=` takes docker's units.
-fn tmpfs_options(given: &str) -> Result<Vec<String>, ContainerError> {
+pub(crate) fn tmpfs_options(given: &str) -> Result<Vec<String>, ContainerError> {
     let mut out: Vec<String> = ["noexec", "nosuid", "nodev", "rprivate"]
         .iter()
         .map(|s| (*s).to_owned())

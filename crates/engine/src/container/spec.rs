@@ -118,6 +118,8 @@ pub(crate) fn build(c: &Container, ctx: &SpecContext<'_>) -> Result<Spec, Contai
         &ctx.joins,
         uid,
     )?;
+    let tmpfs_dests: Vec<String> = c.options.security.tmpfs.keys().cloned().collect();
+    super::mounts::spec_mounts(&mut value, &c.mount_points, &tmpfs_dests)?;
     if let Some(init) = &ctx.init {
         super::init::apply(&mut value, init);
     }
@@ -263,6 +265,7 @@ mod tests {
             stop_signal: None,
             state: State::default(),
             restart: Default::default(),
+            mount_points: Vec::new(),
             exits: 0,
             health: None,
             busy: false,
