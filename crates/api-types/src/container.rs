@@ -40,6 +40,8 @@ pub struct ContainerCreateRequest {
     pub stop_timeout: Option<i64>,
     /// `--domainname`.
     pub domainname: String,
+    /// `-v /path`: anonymous volumes (`{"/path": {}}`).
+    pub volumes: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 /// The parts of a create request's `HostConfig` berth acts on.
@@ -62,6 +64,21 @@ pub struct CreateHostConfig {
     /// Security and isolation (`--privileged`, `--cap-add`, ...).
     #[serde(flatten)]
     pub security: SecurityHostConfig,
+    /// `-v`, `--mount`, `--volumes-from`, `--volume-driver`.
+    #[serde(flatten)]
+    pub mounts: MountHostConfig,
+}
+
+/// The mount fields of a create request's `HostConfig` (`null` is the
+/// same as absent). `Mounts` entries are docker's `mount.Mount` objects,
+/// checked by the engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MountHostConfig {
+    pub binds: Option<Vec<String>>,
+    pub mounts: Option<Vec<serde_json::Value>>,
+    pub volumes_from: Option<Vec<String>>,
+    pub volume_driver: String,
 }
 
 /// The security and isolation fields of a create request's `HostConfig`

@@ -9,6 +9,7 @@ pub(crate) mod health;
 pub(crate) mod images;
 pub(crate) mod info;
 pub(crate) mod lifecycle;
+pub(crate) mod mounts;
 pub(crate) mod network;
 pub(crate) mod resources;
 pub(crate) mod run;

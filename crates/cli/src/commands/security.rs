@@ -205,7 +205,7 @@ fn security_opts(opts: &[String]) -> Result<Vec<String>, String> {
 }
 
 /// docker's `units.RAMInBytes`: `64m`, `1g`, `1.5k`, plain bytes.
-fn ram_in_bytes(text: &str) -> Result<i64, String> {
+pub(crate) fn ram_in_bytes(text: &str) -> Result<i64, String> {
     let bad = || format!("invalid size: '{text}'");
     let lower = text.trim().to_ascii_lowercase();
     let lower = lower

@@ -453,6 +453,7 @@ impl Containers {
         // Mounts: checked, their volumes created and filled from the image,
         // before the name is taken (the volume service is never called
         // under the table lock). Undone if the create fails later.
+        opts.healthcheck.as_ref().map_or(Ok(()), |h| h.validate())?;
         let image_volumes: Vec<String> = image_config
             .volumes
             .as_ref()
@@ -464,7 +465,14 @@ impl Containers {
                 &opts.mounts,
                 &image_volumes,
                 &opts.security.tmpfs,
-                &|name| resolve(&table, name).map(|c| c.mount_points.clone()),
+                // dockerd: an unknown container here is a bad parameter
+                // (400), so clients do not take it for a missing image.
+                &|name| match resolve(&table, name) {
+                    Ok(c) => Ok(c.mount_points.clone()),
+                    Err(e) => Err(ContainerError::InvalidArgument {
+                        message: e.to_string(),
+                    }),
+                },
             )?
         };
         let volumes = inner.volumes.get().cloned();
@@ -485,23 +493,23 @@ impl Containers {
             .map_err(fail)?;
 
         let mut table = lock(&inner.table);
-        let name = match &opts.name {
+        let picked = match &opts.name {
             Some(name) => {
                 let name = name.trim_start_matches('/').to_owned();
                 if !store::valid_name(&name) {
-                    return Err(fail(ContainerError::InvalidArgument {
+                    Err(ContainerError::InvalidArgument {
                         message: format!(
                             "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
                         ),
-                    }));
-                }
-                if let Some(other) = table.values().find(|c| c.name == name) {
-                    return Err(fail(ContainerError::NameInUse {
+                    })
+                } else if let Some(other) = table.values().find(|c| c.name == name) {
+                    Err(ContainerError::NameInUse {
                         name,
                         id: other.id.clone(),
-                    }));
+                    })
+                } else {
+                    Ok(name)
                 }
-                name
             }
             None => {
                 let base = store::generate_name(&id);
@@ -511,7 +519,16 @@ impl Containers {
                     n += 1;
                     name = format!("{base}{n}");
                 }
-                name
+                Ok(name)
+            }
+        };
+        // The volume service asks the table who uses a volume: undo
+        // without holding it.
+        let name = match picked {
+            Ok(name) => name,
+            Err(e) => {
+                drop(table);
+                return Err(fail(e));
             }
         };
         // `--stop-signal`, else the image's.
@@ -519,10 +536,6 @@ impl Containers {
             .stop_signal
             .clone()
             .or_else(|| image_config.stop_signal.clone());
-        opts.healthcheck
-            .as_ref()
-            .map_or(Ok(()), |h| h.validate())
-            .map_err(fail)?;
         let health = health::HealthConfig::merged(
             opts.healthcheck.as_ref(),
             image_config.healthcheck.as_ref(),
@@ -558,6 +571,7 @@ impl Containers {
         });
         if let Err(e) = saved {
             let _ = inner.store.remove(&id, store::Durability::of(&container));
+            drop(table);
             return Err(fail(e));
         }
         table.insert(id, container.clone());
@@ -652,14 +666,19 @@ impl Containers {
             Err(e) => {
                 entry.state.error = e.to_string();
                 restart::on_start_failed(entry);
-                if entry.options.auto_remove {
+                let auto_removed = entry.options.auto_remove;
+                if auto_removed {
                     // As dockerd: a container meant to go at its exit goes
                     // when it cannot start (`docker run --rm` waits for it).
-                    inner.remove_auto_removed(&c.id, &c.mount_points);
+                    inner.remove_auto_removed(&c.id);
                     inner.forget(&mut table, &c.id);
                     inner.changed.notify_all();
                 } else {
                     let _ = inner.store.save(entry);
+                }
+                drop(table);
+                if auto_removed {
+                    mounts::release_all(&c.mount_points, inner.volume_backend(), &c.id, true);
                 }
                 // Attach clients waiting for this start learn it failed.
                 let pending = lock(&inner.pending_attach).remove(&c.id);
@@ -1388,7 +1407,7 @@ impl Inner {
         if auto_remove {
             // Everything goes before anyone waiting for the removal hears
             // of it: snapshot, bundle, document, log and anonymous volumes.
-            self.remove_auto_removed(id, &mount_points);
+            self.remove_auto_removed(id);
         }
         let mut table = lock(&self.table);
         let Some(c) = table.get_mut(id) else {
@@ -1425,6 +1444,11 @@ impl Inner {
         }
         self.changed.notify_all();
         drop(table);
+        if auto_remove {
+            // After it left the table: the volume service asks it who
+            // still uses a volume.
+            mounts::release_all(&mount_points, self.volume_backend(), id, true);
+        }
         if let Some(delay) = restart_in {
             self.schedule_restart(id, delay);
         }

@@ -263,7 +263,7 @@ fn propagation_of(mode: &str) -> Option<&str> {
 }
 
 /// Go's `path.Clean` for absolute paths.
-pub(crate) fn clean(p: &str) -> String {
+pub fn clean(p: &str) -> String {
     let mut out: Vec<&str> = Vec::new();
     for c in p.split('/') {
         match c {
@@ -1052,7 +1052,7 @@ impl super::Containers {
 }
 
 impl super::Inner {
-    fn volume_backend(&self) -> Option<&dyn VolumeBackend> {
+    pub(super) fn volume_backend(&self) -> Option<&dyn VolumeBackend> {
         self.volumes.get().map(|v| &**v as &dyn VolumeBackend)
     }
 

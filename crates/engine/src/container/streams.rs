@@ -65,7 +65,7 @@ impl Inner {
     /// stored document and the log. Failures are logged: the container
     /// goes from the table anyway, as dockerd's AutoRemove, and a snapshot
     /// that could not be removed here is retried later.
-    pub(super) fn remove_auto_removed(&self, id: &str, mount_points: &[super::mounts::MountPoint]) {
+    pub(super) fn remove_auto_removed(&self, id: &str) {
         let store = self.image_store.get().and_then(Weak::upgrade);
         match store {
             Some(store) => match store.snapshots().remove(id) {
@@ -89,14 +89,5 @@ impl Inner {
         if let Err(e) = self.store.remove(id, super::store::Durability::UntilReboot) {
             tracing::error!(id, error = %e, "cannot auto-remove a container");
         }
-        // As dockerd's AutoRemove: the anonymous volumes go with it.
-        super::mounts::release_all(
-            mount_points,
-            self.volumes
-                .get()
-                .map(|v| &**v as &dyn super::mounts::VolumeBackend),
-            id,
-            true,
-        );
     }
 }

@@ -119,7 +119,7 @@ pub(crate) fn summary(listed: ListedContainer, now: i64) -> api::ContainerSummar
             network_mode: NETWORK_MODE.to_owned(),
         },
         network_settings: api::SummaryNetworkSettings::default(),
-        mounts: Vec::new(),
+        mounts: super::mounts::mounts(&c.mount_points),
         size_rw: size.map(|s| bytes(s.rw)),
         size_root_fs: size.map(|s| bytes(s.root_fs)),
         id: c.id,
@@ -240,6 +240,7 @@ fn host_config(d: &ContainerDetails) -> serde_json::Value {
     }
     super::resources::fill_host_config(&mut v, &o.resources);
     super::security::host_config(&o.security, &mut v);
+    super::mounts::host_config(&o.mounts, &mut v);
     v
 }
 
@@ -332,7 +333,7 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
         graph_driver,
         size_rw: size.map(|_| bytes(rw)),
         size_root_fs: size.map(|_| bytes(root_fs)),
-        mounts: Vec::new(),
+        mounts: super::mounts::mounts(&c.mount_points),
         network_settings: json!({
             "Bridge": "",
             "SandboxID": "",
@@ -367,7 +368,7 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
             working_dir: c.process.working_dir,
             entrypoint,
             on_build: None,
-            volumes: None,
+            volumes: super::mounts::config_volumes(&c.options.mounts, &c.mount_points),
             labels: c.labels,
             stop_signal: c.stop_signal,
             healthcheck: c

@@ -8,6 +8,7 @@
 pub(super) mod fs;
 mod info;
 mod lifecycle;
+pub(crate) mod mounts;
 mod resources;
 mod security;
 mod streams;
@@ -92,6 +93,10 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
         Ok(p) => p,
         Err(e) => return e.into_response_body(),
     };
+    let mounts = match mounts::options(body.host_config.as_ref(), body.volumes.as_ref()) {
+        Ok(m) => m,
+        Err(e) => return e.into_response_body(),
+    };
     let non_empty = |s: String| (!s.is_empty()).then_some(s);
     let opts = CreateOptions {
         name,
@@ -130,6 +135,7 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
             .map(|h| resources::from_api(&h.resources))
             .unwrap_or_default(),
         security: security::options(body.host_config.as_ref(), body.domainname),
+        mounts,
     };
     let warnings = opts.resources.create_warnings();
     let image = body.image;
