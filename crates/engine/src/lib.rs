@@ -91,7 +91,7 @@ pub struct Engine {
     id: String,
     images: image::ImageService,
     containers: container::Containers,
-    volumes: volume::Volumes,
+    volumes: std::sync::Arc<volume::Volumes>,
     events: events::EventBus,
     /// Held for the engine's life; declared last so it is released after
     /// the services above are dropped.
@@ -130,12 +130,16 @@ impl Engine {
         containers.remove_orphan_snapshots(images.store());
         containers.set_image_store(&images.shared_store());
         containers.finish_interrupted_removals(images.store());
+        let volumes = std::sync::Arc::new(
+            volume::Volumes::open(&config.data_root)
+                .map_err(EngineError::Volumes)?
+                .with_events(events.clone()),
+        );
+        volumes.set_usage(std::sync::Arc::new(containers.volume_usage_check()));
+        containers.set_volumes(volumes.clone());
         containers.restart_at_boot();
         let used_by = containers.usage_check();
         images.set_usage(std::sync::Arc::new(move |id| used_by(&id.to_string())));
-        let volumes = volume::Volumes::open(&config.data_root)
-            .map_err(EngineError::Volumes)?
-            .with_events(events.clone());
         Ok(Self {
             config,
             id,

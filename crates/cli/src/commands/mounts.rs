@@ -224,7 +224,9 @@ fn parse_mount(value: &str) -> Result<Value, String> {
         ));
     }
     if has_bind && kind != "bind" {
-        return Err(format!("cannot mix 'bind-*' options with mount type '{kind}'"));
+        return Err(format!(
+            "cannot mix 'bind-*' options with mount type '{kind}'"
+        ));
     }
     if has_tmpfs && kind != "tmpfs" {
         return Err(format!(
@@ -280,7 +282,10 @@ fn csv_fields(line: &str) -> Result<Vec<String>, String> {
         at_start = false;
     }
     if quoted {
-        return Err(format!("parse error on line 1, column {}: extraneous or missing \" in quoted-field", line.len() + 1));
+        return Err(format!(
+            "parse error on line 1, column {}: extraneous or missing \" in quoted-field",
+            line.len() + 1
+        ));
     }
     out.push(cur);
     Ok(out)
@@ -333,17 +338,17 @@ mod tests {
 
     #[test]
     fn mounts_parse_as_the_docker_cli() {
-        let m = parse_mount(
-            "type=bind,src=/tmp,dst=/x,readonly,bind-propagation=rshared",
-        )
-        .unwrap();
+        let m = parse_mount("type=bind,src=/tmp,dst=/x,readonly,bind-propagation=rshared").unwrap();
         assert_eq!(
             m,
             json!({"Type": "bind", "Source": "/tmp", "Target": "/x", "ReadOnly": true,
                 "BindOptions": {"Propagation": "rshared"}})
         );
         let m = parse_mount("type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1770").unwrap();
-        assert_eq!(m["TmpfsOptions"], json!({"SizeBytes": 1_048_576, "Mode": 1016}));
+        assert_eq!(
+            m["TmpfsOptions"],
+            json!({"SizeBytes": 1_048_576, "Mode": 1016})
+        );
         let m = parse_mount("target=/v,volume-opt=type=tmpfs,volume-nocopy,\"volume-label=a=b\"")
             .unwrap();
         assert_eq!(m["Type"], "volume");

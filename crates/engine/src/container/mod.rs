@@ -86,6 +86,9 @@ pub enum ContainerError {
     InvalidArgument { message: String },
     #[error("image store: {message}")]
     Image { class: ErrorClass, message: String },
+    /// The volume service's error, as it words it.
+    #[error("{message}")]
+    Volume { class: ErrorClass, message: String },
     #[error(transparent)]
     Mount(#[from] berth_image::snapshot::MountError),
     #[error("shim: {message}")]
@@ -149,7 +152,9 @@ impl Classify for ContainerError {
             | Self::NotFoundMessage { .. } => ErrorClass::NotFound,
             Self::NameInUse { .. } | Self::Conflict { .. } => ErrorClass::Conflict,
             Self::InvalidArgument { .. } => ErrorClass::InvalidArgument,
-            Self::Image { class, .. } | Self::ShimRequest { class, .. } => *class,
+            Self::Image { class, .. }
+            | Self::ShimRequest { class, .. }
+            | Self::Volume { class, .. } => *class,
             Self::ShimGone { .. } => ErrorClass::Unavailable,
             Self::Mount(_) | Self::Shim { .. } | Self::Io { .. } | Self::Internal { .. } => {
                 ErrorClass::Internal
@@ -221,6 +226,9 @@ struct Inner {
     volumes: std::sync::OnceLock<Arc<dyn mounts::VolumeBackend>>,
     /// The volumes each running container has mounted, by container ID.
     mounted_volumes: Mutex<HashMap<String, Vec<String>>>,
+    /// Containers whose volumes are being released on their way out: the
+    /// volume service's usage check does not count them.
+    releasing: Mutex<std::collections::HashSet<String>>,
 }
 
 /// What an attach client wants from a container's streams.
@@ -349,6 +357,7 @@ impl Containers {
             health: health::Monitors::default(),
             volumes: std::sync::OnceLock::new(),
             mounted_volumes: Mutex::new(HashMap::new()),
+            releasing: Mutex::new(std::collections::HashSet::new()),
         });
         let running: Vec<Container> = lock(&inner.table)
             .values()
@@ -488,9 +497,7 @@ impl Containers {
             realized.abandon(volumes.as_deref(), &id);
             e
         };
-        inner
-            .copy_up(images, &id, &realized.points)
-            .map_err(fail)?;
+        inner.copy_up(images, &id, &realized.points).map_err(fail)?;
 
         let mut table = lock(&inner.table);
         let picked = match &opts.name {
@@ -640,6 +647,9 @@ impl Containers {
             entry.clone()
         };
         let started = inner.start_locked(images, &c);
+        if started.is_err() && c.options.auto_remove {
+            inner.release_volumes_of_removed(&c.id, &c.mount_points);
+        }
         let mut table = lock(&inner.table);
         let entry = table.get_mut(&c.id).ok_or_else(|| gone(&c.id))?;
         entry.busy = false;
@@ -666,8 +676,7 @@ impl Containers {
             Err(e) => {
                 entry.state.error = e.to_string();
                 restart::on_start_failed(entry);
-                let auto_removed = entry.options.auto_remove;
-                if auto_removed {
+                if entry.options.auto_remove {
                     // As dockerd: a container meant to go at its exit goes
                     // when it cannot start (`docker run --rm` waits for it).
                     inner.remove_auto_removed(&c.id);
@@ -677,9 +686,6 @@ impl Containers {
                     let _ = inner.store.save(entry);
                 }
                 drop(table);
-                if auto_removed {
-                    mounts::release_all(&c.mount_points, inner.volume_backend(), &c.id, true);
-                }
                 // Attach clients waiting for this start learn it failed.
                 let pending = lock(&inner.pending_attach).remove(&c.id);
                 for p in pending.unwrap_or_default() {
@@ -893,7 +899,10 @@ impl Containers {
         drop(table);
         mounts::release_all(
             &c.mount_points,
-            inner.volumes.get().map(|v| &**v as &dyn mounts::VolumeBackend),
+            inner
+                .volumes
+                .get()
+                .map(|v| &**v as &dyn mounts::VolumeBackend),
             &c.id,
             volumes,
         );
@@ -1406,7 +1415,8 @@ impl Inner {
         self.release_runtime(id, shim_pid);
         if auto_remove {
             // Everything goes before anyone waiting for the removal hears
-            // of it: snapshot, bundle, document, log and anonymous volumes.
+            // of it: anonymous volumes, snapshot, bundle, document and log.
+            self.release_volumes_of_removed(id, &mount_points);
             self.remove_auto_removed(id);
         }
         let mut table = lock(&self.table);
@@ -1444,11 +1454,6 @@ impl Inner {
         }
         self.changed.notify_all();
         drop(table);
-        if auto_remove {
-            // After it left the table: the volume service asks it who
-            // still uses a volume.
-            mounts::release_all(&mount_points, self.volume_backend(), id, true);
-        }
         if let Some(delay) = restart_in {
             self.schedule_restart(id, delay);
         }

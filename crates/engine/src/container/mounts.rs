@@ -214,8 +214,12 @@ pub trait VolumeBackend: Send + Sync {
     /// `container` no longer uses `name`.
     fn release(&self, name: &str, container: &str);
     /// Makes the volume's directory usable (mounting a `tmpfs` or `bind`
-    /// option volume on first use) for `container`; its path.
-    fn mount(&self, name: &str, container: &str) -> Result<PathBuf, ContainerError>;
+    /// option volume on first use) for `container`'s mount `point`; its
+    /// path.
+    fn mount(&self, point: &MountPoint, container: &str) -> Result<PathBuf, ContainerError>;
+    /// Counts `container`, which was running before berthd restarted and
+    /// still has the volume mounted.
+    fn restore(&self, name: &str, container: &str);
     /// `container` is done with the directory (the last one unmounts).
     fn unmount(&self, name: &str, container: &str);
     /// Removes the volume (unless something else still uses it).
@@ -231,7 +235,9 @@ fn invalid(message: impl Into<String>) -> ContainerError {
 // ---------------------------------------------------------------------
 // Parsing, as dockerd's linux parser.
 
-const PROPAGATIONS: [&str; 6] = ["private", "rprivate", "slave", "rslave", "shared", "rshared"];
+const PROPAGATIONS: [&str; 6] = [
+    "private", "rprivate", "slave", "rslave", "shared", "rshared",
+];
 const DEFAULT_PROPAGATION: &str = "rprivate";
 
 /// `ro,Z`: at most one of each kind of mode (moby `linuxValidMountMode`).
@@ -292,7 +298,9 @@ fn validate_absolute(p: &str) -> Result<(), String> {
     if p.starts_with('/') {
         Ok(())
     } else {
-        Err(format!("invalid mount path: '{p}' mount path must be absolute"))
+        Err(format!(
+            "invalid mount path: '{p}' mount path must be absolute"
+        ))
     }
 }
 
@@ -354,7 +362,9 @@ fn validate(m: &MountRequest, bind_source_must_exist: bool) -> Result<(), String
                 ));
             }
             if m.read_only && anonymous {
-                return Err(err("must not set ReadOnly mode when using anonymous volumes"));
+                return Err(err(
+                    "must not set ReadOnly mode when using anonymous volumes",
+                ));
             }
         }
         "tmpfs" => {
@@ -470,7 +480,9 @@ fn parse_bind(raw: &str, volume_driver: &str) -> Result<(MountRequest, String), 
         });
     }
     if mode.split(',').any(|o| o == "nocopy") {
-        m.volume_options.get_or_insert_with(Default::default).no_copy = true;
+        m.volume_options
+            .get_or_insert_with(Default::default)
+            .no_copy = true;
     }
     if let Some(p) = propagation_of(mode) {
         m.bind_options = Some(BindOptions {
@@ -515,20 +527,18 @@ pub(crate) struct PlannedVolume {
     pub existing: bool,
 }
 
-/// The local driver's volume names (docker's `restrictedNamePattern`).
-fn valid_volume_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name.len() >= 2
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-}
-
 fn check_driver(name: &str, driver: &str) -> Result<(), String> {
     if driver.is_empty() || driver == "local" {
         return Ok(());
     }
+    // An anonymous volume has no name yet (dockerd names it first).
+    let op = if name.is_empty() {
+        "create".to_owned()
+    } else {
+        format!("create {name}")
+    };
     Err(format!(
-        "create {name}: error looking up volume plugin {driver}: plugin \"{driver}\" not found"
+        "{op}: error looking up volume plugin {driver}: plugin \"{driver}\" not found"
     ))
 }
 
@@ -547,11 +557,8 @@ fn volume_point(m: &MountRequest, mode: &str, default_driver: &str) -> Result<Pl
             }
         });
     check_driver(&m.source, &driver)?;
-    if !m.source.is_empty() && !valid_volume_name(&m.source) {
-        return Err(format!(
-            "create {0}: \"{0}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path",
-            m.source
-        ));
+    if !m.source.is_empty() {
+        crate::volume::validate_name(&m.source).map_err(|e| format!("create {}: {e}", m.source))?;
     }
     let options = vo
         .driver_config
@@ -702,6 +709,7 @@ pub(crate) fn plan(
     anonymous.dedup();
     for path in anonymous {
         let dest = clean(path);
+        check_driver("", &opts.volume_driver).map_err(invalid)?;
         if !dest.starts_with('/') {
             return Err(invalid(format!(
                 "invalid mount path: '{path}' mount path must be absolute"
@@ -877,13 +885,12 @@ pub(crate) fn prepare_binds(points: &[MountPoint]) -> Result<(), ContainerError>
 fn mount_of(path: &Path) -> Result<(String, String), ContainerError> {
     let real = fs_err::canonicalize(path).map_err(|e| ContainerError::Io {
         path: path.to_owned(),
-        source: e.into(),
+        source: e,
     })?;
-    let info =
-        fs_err::read_to_string("/proc/self/mountinfo").map_err(|e| ContainerError::Io {
-            path: PathBuf::from("/proc/self/mountinfo"),
-            source: e.into(),
-        })?;
+    let info = fs_err::read_to_string("/proc/self/mountinfo").map_err(|e| ContainerError::Io {
+        path: PathBuf::from("/proc/self/mountinfo"),
+        source: e,
+    })?;
     let mut best: Option<(String, String)> = None;
     for line in info.lines() {
         let f: Vec<&str> = line.split(' ').collect();
@@ -1023,31 +1030,51 @@ impl super::Containers {
         let all: Vec<super::Container> = super::lock(&inner.table).values().cloned().collect();
         for c in &all {
             if let Some(backend) = inner.volumes.get() {
-                for p in c.mount_points.iter().filter(|p| p.kind == MountKind::Volume) {
+                for p in c
+                    .mount_points
+                    .iter()
+                    .filter(|p| p.kind == MountKind::Volume)
+                {
                     if let Err(e) = backend.reference(&p.name, &c.id) {
                         tracing::warn!(id = %c.id, volume = %p.name, error = %e, "a container's volume is missing");
                     }
                 }
             }
             if c.state.status == super::Status::Running
-                && let Err(e) = inner.mount_volumes(c)
+                && let Some(backend) = inner.volumes.get()
             {
-                tracing::warn!(id = %c.id, error = %e, "cannot mount a running container's volumes again");
+                let names: Vec<String> = c
+                    .mount_points
+                    .iter()
+                    .filter(|p| p.kind == MountKind::Volume)
+                    .map(|p| p.name.clone())
+                    .collect();
+                for name in &names {
+                    backend.restore(name, &c.id);
+                }
+                super::lock(&inner.mounted_volumes).insert(c.id.clone(), names);
             }
         }
     }
 
-    /// The containers (IDs) that use volume `name`.
-    pub fn volume_users(&self, name: &str) -> Vec<String> {
-        super::lock(&self.inner.table)
-            .values()
-            .filter(|c| {
-                c.mount_points
-                    .iter()
-                    .any(|p| p.kind == MountKind::Volume && p.name == name)
-            })
-            .map(|c| c.id.clone())
-            .collect()
+    /// A check the volume service calls to learn which containers (IDs)
+    /// use volume `name`. Never call the volume service with the table
+    /// locked: it calls this with its own lock held.
+    pub fn volume_usage_check(&self) -> impl Fn(&str) -> Vec<String> + Send + Sync + 'static {
+        let inner = std::sync::Arc::clone(&self.inner);
+        move |name: &str| {
+            let releasing = super::lock(&inner.releasing).clone();
+            super::lock(&inner.table)
+                .values()
+                .filter(|c| !releasing.contains(&c.id))
+                .filter(|c| {
+                    c.mount_points
+                        .iter()
+                        .any(|p| p.kind == MountKind::Volume && p.name == name)
+                })
+                .map(|c| c.id.clone())
+                .collect()
+        }
     }
 }
 
@@ -1075,7 +1102,7 @@ impl super::Inner {
         };
         let mut done: Vec<String> = Vec::new();
         for p in wanted {
-            match backend.mount(&p.name, &c.id) {
+            match backend.mount(p, &c.id) {
                 Ok(_) => done.push(p.name.clone()),
                 Err(e) => {
                     for name in &done {
@@ -1087,6 +1114,15 @@ impl super::Inner {
         }
         super::lock(&self.mounted_volumes).insert(c.id.clone(), done);
         Ok(())
+    }
+
+    /// Releases the volumes of container `id`, which is being removed
+    /// with its anonymous volumes (`--rm`): it no longer counts as their
+    /// user while they go. Call without the table lock.
+    pub(super) fn release_volumes_of_removed(&self, id: &str, points: &[MountPoint]) {
+        super::lock(&self.releasing).insert(id.to_owned());
+        release_all(points, self.volume_backend(), id, true);
+        super::lock(&self.releasing).remove(id);
     }
 
     /// Unmounts what [`Self::mount_volumes`] mounted for `id` (once).
@@ -1134,7 +1170,7 @@ impl super::Inner {
         }
         if result.is_ok() {
             for p in wanted {
-                result = backend.mount(&p.name, id).and_then(|path| {
+                result = backend.mount(p, id).and_then(|path| {
                     let copied = copy_up(&rootfs, &p.destination, &path);
                     backend.unmount(&p.name, id);
                     copied
@@ -1148,6 +1184,94 @@ impl super::Inner {
             let _ = berth_image::snapshot::Mount::unmount(&rootfs);
         }
         result
+    }
+}
+
+/// The engine's volume service as the containers' [`VolumeBackend`]. It
+/// keeps no references of its own: who uses a volume is asked of the
+/// container table (`Containers::volume_usage_check`).
+impl VolumeBackend for crate::volume::Volumes {
+    fn acquire(
+        &self,
+        name: Option<&str>,
+        driver: &str,
+        options: &BTreeMap<String, String>,
+        labels: &BTreeMap<String, String>,
+        _container: &str,
+    ) -> Result<VolumeRef, ContainerError> {
+        use crate::volume::{CreateRequest, VolumeError};
+        let existed = match name {
+            Some(n) => match self.get(n) {
+                Ok(_) => true,
+                Err(VolumeError::NotFound(_)) => false,
+                Err(e) => return Err(volume_error(&e)),
+            },
+            None => false,
+        };
+        let v = self
+            .create(CreateRequest {
+                name: name.map(str::to_owned),
+                driver: Some(driver.to_owned()),
+                driver_opts: (!options.is_empty()).then(|| options.clone()),
+                labels: (!labels.is_empty()).then(|| labels.clone()),
+            })
+            .map_err(|e| volume_error(&e))?;
+        Ok(VolumeRef {
+            name: v.name,
+            driver: v.driver,
+            mountpoint: v.mountpoint,
+            created: !existed,
+        })
+    }
+
+    fn reference(&self, name: &str, _container: &str) -> Result<VolumeRef, ContainerError> {
+        let v = self.get(name).map_err(|e| volume_error(&e))?;
+        Ok(VolumeRef {
+            name: v.name,
+            driver: v.driver,
+            mountpoint: v.mountpoint,
+            created: false,
+        })
+    }
+
+    fn release(&self, _name: &str, _container: &str) {}
+
+    fn mount(&self, point: &MountPoint, container: &str) -> Result<PathBuf, ContainerError> {
+        crate::volume::Volumes::mount(
+            self,
+            &point.name,
+            &crate::volume::MountUse {
+                container,
+                destination: &point.destination,
+                read_write: point.rw,
+                propagation: &point.propagation,
+            },
+        )
+        .map_err(|e| volume_error(&e))
+    }
+
+    fn restore(&self, name: &str, container: &str) {
+        if let Err(e) = self.live_restore(name) {
+            tracing::warn!(volume = name, container, error = %e, "cannot count a restored container's volume");
+        }
+    }
+
+    fn unmount(&self, name: &str, container: &str) {
+        if let Err(e) = crate::volume::Volumes::unmount(self, name, container) {
+            tracing::warn!(volume = name, container, error = %e, "cannot unmount a volume");
+        }
+    }
+
+    fn remove(&self, name: &str) -> Result<(), ContainerError> {
+        crate::volume::Volumes::remove(self, name, false).map_err(|e| volume_error(&e))
+    }
+}
+
+fn volume_error(e: &crate::volume::VolumeError) -> ContainerError {
+    use crate::error::Classify;
+    ContainerError::Volume {
+        class: e.class(),
+        message: e.to_string(),
     }
 }
 
@@ -1194,7 +1318,7 @@ pub(crate) fn copy_up(rootfs: &Path, dest: &str, volume: &Path) -> Result<(), Co
     if fs_err::read_dir(volume)
         .map_err(|e| ContainerError::Io {
             path: volume.to_owned(),
-            source: e.into(),
+            source: e,
         })?
         .next()
         .is_some()
@@ -1224,9 +1348,9 @@ fn copy_dir(
     use nix::unistd::{fchownat, linkat, symlinkat};
 
     let rx = |e: rustix::io::Errno| (PathBuf::new(), Errno::from_raw(e.raw_os_error()));
-    let mut dir = rustix::fs::Dir::read_from(src).map_err(rx)?;
+    let dir = rustix::fs::Dir::read_from(src).map_err(rx)?;
     let mut names: Vec<std::ffi::OsString> = Vec::new();
-    while let Some(entry) = dir.next() {
+    for entry in dir {
         let entry = entry.map_err(rx)?;
         let name = std::ffi::OsStr::from_bytes(entry.file_name().to_bytes());
         if name != "." && name != ".." {
@@ -1278,8 +1402,13 @@ fn copy_dir(
                 continue;
             }
             SFlag::S_IFREG => {
-                let s = openat(src, name.as_os_str(), OFlag::O_RDONLY | nofollow, Mode::empty())
-                    .map_err(at)?;
+                let s = openat(
+                    src,
+                    name.as_os_str(),
+                    OFlag::O_RDONLY | nofollow,
+                    Mode::empty(),
+                )
+                .map_err(at)?;
                 let d = openat(
                     dst,
                     name.as_os_str(),
@@ -1319,7 +1448,13 @@ fn copy_dir(
                 )
                 .map_err(at)?;
                 fchmodat(dst, name.as_os_str(), perm, FchmodatFlags::NoFollowSymlink)
-                    .or_else(|e| if e == Errno::EOPNOTSUPP { Ok(()) } else { Err(e) })
+                    .or_else(|e| {
+                        if e == Errno::EOPNOTSUPP {
+                            Ok(())
+                        } else {
+                            Err(e)
+                        }
+                    })
                     .map_err(at)?;
                 set_times(dst, &name, &st).map_err(at)?;
             }
@@ -1431,7 +1566,11 @@ mod tests {
     #[test]
     fn binds_parse_as_dockerd() {
         let p = plan(
-            &binds(&["/tmp:/data:ro,Z", "vol:/v:nocopy", "/tmp/x/../y:/b/./c:rshared"]),
+            &binds(&[
+                "/tmp:/data:ro,Z",
+                "vol:/v:nocopy",
+                "/tmp/x/../y:/b/./c:rshared",
+            ]),
             &[],
             &BTreeMap::new(),
             &no_lookup,
@@ -1448,21 +1587,33 @@ mod tests {
         );
         assert_eq!(d.propagation, "rprivate");
         let v = by["/v"];
-        assert_eq!((v.kind, v.name.as_str(), v.copy_data), (MountKind::Volume, "vol", false));
+        assert_eq!(
+            (v.kind, v.name.as_str(), v.copy_data),
+            (MountKind::Volume, "vol", false)
+        );
         assert_eq!(v.driver, "local");
         let c = by["/b/c"];
-        assert_eq!((c.source.as_str(), c.propagation.as_str()), ("/tmp/y", "rshared"));
+        assert_eq!(
+            (c.source.as_str(), c.propagation.as_str()),
+            ("/tmp/y", "rshared")
+        );
     }
 
     #[test]
     fn bad_binds_get_dockerds_errors() {
-        assert_eq!(plan_err(&binds(&[":/x"])), "invalid volume specification: ':/x'");
+        assert_eq!(
+            plan_err(&binds(&[":/x"])),
+            "invalid volume specification: ':/x'"
+        );
         assert_eq!(
             plan_err(&binds(&["/x:relative"])),
             "invalid volume specification: '/x:relative': invalid mount config for type \"bind\": invalid mount path: 'relative' mount path must be absolute"
         );
         assert_eq!(plan_err(&binds(&["/x:/y:bogus"])), "invalid mode: bogus");
-        assert_eq!(plan_err(&binds(&["/x:rw"])), "invalid volume specification: '/x:rw'");
+        assert_eq!(
+            plan_err(&binds(&["/x:rw"])),
+            "invalid volume specification: '/x:rw'"
+        );
         assert_eq!(
             plan_err(&binds(&["rel/x:/x"])),
             "create rel/x: \"rel/x\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
@@ -1543,7 +1694,12 @@ mod tests {
             if id != "src" {
                 return Err(ContainerError::NotFound(id.to_owned()));
             }
-            let p = plan(&binds(&["/tmp:/shared", "v1:/v"]), &[], &BTreeMap::new(), &no_lookup)?;
+            let p = plan(
+                &binds(&["/tmp:/shared", "v1:/v"]),
+                &[],
+                &BTreeMap::new(),
+                &no_lookup,
+            )?;
             Ok(p.into_iter().map(|p| p.point).collect())
         };
         let o = MountOptions {
@@ -1569,7 +1725,9 @@ mod tests {
             ..MountOptions::default()
         };
         assert_eq!(
-            plan(&o, &[], &BTreeMap::new(), &lookup).unwrap_err().to_string(),
+            plan(&o, &[], &BTreeMap::new(), &lookup)
+                .unwrap_err()
+                .to_string(),
             "No such container: nope"
         );
         let o = MountOptions {
@@ -1577,7 +1735,9 @@ mod tests {
             ..MountOptions::default()
         };
         assert_eq!(
-            plan(&o, &[], &BTreeMap::new(), &lookup).unwrap_err().to_string(),
+            plan(&o, &[], &BTreeMap::new(), &lookup)
+                .unwrap_err()
+                .to_string(),
             "invalid mode: rshared"
         );
     }
@@ -1605,7 +1765,10 @@ mod tests {
             .map(|m| m["destination"].as_str().unwrap())
             .collect();
         assert_eq!(dests, ["/proc", "/run", "/a", "/a/b", "/dev/shm"]);
-        assert_eq!(v["mounts"][3]["options"], serde_json::json!(["rbind", "ro", "rprivate"]));
+        assert_eq!(
+            v["mounts"][3]["options"],
+            serde_json::json!(["rbind", "ro", "rprivate"])
+        );
         assert_eq!(v["linux"]["rootfsPropagation"], "rshared");
     }
 
@@ -1621,8 +1784,11 @@ mod tests {
         fs_err::create_dir_all(&outside).unwrap();
         fs_err::write(outside.join("secret"), b"host").unwrap();
         fs_err::write(root.join("data/sub/f"), b"hello").unwrap();
-        fs_err::set_permissions(root.join("data/sub/f"), std::fs::Permissions::from_mode(0o640))
-            .unwrap();
+        fs_err::set_permissions(
+            root.join("data/sub/f"),
+            std::fs::Permissions::from_mode(0o640),
+        )
+        .unwrap();
         fs_err::hard_link(root.join("data/sub/f"), root.join("data/h")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", root.join("data/l")).unwrap();
         nix::unistd::chown(&root.join("data/sub"), Some(1234.into()), Some(99.into())).unwrap();

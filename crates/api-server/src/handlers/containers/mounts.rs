@@ -16,7 +16,9 @@ pub(super) fn options(
     volumes: Option<&std::collections::BTreeMap<String, Value>>,
 ) -> Result<MountOptions, ApiError> {
     let mut o = MountOptions {
-        volumes: volumes.map(|v| v.keys().cloned().collect()).unwrap_or_default(),
+        volumes: volumes
+            .map(|v| v.keys().cloned().collect())
+            .unwrap_or_default(),
         ..MountOptions::default()
     };
     let Some(h) = host.map(|h| &h.mounts) else {
@@ -92,7 +94,8 @@ pub(super) fn config_volumes(
             .iter()
             .any(|m| berth_engine::container::mounts::clean(&m.target) == p.destination);
         if p.anonymous && !from_mount_flag {
-            out.entry(p.destination.clone()).or_insert_with(|| json!({}));
+            out.entry(p.destination.clone())
+                .or_insert_with(|| json!({}));
         }
     }
     (!out.is_empty()).then_some(out)
