@@ -91,6 +91,7 @@ pub struct Engine {
     id: String,
     images: image::ImageService,
     containers: container::Containers,
+    volumes: volume::Volumes,
     events: events::EventBus,
     /// Held for the engine's life; declared last so it is released after
     /// the services above are dropped.
@@ -132,11 +133,15 @@ impl Engine {
         containers.restart_at_boot();
         let used_by = containers.usage_check();
         images.set_usage(std::sync::Arc::new(move |id| used_by(&id.to_string())));
+        let volumes = volume::Volumes::open(&config.data_root)
+            .map_err(EngineError::Volumes)?
+            .with_events(events.clone());
         Ok(Self {
             config,
             id,
             images,
             containers,
+            volumes,
             events,
             _data_root_lock: data_root_lock,
         })
@@ -159,6 +164,11 @@ impl Engine {
     /// The container service (bound to the image service's store).
     pub fn containers(&self) -> container::ContainerService<'_> {
         container::ContainerService::new(&self.containers, self.images.store())
+    }
+
+    /// The volume service (`docker volume ...`).
+    pub fn volumes(&self) -> &volume::Volumes {
+        &self.volumes
     }
 
     /// The event bus (`GET /events`); every service emits into it.
