@@ -18,6 +18,7 @@ mod error;
 pub mod events;
 pub mod host;
 pub mod image;
+mod netconfig;
 pub mod network;
 pub mod prune;
 pub mod system;
@@ -27,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::{Classify, EngineError, ErrorClass};
 pub use host::{CgroupInfo, CgroupVersion, HostInfo, HostPaths};
+pub use netconfig::{NetworkConfig, check_bridge_name, check_nft_table, parse_bip};
 pub use system::{BuildInfo, ContainerCounts, RuntimeInfo, SystemInfo, VersionInfo};
 
 /// How an engine is set up; the daemon fills it from its flags.
@@ -51,6 +53,9 @@ pub struct EngineConfig {
     pub cgroup_parent: String,
     /// Run containers under `berth-init` unless they say (berthd's `--init`).
     pub default_init: bool,
+    /// The default bridge, the nftables table and IP forwarding (berthd's
+    /// `--bridge`, `--bip`, `--nft-table`, `--ip-forward`).
+    pub network: NetworkConfig,
 }
 
 impl EngineConfig {
@@ -65,6 +70,7 @@ impl EngineConfig {
             shim_path: default_shim_path(),
             cgroup_parent: "/berth".to_owned(),
             default_init: false,
+            network: NetworkConfig::default(),
         }
     }
 }
