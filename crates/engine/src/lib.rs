@@ -132,8 +132,8 @@ impl Engine {
         containers.finish_interrupted_removals(images.store());
         let networks = network::Networks::open(network::Settings {
             data_root: config.data_root.clone(),
-            default_bridge: network::DEFAULT_BRIDGE.to_owned(),
-            default_bip: network::default_bip(),
+            default_bridge: config.network.bridge.clone(),
+            default_bip: config.network.bip,
             events: events.clone(),
         })
         .map_err(|e| EngineError::Networks(Box::new(e)))?;

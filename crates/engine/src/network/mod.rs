@@ -111,14 +111,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The default bridge until berthd's `--bridge` reaches the engine.
-pub const DEFAULT_BRIDGE: &str = "berth0";
-
-/// The default bridge's address until berthd's `--bip` reaches the engine.
-pub fn default_bip() -> Ipv4Net {
-    Ipv4Net::new(std::net::Ipv4Addr::new(172, 30, 0, 1), 16).unwrap_or_else(|_| Ipv4Net::default())
-}
-
 /// Names docker reserves for its built-in networks.
 const BUILTIN_NAMES: [&str; 3] = ["bridge", "host", "none"];
 
