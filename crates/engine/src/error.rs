@@ -44,6 +44,9 @@ pub enum EngineError {
     /// The network store cannot be opened.
     #[error("cannot load networks: {0}")]
     Networks(Box<crate::network::NetworkError>),
+    /// The volume store cannot be loaded.
+    #[error("cannot load volumes: {0}")]
+    Volumes(crate::volume::VolumeError),
 }
 
 impl Classify for EngineError {
@@ -53,6 +56,7 @@ impl Classify for EngineError {
             EngineError::Image(e) => e.class(),
             EngineError::Containers(e) => e.class(),
             EngineError::Networks(e) => e.class(),
+            EngineError::Volumes(e) => e.class(),
         }
     }
 }

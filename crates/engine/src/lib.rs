@@ -92,6 +92,7 @@ pub struct Engine {
     images: image::ImageService,
     containers: container::Containers,
     networks: network::Networks,
+    volumes: volume::Volumes,
     events: events::EventBus,
     /// Held for the engine's life; declared last so it is released after
     /// the services above are dropped.
@@ -149,12 +150,16 @@ impl Engine {
         containers.restart_at_boot();
         let used_by = containers.usage_check();
         images.set_usage(std::sync::Arc::new(move |id| used_by(&id.to_string())));
+        let volumes = volume::Volumes::open(&config.data_root)
+            .map_err(EngineError::Volumes)?
+            .with_events(events.clone());
         Ok(Self {
             config,
             id,
             images,
             containers,
             networks,
+            volumes,
             events,
             _data_root_lock: data_root_lock,
         })
@@ -182,6 +187,11 @@ impl Engine {
     /// The network service (networks, their addresses, containers' endpoints).
     pub fn networks(&self) -> &network::Networks {
         &self.networks
+    }
+
+    /// The volume service (`docker volume ...`).
+    pub fn volumes(&self) -> &volume::Volumes {
+        &self.volumes
     }
 
     /// The event bus (`GET /events`); every service emits into it.
