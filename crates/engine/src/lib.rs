@@ -92,6 +92,7 @@ pub struct Engine {
     images: image::ImageService,
     containers: container::Containers,
     volumes: std::sync::Arc<volume::Volumes>,
+    networks: network::Networks,
     events: events::EventBus,
     /// Held for the engine's life; declared last so it is released after
     /// the services above are dropped.
@@ -137,6 +138,22 @@ impl Engine {
         );
         volumes.set_usage(std::sync::Arc::new(containers.volume_usage_check()));
         containers.set_volumes(volumes.clone());
+        let networks = network::Networks::open(network::Settings {
+            data_root: config.data_root.clone(),
+            default_bridge: config.network.bridge.clone(),
+            default_bip: config.network.bip,
+            events: events.clone(),
+        })
+        .map_err(|e| EngineError::Networks(Box::new(e)))?;
+        {
+            let running: std::collections::BTreeSet<String> = containers
+                .list()
+                .into_iter()
+                .filter(|c| c.state.status == container::Status::Running)
+                .map(|c| c.id)
+                .collect();
+            networks.release_stale(&|id| running.contains(id));
+        }
         containers.restart_at_boot();
         let used_by = containers.usage_check();
         images.set_usage(std::sync::Arc::new(move |id| used_by(&id.to_string())));
@@ -145,6 +162,7 @@ impl Engine {
             id,
             images,
             containers,
+            networks,
             volumes,
             events,
             _data_root_lock: data_root_lock,
@@ -168,6 +186,11 @@ impl Engine {
     /// The container service (bound to the image service's store).
     pub fn containers(&self) -> container::ContainerService<'_> {
         container::ContainerService::new(&self.containers, self.images.store())
+    }
+
+    /// The network service (networks, their addresses, containers' endpoints).
+    pub fn networks(&self) -> &network::Networks {
+        &self.networks
     }
 
     /// The volume service (`docker volume ...`).

@@ -72,6 +72,10 @@ pub struct CreateOptions {
     /// `Config.Volumes`), as given.
     #[serde(default)]
     pub mounts: super::mounts::MountOptions,
+    /// `--network`, `--ip`, `--network-alias`, `network connect` (docker's
+    /// `HostConfig.NetworkMode` and `NetworkingConfig.EndpointsConfig`).
+    #[serde(default)]
+    pub network: crate::network::ContainerNetworks,
 }
 
 /// The lifecycle status, with docker's names.

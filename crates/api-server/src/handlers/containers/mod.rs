@@ -136,6 +136,7 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
             .unwrap_or_default(),
         security: security::options(body.host_config.as_ref(), body.domainname),
         mounts,
+        network: Default::default(),
     };
     let warnings = opts.resources.create_warnings();
     let image = body.image;
