@@ -38,6 +38,7 @@ pub mod mounts;
 pub mod networking;
 mod oci_defaults;
 mod ops;
+pub mod ports;
 pub mod resources;
 mod restart;
 pub mod security;
@@ -217,6 +218,8 @@ struct Inner {
     execs: exec::Execs,
     /// The running health monitors (`health`).
     health: health::Monitors,
+    /// Host ports held for running containers, and their DNAT rules.
+    ports: ports::PortService,
 }
 
 /// What an attach client wants from a container's streams.
@@ -343,6 +346,7 @@ impl Containers {
             image_store: std::sync::OnceLock::new(),
             execs: exec::Execs::default(),
             health: health::Monitors::default(),
+            ports: ports::PortService::default(),
         });
         let running: Vec<Container> = lock(&inner.table)
             .values()
@@ -390,6 +394,7 @@ impl Containers {
         restart::check_create(opts.auto_remove, &opts.restart_policy)?;
         opts.resources.check(resources::HostLimits::get(), false)?;
         opts.security.check(opts.hostname.is_some())?;
+        opts.ports.check()?;
         let details = images.inspect(image).map_err(|e| {
             if e.class() == berth_image::ErrorClass::NotFound {
                 ContainerError::ImageNotFound(image.to_owned())
@@ -398,6 +403,9 @@ impl Containers {
             }
         })?;
         let image_config = details.config.config.clone().unwrap_or_default();
+        if let Some(exposed) = &image_config.exposed_ports {
+            opts.ports.merge_image(exposed.keys());
+        }
         let id = store::new_id()?;
 
         let mut args = opts
@@ -503,6 +511,7 @@ impl Containers {
             restart: RestartState::default(),
             exits: 0,
             busy: false,
+            published_ports: Default::default(),
         };
         let top = details.record.top_chain_id().map(|c| c.to_string());
         images
@@ -606,6 +615,7 @@ impl Containers {
                     oom_killed: false,
                     paused: false,
                 };
+                entry.published_ports = inner.ports.published(&c.id);
                 let saved = inner.store.save(entry);
                 inner.emit(entry, "start", &[]);
                 drop(table);
@@ -1199,6 +1209,8 @@ impl Inner {
         // Checked at create; checked here too before anything needs undoing.
         let log = c.options.log_config.driver()?;
         let attrs = log_attrs::attributes(c)?;
+        // Host ports first: one in use fails the start with nothing to undo.
+        self.ports.reserve(c, &ports::PortMap::new())?;
         let log_path = self.log_path(&c.id);
         let rootfs = self.rootfs_dir(&c.id);
         fs_err::create_dir_all(&rootfs).map_err(|e| store::io(&rootfs, e))?;
@@ -1211,6 +1223,7 @@ impl Inner {
                 for _ in 0..mounts.len() {
                     let _ = Mount::unmount(&rootfs);
                 }
+                self.ports.release(&c.id);
                 return Err(e.into());
             }
         }
@@ -1249,6 +1262,7 @@ impl Inner {
                 let _ = fs_err::remove_dir_all(&state_dir);
                 security::release_shm(&self.exec_dir(&c.id));
                 undo_mounts();
+                self.ports.release(&c.id);
                 return Err(e);
             }
         };
@@ -1280,6 +1294,7 @@ impl Inner {
             }
         }
         security::release_shm(&self.exec_dir(id));
+        self.ports.release(id);
         let rootfs = self.rootfs_dir(id);
         // Overlay is one mount; unmount until the kernel says it is not one.
         for _ in 0..4 {
@@ -1332,6 +1347,7 @@ impl Inner {
         c.state.pid = 0;
         c.state.shim_pid = 0;
         c.state.paused = false;
+        c.published_ports.clear();
         c.exits += 1;
         // As dockerd: a container's execs go with its process.
         self.execs.forget_container(id);
@@ -1422,6 +1438,10 @@ impl Inner {
                     ..
                 }) => {
                     self.note_paused(&c.id, status == ShimStatus::Paused);
+                    // The same host ports as before the daemon restarted.
+                    if let Err(e) = self.ports.reserve(c, &c.published_ports) {
+                        tracing::warn!(id = %c.id, error = %e, "cannot hold the published ports again");
+                    }
                     Self::spawn_monitor(self, &c.id);
                     return;
                 }
