@@ -5,6 +5,9 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
+pub(crate) mod net;
+pub(crate) use net::TestNet;
+
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -50,9 +53,9 @@ pub(crate) fn pings(socket: &Path) -> bool {
         && raw.starts_with("HTTP/1.1 200")
 }
 
-/// berthd on `dir`'s roots (`d`, `e`, `s.sock`, `pid`), stderr appended to
-/// `dir/berthd.log`.
-fn spawn_berthd(dir: &Path, cgroup_parent: &str) -> Child {
+/// berthd on `dir`'s roots (`d`, `e`, `s.sock`, `pid`) and `net`'s bridge,
+/// subnet and nftables table, stderr appended to `dir/berthd.log`.
+fn spawn_berthd(dir: &Path, cgroup_parent: &str, net: &TestNet) -> Child {
     let log = fs_err::OpenOptions::new()
         .create(true)
         .append(true)
@@ -69,6 +72,7 @@ fn spawn_berthd(dir: &Path, cgroup_parent: &str) -> Child {
         .arg(dir.join("pid"))
         .arg("--cgroup-parent")
         .arg(cgroup_parent)
+        .args(net.args())
         .stdout(Stdio::null())
         .stderr(log.into_parts().0)
         .spawn()
@@ -116,11 +120,14 @@ fn build_shim() {
     });
 }
 
-/// A berthd on its own roots; SIGTERM then SIGKILL (by pid) on drop.
+/// A berthd on its own roots, bridge, subnet and nftables table; SIGTERM
+/// then SIGKILL (by pid) on drop.
 pub(crate) struct Daemon {
     pub(crate) child: Child,
     pub(crate) dir: tempfile::TempDir,
     pub(crate) cgroup_parent: String,
+    /// Its `--bridge`, `--bip` and `--nft-table`; removed on drop.
+    pub(crate) net: TestNet,
 }
 
 impl Daemon {
@@ -135,11 +142,13 @@ impl Daemon {
             std::process::id(),
             N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
         );
-        let child = spawn_berthd(dir.path(), &cgroup_parent);
+        let net = TestNet::new();
+        let child = spawn_berthd(dir.path(), &cgroup_parent, &net);
         let daemon = Self {
             child,
             dir,
             cgroup_parent,
+            net,
         };
         daemon.wait_listening();
         daemon
@@ -180,7 +189,7 @@ impl Daemon {
         if matches!(self.child.try_wait(), Ok(None)) {
             self.kill9();
         }
-        self.child = spawn_berthd(self.dir.path(), &self.cgroup_parent);
+        self.child = spawn_berthd(self.dir.path(), &self.cgroup_parent, &self.net);
         self.wait_listening();
     }
 
@@ -268,7 +277,8 @@ impl Drop for Daemon {
     /// Stops berthd, then ends whatever the test left running (containers
     /// outlive berthd by design, so a failed test would otherwise leak
     /// them): processes in the test's cgroup parent and shims under its
-    /// exec root, by pid; then its mounts and cgroups.
+    /// exec root, by pid; then its mounts (netns files included), cgroups,
+    /// bridge and nftables table.
     fn drop(&mut self) {
         let pid = self.pid();
         if matches!(self.child.try_wait(), Ok(None)) {
@@ -298,6 +308,7 @@ impl Drop for Daemon {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        self.net.remove();
     }
 }
 
