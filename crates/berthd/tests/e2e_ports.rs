@@ -168,19 +168,30 @@ fn published_ports_show_and_hold() {
             vec!["port", name.as_str()],
             vec!["port", name.as_str(), "80"],
             vec!["port", name.as_str(), "8000/tcp"],
-            vec!["ps", "--filter", &format!("name={name}"), "--format", "{{.Ports}}"],
+            vec![
+                "ps",
+                "--filter",
+                &format!("name={name}"),
+                "--format",
+                "{{.Ports}}",
+            ],
         ] {
             let want = ok(&d, DOCKER, &args);
             assert_eq!(ok(&d, BERTH, &args), want, "{args:?}");
         }
         let all = ok(&d, BERTH, &["port", &name]);
         assert!(
-            all.contains(&format!("80/tcp -> 0.0.0.0:{fixed}\n80/tcp -> [::]:{fixed}\n")),
+            all.contains(&format!(
+                "80/tcp -> 0.0.0.0:{fixed}\n80/tcp -> [::]:{fixed}\n"
+            )),
             "{all}"
         );
         let (code, err) = fails(&d, BERTH, &["port", &name, "90/udp"]);
         assert_eq!(code, 1);
-        assert_eq!(err.trim(), format!("Error: No public port '90/udp' published for {name}"));
+        assert_eq!(
+            err.trim(),
+            format!("Error: No public port '90/udp' published for {name}")
+        );
 
         // Stopped: nothing held, nothing shown.
         ok(&d, client, &["stop", "-t", "0", &name]);
@@ -201,7 +212,10 @@ fn publish_all_and_ranges() {
         ok(
             &d,
             client,
-            &["run", "-d", "--name", "all", "-P", "--expose", "5000", "-p", &range, "img", "sleep", "60"],
+            &[
+                "run", "-d", "--name", "all", "-P", "--expose", "5000", "-p", &range, "img",
+                "sleep", "60",
+            ],
         );
         let ports = inspect(&d, "all", "{{json .NetworkSettings.Ports}}");
         let v: serde_json::Value = serde_json::from_str(&ports).unwrap();
@@ -219,10 +233,8 @@ fn publish_all_and_ranges() {
         let want = ok(&d, DOCKER, &args);
         assert_eq!(ok(&d, BERTH, &args), want);
         assert!(
-            want.contains(&format!(
-                "0.0.0.0:{base}-{}->9000-9002/tcp",
-                base + 2
-            )) || want.contains(&format!("0.0.0.0:{base}->9000/tcp")),
+            want.contains(&format!("0.0.0.0:{base}-{}->9000-9002/tcp", base + 2))
+                || want.contains(&format!("0.0.0.0:{base}->9000/tcp")),
             "{want}"
         );
         ok(&d, client, &["rm", "-f", "all"]);
@@ -245,15 +257,26 @@ fn ports_in_use() {
         let (code, err) = fails(
             &d,
             client,
-            &["run", "-d", "--name", "busy", "-p", &publish[0], "-p", &publish[1], "img", "sleep", "60"],
+            &[
+                "run",
+                "-d",
+                "--name",
+                "busy",
+                "-p",
+                &publish[0],
+                "-p",
+                &publish[1],
+                "img",
+                "sleep",
+                "60",
+            ],
         );
         assert_eq!(code, 125, "{err}");
         assert!(
-            err.contains(&format!(
-                "driver failed programming external connectivity on endpoint busy"
-            )) && err.contains(&format!(
-                "failed to bind host port for 0.0.0.0:{taken}/tcp: address already in use"
-            )),
+            err.contains("driver failed programming external connectivity on endpoint busy")
+                && err.contains(&format!(
+                    "failed to bind host port for 0.0.0.0:{taken}/tcp: address already in use"
+                )),
             "{err}"
         );
         // The other port was given back: all or nothing.
@@ -263,12 +286,36 @@ fn ports_in_use() {
     }
     drop(squatter);
 
-    ok(&d, DOCKER, &["run", "-d", "--name", "first", "-p", &format!("{spare}:80"), "img", "sleep", "60"]);
+    ok(
+        &d,
+        DOCKER,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "first",
+            "-p",
+            &format!("{spare}:80"),
+            "img",
+            "sleep",
+            "60",
+        ],
+    );
     for client in [BERTH, DOCKER] {
         let (code, err) = fails(
             &d,
             client,
-            &["run", "-d", "--name", "second", "-p", &format!("{spare}:80"), "img", "sleep", "60"],
+            &[
+                "run",
+                "-d",
+                "--name",
+                "second",
+                "-p",
+                &format!("{spare}:80"),
+                "img",
+                "sleep",
+                "60",
+            ],
         );
         assert_eq!(code, 125, "{err}");
         assert!(

@@ -10,15 +10,17 @@
 //!   with docker's message); the sockets never listen, so no traffic
 //!   reaches them: the DNAT rules send it to the container first.
 //! - [`PortRules`]: the nftables rules of every owner's published ports, in
-//!   two regular chains of berth's table ([`DNAT_CHAIN`], [`SNAT_CHAIN`]).
-//!   The table's base chains jump to them ([`base_chain_jumps`]). Every
-//!   change rewrites both chains in one `nft` transaction, so the kernel
-//!   never sees half of a container's rules.
+//!   two regular chains of berth's table ([`DNAT_CHAIN`], [`SNAT_CHAIN`]),
+//!   reached from three base chains of their own (`ports-prerouting`,
+//!   `ports-output`, `ports-postrouting`), so they need nothing from the
+//!   table's other chains. Every change rewrites all of them in one `nft`
+//!   transaction, so the kernel never sees half of a container's rules;
+//!   after the table was made anew, [`PortRules::rebuild`] puts them back.
 //!
 //! ```text
-//! prerouting/output (nat): fib daddr type local jump ports-dnat
+//! ports-prerouting/ports-output (nat): fib daddr type local jump ports-dnat
 //!     ports-dnat: [ip daddr H] <proto> dport P dnat ip to C:Q   (one per binding)
-//! postrouting (nat): jump ports-snat
+//! ports-postrouting (nat): jump ports-snat
 //!     ports-snat: ip saddr 127.0.0.0/8 oifname <bridge> masquerade
 //!                 ip saddr C ip daddr C <proto> dport Q masquerade (hairpin)
 //! ```
@@ -477,8 +479,7 @@ pub struct PortRules {
 }
 
 impl PortRules {
-    /// Rules in the inet table `table` (which must exist, with the base
-    /// chains of [`base_chain_jumps`]).
+    /// Rules in the inet table `table` (made if missing).
     pub fn new(table: &str) -> Self {
         Self {
             table: table.to_owned(),
@@ -529,28 +530,40 @@ impl PortRules {
     }
 }
 
-/// The rules of the base chains that hand published-port traffic to this
-/// module's chains, as `nft -f` lines: DNAT for traffic to one of the
-/// host's addresses, arriving (`prerouting`) or from the host itself
-/// (`output`), and the masquerade in `postrouting`.
-pub fn base_chain_jumps(table: &str, prerouting: &str, output: &str, postrouting: &str) -> String {
-    format!(
-        "add chain inet {table} {DNAT_CHAIN}\n\
-         add chain inet {table} {SNAT_CHAIN}\n\
-         add rule inet {table} {prerouting} fib daddr type local jump {DNAT_CHAIN}\n\
-         add rule inet {table} {output} fib daddr type local jump {DNAT_CHAIN}\n\
-         add rule inet {table} {postrouting} jump {SNAT_CHAIN}\n"
-    )
-}
+/// The base chains of port publishing in berth's table, with the hook
+/// and priority of each: they only hand traffic to [`DNAT_CHAIN`] and
+/// [`SNAT_CHAIN`]. Being base chains of their own, they do not depend on
+/// the table's other chains and survive nothing but the table.
+const BASE_CHAINS: [(&str, &str, i32, &str); 3] = [
+    (
+        "ports-prerouting",
+        "prerouting",
+        -100,
+        "fib daddr type local jump",
+    ),
+    ("ports-output", "output", -100, "fib daddr type local jump"),
+    ("ports-postrouting", "postrouting", 100, "jump"),
+];
 
-/// Both chains, flushed and filled, as one `nft -f` transaction.
+/// Everything port publishing has in the table, flushed and filled anew,
+/// as one `nft -f` transaction: the table (if missing), the base chains
+/// and their jumps, the DNAT and the masquerade rules.
 fn render(table: &str, owners: &BTreeMap<String, (Target, Vec<Binding>)>) -> String {
     let mut s = format!(
-        "add chain inet {table} {DNAT_CHAIN}\n\
+        "add table inet {table}\n\
+         add chain inet {table} {DNAT_CHAIN}\n\
          add chain inet {table} {SNAT_CHAIN}\n\
          flush chain inet {table} {DNAT_CHAIN}\n\
          flush chain inet {table} {SNAT_CHAIN}\n"
     );
+    for (i, (chain, hook, priority, jump)) in BASE_CHAINS.iter().enumerate() {
+        let to = if i == 2 { SNAT_CHAIN } else { DNAT_CHAIN };
+        s.push_str(&format!(
+            "add chain inet {table} {chain} {{ type nat hook {hook} priority {priority}; policy accept; }}\n\
+             flush chain inet {table} {chain}\n\
+             add rule inet {table} {chain} {jump} {to}\n"
+        ));
+    }
     let mut bridges = BTreeSet::new();
     for (owner, (t, bindings)) in owners {
         if bindings.iter().any(|b| b.host_ip.is_ipv4()) {
@@ -749,7 +762,12 @@ mod tests {
             s.contains("ip saddr 127.0.0.0/8 oifname \"br0\" masquerade"),
             "{s}"
         );
-        assert!(render("t", &BTreeMap::new()).ends_with("flush chain inet t ports-snat\n"));
+        assert!(s.contains("add rule inet t ports-output fib daddr type local jump ports-dnat\n"));
+        let empty = render("t", &BTreeMap::new());
+        assert!(
+            empty.ends_with("add rule inet t ports-postrouting jump ports-snat\n"),
+            "{empty}"
+        );
     }
 
     #[test]

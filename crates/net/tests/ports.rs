@@ -165,7 +165,10 @@ fn publish_tcp_and_udp_through_nftables() {
         std::thread::spawn(move || {
             for s in l.incoming().flatten() {
                 let mut s = s;
-                let peer = s.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+                let peer = s
+                    .peer_addr()
+                    .map(|a| a.ip().to_string())
+                    .unwrap_or_default();
                 let _ = s.write_all(format!("hello from {peer}").as_bytes());
             }
         });
@@ -178,19 +181,20 @@ fn publish_tcp_and_udp_through_nftables() {
         });
     });
 
-    // The host: forwarding in its own namespace, the table with the base
-    // chains that jump to the port chains (netcore's skeleton's job in
-    // berthd), route_localnet on the bridge.
+    // The host: forwarding in its own namespace, berth's table as netcore
+    // makes it (its base chains and a network's rules), route_localnet on
+    // the bridge. Port publishing adds its own chains to it.
     host.run(|| {
         fs_err::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap();
-        let script = format!(
-            "add table inet {TABLE}\n\
-             add chain inet {TABLE} prerouting {{ type nat hook prerouting priority dstnat; }}\n\
-             add chain inet {TABLE} output {{ type nat hook output priority -100; }}\n\
-             add chain inet {TABLE} postrouting {{ type nat hook postrouting priority srcnat; }}\n{}",
-            ports::base_chain_jumps(TABLE, "prerouting", "output", "postrouting")
-        );
-        ports::apply(&script).unwrap();
+        let table = berth_net::nft::Table::new(TABLE);
+        table
+            .add_network(&berth_net::nft::NetworkRules {
+                id: "n1".into(),
+                bridge: "bt0".into(),
+                subnet: "10.213.77.0/24".parse().unwrap(),
+                internal: false,
+            })
+            .unwrap();
         ports::enable_route_localnet("bt0").unwrap();
     });
 
@@ -316,7 +320,11 @@ fn publish_tcp_and_udp_through_nftables() {
             .unwrap();
         let free = TcpListener::bind("0.0.0.0:8080").is_ok();
         let gone = greeting(sa([127, 0, 0, 1], 8080)).is_err();
-        (String::from_utf8_lossy(&listed.stdout).into_owned(), free, gone)
+        (
+            String::from_utf8_lossy(&listed.stdout).into_owned(),
+            free,
+            gone,
+        )
     });
     assert!(!after.0.contains("\"c1\""), "{}", after.0);
     assert!(after.0.contains("chain ports-dnat"), "{}", after.0);
