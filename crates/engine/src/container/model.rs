@@ -71,6 +71,10 @@ pub struct CreateOptions {
     /// `PublishAllPorts`, `Config.ExposedPorts`).
     #[serde(default)]
     pub ports: super::ports::PortOptions,
+    /// `--network`, `--ip`, `--network-alias`, `network connect` (docker's
+    /// `HostConfig.NetworkMode` and `NetworkingConfig.EndpointsConfig`).
+    #[serde(default)]
+    pub network: crate::network::ContainerNetworks,
 }
 
 /// The lifecycle status, with docker's names.

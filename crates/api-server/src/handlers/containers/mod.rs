@@ -135,6 +135,7 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
             body.host_config.as_ref().map(|h| &h.ports),
             body.exposed_ports.as_ref(),
         ),
+        network: Default::default(),
     };
     let warnings = opts.resources.create_warnings();
     let image = body.image;
