@@ -60,6 +60,12 @@ pub(crate) struct Flags {
     /// Set the logging format
     #[arg(long = "log-format", value_enum, default_value_t = LogFormat::Text)]
     pub(crate) log_format: LogFormat,
+
+    /// The host's resolver file that containers' /etc/resolv.conf is based
+    /// on [default: /etc/resolv.conf, or systemd-resolved's upstream list
+    /// when that only names its local stub]
+    #[arg(long = "host-resolv-conf", value_name = "FILE")]
+    pub(crate) host_resolv_conf: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -102,6 +108,7 @@ pub(crate) struct Settings {
     pub(crate) debug: bool,
     pub(crate) log_level: LogLevel,
     pub(crate) log_format: LogFormat,
+    pub(crate) host_resolv_conf: Option<PathBuf>,
 }
 
 impl Settings {
@@ -136,6 +143,7 @@ impl Settings {
                 flags.log_level
             },
             log_format: flags.log_format,
+            host_resolv_conf: flags.host_resolv_conf,
         })
     }
 }

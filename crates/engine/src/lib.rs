@@ -51,6 +51,10 @@ pub struct EngineConfig {
     pub cgroup_parent: String,
     /// Run containers under `berth-init` unless they say (berthd's `--init`).
     pub default_init: bool,
+    /// The host resolver file containers' resolv.conf is based on (berthd's
+    /// `--host-resolv-conf`); `None`: `/etc/resolv.conf`, or
+    /// systemd-resolved's upstream list when that only names its stub.
+    pub host_resolv_conf: Option<PathBuf>,
 }
 
 impl EngineConfig {
@@ -65,6 +69,7 @@ impl EngineConfig {
             shim_path: default_shim_path(),
             cgroup_parent: "/berth".to_owned(),
             default_init: false,
+            host_resolv_conf: None,
         }
     }
 }
@@ -118,6 +123,10 @@ impl Engine {
             cgroup_v2,
             events: events.clone(),
             default_init: config.default_init,
+            host_resolv_conf: config
+                .host_resolv_conf
+                .clone()
+                .unwrap_or_else(|| container::networking::host_resolv_conf(&config.host_paths.etc)),
         })
         .map_err(|e| EngineError::Containers(Box::new(e)))?;
         containers.remove_orphan_snapshots(images.store());

@@ -52,7 +52,7 @@ pub(crate) fn pings(socket: &Path) -> bool {
 
 /// berthd on `dir`'s roots (`d`, `e`, `s.sock`, `pid`), stderr appended to
 /// `dir/berthd.log`.
-fn spawn_berthd(dir: &Path, cgroup_parent: &str) -> Child {
+fn spawn_berthd(dir: &Path, cgroup_parent: &str, extra: &[String]) -> Child {
     let log = fs_err::OpenOptions::new()
         .create(true)
         .append(true)
@@ -69,6 +69,7 @@ fn spawn_berthd(dir: &Path, cgroup_parent: &str) -> Child {
         .arg(dir.join("pid"))
         .arg("--cgroup-parent")
         .arg(cgroup_parent)
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(log.into_parts().0)
         .spawn()
@@ -121,11 +122,19 @@ pub(crate) struct Daemon {
     pub(crate) child: Child,
     pub(crate) dir: tempfile::TempDir,
     pub(crate) cgroup_parent: String,
+    /// More berthd flags, kept for [`Daemon::restart`].
+    pub(crate) extra_args: Vec<String>,
 }
 
 impl Daemon {
     pub(crate) fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A daemon started with `extra` berthd flags as well.
+    pub(crate) fn start_with(extra: &[&str]) -> Self {
         build_shim();
+        let extra_args: Vec<String> = extra.iter().map(|a| (*a).to_owned()).collect();
         // Short: shim socket paths live under the exec root.
         let dir = tempfile::Builder::new().prefix("bd").tempdir().unwrap();
         // Per daemon: tests run in parallel and each removes its own parent.
@@ -135,11 +144,12 @@ impl Daemon {
             std::process::id(),
             N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
         );
-        let child = spawn_berthd(dir.path(), &cgroup_parent);
+        let child = spawn_berthd(dir.path(), &cgroup_parent, &extra_args);
         let daemon = Self {
             child,
             dir,
             cgroup_parent,
+            extra_args,
         };
         daemon.wait_listening();
         daemon
@@ -180,7 +190,7 @@ impl Daemon {
         if matches!(self.child.try_wait(), Ok(None)) {
             self.kill9();
         }
-        self.child = spawn_berthd(self.dir.path(), &self.cgroup_parent);
+        self.child = spawn_berthd(self.dir.path(), &self.cgroup_parent, &self.extra_args);
         self.wait_listening();
     }
 
