@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::bail;
-use clap::{Parser, ValueEnum};
+use berth_engine::NetworkConfig;
+use clap::{ArgAction, Parser, ValueEnum};
 
 /// The default API socket, shared with the `berth` CLI.
 pub(crate) const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
@@ -66,6 +67,29 @@ pub(crate) struct Flags {
     /// when that only names its local stub]
     #[arg(long = "host-resolv-conf", value_name = "FILE")]
     pub(crate) host_resolv_conf: Option<PathBuf>,
+    /// Attach containers to a network bridge
+    #[arg(short = 'b', long = "bridge", value_name = "NAME", default_value = NetworkConfig::DEFAULT_BRIDGE)]
+    pub(crate) bridge: String,
+
+    /// Network bridge IP [default: 172.30.0.1/16]
+    #[arg(long = "bip", value_name = "CIDR")]
+    pub(crate) bip: Option<String>,
+
+    /// nftables table (family inet) berth keeps its rules in
+    #[arg(long = "nft-table", value_name = "NAME", default_value = NetworkConfig::DEFAULT_NFT_TABLE)]
+    pub(crate) nft_table: String,
+
+    /// Enable net.ipv4.ip_forward
+    #[arg(
+        long = "ip-forward",
+        value_name = "BOOL",
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_value_t = true,
+        default_missing_value = "true"
+    )]
+    pub(crate) ip_forward: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -109,11 +133,14 @@ pub(crate) struct Settings {
     pub(crate) log_level: LogLevel,
     pub(crate) log_format: LogFormat,
     pub(crate) host_resolv_conf: Option<PathBuf>,
+    pub(crate) network: NetworkConfig,
 }
 
 impl Settings {
     pub(crate) fn resolve(flags: Flags) -> anyhow::Result<Self> {
+        let network = resolve_network(&flags)?;
         Ok(Self {
+            network,
             socket: parse_host(&flags.host)?,
             socket_group: match flags.group {
                 // dockerd: an empty group leaves the socket to root's group.
@@ -146,6 +173,20 @@ impl Settings {
             host_resolv_conf: flags.host_resolv_conf,
         })
     }
+}
+
+/// `--bridge`, `--bip`, `--nft-table`, `--ip-forward`, checked.
+fn resolve_network(flags: &Flags) -> anyhow::Result<NetworkConfig> {
+    let mut network = NetworkConfig::default();
+    berth_engine::check_bridge_name(&flags.bridge).map_err(anyhow::Error::msg)?;
+    network.bridge.clone_from(&flags.bridge);
+    if let Some(bip) = &flags.bip {
+        network.bip = berth_engine::parse_bip(bip).map_err(anyhow::Error::msg)?;
+    }
+    berth_engine::check_nft_table(&flags.nft_table).map_err(anyhow::Error::msg)?;
+    network.nft_table.clone_from(&flags.nft_table);
+    network.ip_forward = flags.ip_forward;
+    Ok(network)
 }
 
 /// The group that may use the socket by default, as dockerd's `docker`.
@@ -225,5 +266,43 @@ mod tests {
         }
         let s = Settings::resolve(Flags::parse_from(["berthd", "-G", ""])).unwrap();
         assert!(!s.socket_group.explicit);
+    }
+
+    #[test]
+    fn network_flags() {
+        let s = Settings::resolve(Flags::parse_from(["berthd"])).unwrap();
+        assert_eq!(s.network, NetworkConfig::default());
+        assert_eq!(s.network.bridge, "berth0");
+        assert_eq!(s.network.bip.to_string(), "172.30.0.1/16");
+        assert_eq!(s.network.nft_table, "berth");
+        assert!(s.network.ip_forward);
+
+        let s = Settings::resolve(Flags::parse_from([
+            "berthd",
+            "-b",
+            "bt-1-0",
+            "--bip",
+            "10.213.7.1/24",
+            "--nft-table",
+            "bt_1_0",
+            "--ip-forward=false",
+        ]))
+        .unwrap();
+        assert_eq!(s.network.bridge, "bt-1-0");
+        assert_eq!(s.network.bip.to_string(), "10.213.7.1/24");
+        assert_eq!(s.network.nft_table, "bt_1_0");
+        assert!(!s.network.ip_forward);
+
+        let s = Settings::resolve(Flags::parse_from(["berthd", "--ip-forward"])).unwrap();
+        assert!(s.network.ip_forward);
+
+        let err = Settings::resolve(Flags::parse_from(["berthd", "--bip", "10.213.7.0/24"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("network address"), "{err}");
+        assert!(
+            Settings::resolve(Flags::parse_from(["berthd", "-b", "way-too-long-bridge"])).is_err()
+        );
+        assert!(Settings::resolve(Flags::parse_from(["berthd", "--nft-table", "x y"])).is_err());
     }
 }

@@ -470,15 +470,7 @@ fn exec_detaches_through_the_same_proxy() {
         t.type_keys(b"\x18z\r");
         expect_n(&t, "^Xz", 2);
         t.type_keys(b"\x18x");
-        // Known race (session note 2026-11-23): when berthd ends the stream
-        // on the keys before the berth CLI has seen them, `berth exec`
-        // exits 0 instead of docker's 1. Docker's clients must exit 1.
-        let code = t.wait();
-        if client == BERTH {
-            assert!(matches!(code, Some(0 | 1)), "{client} exec: {}", t.screen());
-        } else {
-            assert_eq!(code, Some(1), "{client} exec: {}", t.screen());
-        }
+        assert_eq!(t.wait(), Some(1), "{client} exec: {}", t.screen());
         t.expect("read escape sequence");
         // The exec's process runs on.
         assert_eq!(inspect(&d, "host", "{{len .ExecIDs}}"), (n + 1).to_string());

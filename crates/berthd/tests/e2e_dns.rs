@@ -84,6 +84,8 @@ fn files_follow_the_flags_through_every_client() {
                 "db:10.213.1.2",
                 "--add-host",
                 "v6:fd00::1",
+                "--add-host",
+                "gw:host-gateway",
                 "--dns",
                 "10.213.1.53",
                 "--dns",
@@ -100,14 +102,16 @@ fn files_follow_the_flags_through_every_client() {
         );
         let parts: Vec<&str> = out.split("---\n").collect();
         assert_eq!(parts.len(), 3, "{}: {out}", client.0);
-        // The defaults and the --add-host lines, in docker's order; the
-        // container's own addresses follow once it has a network.
+        // The defaults and the --add-host lines (host-gateway: the default
+        // bridge's gateway), in docker's order; the container's own
+        // addresses follow once it has a network.
         assert!(
-            parts[0].starts_with(
+            parts[0].starts_with(&format!(
                 "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
                  fe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
-                 ff02::2\tip6-allrouters\n10.213.1.2\tdb\nfd00::1\tv6\n"
-            ),
+                 ff02::2\tip6-allrouters\n10.213.1.2\tdb\nfd00::1\tv6\n{}\tgw\n",
+                d.net.gateway()
+            )),
             "{}: {}",
             client.0,
             parts[0]
@@ -131,7 +135,7 @@ fn files_follow_the_flags_through_every_client() {
                 &name,
                 "{{json .HostConfig.Dns}} {{json .HostConfig.DnsSearch}} {{json .HostConfig.DnsOptions}} {{json .HostConfig.ExtraHosts}} {{.Config.Hostname}} {{.Config.Domainname}}"
             ),
-            r#"["10.213.1.53","10.213.2.53"] ["a.example"] ["ndots:2"] ["db:10.213.1.2","v6:fd00::1"] web example.com"#,
+            r#"["10.213.1.53","10.213.2.53"] ["a.example"] ["ndots:2"] ["db:10.213.1.2","v6:fd00::1","gw:host-gateway"] web example.com"#,
             "{}",
             client.0
         );

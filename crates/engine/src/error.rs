@@ -41,6 +41,9 @@ pub enum EngineError {
     /// The container store cannot be loaded.
     #[error("cannot load containers: {0}")]
     Containers(Box<crate::container::ContainerError>),
+    /// The volume store cannot be loaded.
+    #[error("cannot load volumes: {0}")]
+    Volumes(crate::volume::VolumeError),
 }
 
 impl Classify for EngineError {
@@ -49,6 +52,7 @@ impl Classify for EngineError {
             EngineError::Io(_) | EngineError::BadEngineId { .. } => ErrorClass::Internal,
             EngineError::Image(e) => e.class(),
             EngineError::Containers(e) => e.class(),
+            EngineError::Volumes(e) => e.class(),
         }
     }
 }

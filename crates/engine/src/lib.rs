@@ -18,6 +18,7 @@ mod error;
 pub mod events;
 pub mod host;
 pub mod image;
+mod netconfig;
 pub mod network;
 pub mod prune;
 pub mod system;
@@ -27,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::{Classify, EngineError, ErrorClass};
 pub use host::{CgroupInfo, CgroupVersion, HostInfo, HostPaths};
+pub use netconfig::{NetworkConfig, check_bridge_name, check_nft_table, parse_bip};
 pub use system::{BuildInfo, ContainerCounts, RuntimeInfo, SystemInfo, VersionInfo};
 
 /// How an engine is set up; the daemon fills it from its flags.
@@ -55,6 +57,9 @@ pub struct EngineConfig {
     /// `--host-resolv-conf`); `None`: `/etc/resolv.conf`, or
     /// systemd-resolved's upstream list when that only names its stub.
     pub host_resolv_conf: Option<PathBuf>,
+    /// The default bridge, the nftables table and IP forwarding (berthd's
+    /// `--bridge`, `--bip`, `--nft-table`, `--ip-forward`).
+    pub network: NetworkConfig,
 }
 
 impl EngineConfig {
@@ -70,6 +75,7 @@ impl EngineConfig {
             cgroup_parent: "/berth".to_owned(),
             default_init: false,
             host_resolv_conf: None,
+            network: NetworkConfig::default(),
         }
     }
 }
@@ -90,6 +96,7 @@ pub struct Engine {
     id: String,
     images: image::ImageService,
     containers: container::Containers,
+    volumes: volume::Volumes,
     events: events::EventBus,
     /// Held for the engine's life; declared last so it is released after
     /// the services above are dropped.
@@ -127,6 +134,7 @@ impl Engine {
                 .host_resolv_conf
                 .clone()
                 .unwrap_or_else(|| container::networking::host_resolv_conf(&config.host_paths.etc)),
+            host_gateway: Some(std::net::IpAddr::V4(config.network.bip.addr())),
         })
         .map_err(|e| EngineError::Containers(Box::new(e)))?;
         containers.remove_orphan_snapshots(images.store());
@@ -135,11 +143,15 @@ impl Engine {
         containers.restart_at_boot();
         let used_by = containers.usage_check();
         images.set_usage(std::sync::Arc::new(move |id| used_by(&id.to_string())));
+        let volumes = volume::Volumes::open(&config.data_root)
+            .map_err(EngineError::Volumes)?
+            .with_events(events.clone());
         Ok(Self {
             config,
             id,
             images,
             containers,
+            volumes,
             events,
             _data_root_lock: data_root_lock,
         })
@@ -162,6 +174,11 @@ impl Engine {
     /// The container service (bound to the image service's store).
     pub fn containers(&self) -> container::ContainerService<'_> {
         container::ContainerService::new(&self.containers, self.images.store())
+    }
+
+    /// The volume service (`docker volume ...`).
+    pub fn volumes(&self) -> &volume::Volumes {
+        &self.volumes
     }
 
     /// The event bus (`GET /events`); every service emits into it.

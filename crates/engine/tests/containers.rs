@@ -103,6 +103,7 @@ impl Fixture {
             events: berth_engine::events::EventBus::new(),
             default_init: false,
             host_resolv_conf: "/etc/resolv.conf".into(),
+            host_gateway: None,
         }
     }
 

@@ -5,6 +5,9 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
+pub(crate) mod net;
+pub(crate) use net::TestNet;
+
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -50,9 +53,10 @@ pub(crate) fn pings(socket: &Path) -> bool {
         && raw.starts_with("HTTP/1.1 200")
 }
 
-/// berthd on `dir`'s roots (`d`, `e`, `s.sock`, `pid`), stderr appended to
+/// berthd on `dir`'s roots (`d`, `e`, `s.sock`, `pid`) and `net`'s bridge,
+/// subnet and nftables table, with `extra` flags, stderr appended to
 /// `dir/berthd.log`.
-fn spawn_berthd(dir: &Path, cgroup_parent: &str, extra: &[String]) -> Child {
+fn spawn_berthd(dir: &Path, cgroup_parent: &str, net: &TestNet, extra: &[String]) -> Child {
     let log = fs_err::OpenOptions::new()
         .create(true)
         .append(true)
@@ -69,6 +73,7 @@ fn spawn_berthd(dir: &Path, cgroup_parent: &str, extra: &[String]) -> Child {
         .arg(dir.join("pid"))
         .arg("--cgroup-parent")
         .arg(cgroup_parent)
+        .args(net.args())
         .args(extra)
         .stdout(Stdio::null())
         .stderr(log.into_parts().0)
@@ -117,11 +122,14 @@ fn build_shim() {
     });
 }
 
-/// A berthd on its own roots; SIGTERM then SIGKILL (by pid) on drop.
+/// A berthd on its own roots, bridge, subnet and nftables table; SIGTERM
+/// then SIGKILL (by pid) on drop.
 pub(crate) struct Daemon {
     pub(crate) child: Child,
     pub(crate) dir: tempfile::TempDir,
     pub(crate) cgroup_parent: String,
+    /// Its `--bridge`, `--bip` and `--nft-table`; removed on drop.
+    pub(crate) net: TestNet,
     /// More berthd flags, kept for [`Daemon::restart`].
     pub(crate) extra_args: Vec<String>,
 }
@@ -144,11 +152,13 @@ impl Daemon {
             std::process::id(),
             N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
         );
-        let child = spawn_berthd(dir.path(), &cgroup_parent, &extra_args);
+        let net = TestNet::new();
+        let child = spawn_berthd(dir.path(), &cgroup_parent, &net, &extra_args);
         let daemon = Self {
             child,
             dir,
             cgroup_parent,
+            net,
             extra_args,
         };
         daemon.wait_listening();
@@ -190,7 +200,12 @@ impl Daemon {
         if matches!(self.child.try_wait(), Ok(None)) {
             self.kill9();
         }
-        self.child = spawn_berthd(self.dir.path(), &self.cgroup_parent, &self.extra_args);
+        self.child = spawn_berthd(
+            self.dir.path(),
+            &self.cgroup_parent,
+            &self.net,
+            &self.extra_args,
+        );
         self.wait_listening();
     }
 
@@ -278,7 +293,8 @@ impl Drop for Daemon {
     /// Stops berthd, then ends whatever the test left running (containers
     /// outlive berthd by design, so a failed test would otherwise leak
     /// them): processes in the test's cgroup parent and shims under its
-    /// exec root, by pid; then its mounts and cgroups.
+    /// exec root, by pid; then its mounts (netns files included), cgroups,
+    /// bridge and nftables table.
     fn drop(&mut self) {
         let pid = self.pid();
         if matches!(self.child.try_wait(), Ok(None)) {
@@ -308,6 +324,7 @@ impl Drop for Daemon {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        self.net.remove();
     }
 }
 

@@ -660,6 +660,10 @@ pub(crate) async fn pump(
     let mut detach_open = true;
     let outcome: anyhow::Result<Pumped> = loop {
         tokio::select! {
+            // A detach is looked at first: once the keys are seen, the
+            // input side closes the connection, and the output's end may
+            // be ready at the same time.
+            biased;
             r = &mut detach_rx, if detach_open => match r {
                 Ok(()) => break Ok(Pumped::Detached),
                 Err(_) => detach_open = false,
@@ -703,6 +707,12 @@ pub(crate) async fn pump(
         l.abort();
     }
     input.abort();
+    // The keys were typed but the output ended (or failed) first, e.g.
+    // berthd closed the stream on our half-close: still a detach, as the
+    // docker CLI reports it.
+    if !matches!(outcome, Ok(Pumped::Detached)) && detach_open && detach_rx.try_recv().is_ok() {
+        return Ok(Pumped::Detached);
+    }
     outcome
 }
 

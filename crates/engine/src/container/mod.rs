@@ -177,6 +177,9 @@ pub struct Settings {
     pub default_init: bool,
     /// The host's resolver file containers' `/etc/resolv.conf` is based on.
     pub host_resolv_conf: PathBuf,
+    /// What `--add-host name:host-gateway` maps to: the default bridge's
+    /// gateway (berthd's `--bip`), as dockerd's default `host-gateway-ip`.
+    pub host_gateway: Option<std::net::IpAddr>,
 }
 
 /// The container service.
@@ -1200,7 +1203,8 @@ impl Inner {
     /// `/etc/resolv.conf`, `/etc/hosts`, `/etc/hostname` of `c`, written
     /// into its directory before each start.
     fn write_resolution_files(&self, c: &Container) -> Result<()> {
-        let r = networking::Resolution::isolated(self.settings.host_resolv_conf.clone());
+        let mut r = networking::Resolution::isolated(self.settings.host_resolv_conf.clone());
+        r.host_gateway = self.settings.host_gateway;
         networking::write_resolution_files(&self.store.dir(&c.id), c, &r).map(drop)
     }
 

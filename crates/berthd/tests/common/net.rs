@@ -1,0 +1,183 @@
+//! The network names a test daemon gets: a bridge name, a subnet for its
+//! default bridge and an nftables table, all unique to the daemon, and the
+//! removal of what berthd made of them (even when berthd died first).
+//!
+//! Subnets are /24s of 10.213.0.0/16, reserved across test processes with
+//! a lock file per subnet under the system temp dir (taken over when the
+//! process that wrote it is gone) and never one the host already routes.
+//! User networks made by tests come from 10.214.0.0/16.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A daemon's network names; removes the bridge (and veths still in it)
+/// and the nftables table on drop, then frees the subnet.
+#[derive(Debug)]
+pub(crate) struct TestNet {
+    /// `bt-<pid>-<n>`: at most 15 bytes.
+    pub(crate) bridge: String,
+    /// `10.213.<x>.1/24`, berthd's `--bip`.
+    pub(crate) bip: String,
+    /// `10.213.<x>.0/24`.
+    pub(crate) subnet: String,
+    /// `bt_<pid>_<n>`.
+    pub(crate) table: String,
+    lock: PathBuf,
+}
+
+impl TestNet {
+    pub(crate) fn new() -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let pid = std::process::id();
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let (x, lock) = reserve_subnet(pid, n);
+        Self {
+            bridge: format!("bt-{pid}-{n}"),
+            bip: format!("10.213.{x}.1/24"),
+            subnet: format!("10.213.{x}.0/24"),
+            table: format!("bt_{pid}_{n}"),
+            lock,
+        }
+    }
+
+    /// berthd's flags for these names; `--ip-forward=false` so tests never
+    /// change the host's forwarding setting.
+    pub(crate) fn args(&self) -> Vec<String> {
+        vec![
+            "--bridge".into(),
+            self.bridge.clone(),
+            "--bip".into(),
+            self.bip.clone(),
+            "--nft-table".into(),
+            self.table.clone(),
+            "--ip-forward=false".into(),
+        ]
+    }
+
+    /// The gateway (the bridge's own address), `10.213.<x>.1`.
+    pub(crate) fn gateway(&self) -> String {
+        self.bip.trim_end_matches("/24").to_owned()
+    }
+
+    /// Whether the bridge link exists in the host's namespace.
+    pub(crate) fn bridge_exists(&self) -> bool {
+        link_exists(&self.bridge)
+    }
+
+    /// Whether the nftables table exists.
+    pub(crate) fn table_exists(&self) -> bool {
+        table_exists(&self.table)
+    }
+
+    /// Names of the links enslaved to the bridge (the host ends of the
+    /// daemon's veths).
+    pub(crate) fn bridge_ports(&self) -> Vec<String> {
+        let out = Command::new("ip")
+            .args(["-o", "link", "show", "master", &self.bridge])
+            .output();
+        let Ok(out) = out else {
+            return Vec::new();
+        };
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .map(|name| name.split('@').next().unwrap_or(name).to_owned())
+            .collect()
+    }
+
+    /// Removes the veths in the bridge, the bridge and the table, if there.
+    pub(crate) fn remove(&self) {
+        for port in self.bridge_ports() {
+            let _ = Command::new("ip").args(["link", "del", &port]).status();
+        }
+        if self.bridge_exists() {
+            let _ = Command::new("ip")
+                .args(["link", "del", &self.bridge])
+                .status();
+        }
+        if self.table_exists() {
+            let _ = Command::new("nft")
+                .args(["delete", "table", "inet", &self.table])
+                .status();
+        }
+    }
+}
+
+impl Drop for TestNet {
+    fn drop(&mut self) {
+        self.remove();
+        let _ = fs_err::remove_file(&self.lock);
+    }
+}
+
+/// Whether a link named `name` exists in this network namespace.
+pub(crate) fn link_exists(name: &str) -> bool {
+    std::path::Path::new("/sys/class/net").join(name).exists()
+}
+
+/// Whether the `inet` table `name` exists.
+pub(crate) fn table_exists(name: &str) -> bool {
+    Command::new("nft")
+        .args(["list", "table", "inet", name])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A free `x` for 10.213.x.0/24: not routed by the host, and its lock
+/// file created by us (or taken over from a dead process).
+fn reserve_subnet(pid: u32, n: usize) -> (u8, PathBuf) {
+    let dir = std::env::temp_dir().join("berth-e2e-subnets");
+    fs_err::create_dir_all(&dir).unwrap();
+    let routed = fs_err::read_to_string("/proc/net/route").unwrap_or_default();
+    let start = (pid as usize).wrapping_mul(7).wrapping_add(n);
+    for i in 0..256 {
+        let x = u8::try_from((start + i) % 254 + 1).unwrap();
+        // /proc/net/route shows destinations as little-endian hex.
+        let dest = format!("{:08X}", u32::from_le_bytes([10, 213, x, 0]));
+        if routed
+            .lines()
+            .any(|l| l.split('\t').nth(1) == Some(dest.as_str()))
+        {
+            continue;
+        }
+        let lock = dir.join(x.to_string());
+        if take_lock(&lock, pid) {
+            return (x, lock);
+        }
+    }
+    panic!(
+        "no free test subnet in 10.213.0.0/16: remove stale files in {}",
+        dir.display()
+    );
+}
+
+/// Creates `lock` holding `pid`, or takes it over when the pid it names is
+/// no longer running.
+fn take_lock(lock: &std::path::Path, pid: u32) -> bool {
+    for _ in 0..2 {
+        match fs_err::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(lock)
+        {
+            Ok(mut f) => {
+                let _ = write!(f, "{pid}");
+                return true;
+            }
+            Err(_) => {
+                let owner = fs_err::read_to_string(lock).unwrap_or_default();
+                let alive = owner
+                    .trim()
+                    .parse::<u32>()
+                    .is_ok_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+                if alive || owner.is_empty() {
+                    return false;
+                }
+                let _ = fs_err::remove_file(lock);
+            }
+        }
+    }
+    false
+}
