@@ -71,6 +71,10 @@ pub struct CreateOptions {
     /// `HostConfig.Dns`, `DnsSearch`, `DnsOptions`, `ExtraHosts`).
     #[serde(default)]
     pub dns: super::networking::DnsSettings,
+    /// `--network`, `--ip`, `--network-alias`, `network connect` (docker's
+    /// `HostConfig.NetworkMode` and `NetworkingConfig.EndpointsConfig`).
+    #[serde(default)]
+    pub network: crate::network::ContainerNetworks,
 }
 
 /// The lifecycle status, with docker's names.

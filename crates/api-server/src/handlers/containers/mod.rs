@@ -136,6 +136,7 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
             .as_ref()
             .map(|h| dns_settings(&h.dns))
             .unwrap_or_default(),
+        network: Default::default(),
     };
     let warnings = opts.resources.create_warnings();
     let image = body.image;
