@@ -67,6 +67,9 @@ pub struct CreateHostConfig {
     /// `-p`, `-P`.
     #[serde(flatten)]
     pub ports: crate::ports::PortsHostConfig,
+    /// `--dns`, `--dns-search`, `--dns-option`, `--add-host`.
+    #[serde(flatten)]
+    pub dns: crate::dns::DnsHostConfig,
 }
 
 /// The security and isolation fields of a create request's `HostConfig`

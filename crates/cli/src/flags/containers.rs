@@ -173,6 +173,8 @@ pub(crate) struct ContainerOptions {
     pub(crate) security: super::security::SecurityFlags,
     #[command(flatten)]
     pub(crate) ports: super::ports::PortFlags,
+    #[command(flatten)]
+    pub(crate) dns: super::dns::DnsFlags,
     /// Print usage
     // `-h` is `--hostname` here, as in docker.
     #[arg(long = "help", action = ArgAction::Help)]

@@ -71,6 +71,10 @@ pub struct CreateOptions {
     /// `PublishAllPorts`, `Config.ExposedPorts`).
     #[serde(default)]
     pub ports: super::ports::PortOptions,
+    /// `--dns`, `--dns-search`, `--dns-option`, `--add-host` (docker's
+    /// `HostConfig.Dns`, `DnsSearch`, `DnsOptions`, `ExtraHosts`).
+    #[serde(default)]
+    pub dns: super::networking::DnsSettings,
     /// `--network`, `--ip`, `--network-alias`, `network connect` (docker's
     /// `HostConfig.NetworkMode` and `NetworkingConfig.EndpointsConfig`).
     #[serde(default)]
