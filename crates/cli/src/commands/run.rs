@@ -242,6 +242,8 @@ pub(crate) fn create_config(
     }
     super::security::apply(&o.security, &mut config)?;
     super::mounts::apply(&o.mounts, &mut config)?;
+    super::ports::apply(&o.ports, &mut config)?;
+    super::dns::apply(&o.dns, &mut config)?;
     super::run_policy::apply(o, &mut config)?;
     Ok(config)
 }

@@ -72,6 +72,14 @@ pub struct CreateOptions {
     /// `Config.Volumes`), as given.
     #[serde(default)]
     pub mounts: super::mounts::MountOptions,
+    /// `-p`, `-P`, `--expose` (docker's `HostConfig.PortBindings`,
+    /// `PublishAllPorts`, `Config.ExposedPorts`).
+    #[serde(default)]
+    pub ports: super::ports::PortOptions,
+    /// `--dns`, `--dns-search`, `--dns-option`, `--add-host` (docker's
+    /// `HostConfig.Dns`, `DnsSearch`, `DnsOptions`, `ExtraHosts`).
+    #[serde(default)]
+    pub dns: super::networking::DnsSettings,
     /// `--network`, `--ip`, `--network-alias`, `network connect` (docker's
     /// `HostConfig.NetworkMode` and `NetworkingConfig.EndpointsConfig`).
     #[serde(default)]
@@ -201,6 +209,9 @@ pub struct Container {
     /// Its mounts as resolved at create (docker's `MountPoints`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mount_points: Vec<super::mounts::MountPoint>,
+    /// The host ports held while it runs (docker's `NetworkSettings.Ports`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub published_ports: super::ports::PortMap,
     /// How many exits this engine has seen (for `wait` with `next-exit`);
     /// not stored.
     #[serde(skip)]
