@@ -40,6 +40,8 @@ pub struct ContainerCreateRequest {
     pub stop_timeout: Option<i64>,
     /// `--domainname`.
     pub domainname: String,
+    /// `--network`'s endpoints (`--ip`, `--network-alias`).
+    pub networking_config: Option<crate::network::NetworkingConfig>,
 }
 
 /// The parts of a create request's `HostConfig` berth acts on.
@@ -59,6 +61,9 @@ pub struct CreateHostConfig {
     pub restart_policy: Option<RestartPolicy>,
     /// `--init`; absent or `null`: the daemon's default.
     pub init: Option<bool>,
+    /// `--network`: `default`, `bridge`, `host`, `none`,
+    /// `container:<id>` or a network's name.
+    pub network_mode: String,
     /// Security and isolation (`--privileged`, `--cap-add`, ...).
     #[serde(flatten)]
     pub security: SecurityHostConfig,

@@ -414,16 +414,18 @@ impl Networks {
         }
         let table = lock(&self.inner.table);
         let primary = resolve(&table, &mode)?.clone();
-        cfg.mode = if mode == "bridge" {
-            mode.clone()
-        } else {
-            primary.name.clone()
+        let raw = std::mem::take(&mut cfg.mode);
+        // dockerd keeps `default` (also for an empty mode) as given.
+        cfg.mode = match raw.as_str() {
+            "" | "default" => "default".to_owned(),
+            _ => primary.name.clone(),
         };
         let mut out = BTreeMap::new();
         let mut asked = std::mem::take(&mut cfg.endpoints);
         // The primary network's settings may have come under its ID or name.
         let primary_cfg = asked
-            .remove(&mode)
+            .remove(&raw)
+            .or_else(|| asked.remove(&mode))
             .or_else(|| asked.remove(&primary.name))
             .or_else(|| asked.remove(&primary.id))
             .unwrap_or_default();

@@ -92,6 +92,15 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
         Ok(p) => p,
         Err(e) => return e.into_response_body(),
     };
+    let network = match crate::handlers::networks::container_networks(
+        body.host_config
+            .as_ref()
+            .map_or("", |h| h.network_mode.as_str()),
+        body.networking_config,
+    ) {
+        Ok(n) => n,
+        Err(e) => return e.into_response_body(),
+    };
     let non_empty = |s: String| (!s.is_empty()).then_some(s);
     let opts = CreateOptions {
         name,
@@ -130,7 +139,7 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
             .map(|h| resources::from_api(&h.resources))
             .unwrap_or_default(),
         security: security::options(body.host_config.as_ref(), body.domainname),
-        network: Default::default(),
+        network,
     };
     let warnings = opts.resources.create_warnings();
     let image = body.image;
