@@ -135,13 +135,14 @@ pub(crate) fn summary(listed: ListedContainer, now: i64) -> api::ContainerSummar
         ),
     };
     let mode = network_mode(&c);
+    let ports = super::ports::summary(&c);
     api::ContainerSummary {
         names: vec![format!("/{}", c.name)],
         image,
         image_id: c.image,
         command: command(&c.process.args),
         created: unix_seconds(&c.created),
-        ports: Vec::new(),
+        ports,
         labels: c.labels,
         state: c.state.status_name().to_owned(),
         status,
@@ -272,6 +273,7 @@ fn host_config(d: &ContainerDetails) -> serde_json::Value {
     }
     super::resources::fill_host_config(&mut v, &o.resources);
     super::security::host_config(&o.security, &mut v);
+    super::ports::host_config(&o.ports, &mut v);
     v
 }
 
@@ -298,6 +300,8 @@ fn graph_driver(d: &ContainerDetails) -> api::InspectGraphDriver {
 fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
     let host_config = host_config(&d);
     let graph_driver = graph_driver(&d);
+    let network_ports = super::ports::network_ports(&d.container);
+    let exposed_ports = super::ports::exposed_ports(&d.container.options.ports);
     let ContainerDetails {
         container: c,
         entrypoint,
@@ -377,7 +381,7 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
             "Bridge": "",
             "SandboxID": "",
             "SandboxKey": "",
-            "Ports": {},
+            "Ports": network_ports,
             "HairpinMode": false,
             "LinkLocalIPv6Address": "",
             "LinkLocalIPv6PrefixLen": 0,
@@ -422,6 +426,7 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
                     retries: h.config.retries,
                 }),
             stop_timeout: c.options.stop_timeout,
+            exposed_ports,
         },
         exec_ids,
         id: c.id,
