@@ -42,6 +42,8 @@ pub struct ContainerCreateRequest {
     pub domainname: String,
     /// `-v /path`: anonymous volumes (`{"/path": {}}`).
     pub volumes: Option<BTreeMap<String, serde_json::Value>>,
+    /// `--network`'s endpoints (`--ip`, `--network-alias`).
+    pub networking_config: Option<crate::network::NetworkingConfig>,
     /// `--expose` and the ports of `-p` (`{"80/tcp": {}}`).
     pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
 }
@@ -63,6 +65,9 @@ pub struct CreateHostConfig {
     pub restart_policy: Option<RestartPolicy>,
     /// `--init`; absent or `null`: the daemon's default.
     pub init: Option<bool>,
+    /// `--network`: `default`, `bridge`, `host`, `none`,
+    /// `container:<id>` or a network's name.
+    pub network_mode: String,
     /// Security and isolation (`--privileged`, `--cap-add`, ...).
     #[serde(flatten)]
     pub security: SecurityHostConfig,
