@@ -217,6 +217,10 @@ struct Inner {
     execs: exec::Execs,
     /// The running health monitors (`health`).
     health: health::Monitors,
+    /// Network namespaces, veths and nftables rules (set by the engine
+    /// once the network service is open; without it a container gets an
+    /// empty network namespace from the runtime).
+    datapath: std::sync::OnceLock<Arc<networking::DataPath>>,
 }
 
 /// What an attach client wants from a container's streams.
@@ -343,6 +347,7 @@ impl Containers {
             image_store: std::sync::OnceLock::new(),
             execs: exec::Execs::default(),
             health: health::Monitors::default(),
+            datapath: std::sync::OnceLock::new(),
         });
         let running: Vec<Container> = lock(&inner.table)
             .values()
@@ -1178,6 +1183,12 @@ impl Inner {
             },
             init: init::wanted(c, self.settings.default_init)
                 .then(|| init::host_path(&self.settings.exec_root)),
+            // At start: the data path sets the namespace up.
+            network: if rootfs_mounted {
+                self.network_spec(c)?
+            } else {
+                networking::SpecNetns::Fresh
+            },
         };
         let spec = spec::build(c, &ctx)?;
         let bundle = self.bundle_dir(&c.id);
@@ -1248,6 +1259,7 @@ impl Inner {
             Err(e) => {
                 let _ = fs_err::remove_dir_all(&state_dir);
                 security::release_shm(&self.exec_dir(&c.id));
+                self.teardown_network(&c.id);
                 undo_mounts();
                 return Err(e);
             }
@@ -1280,6 +1292,7 @@ impl Inner {
             }
         }
         security::release_shm(&self.exec_dir(id));
+        self.teardown_network(id);
         let rootfs = self.rootfs_dir(id);
         // Overlay is one mount; unmount until the kernel says it is not one.
         for _ in 0..4 {

@@ -26,6 +26,8 @@ pub(crate) struct SpecContext<'a> {
     pub joins: super::security::Joins,
     /// The host's `berth-init`, when the container runs under it (`--init`).
     pub init: Option<std::path::PathBuf>,
+    /// The network namespace: fresh, the host's or one at a path.
+    pub network: super::networking::SpecNetns,
 }
 
 /// Builds the spec. `rootfs` must be mounted when a user name is to be
@@ -46,13 +48,13 @@ pub(crate) fn build(c: &Container, ctx: &SpecContext<'_>) -> Result<Spec, Contai
         .iter()
         .map(|c| json!(c.to_string()))
         .collect();
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "network"}),
+    let mut namespaces = vec![json!({"type": "pid"})];
+    namespaces.extend(ctx.network.entry());
+    namespaces.extend([
         json!({"type": "ipc"}),
         json!({"type": "uts"}),
         json!({"type": "mount"}),
-    ];
+    ]);
     if ctx.cgroup_v2 {
         namespaces.push(json!({"type": "cgroup"}));
     }
@@ -279,6 +281,7 @@ mod tests {
             rootfs_mounted: true,
             joins: Default::default(),
             init: None,
+            network: Default::default(),
         };
         let spec = build(&container(), &ctx).unwrap();
         let v = serde_json::to_value(&spec).unwrap();
