@@ -206,7 +206,7 @@ impl ContainerBackend for Engine {
         image: &str,
         opts: CreateOptions,
     ) -> Result<Container, ContainerError> {
-        self.containers().create(image, opts)
+        Engine::create_container(self, image, opts)
     }
     fn start_container(&self, id: &str) -> Result<(), ContainerError> {
         self.containers().start(id)

@@ -963,6 +963,29 @@ impl std::ops::Deref for ContainerService<'_> {
     }
 }
 
+impl Containers {
+    /// Changes a container's network settings (`network connect` and
+    /// `disconnect`) with `change`, which sees the container as it is and
+    /// may refuse; the document is saved before this returns.
+    pub fn update_networks(
+        &self,
+        id_or_name: &str,
+        change: impl FnOnce(&Container, &mut crate::network::ContainerNetworks) -> Result<()>,
+    ) -> Result<Container> {
+        let mut table = lock(&self.inner.table);
+        let id = resolve(&table, id_or_name)?.id.clone();
+        let entry = table.get_mut(&id).ok_or_else(|| gone(&id))?;
+        let mut networks = entry.options.network.clone();
+        change(entry, &mut networks)?;
+        let old = std::mem::replace(&mut entry.options.network, networks);
+        if let Err(e) = self.inner.store.save(entry) {
+            entry.options.network = old;
+            return Err(e);
+        }
+        Ok(entry.clone())
+    }
+}
+
 /// How many containers there are in each state (`/info`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
