@@ -34,7 +34,9 @@ fn import_busybox(d: &Daemon) {
 
 /// The IPv4 address (without prefix) of `eth0` in container `name`.
 fn ip_of(d: &Daemon, name: &str) -> Ipv4Addr {
-    let out = d.ok(&["exec", name, "ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
+    let out = d.ok(&[
+        "exec", name, "ip", "-4", "-o", "addr", "show", "dev", "eth0",
+    ]);
     let cidr = out
         .split_whitespace()
         .skip_while(|w| *w != "inet")
@@ -120,10 +122,37 @@ fn containers_on_the_default_bridge_reach_each_other_and_the_host_reaches_them()
     assert_eq!(links, ["lo", "eth0"], "{links:?}");
 
     // Container to container by IP, both ways.
-    d.ok(&["exec", "na", "ping", "-c", "1", "-W", "5", &ip_b.to_string()]);
-    d.ok(&["exec", "nb", "ping", "-c", "1", "-W", "5", &ip_a.to_string()]);
+    d.ok(&[
+        "exec",
+        "na",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "5",
+        &ip_b.to_string(),
+    ]);
+    d.ok(&[
+        "exec",
+        "nb",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "5",
+        &ip_a.to_string(),
+    ]);
     // And through berth's CLI.
-    let out = d.berth(&["exec", "na", "ping", "-c", "1", "-W", "5", &ip_b.to_string()]);
+    let out = d.berth(&[
+        "exec",
+        "na",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "5",
+        &ip_b.to_string(),
+    ]);
     assert!(out.status.success(), "{out:?}");
     // The host reaches a container's address.
     let page = http_get(ip_b, 8080);
@@ -143,7 +172,16 @@ fn containers_on_the_default_bridge_reach_each_other_and_the_host_reaches_them()
     // Its address is given back and it gets one again at the next start.
     d.ok(&["start", "nb"]);
     let again = ip_of(&d, "nb");
-    d.ok(&["exec", "na", "ping", "-c", "1", "-W", "5", &again.to_string()]);
+    d.ok(&[
+        "exec",
+        "na",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "5",
+        &again.to_string(),
+    ]);
     d.ok(&["rm", "-f", "na", "nb"]);
     assert!(d.net.bridge_ports().is_empty());
     assert!(netns_files(&d).is_empty());
@@ -165,14 +203,32 @@ fn running_containers_keep_their_network_across_a_daemon_restart_and_nothing_is_
     // kill -9: containers live on; the new daemon rebuilds the table.
     d.kill9();
     d.restart();
-    d.ok(&["exec", "na", "ping", "-c", "1", "-W", "5", &ip_b.to_string()]);
+    d.ok(&[
+        "exec",
+        "na",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "5",
+        &ip_b.to_string(),
+    ]);
     assert!(d.net.table_exists());
     // A container started now gets another address.
     d.ok(&["run", "-d", "--name", "nc", "busybox", "sleep", "600"]);
     let ip_c = ip_of(&d, "nc");
     assert_ne!(ip_c, ip_b);
     assert_ne!(ip_c, ip_of(&d, "na"));
-    d.ok(&["exec", "nc", "ping", "-c", "1", "-W", "5", &ip_b.to_string()]);
+    d.ok(&[
+        "exec",
+        "nc",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "5",
+        &ip_b.to_string(),
+    ]);
     let mut veths = d.net.bridge_ports();
     assert_eq!(veths.len(), 3);
 
@@ -191,5 +247,11 @@ fn running_containers_keep_their_network_across_a_daemon_restart_and_nothing_is_
     }
     assert!(!link_exists(&bridge), "bridge {bridge} is left");
     assert!(!table_exists(&table), "nftables table {table} is left");
-    assert!(!exec_root.join("netns").exists() || fs_err::read_dir(exec_root.join("netns")).unwrap().next().is_none());
+    assert!(
+        !exec_root.join("netns").exists()
+            || fs_err::read_dir(exec_root.join("netns"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
 }

@@ -110,7 +110,11 @@ impl DataPath {
 
     /// Removes the namespaces of containers that are not running.
     fn sweep(&self, running: &BTreeSet<String>) {
-        for e in fs_err::read_dir(&self.netns_dir).into_iter().flatten().flatten() {
+        for e in fs_err::read_dir(&self.netns_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let name = e.file_name().to_string_lossy().into_owned();
             if !running.contains(&name) {
                 self.delete_veths(&name);
@@ -133,7 +137,12 @@ impl DataPath {
                 }
             }
         }
-        if nets.is_empty() && self.table.tagged_rules(|_| true).map_or(true, |r| r.is_empty()) {
+        if nets.is_empty()
+            && self
+                .table
+                .tagged_rules(|_| true)
+                .map_or(true, |r| r.is_empty())
+        {
             return;
         }
         let mut ready = lock(&self.ready);
@@ -190,14 +199,20 @@ impl DataPath {
         }
         match Netlink::new().and_then(|mut nl| nl.delete_link(bridge)) {
             Ok(_) => {}
-            Err(e) => tracing::warn!(network = network_id, error = %e, "cannot delete a network's bridge"),
+            Err(e) => {
+                tracing::warn!(network = network_id, error = %e, "cannot delete a network's bridge")
+            }
         }
     }
 
     /// Sets up container `c`'s network before its process starts (`joined`
     /// is the pid of the container it joins with `container:X`). On failure
     /// nothing is left.
-    pub(crate) fn setup(&self, c: &Container, joined: Option<i32>) -> Result<SpecNetns, ContainerError> {
+    pub(crate) fn setup(
+        &self,
+        c: &Container,
+        joined: Option<i32>,
+    ) -> Result<SpecNetns, ContainerError> {
         let cfg = &c.options.network;
         if cfg.joined_container().is_some() {
             let pid = joined.ok_or_else(|| ContainerError::Conflict {
@@ -206,7 +221,9 @@ impl DataPath {
                     cfg.joined_container().unwrap_or_default()
                 ),
             })?;
-            return Ok(SpecNetns::Path(PathBuf::from(format!("/proc/{pid}/ns/net"))));
+            return Ok(SpecNetns::Path(PathBuf::from(format!(
+                "/proc/{pid}/ns/net"
+            ))));
         }
         let endpoints = self
             .networks
@@ -226,7 +243,12 @@ impl DataPath {
         }
     }
 
-    fn plug_all(&self, id: &str, path: &Path, endpoints: &[Endpoint]) -> Result<(), ContainerError> {
+    fn plug_all(
+        &self,
+        id: &str,
+        path: &Path,
+        endpoints: &[Endpoint],
+    ) -> Result<(), ContainerError> {
         // Left by a crash between setup and teardown.
         if path.exists() {
             self.delete_veths(id);
@@ -364,33 +386,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn macs_parse() {
-        assert_eq!(
-            parse_mac("02:42:ac:11:00:02"),
-            Some([0x02, 0x42, 0xac, 0x11, 0, 2])
-        );
-        assert_eq!(parse_mac(""), None);
-        assert_eq!(parse_mac("02:42:ac:11:00"), None);
-        assert_eq!(parse_mac("02:42:ac:11:00:02:03"), None);
-        assert_eq!(parse_mac("zz:42:ac:11:00:02"), None);
-    }
-
-    #[test]
-    fn spec_entries() {
-        assert_eq!(SpecNetns::Fresh.entry(), Some(json!({"type": "network"})));
-        assert_eq!(SpecNetns::Host.entry(), None);
-        assert_eq!(
-            SpecNetns::Path("/run/berth/netns/x".into()).entry(),
-            Some(json!({"type": "network", "path": "/run/berth/netns/x"}))
-        );
-    }
-}
-
 impl super::Containers {
     /// Gives the service its data path (once; the engine does it after
     /// opening the network service).
@@ -426,5 +421,32 @@ impl super::Inner {
         if let Some(dp) = self.datapath.get() {
             dp.teardown(id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_parse() {
+        assert_eq!(
+            parse_mac("02:42:ac:11:00:02"),
+            Some([0x02, 0x42, 0xac, 0x11, 0, 2])
+        );
+        assert_eq!(parse_mac(""), None);
+        assert_eq!(parse_mac("02:42:ac:11:00"), None);
+        assert_eq!(parse_mac("02:42:ac:11:00:02:03"), None);
+        assert_eq!(parse_mac("zz:42:ac:11:00:02"), None);
+    }
+
+    #[test]
+    fn spec_entries() {
+        assert_eq!(SpecNetns::Fresh.entry(), Some(json!({"type": "network"})));
+        assert_eq!(SpecNetns::Host.entry(), None);
+        assert_eq!(
+            SpecNetns::Path("/run/berth/netns/x".into()).entry(),
+            Some(json!({"type": "network", "path": "/run/berth/netns/x"}))
+        );
     }
 }
