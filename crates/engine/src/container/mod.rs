@@ -1150,6 +1150,17 @@ impl Containers {
         self.inner.emit(c, action, extra);
     }
 
+    /// An attach session ended by the detach keys that berthd's proxy saw
+    /// (a client that sends them, as docker-py does; the docker CLI holds
+    /// its keys back and just closes, which is no detach to dockerd
+    /// either): docker's `detach` event, if the container is still there.
+    pub fn detached(&self, id: &str) {
+        let c = lock(&self.inner.table).get(id).cloned();
+        if let Some(c) = c {
+            self.inner.emit(&c, "detach", &[]);
+        }
+    }
+
     /// The event bus the service emits into.
     pub fn events(&self) -> &crate::events::EventBus {
         &self.inner.settings.events
