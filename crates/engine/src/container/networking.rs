@@ -126,8 +126,7 @@ impl DataPath {
     }
 
     /// The table again, from the networks running containers are on; the
-    /// bridges of those networks are made sure of. Without any (and without
-    /// a table) nothing is touched.
+    /// bridges of those networks are made sure of.
     fn rebuild(&self, running: &BTreeSet<String>) {
         let mut nets = std::collections::BTreeMap::new();
         for id in running {
@@ -137,12 +136,10 @@ impl DataPath {
                 }
             }
         }
-        if nets.is_empty()
-            && self
-                .table
-                .tagged_rules(|_| true)
-                .map_or(true, |r| r.is_empty())
-        {
+        // Nothing running on a network: the table is left as it is (rules
+        // of a network are replaced when it is next used), so a daemon that
+        // runs no container touches no nftables table at all.
+        if nets.is_empty() {
             return;
         }
         let mut ready = lock(&self.ready);
