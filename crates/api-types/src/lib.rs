@@ -15,12 +15,14 @@
 
 pub mod container;
 pub mod detach_keys;
+pub mod dns;
 pub mod event;
 pub mod exec;
 pub mod fs;
 pub mod health;
 pub mod image;
 pub mod network;
+pub mod ports;
 pub mod prune;
 pub mod resources;
 pub mod stats;

@@ -26,6 +26,7 @@
 //! file system and wakes [`Containers::wait`]ers. Every call here blocks;
 //! an async caller uses `spawn_blocking`.
 
+pub mod datapath;
 pub mod exec;
 pub mod filter;
 pub mod fs;
@@ -38,6 +39,7 @@ pub mod mounts;
 pub mod networking;
 mod oci_defaults;
 mod ops;
+pub mod ports;
 pub mod resources;
 mod restart;
 pub mod security;
@@ -175,6 +177,11 @@ pub struct Settings {
     pub events: crate::events::EventBus,
     /// Run containers under `berth-init` unless they say (berthd's `--init`).
     pub default_init: bool,
+    /// The host's resolver file containers' `/etc/resolv.conf` is based on.
+    pub host_resolv_conf: PathBuf,
+    /// What `--add-host name:host-gateway` maps to: the default bridge's
+    /// gateway (berthd's `--bip`), as dockerd's default `host-gateway-ip`.
+    pub host_gateway: Option<std::net::IpAddr>,
 }
 
 /// The container service.
@@ -220,7 +227,9 @@ struct Inner {
     /// Network namespaces, veths and nftables rules (set by the engine
     /// once the network service is open; without it a container gets an
     /// empty network namespace from the runtime).
-    datapath: std::sync::OnceLock<Arc<networking::DataPath>>,
+    datapath: std::sync::OnceLock<Arc<datapath::DataPath>>,
+    /// Host ports held for running containers, and their DNAT rules.
+    ports: ports::PortService,
 }
 
 /// What an attach client wants from a container's streams.
@@ -348,6 +357,7 @@ impl Containers {
             execs: exec::Execs::default(),
             health: health::Monitors::default(),
             datapath: std::sync::OnceLock::new(),
+            ports: ports::PortService::default(),
         });
         let running: Vec<Container> = lock(&inner.table)
             .values()
@@ -395,6 +405,8 @@ impl Containers {
         restart::check_create(opts.auto_remove, &opts.restart_policy)?;
         opts.resources.check(resources::HostLimits::get(), false)?;
         opts.security.check(opts.hostname.is_some())?;
+        opts.ports.check()?;
+        opts.dns.check()?;
         let details = images.inspect(image).map_err(|e| {
             if e.class() == berth_image::ErrorClass::NotFound {
                 ContainerError::ImageNotFound(image.to_owned())
@@ -403,6 +415,9 @@ impl Containers {
             }
         })?;
         let image_config = details.config.config.clone().unwrap_or_default();
+        if let Some(exposed) = &image_config.exposed_ports {
+            opts.ports.merge_image(exposed.keys());
+        }
         let id = store::new_id()?;
 
         let mut args = opts
@@ -508,6 +523,7 @@ impl Containers {
             restart: RestartState::default(),
             exits: 0,
             busy: false,
+            published_ports: Default::default(),
         };
         let top = details.record.top_chain_id().map(|c| c.to_string());
         images
@@ -611,6 +627,7 @@ impl Containers {
                     oom_killed: false,
                     paused: false,
                 };
+                entry.published_ports = inner.ports.published(&c.id);
                 let saved = inner.store.save(entry);
                 inner.emit(entry, "start", &[]);
                 drop(table);
@@ -1221,8 +1238,9 @@ impl Inner {
             network: if rootfs_mounted {
                 self.network_spec(c)?
             } else {
-                networking::SpecNetns::Fresh
+                datapath::SpecNetns::Fresh
             },
+            net_files_dir: Some(self.store.dir(&c.id)),
         };
         let spec = spec::build(c, &ctx)?;
         let bundle = self.bundle_dir(&c.id);
@@ -1238,12 +1256,22 @@ impl Inner {
         )
     }
 
+    /// `/etc/resolv.conf`, `/etc/hosts`, `/etc/hostname` of `c`, written
+    /// into its directory before each start.
+    fn write_resolution_files(&self, c: &Container) -> Result<()> {
+        let mut r = networking::Resolution::isolated(self.settings.host_resolv_conf.clone());
+        r.host_gateway = self.settings.host_gateway;
+        networking::write_resolution_files(&self.store.dir(&c.id), c, &r).map(drop)
+    }
+
     /// Mounts the root file system, writes the bundle, starts the shim and
     /// the container. Undoes what it did on failure.
     fn start_locked(&self, images: &ImageStore, c: &Container) -> Result<(i32, i32)> {
         // Checked at create; checked here too before anything needs undoing.
         let log = c.options.log_config.driver()?;
         let attrs = log_attrs::attributes(c)?;
+        // Host ports first: one in use fails the start with nothing to undo.
+        self.ports.reserve(c, &ports::PortMap::new())?;
         let log_path = self.log_path(&c.id);
         let rootfs = self.rootfs_dir(&c.id);
         fs_err::create_dir_all(&rootfs).map_err(|e| store::io(&rootfs, e))?;
@@ -1256,6 +1284,7 @@ impl Inner {
                 for _ in 0..mounts.len() {
                     let _ = Mount::unmount(&rootfs);
                 }
+                self.ports.release(&c.id);
                 return Err(e.into());
             }
         }
@@ -1267,6 +1296,7 @@ impl Inner {
         let state_dir = self.shim_dir(&c.id);
         let _ = fs_err::remove_dir_all(&state_dir);
         let launched = security::mount_shm(c, &self.exec_dir(&c.id))
+            .and_then(|()| self.write_resolution_files(c))
             .and_then(|()| self.write_bundle(c, true))
             .and_then(|()| {
                 shim::spawn(&shim::Launch {
@@ -1295,6 +1325,7 @@ impl Inner {
                 security::release_shm(&self.exec_dir(&c.id));
                 self.teardown_network(&c.id);
                 undo_mounts();
+                self.ports.release(&c.id);
                 return Err(e);
             }
         };
@@ -1327,6 +1358,7 @@ impl Inner {
         }
         security::release_shm(&self.exec_dir(id));
         self.teardown_network(id);
+        self.ports.release(id);
         let rootfs = self.rootfs_dir(id);
         // Overlay is one mount; unmount until the kernel says it is not one.
         for _ in 0..4 {
@@ -1379,6 +1411,7 @@ impl Inner {
         c.state.pid = 0;
         c.state.shim_pid = 0;
         c.state.paused = false;
+        c.published_ports.clear();
         c.exits += 1;
         // As dockerd: a container's execs go with its process.
         self.execs.forget_container(id);
@@ -1469,6 +1502,10 @@ impl Inner {
                     ..
                 }) => {
                     self.note_paused(&c.id, status == ShimStatus::Paused);
+                    // The same host ports as before the daemon restarted.
+                    if let Err(e) = self.ports.reserve(c, &c.published_ports) {
+                        tracing::warn!(id = %c.id, error = %e, "cannot hold the published ports again");
+                    }
                     Self::spawn_monitor(self, &c.id);
                     return;
                 }

@@ -1,449 +1,241 @@
 //! A container's network: its netns, its endpoints on networks, published
 //! ports and the resolv.conf/hosts/hostname files, as docker's
 //! `HostConfig.NetworkMode`/`PortBindings` and `NetworkSettings`.
-//!
-//! The data path ([`DataPath`]) runs at start and at exit, from the
-//! container service:
-//! - `bridge` (the default) or a user network: a network namespace pinned
-//!   at `<exec-root>/netns/<id>`, one veth per endpoint the network service
-//!   hands out ([`crate::network::Networks::attach`]), plugged into the
-//!   network's bridge (created on first use, with its nftables rules);
-//!   the spec's network namespace is that file.
-//! - `none`: a namespace with only `lo`, up.
-//! - `host`: no namespace of its own (the spec has no network entry).
-//! - `container:X`: X's namespace (`/proc/<X's pid>/ns/net`); X must run.
-//!
-//! At exit, stop, removal and failed start ([`DataPath::teardown`]) the
-//! veths and the namespace go and the addresses are given back. At daemon
-//! start ([`DataPath::open`]) the nftables table is rebuilt from the
-//! networks of running containers and namespaces of containers that are
-//! no longer running are removed.
 
-use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr};
-use std::os::fd::AsFd;
+// ---- resolv.conf, hosts, hostname (netdns) ----
+
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
-use berth_net::ipnet::{IpNet, Ipv4Net};
-use berth_net::link::{self, Netlink};
-use berth_net::{netns, nft};
+use berth_net::files::{self as netfiles, ExtraHostAddr, HostsEntry, ResolvMode};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::ContainerError;
 use super::model::Container;
-use crate::NetworkConfig;
-use crate::network::{DRIVER_BRIDGE, Endpoint, Networks};
 
-/// The network namespace entry of a container's spec.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) enum SpecNetns {
-    /// A fresh, empty namespace made by the runtime (no data path set up).
-    #[default]
-    Fresh,
-    /// The host's: no network namespace entry.
-    Host,
-    /// The namespace at this path.
-    Path(PathBuf),
+/// `--dns`, `--dns-search`, `--dns-option` and `--add-host` as given
+/// (docker's `HostConfig.Dns`, `DnsSearch`, `DnsOptions`, `ExtraHosts`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DnsSettings {
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// `name:ip` or `name:host-gateway`.
+    pub extra_hosts: Vec<String>,
 }
 
-impl SpecNetns {
-    /// The `linux.namespaces` entry, if there is one.
-    pub(crate) fn entry(&self) -> Option<Value> {
-        match self {
-            Self::Fresh => Some(json!({"type": "network"})),
-            Self::Host => None,
-            Self::Path(p) => Some(json!({"type": "network", "path": p})),
-        }
-    }
-}
-
-/// The kernel side of containers' networks: namespaces, bridges, veths,
-/// the nftables table.
-#[derive(Debug)]
-pub struct DataPath {
-    netns_dir: PathBuf,
-    config: NetworkConfig,
-    table: nft::Table,
-    networks: Networks,
-    /// Networks whose bridge and rules are in place in this daemon's life.
-    ready: Mutex<BTreeSet<String>>,
-}
-
-fn internal(message: String) -> ContainerError {
-    ContainerError::Internal { message }
-}
-
-impl DataPath {
-    /// The data path of an engine; `running` are the containers running
-    /// now (after live restore): namespaces of others are removed, and the
-    /// nftables table is rebuilt for the networks they are on.
-    pub fn open(
-        exec_root: &Path,
-        config: &NetworkConfig,
-        networks: Networks,
-        running: &BTreeSet<String>,
-    ) -> Result<Self, ContainerError> {
-        let netns_dir = exec_root.join("netns");
-        fs_err::create_dir_all(&netns_dir).map_err(|e| internal(e.to_string()))?;
-        let dp = Self {
-            netns_dir,
-            config: config.clone(),
-            table: nft::Table::new(&config.nft_table),
-            networks,
-            ready: Mutex::new(BTreeSet::new()),
-        };
-        dp.sweep(running);
-        dp.rebuild(running);
-        Ok(dp)
-    }
-
-    /// The pinned namespace of container `id`.
-    pub fn netns_path(&self, id: &str) -> PathBuf {
-        self.netns_dir.join(id)
-    }
-
-    /// The nftables table's name (for port publishing's rules).
-    pub fn table(&self) -> &nft::Table {
-        &self.table
-    }
-
-    /// Removes the namespaces of containers that are not running.
-    fn sweep(&self, running: &BTreeSet<String>) {
-        for e in fs_err::read_dir(&self.netns_dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if !running.contains(&name) {
-                self.delete_veths(&name);
-                if let Err(e) = netns::remove(&e.path()) {
-                    tracing::warn!(container = name, error = %e, "cannot remove a stale network namespace");
-                }
-            }
-        }
-    }
-
-    /// The table again, from the networks running containers are on; the
-    /// bridges of those networks are made sure of.
-    fn rebuild(&self, running: &BTreeSet<String>) {
-        let mut nets = std::collections::BTreeMap::new();
-        for id in running {
-            for ep in self.networks.endpoints_for(id) {
-                if let Some(rules) = rules_of(&ep) {
-                    nets.insert(ep.network_id.clone(), (rules, ep));
-                }
-            }
-        }
-        // Nothing running on a network: the table is left as it is (rules
-        // of a network are replaced when it is next used), so a daemon that
-        // runs no container touches no nftables table at all.
-        if nets.is_empty() {
-            return;
-        }
-        let mut ready = lock(&self.ready);
-        for (id, (_, ep)) in &nets {
-            if let Err(e) = self.ensure_bridge(ep) {
-                tracing::warn!(network = id, error = %e, "cannot set up a network's bridge");
-            }
-        }
-        let rules: Vec<nft::NetworkRules> = nets.values().map(|(r, _)| r.clone()).collect();
-        match self.table.rebuild(&rules, Vec::new()) {
-            Ok(()) => ready.extend(nets.into_keys()),
-            Err(e) => tracing::warn!(error = %e, "cannot rebuild the nftables table"),
-        }
-    }
-
-    fn ensure_bridge(&self, ep: &Endpoint) -> Result<(), ContainerError> {
-        let Some(bip) = bridge_address(ep) else {
-            return Ok(());
-        };
-        let mut nl = Netlink::new().map_err(|e| internal(e.to_string()))?;
-        nl.ensure_bridge(&ep.bridge_name, bip)
-            .map_err(|e| internal(e.to_string()))?;
-        if self.config.ip_forward
-            && let Err(e) = link::enable_ip_forward()
-        {
-            tracing::warn!(error = %e, "cannot enable net.ipv4.ip_forward");
+impl DnsSettings {
+    /// Checks the values at create, so a bad one fails there and not at
+    /// start, with dockerd's wording.
+    pub(crate) fn check(&self) -> Result<(), ContainerError> {
+        let invalid = |message: String| ContainerError::InvalidArgument { message };
+        netfiles::check_overrides(&self.overrides()).map_err(invalid)?;
+        for h in &self.extra_hosts {
+            netfiles::parse_extra_host(h).map_err(invalid)?;
         }
         Ok(())
     }
 
-    /// The network's bridge and rules, once per daemon life.
-    fn ensure_network(&self, ep: &Endpoint) -> Result<(), ContainerError> {
-        let mut ready = lock(&self.ready);
-        if ready.contains(&ep.network_id) {
-            return Ok(());
+    fn overrides(&self) -> netfiles::ResolvOverrides {
+        netfiles::ResolvOverrides {
+            nameservers: self.dns.clone(),
+            search: self.dns_search.clone(),
+            options: self.dns_options.clone(),
         }
-        self.ensure_bridge(ep)?;
-        if let Some(rules) = rules_of(ep) {
-            // A rule set left from before (a crash): replace it.
-            self.table
-                .remove_network(&rules.id)
-                .and_then(|_| self.table.add_network(&rules))
-                .map_err(|e| internal(e.to_string()))?;
-        }
-        ready.insert(ep.network_id.clone());
-        Ok(())
-    }
-
-    /// A network is gone (`network rm`): its rules and its bridge go too.
-    pub fn remove_network(&self, network_id: &str, bridge: &str) {
-        lock(&self.ready).remove(network_id);
-        if let Err(e) = self.table.remove_network(network_id) {
-            tracing::warn!(network = network_id, error = %e, "cannot remove a network's nftables rules");
-        }
-        match Netlink::new().and_then(|mut nl| nl.delete_link(bridge)) {
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(network = network_id, error = %e, "cannot delete a network's bridge")
-            }
-        }
-    }
-
-    /// Sets up container `c`'s network before its process starts (`joined`
-    /// is the pid of the container it joins with `container:X`). On failure
-    /// nothing is left.
-    pub(crate) fn setup(
-        &self,
-        c: &Container,
-        joined: Option<i32>,
-    ) -> Result<SpecNetns, ContainerError> {
-        let cfg = &c.options.network;
-        if cfg.joined_container().is_some() {
-            let pid = joined.ok_or_else(|| ContainerError::Conflict {
-                message: format!(
-                    "cannot join network of a non running container: {}",
-                    cfg.joined_container().unwrap_or_default()
-                ),
-            })?;
-            return Ok(SpecNetns::Path(PathBuf::from(format!(
-                "/proc/{pid}/ns/net"
-            ))));
-        }
-        let endpoints = self
-            .networks
-            .attach(&c.id, &c.name, cfg)
-            .map_err(ContainerError::from)?;
-        if cfg.mode_name() == "host" {
-            return Ok(SpecNetns::Host);
-        }
-        let path = self.netns_path(&c.id);
-        let made = self.plug_all(&c.id, &path, &endpoints);
-        match made {
-            Ok(()) => Ok(SpecNetns::Path(path)),
-            Err(e) => {
-                self.teardown(&c.id);
-                Err(e)
-            }
-        }
-    }
-
-    fn plug_all(
-        &self,
-        id: &str,
-        path: &Path,
-        endpoints: &[Endpoint],
-    ) -> Result<(), ContainerError> {
-        // Left by a crash between setup and teardown.
-        if path.exists() {
-            self.delete_veths(id);
-            netns::remove(path).map_err(|e| internal(e.to_string()))?;
-        }
-        netns::create(path).map_err(|e| internal(e.to_string()))?;
-        let mut inside = netns::run_in(path, Netlink::new)
-            .map_err(|e| internal(e.to_string()))?
-            .map_err(|e| internal(e.to_string()))?;
-        inside
-            .set_up_by_name("lo")
-            .map_err(|e| internal(e.to_string()))?;
-        let bridged: Vec<&Endpoint> = endpoints
-            .iter()
-            .filter(|e| e.driver == DRIVER_BRIDGE && matches!(e.address, Some(IpAddr::V4(_))))
-            .collect();
-        if bridged.is_empty() {
-            return Ok(());
-        }
-        let fd = netns::open(path).map_err(|e| internal(e.to_string()))?;
-        let mut host = Netlink::new().map_err(|e| internal(e.to_string()))?;
-        let mut routed = false;
-        for (i, ep) in bridged.into_iter().enumerate() {
-            self.ensure_network(ep)?;
-            let spec = link_endpoint(id, ep, i, !routed)?;
-            routed |= spec.gateway.is_some();
-            link::attach(&mut host, &mut inside, fd.as_fd(), &spec)
-                .map_err(|e| internal(e.to_string()))?;
-        }
-        Ok(())
-    }
-
-    /// Deletes the host ends of `id`'s veths (their peers go with them).
-    fn delete_veths(&self, id: &str) {
-        let Ok(mut nl) = Netlink::new() else {
-            return;
-        };
-        let wanted: BTreeSet<String> = self
-            .networks
-            .list()
-            .iter()
-            .map(|n| link::host_ifname(id, &n.id))
-            .collect();
-        for name in wanted {
-            if let Err(e) = nl.delete_link(&name) {
-                tracing::warn!(container = id, link = name, error = %e, "cannot delete a veth");
-            }
-        }
-    }
-
-    /// Undoes [`DataPath::setup`]: veths, namespace, addresses. Repeatable.
-    pub(crate) fn teardown(&self, id: &str) {
-        let path = self.netns_path(id);
-        if path.exists() {
-            self.delete_veths(id);
-            if let Err(e) = netns::remove(&path) {
-                tracing::warn!(container = id, error = %e, "cannot remove a network namespace");
-            }
-        }
-        self.networks.detach(id);
     }
 }
 
-/// The nftables rules of an endpoint's network (bridge networks with an
-/// IPv4 subnet).
-fn rules_of(ep: &Endpoint) -> Option<nft::NetworkRules> {
-    let subnet = match ep.subnet {
-        Some(IpNet::V4(s)) => s.trunc(),
-        _ => return None,
+/// The three files of a container under its directory, as dockerd keeps
+/// them (`/var/lib/docker/containers/<id>/{resolv.conf,hostname,hosts}`),
+/// with the path each is bound at inside the container.
+pub(crate) fn resolution_files(dir: &Path) -> [(PathBuf, &'static str); 3] {
+    [
+        (dir.join("resolv.conf"), "/etc/resolv.conf"),
+        (dir.join("hostname"), "/etc/hostname"),
+        (dir.join("hosts"), "/etc/hosts"),
+    ]
+}
+
+/// What the container's network looks like, for its resolution files.
+#[derive(Debug, Clone)]
+pub(crate) struct Resolution {
+    pub mode: ResolvMode,
+    /// The container's own addresses (one hosts line each).
+    pub own_addresses: Vec<IpAddr>,
+    /// What `host-gateway` stands for (the default bridge's gateway).
+    pub host_gateway: Option<IpAddr>,
+    /// `--link` lines, after the `--add-host` ones.
+    pub links: Vec<HostsEntry>,
+    /// The host's resolver file the container's is based on.
+    pub host_resolv_conf: PathBuf,
+    /// The container's netns has IPv6 (its loopback has `::1`).
+    pub ipv6: bool,
+}
+
+impl Resolution {
+    /// A container with only its own loopback (`--network none`, and any
+    /// container before it has endpoints): docker's legacy resolv.conf.
+    pub(crate) fn isolated(host_resolv_conf: PathBuf) -> Self {
+        let ipv6 = Path::new("/proc/net/if_inet6").exists();
+        Self {
+            mode: ResolvMode::Legacy { ipv6: false },
+            own_addresses: Vec::new(),
+            host_gateway: None,
+            links: Vec::new(),
+            host_resolv_conf,
+            ipv6,
+        }
+    }
+}
+
+/// The host's resolver file, as dockerd picks it.
+pub(crate) fn host_resolv_conf(etc: &Path) -> PathBuf {
+    netfiles::host_resolv_conf_path(
+        &etc.join("resolv.conf"),
+        Path::new("/run/systemd/resolve/resolv.conf"),
+    )
+}
+
+/// Writes `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` of `c`
+/// into `dir` (at every start, as dockerd). A resolv.conf the user edited
+/// since berth wrote it is left alone (as dockerd: its hash no longer
+/// matches). Returns the embedded DNS server's upstream servers.
+pub(crate) fn write_resolution_files(
+    dir: &Path,
+    c: &Container,
+    r: &Resolution,
+) -> Result<Vec<netfiles::ExtServer>, ContainerError> {
+    let dns = &c.options.dns;
+    let invalid = |message: String| ContainerError::InvalidArgument { message };
+    let mut extra = Vec::new();
+    for h in &dns.extra_hosts {
+        let (name, addr) = netfiles::parse_extra_host(h).map_err(invalid)?;
+        let ip = match addr {
+            ExtraHostAddr::Ip(ip) => ip,
+            ExtraHostAddr::HostGateway => r.host_gateway.ok_or_else(|| {
+                invalid("unable to derive the IP value for host-gateway".to_owned())
+            })?,
+        };
+        extra.push(HostsEntry { ip, names: name });
+    }
+    extra.extend(r.links.iter().cloned());
+    let [(resolv, _), (hostname, _), (hosts, _)] = resolution_files(dir);
+    let write = |path: &Path, text: &str| {
+        // In place: the file may be bind-mounted into a running container.
+        fs_err::write(path, text).map_err(|e| super::store::io(path, e))
     };
-    (ep.driver == DRIVER_BRIDGE).then(|| nft::NetworkRules {
-        id: ep.network_id.clone(),
-        bridge: ep.bridge_name.clone(),
-        subnet,
-        internal: ep.internal,
+    write(
+        &hosts,
+        &netfiles::hosts(&netfiles::HostsInput {
+            ipv6: r.ipv6,
+            extra,
+            own_addresses: r.own_addresses.clone(),
+            hostname: c.process.hostname.clone(),
+            domainname: c.options.security.domainname.clone(),
+        }),
+    )?;
+    write(&hostname, &netfiles::hostname(&c.process.hostname))?;
+    let host_text = fs_err::read_to_string(&r.host_resolv_conf).unwrap_or_default();
+    let rc = netfiles::resolv_conf(&host_text, &r.host_resolv_conf, &dns.overrides(), r.mode)
+        .map_err(invalid)?;
+    let hash_path = dir.join("resolv.conf.hash");
+    let edited = match (fs_err::read(&resolv), fs_err::read_to_string(&hash_path)) {
+        (Ok(current), Ok(hash)) => hash.trim() != content_hash(&current),
+        _ => false,
+    };
+    if !edited {
+        write(&resolv, &rc.text)?;
+        write(&hash_path, &content_hash(rc.text.as_bytes()))?;
+    }
+    Ok(rc.ext_servers)
+}
+
+/// A stable fingerprint of a generated file (FNV-1a, 64 bits): enough to
+/// tell whether someone changed it since.
+fn content_hash(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("fnv1a64:{h:016x}")
+}
+
+/// Adds the bind mounts of the files in `dir` to the spec `value`, as
+/// dockerd's `NetworkMounts`: skipped when the file was not written
+/// (a container not started yet) or when the user mounted something at
+/// that path; read-only with `--read-only`.
+pub(crate) fn add_resolution_mounts(value: &mut Value, dir: &Path, readonly_rootfs: bool) {
+    let taken: Vec<String> = value["mounts"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .filter_map(|m| m["destination"].as_str())
+                .map(|d| d.trim_end_matches('/').to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut options = vec!["rbind", "rprivate"];
+    if readonly_rootfs {
+        options.push("ro");
+    }
+    for (source, destination) in resolution_files(dir) {
+        if !source.is_file() || taken.iter().any(|t| t == destination) {
+            continue;
+        }
+        if let Some(mounts) = value["mounts"].as_array_mut() {
+            mounts.push(json!({
+                "destination": destination,
+                "type": "bind",
+                "source": source,
+                "options": options,
+            }));
+        }
+    }
+}
+
+/// The paths inspect shows (`ResolvConfPath`, `HostnamePath`,
+/// `HostsPath`): empty until the container has started once, as dockerd.
+pub fn resolution_paths(dir: &Path) -> [String; 3] {
+    resolution_files(dir).map(|(p, _)| {
+        if p.is_file() {
+            p.to_string_lossy().into_owned()
+        } else {
+            String::new()
+        }
     })
-}
-
-/// The bridge's own address: the gateway with the subnet's prefix.
-fn bridge_address(ep: &Endpoint) -> Option<Ipv4Net> {
-    match (ep.subnet, ep.gateway) {
-        (Some(IpNet::V4(s)), Some(IpAddr::V4(gw))) => Ipv4Net::new(gw, s.prefix_len()).ok(),
-        _ => None,
-    }
-}
-
-/// The veth of endpoint number `index` (`eth<index>`); it carries the
-/// default route if `route` and its network is not internal.
-fn link_endpoint(
-    id: &str,
-    ep: &Endpoint,
-    index: usize,
-    route: bool,
-) -> Result<link::Endpoint, ContainerError> {
-    let (Some(IpNet::V4(subnet)), Some(IpAddr::V4(addr))) = (ep.subnet, ep.address) else {
-        return Err(internal(format!(
-            "network {} gave no IPv4 address",
-            ep.network_name
-        )));
-    };
-    let gateway = match ep.gateway {
-        Some(IpAddr::V4(gw)) if route && !ep.internal => Some(gw),
-        _ => None,
-    };
-    Ok(link::Endpoint {
-        bridge: ep.bridge_name.clone(),
-        host_ifname: link::host_ifname(id, &ep.network_id),
-        ifname: format!("eth{index}"),
-        mac: parse_mac(&ep.mac).unwrap_or_else(|| link::mac_for(addr)),
-        address: Ipv4Net::new(addr, subnet.prefix_len())
-            .map_err(|e| internal(format!("address {addr}: {e}")))?,
-        gateway,
-    })
-}
-
-/// `02:42:ac:11:00:02` → bytes.
-fn parse_mac(text: &str) -> Option<[u8; 6]> {
-    let mut out = [0u8; 6];
-    let mut parts = text.split(':');
-    for b in &mut out {
-        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
-    }
-    parts.next().is_none().then_some(out)
-}
-
-/// The gateway address of an IPv4 endpoint, if any.
-pub fn gateway_v4(ep: &Endpoint) -> Option<Ipv4Addr> {
-    match ep.gateway {
-        Some(IpAddr::V4(gw)) => Some(gw),
-        _ => None,
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-impl super::Containers {
-    /// Gives the service its data path (once; the engine does it after
-    /// opening the network service).
-    pub fn set_datapath(&self, datapath: std::sync::Arc<DataPath>) {
-        let _ = self.inner.datapath.set(datapath);
-    }
-
-    /// The data path, once set.
-    pub fn datapath(&self) -> Option<&std::sync::Arc<DataPath>> {
-        self.inner.datapath.get()
-    }
-}
-
-impl super::Inner {
-    /// Sets `c`'s network up (at start) and says which namespace its spec
-    /// names.
-    pub(super) fn network_spec(&self, c: &Container) -> Result<SpecNetns, ContainerError> {
-        let Some(dp) = self.datapath.get() else {
-            return Ok(SpecNetns::Fresh);
-        };
-        let joined = c.options.network.joined_container().and_then(|other| {
-            let table = super::lock(&self.table);
-            super::resolve(&table, other)
-                .ok()
-                .filter(|d| d.state.status == super::Status::Running && d.state.pid > 0)
-                .map(|d| d.state.pid)
-        });
-        dp.setup(c, joined)
-    }
-
-    /// Undoes [`Inner::network_spec`]; repeatable.
-    pub(super) fn teardown_network(&self, id: &str) {
-        if let Some(dp) = self.datapath.get() {
-            dp.teardown(id);
-        }
-    }
 }
 
 #[cfg(test)]
-mod tests {
+mod resolution_tests {
     use super::*;
 
     #[test]
-    fn macs_parse() {
+    fn mounts_skip_user_mounts_and_missing_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut v = json!({"mounts": [{"destination": "/etc/hosts/", "type": "bind"}]});
+        add_resolution_mounts(&mut v, tmp.path(), false);
+        assert_eq!(v["mounts"].as_array().unwrap().len(), 1);
+        for name in ["resolv.conf", "hostname", "hosts"] {
+            fs_err::write(tmp.path().join(name), "x").unwrap();
+        }
+        add_resolution_mounts(&mut v, tmp.path(), true);
+        let m = v["mounts"].as_array().unwrap();
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[1]["destination"], "/etc/resolv.conf");
+        assert_eq!(m[2]["destination"], "/etc/hostname");
+        assert_eq!(m[2]["options"], json!(["rbind", "rprivate", "ro"]));
         assert_eq!(
-            parse_mac("02:42:ac:11:00:02"),
-            Some([0x02, 0x42, 0xac, 0x11, 0, 2])
+            resolution_paths(tmp.path())[2],
+            tmp.path().join("hosts").to_string_lossy()
         );
-        assert_eq!(parse_mac(""), None);
-        assert_eq!(parse_mac("02:42:ac:11:00"), None);
-        assert_eq!(parse_mac("02:42:ac:11:00:02:03"), None);
-        assert_eq!(parse_mac("zz:42:ac:11:00:02"), None);
     }
 
     #[test]
-    fn spec_entries() {
-        assert_eq!(SpecNetns::Fresh.entry(), Some(json!({"type": "network"})));
-        assert_eq!(SpecNetns::Host.entry(), None);
-        assert_eq!(
-            SpecNetns::Path("/run/berth/netns/x".into()).entry(),
-            Some(json!({"type": "network", "path": "/run/berth/netns/x"}))
-        );
+    fn hashes_are_stable() {
+        assert_eq!(content_hash(b""), "fnv1a64:cbf29ce484222325");
+        assert_ne!(content_hash(b"a"), content_hash(b"b"));
     }
 }

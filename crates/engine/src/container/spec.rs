@@ -27,7 +27,10 @@ pub(crate) struct SpecContext<'a> {
     /// The host's `berth-init`, when the container runs under it (`--init`).
     pub init: Option<std::path::PathBuf>,
     /// The network namespace: fresh, the host's or one at a path.
-    pub network: super::networking::SpecNetns,
+    pub network: super::datapath::SpecNetns,
+    /// Where the container's resolv.conf, hosts and hostname files are
+    /// (bound at `/etc/...` when they exist).
+    pub net_files_dir: Option<std::path::PathBuf>,
 }
 
 /// Builds the spec. `rootfs` must be mounted when a user name is to be
@@ -122,6 +125,14 @@ pub(crate) fn build(c: &Container, ctx: &SpecContext<'_>) -> Result<Spec, Contai
     )?;
     if let Some(init) = &ctx.init {
         super::init::apply(&mut value, init);
+    }
+    // Last, so a user's mount at one of these paths is seen and kept.
+    if let Some(dir) = &ctx.net_files_dir {
+        super::networking::add_resolution_mounts(
+            &mut value,
+            dir,
+            c.options.security.readonly_rootfs,
+        );
     }
     serde_json::from_value(value).map_err(|e| internal(format!("container spec: {e}")))
 }
@@ -268,6 +279,7 @@ mod tests {
             exits: 0,
             health: None,
             busy: false,
+            published_ports: Default::default(),
         }
     }
 
@@ -282,6 +294,7 @@ mod tests {
             joins: Default::default(),
             init: None,
             network: Default::default(),
+            net_files_dir: None,
         };
         let spec = build(&container(), &ctx).unwrap();
         let v = serde_json::to_value(&spec).unwrap();

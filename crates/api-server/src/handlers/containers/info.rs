@@ -105,13 +105,14 @@ pub(crate) fn summary(listed: ListedContainer, now: i64) -> api::ContainerSummar
             human_duration(now - unix_seconds(&c.state.finished_at))
         ),
     };
+    let ports = super::ports::summary(&c);
     api::ContainerSummary {
         names: vec![format!("/{}", c.name)],
         image,
         image_id: c.image,
         command: command(&c.process.args),
         created: unix_seconds(&c.created),
-        ports: Vec::new(),
+        ports,
         labels: c.labels,
         state: c.state.status_name().to_owned(),
         status,
@@ -180,10 +181,10 @@ fn host_config(d: &ContainerDetails) -> serde_json::Value {
         "ConsoleSize": o.console_size.unwrap_or([0, 0]),
         "CapAdd": null,
         "CapDrop": null,
-        "Dns": [],
-        "DnsOptions": [],
-        "DnsSearch": [],
-        "ExtraHosts": null,
+        "Dns": o.dns.dns,
+        "DnsOptions": o.dns.dns_options,
+        "DnsSearch": o.dns.dns_search,
+        "ExtraHosts": (!o.dns.extra_hosts.is_empty()).then_some(&o.dns.extra_hosts),
         "GroupAdd": null,
         "IpcMode": "private",
         "Cgroup": "",
@@ -240,6 +241,7 @@ fn host_config(d: &ContainerDetails) -> serde_json::Value {
     }
     super::resources::fill_host_config(&mut v, &o.resources);
     super::security::host_config(&o.security, &mut v);
+    super::ports::host_config(&o.ports, &mut v);
     v
 }
 
@@ -266,6 +268,8 @@ fn graph_driver(d: &ContainerDetails) -> api::InspectGraphDriver {
 fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
     let host_config = host_config(&d);
     let graph_driver = graph_driver(&d);
+    let network_ports = super::ports::network_ports(&d.container);
+    let exposed_ports = super::ports::exposed_ports(&d.container.options.ports);
     let ContainerDetails {
         container: c,
         entrypoint,
@@ -281,13 +285,21 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
     } else {
         args.remove(0)
     };
+    let log_path_dir = log_path.parent().map(std::path::Path::to_owned);
     let log_path = if c.options.log_config.driver == "none" {
         String::new()
     } else {
         log_path.to_string_lossy().into_owned()
     };
+    let [resolv_conf_path, hostname_path, hosts_path] =
+        berth_engine::container::networking::resolution_paths(
+            log_path_dir.as_deref().unwrap_or(std::path::Path::new("")),
+        );
     let SizeInfo { rw, root_fs } = size.unwrap_or_default();
     api::ContainerInspect {
+        resolv_conf_path,
+        hostname_path,
+        hosts_path,
         created: c.created,
         path,
         args,
@@ -337,7 +349,7 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
             "Bridge": "",
             "SandboxID": "",
             "SandboxKey": "",
-            "Ports": {},
+            "Ports": network_ports,
             "HairpinMode": false,
             "LinkLocalIPv6Address": "",
             "LinkLocalIPv6PrefixLen": 0,
@@ -382,6 +394,7 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
                     retries: h.config.retries,
                 }),
             stop_timeout: c.options.stop_timeout,
+            exposed_ports,
         },
         exec_ids,
         id: c.id,
