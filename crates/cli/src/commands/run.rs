@@ -244,6 +244,7 @@ pub(crate) fn create_config(
     super::mounts::apply(&o.mounts, &mut config)?;
     super::ports::apply(&o.ports, &mut config)?;
     super::dns::apply(&o.dns, &mut config)?;
+    super::network::apply(&o.network, &mut config)?;
     super::run_policy::apply(o, &mut config)?;
     Ok(config)
 }
