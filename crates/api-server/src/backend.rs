@@ -373,6 +373,7 @@ pub struct Backends {
     pub images: Arc<dyn ImageBackend>,
     pub containers: Arc<dyn ContainerBackend>,
     pub exec: Arc<dyn crate::handlers::exec::ExecBackend>,
+    pub volumes: Arc<dyn crate::handlers::volumes::VolumeBackend>,
 }
 
 impl Backends {
@@ -382,6 +383,7 @@ impl Backends {
             system: engine.clone(),
             images: engine.clone(),
             containers: engine.clone(),
+            volumes: engine.clone(),
             exec: engine,
         }
     }

@@ -38,6 +38,8 @@ pub(crate) enum Command {
     Inspect(InspectFlags),
     /// `events`, `stats`, `system df`, the prune commands.
     Observe(crate::flags::system::ObserveCommand),
+    /// `volume ...`.
+    Volume(crate::flags::volume::VolumeFlags),
     /// `berth --version`.
     ShortVersion,
     /// No command: print help.
@@ -140,6 +142,7 @@ impl Settings {
                     command: SystemFlags::Prune(f),
                 }) => Command::Observe(ObserveCommand::SystemPrune(f)),
                 Some(CommandFlags::Container { command }) => Command::Container(Box::new(command)),
+                Some(CommandFlags::Volume { command }) => Command::Volume(command),
             }
         };
         Ok(Self {

@@ -9,7 +9,7 @@ mod params;
 mod prune;
 mod stats;
 mod system;
-mod volumes;
+pub(crate) mod volumes;
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -100,7 +100,11 @@ pub(crate) async fn handle(
         Route::ContainersPrune => prune::containers(backends.system.clone(), req).await,
         Route::ImagesPrune => prune::images(backends.system.clone(), req).await,
         Route::NetworksPrune => prune::nothing(&req, "networks"),
-        Route::VolumesPrune => prune::nothing(&req, "volumes"),
+        Route::VolumesPrune => volumes::prune(backends.volumes.clone(), req, version).await,
+        Route::VolumeList => volumes::list(backends.volumes.clone(), req).await,
+        Route::VolumeCreate => volumes::create(backends.volumes.clone(), req).await,
+        Route::VolumeInspect(name) => volumes::inspect(backends.volumes.clone(), name).await,
+        Route::VolumeDelete(name) => volumes::delete(backends.volumes.clone(), name, req).await,
         Route::BuildPrune => prune::nothing(&req, "build"),
         Route::Events => events::events(backends.system.clone(), req).await,
         Route::NotFound => ApiError::page_not_found().into_response_body(),
