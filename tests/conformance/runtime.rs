@@ -411,7 +411,13 @@ cases! {
             s["linux"]["resources"]["pids"] = json!({"limit": 42});
             s["linux"]["resources"]["cpu"] = json!({"shares": 512, "quota": 50000,
                                                     "period": 100000, "cpus": "0"});
-            s["linux"]["resources"]["blockIO"] = json!({"weight": 300});
+            // Only with the CFQ or BFQ I/O scheduler (runc fails without).
+            if ["blkio.weight", "blkio.bfq.weight"]
+                .iter()
+                .any(|f| std::path::Path::new("/sys/fs/cgroup/blkio").join(f).exists())
+            {
+                s["linux"]["resources"]["blockIO"] = json!({"weight": 300});
+            }
         })
         .expect(0, &["67108864", "33554432", "42", "512", "50000", "100000", "<cgroup>"]);
 

@@ -147,6 +147,9 @@ pub trait ContainerBackend: LifecycleBackend + Send + Sync {
         query: &LogQuery,
         sink: &mut dyn FnMut(LogEvent<'_>) -> bool,
     ) -> Result<(), ContainerError>;
+    /// An attach to container `id` (its full ID) ended by the detach keys:
+    /// docker's `detach` event. The default (no events) does nothing.
+    fn container_detached(&self, _id: &str) {}
     /// Sets the size of the container's terminal.
     fn resize_container(&self, id: &str, height: u16, width: u16) -> Result<(), ContainerError>;
     /// Changes the container's resource limits (`docker update`); the
@@ -206,7 +209,7 @@ impl ContainerBackend for Engine {
         image: &str,
         opts: CreateOptions,
     ) -> Result<Container, ContainerError> {
-        self.containers().create(image, opts)
+        Engine::create_container(self, image, opts)
     }
     fn start_container(&self, id: &str) -> Result<(), ContainerError> {
         self.containers().start(id)
@@ -250,6 +253,9 @@ impl ContainerBackend for Engine {
     ) -> Result<AttachHandle, ContainerError> {
         self.containers().check_attachable(id)?;
         self.containers().attach(id, opts)
+    }
+    fn container_detached(&self, id: &str) {
+        self.containers().detached(id);
     }
     fn container_logs(
         &self,

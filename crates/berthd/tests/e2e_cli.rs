@@ -457,7 +457,7 @@ fn berth_detached_ps_logs_inspect_stop_kill_rm_wait() {
         "Error response from daemon: No such container: nope\nError: failed to start containers: nope\n"
     );
 
-    // rm: several names; -f ignores what is not there.
+    // rm: several names; -f reports what is not there on stderr, exit 0.
     assert_eq!(ok(&d, &["rm", "web", "c2", "k1"]), "web\nc2\nk1\n");
     let out = d.berth(&["container", "rm", "s1", "nope"]);
     assert_eq!(out.status.code(), Some(1));

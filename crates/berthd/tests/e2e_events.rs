@@ -362,3 +362,95 @@ fn events_stream_live_and_end_at_until() {
         "{out:?}"
     );
 }
+
+/// `POST path` with docker's upgrade headers: the connection once the
+/// `101` head has been read.
+fn upgraded(d: &Daemon, path: &str) -> std::os::unix::net::UnixStream {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(d.socket()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            s.read(&mut b).unwrap(),
+            1,
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(b[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    s
+}
+
+#[test]
+fn detach_event_when_the_daemon_sees_the_detach_keys() {
+    use std::io::{Read, Write};
+    let d = Daemon::start();
+    import_busybox(&d);
+    let since = unix_now().saturating_sub(1).to_string();
+    d.ok(&["run", "-d", "-it", "--name", "det", "busybox", "cat"]);
+    // A client that sends the keys (docker-py, or the API by hand): the
+    // daemon's proxy ends the attach on them, and dockerd logs `detach`.
+    let mut s = upgraded(
+        &d,
+        "/containers/det/attach?stream=1&stdin=1&stdout=1&stderr=1",
+    );
+    s.write_all(b"hi\r\x10\x11").unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    // The docker CLI (and berth) hold the keys back and close the
+    // connection: to dockerd that is the input's end, no detach (checked
+    // against dockerd 20.10 with docker 28 and 20.10), so no event.
+    let mut t = common::PtyClient::spawn(&d, DOCKER_28, &["attach", "det"], 24, 80);
+    t.type_line("typed");
+    t.pty.expect("typed", 2);
+    t.type_keys(&[0x10, 0x11]);
+    assert_eq!(t.wait(), Some(1), "{}", t.screen());
+    assert_eq!(
+        d.ok(&["inspect", "--format", "{{.State.Status}}", "det"])
+            .trim(),
+        "running"
+    );
+    let until = (unix_now() + 1).to_string();
+    std::thread::sleep(Duration::from_millis(1100));
+    let all = json_lines(&events_all_clients(
+        &d,
+        &[
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--filter",
+            "container=det",
+            "--format",
+            "{{json .}}",
+        ],
+    ));
+    let actions: Vec<String> = summary(&all)
+        .into_iter()
+        .map(|(_, a, _)| a)
+        .filter(|a| a != "resize")
+        .collect();
+    assert_eq!(
+        actions,
+        ["create", "start", "attach", "detach", "attach"],
+        "{all:?}"
+    );
+    let detach = all.iter().find(|e| e["Action"] == "detach").unwrap();
+    assert_eq!(detach["Type"], "container");
+    assert_eq!(detach["Actor"]["Attributes"]["name"], "det");
+    assert_eq!(detach["Actor"]["Attributes"]["image"], "busybox");
+    assert_eq!(detach["status"], "detach");
+    d.ok(&["rm", "-f", "det"]);
+}

@@ -4,7 +4,8 @@
 //! --stop-signal, -s, SIGKILL after the timeout), kill (-s by name and
 //! number), pause/unpause (the cgroup freezer; stop/kill/rm of a paused
 //! container; live restore of a paused container), rename, wait (several
-//! containers; the API's `condition`s).
+//! containers; the API's `condition`s), several names at once (all in
+//! flight together, reported in the order given).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
@@ -695,4 +696,115 @@ fn wait_for_several_containers_and_each_condition() {
     assert!(body.contains("\"StatusCode\":137"), "{body}");
     let (status, body) = post(&d, "/containers/nx/wait?condition=sometime");
     assert_eq!(status, 400, "{body}");
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn several_names_are_handled_at_once_and_reported_in_order() {
+    let d = Daemon::start();
+    import_busybox(&d);
+    let names = ["many0", "many1", "many2"];
+    for n in names {
+        d.ok(&["run", "-d", "--name", n, "busybox", "sleep", "1000"]);
+    }
+    // `sleep` as pid 1 ignores SIGTERM, so each stop sends SIGTERM, waits
+    // its timeout and sends SIGKILL. With the requests in flight together
+    // every SIGTERM is sent before the first SIGKILL (one after the other,
+    // they would alternate).
+    assert_eq!(
+        ok(&d, "berth", &["stop", "-t", "2", "many0", "many1", "many2"]),
+        "many0\nmany1\nmany2\n"
+    );
+    let until = (unix_now() + 1).to_string();
+    let events = d.ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "event=kill",
+        "--format",
+        "{{.Actor.Attributes.signal}}",
+    ]);
+    assert_eq!(
+        events.lines().collect::<Vec<_>>(),
+        ["15", "15", "15", "9", "9", "9"],
+        "{events}"
+    );
+
+    for client in CLIENTS {
+        let t = tag(client);
+        let (a, b) = (format!("{t}-a"), format!("{t}-b"));
+        for n in [&a, &b] {
+            d.ok(&["create", "--name", n, "busybox", "sleep", "1000"]);
+        }
+        // Each name's result in the order given; the failures at the end,
+        // exit 1.
+        let o = cli(&d, client, &["start", &a, "nosuch", &b]);
+        assert_eq!(o.status.code(), Some(1), "{client}: {}", stderr(&o));
+        assert_eq!(stdout(&o), format!("{a}\n{b}\n"), "{client}");
+        assert!(
+            stderr(&o).contains("No such container: nosuch"),
+            "{client}: {}",
+            stderr(&o)
+        );
+        assert!(
+            stderr(&o).contains("Error: failed to start containers: nosuch"),
+            "{client}: {}",
+            stderr(&o)
+        );
+        for verb in [
+            &["pause"][..],
+            &["unpause"],
+            &["restart", "-t", "0"],
+            &["kill"],
+        ] {
+            let mut args = verb.to_vec();
+            args.extend([a.as_str(), "nosuch", b.as_str()]);
+            let o = cli(&d, client, &args);
+            assert_eq!(
+                o.status.code(),
+                Some(1),
+                "{client} {verb:?}: {}",
+                stderr(&o)
+            );
+            assert_eq!(stdout(&o), format!("{a}\n{b}\n"), "{client} {verb:?}");
+            assert!(
+                stderr(&o).contains("No such container: nosuch"),
+                "{client} {verb:?}: {}",
+                stderr(&o)
+            );
+        }
+        let o = cli(&d, client, &["rm", &a, "nosuch", &b]);
+        assert_eq!(o.status.code(), Some(1), "{client} rm: {}", stderr(&o));
+        assert_eq!(stdout(&o), format!("{a}\n{b}\n"), "{client} rm");
+        assert!(
+            stderr(&o).contains("No such container: nosuch"),
+            "{client} rm: {}",
+            stderr(&o)
+        );
+        // `rm -f` of what is not there: the daemon's message, exit 0.
+        let o = cli(&d, client, &["rm", "-f", "nosuch"]);
+        assert_eq!(o.status.code(), Some(0), "{client} rm -f: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("No such container: nosuch"),
+            "{client} rm -f: {}",
+            stderr(&o)
+        );
+    }
+}
+
+fn tag(client: &str) -> &'static str {
+    match client {
+        "berth" => "berth",
+        DOCKER_28 => "d28",
+        _ => "d20",
+    }
 }

@@ -187,10 +187,13 @@ fn on_failure_retries_up_to_its_limit_and_always_until_stopped() {
     // A restarting container is not removed without force.
     let wait = wait_inspect(&d, "al", "{{.State.Status}}", |v| v == "restarting");
     assert_eq!(wait, "restarting");
+    // It may be between two restarts (restarting) or briefly running when
+    // the rm arrives; either way it is refused and stays.
     let err = fails(&d, DOCKER_28, &["rm", "al"], 1);
-    if inspect(&d, "al", "{{.State.Status}}") == "restarting" {
-        assert!(err.contains("container is restarting"), "{err}");
-    }
+    assert!(
+        err.contains("container is restarting") || err.contains("container is running"),
+        "{err}"
+    );
 
     // A stop by the user ends it: exited, and no more restarts.
     ok(&d, DOCKER_28, &["stop", "al"]);

@@ -41,6 +41,9 @@ pub enum EngineError {
     /// The container store cannot be loaded.
     #[error("cannot load containers: {0}")]
     Containers(Box<crate::container::ContainerError>),
+    /// The network store cannot be opened.
+    #[error("cannot load networks: {0}")]
+    Networks(Box<crate::network::NetworkError>),
     /// The volume store cannot be loaded.
     #[error("cannot load volumes: {0}")]
     Volumes(crate::volume::VolumeError),
@@ -52,6 +55,7 @@ impl Classify for EngineError {
             EngineError::Io(_) | EngineError::BadEngineId { .. } => ErrorClass::Internal,
             EngineError::Image(e) => e.class(),
             EngineError::Containers(e) => e.class(),
+            EngineError::Networks(e) => e.class(),
             EngineError::Volumes(e) => e.class(),
         }
     }

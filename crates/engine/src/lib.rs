@@ -91,6 +91,7 @@ pub struct Engine {
     id: String,
     images: image::ImageService,
     containers: container::Containers,
+    networks: network::Networks,
     volumes: volume::Volumes,
     events: events::EventBus,
     /// Held for the engine's life; declared last so it is released after
@@ -130,6 +131,22 @@ impl Engine {
         containers.remove_orphan_snapshots(images.store());
         containers.set_image_store(&images.shared_store());
         containers.finish_interrupted_removals(images.store());
+        let networks = network::Networks::open(network::Settings {
+            data_root: config.data_root.clone(),
+            default_bridge: config.network.bridge.clone(),
+            default_bip: config.network.bip,
+            events: events.clone(),
+        })
+        .map_err(|e| EngineError::Networks(Box::new(e)))?;
+        {
+            let running: std::collections::BTreeSet<String> = containers
+                .list()
+                .into_iter()
+                .filter(|c| c.state.status == container::Status::Running)
+                .map(|c| c.id)
+                .collect();
+            networks.release_stale(&|id| running.contains(id));
+        }
         containers.restart_at_boot();
         let used_by = containers.usage_check();
         images.set_usage(std::sync::Arc::new(move |id| used_by(&id.to_string())));
@@ -141,6 +158,7 @@ impl Engine {
             id,
             images,
             containers,
+            networks,
             volumes,
             events,
             _data_root_lock: data_root_lock,
@@ -164,6 +182,11 @@ impl Engine {
     /// The container service (bound to the image service's store).
     pub fn containers(&self) -> container::ContainerService<'_> {
         container::ContainerService::new(&self.containers, self.images.store())
+    }
+
+    /// The network service (networks, their addresses, containers' endpoints).
+    pub fn networks(&self) -> &network::Networks {
+        &self.networks
     }
 
     /// The volume service (`docker volume ...`).

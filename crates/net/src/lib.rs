@@ -14,3 +14,6 @@ pub mod link;
 pub mod netns;
 pub mod nft;
 pub mod ports;
+
+/// The `ipnet` crate, re-exported so the engine names subnets with the same types.
+pub use ipnet;

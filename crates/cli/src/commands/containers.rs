@@ -436,25 +436,37 @@ pub(crate) fn write_out(kind: StreamKind, bytes: &[u8]) {
     };
 }
 
-/// Runs `op` on each container, printing its name on success; the
-/// daemon's errors are reported together at the end (exit 1).
+/// What [`each`]'s operation reports for one container.
+pub(crate) enum Done {
+    /// A line for stdout (the name, or `wait`'s status code).
+    Line(String),
+    /// A message for stderr that is no failure (`rm -f` of what is not
+    /// there, as the docker CLI).
+    Warning(String),
+}
+
+/// Runs `op` on each container, all at once (see [`super::parallel`]),
+/// printing each result in the order of the names; the daemon's errors
+/// are reported together at the end (exit 1), as the docker CLI does.
 pub(crate) async fn each<F, Fut>(
     names: &[String],
     printer: &mut Printer,
-    mut op: F,
+    op: F,
 ) -> anyhow::Result<()>
 where
     F: FnMut(String) -> Fut,
-    Fut: std::future::Future<Output = Result<Option<String>, berth_api_client::Error>>,
+    Fut: std::future::Future<Output = Result<Done, berth_api_client::Error>>,
 {
     let mut errors = Vec::new();
-    for name in names {
-        match op(name.clone()).await {
-            Ok(Some(line)) => printer.data(&format!("{line}\n"))?,
-            Ok(None) => {}
+    super::parallel::in_order(names, op, |_, r| {
+        match r {
+            Ok(Done::Line(line)) => printer.data(&format!("{line}\n"))?,
+            Ok(Done::Warning(m)) => printer.warn(&m),
             Err(e) => errors.push(e.to_string()),
         }
-    }
+        Ok(())
+    })
+    .await?;
     if errors.is_empty() {
         Ok(())
     } else {
@@ -467,7 +479,7 @@ async fn stop(client: &Client, f: &StopFlags, printer: &mut Printer) -> anyhow::
         client
             .container_stop(&name, f.time, f.signal.as_deref())
             .await?;
-        Ok(Some(name))
+        Ok(Done::Line(name))
     })
     .await
 }
@@ -477,7 +489,7 @@ async fn kill(client: &Client, f: &KillFlags, printer: &mut Printer) -> anyhow::
         client
             .container_kill(&name, f.signal.as_deref().filter(|s| !s.is_empty()))
             .await?;
-        Ok(Some(name))
+        Ok(Done::Line(name))
     })
     .await
 }
@@ -485,9 +497,10 @@ async fn kill(client: &Client, f: &KillFlags, printer: &mut Printer) -> anyhow::
 async fn remove(client: &Client, f: &RmFlags, printer: &mut Printer) -> anyhow::Result<()> {
     each(&f.containers, printer, |name| async move {
         match client.container_remove(&name, f.force, f.volumes).await {
-            Ok(()) => Ok(Some(name)),
-            // `rm -f` of what is not there is no error (docker).
-            Err(e) if f.force && e.status() == Some(404) => Ok(None),
+            Ok(()) => Ok(Done::Line(name)),
+            // `rm -f` of what is not there is no failure: the docker CLI
+            // prints the daemon's message and goes on (exit 0).
+            Err(e) if f.force && e.status() == Some(404) => Ok(Done::Warning(e.to_string())),
             Err(e) => Err(e),
         }
     })
@@ -498,7 +511,7 @@ async fn wait(client: &Client, f: &WaitFlags, printer: &mut Printer) -> anyhow::
     each(&f.containers, printer, |name| async move {
         let pending = client.container_wait(&name, "not-running").await?;
         let answer = pending.result().await?;
-        Ok(Some(answer.status_code.to_string()))
+        Ok(Done::Line(answer.status_code.to_string()))
     })
     .await
 }
@@ -514,15 +527,21 @@ async fn start(client: &Client, f: &StartFlags, printer: &mut Printer) -> anyhow
             .await;
     }
     let mut failed = Vec::new();
-    for name in &f.containers {
-        match client.container_start(name).await {
-            Ok(()) => printer.data(&format!("{name}\n"))?,
-            Err(e) => {
-                printer.warn(&e.to_string());
-                failed.push(name.as_str());
+    super::parallel::in_order(
+        &f.containers,
+        |name| async move { client.container_start(&name).await },
+        |name, r| {
+            match r {
+                Ok(()) => printer.data(&format!("{name}\n"))?,
+                Err(e) => {
+                    printer.warn(&e.to_string());
+                    failed.push(name.to_owned());
+                }
             }
-        }
-    }
+            Ok(())
+        },
+    )
+    .await?;
     if failed.is_empty() {
         Ok(())
     } else {

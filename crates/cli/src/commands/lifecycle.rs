@@ -4,7 +4,7 @@
 use anyhow::anyhow;
 use berth_api_client::Client;
 
-use super::containers::each;
+use super::containers::{Done, each};
 use crate::flags::lifecycle::{PauseFlags, RenameFlags, RestartFlags};
 use crate::printer::Printer;
 
@@ -16,7 +16,7 @@ pub(crate) async fn restart(
     each(&f.containers, printer, |name| async move {
         let signal = f.signal.as_deref().filter(|s| !s.is_empty());
         client.container_restart(&name, f.time, signal).await?;
-        Ok(Some(name))
+        Ok(Done::Line(name))
     })
     .await
 }
@@ -28,7 +28,7 @@ pub(crate) async fn pause(
 ) -> anyhow::Result<()> {
     each(&f.containers, printer, |name| async move {
         client.container_pause(&name).await?;
-        Ok(Some(name))
+        Ok(Done::Line(name))
     })
     .await
 }
@@ -40,7 +40,7 @@ pub(crate) async fn unpause(
 ) -> anyhow::Result<()> {
     each(&f.containers, printer, |name| async move {
         client.container_unpause(&name).await?;
-        Ok(Some(name))
+        Ok(Done::Line(name))
     })
     .await
 }

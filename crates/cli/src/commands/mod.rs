@@ -10,6 +10,7 @@ pub(crate) mod images;
 pub(crate) mod info;
 pub(crate) mod lifecycle;
 pub(crate) mod network;
+pub(crate) mod parallel;
 pub(crate) mod resources;
 pub(crate) mod run;
 pub(crate) mod run_policy;

@@ -958,6 +958,29 @@ impl std::ops::Deref for ContainerService<'_> {
     }
 }
 
+impl Containers {
+    /// Changes a container's network settings (`network connect` and
+    /// `disconnect`) with `change`, which sees the container as it is and
+    /// may refuse; the document is saved before this returns.
+    pub fn update_networks(
+        &self,
+        id_or_name: &str,
+        change: impl FnOnce(&Container, &mut crate::network::ContainerNetworks) -> Result<()>,
+    ) -> Result<Container> {
+        let mut table = lock(&self.inner.table);
+        let id = resolve(&table, id_or_name)?.id.clone();
+        let entry = table.get_mut(&id).ok_or_else(|| gone(&id))?;
+        let mut networks = entry.options.network.clone();
+        change(entry, &mut networks)?;
+        let old = std::mem::replace(&mut entry.options.network, networks);
+        if let Err(e) = self.inner.store.save(entry) {
+            entry.options.network = old;
+            return Err(e);
+        }
+        Ok(entry.clone())
+    }
+}
+
 /// How many containers there are in each state (`/info`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -1120,6 +1143,17 @@ impl Containers {
     /// `name`) and `extra` ones (`exitCode`, `signal`, ...).
     pub fn emit(&self, c: &Container, action: &str, extra: &[(&str, String)]) {
         self.inner.emit(c, action, extra);
+    }
+
+    /// An attach session ended by the detach keys that berthd's proxy saw
+    /// (a client that sends them, as docker-py does; the docker CLI holds
+    /// its keys back and just closes, which is no detach to dockerd
+    /// either): docker's `detach` event, if the container is still there.
+    pub fn detached(&self, id: &str) {
+        let c = lock(&self.inner.table).get(id).cloned();
+        if let Some(c) = c {
+            self.inner.emit(&c, "detach", &[]);
+        }
     }
 
     /// The event bus the service emits into.

@@ -67,6 +67,10 @@ pub struct CreateOptions {
     /// (docker's `HostConfig` security fields and `Config.Domainname`).
     #[serde(default)]
     pub security: super::security::SecurityOptions,
+    /// `--network`, `--ip`, `--network-alias`, `network connect` (docker's
+    /// `HostConfig.NetworkMode` and `NetworkingConfig.EndpointsConfig`).
+    #[serde(default)]
+    pub network: crate::network::ContainerNetworks,
 }
 
 /// The lifecycle status, with docker's names.

@@ -85,6 +85,9 @@ pub struct HostLimits {
     pub rlimit_hard: Vec<(String, u64)>,
     /// berthd may raise hard limits (CAP_SYS_RESOURCE).
     pub cap_sys_resource: bool,
+    /// The kernel has a block I/O weight (v1 `blkio.weight` or
+    /// `blkio.bfq.weight`: only with the CFQ or BFQ scheduler; v2 `io`).
+    pub blkio_weight: bool,
 }
 
 impl HostLimits {
@@ -153,6 +156,16 @@ impl HostLimits {
                 .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
                 .is_some_and(|caps| caps & (1 << 24) != 0)
         });
+        let blkio_weight = if v2 {
+            read("/sys/fs/cgroup/cgroup.controllers")
+                .is_some_and(|c| c.split_whitespace().any(|c| c == "io"))
+        } else {
+            ["blkio.weight", "blkio.bfq.weight"].iter().any(|f| {
+                std::path::Path::new("/sys/fs/cgroup/blkio")
+                    .join(f)
+                    .exists()
+            })
+        };
         Self {
             ncpu: i64::try_from(ncpu.max(1)).unwrap_or(1),
             cpus,
@@ -161,6 +174,7 @@ impl HostLimits {
             v2,
             rlimit_hard,
             cap_sys_resource,
+            blkio_weight,
         }
     }
 }
@@ -312,6 +326,12 @@ impl Resources {
         check_cpuset(&self.cpuset_mems, &host.mems, "mems", "memory nodes")?;
         if self.blkio_weight > 0 && !(10..=1000).contains(&self.blkio_weight) {
             return Err(invalid("Range of blkio weight is from 10 to 1000"));
+        }
+        // dockerd's verifyPlatformContainerResources: a weight the kernel
+        // cannot apply (no CFQ/BFQ scheduler) is dropped, not an error.
+        if self.blkio_weight > 0 && !host.blkio_weight {
+            warnings.push("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.".to_owned());
+            self.blkio_weight = 0;
         }
         for u in &self.ulimits {
             check_ulimit(u, host)?;
@@ -705,6 +725,7 @@ mod tests {
             v2: false,
             rlimit_hard: vec![("nofile".into(), 20_000), ("nproc".into(), u64::MAX)],
             cap_sys_resource: false,
+            blkio_weight: true,
         }
     }
 
@@ -726,6 +747,21 @@ mod tests {
         assert_eq!(r.memory_swappiness, None);
         assert_eq!(r.oom_kill_disable, Some(false));
         assert_eq!(r.pids_limit, None);
+    }
+
+    #[test]
+    fn a_weight_the_kernel_lacks_is_dropped_with_dockerds_warning() {
+        let mut r = Resources {
+            blkio_weight: 300,
+            ..Resources::default()
+        };
+        let no_weight = HostLimits {
+            blkio_weight: false,
+            ..host()
+        };
+        let warnings = r.check(&no_weight, false).unwrap();
+        assert_eq!(r.blkio_weight, 0);
+        assert!(warnings[0].contains("Weight discarded"), "{warnings:?}");
     }
 
     #[test]

@@ -130,6 +130,7 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
             .map(|h| resources::from_api(&h.resources))
             .unwrap_or_default(),
         security: security::options(body.host_config.as_ref(), body.domainname),
+        network: Default::default(),
     };
     let warnings = opts.resources.create_warnings();
     let image = body.image;

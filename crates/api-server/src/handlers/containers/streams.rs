@@ -350,6 +350,8 @@ pub(crate) async fn attach(backend: Backend, id: String, mut req: Request) -> Re
     };
     // Registered before answering: the client starts the container as
     // soon as it has the answer, and the attach must be in place by then.
+    // For the `detach` event when the session ends by the keys.
+    let (events, full_id) = (backend.clone(), c.id.clone());
     let handle = if flag(&q, "stream") {
         let id = c.id;
         match blocking(move || backend.attach_container(&id, opts)).await {
@@ -387,6 +389,12 @@ pub(crate) async fn attach(backend: Backend, id: String, mut req: Request) -> Re
             };
             if splice_with(client, shim, splice_opts).await == SpliceEnd::Detached {
                 tracing::debug!(id = %id, "attach: detached by the client's keys");
+                // dockerd's `detach` event (an EscapeError in its proxy).
+                let _ = blocking(move || {
+                    events.container_detached(&full_id);
+                    Ok(())
+                })
+                .await;
             }
         });
         let mut r = Response::new(Body::empty());

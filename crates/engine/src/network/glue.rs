@@ -1,0 +1,175 @@
+//! Where networks meet containers: the checks at container create, and
+//! `network connect`/`disconnect`, which change the container's stored
+//! settings and, while it runs, its endpoints.
+
+use super::{ContainerNetworks, Endpoint, EndpointConfig, NetworkError};
+use crate::Engine;
+use crate::container::{Container, ContainerError, CreateOptions, Status};
+use crate::error::{Classify, ErrorClass};
+
+impl From<NetworkError> for ContainerError {
+    fn from(e: NetworkError) -> Self {
+        match e.class() {
+            ErrorClass::NotFound => ContainerError::NotFoundMessage {
+                message: e.to_string(),
+            },
+            ErrorClass::Conflict => ContainerError::Conflict {
+                message: e.to_string(),
+            },
+            ErrorClass::InvalidArgument => ContainerError::InvalidArgument {
+                message: e.to_string(),
+            },
+            _ => ContainerError::Internal {
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+impl Engine {
+    /// Checks and completes a new container's network settings
+    /// (`--network`, `--ip`, `--network-alias`): see
+    /// [`super::Networks::check_container`]; `container:<name>` must name
+    /// an existing container, stored by its ID.
+    pub fn check_container_networks(&self, opts: &mut CreateOptions) -> Result<(), ContainerError> {
+        if let Some(other) = opts.network.joined_container() {
+            let other = self.containers().get(other).map_err(|e| match e {
+                ContainerError::NotFound(name) => ContainerError::NotFoundMessage {
+                    message: format!(
+                        "No such container: {name} (named by --network container:{name})"
+                    ),
+                },
+                e => e,
+            })?;
+            opts.network.mode = format!("container:{}", other.id);
+        }
+        self.networks.check_container(&mut opts.network)?;
+        Ok(())
+    }
+
+    /// Creates a container after checking its networks.
+    pub fn create_container(
+        &self,
+        image: &str,
+        mut opts: CreateOptions,
+    ) -> Result<Container, ContainerError> {
+        self.check_container_networks(&mut opts)?;
+        self.containers().create(image, opts)
+    }
+
+    /// `network connect`: the container is on `network` from now on; if it
+    /// runs, it gets its endpoint (address) now.
+    pub fn connect_container(
+        &self,
+        network: &str,
+        container: &str,
+        mut ep: EndpointConfig,
+    ) -> Result<Option<Endpoint>, ContainerError> {
+        let net = self.networks.get(network)?;
+        let mut name = String::new();
+        let updated = self.containers().update_networks(container, |c, cfg| {
+            let net = self.networks.check_connect(cfg, &net.id, &ep)?;
+            if cfg.endpoints.contains_key(&net.name) {
+                return Err(ContainerError::Conflict {
+                    message: format!(
+                        "endpoint with name {} already exists in network {}",
+                        c.name, net.name
+                    ),
+                });
+            }
+            ep.network_id.clone_from(&net.id);
+            name.clone_from(&net.name);
+            cfg.endpoints.insert(net.name.clone(), ep.clone());
+            Ok(())
+        })?;
+        if updated.state.status != Status::Running {
+            return Ok(None);
+        }
+        match self
+            .networks
+            .attach_one(&updated.id, &updated.name, &net.id, &ep)
+        {
+            Ok((endpoint, _)) => Ok(Some(endpoint)),
+            Err(e) => {
+                // Nothing half-done: the container is not on it after all.
+                let _ = self.containers().update_networks(&updated.id, |_, cfg| {
+                    cfg.endpoints.remove(&name);
+                    Ok(())
+                });
+                Err(e.into())
+            }
+        }
+    }
+
+    /// `network disconnect`: the container leaves `network`; if it runs,
+    /// its endpoint there goes (and its address is free again). `force`
+    /// also drops a stored setting for a network that no longer exists.
+    pub fn disconnect_container(
+        &self,
+        network: &str,
+        container: &str,
+        force: bool,
+    ) -> Result<(), ContainerError> {
+        let net = match self.networks.get(network) {
+            Ok(n) => Some(n),
+            Err(NetworkError::NotFound(_)) if force => None,
+            Err(e) => return Err(e.into()),
+        };
+        let key = net.as_ref().map_or(network.to_owned(), |n| n.name.clone());
+        let updated = self.containers().update_networks(container, |c, cfg| {
+            if cfg.mode_name() == "host" && key == "host" {
+                return Err(ContainerError::Conflict {
+                    message: "container cannot be disconnected from host network or connected to host network".into(),
+                });
+            }
+            let by_id = net.as_ref().and_then(|n| {
+                cfg.endpoints
+                    .iter()
+                    .find(|(_, e)| e.network_id == n.id)
+                    .map(|(k, _)| k.clone())
+            });
+            let removed = cfg.endpoints.remove(&key).is_some()
+                || by_id.is_some_and(|k| cfg.endpoints.remove(&k).is_some());
+            if !removed {
+                return Err(ContainerError::Conflict {
+                    message: format!("container {} is not connected to network {}", c.id, network),
+                });
+            }
+            Ok(())
+        })?;
+        if let Some(net) = net {
+            self.networks.detach_one(&updated.id, &net.id)?;
+        }
+        Ok(())
+    }
+
+    /// The container's networks as inspect shows them, with the endpoint
+    /// of each while it runs.
+    pub fn container_networks(
+        &self,
+        c: &Container,
+    ) -> Vec<(String, EndpointConfig, Option<Endpoint>)> {
+        let active = self.networks.endpoints_for(&c.id);
+        effective(&c.options.network)
+            .endpoints
+            .iter()
+            .map(|(name, ep)| {
+                let endpoint = active
+                    .iter()
+                    .find(|e| e.network_id == ep.network_id || &e.network_name == name)
+                    .cloned();
+                (name.clone(), ep.clone(), endpoint)
+            })
+            .collect()
+    }
+}
+
+/// A container stored before networks existed is on the default bridge.
+fn effective(cfg: &ContainerNetworks) -> ContainerNetworks {
+    let mut out = cfg.clone();
+    if out.endpoints.is_empty() && out.joined_container().is_none() {
+        out.endpoints
+            .insert(out.mode_name().to_owned(), EndpointConfig::default());
+    }
+    out
+}

@@ -1,0 +1,158 @@
+use super::*;
+
+fn open(dir: &Path) -> Networks {
+    Networks::open(Settings {
+        data_root: dir.to_owned(),
+        default_bridge: "bt-unit0".into(),
+        default_bip: "10.213.250.1/24".parse().unwrap(),
+        events: EventBus::new(),
+    })
+    .unwrap()
+}
+
+fn req(name: &str, subnet: &str) -> CreateRequest {
+    CreateRequest {
+        name: name.into(),
+        ipam: vec![IpamRequest {
+            subnet: subnet.into(),
+            ..IpamRequest::default()
+        }],
+        ..CreateRequest::default()
+    }
+}
+
+#[test]
+fn builtins_exist_and_cannot_be_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nets = open(tmp.path());
+    let names: Vec<String> = nets.list().into_iter().map(|n| n.name).collect();
+    assert_eq!(names, ["bridge", "host", "none"]);
+    let bridge = nets.get("bridge").unwrap();
+    assert_eq!(bridge.bridge_name, "bt-unit0");
+    assert_eq!(bridge.v4().unwrap().gateway.to_string(), "10.213.250.1");
+    let err = nets.remove("bridge").unwrap_err().to_string();
+    assert_eq!(err, "bridge is a pre-defined network and cannot be removed");
+    assert!(nets.create(req("host", "")).is_err());
+    // Reopening keeps the IDs.
+    let id = bridge.id.clone();
+    drop(nets);
+    assert_eq!(open(tmp.path()).get("bridge").unwrap().id, id);
+}
+
+#[test]
+fn create_conflicts_and_overlaps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nets = open(tmp.path());
+    let a = nets.create(req("a", "10.213.251.0/24")).unwrap();
+    assert_eq!(a.bridge_name, format!("br-{}", &a.id[..12]));
+    assert!(a.user_subnets);
+    let err = nets.create(req("a", "10.213.252.0/24")).unwrap_err();
+    assert_eq!(err.to_string(), "network with name a already exists");
+    let err = nets.create(req("b", "10.213.251.128/25")).unwrap_err();
+    assert!(err.to_string().contains("Pool overlaps"), "{err}");
+    let err = nets.create(req("b", "10.213.250.0/24")).unwrap_err();
+    assert!(err.to_string().contains("Pool overlaps"), "{err}");
+    assert!(nets.create(req("b", "not-a-subnet")).is_err());
+    assert!(nets.create(req("-bad", "")).is_err());
+    // Without a subnet: one from the default pools.
+    let c = nets.create(req("c", "")).unwrap();
+    assert!(!c.user_subnets);
+    let subnet = c.v4().unwrap().subnet.to_string();
+    assert!(
+        subnet.starts_with("172.") || subnet.starts_with("192.168."),
+        "{subnet}"
+    );
+    assert_eq!(nets.get(&a.id[..8]).unwrap().name, "a");
+    assert!(matches!(nets.get("zzz"), Err(NetworkError::NotFound(_))));
+}
+
+#[test]
+fn attach_allocates_once_and_survives_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nets = open(tmp.path());
+    nets.create(req("a", "10.213.253.0/24")).unwrap();
+    let mut cfg = ContainerNetworks {
+        mode: "a".into(),
+        ..ContainerNetworks::default()
+    };
+    nets.check_container(&mut cfg).unwrap();
+    let c1 = "1".repeat(64);
+    let c2 = "2".repeat(64);
+    let e1 = nets.attach(&c1, "one", &cfg).unwrap();
+    assert_eq!(e1.len(), 1);
+    assert_eq!(e1[0].address.unwrap().to_string(), "10.213.253.2");
+    assert_eq!(e1[0].mac, "02:42:0a:d5:fd:02");
+    assert!(e1[0].aliases.contains(&c1[..12].to_owned()));
+    // Again: the same endpoint.
+    assert_eq!(nets.attach(&c1, "one", &cfg).unwrap(), e1);
+    drop(nets);
+    let nets = open(tmp.path());
+    let e2 = nets.attach(&c2, "two", &cfg).unwrap();
+    assert_eq!(e2[0].address.unwrap().to_string(), "10.213.253.3");
+    let err = nets.remove("a").unwrap_err().to_string();
+    assert!(err.contains("has active endpoints"), "{err}");
+    // A requested address that is taken.
+    let mut taken = cfg.clone();
+    if let Some(ep) = taken.endpoints.get_mut("a") {
+        ep.ipv4_address = Some("10.213.253.3".parse().unwrap());
+    }
+    let err = nets.attach(&"3".repeat(64), "three", &taken).unwrap_err();
+    assert_eq!(err.to_string(), "Address already in use");
+    nets.release_stale(&|c| c == c1);
+    assert!(nets.endpoints_for(&c2).is_empty());
+    assert_eq!(nets.endpoints_for(&c1).len(), 1);
+    nets.detach(&c1);
+    assert!(nets.prune(&|_| false).contains(&"a".to_owned()));
+}
+
+#[test]
+fn container_checks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nets = open(tmp.path());
+    nets.create(req("auto", "")).unwrap();
+    let mut cfg = ContainerNetworks::default();
+    nets.check_container(&mut cfg).unwrap();
+    assert_eq!(cfg.endpoints.keys().collect::<Vec<_>>(), ["bridge"]);
+    let mut ip_on_bridge = ContainerNetworks::default();
+    ip_on_bridge.endpoints.insert(
+        "bridge".into(),
+        EndpointConfig {
+            ipv4_address: Some("10.213.250.9".parse().unwrap()),
+            ..EndpointConfig::default()
+        },
+    );
+    let err = nets.check_container(&mut ip_on_bridge).unwrap_err();
+    assert!(
+        err.to_string().contains("user defined networks only"),
+        "{err}"
+    );
+    let mut ip_on_auto = ContainerNetworks {
+        mode: "auto".into(),
+        ..ContainerNetworks::default()
+    };
+    ip_on_auto.endpoints.insert(
+        "auto".into(),
+        EndpointConfig {
+            ipv4_address: Some("172.18.0.9".parse().unwrap()),
+            ..EndpointConfig::default()
+        },
+    );
+    let err = nets.check_container(&mut ip_on_auto).unwrap_err();
+    assert!(err.to_string().contains("user configured subnets"), "{err}");
+    let mut missing = ContainerNetworks {
+        mode: "nope".into(),
+        ..ContainerNetworks::default()
+    };
+    assert_eq!(
+        nets.check_container(&mut missing).unwrap_err().to_string(),
+        "network nope not found"
+    );
+    let host = ContainerNetworks {
+        mode: "host".into(),
+        ..ContainerNetworks::default()
+    };
+    let err = nets
+        .check_connect(&host, "auto", &EndpointConfig::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("host network"), "{err}");
+}
