@@ -62,6 +62,9 @@ pub struct CreateHostConfig {
     /// Security and isolation (`--privileged`, `--cap-add`, ...).
     #[serde(flatten)]
     pub security: SecurityHostConfig,
+    /// `--dns`, `--dns-search`, `--dns-option`, `--add-host`.
+    #[serde(flatten)]
+    pub dns: crate::dns::DnsHostConfig,
 }
 
 /// The security and isolation fields of a create request's `HostConfig`

@@ -15,6 +15,7 @@
 
 pub mod container;
 pub mod detach_keys;
+pub mod dns;
 pub mod event;
 pub mod exec;
 pub mod fs;

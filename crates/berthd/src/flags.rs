@@ -62,6 +62,11 @@ pub(crate) struct Flags {
     #[arg(long = "log-format", value_enum, default_value_t = LogFormat::Text)]
     pub(crate) log_format: LogFormat,
 
+    /// The host's resolver file that containers' /etc/resolv.conf is based
+    /// on [default: /etc/resolv.conf, or systemd-resolved's upstream list
+    /// when that only names its local stub]
+    #[arg(long = "host-resolv-conf", value_name = "FILE")]
+    pub(crate) host_resolv_conf: Option<PathBuf>,
     /// Attach containers to a network bridge
     #[arg(short = 'b', long = "bridge", value_name = "NAME", default_value = NetworkConfig::DEFAULT_BRIDGE)]
     pub(crate) bridge: String,
@@ -127,6 +132,7 @@ pub(crate) struct Settings {
     pub(crate) debug: bool,
     pub(crate) log_level: LogLevel,
     pub(crate) log_format: LogFormat,
+    pub(crate) host_resolv_conf: Option<PathBuf>,
     pub(crate) network: NetworkConfig,
 }
 
@@ -164,6 +170,7 @@ impl Settings {
                 flags.log_level
             },
             log_format: flags.log_format,
+            host_resolv_conf: flags.host_resolv_conf,
         })
     }
 }

@@ -102,6 +102,7 @@ async fn serve(settings: &flags::Settings) -> anyhow::Result<()> {
     config.runtime_path = runtime_path();
     config.cgroup_parent = settings.cgroup_parent.clone();
     config.default_init = settings.init;
+    config.host_resolv_conf = settings.host_resolv_conf.clone();
     config.network = settings.network.clone();
     let engine = Arc::new(Engine::open(config).context("cannot open the engine")?);
     tracing::info!(

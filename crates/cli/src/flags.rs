@@ -3,6 +3,7 @@
 
 pub(crate) mod attach;
 pub(crate) mod containers;
+pub(crate) mod dns;
 pub(crate) mod exec;
 pub(crate) mod fs;
 pub(crate) mod images;

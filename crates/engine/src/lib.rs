@@ -53,6 +53,10 @@ pub struct EngineConfig {
     pub cgroup_parent: String,
     /// Run containers under `berth-init` unless they say (berthd's `--init`).
     pub default_init: bool,
+    /// The host resolver file containers' resolv.conf is based on (berthd's
+    /// `--host-resolv-conf`); `None`: `/etc/resolv.conf`, or
+    /// systemd-resolved's upstream list when that only names its stub.
+    pub host_resolv_conf: Option<PathBuf>,
     /// The default bridge, the nftables table and IP forwarding (berthd's
     /// `--bridge`, `--bip`, `--nft-table`, `--ip-forward`).
     pub network: NetworkConfig,
@@ -70,6 +74,7 @@ impl EngineConfig {
             shim_path: default_shim_path(),
             cgroup_parent: "/berth".to_owned(),
             default_init: false,
+            host_resolv_conf: None,
             network: NetworkConfig::default(),
         }
     }
@@ -126,6 +131,11 @@ impl Engine {
             cgroup_v2,
             events: events.clone(),
             default_init: config.default_init,
+            host_resolv_conf: config
+                .host_resolv_conf
+                .clone()
+                .unwrap_or_else(|| container::networking::host_resolv_conf(&config.host_paths.etc)),
+            host_gateway: Some(std::net::IpAddr::V4(config.network.bip.addr())),
         })
         .map_err(|e| EngineError::Containers(Box::new(e)))?;
         containers.remove_orphan_snapshots(images.store());

@@ -102,6 +102,8 @@ impl Fixture {
             cgroup_v2: Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
             events: berth_engine::events::EventBus::new(),
             default_init: false,
+            host_resolv_conf: "/etc/resolv.conf".into(),
+            host_gateway: None,
         }
     }
 

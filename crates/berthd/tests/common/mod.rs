@@ -54,8 +54,9 @@ pub(crate) fn pings(socket: &Path) -> bool {
 }
 
 /// berthd on `dir`'s roots (`d`, `e`, `s.sock`, `pid`) and `net`'s bridge,
-/// subnet and nftables table, stderr appended to `dir/berthd.log`.
-fn spawn_berthd(dir: &Path, cgroup_parent: &str, net: &TestNet) -> Child {
+/// subnet and nftables table, with `extra` flags, stderr appended to
+/// `dir/berthd.log`.
+fn spawn_berthd(dir: &Path, cgroup_parent: &str, net: &TestNet, extra: &[String]) -> Child {
     let log = fs_err::OpenOptions::new()
         .create(true)
         .append(true)
@@ -73,6 +74,7 @@ fn spawn_berthd(dir: &Path, cgroup_parent: &str, net: &TestNet) -> Child {
         .arg("--cgroup-parent")
         .arg(cgroup_parent)
         .args(net.args())
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(log.into_parts().0)
         .spawn()
@@ -128,11 +130,19 @@ pub(crate) struct Daemon {
     pub(crate) cgroup_parent: String,
     /// Its `--bridge`, `--bip` and `--nft-table`; removed on drop.
     pub(crate) net: TestNet,
+    /// More berthd flags, kept for [`Daemon::restart`].
+    pub(crate) extra_args: Vec<String>,
 }
 
 impl Daemon {
     pub(crate) fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A daemon started with `extra` berthd flags as well.
+    pub(crate) fn start_with(extra: &[&str]) -> Self {
         build_shim();
+        let extra_args: Vec<String> = extra.iter().map(|a| (*a).to_owned()).collect();
         // Short: shim socket paths live under the exec root.
         let dir = tempfile::Builder::new().prefix("bd").tempdir().unwrap();
         // Per daemon: tests run in parallel and each removes its own parent.
@@ -143,12 +153,13 @@ impl Daemon {
             N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
         );
         let net = TestNet::new();
-        let child = spawn_berthd(dir.path(), &cgroup_parent, &net);
+        let child = spawn_berthd(dir.path(), &cgroup_parent, &net, &extra_args);
         let daemon = Self {
             child,
             dir,
             cgroup_parent,
             net,
+            extra_args,
         };
         daemon.wait_listening();
         daemon
@@ -189,7 +200,12 @@ impl Daemon {
         if matches!(self.child.try_wait(), Ok(None)) {
             self.kill9();
         }
-        self.child = spawn_berthd(self.dir.path(), &self.cgroup_parent, &self.net);
+        self.child = spawn_berthd(
+            self.dir.path(),
+            &self.cgroup_parent,
+            &self.net,
+            &self.extra_args,
+        );
         self.wait_listening();
     }
 

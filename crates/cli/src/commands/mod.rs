@@ -2,6 +2,7 @@
 
 pub(crate) mod attach;
 pub(crate) mod containers;
+pub(crate) mod dns;
 pub(crate) mod events;
 pub(crate) mod exec;
 pub(crate) mod fs;

@@ -169,6 +169,8 @@ pub(crate) struct ContainerOptions {
     pub(crate) resources: super::resources::ResourceFlags,
     #[command(flatten)]
     pub(crate) security: super::security::SecurityFlags,
+    #[command(flatten)]
+    pub(crate) dns: super::dns::DnsFlags,
     /// Print usage
     // `-h` is `--hostname` here, as in docker.
     #[arg(long = "help", action = ArgAction::Help)]

@@ -175,6 +175,11 @@ pub struct Settings {
     pub events: crate::events::EventBus,
     /// Run containers under `berth-init` unless they say (berthd's `--init`).
     pub default_init: bool,
+    /// The host's resolver file containers' `/etc/resolv.conf` is based on.
+    pub host_resolv_conf: PathBuf,
+    /// What `--add-host name:host-gateway` maps to: the default bridge's
+    /// gateway (berthd's `--bip`), as dockerd's default `host-gateway-ip`.
+    pub host_gateway: Option<std::net::IpAddr>,
 }
 
 /// The container service.
@@ -390,6 +395,7 @@ impl Containers {
         restart::check_create(opts.auto_remove, &opts.restart_policy)?;
         opts.resources.check(resources::HostLimits::get(), false)?;
         opts.security.check(opts.hostname.is_some())?;
+        opts.dns.check()?;
         let details = images.inspect(image).map_err(|e| {
             if e.class() == berth_image::ErrorClass::NotFound {
                 ContainerError::ImageNotFound(image.to_owned())
@@ -1212,6 +1218,7 @@ impl Inner {
             },
             init: init::wanted(c, self.settings.default_init)
                 .then(|| init::host_path(&self.settings.exec_root)),
+            net_files_dir: Some(self.store.dir(&c.id)),
         };
         let spec = spec::build(c, &ctx)?;
         let bundle = self.bundle_dir(&c.id);
@@ -1225,6 +1232,14 @@ impl Inner {
             &bytes,
             store::Durability::UntilReboot,
         )
+    }
+
+    /// `/etc/resolv.conf`, `/etc/hosts`, `/etc/hostname` of `c`, written
+    /// into its directory before each start.
+    fn write_resolution_files(&self, c: &Container) -> Result<()> {
+        let mut r = networking::Resolution::isolated(self.settings.host_resolv_conf.clone());
+        r.host_gateway = self.settings.host_gateway;
+        networking::write_resolution_files(&self.store.dir(&c.id), c, &r).map(drop)
     }
 
     /// Mounts the root file system, writes the bundle, starts the shim and
@@ -1256,6 +1271,7 @@ impl Inner {
         let state_dir = self.shim_dir(&c.id);
         let _ = fs_err::remove_dir_all(&state_dir);
         let launched = security::mount_shm(c, &self.exec_dir(&c.id))
+            .and_then(|()| self.write_resolution_files(c))
             .and_then(|()| self.write_bundle(c, true))
             .and_then(|()| {
                 shim::spawn(&shim::Launch {

@@ -67,6 +67,10 @@ pub struct CreateOptions {
     /// (docker's `HostConfig` security fields and `Config.Domainname`).
     #[serde(default)]
     pub security: super::security::SecurityOptions,
+    /// `--dns`, `--dns-search`, `--dns-option`, `--add-host` (docker's
+    /// `HostConfig.Dns`, `DnsSearch`, `DnsOptions`, `ExtraHosts`).
+    #[serde(default)]
+    pub dns: super::networking::DnsSettings,
     /// `--network`, `--ip`, `--network-alias`, `network connect` (docker's
     /// `HostConfig.NetworkMode` and `NetworkingConfig.EndpointsConfig`).
     #[serde(default)]

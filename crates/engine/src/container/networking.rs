@@ -1,3 +1,241 @@
 //! A container's network: its netns, its endpoints on networks, published
 //! ports and the resolv.conf/hosts/hostname files, as docker's
 //! `HostConfig.NetworkMode`/`PortBindings` and `NetworkSettings`.
+
+// ---- resolv.conf, hosts, hostname (netdns) ----
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use berth_net::files::{self as netfiles, ExtraHostAddr, HostsEntry, ResolvMode};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::ContainerError;
+use super::model::Container;
+
+/// `--dns`, `--dns-search`, `--dns-option` and `--add-host` as given
+/// (docker's `HostConfig.Dns`, `DnsSearch`, `DnsOptions`, `ExtraHosts`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DnsSettings {
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// `name:ip` or `name:host-gateway`.
+    pub extra_hosts: Vec<String>,
+}
+
+impl DnsSettings {
+    /// Checks the values at create, so a bad one fails there and not at
+    /// start, with dockerd's wording.
+    pub(crate) fn check(&self) -> Result<(), ContainerError> {
+        let invalid = |message: String| ContainerError::InvalidArgument { message };
+        netfiles::check_overrides(&self.overrides()).map_err(invalid)?;
+        for h in &self.extra_hosts {
+            netfiles::parse_extra_host(h).map_err(invalid)?;
+        }
+        Ok(())
+    }
+
+    fn overrides(&self) -> netfiles::ResolvOverrides {
+        netfiles::ResolvOverrides {
+            nameservers: self.dns.clone(),
+            search: self.dns_search.clone(),
+            options: self.dns_options.clone(),
+        }
+    }
+}
+
+/// The three files of a container under its directory, as dockerd keeps
+/// them (`/var/lib/docker/containers/<id>/{resolv.conf,hostname,hosts}`),
+/// with the path each is bound at inside the container.
+pub(crate) fn resolution_files(dir: &Path) -> [(PathBuf, &'static str); 3] {
+    [
+        (dir.join("resolv.conf"), "/etc/resolv.conf"),
+        (dir.join("hostname"), "/etc/hostname"),
+        (dir.join("hosts"), "/etc/hosts"),
+    ]
+}
+
+/// What the container's network looks like, for its resolution files.
+#[derive(Debug, Clone)]
+pub(crate) struct Resolution {
+    pub mode: ResolvMode,
+    /// The container's own addresses (one hosts line each).
+    pub own_addresses: Vec<IpAddr>,
+    /// What `host-gateway` stands for (the default bridge's gateway).
+    pub host_gateway: Option<IpAddr>,
+    /// `--link` lines, after the `--add-host` ones.
+    pub links: Vec<HostsEntry>,
+    /// The host's resolver file the container's is based on.
+    pub host_resolv_conf: PathBuf,
+    /// The container's netns has IPv6 (its loopback has `::1`).
+    pub ipv6: bool,
+}
+
+impl Resolution {
+    /// A container with only its own loopback (`--network none`, and any
+    /// container before it has endpoints): docker's legacy resolv.conf.
+    pub(crate) fn isolated(host_resolv_conf: PathBuf) -> Self {
+        let ipv6 = Path::new("/proc/net/if_inet6").exists();
+        Self {
+            mode: ResolvMode::Legacy { ipv6: false },
+            own_addresses: Vec::new(),
+            host_gateway: None,
+            links: Vec::new(),
+            host_resolv_conf,
+            ipv6,
+        }
+    }
+}
+
+/// The host's resolver file, as dockerd picks it.
+pub(crate) fn host_resolv_conf(etc: &Path) -> PathBuf {
+    netfiles::host_resolv_conf_path(
+        &etc.join("resolv.conf"),
+        Path::new("/run/systemd/resolve/resolv.conf"),
+    )
+}
+
+/// Writes `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` of `c`
+/// into `dir` (at every start, as dockerd). A resolv.conf the user edited
+/// since berth wrote it is left alone (as dockerd: its hash no longer
+/// matches). Returns the embedded DNS server's upstream servers.
+pub(crate) fn write_resolution_files(
+    dir: &Path,
+    c: &Container,
+    r: &Resolution,
+) -> Result<Vec<netfiles::ExtServer>, ContainerError> {
+    let dns = &c.options.dns;
+    let invalid = |message: String| ContainerError::InvalidArgument { message };
+    let mut extra = Vec::new();
+    for h in &dns.extra_hosts {
+        let (name, addr) = netfiles::parse_extra_host(h).map_err(invalid)?;
+        let ip = match addr {
+            ExtraHostAddr::Ip(ip) => ip,
+            ExtraHostAddr::HostGateway => r.host_gateway.ok_or_else(|| {
+                invalid("unable to derive the IP value for host-gateway".to_owned())
+            })?,
+        };
+        extra.push(HostsEntry { ip, names: name });
+    }
+    extra.extend(r.links.iter().cloned());
+    let [(resolv, _), (hostname, _), (hosts, _)] = resolution_files(dir);
+    let write = |path: &Path, text: &str| {
+        // In place: the file may be bind-mounted into a running container.
+        fs_err::write(path, text).map_err(|e| super::store::io(path, e))
+    };
+    write(
+        &hosts,
+        &netfiles::hosts(&netfiles::HostsInput {
+            ipv6: r.ipv6,
+            extra,
+            own_addresses: r.own_addresses.clone(),
+            hostname: c.process.hostname.clone(),
+            domainname: c.options.security.domainname.clone(),
+        }),
+    )?;
+    write(&hostname, &netfiles::hostname(&c.process.hostname))?;
+    let host_text = fs_err::read_to_string(&r.host_resolv_conf).unwrap_or_default();
+    let rc = netfiles::resolv_conf(&host_text, &r.host_resolv_conf, &dns.overrides(), r.mode)
+        .map_err(invalid)?;
+    let hash_path = dir.join("resolv.conf.hash");
+    let edited = match (fs_err::read(&resolv), fs_err::read_to_string(&hash_path)) {
+        (Ok(current), Ok(hash)) => hash.trim() != content_hash(&current),
+        _ => false,
+    };
+    if !edited {
+        write(&resolv, &rc.text)?;
+        write(&hash_path, &content_hash(rc.text.as_bytes()))?;
+    }
+    Ok(rc.ext_servers)
+}
+
+/// A stable fingerprint of a generated file (FNV-1a, 64 bits): enough to
+/// tell whether someone changed it since.
+fn content_hash(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("fnv1a64:{h:016x}")
+}
+
+/// Adds the bind mounts of the files in `dir` to the spec `value`, as
+/// dockerd's `NetworkMounts`: skipped when the file was not written
+/// (a container not started yet) or when the user mounted something at
+/// that path; read-only with `--read-only`.
+pub(crate) fn add_resolution_mounts(value: &mut Value, dir: &Path, readonly_rootfs: bool) {
+    let taken: Vec<String> = value["mounts"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .filter_map(|m| m["destination"].as_str())
+                .map(|d| d.trim_end_matches('/').to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut options = vec!["rbind", "rprivate"];
+    if readonly_rootfs {
+        options.push("ro");
+    }
+    for (source, destination) in resolution_files(dir) {
+        if !source.is_file() || taken.iter().any(|t| t == destination) {
+            continue;
+        }
+        if let Some(mounts) = value["mounts"].as_array_mut() {
+            mounts.push(json!({
+                "destination": destination,
+                "type": "bind",
+                "source": source,
+                "options": options,
+            }));
+        }
+    }
+}
+
+/// The paths inspect shows (`ResolvConfPath`, `HostnamePath`,
+/// `HostsPath`): empty until the container has started once, as dockerd.
+pub fn resolution_paths(dir: &Path) -> [String; 3] {
+    resolution_files(dir).map(|(p, _)| {
+        if p.is_file() {
+            p.to_string_lossy().into_owned()
+        } else {
+            String::new()
+        }
+    })
+}
+
+#[cfg(test)]
+mod resolution_tests {
+    use super::*;
+
+    #[test]
+    fn mounts_skip_user_mounts_and_missing_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut v = json!({"mounts": [{"destination": "/etc/hosts/", "type": "bind"}]});
+        add_resolution_mounts(&mut v, tmp.path(), false);
+        assert_eq!(v["mounts"].as_array().unwrap().len(), 1);
+        for name in ["resolv.conf", "hostname", "hosts"] {
+            fs_err::write(tmp.path().join(name), "x").unwrap();
+        }
+        add_resolution_mounts(&mut v, tmp.path(), true);
+        let m = v["mounts"].as_array().unwrap();
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[1]["destination"], "/etc/resolv.conf");
+        assert_eq!(m[2]["destination"], "/etc/hostname");
+        assert_eq!(m[2]["options"], json!(["rbind", "rprivate", "ro"]));
+        assert_eq!(
+            resolution_paths(tmp.path())[2],
+            tmp.path().join("hosts").to_string_lossy()
+        );
+    }
+
+    #[test]
+    fn hashes_are_stable() {
+        assert_eq!(content_hash(b""), "fnv1a64:cbf29ce484222325");
+        assert_ne!(content_hash(b"a"), content_hash(b"b"));
+    }
+}

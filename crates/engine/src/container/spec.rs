@@ -26,6 +26,9 @@ pub(crate) struct SpecContext<'a> {
     pub joins: super::security::Joins,
     /// The host's `berth-init`, when the container runs under it (`--init`).
     pub init: Option<std::path::PathBuf>,
+    /// Where the container's resolv.conf, hosts and hostname files are
+    /// (bound at `/etc/...` when they exist).
+    pub net_files_dir: Option<std::path::PathBuf>,
 }
 
 /// Builds the spec. `rootfs` must be mounted when a user name is to be
@@ -120,6 +123,14 @@ pub(crate) fn build(c: &Container, ctx: &SpecContext<'_>) -> Result<Spec, Contai
     )?;
     if let Some(init) = &ctx.init {
         super::init::apply(&mut value, init);
+    }
+    // Last, so a user's mount at one of these paths is seen and kept.
+    if let Some(dir) = &ctx.net_files_dir {
+        super::networking::add_resolution_mounts(
+            &mut value,
+            dir,
+            c.options.security.readonly_rootfs,
+        );
     }
     serde_json::from_value(value).map_err(|e| internal(format!("container spec: {e}")))
 }
@@ -279,6 +290,7 @@ mod tests {
             rootfs_mounted: true,
             joins: Default::default(),
             init: None,
+            net_files_dir: None,
         };
         let spec = build(&container(), &ctx).unwrap();
         let v = serde_json::to_value(&spec).unwrap();

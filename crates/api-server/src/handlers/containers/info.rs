@@ -180,10 +180,10 @@ fn host_config(d: &ContainerDetails) -> serde_json::Value {
         "ConsoleSize": o.console_size.unwrap_or([0, 0]),
         "CapAdd": null,
         "CapDrop": null,
-        "Dns": [],
-        "DnsOptions": [],
-        "DnsSearch": [],
-        "ExtraHosts": null,
+        "Dns": o.dns.dns,
+        "DnsOptions": o.dns.dns_options,
+        "DnsSearch": o.dns.dns_search,
+        "ExtraHosts": (!o.dns.extra_hosts.is_empty()).then_some(&o.dns.extra_hosts),
         "GroupAdd": null,
         "IpcMode": "private",
         "Cgroup": "",
@@ -281,13 +281,21 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
     } else {
         args.remove(0)
     };
+    let log_path_dir = log_path.parent().map(std::path::Path::to_owned);
     let log_path = if c.options.log_config.driver == "none" {
         String::new()
     } else {
         log_path.to_string_lossy().into_owned()
     };
+    let [resolv_conf_path, hostname_path, hosts_path] =
+        berth_engine::container::networking::resolution_paths(
+            log_path_dir.as_deref().unwrap_or(std::path::Path::new("")),
+        );
     let SizeInfo { rw, root_fs } = size.unwrap_or_default();
     api::ContainerInspect {
+        resolv_conf_path,
+        hostname_path,
+        hosts_path,
         created: c.created,
         path,
         args,

@@ -27,6 +27,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use berth_api_types::container as api;
 use berth_engine::container::health::HealthConfig;
+use berth_engine::container::networking::DnsSettings;
 use berth_engine::container::{ContainerError, CreateOptions, WaitCondition};
 
 use super::json_response;
@@ -130,6 +131,11 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
             .map(|h| resources::from_api(&h.resources))
             .unwrap_or_default(),
         security: security::options(body.host_config.as_ref(), body.domainname),
+        dns: body
+            .host_config
+            .as_ref()
+            .map(|h| dns_settings(&h.dns))
+            .unwrap_or_default(),
         network: Default::default(),
     };
     let warnings = opts.resources.create_warnings();
@@ -140,6 +146,17 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
             &api::ContainerCreateResponse { id: c.id, warnings },
         ),
         Err(e) => e.into_response_body(),
+    }
+}
+
+/// `HostConfig.Dns`, `DnsSearch`, `DnsOptions`, `ExtraHosts` of a create
+/// body.
+fn dns_settings(h: &berth_api_types::dns::DnsHostConfig) -> DnsSettings {
+    DnsSettings {
+        dns: h.dns.clone().unwrap_or_default(),
+        dns_search: h.dns_search.clone().unwrap_or_default(),
+        dns_options: h.dns_options.clone().unwrap_or_default(),
+        extra_hosts: h.extra_hosts.clone().unwrap_or_default(),
     }
 }
 
