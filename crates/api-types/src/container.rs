@@ -40,6 +40,8 @@ pub struct ContainerCreateRequest {
     pub stop_timeout: Option<i64>,
     /// `--domainname`.
     pub domainname: String,
+    /// `--expose` and the ports of `-p` (`{"80/tcp": {}}`).
+    pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 /// The parts of a create request's `HostConfig` berth acts on.
@@ -62,6 +64,9 @@ pub struct CreateHostConfig {
     /// Security and isolation (`--privileged`, `--cap-add`, ...).
     #[serde(flatten)]
     pub security: SecurityHostConfig,
+    /// `-p`, `-P`.
+    #[serde(flatten)]
+    pub ports: crate::ports::PortsHostConfig,
     /// `--dns`, `--dns-search`, `--dns-option`, `--add-host`.
     #[serde(flatten)]
     pub dns: crate::dns::DnsHostConfig,
@@ -157,7 +162,7 @@ pub struct ContainerSummary {
     pub command: String,
     /// Unix seconds.
     pub created: i64,
-    pub ports: Vec<serde_json::Value>,
+    pub ports: Vec<crate::ports::Port>,
     pub labels: BTreeMap<String, String>,
     /// `created`, `running`, `exited`, ...
     pub state: String,
@@ -250,6 +255,9 @@ pub struct InspectConfig {
     pub healthcheck: Option<crate::health::HealthConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<i64>,
+    /// The image's and the container's exposed ports (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 /// `GraphDriver` of [`ContainerInspect`]: the storage driver and its paths

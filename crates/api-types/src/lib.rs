@@ -22,6 +22,7 @@ pub mod fs;
 pub mod health;
 pub mod image;
 pub mod network;
+pub mod ports;
 pub mod prune;
 pub mod resources;
 pub mod stats;

@@ -9,6 +9,7 @@ pub(crate) mod fs;
 pub(crate) mod images;
 pub(crate) mod lifecycle;
 pub(crate) mod network;
+pub(crate) mod ports;
 pub(crate) mod resources;
 pub(crate) mod security;
 pub(crate) mod system;
@@ -118,6 +119,8 @@ pub(crate) enum CommandFlags {
     },
     #[command(flatten)]
     Fs(fs::FsFlags),
+    #[command(flatten)]
+    Ports(ports::PortCommandFlags),
     /// Get real time events from the server
     Events(system::EventsFlags),
     /// Display a live stream of container(s) resource usage statistics

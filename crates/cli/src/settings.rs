@@ -127,6 +127,9 @@ impl Settings {
                 }
                 Some(CommandFlags::Inspect(f)) => Command::Inspect(f),
                 Some(CommandFlags::Fs(f)) => Command::Container(Box::new(ContainerFlags::Fs(f))),
+                Some(CommandFlags::Ports(f)) => {
+                    Command::Container(Box::new(ContainerFlags::Ports(f)))
+                }
                 Some(CommandFlags::Update(f)) => {
                     Command::Container(Box::new(ContainerFlags::Update(f)))
                 }

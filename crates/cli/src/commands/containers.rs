@@ -55,6 +55,7 @@ pub(crate) async fn run(
             inspect(client, &f, printer).await
         }
         ContainerFlags::Fs(f) => super::fs::run(client, f, printer).await,
+        ContainerFlags::Ports(f) => super::ports::run(client, f, printer).await,
     }
 }
 
@@ -109,32 +110,9 @@ fn ps_image(image: &str, image_id: &str, trunc: bool) -> String {
     familiar(image.split('@').next().unwrap_or(image)).to_owned()
 }
 
-/// docker's `DisplayablePorts`, without the grouping of port ranges.
+/// docker's `DisplayablePorts` (`super::ports`).
 fn ports(list: &Value) -> String {
-    let Some(items) = list.as_array() else {
-        return String::new();
-    };
-    let mut out: Vec<String> = items
-        .iter()
-        .map(|p| {
-            let private = p["PrivatePort"].as_i64().unwrap_or(0);
-            let kind = p["Type"].as_str().unwrap_or("tcp");
-            match p["PublicPort"].as_i64().filter(|n| *n != 0) {
-                Some(public) => {
-                    let ip = p["IP"].as_str().unwrap_or("");
-                    let ip = if ip.contains(':') {
-                        format!("[{ip}]")
-                    } else {
-                        ip.to_owned()
-                    };
-                    format!("{ip}:{public}->{private}/{kind}")
-                }
-                None => format!("{private}/{kind}"),
-            }
-        })
-        .collect();
-    out.sort();
-    out.join(", ")
+    super::ports::displayable(list)
 }
 
 /// The fields docker's container formatter offers to `--format`, for one

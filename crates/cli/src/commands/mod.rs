@@ -12,6 +12,7 @@ pub(crate) mod info;
 pub(crate) mod lifecycle;
 pub(crate) mod network;
 pub(crate) mod parallel;
+pub(crate) mod ports;
 pub(crate) mod resources;
 pub(crate) mod run;
 pub(crate) mod run_policy;

@@ -48,6 +48,8 @@ pub(crate) enum ContainerFlags {
     Inspect(ContainerInspectFlags),
     #[command(flatten)]
     Fs(super::fs::FsFlags),
+    #[command(flatten)]
+    Ports(super::ports::PortCommandFlags),
     /// Update configuration of one or more containers
     #[command(override_usage = "berth container update [OPTIONS] CONTAINER [CONTAINER...]")]
     Update(super::resources::UpdateFlags),
@@ -169,6 +171,8 @@ pub(crate) struct ContainerOptions {
     pub(crate) resources: super::resources::ResourceFlags,
     #[command(flatten)]
     pub(crate) security: super::security::SecurityFlags,
+    #[command(flatten)]
+    pub(crate) ports: super::ports::PortFlags,
     #[command(flatten)]
     pub(crate) dns: super::dns::DnsFlags,
     /// Print usage

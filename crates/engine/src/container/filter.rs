@@ -390,6 +390,7 @@ mod tests {
             exits: 0,
             health: None,
             busy: false,
+            published_ports: Default::default(),
         }
     }
 

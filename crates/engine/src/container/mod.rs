@@ -38,6 +38,7 @@ pub mod mounts;
 pub mod networking;
 mod oci_defaults;
 mod ops;
+pub mod ports;
 pub mod resources;
 mod restart;
 pub mod security;
@@ -222,6 +223,8 @@ struct Inner {
     execs: exec::Execs,
     /// The running health monitors (`health`).
     health: health::Monitors,
+    /// Host ports held for running containers, and their DNAT rules.
+    ports: ports::PortService,
 }
 
 /// What an attach client wants from a container's streams.
@@ -348,6 +351,7 @@ impl Containers {
             image_store: std::sync::OnceLock::new(),
             execs: exec::Execs::default(),
             health: health::Monitors::default(),
+            ports: ports::PortService::default(),
         });
         let running: Vec<Container> = lock(&inner.table)
             .values()
@@ -395,6 +399,7 @@ impl Containers {
         restart::check_create(opts.auto_remove, &opts.restart_policy)?;
         opts.resources.check(resources::HostLimits::get(), false)?;
         opts.security.check(opts.hostname.is_some())?;
+        opts.ports.check()?;
         opts.dns.check()?;
         let details = images.inspect(image).map_err(|e| {
             if e.class() == berth_image::ErrorClass::NotFound {
@@ -404,6 +409,9 @@ impl Containers {
             }
         })?;
         let image_config = details.config.config.clone().unwrap_or_default();
+        if let Some(exposed) = &image_config.exposed_ports {
+            opts.ports.merge_image(exposed.keys());
+        }
         let id = store::new_id()?;
 
         let mut args = opts
@@ -509,6 +517,7 @@ impl Containers {
             restart: RestartState::default(),
             exits: 0,
             busy: false,
+            published_ports: Default::default(),
         };
         let top = details.record.top_chain_id().map(|c| c.to_string());
         images
@@ -612,6 +621,7 @@ impl Containers {
                     oom_killed: false,
                     paused: false,
                 };
+                entry.published_ports = inner.ports.published(&c.id);
                 let saved = inner.store.save(entry);
                 inner.emit(entry, "start", &[]);
                 drop(table);
@@ -1248,6 +1258,8 @@ impl Inner {
         // Checked at create; checked here too before anything needs undoing.
         let log = c.options.log_config.driver()?;
         let attrs = log_attrs::attributes(c)?;
+        // Host ports first: one in use fails the start with nothing to undo.
+        self.ports.reserve(c, &ports::PortMap::new())?;
         let log_path = self.log_path(&c.id);
         let rootfs = self.rootfs_dir(&c.id);
         fs_err::create_dir_all(&rootfs).map_err(|e| store::io(&rootfs, e))?;
@@ -1260,6 +1272,7 @@ impl Inner {
                 for _ in 0..mounts.len() {
                     let _ = Mount::unmount(&rootfs);
                 }
+                self.ports.release(&c.id);
                 return Err(e.into());
             }
         }
@@ -1299,6 +1312,7 @@ impl Inner {
                 let _ = fs_err::remove_dir_all(&state_dir);
                 security::release_shm(&self.exec_dir(&c.id));
                 undo_mounts();
+                self.ports.release(&c.id);
                 return Err(e);
             }
         };
@@ -1330,6 +1344,7 @@ impl Inner {
             }
         }
         security::release_shm(&self.exec_dir(id));
+        self.ports.release(id);
         let rootfs = self.rootfs_dir(id);
         // Overlay is one mount; unmount until the kernel says it is not one.
         for _ in 0..4 {
@@ -1382,6 +1397,7 @@ impl Inner {
         c.state.pid = 0;
         c.state.shim_pid = 0;
         c.state.paused = false;
+        c.published_ports.clear();
         c.exits += 1;
         // As dockerd: a container's execs go with its process.
         self.execs.forget_container(id);
@@ -1472,6 +1488,10 @@ impl Inner {
                     ..
                 }) => {
                     self.note_paused(&c.id, status == ShimStatus::Paused);
+                    // The same host ports as before the daemon restarted.
+                    if let Err(e) = self.ports.reserve(c, &c.published_ports) {
+                        tracing::warn!(id = %c.id, error = %e, "cannot hold the published ports again");
+                    }
                     Self::spawn_monitor(self, &c.id);
                     return;
                 }

@@ -67,6 +67,10 @@ pub struct CreateOptions {
     /// (docker's `HostConfig` security fields and `Config.Domainname`).
     #[serde(default)]
     pub security: super::security::SecurityOptions,
+    /// `-p`, `-P`, `--expose` (docker's `HostConfig.PortBindings`,
+    /// `PublishAllPorts`, `Config.ExposedPorts`).
+    #[serde(default)]
+    pub ports: super::ports::PortOptions,
     /// `--dns`, `--dns-search`, `--dns-option`, `--add-host` (docker's
     /// `HostConfig.Dns`, `DnsSearch`, `DnsOptions`, `ExtraHosts`).
     #[serde(default)]
@@ -197,6 +201,9 @@ pub struct Container {
     /// Restart policy bookkeeping (docker's `RestartCount`, ...).
     #[serde(default)]
     pub restart: super::restart::RestartState,
+    /// The host ports held while it runs (docker's `NetworkSettings.Ports`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub published_ports: super::ports::PortMap,
     /// How many exits this engine has seen (for `wait` with `next-exit`);
     /// not stored.
     #[serde(skip)]

@@ -105,13 +105,14 @@ pub(crate) fn summary(listed: ListedContainer, now: i64) -> api::ContainerSummar
             human_duration(now - unix_seconds(&c.state.finished_at))
         ),
     };
+    let ports = super::ports::summary(&c);
     api::ContainerSummary {
         names: vec![format!("/{}", c.name)],
         image,
         image_id: c.image,
         command: command(&c.process.args),
         created: unix_seconds(&c.created),
-        ports: Vec::new(),
+        ports,
         labels: c.labels,
         state: c.state.status_name().to_owned(),
         status,
@@ -240,6 +241,7 @@ fn host_config(d: &ContainerDetails) -> serde_json::Value {
     }
     super::resources::fill_host_config(&mut v, &o.resources);
     super::security::host_config(&o.security, &mut v);
+    super::ports::host_config(&o.ports, &mut v);
     v
 }
 
@@ -266,6 +268,8 @@ fn graph_driver(d: &ContainerDetails) -> api::InspectGraphDriver {
 fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
     let host_config = host_config(&d);
     let graph_driver = graph_driver(&d);
+    let network_ports = super::ports::network_ports(&d.container);
+    let exposed_ports = super::ports::exposed_ports(&d.container.options.ports);
     let ContainerDetails {
         container: c,
         entrypoint,
@@ -345,7 +349,7 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
             "Bridge": "",
             "SandboxID": "",
             "SandboxKey": "",
-            "Ports": {},
+            "Ports": network_ports,
             "HairpinMode": false,
             "LinkLocalIPv6Address": "",
             "LinkLocalIPv6PrefixLen": 0,
@@ -390,6 +394,7 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
                     retries: h.config.retries,
                 }),
             stop_timeout: c.options.stop_timeout,
+            exposed_ports,
         },
         exec_ids,
         id: c.id,

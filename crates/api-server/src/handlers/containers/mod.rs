@@ -8,6 +8,7 @@
 pub(super) mod fs;
 mod info;
 mod lifecycle;
+mod ports;
 mod resources;
 mod security;
 mod streams;
@@ -131,6 +132,10 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
             .map(|h| resources::from_api(&h.resources))
             .unwrap_or_default(),
         security: security::options(body.host_config.as_ref(), body.domainname),
+        ports: ports::options(
+            body.host_config.as_ref().map(|h| &h.ports),
+            body.exposed_ports.as_ref(),
+        ),
         dns: body
             .host_config
             .as_ref()

@@ -1,0 +1,332 @@
+//! Port publishing on the real kernel: host ports held by bound sockets,
+//! DNAT through nftables for the host's own connections (to 127.0.0.1 and
+//! to its address), for traffic arriving from outside, and hairpin traffic
+//! from a container to its own published port; TCP and UDP; a port in use;
+//! removal.
+//!
+//! Everything happens in three network namespaces this test makes by
+//! `unshare(CLONE_NEWNET)` on threads of its own: "host" (a bridge, the
+//! nftables table, the held ports), "container" (behind the bridge, with
+//! the servers) and "outside" (a client routed through the host). They,
+//! their links and the table go away with the threads' last sockets; the
+//! machine's own namespace is never touched. The links are made with
+//! iproute2 (`ip`) as test fixtures: berth's own netlink code is not what
+//! this test checks.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use berth_net::ports::{
+    self, Allocator, Binding, PortError, PortKey, PortRules, Proto, Request, Target,
+};
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A thread in a network namespace of its own; jobs run on it.
+struct Netns {
+    jobs: Option<mpsc::Sender<Job>>,
+    tid: i32,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Netns {
+    fn new() -> Self {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            tid_tx.send(nix::unistd::gettid().as_raw()).unwrap();
+            for job in rx {
+                job();
+            }
+        });
+        let tid = tid_rx.recv().unwrap();
+        let ns = Self {
+            jobs: Some(tx),
+            tid,
+            thread: Some(thread),
+        };
+        ns.sh(&["ip link set lo up"]);
+        ns
+    }
+
+    fn run<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> R {
+        let (tx, rx) = mpsc::channel();
+        self.jobs
+            .as_ref()
+            .unwrap()
+            .send(Box::new(move || {
+                let _ = tx.send(f());
+            }))
+            .unwrap();
+        rx.recv().expect("the job panicked")
+    }
+
+    /// Runs each command line (split on spaces) in this namespace.
+    fn sh(&self, lines: &[&str]) {
+        let lines: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+        self.run(move || {
+            for line in lines {
+                let words: Vec<&str> = line.split(' ').collect();
+                let out = Command::new(words[0]).args(&words[1..]).output().unwrap();
+                assert!(
+                    out.status.success(),
+                    "{line}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        });
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+const TABLE: &str = "bt-ports";
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connects to `addr`, reads the greeting line.
+fn greeting(addr: SocketAddr) -> std::io::Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr, TIMEOUT)?;
+    s.set_read_timeout(Some(TIMEOUT))?;
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+fn udp_echo(addr: SocketAddr) -> std::io::Result<String> {
+    let s = UdpSocket::bind("0.0.0.0:0")?;
+    s.set_read_timeout(Some(TIMEOUT))?;
+    s.send_to(b"ping", addr)?;
+    let mut buf = [0u8; 64];
+    let (n, _) = s.recv_from(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+fn sa(ip: [u8; 4], port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), port)
+}
+
+fn tcp(port: u16) -> PortKey {
+    PortKey {
+        port,
+        proto: Proto::Tcp,
+    }
+}
+
+#[test]
+fn publish_tcp_and_udp_through_nftables() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test needs root (network namespaces, nftables)"
+    );
+    let host = Netns::new();
+    let ctr = Netns::new();
+    let outside = Netns::new();
+    let (ct, ot) = (ctr.tid.to_string(), outside.tid.to_string());
+    host.sh(&[
+        "ip link add bt0 type bridge",
+        "ip addr add 10.213.77.1/24 dev bt0",
+        "ip link set bt0 up",
+        "ip link add vc0 type veth peer name ce0",
+        "ip link set vc0 master bt0",
+        "ip link set vc0 up",
+        "ip link set vc0 type bridge_slave hairpin on",
+        &format!("ip link set ce0 netns {ct}"),
+        "ip link add vo0 type veth peer name oe0",
+        "ip addr add 10.214.77.1/24 dev vo0",
+        "ip link set vo0 up",
+        &format!("ip link set oe0 netns {ot}"),
+    ]);
+    ctr.sh(&[
+        "ip addr add 10.213.77.2/24 dev ce0",
+        "ip link set ce0 up",
+        "ip route add default via 10.213.77.1",
+    ]);
+    outside.sh(&[
+        "ip addr add 10.214.77.2/24 dev oe0",
+        "ip link set oe0 up",
+        "ip route add default via 10.214.77.1",
+    ]);
+    // The container's servers: a TCP greeting on 80, a UDP echo on 53.
+    ctr.run(|| {
+        let l = TcpListener::bind("0.0.0.0:80").unwrap();
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                let mut s = s;
+                let peer = s
+                    .peer_addr()
+                    .map(|a| a.ip().to_string())
+                    .unwrap_or_default();
+                let _ = s.write_all(format!("hello from {peer}").as_bytes());
+            }
+        });
+        let u = UdpSocket::bind("0.0.0.0:53").unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            while let Ok((n, from)) = u.recv_from(&mut buf) {
+                let _ = u.send_to(&buf[..n], from);
+            }
+        });
+    });
+
+    // The host: forwarding in its own namespace, berth's table as netcore
+    // makes it (its base chains and a network's rules), route_localnet on
+    // the bridge. Port publishing adds its own chains to it.
+    host.run(|| {
+        fs_err::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap();
+        let table = berth_net::nft::Table::new(TABLE);
+        table
+            .add_network(&berth_net::nft::NetworkRules {
+                id: "n1".into(),
+                bridge: "bt0".into(),
+                subnet: "10.213.77.0/24".parse().unwrap(),
+                internal: false,
+            })
+            .unwrap();
+        ports::enable_route_localnet("bt0").unwrap();
+    });
+
+    let (alloc, rules, bindings) = host.run(|| {
+        let alloc = Allocator::with_range((40000, 40099));
+        let rules = PortRules::new(TABLE);
+        let requests = [
+            Request {
+                key: tcp(80),
+                host_ip: None,
+                host_ports: Some((8080, 8080)),
+            },
+            Request {
+                key: tcp(80),
+                host_ip: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+                host_ports: Some((8081, 8081)),
+            },
+            Request {
+                key: tcp(80),
+                host_ip: None,
+                host_ports: None,
+            },
+            Request {
+                key: PortKey {
+                    port: 53,
+                    proto: Proto::Udp,
+                },
+                host_ip: None,
+                host_ports: Some((5353, 5353)),
+            },
+        ];
+        let bindings = alloc.reserve("c1", &requests).unwrap();
+        let target = Target {
+            container_ip: Ipv4Addr::new(10, 213, 77, 2),
+            bridge: "bt0".into(),
+        };
+        rules.set("c1", target, &bindings).unwrap();
+        (alloc, rules, bindings)
+    });
+    let random = bindings
+        .iter()
+        .find(|b| (40000..40100).contains(&b.host_port))
+        .map(|b| b.host_port)
+        .expect("a random port from the range");
+    // An IPv4 and (the host has IPv6) an IPv6 binding per unaddressed request.
+    assert!(bindings.contains(&Binding {
+        key: tcp(80),
+        host_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        host_port: 8080
+    }));
+
+    // The host's own connections: to 127.0.0.1 and to its address.
+    let seen = host.run(move || {
+        (
+            greeting(sa([127, 0, 0, 1], 8080)),
+            greeting(sa([10, 214, 77, 1], 8080)),
+            greeting(sa([127, 0, 0, 1], 8081)),
+            greeting(sa([10, 214, 77, 1], 8081)),
+            greeting(sa([127, 0, 0, 1], random)),
+            udp_echo(sa([127, 0, 0, 1], 5353)),
+        )
+    });
+    // Loopback sources are masqueraded to the bridge's address.
+    assert_eq!(seen.0.unwrap(), "hello from 10.213.77.1");
+    assert!(seen.1.unwrap().starts_with("hello from"));
+    assert!(seen.2.unwrap().starts_with("hello from"));
+    assert!(seen.3.is_err(), "8081 is published on 127.0.0.1 only");
+    assert!(seen.4.unwrap().starts_with("hello from"));
+    assert_eq!(seen.5.unwrap(), "ping");
+
+    // From outside, through prerouting: the client's own address arrives.
+    let from_outside = outside.run(|| greeting(sa([10, 214, 77, 1], 8080)));
+    assert_eq!(from_outside.unwrap(), "hello from 10.214.77.2");
+    // Hairpin: the container reaches its own published port.
+    let hairpin = ctr.run(|| greeting(sa([10, 213, 77, 1], 8080)));
+    assert_eq!(hairpin.unwrap(), "hello from 10.213.77.1");
+
+    // The port is held: another program cannot take it, nor can another
+    // owner; something else's port is docker's bind error.
+    let checks = host.run(move || {
+        let squatter = TcpListener::bind("0.0.0.0:8090").unwrap();
+        let taken = TcpListener::bind("127.0.0.1:8080").is_err();
+        let again = alloc.reserve(
+            "c2",
+            &[Request {
+                key: tcp(80),
+                host_ip: None,
+                host_ports: Some((8080, 8080)),
+            }],
+        );
+        let busy = alloc.reserve(
+            "c2",
+            &[Request {
+                key: tcp(80),
+                host_ip: None,
+                host_ports: Some((8090, 8090)),
+            }],
+        );
+        drop(squatter);
+        (taken, again.map(|_| ()), busy.map(|_| ()), alloc)
+    });
+    let (taken, again, busy, alloc) = checks;
+    assert!(taken);
+    assert_eq!(
+        again.unwrap_err().to_string(),
+        "Bind for 0.0.0.0:8080 failed: port is already allocated"
+    );
+    let busy = busy.unwrap_err();
+    assert!(matches!(busy, PortError::Bind { .. }));
+    assert_eq!(
+        busy.to_string(),
+        "failed to bind host port for 0.0.0.0:8090/tcp: address already in use"
+    );
+    assert!(alloc.held("c2").is_empty());
+
+    // Removal: no rule of c1 left, the port free and unpublished.
+    let after = host.run(move || {
+        rules.remove("c1").unwrap();
+        alloc.release("c1");
+        let listed = Command::new("nft")
+            .args(["list", "table", "inet", TABLE])
+            .output()
+            .unwrap();
+        let free = TcpListener::bind("0.0.0.0:8080").is_ok();
+        let gone = greeting(sa([127, 0, 0, 1], 8080)).is_err();
+        (
+            String::from_utf8_lossy(&listed.stdout).into_owned(),
+            free,
+            gone,
+        )
+    });
+    assert!(!after.0.contains("\"c1\""), "{}", after.0);
+    assert!(after.0.contains("chain ports-dnat"), "{}", after.0);
+    assert!(after.1 && after.2);
+}
