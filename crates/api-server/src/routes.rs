@@ -61,6 +61,12 @@ pub enum Route {
     VolumeDelete(String),
     BuildPrune,
     ContainerStats(String),
+    NetworkList,
+    NetworkInspect(String),
+    NetworkCreate,
+    NetworkDelete(String),
+    NetworkConnect(String),
+    NetworkDisconnect(String),
     NotFound,
 }
 
@@ -76,6 +82,16 @@ pub fn route(method: &Method, path: &str) -> Route {
         ("POST", ["containers", "prune"]) => Route::ContainersPrune,
         ("POST", ["images", "prune"]) => Route::ImagesPrune,
         ("POST", ["networks", "prune"]) => Route::NetworksPrune,
+        ("GET", ["networks"]) => Route::NetworkList,
+        ("POST", ["networks", "create"]) => Route::NetworkCreate,
+        ("GET", ["networks", id]) if !id.is_empty() => Route::NetworkInspect((*id).to_owned()),
+        ("DELETE", ["networks", id]) if !id.is_empty() => Route::NetworkDelete((*id).to_owned()),
+        ("POST", ["networks", id, "connect"]) if !id.is_empty() => {
+            Route::NetworkConnect((*id).to_owned())
+        }
+        ("POST", ["networks", id, "disconnect"]) if !id.is_empty() => {
+            Route::NetworkDisconnect((*id).to_owned())
+        }
         ("POST", ["volumes", "prune"]) => Route::VolumesPrune,
         ("GET", ["volumes"]) => Route::VolumeList,
         ("POST", ["volumes", "create"]) => Route::VolumeCreate,

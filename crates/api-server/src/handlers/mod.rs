@@ -4,7 +4,7 @@ mod containers;
 mod events;
 pub(crate) mod exec;
 mod images;
-mod networks;
+pub(crate) mod networks;
 mod params;
 mod prune;
 mod stats;
@@ -99,12 +99,20 @@ pub(crate) async fn handle(
         Route::SystemDf => prune::disk_usage(backends.system.clone(), version).await,
         Route::ContainersPrune => prune::containers(backends.system.clone(), req).await,
         Route::ImagesPrune => prune::images(backends.system.clone(), req).await,
-        Route::NetworksPrune => prune::nothing(&req, "networks"),
         Route::VolumesPrune => volumes::prune(backends.volumes.clone(), req, version).await,
         Route::VolumeList => volumes::list(backends.volumes.clone(), req).await,
         Route::VolumeCreate => volumes::create(backends.volumes.clone(), req).await,
         Route::VolumeInspect(name) => volumes::inspect(backends.volumes.clone(), name).await,
         Route::VolumeDelete(name) => volumes::delete(backends.volumes.clone(), name, req).await,
+        Route::NetworksPrune => networks::prune(backends.networks.clone(), req).await,
+        Route::NetworkList => networks::list(backends.networks.clone(), req).await,
+        Route::NetworkInspect(id) => networks::inspect(backends.networks.clone(), id).await,
+        Route::NetworkCreate => networks::create(backends.networks.clone(), req).await,
+        Route::NetworkDelete(id) => networks::remove(backends.networks.clone(), id).await,
+        Route::NetworkConnect(id) => networks::connect(backends.networks.clone(), id, req).await,
+        Route::NetworkDisconnect(id) => {
+            networks::disconnect(backends.networks.clone(), id, req).await
+        }
         Route::BuildPrune => prune::nothing(&req, "build"),
         Route::Events => events::events(backends.system.clone(), req).await,
         Route::NotFound => ApiError::page_not_found().into_response_body(),

@@ -1,8 +1,8 @@
 //! `GET /system/df` and the prune endpoints: `POST /containers/prune`,
-//! `/images/prune` (the engine's), and `/networks/prune`, `/build/prune`,
-//! which answer that nothing was removed: berth has no user networks or
-//! build cache yet (so `docker system prune` works through all of its
-//! steps). `/volumes/prune` is in [`super::volumes`].
+//! `/images/prune` (the engine's), and `/build/prune`, which answers that
+//! nothing was removed: berth has no build cache yet (so `docker system
+//! prune` works through all of its steps). `/volumes/prune` is in
+//! [`super::volumes`], `/networks/prune` in [`super::networks`].
 
 use std::sync::Arc;
 
