@@ -40,6 +40,8 @@ pub(crate) enum Command {
     Observe(crate::flags::system::ObserveCommand),
     /// `volume ...`.
     Volume(crate::flags::volume::VolumeFlags),
+    /// `network ...`.
+    Network(crate::flags::network::NetworkFlags),
     /// `berth --version`.
     ShortVersion,
     /// No command: print help.
@@ -146,6 +148,7 @@ impl Settings {
                 }) => Command::Observe(ObserveCommand::SystemPrune(f)),
                 Some(CommandFlags::Container { command }) => Command::Container(Box::new(command)),
                 Some(CommandFlags::Volume { command }) => Command::Volume(command),
+                Some(CommandFlags::Network { command }) => Command::Network(command),
             }
         };
         Ok(Self {
