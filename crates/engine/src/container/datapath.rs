@@ -103,6 +103,11 @@ impl DataPath {
         self.netns_dir.join(id)
     }
 
+    /// The network service the data path takes endpoints from.
+    pub fn networks(&self) -> &Networks {
+        &self.networks
+    }
+
     /// The nftables table's name (for port publishing's rules).
     pub fn table(&self) -> &nft::Table {
         &self.table

@@ -17,6 +17,7 @@
 
 mod glue;
 pub mod model;
+mod names;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
