@@ -153,6 +153,13 @@ pub fn route(method: &Method, path: &str) -> Route {
         ("DELETE", ["containers", id]) if !id.is_empty() => {
             Route::ContainerDelete((*id).to_owned())
         }
+        // A legacy link's name, `parent/alias` (`rm -l /web/db`: the
+        // docker CLI sends the slash as it is; dockerd takes it).
+        ("DELETE", ["containers", name @ ..])
+            if name.len() > 1 && name.iter().all(|s| !s.is_empty()) =>
+        {
+            Route::ContainerDelete(name.join("/"))
+        }
         ("GET", ["containers", id, "top"]) if !id.is_empty() => {
             Route::ContainerTop((*id).to_owned())
         }
@@ -300,6 +307,11 @@ mod tests {
             Route::ContainerUpdate(s("abc"))
         );
         assert_eq!(route(&Method::DELETE, "/containers/"), Route::NotFound);
+        assert_eq!(
+            route(&Method::DELETE, "/containers/web/db"),
+            Route::ContainerDelete(s("web/db"))
+        );
+        assert_eq!(route(&Method::DELETE, "/containers/web/"), Route::NotFound);
         for (path, want) in [
             ("/containers/abc/restart", Route::ContainerRestart(s("abc"))),
             ("/containers/abc/pause", Route::ContainerPause(s("abc"))),
