@@ -5,7 +5,7 @@
 //! restart. (The data path's tests live with it, in e2e_network.rs.)
 //!
 //! Every user network gets a subnet and a bridge name of the test's daemon
-//! ([`common::TestNet::user_subnet`], [`common::TestNet::user_bridge`]), so
+//! ([`common::TestNet::user_subnet_27`], [`common::TestNet::user_bridge`]), so
 //! nothing here can collide with another test or the host.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
@@ -63,7 +63,7 @@ fn short(client: &str) -> &'static str {
 
 /// `network create` with a subnet, bridge name and more; returns the ID.
 fn create(d: &Daemon, client: &str, name: &str, k: u8, extra: &[&str]) -> String {
-    let subnet = d.net.user_subnet(k);
+    let subnet = d.net.user_subnet_27(k);
     let opt = format!("{BRIDGE_OPT}={}", d.net.user_bridge(k));
     let mut args = vec!["network", "create", "--subnet", &subnet, "-o", &opt];
     args.extend_from_slice(extra);
@@ -116,7 +116,7 @@ fn network_objects_through_every_client() {
     for (k, client) in CLIENTS.iter().enumerate() {
         let k = u8::try_from(k).unwrap();
         let name = format!("objs-{}", short(client));
-        let subnet = d.net.user_subnet(k);
+        let subnet = d.net.user_subnet_27(k);
         let base = subnet.trim_end_matches("/27").rsplit_once('.').unwrap();
         let last: u16 = base.1.parse().unwrap();
         let gateway = format!("{}.{}", base.0, last + 30);
@@ -253,7 +253,7 @@ fn network_objects_through_every_client() {
                 "network",
                 "create",
                 "--subnet",
-                &d.net.user_subnet(7),
+                &d.net.user_subnet_27(7),
                 &name,
             ],
         );
@@ -329,7 +329,7 @@ fn containers_name_their_networks() {
         let (front, back) = (format!("front-{s}"), format!("back-{s}"));
         let front_id = create(&d, client, &front, k, &[]);
         let back_id = create(&d, client, &back, k + 1, &[]);
-        let subnet = d.net.user_subnet(k);
+        let subnet = d.net.user_subnet_27(k);
         let ip = format!(
             "{}.{}",
             subnet.rsplit_once('.').unwrap().0,
@@ -603,9 +603,9 @@ fn networks_persist_and_prune() {
         six.trim(),
         format!(
             r#"true [{{"Subnet":"{}","Gateway":"{}"}},{{"Subnet":"{v6_subnet}","Gateway":"fd00:214:{x}::1"}}]"#,
-            d.net.user_subnet(2),
+            d.net.user_subnet_27(2),
             {
-                let s = d.net.user_subnet(2);
+                let s = d.net.user_subnet_27(2);
                 let (a, b) = s.trim_end_matches("/27").rsplit_once('.').unwrap();
                 format!("{a}.{}", b.parse::<u16>().unwrap() + 1)
             }

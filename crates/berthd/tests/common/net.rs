@@ -72,10 +72,10 @@ impl TestNet {
         self.bip.trim_end_matches("/24").to_owned()
     }
 
-    /// A subnet for user network `k` (0..8) of this daemon's tests:
-    /// `10.214.<x>.<32k>/27`, where `x` is the daemon's reserved
-    /// `10.213.<x>.0/24`, so no other test daemon uses it.
-    pub(crate) fn user_subnet(&self, k: u8) -> String {
+    /// A smaller subnet for user network `k` (0..8) of this daemon's
+    /// tests: `10.214.<x>.<32k>/27` (inside [`TestNet::user_subnet`]'s
+    /// `10.214.<x>.0/24`; a test uses one scheme or the other).
+    pub(crate) fn user_subnet_27(&self, k: u8) -> String {
         let x = self.subnet.split('.').nth(2).unwrap_or("0");
         format!("10.214.{x}.{}/27", u16::from(k % 8) * 32)
     }
