@@ -259,11 +259,13 @@ impl PortService {
             container_ip,
             bridge: bridge.to_owned(),
         };
-        rules
-            .set(id, target, &held)
-            .map_err(|e| ContainerError::Internal {
-                message: e.to_string(),
-            })
+        let internal = |e: net::PortError| ContainerError::Internal {
+            message: e.to_string(),
+        };
+        rules.set(id, target, &held).map_err(internal)?;
+        self.allocator()
+            .proxy_ipv6(id, container_ip)
+            .map_err(internal)
     }
 
     /// Removes `id`'s rules and gives its host ports back.
