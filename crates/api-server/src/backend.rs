@@ -21,6 +21,13 @@ use berth_engine::prune::{DiskUsage, PruneError, PruneFilters, PruneReport};
 use berth_engine::{Engine, SystemInfo, VersionInfo};
 pub use lifecycle::LifecycleBackend;
 
+/// A container's network: name, what it asked for, its endpoint if running.
+pub type ContainerNetwork = (
+    String,
+    berth_engine::network::EndpointConfig,
+    Option<berth_engine::network::Endpoint>,
+);
+
 /// What the system routes (`/info`, `/version`) need.
 pub trait SystemBackend: Send + Sync {
     fn system_info(&self) -> SystemInfo;
@@ -115,6 +122,11 @@ pub trait ContainerBackend: LifecycleBackend + Send + Sync {
         opts: CreateOptions,
     ) -> Result<Container, ContainerError>;
     fn start_container(&self, id: &str) -> Result<(), ContainerError>;
+    /// The container's networks for inspect and list: each one's name,
+    /// what the container asked for, and its endpoint while it runs.
+    fn container_networks(&self, _c: &Container) -> Vec<ContainerNetwork> {
+        Vec::new()
+    }
     /// Fast: checks the container and notes its state; the caller blocks
     /// in [`WaitHandle::wait`] after answering the headers.
     fn wait_container(
@@ -213,6 +225,9 @@ impl ContainerBackend for Engine {
     }
     fn start_container(&self, id: &str) -> Result<(), ContainerError> {
         self.containers().start(id)
+    }
+    fn container_networks(&self, c: &Container) -> Vec<ContainerNetwork> {
+        Engine::container_networks(self, c)
     }
     fn wait_container(
         &self,
@@ -379,6 +394,7 @@ pub struct Backends {
     pub images: Arc<dyn ImageBackend>,
     pub containers: Arc<dyn ContainerBackend>,
     pub exec: Arc<dyn crate::handlers::exec::ExecBackend>,
+    pub networks: Arc<dyn crate::handlers::networks::NetworkBackend>,
 }
 
 impl Backends {
@@ -388,6 +404,7 @@ impl Backends {
             system: engine.clone(),
             images: engine.clone(),
             containers: engine.clone(),
+            networks: engine.clone(),
             exec: engine,
         }
     }

@@ -516,12 +516,57 @@ mod tests {
         }
     }
 
+    impl crate::handlers::networks::NetworkBackend for Fake {
+        fn list_networks(
+            &self,
+            _: &std::collections::BTreeMap<String, Vec<String>>,
+        ) -> Result<Vec<berth_engine::network::Network>, berth_engine::network::NetworkError>
+        {
+            Ok(Vec::new())
+        }
+        fn inspect_network(
+            &self,
+            id: &str,
+        ) -> Result<berth_engine::network::Network, berth_engine::network::NetworkError> {
+            Err(berth_engine::network::NetworkError::NotFound(id.to_owned()))
+        }
+        fn create_network(
+            &self,
+            req: berth_engine::network::CreateRequest,
+        ) -> Result<berth_engine::network::Network, berth_engine::network::NetworkError> {
+            Err(berth_engine::network::NetworkError::NameInUse(req.name))
+        }
+        fn remove_network(&self, id: &str) -> Result<(), berth_engine::network::NetworkError> {
+            Err(berth_engine::network::NetworkError::NotFound(id.to_owned()))
+        }
+        fn connect_network(
+            &self,
+            id: &str,
+            _: &str,
+            _: berth_engine::network::EndpointConfig,
+        ) -> Result<(), berth_engine::container::ContainerError> {
+            Err(berth_engine::network::NetworkError::NotFound(id.to_owned()).into())
+        }
+        fn disconnect_network(
+            &self,
+            id: &str,
+            _: &str,
+            _: bool,
+        ) -> Result<(), berth_engine::container::ContainerError> {
+            Err(berth_engine::network::NetworkError::NotFound(id.to_owned()).into())
+        }
+        fn prune_networks(&self, _: &berth_engine::prune::PruneFilters) -> Vec<String> {
+            Vec::new()
+        }
+    }
+
     async fn call(method: &str, path: &str) -> (StatusCode, axum::http::HeaderMap, String) {
         let app = router(Backends {
             system: Arc::new(Fake),
             images: Arc::new(Fake),
             containers: Arc::new(Fake),
             exec: Arc::new(Fake),
+            networks: Arc::new(Fake),
         });
         let request = Request::builder()
             .method(method)

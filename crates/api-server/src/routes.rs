@@ -57,6 +57,12 @@ pub enum Route {
     VolumesPrune,
     BuildPrune,
     ContainerStats(String),
+    NetworkList,
+    NetworkInspect(String),
+    NetworkCreate,
+    NetworkDelete(String),
+    NetworkConnect(String),
+    NetworkDisconnect(String),
     NotFound,
 }
 
@@ -72,6 +78,16 @@ pub fn route(method: &Method, path: &str) -> Route {
         ("POST", ["containers", "prune"]) => Route::ContainersPrune,
         ("POST", ["images", "prune"]) => Route::ImagesPrune,
         ("POST", ["networks", "prune"]) => Route::NetworksPrune,
+        ("GET", ["networks"]) => Route::NetworkList,
+        ("POST", ["networks", "create"]) => Route::NetworkCreate,
+        ("GET", ["networks", id]) if !id.is_empty() => Route::NetworkInspect((*id).to_owned()),
+        ("DELETE", ["networks", id]) if !id.is_empty() => Route::NetworkDelete((*id).to_owned()),
+        ("POST", ["networks", id, "connect"]) if !id.is_empty() => {
+            Route::NetworkConnect((*id).to_owned())
+        }
+        ("POST", ["networks", id, "disconnect"]) if !id.is_empty() => {
+            Route::NetworkDisconnect((*id).to_owned())
+        }
         ("POST", ["volumes", "prune"]) => Route::VolumesPrune,
         ("POST", ["build", "prune"]) => Route::BuildPrune,
         ("GET", ["containers", id, "stats"]) if !id.is_empty() => {

@@ -40,6 +40,8 @@ pub struct ContainerCreateRequest {
     pub stop_timeout: Option<i64>,
     /// `--domainname`.
     pub domainname: String,
+    /// `--network`'s endpoints (`--ip`, `--network-alias`).
+    pub networking_config: Option<crate::network::NetworkingConfig>,
     /// `--expose` and the ports of `-p` (`{"80/tcp": {}}`).
     pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
 }
@@ -61,6 +63,9 @@ pub struct CreateHostConfig {
     pub restart_policy: Option<RestartPolicy>,
     /// `--init`; absent or `null`: the daemon's default.
     pub init: Option<bool>,
+    /// `--network`: `default`, `bridge`, `host`, `none`,
+    /// `container:<id>` or a network's name.
+    pub network_mode: String,
     /// Security and isolation (`--privileged`, `--cap-add`, ...).
     #[serde(flatten)]
     pub security: SecurityHostConfig,

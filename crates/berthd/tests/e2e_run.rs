@@ -356,7 +356,7 @@ fn docker_inspect_fields_tools_read() {
                 "insp",
                 "{{json .HostConfig.Binds}} {{.HostConfig.NetworkMode}} {{.HostConfig.Privileged}} {{json .Mounts}} {{.RestartCount}} {{json .ExecIDs}}"
             ),
-            "null none false [] 0 null",
+            "null default false [] 0 null",
             "{name}"
         );
         assert_eq!(

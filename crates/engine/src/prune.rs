@@ -131,7 +131,7 @@ impl PruneFilters {
     }
 
     /// dockerd's `matchLabels`.
-    fn labels_match(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub(crate) fn labels_match(&self, labels: &BTreeMap<String, String>) -> bool {
         let all = |list: &[String]| {
             list.iter().all(|l| match l.split_once('=') {
                 Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
@@ -141,7 +141,7 @@ impl PruneFilters {
         all(&self.labels) && (self.not_labels.is_empty() || !all(&self.not_labels))
     }
 
-    fn before_until(&self, created: Option<&str>) -> bool {
+    pub(crate) fn before_until(&self, created: Option<&str>) -> bool {
         match (self.until, created) {
             (None, _) => true,
             (Some(u), Some(c)) => {

@@ -4,7 +4,7 @@ mod containers;
 mod events;
 pub(crate) mod exec;
 mod images;
-mod networks;
+pub(crate) mod networks;
 mod params;
 mod prune;
 mod stats;
@@ -99,7 +99,15 @@ pub(crate) async fn handle(
         Route::SystemDf => prune::disk_usage(backends.system.clone(), version).await,
         Route::ContainersPrune => prune::containers(backends.system.clone(), req).await,
         Route::ImagesPrune => prune::images(backends.system.clone(), req).await,
-        Route::NetworksPrune => prune::nothing(&req, "networks"),
+        Route::NetworksPrune => networks::prune(backends.networks.clone(), req).await,
+        Route::NetworkList => networks::list(backends.networks.clone(), req).await,
+        Route::NetworkInspect(id) => networks::inspect(backends.networks.clone(), id).await,
+        Route::NetworkCreate => networks::create(backends.networks.clone(), req).await,
+        Route::NetworkDelete(id) => networks::remove(backends.networks.clone(), id).await,
+        Route::NetworkConnect(id) => networks::connect(backends.networks.clone(), id, req).await,
+        Route::NetworkDisconnect(id) => {
+            networks::disconnect(backends.networks.clone(), id, req).await
+        }
         Route::VolumesPrune => prune::nothing(&req, "volumes"),
         Route::BuildPrune => prune::nothing(&req, "build"),
         Route::Events => events::events(backends.system.clone(), req).await,

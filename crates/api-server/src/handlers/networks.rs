@@ -1,1 +1,473 @@
-//! `/networks` handlers.
+//! `/networks`: list, inspect, create, remove, connect, disconnect, prune;
+//! and the network parts of container create, inspect and list.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::Response;
+use berth_api_types::network as api;
+use berth_engine::Engine;
+use berth_engine::container::ContainerError;
+use berth_engine::network::{
+    ContainerNetworks, CreateRequest, Endpoint, EndpointConfig, IpamRequest, Network, NetworkError,
+};
+use berth_engine::prune::PruneFilters;
+
+use super::json_response;
+use super::params::{filters, query};
+use crate::error::ApiError;
+
+/// What the network routes need. The calls block (file writes):
+/// handlers run them on a blocking thread.
+pub trait NetworkBackend: Send + Sync {
+    fn list_networks(
+        &self,
+        filters: &BTreeMap<String, Vec<String>>,
+    ) -> Result<Vec<Network>, NetworkError>;
+    fn inspect_network(&self, id: &str) -> Result<Network, NetworkError>;
+    fn create_network(&self, req: CreateRequest) -> Result<Network, NetworkError>;
+    fn remove_network(&self, id: &str) -> Result<(), NetworkError>;
+    fn connect_network(
+        &self,
+        id: &str,
+        container: &str,
+        ep: EndpointConfig,
+    ) -> Result<(), ContainerError>;
+    fn disconnect_network(
+        &self,
+        id: &str,
+        container: &str,
+        force: bool,
+    ) -> Result<(), ContainerError>;
+    fn prune_networks(&self, filters: &PruneFilters) -> Vec<String>;
+}
+
+impl NetworkBackend for Engine {
+    fn list_networks(
+        &self,
+        filters: &BTreeMap<String, Vec<String>>,
+    ) -> Result<Vec<Network>, NetworkError> {
+        Engine::list_networks(self, filters)
+    }
+    fn inspect_network(&self, id: &str) -> Result<Network, NetworkError> {
+        self.networks().get(id)
+    }
+    fn create_network(&self, req: CreateRequest) -> Result<Network, NetworkError> {
+        self.networks().create(req)
+    }
+    fn remove_network(&self, id: &str) -> Result<(), NetworkError> {
+        self.networks().remove(id).map(|_| ())
+    }
+    fn connect_network(
+        &self,
+        id: &str,
+        container: &str,
+        ep: EndpointConfig,
+    ) -> Result<(), ContainerError> {
+        self.connect_container(id, container, ep).map(|_| ())
+    }
+    fn disconnect_network(
+        &self,
+        id: &str,
+        container: &str,
+        force: bool,
+    ) -> Result<(), ContainerError> {
+        self.disconnect_container(id, container, force)
+    }
+    fn prune_networks(&self, filters: &PruneFilters) -> Vec<String> {
+        Engine::prune_networks(self, filters)
+    }
+}
+
+pub(crate) type Backend = Arc<dyn NetworkBackend>;
+
+/// Network bodies are small.
+const MAX_BODY: usize = 1 << 20;
+
+async fn blocking<T: Send + 'static, E: berth_engine::Classify + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(|e| ApiError::from_engine(&e)),
+        Err(e) => Err(ApiError::new(
+            berth_engine::ErrorClass::Internal,
+            format!("network task failed: {e}"),
+        )),
+    }
+}
+
+async fn body<T: serde::de::DeserializeOwned + Default>(req: Request) -> Result<T, ApiError> {
+    let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY)
+        .await
+        .map_err(|e| ApiError::invalid_argument(e.to_string()))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::invalid_argument(format!("invalid JSON: {e}")))
+}
+
+fn ok_empty() -> Response {
+    let mut response = Response::new(axum::body::Body::empty());
+    *response.status_mut() = StatusCode::OK;
+    response
+}
+
+fn no_content() -> Response {
+    let mut response = Response::new(axum::body::Body::empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+/// `GET /networks?filters=`.
+pub(crate) async fn list(backend: Backend, req: Request) -> Response {
+    let f = match filters(&query(req.uri())) {
+        Ok(f) => f,
+        Err(e) => return e.into_response_body(),
+    };
+    match blocking(move || backend.list_networks(&f)).await {
+        Ok(list) => {
+            let out: Vec<api::Network> = list.iter().map(|n| to_api(n, false)).collect();
+            json_response(StatusCode::OK, &out)
+        }
+        Err(e) => e.into_response_body(),
+    }
+}
+
+/// `GET /networks/{id}` (`verbose` and `scope` are accepted and ignored).
+pub(crate) async fn inspect(backend: Backend, id: String) -> Response {
+    match blocking(move || backend.inspect_network(&id)).await {
+        Ok(n) => json_response(StatusCode::OK, &to_api(&n, true)),
+        Err(e) => e.into_response_body(),
+    }
+}
+
+/// `POST /networks/create`.
+pub(crate) async fn create(backend: Backend, req: Request) -> Response {
+    let body: api::NetworkCreateRequest = match body(req).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response_body(),
+    };
+    if body.ingress || body.config_only || body.config_from.is_some_and(|c| !c.network.is_empty()) {
+        return ApiError::invalid_argument(
+            "ingress, config-only and config-from networks are swarm features berth does not have",
+        )
+        .into_response_body();
+    }
+    if !body.scope.is_empty() && body.scope != "local" {
+        return ApiError::invalid_argument(format!(
+            "scope \"{}\" is not supported: berth networks are local",
+            body.scope
+        ))
+        .into_response_body();
+    }
+    if body.enable_ipv4 == Some(false) {
+        return ApiError::invalid_argument(
+            "IPv4 cannot be turned off on a berth network (EnableIPv4=false)",
+        )
+        .into_response_body();
+    }
+    let ipam = body.ipam.unwrap_or_default();
+    let request = CreateRequest {
+        name: body.name,
+        driver: body.driver,
+        internal: body.internal,
+        attachable: body.attachable,
+        enable_ipv6: body.enable_ipv6.unwrap_or(false),
+        labels: body.labels.unwrap_or_default(),
+        options: body.options.unwrap_or_default(),
+        ipam_driver: ipam.driver,
+        ipam_options: ipam.options.unwrap_or_default(),
+        ipam: ipam
+            .config
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| IpamRequest {
+                subnet: c.subnet,
+                ip_range: c.ip_range,
+                gateway: c.gateway,
+            })
+            .collect(),
+    };
+    match blocking(move || backend.create_network(request)).await {
+        Ok(n) => json_response(
+            StatusCode::CREATED,
+            &api::NetworkCreateResponse {
+                id: n.id,
+                warning: String::new(),
+            },
+        ),
+        Err(e) => e.into_response_body(),
+    }
+}
+
+/// `DELETE /networks/{id}`.
+pub(crate) async fn remove(backend: Backend, id: String) -> Response {
+    match blocking(move || backend.remove_network(&id)).await {
+        Ok(()) => no_content(),
+        Err(e) => e.into_response_body(),
+    }
+}
+
+/// `POST /networks/{id}/connect`.
+pub(crate) async fn connect(backend: Backend, id: String, req: Request) -> Response {
+    let body: api::NetworkConnectRequest = match body(req).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response_body(),
+    };
+    if body.container.is_empty() {
+        return ApiError::invalid_argument("no container given to connect: name one")
+            .into_response_body();
+    }
+    let ep = match endpoint_config(body.endpoint_config.unwrap_or_default()) {
+        Ok(ep) => ep,
+        Err(e) => return e.into_response_body(),
+    };
+    match blocking(move || backend.connect_network(&id, &body.container, ep)).await {
+        Ok(()) => ok_empty(),
+        Err(e) => e.into_response_body(),
+    }
+}
+
+/// `POST /networks/{id}/disconnect`.
+pub(crate) async fn disconnect(backend: Backend, id: String, req: Request) -> Response {
+    let body: api::NetworkDisconnectRequest = match body(req).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response_body(),
+    };
+    if body.container.is_empty() {
+        return ApiError::invalid_argument("no container given to disconnect: name one")
+            .into_response_body();
+    }
+    match blocking(move || backend.disconnect_network(&id, &body.container, body.force)).await {
+        Ok(()) => ok_empty(),
+        Err(e) => e.into_response_body(),
+    }
+}
+
+/// `POST /networks/prune?filters=` (`until`, `label`, `label!`).
+pub(crate) async fn prune(backend: Backend, req: Request) -> Response {
+    let map = match filters(&query(req.uri())) {
+        Ok(m) => m,
+        Err(e) => return e.into_response_body(),
+    };
+    let now = berth_engine::events::now_nanos();
+    let f = match PruneFilters::parse(&map, &["until", "label", "label!"], now) {
+        Ok(f) => f,
+        Err(e) => return ApiError::from_engine(&e).into_response_body(),
+    };
+    match tokio::task::spawn_blocking(move || backend.prune_networks(&f)).await {
+        Ok(names) => json_response(
+            StatusCode::OK,
+            &berth_api_types::prune::NetworksPruneReport {
+                networks_deleted: (!names.is_empty()).then_some(names),
+            },
+        ),
+        Err(e) => {
+            ApiError::new(berth_engine::ErrorClass::Internal, e.to_string()).into_response_body()
+        }
+    }
+}
+
+/// A client's `EndpointSettings` as the engine takes them.
+pub(crate) fn endpoint_config(s: api::EndpointSettings) -> Result<EndpointConfig, ApiError> {
+    let ipam = s.ipam_config.unwrap_or_default();
+    let addr = |text: &str, v6: bool| -> Result<Option<std::net::IpAddr>, ApiError> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        match text.parse::<std::net::IpAddr>() {
+            Ok(ip) if ip.is_ipv6() == v6 => Ok(Some(ip)),
+            _ => Err(ApiError::invalid_argument(format!(
+                "invalid IPv{} address: {text}",
+                if v6 { 6 } else { 4 }
+            ))),
+        }
+    };
+    Ok(EndpointConfig {
+        network_id: String::new(),
+        aliases: s.aliases.unwrap_or_default(),
+        ipv4_address: addr(&ipam.ipv4_address, false)?,
+        ipv6_address: addr(&ipam.ipv6_address, true)?,
+        links: s.links.unwrap_or_default(),
+        driver_opts: s.driver_opts.unwrap_or_default(),
+    })
+}
+
+/// `HostConfig.NetworkMode` and `NetworkingConfig` of a create request.
+pub(crate) fn container_networks(
+    mode: &str,
+    cfg: Option<api::NetworkingConfig>,
+) -> Result<ContainerNetworks, ApiError> {
+    let mut endpoints = BTreeMap::new();
+    for (name, s) in cfg.and_then(|c| c.endpoints_config).unwrap_or_default() {
+        endpoints.insert(name, endpoint_config(s)?);
+    }
+    Ok(ContainerNetworks {
+        mode: mode.to_owned(),
+        endpoints,
+    })
+}
+
+fn to_api(n: &Network, with_containers: bool) -> api::Network {
+    let config: Vec<api::IpamConfig> = n
+        .pools
+        .iter()
+        .map(|p| api::IpamConfig {
+            subnet: p.subnet.to_string(),
+            ip_range: p.range.map(|r| r.to_string()).unwrap_or_default(),
+            gateway: p.gateway.to_string(),
+            auxiliary_addresses: None,
+        })
+        .collect();
+    let containers = if with_containers {
+        n.endpoints
+            .iter()
+            .map(|(id, ep)| {
+                let with_prefix = |ip: Option<std::net::IpAddr>| {
+                    ip.and_then(|ip| {
+                        n.pools
+                            .iter()
+                            .find(|p| p.subnet.contains(&ip))
+                            .map(|p| format!("{ip}/{}", p.prefix_len()))
+                    })
+                    .unwrap_or_default()
+                };
+                (
+                    id.clone(),
+                    api::NetworkContainer {
+                        name: ep.name.clone(),
+                        endpoint_id: ep.endpoint_id.clone(),
+                        mac_address: ep.mac.clone(),
+                        ipv4_address: with_prefix(ep.ipv4),
+                        ipv6_address: with_prefix(ep.ipv6),
+                    },
+                )
+            })
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    api::Network {
+        name: n.name.clone(),
+        id: n.id.clone(),
+        created: n.created.clone(),
+        scope: n.scope().to_owned(),
+        driver: n.driver.clone(),
+        enable_ipv4: n.driver == berth_engine::network::DRIVER_BRIDGE,
+        enable_ipv6: n.enable_ipv6,
+        ipam: api::Ipam {
+            driver: n.ipam_driver.clone(),
+            options: (!n.ipam_options.is_empty()).then(|| n.ipam_options.clone()),
+            config: Some(config),
+        },
+        internal: n.internal,
+        attachable: n.attachable,
+        ingress: false,
+        config_from: api::ConfigReference::default(),
+        config_only: false,
+        containers,
+        options: n.options.clone(),
+        labels: n.labels.clone(),
+    }
+}
+
+/// A container's `NetworkSettings.Networks` entry for one network.
+pub(crate) fn endpoint_settings(
+    container_id: &str,
+    container_name: &str,
+    cfg: &EndpointConfig,
+    ep: Option<&Endpoint>,
+    user_network: bool,
+) -> api::EndpointSettings {
+    let ipam_config = (cfg.ipv4_address.is_some() || cfg.ipv6_address.is_some()).then(|| {
+        api::EndpointIpamConfig {
+            ipv4_address: cfg.ipv4_address.map(|i| i.to_string()).unwrap_or_default(),
+            ipv6_address: cfg.ipv6_address.map(|i| i.to_string()).unwrap_or_default(),
+            link_local_ips: None,
+        }
+    });
+    let mut s = api::EndpointSettings {
+        ipam_config,
+        links: (!cfg.links.is_empty()).then(|| cfg.links.clone()),
+        aliases: (!cfg.aliases.is_empty()).then(|| cfg.aliases.clone()),
+        driver_opts: (!cfg.driver_opts.is_empty()).then(|| cfg.driver_opts.clone()),
+        network_id: cfg.network_id.clone(),
+        ..api::EndpointSettings::default()
+    };
+    if let Some(ep) = ep {
+        s.network_id.clone_from(&ep.network_id);
+        s.endpoint_id.clone_from(&ep.endpoint_id);
+        s.mac_address.clone_from(&ep.mac);
+        s.gateway = ep.gateway.map(|g| g.to_string()).unwrap_or_default();
+        s.ip_address = ep.address.map(|a| a.to_string()).unwrap_or_default();
+        s.ip_prefix_len = if ep.address.is_some() {
+            ep.subnet.map_or(0, |n| i64::from(n.prefix_len()))
+        } else {
+            0
+        };
+        s.ipv6_gateway = ep.gateway6.map(|g| g.to_string()).unwrap_or_default();
+        s.global_ipv6_address = ep.address6.map(|a| a.to_string()).unwrap_or_default();
+        s.global_ipv6_prefix_len = if ep.address6.is_some() {
+            ep.subnet6.map_or(0, |n| i64::from(n.prefix_len()))
+        } else {
+            0
+        };
+    }
+    if user_network {
+        // dockerd 25+: the names the embedded DNS answers for it.
+        let mut names = vec![container_name.trim_start_matches('/').to_owned()];
+        names.push(container_id[..container_id.len().min(12)].to_owned());
+        for a in &cfg.aliases {
+            if !names.contains(a) {
+                names.push(a.clone());
+            }
+        }
+        s.dns_names = Some(names);
+    }
+    s
+}
+
+/// Fills a container inspect's `NetworkSettings`: `Networks`, and on the
+/// default bridge the top-level address fields dockerd still reports.
+pub(crate) fn fill_network_settings(
+    settings: &mut serde_json::Value,
+    container_id: &str,
+    container_name: &str,
+    networks: &[(String, EndpointConfig, Option<Endpoint>)],
+) {
+    let Some(map) = settings.as_object_mut() else {
+        return;
+    };
+    let mut out = serde_json::Map::new();
+    for (name, cfg, ep) in networks {
+        let user = !matches!(name.as_str(), "bridge" | "host" | "none");
+        let s = endpoint_settings(container_id, container_name, cfg, ep.as_ref(), user);
+        if name == "bridge" {
+            if let Some(ep) = ep {
+                map.insert("Bridge".into(), serde_json::json!(ep.bridge_name));
+            }
+            map.insert("EndpointID".into(), serde_json::json!(s.endpoint_id));
+            map.insert("Gateway".into(), serde_json::json!(s.gateway));
+            map.insert("IPAddress".into(), serde_json::json!(s.ip_address));
+            map.insert("IPPrefixLen".into(), serde_json::json!(s.ip_prefix_len));
+            map.insert("MacAddress".into(), serde_json::json!(s.mac_address));
+            map.insert("IPv6Gateway".into(), serde_json::json!(s.ipv6_gateway));
+            map.insert(
+                "GlobalIPv6Address".into(),
+                serde_json::json!(s.global_ipv6_address),
+            );
+            map.insert(
+                "GlobalIPv6PrefixLen".into(),
+                serde_json::json!(s.global_ipv6_prefix_len),
+            );
+        }
+        out.insert(
+            name.clone(),
+            serde_json::to_value(&s).unwrap_or(serde_json::Value::Null),
+        );
+    }
+    map.insert("Networks".into(), serde_json::Value::Object(out));
+}

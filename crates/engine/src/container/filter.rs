@@ -285,12 +285,24 @@ impl<'a> Compiled<'a> {
                 return false;
             }
         }
-        // Nor volumes, networks, published or exposed ports.
-        if ["volume", "network", "publish", "expose"]
-            .iter()
-            .any(|k| self.has(k))
-        {
+        // Nor volumes, published or exposed ports.
+        if ["volume", "publish", "expose"].iter().any(|k| self.has(k)) {
             return false;
+        }
+        // dockerd: a network's name, or a prefix of its ID.
+        if self.has("network") {
+            let nets = &c.options.network.endpoints;
+            let on = |v: &String| {
+                (nets.is_empty() && c.options.network.joined_container().is_none() && {
+                    let mode = c.options.network.mode_name();
+                    v == mode
+                }) || nets.iter().any(|(name, ep)| {
+                    name == v || (!v.is_empty() && ep.network_id.starts_with(v.as_str()))
+                })
+            };
+            if !self.values("network").iter().any(on) {
+                return false;
+            }
         }
         if let Some(images) = &self.images
             && !images.contains(&c.image)
@@ -544,8 +556,9 @@ mod tests {
             names(&[("health", "healthy")], true, 0).unwrap(),
             Vec::<String>::new()
         );
+        assert_eq!(names(&[("network", "bridge")], true, 0).unwrap().len(), 4);
         assert_eq!(
-            names(&[("network", "bridge")], true, 0).unwrap(),
+            names(&[("network", "other")], true, 0).unwrap(),
             Vec::<String>::new()
         );
         assert_eq!(names(&[("is-task", "false")], true, 0).unwrap().len(), 4);

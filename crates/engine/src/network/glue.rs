@@ -173,3 +173,87 @@ fn effective(cfg: &ContainerNetworks) -> ContainerNetworks {
     }
     out
 }
+
+/// Errors of `GET /networks`' filters, with dockerd's messages.
+fn bad_filter(message: String) -> NetworkError {
+    NetworkError::InvalidArgument(message)
+}
+
+impl Engine {
+    /// `GET /networks?filters=`: `driver`, `id`, `label`, `name`, `scope`,
+    /// `type` (`custom`/`builtin`), `dangling`; name and ID match as
+    /// dockerd's (exactly, or as an unanchored regular expression).
+    pub fn list_networks(
+        &self,
+        filters: &std::collections::BTreeMap<String, Vec<String>>,
+    ) -> Result<Vec<super::Network>, NetworkError> {
+        const KEYS: [&str; 7] = ["driver", "id", "label", "name", "scope", "type", "dangling"];
+        if let Some(bad) = filters.keys().find(|k| !KEYS.contains(&k.as_str())) {
+            return Err(bad_filter(format!("invalid filter '{bad}'")));
+        }
+        let get = |k: &str| filters.get(k).map(Vec::as_slice).unwrap_or_default();
+        for t in get("type") {
+            if t != "custom" && t != "builtin" {
+                return Err(bad_filter(format!("invalid filter: 'type'='{t}'")));
+            }
+        }
+        let dangling = match get("dangling") {
+            [] => None,
+            [v] if v == "true" || v == "1" => Some(true),
+            [v] if v == "false" || v == "0" => Some(false),
+            v => {
+                return Err(bad_filter(format!(
+                    "invalid filter 'dangling={}'",
+                    v.join(",")
+                )));
+            }
+        };
+        let patterns = |k: &str| -> Result<Vec<regex::Regex>, NetworkError> {
+            get(k)
+                .iter()
+                .map(|p| {
+                    regex::Regex::new(p)
+                        .map_err(|e| bad_filter(format!("invalid filter '{k}={p}': {e}")))
+                })
+                .collect()
+        };
+        let (names, ids) = (patterns("name")?, patterns("id")?);
+        let matches = |vals: &[String], pats: &[regex::Regex], s: &str| {
+            vals.is_empty() || vals.iter().any(|v| v == s) || pats.iter().any(|p| p.is_match(s))
+        };
+        let label_filter = crate::prune::PruneFilters {
+            labels: get("label").to_vec(),
+            ..Default::default()
+        };
+        Ok(self
+            .networks
+            .list()
+            .into_iter()
+            .filter(|n| {
+                (get("driver").is_empty() || get("driver").iter().any(|d| d == &n.driver))
+                    && matches(get("name"), &names, &n.name)
+                    && matches(get("id"), &ids, &n.id)
+                    && (get("scope").is_empty() || get("scope").iter().any(|s| s == n.scope()))
+                    && (get("type").is_empty()
+                        || get("type")
+                            .iter()
+                            .any(|t| (t == "builtin") == n.is_builtin()))
+                    && label_filter.labels_match(&n.labels)
+                    && dangling.is_none_or(|d| d == (!n.builtin && n.endpoints.is_empty()))
+            })
+            .collect())
+    }
+
+    /// `POST /networks/prune`: user networks no running container is on,
+    /// created before `until`, matching the label filters; their names.
+    pub fn prune_networks(&self, filters: &crate::prune::PruneFilters) -> Vec<String> {
+        let removed = self.networks.prune(&|n| {
+            !(filters.before_until(Some(&n.created)) && filters.labels_match(&n.labels))
+        });
+        self.events.emit(
+            crate::events::Event::new(crate::events::EventType::Network, "prune", "")
+                .attr("reclaimed", "0"),
+        );
+        removed
+    }
+}

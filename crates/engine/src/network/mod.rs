@@ -413,24 +413,43 @@ impl Networks {
             return Ok(());
         }
         let table = lock(&self.inner.table);
-        let primary = resolve(&table, &mode)?.clone();
-        cfg.mode = if mode == "bridge" {
-            mode.clone()
-        } else {
-            primary.name.clone()
+        // As dockerd: a network that does not exist (yet) is not an error
+        // at create; the start fails with "network X not found".
+        let primary = match resolve(&table, &mode) {
+            Ok(n) => n.clone(),
+            Err(NetworkError::NotFound(_)) => {
+                cfg.endpoints.entry(mode).or_default();
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let raw = std::mem::take(&mut cfg.mode);
+        // dockerd keeps `default` (also for an empty mode) as given.
+        cfg.mode = match raw.as_str() {
+            "" | "default" => "default".to_owned(),
+            _ => primary.name.clone(),
         };
         let mut out = BTreeMap::new();
+        let mut missing = BTreeMap::new();
         let mut asked = std::mem::take(&mut cfg.endpoints);
         // The primary network's settings may have come under its ID or name.
         let primary_cfg = asked
-            .remove(&mode)
+            .remove(&raw)
+            .or_else(|| asked.remove(&mode))
             .or_else(|| asked.remove(&primary.name))
             .or_else(|| asked.remove(&primary.id))
             .unwrap_or_default();
         out.insert(primary.name.clone(), (primary.clone(), primary_cfg));
         for (key, ep) in asked {
-            let net = resolve(&table, &key)?.clone();
-            out.insert(net.name.clone(), (net, ep));
+            match resolve(&table, &key) {
+                Ok(net) => {
+                    out.insert(net.name.clone(), (net.clone(), ep));
+                }
+                Err(NetworkError::NotFound(_)) => {
+                    missing.insert(key, ep);
+                }
+                Err(e) => return Err(e),
+            }
         }
         let private = |n: &Network| n.driver != DRIVER_HOST && n.driver != DRIVER_NULL;
         if out.len() > 1 && out.values().any(|(n, _)| !private(n)) {
@@ -446,6 +465,7 @@ impl Networks {
             ep.network_id.clone_from(&net.id);
             cfg.endpoints.insert(name, ep);
         }
+        cfg.endpoints.extend(missing);
         Ok(())
     }
 

@@ -143,8 +143,12 @@ fn container_checks() {
         mode: "nope".into(),
         ..ContainerNetworks::default()
     };
+    // As dockerd: accepted at create, refused at start.
+    nets.check_container(&mut missing).unwrap();
     assert_eq!(
-        nets.check_container(&mut missing).unwrap_err().to_string(),
+        nets.attach(&"4".repeat(64), "four", &missing)
+            .unwrap_err()
+            .to_string(),
         "network nope not found"
     );
     let host = ContainerNetworks {

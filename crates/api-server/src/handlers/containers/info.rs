@@ -44,10 +44,39 @@ pub(crate) async fn list(backend: Backend, req: Request) -> Response {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    match blocking(move || backend.list_containers_with(&opts)).await {
-        Ok(list) => {
-            let out: Vec<api::ContainerSummary> =
-                list.into_iter().map(|c| summary(c, now)).collect();
+    let listed = blocking(move || {
+        let list = backend.list_containers_with(&opts)?;
+        let networks: Vec<_> = list
+            .iter()
+            .map(|l| backend.container_networks(&l.container))
+            .collect();
+        Ok((list, networks))
+    });
+    match listed.await {
+        Ok((list, networks)) => {
+            let out: Vec<api::ContainerSummary> = list
+                .into_iter()
+                .zip(networks)
+                .map(|(c, nets)| {
+                    let (id, name) = (c.container.id.clone(), c.container.name.clone());
+                    let mut s = summary(c, now);
+                    for (net, cfg, ep) in &nets {
+                        let user = !matches!(net.as_str(), "bridge" | "host" | "none");
+                        let settings = crate::handlers::networks::endpoint_settings(
+                            &id,
+                            &name,
+                            cfg,
+                            ep.as_ref(),
+                            user,
+                        );
+                        s.network_settings.networks.insert(
+                            net.clone(),
+                            serde_json::to_value(settings).unwrap_or_default(),
+                        );
+                    }
+                    s
+                })
+                .collect();
             json_response(StatusCode::OK, &out)
         }
         Err(e) => e.into_response_body(),
@@ -105,6 +134,7 @@ pub(crate) fn summary(listed: ListedContainer, now: i64) -> api::ContainerSummar
             human_duration(now - unix_seconds(&c.state.finished_at))
         ),
     };
+    let mode = network_mode(&c);
     let ports = super::ports::summary(&c);
     api::ContainerSummary {
         names: vec![format!("/{}", c.name)],
@@ -116,9 +146,7 @@ pub(crate) fn summary(listed: ListedContainer, now: i64) -> api::ContainerSummar
         labels: c.labels,
         state: c.state.status_name().to_owned(),
         status,
-        host_config: api::SummaryHostConfig {
-            network_mode: NETWORK_MODE.to_owned(),
-        },
+        host_config: api::SummaryHostConfig { network_mode: mode },
         network_settings: api::SummaryNetworkSettings::default(),
         mounts: Vec::new(),
         size_rw: size.map(|s| bytes(s.rw)),
@@ -127,9 +155,13 @@ pub(crate) fn summary(listed: ListedContainer, now: i64) -> api::ContainerSummar
     }
 }
 
-/// A berth container gets a network namespace of its own with only a
-/// loopback interface: docker's `none` (networks come with a later issue).
-const NETWORK_MODE: &str = "none";
+/// `HostConfig.NetworkMode` as stored (`default` when none was given).
+fn network_mode(c: &berth_engine::container::Container) -> String {
+    match c.options.network.mode.as_str() {
+        "" => "default".to_owned(),
+        m => m.to_owned(),
+    }
+}
 
 /// Docker's `units.HumanDuration`.
 fn human_duration(secs: i64) -> String {
@@ -172,7 +204,7 @@ fn host_config(d: &ContainerDetails) -> serde_json::Value {
         "Binds": null,
         "ContainerIDFile": "",
         "LogConfig": {"Type": log_type, "Config": o.log_config.config},
-        "NetworkMode": NETWORK_MODE,
+        "NetworkMode": network_mode(&d.container),
         "PortBindings": {},
         "RestartPolicy": o.restart_policy,
         "AutoRemove": o.auto_remove,
@@ -414,8 +446,23 @@ fn or_zero_time(t: String) -> String {
 /// `GET /containers/{id}/json?size=`.
 pub(crate) async fn inspect(backend: Backend, id: String, req: Request) -> Response {
     let size = flag(&query_of(&req), "size");
-    match blocking(move || backend.container_details(&id, size)).await {
-        Ok(d) => json_response(StatusCode::OK, &inspect_body(d)),
+    let details = blocking(move || {
+        let d = backend.container_details(&id, size)?;
+        let networks = backend.container_networks(&d.container);
+        Ok((d, networks))
+    });
+    match details.await {
+        Ok((d, networks)) => {
+            let (id, name) = (d.container.id.clone(), d.container.name.clone());
+            let mut body = inspect_body(d);
+            crate::handlers::networks::fill_network_settings(
+                &mut body.network_settings,
+                &id,
+                &name,
+                &networks,
+            );
+            json_response(StatusCode::OK, &body)
+        }
         Err(e) => e.into_response_body(),
     }
 }

@@ -94,6 +94,15 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
         Ok(p) => p,
         Err(e) => return e.into_response_body(),
     };
+    let network = match crate::handlers::networks::container_networks(
+        body.host_config
+            .as_ref()
+            .map_or("", |h| h.network_mode.as_str()),
+        body.networking_config,
+    ) {
+        Ok(n) => n,
+        Err(e) => return e.into_response_body(),
+    };
     let non_empty = |s: String| (!s.is_empty()).then_some(s);
     let opts = CreateOptions {
         name,
@@ -141,7 +150,7 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
             .as_ref()
             .map(|h| dns_settings(&h.dns))
             .unwrap_or_default(),
-        network: Default::default(),
+        network,
     };
     let warnings = opts.resources.create_warnings();
     let image = body.image;
