@@ -71,12 +71,15 @@ impl Cli {
 /// One request on the API socket: `(status, body)`.
 fn api(d: &Daemon, method: &str, path: &str, body: &str) -> (u16, String) {
     let mut s = UnixStream::connect(d.socket()).unwrap();
-    write!(
-        s,
+    let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
-    )
-    .unwrap();
+    );
+    // An early answer (a 404 before the body is read) may close the
+    // connection under the write: the answer is still there to read.
+    if let Err(e) = s.write_all(req.as_bytes()) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+    }
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let raw = text(&raw);
@@ -513,6 +516,7 @@ fn exec_api_answers_as_dockerd() {
     assert_eq!(v["Running"], false);
     assert!(v["ExitCode"].is_null(), "{v}");
     assert_eq!(v["Pid"], 0);
+    assert_eq!(v["CanRemove"], false, "{v}");
     assert_eq!(v["ProcessConfig"]["entrypoint"], "sh");
     assert_eq!(
         v["ProcessConfig"]["arguments"],
@@ -570,9 +574,107 @@ fn exec_api_answers_as_dockerd() {
     assert!(body.contains("executable file not found"), "{body}");
     let v = json(&api(&d, "GET", &format!("/exec/{id}/json"), "").1);
     assert_eq!(v["ExitCode"], 127, "{v}");
-    // An attached start needs the hijack.
-    let (_, body) = api(&d, "POST", "/containers/a1/exec", r#"{"Cmd":["true"]}"#);
+    // An attached start without `Upgrade: tcp` (a plain HTTP client):
+    // as dockerd, 200, `application/vnd.docker.raw-stream`, and the output
+    // (multiplexed frames without a terminal) until the process ends.
+    let (_, body) = api(
+        &d,
+        "POST",
+        "/containers/a1/exec",
+        r#"{"Cmd":["sh","-c","echo out; echo err >&2; exit 3"],"AttachStdout":true,"AttachStderr":true}"#,
+    );
     let id = json(&body)["Id"].as_str().unwrap().to_owned();
-    let (status, body) = api(&d, "POST", &format!("/exec/{id}/start"), "{}");
-    assert_eq!(status, 400, "{body}");
+    let (head, body) = api_bytes(&d, &format!("/exec/{id}/start"), r#"{"Detach":false}"#);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/vnd.docker.raw-stream"),
+        "{head}"
+    );
+    assert_eq!(
+        frames(&body),
+        [(1, "out\n".to_owned()), (2, "err\n".to_owned())]
+            .into_iter()
+            .collect(),
+        "{body:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let v = loop {
+        let v = json(&api(&d, "GET", &format!("/exec/{id}/json"), "").1);
+        if v["Running"] == false {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "{v}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(v["ExitCode"], 3, "{v}");
+    assert_eq!(v["CanRemove"], false, "{v}");
+    // One that fails to start says so in the stream, as dockerd.
+    let (_, body) = api(
+        &d,
+        "POST",
+        "/containers/a1/exec",
+        r#"{"Cmd":["nosuchcmd"],"AttachStdout":true}"#,
+    );
+    let id = json(&body)["Id"].as_str().unwrap().to_owned();
+    let (head, body) = api_bytes(&d, &format!("/exec/{id}/start"), "{}");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let out: String = frames(&body)
+        .into_iter()
+        .filter(|(s, _)| *s == 1)
+        .map(|(_, t)| t)
+        .collect();
+    assert!(out.contains("executable file not found"), "{out}");
+}
+
+/// `POST path` with `body`, no upgrade: the response head and the body's
+/// bytes (chunked transfer decoded).
+fn api_bytes(d: &Daemon, path: &str, body: &str) -> (String, Vec<u8>) {
+    let mut s = UnixStream::connect(d.socket()).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = text(&raw[..split]);
+    let mut rest = &raw[split + 4..];
+    if !head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return (head, rest.to_vec());
+    }
+    let mut out = Vec::new();
+    while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
+        let n = usize::from_str_radix(text(&rest[..eol]).trim(), 16).unwrap();
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&rest[eol + 2..eol + 2 + n]);
+        rest = &rest[eol + 2 + n + 2..];
+    }
+    (head, out)
+}
+
+/// docker's multiplexed frames: `(stream, payload)` per stream, each
+/// stream's payloads joined (stdout and stderr interleave freely).
+fn frames(mut b: &[u8]) -> std::collections::BTreeSet<(u8, String)> {
+    let mut joined = std::collections::BTreeMap::<u8, String>::new();
+    while b.len() >= 8 {
+        let n = u32::from_be_bytes([b[4], b[5], b[6], b[7]]) as usize;
+        joined
+            .entry(b[0])
+            .or_default()
+            .push_str(&text(&b[8..8 + n]));
+        b = &b[8 + n..];
+    }
+    assert!(b.is_empty(), "a partial frame: {b:?}");
+    joined.into_iter().collect()
 }

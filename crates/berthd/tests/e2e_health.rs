@@ -490,3 +490,64 @@ fn health_bad_input_is_refused_as_docker() {
     }
     assert_eq!(d.ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn a_running_probe_is_one_of_the_containers_execs() {
+    // As dockerd: while a probe runs it is in `ExecIDs` and inspectable
+    // through `/exec/{id}/json`; once done it is gone from both.
+    let d = Daemon::start();
+    import_busybox(&d);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "probed",
+        "--health-cmd",
+        "sleep 2",
+        "--health-interval",
+        "1s",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let id = loop {
+        let c = get(&d, "/containers/probed/json");
+        if let Some(id) = c["ExecIDs"].as_array().and_then(|a| a.first()) {
+            break id.as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "no probe in ExecIDs: {c}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (status, body) = api(&d, "GET", &format!("/exec/{id}/json"), "");
+    // It may have ended right then; if it is still known, it is the probe.
+    if status == 200 {
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["ProcessConfig"]["entrypoint"], "/bin/sh", "{v}");
+        assert_eq!(
+            v["ProcessConfig"]["arguments"],
+            serde_json::json!(["-c", "sleep 2"]),
+            "{v}"
+        );
+    } else {
+        assert_eq!(status, 404, "{body}");
+    }
+    // A finished probe is forgotten: never listed once its result is in.
+    wait_status(&d, "probed", "healthy");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, _) = api(&d, "GET", &format!("/exec/{id}/json"), "");
+        if status == 404 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the probe {id} stayed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ids = get(&d, "/containers/probed/json")["ExecIDs"].clone();
+    assert!(
+        !ids.as_array()
+            .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(id.as_str()))),
+        "{ids}"
+    );
+    d.ok(&["rm", "-f", "probed"]);
+}

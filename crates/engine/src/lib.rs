@@ -156,6 +156,16 @@ impl Engine {
                 .map(|c| c.id)
                 .collect();
             networks.release_stale(&|id| running.contains(id));
+            // The kernel side: stale namespaces go, the nftables table is
+            // rebuilt for the running containers' networks.
+            let datapath = container::datapath::DataPath::open(
+                &config.exec_root,
+                &config.network,
+                networks.clone(),
+                &running,
+            )
+            .map_err(|e| EngineError::Containers(Box::new(e)))?;
+            containers.set_datapath(std::sync::Arc::new(datapath));
         }
         containers.restart_at_boot();
         let used_by = containers.usage_check();

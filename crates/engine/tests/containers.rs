@@ -414,9 +414,20 @@ fn engine_runs_hello_world_and_reloads() {
     config.shim_path = shim_bin();
     config.cgroup_parent = f.cgroup_parent.clone();
     let engine = Engine::open(config.clone()).unwrap();
+    // `--network none`: this test has no bridge of its own to use, and the
+    // default one (`berth0`) belongs to the host.
     let c = engine
         .containers()
-        .create("hello-world", CreateOptions::default())
+        .create(
+            "hello-world",
+            CreateOptions {
+                network: berth_engine::network::ContainerNetworks {
+                    mode: "none".into(),
+                    ..Default::default()
+                },
+                ..CreateOptions::default()
+            },
+        )
         .unwrap();
     engine.containers().start(&c.id).unwrap();
     assert_eq!(engine.containers().wait(&c.id).unwrap(), 0);

@@ -41,10 +41,10 @@ pub enum Request {
     },
     /// Reply: [`Reply::ExecState`].
     ExecState { exec_id: String },
-    /// Drops what the shim keeps of an exec that has exited and has no
-    /// attach client left (or of clients waiting for an exec that never
+    /// Drops what the shim keeps of an exec that has exited (or of clients waiting for an exec that never
     /// started), so frequent execs (health checks) do not add up.
-    /// Reply: [`Reply::Done`]; `Conflict` while it runs or has clients.
+    /// With attach clients left, it goes once they have had the rest of
+    /// its output. Reply: [`Reply::Done`]; `Conflict` while it runs.
     ForgetExec { exec_id: String },
     /// Sets the terminal size of the container (`exec_id: None`) or of an
     /// exec. Reply: [`Reply::Done`]; `InvalidArgument` without a terminal.

@@ -112,6 +112,9 @@ struct Proc {
     out: [Option<OwnedFd>; 2],
     clients: Vec<Client>,
     exit: Option<ExitStatus>,
+    /// An exited exec the daemon is done with (`ForgetExec`) that still
+    /// had clients: dropped once the last one has had its output.
+    forget: bool,
 }
 
 impl Proc {
@@ -126,6 +129,7 @@ impl Proc {
             out: stdio.out,
             clients: Vec::new(),
             exit: None,
+            forget: false,
         };
         if let Some(master) = pty {
             set_nonblocking(&master)?;
@@ -925,11 +929,17 @@ impl Shim {
                 }),
                 None => Err(no_exec(&exec_id)),
             },
-            Request::ForgetExec { exec_id } => match self.execs.get(&exec_id) {
-                Some(p) if p.exit.is_none() || !p.clients.is_empty() => Err(ShimError::new(
+            Request::ForgetExec { exec_id } => match self.execs.get_mut(&exec_id) {
+                Some(p) if p.exit.is_none() => Err(ShimError::new(
                     ErrorClass::Conflict,
-                    format!("exec \"{exec_id}\" is running or has clients"),
+                    format!("exec \"{exec_id}\" is running"),
                 )),
+                // Its clients still get the rest of its output first (see
+                // `collect_garbage`).
+                Some(p) if !p.clients.is_empty() => {
+                    p.forget = true;
+                    Ok(Reply::Done)
+                }
                 Some(_) => {
                     self.execs.remove(&exec_id);
                     Ok(Reply::Done)
@@ -1135,6 +1145,8 @@ impl Shim {
                 !c.dead
             });
         }
+        self.execs
+            .retain(|_, p| !(p.forget && p.exit.is_some() && p.clients.is_empty()));
     }
 
     /// Sends the last answers (the `Delete` response) and cleans up.

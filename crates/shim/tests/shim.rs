@@ -547,3 +547,81 @@ fn exec_with_a_terminal_and_stdin() {
     shim.ok(Request::Shutdown);
     assert!(shim.wait_gone());
 }
+
+#[test]
+fn forget_exec_drops_an_exited_exec_once_its_clients_are_served() {
+    let env = Env::new();
+    env.bundle("forget", &["sleep", "100"], |_| {});
+    let shim = env.shim("forget", &[]);
+    shim.ok(Request::Start);
+    let state = |id: &str| shim.call(Request::ExecState { exec_id: id.into() });
+
+    // Exited, nobody attached: gone at once.
+    shim.ok(Request::Exec {
+        exec_id: "done".into(),
+        process: process(&["sh", "-c", "exit 2"]),
+        stdin: false,
+    });
+    let exit = exit_of(shim.ok(Request::Wait {
+        exec_id: Some("done".into()),
+    }));
+    assert_eq!(exit.exit_code, 2);
+    assert_eq!(
+        shim.ok(Request::ForgetExec {
+            exec_id: "done".into()
+        }),
+        Reply::Done
+    );
+    assert_eq!(state("done").unwrap_err().class, ErrorClass::NotFound);
+
+    // Still running: refused, and kept.
+    shim.ok(Request::Exec {
+        exec_id: "runs".into(),
+        process: process(&["sleep", "100"]),
+        stdin: false,
+    });
+    let err = shim
+        .call(Request::ForgetExec {
+            exec_id: "runs".into(),
+        })
+        .unwrap_err();
+    assert_eq!(err.class, ErrorClass::Conflict);
+    assert!(state("runs").is_ok());
+
+    // Exited with a client that has not read its output yet: the client
+    // still gets all of it, then the record goes.
+    let mut att = shim.attach(AttachRequest {
+        exec_id: Some("read".into()),
+        stdout: true,
+        stderr: true,
+        ..Default::default()
+    });
+    shim.ok(Request::Exec {
+        exec_id: "read".into(),
+        process: process(&["sh", "-c", "echo hi; echo oops >&2"]),
+        stdin: false,
+    });
+    exit_of(shim.ok(Request::Wait {
+        exec_id: Some("read".into()),
+    }));
+    assert_eq!(
+        shim.ok(Request::ForgetExec {
+            exec_id: "read".into()
+        }),
+        Reply::Done
+    );
+    let (out, err) = read_mux(&mut att);
+    assert_eq!(out, b"hi\n");
+    assert_eq!(err, b"oops\n");
+    let mut gone = false;
+    for _ in 0..500 {
+        if state("read").is_err_and(|e| e.class == ErrorClass::NotFound) {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(gone, "the forgotten exec stayed after its client left");
+    shim.ok(Request::Delete { force: true });
+    assert!(shim.wait_gone(), "the shim did not exit after Delete");
+}

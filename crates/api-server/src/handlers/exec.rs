@@ -7,6 +7,8 @@
 //! terminal and stdin, the exec's `DetachKeys` end the session and leave the
 //! process running, as attach's `detachKeys` do). As dockerd,
 //! the exec is checked before the hijack (an unknown one is a plain 404);
+//! without `Upgrade: tcp` an attached start answers `200` with the output
+//! as the body, as dockerd answers a client that does not upgrade;
 //! a failure to start the process after it is written into the stream
 //! (`<message>\r\n` on stdout) and the client reads the exit code (126 or
 //! 127) from `GET /exec/{id}/json`.
@@ -14,7 +16,7 @@
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -129,7 +131,8 @@ fn detach_key_bytes(keys: &str) -> Result<Vec<u8>, ApiError> {
 }
 
 /// `POST /exec/{id}/start`: detached, 200 once the process runs;
-/// otherwise the hijacked stream.
+/// otherwise the hijacked stream (or, without an upgrade, the output as
+/// the body: [`start_plain`]).
 pub(crate) async fn start(backend: Backend, id: String, mut req: Request) -> Response {
     let upgrade = wants_upgrade(&req);
     let on_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
@@ -153,13 +156,10 @@ pub(crate) async fn start(backend: Backend, id: String, mut req: Request) -> Res
         Ok(i) => i,
         Err(e) => return e.into_response_body(),
     };
-    let Some(on_upgrade) = on_upgrade else {
-        return ApiError::invalid_argument(
-            "an attached exec start needs a connection upgrade (Connection: Upgrade, Upgrade: tcp); or start it with Detach",
-        )
-        .into_response_body();
-    };
     let tty = info.config.tty;
+    let Some(on_upgrade) = on_upgrade else {
+        return start_plain(backend, id, opts, tty);
+    };
     // Checked at create; an unknown sequence cannot get here.
     let keys = DetachKeys::from_param(Some(&info.config.detach_keys)).unwrap_or_default();
     let splice_opts = SpliceOptions::for_session(tty, info.config.attach_stdin, keys);
@@ -173,43 +173,13 @@ pub(crate) async fn start(backend: Backend, id: String, mut req: Request) -> Res
             }
         };
         let mut client = hyper_util::rt::TokioIo::new(upgraded);
-        let started = blocking(move || {
-            let stream = backend.exec_start(&id, opts)?;
-            let stream = stream.ok_or_else(|| ContainerError::Internal {
-                message: "the exec started without its streams".into(),
-            })?;
-            stream
-                .set_nonblocking(true)
-                .map_err(|e| ContainerError::Internal {
-                    message: format!("exec attach socket: {e}"),
-                })?;
-            Ok(stream)
-        })
-        .await
-        .and_then(|s| {
-            tokio::net::UnixStream::from_std(s).map_err(|e| {
-                ApiError::new(
-                    berth_engine::ErrorClass::Internal,
-                    format!("exec attach socket: {e}"),
-                )
-            })
-        });
-        match started {
+        match started_stream(backend, id, opts).await {
             Ok(shim) => {
                 splice_with(client, shim, splice_opts).await;
             }
             Err(e) => {
                 // dockerd: the error goes to the client's stdout.
-                let text = format!("{}\r\n", e.message());
-                let mut out = Vec::new();
-                if !tty {
-                    out.extend_from_slice(&[1, 0, 0, 0]);
-                    out.extend_from_slice(
-                        &u32::try_from(text.len()).unwrap_or(u32::MAX).to_be_bytes(),
-                    );
-                }
-                out.extend_from_slice(text.as_bytes());
-                let _ = client.write_all(&out).await;
+                let _ = client.write_all(&error_output(e.message(), tty)).await;
                 let _ = client.shutdown().await;
             }
         }
@@ -227,6 +197,94 @@ pub(crate) async fn start(backend: Backend, id: String, mut req: Request) -> Res
     );
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
+    r
+}
+
+/// Starts the exec and connects to its streams (the shim's attach socket).
+async fn started_stream(
+    backend: Backend,
+    id: String,
+    opts: ExecStartOptions,
+) -> Result<tokio::net::UnixStream, ApiError> {
+    let stream = blocking(move || {
+        let stream = backend.exec_start(&id, opts)?;
+        let stream = stream.ok_or_else(|| ContainerError::Internal {
+            message: "the exec started without its streams".into(),
+        })?;
+        stream
+            .set_nonblocking(true)
+            .map_err(|e| ContainerError::Internal {
+                message: format!("exec attach socket: {e}"),
+            })?;
+        Ok(stream)
+    })
+    .await?;
+    tokio::net::UnixStream::from_std(stream).map_err(|e| {
+        ApiError::new(
+            berth_engine::ErrorClass::Internal,
+            format!("exec attach socket: {e}"),
+        )
+    })
+}
+
+/// A start that failed once the answer was sent: dockerd writes the
+/// message to the client's stdout (a stdout frame without a terminal).
+fn error_output(message: &str, tty: bool) -> Vec<u8> {
+    let text = format!("{message}\r\n");
+    let mut out = Vec::new();
+    if !tty {
+        out.extend_from_slice(&[1, 0, 0, 0]);
+        out.extend_from_slice(&u32::try_from(text.len()).unwrap_or(u32::MAX).to_be_bytes());
+    }
+    out.extend_from_slice(text.as_bytes());
+    out
+}
+
+/// An attached start without `Upgrade: tcp` (a plain HTTP client): as
+/// dockerd, `200` with `Content-Type: application/vnd.docker.raw-stream`
+/// and the exec's output as the body until the process ends (docker's
+/// multiplexed frames without a terminal, as on an upgraded connection;
+/// a start that fails writes its message there). Nothing more comes from
+/// the client, so the process's stdin, if attached, stays open until the
+/// client goes away, as with dockerd's hijacked connection.
+fn start_plain(backend: Backend, id: String, opts: ExecStartOptions, tty: bool) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(16);
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let mut shim = match started_stream(backend, id, opts).await {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = tx
+                    .send(Ok(Bytes::from(error_output(e.message(), tty))))
+                    .await;
+                return;
+            }
+        };
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match shim.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => {
+                    if tx
+                        .send(Ok(Bytes::copy_from_slice(&buf[..n])))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    break;
+                }
+            }
+        }
+    });
+    let mut r = Response::new(Body::from_stream(super::images::ChannelStream(rx)));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/vnd.docker.raw-stream"),
+    );
     r
 }
 

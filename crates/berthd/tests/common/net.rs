@@ -90,7 +90,10 @@ impl TestNet {
     /// Removes the veths in the bridge, the bridge and the table, if there.
     pub(crate) fn remove(&self) {
         for port in self.bridge_ports() {
-            let _ = Command::new("ip").args(["link", "del", &port]).status();
+            let _ = Command::new("ip")
+                .args(["link", "del", &port])
+                .stderr(std::process::Stdio::null())
+                .status();
         }
         if self.bridge_exists() {
             let _ = Command::new("ip")

@@ -96,6 +96,27 @@ impl Execs {
     pub(crate) fn forget_container(&self, container_id: &str) {
         lock(&self.table).retain(|_, r| r.info.container_id != container_id);
     }
+
+    /// A health probe runs as `pid`: as dockerd, it is one of the
+    /// container's execs (`ExecIDs`, `GET /exec/{id}/json`) while it does.
+    pub(crate) fn probe_started(&self, info: &ExecInfo, pid: i32) {
+        let mut info = info.clone();
+        info.running = true;
+        info.pid = pid;
+        lock(&self.table).insert(
+            info.id.clone(),
+            Record {
+                info,
+                started: true,
+                exited_at: None,
+            },
+        );
+    }
+
+    /// The probe ended: dockerd drops it at once.
+    pub(crate) fn probe_done(&self, exec_id: &str) {
+        lock(&self.table).remove(exec_id);
+    }
 }
 
 fn no_such_exec(id: &str) -> ContainerError {
@@ -455,6 +476,15 @@ impl Inner {
                     _ => 137,
                 };
                 inner.exec_exited(&exec_id, code);
+                // The exit is recorded here: the shim can drop its record
+                // (a container that runs for months with an exec a minute
+                // would otherwise keep every one).
+                let _ = shim::request(
+                    &inner.shim_dir(&container_id),
+                    &Request::ForgetExec {
+                        exec_id: exec_id.clone(),
+                    },
+                );
                 inner.emit_for(
                     &container_id,
                     "exec_die",

@@ -413,6 +413,7 @@ impl Inner {
                 return Err(e);
             }
         };
+        self.execs.probe_started(&info, pid);
         let deadline = Instant::now() + timeout;
         let (output, timed_out) = read_output(&mut stream, deadline);
         drop(stream);
@@ -432,6 +433,7 @@ impl Inner {
             Ok(Reply::Exited(status)) => i64::from(status.exit_code),
             _ => -1,
         };
+        self.execs.probe_done(&exec_id);
         forget();
         if timed_out {
             let limit = go_duration(timeout);

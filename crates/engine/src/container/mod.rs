@@ -26,6 +26,7 @@
 //! file system and wakes [`Containers::wait`]ers. Every call here blocks;
 //! an async caller uses `spawn_blocking`.
 
+pub mod datapath;
 pub mod exec;
 pub mod filter;
 pub mod fs;
@@ -223,6 +224,10 @@ struct Inner {
     execs: exec::Execs,
     /// The running health monitors (`health`).
     health: health::Monitors,
+    /// Network namespaces, veths and nftables rules (set by the engine
+    /// once the network service is open; without it a container gets an
+    /// empty network namespace from the runtime).
+    datapath: std::sync::OnceLock<Arc<datapath::DataPath>>,
     /// Host ports held for running containers, and their DNAT rules.
     ports: ports::PortService,
 }
@@ -351,6 +356,7 @@ impl Containers {
             image_store: std::sync::OnceLock::new(),
             execs: exec::Execs::default(),
             health: health::Monitors::default(),
+            datapath: std::sync::OnceLock::new(),
             ports: ports::PortService::default(),
         });
         let running: Vec<Container> = lock(&inner.table)
@@ -1228,6 +1234,12 @@ impl Inner {
             },
             init: init::wanted(c, self.settings.default_init)
                 .then(|| init::host_path(&self.settings.exec_root)),
+            // At start: the data path sets the namespace up.
+            network: if rootfs_mounted {
+                self.network_spec(c)?
+            } else {
+                datapath::SpecNetns::Fresh
+            },
             net_files_dir: Some(self.store.dir(&c.id)),
         };
         let spec = spec::build(c, &ctx)?;
@@ -1311,6 +1323,7 @@ impl Inner {
             Err(e) => {
                 let _ = fs_err::remove_dir_all(&state_dir);
                 security::release_shm(&self.exec_dir(&c.id));
+                self.teardown_network(&c.id);
                 undo_mounts();
                 self.ports.release(&c.id);
                 return Err(e);
@@ -1344,6 +1357,7 @@ impl Inner {
             }
         }
         security::release_shm(&self.exec_dir(id));
+        self.teardown_network(id);
         self.ports.release(id);
         let rootfs = self.rootfs_dir(id);
         // Overlay is one mount; unmount until the kernel says it is not one.

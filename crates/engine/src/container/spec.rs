@@ -26,6 +26,8 @@ pub(crate) struct SpecContext<'a> {
     pub joins: super::security::Joins,
     /// The host's `berth-init`, when the container runs under it (`--init`).
     pub init: Option<std::path::PathBuf>,
+    /// The network namespace: fresh, the host's or one at a path.
+    pub network: super::datapath::SpecNetns,
     /// Where the container's resolv.conf, hosts and hostname files are
     /// (bound at `/etc/...` when they exist).
     pub net_files_dir: Option<std::path::PathBuf>,
@@ -49,13 +51,13 @@ pub(crate) fn build(c: &Container, ctx: &SpecContext<'_>) -> Result<Spec, Contai
         .iter()
         .map(|c| json!(c.to_string()))
         .collect();
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "network"}),
+    let mut namespaces = vec![json!({"type": "pid"})];
+    namespaces.extend(ctx.network.entry());
+    namespaces.extend([
         json!({"type": "ipc"}),
         json!({"type": "uts"}),
         json!({"type": "mount"}),
-    ];
+    ]);
     if ctx.cgroup_v2 {
         namespaces.push(json!({"type": "cgroup"}));
     }
@@ -291,6 +293,7 @@ mod tests {
             rootfs_mounted: true,
             joins: Default::default(),
             init: None,
+            network: Default::default(),
             net_files_dir: None,
         };
         let spec = build(&container(), &ctx).unwrap();

@@ -1,0 +1,257 @@
+//! Container networking end to end (root only), through the real docker 28
+//! CLI and berth: addresses on the default bridge, containers pinging each
+//! other, the host reaching a container, `--network none|host|container:X`,
+//! a daemon restart with running containers, and nothing left behind.
+//!
+//! Each daemon has its own bridge, 10.213.x.0/24 subnet and nftables table
+//! (see `common::net`); traffic goes only to those container addresses.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
+use std::time::Duration;
+
+use common::Daemon;
+use common::net::{link_exists, table_exists};
+
+/// busybox with the applets these tests use.
+fn import_busybox(d: &Daemon) {
+    let root = d.dir.path().join("bbn");
+    fs_err::create_dir_all(root.join("bin")).unwrap();
+    fs_err::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    for applet in [
+        "sh", "sleep", "echo", "cat", "ip", "ping", "httpd", "mkdir", "hostname", "ls", "true",
+    ] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    let tar = d.dir.path().join("bbn.tar");
+    common::tar_dir(&root, &tar);
+    d.ok(&["import", tar.to_str().unwrap(), "busybox"]);
+}
+
+/// The IPv4 address (without prefix) of `eth0` in container `name`.
+fn ip_of(d: &Daemon, name: &str) -> Ipv4Addr {
+    let out = d.ok(&[
+        "exec", name, "ip", "-4", "-o", "addr", "show", "dev", "eth0",
+    ]);
+    let cidr = out
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no inet address in {out:?}"));
+    cidr.split('/').next().unwrap().parse().unwrap()
+}
+
+/// Interface names in `ip -o link` output.
+fn link_names(out: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_owned())
+        .collect()
+}
+
+/// Files in the daemon's `<exec-root>/netns`.
+fn netns_files(d: &Daemon) -> Vec<String> {
+    fs_err::read_dir(d.exec_root().join("netns"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// `GET /` from the host to `ip:port`; the body.
+fn http_get(ip: Ipv4Addr, port: u16) -> String {
+    let mut last = None;
+    for _ in 0..100 {
+        match TcpStream::connect_timeout(
+            &SocketAddrV4::new(ip, port).into(),
+            Duration::from_secs(2),
+        ) {
+            Ok(mut s) => {
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+                let mut out = String::new();
+                s.read_to_string(&mut out).unwrap();
+                return out;
+            }
+            // httpd may not listen yet.
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("cannot connect to {ip}:{port}: {last:?}");
+}
+
+#[test]
+fn containers_on_the_default_bridge_reach_each_other_and_the_host_reaches_them() {
+    let d = Daemon::start();
+    import_busybox(&d);
+    d.ok(&["run", "-d", "--name", "na", "busybox", "sleep", "600"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "nb",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /www && echo hello-from-b > /www/index.html && exec httpd -f -p 8080 -h /www",
+    ]);
+    let (ip_a, ip_b) = (ip_of(&d, "na"), ip_of(&d, "nb"));
+    let subnet_prefix = d.net.subnet.trim_end_matches("0/24");
+    for ip in [ip_a, ip_b] {
+        assert!(
+            ip.to_string().starts_with(subnet_prefix),
+            "{ip} is not in {}",
+            d.net.subnet
+        );
+    }
+    assert_ne!(ip_a, ip_b);
+    // The default route goes via the bridge.
+    let routes = d.ok(&["exec", "na", "ip", "route"]);
+    assert!(
+        routes.contains(&format!("default via {}", d.net.gateway())),
+        "{routes}"
+    );
+    // Only lo and eth0 inside.
+    let links = link_names(&d.ok(&["exec", "na", "ip", "-o", "link"]));
+    assert_eq!(links, ["lo", "eth0"], "{links:?}");
+
+    // Container to container by IP, both ways.
+    d.ok(&[
+        "exec",
+        "na",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "5",
+        &ip_b.to_string(),
+    ]);
+    d.ok(&[
+        "exec",
+        "nb",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "5",
+        &ip_a.to_string(),
+    ]);
+    // And through berth's CLI.
+    let out = d.berth(&[
+        "exec",
+        "na",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "5",
+        &ip_b.to_string(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    // The host reaches a container's address.
+    let page = http_get(ip_b, 8080);
+    assert!(page.contains("hello-from-b"), "{page}");
+
+    // Two veths in the test's bridge, two namespaces, the table is there.
+    let ports = d.net.bridge_ports();
+    assert_eq!(ports.len(), 2, "{ports:?}");
+    assert!(ports.iter().all(|p| p.starts_with("vb")), "{ports:?}");
+    assert_eq!(netns_files(&d).len(), 2);
+    assert!(d.net.table_exists());
+
+    // Stopping one takes its veth and namespace; rm -f the other too.
+    d.ok(&["stop", "-t", "1", "nb"]);
+    assert_eq!(d.net.bridge_ports().len(), 1);
+    assert_eq!(netns_files(&d).len(), 1);
+    // Its address is given back and it gets one again at the next start.
+    d.ok(&["start", "nb"]);
+    let again = ip_of(&d, "nb");
+    d.ok(&[
+        "exec",
+        "na",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "5",
+        &again.to_string(),
+    ]);
+    d.ok(&["rm", "-f", "na", "nb"]);
+    assert!(d.net.bridge_ports().is_empty());
+    assert!(netns_files(&d).is_empty());
+    for p in &ports {
+        assert!(!link_exists(p), "veth {p} is left");
+    }
+}
+
+#[test]
+fn running_containers_keep_their_network_across_a_daemon_restart_and_nothing_is_left() {
+    let mut d = Daemon::start();
+    import_busybox(&d);
+    d.ok(&["run", "-d", "--name", "na", "busybox", "sleep", "600"]);
+    d.ok(&["run", "-d", "--name", "nb", "busybox", "sleep", "600"]);
+    let ip_b = ip_of(&d, "nb");
+    let ports = d.net.bridge_ports();
+    assert_eq!(ports.len(), 2);
+
+    // kill -9: containers live on; the new daemon rebuilds the table.
+    d.kill9();
+    d.restart();
+    d.ok(&[
+        "exec",
+        "na",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "5",
+        &ip_b.to_string(),
+    ]);
+    assert!(d.net.table_exists());
+    // A container started now gets another address.
+    d.ok(&["run", "-d", "--name", "nc", "busybox", "sleep", "600"]);
+    let ip_c = ip_of(&d, "nc");
+    assert_ne!(ip_c, ip_b);
+    assert_ne!(ip_c, ip_of(&d, "na"));
+    d.ok(&[
+        "exec",
+        "nc",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "5",
+        &ip_b.to_string(),
+    ]);
+    let mut veths = d.net.bridge_ports();
+    assert_eq!(veths.len(), 3);
+
+    // A container that exits on its own loses its veth too.
+    d.ok(&["run", "--name", "quick", "busybox", "true"]);
+    assert_eq!(d.net.bridge_ports().len(), 3);
+    d.ok(&["rm", "quick"]);
+
+    // The daemon stops with containers running; the harness ends them.
+    let (bridge, table) = (d.net.bridge.clone(), d.net.table.clone());
+    let exec_root = d.exec_root();
+    veths.extend(ports);
+    drop(d);
+    for v in &veths {
+        assert!(!link_exists(v), "veth {v} is left");
+    }
+    assert!(!link_exists(&bridge), "bridge {bridge} is left");
+    assert!(!table_exists(&table), "nftables table {table} is left");
+    assert!(
+        !exec_root.join("netns").exists()
+            || fs_err::read_dir(exec_root.join("netns"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+}
