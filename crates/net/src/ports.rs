@@ -496,6 +496,14 @@ fn bind(ip: IpAddr, port: u16, proto: Proto) -> Result<Option<Socket>, PortError
     };
     if ip.is_ipv6() {
         socket.set_only_v6(true).map_err(err)?;
+        // An IPv6 TCP binding becomes a listening proxy
+        // ([`Allocator::proxy_ipv6`]): without SO_REUSEADDR the connections
+        // it served, in TIME_WAIT, would keep the next start (a restart of
+        // the container or of berthd) from binding the port again. A
+        // listening socket still keeps everyone else off the port.
+        if proto == Proto::Tcp {
+            socket.set_reuse_address(true).map_err(err)?;
+        }
     }
     socket
         .bind(&SocketAddr::new(ip, port).into())
