@@ -121,6 +121,11 @@ pub(crate) enum CommandFlags {
     Fs(fs::FsFlags),
     #[command(flatten)]
     Ports(ports::PortCommandFlags),
+    /// Manage networks
+    Network {
+        #[command(subcommand)]
+        command: network::NetworkFlags,
+    },
     /// Get real time events from the server
     Events(system::EventsFlags),
     /// Display a live stream of container(s) resource usage statistics

@@ -38,6 +38,8 @@ pub(crate) enum Command {
     Inspect(InspectFlags),
     /// `events`, `stats`, `system df`, the prune commands.
     Observe(crate::flags::system::ObserveCommand),
+    /// `network ...`.
+    Network(crate::flags::network::NetworkFlags),
     /// `berth --version`.
     ShortVersion,
     /// No command: print help.
@@ -143,6 +145,7 @@ impl Settings {
                     command: SystemFlags::Prune(f),
                 }) => Command::Observe(ObserveCommand::SystemPrune(f)),
                 Some(CommandFlags::Container { command }) => Command::Container(Box::new(command)),
+                Some(CommandFlags::Network { command }) => Command::Network(command),
             }
         };
         Ok(Self {

@@ -243,6 +243,7 @@ pub(crate) fn create_config(
     super::security::apply(&o.security, &mut config)?;
     super::ports::apply(&o.ports, &mut config)?;
     super::dns::apply(&o.dns, &mut config)?;
+    super::network::apply(&o.network, &mut config)?;
     super::run_policy::apply(o, &mut config)?;
     Ok(config)
 }

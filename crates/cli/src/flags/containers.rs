@@ -175,6 +175,8 @@ pub(crate) struct ContainerOptions {
     pub(crate) ports: super::ports::PortFlags,
     #[command(flatten)]
     pub(crate) dns: super::dns::DnsFlags,
+    #[command(flatten)]
+    pub(crate) network: super::network::RunNetworkFlags,
     /// Print usage
     // `-h` is `--hostname` here, as in docker.
     #[arg(long = "help", action = ArgAction::Help)]
