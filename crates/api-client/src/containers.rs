@@ -281,6 +281,18 @@ impl Client {
         Ok(())
     }
 
+    /// `DELETE /containers/{name}?link=1` (`rm -l`): removes the legacy
+    /// link `name` (`parent/alias`, sent with its slash as the docker CLI
+    /// does).
+    pub async fn container_remove_link(&self, name: &str) -> Result<(), Error> {
+        let path = format!(
+            "/containers/{}?link=1",
+            name.split('/').map(encode).collect::<Vec<_>>().join("/")
+        );
+        self.call(Method::DELETE, &path, Vec::new(), None).await?;
+        Ok(())
+    }
+
     /// `POST /images/create?fromImage=&tag=` (a pull): the progress
     /// messages; an error status or an error line is an error.
     pub async fn image_pull(&self, image: &str, tag: &str) -> Result<(), Error> {

@@ -394,6 +394,7 @@ pub struct Backends {
     pub images: Arc<dyn ImageBackend>,
     pub containers: Arc<dyn ContainerBackend>,
     pub exec: Arc<dyn crate::handlers::exec::ExecBackend>,
+    pub volumes: Arc<dyn crate::handlers::volumes::VolumeBackend>,
     pub networks: Arc<dyn crate::handlers::networks::NetworkBackend>,
 }
 
@@ -404,6 +405,7 @@ impl Backends {
             system: engine.clone(),
             images: engine.clone(),
             containers: engine.clone(),
+            volumes: engine.clone(),
             networks: engine.clone(),
             exec: engine,
         }

@@ -32,6 +32,7 @@ use axum::response::Response;
 pub use backend::{Backends, ContainerBackend, ImageBackend, SystemBackend};
 pub use error::{ApiError, status_for};
 pub use handlers::exec::ExecBackend;
+pub use handlers::volumes::VolumeBackend;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -516,6 +517,42 @@ mod tests {
         }
     }
 
+    impl VolumeBackend for Fake {
+        fn create_volume(
+            &self,
+            req: berth_engine::volume::CreateRequest,
+        ) -> Result<berth_engine::volume::Volume, berth_engine::volume::VolumeError> {
+            Err(berth_engine::volume::VolumeError::NotFound(
+                req.name.unwrap_or_default(),
+            ))
+        }
+        fn inspect_volume(
+            &self,
+            name: &str,
+        ) -> Result<berth_engine::volume::Volume, berth_engine::volume::VolumeError> {
+            Err(berth_engine::volume::VolumeError::NotFound(name.to_owned()))
+        }
+        fn list_volumes(
+            &self,
+            _: &berth_engine::volume::ListFilters,
+        ) -> Result<Vec<berth_engine::volume::Volume>, berth_engine::volume::VolumeError> {
+            Ok(Vec::new())
+        }
+        fn remove_volume(
+            &self,
+            name: &str,
+            _: bool,
+        ) -> Result<(), berth_engine::volume::VolumeError> {
+            Err(berth_engine::volume::VolumeError::NotFound(name.to_owned()))
+        }
+        fn prune_volumes(
+            &self,
+            _: &berth_engine::volume::PruneFilters,
+        ) -> Result<berth_engine::volume::PruneReport, berth_engine::volume::VolumeError> {
+            Ok(berth_engine::volume::PruneReport::default())
+        }
+    }
+
     impl crate::handlers::networks::NetworkBackend for Fake {
         fn list_networks(
             &self,
@@ -566,6 +603,7 @@ mod tests {
             images: Arc::new(Fake),
             containers: Arc::new(Fake),
             exec: Arc::new(Fake),
+            volumes: Arc::new(Fake),
             networks: Arc::new(Fake),
         });
         let request = Request::builder()

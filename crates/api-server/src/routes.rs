@@ -55,6 +55,10 @@ pub enum Route {
     ImagesPrune,
     NetworksPrune,
     VolumesPrune,
+    VolumeList,
+    VolumeCreate,
+    VolumeInspect(String),
+    VolumeDelete(String),
     BuildPrune,
     ContainerStats(String),
     NetworkList,
@@ -89,6 +93,13 @@ pub fn route(method: &Method, path: &str) -> Route {
             Route::NetworkDisconnect((*id).to_owned())
         }
         ("POST", ["volumes", "prune"]) => Route::VolumesPrune,
+        ("GET", ["volumes"]) => Route::VolumeList,
+        ("POST", ["volumes", "create"]) => Route::VolumeCreate,
+        // dockerd's `{name:.*}`: a name with a slash is looked up (and not found).
+        ("GET", ["volumes", name @ ..]) if image_name(name) => Route::VolumeInspect(name.join("/")),
+        ("DELETE", ["volumes", name @ ..]) if image_name(name) => {
+            Route::VolumeDelete(name.join("/"))
+        }
         ("POST", ["build", "prune"]) => Route::BuildPrune,
         ("GET", ["containers", id, "stats"]) if !id.is_empty() => {
             Route::ContainerStats((*id).to_owned())
@@ -141,6 +152,13 @@ pub fn route(method: &Method, path: &str) -> Route {
         }
         ("DELETE", ["containers", id]) if !id.is_empty() => {
             Route::ContainerDelete((*id).to_owned())
+        }
+        // A legacy link's name, `parent/alias` (`rm -l /web/db`: the
+        // docker CLI sends the slash as it is; dockerd takes it).
+        ("DELETE", ["containers", name @ ..])
+            if name.len() > 1 && name.iter().all(|s| !s.is_empty()) =>
+        {
+            Route::ContainerDelete(name.join("/"))
         }
         ("GET", ["containers", id, "top"]) if !id.is_empty() => {
             Route::ContainerTop((*id).to_owned())
@@ -289,6 +307,11 @@ mod tests {
             Route::ContainerUpdate(s("abc"))
         );
         assert_eq!(route(&Method::DELETE, "/containers/"), Route::NotFound);
+        assert_eq!(
+            route(&Method::DELETE, "/containers/web/db"),
+            Route::ContainerDelete(s("web/db"))
+        );
+        assert_eq!(route(&Method::DELETE, "/containers/web/"), Route::NotFound);
         for (path, want) in [
             ("/containers/abc/restart", Route::ContainerRestart(s("abc"))),
             ("/containers/abc/pause", Route::ContainerPause(s("abc"))),
@@ -298,6 +321,28 @@ mod tests {
             assert_eq!(route(&Method::POST, path), want, "{path}");
             assert_eq!(route(&Method::GET, path), Route::NotFound, "{path}");
         }
+    }
+
+    #[test]
+    fn volume_routes() {
+        let s = |x: &str| x.to_owned();
+        assert_eq!(route(&Method::GET, "/volumes"), Route::VolumeList);
+        assert_eq!(route(&Method::POST, "/volumes/create"), Route::VolumeCreate);
+        assert_eq!(route(&Method::POST, "/volumes/prune"), Route::VolumesPrune);
+        assert_eq!(
+            route(&Method::GET, "/volumes/data"),
+            Route::VolumeInspect(s("data"))
+        );
+        assert_eq!(
+            route(&Method::GET, "/volumes/a/b"),
+            Route::VolumeInspect(s("a/b"))
+        );
+        assert_eq!(
+            route(&Method::DELETE, "/volumes/data"),
+            Route::VolumeDelete(s("data"))
+        );
+        assert_eq!(route(&Method::GET, "/volumes/"), Route::NotFound);
+        assert_eq!(route(&Method::POST, "/volumes/data"), Route::NotFound);
     }
 
     #[test]

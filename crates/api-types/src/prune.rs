@@ -6,15 +6,17 @@ use serde::{Deserialize, Serialize};
 use crate::ImageSummary;
 use crate::container::ContainerSummary;
 
-/// `GET /system/df`. `Volumes` and `BuildCache` are lists of objects
-/// berth does not have yet (always empty).
+/// `GET /system/df`. `BuildCache` is a list of objects berth does not
+/// have yet (always empty).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DiskUsage {
     pub layers_size: i64,
     pub images: Vec<ImageSummary>,
     pub containers: Vec<ContainerSummary>,
-    pub volumes: Vec<serde_json::Value>,
+    /// Volumes without driver options, with `UsageData`.
+    #[serde(default)]
+    pub volumes: Vec<crate::volume::Volume>,
     pub build_cache: Vec<serde_json::Value>,
 }
 

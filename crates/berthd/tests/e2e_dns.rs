@@ -4,8 +4,12 @@
 //! berth CLI and the real docker CLI (28 and 20.10): read with `cat` in a
 //! busybox container, their paths and settings in inspect, a user's edit of
 //! resolv.conf kept across restarts, `--read-only` binding them read-only,
-//! and bad values refused with docker's messages (root only: containers
-//! need mounts and namespaces).
+//! and bad values refused with docker's messages; on user networks the
+//! embedded DNS server answers members, aliases and short IDs, not the
+//! containers of other networks, and forwards other names to the host's
+//! resolver (a tiny one the test runs on a loopback address), and `ping`
+//! reaches a member by name (root only: containers need mounts and
+//! namespaces).
 //!
 //! Each daemon reads a resolver file the test writes (berthd's
 //! `--host-resolv-conf`), so nothing depends on the host's.
@@ -313,4 +317,208 @@ fn bad_values_are_refused_with_dockers_messages() {
         }
     }
     assert_eq!(ok(&d, CLIENTS[0], &["ps", "-aq"]), "");
+}
+
+/// The links of user networks a test made, deleted even when it fails.
+struct Bridges(Vec<String>);
+
+impl Drop for Bridges {
+    fn drop(&mut self) {
+        for b in &self.0 {
+            if std::path::Path::new("/sys/class/net").join(b).exists() {
+                let _ = std::process::Command::new("ip")
+                    .args(["link", "del", b])
+                    .status();
+            }
+        }
+    }
+}
+
+/// A tiny upstream resolver on a loopback address of the host: answers
+/// `outside.example` with `answer`, anything else with NXDOMAIN.
+fn upstream(addr: &str, answer: [u8; 4]) -> std::net::UdpSocket {
+    let socket = std::net::UdpSocket::bind((addr, 53)).unwrap();
+    let s = socket.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, peer)) = s.recv_from(&mut buf) {
+            if n < 12 {
+                break;
+            }
+            // Header: same ID, QR + RD + RA, one question echoed.
+            let q = &buf[..n];
+            let qend = 12 + q[12..].iter().position(|b| *b == 0).unwrap_or(0) + 5;
+            let name_is_ours = String::from_utf8_lossy(&q[12..qend]).contains("outside");
+            let is_a = q.get(qend - 4..qend - 2) == Some(&[0, 1]);
+            let mut r = Vec::from(&q[..2]);
+            let rcode = if name_is_ours { 0 } else { 3 };
+            r.extend_from_slice(&[0x81, 0x80 | rcode, 0, 1]);
+            let answers = u8::from(name_is_ours && is_a);
+            r.extend_from_slice(&[0, answers, 0, 0, 0, 0]);
+            r.extend_from_slice(&q[12..qend]);
+            if answers == 1 {
+                r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4]);
+                r.extend_from_slice(&answer);
+            }
+            let _ = s.send_to(&r, peer);
+        }
+    });
+    socket
+}
+
+#[test]
+fn user_networks_resolve_their_members_and_forward_the_rest() {
+    let pid = std::process::id();
+    // The daemon's own 10.213.<x>.0/24 is reserved for it: its user
+    // networks take 10.214.<x>.0/24, its upstream 127.213.<x>.53.
+    let dir = tempfile::tempdir().unwrap();
+    let host_file = dir.path().join("resolv.conf");
+    fs_err::write(&host_file, "").unwrap();
+    let d = Daemon::start_with(&["--host-resolv-conf", host_file.to_str().unwrap()]);
+    import_busybox(&d);
+    let x: u8 = d.net.subnet.split('.').nth(2).unwrap().parse().unwrap();
+    let up_addr = format!("127.213.{x}.53");
+    fs_err::write(&host_file, format!("nameserver {up_addr}\n")).unwrap();
+    let up = upstream(&up_addr, [10, 214, x, 200]);
+    let bridges = Bridges(vec![format!("bd{pid}a"), format!("bd{pid}b")]);
+    let c = CLIENTS[0];
+    for (net, subnet, bridge) in [
+        ("dnsa", format!("10.214.{x}.0/25"), &bridges.0[0]),
+        ("dnsb", format!("10.214.{x}.128/25"), &bridges.0[1]),
+    ] {
+        ok(
+            &d,
+            c,
+            &[
+                "network",
+                "create",
+                "--subnet",
+                &subnet,
+                "-o",
+                &format!("com.docker.network.bridge.name={bridge}"),
+                net,
+            ],
+        );
+    }
+    ok(
+        &d,
+        c,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "--network",
+            "dnsa",
+            "--network-alias",
+            "www",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    ok(
+        &d,
+        c,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "other",
+            "--network",
+            "dnsb",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    let web_ip = inspect(
+        &d,
+        "web",
+        "{{(index .NetworkSettings.Networks \"dnsa\").IPAddress}}",
+    );
+    let web_id = inspect(&d, "web", "{{.Id}}");
+    assert!(web_ip.starts_with(&format!("10.214.{x}.")), "{web_ip}");
+    let lookup = |name: &str| {
+        d.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "dnsa",
+            "busybox",
+            "busybox",
+            "nslookup",
+            "-type=a",
+            name,
+        ])
+    };
+    for name in ["web", "www", &web_id[..12], "WEB", "web.dnsa"] {
+        let out = lookup(name);
+        assert!(
+            out.status.success() && text(&out.stdout).contains(&format!("Address: {web_ip}")),
+            "nslookup {name}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+    // A container on another network is not a name here; the upstream
+    // says it does not exist.
+    let out = lookup("other");
+    assert!(
+        !text(&out.stdout).contains("Address: 10.214"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Other names come from the host's resolver, asked from the host.
+    let out = lookup("outside.example");
+    assert!(
+        text(&out.stdout).contains(&format!("Address: 10.214.{x}.200")),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    // The files say so, as docker's do.
+    let out = ok(
+        &d,
+        c,
+        &["exec", "web", "sh", "-c", "cat /etc/resolv.conf /etc/hosts"],
+    );
+    assert!(
+        out.contains(&format!(
+            "nameserver 127.0.0.11\noptions ndots:0\n\n\
+             # Based on host file: '{}' (internal resolver)\n\
+             # ExtServers: [host({up_addr})]\n# Overrides: []\n# Option ndots from: internal\n",
+            host_file.display()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("\n{web_ip}\t{}\n", &web_id[..12])),
+        "{out}"
+    );
+    // By name across the bridge.
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "dnsa",
+        "busybox",
+        "busybox",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "5",
+        "web",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    ok(&d, c, &["rm", "-f", "web", "other"]);
+    ok(&d, c, &["network", "rm", "dnsa", "dnsb"]);
+    // An empty datagram ends the upstream's thread.
+    let _ = up.send_to(&[], up.local_addr().unwrap());
 }

@@ -808,3 +808,63 @@ fn tag(client: &str) -> &'static str {
         _ => "d20",
     }
 }
+
+#[test]
+fn rm_link_and_unpause_refusals_as_dockerd() {
+    // Checked against dockerd 20.10 with both docker CLIs: `rm -l` looks
+    // the name up first (a link `parent/alias` is a name; berth has no
+    // legacy links, so none is found), and a container's own name is
+    // "the default link name"; unpause of what is not paused is a plain
+    // error. Nothing is removed or changed.
+    let d = Daemon::start();
+    import_busybox(&d);
+    d.ok(&["run", "-d", "--name", "lk", "busybox", "sleep", "1000"]);
+    for client in CLIENTS {
+        fails(
+            &d,
+            client,
+            &["rm", "-l", "nosuch"],
+            "No such container: nosuch",
+        );
+        fails(
+            &d,
+            client,
+            &["rm", "-l", "/lk/alias"],
+            "No such container: lk/alias",
+        );
+        fails(
+            &d,
+            client,
+            &["rm", "-l", "lk"],
+            "Conflict, cannot remove the default link name of the container",
+        );
+        fails(&d, client, &["unpause", "lk"], "is not paused");
+        assert_eq!(
+            inspect(&d, "lk", "{{.State.Status}}"),
+            "running",
+            "{client}"
+        );
+    }
+    let (status, body) = delete(&d, "/containers/lk?link=1");
+    assert_eq!(status, 500, "{body}");
+    let (status, body) = delete(&d, "/containers/lk/alias?link=1");
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("No such container: lk/alias"), "{body}");
+    let (status, body) = post(&d, "/containers/lk/unpause");
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("is not paused"), "{body}");
+    d.ok(&["rm", "-f", "lk"]);
+}
+
+/// `DELETE path`: the status and the body.
+fn delete(d: &Daemon, path: &str) -> (u16, String) {
+    let mut s = UnixStream::connect(d.socket()).unwrap();
+    write!(
+        s,
+        "DELETE {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut all = String::new();
+    s.read_to_string(&mut all).unwrap();
+    (all[9..12].parse().unwrap(), all)
+}

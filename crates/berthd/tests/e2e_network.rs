@@ -191,6 +191,105 @@ fn containers_on_the_default_bridge_reach_each_other_and_the_host_reaches_them()
 }
 
 #[test]
+fn network_modes_none_host_and_container() {
+    let d = Daemon::start();
+    import_busybox(&d);
+
+    // none: only lo.
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "ip",
+        "-o",
+        "link",
+    ]);
+    assert_eq!(link_names(&out), ["lo"], "{out}");
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "ip",
+        "-o",
+        "addr",
+    ]);
+    assert!(out.contains("127.0.0.1"), "lo is up: {out}");
+
+    // host: the host's interfaces.
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "busybox",
+        "ip",
+        "-o",
+        "link",
+    ]);
+    let inside = link_names(&out);
+    let host: Vec<String> = fs_err::read_dir("/sys/class/net")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "lo")
+        .collect();
+    assert!(
+        host.iter().any(|h| inside.contains(h)),
+        "host links {host:?} not in {inside:?}"
+    );
+
+    // container:X shares X's namespace (its address, its eth0).
+    d.ok(&["run", "-d", "--name", "nx", "busybox", "sleep", "600"]);
+    let ip_x = ip_of(&d, "nx");
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:nx",
+        "busybox",
+        "ip",
+        "-4",
+        "-o",
+        "addr",
+    ]);
+    assert!(out.contains(&format!("inet {ip_x}/")), "{out}");
+    // A container joined to x adds no veth of its own.
+    assert_eq!(d.net.bridge_ports().len(), 1);
+
+    // Joining a missing container is refused, nothing is left.
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:nope",
+        "busybox",
+        "true",
+    ]);
+    assert!(!out.status.success());
+    // Joining a stopped one too.
+    d.ok(&["create", "--name", "idle", "busybox", "true"]);
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:idle",
+        "busybox",
+        "true",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("non running container"), "{stderr}");
+
+    d.ok(&["rm", "-f", "nx", "idle"]);
+    assert!(d.net.bridge_ports().is_empty());
+    assert!(netns_files(&d).is_empty());
+}
+
+#[test]
 fn running_containers_keep_their_network_across_a_daemon_restart_and_nothing_is_left() {
     let mut d = Daemon::start();
     import_busybox(&d);
@@ -254,4 +353,92 @@ fn running_containers_keep_their_network_across_a_daemon_restart_and_nothing_is_
                 .next()
                 .is_none()
     );
+}
+
+/// The IPv4 address of `dev` in container `name`.
+fn ip_on(d: &Daemon, name: &str, dev: &str) -> Ipv4Addr {
+    let out = d.ok(&["exec", name, "ip", "-4", "-o", "addr", "show", "dev", dev]);
+    let cidr = out
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no inet address on {dev} in {out:?}"));
+    cidr.split('/').next().unwrap().parse().unwrap()
+}
+
+/// Whether `from` pings `to` (one packet, 2 s).
+fn pings(d: &Daemon, from: &str, to: Ipv4Addr) -> bool {
+    d.docker(&["exec", from, "ping", "-c", "1", "-W", "2", &to.to_string()])
+        .status
+        .success()
+}
+
+#[test]
+fn user_networks_are_isolated_until_connected_and_leave_nothing_when_removed() {
+    let d = Daemon::start();
+    import_busybox(&d);
+    let (neta, netb) = (d.net.user_subnet(0), d.net.user_subnet(1));
+    d.ok(&["network", "create", "--subnet", &neta, "neta"]);
+    d.ok(&["network", "create", "--subnet", &netb, "netb"]);
+    let ids: Vec<String> = ["neta", "netb"]
+        .iter()
+        .map(|n| {
+            d.ok(&["network", "inspect", "-f", "{{.Id}}", n])
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    for (name, net) in [("a1", "neta"), ("a2", "neta"), ("b1", "netb")] {
+        d.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            net,
+            "busybox",
+            "sleep",
+            "600",
+        ]);
+    }
+    let (a2, b1) = (ip_on(&d, "a2", "eth0"), ip_on(&d, "b1", "eth0"));
+    assert!(neta.starts_with(&a2.to_string()[..a2.to_string().rfind('.').unwrap()]));
+    // Same network: yes. Another network: no, either way.
+    assert!(pings(&d, "a1", a2));
+    assert!(!pings(&d, "a1", b1));
+    assert!(!pings(&d, "b1", a2));
+
+    // Connected to netb as well, a1 reaches b1 through its eth1.
+    d.ok(&["network", "connect", "netb", "a1"]);
+    let a1_on_b = ip_on(&d, "a1", "eth1");
+    assert!(pings(&d, "a1", b1));
+    assert!(pings(&d, "b1", a1_on_b));
+    // Still isolated for those not connected.
+    assert!(!pings(&d, "a2", b1));
+    d.ok(&["network", "disconnect", "netb", "a1"]);
+    let links = link_names(&d.ok(&["exec", "a1", "ip", "-o", "link"]));
+    assert_eq!(links, ["lo", "eth0"], "{links:?}");
+    assert!(!pings(&d, "a1", b1));
+
+    // Removing the containers and networks takes bridges and rules.
+    d.ok(&["rm", "-f", "a1", "a2", "b1"]);
+    let bridges: Vec<String> = ids.iter().map(|id| format!("br-{}", &id[..12])).collect();
+    for b in &bridges {
+        assert!(link_exists(b), "bridge {b} of a network in use");
+    }
+    d.ok(&["network", "rm", "neta", "netb"]);
+    for b in &bridges {
+        assert!(!link_exists(b), "bridge {b} is left");
+    }
+    let rules = std::process::Command::new("nft")
+        .args(["list", "table", "inet", &d.net.table])
+        .output()
+        .unwrap();
+    let rules = String::from_utf8_lossy(&rules.stdout);
+    for id in &ids {
+        assert!(
+            !rules.contains(&format!("net:{id}")),
+            "rules of {id} are left:\n{rules}"
+        );
+    }
 }

@@ -130,6 +130,11 @@ pub(crate) enum CommandFlags {
     Events(system::EventsFlags),
     /// Display a live stream of container(s) resource usage statistics
     Stats(system::StatsFlags),
+    /// Manage volumes
+    Volume {
+        #[command(subcommand)]
+        command: volume::VolumeFlags,
+    },
     /// Manage berth
     System {
         #[command(subcommand)]

@@ -38,6 +38,8 @@ pub(crate) enum Command {
     Inspect(InspectFlags),
     /// `events`, `stats`, `system df`, the prune commands.
     Observe(crate::flags::system::ObserveCommand),
+    /// `volume ...`.
+    Volume(crate::flags::volume::VolumeFlags),
     /// `network ...`.
     Network(crate::flags::network::NetworkFlags),
     /// `berth --version`.
@@ -145,6 +147,7 @@ impl Settings {
                     command: SystemFlags::Prune(f),
                 }) => Command::Observe(ObserveCommand::SystemPrune(f)),
                 Some(CommandFlags::Container { command }) => Command::Container(Box::new(command)),
+                Some(CommandFlags::Volume { command }) => Command::Volume(command),
                 Some(CommandFlags::Network { command }) => Command::Network(command),
             }
         };

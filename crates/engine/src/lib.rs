@@ -165,7 +165,11 @@ impl Engine {
                 &running,
             )
             .map_err(|e| EngineError::Containers(Box::new(e)))?;
-            containers.set_datapath(std::sync::Arc::new(datapath));
+            let datapath = std::sync::Arc::new(datapath);
+            containers.set_datapath(std::sync::Arc::clone(&datapath));
+            networks.set_on_remove(network::RemoveHook(std::sync::Arc::new(move |n| {
+                datapath.remove_network(&n.id, &n.bridge_name);
+            })));
         }
         containers.restart_at_boot();
         let used_by = containers.usage_check();

@@ -58,6 +58,8 @@ pub struct DiskUsage {
     pub images: Vec<ImageUsage>,
     /// Every container, with its sizes.
     pub containers: Vec<ListedContainer>,
+    /// Volumes without driver options, with their usage.
+    pub volumes: Vec<crate::volume::Volume>,
 }
 
 /// What a prune removed.
@@ -280,6 +282,7 @@ impl Engine {
             layers_size: distinct_layers_size(&images),
             images: usage,
             containers,
+            volumes: self.volumes().disk_usage(),
         })
     }
 

@@ -9,7 +9,7 @@ mod params;
 mod prune;
 mod stats;
 mod system;
-mod volumes;
+pub(crate) mod volumes;
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -99,6 +99,11 @@ pub(crate) async fn handle(
         Route::SystemDf => prune::disk_usage(backends.system.clone(), version).await,
         Route::ContainersPrune => prune::containers(backends.system.clone(), req).await,
         Route::ImagesPrune => prune::images(backends.system.clone(), req).await,
+        Route::VolumesPrune => volumes::prune(backends.volumes.clone(), req, version).await,
+        Route::VolumeList => volumes::list(backends.volumes.clone(), req).await,
+        Route::VolumeCreate => volumes::create(backends.volumes.clone(), req).await,
+        Route::VolumeInspect(name) => volumes::inspect(backends.volumes.clone(), name).await,
+        Route::VolumeDelete(name) => volumes::delete(backends.volumes.clone(), name, req).await,
         Route::NetworksPrune => networks::prune(backends.networks.clone(), req).await,
         Route::NetworkList => networks::list(backends.networks.clone(), req).await,
         Route::NetworkInspect(id) => networks::inspect(backends.networks.clone(), id).await,
@@ -108,7 +113,6 @@ pub(crate) async fn handle(
         Route::NetworkDisconnect(id) => {
             networks::disconnect(backends.networks.clone(), id, req).await
         }
-        Route::VolumesPrune => prune::nothing(&req, "volumes"),
         Route::BuildPrune => prune::nothing(&req, "build"),
         Route::Events => events::events(backends.system.clone(), req).await,
         Route::NotFound => ApiError::page_not_found().into_response_body(),

@@ -1,8 +1,8 @@
 //! `GET /system/df` and the prune endpoints: `POST /containers/prune`,
-//! `/images/prune` (the engine's), and `/networks/prune`,
-//! `/volumes/prune`, `/build/prune`, which answer that nothing was
-//! removed: berth has no user networks, volumes or build cache yet (so
-//! `docker system prune` works through all of its steps).
+//! `/images/prune` (the engine's), and `/build/prune`, which answers that
+//! nothing was removed: berth has no build cache yet (so `docker system
+//! prune` works through all of its steps). `/volumes/prune` is in
+//! [`super::volumes`], `/networks/prune` in [`super::networks`].
 
 use std::sync::Arc;
 
@@ -76,7 +76,7 @@ pub(crate) async fn disk_usage(backend: Backend, version: &str) -> Response {
                 .into_iter()
                 .map(|c| super::containers::summary(c, now))
                 .collect(),
-            volumes: Vec::new(),
+            volumes: du.volumes.into_iter().map(super::volumes::to_api).collect(),
             build_cache: Vec::new(),
         }
     });
@@ -142,7 +142,6 @@ pub(crate) async fn images(backend: Backend, req: Request) -> Response {
 pub(crate) fn nothing(req: &Request, kind: &str) -> Response {
     let accepted: &[&str] = match kind {
         "networks" => &["until", "label", "label!"],
-        "volumes" => &["label", "label!", "all"],
         _ => &[
             "until",
             "id",
@@ -159,7 +158,6 @@ pub(crate) fn nothing(req: &Request, kind: &str) -> Response {
     }
     match kind {
         "networks" => json_response(StatusCode::OK, &api::NetworksPruneReport::default()),
-        "volumes" => json_response(StatusCode::OK, &api::VolumesPruneReport::default()),
         _ => json_response(StatusCode::OK, &api::BuildCachePruneReport::default()),
     }
 }

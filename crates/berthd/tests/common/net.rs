@@ -56,6 +56,17 @@ impl TestNet {
         ]
     }
 
+    /// A subnet for a user network of this daemon: `10.214.<x>.<n*64>/26`
+    /// (`n` from 0 to 3).
+    pub(crate) fn user_subnet(&self, n: u8) -> String {
+        assert!(n < 4, "four user subnets per test daemon");
+        format!("10.214.{}.{}/26", self.x(), n * 64)
+    }
+
+    fn x(&self) -> &str {
+        self.subnet.split('.').nth(2).unwrap_or("0")
+    }
+
     /// The gateway (the bridge's own address), `10.213.<x>.1`.
     pub(crate) fn gateway(&self) -> String {
         self.bip.trim_end_matches("/24").to_owned()
@@ -87,8 +98,31 @@ impl TestNet {
             .collect()
     }
 
+    /// Bridges with an address in this daemon's user subnets
+    /// (`10.214.<x>.0/24`): those of its user networks.
+    pub(crate) fn user_bridges(&self) -> Vec<String> {
+        let prefix = format!("inet 10.214.{}.", self.x());
+        let out = Command::new("ip")
+            .args(["-o", "-4", "addr", "show"])
+            .output();
+        let Ok(out) = out else {
+            return Vec::new();
+        };
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains(&prefix))
+            .filter_map(|l| l.split_whitespace().nth(1).map(str::to_owned))
+            .collect()
+    }
+
     /// Removes the veths in the bridge, the bridge and the table, if there.
     pub(crate) fn remove(&self) {
+        for bridge in self.user_bridges() {
+            let _ = Command::new("ip")
+                .args(["link", "del", &bridge])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
         for port in self.bridge_ports() {
             let _ = Command::new("ip")
                 .args(["link", "del", &port])

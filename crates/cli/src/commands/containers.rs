@@ -421,6 +421,9 @@ pub(crate) enum Done {
     /// A message for stderr that is no failure (`rm -f` of what is not
     /// there, as the docker CLI).
     Warning(String),
+    /// A failure found before asking the daemon (reported with the
+    /// daemon's errors, at the end).
+    Failed(String),
 }
 
 /// Runs `op` on each container, all at once (see [`super::parallel`]),
@@ -440,6 +443,7 @@ where
         match r {
             Ok(Done::Line(line)) => printer.data(&format!("{line}\n"))?,
             Ok(Done::Warning(m)) => printer.warn(&m),
+            Ok(Done::Failed(m)) => errors.push(m),
             Err(e) => errors.push(e.to_string()),
         }
         Ok(())
@@ -474,7 +478,18 @@ async fn kill(client: &Client, f: &KillFlags, printer: &mut Printer) -> anyhow::
 
 async fn remove(client: &Client, f: &RmFlags, printer: &mut Printer) -> anyhow::Result<()> {
     each(&f.containers, printer, |name| async move {
-        match client.container_remove(&name, f.force, f.volumes).await {
+        // As the docker CLI: slashes around a name are dropped (a link is
+        // `parent/alias`), and nothing left is an error of its own.
+        let trimmed = name.trim_matches('/');
+        if trimmed.is_empty() {
+            return Ok(Done::Failed("Container name cannot be empty".to_owned()));
+        }
+        let removed = if f.link {
+            client.container_remove_link(trimmed).await
+        } else {
+            client.container_remove(trimmed, f.force, f.volumes).await
+        };
+        match removed {
             Ok(()) => Ok(Done::Line(name)),
             // `rm -f` of what is not there is no failure: the docker CLI
             // prints the daemon's message and goes on (exit 0).

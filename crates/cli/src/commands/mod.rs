@@ -45,6 +45,7 @@ pub(crate) async fn run(settings: Settings, printer: &mut Printer) -> anyhow::Re
         Command::Container(c) => containers::run(&client, c, printer).await,
         Command::Inspect(f) => containers::inspect(&client, f, printer).await,
         Command::Observe(c) => system::run(&client, c, printer).await,
+        Command::Volume(c) => volume::run(&client, c, printer).await,
         Command::Network(c) => network::run(&client, c, printer).await,
         Command::ShortVersion => {
             printer.data(&format!("berth version {VERSION}, build {GIT_COMMIT}\n"))?;

@@ -38,7 +38,7 @@ fn api(e: berth_api_client::Error) -> anyhow::Error {
 }
 
 /// docker's `units.HumanSize`: decimal units, four significant digits.
-fn human_size4(size: i64) -> String {
+pub(crate) fn human_size4(size: i64) -> String {
     const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
     #[allow(clippy::cast_precision_loss, reason = "display only")]
     let mut v = size as f64;
@@ -69,7 +69,7 @@ fn reclaimable(reclaimable: i64, total: i64) -> String {
 
 /// Asks `question [y/N] ` on stdout; a `y` line is yes (docker's
 /// `prompt.Confirm`). End of input is no.
-fn confirm(printer: &mut Printer, question: &str) -> anyhow::Result<bool> {
+pub(crate) fn confirm(printer: &mut Printer, question: &str) -> anyhow::Result<bool> {
     printer.data(&format!("{question} [y/N] "))?;
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
@@ -291,6 +291,19 @@ fn df_rows(du: &DiskUsage) -> Vec<Value> {
         .filter_map(|c| c.size_rw)
         .sum();
     let running = du.containers.iter().filter(|c| active(&c.state)).count();
+    // docker's volume row: sizes of -1 (unreadable) left out.
+    let usage: Vec<(i64, i64)> = du
+        .volumes
+        .iter()
+        .filter_map(|v| v.usage_data.map(|u| (u.size, u.ref_count)))
+        .collect();
+    let volumes_active = usage.iter().filter(|(_, refs)| *refs > 0).count();
+    let volumes_size: i64 = usage.iter().filter(|(s, _)| *s != -1).map(|(s, _)| s).sum();
+    let volumes_idle: i64 = usage
+        .iter()
+        .filter(|(s, refs)| *s != -1 && *refs == 0)
+        .map(|(s, _)| s)
+        .sum();
     let row = |t: &str, total: usize, active: usize, size: String, recl: String| {
         json!({"Type": t, "TotalCount": total.to_string(), "Active": active.to_string(),
                "Size": size, "Reclaimable": recl})
@@ -313,9 +326,9 @@ fn df_rows(du: &DiskUsage) -> Vec<Value> {
         row(
             "Local Volumes",
             du.volumes.len(),
-            0,
-            human_size4(0),
-            reclaimable(0, 0),
+            volumes_active,
+            human_size4(volumes_size),
+            reclaimable(volumes_idle, volumes_size),
         ),
         row(
             "Build Cache",
@@ -375,9 +388,10 @@ fn df_verbose(du: &DiskUsage) -> anyhow::Result<String> {
         &ps_headers(),
     )?);
     out.push_str("\nLocal Volumes space usage:\n\n");
+    let volumes: Vec<Value> = du.volumes.iter().map(super::volume::row).collect();
     out.push_str(&render_rows(
         &table("{{.Name}}\t{{.Links}}\t{{.Size}}"),
-        &[],
+        &volumes,
         &json!({"Name": "VOLUME NAME", "Links": "LINKS", "Size": "SIZE"}),
     )?);
     out.push_str(&format!("\nBuild cache usage: {}\n\n", human_size4(0)));

@@ -108,6 +108,11 @@ impl DataPath {
         self.networks.endpoints_for(id)
     }
 
+    /// The network service the data path takes endpoints from.
+    pub fn networks(&self) -> &Networks {
+        &self.networks
+    }
+
     /// The nftables table's name (for port publishing's rules).
     pub fn table(&self) -> &nft::Table {
         &self.table
@@ -199,6 +204,9 @@ impl DataPath {
         if let Err(e) = self.table.remove_network(network_id) {
             tracing::warn!(network = network_id, error = %e, "cannot remove a network's nftables rules");
         }
+        if bridge.is_empty() {
+            return;
+        }
         match Netlink::new().and_then(|mut nl| nl.delete_link(bridge)) {
             Ok(_) => {}
             Err(e) => {
@@ -281,6 +289,47 @@ impl DataPath {
                 .map_err(|e| internal(e.to_string()))?;
         }
         Ok(())
+    }
+
+    /// `network connect` of a running container: a veth for its new
+    /// endpoint `ep`, named after the highest `eth<N>` inside plus one. No
+    /// default route changes.
+    pub fn plug(&self, container_id: &str, ep: &Endpoint) -> Result<(), ContainerError> {
+        if ep.driver != DRIVER_BRIDGE {
+            return Ok(());
+        }
+        let path = self.netns_path(container_id);
+        if !netns::is_netns(&path) {
+            return Err(ContainerError::Conflict {
+                message: format!(
+                    "container {container_id} has no network namespace of its own to connect"
+                ),
+            });
+        }
+        self.ensure_network(ep)?;
+        let mut inside = netns::run_in(&path, Netlink::new)
+            .map_err(|e| internal(e.to_string()))?
+            .map_err(|e| internal(e.to_string()))?;
+        let next = inside
+            .links()
+            .map_err(|e| internal(e.to_string()))?
+            .iter()
+            .filter_map(|l| l.name.strip_prefix("eth")?.parse::<usize>().ok())
+            .max()
+            .map_or(0, |n| n + 1);
+        let spec = link_endpoint(container_id, ep, next, false)?;
+        let fd = netns::open(&path).map_err(|e| internal(e.to_string()))?;
+        let mut host = Netlink::new().map_err(|e| internal(e.to_string()))?;
+        link::attach(&mut host, &mut inside, fd.as_fd(), &spec).map_err(|e| internal(e.to_string()))
+    }
+
+    /// `network disconnect` of a running container: its veth on that
+    /// network goes.
+    pub fn unplug(&self, container_id: &str, network_id: &str) {
+        let name = link::host_ifname(container_id, network_id);
+        if let Err(e) = Netlink::new().and_then(|mut nl| nl.delete_link(&name)) {
+            tracing::warn!(container = container_id, link = name, error = %e, "cannot delete a veth");
+        }
     }
 
     /// Deletes the host ends of `id`'s veths (their peers go with them).

@@ -228,6 +228,8 @@ struct Inner {
     /// once the network service is open; without it a container gets an
     /// empty network namespace from the runtime).
     datapath: std::sync::OnceLock<Arc<datapath::DataPath>>,
+    /// The embedded DNS servers of running containers on user networks.
+    dns: networking::DnsServers,
     /// Host ports held for running containers, and their DNAT rules.
     ports: ports::PortService,
 }
@@ -357,6 +359,7 @@ impl Containers {
             execs: exec::Execs::default(),
             health: health::Monitors::default(),
             datapath: std::sync::OnceLock::new(),
+            dns: networking::DnsServers::default(),
             ports: ports::PortService::default(),
         });
         let running: Vec<Container> = lock(&inner.table)
@@ -1240,7 +1243,7 @@ impl Inner {
             } else {
                 datapath::SpecNetns::Fresh
             },
-            net_files_dir: Some(self.store.dir(&c.id)),
+            net_files_dir: rootfs_mounted.then(|| self.store.dir(&c.id)),
         };
         let spec = spec::build(c, &ctx)?;
         let bundle = self.bundle_dir(&c.id);
@@ -1258,10 +1261,24 @@ impl Inner {
 
     /// `/etc/resolv.conf`, `/etc/hosts`, `/etc/hostname` of `c`, written
     /// into its directory before each start.
+    /// After the data path set the network up: on a user network, the
+    /// embedded DNS server is started in the container's namespace.
     fn write_resolution_files(&self, c: &Container) -> Result<()> {
-        let mut r = networking::Resolution::isolated(self.settings.host_resolv_conf.clone());
-        r.host_gateway = self.settings.host_gateway;
-        networking::write_resolution_files(&self.store.dir(&c.id), c, &r).map(drop)
+        let mut base = networking::Resolution::isolated(self.settings.host_resolv_conf.clone());
+        base.host_gateway = self.settings.host_gateway;
+        let endpoints = self
+            .datapath
+            .get()
+            .map(|dp| dp.networks().endpoints_for(&c.id))
+            .unwrap_or_default();
+        let r = networking::resolution_of(c, &endpoints, base);
+        let upstream = networking::write_resolution_files(&self.store.dir(&c.id), c, &r)?;
+        if let (Some(dp), true) = (self.datapath.get(), networking::on_user_network(&endpoints)) {
+            let names = Arc::new(dp.networks().names_for(&c.id));
+            self.dns
+                .start(&c.id, &dp.netns_path(&c.id), names, upstream)?;
+        }
+        Ok(())
     }
 
     /// Mounts the root file system, writes the bundle, starts the shim and
@@ -1296,8 +1313,8 @@ impl Inner {
         let state_dir = self.shim_dir(&c.id);
         let _ = fs_err::remove_dir_all(&state_dir);
         let launched = security::mount_shm(c, &self.exec_dir(&c.id))
-            .and_then(|()| self.write_resolution_files(c))
             .and_then(|()| self.write_bundle(c, true))
+            .and_then(|()| self.write_resolution_files(c))
             .and_then(|()| self.publish_ports(c))
             .and_then(|()| {
                 shim::spawn(&shim::Launch {
@@ -1324,6 +1341,7 @@ impl Inner {
             Err(e) => {
                 let _ = fs_err::remove_dir_all(&state_dir);
                 security::release_shm(&self.exec_dir(&c.id));
+                self.dns.stop(&c.id);
                 self.teardown_network(&c.id);
                 undo_mounts();
                 self.ports.release(&c.id);
@@ -1358,6 +1376,7 @@ impl Inner {
             }
         }
         security::release_shm(&self.exec_dir(id));
+        self.dns.stop(id);
         self.teardown_network(id);
         self.ports.release(id);
         let rootfs = self.rootfs_dir(id);

@@ -164,9 +164,9 @@ fn content_hash(bytes: &[u8]) -> String {
 }
 
 /// Adds the bind mounts of the files in `dir` to the spec `value`, as
-/// dockerd's `NetworkMounts`: skipped when the file was not written
-/// (a container not started yet) or when the user mounted something at
-/// that path; read-only with `--read-only`.
+/// dockerd's `NetworkMounts` (at start: the files are created empty if
+/// missing and written once the network is set up): skipped when the user
+/// mounted something at that path; read-only with `--read-only`.
 pub(crate) fn add_resolution_mounts(value: &mut Value, dir: &Path, readonly_rootfs: bool) {
     let taken: Vec<String> = value["mounts"]
         .as_array()
@@ -180,6 +180,12 @@ pub(crate) fn add_resolution_mounts(value: &mut Value, dir: &Path, readonly_root
     let mut options = vec!["rbind", "rprivate"];
     if readonly_rootfs {
         options.push("ro");
+    }
+    for (source, _) in resolution_files(dir) {
+        // Written right after the spec, before the process starts.
+        if !source.is_file() {
+            let _ = fs_err::write(&source, "");
+        }
     }
     for (source, destination) in resolution_files(dir) {
         if !source.is_file() || taken.iter().any(|t| t == destination) {
@@ -216,11 +222,6 @@ mod resolution_tests {
     fn mounts_skip_user_mounts_and_missing_files() {
         let tmp = tempfile::tempdir().unwrap();
         let mut v = json!({"mounts": [{"destination": "/etc/hosts/", "type": "bind"}]});
-        add_resolution_mounts(&mut v, tmp.path(), false);
-        assert_eq!(v["mounts"].as_array().unwrap().len(), 1);
-        for name in ["resolv.conf", "hostname", "hosts"] {
-            fs_err::write(tmp.path().join(name), "x").unwrap();
-        }
         add_resolution_mounts(&mut v, tmp.path(), true);
         let m = v["mounts"].as_array().unwrap();
         assert_eq!(m.len(), 3);
@@ -238,4 +239,87 @@ mod resolution_tests {
         assert_eq!(content_hash(b""), "fnv1a64:cbf29ce484222325");
         assert_ne!(content_hash(b"a"), content_hash(b"b"));
     }
+}
+
+// ---- the embedded DNS server of user networks (netdns) ----
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use berth_net::dns::{self as netdns, DnsServer, Upstreams};
+
+use crate::network::{DRIVER_BRIDGE, Endpoint};
+
+/// The embedded DNS servers of running containers, by container ID.
+#[derive(Debug, Default)]
+pub(crate) struct DnsServers(Mutex<HashMap<String, DnsServer>>);
+
+impl DnsServers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, DnsServer>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Stops container `id`'s server, if it has one (repeatable).
+    pub(crate) fn stop(&self, id: &str) {
+        let server = self.lock().remove(id);
+        if let Some(s) = server {
+            s.stop();
+        }
+    }
+
+    /// Starts `id`'s server in its namespace at `netns`, answering its
+    /// networks' names, forwarding the rest to `upstream`.
+    pub(crate) fn start(
+        &self,
+        id: &str,
+        netns: &Path,
+        names: Arc<dyn netdns::Names>,
+        upstream: Vec<netfiles::ExtServer>,
+    ) -> Result<(), ContainerError> {
+        self.stop(id);
+        let server = netdns::start(
+            netns,
+            names,
+            Upstreams {
+                servers: upstream,
+                port: 53,
+                netns: Some(netns.to_owned()),
+            },
+        )
+        .map_err(|e| ContainerError::Internal {
+            message: e.to_string(),
+        })?;
+        self.lock().insert(id.to_owned(), server);
+        Ok(())
+    }
+}
+
+/// On a user network (a bridge network other than the default one) the
+/// container gets the embedded DNS server, as in docker.
+pub(crate) fn on_user_network(endpoints: &[Endpoint]) -> bool {
+    endpoints
+        .iter()
+        .any(|e| e.driver == DRIVER_BRIDGE && e.network_name != "bridge")
+}
+
+/// The resolution files' view of a started container with `endpoints`.
+pub(crate) fn resolution_of(c: &Container, endpoints: &[Endpoint], base: Resolution) -> Resolution {
+    let mut r = base;
+    if c.options.network.mode_name() == "host" {
+        r.mode = ResolvMode::Host;
+        return r;
+    }
+    r.own_addresses = endpoints
+        .iter()
+        .flat_map(|e| e.address.into_iter().chain(e.address6))
+        .collect();
+    let ipv6 = endpoints.iter().any(|e| e.address6.is_some());
+    r.mode = if on_user_network(endpoints) {
+        ResolvMode::Internal { ipv6 }
+    } else {
+        ResolvMode::Legacy { ipv6 }
+    };
+    r
 }

@@ -160,7 +160,11 @@ impl Containers {
     pub fn unpause(&self, id_or_name: &str) -> Result<()> {
         let c = self.get(id_or_name)?;
         if c.state.status != Status::Running || !c.state.paused {
-            return Err(conflict(format!("Container {} is not paused", c.id)));
+            // dockerd's plain error (500, not a conflict: moby's
+            // containerUnpause; checked against dockerd 20.10).
+            return Err(ContainerError::Internal {
+                message: format!("Container {} is not paused", c.id),
+            });
         }
         match shim::request(&self.inner.shim_dir(&c.id), &Request::Resume) {
             Ok(_) => {}

@@ -85,18 +85,30 @@ impl Engine {
         if updated.state.status != Status::Running {
             return Ok(None);
         }
-        match self
+        let plugged = self
             .networks
             .attach_one(&updated.id, &updated.name, &net.id, &ep)
-        {
-            Ok((endpoint, _)) => Ok(Some(endpoint)),
+            .map_err(ContainerError::from)
+            .and_then(|(endpoint, _)| {
+                // The veth into the network's bridge, now.
+                let dp = self.containers().datapath().cloned();
+                match dp.map_or(Ok(()), |dp| dp.plug(&updated.id, &endpoint)) {
+                    Ok(()) => Ok(endpoint),
+                    Err(e) => {
+                        let _ = self.networks.detach_one(&updated.id, &net.id);
+                        Err(e)
+                    }
+                }
+            });
+        match plugged {
+            Ok(endpoint) => Ok(Some(endpoint)),
             Err(e) => {
                 // Nothing half-done: the container is not on it after all.
                 let _ = self.containers().update_networks(&updated.id, |_, cfg| {
                     cfg.endpoints.remove(&name);
                     Ok(())
                 });
-                Err(e.into())
+                Err(e)
             }
         }
     }
@@ -138,6 +150,9 @@ impl Engine {
             Ok(())
         })?;
         if let Some(net) = net {
+            if let Some(dp) = self.containers().datapath() {
+                dp.unplug(&updated.id, &net.id);
+            }
             self.networks.detach_one(&updated.id, &net.id)?;
         }
         Ok(())

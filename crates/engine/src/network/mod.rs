@@ -17,6 +17,7 @@
 
 mod glue;
 pub mod model;
+mod names;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -105,6 +106,19 @@ struct Inner {
     dir: PathBuf,
     table: Mutex<BTreeMap<String, Network>>,
     events: EventBus,
+    /// Called after a network is removed (`network rm`, `prune`): the data
+    /// path deletes its bridge and nftables rules.
+    on_remove: std::sync::OnceLock<RemoveHook>,
+}
+
+/// What runs after a network is removed.
+#[derive(Clone)]
+pub struct RemoveHook(pub Arc<dyn Fn(&Network) + Send + Sync>);
+
+impl std::fmt::Debug for RemoveHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RemoveHook")
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -148,6 +162,7 @@ impl Networks {
             dir,
             table: Mutex::new(table),
             events: settings.events,
+            on_remove: std::sync::OnceLock::new(),
         });
         let me = Self { inner };
         me.ensure_builtins(&settings.default_bridge, settings.default_bip)?;
@@ -392,8 +407,16 @@ impl Networks {
         }
         table.remove(&net.id);
         drop(table);
+        if let Some(hook) = self.inner.on_remove.get() {
+            (hook.0)(&net);
+        }
         self.inner.emit(&net, "destroy", &[]);
         Ok(net)
+    }
+
+    /// Sets what runs after a network is removed (once).
+    pub fn set_on_remove(&self, hook: RemoveHook) {
+        let _ = self.inner.on_remove.set(hook);
     }
 
     /// Checks what a container asks for at create (or connect) and fills

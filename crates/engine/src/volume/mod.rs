@@ -449,6 +449,9 @@ impl Volumes {
 
     /// Installs the check `remove`, `prune`, the `dangling` filter and
     /// `UsageData.RefCount` use to learn which containers refer to a volume.
+    /// The service never calls it while holding its own lock, so the check
+    /// may take the container service's locks even if a container start
+    /// holding them calls [`Volumes::mount`].
     pub fn set_usage(&self, check: UsageCheck) {
         *self.usage.write().unwrap_or_else(|p| p.into_inner()) = Some(check);
     }
@@ -576,6 +579,10 @@ impl Volumes {
     /// to it (even with `force`). With `force`, a missing volume is not an
     /// error (dockerd's `PurgeOnError`). Emits `destroy`.
     pub fn remove(&self, name: &str, force: bool) -> Result<(), VolumeError> {
+        // Asked before taking the volume lock: the check takes the
+        // container service's locks, and a container start holding those
+        // may be waiting in `mount` for ours.
+        let users = self.users(name);
         let mut table = self.lock();
         let Some(entry) = table.get(name) else {
             return if force {
@@ -584,7 +591,6 @@ impl Volumes {
                 Err(VolumeError::NotFound(name.to_owned()))
             };
         };
-        let users = self.users(name);
         if !users.is_empty() {
             return Err(VolumeError::InUse {
                 name: name.to_owned(),

@@ -122,11 +122,16 @@ pub(crate) async fn rename(backend: Backend, id: String, req: Request) -> Respon
 pub(crate) async fn delete(backend: Backend, id: String, req: Request) -> Response {
     let q = query_of(&req);
     if flag(&q, "link") {
-        // `rm -l NAME`: berth has no legacy links yet (the networking
-        // issue adds them), so NAME is a container's own name, which
-        // dockerd refuses with this message.
+        // `rm -l NAME`: as dockerd, NAME is looked up first (a link name
+        // `parent/alias` is a name too; berth has no legacy links yet, so
+        // one is never found: 404 "No such container"); a container's own
+        // name is refused with dockerd's plain error (500).
+        let lookup = id.clone();
+        if let Err(e) = blocking(move || backend.inspect_container(&lookup)).await {
+            return e.into_response_body();
+        }
         return ApiError::new(
-            berth_engine::ErrorClass::Conflict,
+            berth_engine::ErrorClass::Internal,
             "Conflict, cannot remove the default link name of the container",
         )
         .into_response_body();

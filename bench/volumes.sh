@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# berth vs docker vs podman: file I/O throughput into a named volume, a bind
+# mount and the container's own (overlay) layer, against the same commands run
+# on the host directly, in one run.
+#
+#   bench/volumes.sh [ROUNDS]          (default 3; also ROUNDS=...)
+#   SIZE_MB=N                          the big file, MiB (default 1024)
+#   FILES=N                            the many-small-files tree: N files of 4 KiB (default 20000)
+#   BERTH_CLIENT=berth|docker          which client drives berthd (see bench/engines.sh)
+#
+# Four measurements per place, each timed inside the container by busybox's
+# `time` (so the engine's exec and attach costs are not counted), and on the
+# host by the host's busybox running the same script:
+#   write MB/s     dd if=/dev/zero of=DIR/big bs=1M count=SIZE_MB conv=fsync
+#   read MB/s      dd if=DIR/big of=/dev/null bs=1M (page cache warm: the host's
+#                  caches are shared, so they are not dropped)
+#   untar files/s  tar -xf in.tar -C DIR (FILES files of 4 KiB, no fsync)
+#   tar files/s    tar -cf /dev/null -C DIR files
+# The tar of small files is made once on the host and copied into each container
+# (untimed). Places: `volume` (-v bench-vol:/vol), `bind` (-v HOSTDIR:/bind, a
+# directory on the same disk as the host's own), `overlay` (a directory in the
+# container's writable layer). Prints the median over ROUNDS of each figure and
+# its ratio to the host's (target: >= 0.95x for volumes and binds).
+#
+# Engines run on private roots set up by bench/engines.sh (which also cleans up
+# everything on exit, failure or Ctrl-C). Needs root. Smoke-test with tiny
+# sizes: SIZE_MB=8 FILES=100 ROUNDS=1 bench/volumes.sh
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. bench/lib.sh
+
+ROUNDS="${1:-${ROUNDS:-3}}"
+SIZE_MB="${SIZE_MB:-1024}"
+FILES="${FILES:-20000}"
+ME="bench/volumes.sh"
+for v in ROUNDS SIZE_MB FILES; do
+    if ! [ "${!v}" -ge 1 ] 2>/dev/null; then
+        echo "usage: $ME [ROUNDS]  (ROUNDS, SIZE_MB, FILES >= 1)" >&2
+        exit 2
+    fi
+done
+command -v busybox >/dev/null || { echo "$ME: busybox not found on the host (apt-get install busybox)" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "$ME: python3 not found" >&2; exit 1; }
+
+. bench/engines.sh
+
+NAMES=(berth docker podman)
+PLACES=(volume bind overlay)
+TESTS=(write read untar tar)
+# client NAME: sets CMD to that engine's client command line.
+client() {
+    case "$1" in
+        berth) CMD=("${BERTH[@]}") ;;
+        docker) CMD=("${DOCKER[@]}") ;;
+        podman) CMD=("${PODMAN[@]}") ;;
+    esac
+}
+run_flags() {
+    case "$1" in
+        berth) echo "${BERTH_NET[*]}" ;;
+        docker) echo "--network none" ;;
+        podman) echo "--network none ${PODMAN_CG[*]}" ;;
+    esac
+}
+
+echo "making $FILES files of 4 KiB..." >&2
+python3 - "$W/in.tar" "$FILES" <<'EOF'
+import io, sys, tarfile
+path, n = sys.argv[1], int(sys.argv[2])
+block = bytes(range(256)) * 16
+with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as t:
+    d = tarfile.TarInfo("files")
+    d.type, d.mode = tarfile.DIRTYPE, 0o755
+    t.addfile(d)
+    for i in range(n):
+        info = tarfile.TarInfo(f"files/f{i}")
+        info.size, info.mode = len(block), 0o644
+        t.addfile(info, io.BytesIO(block))
+EOF
+
+# The measuring script, run by `sh -s DIR IN SIZE_MB` in a container or on the
+# host; prints "write S", "read S", "untar S", "tar S" (seconds, busybox
+# `time`'s centiseconds).
+cat > "$W/measure.sh" <<'EOF'
+dir="$1" in="$2" size="$3"
+secs() {
+    # busybox time: "real\t1m 2.34s"
+    sed -n 's/^real[[:space:]]*\([0-9]*\)m[[:space:]]*\([0-9.]*\)s$/\1 \2/p' | awk '{ print $1 * 60 + $2 }'
+}
+mkdir -p "$dir"
+echo "write $( { time dd if=/dev/zero of="$dir/big" bs=1M count="$size" conv=fsync; } 2>&1 | secs)"
+echo "read $( { time dd if="$dir/big" of=/dev/null bs=1M; } 2>&1 | secs)"
+rm -f "$dir/big"
+echo "untar $( { time tar -xf "$in" -C "$dir"; } 2>&1 | secs)"
+echo "tar $( { time tar -cf /dev/null -C "$dir" files; } 2>&1 | secs)"
+rm -rf "$dir/files"
+EOF
+
+declare -A SECS FAILED
+# note KEY "write S\nread S..." -> appends each figure to SECS[KEY,test]
+note() {
+    local key="$1" line t s
+    while read -r t s; do
+        [ -n "$t" ] && [ -n "$s" ] || continue
+        SECS[$key,$t]="${SECS[$key,$t]:-} $s"
+    done <<< "$2"
+}
+
+measure_host() {
+    local out
+    rm -rf "$W/host-dir"
+    if out=$(busybox sh -s "$W/host-dir" "$W/in.tar" "$SIZE_MB" < "$W/measure.sh" 2>&1); then
+        note host "$out"
+    else
+        FAILED[host]="$out"
+    fi
+}
+
+# measure_engine NAME ROUND: one container with a named volume and a bind
+# mount; the measuring script runs in it for each place.
+measure_engine() {
+    local name="$1" round="$2" flags c out place dir
+    client "$name"
+    flags="$(run_flags "$name")"
+    c="vb-$name-$round"
+    mkdir -p "$W/bind-$name"
+    # shellcheck disable=SC2086 # flags are words
+    if ! out=$(timeout -s KILL 120 "${CMD[@]}" run -d $flags --name "$c" \
+        -v "bench-vol-$name:/vol" -v "$W/bind-$name:/bind" busybox sleep 100000 2>&1); then
+        for place in "${PLACES[@]}"; do FAILED[$name,$place]="run: $out"; done
+        return 0
+    fi
+    if ! out=$(timeout -s KILL 300 "${CMD[@]}" exec -i "$c" sh -c 'cat > /in.tar' < "$W/in.tar" 2>&1); then
+        for place in "${PLACES[@]}"; do FAILED[$name,$place]="copy in.tar: $out"; done
+    else
+        for place in "${PLACES[@]}"; do
+            case "$place" in
+                volume) dir=/vol/t ;;
+                bind) dir=/bind/t ;;
+                overlay) dir=/ovl/t ;;
+            esac
+            if out=$(timeout -s KILL 3600 "${CMD[@]}" exec -i "$c" sh -s "$dir" /in.tar "$SIZE_MB" \
+                < "$W/measure.sh" 2>&1); then
+                note "$name,$place" "$out"
+            else
+                FAILED[$name,$place]="$out"
+            fi
+        done
+    fi
+    timeout -s KILL 120 "${CMD[@]}" rm -f "$c" >/dev/null 2>&1 || true
+}
+
+for ((round = 0; round < ROUNDS; round++)); do
+    echo "round $((round + 1))/$ROUNDS..." >&2
+    measure_host
+    # A rotating order, so no engine always runs first.
+    for ((i = 0; i < ${#NAMES[@]}; i++)); do
+        measure_engine "${NAMES[$(((i + round) % ${#NAMES[@]}))]}" "$round"
+    done
+done
+
+# median of the seconds recorded under KEY,TEST (empty when none)
+median_secs() {
+    local v="${SECS[$1,$2]:-}"
+    [ -n "$v" ] || return 0
+    tr ' ' '\n' <<< "$v" | grep -v '^$' | sort -n |
+        awk '{ v[NR] = $1 } END { m = int((NR + 1) / 2); print v[m] }'
+}
+# rate TEST SECONDS -> MB/s or files/s
+rate() {
+    local test="$1" s="$2"
+    case "$test" in
+        write|read) awk -v n="$SIZE_MB" -v s="$s" 'BEGIN { if (s <= 0) s = 0.01; printf "%.0f", n * 1.048576 / s }' ;;
+        *) awk -v n="$FILES" -v s="$s" 'BEGIN { if (s <= 0) s = 0.01; printf "%.0f", n / s }' ;;
+    esac
+}
+
+echo
+echo "volumes: SIZE_MB=$SIZE_MB FILES=$FILES (4 KiB each) ROUNDS=$ROUNDS; medians; ratio = engine / host (higher is better)"
+echo "busybox time has 10 ms resolution: tiny sizes give meaningless rates."
+printf '%-8s %-8s %14s %14s %14s %14s\n' engine place "write MB/s" "read MB/s" "untar f/s" "tar f/s"
+declare -A HOST_RATE
+line="host     -       "
+for t in "${TESTS[@]}"; do
+    s="$(median_secs host "$t")"
+    if [ -n "$s" ]; then HOST_RATE[$t]="$(rate "$t" "$s")"; line+=" $(printf '%14s' "${HOST_RATE[$t]}")"; else line+=" $(printf '%14s' fail)"; fi
+done
+echo "$line"
+for name in "${NAMES[@]}"; do
+    for place in "${PLACES[@]}"; do
+        line="$(printf '%-8s %-8s' "$name" "$place")"
+        for t in "${TESTS[@]}"; do
+            s="$(median_secs "$name,$place" "$t")"
+            if [ -z "$s" ]; then
+                cell=fail
+            else
+                r="$(rate "$t" "$s")"
+                cell="$r"
+                if [ -n "${HOST_RATE[$t]:-}" ] && [ "${HOST_RATE[$t]}" -gt 0 ]; then
+                    cell="$r ($(awk -v a="$r" -v b="${HOST_RATE[$t]}" 'BEGIN { printf "%.2fx", a / b }'))"
+                fi
+            fi
+            line+=" $(printf '%14s' "$cell")"
+        done
+        echo "$line"
+    done
+done
+if [ "${#FAILED[@]}" -gt 0 ]; then
+    echo
+    echo "failures (first lines):"
+    for k in "${!FAILED[@]}"; do
+        echo "  $k: $(head -c 300 <<< "${FAILED[$k]}" | head -3 | tr '\n' ' ')"
+    done
+fi
