@@ -72,6 +72,20 @@ impl TestNet {
         self.bip.trim_end_matches("/24").to_owned()
     }
 
+    /// A smaller subnet for user network `k` (0..8) of this daemon's
+    /// tests: `10.214.<x>.<32k>/27` (inside [`TestNet::user_subnet`]'s
+    /// `10.214.<x>.0/24`; a test uses one scheme or the other).
+    pub(crate) fn user_subnet_27(&self, k: u8) -> String {
+        let x = self.subnet.split('.').nth(2).unwrap_or("0");
+        format!("10.214.{x}.{}/27", u16::from(k % 8) * 32)
+    }
+
+    /// A bridge name for user network `k` of this daemon's tests
+    /// (`b<k>-<pid>-<n>`, at most 15 bytes).
+    pub(crate) fn user_bridge(&self, k: u8) -> String {
+        format!("b{k}{}", self.bridge.trim_start_matches("bt"))
+    }
+
     /// Whether the bridge link exists in the host's namespace.
     pub(crate) fn bridge_exists(&self) -> bool {
         link_exists(&self.bridge)
@@ -133,6 +147,13 @@ impl TestNet {
             let _ = Command::new("ip")
                 .args(["link", "del", &self.bridge])
                 .status();
+        }
+        // The bridges of user networks the test made with `user_bridge`.
+        for k in 0..8 {
+            let bridge = self.user_bridge(k);
+            if link_exists(&bridge) {
+                let _ = Command::new("ip").args(["link", "del", &bridge]).status();
+            }
         }
         if self.table_exists() {
             let _ = Command::new("nft")
