@@ -18,6 +18,10 @@
 #   BERTH DOCKER PODMAN the same as arrays; BERTH_NET, the network flag for berth
 #   PODMAN_CG           the cgroup-parent flag podman needs on each run/create
 #   W REL BERTHD_PID DOCKERD_PID DOCKER_CLI
+#
+# DOCKERD_NET_FLAGS (a word list) replaces dockerd's network flags (default: no
+# bridge, no iptables, no forwarding, no userland proxy); bench/network.sh gives
+# it docker's defaults, inside a network namespace of its own.
 
 if [ "$(id -u)" != 0 ]; then
     echo "$ME: must run as root" >&2
@@ -163,8 +167,8 @@ echo '{}' > "$W/docker/daemon.json"
 /usr/sbin/dockerd --config-file "$W/docker/daemon.json" \
     --data-root "$W/docker/data" --exec-root "$W/r/d" \
     --pidfile "$W/docker/dockerd.pid" -H "unix://$W/docker.sock" \
-    --bridge none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
-    --userland-proxy=false --storage-driver overlay2 \
+    ${DOCKERD_NET_FLAGS:---bridge none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false --userland-proxy=false} \
+    --storage-driver overlay2 \
     --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent "/$CG_DOCKER" \
     </dev/null >"$W/docker/dockerd.log" 2>&1 &
 DOCKERD_PID=$!

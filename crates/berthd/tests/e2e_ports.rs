@@ -14,8 +14,10 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::process::Output;
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use common::Daemon;
 
@@ -70,10 +72,17 @@ fn held(port: u16) -> bool {
     TcpListener::bind(("127.0.0.1", port)).is_err()
 }
 
-/// busybox as `img`, with `EXPOSE 80/tcp 90/udp`.
+/// busybox (with httpd, wget and what the scripts use) as `img`, with
+/// `EXPOSE 80/tcp 90/udp`.
 fn import_image(d: &Daemon) {
-    common::import_busybox(d);
-    let root = d.dir.path().join("bb");
+    let root = d.dir.path().join("bbp");
+    fs_err::create_dir_all(root.join("bin")).unwrap();
+    fs_err::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    for applet in [
+        "sh", "sleep", "echo", "cat", "httpd", "wget", "mkdir", "true", "ip",
+    ] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
     let tar = d.dir.path().join("img.tar");
     common::tar_dir(&root, &tar);
     d.ok(&[
@@ -363,4 +372,158 @@ fn berth_net_range() -> (u16, u16) {
     let text = fs_err::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
     let mut it = text.split_whitespace().map(|s| s.parse::<u16>().unwrap());
     (it.next().unwrap(), it.next().unwrap())
+}
+
+/// `GET /` from the host to `addr`; the body, or the error once httpd had
+/// time to start (up to 10 s).
+fn http_get(addr: SocketAddr) -> std::io::Result<String> {
+    let mut last = None;
+    for _ in 0..100 {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+            Ok(mut s) => {
+                s.set_read_timeout(Some(Duration::from_secs(10)))?;
+                s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+                let mut out = String::new();
+                s.read_to_string(&mut out)?;
+                let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+                return Ok(body);
+            }
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(last.unwrap())
+}
+
+/// One quick try: whether anything answers on `addr`.
+fn answers(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
+}
+
+fn at(ip: &str, port: u16) -> SocketAddr {
+    SocketAddr::new(ip.parse::<IpAddr>().unwrap(), port)
+}
+
+/// The rules of berth's table that name container `id` (by comment).
+fn rules_of(d: &Daemon, id: &str) -> Vec<String> {
+    let out = Command::new("nft")
+        .args(["list", "table", "inet", &d.net.table])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(id))
+        .map(|l| l.trim().to_owned())
+        .collect()
+}
+
+const SERVE: &str = "mkdir -p /www && echo hello-from-web > /www/index.html && httpd -p 81 -h /www && exec httpd -f -p 80 -h /www";
+
+/// Published ports carry traffic: from the host to 127.0.0.1 (IPv4 by
+/// DNAT, `::1` through the IPv6 proxy) and to the host's address on the
+/// bridge; a random and a fixed port; the rules go at stop, come back with a
+/// restarted daemon, and a start that fails on a port in use leaves no
+/// rule, veth or namespace behind.
+#[test]
+fn published_ports_carry_traffic() {
+    let mut d = Daemon::start();
+    import_image(&d);
+    let gateway = d.net.gateway();
+    for (i, client) in [BERTH, DOCKER].into_iter().enumerate() {
+        let name = format!("web{i}");
+        let fixed = free_port();
+        let publish = format!("{fixed}:80");
+        ok(
+            &d,
+            client,
+            &[
+                "run", "-d", "--name", &name, "-p", &publish, "-p", "81", "img", "sh", "-c", SERVE,
+            ],
+        );
+        let id = inspect(&d, &name, "{{.Id}}");
+        let random: u16 = ok(&d, client, &["port", &name, "81"])
+            .lines()
+            .next()
+            .and_then(|l| l.rsplit(':').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        for addr in [
+            at("127.0.0.1", fixed),
+            at("127.0.0.1", random),
+            at(&gateway, fixed),
+            at(&gateway, random),
+            at("::1", fixed),
+        ] {
+            assert_eq!(
+                http_get(addr).unwrap_or_else(|e| panic!(
+                    "{} {addr}: {e}\nberthd log:\n{}",
+                    client.0,
+                    d.log()
+                )),
+                "hello-from-web\n",
+                "{addr}"
+            );
+        }
+        // Hairpin (the container to its own published port through the
+        // host's address) is routed traffic: it needs forwarding, which the
+        // test daemons leave off (`--ip-forward=false`, the host's setting
+        // is not the tests' to change). crates/net/tests/ports.rs checks it
+        // in a network namespace of its own with forwarding on.
+        assert!(!rules_of(&d, &id).is_empty());
+
+        // A daemon restart keeps the container, its ports and its rules.
+        if i == 0 {
+            d.kill9();
+            d.restart();
+            let table = Command::new("nft")
+                .args(["list", "table", "inet", &d.net.table])
+                .output()
+                .unwrap();
+            assert_eq!(
+                http_get(at("127.0.0.1", fixed)).unwrap_or_else(|e| panic!(
+                    "after a restart: {e}\n{}\nberthd log:\n{}",
+                    text(&table.stdout),
+                    d.log()
+                )),
+                "hello-from-web\n"
+            );
+            assert!(held(fixed));
+        }
+
+        ok(&d, client, &["stop", "-t", "0", &name]);
+        assert!(rules_of(&d, &id).is_empty(), "{:?}", rules_of(&d, &id));
+        assert!(!answers(at("127.0.0.1", fixed)) && !held(fixed));
+        ok(&d, client, &["rm", &name]);
+    }
+
+    // A port in use: the start fails and leaves nothing.
+    let squatter = TcpListener::bind("0.0.0.0:0").unwrap();
+    let taken = squatter.local_addr().unwrap().port();
+    for client in [BERTH, DOCKER] {
+        let publish = format!("{taken}:80");
+        let (code, err) = fails(
+            &d,
+            client,
+            &[
+                "run", "-d", "--name", "busy", "-p", &publish, "img", "sh", "-c", SERVE,
+            ],
+        );
+        assert_eq!(code, 125, "{err}");
+        let id = inspect(&d, "busy", "{{.Id}}");
+        assert!(rules_of(&d, &id).is_empty());
+        assert!(
+            d.net.bridge_ports().is_empty(),
+            "{:?}",
+            d.net.bridge_ports()
+        );
+        let netns: Vec<_> = fs_err::read_dir(d.exec_root().join("netns"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(netns.is_empty(), "{netns:?}");
+        ok(&d, client, &["rm", "busy"]);
+    }
 }

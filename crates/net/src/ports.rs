@@ -320,9 +320,50 @@ impl Allocator {
         Ok(bindings)
     }
 
-    /// Releases what `owner` holds (nothing if it holds nothing).
+    /// Releases what `owner` holds (nothing if it holds nothing). A proxy
+    /// listening on one of its sockets stops accepting.
     pub fn release(&self, owner: &str) {
-        self.lock().owners.remove(owner);
+        if let Some(held) = self.lock().owners.remove(owner) {
+            for s in held.iter().filter_map(|(_, s)| s.as_ref()) {
+                // Wakes a proxy's accept(); a socket that only holds the
+                // port answers ENOTCONN, which is fine.
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
+    /// Serves `owner`'s IPv6 TCP bindings with a small proxy to
+    /// `container_ip` (as docker's userland proxy does for an IPv4-only
+    /// container): nftables cannot DNAT IPv6 traffic to an IPv4 address.
+    /// IPv4, the fast path, never goes through it. Until [`Self::release`].
+    pub fn proxy_ipv6(&self, owner: &str, container_ip: Ipv4Addr) -> Result<(), PortError> {
+        let st = self.lock();
+        let Some(held) = st.owners.get(owner) else {
+            return Ok(());
+        };
+        for (b, socket) in held {
+            let Some(socket) = socket else {
+                continue;
+            };
+            if b.host_ip.is_ipv4() || b.key.proto != Proto::Tcp {
+                continue;
+            }
+            let err = |source| PortError::Bind {
+                ip: b.host_ip,
+                port: b.host_port,
+                proto: b.key.proto,
+                source,
+            };
+            socket.listen(128).map_err(err)?;
+            let listener: std::net::TcpListener = socket.try_clone().map_err(err)?.into();
+            let to = SocketAddr::new(IpAddr::V4(container_ip), b.key.port);
+            std::thread::Builder::new()
+                .name(format!("proxy6-{}", b.host_port))
+                .stack_size(64 * 1024)
+                .spawn(move || proxy(&listener, to))
+                .map_err(err)?;
+        }
+        Ok(())
     }
 
     /// What `owner` holds.
@@ -455,11 +496,68 @@ fn bind(ip: IpAddr, port: u16, proto: Proto) -> Result<Option<Socket>, PortError
     };
     if ip.is_ipv6() {
         socket.set_only_v6(true).map_err(err)?;
+        // An IPv6 TCP binding becomes a listening proxy
+        // ([`Allocator::proxy_ipv6`]): without SO_REUSEADDR the connections
+        // it served, in TIME_WAIT, would keep the next start (a restart of
+        // the container or of berthd) from binding the port again. A
+        // listening socket still keeps everyone else off the port.
+        if proto == Proto::Tcp {
+            socket.set_reuse_address(true).map_err(err)?;
+        }
     }
     socket
         .bind(&SocketAddr::new(ip, port).into())
         .map_err(err)?;
     Ok(Some(socket))
+}
+
+/// Accepts on `listener` until it is shut down; each connection is copied
+/// both ways to `to`.
+fn proxy(listener: &std::net::TcpListener, to: SocketAddr) {
+    use std::io::ErrorKind;
+    loop {
+        let client = match listener.accept() {
+            Ok((c, _)) => c,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Interrupted | ErrorKind::ConnectionAborted
+                ) =>
+            {
+                continue;
+            }
+            Err(_) => return,
+        };
+        let spawned = std::thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(move || splice(client, to));
+        if spawned.is_err() {
+            // Out of threads: this connection is dropped, later ones may work.
+            continue;
+        }
+    }
+}
+
+fn splice(client: std::net::TcpStream, to: SocketAddr) {
+    use std::net::{Shutdown, TcpStream};
+    let Ok(server) = TcpStream::connect_timeout(&to, std::time::Duration::from_secs(10)) else {
+        return;
+    };
+    let (Ok(mut c_read), Ok(mut s_write)) = (client.try_clone(), server.try_clone()) else {
+        return;
+    };
+    let up = std::thread::Builder::new()
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let _ = std::io::copy(&mut c_read, &mut s_write);
+            let _ = s_write.shutdown(Shutdown::Write);
+        });
+    let (mut s_read, mut c_write) = (server, client);
+    let _ = std::io::copy(&mut s_read, &mut c_write);
+    let _ = c_write.shutdown(Shutdown::Write);
+    if let Ok(t) = up {
+        let _ = t.join();
+    }
 }
 
 /// Where an owner's published ports lead.

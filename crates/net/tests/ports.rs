@@ -198,7 +198,7 @@ fn publish_tcp_and_udp_through_nftables() {
         ports::enable_route_localnet("bt0").unwrap();
     });
 
-    let (alloc, rules, bindings) = host.run(|| {
+    let (alloc6, rules, bindings) = host.run(|| {
         let alloc = Allocator::with_range((40000, 40099));
         let rules = PortRules::new(TABLE);
         let requests = [
@@ -265,6 +265,19 @@ fn publish_tcp_and_udp_through_nftables() {
     assert!(seen.4.unwrap().starts_with("hello from"));
     assert_eq!(seen.5.unwrap(), "ping");
 
+    // IPv6 on the host's loopback: the proxy (nftables cannot DNAT IPv6 to
+    // an IPv4 container), then the IPv4 path with its masquerade.
+    let (v6, alloc) = host.run(move || {
+        alloc6
+            .proxy_ipv6("c1", Ipv4Addr::new(10, 213, 77, 2))
+            .unwrap();
+        let v6 = greeting(SocketAddr::new(
+            IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            8080,
+        ));
+        (v6, alloc6)
+    });
+    assert_eq!(v6.unwrap(), "hello from 10.213.77.1");
     // From outside, through prerouting: the client's own address arrives.
     let from_outside = outside.run(|| greeting(sa([10, 214, 77, 1], 8080)));
     assert_eq!(from_outside.unwrap(), "hello from 10.214.77.2");
@@ -319,7 +332,12 @@ fn publish_tcp_and_udp_through_nftables() {
             .output()
             .unwrap();
         let free = TcpListener::bind("0.0.0.0:8080").is_ok();
-        let gone = greeting(sa([127, 0, 0, 1], 8080)).is_err();
+        let gone = greeting(sa([127, 0, 0, 1], 8080)).is_err()
+            && greeting(SocketAddr::new(
+                IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+                8080,
+            ))
+            .is_err();
         (
             String::from_utf8_lossy(&listed.stdout).into_owned(),
             free,

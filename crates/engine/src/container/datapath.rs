@@ -103,6 +103,11 @@ impl DataPath {
         self.netns_dir.join(id)
     }
 
+    /// The endpoints of container `id` (for port publishing).
+    pub(crate) fn endpoints(&self, id: &str) -> Vec<crate::network::Endpoint> {
+        self.networks.endpoints_for(id)
+    }
+
     /// The network service the data path takes endpoints from.
     pub fn networks(&self) -> &Networks {
         &self.networks
@@ -437,6 +442,8 @@ impl super::Containers {
     /// opening the network service).
     pub fn set_datapath(&self, datapath: std::sync::Arc<DataPath>) {
         let _ = self.inner.datapath.set(datapath);
+        // Opening it made the table anew: published ports go back in.
+        self.inner.republish_ports();
     }
 
     /// The data path, once set.

@@ -1407,6 +1407,7 @@ impl Inner {
         let launched = security::mount_shm(c, &self.exec_dir(&c.id))
             .and_then(|()| self.write_bundle(c, true))
             .and_then(|()| self.write_resolution_files(c))
+            .and_then(|()| self.publish_ports(c))
             .and_then(|()| {
                 shim::spawn(&shim::Launch {
                     binary: &self.settings.shim_path,

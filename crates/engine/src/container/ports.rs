@@ -205,6 +205,12 @@ impl PortService {
         previous: &PortMap,
     ) -> Result<(), ContainerError> {
         let ports = &c.options.ports;
+        // As dockerd: published ports are discarded on the host's network,
+        // none, or another container's.
+        if !publishes(c) {
+            self.release(&c.id);
+            return Ok(());
+        }
         let mut requests = ports.requests();
         if !previous.is_empty() {
             requests = pinned(previous);
@@ -259,11 +265,13 @@ impl PortService {
             container_ip,
             bridge: bridge.to_owned(),
         };
-        rules
-            .set(id, target, &held)
-            .map_err(|e| ContainerError::Internal {
-                message: e.to_string(),
-            })
+        let internal = |e: net::PortError| ContainerError::Internal {
+            message: e.to_string(),
+        };
+        rules.set(id, target, &held).map_err(internal)?;
+        self.allocator()
+            .proxy_ipv6(id, container_ip)
+            .map_err(internal)
     }
 
     /// Removes `id`'s rules and gives its host ports back.
@@ -285,6 +293,65 @@ impl PortService {
                 message: e.to_string(),
             }),
             None => Ok(()),
+        }
+    }
+}
+
+/// Whether `c`'s network mode publishes ports (a bridge or user network).
+fn publishes(c: &super::Container) -> bool {
+    let net = &c.options.network;
+    !matches!(net.mode_name(), "host" | "none") && net.joined_container().is_none()
+}
+
+impl super::Inner {
+    /// DNATs the host ports held for `c` to its address on its first
+    /// bridge network, once its network is set up (at start, and for
+    /// running containers when the daemon comes back). Lets the host's
+    /// own 127.0.0.1 connections out of that bridge (`route_localnet`)
+    /// and turns on hairpin mode on its bridge port.
+    pub(super) fn publish_ports(&self, c: &super::Container) -> Result<(), ContainerError> {
+        let Some(dp) = self.datapath.get() else {
+            return Ok(());
+        };
+        self.ports.use_table(dp.table().name());
+        if !publishes(c) || self.ports.published(&c.id).is_empty() {
+            return Ok(());
+        }
+        let endpoint = dp
+            .endpoints(&c.id)
+            .into_iter()
+            .find_map(|ep| match ep.address {
+                Some(IpAddr::V4(ip)) if ep.driver == crate::network::DRIVER_BRIDGE => {
+                    Some((ip, ep))
+                }
+                _ => None,
+            });
+        let Some((ip, ep)) = endpoint else {
+            return Ok(());
+        };
+        let internal = |e: net::PortError| ContainerError::Internal {
+            message: e.to_string(),
+        };
+        net::enable_route_localnet(&ep.bridge_name).map_err(internal)?;
+        let veth = berth_net::link::host_ifname(&c.id, &ep.network_id);
+        if let Err(e) = net::enable_hairpin(&veth) {
+            tracing::warn!(id = %c.id, error = %e, "cannot turn on hairpin mode");
+        }
+        self.ports.publish(&c.id, ip, &ep.bridge_name)
+    }
+
+    /// The rules of every running container's ports again (berth's table
+    /// was made anew when the data path opened).
+    pub(super) fn republish_ports(&self) {
+        let running: Vec<super::Container> = super::lock(&self.table)
+            .values()
+            .filter(|c| c.state.status == super::Status::Running)
+            .cloned()
+            .collect();
+        for c in running {
+            if let Err(e) = self.publish_ports(&c) {
+                tracing::warn!(id = %c.id, error = %e, "cannot publish a running container's ports again");
+            }
         }
     }
 }

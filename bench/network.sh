@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# berth vs docker (userland proxy on, its default) vs podman: container
+# networking, end to end through each engine's own client.
+#
+#   bench/network.sh [SECONDS] [SIZE_MB]   (defaults 10 and 64; also DURATION=... SIZE_MB=...)
+#   CONNS=C      wrk connections for requests/s (default 16)
+#   FETCHES=K    downloads per container-to-container measurement (default 5)
+#   REPS=R       containers started per network-setup measurement (default 10)
+#   BERTH_CLIENT=berth|docker   which client drives berthd (see bench/engines.sh)
+#
+# Everything runs inside a network namespace this script makes for itself
+# (it re-executes itself under `unshare --net`): the engines' bridges,
+# iptables/nftables rules, forwarding and docker-proxy live and die there, and
+# the host's own network is never touched. "The host" below is that namespace.
+#
+# For each engine, one busybox httpd container serving a file of SIZE_MB MiB
+# (`/big`) and a small one (`/small`), published with `-p 127.0.0.1::80`:
+#   1. rps published   wrk -c CONNS, DURATION s, /small via 127.0.0.1:<port>;
+#   2. rps direct      the same against the container's own address;
+#   3. MB/s published  wrk -c 1, DURATION s, /big via 127.0.0.1:<port>;
+#   4. MB/s direct     the same against the container's address;
+#   5. c2c MB/s        a second container on the same network downloads /big
+#                      FETCHES times with busybox wget (wall time of one exec);
+#   6. setup ms        median `run -d` of REPS containers on the default network
+#                      minus the median with `--network none`: what networking
+#                      adds to a container's start.
+# Also, once: veth MB/s, the same wget downloads between two bare network
+# namespaces joined by a veth pair (busybox httpd and wget, no engine).
+# Prints each value per engine, berth/docker and berth/podman, and berth's own
+# ratios: published/direct (target >= 0.98 for both rps and MB/s; docker's
+# proxy costs about 14%), c2c/veth (target >= 0.95), setup berth/docker
+# (target <= 0.30).
+#
+# Needs root, wrk and busybox on the host (.ci/run installs both, and iperf3).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [ -z "${BERTH_BENCH_NETNS:-}" ]; then
+    [ "$(id -u)" = 0 ] || { echo "bench/network.sh: must run as root" >&2; exit 1; }
+    export BERTH_BENCH_NETNS=1
+    exec unshare --net -- "$0" "$@"
+fi
+ip link set lo up
+
+. bench/lib.sh
+
+DURATION="${1:-${DURATION:-10}}"
+SIZE_MB="${2:-${SIZE_MB:-64}}"
+CONNS="${CONNS:-16}"
+FETCHES="${FETCHES:-5}"
+REPS="${REPS:-10}"
+ME="bench/network.sh"
+for v in DURATION SIZE_MB CONNS FETCHES REPS; do
+    if ! [ "${!v}" -ge 1 ] 2>/dev/null; then
+        echo "usage: $ME [SECONDS] [SIZE_MB]  (CONNS, FETCHES, REPS >= 1)" >&2
+        exit 2
+    fi
+done
+for tool in wrk busybox nsenter; do
+    command -v "$tool" >/dev/null || { echo "$ME: $tool not found (.ci/run installs wrk and busybox-static)" >&2; exit 1; }
+done
+
+# docker as it runs by default: bridge, iptables, forwarding, masquerade and
+# the userland proxy (here inside this script's own network namespace).
+export DOCKERD_NET_FLAGS="--iptables=true --ip6tables=false --ip-forward=true --ip-masq=true --userland-proxy=true --userland-proxy-path /usr/sbin/docker-proxy"
+. bench/engines.sh
+
+NAMES=(berth docker podman)
+client() {
+    case "$1" in
+        berth) CMD=("${BERTH[@]}") ;;
+        docker) CMD=("${DOCKER[@]}") ;;
+        podman) CMD=("${PODMAN[@]}") ;;
+    esac
+}
+extra_flags() { [ "$1" = podman ] && echo "${PODMAN_CG[*]}" || true; }
+c_() { client "$1"; shift; timeout -s KILL 300 "${CMD[@]}" "$@"; }
+
+now_ns() { date +%s%N; }
+ms_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.1f\n", (b - a) / 1e6 }'; }
+
+# The bare veth pair's two namespaces: sleeping processes of our own, ended
+# before bench/engines.sh's cleanup.
+VETH_PIDS=()
+trap 'rc=$?; for p in "${VETH_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done; (exit $rc); cleanup' EXIT
+
+declare -A RESULT FAILED
+record() {
+    RESULT[$1,$2]="$3"
+    [ "$3" = fail ] && FAILED[$1,$2]="$4"
+    return 0
+}
+
+# wrk_run URL CONNS -> "requests/s MB/s" or "fail"
+wrk_run() {
+    local out
+    if ! out="$(timeout -s KILL $((DURATION + 60)) wrk -t 2 -c "$2" -d "${DURATION}s" "$1" 2>&1)"; then
+        echo fail
+        return
+    fi
+    echo "$out" | awk '
+        /^Requests\/sec:/ { rps = $2 }
+        /^Transfer\/sec:/ {
+            v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[A-Za-z]+$/, "", v)
+            f = (u == "GB") ? 1024 : (u == "MB") ? 1 : (u == "KB") ? 1 / 1024 : 1 / 1048576
+            mbs = v * f
+        }
+        /Non-2xx/ { bad = 1 }
+        END { if (rps == "" || bad) print "fail"; else printf "%.1f %.1f\n", rps, mbs }'
+}
+
+SERVE="mkdir -p /srv && dd if=/dev/zero of=/srv/big bs=1048576 count=$SIZE_MB 2>/dev/null && echo hello > /srv/small && exec httpd -f -p 80 -h /srv"
+# fetch_loop URL: K downloads of URL with busybox wget (a shell line).
+fetch_loop() { echo "for i in \$(seq $FETCHES); do wget -q -O /dev/null $1 || exit 1; done"; }
+mbs_of() { awk -v ms="$1" -v k="$FETCHES" -v s="$SIZE_MB" 'BEGIN { if (ms <= 0) print "fail"; else printf "%.1f\n", k * s / (ms / 1000) }'; }
+
+for name in "${NAMES[@]}"; do : > "$W/$name.err"; done
+
+for name in "${NAMES[@]}"; do
+    echo "$name: httpd published on 127.0.0.1..." >&2
+    # shellcheck disable=SC2046 # flags are words
+    if ! c_ "$name" run -d --name srv $(extra_flags "$name") -p 127.0.0.1::80 busybox sh -c "$SERVE" >/dev/null 2>>"$W/$name.err"; then
+        for k in rps_pub rps_direct mbs_pub mbs_direct c2c setup; do record "$k" "$name" fail "$(tail -1 "$W/$name.err")"; done
+        continue
+    fi
+    port="$(c_ "$name" port srv 80/tcp 2>>"$W/$name.err" | head -1 | sed 's/.*://')"
+    ip="$(c_ "$name" inspect -f '{{.NetworkSettings.IPAddress}}' srv 2>>"$W/$name.err")"
+    # Until the file is written and httpd answers.
+    for ((i = 0; i < 300; i++)); do
+        busybox wget -q -O /dev/null "http://127.0.0.1:$port/small" 2>/dev/null && break
+        sleep 0.1
+    done
+    read -r rps _ <<<"$(wrk_run "http://127.0.0.1:$port/small" "$CONNS")"
+    record rps_pub "$name" "${rps:-fail}" "wrk via 127.0.0.1:$port failed"
+    read -r rps _ <<<"$(wrk_run "http://$ip/small" "$CONNS")"
+    record rps_direct "$name" "${rps:-fail}" "wrk via $ip failed"
+    read -r r mbs <<<"$(wrk_run "http://127.0.0.1:$port/big" 1)"
+    [ "$r" = fail ] && mbs=fail
+    record mbs_pub "$name" "${mbs:-fail}" "wrk of /big via 127.0.0.1:$port failed"
+    read -r r mbs <<<"$(wrk_run "http://$ip/big" 1)"
+    [ "$r" = fail ] && mbs=fail
+    record mbs_direct "$name" "${mbs:-fail}" "wrk of /big via $ip failed"
+
+    echo "$name: container to container..." >&2
+    # shellcheck disable=SC2046
+    if c_ "$name" run -d --name cli $(extra_flags "$name") busybox sleep 100000 >/dev/null 2>>"$W/$name.err"; then
+        c_ "$name" exec cli true >/dev/null 2>&1 || true
+        t0=$(now_ns)
+        if c_ "$name" exec cli sh -c "$(fetch_loop "http://$ip/big")" >/dev/null 2>>"$W/$name.err"; then
+            record c2c "$name" "$(mbs_of "$(ms_since "$t0")")"
+        else
+            record c2c "$name" fail "$(tail -1 "$W/$name.err")"
+        fi
+    else
+        record c2c "$name" fail "$(tail -1 "$W/$name.err")"
+    fi
+    c_ "$name" rm -f srv cli >/dev/null 2>&1 || true
+
+    echo "$name: network setup time..." >&2
+    for mode in net none; do
+        : > "$W/st.ms"; : > "$W/st.fail"
+        flags="$(extra_flags "$name")"
+        [ "$mode" = none ] && flags="$flags --network none"
+        for ((i = 0; i < REPS; i++)); do
+            t0=$(now_ns)
+            # shellcheck disable=SC2086
+            if c_ "$name" run -d --name "st-$i" $flags busybox sleep 100000 >/dev/null 2>>"$W/$name.err"; then
+                ms_since "$t0" >> "$W/st.ms"
+            else
+                echo fail >> "$W/st.fail"
+            fi
+        done
+        # shellcheck disable=SC2046
+        c_ "$name" rm -f $(seq 0 $((REPS - 1)) | sed 's/^/st-/') >/dev/null 2>&1 || true
+        read -r med _ ok fail <<<"$(stats "$W/st" 1)"
+        if [ "$fail" != 0 ] || [ "$med" = - ]; then med=fail; fi
+        eval "setup_$mode=\$med"
+    done
+    # shellcheck disable=SC2154 # set by the eval above
+    if [ "$setup_net" = fail ] || [ "$setup_none" = fail ]; then
+        record setup "$name" fail "$(tail -1 "$W/$name.err")"
+    else
+        record setup "$name" "$(awk -v a="$setup_net" -v b="$setup_none" 'BEGIN { d = a - b; if (d < 0.1) d = 0.1; printf "%.1f\n", d }')"
+    fi
+done
+
+echo "bare veth pair..." >&2
+unshare --net sleep 100000 & VETH_PIDS+=($!)
+unshare --net sleep 100000 & VETH_PIDS+=($!)
+sleep 0.2
+pa="${VETH_PIDS[0]}" pb="${VETH_PIDS[1]}"
+veth_mbs=fail
+if ip link add brb-va type veth peer name brb-vb &&
+    ip link set brb-va netns "$pa" && ip link set brb-vb netns "$pb" &&
+    nsenter -t "$pa" -n sh -c 'ip link set lo up && ip addr add 10.215.0.1/24 dev brb-va && ip link set brb-va up' &&
+    nsenter -t "$pb" -n sh -c 'ip link set lo up && ip addr add 10.215.0.2/24 dev brb-vb && ip link set brb-vb up'; then
+    mkdir -p "$W/veth-srv"
+    dd if=/dev/zero of="$W/veth-srv/big" bs=1048576 count="$SIZE_MB" 2>/dev/null
+    nsenter -t "$pa" -n busybox httpd -f -p 80 -h "$W/veth-srv" & VETH_PIDS+=($!)
+    for ((i = 0; i < 100; i++)); do
+        nsenter -t "$pb" -n busybox wget -q -O /dev/null http://10.215.0.1/big 2>/dev/null && break
+        sleep 0.1
+    done
+    t0=$(now_ns)
+    if nsenter -t "$pb" -n busybox sh -c "$(fetch_loop http://10.215.0.1/big)"; then
+        veth_mbs="$(mbs_of "$(ms_since "$t0")")"
+    fi
+fi
+
+# ------------------------------------------------------------------ report
+
+ratio() {
+    if [ "$1" = fail ] || [ "$2" = fail ] || [ -z "$1" ] || [ -z "$2" ]; then echo "n/a"; else awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2fx", a / b }'; fi
+}
+
+echo
+echo "berth network bench, $(date -u '+%Y-%m-%d %H:%M UTC'): kernel $(uname -r), $(nproc) cpus, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+printf "clients: berth via %s; docker CLI %s -> dockerd %s (userland proxy on); podman %s\n" \
+    "$( [ "$BERTH_CLIENT" = berth ] && echo "the berth CLI" || echo "the docker CLI")" \
+    "$("$DOCKER_CLI" version --format '{{.Client.Version}}' 2>/dev/null)" \
+    "$(docker_ version --format '{{.Server.Version}}' 2>/dev/null)" \
+    "$(podman --version | awk '{ print $3 }')"
+echo "DURATION=${DURATION}s SIZE_MB=$SIZE_MB CONNS=$CONNS FETCHES=$FETCHES REPS=$REPS"
+printf "%-26s %10s %10s %10s %14s %14s\n" measure berth docker podman berth/docker berth/podman
+for k in rps_pub rps_direct mbs_pub mbs_direct c2c setup; do
+    case "$k" in
+        rps_pub) label="req/s 127.0.0.1:port" ;;
+        rps_direct) label="req/s container addr" ;;
+        mbs_pub) label="MB/s 127.0.0.1:port" ;;
+        mbs_direct) label="MB/s container addr" ;;
+        c2c) label="MB/s container->container" ;;
+        setup) label="network setup ms" ;;
+    esac
+    b="${RESULT[$k,berth]:-fail}" d="${RESULT[$k,docker]:-fail}" p="${RESULT[$k,podman]:-fail}"
+    printf "%-26s %10s %10s %10s %14s %14s\n" "$label" "$b" "$d" "$p" "$(ratio "$b" "$d")" "$(ratio "$b" "$p")"
+done
+printf "%-26s %10s\n" "MB/s bare veth pair" "$veth_mbs"
+echo
+for name in "${NAMES[@]}"; do
+    printf "%-7s published/direct: req/s %s, MB/s %s; container->container/veth %s\n" "$name" \
+        "$(ratio "${RESULT[rps_pub,$name]:-fail}" "${RESULT[rps_direct,$name]:-fail}")" \
+        "$(ratio "${RESULT[mbs_pub,$name]:-fail}" "${RESULT[mbs_direct,$name]:-fail}")" \
+        "$(ratio "${RESULT[c2c,$name]:-fail}" "$veth_mbs")"
+done
+echo "(targets: berth published/direct >= 0.98x; berth container->container/veth >= 0.95x; setup berth/docker <= 0.30x)"
+status=0
+for key in "${!FAILED[@]}"; do
+    echo "FAILED ${key/,/ on }: ${FAILED[$key]}"
+    status=1
+done
+exit $status
