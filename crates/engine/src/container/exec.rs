@@ -518,7 +518,13 @@ impl Inner {
             Err(e) if e.class() != ErrorClass::InvalidArgument => Some(137),
             _ => None,
         };
-        if let Some(code) = exit {
+        // The waiter may have recorded the exit (and had the shim forget
+        // the exec) between our read of the table and this question: its
+        // code is the real one, not the "shim gone" guess.
+        let recorded = lock(&self.execs.table)
+            .get(&info.id)
+            .and_then(|r| r.info.exit_code);
+        if let Some(code) = recorded.or(exit) {
             info.running = false;
             info.exit_code = Some(code);
             self.exec_exited(&info.id, code);
