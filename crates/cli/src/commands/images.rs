@@ -490,6 +490,39 @@ async fn import(client: &Client, f: &ImportFlags, printer: &mut Printer) -> anyh
 
 /// Re-indents JSON text with 4 spaces (Go's `json.MarshalIndent`),
 /// keeping the daemon's field order.
+/// docker's inspect output for the objects `found`: an indented JSON array
+/// without a format, one compact object per line with `json`, else the
+/// template per object; then the lookup `errors`, one per line (exit 1).
+pub(crate) fn print_inspected<T: serde::Serialize>(
+    found: &[T],
+    format: Option<&str>,
+    errors: &[String],
+    printer: &mut Printer,
+) -> anyhow::Result<()> {
+    match format {
+        None | Some("") => {
+            let text = serde_json::to_string(found)?;
+            printer.data(&(indent_json(&text) + "\n"))?;
+        }
+        Some("json") => {
+            for v in found {
+                printer.data(&(serde_json::to_string(v)? + "\n"))?;
+            }
+        }
+        Some(t) => {
+            let tpl = Template::parse(t)?;
+            for v in found {
+                printer.data(&(tpl.render(&serde_json::to_value(v)?)? + "\n"))?;
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow!("{}", errors.join("\n")))
+    }
+}
+
 pub(crate) fn indent_json(text: &str) -> String {
     let mut out = String::new();
     let mut depth = 0usize;
@@ -568,28 +601,7 @@ async fn inspect(
             Err(e) => return Err(api(e)),
         }
     }
-    match f.format.as_deref() {
-        None | Some("") => {
-            let text = serde_json::to_string(&found)?;
-            printer.data(&(indent_json(&text) + "\n"))?;
-        }
-        Some("json") => {
-            for v in &found {
-                printer.data(&(serde_json::to_string(v)? + "\n"))?;
-            }
-        }
-        Some(t) => {
-            let tpl = Template::parse(t)?;
-            for v in &found {
-                printer.data(&(tpl.render(v)? + "\n"))?;
-            }
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(anyhow!("{}", errors.join("\n")))
-    }
+    print_inspected(&found, f.format.as_deref(), &errors, printer)
 }
 
 #[cfg(test)]

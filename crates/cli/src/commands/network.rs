@@ -14,13 +14,12 @@ use berth_api_types::prune::NetworksPruneReport;
 use serde_json::{Value, json};
 
 use super::containers::filters_json;
-use super::images::{indent_json, list_format, render_rows};
+use super::images::{list_format, print_inspected, render_rows};
 use crate::flags::network::{
     NetworkConnectFlags, NetworkCreateFlags, NetworkFlags, NetworkInspectFlags, NetworkLsFlags,
     NetworkPruneFlags, NetworkRmFlags, RunNetworkFlags,
 };
 use crate::printer::Printer;
-use crate::template::Template;
 
 fn api(e: berth_api_client::Error) -> anyhow::Error {
     anyhow!("{e}")
@@ -319,28 +318,7 @@ async fn inspect(
             Err(e) => return Err(api(e)),
         }
     }
-    match f.format.as_deref() {
-        None | Some("") => {
-            let text = serde_json::to_string(&found)?;
-            printer.data(&(indent_json(&text) + "\n"))?;
-        }
-        Some("json") => {
-            for n in &found {
-                printer.data(&(serde_json::to_string(n)? + "\n"))?;
-            }
-        }
-        Some(t) => {
-            let tpl = Template::parse(t)?;
-            for n in &found {
-                printer.data(&(tpl.render(&serde_json::to_value(n)?)? + "\n"))?;
-            }
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(anyhow!("{}", errors.join("\n")))
-    }
+    print_inspected(&found, f.format.as_deref(), &errors, printer)
 }
 
 async fn remove(client: &Client, f: &NetworkRmFlags, printer: &mut Printer) -> anyhow::Result<()> {

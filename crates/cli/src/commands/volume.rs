@@ -9,14 +9,13 @@ use berth_api_types::prune::VolumesPruneReport;
 use berth_api_types::volume::{Volume, VolumeCreateOptions};
 use serde_json::{Value, json};
 
-use super::images::{ListFormat, indent_json, list_format, render_rows};
+use super::images::{ListFormat, list_format, print_inspected, render_rows};
 use super::system::human_size4;
 use crate::flags::volume::{
     VolumeCreateFlags, VolumeFlags, VolumeInspectFlags, VolumeLsFlags, VolumePruneFlags,
     VolumeRmFlags,
 };
 use crate::printer::Printer;
-use crate::template::Template;
 
 pub(crate) async fn run(
     client: &Client,
@@ -89,28 +88,7 @@ async fn inspect(
             Err(e) => return Err(api(e)),
         }
     }
-    match f.format.as_deref() {
-        None | Some("") => {
-            let text = serde_json::to_string(&found)?;
-            printer.data(&(indent_json(&text) + "\n"))?;
-        }
-        Some("json") => {
-            for v in &found {
-                printer.data(&(serde_json::to_string(v)? + "\n"))?;
-            }
-        }
-        Some(t) => {
-            let tpl = Template::parse(t)?;
-            for v in &found {
-                printer.data(&(tpl.render(v)? + "\n"))?;
-            }
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(anyhow!("{}", errors.join("\n")))
-    }
+    print_inspected(&found, f.format.as_deref(), &errors, printer)
 }
 
 fn headers() -> Value {
