@@ -44,6 +44,10 @@ REL="$target_dir/release"
 # Short: unix socket paths are limited to 107 bytes, and shims put theirs below.
 W="$(mktemp -d /tmp/brb.XXXXXX)"
 CG_BERTH="berth-bench-$$" CG_DOCKER="docker-bench-$$" CG_PODMAN="podman-bench-$$"
+# berthd's default bridge and nftables table, private to this run (a bridge name
+# has at most 15 bytes). Deleted on exit; bench/network.sh runs in a network
+# namespace of its own, where they die with it anyway.
+BERTH_BRIDGE="brb$$" BERTH_NFT="brb$$"
 BERTHD_PID="" DOCKERD_PID=""
 DOCKER_KEY=/etc/docker/key.json
 REMOVE_KEY=0 REMOVE_RUN_DOCKER=0 REMOVE_ETC_DOCKER=0
@@ -109,6 +113,8 @@ cleanup() {
         umount -l "$m" 2>/dev/null
     done
     for name in "$CG_BERTH" "$CG_DOCKER" "$CG_PODMAN"; do remove_cgroup "$name"; done
+    ip link show "$BERTH_BRIDGE" >/dev/null 2>&1 && ip link delete "$BERTH_BRIDGE"
+    nft list table inet "$BERTH_NFT" >/dev/null 2>&1 && nft delete table inet "$BERTH_NFT"
     [ "$REMOVE_KEY" = 1 ] && rm -f "$DOCKER_KEY"
     [ "$REMOVE_ETC_DOCKER" = 1 ] && rmdir /etc/docker 2>/dev/null
     [ "$REMOVE_RUN_DOCKER" = 1 ] && rm -rf /run/docker
@@ -157,7 +163,9 @@ mkdir -p "$W/berth"
 # The exec root is short: it holds shims/<64-hex id>/control.sock.
 "$REL/berthd" --data-root "$W/berth/data" --exec-root "$W/r/b" \
     -H "unix://$W/berth.sock" --pidfile "$W/berth/berthd.pid" \
-    --cgroup-parent "/$CG_BERTH" </dev/null >"$W/berth/berthd.log" 2>&1 &
+    --cgroup-parent "/$CG_BERTH" --bridge "$BERTH_BRIDGE" --nft-table "$BERTH_NFT" \
+    ${BERTHD_NET_FLAGS:---bip 10.215.$(($$ % 250)).1/24 --ip-forward=false} \
+    </dev/null >"$W/berth/berthd.log" 2>&1 &
 BERTHD_PID=$!
 wait_for berthd "$BERTHD_PID" berthd_docker version || { tail -20 "$W/berth/berthd.log" >&2; exit 1; }
 

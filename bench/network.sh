@@ -63,6 +63,8 @@ done
 # docker as it runs by default: bridge, iptables, forwarding, masquerade and
 # the userland proxy (here inside this script's own network namespace).
 export DOCKERD_NET_FLAGS="--iptables=true --ip6tables=false --ip-forward=true --ip-masq=true --userland-proxy=true --userland-proxy-path /usr/sbin/docker-proxy"
+# berthd with its defaults too (forwarding on; its default bridge subnet).
+export BERTHD_NET_FLAGS="--ip-forward=true"
 . bench/engines.sh
 
 NAMES=(berth docker podman)
