@@ -170,10 +170,17 @@ impl<'a> Compiled<'a> {
                 .filter_map(|v| regex::Regex::new(v).ok())
                 .collect::<Vec<_>>()
         });
-        let table: BTreeMap<String, Container> = containers
-            .iter()
-            .map(|c| (c.id.clone(), c.clone()))
-            .collect();
+        // Only `before` and `since` look containers up (by ID, name or
+        // prefix): no copy of the list without them.
+        let table: BTreeMap<String, Container> =
+            if f.contains_key("before") || f.contains_key("since") {
+                containers
+                    .iter()
+                    .map(|c| (c.id.clone(), c.clone()))
+                    .collect()
+            } else {
+                BTreeMap::new()
+            };
         let ids = f.get("id").map(|vals| {
             vals.iter()
                 .filter(|v| !v.is_empty())
