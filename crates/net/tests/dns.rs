@@ -324,7 +324,7 @@ fn a_query_waiting_for_upstream_holds_up_no_other() {
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         s.send_to(&slow.to_vec().unwrap(), dns::LISTEN).unwrap();
         s.send_to(&fast.to_vec().unwrap(), dns::LISTEN).unwrap();
-        let mut recv = || {
+        let recv = || {
             let mut buf = vec![0u8; 4096];
             let n = s.recv(&mut buf).unwrap();
             Message::from_vec(&buf[..n]).unwrap()
