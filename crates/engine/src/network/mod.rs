@@ -619,6 +619,11 @@ impl Networks {
             ipv6,
             mac,
             aliases,
+            links: if updated.builtin {
+                BTreeMap::new()
+            } else {
+                crate::container::links::dns_links(&ep.links)
+            },
         };
         updated
             .endpoints
