@@ -177,6 +177,7 @@ impl DataPath {
         {
             tracing::warn!(error = %e, "cannot enable net.ipv4.ip_forward");
         }
+        warn_if_firewall_drops(self.table.name(), &ep.bridge_name);
         Ok(())
     }
 
@@ -264,13 +265,15 @@ impl DataPath {
             self.delete_veths(id);
             netns::remove(path).map_err(|e| internal(e.to_string()))?;
         }
-        netns::create(path).map_err(|e| internal(e.to_string()))?;
-        let mut inside = netns::run_in(path, Netlink::new)
-            .map_err(|e| internal(e.to_string()))?
-            .map_err(|e| internal(e.to_string()))?;
-        inside
-            .set_up_by_name("lo")
-            .map_err(|e| internal(e.to_string()))?;
+        // One thread makes the namespace, opens the socket inside it and
+        // brings `lo` up (thread hand-offs cost most on a busy host).
+        let mut inside = netns::create_then(path, || {
+            let mut nl = Netlink::new()?;
+            nl.set_up_by_name("lo")?;
+            Ok::<_, link::LinkError>(nl)
+        })
+        .map_err(|e| internal(e.to_string()))?
+        .map_err(|e| internal(e.to_string()))?;
         let bridged: Vec<&Endpoint> = endpoints
             .iter()
             .filter(|e| e.driver == DRIVER_BRIDGE && matches!(e.address, Some(IpAddr::V4(_))))
@@ -360,6 +363,27 @@ impl DataPath {
             }
         }
         self.networks.detach(id);
+    }
+}
+
+/// Warns, from a thread of its own (it runs `nft`, and no container start
+/// should wait for it), when another firewall's forward chain drops what
+/// berth's table accepts for `bridge` ([`berth_net::firewall`]).
+fn warn_if_firewall_drops(own_table: &str, bridge: &str) {
+    let (own_table, bridge) = (own_table.to_owned(), bridge.to_owned());
+    let check = move || match berth_net::firewall::dropping_forward_chains(&own_table, &bridge) {
+        Ok(chains) if !chains.is_empty() => {
+            let advice = berth_net::firewall::advice(&bridge, &chains);
+            tracing::warn!(bridge, "{advice}");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::debug!(bridge, error = %e, "cannot list the host's nftables chains"),
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("firewall-check".into())
+        .spawn(check)
+    {
+        tracing::debug!(error = %e, "cannot start the firewall check");
     }
 }
 
