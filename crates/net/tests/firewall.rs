@@ -63,8 +63,8 @@ fn a_forward_policy_drop_elsewhere_is_found_until_the_bridge_is_let_through() {
         chain: "FORWARD".into(),
     };
     assert_eq!(found[0], []);
-    assert_eq!(found[1], [filter.clone()]);
-    assert_eq!(found[2], [filter.clone()]);
+    assert_eq!(found[1], std::slice::from_ref(&filter));
+    assert_eq!(found[2], std::slice::from_ref(&filter));
     assert_eq!(found[3], []);
     let text = advice("btfw0", &[filter]);
     assert!(text.contains("`FORWARD` of table `ip filter`"), "{text}");
