@@ -556,7 +556,7 @@ fn copy_up_keeps_owners_modes_hard_links_and_xattrs() {
             "{client}: the hard link was not kept"
         );
         let mut buf = [0u8; 64];
-        let n = rustix::fs::getxattr(&dir.join("f"), "user.note", &mut buf)
+        let n = rustix::fs::getxattr(dir.join("f"), "user.note", &mut buf)
             .unwrap_or_else(|e| panic!("{client}: user.note not copied: {e}"));
         assert_eq!(&buf[..n], b"hello", "{client}");
     }
