@@ -105,7 +105,7 @@ echo "tar $( { busybox time busybox tar -cf /dev/null -C "$dir" files; } 2>&1 | 
 rm -rf "$dir/files"
 EOF
 
-declare -A SECS FAILED
+declare -A SECS=() FAILED=()
 # note KEY "write S\nread S..." -> appends each figure to SECS[KEY,test]
 note() {
     local key="$1" line t s
@@ -208,7 +208,7 @@ echo
 echo "volumes: SIZE_MB=$SIZE_MB FILES=$FILES (4 KiB each) ROUNDS=$ROUNDS; medians; ratio = engine / host (higher is better)"
 echo "busybox time has 10 ms resolution: tiny sizes give meaningless rates."
 printf '%-8s %-8s %14s %14s %14s %14s\n' engine place "write MB/s" "read MB/s" "untar f/s" "tar f/s"
-declare -A HOST_RATE
+declare -A HOST_RATE=()
 line="host     -       "
 for t in "${TESTS[@]}"; do
     s="$(median_secs host "$t")"
