@@ -26,6 +26,7 @@
 //! file system and wakes [`Containers::wait`]ers. Every call here blocks;
 //! an async caller uses `spawn_blocking`.
 
+mod cp_mounts;
 pub mod datapath;
 pub mod exec;
 pub mod filter;
