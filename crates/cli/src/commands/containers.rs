@@ -551,18 +551,18 @@ async fn start(client: &Client, f: &StartFlags, printer: &mut Printer) -> anyhow
     }
 }
 
-/// `inspect` and `container inspect`: containers, then images (unless
-/// `--type` says which); what was found is printed, then the errors
-/// (exit 1).
+/// `inspect`: containers, then images, networks and volumes (unless
+/// `--type` says which), as the docker CLI looks them up; what was found
+/// is printed, then the errors (exit 1).
 pub(crate) async fn inspect(
     client: &Client,
     f: &InspectFlags,
     printer: &mut Printer,
 ) -> anyhow::Result<()> {
+    const KINDS: [&str; 4] = ["container", "image", "network", "volume"];
     let kind = f.kind.as_deref().filter(|k| !k.is_empty());
     if let Some(k) = kind
-        && k != "container"
-        && k != "image"
+        && !KINDS.contains(&k)
     {
         return Err(anyhow!("\"{k}\" is not a valid value for --type"));
     }
@@ -570,15 +570,20 @@ pub(crate) async fn inspect(
     let mut errors = Vec::new();
     for name in &f.names {
         let mut result = None;
-        if kind != Some("image") {
-            match client.container_inspect(name, f.size).await {
-                Ok(v) => result = Some(Ok(v)),
-                Err(e) if kind.is_none() && e.status() == Some(404) => {}
-                Err(e) => result = Some(Err(e.to_string())),
+        for each in KINDS {
+            if result.is_some() || kind.is_some_and(|k| k != each) {
+                continue;
             }
-        }
-        if result.is_none() && kind != Some("container") {
-            match client.image_inspect(name).await {
+            let got = match each {
+                "container" => client.container_inspect(name, f.size).await,
+                "image" => client.image_inspect(name).await,
+                "network" => client
+                    .network_inspect(name)
+                    .await
+                    .map(|n| serde_json::to_value(n).unwrap_or(Value::Null)),
+                _ => client.volume_inspect(name).await,
+            };
+            match got {
                 Ok(v) => result = Some(Ok(v)),
                 Err(e) if kind.is_none() && e.status() == Some(404) => {}
                 Err(e) => result = Some(Err(e.to_string())),

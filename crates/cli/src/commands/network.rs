@@ -403,10 +403,31 @@ async fn connect(client: &Client, f: &NetworkConnectFlags) -> anyhow::Result<()>
         .map_err(api)
 }
 
+/// docker's `opts.ValidateLink` for `--link NAME[:ALIAS]`.
+fn check_link(value: &str) -> Result<(), String> {
+    let why = if value.is_empty() {
+        "empty string specified for links".to_owned()
+    } else if value.splitn(3, ':').count() > 2 {
+        format!("bad format for links: {value}")
+    } else {
+        return Ok(());
+    };
+    Err(format!(
+        "invalid argument \"{value}\" for \"--link\" flag: {why}"
+    ))
+}
+
+/// A network mode docker calls user-defined: none of `default`,
+/// `bridge`, `host`, `none` and `container:X`.
+fn user_defined(mode: &str) -> bool {
+    !matches!(mode, "default" | "bridge" | "host" | "none") && !mode.starts_with("container:")
+}
+
 /// The network flags of `run`/`create` into the create body:
 /// `HostConfig.NetworkMode` (`default` without `--network`, as the docker
-/// CLI) and `NetworkingConfig.EndpointsConfig` (the first network gets
-/// `--ip`, `--ip6` and `--network-alias`).
+/// CLI), `HostConfig.Links` and `NetworkingConfig.EndpointsConfig` (the
+/// first network gets `--ip`, `--ip6`, `--network-alias` and, on a
+/// user-defined network, `--link`).
 pub(crate) fn apply(f: &RunNetworkFlags, config: &mut Value) -> Result<(), String> {
     let first = f
         .network
@@ -415,16 +436,23 @@ pub(crate) fn apply(f: &RunNetworkFlags, config: &mut Value) -> Result<(), Strin
         .unwrap_or_else(|| "default".to_owned());
     let ipv4 = address(f.ip.as_deref(), "ip", false).map_err(|e| e.to_string())?;
     let ipv6 = address(f.ip6.as_deref(), "ip6", true).map_err(|e| e.to_string())?;
+    for l in &f.link {
+        check_link(l)?;
+    }
+    let endpoint_links = user_defined(&first) && !f.link.is_empty();
     let mut endpoints = serde_json::Map::new();
     let ipam = (!ipv4.is_empty() || !ipv6.is_empty())
         .then(|| json!({"IPv4Address": ipv4, "IPv6Address": ipv6}));
-    if ipam.is_some() || !f.network_alias.is_empty() || !f.network.is_empty() {
+    if ipam.is_some() || !f.network_alias.is_empty() || !f.network.is_empty() || endpoint_links {
         let mut ep = serde_json::Map::new();
         if let Some(i) = ipam {
             ep.insert("IPAMConfig".into(), i);
         }
         if !f.network_alias.is_empty() {
             ep.insert("Aliases".into(), json!(f.network_alias));
+        }
+        if endpoint_links {
+            ep.insert("Links".into(), json!(f.link));
         }
         endpoints.insert(first.clone(), Value::Object(ep));
     }
@@ -436,6 +464,9 @@ pub(crate) fn apply(f: &RunNetworkFlags, config: &mut Value) -> Result<(), Strin
     }
     if let Some(hc) = config["HostConfig"].as_object_mut() {
         hc.insert("NetworkMode".into(), json!(first));
+        if !f.link.is_empty() {
+            hc.insert("Links".into(), json!(f.link));
+        }
     }
     if let Some(c) = config.as_object_mut() {
         c.insert(
@@ -517,8 +548,14 @@ mod tests {
             network_alias: vec!["web".into()],
             ip: Some("10.1.2.3".into()),
             ip6: None,
+            link: vec!["db:data".into()],
         };
         apply(&f, &mut config).unwrap();
+        assert_eq!(config["HostConfig"]["Links"][0], "db:data");
+        assert_eq!(
+            config["NetworkingConfig"]["EndpointsConfig"]["n1"]["Links"][0],
+            "db:data"
+        );
         assert_eq!(config["HostConfig"]["NetworkMode"], "n1");
         let eps = &config["NetworkingConfig"]["EndpointsConfig"];
         assert_eq!(eps["n1"]["IPAMConfig"]["IPv4Address"], "10.1.2.3");
@@ -532,5 +569,22 @@ mod tests {
             ..RunNetworkFlags::default()
         };
         assert!(apply(&bad, &mut json!({"HostConfig": {}})).is_err());
+        // On the default bridge `--link` is a legacy link only.
+        let mut config = json!({"HostConfig": {}});
+        let linked = RunNetworkFlags {
+            link: vec!["db".into()],
+            ..RunNetworkFlags::default()
+        };
+        apply(&linked, &mut config).unwrap();
+        assert_eq!(config["HostConfig"]["Links"], json!(["db"]));
+        assert_eq!(config["NetworkingConfig"]["EndpointsConfig"], json!({}));
+        let bad = RunNetworkFlags {
+            link: vec!["a:b:c".into()],
+            ..RunNetworkFlags::default()
+        };
+        assert_eq!(
+            apply(&bad, &mut json!({"HostConfig": {}})).unwrap_err(),
+            "invalid argument \"a:b:c\" for \"--link\" flag: bad format for links: a:b:c"
+        );
     }
 }

@@ -186,6 +186,7 @@ impl DataPath {
                 tracing::warn!(error = %e, "cannot enable net.ipv6.conf.all.forwarding");
             }
         }
+        warn_if_firewall_drops(self.table.name(), &ep.bridge_name);
         Ok(())
     }
 
@@ -273,16 +274,20 @@ impl DataPath {
             self.delete_veths(id);
             netns::remove(path).map_err(|e| internal(e.to_string()))?;
         }
-        netns::create(path).map_err(|e| internal(e.to_string()))?;
         let bridged: Vec<&Endpoint> = endpoints
             .iter()
             .filter(|e| e.driver == DRIVER_BRIDGE && matches!(e.address, Some(IpAddr::V4(_))))
             .collect();
         let ipv6 = bridged.iter().any(|e| e.address6.is_some());
-        let mut inside = inside_netlink(path, ipv6)?;
-        inside
-            .set_up_by_name("lo")
-            .map_err(|e| internal(e.to_string()))?;
+        // One thread makes the namespace, opens the socket inside it and
+        // brings `lo` up (thread hand-offs cost most on a busy host).
+        let mut inside = netns::create_then(path, || {
+            let mut nl = inside_netlink_here(ipv6)?;
+            nl.set_up_by_name("lo").map_err(|e| e.to_string())?;
+            Ok::<_, String>(nl)
+        })
+        .map_err(|e| internal(e.to_string()))?
+        .map_err(internal)?;
         if bridged.is_empty() {
             return Ok(());
         }
@@ -370,19 +375,43 @@ impl DataPath {
     }
 }
 
+/// Warns, from a thread of its own (it runs `nft`, and no container start
+/// should wait for it), when another firewall's forward chain drops what
+/// berth's table accepts for `bridge` ([`berth_net::firewall`]).
+fn warn_if_firewall_drops(own_table: &str, bridge: &str) {
+    let (own_table, bridge) = (own_table.to_owned(), bridge.to_owned());
+    let check = move || match berth_net::firewall::dropping_forward_chains(&own_table, &bridge) {
+        Ok(chains) if !chains.is_empty() => {
+            let advice = berth_net::firewall::advice(&bridge, &chains);
+            tracing::warn!(bridge, "{advice}");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::debug!(bridge, error = %e, "cannot list the host's nftables chains"),
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("firewall-check".into())
+        .spawn(check)
+    {
+        tracing::debug!(error = %e, "cannot start the firewall check");
+    }
+}
+
 /// A netlink socket in the container's namespace at `path`; with `ipv6`
 /// IPv6 is turned on there first (its endpoints get IPv6 addresses).
 fn inside_netlink(path: &Path, ipv6: bool) -> Result<Netlink, ContainerError> {
-    netns::run_in(path, || {
-        if ipv6 {
-            link::enable_ipv6_here().map_err(|e| {
-                format!("cannot turn IPv6 on in the container's network namespace: {e}")
-            })?;
-        }
-        Netlink::new().map_err(|e| e.to_string())
-    })
-    .map_err(|e| internal(e.to_string()))?
-    .map_err(internal)
+    netns::run_in(path, || inside_netlink_here(ipv6))
+        .map_err(|e| internal(e.to_string()))?
+        .map_err(internal)
+}
+
+/// [`inside_netlink`] on a thread already in the container's namespace.
+fn inside_netlink_here(ipv6: bool) -> Result<Netlink, String> {
+    if ipv6 {
+        link::enable_ipv6_here().map_err(|e| {
+            format!("cannot turn IPv6 on in the container's network namespace: {e}")
+        })?;
+    }
+    Netlink::new().map_err(|e| e.to_string())
 }
 
 /// The nftables rules of an endpoint's network (bridge networks with an

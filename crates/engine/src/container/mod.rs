@@ -26,12 +26,14 @@
 //! file system and wakes [`Containers::wait`]ers. Every call here blocks;
 //! an async caller uses `spawn_blocking`.
 
+mod cp_mounts;
 pub mod datapath;
 pub mod exec;
 pub mod filter;
 pub mod fs;
 pub mod health;
 mod init;
+pub mod links;
 mod log_attrs;
 pub mod logs;
 pub mod model;
@@ -1271,6 +1273,9 @@ fn resolve<'a>(table: &'a BTreeMap<String, Container>, id_or_name: &str) -> Resu
     if let Some(c) = table.values().find(|c| c.name == name) {
         return Ok(c);
     }
+    if let Some(c) = links::by_link_name(table, name) {
+        return Ok(c);
+    }
     if !id_or_name.is_empty() {
         let mut matches = table.values().filter(|c| c.id.starts_with(id_or_name));
         match (matches.next(), matches.next()) {
@@ -1378,6 +1383,19 @@ impl Inner {
     }
 
     fn write_bundle(&self, c: &Container, rootfs_mounted: bool) -> Result<()> {
+        // At start: the variables of its links (checked before anything
+        // is set up).
+        let linked = if rootfs_mounted {
+            let env = self.env_with_links(&lock(&self.table), c)?;
+            (env != c.process.env).then(|| {
+                let mut l = c.clone();
+                l.process.env = env;
+                l
+            })
+        } else {
+            None
+        };
+        let c = linked.as_ref().unwrap_or(c);
         let rootfs = self.rootfs_dir(&c.id);
         let ctx = spec::SpecContext {
             rootfs: &rootfs,
@@ -1425,6 +1443,7 @@ impl Inner {
     fn write_resolution_files(&self, c: &Container) -> Result<()> {
         let mut base = networking::Resolution::isolated(self.settings.host_resolv_conf.clone());
         base.host_gateway = self.settings.host_gateway;
+        base.links = self.link_hosts(c);
         let endpoints = self
             .datapath
             .get()
@@ -1437,6 +1456,7 @@ impl Inner {
             self.dns
                 .start(&c.id, &dp.netns_path(&c.id), names, upstream)?;
         }
+        self.update_linkers_hosts(c);
         Ok(())
     }
 

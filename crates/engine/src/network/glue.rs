@@ -53,6 +53,7 @@ impl Engine {
         image: &str,
         mut opts: CreateOptions,
     ) -> Result<Container, ContainerError> {
+        self.containers().check_links(&mut opts)?;
         self.check_container_networks(&mut opts)?;
         self.containers().create(image, opts)
     }

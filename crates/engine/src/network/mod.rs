@@ -5,7 +5,9 @@
 //! atomically; it holds the network's subnets with their allocated
 //! addresses ([`berth_net::ipam::Pool`]) and the endpoints of the running
 //! containers on it, so neither an address nor an endpoint is lost or
-//! handed out twice across a daemon restart.
+//! handed out twice across a daemon restart. Container starts and stops
+//! update only `networks/runtime/<id>.json` (no fsync: see [`runtime`]),
+//! which takes precedence when the daemon starts.
 //!
 //! What a container asks for ([`ContainerNetworks`]: the mode and one
 //! [`EndpointConfig`] per network) is stored on the container. Addresses
@@ -18,6 +20,7 @@
 mod glue;
 pub mod model;
 mod names;
+mod runtime;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -158,6 +161,11 @@ impl Networks {
                 }
             }
         }
+        // Endpoints and allocations as of the last container start or stop.
+        for net in table.values_mut() {
+            runtime::load(&dir, net);
+        }
+        runtime::sweep(&dir, &|id| table.contains_key(id));
         let inner = Arc::new(Inner {
             dir,
             table: Mutex::new(table),
@@ -405,6 +413,7 @@ impl Networks {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io(&path, e)),
         }
+        runtime::remove(&self.inner.dir, &net.id);
         table.remove(&net.id);
         drop(table);
         if let Some(hook) = self.inner.on_remove.get() {
@@ -619,11 +628,16 @@ impl Networks {
             ipv6,
             mac,
             aliases,
+            links: if updated.builtin {
+                BTreeMap::new()
+            } else {
+                crate::container::links::dns_links(&ep.links)
+            },
         };
         updated
             .endpoints
             .insert(container_id.to_owned(), active.clone());
-        self.inner.save(&updated)?;
+        self.inner.save_runtime(&updated)?;
         *net = updated;
         let endpoint = endpoint_of(net, &active);
         let snapshot = net.clone();
@@ -671,7 +685,7 @@ impl Networks {
                 }
             }
         }
-        self.inner.save(&updated)?;
+        self.inner.save_runtime(&updated)?;
         *net = updated;
         let snapshot = net.clone();
         drop(table);
@@ -865,7 +879,14 @@ impl Inner {
         write().map_err(|e| {
             let _ = fs_err::remove_file(&tmp);
             io(&path, e)
-        })
+        })?;
+        self.save_runtime(net)
+    }
+
+    /// Writes only the network's endpoints and allocations (container
+    /// start and stop), without fsync ([`runtime`]).
+    fn save_runtime(&self, net: &Network) -> Result<()> {
+        runtime::save(&self.dir, net)
     }
 
     fn emit(&self, net: &Network, action: &str, extra: &[(&str, String)]) {

@@ -106,6 +106,10 @@ pub struct ActiveEndpoint {
     pub mac: String,
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// `--link NAME:ALIAS` on a user network: ALIAS (lower case) names
+    /// NAME for this container only (its embedded DNS server).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub links: BTreeMap<String, String>,
 }
 
 /// How a container is networked (docker's `HostConfig.NetworkMode` and

@@ -160,3 +160,35 @@ fn container_checks() {
         .unwrap_err();
     assert!(err.to_string().contains("host network"), "{err}");
 }
+
+#[test]
+fn runtime_state_is_apart_and_a_broken_one_is_ignored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nets = open(tmp.path());
+    let net = nets.create(req("r", "10.213.252.0/24")).unwrap();
+    let mut cfg = ContainerNetworks {
+        mode: "r".into(),
+        ..ContainerNetworks::default()
+    };
+    nets.check_container(&mut cfg).unwrap();
+    let c1 = "1".repeat(64);
+    nets.attach(&c1, "one", &cfg).unwrap();
+    let dir = tmp.path().join("networks");
+    let doc: Network =
+        serde_json::from_slice(&fs_err::read(dir.join(format!("{}.json", net.id))).unwrap())
+            .unwrap();
+    // The start changed the runtime file only.
+    assert!(doc.endpoints.is_empty());
+    let state = dir.join("runtime").join(format!("{}.json", net.id));
+    assert!(state.is_file());
+    drop(nets);
+    assert_eq!(open(tmp.path()).endpoints_for(&c1).len(), 1);
+    // A torn runtime file (a power loss): the document's state counts.
+    fs_err::write(&state, b"{\"Pools\": [").unwrap();
+    fs_err::write(dir.join("runtime").join(".x.json.tmp-1"), b"").unwrap();
+    let nets = open(tmp.path());
+    assert!(nets.endpoints_for(&c1).is_empty());
+    assert!(!dir.join("runtime").join(".x.json.tmp-1").exists());
+    nets.remove("r").unwrap();
+    assert!(!state.exists());
+}
