@@ -9,6 +9,7 @@
 
 pub mod dns;
 pub mod files;
+pub mod hosts_edit;
 pub mod ipam;
 pub mod link;
 pub mod netns;
