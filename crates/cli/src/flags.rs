@@ -2,6 +2,7 @@
 //! behaviour here; [`crate::settings`] turns these into resolved settings.
 
 pub(crate) mod attach;
+pub(crate) mod common;
 pub(crate) mod containers;
 pub(crate) mod dns;
 pub(crate) mod exec;
@@ -16,6 +17,8 @@ pub(crate) mod system;
 pub(crate) mod volume;
 
 use clap::{Args, Parser, Subcommand};
+
+use self::common::JSON_FORMAT_HELP;
 
 /// A self-sufficient runtime for containers
 #[derive(Debug, Parser)]
@@ -156,9 +159,6 @@ pub(crate) enum SystemFlags {
 
 #[derive(Debug, Args)]
 pub(crate) struct FormatFlags {
-    /// Format output using a custom template:
-    /// 'json':             Print in JSON format
-    /// 'TEMPLATE':         Print output using the given Go template.
-    #[arg(short = 'f', long = "format", value_name = "string")]
+    #[arg(short = 'f', long = "format", value_name = "string", help = JSON_FORMAT_HELP)]
     pub(crate) format: Option<String>,
 }

@@ -9,19 +9,28 @@
 //! other query is passed on unchanged to the upstream servers (from the
 //! container's namespace, or from the host's for a host-only resolver such
 //! as systemd-resolved's 127.0.0.53) and the first answer relayed.
+//!
+//! Each server has two threads: one serves UDP, its forwarded queries
+//! included (a socket per query, polled with the client socket, at most
+//! [`MAX_IN_FLIGHT`] waiting, each server given [`UPSTREAM_TIMEOUT`]);
+//! one accepts TCP clients, each served by a thread of its own (at most
+//! [`MAX_TCP_CLIENTS`]). Sockets for the container's side are made by the
+//! serving thread after a `setns` there and back, not by a new thread.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, PTR};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sched::{CloneFlags, setns};
 
 use crate::files::ExtServer;
 use crate::netns;
@@ -37,6 +46,13 @@ const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// The largest DNS message over UDP or TCP.
 const MAX_MESSAGE: usize = 65_535;
+
+/// The most queries one server has waiting for upstream over UDP; more
+/// are dropped (the client asks again), as dockerd bounds its own.
+const MAX_IN_FLIGHT: usize = 100;
+
+/// The most TCP clients one server serves at once; more are closed.
+const MAX_TCP_CLIENTS: usize = 16;
 
 /// What a container can resolve: the names of the containers (and their
 /// aliases) on its networks, and the names of their addresses.
@@ -116,20 +132,20 @@ pub fn start_at(
         let tcp = TcpListener::bind(addr).map_err(bind_err("tcp"))?;
         Ok::<_, DnsError>((udp, tcp))
     })??;
+    let fwd = Arc::new(Forwarder::new(upstreams)?);
     let stop = Arc::new(AtomicBool::new(false));
     let udp = Arc::new(udp);
     let tcp = Arc::new(tcp);
-    let upstreams = Arc::new(upstreams);
     let mut threads = Vec::new();
     let spawned = (|| {
-        let (s, u, n, up) = (stop.clone(), udp.clone(), names.clone(), upstreams.clone());
+        let (s, u, n, up) = (stop.clone(), udp.clone(), names.clone(), fwd.clone());
         threads.push(
             std::thread::Builder::new()
                 .name("dns-udp".into())
                 .spawn(move || serve_udp(&s, &u, &*n, &up))
                 .map_err(DnsError::Thread)?,
         );
-        let (s, t, n, up) = (stop.clone(), tcp.clone(), names, upstreams);
+        let (s, t, n, up) = (stop.clone(), tcp.clone(), names, fwd);
         threads.push(
             std::thread::Builder::new()
                 .name("dns-tcp".into())
@@ -177,9 +193,70 @@ impl Drop for DnsServer {
     }
 }
 
-fn serve_udp(stop: &AtomicBool, socket: &UdpSocket, names: &dyn Names, up: &Upstreams) {
+/// The UDP side, one thread: client queries, the replies of the upstream
+/// servers to the queries it forwarded, and their timeouts, all through
+/// one `poll`. A query waiting for upstream holds nothing up.
+fn serve_udp(stop: &AtomicBool, socket: &UdpSocket, names: &dyn Names, fwd: &Forwarder) {
+    let mut flights: Vec<Flight> = Vec::new();
     let mut buf = vec![0u8; MAX_MESSAGE];
     while !stop.load(Ordering::SeqCst) {
+        let now = Instant::now();
+        let timeout = flights
+            .iter()
+            .map(|f| f.deadline.saturating_duration_since(now))
+            .min()
+            .map_or(PollTimeout::NONE, |d| {
+                // Rounded up, so a wake-up finds the deadline passed.
+                PollTimeout::try_from(d + Duration::from_millis(1)).unwrap_or(PollTimeout::MAX)
+            });
+        let ready: Vec<bool> = {
+            let mut fds: Vec<PollFd> = std::iter::once(socket.as_fd())
+                .chain(flights.iter().map(|f| f.socket.as_fd()))
+                .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
+                .collect();
+            match poll(&mut fds, timeout) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => break,
+            }
+            fds.iter()
+                .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
+                .collect()
+        };
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        // Upstream replies (from the end, so removing keeps the indices
+        // still to visit; `ready[0]` is the client socket).
+        for i in (0..flights.len()).rev() {
+            if !ready.get(i + 1).copied().unwrap_or(false) {
+                continue;
+            }
+            match flights[i].socket.recv(&mut buf) {
+                // A stray or late datagram for another query: keep waiting.
+                Ok(n) if buf.get(..2) != flights[i].query.get(..2) || n < 2 => {}
+                Ok(n) => {
+                    let f = flights.swap_remove(i);
+                    let _ = socket.send_to(&buf[..n], f.client);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                // Refused (nothing listens there): the next server, now.
+                Err(_) => {
+                    let f = flights.swap_remove(i);
+                    fwd.next_or_fail(f, socket, &mut flights);
+                }
+            }
+        }
+        let now = Instant::now();
+        for i in (0..flights.len()).rev() {
+            if flights[i].deadline <= now {
+                let f = flights.swap_remove(i);
+                fwd.next_or_fail(f, socket, &mut flights);
+            }
+        }
+        if !ready[0] {
+            continue;
+        }
         let (n, peer) = match socket.recv_from(&mut buf) {
             Ok(r) => r,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -188,13 +265,164 @@ fn serve_udp(stop: &AtomicBool, socket: &UdpSocket, names: &dyn Names, up: &Upst
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        if let Some(reply) = answer(&buf[..n], names, up, false) {
-            let _ = socket.send_to(&reply, peer);
+        match local_answer(&buf[..n], names) {
+            Local::Reply(reply) => {
+                let _ = socket.send_to(&reply, peer);
+            }
+            Local::Ignore => {}
+            // Full: dropped, as dockerd does past its limit; the client
+            // asks again.
+            Local::Forward if flights.len() >= MAX_IN_FLIGHT => {
+                tracing::debug!(
+                    limit = MAX_IN_FLIGHT,
+                    "embedded DNS: too many forwarded queries in flight, one dropped"
+                );
+            }
+            Local::Forward => {
+                let query = buf[..n].to_vec();
+                match fwd.launch(query, peer, 0) {
+                    Ok(f) => flights.push(f),
+                    Err(query) => {
+                        if let Some(reply) = servfail(&query) {
+                            let _ = socket.send_to(&reply, peer);
+                        }
+                    }
+                }
+            }
         }
     }
 }
 
-fn serve_tcp(stop: &AtomicBool, listener: &TcpListener, names: Arc<dyn Names>, up: Arc<Upstreams>) {
+/// A query forwarded over UDP, waiting for its upstream's reply.
+struct Flight {
+    /// Who asked (the reply goes back there).
+    client: SocketAddr,
+    /// The query as the client sent it (same ID upstream).
+    query: Vec<u8>,
+    /// Which of the upstream servers is being asked.
+    server: usize,
+    /// Connected to that server, non-blocking, made for this query (so a
+    /// fresh source port each time).
+    socket: UdpSocket,
+    deadline: Instant,
+}
+
+/// The daemon's network namespace and the container's: each upstream
+/// server is asked from one of them. A serving thread enters the
+/// container's for as long as it makes a socket there (or, over TCP, for
+/// one exchange), then returns: no thread is started per query.
+struct Forwarder {
+    up: Upstreams,
+    home: OwnedFd,
+    container: Option<OwnedFd>,
+}
+
+impl Forwarder {
+    fn new(up: Upstreams) -> Result<Self, DnsError> {
+        let home = netns::open(Path::new("/proc/self/ns/net"))?;
+        let container = up.netns.as_deref().map(netns::open).transpose()?;
+        Ok(Self {
+            up,
+            home,
+            container,
+        })
+    }
+
+    /// `f` run in the namespace `server` is asked from; `None` when that
+    /// namespace could not be entered.
+    fn in_netns_of<T>(&self, server: &ExtServer, f: impl FnOnce() -> T) -> Option<T> {
+        let Some(ns) = self.container.as_ref().filter(|_| !server.host_loopback) else {
+            return Some(f());
+        };
+        setns(ns, CloneFlags::CLONE_NEWNET).ok()?;
+        let r = f();
+        if let Err(e) = setns(&self.home, CloneFlags::CLONE_NEWNET) {
+            // Cannot happen with a namespace we hold open; said loudly if
+            // it does, as this thread's later sockets would be elsewhere.
+            tracing::error!(error = %e, "embedded DNS: cannot return to the daemon's network namespace");
+        }
+        Some(r)
+    }
+
+    /// Sends `query` over UDP to the first server from `from` on that can
+    /// be asked; the query back when none can.
+    fn launch(&self, query: Vec<u8>, client: SocketAddr, from: usize) -> Result<Flight, Vec<u8>> {
+        for (server, ext) in self.up.servers.iter().enumerate().skip(from) {
+            let addr = SocketAddr::new(ext.addr, self.up.port);
+            let socket = self
+                .in_netns_of(ext, || UdpSocket::bind(unspecified(addr)))
+                .and_then(Result::ok);
+            let Some(socket) = socket else { continue };
+            let sent = socket
+                .connect(addr)
+                .and_then(|()| socket.set_nonblocking(true))
+                .and_then(|()| socket.send(&query));
+            if sent.is_ok() {
+                return Ok(Flight {
+                    client,
+                    query,
+                    server,
+                    socket,
+                    deadline: Instant::now() + UPSTREAM_TIMEOUT,
+                });
+            }
+        }
+        Err(query)
+    }
+
+    /// `f` got no answer: the next server is asked, or the client gets a
+    /// SERVFAIL when none is left.
+    fn next_or_fail(&self, f: Flight, socket: &UdpSocket, flights: &mut Vec<Flight>) {
+        match self.launch(f.query, f.client, f.server + 1) {
+            Ok(next) => flights.push(next),
+            Err(query) => {
+                if let Some(reply) = servfail(&query) {
+                    let _ = socket.send_to(&reply, f.client);
+                }
+            }
+        }
+    }
+
+    /// Asks the upstream servers in turn, blocking (a TCP client's
+    /// thread); the first reply. Over UDP; a reply truncated there is
+    /// asked again over TCP.
+    fn forward_blocking(&self, query: &[u8]) -> Option<Vec<u8>> {
+        let exchange = |addr: SocketAddr| {
+            let reply = ask(addr, query, false);
+            let truncated = reply
+                .as_ref()
+                .and_then(|r| r.get(2))
+                .is_some_and(|flags| flags & 0x02 != 0);
+            if truncated {
+                ask(addr, query, true).or(reply)
+            } else {
+                reply
+            }
+        };
+        self.up.servers.iter().find_map(|ext| {
+            let addr = SocketAddr::new(ext.addr, self.up.port);
+            self.in_netns_of(ext, || exchange(addr)).flatten()
+        })
+    }
+}
+
+fn unspecified(addr: SocketAddr) -> SocketAddr {
+    if addr.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (Ipv6Addr::UNSPECIFIED, 0).into()
+    }
+}
+
+/// Accepts TCP clients, each served by its own thread, at most
+/// [`MAX_TCP_CLIENTS`] at once (more are closed: they retry).
+fn serve_tcp(
+    stop: &AtomicBool,
+    listener: &TcpListener,
+    names: Arc<dyn Names>,
+    fwd: Arc<Forwarder>,
+) {
+    let clients = Arc::new(AtomicUsize::new(0));
     while !stop.load(Ordering::SeqCst) {
         let conn = match listener.accept() {
             Ok((c, _)) => c,
@@ -204,21 +432,40 @@ fn serve_tcp(stop: &AtomicBool, listener: &TcpListener, names: Arc<dyn Names>, u
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        let (names, up) = (names.clone(), up.clone());
-        // One thread a connection: clients send a query or a few, then close.
-        let _ = std::thread::Builder::new()
+        if clients.fetch_add(1, Ordering::SeqCst) >= MAX_TCP_CLIENTS {
+            clients.fetch_sub(1, Ordering::SeqCst);
+            tracing::debug!(
+                limit = MAX_TCP_CLIENTS,
+                "embedded DNS: too many TCP clients, one closed"
+            );
+            continue;
+        }
+        let (names, fwd, count) = (names.clone(), fwd.clone(), clients.clone());
+        // Clients send a query or a few, then close.
+        let spawned = std::thread::Builder::new()
             .name("dns-tcp-conn".into())
-            .spawn(move || serve_tcp_conn(conn, &*names, &up));
+            .spawn(move || {
+                serve_tcp_conn(conn, &*names, &fwd);
+                count.fetch_sub(1, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            clients.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
-fn serve_tcp_conn(mut conn: TcpStream, names: &dyn Names, up: &Upstreams) {
+fn serve_tcp_conn(mut conn: TcpStream, names: &dyn Names, fwd: &Forwarder) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
     loop {
         let Ok(query) = read_framed(&mut conn) else {
             return;
         };
-        let Some(reply) = answer(&query, names, up, true) else {
+        let reply = match local_answer(&query, names) {
+            Local::Reply(reply) => Some(reply),
+            Local::Ignore => None,
+            Local::Forward => fwd.forward_blocking(&query).or_else(|| servfail(&query)),
+        };
+        let Some(reply) = reply else {
             return;
         };
         if write_framed(&mut conn, &reply).is_err() {
@@ -244,45 +491,62 @@ fn write_framed(conn: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
     conn.write_all(&out)
 }
 
-/// The reply to the query `bytes`: from `names`, else from upstream;
-/// `None` for something that is not a query (dropped, as dockerd).
-pub fn answer(bytes: &[u8], names: &dyn Names, up: &Upstreams, tcp: bool) -> Option<Vec<u8>> {
+/// What the container's names make of a query.
+#[derive(Debug, PartialEq, Eq)]
+enum Local {
+    /// The reply (a name of its networks, or FORMERR for garbage).
+    Reply(Vec<u8>),
+    /// Not theirs: upstream's to answer.
+    Forward,
+    /// Not a query: dropped, as dockerd does.
+    Ignore,
+}
+
+fn local_answer(bytes: &[u8], names: &dyn Names) -> Local {
     let query = match Message::from_vec(bytes) {
         Ok(q) => q,
         Err(_) => {
             // Unparsable: FORMERR with the ID, if there is one.
-            let id = u16::from_be_bytes([*bytes.first()?, *bytes.get(1)?]);
+            let (Some(&hi), Some(&lo)) = (bytes.first(), bytes.get(1)) else {
+                return Local::Ignore;
+            };
+            let id = u16::from_be_bytes([hi, lo]);
             return Message::error_msg(id, OpCode::Query, ResponseCode::FormErr)
                 .to_vec()
-                .ok();
+                .map_or(Local::Ignore, Local::Reply);
         }
     };
     if query.metadata.message_type != MessageType::Query {
-        return None;
+        return Local::Ignore;
     }
-    let q = query.queries.first()?;
-    if let Some(records) = local(q, names) {
-        let mut reply = Message::response(query.metadata.id, query.metadata.op_code);
-        reply.metadata.recursion_desired = query.metadata.recursion_desired;
-        reply.metadata.recursion_available = true;
+    let Some(q) = query.queries.first() else {
+        return Local::Ignore;
+    };
+    let Some(records) = local(q, names) else {
+        return Local::Forward;
+    };
+    let mut reply = Message::response(query.metadata.id, query.metadata.op_code);
+    reply.metadata.recursion_desired = query.metadata.recursion_desired;
+    reply.metadata.recursion_available = true;
+    reply.add_query(q.clone());
+    reply.add_answers(records);
+    reply.to_vec().map_or(Local::Ignore, Local::Reply)
+}
+
+/// SERVFAIL for `bytes` (a query no upstream answered).
+fn servfail(bytes: &[u8]) -> Option<Vec<u8>> {
+    let query = Message::from_vec(bytes).ok()?;
+    let mut reply = Message::error_msg(
+        query.metadata.id,
+        query.metadata.op_code,
+        ResponseCode::ServFail,
+    );
+    reply.metadata.recursion_desired = query.metadata.recursion_desired;
+    reply.metadata.recursion_available = true;
+    if let Some(q) = query.queries.first() {
         reply.add_query(q.clone());
-        reply.add_answers(records);
-        return reply.to_vec().ok();
     }
-    match forward(bytes, up, tcp) {
-        Some(reply) => Some(reply),
-        None => {
-            let mut reply = Message::error_msg(
-                query.metadata.id,
-                query.metadata.op_code,
-                ResponseCode::ServFail,
-            );
-            reply.metadata.recursion_desired = query.metadata.recursion_desired;
-            reply.metadata.recursion_available = true;
-            reply.add_query(q.clone());
-            reply.to_vec().ok()
-        }
-    }
+    reply.to_vec().ok()
 }
 
 /// The records `names` has for `q`; `None` when they are not its to answer.
@@ -354,36 +618,6 @@ fn reverse_ip(name: &str) -> Option<IpAddr> {
     Some(IpAddr::V6(Ipv6Addr::from(bytes)))
 }
 
-/// Asks the upstream servers in turn; the first reply. Over UDP; a reply
-/// truncated there is asked again over TCP when the client came over TCP
-/// (a UDP client gets the truncated reply and retries over TCP itself).
-fn forward(query: &[u8], up: &Upstreams, tcp: bool) -> Option<Vec<u8>> {
-    let exchange = |addr: SocketAddr| {
-        let reply = ask(addr, query, false);
-        let truncated = reply
-            .as_ref()
-            .and_then(|r| r.get(2))
-            .is_some_and(|flags| flags & 0x02 != 0);
-        if tcp && truncated {
-            ask(addr, query, true).or(reply)
-        } else {
-            reply
-        }
-    };
-    for server in &up.servers {
-        let addr = SocketAddr::new(server.addr, up.port);
-        let from_container = !server.host_loopback;
-        let reply = match (&up.netns, from_container) {
-            (Some(ns), true) => netns::run_in(ns, || exchange(addr)).ok().flatten(),
-            _ => exchange(addr),
-        };
-        if reply.is_some() {
-            return reply;
-        }
-    }
-    None
-}
-
 /// One exchange with `addr`; `None` on any failure or a timeout.
 fn ask(addr: SocketAddr, query: &[u8], tcp: bool) -> Option<Vec<u8>> {
     if tcp {
@@ -392,12 +626,7 @@ fn ask(addr: SocketAddr, query: &[u8], tcp: bool) -> Option<Vec<u8>> {
         write_framed(&mut conn, query).ok()?;
         return read_framed(&mut conn).ok();
     }
-    let bind: SocketAddr = if addr.is_ipv4() {
-        (Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let socket = UdpSocket::bind(bind).ok()?;
+    let socket = UdpSocket::bind(unspecified(addr)).ok()?;
     socket.connect(addr).ok()?;
     socket.set_read_timeout(Some(UPSTREAM_TIMEOUT)).ok()?;
     socket.send(query).ok()?;
@@ -428,19 +657,16 @@ mod tests {
         }
     }
 
-    fn no_upstream() -> Upstreams {
-        Upstreams {
-            servers: Vec::new(),
-            port: 53,
-            netns: None,
-        }
-    }
-
     fn ask_local(name: &str, t: RecordType) -> Message {
         let mut q = Message::query();
         q.metadata.recursion_desired = true;
         q.add_query(Query::query(Name::from_ascii(name).unwrap(), t));
-        let reply = answer(&q.to_vec().unwrap(), &Fixed, &no_upstream(), false).unwrap();
+        let bytes = q.to_vec().unwrap();
+        let reply = match local_answer(&bytes, &Fixed) {
+            Local::Reply(reply) => reply,
+            Local::Forward => servfail(&bytes).unwrap(),
+            Local::Ignore => panic!("{name}: ignored"),
+        };
         let reply = Message::from_vec(&reply).unwrap();
         assert_eq!(reply.metadata.id, q.metadata.id);
         reply
@@ -466,7 +692,7 @@ mod tests {
             &r.answers[0].data,
             &RData::PTR(PTR(Name::from_ascii("web.").unwrap()))
         );
-        // Unknown, with nowhere to forward: SERVFAIL.
+        // Unknown: upstream's; SERVFAIL when no upstream answers.
         let r = ask_local("other.example.", RecordType::A);
         assert_eq!(r.metadata.response_code, ResponseCode::ServFail);
         assert!(r.answers.is_empty());
@@ -481,6 +707,6 @@ mod tests {
         assert_eq!(reverse_ip("3.2.1.in-addr.arpa"), None);
         let v6 = "2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa";
         assert_eq!(reverse_ip(v6), Some("fd00::2".parse().unwrap()));
-        assert_eq!(answer(&[1], &Fixed, &no_upstream(), false), None);
+        assert_eq!(local_answer(&[1], &Fixed), Local::Ignore);
     }
 }

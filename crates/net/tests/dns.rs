@@ -293,3 +293,52 @@ fn no_upstream_answer_is_servfail_and_a_busy_address_an_error() {
     );
     drop(server);
 }
+
+#[test]
+fn a_query_waiting_for_upstream_holds_up_no_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = Ns::new(dir.path());
+    // An upstream that never answers: the forwarded query waits for it
+    // until its timeout, then gets SERVFAIL.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let server = dns::start(
+        &ns.path,
+        Arc::new(Net),
+        Upstreams {
+            servers: vec![ExtServer {
+                addr: silent_addr.ip(),
+                host_loopback: true,
+            }],
+            port: silent_addr.port(),
+            netns: Some(ns.path.clone()),
+        },
+    )
+    .unwrap();
+    let mut slow = query("slow.example.", RecordType::A);
+    slow.metadata.id = 1001;
+    let mut fast = query("web.", RecordType::A);
+    fast.metadata.id = 1002;
+    let (first, second) = ns.run(|| {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.send_to(&slow.to_vec().unwrap(), dns::LISTEN).unwrap();
+        s.send_to(&fast.to_vec().unwrap(), dns::LISTEN).unwrap();
+        let recv = || {
+            let mut buf = vec![0u8; 4096];
+            let n = s.recv(&mut buf).unwrap();
+            Message::from_vec(&buf[..n]).unwrap()
+        };
+        (recv(), recv())
+    });
+    // The local name is answered while the other query is still upstream.
+    assert_eq!(first.metadata.id, 1002);
+    assert_eq!(
+        a_answers(&first),
+        ["10.213.40.2".parse::<IpAddr>().unwrap()]
+    );
+    assert_eq!(second.metadata.id, 1001);
+    assert_eq!(second.metadata.response_code, ResponseCode::ServFail);
+    drop(server);
+    drop(silent);
+}

@@ -113,7 +113,7 @@ pub(crate) async fn handle(
         Route::NetworkDisconnect(id) => {
             networks::disconnect(backends.networks.clone(), id, req).await
         }
-        Route::BuildPrune => prune::nothing(&req, "build"),
+        Route::BuildPrune => prune::build_cache(&req),
         Route::Events => events::events(backends.system.clone(), req).await,
         Route::NotFound => ApiError::page_not_found().into_response_body(),
     }

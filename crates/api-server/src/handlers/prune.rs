@@ -137,27 +137,21 @@ pub(crate) async fn images(backend: Backend, req: Request) -> Response {
     respond(r)
 }
 
-/// `POST /networks/prune`, `/volumes/prune`, `/build/prune`: the filters
-/// are checked; there is nothing of the kind to remove yet.
-pub(crate) fn nothing(req: &Request, kind: &str) -> Response {
-    let accepted: &[&str] = match kind {
-        "networks" => &["until", "label", "label!"],
-        _ => &[
-            "until",
-            "id",
-            "parent",
-            "type",
-            "description",
-            "inuse",
-            "shared",
-            "private",
-        ],
-    };
-    if let Err(e) = prune_filters(req, accepted) {
-        return e.into_response_body();
-    }
-    match kind {
-        "networks" => json_response(StatusCode::OK, &api::NetworksPruneReport::default()),
-        _ => json_response(StatusCode::OK, &api::BuildCachePruneReport::default()),
+/// `POST /build/prune?filters=`: the filters are checked; berth has no
+/// build cache yet, so nothing is removed.
+pub(crate) fn build_cache(req: &Request) -> Response {
+    let accepted = &[
+        "until",
+        "id",
+        "parent",
+        "type",
+        "description",
+        "inuse",
+        "shared",
+        "private",
+    ];
+    match prune_filters(req, accepted) {
+        Ok(_) => json_response(StatusCode::OK, &api::BuildCachePruneReport::default()),
+        Err(e) => e.into_response_body(),
     }
 }

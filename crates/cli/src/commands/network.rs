@@ -15,9 +15,10 @@ use serde_json::{Value, json};
 
 use super::containers::filters_json;
 use super::images::{list_format, print_inspected, render_rows};
+use crate::flags::common::PruneFlags;
 use crate::flags::network::{
     NetworkConnectFlags, NetworkCreateFlags, NetworkFlags, NetworkInspectFlags, NetworkLsFlags,
-    NetworkPruneFlags, NetworkRmFlags, RunNetworkFlags,
+    NetworkRmFlags, RunNetworkFlags,
 };
 use crate::printer::Printer;
 
@@ -353,20 +354,14 @@ async fn remove(client: &Client, f: &NetworkRmFlags, printer: &mut Printer) -> a
     }
 }
 
-async fn prune(
-    client: &Client,
-    f: &NetworkPruneFlags,
-    printer: &mut Printer,
-) -> anyhow::Result<()> {
-    if !f.force {
-        printer.data(
-            "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ",
-        )?;
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line)?;
-        if !matches!(line.trim(), "y" | "Y") {
-            return Ok(());
-        }
+async fn prune(client: &Client, f: &PruneFlags, printer: &mut Printer) -> anyhow::Result<()> {
+    if !f.force
+        && !super::system::confirm(
+            printer,
+            "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?",
+        )?
+    {
+        return Ok(());
     }
     let r: NetworksPruneReport = client
         .prune("networks", &filters_json(&f.filter)?)

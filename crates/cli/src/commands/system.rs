@@ -15,9 +15,8 @@ use super::images::{
     ListFormat, human_size, list_format, now, render_rows, since, split_reference,
 };
 use super::stats::go_g4;
-use crate::flags::system::{
-    ContainerPruneFlags, DfFlags, ImagePruneFlags, ObserveCommand, SystemPruneFlags,
-};
+use crate::flags::common::PruneFlags;
+use crate::flags::system::{DfFlags, ImagePruneFlags, ObserveCommand, SystemPruneFlags};
 use crate::printer::Printer;
 
 pub(crate) async fn run(
@@ -144,7 +143,7 @@ fn prune_output(steps: &[String], reclaimed: u64) -> String {
 
 pub(crate) async fn container_prune(
     client: &Client,
-    f: &ContainerPruneFlags,
+    f: &PruneFlags,
     printer: &mut Printer,
 ) -> anyhow::Result<()> {
     if !f.force
@@ -170,10 +169,10 @@ pub(crate) async fn image_prune(
     } else {
         "WARNING! This will remove all dangling images.\nAre you sure you want to continue?"
     };
-    if !f.force && !confirm(printer, warning)? {
+    if !f.prune.force && !confirm(printer, warning)? {
         return Ok(());
     }
-    let (reclaimed, out) = run_image_prune(client, f.all, &f.filter).await?;
+    let (reclaimed, out) = run_image_prune(client, f.all, &f.prune.filter).await?;
     printer.data(&prune_output(&[out], reclaimed))?;
     Ok(())
 }
@@ -183,12 +182,12 @@ async fn system_prune(
     f: &SystemPruneFlags,
     printer: &mut Printer,
 ) -> anyhow::Result<()> {
-    if f.volumes && f.filter.iter().any(|s| s.starts_with("until=")) {
+    if f.volumes && f.prune.filter.iter().any(|s| s.starts_with("until=")) {
         return Err(anyhow!(
             "ERROR: The \"until\" filter is not supported with \"--volumes\""
         ));
     }
-    if !f.force {
+    if !f.prune.force {
         let mut warnings = vec![
             "all stopped containers",
             "all networks not used by at least one container",
@@ -207,8 +206,8 @@ async fn system_prune(
         for w in warnings {
             text.push_str(&format!("  - {w}\n"));
         }
-        if !f.filter.is_empty() {
-            let mut filters = f.filter.clone();
+        if !f.prune.filter.is_empty() {
+            let mut filters = f.prune.filter.clone();
             filters.sort();
             text.push_str("\n  Items to be pruned will be filtered with:\n");
             for flt in filters {
@@ -222,13 +221,13 @@ async fn system_prune(
     }
     let mut steps = Vec::new();
     let mut reclaimed = 0;
-    let (r, out) = run_container_prune(client, &f.filter).await?;
+    let (r, out) = run_container_prune(client, &f.prune.filter).await?;
     reclaimed += r;
     steps.push(out);
-    // Networks, volumes and build cache: berthd answers with what it
-    // removed (nothing of these kinds exists in berth yet).
+    // Then networks, volumes (with --volumes), images and the build cache,
+    // in docker's order (berth has no build cache: that step removes nothing).
     let net: NetworksPruneReport = client
-        .prune("networks", &prune_filters(&f.filter, None)?)
+        .prune("networks", &prune_filters(&f.prune.filter, None)?)
         .await
         .map_err(api)?;
     let nets = net.networks_deleted.unwrap_or_default();
@@ -237,7 +236,7 @@ async fn system_prune(
     }
     if f.volumes {
         let vol: VolumesPruneReport = client
-            .prune("volumes", &prune_filters(&f.filter, None)?)
+            .prune("volumes", &prune_filters(&f.prune.filter, None)?)
             .await
             .map_err(api)?;
         let vols = vol.volumes_deleted.unwrap_or_default();
@@ -246,11 +245,11 @@ async fn system_prune(
             reclaimed += vol.space_reclaimed;
         }
     }
-    let (r, out) = run_image_prune(client, f.all, &f.filter).await?;
+    let (r, out) = run_image_prune(client, f.all, &f.prune.filter).await?;
     reclaimed += r;
     steps.push(out);
     let cache: BuildCachePruneReport = client
-        .prune("build", &prune_filters(&f.filter, None)?)
+        .prune("build", &prune_filters(&f.prune.filter, None)?)
         .await
         .map_err(api)?;
     let caches = cache.caches_deleted.unwrap_or_default();

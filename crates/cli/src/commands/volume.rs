@@ -201,7 +201,7 @@ async fn remove(client: &Client, f: &VolumeRmFlags, printer: &mut Printer) -> an
 }
 
 async fn prune(client: &Client, f: &VolumePruneFlags, printer: &mut Printer) -> anyhow::Result<()> {
-    let mut specs = f.filter.clone();
+    let mut specs = f.prune.filter.clone();
     let mut warning = "WARNING! This will remove anonymous local volumes not used by at least one container.\nAre you sure you want to continue?";
     if f.all {
         if specs.iter().any(|s| {
@@ -215,7 +215,7 @@ async fn prune(client: &Client, f: &VolumePruneFlags, printer: &mut Printer) -> 
         specs.push("all=true".to_owned());
         warning = "WARNING! This will remove all local volumes not used by at least one container.\nAre you sure you want to continue?";
     }
-    if !f.force && !super::system::confirm(printer, warning)? {
+    if !f.prune.force && !super::system::confirm(printer, warning)? {
         return Ok(());
     }
     let filters = super::containers::filters_json(&specs)?;

@@ -4,6 +4,8 @@
 
 use clap::{ArgAction, Args, Subcommand};
 
+use super::common::{JSON_FORMAT_HELP, TABLE_FORMAT_HELP};
+
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub(crate) enum ContainerFlags {
     /// Create and run a new container from an image
@@ -56,7 +58,7 @@ pub(crate) enum ContainerFlags {
     /// Display a live stream of container(s) resource usage statistics
     Stats(super::system::StatsFlags),
     /// Remove all stopped containers
-    Prune(super::system::ContainerPruneFlags),
+    Prune(super::common::PruneFlags),
     /// Execute a command in a running container
     #[command(override_usage = "berth container exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
     Exec(super::exec::ExecFlags),
@@ -249,8 +251,7 @@ pub(crate) struct PsFlags {
     /// Filter output based on conditions provided
     #[arg(short = 'f', long = "filter", value_name = "filter")]
     pub(crate) filter: Vec<String>,
-    /// Format output using a custom template
-    #[arg(long = "format", value_name = "string")]
+    #[arg(long = "format", value_name = "string", help = TABLE_FORMAT_HELP)]
     pub(crate) format: Option<String>,
     /// Show n last created containers (includes all states)
     #[arg(short = 'n', long = "last", value_name = "int", default_value_t = -1, allow_negative_numbers = true)]
@@ -350,8 +351,7 @@ pub(crate) struct WaitFlags {
 
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub(crate) struct ContainerInspectFlags {
-    /// Format output using a custom template
-    #[arg(short = 'f', long = "format", value_name = "string")]
+    #[arg(short = 'f', long = "format", value_name = "string", help = JSON_FORMAT_HELP)]
     pub(crate) format: Option<String>,
     /// Display total file sizes
     #[arg(short = 's', long = "size")]
@@ -363,8 +363,7 @@ pub(crate) struct ContainerInspectFlags {
 /// `berth inspect`: any object (containers first, then images).
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub(crate) struct InspectFlags {
-    /// Format output using a custom template
-    #[arg(short = 'f', long = "format", value_name = "string")]
+    #[arg(short = 'f', long = "format", value_name = "string", help = JSON_FORMAT_HELP)]
     pub(crate) format: Option<String>,
     /// Display total file sizes if the type is container
     #[arg(short = 's', long = "size")]

@@ -3,6 +3,8 @@
 
 use clap::{Args, Subcommand};
 
+use super::common::{JSON_FORMAT_HELP, TABLE_FORMAT_HELP};
+
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub(crate) enum ImageFlags {
     /// List images
@@ -44,8 +46,7 @@ pub(crate) struct ImagesFlags {
     /// Filter output based on conditions provided
     #[arg(short = 'f', long = "filter", value_name = "filter")]
     pub(crate) filter: Vec<String>,
-    /// Format output using a custom template
-    #[arg(long = "format", value_name = "string")]
+    #[arg(long = "format", value_name = "string", help = TABLE_FORMAT_HELP)]
     pub(crate) format: Option<String>,
     /// REPOSITORY[:TAG]
     pub(crate) reference: Option<String>,
@@ -83,8 +84,7 @@ pub(crate) struct HistoryFlags {
     /// Only show image IDs
     #[arg(short = 'q', long = "quiet")]
     pub(crate) quiet: bool,
-    /// Format output using a custom template
-    #[arg(long = "format", value_name = "string")]
+    #[arg(long = "format", value_name = "string", help = TABLE_FORMAT_HELP)]
     pub(crate) format: Option<String>,
     #[arg(value_name = "IMAGE")]
     pub(crate) image: String,
@@ -125,8 +125,7 @@ pub(crate) struct ImportFlags {
 
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub(crate) struct ImageInspectFlags {
-    /// Format output using a custom template
-    #[arg(short = 'f', long = "format", value_name = "string")]
+    #[arg(short = 'f', long = "format", value_name = "string", help = JSON_FORMAT_HELP)]
     pub(crate) format: Option<String>,
     #[arg(required = true, value_name = "IMAGE")]
     pub(crate) images: Vec<String>,

@@ -3,6 +3,8 @@
 
 use clap::{Args, Subcommand};
 
+use super::common::{JSON_FORMAT_HELP, PruneFlags, TABLE_FORMAT_HELP};
+
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub(crate) enum NetworkFlags {
     /// Create a network
@@ -16,7 +18,7 @@ pub(crate) enum NetworkFlags {
     #[command(visible_alias = "remove")]
     Rm(NetworkRmFlags),
     /// Remove all unused networks
-    Prune(NetworkPruneFlags),
+    Prune(PruneFlags),
     /// Connect a container to a network
     Connect(NetworkConnectFlags),
     /// Disconnect a container from a network
@@ -90,8 +92,7 @@ pub(crate) struct NetworkLsFlags {
     /// Provide filter values (e.g. "driver=bridge")
     #[arg(short = 'f', long = "filter", value_name = "filter")]
     pub(crate) filter: Vec<String>,
-    /// Format output using a custom template
-    #[arg(long = "format", value_name = "string")]
+    #[arg(long = "format", value_name = "string", help = TABLE_FORMAT_HELP)]
     pub(crate) format: Option<String>,
     /// Do not truncate the output
     #[arg(long = "no-trunc")]
@@ -103,8 +104,7 @@ pub(crate) struct NetworkLsFlags {
 
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub(crate) struct NetworkInspectFlags {
-    /// Format output using a custom template
-    #[arg(short = 'f', long = "format", value_name = "string")]
+    #[arg(short = 'f', long = "format", value_name = "string", help = JSON_FORMAT_HELP)]
     pub(crate) format: Option<String>,
     /// Verbose output for diagnostics
     #[arg(short = 'v', long = "verbose")]
@@ -120,16 +120,6 @@ pub(crate) struct NetworkRmFlags {
     pub(crate) force: bool,
     #[arg(required = true, value_name = "NETWORK")]
     pub(crate) networks: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Args)]
-pub(crate) struct NetworkPruneFlags {
-    /// Provide filter values (e.g. "until=<timestamp>")
-    #[arg(long = "filter", value_name = "filter")]
-    pub(crate) filter: Vec<String>,
-    /// Do not prompt for confirmation
-    #[arg(short = 'f', long = "force")]
-    pub(crate) force: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Args)]

@@ -3,6 +3,8 @@
 
 use clap::Args;
 
+use super::common::{JSON_FORMAT_HELP, PruneFlags, TABLE_FORMAT_HELP};
+
 /// What the observing and clean-up commands were asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ObserveCommand {
@@ -17,10 +19,7 @@ pub(crate) struct EventsFlags {
     /// Filter output based on conditions provided
     #[arg(short = 'f', long = "filter", value_name = "filter")]
     pub(crate) filter: Vec<String>,
-    /// Format output using a custom template:
-    /// 'json':             Print in JSON format
-    /// 'TEMPLATE':         Print output using the given Go template.
-    #[arg(long = "format", value_name = "string")]
+    #[arg(long = "format", value_name = "string", help = JSON_FORMAT_HELP)]
     pub(crate) format: Option<String>,
     /// Show all events created since timestamp
     #[arg(long = "since", value_name = "string")]
@@ -35,12 +34,7 @@ pub(crate) struct StatsFlags {
     /// Show all containers (default shows just running)
     #[arg(short = 'a', long = "all")]
     pub(crate) all: bool,
-    /// Format output using a custom template:
-    /// 'table':            Print output in table format with column headers (default)
-    /// 'table TEMPLATE':   Print output in table format using the given Go template
-    /// 'json':             Print in JSON format
-    /// 'TEMPLATE':         Print output using the given Go template.
-    #[arg(long = "format", value_name = "string")]
+    #[arg(long = "format", value_name = "string", help = TABLE_FORMAT_HELP)]
     pub(crate) format: Option<String>,
     /// Disable streaming stats and only pull the first result
     #[arg(long = "no-stream")]
@@ -58,39 +52,21 @@ pub(crate) struct DfFlags {
     /// Show detailed information on space usage
     #[arg(short = 'v', long = "verbose")]
     pub(crate) verbose: bool,
-    /// Format output using a custom template:
-    /// 'table':            Print output in table format with column headers (default)
-    /// 'table TEMPLATE':   Print output in table format using the given Go template
-    /// 'json':             Print in JSON format
-    /// 'TEMPLATE':         Print output using the given Go template.
-    #[arg(long = "format", value_name = "string")]
+    #[arg(long = "format", value_name = "string", help = TABLE_FORMAT_HELP)]
     pub(crate) format: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
+#[command(mut_arg("filter", |a| a.help(r#"Provide filter values (e.g. "label=<key>=<value>")"#)))]
 pub(crate) struct SystemPruneFlags {
     /// Remove all unused images not just dangling ones
     #[arg(short = 'a', long = "all")]
     pub(crate) all: bool,
-    /// Provide filter values (e.g. "label=<key>=<value>")
-    #[arg(long = "filter", value_name = "filter")]
-    pub(crate) filter: Vec<String>,
-    /// Do not prompt for confirmation
-    #[arg(short = 'f', long = "force")]
-    pub(crate) force: bool,
+    #[command(flatten)]
+    pub(crate) prune: PruneFlags,
     /// Prune anonymous volumes
     #[arg(long = "volumes")]
     pub(crate) volumes: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Args)]
-pub(crate) struct ContainerPruneFlags {
-    /// Provide filter values (e.g. "until=<timestamp>")
-    #[arg(long = "filter", value_name = "filter")]
-    pub(crate) filter: Vec<String>,
-    /// Do not prompt for confirmation
-    #[arg(short = 'f', long = "force")]
-    pub(crate) force: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
@@ -98,10 +74,6 @@ pub(crate) struct ImagePruneFlags {
     /// Remove all unused images, not just dangling ones
     #[arg(short = 'a', long = "all")]
     pub(crate) all: bool,
-    /// Provide filter values (e.g. "until=<timestamp>")
-    #[arg(long = "filter", value_name = "filter")]
-    pub(crate) filter: Vec<String>,
-    /// Do not prompt for confirmation
-    #[arg(short = 'f', long = "force")]
-    pub(crate) force: bool,
+    #[command(flatten)]
+    pub(crate) prune: PruneFlags,
 }

@@ -2,6 +2,8 @@
 
 use clap::{Args, Subcommand};
 
+use super::common::{JSON_FORMAT_HELP, PruneFlags, TABLE_FORMAT_HELP};
+
 /// `berth volume COMMAND`.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub(crate) enum VolumeFlags {
@@ -44,10 +46,7 @@ pub(crate) struct VolumeCreateFlags {
 
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub(crate) struct VolumeInspectFlags {
-    /// Format output using a custom template:
-    /// 'json':             Print in JSON format
-    /// 'TEMPLATE':         Print output using the given Go template.
-    #[arg(short = 'f', long = "format", value_name = "string")]
+    #[arg(short = 'f', long = "format", value_name = "string", help = JSON_FORMAT_HELP)]
     pub(crate) format: Option<String>,
     #[arg(required = true, value_name = "VOLUME")]
     pub(crate) volumes: Vec<String>,
@@ -58,12 +57,7 @@ pub(crate) struct VolumeLsFlags {
     /// Provide filter values (e.g. "dangling=true")
     #[arg(short = 'f', long = "filter", value_name = "filter")]
     pub(crate) filter: Vec<String>,
-    /// Format output using a custom template:
-    /// 'table':            Print output in table format with column headers (default)
-    /// 'table TEMPLATE':   Print output in table format using the given Go template
-    /// 'json':             Print in JSON format
-    /// 'TEMPLATE':         Print output using the given Go template.
-    #[arg(long = "format", value_name = "string")]
+    #[arg(long = "format", value_name = "string", help = TABLE_FORMAT_HELP)]
     pub(crate) format: Option<String>,
     /// Only display volume names
     #[arg(short = 'q', long = "quiet")]
@@ -71,16 +65,13 @@ pub(crate) struct VolumeLsFlags {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
+#[command(mut_arg("filter", |a| a.help(r#"Provide filter values (e.g. "label=<label>")"#)))]
 pub(crate) struct VolumePruneFlags {
     /// Remove all unused volumes, not just anonymous ones
     #[arg(short = 'a', long = "all")]
     pub(crate) all: bool,
-    /// Provide filter values (e.g. "label=<label>")
-    #[arg(long = "filter", value_name = "filter")]
-    pub(crate) filter: Vec<String>,
-    /// Do not prompt for confirmation
-    #[arg(short = 'f', long = "force")]
-    pub(crate) force: bool,
+    #[command(flatten)]
+    pub(crate) prune: PruneFlags,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
