@@ -8,15 +8,15 @@
 //! through a socket in that namespace, the peer gets its address, comes up,
 //! and gets the default route, and `lo` comes up.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use netlink_packet_core::{
     NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
     NetlinkPayload,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
@@ -273,6 +273,82 @@ impl Netlink {
         .map_err(|e| LinkError::new(format!("add the default route via {gateway}"), e))
     }
 
+    /// Adds the IPv6 `address` (with its prefix) to the link `index`
+    /// without duplicate address detection (`nodad`, as docker), so it is
+    /// usable at once; an address it already has is fine.
+    pub fn add_address6(&mut self, index: u32, address: Ipv6Net) -> Result<(), LinkError> {
+        let mut msg = AddressMessage::default();
+        msg.header.family = AddressFamily::Inet6;
+        msg.header.prefix_len = address.prefix_len();
+        msg.header.index = index;
+        let ip = IpAddr::V6(address.addr());
+        msg.attributes.push(AddressAttribute::Local(ip));
+        msg.attributes.push(AddressAttribute::Address(ip));
+        msg.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        match self.request(
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        ) {
+            Ok(_) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+            Err(e) => Err(LinkError::new(
+                format!("add the address {address} to link {index}"),
+                e,
+            )),
+        }
+    }
+
+    /// Adds the IPv6 default route via `gateway` out of link `index`.
+    pub fn add_default_route6(&mut self, gateway: Ipv6Addr, index: u32) -> Result<(), LinkError> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet6;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Boot;
+        msg.header.scope = RouteScope::Universe;
+        msg.header.kind = RouteType::Unicast;
+        msg.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet6(gateway)));
+        msg.attributes.push(RouteAttribute::Oif(index));
+        self.request(
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .map(drop)
+        .map_err(|e| LinkError::new(format!("add the IPv6 default route via {gateway}"), e))
+    }
+
+    /// Gives the bridge `name` (made by [`Netlink::ensure_bridge`]) its
+    /// IPv6 gateway `address`, as docker: IPv6 on (`disable_ipv6=0`), no
+    /// router advertisements taken from its containers (`accept_ra=0`),
+    /// the address without duplicate address detection. The sysctls are
+    /// those of the calling thread's network namespace, which must be this
+    /// socket's.
+    pub fn ensure_bridge_v6(&mut self, name: &str, address: Ipv6Net) -> Result<(), LinkError> {
+        let index = self.link_index(name)?.ok_or_else(|| {
+            LinkError::new(
+                format!("find the bridge `{name}`"),
+                std::io::Error::from_raw_os_error(libc::ENODEV),
+            )
+        })?;
+        let sysctl = |key: &str, value: &str| {
+            write_ipv6_conf(name, key, value).map_err(|e| {
+                LinkError::new(
+                    format!("set net.ipv6.conf.{name}.{key}={value} for the bridge"),
+                    e,
+                )
+            })
+        };
+        sysctl("disable_ipv6", "0")?;
+        sysctl("accept_ra", "0")?;
+        self.add_address6(index, address).map_err(|e| {
+            LinkError::new(
+                format!("give the bridge `{name}` the address {address}"),
+                e.source,
+            )
+        })
+    }
+
     /// Creates a veth pair: `host` in this namespace, a port of the bridge
     /// `master` and up; `peer` in the namespace `peer_netns` with `peer_mac`.
     pub fn add_veth(
@@ -345,6 +421,11 @@ pub struct Endpoint {
     /// The default route's gateway; `None` for internal networks and for
     /// every endpoint but the one that carries the default route.
     pub gateway: Option<Ipv4Addr>,
+    /// The container's IPv6 address and prefix on an IPv6 network; its
+    /// namespace must have IPv6 on ([`enable_ipv6_here`]).
+    pub address6: Option<Ipv6Net>,
+    /// The IPv6 default route's gateway (as `gateway`).
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 /// Plugs `ep` in: `host` is a socket in the bridge's namespace, `inside`
@@ -371,9 +452,15 @@ pub fn attach(
             )
         })?;
         inside.add_address(index, ep.address)?;
+        if let Some(a6) = ep.address6 {
+            inside.add_address6(index, a6)?;
+        }
         inside.set_up(index)?;
         if let Some(gw) = ep.gateway {
             inside.add_default_route(gw, index)?;
+        }
+        if let Some(gw) = ep.gateway6 {
+            inside.add_default_route6(gw, index)?;
         }
         Ok(())
     };
@@ -411,6 +498,33 @@ pub fn format_mac(mac: [u8; 6]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
         .join(":")
+}
+
+/// Writes `/proc/sys/net/ipv6/conf/<interface>/<key>` (of the calling
+/// thread's network namespace).
+fn write_ipv6_conf(interface: &str, key: &str, value: &str) -> std::io::Result<()> {
+    let path = std::path::Path::new("/proc/sys/net/ipv6/conf")
+        .join(interface)
+        .join(key);
+    if fs_err::read_to_string(&path)?.trim() == value {
+        return Ok(());
+    }
+    fs_err::write(&path, format!("{value}\n"))
+}
+
+/// Turns IPv6 on in the calling thread's network namespace (a container's,
+/// before its endpoints on IPv6 networks are plugged in): `disable_ipv6=0`
+/// for `all` and `default`, so `lo` has `::1` and new links take IPv6
+/// addresses, as docker does for a container on an IPv6 network.
+pub fn enable_ipv6_here() -> std::io::Result<()> {
+    write_ipv6_conf("all", "disable_ipv6", "0")?;
+    write_ipv6_conf("default", "disable_ipv6", "0")
+}
+
+/// Sets `net.ipv6.conf.all.forwarding=1` (berthd's `--ip-forward`, once an
+/// IPv6 network is in use) if it is not.
+pub fn enable_ip6_forward() -> std::io::Result<()> {
+    write_ipv6_conf("all", "forwarding", "1")
 }
 
 /// Sets `net.ipv4.ip_forward=1` (berthd's `--ip-forward`) if it is not.

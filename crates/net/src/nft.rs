@@ -18,11 +18,15 @@
 //!   `oifname B drop` (nothing else gets in: not another network, not the
 //!   outside routing to container addresses);
 //!   internal networks also `iifname B drop` (no way out).
-//! - postrouting (not internal): `ip saddr S oifname != B masquerade`.
+//! - postrouting (not internal): `ip saddr S oifname != B masquerade`,
+//!   and for an IPv6 network `ip6 saddr S6 oifname != B masquerade`.
+//!
+//! The filter rules match interfaces, not addresses, so in this `inet`
+//! table they isolate IPv6 traffic as well as IPv4.
 
 use std::borrow::Cow;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use nftables::batch::Batch;
 use nftables::expr::{
     CT, Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix,
@@ -57,6 +61,8 @@ pub struct NetworkRules {
     pub id: String,
     pub bridge: String,
     pub subnet: Ipv4Net,
+    /// The IPv6 subnet of an `--ipv6` network.
+    pub subnet6: Option<Ipv6Net>,
     /// `--internal`: no masquerade, no traffic in or out of the bridge.
     pub internal: bool,
 }
@@ -188,6 +194,17 @@ impl Table {
                 ],
                 &tag,
             ));
+            if let Some(s6) = n.subnet6 {
+                out.push(self.rule(
+                    POSTROUTING,
+                    vec![
+                        saddr6_in(s6),
+                        oifname(Operator::NEQ, br()),
+                        Statement::Masquerade(None),
+                    ],
+                    &tag,
+                ));
+            }
         }
         out
     }
@@ -341,19 +358,40 @@ pub fn daddr_in(subnet: Ipv4Net) -> Statement<'static> {
     ip_match("daddr", subnet)
 }
 
+/// `ip6 saddr <subnet>`.
+pub fn saddr6_in(subnet: Ipv6Net) -> Statement<'static> {
+    prefix_match(
+        "ip6",
+        "saddr",
+        subnet.network().to_string(),
+        subnet.prefix_len(),
+        128,
+    )
+}
+
 fn ip_match(field: &'static str, net: Ipv4Net) -> Statement<'static> {
-    let right = if net.prefix_len() == 32 {
-        Expression::String(Cow::Owned(net.addr().to_string()))
+    prefix_match("ip", field, net.network().to_string(), net.prefix_len(), 32)
+}
+
+fn prefix_match(
+    protocol: &'static str,
+    field: &'static str,
+    network: String,
+    len: u8,
+    full: u8,
+) -> Statement<'static> {
+    let right = if len == full {
+        Expression::String(Cow::Owned(network))
     } else {
         Expression::Named(NamedExpression::Prefix(Prefix {
-            addr: Box::new(Expression::String(Cow::Owned(net.network().to_string()))),
-            len: u32::from(net.prefix_len()),
+            addr: Box::new(Expression::String(Cow::Owned(network))),
+            len: u32::from(len),
         }))
     };
     Statement::Match(Match {
         left: Expression::Named(NamedExpression::Payload(Payload::PayloadField(
             PayloadField {
-                protocol: Cow::Borrowed("ip"),
+                protocol: Cow::Borrowed(protocol),
                 field: Cow::Borrowed(field),
             },
         ))),

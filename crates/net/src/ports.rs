@@ -250,7 +250,7 @@ struct AllocState {
     cursor: u32,
     /// The container address each owner's IPv6 proxies lead to; changed
     /// in place when its ports move to another network.
-    proxied: BTreeMap<String, Arc<Mutex<Ipv4Addr>>>,
+    proxied: BTreeMap<String, Arc<Mutex<IpAddr>>>,
 }
 
 impl Default for Allocator {
@@ -339,10 +339,21 @@ impl Allocator {
     }
 
     /// Serves `owner`'s IPv6 TCP bindings with a small proxy to
-    /// `container_ip` (as docker's userland proxy does for an IPv4-only
-    /// container): nftables cannot DNAT IPv6 traffic to an IPv4 address.
+    /// `container_ip`, as docker's userland proxy does:
+    /// - an IPv4-only container: every IPv6 TCP binding (nftables cannot
+    ///   DNAT IPv6 traffic to an IPv4 address);
+    /// - a container with an IPv6 address: only what the DNAT rules cannot
+    ///   reach, the host's own connections to `::1` (the kernel never routes
+    ///   a loopback source out of another device, and IPv6 has no
+    ///   `route_localnet`), so only bindings on `::` and `::1` listen.
+    ///
     /// IPv4, the fast path, never goes through it. Until [`Self::release`].
-    pub fn proxy_ipv6(&self, owner: &str, container_ip: Ipv4Addr) -> Result<(), PortError> {
+    pub fn proxy_ipv6(
+        &self,
+        owner: &str,
+        container_ip: impl Into<IpAddr>,
+    ) -> Result<(), PortError> {
+        let container_ip = container_ip.into();
         let mut st = self.lock();
         if let Some(target) = st.proxied.get(owner) {
             // Running already: they lead to the new address from now on.
@@ -361,6 +372,9 @@ impl Allocator {
                 continue;
             };
             if b.host_ip.is_ipv4() || b.key.proto != Proto::Tcp {
+                continue;
+            }
+            if container_ip.is_ipv6() && !(b.host_ip.is_unspecified() || b.host_ip.is_loopback()) {
                 continue;
             }
             let err = |source| PortError::Bind {
@@ -528,7 +542,7 @@ fn bind(ip: IpAddr, port: u16, proto: Proto) -> Result<Option<Socket>, PortError
 
 /// Accepts on `listener` until it is shut down; each connection is copied
 /// both ways to `port` of the address in `target` (read at each accept).
-fn proxy(listener: &std::net::TcpListener, target: &Mutex<Ipv4Addr>, port: u16) {
+fn proxy(listener: &std::net::TcpListener, target: &Mutex<IpAddr>, port: u16) {
     use std::io::ErrorKind;
     loop {
         let client = match listener.accept() {
@@ -546,7 +560,7 @@ fn proxy(listener: &std::net::TcpListener, target: &Mutex<Ipv4Addr>, port: u16) 
         let ip = *target
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let to = SocketAddr::new(IpAddr::V4(ip), port);
+        let to = SocketAddr::new(ip, port);
         let spawned = std::thread::Builder::new()
             .stack_size(64 * 1024)
             .spawn(move || splice(client, to));
@@ -584,6 +598,9 @@ fn splice(client: std::net::TcpStream, to: SocketAddr) {
 pub struct Target {
     /// The container's address on the network its ports are published on.
     pub container_ip: Ipv4Addr,
+    /// Its IPv6 address there, on an IPv6 network: IPv6 bindings are
+    /// DNATed to it (all but `::1`, see [`Allocator::proxy_ipv6`]).
+    pub container_ip6: Option<Ipv6Addr>,
     /// That network's bridge.
     pub bridge: String,
 }
@@ -700,6 +717,36 @@ fn render(table: &str, owners: &BTreeMap<String, (Target, Vec<Binding>)>) -> Str
                 cp = b.key.port,
             ));
             hairpins.insert(b.key);
+        }
+        let mut hairpins6 = BTreeSet::new();
+        for b in bindings.iter().filter(|b| b.host_ip.is_ipv6()) {
+            let (Some(c6), IpAddr::V6(ip)) = (t.container_ip6, b.host_ip) else {
+                continue;
+            };
+            let daddr = if ip.is_unspecified() {
+                "meta nfproto ipv6 ip6 daddr != ::1".to_owned()
+            } else if ip.is_loopback() {
+                // Proxied: a loopback source cannot leave `lo`.
+                continue;
+            } else {
+                format!("ip6 daddr {ip}")
+            };
+            s.push_str(&format!(
+                "add rule inet {table} {DNAT_CHAIN} {daddr} meta l4proto {p} th dport {hp} dnat ip6 to [{c6}]:{cp} comment \"{owner}\"\n",
+                p = b.key.proto,
+                hp = b.host_port,
+                cp = b.key.port,
+            ));
+            hairpins6.insert(b.key);
+        }
+        for k in hairpins6 {
+            if let Some(c6) = t.container_ip6 {
+                s.push_str(&format!(
+                    "add rule inet {table} {SNAT_CHAIN} ip6 saddr {c6} ip6 daddr {c6} meta l4proto {p} th dport {cp} masquerade comment \"{owner}\"\n",
+                    p = k.proto,
+                    cp = k.port,
+                ));
+            }
         }
         for k in hairpins {
             s.push_str(&format!(
@@ -843,6 +890,7 @@ mod tests {
             (
                 Target {
                     container_ip: Ipv4Addr::new(10, 0, 0, 2),
+                    container_ip6: None,
                     bridge: "br0".into(),
                 },
                 vec![
@@ -884,6 +932,41 @@ mod tests {
         assert!(
             empty.ends_with("add rule inet t ports-postrouting jump ports-snat\n"),
             "{empty}"
+        );
+    }
+
+    #[test]
+    fn ipv6_bindings_dnat_to_an_ipv6_container_but_loopback() {
+        let key = PortKey {
+            port: 80,
+            proto: Proto::Tcp,
+        };
+        let b = |ip: &str, port| Binding {
+            key,
+            host_ip: ip.parse().unwrap(),
+            host_port: port,
+        };
+        let target = Target {
+            container_ip: Ipv4Addr::new(10, 0, 0, 2),
+            container_ip6: Some("fd00:1::2".parse().unwrap()),
+            bridge: "br0".into(),
+        };
+        let owners = BTreeMap::from([(
+            "c1".to_owned(),
+            (
+                target,
+                vec![b("::", 8080), b("::1", 8081), b("fd00::9", 8082)],
+            ),
+        )]);
+        let s = render("t", &owners);
+        assert!(s.contains("ports-dnat meta nfproto ipv6 ip6 daddr != ::1 meta l4proto tcp th dport 8080 dnat ip6 to [fd00:1::2]:80 comment \"c1\"\n"), "{s}");
+        assert!(s.contains("ports-dnat ip6 daddr fd00::9 meta l4proto tcp th dport 8082 dnat ip6 to [fd00:1::2]:80"), "{s}");
+        assert!(!s.contains("dport 8081"), "{s}");
+        assert!(
+            s.contains(
+                "ip6 saddr fd00:1::2 ip6 daddr fd00:1::2 meta l4proto tcp th dport 80 masquerade"
+            ),
+            "{s}"
         );
     }
 

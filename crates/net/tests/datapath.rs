@@ -76,6 +76,8 @@ fn container(
         mac: link::mac_for(address.addr()),
         address,
         gateway: gw,
+        address6: None,
+        gateway6: None,
     };
     let fd = netns::open(&c.path).unwrap();
     let mut inside = c.netlink();
@@ -223,6 +225,8 @@ fn a_failed_attach_leaves_no_veth() {
         address: net("10.213.251.2/24"),
         // Not on the subnet: the route is refused.
         gateway: Some(Ipv4Addr::new(192, 0, 2, 99)),
+        address6: None,
+        gateway6: None,
     };
     let err = host
         .run(|| {
@@ -322,18 +326,21 @@ fn nftables_isolates_networks_masquerades_and_keeps_internal_networks_in() {
             id: "aaaa".into(),
             bridge: "br-a".into(),
             subnet: a.trunc(),
+            subnet6: None,
             internal: false,
         },
         NetworkRules {
             id: "bbbb".into(),
             bridge: "br-b".into(),
             subnet: b.trunc(),
+            subnet6: None,
             internal: false,
         },
         NetworkRules {
             id: "iiii".into(),
             bridge: "br-i".into(),
             subnet: i.trunc(),
+            subnet6: None,
             internal: true,
         },
     ];

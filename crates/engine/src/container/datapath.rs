@@ -20,12 +20,12 @@
 //! no longer running are removed.
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use berth_net::ipnet::{IpNet, Ipv4Net};
+use berth_net::ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use berth_net::link::{self, Netlink};
 use berth_net::{netns, nft};
 use serde_json::{Value, json};
@@ -182,6 +182,15 @@ impl DataPath {
         {
             tracing::warn!(error = %e, "cannot enable net.ipv4.ip_forward");
         }
+        if let Some(bip6) = bridge_address6(ep) {
+            nl.ensure_bridge_v6(&ep.bridge_name, bip6)
+                .map_err(|e| internal(e.to_string()))?;
+            if self.config.ip_forward
+                && let Err(e) = link::enable_ip6_forward()
+            {
+                tracing::warn!(error = %e, "cannot enable net.ipv6.conf.all.forwarding");
+            }
+        }
         Ok(())
     }
 
@@ -270,26 +279,29 @@ impl DataPath {
             netns::remove(path).map_err(|e| internal(e.to_string()))?;
         }
         netns::create(path).map_err(|e| internal(e.to_string()))?;
-        let mut inside = netns::run_in(path, Netlink::new)
-            .map_err(|e| internal(e.to_string()))?
-            .map_err(|e| internal(e.to_string()))?;
-        inside
-            .set_up_by_name("lo")
-            .map_err(|e| internal(e.to_string()))?;
         let bridged: Vec<&Endpoint> = endpoints
             .iter()
             .filter(|e| e.driver == DRIVER_BRIDGE && matches!(e.address, Some(IpAddr::V4(_))))
             .collect();
+        let ipv6 = bridged.iter().any(|e| e.address6.is_some());
+        let mut inside = inside_netlink(path, ipv6)?;
+        inside
+            .set_up_by_name("lo")
+            .map_err(|e| internal(e.to_string()))?;
         if bridged.is_empty() {
             return Ok(());
         }
         let fd = netns::open(path).map_err(|e| internal(e.to_string()))?;
         let mut host = Netlink::new().map_err(|e| internal(e.to_string()))?;
-        // The default route goes via docker's gateway endpoint.
+        // The default route goes via docker's gateway endpoint (IPv6: the
+        // first endpoint with an IPv6 gateway).
         let gw = super::netlive::gateway_endpoint(endpoints).map(|e| e.network_id.clone());
+        let mut routed6 = false;
         for (i, ep) in bridged.into_iter().enumerate() {
             self.ensure_network(ep)?;
-            let spec = link_endpoint(id, ep, i, gw.as_ref() == Some(&ep.network_id))?;
+            let route = gw.as_ref() == Some(&ep.network_id);
+            let spec = link_endpoint(id, ep, i, (route, !routed6))?;
+            routed6 |= spec.gateway6.is_some();
             link::attach(&mut host, &mut inside, fd.as_fd(), &spec)
                 .map_err(|e| internal(e.to_string()))?;
         }
@@ -312,9 +324,7 @@ impl DataPath {
             });
         }
         self.ensure_network(ep)?;
-        let mut inside = netns::run_in(&path, Netlink::new)
-            .map_err(|e| internal(e.to_string()))?
-            .map_err(|e| internal(e.to_string()))?;
+        let mut inside = inside_netlink(&path, ep.address6.is_some())?;
         let next = inside
             .links()
             .map_err(|e| internal(e.to_string()))?
@@ -322,7 +332,7 @@ impl DataPath {
             .filter_map(|l| l.name.strip_prefix("eth")?.parse::<usize>().ok())
             .max()
             .map_or(0, |n| n + 1);
-        let spec = link_endpoint(container_id, ep, next, false)?;
+        let spec = link_endpoint(container_id, ep, next, (false, false))?;
         let fd = netns::open(&path).map_err(|e| internal(e.to_string()))?;
         let mut host = Netlink::new().map_err(|e| internal(e.to_string()))?;
         link::attach(&mut host, &mut inside, fd.as_fd(), &spec).map_err(|e| internal(e.to_string()))
@@ -368,6 +378,21 @@ impl DataPath {
     }
 }
 
+/// A netlink socket in the container's namespace at `path`; with `ipv6`
+/// IPv6 is turned on there first (its endpoints get IPv6 addresses).
+fn inside_netlink(path: &Path, ipv6: bool) -> Result<Netlink, ContainerError> {
+    netns::run_in(path, || {
+        if ipv6 {
+            link::enable_ipv6_here().map_err(|e| {
+                format!("cannot turn IPv6 on in the container's network namespace: {e}")
+            })?;
+        }
+        Netlink::new().map_err(|e| e.to_string())
+    })
+    .map_err(|e| internal(e.to_string()))?
+    .map_err(internal)
+}
+
 /// The nftables rules of an endpoint's network (bridge networks with an
 /// IPv4 subnet).
 fn rules_of(ep: &Endpoint) -> Option<nft::NetworkRules> {
@@ -379,8 +404,21 @@ fn rules_of(ep: &Endpoint) -> Option<nft::NetworkRules> {
         id: ep.network_id.clone(),
         bridge: ep.bridge_name.clone(),
         subnet,
+        subnet6: match ep.subnet6 {
+            Some(IpNet::V6(s6)) => Some(s6.trunc()),
+            _ => None,
+        },
         internal: ep.internal,
     })
+}
+
+/// The bridge's own IPv6 address on an IPv6 network: the IPv6 gateway
+/// with the subnet's prefix.
+fn bridge_address6(ep: &Endpoint) -> Option<Ipv6Net> {
+    match (ep.subnet6, ep.gateway6) {
+        (Some(IpNet::V6(s)), Some(IpAddr::V6(gw))) => Ipv6Net::new(gw, s.prefix_len()).ok(),
+        _ => None,
+    }
 }
 
 /// The bridge's own address: the gateway with the subnet's prefix.
@@ -392,12 +430,13 @@ fn bridge_address(ep: &Endpoint) -> Option<Ipv4Net> {
 }
 
 /// The veth of endpoint number `index` (`eth<index>`); it carries the
-/// default route if `route` and its network is not internal.
+/// IPv4 (IPv6) default route if `route.0` (`route.1`) and its network is
+/// not internal (and has IPv6).
 fn link_endpoint(
     id: &str,
     ep: &Endpoint,
     index: usize,
-    route: bool,
+    (route, route6): (bool, bool),
 ) -> Result<link::Endpoint, ContainerError> {
     let (Some(IpNet::V4(subnet)), Some(IpAddr::V4(addr))) = (ep.subnet, ep.address) else {
         return Err(internal(format!(
@@ -409,6 +448,17 @@ fn link_endpoint(
         Some(IpAddr::V4(gw)) if route && !ep.internal => Some(gw),
         _ => None,
     };
+    let address6 = match (ep.subnet6, ep.address6) {
+        (Some(IpNet::V6(s6)), Some(IpAddr::V6(a6))) => Some(
+            Ipv6Net::new(a6, s6.prefix_len())
+                .map_err(|e| internal(format!("address {a6}: {e}")))?,
+        ),
+        _ => None,
+    };
+    let gateway6: Option<Ipv6Addr> = match ep.gateway6 {
+        Some(IpAddr::V6(gw)) if route6 && !ep.internal && address6.is_some() => Some(gw),
+        _ => None,
+    };
     Ok(link::Endpoint {
         bridge: ep.bridge_name.clone(),
         host_ifname: link::host_ifname(id, &ep.network_id),
@@ -417,6 +467,8 @@ fn link_endpoint(
         address: Ipv4Net::new(addr, subnet.prefix_len())
             .map_err(|e| internal(format!("address {addr}: {e}")))?,
         gateway,
+        address6,
+        gateway6,
     })
 }
 

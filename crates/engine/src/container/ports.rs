@@ -246,12 +246,14 @@ impl PortService {
         out
     }
 
-    /// DNATs the held ports of container `id` to `container_ip` behind
+    /// DNATs the held ports of container `id` to `container_ip` (and its
+    /// IPv6 bindings to `container_ip6` on an IPv6 network) behind
     /// `bridge`.
     pub fn publish(
         &self,
         id: &str,
         container_ip: std::net::Ipv4Addr,
+        container_ip6: Option<std::net::Ipv6Addr>,
         bridge: &str,
     ) -> Result<(), ContainerError> {
         let Some(rules) = self.rules.get() else {
@@ -263,15 +265,15 @@ impl PortService {
         }
         let target = Target {
             container_ip,
+            container_ip6,
             bridge: bridge.to_owned(),
         };
         let internal = |e: net::PortError| ContainerError::Internal {
             message: e.to_string(),
         };
         rules.set(id, target, &held).map_err(internal)?;
-        self.allocator()
-            .proxy_ipv6(id, container_ip)
-            .map_err(internal)
+        let proxied: IpAddr = container_ip6.map_or(IpAddr::V4(container_ip), IpAddr::V6);
+        self.allocator().proxy_ipv6(id, proxied).map_err(internal)
     }
 
     /// Removes `id`'s rules and keeps its host ports (it has no gateway
@@ -346,7 +348,11 @@ impl super::Inner {
         if let Err(e) = net::enable_hairpin(&veth) {
             tracing::warn!(id = %c.id, error = %e, "cannot turn on hairpin mode");
         }
-        self.ports.publish(&c.id, ip, &ep.bridge_name)
+        let ip6 = match ep.address6 {
+            Some(IpAddr::V6(ip6)) => Some(ip6),
+            _ => None,
+        };
+        self.ports.publish(&c.id, ip, ip6, &ep.bridge_name)
     }
 
     /// The rules of every running container's ports again (berth's table
