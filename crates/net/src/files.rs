@@ -81,7 +81,7 @@ pub fn hosts(input: &HostsInput) -> String {
 }
 
 /// `hostname[.domainname]`, then the bare first label when that differs.
-fn own_names(hostname: &str, domainname: &str) -> String {
+pub(crate) fn own_names(hostname: &str, domainname: &str) -> String {
     let mut fqdn = hostname.to_owned();
     if !domainname.is_empty() {
         fqdn.push('.');

@@ -536,6 +536,29 @@ pub fn enable_ip_forward() -> std::io::Result<()> {
     fs_err::write(path, "1\n")
 }
 
+impl Netlink {
+    /// Makes `gateway` the default route (replacing the one there is, if
+    /// any): the kernel picks the link whose subnet holds the gateway. For
+    /// a running container whose gateway endpoint changes (`network
+    /// connect`/`disconnect`).
+    pub fn set_default_route(&mut self, gateway: Ipv4Addr) -> Result<(), LinkError> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Boot;
+        msg.header.scope = RouteScope::Universe;
+        msg.header.kind = RouteType::Unicast;
+        msg.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
+        self.request(
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | netlink_packet_core::NLM_F_REPLACE,
+        )
+        .map(drop)
+        .map_err(|e| LinkError::new(format!("set the default route via {gateway}"), e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -157,6 +157,26 @@ fn ipam_configs(f: &NetworkCreateFlags) -> anyhow::Result<Vec<IpamConfig>> {
             return Err(anyhow!("no matching subnet for gateway {g}"));
         }
     }
+    for aux in &f.aux_address {
+        let Some((key, ip)) = aux.split_once('=') else {
+            return Err(anyhow!(
+                "invalid --aux-address {aux:?}: give it as NAME=IP, as in `--aux-address my-router=192.168.1.5`"
+            ));
+        };
+        let mut matched = false;
+        for c in &mut configs {
+            if !subnet_matches(&c.subnet, ip)? {
+                continue;
+            }
+            c.auxiliary_addresses
+                .get_or_insert_with(Default::default)
+                .insert(key.to_owned(), ip.to_owned());
+            matched = true;
+        }
+        if !matched {
+            return Err(anyhow!("no matching subnet for aux-address {ip}"));
+        }
+    }
     Ok(configs)
 }
 
@@ -165,11 +185,6 @@ async fn create(
     f: &NetworkCreateFlags,
     printer: &mut Printer,
 ) -> anyhow::Result<()> {
-    if !f.aux_address.is_empty() {
-        return Err(anyhow!(
-            "--aux-address is not supported by berth: leave it out (berth reserves no auxiliary addresses)"
-        ));
-    }
     let configs = ipam_configs(f)?;
     let ipam_opts = kv_map(&f.ipam_opt);
     let req = NetworkCreateRequest {

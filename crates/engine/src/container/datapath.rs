@@ -146,10 +146,15 @@ impl DataPath {
                 }
             }
         }
-        // Nothing running on a network: the table is left as it is (rules
-        // of a network are replaced when it is next used), so a daemon that
-        // runs no container touches no nftables table at all.
+        // Nothing running on a network: no rule is wanted. A table left by
+        // an earlier life (networks removed and containers that died while
+        // berthd was down) goes; rules come back when a network is next
+        // used. Adding and deleting in one transaction leaves no table
+        // when there was none.
         if nets.is_empty() {
+            if let Err(e) = self.table.delete() {
+                tracing::warn!(error = %e, "cannot remove the stale nftables table");
+            }
             return;
         }
         let mut ready = lock(&self.ready);
@@ -293,11 +298,14 @@ impl DataPath {
         }
         let fd = netns::open(path).map_err(|e| internal(e.to_string()))?;
         let mut host = Netlink::new().map_err(|e| internal(e.to_string()))?;
-        let (mut routed, mut routed6) = (false, false);
+        // The default route goes via docker's gateway endpoint (IPv6: the
+        // first endpoint with an IPv6 gateway).
+        let gw = super::netlive::gateway_endpoint(endpoints).map(|e| e.network_id.clone());
+        let mut routed6 = false;
         for (i, ep) in bridged.into_iter().enumerate() {
             self.ensure_network(ep)?;
-            let spec = link_endpoint(id, ep, i, (!routed, !routed6))?;
-            routed |= spec.gateway.is_some();
+            let route = gw.as_ref() == Some(&ep.network_id);
+            let spec = link_endpoint(id, ep, i, (route, !routed6))?;
             routed6 |= spec.gateway6.is_some();
             link::attach(&mut host, &mut inside, fd.as_fd(), &spec)
                 .map_err(|e| internal(e.to_string()))?;
@@ -522,6 +530,8 @@ impl super::Containers {
         let _ = self.inner.datapath.set(datapath);
         // Opening it made the table anew: published ports go back in.
         self.inner.republish_ports();
+        // And running containers' DNS servers (after a daemon restart).
+        self.inner.restore_dns();
     }
 
     /// The data path, once set.
@@ -537,13 +547,18 @@ impl super::Inner {
         let Some(dp) = self.datapath.get() else {
             return Ok(SpecNetns::Fresh);
         };
-        let joined = c.options.network.joined_container().and_then(|other| {
-            let table = super::lock(&self.table);
-            super::resolve(&table, other)
-                .ok()
-                .filter(|d| d.state.status == super::Status::Running && d.state.pid > 0)
-                .map(|d| d.state.pid)
-        });
+        let joined = match c.options.network.joined_container() {
+            Some(other) => {
+                let table = super::lock(&self.table);
+                // dockerd's answer for a container that is not there.
+                let d =
+                    super::resolve(&table, other).map_err(|_| ContainerError::NotFoundMessage {
+                        message: format!("No such container: {other}"),
+                    })?;
+                (d.state.status == super::Status::Running && d.state.pid > 0).then_some(d.state.pid)
+            }
+            None => None,
+        };
         dp.setup(c, joined)
     }
 

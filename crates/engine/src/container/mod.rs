@@ -38,6 +38,7 @@ mod log_attrs;
 pub mod logs;
 pub mod model;
 pub mod mounts;
+mod netlive;
 pub mod networking;
 mod oci_defaults;
 mod ops;

@@ -300,9 +300,13 @@ impl Networks {
         let user_subnets = req.ipam.iter().any(|c| !c.subnet.is_empty());
         for cfg in &req.ipam {
             if cfg.subnet.is_empty() {
-                if !cfg.ip_range.is_empty() || !cfg.gateway.is_empty() {
+                if !cfg.ip_range.is_empty()
+                    || !cfg.gateway.is_empty()
+                    || !cfg.aux_addresses.is_empty()
+                {
                     return Err(NetworkError::InvalidArgument(
-                        "--ip-range and --gateway need a --subnet they belong to".into(),
+                        "--ip-range, --gateway and --aux-address need a --subnet they belong to"
+                            .into(),
                     ));
                 }
                 continue;
@@ -341,7 +345,16 @@ impl Networks {
                     "berth networks have one IPv4 and one IPv6 subnet at most; {subnet} is one too many"
                 )));
             }
-            pools.push(Pool::new(subnet, range, gateway)?);
+            let mut pool = Pool::new(subnet, range, gateway)?;
+            for (aux_name, text) in &cfg.aux_addresses {
+                let ip = text.parse::<IpAddr>().map_err(|_| {
+                    NetworkError::InvalidArgument(format!(
+                        "non parsable secondary ip address ({aux_name}:{text}) passed for network {name}"
+                    ))
+                })?;
+                pool.reserve_aux(aux_name, ip)?;
+            }
+            pools.push(pool);
         }
         if !pools.iter().any(|p| p.subnet.addr().is_ipv4()) {
             let mut avoid = used.clone();

@@ -213,10 +213,13 @@ pub struct CreateRequest {
     pub ipam: Vec<IpamRequest>,
 }
 
-/// One `IPAM.Config` entry (`--subnet`, `--ip-range`, `--gateway`).
+/// One `IPAM.Config` entry (`--subnet`, `--ip-range`, `--gateway`,
+/// `--aux-address`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IpamRequest {
     pub subnet: String,
     pub ip_range: String,
     pub gateway: String,
+    /// `AuxiliaryAddresses`: name -> address, kept from containers.
+    pub aux_addresses: BTreeMap<String, String>,
 }
