@@ -27,6 +27,7 @@ pub mod prune;
 pub mod resources;
 pub mod stats;
 pub mod system;
+pub mod timestamp;
 pub mod version;
 pub mod volume;
 

@@ -87,11 +87,12 @@ pub struct PruneFilters {
 
 impl PruneFilters {
     /// From docker's filter map; `accepted` are the keys this prune
-    /// takes, `now` (nanoseconds) anchors relative `until` values.
+    /// takes, `time` reads an `until` value as nanoseconds since the epoch
+    /// (the API layer's reading of docker's times).
     pub fn parse(
         filters: &BTreeMap<String, Vec<String>>,
         accepted: &[&str],
-        now: i128,
+        time: impl Fn(&str) -> Option<i128>,
     ) -> Result<Self, PruneError> {
         if let Some(bad) = filters.keys().find(|k| !accepted.contains(&k.as_str())) {
             return Err(PruneError::InvalidFilter(bad.clone()));
@@ -99,10 +100,9 @@ impl PruneFilters {
         let get = |k: &str| filters.get(k).cloned().unwrap_or_default();
         let until = match get("until").as_slice() {
             [] => None,
-            [one] => Some(
-                parse_time(one, now)
-                    .ok_or_else(|| PruneError::InvalidFilter(format!("until={one}")))?,
-            ),
+            [one] => {
+                Some(time(one).ok_or_else(|| PruneError::InvalidFilter(format!("until={one}")))?)
+            }
             _ => {
                 return Err(PruneError::InvalidFilter(
                     "until: more than one value".into(),
@@ -152,74 +152,6 @@ impl PruneFilters {
             (Some(_), None) => false,
         }
     }
-}
-
-/// docker's `timetypes.GetTimestamp` on the daemon side: a Go duration
-/// (`24h`, `90m`) before `now`, unix seconds (with a fraction), an RFC
-/// 3339 time or a date (UTC); nanoseconds since the epoch.
-pub fn parse_time(value: &str, now: i128) -> Option<i128> {
-    if let Some(d) = go_duration_nanos(value) {
-        return Some(now - d);
-    }
-    if let Some(t) = crate::container::logs::parse_unix_timestamp(value) {
-        return Some(t);
-    }
-    if let Some(t) = crate::container::logs::parse_rfc3339_nanos(value) {
-        return Some(t);
-    }
-    let naive = [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-    ]
-    .iter()
-    .find_map(|f| chrono::NaiveDateTime::parse_from_str(value, f).ok())
-    .or_else(|| {
-        chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
-            .ok()
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-    })?;
-    let t = naive.and_utc();
-    Some(i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos()))
-}
-
-/// Go's `time.ParseDuration` in nanoseconds (`1h30m`, `10s`, `1.5h`).
-fn go_duration_nanos(s: &str) -> Option<i128> {
-    let (neg, mut rest) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    if rest == "0" {
-        return Some(0);
-    }
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..n].parse().ok()?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..u] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[u..];
-        total += number * unit;
-    }
-    #[allow(clippy::cast_possible_truncation, reason = "nanoseconds fit")]
-    let nanos = total as i128;
-    Some(if neg { -nanos } else { nanos })
 }
 
 /// Each layer of an image, identified by the stack below and including
@@ -388,40 +320,40 @@ mod tests {
 
     #[test]
     fn filters_as_dockerd() {
-        let now = 1_700_000_000_000_000_000;
+        // The API layer reads docker's times; here, plain nanoseconds.
+        let time = |v: &str| v.parse::<i128>().ok();
         let accepted = ["until", "label", "label!", "dangling"];
-        let f = PruneFilters::parse(&map(&[("until", "24h")]), &accepted, now).unwrap();
-        assert_eq!(f.until, Some(now - 86_400_000_000_000));
+        let f = PruneFilters::parse(&map(&[("until", "1700")]), &accepted, time).unwrap();
+        assert_eq!(f.until, Some(1700));
         assert!(f.dangling_only);
-        let f = PruneFilters::parse(&map(&[("until", "1700000000")]), &accepted, now).unwrap();
-        assert_eq!(f.until, Some(now));
-        let f = PruneFilters::parse(&map(&[("until", "2023-11-14T22:13:20Z")]), &accepted, now)
-            .unwrap();
-        assert_eq!(f.until, Some(now));
-        let f = PruneFilters::parse(&map(&[("until", "2023-11-14")]), &accepted, now).unwrap();
-        assert_eq!(f.until, Some(1_699_920_000_000_000_000));
         assert_eq!(
-            PruneFilters::parse(&map(&[("until", "soon")]), &accepted, now)
+            PruneFilters::parse(&map(&[("until", "soon")]), &accepted, time)
                 .unwrap_err()
                 .to_string(),
             "invalid filter 'until=soon'"
         );
         assert_eq!(
-            PruneFilters::parse(&map(&[("nope", "x")]), &accepted, now)
+            PruneFilters::parse(&map(&[("until", "1"), ("until", "2")]), &accepted, time)
+                .unwrap_err()
+                .to_string(),
+            "invalid filter 'until: more than one value'"
+        );
+        assert_eq!(
+            PruneFilters::parse(&map(&[("nope", "x")]), &accepted, time)
                 .unwrap_err()
                 .to_string(),
             "invalid filter 'nope'"
         );
-        let f = PruneFilters::parse(&map(&[("dangling", "false")]), &accepted, now).unwrap();
+        let f = PruneFilters::parse(&map(&[("dangling", "false")]), &accepted, time).unwrap();
         assert!(!f.dangling_only);
         let pairs = [("dangling", "maybe"), ("dangling", "true")];
         assert!(
-            PruneFilters::parse(&map(&pairs), &accepted, now)
+            PruneFilters::parse(&map(&pairs), &accepted, time)
                 .unwrap()
                 .dangling_only
         );
         let bad = |pairs: &[(&str, &str)]| {
-            PruneFilters::parse(&map(pairs), &accepted, now)
+            PruneFilters::parse(&map(pairs), &accepted, time)
                 .unwrap_err()
                 .to_string()
         };
@@ -435,7 +367,7 @@ mod tests {
         );
 
         let labels = BTreeMap::from([("a".to_owned(), "1".to_owned())]);
-        let f = |pairs: &[(&str, &str)]| PruneFilters::parse(&map(pairs), &accepted, now).unwrap();
+        let f = |pairs: &[(&str, &str)]| PruneFilters::parse(&map(pairs), &accepted, time).unwrap();
         assert!(f(&[]).labels_match(&labels));
         assert!(f(&[("label", "a")]).labels_match(&labels));
         assert!(f(&[("label", "a=1")]).labels_match(&labels));
@@ -444,7 +376,11 @@ mod tests {
         assert!(!f(&[("label!", "a")]).labels_match(&labels));
         assert!(f(&[("label!", "a=2")]).labels_match(&labels));
         assert!(f(&[("label!", "b")]).labels_match(&BTreeMap::new()));
-        assert!(f(&[("until", "1h")]).before_until(Some("2020-01-01T00:00:00Z")));
-        assert!(!f(&[("until", "2019-01-01")]).before_until(Some("2020-01-01T00:00:00Z")));
+        // 2023-11-14 and 2019-01-01, in nanoseconds.
+        let until_2023 = f(&[("until", "1700000000000000000")]);
+        assert!(until_2023.before_until(Some("2020-01-01T00:00:00Z")));
+        assert!(!until_2023.before_until(None));
+        let until_2019 = f(&[("until", "1546300800000000000")]);
+        assert!(!until_2019.before_until(Some("2020-01-01T00:00:00Z")));
     }
 }

@@ -14,7 +14,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use berth_api_types::event::{EventActor, EventMessage};
-use berth_engine::container::logs::parse_unix_timestamp;
+use berth_api_types::timestamp::parse_timestamp;
 use berth_engine::events::{Event, EventFilter, EventType, now_nanos};
 
 use super::params::{filters, param, query};
@@ -27,7 +27,7 @@ const CHECK_CLIENT: Duration = Duration::from_secs(1);
 fn timestamp(q: &[(String, String)], name: &str) -> Result<Option<i128>, ApiError> {
     match param(q, name).filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(v) => parse_unix_timestamp(v).map(Some).ok_or_else(|| {
+        Some(v) => parse_timestamp(v).map(Some).ok_or_else(|| {
             ApiError::invalid_argument(format!(
                 "invalid value for \"{name}\": \"{v}\" is not a unix timestamp (seconds, optionally with a fraction)"
             ))

@@ -254,7 +254,8 @@ pub(crate) async fn prune(backend: Backend, req: Request) -> Response {
         Err(e) => return e.into_response_body(),
     };
     let now = berth_engine::events::now_nanos();
-    let f = match PruneFilters::parse(&map, &["until", "label", "label!"], now) {
+    let until = |v: &str| berth_api_types::timestamp::filter_time(v, now);
+    let f = match PruneFilters::parse(&map, &["until", "label", "label!"], until) {
         Ok(f) => f,
         Err(e) => return ApiError::from_engine(&e).into_response_body(),
     };

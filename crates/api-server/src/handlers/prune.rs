@@ -42,7 +42,9 @@ fn respond<T: serde::Serialize>(r: Result<T, ApiError>) -> Response {
 
 fn prune_filters(req: &Request, accepted: &[&str]) -> Result<PruneFilters, ApiError> {
     let map = filters(&query(req.uri()))?;
-    PruneFilters::parse(&map, accepted, now_nanos()).map_err(|e| ApiError::from_engine(&e))
+    let now = now_nanos();
+    let until = |v: &str| berth_api_types::timestamp::filter_time(v, now);
+    PruneFilters::parse(&map, accepted, until).map_err(|e| ApiError::from_engine(&e))
 }
 
 fn unix_now() -> i64 {

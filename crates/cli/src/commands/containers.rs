@@ -276,80 +276,14 @@ async fn list(client: &Client, f: &PsFlags, printer: &mut Printer) -> anyhow::Re
     Ok(())
 }
 
-/// docker's `timetypes.GetTimestamp`: a Go duration (`42m`, `1h30m`) is
-/// that long before `now` (whole seconds); a Unix time (`1700000000.5`)
-/// stays; an RFC 3339 time or a date becomes Unix seconds with nine
-/// digits of nanoseconds (`1357133017.000000000`), so a record's own
-/// `--timestamps` time selects it exactly.
-pub(crate) fn timestamp(value: &str, now: i64) -> Option<String> {
-    if let Some(d) = go_duration(value) {
-        return Some((now - d).to_string());
-    }
-    if value.parse::<f64>().is_ok() {
-        return Some(value.to_owned());
-    }
-    // The layouts docker accepts; without a zone, UTC.
-    let t: chrono::DateTime<chrono::Utc> =
-        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(value) {
-            t.to_utc()
-        } else if let Ok(t) = chrono::DateTime::parse_from_str(value, "%Y-%m-%dT%H:%M%:z") {
-            t.to_utc()
-        } else if let Some(t) = [
-            "%Y-%m-%dT%H:%M:%S%.f",
-            "%Y-%m-%dT%H:%M:%S",
-            "%Y-%m-%dT%H:%M",
-        ]
-        .iter()
-        .find_map(|f| chrono::NaiveDateTime::parse_from_str(value, f).ok())
-        {
-            t.and_utc()
-        } else {
-            chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
-                .ok()?
-                .and_hms_opt(0, 0, 0)?
-                .and_utc()
-        };
-    Some(format!(
-        "{}.{:09}",
-        t.timestamp(),
-        t.timestamp_subsec_nanos()
-    ))
-}
-
-/// Go's `time.ParseDuration`, in whole seconds (rounded down).
-fn go_duration(s: &str) -> Option<i64> {
-    let (neg, mut rest) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    if rest.is_empty() || rest == "0" {
-        return (rest == "0").then_some(0);
-    }
-    let mut nanos: f64 = 0.0;
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..n].parse().ok()?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..u] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[u..];
-        nanos += number * unit;
-    }
-    #[allow(clippy::cast_possible_truncation, reason = "seconds fit")]
-    let secs = (nanos / 1e9) as i64;
-    Some(if neg { -secs } else { secs })
+/// docker's `timetypes.GetTimestamp` against the clock: `value` (a
+/// duration, a time, a date or a Unix time) as the API's `since`/`until`
+/// text, see [`berth_api_types::timestamp::get_timestamp`].
+pub(crate) fn timestamp(value: &str) -> Option<String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(0));
+    berth_api_types::timestamp::get_timestamp(value, now)
 }
 
 async fn logs(client: &Client, f: &LogsFlags) -> anyhow::Result<()> {
@@ -362,7 +296,7 @@ async fn logs(client: &Client, f: &LogsFlags) -> anyhow::Result<()> {
         v.as_deref()
             .filter(|s| !s.is_empty())
             .map(|s| {
-                timestamp(s, now()).ok_or_else(|| {
+                timestamp(s).ok_or_else(|| {
                     anyhow!("invalid value for \"{name}\": failed to parse value as time or duration: \"{s}\"")
                 })
             })
@@ -713,34 +647,6 @@ mod tests {
         );
         assert_eq!(filters_json(&[]).unwrap(), "");
         assert!(filters_json(&["nope".into()]).is_err());
-    }
-
-    #[test]
-    fn times_as_docker() {
-        let now = 1_700_000_000;
-        assert_eq!(timestamp("42m", now).as_deref(), Some("1699997480"));
-        assert_eq!(timestamp("1h30m", now).as_deref(), Some("1699994600"));
-        assert_eq!(
-            timestamp("1600000000.5", now).as_deref(),
-            Some("1600000000.5")
-        );
-        assert_eq!(
-            timestamp("2013-01-02T13:23:37Z", now).as_deref(),
-            Some("1357133017.000000000")
-        );
-        assert_eq!(
-            timestamp("2013-01-02T15:23:37+02:00", now).as_deref(),
-            Some("1357133017.000000000")
-        );
-        assert_eq!(
-            timestamp("2026-11-23T18:35:59.705919627Z", now).as_deref(),
-            Some("1795458959.705919627")
-        );
-        assert_eq!(
-            timestamp("2013-01-02", now).as_deref(),
-            Some("1357084800.000000000")
-        );
-        assert_eq!(timestamp("yesterday", now), None);
     }
 
     #[test]

@@ -5,7 +5,6 @@ use berth_api_client::{Client, EventsOptions};
 use berth_api_types::event::EventMessage;
 
 use super::containers::{filters_json, timestamp};
-use super::images::now;
 use crate::flags::system::EventsFlags;
 use crate::printer::Printer;
 use crate::template::Template;
@@ -20,7 +19,7 @@ fn api_time(value: Option<&str>) -> anyhow::Result<Option<String>> {
     value
         .filter(|s| !s.is_empty())
         .map(|s| {
-            timestamp(s, now())
+            timestamp(s)
                 .ok_or_else(|| anyhow!("failed to parse value as time or duration: \"{s}\""))
         })
         .transpose()

@@ -7,67 +7,10 @@ use serde_json::{Value, json};
 
 use crate::flags::containers::ContainerOptions;
 
-/// Go's `time.ParseDuration`: `1s`, `1.5h`, `2m30s`, `500ms`, `0`, with
-/// units ns, us (µs), ms, s, m, h; nanoseconds.
-pub(crate) fn parse_go_duration(text: &str) -> Result<i64, String> {
-    let bad = || format!("time: invalid duration \"{text}\"");
-    let (neg, mut rest) = match text.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
-    };
-    if rest == "0" {
-        return Ok(0);
-    }
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("time: missing unit in duration \"{text}\""))?;
-        let (num, tail) = rest.split_at(num_len);
-        if num.is_empty() || num == "." {
-            return Err(bad());
-        }
-        let value: f64 = num.parse().map_err(|_| bad())?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let scale = match unit {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            "" => return Err(format!("time: missing unit in duration \"{text}\"")),
-            other => {
-                return Err(format!(
-                    "time: unknown unit \"{other}\" in duration \"{text}\""
-                ));
-            }
-        };
-        total += value * scale;
-        rest = tail;
-    }
-    if total > i64::MAX as f64 {
-        return Err(bad());
-    }
-    // Whole nanoseconds, as Go.
-    #[allow(
-        clippy::cast_possible_truncation,
-        reason = "checked against i64::MAX above"
-    )]
-    let ns = total.round() as i64;
-    Ok(if neg { -ns } else { ns })
-}
-
 /// One duration flag: `None` when not given.
 fn duration_flag(name: &str, value: Option<&String>) -> Result<i64, String> {
     let Some(v) = value else { return Ok(0) };
-    let ns = parse_go_duration(v)
+    let ns = berth_api_types::timestamp::go_duration(v)
         .map_err(|e| format!("invalid argument \"{v}\" for \"--{name}\" flag: {e}"))?;
     if ns < 0 {
         return Err(format!("--{name} cannot be negative"));
@@ -119,20 +62,6 @@ pub(crate) fn healthcheck(o: &ContainerOptions) -> Result<Option<Value>, String>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn go_durations_parse() {
-        assert_eq!(parse_go_duration("1s"), Ok(1_000_000_000));
-        assert_eq!(parse_go_duration("1.5s"), Ok(1_500_000_000));
-        assert_eq!(parse_go_duration("2m30s"), Ok(150_000_000_000));
-        assert_eq!(parse_go_duration("500ms"), Ok(500_000_000));
-        assert_eq!(parse_go_duration("0"), Ok(0));
-        assert_eq!(parse_go_duration("-1s"), Ok(-1_000_000_000));
-        assert!(parse_go_duration("abc").is_err());
-        assert!(parse_go_duration("10").is_err());
-        assert!(parse_go_duration("1x").is_err());
-        assert!(parse_go_duration("").is_err());
-    }
 
     #[test]
     fn flags_become_docker_config() {

@@ -551,26 +551,6 @@ fn now_nanos() -> i128 {
         .map_or(0, |d| d.as_nanos() as i128)
 }
 
-/// Parses docker's `since`/`until` API values: unix seconds with an
-/// optional fraction (`1700000000`, `1700000000.5`, `1700000000.000000001`),
-/// as moby's `timetypes.ParseTimestamps`. Nanoseconds since the epoch.
-pub fn parse_unix_timestamp(text: &str) -> Option<i128> {
-    let (secs, frac) = match text.split_once('.') {
-        Some((s, f)) => (s, Some(f)),
-        None => (text, None),
-    };
-    let secs: i64 = secs.parse().ok()?;
-    let mut nanos: i128 = 0;
-    if let Some(f) = frac {
-        if f.is_empty() || f.len() > 9 || !f.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let digits: i128 = f.parse().ok()?;
-        nanos = digits * 10i128.pow(9 - f.len() as u32);
-    }
-    Some(i128::from(secs) * 1_000_000_000 + nanos)
-}
-
 /// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` as nanoseconds since the epoch.
 pub fn parse_rfc3339_nanos(text: &str) -> Option<i128> {
     let t = chrono::DateTime::parse_from_rfc3339(text).ok()?;
@@ -651,17 +631,6 @@ mod tests {
 
     #[test]
     fn timestamps() {
-        assert_eq!(parse_unix_timestamp("0"), Some(0));
-        assert_eq!(
-            parse_unix_timestamp("1700000000.5"),
-            Some(1_700_000_000_500_000_000)
-        );
-        assert_eq!(
-            parse_unix_timestamp("1700000000.000000001"),
-            Some(1_700_000_000_000_000_001)
-        );
-        assert_eq!(parse_unix_timestamp("x"), None);
-        assert_eq!(parse_unix_timestamp("1."), None);
         let t = parse_rfc3339_nanos("2026-11-23T12:00:00.123456789Z").unwrap();
         assert_eq!(format_rfc3339_nanos(t), "2026-11-23T12:00:00.123456789Z");
         assert_eq!(

@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use berth_api_types::container as api;
 use berth_api_types::detach_keys::{DetachKeys, DetachScanner};
-use berth_engine::container::logs::parse_unix_timestamp;
+use berth_api_types::timestamp::parse_timestamp;
 use berth_engine::container::{
     AttachHandle, AttachOptions, ContainerError, LogConfig, LogDriver, LogEvent, LogQuery,
     LogRecord, LogStream,
@@ -43,7 +43,7 @@ fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
 fn timestamp(q: &[(String, String)], name: &str) -> Result<Option<i128>, ApiError> {
     match param(q, name) {
         None => Ok(None),
-        Some(v) => match parse_unix_timestamp(v) {
+        Some(v) => match parse_timestamp(v) {
             Some(t) => Ok(Some(t)),
             None => Err(ApiError::invalid_argument(format!(
                 "invalid value for \"{name}\": \"{v}\" is not a unix timestamp (seconds, optionally with a fraction)"
