@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use berth_net::ipam::{self, IpamError, Pool};
-use berth_net::ipnet::{IpNet, Ipv4Net};
+use berth_net::ipnet::{IpNet, Ipv4Net, Ipv6Net};
 pub use model::{
     ActiveEndpoint, ContainerNetworks, CreateRequest, DRIVER_BRIDGE, DRIVER_HOST, DRIVER_NULL,
     Endpoint, EndpointConfig, IpamRequest, Network, OPT_BRIDGE_NAME,
@@ -95,6 +95,9 @@ pub struct Settings {
     pub default_bridge: String,
     /// Its gateway and prefix (berthd's `--bip`).
     pub default_bip: Ipv4Net,
+    /// IPv6 on it (berthd's `--ipv6`): `Some(Some(subnet))` with
+    /// `--fixed-cidr-v6`, `Some(None)` for a ULA /64 picked once and kept.
+    pub default_ipv6: Option<Option<Ipv6Net>>,
     pub events: EventBus,
 }
 
@@ -173,11 +176,20 @@ impl Networks {
             on_remove: std::sync::OnceLock::new(),
         });
         let me = Self { inner };
-        me.ensure_builtins(&settings.default_bridge, settings.default_bip)?;
+        me.ensure_builtins(
+            &settings.default_bridge,
+            settings.default_bip,
+            settings.default_ipv6,
+        )?;
         Ok(me)
     }
 
-    fn ensure_builtins(&self, bridge: &str, bip: Ipv4Net) -> Result<()> {
+    fn ensure_builtins(
+        &self,
+        bridge: &str,
+        bip: Ipv4Net,
+        ipv6: Option<Option<Ipv6Net>>,
+    ) -> Result<()> {
         let mut table = lock(&self.inner.table);
         let subnet = IpNet::V4(bip.trunc());
         let gateway = IpAddr::V4(bip.addr());
@@ -219,6 +231,29 @@ impl Networks {
                     net.pools = vec![Pool::new(subnet, None, Some(gateway))?];
                     net.endpoints.clear();
                 }
+                let have6 = net.v6().map(|p| p.subnet);
+                let want6 = match ipv6 {
+                    None => None,
+                    Some(Some(fixed)) => Some(IpNet::V6(fixed)),
+                    // A ULA picked before stays.
+                    Some(None) if have6.is_some() => have6,
+                    Some(None) => {
+                        let used: Vec<IpNet> = table
+                            .values()
+                            .filter(|n| n.id != net.id)
+                            .flat_map(|n| n.pools.iter().map(|p| p.subnet))
+                            .collect();
+                        Some(IpNet::V6(ipam::pick_ula_subnet(&net.id, &used)?))
+                    }
+                };
+                if want6 != have6 {
+                    net.pools.retain(|p| p.subnet.addr().is_ipv4());
+                    if let Some(s6) = want6 {
+                        net.pools.push(Pool::new(s6, None, None)?);
+                    }
+                    net.endpoints.clear();
+                }
+                net.enable_ipv6 = want6.is_some();
             }
             if net != before || !self.inner.path(&net.id).is_file() {
                 self.inner.save(&net)?;

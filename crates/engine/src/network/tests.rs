@@ -5,6 +5,7 @@ fn open(dir: &Path) -> Networks {
         data_root: dir.to_owned(),
         default_bridge: "bt-unit0".into(),
         default_bip: "10.213.250.1/24".parse().unwrap(),
+        default_ipv6: None,
         events: EventBus::new(),
     })
     .unwrap()
@@ -191,4 +192,34 @@ fn runtime_state_is_apart_and_a_broken_one_is_ignored() {
     assert!(!dir.join("runtime").join(".x.json.tmp-1").exists());
     nets.remove("r").unwrap();
     assert!(!state.exists());
+}
+
+#[test]
+fn the_default_bridge_follows_ipv6_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let open_with = |ipv6: Option<Option<Ipv6Net>>| {
+        Networks::open(Settings {
+            data_root: dir.path().to_owned(),
+            default_bridge: "bt-unit0".into(),
+            default_bip: "10.213.250.1/24".parse().unwrap(),
+            default_ipv6: ipv6,
+            events: EventBus::new(),
+        })
+        .unwrap()
+    };
+    let bridge = |n: &Networks| n.get("bridge").unwrap();
+    let fixed: Ipv6Net = "fd00:213:250::/64".parse().unwrap();
+    let n = open_with(Some(Some(fixed)));
+    let b = bridge(&n);
+    assert!(b.enable_ipv6);
+    assert_eq!(b.v6().unwrap().subnet, IpNet::V6(fixed));
+    assert_eq!(b.v6().unwrap().gateway.to_string(), "fd00:213:250::1");
+    assert!(b.v4().is_some());
+    // Without --ipv6: gone again.
+    let b = bridge(&open_with(None));
+    assert!(!b.enable_ipv6 && b.v6().is_none() && b.v4().is_some());
+    // --ipv6 alone: a ULA /64, the same one after a restart.
+    let ula = bridge(&open_with(Some(None))).v6().unwrap().subnet;
+    assert!(ula.to_string().starts_with("fd"), "{ula}");
+    assert_eq!(bridge(&open_with(Some(None))).v6().unwrap().subnet, ula);
 }
