@@ -391,6 +391,10 @@ impl Networks {
             }
             pools.push(pool);
         }
+        // dockerd keeps IPv4 and IPv6 configs apart and lists IPv4 first,
+        // whatever the request's order (the docker CLI sends its --subnet
+        // flags in Go map order, which varies from run to run).
+        pools.sort_by_key(|p| p.subnet.addr().is_ipv6());
         if !pools.iter().any(|p| p.subnet.addr().is_ipv4()) {
             let mut avoid = used.clone();
             avoid.extend(ipam::host_routes());
