@@ -128,7 +128,12 @@ impl Client {
     /// tcp`, answered `101`): the connection becomes a stream of the
     /// container's or an exec's stdio. `body` is JSON when not empty.
     pub(crate) async fn hijack(&self, path: &str, body: Vec<u8>) -> Result<AttachStream, Error> {
-        let uri = self.versioned(path).await?;
+        let body = Bytes::from(body);
+        self.versioned_call(path, |uri| self.hijack_at(uri, body.clone()))
+            .await
+    }
+
+    async fn hijack_at(&self, uri: String, body: Bytes) -> Result<AttachStream, Error> {
         let mut sender = self.connect().await?;
         let mut request = new_request(Method::POST, uri)
             .header(hyper::header::CONNECTION, "Upgrade")
@@ -137,7 +142,7 @@ impl Client {
             request = request.header(hyper::header::CONTENT_TYPE, "application/json");
         }
         let request = request
-            .body(Full::new(Bytes::from(body)))
+            .body(Full::new(body))
             .map_err(|e| Error::Request(e.to_string()))?;
         let response = sender.send_request(request).await.map_err(Error::Http)?;
         if response.status() != StatusCode::SWITCHING_PROTOCOLS {
@@ -323,7 +328,16 @@ impl Client {
         path: &str,
         content_type: Option<&str>,
     ) -> Result<Incoming, Error> {
-        let uri = self.versioned(path).await?;
+        self.versioned_call(path, |uri| self.open_at(method.clone(), uri, content_type))
+            .await
+    }
+
+    async fn open_at(
+        &self,
+        method: Method,
+        uri: String,
+        content_type: Option<&str>,
+    ) -> Result<Incoming, Error> {
         let mut sender = self.connect().await?;
         let mut request = new_request(method, uri);
         if let Some(ct) = content_type {

@@ -160,7 +160,15 @@ impl Client {
         method: Method,
         path: &str,
     ) -> Result<(hyper::HeaderMap, BodyStream), Error> {
-        let uri = self.versioned(path).await?;
+        self.versioned_call(path, |uri| self.stream_at(method.clone(), uri))
+            .await
+    }
+
+    async fn stream_at(
+        &self,
+        method: Method,
+        uri: String,
+    ) -> Result<(hyper::HeaderMap, BodyStream), Error> {
         let mut sender = self.connect().await?;
         let request = new_request(method, uri)
             .body(Full::new(Bytes::new()))

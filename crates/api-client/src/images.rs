@@ -41,14 +41,20 @@ impl Client {
         body: Vec<u8>,
         content_type: Option<&str>,
     ) -> Result<RawResponse, Error> {
-        let uri = self.versioned(path).await?;
-        let raw = self.send_body(method, &uri, body, content_type).await?;
-        // As docker's client: 2xx and 3xx are answers (a start of a running
-        // container is 304), 4xx and 5xx errors.
-        if !(raw.status.is_success() || raw.status.is_redirection()) {
-            return Err(api_error(&raw));
-        }
-        Ok(raw)
+        let body = Bytes::from(body);
+        self.versioned_call(path, |uri| {
+            let (method, body) = (method.clone(), body.clone());
+            async move {
+                let raw = self.send_bytes(method, &uri, body, content_type).await?;
+                // As docker's client: 2xx and 3xx are answers (a start of a
+                // running container is 304), 4xx and 5xx errors.
+                if !(raw.status.is_success() || raw.status.is_redirection()) {
+                    return Err(api_error(&raw));
+                }
+                Ok(raw)
+            }
+        })
+        .await
     }
 
     pub(crate) fn decode<T: serde::de::DeserializeOwned>(
@@ -188,13 +194,24 @@ impl Client {
         body: Vec<u8>,
         content_type: Option<&str>,
     ) -> Result<RawResponse, Error> {
+        self.send_bytes(method, path, Bytes::from(body), content_type)
+            .await
+    }
+
+    async fn send_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        content_type: Option<&str>,
+    ) -> Result<RawResponse, Error> {
         let mut sender = self.connect().await?;
         let mut request = new_request(method, path);
         if let Some(ct) = content_type {
             request = request.header(hyper::header::CONTENT_TYPE, ct);
         }
         let request = request
-            .body(Full::new(Bytes::from(body)))
+            .body(Full::new(body))
             .map_err(|e| Error::Request(e.to_string()))?;
         let response = sender.send_request(request).await.map_err(Error::Http)?;
         let (parts, body) = response.into_parts();

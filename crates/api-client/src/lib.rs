@@ -1,8 +1,9 @@
 //! A typed Docker Engine API client for berthd, over its unix socket.
 //!
-//! The principal type is [`Client`]: built from a [`Host`], it negotiates the
-//! API version the way the docker CLI does (ping, then use the lower of the
-//! server's `Api-Version` and ours) and exposes one typed method per endpoint.
+//! The principal type is [`Client`]: built from a [`Host`], it sends its own
+//! API version first and falls back to the docker CLI's negotiation (ping,
+//! then use the lower of the server's `Api-Version` and ours) when the daemon
+//! says that version is too new; it exposes one typed method per endpoint.
 //! Errors ([`Error`]) keep the daemon's `{"message"}` and HTTP status, and
 //! a daemon that is not there reads as docker's "Cannot connect" message.
 //!
@@ -136,6 +137,42 @@ impl Client {
         Ok(self.version.get_or_init(|| negotiated))
     }
 
+    /// Runs `attempt` on `path` with the version prefix (`/v1.51/...`).
+    ///
+    /// Until a version is agreed, the request goes out with ours
+    /// ([`API_VERSION`]) instead of a `GET /_ping` first: a daemon as new
+    /// as this client (berthd, a current dockerd) answers it straight away.
+    /// Only a daemon that answers that our version is too new is pinged
+    /// (docker's negotiation, [`Client::api_version`]) and the request
+    /// repeated with the agreed version; a daemon refuses an unsupported
+    /// version before doing anything, so the repeat is safe. `attempt`
+    /// must turn an error status into [`Error::Api`].
+    pub(crate) async fn versioned_call<T, F, Fut>(&self, path: &str, attempt: F) -> Result<T, Error>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Error>>,
+    {
+        if let Some(v) = self.version.get() {
+            return attempt(format!("/v{v}{path}")).await;
+        }
+        let result = attempt(format!("/v{API_VERSION}{path}")).await;
+        match &result {
+            Err(Error::Api {
+                status: 400,
+                message,
+            }) if version_too_new(message) => {
+                let version = self.api_version().await?.to_owned();
+                attempt(format!("/v{version}{path}")).await
+            }
+            // Any answer but that one: the daemon serves our version.
+            Ok(_) | Err(Error::Api { .. }) => {
+                let _ = self.version.set(API_VERSION.to_owned());
+                result
+            }
+            Err(_) => result,
+        }
+    }
+
     /// `GET /_ping` (unversioned, as the docker CLI sends it).
     pub async fn ping(&self) -> Result<PingInfo, Error> {
         let raw = self.send(Method::GET, "/_ping").await?;
@@ -167,13 +204,15 @@ impl Client {
     }
 
     async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
-        let version = self.api_version().await?.to_owned();
         let raw = self
-            .send(Method::GET, &format!("/v{version}{path}"))
+            .versioned_call(path, |uri| async move {
+                let raw = self.send(Method::GET, &uri).await?;
+                if !raw.status.is_success() {
+                    return Err(api_error(&raw));
+                }
+                Ok(raw)
+            })
             .await?;
-        if !raw.status.is_success() {
-            return Err(api_error(&raw));
-        }
         serde_json::from_slice(&raw.body).map_err(|source| Error::Decode {
             path: path.to_owned(),
             source,
@@ -222,6 +261,15 @@ pub fn negotiate(client: &str, server: Option<&str>) -> String {
     }
 }
 
+/// Whether a daemon's 400 says it does not serve the version asked for
+/// because it is newer than its own: dockerd's words since API 1.25
+/// ("client version 1.52 is too new. Maximum supported API version is
+/// 1.51") and before ("client is newer than server").
+fn version_too_new(message: &str) -> bool {
+    (message.starts_with("client version ") && message.contains(" is too new"))
+        || message.starts_with("client is newer than server")
+}
+
 fn api_error(raw: &RawResponse) -> Error {
     let message = serde_json::from_slice::<ErrorResponse>(&raw.body)
         .map(|e| e.message)
@@ -243,5 +291,19 @@ mod tests {
         assert_eq!(negotiate("1.51", Some("1.52")), "1.51");
         assert_eq!(negotiate("1.51", Some("1.9")), "1.9");
         assert_eq!(negotiate("1.51", None), "1.24");
+    }
+
+    #[test]
+    fn a_too_new_version_is_recognised_in_dockerd_words() {
+        assert!(version_too_new(
+            "client version 1.52 is too new. Maximum supported API version is 1.51"
+        ));
+        assert!(version_too_new(
+            "client is newer than server (client API version: 1.24, server API version: 1.23)"
+        ));
+        assert!(!version_too_new("No such container: x"));
+        assert!(!version_too_new(
+            "client version 1.12 is too old. Minimum supported API version is 1.24, please upgrade your client to a newer version"
+        ));
     }
 }
