@@ -47,6 +47,7 @@ pub(crate) struct GlobalFlags {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub(crate) enum CommandFlags {
     /// Show the berth version information
     Version(FormatFlags),
@@ -146,6 +147,7 @@ pub(crate) enum CommandFlags {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub(crate) enum SystemFlags {
     /// Display system-wide information
     Info(FormatFlags),

@@ -38,6 +38,8 @@ mod tests {
 
     fn filter_help(path: &[&str]) -> String {
         let mut command = Flags::command();
+        // Subcommands are defined when used (`defer`): define them all.
+        command.build();
         for name in path {
             command = command.find_subcommand(name).unwrap().clone();
         }

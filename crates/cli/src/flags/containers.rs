@@ -7,6 +7,7 @@ use clap::{ArgAction, Args, Subcommand};
 use super::common::{JSON_FORMAT_HELP, TABLE_FORMAT_HELP};
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+#[command(defer = true)]
 pub(crate) enum ContainerFlags {
     /// Create and run a new container from an image
     #[command(

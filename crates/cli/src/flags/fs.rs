@@ -5,6 +5,7 @@
 use clap::{ArgAction, Args, Subcommand};
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+#[command(defer = true)]
 pub(crate) enum FsFlags {
     /// Display the running processes of a container
     #[command(override_usage = "berth top CONTAINER [ps OPTIONS]")]

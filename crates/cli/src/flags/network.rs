@@ -6,6 +6,7 @@ use clap::{Args, Subcommand};
 use super::common::{JSON_FORMAT_HELP, PruneFlags, TABLE_FORMAT_HELP};
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+#[command(defer = true)]
 pub(crate) enum NetworkFlags {
     /// Create a network
     Create(NetworkCreateFlags),

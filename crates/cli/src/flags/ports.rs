@@ -20,6 +20,7 @@ pub(crate) struct PortFlags {
 
 /// `port`, both at the top level and under `container`.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+#[command(defer = true)]
 pub(crate) enum PortCommandFlags {
     /// List port mappings or a specific mapping for the container
     #[command(override_usage = "berth port CONTAINER [PRIVATE_PORT[/PROTO]]")]

@@ -6,6 +6,7 @@ use super::common::{JSON_FORMAT_HELP, PruneFlags, TABLE_FORMAT_HELP};
 
 /// `berth volume COMMAND`.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+#[command(defer = true)]
 pub(crate) enum VolumeFlags {
     /// Create a volume
     Create(VolumeCreateFlags),
