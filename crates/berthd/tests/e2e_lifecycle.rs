@@ -868,3 +868,77 @@ fn delete(d: &Daemon, path: &str) -> (u16, String) {
     s.read_to_string(&mut all).unwrap();
     (all[9..12].parse().unwrap(), all)
 }
+
+/// `DELETE path` on `conn`, a connection opened beforehand: the status and
+/// the body.
+fn delete_on(mut conn: UnixStream, path: &str) -> (u16, String) {
+    write!(
+        conn,
+        "DELETE {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut all = String::new();
+    conn.read_to_string(&mut all).unwrap();
+    (all[9..12].parse().unwrap(), all)
+}
+
+#[test]
+fn a_second_rm_while_the_first_runs_is_refused_as_dockerd() {
+    // dockerd marks a container `RemovalInProgress` before anything else;
+    // a second `rm` meanwhile is a 409 naming the container as given.
+    // Both requests go out together on connections opened beforehand; the
+    // first kills a running container and waits for its exit, which the
+    // second cannot outrun. Whichever wins, exactly one removes it.
+    let d = Daemon::start();
+    import_busybox(&d);
+    d.ok(&["run", "-d", "--name", "twice", "busybox", "sleep", "1000"]);
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let conn = UnixStream::connect(d.socket()).unwrap();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                delete_on(conn, "/containers/twice?force=1")
+            })
+        })
+        .collect();
+    let mut answers: Vec<(u16, String)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    answers.sort_by_key(|a| a.0);
+    assert_eq!(answers[0].0, 204, "{answers:?}");
+    assert_eq!(answers[1].0, 409, "{answers:?}");
+    assert!(
+        answers[1]
+            .1
+            .contains("{\"message\":\"removal of container twice is already in progress\"}"),
+        "{answers:?}"
+    );
+    // Through the clients: two `rm -f` at once, one removes it; the other
+    // either meets the removal in progress or finds nothing left, as with
+    // dockerd.
+    for client in CLIENTS {
+        ok(
+            &d,
+            "berth",
+            &["run", "-d", "--name", "twice", "busybox", "sleep", "1000"],
+        );
+        let outs: Vec<Output> = std::thread::scope(|s| {
+            let both: Vec<_> = (0..2)
+                .map(|_| s.spawn(|| cli(&d, client, &["rm", "-f", "twice"])))
+                .collect();
+            both.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        let removed = outs.iter().filter(|o| o.status.success()).count();
+        assert_eq!(removed, 1, "{client}: {outs:?}");
+        let refused = outs.iter().find(|o| !o.status.success()).unwrap();
+        let err = stderr(refused);
+        assert!(
+            err.contains(
+                "Error response from daemon: removal of container twice is already in progress"
+            ) || err.contains("No such container: twice"),
+            "{client}: {err}"
+        );
+        assert_eq!(refused.status.code(), Some(1), "{client}: {err}");
+        assert!(d.ok(&["ps", "-aq", "--filter", "name=twice"]).is_empty());
+    }
+}

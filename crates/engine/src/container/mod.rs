@@ -250,6 +250,8 @@ struct Inner {
     ports: ports::PortService,
     /// Deletes what removed containers leave, off the request path.
     reaper: removal::Reaper,
+    /// The containers an `rm` is working on.
+    removing: removal::InProgress,
 }
 
 /// What an attach client wants from a container's streams.
@@ -384,6 +386,7 @@ impl Containers {
             dns: networking::DnsServers::default(),
             ports: ports::PortService::default(),
             reaper: removal::Reaper::default(),
+            removing: removal::InProgress::default(),
         });
         let running: Vec<Container> = lock(&inner.table)
             .values()
@@ -889,6 +892,9 @@ impl Containers {
         volumes: bool,
     ) -> Result<()> {
         let c = self.get(id_or_name)?;
+        // As dockerd, before anything else: a second `rm` while this one
+        // runs (kills, waits) is refused.
+        let _removing = self.inner.removing.claim(&c.id, id_or_name)?;
         self.inner.check_remove_restarting(&c, force)?;
         let c = self.get(&c.id)?;
         if c.state.status == Status::Running {

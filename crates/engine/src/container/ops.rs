@@ -283,8 +283,10 @@ impl ContainerService<'_> {
             )));
         }
         self.remove_stale_snapshots();
+        // By the name given: a removal already in progress is reported
+        // under it, as dockerd does.
         self.containers
-            .remove_with(self.images, &c.id, force, volumes)
+            .remove_with(self.images, id_or_name, force, volumes)
     }
 }
 

@@ -19,14 +19,14 @@
 //! container's snapshot stands on the image's layers) waits for the
 //! reaper first ([`Reaper::flush`]).
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
 
 use berth_image::ImageStore;
 
-use super::lock;
+use super::{ContainerError, lock};
 
 /// fsyncs of one directory, shared by the callers that ask at the same
 /// time (group commit): a caller returns once an fsync that started after
@@ -94,6 +94,44 @@ impl GroupSync {
             }
             self.done.notify_all();
         }
+    }
+}
+
+/// The containers an `rm` is working on (dockerd's `RemovalInProgress`):
+/// from the moment a removal has found its container until it returns, a
+/// second removal of the same container is refused with dockerd's 409
+/// instead of racing the first through its kill and its checks.
+#[derive(Debug, Default)]
+pub(crate) struct InProgress {
+    ids: Mutex<HashSet<String>>,
+}
+
+/// A removal in progress; dropping it ends it.
+#[derive(Debug)]
+pub(crate) struct Claim<'a> {
+    set: &'a InProgress,
+    id: String,
+}
+
+impl InProgress {
+    /// Marks container `id` as being removed, or refuses with dockerd's
+    /// words naming it as the user did (`name`).
+    pub(crate) fn claim(&self, id: &str, name: &str) -> Result<Claim<'_>, ContainerError> {
+        if !lock(&self.ids).insert(id.to_owned()) {
+            return Err(ContainerError::Conflict {
+                message: format!("removal of container {name} is already in progress"),
+            });
+        }
+        Ok(Claim {
+            set: self,
+            id: id.to_owned(),
+        })
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        lock(&self.set.ids).remove(&self.id);
     }
 }
 
