@@ -133,6 +133,11 @@ pub trait ContainerBackend: LifecycleBackend + Send + Sync {
     fn container_links(&self, c: &Container) -> (Vec<String>, Vec<String>) {
         (Vec::new(), vec![format!("/{}", c.name)])
     }
+    /// The `Names` of each of `listed` (the second half of
+    /// [`ContainerBackend::container_links`]), for a list.
+    fn container_names(&self, listed: &[&Container]) -> Vec<Vec<String>> {
+        listed.iter().map(|c| self.container_links(c).1).collect()
+    }
     /// `rm -l NAME`: removes the legacy link `NAME` (`linker/alias`).
     /// The default (no links) finds the container or says it does not
     /// exist, and refuses a container's own name as dockerd does.
@@ -246,6 +251,9 @@ impl ContainerBackend for Engine {
     }
     fn container_links(&self, c: &Container) -> (Vec<String>, Vec<String>) {
         self.containers().links_view(c)
+    }
+    fn container_names(&self, listed: &[&Container]) -> Vec<Vec<String>> {
+        self.containers().names_view(listed)
     }
     fn remove_container_link(&self, name: &str) -> Result<(), ContainerError> {
         self.containers().remove_link(name)

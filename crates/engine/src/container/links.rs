@@ -20,7 +20,7 @@
 //! A link whose target was removed since is left out (as dockerd after a
 //! restart, which cannot register it again).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use berth_net::files::{self as netfiles, HostsEntry};
@@ -208,6 +208,33 @@ impl Containers {
             self.inner.rewrite_hosts(&updated);
         }
         Ok(())
+    }
+
+    /// The `Names` of each of `listed` as a list shows them (see
+    /// [`Containers::links_view`]), in one pass over the table instead of
+    /// one per container.
+    pub fn names_view(&self, listed: &[&Container]) -> Vec<Vec<String>> {
+        let table = lock(&self.inner.table);
+        let mut as_target: HashMap<&str, Vec<String>> = HashMap::new();
+        for p in table.values() {
+            for l in &p.options.links {
+                as_target
+                    .entry(l.container.as_str())
+                    .or_default()
+                    .push(format!("/{}/{}", p.name, l.alias));
+            }
+        }
+        listed
+            .iter()
+            .map(|c| {
+                let mut names = vec![format!("/{}", c.name)];
+                if let Some(more) = as_target.get(c.id.as_str()) {
+                    names.extend(more.iter().cloned());
+                    names.sort();
+                }
+                names
+            })
+            .collect()
     }
 
     /// What inspect and list show of `c`'s links: its `HostConfig.Links`

@@ -46,12 +46,12 @@ pub(crate) async fn list(backend: Backend, req: Request) -> Response {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     let listed = blocking(move || {
         let list = backend.list_containers_with(&opts)?;
-        let networks: Vec<_> = list
+        let listed: Vec<_> = list.iter().map(|l| &l.container).collect();
+        let names = backend.container_names(&listed);
+        let networks: Vec<_> = listed
             .iter()
-            .map(|l| {
-                let names = backend.container_links(&l.container).1;
-                (backend.container_networks(&l.container), names)
-            })
+            .zip(names)
+            .map(|(c, names)| (backend.container_networks(c), names))
             .collect();
         Ok((list, networks))
     });
