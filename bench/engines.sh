@@ -22,6 +22,11 @@
 # DOCKERD_NET_FLAGS (a word list) replaces dockerd's network flags (default: no
 # bridge, no iptables, no forwarding, no userland proxy); bench/network.sh gives
 # it docker's defaults, inside a network namespace of its own.
+# DOCKERD_NETNS and PODMAN_NETNS (pids) put dockerd and every podman command
+# into the network namespace of that process (default: the script's own), so
+# that each engine's bridge and firewall rules are alone in their namespace
+# (bench/network.sh: dockerd's iptables FORWARD policy DROP would otherwise
+# drop the other engines' bridged traffic).
 
 if [ "$(id -u)" != 0 ]; then
     echo "$ME: must run as root" >&2
@@ -146,7 +151,7 @@ wait_for() {
 export DOCKER_CONFIG="$W/docker-cli" CONTAINERS_CONF="$W/podman/containers.conf"
 BERTHD_DOCKER=("$DOCKER_CLI" -H "unix://$W/berth.sock")
 DOCKER=("$DOCKER_CLI" -H "unix://$W/docker.sock")
-PODMAN=(podman --root "$W/podman/root" --runroot "$W/r/p" --tmpdir "$W/r/ptmp"
+PODMAN=(${PODMAN_NETNS:+nsenter -t "$PODMAN_NETNS" -n --} podman --root "$W/podman/root" --runroot "$W/r/p" --tmpdir "$W/r/ptmp"
     --cgroup-manager cgroupfs --events-backend none)
 berthd_docker() { "${BERTHD_DOCKER[@]}" "$@"; }
 docker_() { "${DOCKER[@]}" "$@"; }
@@ -172,7 +177,7 @@ wait_for berthd "$BERTHD_PID" berthd_docker version || { tail -20 "$W/berth/bert
 echo "starting dockerd (with its own containerd)..." >&2
 mkdir -p "$W/docker"
 echo '{}' > "$W/docker/daemon.json"
-/usr/sbin/dockerd --config-file "$W/docker/daemon.json" \
+${DOCKERD_NETNS:+nsenter -t "$DOCKERD_NETNS" -n --} /usr/sbin/dockerd --config-file "$W/docker/daemon.json" \
     --data-root "$W/docker/data" --exec-root "$W/r/d" \
     --pidfile "$W/docker/dockerd.pid" -H "unix://$W/docker.sock" \
     ${DOCKERD_NET_FLAGS:---bridge none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false --userland-proxy=false} \

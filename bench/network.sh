@@ -8,10 +8,15 @@
 #   REPS=R       containers started per network-setup measurement (default 10)
 #   BERTH_CLIENT=berth|docker   which client drives berthd (see bench/engines.sh)
 #
-# Everything runs inside a network namespace this script makes for itself
-# (it re-executes itself under `unshare --net`): the engines' bridges,
-# iptables/nftables rules, forwarding and docker-proxy live and die there, and
-# the host's own network is never touched. "The host" below is that namespace.
+# Everything runs inside network namespaces this script makes for itself
+# (it re-executes itself under `unshare --net`; berthd runs there, dockerd and
+# podman each in one more, made by a holder process that ends with the
+# script): the engines' bridges, iptables/nftables rules, forwarding and
+# docker-proxy live and die there, and the host's own network is never
+# touched. Each engine is alone in its namespace, as on a host running only
+# it: dockerd sets iptables' FORWARD policy to DROP, and with br_netfilter
+# loaded that drops every other engine's bridged traffic. "The host" below is
+# the engine's namespace; wrk and wget run in it.
 #
 # For each engine, one busybox httpd container serving a file of SIZE_MB MiB
 # (`/big`) and a small one (`/small`), published with `-p 127.0.0.1::80`:
@@ -65,6 +70,22 @@ done
 export DOCKERD_NET_FLAGS="--iptables=true --ip6tables=false --ip-forward=true --ip-masq=true --userland-proxy=true --userland-proxy-path /usr/sbin/docker-proxy"
 # berthd with its defaults too (forwarding on; its default bridge subnet).
 export BERTHD_NET_FLAGS="--ip-forward=true"
+# new_netns VAR: a process in a new network namespace (loopback up) that ends
+# by itself within a second of this script; its pid in VAR.
+new_netns() {
+    local pid i
+    unshare --net -- sh -c 'ip link set lo up; while kill -0 "$1" 2>/dev/null; do sleep 1; done' holder "$$" \
+        </dev/null >/dev/null 2>&1 &
+    pid=$!
+    for ((i = 0; i < 100; i++)); do
+        [ "$(readlink "/proc/$pid/ns/net")" != "$(readlink /proc/self/ns/net)" ] && break
+        sleep 0.05
+    done
+    nsenter -t "$pid" -n ip link set lo up
+    printf -v "$1" %s "$pid"
+}
+new_netns DOCKERD_NETNS
+new_netns PODMAN_NETNS
 . bench/engines.sh
 
 NAMES=(berth docker podman)
@@ -77,6 +98,14 @@ client() {
 }
 extra_flags() { [ "$1" = podman ] && echo "${PODMAN_CG[*]}" || true; }
 c_() { client "$1"; shift; timeout -s KILL 300 "${CMD[@]}" "$@"; }
+# in_ns NAME CMD...: CMD in engine NAME's network namespace.
+in_ns() {
+    case "$1" in
+        berth) shift; "$@" ;;
+        docker) shift; nsenter -t "$DOCKERD_NETNS" -n -- "$@" ;;
+        podman) shift; nsenter -t "$PODMAN_NETNS" -n -- "$@" ;;
+    esac
+}
 
 now_ns() { date +%s%N; }
 ms_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.1f\n", (b - a) / 1e6 }'; }
@@ -84,7 +113,8 @@ ms_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.1f\n", (b - a) / 
 # The bare veth pair's two namespaces: sleeping processes of our own, ended
 # before bench/engines.sh's cleanup.
 VETH_PIDS=()
-trap 'rc=$?; for p in "${VETH_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done; (exit $rc); cleanup' EXIT
+# set +e first: a failing kill must not end the trap before cleanup runs.
+trap 'rc=$?; set +e; for p in "${VETH_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done; (exit $rc); cleanup' EXIT
 
 declare -A RESULT FAILED
 record() {
@@ -93,10 +123,11 @@ record() {
     return 0
 }
 
-# wrk_run URL CONNS -> "requests/s MB/s" or "fail"
+# wrk_run NAME URL CONNS -> "requests/s MB/s" or "fail" (in NAME's namespace;
+# wrk wants no more threads than connections)
 wrk_run() {
-    local out
-    if ! out="$(timeout -s KILL $((DURATION + 60)) wrk -t 2 -c "$2" -d "${DURATION}s" "$1" 2>&1)"; then
+    local out threads=$(($3 < 2 ? $3 : 2))
+    if ! out="$(in_ns "$1" timeout -s KILL $((DURATION + 60)) wrk -t "$threads" -c "$3" -d "${DURATION}s" "$2" 2>&1)"; then
         echo fail
         return
     fi
@@ -129,17 +160,17 @@ for name in "${NAMES[@]}"; do
     ip="$(c_ "$name" inspect -f '{{.NetworkSettings.IPAddress}}' srv 2>>"$W/$name.err")"
     # Until the file is written and httpd answers.
     for ((i = 0; i < 300; i++)); do
-        busybox wget -q -O /dev/null "http://127.0.0.1:$port/small" 2>/dev/null && break
+        in_ns "$name" busybox wget -q -O /dev/null "http://127.0.0.1:$port/small" 2>/dev/null && break
         sleep 0.1
     done
-    read -r rps _ <<<"$(wrk_run "http://127.0.0.1:$port/small" "$CONNS")"
+    read -r rps _ <<<"$(wrk_run "$name" "http://127.0.0.1:$port/small" "$CONNS")"
     record rps_pub "$name" "${rps:-fail}" "wrk via 127.0.0.1:$port failed"
-    read -r rps _ <<<"$(wrk_run "http://$ip/small" "$CONNS")"
+    read -r rps _ <<<"$(wrk_run "$name" "http://$ip/small" "$CONNS")"
     record rps_direct "$name" "${rps:-fail}" "wrk via $ip failed"
-    read -r r mbs <<<"$(wrk_run "http://127.0.0.1:$port/big" 1)"
+    read -r r mbs <<<"$(wrk_run "$name" "http://127.0.0.1:$port/big" 1)"
     [ "$r" = fail ] && mbs=fail
     record mbs_pub "$name" "${mbs:-fail}" "wrk of /big via 127.0.0.1:$port failed"
-    read -r r mbs <<<"$(wrk_run "http://$ip/big" 1)"
+    read -r r mbs <<<"$(wrk_run "$name" "http://$ip/big" 1)"
     [ "$r" = fail ] && mbs=fail
     record mbs_direct "$name" "${mbs:-fail}" "wrk of /big via $ip failed"
 

@@ -3,7 +3,8 @@
 # mount and the container's own (overlay) layer, against the same commands run
 # on the host directly, in one run.
 #
-#   bench/volumes.sh [ROUNDS]          (default 3; also ROUNDS=...)
+#   bench/volumes.sh [ROUNDS] [SIZE_MB] [FILES]
+#   ROUNDS=N                           rounds, the median is shown (default 3)
 #   SIZE_MB=N                          the big file, MiB (default 1024)
 #   FILES=N                            the many-small-files tree: N files of 4 KiB (default 20000)
 #   BERTH_CLIENT=berth|docker          which client drives berthd (see bench/engines.sh)
@@ -12,30 +13,35 @@
 # `time` (so the engine's exec and attach costs are not counted), and on the
 # host by the host's busybox running the same script:
 #   write MB/s     dd if=/dev/zero of=DIR/big bs=1M count=SIZE_MB conv=fsync
-#   read MB/s      dd if=DIR/big of=/dev/null bs=1M (page cache warm: the host's
-#                  caches are shared, so they are not dropped)
+#                  (a fresh file each time)
+#   read MB/s      dd if=DIR/big of=/dev/null bs=1M iflag=direct: O_DIRECT reads
+#                  that file from the disk, past the page cache (no cache is
+#                  dropped, the host's caches are shared)
 #   untar files/s  tar -xf in.tar -C DIR (FILES files of 4 KiB, no fsync)
-#   tar files/s    tar -cf /dev/null -C DIR files
-# The tar of small files is made once on the host and copied into each container
-# (untimed). Places: `volume` (-v bench-vol:/vol), `bind` (-v HOSTDIR:/bind, a
-# directory on the same disk as the host's own), `overlay` (a directory in the
-# container's writable layer). Prints the median over ROUNDS of each figure and
-# its ratio to the host's (target: >= 0.95x for volumes and binds).
+#   tar files/s    tar -cf /dev/null -C DIR files (page cache warm)
+# The tar of small files and the script are copied into each container with the
+# engine's `cp` (untimed). Places:
+#   volume   -v bench-vol:/vol, a named volume
+#   bind     -v HOSTDIR:/bind, a directory on the same disk as the host's own
+#   overlay  a directory in the writable layer of a second container that has
+#            no mounts at all (nothing of docker's or podman's at that path)
+# Prints the median over ROUNDS of each figure and its ratio to the host's
+# (target: >= 0.95x for volumes and binds).
 #
 # Engines run on private roots set up by bench/engines.sh (which also cleans up
 # everything on exit, failure or Ctrl-C). Needs root. Smoke-test with tiny
-# sizes: SIZE_MB=8 FILES=100 ROUNDS=1 bench/volumes.sh
+# sizes: bench/volumes.sh 1 8 100
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . bench/lib.sh
 
 ROUNDS="${1:-${ROUNDS:-3}}"
-SIZE_MB="${SIZE_MB:-1024}"
-FILES="${FILES:-20000}"
+SIZE_MB="${2:-${SIZE_MB:-1024}}"
+FILES="${3:-${FILES:-20000}}"
 ME="bench/volumes.sh"
 for v in ROUNDS SIZE_MB FILES; do
     if ! [ "${!v}" -ge 1 ] 2>/dev/null; then
-        echo "usage: $ME [ROUNDS]  (ROUNDS, SIZE_MB, FILES >= 1)" >&2
+        echo "usage: $ME [ROUNDS] [SIZE_MB] [FILES]  (each >= 1; defaults 3 1024 20000)" >&2
         exit 2
     fi
 done
@@ -78,9 +84,10 @@ with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as t:
         t.addfile(info, io.BytesIO(block))
 EOF
 
-# The measuring script, run by `sh -s DIR IN SIZE_MB` in a container or on the
-# host; prints "write S", "read S", "untar S", "tar S" (seconds, busybox
-# `time`'s centiseconds).
+# The measuring script, run as `sh measure.sh DIR IN SIZE_MB` in a container or
+# on the host; prints "write S", "read S", "untar S", "tar S" (seconds, busybox
+# `time`'s centiseconds). busybox's own applets are named, so the host's GNU
+# time or tar never stand in.
 cat > "$W/measure.sh" <<'EOF'
 dir="$1" in="$2" size="$3"
 secs() {
@@ -88,15 +95,17 @@ secs() {
     sed -n 's/^real[[:space:]]*\([0-9]*\)m[[:space:]]*\([0-9.]*\)s$/\1 \2/p' | awk '{ print $1 * 60 + $2 }'
 }
 mkdir -p "$dir"
-echo "write $( { time dd if=/dev/zero of="$dir/big" bs=1M count="$size" conv=fsync; } 2>&1 | secs)"
-echo "read $( { time dd if="$dir/big" of=/dev/null bs=1M; } 2>&1 | secs)"
 rm -f "$dir/big"
-echo "untar $( { time tar -xf "$in" -C "$dir"; } 2>&1 | secs)"
-echo "tar $( { time tar -cf /dev/null -C "$dir" files; } 2>&1 | secs)"
+echo "write $( { busybox time busybox dd if=/dev/zero of="$dir/big" bs=1M count="$size" conv=fsync; } 2>&1 | secs)"
+echo "read $( { busybox time busybox dd if="$dir/big" of=/dev/null bs=1M iflag=direct; } 2>&1 | secs)"
+rm -f "$dir/big"
+rm -rf "$dir/files"
+echo "untar $( { busybox time busybox tar -xf "$in" -C "$dir"; } 2>&1 | secs)"
+echo "tar $( { busybox time busybox tar -cf /dev/null -C "$dir" files; } 2>&1 | secs)"
 rm -rf "$dir/files"
 EOF
 
-declare -A SECS FAILED
+declare -A SECS=() FAILED=()
 # note KEY "write S\nread S..." -> appends each figure to SECS[KEY,test]
 note() {
     local key="$1" line t s
@@ -109,44 +118,64 @@ note() {
 measure_host() {
     local out
     rm -rf "$W/host-dir"
-    if out=$(busybox sh -s "$W/host-dir" "$W/in.tar" "$SIZE_MB" < "$W/measure.sh" 2>&1); then
+    if out=$(busybox sh "$W/measure.sh" "$W/host-dir" "$W/in.tar" "$SIZE_MB" 2>&1); then
         note host "$out"
     else
         FAILED[host]="$out"
     fi
 }
 
-# measure_engine NAME ROUND: one container with a named volume and a bind
-# mount; the measuring script runs in it for each place.
-measure_engine() {
-    local name="$1" round="$2" flags c out place dir
+# start NAME CONTAINER ARGS...: `run -d` of a busybox that sleeps, with ARGS
+# (mount flags), and the tar and the script copied in; 0 or 1, the reason in OUT.
+start() {
+    local name="$1" c="$2" flags
+    shift 2
     client "$name"
     flags="$(run_flags "$name")"
+    # shellcheck disable=SC2086 # flags are words
+    if ! out=$(timeout -s KILL 120 "${CMD[@]}" run -d $flags --name "$c" "$@" busybox sleep 100000 2>&1); then
+        out="run: $out"
+        return 1
+    fi
+    if ! out=$(timeout -s KILL 600 "${CMD[@]}" cp "$W/in.tar" "$c:/in.tar" 2>&1) ||
+        ! out=$(timeout -s KILL 120 "${CMD[@]}" cp "$W/measure.sh" "$c:/measure.sh" 2>&1); then
+        out="cp: $out"
+        return 1
+    fi
+}
+
+# measure_in NAME CONTAINER PLACE DIR: the script in the container, into DIR.
+measure_in() {
+    local name="$1" c="$2" place="$3" dir="$4"
+    client "$name"
+    if out=$(timeout -s KILL 3600 "${CMD[@]}" exec "$c" sh /measure.sh "$dir" /in.tar "$SIZE_MB" 2>&1); then
+        note "$name,$place" "$out"
+    else
+        FAILED[$name,$place]="exec: $out"
+    fi
+}
+
+# measure_engine NAME ROUND: one container with a named volume and a bind
+# mount (the volume and bind places), one without any mount (the overlay place).
+measure_engine() {
+    local name="$1" round="$2" out c
     c="vb-$name-$round"
     mkdir -p "$W/bind-$name"
-    # shellcheck disable=SC2086 # flags are words
-    if ! out=$(timeout -s KILL 120 "${CMD[@]}" run -d $flags --name "$c" \
-        -v "bench-vol-$name:/vol" -v "$W/bind-$name:/bind" busybox sleep 100000 2>&1); then
-        for place in "${PLACES[@]}"; do FAILED[$name,$place]="run: $out"; done
-        return 0
-    fi
-    if ! out=$(timeout -s KILL 300 "${CMD[@]}" exec -i "$c" sh -c 'cat > /in.tar' < "$W/in.tar" 2>&1); then
-        for place in "${PLACES[@]}"; do FAILED[$name,$place]="copy in.tar: $out"; done
+    if start "$name" "$c" -v "bench-vol-$name:/vol" -v "$W/bind-$name:/bind"; then
+        measure_in "$name" "$c" volume /vol/t
+        measure_in "$name" "$c" bind /bind/t
     else
-        for place in "${PLACES[@]}"; do
-            case "$place" in
-                volume) dir=/vol/t ;;
-                bind) dir=/bind/t ;;
-                overlay) dir=/ovl/t ;;
-            esac
-            if out=$(timeout -s KILL 3600 "${CMD[@]}" exec -i "$c" sh -s "$dir" /in.tar "$SIZE_MB" \
-                < "$W/measure.sh" 2>&1); then
-                note "$name,$place" "$out"
-            else
-                FAILED[$name,$place]="$out"
-            fi
-        done
+        FAILED[$name,volume]="$out" FAILED[$name,bind]="$out"
     fi
+    client "$name"
+    timeout -s KILL 120 "${CMD[@]}" rm -f "$c" >/dev/null 2>&1 || true
+    c="vo-$name-$round"
+    if start "$name" "$c"; then
+        measure_in "$name" "$c" overlay /ovl/t
+    else
+        FAILED[$name,overlay]="$out"
+    fi
+    client "$name"
     timeout -s KILL 120 "${CMD[@]}" rm -f "$c" >/dev/null 2>&1 || true
 }
 
@@ -179,7 +208,7 @@ echo
 echo "volumes: SIZE_MB=$SIZE_MB FILES=$FILES (4 KiB each) ROUNDS=$ROUNDS; medians; ratio = engine / host (higher is better)"
 echo "busybox time has 10 ms resolution: tiny sizes give meaningless rates."
 printf '%-8s %-8s %14s %14s %14s %14s\n' engine place "write MB/s" "read MB/s" "untar f/s" "tar f/s"
-declare -A HOST_RATE
+declare -A HOST_RATE=()
 line="host     -       "
 for t in "${TESTS[@]}"; do
     s="$(median_secs host "$t")"

@@ -177,6 +177,15 @@ impl Client {
     /// `GET /containers/json`, as JSON trees (the list formatter reads
     /// fields the typed summary does not keep, such as `SizeRw`).
     pub async fn containers(&self, opts: &ListOptions) -> Result<Vec<serde_json::Value>, Error> {
+        self.containers_as(opts).await
+    }
+
+    /// `GET /containers/json`, each entry parsed as `T` (the fields a
+    /// caller needs, the rest skipped).
+    pub async fn containers_as<T: serde::de::DeserializeOwned>(
+        &self,
+        opts: &ListOptions,
+    ) -> Result<Vec<T>, Error> {
         let mut path = format!("/containers/json?all={}", u8::from(opts.all));
         if let Some(n) = opts.limit {
             path.push_str(&format!("&limit={n}"));

@@ -127,6 +127,21 @@ pub trait ContainerBackend: LifecycleBackend + Send + Sync {
     fn container_networks(&self, _c: &Container) -> Vec<ContainerNetwork> {
         Vec::new()
     }
+    /// The container's legacy links for inspect and list: its
+    /// `HostConfig.Links` (`/target:/name/alias`) and all its names
+    /// (`/name` and the `/linker/alias` of links to it, sorted).
+    fn container_links(&self, c: &Container) -> (Vec<String>, Vec<String>) {
+        (Vec::new(), vec![format!("/{}", c.name)])
+    }
+    /// `rm -l NAME`: removes the legacy link `NAME` (`linker/alias`).
+    /// The default (no links) finds the container or says it does not
+    /// exist, and refuses a container's own name as dockerd does.
+    fn remove_container_link(&self, name: &str) -> Result<(), ContainerError> {
+        self.inspect_container(name)?;
+        Err(ContainerError::Internal {
+            message: "Conflict, cannot remove the default link name of the container".into(),
+        })
+    }
     /// Fast: checks the container and notes its state; the caller blocks
     /// in [`WaitHandle::wait`] after answering the headers.
     fn wait_container(
@@ -228,6 +243,12 @@ impl ContainerBackend for Engine {
     }
     fn container_networks(&self, c: &Container) -> Vec<ContainerNetwork> {
         Engine::container_networks(self, c)
+    }
+    fn container_links(&self, c: &Container) -> (Vec<String>, Vec<String>) {
+        self.containers().links_view(c)
+    }
+    fn remove_container_link(&self, name: &str) -> Result<(), ContainerError> {
+        self.containers().remove_link(name)
     }
     fn wait_container(
         &self,

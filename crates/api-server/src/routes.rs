@@ -132,6 +132,12 @@ pub fn route(method: &Method, path: &str) -> Route {
         ("GET", ["containers", id, "json"]) if !id.is_empty() => {
             Route::ContainerInspect((*id).to_owned())
         }
+        // A legacy link's name (`inspect web/db`), as for delete below.
+        ("GET", ["containers", name @ .., "json"])
+            if name.len() > 1 && name.iter().all(|s| !s.is_empty()) =>
+        {
+            Route::ContainerInspect(name.join("/"))
+        }
         ("GET", ["containers", id, "logs"]) if !id.is_empty() => {
             Route::ContainerLogs((*id).to_owned())
         }
@@ -312,6 +318,10 @@ mod tests {
             Route::ContainerDelete(s("web/db"))
         );
         assert_eq!(route(&Method::DELETE, "/containers/web/"), Route::NotFound);
+        assert_eq!(
+            route(&Method::GET, "/containers/web/db/json"),
+            Route::ContainerInspect(s("web/db"))
+        );
         for (path, want) in [
             ("/containers/abc/restart", Route::ContainerRestart(s("abc"))),
             ("/containers/abc/pause", Route::ContainerPause(s("abc"))),

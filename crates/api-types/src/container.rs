@@ -80,6 +80,8 @@ pub struct CreateHostConfig {
     /// `--dns`, `--dns-search`, `--dns-option`, `--add-host`.
     #[serde(flatten)]
     pub dns: crate::dns::DnsHostConfig,
+    /// `--link`: `name[:alias]` (`null` is the same as none).
+    pub links: Option<Vec<String>>,
 }
 
 /// The mount fields of a create request's `HostConfig` (`null` is the

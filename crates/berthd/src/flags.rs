@@ -90,6 +90,22 @@ pub(crate) struct Flags {
         default_missing_value = "true"
     )]
     pub(crate) ip_forward: bool,
+
+    /// Enable IPv6 networking on the default bridge
+    #[arg(
+        long = "ipv6",
+        value_name = "BOOL",
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_value_t = false,
+        default_missing_value = "true"
+    )]
+    pub(crate) ipv6: bool,
+
+    /// IPv6 subnet for the default bridge (with --ipv6) [default: a ULA /64]
+    #[arg(long = "fixed-cidr-v6", value_name = "CIDR")]
+    pub(crate) fixed_cidr_v6: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -186,6 +202,11 @@ fn resolve_network(flags: &Flags) -> anyhow::Result<NetworkConfig> {
     berth_engine::check_nft_table(&flags.nft_table).map_err(anyhow::Error::msg)?;
     network.nft_table.clone_from(&flags.nft_table);
     network.ip_forward = flags.ip_forward;
+    network.ipv6 = flags.ipv6;
+    if let Some(v6) = &flags.fixed_cidr_v6 {
+        network.fixed_cidr_v6 =
+            Some(berth_engine::parse_fixed_cidr_v6(v6).map_err(anyhow::Error::msg)?);
+    }
     Ok(network)
 }
 
@@ -304,5 +325,26 @@ mod tests {
             Settings::resolve(Flags::parse_from(["berthd", "-b", "way-too-long-bridge"])).is_err()
         );
         assert!(Settings::resolve(Flags::parse_from(["berthd", "--nft-table", "x y"])).is_err());
+
+        let s = Settings::resolve(Flags::parse_from([
+            "berthd",
+            "--ipv6",
+            "--fixed-cidr-v6",
+            "fd00:1:2:3::5/64",
+        ]))
+        .unwrap();
+        assert!(s.network.ipv6);
+        assert_eq!(
+            s.network.fixed_cidr_v6.map(|n| n.to_string()).as_deref(),
+            Some("fd00:1:2:3::/64")
+        );
+        let err = Settings::resolve(Flags::parse_from([
+            "berthd",
+            "--fixed-cidr-v6",
+            "10.0.0.0/8",
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("--fixed-cidr-v6"), "{err}");
     }
 }

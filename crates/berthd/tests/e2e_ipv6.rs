@@ -261,3 +261,56 @@ fn ipv6_networks_resolve_ping_publish_and_isolate() {
         "the [::1] port is still held"
     );
 }
+
+#[test]
+fn the_default_bridge_gets_ipv6_from_daemon_flags() {
+    let sub = format!("fd00:217:{:x}::/64", std::process::id() & 0xffff);
+    let d = Daemon::start_with(&["--ipv6", "--fixed-cidr-v6", &sub]);
+    import_busybox(&d);
+    let prefix = sub.trim_end_matches("/64");
+    assert_eq!(
+        ok(
+            &d,
+            &[
+                "network",
+                "inspect",
+                "-f",
+                "{{.EnableIPv6}} {{json .IPAM.Config}}",
+                "bridge"
+            ]
+        ),
+        format!(
+            "true [{{\"Subnet\":\"{}\",\"Gateway\":\"{}\"}},{{\"Subnet\":\"{sub}\",\"Gateway\":\"{prefix}1\"}}]",
+            d.net.subnet,
+            d.net.gateway()
+        )
+    );
+    for name in ["d1", "d2"] {
+        ok(
+            &d,
+            &["run", "-d", "--name", name, "busybox", "sleep", "1000"],
+        );
+    }
+    let v6 = |name: &str| {
+        ok(
+            &d,
+            &[
+                "inspect",
+                "-f",
+                "{{.NetworkSettings.Networks.bridge.GlobalIPv6Address}} {{.NetworkSettings.Networks.bridge.IPv6Gateway}}",
+                name,
+            ],
+        )
+    };
+    let d2 = v6("d2");
+    let (addr, gw) = d2.split_once(' ').unwrap();
+    assert!(addr.starts_with(prefix), "{d2}");
+    assert_eq!(gw, format!("{prefix}1"));
+    ok(
+        &d,
+        &[
+            "exec", "d1", "busybox", "ping", "-6", "-c", "1", "-W", "5", addr,
+        ],
+    );
+    ok(&d, &["rm", "-f", "d1", "d2"]);
+}

@@ -812,8 +812,8 @@ fn tag(client: &str) -> &'static str {
 #[test]
 fn rm_link_and_unpause_refusals_as_dockerd() {
     // Checked against dockerd 20.10 with both docker CLIs: `rm -l` looks
-    // the name up first (a link `parent/alias` is a name; berth has no
-    // legacy links, so none is found), and a container's own name is
+    // the name up first (a link `parent/alias` is a name; `lk` has no
+    // links, so none is found), and a container's own name is
     // "the default link name"; unpause of what is not paused is a plain
     // error. Nothing is removed or changed.
     let d = Daemon::start();

@@ -81,6 +81,30 @@ impl Template {
         Ok(Self { nodes })
     }
 
+    /// The top-level fields the template reads, lowercased (lookups
+    /// match case-insensitively too); `None` when it reads the whole value
+    /// (`.`), so any field may matter.
+    pub(crate) fn fields(&self) -> Option<std::collections::BTreeSet<String>> {
+        let mut out = std::collections::BTreeSet::new();
+        for node in &self.nodes {
+            let Node::Action(pipeline) = node else {
+                continue;
+            };
+            for command in pipeline {
+                let args = match command {
+                    Command::Operand(a) => std::slice::from_ref(a),
+                    Command::Call(_, args) => args.as_slice(),
+                };
+                for arg in args {
+                    if let Arg::Field(path) = arg {
+                        out.insert(path.first()?.to_ascii_lowercase());
+                    }
+                }
+            }
+        }
+        Some(out)
+    }
+
     pub(crate) fn render(&self, data: &Value) -> Result<String, TemplateError> {
         let mut out = String::new();
         for node in &self.nodes {
@@ -347,6 +371,25 @@ mod tests {
         assert_eq!(render(r#"{{join .A ", "}}"#, &v), "x, y");
         assert_eq!(render(r#"{{index .M "k"}}"#, &v), "v");
         assert_eq!(render("{{.A}} {{.M}} {{.N}}", &v), "[x y] map[k:v] 3");
+    }
+
+    #[test]
+    fn fields_read() {
+        let t = Template::parse("{{.ID}}\t{{json .Labels}} {{.Names | upper}}").unwrap();
+        let want: Vec<&str> = vec!["id", "labels", "names"];
+        assert_eq!(
+            t.fields()
+                .unwrap()
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            want
+        );
+        assert_eq!(Template::parse("{{json .}}").unwrap().fields(), None);
+        assert_eq!(
+            Template::parse("plain").unwrap().fields(),
+            Some(Default::default())
+        );
     }
 
     #[test]

@@ -28,7 +28,9 @@ use std::path::{Path, PathBuf};
 
 pub use error::{Classify, EngineError, ErrorClass};
 pub use host::{CgroupInfo, CgroupVersion, HostInfo, HostPaths};
-pub use netconfig::{NetworkConfig, check_bridge_name, check_nft_table, parse_bip};
+pub use netconfig::{
+    NetworkConfig, check_bridge_name, check_nft_table, parse_bip, parse_fixed_cidr_v6,
+};
 pub use system::{BuildInfo, ContainerCounts, RuntimeInfo, SystemInfo, VersionInfo};
 
 /// How an engine is set up; the daemon fills it from its flags.
@@ -152,6 +154,7 @@ impl Engine {
             data_root: config.data_root.clone(),
             default_bridge: config.network.bridge.clone(),
             default_bip: config.network.bip,
+            default_ipv6: config.network.ipv6.then_some(config.network.fixed_cidr_v6),
             events: events.clone(),
         })
         .map_err(|e| EngineError::Networks(Box::new(e)))?;

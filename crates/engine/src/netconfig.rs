@@ -17,6 +17,11 @@ pub struct NetworkConfig {
     pub nft_table: String,
     /// Set `net.ipv4.ip_forward=1` when a bridge is set up (`--ip-forward`).
     pub ip_forward: bool,
+    /// IPv6 on the default bridge (`--ipv6`), on the subnet
+    /// `fixed_cidr_v6` (`--fixed-cidr-v6`) or, without one, a ULA /64
+    /// picked as for user networks.
+    pub ipv6: bool,
+    pub fixed_cidr_v6: Option<ipnet::Ipv6Net>,
 }
 
 impl NetworkConfig {
@@ -37,6 +42,8 @@ impl Default for NetworkConfig {
             bip: ipnet::Ipv4Net::new_assert(addr, prefix),
             nft_table: Self::DEFAULT_NFT_TABLE.to_owned(),
             ip_forward: true,
+            ipv6: false,
+            fixed_cidr_v6: None,
         }
     }
 }
@@ -72,6 +79,20 @@ pub fn parse_bip(value: &str) -> Result<ipnet::Ipv4Net, String> {
 
 fn first_host(net: &ipnet::Ipv4Net) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(net.network()).saturating_add(1))
+}
+
+/// Checks `--fixed-cidr-v6`: an IPv6 subnet with room for containers.
+pub fn parse_fixed_cidr_v6(value: &str) -> Result<ipnet::Ipv6Net, String> {
+    let net: ipnet::Ipv6Net = value.parse().map_err(|_| {
+        format!("invalid --fixed-cidr-v6 {value:?}: use an IPv6 subnet with a prefix length, such as fd00:1::/64")
+    })?;
+    if net.prefix_len() > 124 {
+        return Err(format!(
+            "invalid --fixed-cidr-v6 {value:?}: a /{} subnet has no room for containers; use a prefix length of 124 or less",
+            net.prefix_len()
+        ));
+    }
+    Ok(net.trunc())
 }
 
 /// Checks a Linux interface name for `--bridge`: 1 to 15 bytes, no `/`,

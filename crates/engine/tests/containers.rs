@@ -452,6 +452,62 @@ fn engine_runs_hello_world_and_reloads() {
     assert_eq!(engine.system_info().containers.total, 0);
 }
 
+/// `rm` through `Engine`, where a reaper thread deletes what a removed
+/// container leaves: the container's directory is gone when `rm` returns,
+/// the image is free for rmi right away (rmi waits for the reaper), and
+/// once the engine is closed nothing of the containers is left.
+#[test]
+fn engine_remove_leaves_nothing() {
+    use berth_engine::{Engine, EngineConfig};
+
+    let mut f = Fixture::new();
+    drop(f.containers.take());
+    let (data, exec) = (f.dir.path().join("d3"), f.dir.path().join("e3"));
+    let mut config = EngineConfig::new(data.clone(), exec.clone());
+    config.shim_path = shim_bin();
+    config.cgroup_parent = f.cgroup_parent.clone();
+    let engine = Engine::open(config).unwrap();
+    let none = || CreateOptions {
+        network: berth_engine::network::ContainerNetworks {
+            mode: "none".into(),
+            ..Default::default()
+        },
+        ..CreateOptions::default()
+    };
+    let ids: Vec<String> = (0..3)
+        .map(|_| {
+            engine
+                .containers()
+                .create("hello-world", none())
+                .unwrap()
+                .id
+        })
+        .collect();
+    engine.containers().start(&ids[0]).unwrap();
+    assert_eq!(engine.containers().wait(&ids[0]).unwrap(), 0);
+    for id in &ids {
+        engine.containers().remove(id, false).unwrap();
+        assert!(engine.containers().get(id).is_err());
+        assert!(!data.join("containers").join(id).exists());
+    }
+    engine.images().delete("hello-world", false).unwrap();
+    drop(engine);
+    let names = |dir: &Path| -> Vec<String> {
+        fs_err::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(names(&data.join("containers")), Vec::<String>::new());
+    assert_eq!(names(&exec.join("containers")), Vec::<String>::new());
+    let meta: serde_json::Value =
+        serde_json::from_slice(&fs_err::read(data.join("snapshots/metadata.json")).unwrap())
+            .unwrap();
+    for id in &ids {
+        assert!(meta["snapshots"].get(id).is_none(), "snapshot of {id} left");
+    }
+}
+
 #[test]
 fn a_crash_during_start_is_undone_at_open() {
     let mut f = Fixture::new();

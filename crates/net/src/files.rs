@@ -81,7 +81,7 @@ pub fn hosts(input: &HostsInput) -> String {
 }
 
 /// `hostname[.domainname]`, then the bare first label when that differs.
-fn own_names(hostname: &str, domainname: &str) -> String {
+pub(crate) fn own_names(hostname: &str, domainname: &str) -> String {
     let mut fqdn = hostname.to_owned();
     if !domainname.is_empty() {
         fqdn.push('.');
@@ -96,6 +96,38 @@ fn own_names(hostname: &str, domainname: &str) -> String {
 /// `/etc/hostname`: the host name and a newline (without the domain).
 pub fn hostname(hostname: &str) -> String {
     format!("{hostname}\n")
+}
+
+/// docker's `etchosts.Update` (how a container linking to another on the
+/// default bridge learns that one's new address): every entry whose first
+/// name is `name` (followed by a blank or a `.`) gets `ip` as its address;
+/// the rest of the file, edits included, stays as it is.
+pub fn update_hosts_address(text: &str, ip: IpAddr, name: &str) -> String {
+    let needle = format!("\t{name}");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find(&needle) {
+        let (head, tail) = rest.split_at(pos);
+        let after = &tail[needle.len()..];
+        let ends = after
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_whitespace() || c == '.');
+        if ends {
+            // The run of non-blanks before the tab is the address.
+            let start = head
+                .rfind(|c: char| c.is_ascii_whitespace())
+                .map_or(0, |i| i + 1);
+            out.push_str(&head[..start]);
+            out.push_str(&ip.to_string());
+        } else {
+            out.push_str(head);
+        }
+        out.push_str(&needle);
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A `--add-host` value (`name:ip`, as the API carries it; the CLIs turn
@@ -455,6 +487,21 @@ pub fn check_overrides(o: &ResolvOverrides) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_addresses_update_by_first_name_only() {
+        let text = "127.0.0.1\tlocalhost\n10.0.0.5\tdb 0123456789ab db1\n10.0.0.6\tdbx\n\
+                    10.0.0.7\tother db\n10.0.0.5\tdb.example\n";
+        let ip: IpAddr = "10.0.0.9".parse().unwrap();
+        assert_eq!(
+            update_hosts_address(text, ip, "db"),
+            "127.0.0.1\tlocalhost\n10.0.0.9\tdb 0123456789ab db1\n10.0.0.6\tdbx\n\
+             10.0.0.7\tother db\n10.0.0.9\tdb.example\n"
+        );
+        assert_eq!(update_hosts_address(text, ip, "nope"), text);
+        // An entry at the very end without a newline is not one (as docker's).
+        assert_eq!(update_hosts_address("1.2.3.4\tdb", ip, "db"), "1.2.3.4\tdb");
+    }
 
     fn path() -> &'static Path {
         Path::new("/etc/resolv.conf")

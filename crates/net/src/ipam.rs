@@ -13,7 +13,7 @@
 //! `--subnet`, from docker's default address pools, skipping the subnets of
 //! other networks and of the host's routes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -34,6 +34,14 @@ pub enum IpamError {
     NotInPool(IpAddr),
     #[error("Address already in use")]
     InUse(IpAddr),
+    #[error("auxiliary address: ({name}:{ip}) must belong to the master pool: {subnet}")]
+    AuxOutsideSubnet {
+        name: String,
+        ip: IpAddr,
+        subnet: IpNet,
+    },
+    #[error("failed to allocate secondary ip address ({name}:{ip}): Address already in use")]
+    AuxInUse { name: String, ip: IpAddr },
     #[error("no available IPv{version} addresses on this network's address pools: {subnet}")]
     Exhausted { version: u8, subnet: IpNet },
     #[error("subnet {0} is too small: it has no address left for containers")]
@@ -58,6 +66,10 @@ pub struct Pool {
     /// The last address handed out; the next search starts after it.
     #[serde(default)]
     pub last: Option<IpAddr>,
+    /// `--aux-address name=IP`: addresses never handed out (docker's
+    /// `AuxiliaryAddresses`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aux: BTreeMap<String, IpAddr>,
 }
 
 impl Pool {
@@ -95,7 +107,28 @@ impl Pool {
             gateway,
             allocated: BTreeSet::new(),
             last: None,
+            aux: BTreeMap::new(),
         })
+    }
+
+    /// Keeps `ip` (`--aux-address name=IP`) out of what is handed out. It
+    /// must be inside the subnet and not the gateway (dockerd's checks).
+    pub fn reserve_aux(&mut self, name: &str, ip: IpAddr) -> Result<(), IpamError> {
+        if !self.subnet.contains(&ip) {
+            return Err(IpamError::AuxOutsideSubnet {
+                name: name.to_owned(),
+                ip,
+                subnet: self.subnet,
+            });
+        }
+        if ip == self.gateway || self.aux.values().any(|a| *a == ip) {
+            return Err(IpamError::AuxInUse {
+                name: name.to_owned(),
+                ip,
+            });
+        }
+        self.aux.insert(name.to_owned(), ip);
+        Ok(())
     }
 
     /// Hands out `requested` (if free and inside the subnet) or the next
@@ -108,7 +141,7 @@ impl Pool {
             {
                 return Err(IpamError::NotInPool(ip));
             }
-            if ip == self.gateway || self.allocated.contains(&ip) {
+            if ip == self.gateway || self.allocated.contains(&ip) || self.is_aux(ip) {
                 return Err(IpamError::InUse(ip));
             }
             self.allocated.insert(ip);
@@ -153,7 +186,10 @@ impl Pool {
                         break;
                     }
                 }
-                if taken.peek() == Some(&candidate) || candidate == gateway {
+                if taken.peek() == Some(&candidate)
+                    || candidate == gateway
+                    || self.is_aux(from_u128(&self.subnet, candidate))
+                {
                     candidate += 1;
                     continue;
                 }
@@ -164,6 +200,10 @@ impl Pool {
             }
         }
         Err(exhausted)
+    }
+
+    fn is_aux(&self, ip: IpAddr) -> bool {
+        self.aux.values().any(|a| *a == ip)
     }
 
     /// Gives `ip` back; releasing an address not in use does nothing.
@@ -321,6 +361,31 @@ mod tests {
     }
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn aux_addresses_are_never_handed_out() {
+        let mut p = Pool::new(net("10.213.9.0/29"), None, None).unwrap();
+        p.reserve_aux("a", ip("10.213.9.2")).unwrap();
+        p.reserve_aux("b", ip("10.213.9.4")).unwrap();
+        assert!(matches!(
+            p.reserve_aux("c", ip("10.213.9.1")),
+            Err(IpamError::AuxInUse { .. })
+        ));
+        assert!(matches!(
+            p.reserve_aux("d", ip("10.213.10.1")),
+            Err(IpamError::AuxOutsideSubnet { .. })
+        ));
+        let got: Vec<IpAddr> = (0..3).map(|_| p.allocate(None).unwrap()).collect();
+        assert_eq!(got, [ip("10.213.9.3"), ip("10.213.9.5"), ip("10.213.9.6")]);
+        assert!(p.allocate(None).is_err());
+        assert_eq!(
+            p.allocate(Some(ip("10.213.9.2"))),
+            Err(IpamError::InUse(ip("10.213.9.2")))
+        );
+        // Stored and read back.
+        let back: Pool = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert_eq!(back, p);
     }
 
     #[test]

@@ -9,6 +9,8 @@
 
 pub mod dns;
 pub mod files;
+pub mod firewall;
+pub mod hosts_edit;
 pub mod ipam;
 pub mod link;
 pub mod netns;

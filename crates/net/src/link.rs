@@ -241,36 +241,17 @@ impl Netlink {
             msg.attributes
                 .push(AddressAttribute::Broadcast(address.broadcast()));
         }
-        match self.request(
-            RouteNetlinkMessage::NewAddress(msg),
-            NLM_F_CREATE | NLM_F_EXCL,
-        ) {
-            Ok(_) => Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
-            Err(e) => Err(LinkError::new(
-                format!("add the address {address} to link {index}"),
-                e,
-            )),
-        }
+        self.new_address(msg, &address.to_string(), index)
     }
 
     /// Adds the default route via `gateway` out of link `index`.
     pub fn add_default_route(&mut self, gateway: Ipv4Addr, index: u32) -> Result<(), LinkError> {
-        let mut msg = RouteMessage::default();
-        msg.header.address_family = AddressFamily::Inet;
-        msg.header.table = RouteHeader::RT_TABLE_MAIN;
-        msg.header.protocol = RouteProtocol::Boot;
-        msg.header.scope = RouteScope::Universe;
-        msg.header.kind = RouteType::Unicast;
-        msg.attributes
-            .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
-        msg.attributes.push(RouteAttribute::Oif(index));
-        self.request(
-            RouteNetlinkMessage::NewRoute(msg),
-            NLM_F_CREATE | NLM_F_EXCL,
+        self.new_default_route(
+            AddressFamily::Inet,
+            RouteAddress::Inet(gateway),
+            index,
+            format!("add the default route via {gateway}"),
         )
-        .map(drop)
-        .map_err(|e| LinkError::new(format!("add the default route via {gateway}"), e))
     }
 
     /// Adds the IPv6 `address` (with its prefix) to the link `index`
@@ -286,6 +267,26 @@ impl Netlink {
         msg.attributes.push(AddressAttribute::Address(ip));
         msg.attributes
             .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        self.new_address(msg, &address.to_string(), index)
+    }
+
+    /// Adds the IPv6 default route via `gateway` out of link `index`.
+    pub fn add_default_route6(&mut self, gateway: Ipv6Addr, index: u32) -> Result<(), LinkError> {
+        self.new_default_route(
+            AddressFamily::Inet6,
+            RouteAddress::Inet6(gateway),
+            index,
+            format!("add the IPv6 default route via {gateway}"),
+        )
+    }
+
+    /// Sends an address message; an address the link already has is fine.
+    fn new_address(
+        &mut self,
+        msg: AddressMessage,
+        address: &str,
+        index: u32,
+    ) -> Result<(), LinkError> {
         match self.request(
             RouteNetlinkMessage::NewAddress(msg),
             NLM_F_CREATE | NLM_F_EXCL,
@@ -299,23 +300,28 @@ impl Netlink {
         }
     }
 
-    /// Adds the IPv6 default route via `gateway` out of link `index`.
-    pub fn add_default_route6(&mut self, gateway: Ipv6Addr, index: u32) -> Result<(), LinkError> {
+    /// Adds a default route of `family` via `gateway` out of link `index`.
+    fn new_default_route(
+        &mut self,
+        family: AddressFamily,
+        gateway: RouteAddress,
+        index: u32,
+        what: String,
+    ) -> Result<(), LinkError> {
         let mut msg = RouteMessage::default();
-        msg.header.address_family = AddressFamily::Inet6;
+        msg.header.address_family = family;
         msg.header.table = RouteHeader::RT_TABLE_MAIN;
         msg.header.protocol = RouteProtocol::Boot;
         msg.header.scope = RouteScope::Universe;
         msg.header.kind = RouteType::Unicast;
-        msg.attributes
-            .push(RouteAttribute::Gateway(RouteAddress::Inet6(gateway)));
+        msg.attributes.push(RouteAttribute::Gateway(gateway));
         msg.attributes.push(RouteAttribute::Oif(index));
         self.request(
             RouteNetlinkMessage::NewRoute(msg),
             NLM_F_CREATE | NLM_F_EXCL,
         )
         .map(drop)
-        .map_err(|e| LinkError::new(format!("add the IPv6 default route via {gateway}"), e))
+        .map_err(|e| LinkError::new(what, e))
     }
 
     /// Gives the bridge `name` (made by [`Netlink::ensure_bridge`]) its
@@ -534,6 +540,29 @@ pub fn enable_ip_forward() -> std::io::Result<()> {
         return Ok(());
     }
     fs_err::write(path, "1\n")
+}
+
+impl Netlink {
+    /// Makes `gateway` the default route (replacing the one there is, if
+    /// any): the kernel picks the link whose subnet holds the gateway. For
+    /// a running container whose gateway endpoint changes (`network
+    /// connect`/`disconnect`).
+    pub fn set_default_route(&mut self, gateway: Ipv4Addr) -> Result<(), LinkError> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Boot;
+        msg.header.scope = RouteScope::Universe;
+        msg.header.kind = RouteType::Unicast;
+        msg.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
+        self.request(
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | netlink_packet_core::NLM_F_REPLACE,
+        )
+        .map(drop)
+        .map_err(|e| LinkError::new(format!("set the default route via {gateway}"), e))
+    }
 }
 
 #[cfg(test)]

@@ -56,6 +56,14 @@ pub enum NetnsError {
 /// Creates a new network namespace and pins it at `path` (a file that must
 /// not exist yet; its directory must). On failure nothing is left behind.
 pub fn create(path: &Path) -> Result<(), NetnsError> {
+    create_then(path, || ())
+}
+
+/// [`create`], then runs `f` inside the new namespace on the thread that
+/// made it (one thread instead of two when the caller also needs to work
+/// inside, e.g. to open a netlink socket there); `f`'s result. The
+/// namespace stays if `f` fails; the caller removes it.
+pub fn create_then<T: Send>(path: &Path, f: impl FnOnce() -> T + Send) -> Result<T, NetnsError> {
     fs_err::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -65,7 +73,7 @@ pub fn create(path: &Path) -> Result<(), NetnsError> {
             source,
         })?;
     let result = std::thread::scope(|s| {
-        s.spawn(|| -> Result<(), NetnsError> {
+        s.spawn(|| -> Result<T, NetnsError> {
             nix::sched::unshare(CloneFlags::CLONE_NEWNET).map_err(NetnsError::Unshare)?;
             nix::mount::mount(
                 Some("/proc/thread-self/ns/net"),
@@ -77,7 +85,8 @@ pub fn create(path: &Path) -> Result<(), NetnsError> {
             .map_err(|source| NetnsError::Mount {
                 path: path.to_owned(),
                 source,
-            })
+            })?;
+            Ok(f())
         })
         .join()
         .unwrap_or_else(|_| {
@@ -87,7 +96,8 @@ pub fn create(path: &Path) -> Result<(), NetnsError> {
         })
     });
     if result.is_err() {
-        let _ = fs_err::remove_file(path);
+        // Unpins it too if `f` panicked after the mount.
+        let _ = remove(path);
     }
     result
 }

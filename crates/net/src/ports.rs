@@ -37,7 +37,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::str::FromStr;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -248,6 +248,9 @@ struct AllocState {
     owners: BTreeMap<String, Vec<(Binding, Option<Socket>)>>,
     /// Where the next search for a random port starts.
     cursor: u32,
+    /// The container address each owner's IPv6 proxies lead to; changed
+    /// in place when its ports move to another network.
+    proxied: BTreeMap<String, Arc<Mutex<IpAddr>>>,
 }
 
 impl Default for Allocator {
@@ -291,6 +294,7 @@ impl Allocator {
     pub fn reserve(&self, owner: &str, requests: &[Request]) -> Result<Vec<Binding>, PortError> {
         let mut st = self.lock();
         st.owners.remove(owner);
+        st.proxied.remove(owner);
         let mut held: Vec<(Binding, Option<Socket>)> = Vec::new();
         for r in requests {
             let ips: Vec<IpAddr> = match r.host_ip {
@@ -323,7 +327,9 @@ impl Allocator {
     /// Releases what `owner` holds (nothing if it holds nothing). A proxy
     /// listening on one of its sockets stops accepting.
     pub fn release(&self, owner: &str) {
-        if let Some(held) = self.lock().owners.remove(owner) {
+        let mut st = self.lock();
+        st.proxied.remove(owner);
+        if let Some(held) = st.owners.remove(owner) {
             for s in held.iter().filter_map(|(_, s)| s.as_ref()) {
                 // Wakes a proxy's accept(); a socket that only holds the
                 // port answers ENOTCONN, which is fine.
@@ -348,7 +354,16 @@ impl Allocator {
         container_ip: impl Into<IpAddr>,
     ) -> Result<(), PortError> {
         let container_ip = container_ip.into();
-        let st = self.lock();
+        let mut st = self.lock();
+        if let Some(target) = st.proxied.get(owner) {
+            // Running already: they lead to the new address from now on.
+            *target
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = container_ip;
+            return Ok(());
+        }
+        let target = Arc::new(Mutex::new(container_ip));
+        st.proxied.insert(owner.to_owned(), Arc::clone(&target));
         let Some(held) = st.owners.get(owner) else {
             return Ok(());
         };
@@ -370,11 +385,11 @@ impl Allocator {
             };
             socket.listen(128).map_err(err)?;
             let listener: std::net::TcpListener = socket.try_clone().map_err(err)?.into();
-            let to = SocketAddr::new(container_ip, b.key.port);
+            let (to, port) = (Arc::clone(&target), b.key.port);
             std::thread::Builder::new()
                 .name(format!("proxy6-{}", b.host_port))
                 .stack_size(64 * 1024)
-                .spawn(move || proxy(&listener, to))
+                .spawn(move || proxy(&listener, &to, port))
                 .map_err(err)?;
         }
         Ok(())
@@ -526,8 +541,8 @@ fn bind(ip: IpAddr, port: u16, proto: Proto) -> Result<Option<Socket>, PortError
 }
 
 /// Accepts on `listener` until it is shut down; each connection is copied
-/// both ways to `to`.
-fn proxy(listener: &std::net::TcpListener, to: SocketAddr) {
+/// both ways to `port` of the address in `target` (read at each accept).
+fn proxy(listener: &std::net::TcpListener, target: &Mutex<IpAddr>, port: u16) {
     use std::io::ErrorKind;
     loop {
         let client = match listener.accept() {
@@ -542,6 +557,10 @@ fn proxy(listener: &std::net::TcpListener, to: SocketAddr) {
             }
             Err(_) => return,
         };
+        let ip = *target
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let to = SocketAddr::new(ip, port);
         let spawned = std::thread::Builder::new()
             .stack_size(64 * 1024)
             .spawn(move || splice(client, to));

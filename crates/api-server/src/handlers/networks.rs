@@ -188,6 +188,7 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
                 subnet: c.subnet,
                 ip_range: c.ip_range,
                 gateway: c.gateway,
+                aux_addresses: c.auxiliary_addresses.unwrap_or_default(),
             })
             .collect(),
     };
@@ -320,7 +321,12 @@ fn to_api(n: &Network, with_containers: bool) -> api::Network {
             subnet: p.subnet.to_string(),
             ip_range: p.range.map(|r| r.to_string()).unwrap_or_default(),
             gateway: p.gateway.to_string(),
-            auxiliary_addresses: None,
+            auxiliary_addresses: (!p.aux.is_empty()).then(|| {
+                p.aux
+                    .iter()
+                    .map(|(k, ip)| (k.clone(), ip.to_string()))
+                    .collect()
+            }),
         })
         .collect();
     let containers = if with_containers {

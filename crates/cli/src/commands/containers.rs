@@ -115,95 +115,160 @@ fn ports(list: &Value) -> String {
     super::ports::displayable(list)
 }
 
+/// What `ps` reads of one entry of `GET /containers/json`. Parsed into
+/// this rather than a JSON tree: the rest (each network's endpoint
+/// settings, `HostConfig`) is skipped, not built and dropped again.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub(crate) struct PsEntry {
+    id: String,
+    #[serde(deserialize_with = "null_default")]
+    names: Vec<String>,
+    image: String,
+    #[serde(rename = "ImageID")]
+    image_id: String,
+    command: String,
+    created: i64,
+    /// As sent, for [`super::ports::displayable`].
+    ports: Value,
+    #[serde(deserialize_with = "null_default")]
+    labels: BTreeMap<String, String>,
+    state: String,
+    status: String,
+    size_rw: Option<i64>,
+    size_root_fs: Option<i64>,
+    #[serde(deserialize_with = "null_default")]
+    mounts: Vec<PsMount>,
+    #[serde(deserialize_with = "null_default")]
+    network_settings: PsNetworkSettings,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct PsMount {
+    name: Option<String>,
+    source: Option<String>,
+    driver: Option<String>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct PsNetworkSettings {
+    /// Only the names are shown.
+    #[serde(deserialize_with = "null_default")]
+    networks: BTreeMap<String, serde::de::IgnoredAny>,
+}
+
+/// Go's `null` for an empty map or list.
+fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + serde::Deserialize<'de>,
+{
+    use serde::Deserialize as _;
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// The row fields a `--format` reads (lowercased: templates match field
+/// names case-insensitively too); `None`: all of them.
+pub(crate) type Wanted = Option<std::collections::BTreeSet<String>>;
+
 /// The fields docker's container formatter offers to `--format`, for one
-/// entry of `GET /containers/json`.
-pub(crate) fn ps_row(c: &Value, trunc: bool, now: i64) -> Value {
-    let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
-    let id = s(&c["Id"]);
-    let names: Vec<String> = c["Names"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(|n| n.strip_prefix('/').unwrap_or(n).to_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    // Truncated: the container's own name, not the link names (`a/b`).
-    let names = if trunc {
-        names
+/// entry of `GET /containers/json`; of them only the `wanted` ones.
+pub(crate) fn ps_row(c: &PsEntry, trunc: bool, now: i64, wanted: &Wanted) -> Value {
+    let want = |field: &str| {
+        wanted
+            .as_ref()
+            .is_none_or(|w| w.contains(&field.to_ascii_lowercase()))
+    };
+    let mut row = serde_json::Map::new();
+    let mut put = |field: &str, value: &dyn Fn() -> String| {
+        if want(field) {
+            row.insert(field.to_owned(), Value::String(value()));
+        }
+    };
+    put("Command", &|| {
+        if trunc {
+            format!("{:?}", ellipsis(&c.command, 20))
+        } else {
+            format!("{:?}", c.command)
+        }
+    });
+    put("CreatedAt", &|| created_at(c.created));
+    put("ID", &|| {
+        if trunc {
+            truncate_id(&c.id)
+        } else {
+            c.id.clone()
+        }
+    });
+    put("Image", &|| ps_image(&c.image, &c.image_id, trunc));
+    put("Labels", &|| {
+        c.labels
             .iter()
-            .find(|n| !n.contains('/'))
-            .map_or_else(|| names.join(","), Clone::clone)
-    } else {
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    put("LocalVolumes", &|| {
+        c.mounts
+            .iter()
+            .filter(|m| m.driver.as_deref() == Some("local"))
+            .count()
+            .to_string()
+    });
+    put("Mounts", &|| {
+        c.mounts
+            .iter()
+            .map(|m| {
+                let name = m.name.as_deref().filter(|n| !n.is_empty());
+                let name = name.or(m.source.as_deref()).unwrap_or("");
+                if trunc {
+                    ellipsis(name, 15)
+                } else {
+                    name.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    put("Names", &|| {
+        let names = c.names.iter().map(|n| n.strip_prefix('/').unwrap_or(n));
+        // Truncated: the container's own name, not the link names (`a/b`).
+        if trunc && let Some(own) = names.clone().find(|n| !n.contains('/')) {
+            return own.to_owned();
+        }
+        names.collect::<Vec<_>>().join(",")
+    });
+    put("Networks", &|| {
+        let names: Vec<&str> = c
+            .network_settings
+            .networks
+            .keys()
+            .map(String::as_str)
+            .collect();
         names.join(",")
-    };
-    let command = s(&c["Command"]);
-    let command = if trunc {
-        ellipsis(&command, 20)
-    } else {
-        command
-    };
-    let created = c["Created"].as_i64().unwrap_or(0);
-    // Absent sizes are Go's zero values.
-    let size = {
-        let rw = human_size(c["SizeRw"].as_i64().unwrap_or(0));
-        match c["SizeRootFs"].as_i64().filter(|n| *n > 0) {
+    });
+    put("Ports", &|| ports(&c.ports));
+    put("RunningFor", &|| {
+        format!("{} ago", human_duration(now - c.created))
+    });
+    put("Size", &|| {
+        // Absent sizes are Go's zero values.
+        let rw = human_size(c.size_rw.unwrap_or(0));
+        match c.size_root_fs.filter(|n| *n > 0) {
             Some(root) => format!("{rw} (virtual {})", human_size(root)),
             None => rw,
         }
-    };
-    let labels = c["Labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
-    let mounts = c["Mounts"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|m| {
-                    let name = m["Name"].as_str().filter(|n| !n.is_empty());
-                    let name = name.or(m["Source"].as_str()).unwrap_or("");
-                    if trunc {
-                        ellipsis(name, 15)
-                    } else {
-                        name.to_owned()
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
-    let local_volumes = c["Mounts"].as_array().map_or(0, |a| {
-        a.iter()
-            .filter(|m| m["Driver"].as_str() == Some("local"))
-            .count()
     });
-    let networks = c["NetworkSettings"]["Networks"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect::<Vec<_>>().join(","))
-        .unwrap_or_default();
-    json!({
-        "Command": format!("{command:?}"),
-        "CreatedAt": created_at(created),
-        "ID": if trunc { truncate_id(&id) } else { id },
-        "Image": ps_image(&s(&c["Image"]), &s(&c["ImageID"]), trunc),
-        "Labels": labels,
-        "LocalVolumes": local_volumes.to_string(),
-        "Mounts": mounts,
-        "Names": names,
-        "Networks": networks,
-        "Ports": ports(&c["Ports"]),
-        "RunningFor": format!("{} ago", human_duration(now - created)),
-        "Size": size,
-        "State": s(&c["State"]),
-        "Status": s(&c["Status"]),
-    })
+    put("State", &|| c.state.clone());
+    put("Status", &|| c.status.clone());
+    Value::Object(row)
+}
+
+/// [`ps_row`] of an entry given as a JSON tree, every field.
+pub(crate) fn ps_row_of(c: Value, trunc: bool, now: i64) -> anyhow::Result<Value> {
+    Ok(ps_row(&serde_json::from_value(c)?, trunc, now, &None))
 }
 
 pub(crate) fn ps_headers() -> Value {
@@ -216,17 +281,16 @@ pub(crate) fn ps_headers() -> Value {
 }
 
 /// The `ps` output for `containers` (the daemon's list).
-pub(crate) fn format_ps(f: &PsFlags, containers: &[Value], now: i64) -> anyhow::Result<String> {
+pub(crate) fn format_ps(f: &PsFlags, containers: &[PsEntry], now: i64) -> anyhow::Result<String> {
     let trunc = !f.no_trunc;
     if f.quiet {
         return Ok(containers
             .iter()
             .map(|c| {
-                let id = c["Id"].as_str().unwrap_or("");
                 let id = if trunc {
-                    truncate_id(id)
+                    truncate_id(&c.id)
                 } else {
-                    id.to_owned()
+                    c.id.clone()
                 };
                 id + "\n"
             })
@@ -239,7 +303,15 @@ pub(crate) fn format_ps(f: &PsFlags, containers: &[Value], now: i64) -> anyhow::
         default.push_str("\t{{.Size}}");
     }
     let format = list_format(f.format.as_deref(), &default);
-    let rows: Vec<Value> = containers.iter().map(|c| ps_row(c, trunc, now)).collect();
+    let wanted: Wanted = match &format {
+        ListFormat::Json => None,
+        ListFormat::Raw(t) | ListFormat::Table(Some(t)) => Template::parse(t)?.fields(),
+        ListFormat::Table(None) => Some(Default::default()),
+    };
+    let rows: Vec<Value> = containers
+        .iter()
+        .map(|c| ps_row(c, trunc, now, &wanted))
+        .collect();
     if let ListFormat::Json = format {
         // docker's `json`: the formatter's fields, one object a line.
         let mut out = String::new();
@@ -266,9 +338,9 @@ async fn list(client: &Client, f: &PsFlags, printer: &mut Printer) -> anyhow::Re
         size: wants_size && !f.quiet,
         filters: filters_json(&f.filter)?,
     };
-    let mut containers = client.containers(&opts).await.map_err(api)?;
+    let mut containers: Vec<PsEntry> = client.containers_as(&opts).await.map_err(api)?;
     // Newest first, as dockerd sorts them.
-    containers.sort_by_key(|c| std::cmp::Reverse(c["Created"].as_i64().unwrap_or(0)));
+    containers.sort_by_key(|c| std::cmp::Reverse(c.created));
     if let Some(n) = limit {
         containers.truncate(usize::try_from(n).unwrap_or(usize::MAX));
     }
@@ -479,18 +551,18 @@ async fn start(client: &Client, f: &StartFlags, printer: &mut Printer) -> anyhow
     }
 }
 
-/// `inspect` and `container inspect`: containers, then images (unless
-/// `--type` says which); what was found is printed, then the errors
-/// (exit 1).
+/// `inspect`: containers, then images, networks and volumes (unless
+/// `--type` says which), as the docker CLI looks them up; what was found
+/// is printed, then the errors (exit 1).
 pub(crate) async fn inspect(
     client: &Client,
     f: &InspectFlags,
     printer: &mut Printer,
 ) -> anyhow::Result<()> {
+    const KINDS: [&str; 4] = ["container", "image", "network", "volume"];
     let kind = f.kind.as_deref().filter(|k| !k.is_empty());
     if let Some(k) = kind
-        && k != "container"
-        && k != "image"
+        && !KINDS.contains(&k)
     {
         return Err(anyhow!("\"{k}\" is not a valid value for --type"));
     }
@@ -498,15 +570,20 @@ pub(crate) async fn inspect(
     let mut errors = Vec::new();
     for name in &f.names {
         let mut result = None;
-        if kind != Some("image") {
-            match client.container_inspect(name, f.size).await {
-                Ok(v) => result = Some(Ok(v)),
-                Err(e) if kind.is_none() && e.status() == Some(404) => {}
-                Err(e) => result = Some(Err(e.to_string())),
+        for each in KINDS {
+            if result.is_some() || kind.is_some_and(|k| k != each) {
+                continue;
             }
-        }
-        if result.is_none() && kind != Some("container") {
-            match client.image_inspect(name).await {
+            let got = match each {
+                "container" => client.container_inspect(name, f.size).await,
+                "image" => client.image_inspect(name).await,
+                "network" => client
+                    .network_inspect(name)
+                    .await
+                    .map(|n| serde_json::to_value(n).unwrap_or(Value::Null)),
+                _ => client.volume_inspect(name).await,
+            };
+            match got {
                 Ok(v) => result = Some(Ok(v)),
                 Err(e) if kind.is_none() && e.status() == Some(404) => {}
                 Err(e) => result = Some(Err(e.to_string())),
@@ -570,8 +647,8 @@ mod tests {
         P::try_parse_from(all).unwrap().f
     }
 
-    fn sample(now: i64) -> Vec<Value> {
-        vec![
+    fn sample(now: i64) -> Vec<PsEntry> {
+        [
             json!({
                 "Id": "4f2c1a9b8e7d6c5b4a392817161514131211100f0e0d0c0b0a09080706050403",
                 "Names": ["/web"], "Image": "busybox", "ImageID": "sha256:abc",
@@ -585,10 +662,13 @@ mod tests {
                 "Names": ["/hello"], "Image": "sha256:9c7a54a9a43cca047013b82af109fe963fde787f63f9e016fdc3384500c2823d",
                 "ImageID": "sha256:9c7a54a9a43cca047013b82af109fe963fde787f63f9e016fdc3384500c2823d",
                 "Command": "/hello", "Created": now - 3 * 86_400,
-                "Ports": [{"PrivatePort": 80, "Type": "tcp"}], "Labels": {},
-                "State": "exited", "Status": "Exited (0) 3 days ago", "Mounts": []
+                "Ports": [{"PrivatePort": 80, "Type": "tcp"}], "Labels": null,
+                "State": "exited", "Status": "Exited (0) 3 days ago", "Mounts": null
             }),
         ]
+        .into_iter()
+        .map(|v| serde_json::from_value(v).unwrap())
+        .collect()
     }
 
     #[test]

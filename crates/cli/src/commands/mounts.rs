@@ -123,6 +123,7 @@ fn parse_mount(value: &str) -> Result<Value, String> {
     let mut driver_opts = Map::new();
     let mut labels = Map::new();
     let mut tmpfs = Map::new();
+    let mut image = Map::new();
     let (mut has_vol, mut has_bind, mut has_tmpfs) = (false, false, false);
     let parse_bool = |key: &str, v: &str| -> Result<bool, String> {
         match v {
@@ -177,6 +178,34 @@ fn parse_mount(value: &str) -> Result<Value, String> {
             "bind-nonrecursive" => {
                 has_bind = true;
                 bind.insert("NonRecursive".into(), json!(parse_bool(&key, val)?));
+            }
+            "bind-recursive" => {
+                has_bind = true;
+                let field = match val {
+                    "enabled" => None,
+                    "disabled" => Some("NonRecursive"),
+                    "writable" => Some("ReadOnlyNonRecursive"),
+                    "readonly" => Some("ReadOnlyForceRecursive"),
+                    _ => {
+                        return Err(format!(
+                            "invalid value for {key}: {val} (must be \"enabled\", \"disabled\", \"writable\", or \"readonly\")"
+                        ));
+                    }
+                };
+                if let Some(f) = field {
+                    bind.insert(f.into(), json!(true));
+                }
+            }
+            "bind-create-src" => {
+                has_bind = true;
+                bind.insert("CreateMountpoint".into(), json!(parse_bool(&key, val)?));
+            }
+            "volume-subpath" => {
+                has_vol = true;
+                vol.insert("Subpath".into(), json!(val));
+            }
+            "image-subpath" => {
+                image.insert("Subpath".into(), json!(val));
             }
             "volume-nocopy" => {
                 has_vol = true;
@@ -233,6 +262,26 @@ fn parse_mount(value: &str) -> Result<Value, String> {
             "cannot mix 'tmpfs-*' options with mount type '{kind}'"
         ));
     }
+    if !image.is_empty() && kind != "image" {
+        return Err(format!(
+            "cannot mix 'image-*' options with mount type '{kind}'"
+        ));
+    }
+    let read_only = m.get("ReadOnly") == Some(&json!(true));
+    if bind.get("ReadOnlyNonRecursive") == Some(&json!(true)) && !read_only {
+        return Err(
+            "option 'bind-recursive=writable' requires 'readonly' to be specified in conjunction"
+                .into(),
+        );
+    }
+    if bind.get("ReadOnlyForceRecursive") == Some(&json!(true)) {
+        if !read_only {
+            return Err("option 'bind-recursive=readonly' requires 'readonly' to be specified in conjunction".into());
+        }
+        if bind.get("Propagation") != Some(&json!("rprivate")) {
+            return Err("option 'bind-recursive=readonly' requires 'bind-propagation=rprivate' to be specified in conjunction".into());
+        }
+    }
     m.insert("Type".into(), json!(kind));
     if has_bind {
         m.insert("BindOptions".into(), Value::Object(bind));
@@ -249,6 +298,9 @@ fn parse_mount(value: &str) -> Result<Value, String> {
     }
     if has_tmpfs {
         m.insert("TmpfsOptions".into(), Value::Object(tmpfs));
+    }
+    if !image.is_empty() {
+        m.insert("ImageOptions".into(), Value::Object(image));
     }
     Ok(Value::Object(m))
 }

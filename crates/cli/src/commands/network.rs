@@ -157,6 +157,26 @@ fn ipam_configs(f: &NetworkCreateFlags) -> anyhow::Result<Vec<IpamConfig>> {
             return Err(anyhow!("no matching subnet for gateway {g}"));
         }
     }
+    for aux in &f.aux_address {
+        let Some((key, ip)) = aux.split_once('=') else {
+            return Err(anyhow!(
+                "invalid --aux-address {aux:?}: give it as NAME=IP, as in `--aux-address my-router=192.168.1.5`"
+            ));
+        };
+        let mut matched = false;
+        for c in &mut configs {
+            if !subnet_matches(&c.subnet, ip)? {
+                continue;
+            }
+            c.auxiliary_addresses
+                .get_or_insert_with(Default::default)
+                .insert(key.to_owned(), ip.to_owned());
+            matched = true;
+        }
+        if !matched {
+            return Err(anyhow!("no matching subnet for aux-address {ip}"));
+        }
+    }
     Ok(configs)
 }
 
@@ -165,11 +185,6 @@ async fn create(
     f: &NetworkCreateFlags,
     printer: &mut Printer,
 ) -> anyhow::Result<()> {
-    if !f.aux_address.is_empty() {
-        return Err(anyhow!(
-            "--aux-address is not supported by berth: leave it out (berth reserves no auxiliary addresses)"
-        ));
-    }
     let configs = ipam_configs(f)?;
     let ipam_opts = kv_map(&f.ipam_opt);
     let req = NetworkCreateRequest {
@@ -403,10 +418,31 @@ async fn connect(client: &Client, f: &NetworkConnectFlags) -> anyhow::Result<()>
         .map_err(api)
 }
 
+/// docker's `opts.ValidateLink` for `--link NAME[:ALIAS]`.
+fn check_link(value: &str) -> Result<(), String> {
+    let why = if value.is_empty() {
+        "empty string specified for links".to_owned()
+    } else if value.splitn(3, ':').count() > 2 {
+        format!("bad format for links: {value}")
+    } else {
+        return Ok(());
+    };
+    Err(format!(
+        "invalid argument \"{value}\" for \"--link\" flag: {why}"
+    ))
+}
+
+/// A network mode docker calls user-defined: none of `default`,
+/// `bridge`, `host`, `none` and `container:X`.
+fn user_defined(mode: &str) -> bool {
+    !matches!(mode, "default" | "bridge" | "host" | "none") && !mode.starts_with("container:")
+}
+
 /// The network flags of `run`/`create` into the create body:
 /// `HostConfig.NetworkMode` (`default` without `--network`, as the docker
-/// CLI) and `NetworkingConfig.EndpointsConfig` (the first network gets
-/// `--ip`, `--ip6` and `--network-alias`).
+/// CLI), `HostConfig.Links` and `NetworkingConfig.EndpointsConfig` (the
+/// first network gets `--ip`, `--ip6`, `--network-alias` and, on a
+/// user-defined network, `--link`).
 pub(crate) fn apply(f: &RunNetworkFlags, config: &mut Value) -> Result<(), String> {
     let first = f
         .network
@@ -415,16 +451,23 @@ pub(crate) fn apply(f: &RunNetworkFlags, config: &mut Value) -> Result<(), Strin
         .unwrap_or_else(|| "default".to_owned());
     let ipv4 = address(f.ip.as_deref(), "ip", false).map_err(|e| e.to_string())?;
     let ipv6 = address(f.ip6.as_deref(), "ip6", true).map_err(|e| e.to_string())?;
+    for l in &f.link {
+        check_link(l)?;
+    }
+    let endpoint_links = user_defined(&first) && !f.link.is_empty();
     let mut endpoints = serde_json::Map::new();
     let ipam = (!ipv4.is_empty() || !ipv6.is_empty())
         .then(|| json!({"IPv4Address": ipv4, "IPv6Address": ipv6}));
-    if ipam.is_some() || !f.network_alias.is_empty() || !f.network.is_empty() {
+    if ipam.is_some() || !f.network_alias.is_empty() || !f.network.is_empty() || endpoint_links {
         let mut ep = serde_json::Map::new();
         if let Some(i) = ipam {
             ep.insert("IPAMConfig".into(), i);
         }
         if !f.network_alias.is_empty() {
             ep.insert("Aliases".into(), json!(f.network_alias));
+        }
+        if endpoint_links {
+            ep.insert("Links".into(), json!(f.link));
         }
         endpoints.insert(first.clone(), Value::Object(ep));
     }
@@ -436,6 +479,9 @@ pub(crate) fn apply(f: &RunNetworkFlags, config: &mut Value) -> Result<(), Strin
     }
     if let Some(hc) = config["HostConfig"].as_object_mut() {
         hc.insert("NetworkMode".into(), json!(first));
+        if !f.link.is_empty() {
+            hc.insert("Links".into(), json!(f.link));
+        }
     }
     if let Some(c) = config.as_object_mut() {
         c.insert(
@@ -517,8 +563,14 @@ mod tests {
             network_alias: vec!["web".into()],
             ip: Some("10.1.2.3".into()),
             ip6: None,
+            link: vec!["db:data".into()],
         };
         apply(&f, &mut config).unwrap();
+        assert_eq!(config["HostConfig"]["Links"][0], "db:data");
+        assert_eq!(
+            config["NetworkingConfig"]["EndpointsConfig"]["n1"]["Links"][0],
+            "db:data"
+        );
         assert_eq!(config["HostConfig"]["NetworkMode"], "n1");
         let eps = &config["NetworkingConfig"]["EndpointsConfig"];
         assert_eq!(eps["n1"]["IPAMConfig"]["IPv4Address"], "10.1.2.3");
@@ -532,5 +584,22 @@ mod tests {
             ..RunNetworkFlags::default()
         };
         assert!(apply(&bad, &mut json!({"HostConfig": {}})).is_err());
+        // On the default bridge `--link` is a legacy link only.
+        let mut config = json!({"HostConfig": {}});
+        let linked = RunNetworkFlags {
+            link: vec!["db".into()],
+            ..RunNetworkFlags::default()
+        };
+        apply(&linked, &mut config).unwrap();
+        assert_eq!(config["HostConfig"]["Links"], json!(["db"]));
+        assert_eq!(config["NetworkingConfig"]["EndpointsConfig"], json!({}));
+        let bad = RunNetworkFlags {
+            link: vec!["a:b:c".into()],
+            ..RunNetworkFlags::default()
+        };
+        assert_eq!(
+            apply(&bad, &mut json!({"HostConfig": {}})).unwrap_err(),
+            "invalid argument \"a:b:c\" for \"--link\" flag: bad format for links: a:b:c"
+        );
     }
 }

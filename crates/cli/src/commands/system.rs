@@ -10,7 +10,7 @@ use berth_api_types::prune::{
 };
 use serde_json::{Value, json};
 
-use super::containers::{filters_json, ps_headers, ps_row};
+use super::containers::{filters_json, ps_headers, ps_row_of};
 use super::images::{
     ListFormat, human_size, list_format, now, render_rows, since, split_reference,
 };
@@ -378,9 +378,9 @@ fn df_verbose(du: &DiskUsage) -> anyhow::Result<String> {
             // docker leaves the virtual size out here.
             let mut v = serde_json::to_value(c).unwrap_or_default();
             v["SizeRootFs"] = json!(0);
-            ps_row(&v, true, now)
+            ps_row_of(v, true, now)
         })
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     out.push_str(&render_rows(
         &table("{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}"),
         &containers,

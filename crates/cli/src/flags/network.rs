@@ -179,4 +179,7 @@ pub(crate) struct RunNetworkFlags {
     /// IPv6 address (e.g., 2001:db8::33)
     #[arg(long = "ip6", value_name = "string")]
     pub(crate) ip6: Option<String>,
+    /// Add link to another container
+    #[arg(long = "link", value_name = "list")]
+    pub(crate) link: Vec<String>,
 }

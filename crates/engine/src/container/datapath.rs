@@ -146,10 +146,15 @@ impl DataPath {
                 }
             }
         }
-        // Nothing running on a network: the table is left as it is (rules
-        // of a network are replaced when it is next used), so a daemon that
-        // runs no container touches no nftables table at all.
+        // Nothing running on a network: no rule is wanted. A table left by
+        // an earlier life (networks removed and containers that died while
+        // berthd was down) goes; rules come back when a network is next
+        // used. Adding and deleting in one transaction leaves no table
+        // when there was none.
         if nets.is_empty() {
+            if let Err(e) = self.table.delete() {
+                tracing::warn!(error = %e, "cannot remove the stale nftables table");
+            }
             return;
         }
         let mut ready = lock(&self.ready);
@@ -186,6 +191,7 @@ impl DataPath {
                 tracing::warn!(error = %e, "cannot enable net.ipv6.conf.all.forwarding");
             }
         }
+        warn_if_firewall_drops(self.table.name(), &ep.bridge_name);
         Ok(())
     }
 
@@ -273,26 +279,33 @@ impl DataPath {
             self.delete_veths(id);
             netns::remove(path).map_err(|e| internal(e.to_string()))?;
         }
-        netns::create(path).map_err(|e| internal(e.to_string()))?;
         let bridged: Vec<&Endpoint> = endpoints
             .iter()
             .filter(|e| e.driver == DRIVER_BRIDGE && matches!(e.address, Some(IpAddr::V4(_))))
             .collect();
         let ipv6 = bridged.iter().any(|e| e.address6.is_some());
-        let mut inside = inside_netlink(path, ipv6)?;
-        inside
-            .set_up_by_name("lo")
-            .map_err(|e| internal(e.to_string()))?;
+        // One thread makes the namespace, opens the socket inside it and
+        // brings `lo` up (thread hand-offs cost most on a busy host).
+        let mut inside = netns::create_then(path, || {
+            let mut nl = inside_netlink_here(ipv6)?;
+            nl.set_up_by_name("lo").map_err(|e| e.to_string())?;
+            Ok::<_, String>(nl)
+        })
+        .map_err(|e| internal(e.to_string()))?
+        .map_err(internal)?;
         if bridged.is_empty() {
             return Ok(());
         }
         let fd = netns::open(path).map_err(|e| internal(e.to_string()))?;
         let mut host = Netlink::new().map_err(|e| internal(e.to_string()))?;
-        let (mut routed, mut routed6) = (false, false);
+        // The default route goes via docker's gateway endpoint (IPv6: the
+        // first endpoint with an IPv6 gateway).
+        let gw = super::netlive::gateway_endpoint(endpoints).map(|e| e.network_id.clone());
+        let mut routed6 = false;
         for (i, ep) in bridged.into_iter().enumerate() {
             self.ensure_network(ep)?;
-            let spec = link_endpoint(id, ep, i, (!routed, !routed6))?;
-            routed |= spec.gateway.is_some();
+            let route = gw.as_ref() == Some(&ep.network_id);
+            let spec = link_endpoint(id, ep, i, (route, !routed6))?;
             routed6 |= spec.gateway6.is_some();
             link::attach(&mut host, &mut inside, fd.as_fd(), &spec)
                 .map_err(|e| internal(e.to_string()))?;
@@ -370,19 +383,43 @@ impl DataPath {
     }
 }
 
+/// Warns, from a thread of its own (it runs `nft`, and no container start
+/// should wait for it), when another firewall's forward chain drops what
+/// berth's table accepts for `bridge` ([`berth_net::firewall`]).
+fn warn_if_firewall_drops(own_table: &str, bridge: &str) {
+    let (own_table, bridge) = (own_table.to_owned(), bridge.to_owned());
+    let check = move || match berth_net::firewall::dropping_forward_chains(&own_table, &bridge) {
+        Ok(chains) if !chains.is_empty() => {
+            let advice = berth_net::firewall::advice(&bridge, &chains);
+            tracing::warn!(bridge, "{advice}");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::debug!(bridge, error = %e, "cannot list the host's nftables chains"),
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("firewall-check".into())
+        .spawn(check)
+    {
+        tracing::debug!(error = %e, "cannot start the firewall check");
+    }
+}
+
 /// A netlink socket in the container's namespace at `path`; with `ipv6`
 /// IPv6 is turned on there first (its endpoints get IPv6 addresses).
 fn inside_netlink(path: &Path, ipv6: bool) -> Result<Netlink, ContainerError> {
-    netns::run_in(path, || {
-        if ipv6 {
-            link::enable_ipv6_here().map_err(|e| {
-                format!("cannot turn IPv6 on in the container's network namespace: {e}")
-            })?;
-        }
-        Netlink::new().map_err(|e| e.to_string())
-    })
-    .map_err(|e| internal(e.to_string()))?
-    .map_err(internal)
+    netns::run_in(path, || inside_netlink_here(ipv6))
+        .map_err(|e| internal(e.to_string()))?
+        .map_err(internal)
+}
+
+/// [`inside_netlink`] on a thread already in the container's namespace.
+fn inside_netlink_here(ipv6: bool) -> Result<Netlink, String> {
+    if ipv6 {
+        link::enable_ipv6_here().map_err(|e| {
+            format!("cannot turn IPv6 on in the container's network namespace: {e}")
+        })?;
+    }
+    Netlink::new().map_err(|e| e.to_string())
 }
 
 /// The nftables rules of an endpoint's network (bridge networks with an
@@ -493,6 +530,8 @@ impl super::Containers {
         let _ = self.inner.datapath.set(datapath);
         // Opening it made the table anew: published ports go back in.
         self.inner.republish_ports();
+        // And running containers' DNS servers (after a daemon restart).
+        self.inner.restore_dns();
     }
 
     /// The data path, once set.
@@ -508,13 +547,18 @@ impl super::Inner {
         let Some(dp) = self.datapath.get() else {
             return Ok(SpecNetns::Fresh);
         };
-        let joined = c.options.network.joined_container().and_then(|other| {
-            let table = super::lock(&self.table);
-            super::resolve(&table, other)
-                .ok()
-                .filter(|d| d.state.status == super::Status::Running && d.state.pid > 0)
-                .map(|d| d.state.pid)
-        });
+        let joined = match c.options.network.joined_container() {
+            Some(other) => {
+                let table = super::lock(&self.table);
+                // dockerd's answer for a container that is not there.
+                let d =
+                    super::resolve(&table, other).map_err(|_| ContainerError::NotFoundMessage {
+                        message: format!("No such container: {other}"),
+                    })?;
+                (d.state.status == super::Status::Running && d.state.pid > 0).then_some(d.state.pid)
+            }
+            None => None,
+        };
         dp.setup(c, joined)
     }
 

@@ -152,7 +152,9 @@ impl Containers {
                     ),
                 });
             }
-            let env = exec_env(&c.process.env, c.process.tty, config.tty, &config.env);
+            // As dockerd: the links' variables too (their targets running).
+            let base = self.inner.env_with_links(&table, c)?;
+            let env = exec_env(&base, c.process.tty, config.tty, &config.env);
             let user = if config.user.is_empty() {
                 c.process.user.clone()
             } else {

@@ -1,8 +1,7 @@
 //! Which containers a list shows (`docker ps`), as dockerd's
 //! `daemon/list.go` decides: the `filters` (every key dockerd accepts;
-//! the ones about things berth does not have yet — health checks,
-//! volumes, networks, published or exposed ports, swarm tasks — match as
-//! they match a container without them), `all`, and `limit`.
+//! the ones about things berth does not have yet — published or exposed
+//! ports, swarm tasks — match as they match a container without them), `all`, and `limit`.
 //!
 //! Semantics worth knowing (all dockerd's):
 //! - values of one key are alternatives, keys must all match, except
@@ -170,10 +169,17 @@ impl<'a> Compiled<'a> {
                 .filter_map(|v| regex::Regex::new(v).ok())
                 .collect::<Vec<_>>()
         });
-        let table: BTreeMap<String, Container> = containers
-            .iter()
-            .map(|c| (c.id.clone(), c.clone()))
-            .collect();
+        // Only `before` and `since` look containers up (by ID, name or
+        // prefix): no copy of the list without them.
+        let table: BTreeMap<String, Container> =
+            if f.contains_key("before") || f.contains_key("since") {
+                containers
+                    .iter()
+                    .map(|c| (c.id.clone(), c.clone()))
+                    .collect()
+            } else {
+                BTreeMap::new()
+            };
         let ids = f.get("id").map(|vals| {
             vals.iter()
                 .filter(|v| !v.is_empty())
@@ -285,9 +291,26 @@ impl<'a> Compiled<'a> {
                 return false;
             }
         }
-        // Nor volumes, published or exposed ports.
-        if ["volume", "publish", "expose"].iter().any(|k| self.has(k)) {
+        // Nor published or exposed ports.
+        if ["publish", "expose"].iter().any(|k| self.has(k)) {
             return false;
+        }
+        // dockerd: a volume's name (a bind's source), or a mount's
+        // destination in the container.
+        if self.has("volume") {
+            let mounted = |v: &String| {
+                c.mount_points.iter().any(|m| {
+                    let name = if m.name.is_empty() {
+                        &m.source
+                    } else {
+                        &m.name
+                    };
+                    *name == *v || m.destination == *v
+                })
+            };
+            if !self.values("volume").iter().any(mounted) {
+                return false;
+            }
         }
         // dockerd: a network's name, or a prefix of its ID.
         if self.has("network") {

@@ -204,8 +204,10 @@ impl ContainerService<'_> {
 
     /// `HEAD /containers/{id}/archive?path=`.
     pub fn archive_stat(&self, id_or_name: &str, path: &str) -> Result<PathStat> {
-        self.with_rootfs(id_or_name, |_, root| {
-            rootfs::stat_path(root, path).map_err(|e| rootfs_error(id_or_name, path, e))
+        self.with_rootfs(id_or_name, |c, root| {
+            super::cp_mounts::with_mounts(root, &c.mount_points, || {
+                rootfs::stat_path(root, path).map_err(|e| rootfs_error(id_or_name, path, e))
+            })
         })
     }
 
@@ -218,13 +220,15 @@ impl ContainerService<'_> {
         path: &str,
         on_stat: &mut dyn FnMut(&PathStat) -> Box<dyn Write + Send>,
     ) -> Result<()> {
-        self.with_rootfs(id_or_name, |_, root| {
-            let stat =
-                rootfs::stat_path(root, path).map_err(|e| rootfs_error(id_or_name, path, e))?;
-            let w = on_stat(&stat);
-            rootfs::write_path_archive(root, path, w)
-                .map(drop)
-                .map_err(|e| rootfs_error(id_or_name, path, e))
+        self.with_rootfs(id_or_name, |c, root| {
+            super::cp_mounts::with_mounts(root, &c.mount_points, || {
+                let stat =
+                    rootfs::stat_path(root, path).map_err(|e| rootfs_error(id_or_name, path, e))?;
+                let w = on_stat(&stat);
+                rootfs::write_path_archive(root, path, w)
+                    .map(drop)
+                    .map_err(|e| rootfs_error(id_or_name, path, e))
+            })
         })
     }
 
@@ -238,39 +242,54 @@ impl ContainerService<'_> {
         opts: PutArchiveOptions,
     ) -> Result<()> {
         let c = self.containers.get(id_or_name)?;
-        if c.options.security.readonly_rootfs {
-            return Err(ContainerError::InvalidArgument {
-                message: "container rootfs is marked read-only".to_owned(),
-            });
-        }
-        self.with_rootfs(id_or_name, |c, root| {
-            // The destination is resolved in the root (a symlink to a
-            // directory is followed, inside the root).
-            let stat = rootfs::stat_path(root, &format!("{}/", path.trim_end_matches('/')))
-                .map_err(|e| rootfs_error(id_or_name, path, e))?;
-            if !stat.is_dir() {
+        // dockerd's checks: a read-only volume or bind refuses, a
+        // read-only root file system only outside volumes and binds.
+        match super::cp_mounts::mount_for(&c.mount_points, path) {
+            Some(m) if !m.rw => {
                 return Err(ContainerError::InvalidArgument {
-                    message: "extraction point is not a directory".to_owned(),
+                    message: "mounted volume is marked read-only".to_owned(),
                 });
             }
-            let chown = if opts.copy_uid_gid && !c.process.user.is_empty() {
-                Some(super::spec::resolve_user(root, &c.process.user)?)
-            } else {
-                None
-            };
-            let copy = CopyOptions {
-                no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
-                chown,
-            };
-            berth_image::layer::extract_archive(r, root, Path::new(path), &copy).map_err(|e| {
-                match e.class() {
-                    berth_image::ErrorClass::InvalidArgument => ContainerError::InvalidArgument {
-                        message: e.to_string(),
-                    },
-                    _ => ContainerError::Internal {
-                        message: e.to_string(),
-                    },
+            None if c.options.security.readonly_rootfs => {
+                return Err(ContainerError::InvalidArgument {
+                    message: "container rootfs is marked read-only".to_owned(),
+                });
+            }
+            _ => {}
+        }
+        self.with_rootfs(id_or_name, |c, root| {
+            super::cp_mounts::with_mounts(root, &c.mount_points, || {
+                // The destination is resolved in the root (a symlink to a
+                // directory is followed, inside the root).
+                let stat = rootfs::stat_path(root, &format!("{}/", path.trim_end_matches('/')))
+                    .map_err(|e| rootfs_error(id_or_name, path, e))?;
+                if !stat.is_dir() {
+                    return Err(ContainerError::InvalidArgument {
+                        message: "extraction point is not a directory".to_owned(),
+                    });
                 }
+                let chown = if opts.copy_uid_gid && !c.process.user.is_empty() {
+                    Some(super::spec::resolve_user(root, &c.process.user)?)
+                } else {
+                    None
+                };
+                let copy = CopyOptions {
+                    no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
+                    chown,
+                };
+                berth_image::layer::extract_archive(r, root, Path::new(path), &copy).map_err(
+                    |e| match e.class() {
+                        berth_image::ErrorClass::InvalidArgument => {
+                            ContainerError::InvalidArgument {
+                                message: e.to_string(),
+                            }
+                        }
+                        _ => ContainerError::Internal {
+                            message: e.to_string(),
+                        },
+                    },
+                )?;
+                Ok(())
             })?;
             self.containers.emit(c, "extract-to-dir", &[]);
             Ok(())

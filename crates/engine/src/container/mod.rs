@@ -26,20 +26,24 @@
 //! file system and wakes [`Containers::wait`]ers. Every call here blocks;
 //! an async caller uses `spawn_blocking`.
 
+mod cp_mounts;
 pub mod datapath;
 pub mod exec;
 pub mod filter;
 pub mod fs;
 pub mod health;
 mod init;
+pub mod links;
 mod log_attrs;
 pub mod logs;
 pub mod model;
 pub mod mounts;
+mod netlive;
 pub mod networking;
 mod oci_defaults;
 mod ops;
 pub mod ports;
+mod removal;
 pub mod resources;
 mod restart;
 pub mod security;
@@ -244,6 +248,8 @@ struct Inner {
     dns: networking::DnsServers,
     /// Host ports held for running containers, and their DNAT rules.
     ports: ports::PortService,
+    /// Deletes what removed containers leave, off the request path.
+    reaper: removal::Reaper,
 }
 
 /// What an attach client wants from a container's streams.
@@ -289,6 +295,7 @@ impl Drop for Containers {
         for (_, stream) in monitors {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
+        self.inner.reaper.close();
     }
 }
 
@@ -376,6 +383,7 @@ impl Containers {
             datapath: std::sync::OnceLock::new(),
             dns: networking::DnsServers::default(),
             ports: ports::PortService::default(),
+            reaper: removal::Reaper::default(),
         });
         let running: Vec<Container> = lock(&inner.table)
             .values()
@@ -618,9 +626,11 @@ impl Containers {
 
     /// Every container, newest first.
     pub fn list(&self) -> Vec<Container> {
-        let mut all: Vec<Container> = lock(&self.inner.table).values().cloned().collect();
+        let table = lock(&self.inner.table);
+        // Sorted as references: a container is large to move around.
+        let mut all: Vec<&Container> = table.values().collect();
         all.sort_by(|a, b| b.created.cmp(&a.created));
-        all
+        all.into_iter().cloned().collect()
     }
 
     /// The json-file log of a container.
@@ -893,35 +903,60 @@ impl Containers {
             self.kill_and_wait(&c.id)?;
         }
         let inner = &self.inner;
-        let mut table = lock(&inner.table);
-        let Some(c) = table.get(&c.id).cloned() else {
-            return Ok(());
+        // Claim it (`busy`: a start or another removal is refused), then
+        // work without the table lock, so that removals run side by side
+        // and nothing else waits for their I/O.
+        let c = {
+            let mut table = lock(&inner.table);
+            let Some(c) = table.get_mut(&c.id) else {
+                return Ok(());
+            };
+            if c.state.status == Status::Running {
+                return Err(ContainerError::Conflict {
+                    message: format!("container {} was started again while being removed", c.id),
+                });
+            }
+            if c.busy {
+                return Err(busy(&c.id));
+            }
+            c.busy = true;
+            c.clone()
         };
-        if c.state.status == Status::Running {
-            return Err(ContainerError::Conflict {
-                message: format!("container {} was started again while being removed", c.id),
-            });
-        }
-        if c.busy {
-            return Err(busy(&c.id));
-        }
         inner.release_runtime(&c.id, c.state.shim_pid);
-        match images.snapshots().remove(&c.id) {
-            Ok(()) => {}
-            Err(e) if e.class() == berth_image::ErrorClass::NotFound => {}
-            Err(e) => return Err(ContainerError::image(e)),
-        }
-        let exec_dir = inner.exec_dir(&c.id);
-        match fs_err::remove_dir_all(&exec_dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(store::io(&exec_dir, e)),
-        }
-        inner.store.remove(&c.id, store::Durability::of(&c))?;
+        // The removal itself: the document's directory renamed away (see
+        // `removal`); the rest is deleted by the reaper.
+        let detached = match inner.image_store.get() {
+            Some(_) => inner
+                .store
+                .detach(&c.id, store::Durability::of(&c))
+                .map(Some),
+            None => remove_now(inner, images, &c).map(|()| None),
+        };
+        let mut table = lock(&inner.table);
+        let doomed = match detached {
+            Ok(d) => d,
+            Err(e) => {
+                if let Some(entry) = table.get_mut(&c.id) {
+                    entry.busy = false;
+                }
+                inner.changed.notify_all();
+                return Err(e);
+            }
+        };
         inner.forget(&mut table, &c.id);
         inner.emit(&c, "destroy", &[]);
         inner.changed.notify_all();
         drop(table);
+        if let (Some(doomed), Some(store)) = (doomed, inner.image_store.get()) {
+            inner.reaper.push(
+                removal::Leftovers {
+                    exec_dir: inner.exec_dir(&c.id),
+                    id: c.id.clone(),
+                    doomed,
+                },
+                store,
+            );
+        }
         mounts::release_all(
             &c.mount_points,
             inner
@@ -933,6 +968,25 @@ impl Containers {
         );
         Ok(())
     }
+}
+
+/// A removal without the reaper (no image store was set, as in tests of
+/// the container service alone): snapshot, bundle and document, in this
+/// order (a crash in between is finished at the next start:
+/// `Containers::finish_interrupted_removals`).
+fn remove_now(inner: &Inner, images: &ImageStore, c: &Container) -> Result<()> {
+    match images.snapshots().remove(&c.id) {
+        Ok(()) => {}
+        Err(e) if e.class() == berth_image::ErrorClass::NotFound => {}
+        Err(e) => return Err(ContainerError::image(e)),
+    }
+    let exec_dir = inner.exec_dir(&c.id);
+    match fs_err::remove_dir_all(&exec_dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(store::io(&exec_dir, e)),
+    }
+    inner.store.remove(&c.id, store::Durability::of(c))
 }
 
 /// A wait in progress ([`Containers::wait_handle`]).
@@ -1118,6 +1172,9 @@ impl Containers {
     pub fn usage_check(&self) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
         let inner = Arc::clone(&self.inner);
         move |image: &str| {
+            // A removed container's snapshot stands on its image's layers
+            // until the reaper has deleted it.
+            inner.reaper.flush();
             lock(&inner.table)
                 .values()
                 .find(|c| c.image == image)
@@ -1145,11 +1202,15 @@ impl Containers {
         }
     }
 
-    /// Finishes the removals a crash interrupted: `rm` removes a
-    /// container's snapshot before its document, so a stored container
-    /// that is not running and has no snapshot was being removed (and
-    /// could never start again). Its bundle and document go now. Call at
-    /// start-up, after [`Containers::open`].
+    /// Finishes the removals a crash interrupted. A removal without the
+    /// reaper removes a container's snapshot before its document, so a
+    /// stored container that is not running and has no snapshot was being
+    /// removed (and could never start again): its bundle and document go
+    /// now. A removal through the reaper is done once the document's
+    /// directory is renamed: the bundles in the exec root of containers
+    /// that are not stored go too (their snapshots went as orphans, their
+    /// directories when the store loaded). Call at start-up, after
+    /// [`Containers::open`] and [`Containers::remove_orphan_snapshots`].
     pub fn finish_interrupted_removals(&self, images: &ImageStore) {
         let inner = &self.inner;
         let mut table = lock(&inner.table);
@@ -1175,6 +1236,23 @@ impl Containers {
                 }
             }
         }
+        // A removal is done once its directory is renamed; the reaper may
+        // not have deleted its bundle in the exec root yet.
+        let exec_dirs = inner.settings.exec_root.join("containers");
+        let Ok(entries) = fs_err::read_dir(&exec_dirs) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            if table.contains_key(&id) || inner.store.dir(&id).exists() {
+                continue;
+            }
+            tracing::info!(id, "deleting the bundle of a removed container");
+            inner.release_runtime(&id, 0);
+            if let Err(e) = fs_err::remove_dir_all(entry.path()) {
+                tracing::warn!(id, error = %e, "cannot delete a removed container's bundle");
+            }
+        }
     }
 }
 
@@ -1194,6 +1272,9 @@ fn resolve<'a>(table: &'a BTreeMap<String, Container>, id_or_name: &str) -> Resu
     }
     let name = id_or_name.trim_start_matches('/');
     if let Some(c) = table.values().find(|c| c.name == name) {
+        return Ok(c);
+    }
+    if let Some(c) = links::by_link_name(table, name) {
         return Ok(c);
     }
     if !id_or_name.is_empty() {
@@ -1303,6 +1384,19 @@ impl Inner {
     }
 
     fn write_bundle(&self, c: &Container, rootfs_mounted: bool) -> Result<()> {
+        // At start: the variables of its links (checked before anything
+        // is set up).
+        let linked = if rootfs_mounted {
+            let env = self.env_with_links(&lock(&self.table), c)?;
+            (env != c.process.env).then(|| {
+                let mut l = c.clone();
+                l.process.env = env;
+                l
+            })
+        } else {
+            None
+        };
+        let c = linked.as_ref().unwrap_or(c);
         let rootfs = self.rootfs_dir(&c.id);
         let ctx = spec::SpecContext {
             rootfs: &rootfs,
@@ -1350,6 +1444,7 @@ impl Inner {
     fn write_resolution_files(&self, c: &Container) -> Result<()> {
         let mut base = networking::Resolution::isolated(self.settings.host_resolv_conf.clone());
         base.host_gateway = self.settings.host_gateway;
+        base.links = self.link_hosts(c);
         let endpoints = self
             .datapath
             .get()
@@ -1362,6 +1457,7 @@ impl Inner {
             self.dns
                 .start(&c.id, &dp.netns_path(&c.id), names, upstream)?;
         }
+        self.update_linkers_hosts(c);
         Ok(())
     }
 

@@ -84,6 +84,10 @@ pub struct CreateOptions {
     /// `HostConfig.NetworkMode` and `NetworkingConfig.EndpointsConfig`).
     #[serde(default)]
     pub network: crate::network::ContainerNetworks,
+    /// `--link` on the default bridge (docker's `HostConfig.Links`), by
+    /// the linked containers' IDs once created.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<super::links::Link>,
 }
 
 /// The lifecycle status, with docker's names.

@@ -50,14 +50,18 @@ impl MountOptions {
     }
 }
 
-/// One `HostConfig.Mounts` entry (docker's `mount.Mount`).
+/// One `HostConfig.Mounts` entry (docker's `mount.Mount`); empty fields
+/// are left out, as dockerd's `omitempty` does.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct MountRequest {
-    #[serde(rename = "Type")]
+    #[serde(rename = "Type", skip_serializing_if = "String::is_empty")]
     pub kind: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub source: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub target: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub read_only: bool,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub consistency: String,
@@ -78,6 +82,14 @@ pub struct BindOptions {
     pub non_recursive: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub create_mountpoint: bool,
+    /// Submounts of a read-only bind stay writable (what berth does for
+    /// every read-only bind).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub read_only_non_recursive: bool,
+    /// Submounts read-only too (`bind-recursive=readonly`): refused, berth
+    /// does not make submounts read-only.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub read_only_force_recursive: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,7 +97,7 @@ pub struct BindOptions {
 pub struct VolumeOptions {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub no_copy: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "none_or_empty")]
     pub labels: Option<BTreeMap<String, String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub driver_config: Option<DriverConfig>,
@@ -96,8 +108,9 @@ pub struct VolumeOptions {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct DriverConfig {
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "none_or_empty")]
     pub options: Option<BTreeMap<String, String>>,
 }
 
@@ -110,6 +123,11 @@ pub struct TmpfsOptions {
     pub mode: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub options: Option<Vec<Vec<String>>>,
+}
+
+/// Go's `omitempty` on a map: left out when nil or empty.
+fn none_or_empty(m: &Option<BTreeMap<String, String>>) -> bool {
+    m.as_ref().is_none_or(BTreeMap::is_empty)
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -325,6 +343,24 @@ fn validate(m: &MountRequest, bind_source_must_exist: bool) -> Result<(), String
                 && !PROPAGATIONS.contains(&b.propagation.as_str())
             {
                 return Err(err(&format!("invalid propagation mode: {}", b.propagation)));
+            }
+            if let Some(b) = &m.bind_options {
+                for (set, field) in [
+                    (b.read_only_non_recursive, "ReadOnlyNonRecursive"),
+                    (b.read_only_force_recursive, "ReadOnlyForceRecursive"),
+                ] {
+                    if set && !m.read_only {
+                        return Err(err(&format!(
+                            "must also set ReadOnly=true when {field}=true"
+                        )));
+                    }
+                }
+                if b.read_only_force_recursive {
+                    return Err(err(
+                        "recursively read-only binds (bind-recursive=readonly) are not supported by berth; \
+                         leave bind-recursive unset (submounts stay writable) or use a mount without submounts",
+                    ));
+                }
             }
             if m.volume_options.is_some() {
                 return Err(err("field VolumeOptions must not be specified"));
@@ -1508,10 +1544,8 @@ fn copy_xattrs(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) {
     let n = match rustix::fs::flistxattr(src, &mut list[..]) {
         Ok(n) => n,
         Err(rustix::io::Errno::RANGE) => {
-            let Ok(size) = rustix::fs::flistxattr(src, &mut [0u8; 0][..]) else {
-                return;
-            };
-            list.resize(size, 0);
+            // The largest list Linux gives (XATTR_LIST_MAX).
+            list.resize(65536, 0);
             match rustix::fs::flistxattr(src, &mut list[..]) {
                 Ok(n) => n,
                 Err(_) => return,
@@ -1526,10 +1560,9 @@ fn copy_xattrs(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) {
         let Ok(cname) = std::ffi::CString::new(name) else {
             continue;
         };
-        let Ok(size) = rustix::fs::fgetxattr(src, cname.as_c_str(), &mut [0u8; 0][..]) else {
-            continue;
-        };
-        let mut value = vec![0u8; size];
+        // One read into the largest value Linux allows (XATTR_SIZE_MAX):
+        // rustix reports a size query into an empty buffer as 0 bytes.
+        let mut value = vec![0u8; 65536];
         let Ok(got) = rustix::fs::fgetxattr(src, cname.as_c_str(), &mut value[..]) else {
             continue;
         };

@@ -137,19 +137,46 @@ pub(crate) fn write_resolution_files(
         }),
     )?;
     write(&hostname, &netfiles::hostname(&c.process.hostname))?;
+    let rc = resolv_conf_of(c, r)?;
+    write_resolv_conf(&resolv, &rc)?;
+    Ok(rc.ext_servers)
+}
+
+/// `c`'s resolv.conf as its network `r` wants it, with the embedded DNS
+/// server's upstream servers.
+pub(crate) fn resolv_conf_of(
+    c: &Container,
+    r: &Resolution,
+) -> Result<netfiles::ResolvConf, ContainerError> {
     let host_text = fs_err::read_to_string(&r.host_resolv_conf).unwrap_or_default();
-    let rc = netfiles::resolv_conf(&host_text, &r.host_resolv_conf, &dns.overrides(), r.mode)
-        .map_err(invalid)?;
-    let hash_path = dir.join("resolv.conf.hash");
-    let edited = match (fs_err::read(&resolv), fs_err::read_to_string(&hash_path)) {
+    netfiles::resolv_conf(
+        &host_text,
+        &r.host_resolv_conf,
+        &c.options.dns.overrides(),
+        r.mode,
+    )
+    .map_err(|message| ContainerError::InvalidArgument { message })
+}
+
+/// Writes `rc` at `resolv` (in place: it may be bind-mounted into a
+/// running container), unless the user edited the file since berth wrote
+/// it (as dockerd: its hash no longer matches).
+pub(crate) fn write_resolv_conf(
+    resolv: &Path,
+    rc: &netfiles::ResolvConf,
+) -> Result<(), ContainerError> {
+    let write =
+        |path: &Path, text: &str| fs_err::write(path, text).map_err(|e| super::store::io(path, e));
+    let hash_path = resolv.with_file_name("resolv.conf.hash");
+    let edited = match (fs_err::read(resolv), fs_err::read_to_string(&hash_path)) {
         (Ok(current), Ok(hash)) => hash.trim() != content_hash(&current),
         _ => false,
     };
     if !edited {
-        write(&resolv, &rc.text)?;
+        write(resolv, &rc.text)?;
         write(&hash_path, &content_hash(rc.text.as_bytes()))?;
     }
-    Ok(rc.ext_servers)
+    Ok(())
 }
 
 /// A stable fingerprint of a generated file (FNV-1a, 64 bits): enough to
@@ -259,6 +286,11 @@ impl DnsServers {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether container `id` has a server.
+    pub(crate) fn is_running(&self, id: &str) -> bool {
+        self.lock().contains_key(id)
     }
 
     /// Stops container `id`'s server, if it has one (repeatable).

@@ -276,6 +276,17 @@ impl PortService {
         self.allocator().proxy_ipv6(id, proxied).map_err(internal)
     }
 
+    /// Removes `id`'s rules and keeps its host ports (it has no gateway
+    /// endpoint left to publish them on).
+    pub(super) fn unpublish(&self, id: &str) -> Result<(), ContainerError> {
+        match self.rules.get() {
+            Some(r) => r.remove(id).map_err(|e| ContainerError::Internal {
+                message: e.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Removes `id`'s rules and gives its host ports back.
     pub fn release(&self, id: &str) {
         if let Some(rules) = self.rules.get()
@@ -306,8 +317,8 @@ fn publishes(c: &super::Container) -> bool {
 }
 
 impl super::Inner {
-    /// DNATs the host ports held for `c` to its address on its first
-    /// bridge network, once its network is set up (at start, and for
+    /// DNATs the host ports held for `c` to its address on its gateway
+    /// endpoint's network, once its network is set up (at start, and for
     /// running containers when the daemon comes back). Lets the host's
     /// own 127.0.0.1 connections out of that bridge (`route_localnet`)
     /// and turns on hairpin mode on its bridge port.
@@ -319,13 +330,11 @@ impl super::Inner {
         if !publishes(c) || self.ports.published(&c.id).is_empty() {
             return Ok(());
         }
-        let endpoint = dp
-            .endpoints(&c.id)
-            .into_iter()
-            .find_map(|ep| match ep.address {
-                Some(IpAddr::V4(ip)) if ep.driver == crate::network::DRIVER_BRIDGE => {
-                    Some((ip, ep))
-                }
+        // As docker: on the endpoint that gives the default gateway.
+        let endpoints = dp.endpoints(&c.id);
+        let endpoint =
+            super::netlive::gateway_endpoint(&endpoints).and_then(|ep| match ep.address {
+                Some(IpAddr::V4(ip)) => Some((ip, ep)),
                 _ => None,
             });
         let Some((ip, ep)) = endpoint else {

@@ -69,34 +69,53 @@ pub struct ContainerDetails {
     pub exec_ids: Option<Vec<String>>,
 }
 
-/// The image store as the `ancestor` filter sees it.
+/// The image store as the `ancestor` filter and the `Image` column see
+/// it. Both are asked once per list: the parent links (every image record,
+/// read from disk) only when the `ancestor` filter needs them, and each
+/// name resolved once.
 struct StoreImages<'a> {
     store: &'a berth_image::ImageStore,
     /// Parent ID -> IDs of the images committed on it.
-    children: BTreeMap<String, Vec<String>>,
+    children: std::sync::OnceLock<BTreeMap<String, Vec<String>>>,
+    /// Names resolved so far.
+    resolved: std::sync::Mutex<BTreeMap<String, Option<String>>>,
 }
 
 impl<'a> StoreImages<'a> {
     fn new(store: &'a berth_image::ImageStore) -> Self {
-        let mut children: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for r in store.records().unwrap_or_default() {
-            if let Some(p) = &r.parent {
-                children
-                    .entry(p.to_string())
-                    .or_default()
-                    .push(r.id.to_string());
-            }
+        Self {
+            store,
+            children: std::sync::OnceLock::new(),
+            resolved: std::sync::Mutex::new(BTreeMap::new()),
         }
-        Self { store, children }
     }
 }
 
 impl ImageLookup for StoreImages<'_> {
     fn resolve(&self, name: &str) -> Option<String> {
-        self.store.resolve(name).ok().map(|d| d.to_string())
+        let mut resolved = self
+            .resolved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        resolved
+            .entry(name.to_owned())
+            .or_insert_with(|| self.store.resolve(name).ok().map(|d| d.to_string()))
+            .clone()
     }
     fn children(&self, id: &str) -> Vec<String> {
-        self.children.get(id).cloned().unwrap_or_default()
+        let children = self.children.get_or_init(|| {
+            let mut children: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for r in self.store.records().unwrap_or_default() {
+                if let Some(p) = &r.parent {
+                    children
+                        .entry(p.to_string())
+                        .or_default()
+                        .push(r.id.to_string());
+                }
+            }
+            children
+        });
+        children.get(id).cloned().unwrap_or_default()
     }
 }
 

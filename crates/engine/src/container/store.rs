@@ -78,13 +78,18 @@ pub(crate) fn write_atomic(
 #[derive(Debug, Clone)]
 pub(crate) struct Store {
     root: PathBuf,
+    /// fsyncs of `root` shared by concurrent removals.
+    root_sync: std::sync::Arc<super::removal::GroupSync>,
 }
 
 impl Store {
     pub(crate) fn open(data_root: &Path) -> Result<Self, ContainerError> {
         let root = data_root.join("containers");
         fs_err::create_dir_all(&root).map_err(|e| io(&root, e))?;
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            root_sync: Default::default(),
+        })
     }
 
     pub(crate) fn dir(&self, id: &str) -> PathBuf {
@@ -141,6 +146,35 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// The step that removes a container: its directory is renamed out of
+    /// the way (`.removing-<id>`, which [`Store::load_all`] skips and
+    /// deletes), durably with `Durable` (an fsync of `containers/`
+    /// shared with the removals at the same time). Returns the renamed
+    /// directory for the caller to delete, `None` if there was none.
+    pub(crate) fn detach(
+        &self,
+        id: &str,
+        durability: Durability,
+    ) -> Result<Option<PathBuf>, ContainerError> {
+        let dir = self.dir(id);
+        let doomed = self.root.join(format!("{REMOVING}{id}"));
+        match fs_err::rename(&dir, &doomed) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&dir, e)),
+        }
+        if durability == Durability::Durable
+            && let Err(e) = self.root_sync.sync(&self.root)
+        {
+            // Not known to be durable: the container stays (as far as
+            // the rename back goes; a failed one is finished at the next
+            // start, as a removal).
+            let _ = fs_err::rename(&doomed, &dir);
+            return Err(io(&self.root, e));
+        }
+        Ok(Some(doomed))
     }
 
     /// Removes a container's directory in one step: it is renamed out of

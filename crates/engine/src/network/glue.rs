@@ -30,17 +30,13 @@ impl Engine {
     /// Checks and completes a new container's network settings
     /// (`--network`, `--ip`, `--network-alias`): see
     /// [`super::Networks::check_container`]; `container:<name>` must name
-    /// an existing container, stored by its ID.
+    /// an existing container to be stored by its ID; one that does not
+    /// exist (yet) is kept by name and fails the start, as in dockerd (a
+    /// 404 at create would make the docker CLI pull the image).
     pub fn check_container_networks(&self, opts: &mut CreateOptions) -> Result<(), ContainerError> {
-        if let Some(other) = opts.network.joined_container() {
-            let other = self.containers().get(other).map_err(|e| match e {
-                ContainerError::NotFound(name) => ContainerError::NotFoundMessage {
-                    message: format!(
-                        "No such container: {name} (named by --network container:{name})"
-                    ),
-                },
-                e => e,
-            })?;
+        if let Some(other) = opts.network.joined_container()
+            && let Ok(other) = self.containers().get(other)
+        {
             opts.network.mode = format!("container:{}", other.id);
         }
         self.networks.check_container(&mut opts.network)?;
@@ -53,6 +49,7 @@ impl Engine {
         image: &str,
         mut opts: CreateOptions,
     ) -> Result<Container, ContainerError> {
+        self.containers().check_links(&mut opts)?;
         self.check_container_networks(&mut opts)?;
         self.containers().create(image, opts)
     }
@@ -92,7 +89,14 @@ impl Engine {
             .and_then(|(endpoint, _)| {
                 // The veth into the network's bridge, now.
                 let dp = self.containers().datapath().cloned();
-                match dp.map_or(Ok(()), |dp| dp.plug(&updated.id, &endpoint)) {
+                let plugged = dp.as_ref().map_or(Ok(()), |dp| {
+                    dp.plug(&updated.id, &endpoint)?;
+                    // Its hosts line, DNS server and gateway follow.
+                    self.containers()
+                        .network_connected(&updated.id, &endpoint)
+                        .inspect_err(|_| dp.unplug(&updated.id, &net.id))
+                });
+                match plugged {
                     Ok(()) => Ok(endpoint),
                     Err(e) => {
                         let _ = self.networks.detach_one(&updated.id, &net.id);
@@ -150,10 +154,21 @@ impl Engine {
             Ok(())
         })?;
         if let Some(net) = net {
+            let old = self
+                .networks
+                .endpoints_for(&updated.id)
+                .into_iter()
+                .find(|e| e.network_id == net.id);
             if let Some(dp) = self.containers().datapath() {
                 dp.unplug(&updated.id, &net.id);
             }
             self.networks.detach_one(&updated.id, &net.id)?;
+            // Its hosts line goes, its gateway and ports may move.
+            if let Some(old) = old
+                && updated.state.status == Status::Running
+            {
+                self.containers().network_disconnected(&updated.id, &old)?;
+            }
         }
         Ok(())
     }

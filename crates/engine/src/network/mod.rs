@@ -5,7 +5,9 @@
 //! atomically; it holds the network's subnets with their allocated
 //! addresses ([`berth_net::ipam::Pool`]) and the endpoints of the running
 //! containers on it, so neither an address nor an endpoint is lost or
-//! handed out twice across a daemon restart.
+//! handed out twice across a daemon restart. Container starts and stops
+//! update only `networks/runtime/<id>.json` (no fsync: see [`runtime`]),
+//! which takes precedence when the daemon starts.
 //!
 //! What a container asks for ([`ContainerNetworks`]: the mode and one
 //! [`EndpointConfig`] per network) is stored on the container. Addresses
@@ -18,6 +20,7 @@
 mod glue;
 pub mod model;
 mod names;
+mod runtime;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -25,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use berth_net::ipam::{self, IpamError, Pool};
-use berth_net::ipnet::{IpNet, Ipv4Net};
+use berth_net::ipnet::{IpNet, Ipv4Net, Ipv6Net};
 pub use model::{
     ActiveEndpoint, ContainerNetworks, CreateRequest, DRIVER_BRIDGE, DRIVER_HOST, DRIVER_NULL,
     Endpoint, EndpointConfig, IpamRequest, Network, OPT_BRIDGE_NAME,
@@ -92,6 +95,9 @@ pub struct Settings {
     pub default_bridge: String,
     /// Its gateway and prefix (berthd's `--bip`).
     pub default_bip: Ipv4Net,
+    /// IPv6 on it (berthd's `--ipv6`): `Some(Some(subnet))` with
+    /// `--fixed-cidr-v6`, `Some(None)` for a ULA /64 picked once and kept.
+    pub default_ipv6: Option<Option<Ipv6Net>>,
     pub events: EventBus,
 }
 
@@ -158,6 +164,11 @@ impl Networks {
                 }
             }
         }
+        // Endpoints and allocations as of the last container start or stop.
+        for net in table.values_mut() {
+            runtime::load(&dir, net);
+        }
+        runtime::sweep(&dir, &|id| table.contains_key(id));
         let inner = Arc::new(Inner {
             dir,
             table: Mutex::new(table),
@@ -165,11 +176,20 @@ impl Networks {
             on_remove: std::sync::OnceLock::new(),
         });
         let me = Self { inner };
-        me.ensure_builtins(&settings.default_bridge, settings.default_bip)?;
+        me.ensure_builtins(
+            &settings.default_bridge,
+            settings.default_bip,
+            settings.default_ipv6,
+        )?;
         Ok(me)
     }
 
-    fn ensure_builtins(&self, bridge: &str, bip: Ipv4Net) -> Result<()> {
+    fn ensure_builtins(
+        &self,
+        bridge: &str,
+        bip: Ipv4Net,
+        ipv6: Option<Option<Ipv6Net>>,
+    ) -> Result<()> {
         let mut table = lock(&self.inner.table);
         let subnet = IpNet::V4(bip.trunc());
         let gateway = IpAddr::V4(bip.addr());
@@ -211,6 +231,29 @@ impl Networks {
                     net.pools = vec![Pool::new(subnet, None, Some(gateway))?];
                     net.endpoints.clear();
                 }
+                let have6 = net.v6().map(|p| p.subnet);
+                let want6 = match ipv6 {
+                    None => None,
+                    Some(Some(fixed)) => Some(IpNet::V6(fixed)),
+                    // A ULA picked before stays.
+                    Some(None) if have6.is_some() => have6,
+                    Some(None) => {
+                        let used: Vec<IpNet> = table
+                            .values()
+                            .filter(|n| n.id != net.id)
+                            .flat_map(|n| n.pools.iter().map(|p| p.subnet))
+                            .collect();
+                        Some(IpNet::V6(ipam::pick_ula_subnet(&net.id, &used)?))
+                    }
+                };
+                if want6 != have6 {
+                    net.pools.retain(|p| p.subnet.addr().is_ipv4());
+                    if let Some(s6) = want6 {
+                        net.pools.push(Pool::new(s6, None, None)?);
+                    }
+                    net.endpoints.clear();
+                }
+                net.enable_ipv6 = want6.is_some();
             }
             if net != before || !self.inner.path(&net.id).is_file() {
                 self.inner.save(&net)?;
@@ -292,9 +335,13 @@ impl Networks {
         let user_subnets = req.ipam.iter().any(|c| !c.subnet.is_empty());
         for cfg in &req.ipam {
             if cfg.subnet.is_empty() {
-                if !cfg.ip_range.is_empty() || !cfg.gateway.is_empty() {
+                if !cfg.ip_range.is_empty()
+                    || !cfg.gateway.is_empty()
+                    || !cfg.aux_addresses.is_empty()
+                {
                     return Err(NetworkError::InvalidArgument(
-                        "--ip-range and --gateway need a --subnet they belong to".into(),
+                        "--ip-range, --gateway and --aux-address need a --subnet they belong to"
+                            .into(),
                     ));
                 }
                 continue;
@@ -333,8 +380,21 @@ impl Networks {
                     "berth networks have one IPv4 and one IPv6 subnet at most; {subnet} is one too many"
                 )));
             }
-            pools.push(Pool::new(subnet, range, gateway)?);
+            let mut pool = Pool::new(subnet, range, gateway)?;
+            for (aux_name, text) in &cfg.aux_addresses {
+                let ip = text.parse::<IpAddr>().map_err(|_| {
+                    NetworkError::InvalidArgument(format!(
+                        "non parsable secondary ip address ({aux_name}:{text}) passed for network {name}"
+                    ))
+                })?;
+                pool.reserve_aux(aux_name, ip)?;
+            }
+            pools.push(pool);
         }
+        // dockerd keeps IPv4 and IPv6 configs apart and lists IPv4 first,
+        // whatever the request's order (the docker CLI sends its --subnet
+        // flags in Go map order, which varies from run to run).
+        pools.sort_by_key(|p| p.subnet.addr().is_ipv6());
         if !pools.iter().any(|p| p.subnet.addr().is_ipv4()) {
             let mut avoid = used.clone();
             avoid.extend(ipam::host_routes());
@@ -405,6 +465,7 @@ impl Networks {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io(&path, e)),
         }
+        runtime::remove(&self.inner.dir, &net.id);
         table.remove(&net.id);
         drop(table);
         if let Some(hook) = self.inner.on_remove.get() {
@@ -619,11 +680,16 @@ impl Networks {
             ipv6,
             mac,
             aliases,
+            links: if updated.builtin {
+                BTreeMap::new()
+            } else {
+                crate::container::links::dns_links(&ep.links)
+            },
         };
         updated
             .endpoints
             .insert(container_id.to_owned(), active.clone());
-        self.inner.save(&updated)?;
+        self.inner.save_runtime(&updated)?;
         *net = updated;
         let endpoint = endpoint_of(net, &active);
         let snapshot = net.clone();
@@ -671,7 +737,7 @@ impl Networks {
                 }
             }
         }
-        self.inner.save(&updated)?;
+        self.inner.save_runtime(&updated)?;
         *net = updated;
         let snapshot = net.clone();
         drop(table);
@@ -865,7 +931,14 @@ impl Inner {
         write().map_err(|e| {
             let _ = fs_err::remove_file(&tmp);
             io(&path, e)
-        })
+        })?;
+        self.save_runtime(net)
+    }
+
+    /// Writes only the network's endpoints and allocations (container
+    /// start and stop), without fsync ([`runtime`]).
+    fn save_runtime(&self, net: &Network) -> Result<()> {
+        runtime::save(&self.dir, net)
     }
 
     fn emit(&self, net: &Network, action: &str, extra: &[(&str, String)]) {

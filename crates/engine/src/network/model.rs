@@ -106,6 +106,10 @@ pub struct ActiveEndpoint {
     pub mac: String,
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// `--link NAME:ALIAS` on a user network: ALIAS (lower case) names
+    /// NAME for this container only (its embedded DNS server).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub links: BTreeMap<String, String>,
 }
 
 /// How a container is networked (docker's `HostConfig.NetworkMode` and
@@ -209,10 +213,13 @@ pub struct CreateRequest {
     pub ipam: Vec<IpamRequest>,
 }
 
-/// One `IPAM.Config` entry (`--subnet`, `--ip-range`, `--gateway`).
+/// One `IPAM.Config` entry (`--subnet`, `--ip-range`, `--gateway`,
+/// `--aux-address`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IpamRequest {
     pub subnet: String,
     pub ip_range: String,
     pub gateway: String,
+    /// `AuxiliaryAddresses`: name -> address, kept from containers.
+    pub aux_addresses: BTreeMap<String, String>,
 }

@@ -40,6 +40,12 @@ impl Names for ContainerNames {
             }
             let suffix = format!(".{}", net.name.to_ascii_lowercase());
             let bare = name.strip_suffix(suffix.as_str()).unwrap_or(name);
+            // Its `--link` aliases stand for the containers they name.
+            let bare = net
+                .endpoints
+                .get(&self.asker)
+                .and_then(|me| me.links.get(&bare.to_ascii_lowercase()))
+                .map_or(bare, String::as_str);
             for ep in net.endpoints.values() {
                 let matches = ep.name.eq_ignore_ascii_case(bare)
                     || ep.aliases.iter().any(|a| a.eq_ignore_ascii_case(bare));

@@ -5,6 +5,7 @@ fn open(dir: &Path) -> Networks {
         data_root: dir.to_owned(),
         default_bridge: "bt-unit0".into(),
         default_bip: "10.213.250.1/24".parse().unwrap(),
+        default_ipv6: None,
         events: EventBus::new(),
     })
     .unwrap()
@@ -159,4 +160,66 @@ fn container_checks() {
         .check_connect(&host, "auto", &EndpointConfig::default())
         .unwrap_err();
     assert!(err.to_string().contains("host network"), "{err}");
+}
+
+#[test]
+fn runtime_state_is_apart_and_a_broken_one_is_ignored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nets = open(tmp.path());
+    let net = nets.create(req("r", "10.213.252.0/24")).unwrap();
+    let mut cfg = ContainerNetworks {
+        mode: "r".into(),
+        ..ContainerNetworks::default()
+    };
+    nets.check_container(&mut cfg).unwrap();
+    let c1 = "1".repeat(64);
+    nets.attach(&c1, "one", &cfg).unwrap();
+    let dir = tmp.path().join("networks");
+    let doc: Network =
+        serde_json::from_slice(&fs_err::read(dir.join(format!("{}.json", net.id))).unwrap())
+            .unwrap();
+    // The start changed the runtime file only.
+    assert!(doc.endpoints.is_empty());
+    let state = dir.join("runtime").join(format!("{}.json", net.id));
+    assert!(state.is_file());
+    drop(nets);
+    assert_eq!(open(tmp.path()).endpoints_for(&c1).len(), 1);
+    // A torn runtime file (a power loss): the document's state counts.
+    fs_err::write(&state, b"{\"Pools\": [").unwrap();
+    fs_err::write(dir.join("runtime").join(".x.json.tmp-1"), b"").unwrap();
+    let nets = open(tmp.path());
+    assert!(nets.endpoints_for(&c1).is_empty());
+    assert!(!dir.join("runtime").join(".x.json.tmp-1").exists());
+    nets.remove("r").unwrap();
+    assert!(!state.exists());
+}
+
+#[test]
+fn the_default_bridge_follows_ipv6_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let open_with = |ipv6: Option<Option<Ipv6Net>>| {
+        Networks::open(Settings {
+            data_root: dir.path().to_owned(),
+            default_bridge: "bt-unit0".into(),
+            default_bip: "10.213.250.1/24".parse().unwrap(),
+            default_ipv6: ipv6,
+            events: EventBus::new(),
+        })
+        .unwrap()
+    };
+    let bridge = |n: &Networks| n.get("bridge").unwrap();
+    let fixed: Ipv6Net = "fd00:213:250::/64".parse().unwrap();
+    let n = open_with(Some(Some(fixed)));
+    let b = bridge(&n);
+    assert!(b.enable_ipv6);
+    assert_eq!(b.v6().unwrap().subnet, IpNet::V6(fixed));
+    assert_eq!(b.v6().unwrap().gateway.to_string(), "fd00:213:250::1");
+    assert!(b.v4().is_some());
+    // Without --ipv6: gone again.
+    let b = bridge(&open_with(None));
+    assert!(!b.enable_ipv6 && b.v6().is_none() && b.v4().is_some());
+    // --ipv6 alone: a ULA /64, the same one after a restart.
+    let ula = bridge(&open_with(Some(None))).v6().unwrap().subnet;
+    assert!(ula.to_string().starts_with("fd"), "{ula}");
+    assert_eq!(bridge(&open_with(Some(None))).v6().unwrap().subnet, ula);
 }

@@ -48,7 +48,10 @@ pub(crate) async fn list(backend: Backend, req: Request) -> Response {
         let list = backend.list_containers_with(&opts)?;
         let networks: Vec<_> = list
             .iter()
-            .map(|l| backend.container_networks(&l.container))
+            .map(|l| {
+                let names = backend.container_links(&l.container).1;
+                (backend.container_networks(&l.container), names)
+            })
             .collect();
         Ok((list, networks))
     });
@@ -57,9 +60,10 @@ pub(crate) async fn list(backend: Backend, req: Request) -> Response {
             let out: Vec<api::ContainerSummary> = list
                 .into_iter()
                 .zip(networks)
-                .map(|(c, nets)| {
+                .map(|(c, (nets, names))| {
                     let (id, name) = (c.container.id.clone(), c.container.name.clone());
                     let mut s = summary(c, now);
+                    s.names = names;
                     for (net, cfg, ep) in &nets {
                         let user = !matches!(net.as_str(), "bridge" | "host" | "none");
                         let settings = crate::handlers::networks::endpoint_settings(
@@ -450,12 +454,16 @@ pub(crate) async fn inspect(backend: Backend, id: String, req: Request) -> Respo
     let details = blocking(move || {
         let d = backend.container_details(&id, size)?;
         let networks = backend.container_networks(&d.container);
-        Ok((d, networks))
+        let links = backend.container_links(&d.container).0;
+        Ok((d, networks, links))
     });
     match details.await {
-        Ok((d, networks)) => {
+        Ok((d, networks, links)) => {
             let (id, name) = (d.container.id.clone(), d.container.name.clone());
             let mut body = inspect_body(d);
+            if !links.is_empty() {
+                body.host_config["Links"] = json!(links);
+            }
             crate::handlers::networks::fill_network_settings(
                 &mut body.network_settings,
                 &id,

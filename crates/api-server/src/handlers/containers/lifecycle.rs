@@ -123,18 +123,10 @@ pub(crate) async fn delete(backend: Backend, id: String, req: Request) -> Respon
     let q = query_of(&req);
     if flag(&q, "link") {
         // `rm -l NAME`: as dockerd, NAME is looked up first (a link name
-        // `parent/alias` is a name too; berth has no legacy links yet, so
-        // one is never found: 404 "No such container"); a container's own
-        // name is refused with dockerd's plain error (500).
-        let lookup = id.clone();
-        if let Err(e) = blocking(move || backend.inspect_container(&lookup)).await {
-            return e.into_response_body();
-        }
-        return ApiError::new(
-            berth_engine::ErrorClass::Internal,
-            "Conflict, cannot remove the default link name of the container",
-        )
-        .into_response_body();
+        // `parent/alias` is a name too: 404 "No such container" when it
+        // is none); a container's own name is refused with dockerd's
+        // plain error (500).
+        return no_content(blocking(move || backend.remove_container_link(&id)).await);
     }
     let (force, volumes) = (flag(&q, "force"), flag(&q, "v"));
     no_content(blocking(move || backend.remove_container_with(&id, force, volumes)).await)

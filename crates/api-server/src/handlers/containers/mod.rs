@@ -108,6 +108,18 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
         Ok(n) => n,
         Err(e) => return e.into_response_body(),
     };
+    let links = match body
+        .host_config
+        .as_ref()
+        .and_then(|h| h.links.as_deref())
+        .unwrap_or_default()
+        .iter()
+        .map(|l| berth_engine::container::links::parse_link(l))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(l) => l,
+        Err(e) => return ApiError::invalid_argument(e).into_response_body(),
+    };
     let non_empty = |s: String| (!s.is_empty()).then_some(s);
     let opts = CreateOptions {
         name,
@@ -157,6 +169,7 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
             .map(|h| dns_settings(&h.dns))
             .unwrap_or_default(),
         network,
+        links,
     };
     let warnings = opts.resources.create_warnings();
     let image = body.image;
