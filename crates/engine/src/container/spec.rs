@@ -124,7 +124,12 @@ pub(crate) fn build(c: &Container, ctx: &SpecContext<'_>) -> Result<Spec, Contai
         uid,
     )?;
     let tmpfs_dests: Vec<String> = c.options.security.tmpfs.keys().cloned().collect();
-    super::mounts::spec_mounts(&mut value, &c.mount_points, &tmpfs_dests)?;
+    super::mounts::spec_mounts(
+        &mut value,
+        &c.mount_points,
+        &tmpfs_dests,
+        super::subpath::exec_dir_of_rootfs(ctx.rootfs),
+    )?;
     if let Some(init) = &ctx.init {
         super::init::apply(&mut value, init);
     }
