@@ -295,6 +295,7 @@ pub(crate) fn endpoint_config(s: api::EndpointSettings) -> Result<EndpointConfig
         ipv6_address: addr(&ipam.ipv6_address, true)?,
         links: s.links.unwrap_or_default(),
         driver_opts: s.driver_opts.unwrap_or_default(),
+        gw_priority: s.gw_priority,
     })
 }
 
@@ -402,6 +403,7 @@ pub(crate) fn endpoint_settings(
         aliases: (!cfg.aliases.is_empty()).then(|| cfg.aliases.clone()),
         driver_opts: (!cfg.driver_opts.is_empty()).then(|| cfg.driver_opts.clone()),
         network_id: cfg.network_id.clone(),
+        gw_priority: cfg.gw_priority,
         ..api::EndpointSettings::default()
     };
     if let Some(ep) = ep {
