@@ -165,7 +165,9 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
     }
     if body.enable_ipv4 == Some(false) {
         return ApiError::invalid_argument(
-            "IPv4 cannot be turned off on a berth network (EnableIPv4=false)",
+            "IPv6-only networks (`--ipv4=false`, EnableIPv4=false) are not supported by berth: \
+             its networks always have IPv4. For IPv6, create a dual-stack network: \
+             `network create --ipv6 [--subnet <IPv6 subnet>] NAME` without `--ipv4=false`",
         )
         .into_response_body();
     }
