@@ -22,7 +22,7 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use berth_net::ports::Proto;
+use berth_net::ports::{Binding, PortKey, PortRules, Proto, Target};
 use berth_net::sockredir::{Frontend, SockRedirect};
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -259,4 +259,77 @@ fn host_connections_to_published_ports_skip_nat() {
     drop(redirect);
     let refused = host.run(move || tcp_visit(target).map(|s| s.greeting));
     assert!(refused.is_err(), "after the links were closed: {refused:?}");
+}
+
+/// The same through `PortRules`, as the daemon publishes: the nftables
+/// DNAT rules are there too, yet the host's connection is redirected at
+/// the socket level (with DNAT alone its local address would be
+/// 127.0.0.1); removing the owner's rules removes the redirection.
+#[test]
+fn port_rules_redirect_the_host_connections() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test needs root (network namespaces, nftables, eBPF)"
+    );
+    const GW: Ipv4Addr = Ipv4Addr::new(10, 213, 182, 1);
+    const CTR: Ipv4Addr = Ipv4Addr::new(10, 213, 182, 2);
+    const PORT: u16 = 18081;
+    let host = Netns::new();
+    let ctr = Netns::new();
+    let ct = ctr.tid.to_string();
+    host.sh(&[
+        "ip link add bt-sr1 type bridge",
+        &format!("ip addr add {GW}/24 dev bt-sr1"),
+        "ip link set bt-sr1 up",
+        "ip link add vsr1 type veth peer name csr1",
+        "ip link set vsr1 master bt-sr1",
+        "ip link set vsr1 up",
+        &format!("ip link set csr1 netns {ct}"),
+    ]);
+    ctr.sh(&[
+        &format!("ip addr add {CTR}/24 dev csr1"),
+        "ip link set csr1 up",
+        &format!("ip route add default via {GW}"),
+    ]);
+    ctr.run(|| {
+        let l = TcpListener::bind("0.0.0.0:80").unwrap();
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                let mut s = s;
+                let _ = s.write_all(b"web");
+            }
+        });
+    });
+    let target = SocketAddr::from((Ipv4Addr::LOCALHOST, PORT));
+    let rules = host.run(|| {
+        let rules = PortRules::new("bt-sockredir");
+        assert!(rules.redirect_host_connections());
+        let binding = Binding {
+            key: PortKey {
+                port: 80,
+                proto: Proto::Tcp,
+            },
+            host_ip: Ipv4Addr::UNSPECIFIED.into(),
+            host_port: PORT,
+        };
+        let t = Target {
+            container_ip: CTR,
+            container_ip6: None,
+            bridge: "bt-sr1".into(),
+        };
+        rules.set("c1", t, &[binding]).unwrap();
+        rules
+    });
+    let seen = host.run(move || tcp_visit(target)).unwrap();
+    assert_eq!(seen.greeting, "web");
+    assert_eq!(seen.local.ip(), std::net::IpAddr::V4(GW), "{seen:?}");
+    assert_eq!(seen.peer, target);
+
+    let rules = host.run(move || {
+        rules.remove("c1").unwrap();
+        rules
+    });
+    let refused = host.run(move || tcp_visit(target).map(|s| s.greeting));
+    assert!(refused.is_err(), "after removal: {refused:?}");
+    drop(rules);
 }

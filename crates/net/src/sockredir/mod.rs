@@ -35,7 +35,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use berth_sys::bpf;
 
-use crate::ports::Proto;
+use crate::ports::{Binding, Proto, Target};
 
 /// A published address the host's own sockets connect to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -216,6 +216,28 @@ impl SockRedirect {
         })
     }
 
+    /// [`Self::attach`], or `None` after logging (once per call) why not:
+    /// the daemon then keeps using DNAT for its own connections.
+    pub(crate) fn attach_or_explain() -> Option<Self> {
+        match Self::attach() {
+            Ok(r) => {
+                tracing::info!(
+                    cgroup = %r.cgroup.display(),
+                    "published ports: the host's own connections are redirected at the socket level"
+                );
+                Some(r)
+            }
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "published ports: the host's own connections go through nftables DNAT \
+                     (socket-level redirection unavailable)"
+                );
+                None
+            }
+        }
+    }
+
     /// The cgroup the programs are attached to.
     pub fn cgroup(&self) -> &Path {
         &self.cgroup
@@ -278,6 +300,49 @@ impl SockRedirect {
     }
 }
 
+/// The frontends of published ports: each IPv4 TCP or UDP binding, at
+/// `127.0.0.1` for a binding on every address (`0.0.0.0`) and at its own
+/// address otherwise, leads to the container's address and port. IPv6
+/// and SCTP bindings are left to nftables.
+pub fn frontends<'a>(
+    owners: impl IntoIterator<Item = (&'a Target, &'a [Binding])>,
+) -> BTreeMap<Frontend, SocketAddrV4> {
+    let mut out = BTreeMap::new();
+    for (t, bindings) in owners {
+        for b in bindings {
+            let std::net::IpAddr::V4(ip) = b.host_ip else {
+                continue;
+            };
+            if b.key.proto == Proto::Sctp {
+                continue;
+            }
+            let ip = if ip.is_unspecified() {
+                Ipv4Addr::LOCALHOST
+            } else {
+                ip
+            };
+            out.insert(
+                Frontend {
+                    addr: SocketAddrV4::new(ip, b.host_port),
+                    proto: b.key.proto,
+                },
+                SocketAddrV4::new(t.container_ip, b.key.port),
+            );
+        }
+    }
+    out
+}
+
+/// Syncs `r` with the published ports of `owners` (as [`crate::ports::PortRules`]
+/// keeps them); a failure is logged: the DNAT rules still carry the
+/// connections the map misses.
+pub(crate) fn sync_owners(r: &SockRedirect, owners: &BTreeMap<String, (Target, Vec<Binding>)>) {
+    let wanted = frontends(owners.values().map(|(t, b)| (t, b.as_slice())));
+    if let Err(e) = r.sync(&wanted) {
+        tracing::error!(error = %e, "published ports: cannot update the socket-level redirection");
+    }
+}
+
 /// The cookie of the calling thread's network namespace.
 fn netns_cookie() -> Result<u64, RedirectError> {
     let sock = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
@@ -336,6 +401,42 @@ fn unescape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::PortKey;
+
+    #[test]
+    fn frontends_of_bindings() {
+        let t = Target {
+            container_ip: Ipv4Addr::new(10, 1, 0, 5),
+            container_ip6: None,
+            bridge: "br".into(),
+        };
+        let b = |ip: &str, host_port: u16, port: u16, proto: Proto| Binding {
+            key: PortKey { port, proto },
+            host_ip: ip.parse().unwrap(),
+            host_port,
+        };
+        let bindings = [
+            b("0.0.0.0", 8080, 80, Proto::Tcp),
+            b("::", 8080, 80, Proto::Tcp),
+            b("127.0.0.1", 5353, 53, Proto::Udp),
+            b("192.0.2.7", 9000, 90, Proto::Tcp),
+            b("0.0.0.0", 7000, 70, Proto::Sctp),
+        ];
+        let got = frontends([(&t, &bindings[..])]);
+        let f = |ip: [u8; 4], port, proto| Frontend {
+            addr: SocketAddrV4::new(Ipv4Addr::from(ip), port),
+            proto,
+        };
+        let to = |port| SocketAddrV4::new(t.container_ip, port);
+        assert_eq!(
+            got,
+            BTreeMap::from([
+                (f([127, 0, 0, 1], 8080, Proto::Tcp), to(80)),
+                (f([127, 0, 0, 1], 5353, Proto::Udp), to(53)),
+                (f([192, 0, 2, 7], 9000, Proto::Tcp), to(90)),
+            ])
+        );
+    }
 
     #[test]
     fn finds_the_cgroup2_mount_of_a_hybrid_host() {
