@@ -15,45 +15,12 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use common::Daemon;
+use common::clients::{BERTH, Client, DOCKER, DOCKER20, fails, ok, text};
 
-/// The clients, by name (for messages) and runner.
-type Client = (&'static str, fn(&Daemon, &[&str]) -> Output);
-
-const BERTH: Client = ("berth", Daemon::berth);
-const DOCKER: Client = ("docker 28", Daemon::docker);
-const DOCKER20: Client = ("docker 20.10", Daemon::docker20);
 const CLIENTS: [Client; 2] = [BERTH, DOCKER];
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Runs `args` with `client`; stdout, asserting success.
-fn ok(d: &Daemon, (name, run): Client, args: &[&str]) -> String {
-    let out = run(d, args);
-    assert!(
-        out.status.success(),
-        "{name} {args:?}: {}{}\nberthd log:\n{}",
-        text(&out.stdout),
-        text(&out.stderr),
-        d.log()
-    );
-    text(&out.stdout)
-}
-
-/// Runs `args` with `client`, expecting failure: (exit code, stderr).
-fn fails(d: &Daemon, (name, run): Client, args: &[&str]) -> (i32, String) {
-    let out = run(d, args);
-    assert!(
-        !out.status.success(),
-        "{name} {args:?} succeeded: {}",
-        text(&out.stdout)
-    );
-    (out.status.code().unwrap_or(-1), text(&out.stderr))
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
