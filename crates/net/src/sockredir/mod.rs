@@ -171,7 +171,7 @@ impl SockRedirect {
         .map_err(RedirectError::Map)?;
         let dir = fs_err::File::open(cgroup).map_err(|e| RedirectError::OpenCgroup {
             path: cgroup.display().to_string(),
-            source: e.into(),
+            source: e,
         })?;
         let assemble = |e: asm::AsmError| RedirectError::Assemble(e.to_string());
         let redirect = programs::redirect(cookie, frontends.as_raw_fd(), sockets.as_raw_fd())
