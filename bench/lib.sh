@@ -20,3 +20,48 @@ stats() {
             printf "%.*f %.*f %d %d\n", d, v[m], d, v[p], ok, fail
         }'
 }
+
+# ratio A B -> "A/B" as "0.25x"; "n/a" when either is "fail" or empty, or B is 0.
+ratio() {
+    if [ "$1" = fail ] || [ "$2" = fail ] || [ -z "$1" ] || [ -z "$2" ]; then echo "n/a"; else awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2fx", a / b }'; fi
+}
+
+# report_header WHAT [DOCKERD_NOTE]: the report's first lines: a blank line,
+# "berth WHAT bench, <date>: <machine>", and the clients and versions (with
+# DOCKERD_NOTE, e.g. " (userland proxy on)", after dockerd's version). Uses
+# BERTH_CLIENT, DOCKER_CLI and docker_ from bench/engines.sh.
+report_header() {
+    echo
+    echo "berth $1 bench, $(date -u '+%Y-%m-%d %H:%M UTC'): kernel $(uname -r), $(nproc) cpus, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+    printf "clients: berth via %s; docker CLI %s -> dockerd %s%s; podman %s\n" \
+        "$( [ "$BERTH_CLIENT" = berth ] && echo "the berth CLI" || echo "the docker CLI")" \
+        "$("$DOCKER_CLI" version --format '{{.Client.Version}}' 2>/dev/null)" \
+        "$(docker_ version --format '{{.Server.Version}}' 2>/dev/null)" \
+        "${2:-}" \
+        "$(podman --version | awk '{ print $3 }')"
+}
+
+# ratio_table HEADING WIDTH KEY=LABEL...: a row per KEY, labelled LABEL in a
+# first column WIDTH wide headed HEADING: RESULT[KEY,berth|docker|podman]
+# ("fail" where missing) and the ratios berth/docker and berth/podman.
+ratio_table() {
+    local heading="$1" width="$2" pair key label b d p
+    shift 2
+    printf "%-${width}s %10s %10s %10s %14s %14s\n" "$heading" berth docker podman berth/docker berth/podman
+    for pair in "$@"; do
+        key="${pair%%=*}" label="${pair#*=}"
+        b="${RESULT[$key,berth]:-fail}" d="${RESULT[$key,docker]:-fail}" p="${RESULT[$key,podman]:-fail}"
+        printf "%-${width}s %10s %10s %10s %14s %14s\n" "$label" "$b" "$d" "$p" "$(ratio "$b" "$d")" "$(ratio "$b" "$p")"
+    done
+}
+
+# report_failures: a line per entry of FAILED ("FAILED STEP on ENGINE:
+# MESSAGE"); returns 1 if there was any.
+report_failures() {
+    local key status=0
+    for key in "${!FAILED[@]}"; do
+        echo "FAILED ${key/,/ on }: ${FAILED[$key]}"
+        status=1
+    done
+    return $status
+}

@@ -174,35 +174,9 @@ done
 
 # ------------------------------------------------------------------ report
 
-ratio() { # ratio A B -> A/B or n/a
-    if [ "$1" = fail ] || [ "$2" = fail ] || [ -z "$1" ] || [ -z "$2" ]; then echo "n/a"; else awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2fx", a / b }'; fi
-}
-
-echo
-echo "berth lifecycle bench, $(date -u '+%Y-%m-%d %H:%M UTC'): kernel $(uname -r), $(nproc) cpus, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-printf "clients: berth via %s; docker CLI %s -> dockerd %s; podman %s\n" \
-    "$( [ "$BERTH_CLIENT" = berth ] && echo "the berth CLI" || echo "the docker CLI")" \
-    "$("$DOCKER_CLI" version --format '{{.Client.Version}}' 2>/dev/null)" \
-    "$(docker_ version --format '{{.Server.Version}}' 2>/dev/null)" \
-    "$(podman --version | awk '{ print $3 }')"
+report_header lifecycle
 echo "N=$N TOTAL=$TOTAL REPS=$REPS; times in ms (single-command steps: median of REPS)"
-printf "%-22s %10s %10s %10s %14s %14s\n" step berth docker podman berth/docker berth/podman
-status=0
-for step in start ps_n exec ps_total stop rm; do
-    case "$step" in
-        start) label="start $N (parallel)" ;;
-        ps_n) label="ps -a ($N)" ;;
-        exec) label="exec true" ;;
-        ps_total) label="ps -a ($TOTAL)" ;;
-        stop) label="stop -t 0 ($N)" ;;
-        rm) label="rm ($N)" ;;
-    esac
-    b="${RESULT[$step,berth]:-fail}" d="${RESULT[$step,docker]:-fail}" p="${RESULT[$step,podman]:-fail}"
-    printf "%-22s %10s %10s %10s %14s %14s\n" "$label" "$b" "$d" "$p" "$(ratio "$b" "$d")" "$(ratio "$b" "$p")"
-done
+ratio_table step 22 "start=start $N (parallel)" "ps_n=ps -a ($N)" "exec=exec true" \
+    "ps_total=ps -a ($TOTAL)" "stop=stop -t 0 ($N)" "rm=rm ($N)"
 echo "(target: berth/docker <= 0.30x on every step)"
-for key in "${!FAILED[@]}"; do
-    echo "FAILED ${key/,/ on }: ${FAILED[$key]}"
-    status=1
-done
-exit $status
+report_failures

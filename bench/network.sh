@@ -242,31 +242,11 @@ fi
 
 # ------------------------------------------------------------------ report
 
-ratio() {
-    if [ "$1" = fail ] || [ "$2" = fail ] || [ -z "$1" ] || [ -z "$2" ]; then echo "n/a"; else awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2fx", a / b }'; fi
-}
-
-echo
-echo "berth network bench, $(date -u '+%Y-%m-%d %H:%M UTC'): kernel $(uname -r), $(nproc) cpus, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-printf "clients: berth via %s; docker CLI %s -> dockerd %s (userland proxy on); podman %s\n" \
-    "$( [ "$BERTH_CLIENT" = berth ] && echo "the berth CLI" || echo "the docker CLI")" \
-    "$("$DOCKER_CLI" version --format '{{.Client.Version}}' 2>/dev/null)" \
-    "$(docker_ version --format '{{.Server.Version}}' 2>/dev/null)" \
-    "$(podman --version | awk '{ print $3 }')"
+report_header network " (userland proxy on)"
 echo "DURATION=${DURATION}s SIZE_MB=$SIZE_MB CONNS=$CONNS FETCHES=$FETCHES REPS=$REPS"
-printf "%-26s %10s %10s %10s %14s %14s\n" measure berth docker podman berth/docker berth/podman
-for k in rps_pub rps_direct mbs_pub mbs_direct c2c setup; do
-    case "$k" in
-        rps_pub) label="req/s 127.0.0.1:port" ;;
-        rps_direct) label="req/s container addr" ;;
-        mbs_pub) label="MB/s 127.0.0.1:port" ;;
-        mbs_direct) label="MB/s container addr" ;;
-        c2c) label="MB/s container->container" ;;
-        setup) label="network setup ms" ;;
-    esac
-    b="${RESULT[$k,berth]:-fail}" d="${RESULT[$k,docker]:-fail}" p="${RESULT[$k,podman]:-fail}"
-    printf "%-26s %10s %10s %10s %14s %14s\n" "$label" "$b" "$d" "$p" "$(ratio "$b" "$d")" "$(ratio "$b" "$p")"
-done
+ratio_table measure 26 "rps_pub=req/s 127.0.0.1:port" "rps_direct=req/s container addr" \
+    "mbs_pub=MB/s 127.0.0.1:port" "mbs_direct=MB/s container addr" \
+    "c2c=MB/s container->container" "setup=network setup ms"
 printf "%-26s %10s\n" "MB/s bare veth pair" "$veth_mbs"
 echo
 for name in "${NAMES[@]}"; do
@@ -276,9 +256,4 @@ for name in "${NAMES[@]}"; do
         "$(ratio "${RESULT[c2c,$name]:-fail}" "$veth_mbs")"
 done
 echo "(targets: berth published/direct >= 0.98x; berth container->container/veth >= 0.95x; setup berth/docker <= 0.30x)"
-status=0
-for key in "${!FAILED[@]}"; do
-    echo "FAILED ${key/,/ on }: ${FAILED[$key]}"
-    status=1
-done
-exit $status
+report_failures

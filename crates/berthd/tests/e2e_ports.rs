@@ -16,41 +16,11 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 use common::Daemon;
-
-type Client = (&'static str, fn(&Daemon, &[&str]) -> Output);
-
-const BERTH: Client = ("berth", Daemon::berth);
-const DOCKER: Client = ("docker 28", Daemon::docker);
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn ok(d: &Daemon, (name, run): Client, args: &[&str]) -> String {
-    let out = run(d, args);
-    assert!(
-        out.status.success(),
-        "{name} {args:?}: {}{}\nberthd log:\n{}",
-        text(&out.stdout),
-        text(&out.stderr),
-        d.log()
-    );
-    text(&out.stdout)
-}
-
-fn fails(d: &Daemon, (name, run): Client, args: &[&str]) -> (i32, String) {
-    let out = run(d, args);
-    assert!(
-        !out.status.success(),
-        "{name} {args:?} succeeded: {}",
-        text(&out.stdout)
-    );
-    (out.status.code().unwrap_or(-1), text(&out.stderr))
-}
+use common::clients::{BERTH, DOCKER, fails, ok, text};
 
 fn inspect(d: &Daemon, name: &str, format: &str) -> String {
     ok(d, DOCKER, &["inspect", "--format", format, name])

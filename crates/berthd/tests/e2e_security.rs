@@ -13,46 +13,12 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use common::Daemon;
+use common::clients::{BERTH, Client, DOCKER, DOCKER20, fails, ok, text};
 
-/// The three clients, by name (for messages) and runner.
-type Client = (&'static str, fn(&Daemon, &[&str]) -> Output);
-
-const CLIENTS: [Client; 3] = [
-    ("berth", Daemon::berth),
-    ("docker 28", Daemon::docker),
-    ("docker 20.10", Daemon::docker20),
-];
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Runs `args` with `client`; stdout, asserting success.
-fn ok(d: &Daemon, (name, run): Client, args: &[&str]) -> String {
-    let out = run(d, args);
-    assert!(
-        out.status.success(),
-        "{name} {args:?}: {}{}\nberthd log:\n{}",
-        text(&out.stdout),
-        text(&out.stderr),
-        d.log()
-    );
-    text(&out.stdout)
-}
-
-/// Runs `args` with `client`, expecting failure: (exit code, stderr).
-fn fails(d: &Daemon, (name, run): Client, args: &[&str]) -> (i32, String) {
-    let out = run(d, args);
-    assert!(
-        !out.status.success(),
-        "{name} {args:?} succeeded: {}",
-        text(&out.stdout)
-    );
-    (out.status.code().unwrap_or(-1), text(&out.stderr))
-}
+const CLIENTS: [Client; 3] = [BERTH, DOCKER, DOCKER20];
 
 /// `run --rm <args> img sh -c <script>`: stdout.
 fn sh(d: &Daemon, client: Client, args: &[&str], script: &str) -> String {

@@ -352,10 +352,6 @@ fn ps_filter_inspect_and_mount_options() {
         let t = short(client);
         for (mount, want) in [
             (
-                format!("type=volume,src=sp-{t},dst=/d,volume-subpath=sub"),
-                "subpaths of volumes are not supported by berth",
-            ),
-            (
                 "type=image,src=img,dst=/i".to_owned(),
                 "image mounts are not supported by berth",
             ),

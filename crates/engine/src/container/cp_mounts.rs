@@ -18,7 +18,7 @@
 //! root, as dockerd does. tmpfs mounts are not shown (dockerd neither).
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
@@ -54,15 +54,19 @@ pub(crate) fn with_mounts<T>(
     points: &[MountPoint],
     f: impl FnOnce() -> Result<T, ContainerError>,
 ) -> Result<T, ContainerError> {
-    let mut points: Vec<&MountPoint> = points
+    let exec_dir = super::subpath::exec_dir_of_rootfs(rootfs);
+    // (mount point, what to bind: a subpath's private mount or the source)
+    let mut points: Vec<(&MountPoint, PathBuf)> = points
         .iter()
-        .filter(|p| matches!(p.kind, MountKind::Bind | MountKind::Volume))
+        .enumerate()
+        .filter(|(_, p)| matches!(p.kind, MountKind::Bind | MountKind::Volume))
+        .map(|(i, p)| (p, super::subpath::source(exec_dir, i, p)))
         .collect();
     if points.is_empty() {
         return f();
     }
     // Parents before what is mounted below them.
-    points.sort_by_key(|p| p.destination.split('/').filter(|c| !c.is_empty()).count());
+    points.sort_by_key(|(p, _)| p.destination.split('/').filter(|c| !c.is_empty()).count());
     let ns = Path::new("/proc/thread-self/ns/mnt");
     let home: OwnedFd = fs_err::File::open(ns)
         .map_err(|e| internal(format!("cannot open {}: {e}", ns.display())))?
@@ -80,11 +84,37 @@ pub(crate) fn with_mounts<T>(
     result
 }
 
+/// The container path `path` names once every symlink in it (the last
+/// one too) is followed inside `rootfs`, as dockerd's
+/// `filepath.EvalSymlinks` in the container's view: `/link/f` with
+/// `/link -> /ro` is `/ro/f`. Call it inside [`with_mounts`], so a
+/// symlink into or out of a volume or bind is seen as the container sees
+/// it. `None` when the path does not resolve (missing, a loop, or a
+/// place outside the root's mount tree).
+pub(crate) fn resolve(rootfs: &Path, path: &str) -> Option<String> {
+    let root = nix::fcntl::open(
+        rootfs,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let rel = clean(&format!("/{path}"));
+    let rel = rel.trim_start_matches('/');
+    let rel = if rel.is_empty() { "." } else { rel };
+    let fd = nix::fcntl::openat2(root.as_fd(), rel, in_root(OFlag::O_PATH)).ok()?;
+    // The kernel's name of what was opened, as this thread sees the mount
+    // tree (the copy's private namespace): `<rootfs>/<path in container>`.
+    let real = fs_err::read_link(format!("/proc/thread-self/fd/{}", fd.as_raw_fd())).ok()?;
+    let real_root = fs_err::read_link(format!("/proc/thread-self/fd/{}", root.as_raw_fd())).ok()?;
+    let inside = real.strip_prefix(&real_root).ok()?;
+    Some(clean(&format!("/{}", inside.to_string_lossy())))
+}
+
 fn internal(message: String) -> ContainerError {
     ContainerError::Internal { message }
 }
 
-fn mount_all(rootfs: &Path, points: &[&MountPoint]) -> Result<(), ContainerError> {
+fn mount_all(rootfs: &Path, points: &[(&MountPoint, PathBuf)]) -> Result<(), ContainerError> {
     let fail = |what: &str, e: Errno| internal(format!("{what}: {}", e.desc()));
     nix::mount::mount(
         None::<&str>,
@@ -100,10 +130,10 @@ fn mount_all(rootfs: &Path, points: &[&MountPoint]) -> Result<(), ContainerError
         Mode::empty(),
     )
     .map_err(|e| fail(&format!("open {}", rootfs.display()), e))?;
-    for p in points {
+    for (p, source) in points {
         // A bind source that is not there yet (made at start) has
         // nothing to show.
-        let Ok(meta) = fs_err::metadata(&p.source) else {
+        let Ok(meta) = fs_err::metadata(source) else {
             continue;
         };
         let target = resolve_or_create(&root, &p.destination, meta.is_dir()).map_err(|e| {
@@ -118,7 +148,7 @@ fn mount_all(rootfs: &Path, points: &[&MountPoint]) -> Result<(), ContainerError
             flags |= MsFlags::MS_REC;
         }
         nix::mount::mount(
-            Some(p.source.as_str()),
+            Some(source.as_path()),
             target_path.as_str(),
             None::<&str>,
             flags,

@@ -133,6 +133,7 @@ impl ContainerService<'_> {
         };
         if let Some(mounts) = last {
             users.remove(&key);
+            inner.unmount_volumes(&c.id);
             for _ in 0..mounts {
                 let _ = Mount::unmount(&rootfs);
             }
@@ -151,7 +152,11 @@ impl ContainerService<'_> {
         inner.changed.notify_all();
     }
 
-    /// Mounts a stopped container's snapshot on `rootfs`; how many mounts.
+    /// Mounts a stopped container's snapshot on `rootfs`, and its volumes
+    /// as a start does (dockerd's `setupMounts`: a tmpfs volume is a fresh
+    /// tmpfs, a bind-device volume shows its device directory, a subpath
+    /// its private mount); how many snapshot mounts. The volumes go with
+    /// `Inner::unmount_volumes`.
     fn mount_stopped(&self, c: &Container, rootfs: &Path) -> Result<usize> {
         fs_err::create_dir_all(rootfs).map_err(|e| super::store::io(rootfs, e))?;
         let mounts = self
@@ -166,6 +171,12 @@ impl ContainerService<'_> {
                 }
                 return Err(e.into());
             }
+        }
+        if let Err(e) = self.containers.inner.mount_volumes(c) {
+            for _ in 0..mounts.len() {
+                let _ = Mount::unmount(rootfs);
+            }
+            return Err(e);
         }
         Ok(mounts.len())
     }
@@ -241,22 +252,6 @@ impl ContainerService<'_> {
         r: &mut dyn Read,
         opts: PutArchiveOptions,
     ) -> Result<()> {
-        let c = self.containers.get(id_or_name)?;
-        // dockerd's checks: a read-only volume or bind refuses, a
-        // read-only root file system only outside volumes and binds.
-        match super::cp_mounts::mount_for(&c.mount_points, path) {
-            Some(m) if !m.rw => {
-                return Err(ContainerError::InvalidArgument {
-                    message: "mounted volume is marked read-only".to_owned(),
-                });
-            }
-            None if c.options.security.readonly_rootfs => {
-                return Err(ContainerError::InvalidArgument {
-                    message: "container rootfs is marked read-only".to_owned(),
-                });
-            }
-            _ => {}
-        }
         self.with_rootfs(id_or_name, |c, root| {
             super::cp_mounts::with_mounts(root, &c.mount_points, || {
                 // The destination is resolved in the root (a symlink to a
@@ -267,6 +262,25 @@ impl ContainerService<'_> {
                     return Err(ContainerError::InvalidArgument {
                         message: "extraction point is not a directory".to_owned(),
                     });
+                }
+                // dockerd's checks, on the path with its symlinks followed
+                // as the container sees them (`/link/d` with `/link -> /ro`
+                // is in `/ro`): a read-only volume or bind refuses, a
+                // read-only root file system only outside volumes and binds.
+                let resolved = super::cp_mounts::resolve(root, path)
+                    .unwrap_or_else(|| super::mounts::clean(&format!("/{path}")));
+                match super::cp_mounts::mount_for(&c.mount_points, &resolved) {
+                    Some(m) if !m.rw => {
+                        return Err(ContainerError::InvalidArgument {
+                            message: "mounted volume is marked read-only".to_owned(),
+                        });
+                    }
+                    None if c.options.security.readonly_rootfs => {
+                        return Err(ContainerError::InvalidArgument {
+                            message: "container rootfs is marked read-only".to_owned(),
+                        });
+                    }
+                    _ => {}
                 }
                 let chown = if opts.copy_uid_gid && !c.process.user.is_empty() {
                     Some(super::spec::resolve_user(root, &c.process.user)?)

@@ -53,6 +53,7 @@ mod spec;
 pub mod stats;
 mod store;
 mod streams;
+mod subpath;
 pub mod top;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};

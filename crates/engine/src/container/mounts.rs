@@ -393,9 +393,9 @@ fn validate(m: &MountRequest, bind_source_must_exist: bool) -> Result<(), String
                 if anonymous {
                     return Err(err("must not set Subpath when using anonymous volumes"));
                 }
-                return Err(err(
-                    "subpaths of volumes are not supported by berth; mount the whole volume",
-                ));
+                if !super::subpath::is_local(&v.subpath) {
+                    return Err(err("subpath must be a relative path within the volume"));
+                }
             }
             if m.read_only && anonymous {
                 return Err(err(
@@ -981,6 +981,7 @@ pub(crate) fn spec_mounts(
     value: &mut serde_json::Value,
     points: &[MountPoint],
     tmpfs_dests: &[String],
+    exec_dir: &Path,
 ) -> Result<(), ContainerError> {
     use serde_json::json;
     if points.is_empty() {
@@ -988,7 +989,7 @@ pub(crate) fn spec_mounts(
     }
     let mut user: Vec<serde_json::Value> = Vec::new();
     let mut root_propagation: Option<&str> = None;
-    for p in points {
+    for (index, p) in points.iter().enumerate() {
         let entry = match p.kind {
             MountKind::Tmpfs => {
                 let options = super::security::tmpfs_options(&p.tmpfs_data)?;
@@ -996,7 +997,7 @@ pub(crate) fn spec_mounts(
                     "options": options})
             }
             MountKind::Bind | MountKind::Volume => {
-                let source = p.source.clone();
+                let source = super::subpath::source(exec_dir, index, p);
                 let mut options = vec![if p.non_recursive { "bind" } else { "rbind" }];
                 if !p.rw {
                     options.push("ro");
@@ -1123,12 +1124,7 @@ impl super::Inner {
     /// mounts the container's volumes (recorded for [`Self::unmount_volumes`]).
     pub(super) fn mount_volumes(&self, c: &super::Container) -> Result<(), ContainerError> {
         prepare_binds(&c.mount_points)?;
-        let wanted: Vec<&MountPoint> = c
-            .mount_points
-            .iter()
-            .filter(|p| p.kind == MountKind::Volume)
-            .collect();
-        if wanted.is_empty() {
+        if !c.mount_points.iter().any(|p| p.kind == MountKind::Volume) {
             return Ok(());
         }
         let Some(backend) = self.volume_backend() else {
@@ -1136,16 +1132,31 @@ impl super::Inner {
                 message: "volumes are not available in this engine".into(),
             });
         };
+        let exec_dir = self.exec_dir(&c.id);
+        // Left over by a daemon that stopped before unmounting them.
+        super::subpath::unmount_all(&exec_dir);
         let mut done: Vec<String> = Vec::new();
-        for p in wanted {
-            match backend.mount(p, &c.id) {
-                Ok(_) => done.push(p.name.clone()),
-                Err(e) => {
-                    for name in &done {
-                        backend.unmount(name, &c.id);
-                    }
-                    return Err(e);
+        for (index, p) in c.mount_points.iter().enumerate() {
+            if p.kind != MountKind::Volume {
+                continue;
+            }
+            let mounted = backend.mount(p, &c.id).and_then(|path| {
+                done.push(p.name.clone());
+                match super::subpath::of(p) {
+                    Some(sub) => super::subpath::mount(
+                        &path,
+                        sub,
+                        &super::subpath::source(&exec_dir, index, p),
+                    ),
+                    None => Ok(()),
                 }
+            });
+            if let Err(e) = mounted {
+                super::subpath::unmount_all(&exec_dir);
+                for name in &done {
+                    backend.unmount(name, &c.id);
+                }
+                return Err(e);
             }
         }
         super::lock(&self.mounted_volumes).insert(c.id.clone(), done);
@@ -1163,6 +1174,7 @@ impl super::Inner {
 
     /// Unmounts what [`Self::mount_volumes`] mounted for `id` (once).
     pub(super) fn unmount_volumes(&self, id: &str) {
+        super::subpath::unmount_all(&self.exec_dir(id));
         let names = super::lock(&self.mounted_volumes).remove(id);
         if let (Some(names), Some(backend)) = (names, self.volume_backend()) {
             for name in names {
@@ -1181,7 +1193,9 @@ impl super::Inner {
     ) -> Result<(), ContainerError> {
         let wanted: Vec<&MountPoint> = points
             .iter()
+            // A subpath is the user's data: nothing is copied into it.
             .filter(|p| p.kind == MountKind::Volume && p.copy_data)
+            .filter(|p| super::subpath::of(p).is_none())
             .collect();
         let Some(backend) = self.volume_backend() else {
             return Ok(());
@@ -1790,7 +1804,7 @@ mod tests {
         )
         .unwrap();
         let points: Vec<MountPoint> = p.into_iter().map(|p| p.point).collect();
-        spec_mounts(&mut v, &points, &["/run".into()]).unwrap();
+        spec_mounts(&mut v, &points, &["/run".into()], Path::new("/x")).unwrap();
         let dests: Vec<&str> = v["mounts"]
             .as_array()
             .unwrap()

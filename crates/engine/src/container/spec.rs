@@ -108,7 +108,7 @@ pub(crate) fn build(c: &Container, ctx: &SpecContext<'_>) -> Result<Spec, Contai
             "seccomp": seccomp,
         },
     });
-    c.options.resources.apply_to_spec(&mut value);
+    c.options.resources.apply_to_spec(&mut value)?;
     // The client's terminal size from the start (docker's
     // `HostConfig.ConsoleSize`), so a program that looks at once does not
     // see 0x0 before the first resize arrives.
@@ -124,7 +124,12 @@ pub(crate) fn build(c: &Container, ctx: &SpecContext<'_>) -> Result<Spec, Contai
         uid,
     )?;
     let tmpfs_dests: Vec<String> = c.options.security.tmpfs.keys().cloned().collect();
-    super::mounts::spec_mounts(&mut value, &c.mount_points, &tmpfs_dests)?;
+    super::mounts::spec_mounts(
+        &mut value,
+        &c.mount_points,
+        &tmpfs_dests,
+        super::subpath::exec_dir_of_rootfs(ctx.rootfs),
+    )?;
     if let Some(init) = &ctx.init {
         super::init::apply(&mut value, init);
     }

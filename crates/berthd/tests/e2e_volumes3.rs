@@ -1,0 +1,573 @@
+//! Volumes, the last gaps, through `berth` and the real docker 28 CLI:
+//! `docker cp`'s read-only check follows symlinks as the container sees
+//! them (`/link/d` with `/link -> /ro` is refused, a symlink out of a
+//! read-only mount into a writable one is allowed); `docker cp` of a
+//! stopped container reaches what a local volume mounts (a bind-device
+//! volume's device directory, a fresh tmpfs for a tmpfs volume); and
+//! `--mount type=volume,...,volume-subpath=SUB` mounts a part of a volume,
+//! never anything outside it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::{BERTH, DOCKER_28, Daemon};
+
+const CLIENTS: [&str; 2] = [BERTH, DOCKER_28];
+
+fn run(d: &Daemon, client: &str, args: &[&str]) -> Output {
+    d.client_command(client, args).output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+#[track_caller]
+fn ok(d: &Daemon, client: &str, args: &[&str]) -> String {
+    let o = run(d, client, args);
+    assert!(
+        o.status.success(),
+        "{client} {args:?}: {}{}\nberthd log (tail):\n{}",
+        text(&o.stdout),
+        text(&o.stderr),
+        tail(&d.log())
+    );
+    text(&o.stdout)
+}
+
+/// Fails with exit status `code`; its stderr.
+#[track_caller]
+fn fails(d: &Daemon, client: &str, args: &[&str], code: i32) -> String {
+    let o = run(d, client, args);
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "{client} {args:?}: {}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    text(&o.stderr)
+}
+
+fn call(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn short(client: &str) -> &'static str {
+    if client == BERTH { "b" } else { "d" }
+}
+
+/// Mount points in the test's mount table at or under `dir`.
+fn mounts_under(dir: &Path) -> Vec<String> {
+    let info = fs_err::read_to_string("/proc/self/mountinfo").unwrap();
+    let mut v: Vec<String> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|m| m.replace("\\040", " "))
+        .filter(|m| Path::new(m).starts_with(dir))
+        .collect();
+    v.sort();
+    v
+}
+
+fn data_dir(d: &Daemon, volume: &str) -> PathBuf {
+    d.data_root().join("volumes").join(volume).join("_data")
+}
+
+/// A busybox image `img` with every applet.
+fn image(d: &Daemon) {
+    let root = d.dir.path().join("img");
+    for dir in ["bin", "etc", "tmp"] {
+        fs_err::create_dir_all(root.join(dir)).unwrap();
+    }
+    fs_err::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+    assert!(list.status.success(), "busybox --list failed");
+    for applet in text(&list.stdout).lines() {
+        if applet != "busybox" {
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+        }
+    }
+    fs_err::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    let tar = d.dir.path().join("img.tar");
+    common::tar_dir(&root, &tar);
+    d.ok(&["import", s(&tar), "img"]);
+}
+
+/// `client cp - container:dest` with the tar `tar` on its standard input.
+#[track_caller]
+fn cp_tar_in(d: &Daemon, client: &str, tar: &Path, dest: &str) {
+    let o = d
+        .client_command(client, &["cp", "-", dest])
+        .stdin(Stdio::from(fs_err::File::open(tar).unwrap().into_parts().0))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{client} cp - {dest}: {}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn cp_read_only_check_follows_symlinks_in_the_container() {
+    let d = Daemon::start();
+    image(&d);
+    let work = d.dir.path().join("work");
+    fs_err::create_dir_all(&work).unwrap();
+    let upload = work.join("upload.txt");
+    fs_err::write(&upload, b"uploaded\n").unwrap();
+    // `/link -> /ro`, to put into the containers' root file systems.
+    let links = work.join("links");
+    fs_err::create_dir_all(&links).unwrap();
+    std::os::unix::fs::symlink("/ro", links.join("link")).unwrap();
+    let link_tar = work.join("link.tar");
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(&links)
+        .args(["-cf", s(&link_tar), "link"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for client in CLIENTS {
+        for running in [false, true] {
+            let t = format!("{}{}", short(client), if running { "r" } else { "s" });
+            let (c, vol) = (format!("ro-{t}"), format!("rw-{t}"));
+            // The read-only bind: `sub/`, and `out -> /rw` (a symlink out
+            // of it into the writable volume).
+            let ro = work.join(format!("ro-{t}"));
+            fs_err::create_dir_all(ro.join("sub")).unwrap();
+            std::os::unix::fs::symlink("/rw", ro.join("out")).unwrap();
+            let ro_spec = format!("{}:/ro:ro", s(&ro));
+            let rw_spec = format!("{vol}:/rw");
+            ok(
+                &d,
+                client,
+                &[
+                    "create",
+                    "--network",
+                    "none",
+                    "--name",
+                    &c,
+                    "-v",
+                    &ro_spec,
+                    "-v",
+                    &rw_spec,
+                    "img",
+                    "sleep",
+                    "1000",
+                ],
+            );
+            fs_err::create_dir_all(data_dir(&d, &vol).join("inner")).unwrap();
+            cp_tar_in(&d, client, &link_tar, &format!("{c}:/"));
+            if running {
+                ok(&d, client, &["start", &c]);
+            }
+
+            // Through `/link` into the read-only bind: refused, as dockerd.
+            let err = fails(
+                &d,
+                client,
+                &["cp", s(&upload), &format!("{c}:/link/sub/")],
+                1,
+            );
+            assert!(
+                err.contains("mounted volume is marked read-only"),
+                "{client} {t}: {err}"
+            );
+            assert!(!ro.join("sub/upload.txt").exists(), "{client} {t}");
+
+            // Out of the read-only bind into the volume: allowed.
+            ok(
+                &d,
+                client,
+                &["cp", s(&upload), &format!("{c}:/ro/out/inner/")],
+            );
+            assert_eq!(
+                fs_err::read_to_string(data_dir(&d, &vol).join("inner/upload.txt")).unwrap(),
+                "uploaded\n",
+                "{client} {t}"
+            );
+            // And the plain cases stay as they were.
+            let err = fails(&d, client, &["cp", s(&upload), &format!("{c}:/ro/sub/")], 1);
+            assert!(
+                err.contains("mounted volume is marked read-only"),
+                "{client} {t}: {err}"
+            );
+            ok(&d, client, &["cp", s(&upload), &format!("{c}:/rw/")]);
+            assert!(
+                data_dir(&d, &vol).join("upload.txt").exists(),
+                "{client} {t}"
+            );
+
+            ok(&d, client, &["rm", "-f", &c]);
+            ok(&d, client, &["volume", "rm", &vol]);
+        }
+    }
+}
+
+#[test]
+fn cp_of_a_stopped_container_reaches_what_local_volumes_mount() {
+    let d = Daemon::start();
+    image(&d);
+    let work = d.dir.path().join("work");
+    fs_err::create_dir_all(&work).unwrap();
+    let upload = work.join("upload.txt");
+    fs_err::write(&upload, b"uploaded\n").unwrap();
+    let volumes_dir = d.data_root().join("volumes");
+    for client in CLIENTS {
+        let t = short(client);
+        // A bind-device volume: cp reads and writes its device directory.
+        let device = work.join(format!("device-{t}"));
+        fs_err::create_dir_all(&device).unwrap();
+        fs_err::write(device.join("seed"), b"from the device\n").unwrap();
+        let bv = format!("bv-{t}");
+        let device_opt = format!("device={}", s(&device));
+        ok(
+            &d,
+            client,
+            &[
+                "volume",
+                "create",
+                "-o",
+                "type=none",
+                "-o",
+                "o=bind",
+                "-o",
+                &device_opt,
+                &bv,
+            ],
+        );
+        let tv = format!("tv-{t}");
+        ok(
+            &d,
+            client,
+            &[
+                "volume",
+                "create",
+                "-o",
+                "type=tmpfs",
+                "-o",
+                "device=tmpfs",
+                "-o",
+                "o=size=1m",
+                &tv,
+            ],
+        );
+        let c = format!("dev-{t}");
+        let (b_spec, t_spec) = (format!("{bv}:/b"), format!("{tv}:/t"));
+        ok(
+            &d,
+            client,
+            &[
+                "create",
+                "--network",
+                "none",
+                "--name",
+                &c,
+                "-v",
+                &b_spec,
+                "-v",
+                &t_spec,
+                "img",
+                "true",
+            ],
+        );
+        let before = mounts_under(&volumes_dir);
+        assert!(before.is_empty(), "{client}: {before:?}");
+
+        let out = work.join(format!("seed-{t}"));
+        ok(&d, client, &["cp", &format!("{c}:/b/seed"), s(&out)]);
+        assert_eq!(
+            fs_err::read_to_string(&out).unwrap(),
+            "from the device\n",
+            "{client}"
+        );
+        ok(&d, client, &["cp", s(&upload), &format!("{c}:/b/")]);
+        assert_eq!(
+            fs_err::read_to_string(device.join("upload.txt")).unwrap(),
+            "uploaded\n",
+            "{client}: cp into a stopped container's bind-device volume missed the device"
+        );
+        assert!(
+            !data_dir(&d, &bv).join("upload.txt").exists(),
+            "{client}: cp wrote under the volume's _data"
+        );
+
+        // A tmpfs volume: a fresh tmpfs for the copy, gone after it.
+        ok(&d, client, &["cp", s(&upload), &format!("{c}:/t/")]);
+        assert!(
+            !data_dir(&d, &tv).join("upload.txt").exists(),
+            "{client}: cp into a tmpfs volume wrote to the disk"
+        );
+        let err = fails(
+            &d,
+            client,
+            &["cp", &format!("{c}:/t/upload.txt"), s(&work.join("x"))],
+            1,
+        );
+        assert!(
+            err.contains(&format!(
+                "Could not find the file /t/upload.txt in container {c}"
+            )),
+            "{client}: {err}"
+        );
+        assert_eq!(
+            mounts_under(&volumes_dir),
+            before,
+            "{client}: cp left mounts"
+        );
+
+        // Started, the container sees the device's data too.
+        ok(&d, client, &["rm", &c]);
+        let out = ok(
+            &d,
+            client,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "-v",
+                &b_spec,
+                "img",
+                "cat",
+                "/b/upload.txt",
+            ],
+        );
+        assert_eq!(out, "uploaded\n", "{client}");
+        ok(&d, client, &["volume", "rm", &bv, &tv]);
+    }
+    assert!(mounts_under(&volumes_dir).is_empty());
+}
+
+#[test]
+fn volume_subpath_mounts_a_part_of_the_volume_and_nothing_outside() {
+    let d = Daemon::start();
+    image(&d);
+    let work = d.dir.path().join("work");
+    fs_err::create_dir_all(&work).unwrap();
+    let upload = work.join("upload.txt");
+    fs_err::write(&upload, b"uploaded\n").unwrap();
+    let subpaths = |d: &Daemon| -> Vec<String> {
+        mounts_under(&d.exec_root())
+            .into_iter()
+            .filter(|m| m.contains("/subpaths"))
+            .collect()
+    };
+    for client in CLIENTS {
+        let t = short(client);
+        let vol = format!("sv-{t}");
+        ok(&d, client, &["volume", "create", &vol]);
+        let data = data_dir(&d, &vol);
+        fs_err::create_dir_all(data.join("sub")).unwrap();
+        fs_err::write(data.join("sub/f"), b"in sub\n").unwrap();
+        fs_err::write(data.join("top"), b"at the top\n").unwrap();
+        fs_err::create_dir_all(data.join("links")).unwrap();
+        // Inside the volume: fine. Out of it: refused.
+        std::os::unix::fs::symlink("../sub", data.join("links/inside")).unwrap();
+        std::os::unix::fs::symlink("/", data.join("links/root")).unwrap();
+        std::os::unix::fs::symlink("../../../../../../..", data.join("links/up")).unwrap();
+        let mount =
+            |sub: &str, dst: &str| format!("type=volume,src={vol},dst={dst},volume-subpath={sub}");
+        let run_args = |m: &str, cmd: &[&'static str]| -> Vec<String> {
+            let mut v: Vec<String> = ["run", "--rm", "--network", "none", "--mount", m, "img"]
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect();
+            v.extend(cmd.iter().map(|s| (*s).to_owned()));
+            v
+        };
+
+        // The sub-directory, and only it.
+        let out = ok(
+            &d,
+            client,
+            &call(&run_args(&mount("sub", "/m"), &["ls", "/m"])),
+        );
+        assert_eq!(out, "f\n", "{client}");
+        let out = ok(
+            &d,
+            client,
+            &call(&run_args(
+                &mount("sub", "/m"),
+                &["sh", "-c", "cat /m/f; echo new > /m/g"],
+            )),
+        );
+        assert_eq!(out, "in sub\n", "{client}");
+        assert_eq!(fs_err::read_to_string(data.join("sub/g")).unwrap(), "new\n");
+        // A file, and a symlink that stays in the volume.
+        let out = ok(
+            &d,
+            client,
+            &call(&run_args(&mount("sub/f", "/f"), &["cat", "/f"])),
+        );
+        assert_eq!(out, "in sub\n", "{client}");
+        let out = ok(
+            &d,
+            client,
+            &call(&run_args(&mount("links/inside", "/m"), &["cat", "/m/f"])),
+        );
+        assert_eq!(out, "in sub\n", "{client}");
+        // Read-only.
+        let ro = format!("{},readonly", mount("sub", "/m"));
+        let o = run(
+            &d,
+            client,
+            &call(&run_args(&ro, &["sh", "-c", "echo x > /m/h"])),
+        );
+        assert!(
+            !o.status.success(),
+            "{client}: wrote to a read-only subpath"
+        );
+        assert!(!data.join("sub/h").exists(), "{client}");
+
+        // Symlinks out of the volume: dockerd's error at start.
+        for sub in ["links/root", "links/up", "links/up/etc"] {
+            let name = format!("esc-{t}");
+            let m = mount(sub, "/m");
+            let err = fails(
+                &d,
+                client,
+                &[
+                    "run",
+                    "--name",
+                    &name,
+                    "--network",
+                    "none",
+                    "--mount",
+                    &m,
+                    "img",
+                    "ls",
+                    "/m",
+                ],
+                125,
+            );
+            let want = format!(
+                "path concatenation escapes the base directory, base: {}, subpath: {sub}",
+                s(&data)
+            );
+            assert!(err.contains(&want), "{client} {sub}: {err}");
+            ok(&d, client, &["rm", "-f", &name]);
+        }
+        // Missing: dockerd's error at start (127: the docker CLI's code
+        // for a start error that says "no such file or directory").
+        let name = format!("miss-{t}");
+        let m = mount("nope/deeper", "/m");
+        let err = fails(
+            &d,
+            client,
+            &[
+                "run",
+                "--name",
+                &name,
+                "--network",
+                "none",
+                "--mount",
+                &m,
+                "img",
+                "true",
+            ],
+            127,
+        );
+        let want = format!(
+            "cannot access path {0}/nope/deeper: lstat {0}/nope: no such file or directory",
+            s(&data)
+        );
+        assert!(err.contains(&want), "{client}: {err}");
+        ok(&d, client, &["rm", "-f", &name]);
+
+        // Refused at create, nothing made.
+        for (m, want) in [
+            (
+                mount("../x", "/m"),
+                "invalid mount config for type \"volume\": subpath must be a relative path within the volume",
+            ),
+            (
+                mount("/abs", "/m"),
+                "invalid mount config for type \"volume\": subpath must be a relative path within the volume",
+            ),
+            (
+                mount("a/../../x", "/m"),
+                "invalid mount config for type \"volume\": subpath must be a relative path within the volume",
+            ),
+            (
+                "type=volume,dst=/m,volume-subpath=x".to_owned(),
+                "invalid mount config for type \"volume\": must not set Subpath when using anonymous volumes",
+            ),
+        ] {
+            let err = fails(
+                &d,
+                client,
+                &[
+                    "create",
+                    "--name",
+                    &format!("bad-{t}"),
+                    "--mount",
+                    &m,
+                    "img",
+                    "true",
+                ],
+                1,
+            );
+            assert!(err.contains(want), "{client} {m}: {err}");
+            assert!(
+                !ok(&d, client, &["ps", "-a", "--format", "{{.Names}}"]).contains("bad-"),
+                "{client} {m}: a container was left"
+            );
+        }
+
+        // docker cp through a subpath mount, stopped and running.
+        let c = format!("cpsub-{t}");
+        let m = mount("sub", "/m");
+        ok(
+            &d,
+            client,
+            &[
+                "create",
+                "--network",
+                "none",
+                "--name",
+                &c,
+                "--mount",
+                &m,
+                "img",
+                "sleep",
+                "1000",
+            ],
+        );
+        ok(&d, client, &["cp", s(&upload), &format!("{c}:/m/")]);
+        assert!(
+            data.join("sub/upload.txt").exists(),
+            "{client}: stopped cp missed the subpath"
+        );
+        assert!(!data.join("upload.txt").exists(), "{client}");
+        assert!(subpaths(&d).is_empty(), "{client}: {:?}", subpaths(&d));
+        ok(&d, client, &["start", &c]);
+        assert_eq!(subpaths(&d).len(), 1, "{client}");
+        let out = work.join(format!("back-{t}"));
+        ok(&d, client, &["cp", &format!("{c}:/m/f"), s(&out)]);
+        assert_eq!(
+            fs_err::read_to_string(&out).unwrap(),
+            "in sub\n",
+            "{client}"
+        );
+        ok(&d, client, &["rm", "-f", &c]);
+        assert!(subpaths(&d).is_empty(), "{client}: {:?}", subpaths(&d));
+        ok(&d, client, &["volume", "rm", &vol]);
+    }
+}
