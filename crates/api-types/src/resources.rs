@@ -48,7 +48,45 @@ pub struct Resources {
     /// 10-1000; 0 = not set.
     #[serde(deserialize_with = "zero_if_null")]
     pub blkio_weight: u16,
+    /// Per-device weights (`--blkio-weight-device /dev/sda:200`).
+    pub blkio_weight_device: Option<Vec<WeightDevice>>,
+    /// Bytes per second read from a device (`--device-read-bps`).
+    pub blkio_device_read_bps: Option<Vec<ThrottleDevice>>,
+    /// Bytes per second written to a device (`--device-write-bps`).
+    pub blkio_device_write_bps: Option<Vec<ThrottleDevice>>,
+    /// Reads per second from a device (`--device-read-iops`).
+    #[serde(rename = "BlkioDeviceReadIOps")]
+    pub blkio_device_read_iops: Option<Vec<ThrottleDevice>>,
+    /// Writes per second to a device (`--device-write-iops`).
+    #[serde(rename = "BlkioDeviceWriteIOps")]
+    pub blkio_device_write_iops: Option<Vec<ThrottleDevice>>,
+    /// Real-time scheduler period in microseconds (`--cpu-rt-period`).
+    #[serde(deserialize_with = "zero_if_null")]
+    pub cpu_realtime_period: i64,
+    /// Real-time scheduler runtime in microseconds (`--cpu-rt-runtime`).
+    #[serde(deserialize_with = "zero_if_null")]
+    pub cpu_realtime_runtime: i64,
     pub ulimits: Option<Vec<Ulimit>>,
+}
+
+/// One per-device weight (`{"Path": "/dev/sda", "Weight": 200}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct WeightDevice {
+    #[serde(deserialize_with = "zero_if_null")]
+    pub path: String,
+    #[serde(deserialize_with = "zero_if_null")]
+    pub weight: u16,
+}
+
+/// One per-device rate (`{"Path": "/dev/sda", "Rate": 1048576}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ThrottleDevice {
+    #[serde(deserialize_with = "zero_if_null")]
+    pub path: String,
+    #[serde(deserialize_with = "zero_if_null")]
+    pub rate: u64,
 }
 
 /// One `--ulimit` (`nofile=1024:2048`).

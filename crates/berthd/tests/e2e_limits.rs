@@ -743,3 +743,215 @@ fn every_limit_flag_reaches_the_cgroup_and_inspect() {
     );
     berth_ok(&d, &["rm", "-f", "lim"]);
 }
+
+/// The whole disk that holds `/` as (`/dev/NAME`, `MAJ:MIN`), from sysfs: the
+/// device numbers of the filesystem, and the parent when they name a
+/// partition (block throttles apply to whole disks).
+fn root_disk() -> (String, String) {
+    use std::os::unix::fs::MetadataExt;
+    let dev = fs_err::metadata("/").unwrap().dev();
+    let (major, minor) = (nix::sys::stat::major(dev), nix::sys::stat::minor(dev));
+    let mut sys = fs_err::canonicalize(format!("/sys/dev/block/{major}:{minor}")).unwrap();
+    if sys.join("partition").exists() {
+        sys = sys.parent().unwrap().to_path_buf();
+    }
+    let numbers = fs_err::read_to_string(sys.join("dev")).unwrap();
+    let name = sys.file_name().unwrap().to_string_lossy().into_owned();
+    (format!("/dev/{name}"), numbers.trim().to_owned())
+}
+
+#[test]
+fn device_throttles_and_realtime_values_reach_the_cgroup_and_inspect() {
+    let d = Daemon::start();
+    import_busybox(&d);
+    let (disk, numbers) = root_disk();
+    for client in ["berth", "docker"] {
+        let name = format!("io-{client}");
+        let read_bps = format!("{disk}:1mb");
+        let write_bps = format!("{disk}:2097152");
+        let read_iops = format!("{disk}:300");
+        let write_iops = format!("{disk}:100");
+        let args = [
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--device-read-bps",
+            &read_bps,
+            "--device-write-bps",
+            &write_bps,
+            "--device-read-iops",
+            &read_iops,
+            "--device-write-iops",
+            &write_iops,
+            "--cpu-rt-period",
+            "500000",
+            "busybox",
+            "sleep",
+            "300",
+        ];
+        let out = if client == "berth" {
+            d.berth(&args)
+        } else {
+            d.docker(&args)
+        };
+        assert!(out.status.success(), "{}", show(client, &out, &d));
+        let id = full_id(&d, &name);
+        let r = |f: &str| read_cgroup(&d, "blkio", &id, f);
+        assert_eq!(
+            r("blkio.throttle.read_bps_device"),
+            format!("{numbers} 1048576")
+        );
+        assert_eq!(
+            r("blkio.throttle.write_bps_device"),
+            format!("{numbers} 2097152")
+        );
+        assert_eq!(
+            r("blkio.throttle.read_iops_device"),
+            format!("{numbers} 300")
+        );
+        assert_eq!(
+            r("blkio.throttle.write_iops_device"),
+            format!("{numbers} 100")
+        );
+        assert_eq!(read_cgroup(&d, "cpu", &id, "cpu.rt_period_us"), "500000");
+        assert_eq!(
+            d.ok(&[
+                "inspect",
+                "-f",
+                "{{json .HostConfig.BlkioDeviceReadBps}} {{json .HostConfig.BlkioDeviceWriteIOps}} {{.HostConfig.CpuRealtimePeriod}} {{.HostConfig.CpuRealtimeRuntime}}",
+                &name,
+            ])
+            .trim(),
+            format!(
+                "[{{\"Path\":\"{disk}\",\"Rate\":1048576}}] [{{\"Path\":\"{disk}\",\"Rate\":100}}] 500000 0"
+            )
+        );
+        // A weight per device needs the CFQ or BFQ scheduler: without one,
+        // dockerd's warning, and the container runs without it.
+        let weight = format!("{disk}:200");
+        let wname = format!("w-{client}");
+        let wargs = [
+            "run",
+            "-d",
+            "--name",
+            &wname,
+            "--blkio-weight-device",
+            &weight,
+            "busybox",
+            "sleep",
+            "300",
+        ];
+        let out = if client == "berth" {
+            d.berth(&wargs)
+        } else {
+            d.docker(&wargs)
+        };
+        assert!(out.status.success(), "{}", show(client, &out, &d));
+        let has_weight_device = ["blkio.weight_device", "blkio.bfq.weight_device"]
+            .iter()
+            .any(|f| {
+                std::path::Path::new("/sys/fs/cgroup/blkio")
+                    .join(f)
+                    .exists()
+            });
+        let shown = d.ok(&[
+            "inspect",
+            "-f",
+            "{{json .HostConfig.BlkioWeightDevice}}",
+            &wname,
+        ]);
+        if has_weight_device {
+            assert_eq!(
+                shown.trim(),
+                format!("[{{\"Path\":\"{disk}\",\"Weight\":200}}]")
+            );
+        } else {
+            assert_eq!(shown.trim(), "[]");
+            assert!(
+                text(&out.stderr).contains("Weight-device discarded"),
+                "{}",
+                show(client, &out, &d)
+            );
+        }
+        berth_ok(&d, &["rm", "-f", &name, &wname]);
+    }
+    // Bad values: the docker CLI's and dockerd's messages, and nothing
+    // created.
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--device-read-bps", "sda:1mb"],
+            "bad format for device path: sda:1mb",
+        ),
+        (&["--device-write-iops", "/dev/sda"], "bad format: /dev/sda"),
+        (
+            &["--device-read-iops", "/dev/sda:fast"],
+            "invalid rate for device: /dev/sda:fast",
+        ),
+        (
+            &["--blkio-weight-device", "/dev/sda:5"],
+            "invalid weight for device: /dev/sda:5",
+        ),
+        (
+            &["--cpu-rt-period", "1000", "--cpu-rt-runtime", "2000"],
+            "cpu-rt-runtime cannot be higher than cpu-rt-period",
+        ),
+    ];
+    for (flags, message) in cases {
+        for client in ["berth", "docker"] {
+            let mut args = vec!["run", "--rm"];
+            args.extend(flags.iter().copied());
+            args.extend(["busybox", "true"]);
+            let out = if client == "berth" {
+                d.berth(&args)
+            } else {
+                d.docker(&args)
+            };
+            assert_eq!(
+                out.status.code(),
+                Some(125),
+                "{}",
+                show(&format!("{client} {args:?}"), &out, &d)
+            );
+            assert!(
+                text(&out.stderr).contains(message),
+                "{}",
+                show(&format!("{client} {args:?}: want {message:?}"), &out, &d)
+            );
+        }
+    }
+    assert_eq!(
+        d.ok(&["ps", "-aq"]).trim(),
+        "",
+        "a refused create left a container"
+    );
+    // A device that is not there: berth builds the container's runtime
+    // config at create, so the create fails with dockerd's start-time
+    // reason (`stat ...`), and nothing is left.
+    let gone = "/dev/berth-no-such-disk:1mb";
+    let out = d.berth(&[
+        "create",
+        "--name",
+        "gone",
+        "--device-read-bps",
+        gone,
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        show("create gone", &out, &d)
+    );
+    assert!(
+        text(&out.stderr).contains("stat /dev/berth-no-such-disk: no such file or directory"),
+        "{}",
+        show("create gone", &out, &d)
+    );
+    assert_eq!(
+        d.ok(&["ps", "-aq"]).trim(),
+        "",
+        "a refused create left a container"
+    );
+}

@@ -548,20 +548,44 @@ impl Netlink {
     /// a running container whose gateway endpoint changes (`network
     /// connect`/`disconnect`).
     pub fn set_default_route(&mut self, gateway: Ipv4Addr) -> Result<(), LinkError> {
+        self.replace_default_route(
+            AddressFamily::Inet,
+            RouteAddress::Inet(gateway),
+            format!("set the default route via {gateway}"),
+        )
+    }
+
+    /// [`Netlink::set_default_route`] for IPv6: `gateway` becomes the IPv6
+    /// default route.
+    pub fn set_default_route6(&mut self, gateway: Ipv6Addr) -> Result<(), LinkError> {
+        self.replace_default_route(
+            AddressFamily::Inet6,
+            RouteAddress::Inet6(gateway),
+            format!("set the IPv6 default route via {gateway}"),
+        )
+    }
+
+    /// Adds a default route of `family` via `gateway`, in place of the one
+    /// there is (same table and metric), if any.
+    fn replace_default_route(
+        &mut self,
+        family: AddressFamily,
+        gateway: RouteAddress,
+        what: String,
+    ) -> Result<(), LinkError> {
         let mut msg = RouteMessage::default();
-        msg.header.address_family = AddressFamily::Inet;
+        msg.header.address_family = family;
         msg.header.table = RouteHeader::RT_TABLE_MAIN;
         msg.header.protocol = RouteProtocol::Boot;
         msg.header.scope = RouteScope::Universe;
         msg.header.kind = RouteType::Unicast;
-        msg.attributes
-            .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
+        msg.attributes.push(RouteAttribute::Gateway(gateway));
         self.request(
             RouteNetlinkMessage::NewRoute(msg),
             NLM_F_CREATE | netlink_packet_core::NLM_F_REPLACE,
         )
         .map(drop)
-        .map_err(|e| LinkError::new(format!("set the default route via {gateway}"), e))
+        .map_err(|e| LinkError::new(what, e))
     }
 }
 

@@ -165,7 +165,9 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
     }
     if body.enable_ipv4 == Some(false) {
         return ApiError::invalid_argument(
-            "IPv4 cannot be turned off on a berth network (EnableIPv4=false)",
+            "IPv6-only networks (`--ipv4=false`, EnableIPv4=false) are not supported by berth: \
+             its networks always have IPv4. For IPv6, create a dual-stack network: \
+             `network create --ipv6 [--subnet <IPv6 subnet>] NAME` without `--ipv4=false`",
         )
         .into_response_body();
     }
@@ -295,6 +297,7 @@ pub(crate) fn endpoint_config(s: api::EndpointSettings) -> Result<EndpointConfig
         ipv6_address: addr(&ipam.ipv6_address, true)?,
         links: s.links.unwrap_or_default(),
         driver_opts: s.driver_opts.unwrap_or_default(),
+        gw_priority: s.gw_priority,
     })
 }
 
@@ -402,6 +405,7 @@ pub(crate) fn endpoint_settings(
         aliases: (!cfg.aliases.is_empty()).then(|| cfg.aliases.clone()),
         driver_opts: (!cfg.driver_opts.is_empty()).then(|| cfg.driver_opts.clone()),
         network_id: cfg.network_id.clone(),
+        gw_priority: cfg.gw_priority,
         ..api::EndpointSettings::default()
     };
     if let Some(ep) = ep {

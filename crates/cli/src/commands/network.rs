@@ -395,6 +395,9 @@ fn address(value: Option<&str>, flag: &str, v6: bool) -> anyhow::Result<String> 
 }
 
 async fn connect(client: &Client, f: &NetworkConnectFlags) -> anyhow::Result<()> {
+    for l in &f.link {
+        check_link(l).map_err(|e| anyhow!(e))?;
+    }
     let ipv4 = address(f.ip.as_deref(), "ip", false)?;
     let ipv6 = address(f.ip6.as_deref(), "ip6", true)?;
     let ipam_config =
@@ -410,6 +413,7 @@ async fn connect(client: &Client, f: &NetworkConnectFlags) -> anyhow::Result<()>
         links: (!f.link.is_empty()).then(|| f.link.clone()),
         aliases: (!f.alias.is_empty()).then(|| f.alias.clone()),
         driver_opts: (!f.driver_opt.is_empty()).then(|| kv_map(&f.driver_opt)),
+        gw_priority: f.gw_priority.unwrap_or(0),
         ..EndpointSettings::default()
     };
     client
@@ -444,38 +448,75 @@ fn user_defined(mode: &str) -> bool {
 /// first network gets `--ip`, `--ip6`, `--network-alias` and, on a
 /// user-defined network, `--link`).
 pub(crate) fn apply(f: &RunNetworkFlags, config: &mut Value) -> Result<(), String> {
-    let first = f
-        .network
+    let mut opts = Vec::new();
+    for value in &f.network {
+        opts.push(network_opt(value)?);
+    }
+    let first = opts
         .first()
-        .cloned()
-        .unwrap_or_else(|| "default".to_owned());
+        .map_or_else(|| "default".to_owned(), |o| o.target.clone());
     let ipv4 = address(f.ip.as_deref(), "ip", false).map_err(|e| e.to_string())?;
     let ipv6 = address(f.ip6.as_deref(), "ip6", true).map_err(|e| e.to_string())?;
     for l in &f.link {
         check_link(l)?;
     }
     let endpoint_links = user_defined(&first) && !f.link.is_empty();
-    let mut endpoints = serde_json::Map::new();
-    let ipam = (!ipv4.is_empty() || !ipv6.is_empty())
-        .then(|| json!({"IPv4Address": ipv4, "IPv6Address": ipv6}));
-    if ipam.is_some() || !f.network_alias.is_empty() || !f.network.is_empty() || endpoint_links {
-        let mut ep = serde_json::Map::new();
-        if let Some(i) = ipam {
-            ep.insert("IPAMConfig".into(), i);
+    if let Some(o) = opts.first_mut() {
+        // The legacy flags go to the first network, as the docker CLI.
+        if !ipv4.is_empty() {
+            if !o.ipv4.is_empty() {
+                return Err(
+                    "conflicting options: cannot specify both --ip and per-network IPv4 address"
+                        .into(),
+                );
+            }
+            o.ipv4.clone_from(&ipv4);
+        }
+        if !ipv6.is_empty() {
+            if !o.ipv6.is_empty() {
+                return Err(
+                    "conflicting options: cannot specify both --ip6 and per-network IPv6 address"
+                        .into(),
+                );
+            }
+            o.ipv6.clone_from(&ipv6);
         }
         if !f.network_alias.is_empty() {
-            ep.insert("Aliases".into(), json!(f.network_alias));
+            if !o.aliases.is_empty() {
+                return Err(
+                    "conflicting options: cannot specify both --network-alias and per-network alias"
+                        .into(),
+                );
+            }
+            o.aliases.clone_from(&f.network_alias);
         }
-        if endpoint_links {
+    }
+    let mut endpoints = serde_json::Map::new();
+    if opts.is_empty() && (!ipv4.is_empty() || !ipv6.is_empty() || !f.network_alias.is_empty()) {
+        let mut o = NetworkOpt {
+            target: first.clone(),
+            ..NetworkOpt::default()
+        };
+        o.ipv4.clone_from(&ipv4);
+        o.ipv6.clone_from(&ipv6);
+        o.aliases.clone_from(&f.network_alias);
+        opts.push(o);
+    }
+    for (i, o) in opts.iter().enumerate() {
+        if endpoints.contains_key(&o.target) {
+            return Err(format!(
+                "network \"{}\" is specified multiple times",
+                o.target
+            ));
+        }
+        let mut ep = o.endpoint();
+        if i == 0
+            && endpoint_links
+            && let Some(ep) = ep.as_object_mut()
+        {
             ep.insert("Links".into(), json!(f.link));
         }
-        endpoints.insert(first.clone(), Value::Object(ep));
-    }
-    for other in f.network.iter().skip(1) {
-        if endpoints.contains_key(other) {
-            return Err(format!("network \"{other}\" is specified multiple times"));
-        }
-        endpoints.insert(other.clone(), json!({}));
+        endpoints.insert(o.target.clone(), ep);
     }
     if let Some(hc) = config["HostConfig"].as_object_mut() {
         hc.insert("NetworkMode".into(), json!(first));
@@ -490,6 +531,102 @@ pub(crate) fn apply(f: &RunNetworkFlags, config: &mut Value) -> Result<(), Strin
         );
     }
     Ok(())
+}
+
+/// One `--network` value: a network's name or ID, or docker's long form
+/// `name=NET,alias=A,ip=IP,ip6=IP,mac-address=MAC,link-local-ip=IP,
+/// driver-opt=K=V,gw-priority=N`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct NetworkOpt {
+    target: String,
+    aliases: Vec<String>,
+    ipv4: String,
+    ipv6: String,
+    mac_address: String,
+    link_local_ips: Vec<String>,
+    driver_opts: serde_json::Map<String, Value>,
+    gw_priority: i64,
+}
+
+impl NetworkOpt {
+    /// Its `EndpointSettings`.
+    fn endpoint(&self) -> Value {
+        let mut ep = serde_json::Map::new();
+        if !self.ipv4.is_empty() || !self.ipv6.is_empty() || !self.link_local_ips.is_empty() {
+            let mut ipam = json!({"IPv4Address": self.ipv4, "IPv6Address": self.ipv6});
+            if !self.link_local_ips.is_empty() {
+                ipam["LinkLocalIPs"] = json!(self.link_local_ips);
+            }
+            ep.insert("IPAMConfig".into(), ipam);
+        }
+        if !self.aliases.is_empty() {
+            ep.insert("Aliases".into(), json!(self.aliases));
+        }
+        if !self.mac_address.is_empty() {
+            ep.insert("MacAddress".into(), json!(self.mac_address));
+        }
+        if !self.driver_opts.is_empty() {
+            ep.insert("DriverOpts".into(), Value::Object(self.driver_opts.clone()));
+        }
+        if self.gw_priority != 0 {
+            ep.insert("GwPriority".into(), json!(self.gw_priority));
+        }
+        Value::Object(ep)
+    }
+}
+
+/// Parses a `--network` value as the docker CLI (`opts.NetworkOpt`).
+fn network_opt(value: &str) -> Result<NetworkOpt, String> {
+    let bad = |why: String| format!("invalid argument \"{value}\" for \"--network\" flag: {why}");
+    if !value.contains('=') {
+        return Ok(NetworkOpt {
+            target: value.to_owned(),
+            ..NetworkOpt::default()
+        });
+    }
+    let mut o = NetworkOpt::default();
+    for field in value.split(',') {
+        let Some((key, val)) = field.split_once('=').filter(|(k, _)| !k.trim().is_empty()) else {
+            return Err(bad(format!("invalid field {field}")));
+        };
+        let (key, val) = (key.trim().to_ascii_lowercase(), val.trim());
+        match key.as_str() {
+            "name" => val.clone_into(&mut o.target),
+            "alias" => o.aliases.push(val.to_owned()),
+            "ip" | "ip6" => {
+                let v6 = key == "ip6";
+                let ip = match val.parse::<IpAddr>() {
+                    Ok(ip) if ip.is_ipv6() == v6 => ip.to_string(),
+                    _ => {
+                        let family = if v6 { 6 } else { 4 };
+                        return Err(bad(format!("invalid IPv{family} address: {val}")));
+                    }
+                };
+                if v6 { o.ipv6 = ip } else { o.ipv4 = ip }
+            }
+            "mac-address" => val.clone_into(&mut o.mac_address),
+            "link-local-ip" => o.link_local_ips.push(val.to_owned()),
+            "driver-opt" => {
+                let Some((k, v)) = val.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+                    return Err(bad("invalid key value pair format in driver options".into()));
+                };
+                o.driver_opts
+                    .insert(k.trim().to_owned(), json!(v.trim().to_owned()));
+            }
+            "gw-priority" => {
+                o.gw_priority = val.parse().map_err(|_| {
+                    bad(format!(
+                        "invalid gw-priority: `{val}` is not a whole number (e.g. gw-priority=10, or -10)"
+                    ))
+                })?;
+            }
+            _ => return Err(bad(format!("invalid field key {key}"))),
+        }
+    }
+    if o.target.is_empty() {
+        return Err(bad("network name/id is not specified".into()));
+    }
+    Ok(o)
 }
 
 #[cfg(test)]
@@ -600,6 +737,43 @@ mod tests {
         assert_eq!(
             apply(&bad, &mut json!({"HostConfig": {}})).unwrap_err(),
             "invalid argument \"a:b:c\" for \"--link\" flag: bad format for links: a:b:c"
+        );
+    }
+
+    #[test]
+    fn long_network_values_become_endpoint_settings() {
+        let f = RunNetworkFlags {
+            network: vec![
+                "name=n1,gw-priority=10,alias=a,ip=10.1.2.3".into(),
+                "name=n2,gw-priority=-5,driver-opt=k=v".into(),
+            ],
+            ..RunNetworkFlags::default()
+        };
+        let mut config = json!({"HostConfig": {}});
+        apply(&f, &mut config).unwrap();
+        assert_eq!(config["HostConfig"]["NetworkMode"], "n1");
+        let eps = &config["NetworkingConfig"]["EndpointsConfig"];
+        assert_eq!(eps["n1"]["GwPriority"], 10);
+        assert_eq!(eps["n1"]["Aliases"], json!(["a"]));
+        assert_eq!(eps["n1"]["IPAMConfig"]["IPv4Address"], "10.1.2.3");
+        assert_eq!(eps["n2"]["GwPriority"], -5);
+        assert_eq!(eps["n2"]["DriverOpts"]["k"], "v");
+        let err = |v: &str| network_opt(v).unwrap_err();
+        assert_eq!(
+            err("name=n1,color=red"),
+            "invalid argument \"name=n1,color=red\" for \"--network\" flag: invalid field key color"
+        );
+        assert!(err("alias=a").ends_with("network name/id is not specified"));
+        assert!(err("name=n,gw-priority=high").contains("invalid gw-priority"));
+        let both = RunNetworkFlags {
+            network: vec!["name=n1,ip=10.1.2.3".into()],
+            ip: Some("10.1.2.4".into()),
+            ..RunNetworkFlags::default()
+        };
+        assert!(
+            apply(&both, &mut json!({"HostConfig": {}}))
+                .unwrap_err()
+                .starts_with("conflicting options")
         );
     }
 }

@@ -219,6 +219,14 @@ pub(crate) fn limits(f: &LimitFlags) -> Result<Map<String, Value>, String> {
         json!(int(&f.cpu_quota, "--cpu-quota")?.unwrap_or(0)),
     );
     m.insert(
+        "CpuRealtimePeriod".into(),
+        json!(int(&f.cpu_rt_period, "--cpu-rt-period")?.unwrap_or(0)),
+    );
+    m.insert(
+        "CpuRealtimeRuntime".into(),
+        json!(int(&f.cpu_rt_runtime, "--cpu-rt-runtime")?.unwrap_or(0)),
+    );
+    m.insert(
         "CpuShares".into(),
         json!(int(&f.cpu_shares, "-c, --cpu-shares")?.unwrap_or(0)),
     );
@@ -256,6 +264,63 @@ pub(crate) fn limits(f: &LimitFlags) -> Result<Map<String, Value>, String> {
     Ok(m)
 }
 
+/// The docker CLI's `<device-path>:<value>` split (`ValidateWeightDevice`,
+/// `ValidateThrottle{Bps,IOps}Device`): the path must be under /dev.
+fn device_value(text: &str) -> Result<(&str, &str), String> {
+    match text.split_once(':') {
+        Some((path, value)) if !path.is_empty() => {
+            if path.starts_with("/dev/") {
+                Ok((path, value))
+            } else {
+                Err(format!("bad format for device path: {text}"))
+            }
+        }
+        _ => Err(format!("bad format: {text}")),
+    }
+}
+
+/// `--blkio-weight-device /dev/sda:200` (10 to 1000, or 0).
+fn weight_device(text: &str) -> Result<Value, String> {
+    let (path, value) = device_value(text)?;
+    let weight = value
+        .parse::<u16>()
+        .ok()
+        .filter(|w| *w == 0 || (10..=1000).contains(w))
+        .ok_or_else(|| format!("invalid weight for device: {text}"))?;
+    Ok(json!({"Path": path, "Weight": weight}))
+}
+
+/// `--device-read-bps /dev/sda:1mb` (go-units sizes).
+fn bps_device(text: &str) -> Result<Value, String> {
+    let (path, value) = device_value(text)?;
+    let rate = ram_in_bytes(value).map_err(|_| {
+        format!("invalid rate for device: {text}. The correct format is <device-path>:<number>[<unit>]. Number must be a positive integer. Unit is optional and can be kb, mb, or gb")
+    })?;
+    Ok(json!({"Path": path, "Rate": rate}))
+}
+
+/// `--device-read-iops /dev/sda:1000`.
+fn iops_device(text: &str) -> Result<Value, String> {
+    let (path, value) = device_value(text)?;
+    let rate = value.parse::<u64>().map_err(|_| {
+        format!("invalid rate for device: {text}. The correct format is <device-path>:<number>. Number must be a positive integer")
+    })?;
+    Ok(json!({"Path": path, "Rate": rate}))
+}
+
+/// A list flag's values as JSON, each checked by `parse`.
+fn device_list(
+    values: &[String],
+    flag: &str,
+    parse: fn(&str) -> Result<Value, String>,
+) -> Result<Value, String> {
+    values
+        .iter()
+        .map(|v| parse(v).map_err(|e| bad(v, flag, e)))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Array)
+}
+
 /// Every resource field of a `run`/`create` body's `HostConfig`.
 pub(crate) fn host_config(f: &ResourceFlags) -> Result<Map<String, Value>, String> {
     let mut m = limits(&f.limits)?;
@@ -274,6 +339,40 @@ pub(crate) fn host_config(f: &ResourceFlags) -> Result<Map<String, Value>, Strin
         },
     );
     m.insert("OomKillDisable".into(), json!(f.oom_kill_disable));
+    for (key, values, flag, parse) in [
+        (
+            "BlkioWeightDevice",
+            &f.blkio_weight_device,
+            "--blkio-weight-device",
+            weight_device as fn(&str) -> Result<Value, String>,
+        ),
+        (
+            "BlkioDeviceReadBps",
+            &f.device_read_bps,
+            "--device-read-bps",
+            bps_device,
+        ),
+        (
+            "BlkioDeviceWriteBps",
+            &f.device_write_bps,
+            "--device-write-bps",
+            bps_device,
+        ),
+        (
+            "BlkioDeviceReadIOps",
+            &f.device_read_iops,
+            "--device-read-iops",
+            iops_device,
+        ),
+        (
+            "BlkioDeviceWriteIOps",
+            &f.device_write_iops,
+            "--device-write-iops",
+            iops_device,
+        ),
+    ] {
+        m.insert(key.into(), device_list(values, flag, parse)?);
+    }
     let ulimits = f
         .ulimit
         .iter()
@@ -311,6 +410,39 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn device_limits_as_the_docker_cli() {
+        assert_eq!(
+            weight_device("/dev/sda:200").unwrap(),
+            json!({"Path": "/dev/sda", "Weight": 200})
+        );
+        assert_eq!(
+            bps_device("/dev/sda:1mb").unwrap(),
+            json!({"Path": "/dev/sda", "Rate": 1_048_576})
+        );
+        assert_eq!(
+            iops_device("/dev/vda:100").unwrap(),
+            json!({"Path": "/dev/vda", "Rate": 100})
+        );
+        assert_eq!(weight_device("sda").unwrap_err(), "bad format: sda");
+        assert_eq!(
+            bps_device("sda:1mb").unwrap_err(),
+            "bad format for device path: sda:1mb"
+        );
+        assert_eq!(
+            weight_device("/dev/sda:5").unwrap_err(),
+            "invalid weight for device: /dev/sda:5"
+        );
+        assert!(
+            bps_device("/dev/sda:fast")
+                .unwrap_err()
+                .starts_with("invalid rate for device: /dev/sda:fast. The correct format is <device-path>:<number>[<unit>]")
+        );
+        assert!(iops_device("/dev/sda:1k").unwrap_err().starts_with(
+            "invalid rate for device: /dev/sda:1k. The correct format is <device-path>:<number>. "
+        ));
     }
 
     #[test]

@@ -142,6 +142,13 @@ pub(crate) struct NetworkConnectFlags {
     /// Add a link-local address for the container
     #[arg(long = "link-local-ip", value_name = "strings")]
     pub(crate) link_local_ip: Vec<String>,
+    /// Highest gw-priority provides the default gateway. Accepts positive and negative values.
+    #[arg(
+        long = "gw-priority",
+        value_name = "int",
+        allow_negative_numbers = true
+    )]
+    pub(crate) gw_priority: Option<i64>,
     #[arg(value_name = "NETWORK")]
     pub(crate) network: String,
     #[arg(value_name = "CONTAINER")]

@@ -23,6 +23,20 @@ pub(crate) struct LimitFlags {
     /// Limit CPU CFS (Completely Fair Scheduler) quota
     #[arg(long = "cpu-quota", value_name = "int", allow_negative_numbers = true)]
     pub(crate) cpu_quota: Option<String>,
+    /// Limit CPU real-time period in microseconds
+    #[arg(
+        long = "cpu-rt-period",
+        value_name = "int",
+        allow_negative_numbers = true
+    )]
+    pub(crate) cpu_rt_period: Option<String>,
+    /// Limit CPU real-time runtime in microseconds
+    #[arg(
+        long = "cpu-rt-runtime",
+        value_name = "int",
+        allow_negative_numbers = true
+    )]
+    pub(crate) cpu_rt_runtime: Option<String>,
     /// CPU shares (relative weight)
     #[arg(
         short = 'c',
@@ -66,6 +80,21 @@ pub(crate) struct LimitFlags {
 pub(crate) struct ResourceFlags {
     #[command(flatten)]
     pub(crate) limits: LimitFlags,
+    /// Block IO weight (relative device weight) (default [])
+    #[arg(long = "blkio-weight-device", value_name = "list")]
+    pub(crate) blkio_weight_device: Vec<String>,
+    /// Limit read rate (bytes per second) from a device (default [])
+    #[arg(long = "device-read-bps", value_name = "list")]
+    pub(crate) device_read_bps: Vec<String>,
+    /// Limit read rate (IO per second) from a device (default [])
+    #[arg(long = "device-read-iops", value_name = "list")]
+    pub(crate) device_read_iops: Vec<String>,
+    /// Limit write rate (bytes per second) to a device (default [])
+    #[arg(long = "device-write-bps", value_name = "list")]
+    pub(crate) device_write_bps: Vec<String>,
+    /// Limit write rate (IO per second) to a device (default [])
+    #[arg(long = "device-write-iops", value_name = "list")]
+    pub(crate) device_write_iops: Vec<String>,
     /// Tune container memory swappiness (0 to 100) (default -1)
     #[arg(
         long = "memory-swappiness",

@@ -298,15 +298,14 @@ impl DataPath {
         }
         let fd = netns::open(path).map_err(|e| internal(e.to_string()))?;
         let mut host = Netlink::new().map_err(|e| internal(e.to_string()))?;
-        // The default route goes via docker's gateway endpoint (IPv6: the
-        // first endpoint with an IPv6 gateway).
-        let gw = super::netlive::gateway_endpoint(endpoints).map(|e| e.network_id.clone());
-        let mut routed6 = false;
+        // The default routes go via docker's gateway endpoints.
+        let gw = super::netlive::gateway_endpoints(endpoints);
+        let is =
+            |g: Option<&Endpoint>, ep: &Endpoint| g.is_some_and(|g| g.network_id == ep.network_id);
         for (i, ep) in bridged.into_iter().enumerate() {
             self.ensure_network(ep)?;
-            let route = gw.as_ref() == Some(&ep.network_id);
-            let spec = link_endpoint(id, ep, i, (route, !routed6))?;
-            routed6 |= spec.gateway6.is_some();
+            let route = (is(gw.v4, ep), is(gw.v6, ep));
+            let spec = link_endpoint(id, ep, i, route)?;
             link::attach(&mut host, &mut inside, fd.as_fd(), &spec)
                 .map_err(|e| internal(e.to_string()))?;
         }

@@ -20,23 +20,68 @@ use super::model::Container;
 use super::{ContainerError, Status, networking};
 use crate::network::{DRIVER_BRIDGE, Endpoint};
 
-/// The endpoint that gives the container its default gateway, and so gets
-/// its published ports, as docker 28 orders a sandbox's endpoints: bridge
-/// endpoints with an IPv4 gateway, not internal (those have no gateway),
-/// dual-stack ones before IPv4-only ones, then by network name.
+/// The endpoint that gives the container its IPv4 default gateway, and so
+/// gets its published ports ([`gateway_endpoints`]).
 pub(crate) fn gateway_endpoint(endpoints: &[Endpoint]) -> Option<&Endpoint> {
-    endpoints
-        .iter()
-        .filter(|e| {
-            e.driver == DRIVER_BRIDGE
-                && !e.internal
-                && matches!(e.address, Some(IpAddr::V4(_)))
-                && matches!(e.gateway, Some(IpAddr::V4(_)))
-        })
-        .min_by_key(|e| {
-            let dual = e.address6.is_some() && e.gateway6.is_some();
-            (!dual, e.network_name.as_str())
-        })
+    gateway_endpoints(endpoints).v4
+}
+
+/// The endpoints that give a container its default routes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Gateways<'a> {
+    /// The IPv4 default route's.
+    pub v4: Option<&'a Endpoint>,
+    /// The IPv6 default route's.
+    pub v6: Option<&'a Endpoint>,
+}
+
+impl Gateways<'_> {
+    fn ids(&self) -> (Option<&str>, Option<&str>) {
+        (
+            self.v4.map(|e| e.network_id.as_str()),
+            self.v6.map(|e| e.network_id.as_str()),
+        )
+    }
+}
+
+/// Whether `e` can give an IPv4 (IPv6) default route: a bridge endpoint,
+/// not internal (those have no gateway), with an address and a gateway of
+/// that family.
+fn routes(e: &Endpoint) -> (bool, bool) {
+    if e.driver != DRIVER_BRIDGE || e.internal {
+        return (false, false);
+    }
+    (
+        matches!(
+            (e.address, e.gateway),
+            (Some(IpAddr::V4(_)), Some(IpAddr::V4(_)))
+        ),
+        matches!(
+            (e.address6, e.gateway6),
+            (Some(IpAddr::V6(_)), Some(IpAddr::V6(_)))
+        ),
+    )
+}
+
+/// The endpoints that give the default routes, as docker 28 orders a
+/// sandbox's endpoints: the highest `gw-priority` first, then not
+/// internal, then dual-stack before single-stack, then by network name;
+/// the IPv4 (IPv6) gateway is the first endpoint that can give one.
+pub(crate) fn gateway_endpoints(endpoints: &[Endpoint]) -> Gateways<'_> {
+    let mut sorted: Vec<&Endpoint> = endpoints.iter().collect();
+    sorted.sort_by_key(|e| {
+        let (v4, v6) = routes(e);
+        (
+            std::cmp::Reverse(e.gw_priority),
+            e.internal,
+            std::cmp::Reverse(u8::from(v4) + u8::from(v6)),
+            e.network_name.as_str(),
+        )
+    });
+    Gateways {
+        v4: sorted.iter().copied().find(|e| routes(e).0),
+        v6: sorted.iter().copied().find(|e| routes(e).1),
+    }
 }
 
 fn internal(e: impl std::fmt::Display) -> ContainerError {
@@ -130,32 +175,52 @@ impl super::Inner {
         networking::resolution_of(c, endpoints, base)
     }
 
-    /// When `c`'s gateway endpoint changed from `before` to `now`: the
-    /// default route goes via the new one and the published ports move
-    /// to it (or, without one, their rules go; the host ports stay held).
+    /// When `c`'s gateway endpoints changed from `before` to `now`: the
+    /// default routes go via the new ones and the published ports move to
+    /// the IPv4 one (or, without one, their rules go; the host ports stay
+    /// held). A route via an endpoint that left went with its interface.
     fn follow_gateway(
         &self,
         c: &Container,
         before: &[Endpoint],
         now: &[Endpoint],
     ) -> Result<(), ContainerError> {
-        let was = gateway_endpoint(before).map(|e| e.network_id.as_str());
-        let is = gateway_endpoint(now);
-        if was == is.map(|e| e.network_id.as_str()) {
+        let was = gateway_endpoints(before);
+        let is = gateway_endpoints(now);
+        let ((was4, was6), (is4, is6)) = (was.ids(), is.ids());
+        if was4 == is4 && was6 == is6 {
             return Ok(());
         }
         let Some(dp) = self.datapath.get() else {
             return Ok(());
         };
-        let Some(ep) = is else {
-            return self.ports.unpublish(&c.id);
-        };
-        if let Some(IpAddr::V4(gw)) = ep.gateway {
+        let v4 = is.v4.and_then(|e| match e.gateway {
+            Some(IpAddr::V4(gw)) if was4 != is4 => Some(gw),
+            _ => None,
+        });
+        let v6 = is.v6.and_then(|e| match e.gateway6 {
+            Some(IpAddr::V6(gw)) if was6 != is6 => Some(gw),
+            _ => None,
+        });
+        if v4.is_some() || v6.is_some() {
             netns::run_in(&dp.netns_path(&c.id), || {
-                Netlink::new().and_then(|mut nl| nl.set_default_route(gw))
+                let mut nl = Netlink::new()?;
+                if let Some(gw) = v4 {
+                    nl.set_default_route(gw)?;
+                }
+                if let Some(gw) = v6 {
+                    nl.set_default_route6(gw)?;
+                }
+                Ok::<_, berth_net::link::LinkError>(())
             })
             .map_err(internal)?
             .map_err(internal)?;
+        }
+        if was4 == is4 {
+            return Ok(());
+        }
+        if is.v4.is_none() {
+            return self.ports.unpublish(&c.id);
         }
         self.publish_ports(c)
     }
@@ -212,6 +277,7 @@ mod tests {
             mac: String::new(),
             aliases: Vec::new(),
             options: BTreeMap::new(),
+            gw_priority: 0,
         }
     }
 
@@ -232,5 +298,37 @@ mod tests {
             name(&[ep("alpha", false, false), ep("zeta", false, true)]),
             Some("zeta".into())
         );
+    }
+
+    #[test]
+    fn gw_priority_and_ipv6_pick_the_gateways() {
+        let names = |eps: &[Endpoint]| {
+            let g = gateway_endpoints(eps);
+            (
+                g.v4.map(|e| e.network_name.clone()),
+                g.v6.map(|e| e.network_name.clone()),
+            )
+        };
+        let some = |a: &str, b: &str| (Some(a.to_owned()), Some(b.to_owned()));
+        // IPv6 from the first dual-stack endpoint by name.
+        assert_eq!(
+            names(&[ep("zeta", false, true), ep("beta", false, true)]),
+            some("beta", "beta")
+        );
+        // A higher priority wins, even single-stack over dual-stack; IPv6
+        // then comes from the best endpoint that has it.
+        let mut high = ep("zeta", false, false);
+        high.gw_priority = 10;
+        assert_eq!(
+            names(&[high.clone(), ep("beta", false, true)]),
+            some("zeta", "beta")
+        );
+        let mut low = ep("alpha", false, true);
+        low.gw_priority = -1;
+        assert_eq!(names(&[low, ep("zeta", false, true)]), some("zeta", "zeta"));
+        // Internal endpoints give no gateway, whatever their priority.
+        let mut inner = ep("alpha", true, true);
+        inner.gw_priority = 100;
+        assert_eq!(names(&[inner]), (None, None));
     }
 }

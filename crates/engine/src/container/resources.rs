@@ -47,7 +47,41 @@ pub struct Resources {
     pub pids_limit: Option<i64>,
     /// 10-1000; 0 = not set.
     pub blkio_weight: u16,
+    /// `--blkio-weight-device`: per-device weights.
+    pub blkio_weight_device: Vec<WeightDevice>,
+    /// `--device-read-bps`: bytes per second.
+    pub blkio_device_read_bps: Vec<ThrottleDevice>,
+    /// `--device-write-bps`: bytes per second.
+    pub blkio_device_write_bps: Vec<ThrottleDevice>,
+    /// `--device-read-iops`: operations per second.
+    #[serde(rename = "BlkioDeviceReadIOps")]
+    pub blkio_device_read_iops: Vec<ThrottleDevice>,
+    /// `--device-write-iops`: operations per second.
+    #[serde(rename = "BlkioDeviceWriteIOps")]
+    pub blkio_device_write_iops: Vec<ThrottleDevice>,
+    /// `--cpu-rt-period`, microseconds; 0 = not set.
+    pub cpu_realtime_period: i64,
+    /// `--cpu-rt-runtime`, microseconds; 0 = not set.
+    pub cpu_realtime_runtime: i64,
     pub ulimits: Vec<Ulimit>,
+}
+
+/// One `--blkio-weight-device` (`/dev/sda:200`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct WeightDevice {
+    pub path: String,
+    /// 10-1000; 0 = not set.
+    pub weight: u16,
+}
+
+/// One `--device-{read,write}-{bps,iops}` (`/dev/sda:1mb`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ThrottleDevice {
+    pub path: String,
+    /// Bytes or operations per second.
+    pub rate: u64,
 }
 
 /// One `--ulimit`.
@@ -88,6 +122,14 @@ pub struct HostLimits {
     /// The kernel has a block I/O weight (v1 `blkio.weight` or
     /// `blkio.bfq.weight`: only with the CFQ or BFQ scheduler; v2 `io`).
     pub blkio_weight: bool,
+    /// Per-device weights (v1 `blkio.weight_device` or
+    /// `blkio.bfq.weight_device`; v2 `io`).
+    pub blkio_weight_device: bool,
+    /// Per-device bandwidth and IOPS limits (v1 `blkio.throttle.*`; v2 `io`).
+    pub blkio_throttle: bool,
+    /// The real-time scheduler's group budget (v1 `cpu.rt_runtime_us`; v2
+    /// has none).
+    pub cpu_realtime: bool,
 }
 
 impl HostLimits {
@@ -156,16 +198,22 @@ impl HostLimits {
                 .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
                 .is_some_and(|caps| caps & (1 << 24) != 0)
         });
-        let blkio_weight = if v2 {
-            read("/sys/fs/cgroup/cgroup.controllers")
-                .is_some_and(|c| c.split_whitespace().any(|c| c == "io"))
-        } else {
-            ["blkio.weight", "blkio.bfq.weight"].iter().any(|f| {
-                std::path::Path::new("/sys/fs/cgroup/blkio")
+        let v1_has = |controller: &str, files: &[&str]| {
+            files.iter().any(|f| {
+                std::path::Path::new("/sys/fs/cgroup")
+                    .join(controller)
                     .join(f)
                     .exists()
             })
         };
+        let io_v2 = v2
+            && read("/sys/fs/cgroup/cgroup.controllers")
+                .is_some_and(|c| c.split_whitespace().any(|c| c == "io"));
+        let blkio_weight = io_v2 || (!v2 && v1_has("blkio", &["blkio.weight", "blkio.bfq.weight"]));
+        let blkio_weight_device =
+            io_v2 || (!v2 && v1_has("blkio", &["blkio.weight_device", "blkio.bfq.weight_device"]));
+        let blkio_throttle = io_v2 || (!v2 && v1_has("blkio", &["blkio.throttle.read_bps_device"]));
+        let cpu_realtime = !v2 && v1_has("cpu", &["cpu.rt_runtime_us"]);
         Self {
             ncpu: i64::try_from(ncpu.max(1)).unwrap_or(1),
             cpus,
@@ -175,6 +223,9 @@ impl HostLimits {
             rlimit_hard,
             cap_sys_resource,
             blkio_weight,
+            blkio_weight_device,
+            blkio_throttle,
+            cpu_realtime,
         }
     }
 }
@@ -333,6 +384,8 @@ impl Resources {
             warnings.push("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.".to_owned());
             self.blkio_weight = 0;
         }
+        self.check_block_devices(host, &mut warnings)?;
+        self.check_realtime(host)?;
         for u in &self.ulimits {
             check_ulimit(u, host)?;
         }
@@ -351,6 +404,79 @@ impl Resources {
             }
         }
         Ok(warnings)
+    }
+
+    /// The per-device block I/O settings: paths under /dev and weights in
+    /// range, and, as dockerd, whatever the kernel cannot apply dropped with
+    /// a warning.
+    fn check_block_devices(
+        &mut self,
+        host: &HostLimits,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), ContainerError> {
+        for d in &self.blkio_weight_device {
+            check_device_path(&d.path)?;
+            if d.weight > 0 && !(10..=1000).contains(&d.weight) {
+                return Err(invalid(format!(
+                    "invalid weight for device {}: {} (a weight is between 10 and 1000)",
+                    d.path, d.weight
+                )));
+            }
+        }
+        for d in self
+            .blkio_device_read_bps
+            .iter()
+            .chain(&self.blkio_device_write_bps)
+            .chain(&self.blkio_device_read_iops)
+            .chain(&self.blkio_device_write_iops)
+        {
+            check_device_path(&d.path)?;
+        }
+        if !self.blkio_weight_device.is_empty() && !host.blkio_weight_device {
+            warnings.push("Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.".to_owned());
+            self.blkio_weight_device.clear();
+        }
+        if !host.blkio_throttle {
+            for (list, what) in [
+                (&mut self.blkio_device_read_bps, "BPS Block I/O read limit"),
+                (
+                    &mut self.blkio_device_write_bps,
+                    "BPS Block I/O write limit",
+                ),
+                (&mut self.blkio_device_read_iops, "IOPS Block read limit"),
+                (&mut self.blkio_device_write_iops, "IOPS Block write limit"),
+            ] {
+                if !list.is_empty() {
+                    let discarded = what.replace("IOPS Block", "Block I/O IOPS");
+                    warnings.push(format!("Your kernel does not support {what} or the cgroup is not mounted. {discarded} discarded."));
+                    list.clear();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// dockerd's checks of `--cpu-rt-period` and `--cpu-rt-runtime`.
+    fn check_realtime(&self, host: &HostLimits) -> Result<(), ContainerError> {
+        if (self.cpu_realtime_period > 0 || self.cpu_realtime_runtime > 0) && !host.cpu_realtime {
+            return Err(invalid(
+                "Your kernel does not support CPU real-time scheduler",
+            ));
+        }
+        if self.cpu_realtime_period < 0 || self.cpu_realtime_runtime < -1 {
+            return Err(invalid(
+                "Invalid CPU real-time values: the period must be positive and the runtime positive or -1",
+            ));
+        }
+        if self.cpu_realtime_period != 0
+            && self.cpu_realtime_runtime != 0
+            && self.cpu_realtime_runtime > self.cpu_realtime_period
+        {
+            return Err(invalid(
+                "cpu-rt-runtime cannot be higher than cpu-rt-period",
+            ));
+        }
+        Ok(())
     }
 
     /// The warnings a create with these limits gets (the create itself
@@ -387,6 +513,12 @@ impl Resources {
         let mut r = self.clone();
         if new.blkio_weight != 0 {
             r.blkio_weight = new.blkio_weight;
+        }
+        if new.cpu_realtime_period != 0 {
+            r.cpu_realtime_period = new.cpu_realtime_period;
+        }
+        if new.cpu_realtime_runtime != 0 {
+            r.cpu_realtime_runtime = new.cpu_realtime_runtime;
         }
         if new.cpu_shares != 0 {
             r.cpu_shares = new.cpu_shares;
@@ -478,6 +610,12 @@ impl Resources {
         if self.cpu_quota != 0 {
             cpu.insert("quota".into(), json!(self.cpu_quota));
         }
+        if self.cpu_realtime_period != 0 {
+            cpu.insert("realtimePeriod".into(), json!(self.cpu_realtime_period));
+        }
+        if self.cpu_realtime_runtime != 0 {
+            cpu.insert("realtimeRuntime".into(), json!(self.cpu_realtime_runtime));
+        }
         if !cpu.is_empty() {
             out.insert("cpu".into(), Value::Object(cpu));
         }
@@ -491,14 +629,66 @@ impl Resources {
         Value::Object(out)
     }
 
+    /// `linux.resources.blockIO`'s per-device entries, with each path's
+    /// device numbers as the host has them now; a path that is not there
+    /// fails the start, as in dockerd (`stat /dev/x: no such file or
+    /// directory`).
+    fn block_io_devices(&self) -> Result<serde_json::Map<String, Value>, ContainerError> {
+        let numbers = |path: &str| -> Result<(u64, u64), ContainerError> {
+            let st = nix::sys::stat::stat(path)
+                .map_err(|e| invalid(format!("stat {path}: {}", e.desc().to_lowercase())))?;
+            Ok((
+                nix::sys::stat::major(st.st_rdev),
+                nix::sys::stat::minor(st.st_rdev),
+            ))
+        };
+        let mut out = serde_json::Map::new();
+        let weights = self
+            .blkio_weight_device
+            .iter()
+            .map(|d| {
+                let (major, minor) = numbers(&d.path)?;
+                Ok(json!({"major": major, "minor": minor, "weight": d.weight}))
+            })
+            .collect::<Result<Vec<_>, ContainerError>>()?;
+        if !weights.is_empty() {
+            out.insert("weightDevice".into(), Value::Array(weights));
+        }
+        for (list, key) in [
+            (&self.blkio_device_read_bps, "throttleReadBpsDevice"),
+            (&self.blkio_device_write_bps, "throttleWriteBpsDevice"),
+            (&self.blkio_device_read_iops, "throttleReadIOPSDevice"),
+            (&self.blkio_device_write_iops, "throttleWriteIOPSDevice"),
+        ] {
+            let entries = list
+                .iter()
+                .map(|d| {
+                    let (major, minor) = numbers(&d.path)?;
+                    Ok(json!({"major": major, "minor": minor, "rate": d.rate}))
+                })
+                .collect::<Result<Vec<_>, ContainerError>>()?;
+            if !entries.is_empty() {
+                out.insert(key.into(), Value::Array(entries));
+            }
+        }
+        Ok(out)
+    }
+
     /// Adds the limits to a spec being built (`config.json` as JSON):
     /// `linux.resources` and `process.rlimits`.
-    pub(crate) fn apply_to_spec(&self, spec: &mut Value) {
+    pub(crate) fn apply_to_spec(&self, spec: &mut Value) -> Result<(), ContainerError> {
+        let devices = self.block_io_devices()?;
         if let (Some(target), Value::Object(limits)) = (
             spec["linux"]["resources"].as_object_mut(),
             self.linux_resources(),
         ) {
             target.extend(limits);
+            if !devices.is_empty() {
+                let block_io = target.entry("blockIO").or_insert_with(|| json!({}));
+                if let Some(block_io) = block_io.as_object_mut() {
+                    block_io.extend(devices);
+                }
+            }
         }
         if !self.ulimits.is_empty() {
             let rlimits: Vec<Value> = self
@@ -511,6 +701,19 @@ impl Resources {
                 .collect();
             spec["process"]["rlimits"] = Value::Array(rlimits);
         }
+        Ok(())
+    }
+}
+
+/// A per-device setting names a device node: an absolute path under /dev
+/// (the docker CLI checks the same before sending).
+fn check_device_path(path: &str) -> Result<(), ContainerError> {
+    if path.starts_with("/dev/") && !path.split('/').any(|part| part == "..") {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "bad format for device path: {path} (a block device's path under /dev, such as /dev/sda)"
+        )))
     }
 }
 
@@ -726,6 +929,9 @@ mod tests {
             rlimit_hard: vec![("nofile".into(), 20_000), ("nproc".into(), u64::MAX)],
             cap_sys_resource: false,
             blkio_weight: true,
+            blkio_weight_device: true,
+            blkio_throttle: true,
+            cpu_realtime: true,
         }
     }
 
@@ -933,7 +1139,7 @@ mod tests {
             ..Resources::default()
         };
         let mut spec = json!({"process": {}, "linux": {"resources": {"devices": []}}});
-        r.apply_to_spec(&mut spec);
+        r.apply_to_spec(&mut spec).unwrap();
         assert_eq!(
             spec["linux"]["resources"],
             json!({
@@ -956,5 +1162,124 @@ mod tests {
             ..Resources::default()
         };
         assert_eq!(unlimited.linux_resources(), json!({"pids": {"limit": -1}}));
+    }
+
+    fn throttle(path: &str, rate: u64) -> ThrottleDevice {
+        ThrottleDevice {
+            path: path.into(),
+            rate,
+        }
+    }
+
+    #[test]
+    fn device_limits_become_major_minor_entries() {
+        // /dev/null is 1:3 on every Linux; the kernel would refuse a
+        // character device in blkio, but the conversion is the same.
+        let r = Resources {
+            blkio_weight_device: vec![WeightDevice {
+                path: "/dev/null".into(),
+                weight: 200,
+            }],
+            blkio_device_read_bps: vec![throttle("/dev/null", 1 << 20)],
+            blkio_device_write_iops: vec![throttle("/dev/null", 50)],
+            cpu_realtime_period: 1_000_000,
+            cpu_realtime_runtime: 950_000,
+            ..Resources::default()
+        };
+        let mut spec = json!({"linux": {"resources": {"devices": []}}, "process": {}});
+        r.apply_to_spec(&mut spec).unwrap();
+        let res = &spec["linux"]["resources"];
+        assert_eq!(
+            res["blockIO"],
+            json!({
+                "weightDevice": [{"major": 1, "minor": 3, "weight": 200}],
+                "throttleReadBpsDevice": [{"major": 1, "minor": 3, "rate": 1_048_576}],
+                "throttleWriteIOPSDevice": [{"major": 1, "minor": 3, "rate": 50}],
+            })
+        );
+        assert_eq!(
+            res["cpu"],
+            json!({"realtimePeriod": 1_000_000, "realtimeRuntime": 950_000})
+        );
+        let _: oci_spec::runtime::LinuxResources = serde_json::from_value(res.clone()).unwrap();
+        // A device that is not there fails the start, as in dockerd.
+        let gone = Resources {
+            blkio_device_read_bps: vec![throttle("/dev/berth-no-such-disk", 1)],
+            ..Resources::default()
+        };
+        let e = gone.apply_to_spec(&mut spec).unwrap_err().to_string();
+        assert!(
+            e.contains("stat /dev/berth-no-such-disk: no such file or directory"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn device_limits_are_checked_and_dropped_where_the_kernel_lacks_them() {
+        let bad_path = Resources {
+            blkio_device_read_bps: vec![throttle("/etc/passwd", 1)],
+            ..Resources::default()
+        };
+        assert!(err(bad_path).contains("bad format for device path: /etc/passwd"));
+        let bad_weight = Resources {
+            blkio_weight_device: vec![WeightDevice {
+                path: "/dev/sda".into(),
+                weight: 5,
+            }],
+            ..Resources::default()
+        };
+        assert!(err(bad_weight).contains("invalid weight for device /dev/sda: 5"));
+        let mut r = Resources {
+            blkio_weight_device: vec![WeightDevice {
+                path: "/dev/sda".into(),
+                weight: 200,
+            }],
+            blkio_device_read_bps: vec![throttle("/dev/sda", 1)],
+            blkio_device_write_iops: vec![throttle("/dev/sda", 1)],
+            ..Resources::default()
+        };
+        let bare = HostLimits {
+            blkio_weight_device: false,
+            blkio_throttle: false,
+            ..host()
+        };
+        let warnings = r.check(&bare, false).unwrap();
+        assert_eq!(
+            warnings,
+            [
+                "Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.",
+                "Your kernel does not support BPS Block I/O read limit or the cgroup is not mounted. BPS Block I/O read limit discarded.",
+                "Your kernel does not support IOPS Block write limit or the cgroup is not mounted. Block I/O IOPS write limit discarded.",
+            ]
+        );
+        assert!(r.blkio_weight_device.is_empty() && r.blkio_device_read_bps.is_empty());
+        assert!(r.blkio_device_write_iops.is_empty());
+    }
+
+    #[test]
+    fn realtime_values_as_dockerd_checks_them() {
+        let rt = |period, runtime| Resources {
+            cpu_realtime_period: period,
+            cpu_realtime_runtime: runtime,
+            ..Resources::default()
+        };
+        assert_eq!(
+            err(rt(1000, 2000)),
+            "cpu-rt-runtime cannot be higher than cpu-rt-period"
+        );
+        let no_rt = HostLimits {
+            cpu_realtime: false,
+            ..host()
+        };
+        assert_eq!(
+            rt(1_000_000, 950_000)
+                .check(&no_rt, false)
+                .unwrap_err()
+                .to_string(),
+            "Your kernel does not support CPU real-time scheduler"
+        );
+        assert!(rt(1_000_000, 950_000).check(&host(), false).is_ok());
+        let merged = Resources::default().merge(&rt(1_000_000, 0)).unwrap();
+        assert_eq!(merged.cpu_realtime_period, 1_000_000);
     }
 }

@@ -108,7 +108,7 @@ pub(crate) fn build(c: &Container, ctx: &SpecContext<'_>) -> Result<Spec, Contai
             "seccomp": seccomp,
         },
     });
-    c.options.resources.apply_to_spec(&mut value);
+    c.options.resources.apply_to_spec(&mut value)?;
     // The client's terminal size from the start (docker's
     // `HostConfig.ConsoleSize`), so a program that looks at once does not
     // see 0x0 before the first resize arrives.

@@ -685,6 +685,7 @@ impl Networks {
             } else {
                 crate::container::links::dns_links(&ep.links)
             },
+            gw_priority: ep.gw_priority,
         };
         updated
             .endpoints
@@ -820,6 +821,9 @@ fn check_endpoint(net: &Network, ep: &EndpointConfig) -> Result<()> {
         }
         return Ok(());
     }
+    for l in &ep.links {
+        crate::container::links::parse_link(l).map_err(NetworkError::InvalidArgument)?;
+    }
     if wants_ip && !net.user_subnets {
         return Err(NetworkError::InvalidArgument(
             "user specified IP address is supported only when connecting to networks with user configured subnets".into(),
@@ -862,6 +866,7 @@ fn endpoint_of(net: &Network, a: &ActiveEndpoint) -> Endpoint {
         mac: a.mac.clone(),
         aliases: a.aliases.clone(),
         options: net.options.clone(),
+        gw_priority: a.gw_priority,
     }
 }
 

@@ -110,6 +110,14 @@ pub struct ActiveEndpoint {
     /// NAME for this container only (its embedded DNS server).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub links: BTreeMap<String, String>,
+    /// `gw-priority`: the endpoint with the highest gives the default
+    /// gateway ([`Endpoint::gw_priority`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub gw_priority: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// How a container is networked (docker's `HostConfig.NetworkMode` and
@@ -165,6 +173,10 @@ pub struct EndpointConfig {
     /// Driver options of the endpoint.
     #[serde(default)]
     pub driver_opts: BTreeMap<String, String>,
+    /// `--network name=X,gw-priority=N`, `network connect --gw-priority N`
+    /// (docker 28's `GwPriority`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub gw_priority: i64,
 }
 
 /// What the data path needs to give a container its place on a network:
@@ -194,6 +206,9 @@ pub struct Endpoint {
     pub aliases: Vec<String>,
     /// The network's driver options (`-o`).
     pub options: BTreeMap<String, String>,
+    /// The container's `gw-priority` on this network: among the endpoints
+    /// that can give a default gateway, the highest gives it (docker 28).
+    pub gw_priority: i64,
 }
 
 /// `POST /networks/create`, as the engine takes it.

@@ -5,7 +5,9 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::Response;
 use berth_api_types::resources as api;
-use berth_engine::container::resources::{ResourceUpdate, Resources, Ulimit};
+use berth_engine::container::resources::{
+    ResourceUpdate, Resources, ThrottleDevice, Ulimit, WeightDevice,
+};
 use serde_json::{Value, json};
 
 use super::{Backend, MAX_BODY, blocking};
@@ -29,6 +31,21 @@ pub(super) fn from_api(r: &api::Resources) -> Resources {
         cpuset_mems: r.cpuset_mems.clone(),
         pids_limit: r.pids_limit,
         blkio_weight: r.blkio_weight,
+        blkio_weight_device: r
+            .blkio_weight_device
+            .iter()
+            .flatten()
+            .map(|d| WeightDevice {
+                path: d.path.clone(),
+                weight: d.weight,
+            })
+            .collect(),
+        blkio_device_read_bps: throttles(r.blkio_device_read_bps.as_deref()),
+        blkio_device_write_bps: throttles(r.blkio_device_write_bps.as_deref()),
+        blkio_device_read_iops: throttles(r.blkio_device_read_iops.as_deref()),
+        blkio_device_write_iops: throttles(r.blkio_device_write_iops.as_deref()),
+        cpu_realtime_period: r.cpu_realtime_period,
+        cpu_realtime_runtime: r.cpu_realtime_runtime,
         ulimits: r
             .ulimits
             .iter()
@@ -40,6 +57,25 @@ pub(super) fn from_api(r: &api::Resources) -> Resources {
             })
             .collect(),
     }
+}
+
+fn throttles(list: Option<&[api::ThrottleDevice]>) -> Vec<ThrottleDevice> {
+    list.unwrap_or_default()
+        .iter()
+        .map(|d| ThrottleDevice {
+            path: d.path.clone(),
+            rate: d.rate,
+        })
+        .collect()
+}
+
+/// Inspect's form of per-device rates: `[{"Path": ..., "Rate": ...}]`.
+fn throttle_json(list: &[ThrottleDevice]) -> Value {
+    Value::Array(
+        list.iter()
+            .map(|d| json!({"Path": d.path, "Rate": d.rate}))
+            .collect(),
+    )
 }
 
 /// Writes the stored limits over inspect's `HostConfig` defaults.
@@ -66,6 +102,33 @@ pub(super) fn fill_host_config(host_config: &mut Value, r: &Resources) {
         ("CpusetMems", json!(r.cpuset_mems)),
         ("PidsLimit", json!(r.pids_limit)),
         ("BlkioWeight", json!(r.blkio_weight)),
+        (
+            "BlkioWeightDevice",
+            Value::Array(
+                r.blkio_weight_device
+                    .iter()
+                    .map(|d| json!({"Path": d.path, "Weight": d.weight}))
+                    .collect(),
+            ),
+        ),
+        (
+            "BlkioDeviceReadBps",
+            throttle_json(&r.blkio_device_read_bps),
+        ),
+        (
+            "BlkioDeviceWriteBps",
+            throttle_json(&r.blkio_device_write_bps),
+        ),
+        (
+            "BlkioDeviceReadIOps",
+            throttle_json(&r.blkio_device_read_iops),
+        ),
+        (
+            "BlkioDeviceWriteIOps",
+            throttle_json(&r.blkio_device_write_iops),
+        ),
+        ("CpuRealtimePeriod", json!(r.cpu_realtime_period)),
+        ("CpuRealtimeRuntime", json!(r.cpu_realtime_runtime)),
         ("Ulimits", json!(ulimits)),
     ] {
         map.insert(key.to_owned(), value);

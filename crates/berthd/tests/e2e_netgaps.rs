@@ -1,0 +1,444 @@
+//! Gateways and links of running containers as docker 28 has them, end to
+//! end (root only), through the real docker 28 CLI and `berth`:
+//! - the IPv6 default route follows docker's gateway endpoint when a
+//!   running container is connected to or disconnected from networks, as
+//!   the IPv4 one does;
+//! - `gw-priority` (`run --network name=NET,gw-priority=N`, `network
+//!   connect --gw-priority N`): the endpoint with the highest gives the
+//!   default gateway of each family;
+//! - the top-level `NetworkSettings.GlobalIPv6Address`/`PrefixLen`/
+//!   `IPv6Gateway` of a container on an IPv6 default bridge;
+//! - `network connect --link NAME:ALIAS` on a user network: an alias only
+//!   the connected container's DNS answers;
+//! - IPv6-only networks (`network create --ipv4=false`): refused with a
+//!   message that says what to do instead, and nothing made.
+//!
+//! Subnets: the daemon's `10.214.<x>.0/27`s and `fd00:218:<x>:<k>::/64`s (x
+//! reserved per test daemon); traffic goes only to loopback and container
+//! addresses (names that are not the containers' go to a local upstream
+//! that answers NXDOMAIN).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
+mod common;
+
+use common::Daemon;
+
+const BRIDGE_OPT: &str = "com.docker.network.bridge.name";
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `docker args` (docker 28) that must succeed; its trimmed stdout.
+fn ok(d: &Daemon, args: &[&str]) -> String {
+    let out = d.docker(args);
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}{}\nberthd log:\n{}",
+        text(&out.stdout),
+        text(&out.stderr),
+        d.log()
+    );
+    text(&out.stdout).trim().to_owned()
+}
+
+/// `berth args` that must succeed; its trimmed stdout.
+fn berth_ok(d: &Daemon, args: &[&str]) -> String {
+    let out = d.berth(args);
+    assert!(
+        out.status.success(),
+        "berth {args:?}: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout).trim().to_owned()
+}
+
+/// busybox with `sh`, `sleep`, `ip` and `nslookup`, as `busybox`.
+fn import_busybox(d: &Daemon) {
+    let root = d.dir.path().join("bbg");
+    fs_err::create_dir_all(root.join("bin")).unwrap();
+    fs_err::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    for applet in ["sh", "sleep", "ip", "nslookup"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    let tar = d.dir.path().join("bbg.tar");
+    common::tar_dir(&root, &tar);
+    d.ok(&["import", tar.to_str().unwrap(), "busybox"]);
+}
+
+/// The third byte of the daemon's reserved subnet.
+fn x(d: &Daemon) -> String {
+    d.net.subnet.split('.').nth(2).unwrap().to_owned()
+}
+
+/// `fd00:218:<x>:<k + 1>::/64`, unique to this daemon.
+fn subnet6(d: &Daemon, k: u8) -> String {
+    format!("fd00:218:{}:{}::/64", x(d), k + 1)
+}
+
+/// User network `k` of this daemon, with IPv6 if `v6`; its IPv4 and IPv6
+/// gateways.
+fn network(d: &Daemon, name: &str, k: u8, v6: bool) -> (String, Option<String>) {
+    let v4 = d.net.user_subnet_27(k);
+    let opt = format!("{BRIDGE_OPT}={}", d.net.user_bridge(k));
+    let s6 = subnet6(d, k);
+    let mut args = vec!["network", "create", "--subnet", &v4, "-o", &opt];
+    if v6 {
+        args.extend(["--ipv6", "--subnet", &s6]);
+    }
+    args.push(name);
+    ok(d, &args);
+    let base: Vec<&str> = v4.trim_end_matches("/27").split('.').collect();
+    let last: u16 = base[3].parse().unwrap();
+    let gw4 = format!("{}.{}.{}.{}", base[0], base[1], base[2], last + 1);
+    let gw6 = v6.then(|| format!("{}1", s6.trim_end_matches("/64")));
+    (gw4, gw6)
+}
+
+/// The default routes inside container `name`: (IPv4 gateway, IPv6 gateway).
+fn default_routes(d: &Daemon, name: &str) -> (Option<String>, Option<String>) {
+    let via = |family: &str| {
+        let routes = ok(d, &["exec", name, "ip", family, "route"]);
+        let gateways: Vec<String> = routes
+            .lines()
+            .filter_map(|l| l.strip_prefix("default via "))
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_owned)
+            .collect();
+        assert!(gateways.len() <= 1, "{family}: {routes}");
+        gateways.into_iter().next()
+    };
+    (via("-4"), via("-6"))
+}
+
+fn routes(gw4: &str, gw6: Option<&String>) -> (Option<String>, Option<String>) {
+    (Some(gw4.to_owned()), gw6.cloned())
+}
+
+#[test]
+fn default_routes_follow_the_gateway_endpoints_and_gw_priority() {
+    let d = Daemon::start();
+    import_busybox(&d);
+    let (a4, a6) = network(&d, "alpha", 0, true);
+    let (b4, b6) = network(&d, "beta", 1, true);
+    let (c4, _) = network(&d, "gamma", 2, false);
+
+    // On beta alone: both routes via beta.
+    ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "rr",
+            "--network",
+            "beta",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    assert_eq!(default_routes(&d, "rr"), routes(&b4, b6.as_ref()));
+
+    // alpha is dual-stack too and sorts first: both routes move to it.
+    ok(&d, &["network", "connect", "alpha", "rr"]);
+    assert_eq!(default_routes(&d, "rr"), routes(&a4, a6.as_ref()));
+    // ...and back when it goes.
+    ok(&d, &["network", "disconnect", "alpha", "rr"]);
+    assert_eq!(default_routes(&d, "rr"), routes(&b4, b6.as_ref()));
+
+    // gamma is IPv4-only: with a higher priority it takes the IPv4 route,
+    // the IPv6 one stays with beta.
+    ok(
+        &d,
+        &["network", "connect", "--gw-priority", "10", "gamma", "rr"],
+    );
+    assert_eq!(default_routes(&d, "rr"), routes(&c4, b6.as_ref()));
+    assert_eq!(
+        ok(
+            &d,
+            &[
+                "inspect",
+                "-f",
+                "{{.NetworkSettings.Networks.gamma.GwPriority}} {{.NetworkSettings.Networks.beta.GwPriority}}",
+                "rr"
+            ]
+        ),
+        "10 0"
+    );
+    // A dual-stack network with a still higher priority takes both.
+    ok(
+        &d,
+        &["network", "connect", "--gw-priority", "20", "alpha", "rr"],
+    );
+    assert_eq!(default_routes(&d, "rr"), routes(&a4, a6.as_ref()));
+    ok(&d, &["network", "disconnect", "alpha", "rr"]);
+    assert_eq!(default_routes(&d, "rr"), routes(&c4, b6.as_ref()));
+    ok(&d, &["network", "disconnect", "gamma", "rr"]);
+    assert_eq!(default_routes(&d, "rr"), routes(&b4, b6.as_ref()));
+
+    // At start: a negative priority puts alpha after beta.
+    ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "ss",
+            "--network",
+            "name=alpha,gw-priority=-1",
+            "--network",
+            "beta",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    assert_eq!(default_routes(&d, "ss"), routes(&b4, b6.as_ref()));
+    assert_eq!(
+        ok(
+            &d,
+            &[
+                "inspect",
+                "-f",
+                "{{.NetworkSettings.Networks.alpha.GwPriority}}",
+                "ss"
+            ]
+        ),
+        "-1"
+    );
+    // The same through berth: gamma (IPv4 only) first by priority.
+    berth_ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "tt",
+            "--network",
+            "alpha",
+            "--network",
+            "name=gamma,gw-priority=5",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    assert_eq!(default_routes(&d, "tt"), routes(&c4, a6.as_ref()));
+    berth_ok(&d, &["network", "disconnect", "gamma", "tt"]);
+    assert_eq!(default_routes(&d, "tt"), routes(&a4, a6.as_ref()));
+    berth_ok(
+        &d,
+        &["network", "connect", "--gw-priority", "3", "beta", "tt"],
+    );
+    assert_eq!(default_routes(&d, "tt"), routes(&b4, b6.as_ref()));
+
+    // Bad values: the CLIs' own errors, nothing sent.
+    let out = d.berth(&[
+        "run",
+        "--network",
+        "name=beta,gw-priority=high",
+        "busybox",
+        "true",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("invalid gw-priority"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = d.docker(&["network", "connect", "--gw-priority", "x", "gamma", "tt"]);
+    assert!(!out.status.success());
+
+    ok(&d, &["rm", "-f", "rr", "ss", "tt"]);
+    ok(&d, &["network", "rm", "alpha", "beta", "gamma"]);
+}
+
+#[test]
+fn the_default_bridge_fills_the_top_level_ipv6_fields() {
+    let sub = format!("fd00:219:{:x}::/64", std::process::id() & 0xffff);
+    let d = Daemon::start_with(&["--ipv6", "--fixed-cidr-v6", &sub]);
+    import_busybox(&d);
+    let prefix = sub.trim_end_matches("/64");
+    ok(
+        &d,
+        &["run", "-d", "--name", "bb", "busybox", "sleep", "1000"],
+    );
+    let (.., k) = network(&d, "k6", 0, true);
+    ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "uu",
+            "--network",
+            "k6",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    let top = "{{.NetworkSettings.GlobalIPv6Address}}|{{.NetworkSettings.GlobalIPv6PrefixLen}}|{{.NetworkSettings.IPv6Gateway}}";
+    let on_bridge = "{{.NetworkSettings.Networks.bridge.GlobalIPv6Address}}";
+    let b = ok(&d, &["inspect", "-f", top, "bb"]);
+    let addr = ok(&d, &["inspect", "-f", on_bridge, "bb"]);
+    assert!(addr.starts_with(prefix), "{addr}");
+    assert_eq!(b, format!("{addr}|64|{prefix}1"));
+    // Only the default bridge fills them, as dockerd.
+    assert_eq!(ok(&d, &["inspect", "-f", top, "uu"]), "|0|");
+    assert!(k.is_some());
+    // Connected to the default bridge too: its endpoint there fills them.
+    ok(&d, &["network", "connect", "bridge", "uu"]);
+    let u = ok(&d, &["inspect", "-f", top, "uu"]);
+    let addr = ok(&d, &["inspect", "-f", on_bridge, "uu"]);
+    assert_eq!(u, format!("{addr}|64|{prefix}1"));
+    ok(&d, &["rm", "-f", "bb", "uu"]);
+    ok(&d, &["network", "rm", "k6"]);
+}
+
+/// A daemon whose containers' resolver files name a local upstream that
+/// answers every name NXDOMAIN (at 127.219.x.53), so no lookup leaves the
+/// host.
+fn dns_daemon() -> (Daemon, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let host_file = dir.path().join("resolv.conf");
+    fs_err::write(&host_file, "").unwrap();
+    let d = Daemon::start_with(&["--host-resolv-conf", host_file.to_str().unwrap()]);
+    let addr = format!("127.219.{}.53", x(&d));
+    fs_err::write(&host_file, format!("nameserver {addr}\n")).unwrap();
+    let socket = std::net::UdpSocket::bind((addr.as_str(), 53)).unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, peer)) = socket.recv_from(&mut buf) {
+            if n < 12 {
+                continue;
+            }
+            // The question echoed, QR + RD + RA, NXDOMAIN, no answer.
+            let mut r = buf[..n].to_vec();
+            r[2] = 0x81;
+            r[3] = 0x83;
+            r[6..12].fill(0);
+            let _ = socket.send_to(&r, peer);
+        }
+    });
+    import_busybox(&d);
+    (d, dir)
+}
+
+/// `nslookup -type=a name` inside `from`: the addresses answered.
+fn lookup(d: &Daemon, from: &str, name: &str) -> Vec<String> {
+    let out = d.docker(&["exec", from, "nslookup", "-type=a", name]);
+    let stdout = text(&out.stdout);
+    // The first `Address:` is the server's own.
+    stdout
+        .split_once("Name:")
+        .map(|(_, answers)| {
+            answers
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("Address:"))
+                .map(|a| a.trim().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn network_connect_link_is_an_alias_for_the_connected_container_only() {
+    let (d, _dir) = dns_daemon();
+    network(&d, "ln", 0, false);
+    for (name, net) in [("db", "ln"), ("other", "ln"), ("app", "bridge")] {
+        ok(
+            &d,
+            &[
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--network",
+                net,
+                "busybox",
+                "sleep",
+                "1000",
+            ],
+        );
+    }
+    let db_ip = ok(
+        &d,
+        &[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.ln.IPAddress}}",
+            "db",
+        ],
+    );
+    ok(
+        &d,
+        &["network", "connect", "--link", "db:store", "ln", "app"],
+    );
+    assert_eq!(lookup(&d, "app", "store"), std::slice::from_ref(&db_ip));
+    assert_eq!(lookup(&d, "other", "store"), Vec::<String>::new());
+    assert_eq!(
+        ok(
+            &d,
+            &[
+                "inspect",
+                "-f",
+                "{{json .NetworkSettings.Networks.ln.Links}}",
+                "app"
+            ]
+        ),
+        "[\"db:store\"]"
+    );
+    // Through berth, on another container.
+    ok(
+        &d,
+        &["run", "-d", "--name", "app2", "busybox", "sleep", "1000"],
+    );
+    berth_ok(
+        &d,
+        &["network", "connect", "--link", "db:cache", "ln", "app2"],
+    );
+    assert_eq!(lookup(&d, "app2", "cache"), [db_ip]);
+    assert_eq!(lookup(&d, "app", "cache"), Vec::<String>::new());
+    // A malformed link: refused, not connected.
+    let out = d.berth(&["network", "connect", "--link", "a:b:c", "ln", "other"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("bad format for links: a:b:c"),
+        "{}",
+        text(&out.stderr)
+    );
+    ok(&d, &["rm", "-f", "db", "other", "app", "app2"]);
+    ok(&d, &["network", "rm", "ln"]);
+}
+
+#[test]
+fn ipv6_only_networks_are_refused_clearly() {
+    let d = Daemon::start();
+    let s6 = subnet6(&d, 0);
+    let opt = format!("{BRIDGE_OPT}={}", d.net.user_bridge(0));
+    let args = [
+        "network",
+        "create",
+        "--ipv4=false",
+        "--ipv6",
+        "--subnet",
+        s6.as_str(),
+        "-o",
+        opt.as_str(),
+        "v6only",
+    ];
+    let want = "IPv6-only networks (`--ipv4=false`, EnableIPv4=false) are not supported by berth";
+    let hint = "`network create --ipv6 [--subnet <IPv6 subnet>] NAME` without `--ipv4=false`";
+    for out in [d.docker(&args), d.berth(&args)] {
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{}", text(&out.stdout));
+        assert!(err.contains(want) && err.contains(hint), "{err}");
+    }
+    let out = d.docker(&["network", "inspect", "v6only"]);
+    assert!(!out.status.success(), "no network was made");
+    assert!(!common::net::link_exists(&d.net.user_bridge(0)));
+}
