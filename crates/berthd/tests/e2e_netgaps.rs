@@ -235,6 +235,28 @@ fn default_routes_follow_the_gateway_endpoints_and_gw_priority() {
     );
     assert_eq!(default_routes(&d, "tt"), routes(&b4, b6.as_ref()));
 
+    // An IPv4-only container gets its first IPv6 route when connected to
+    // a dual-stack network (which sorts first: it has both gateways).
+    ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "vv",
+            "--network",
+            "gamma",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    assert_eq!(default_routes(&d, "vv"), (Some(c4.clone()), None));
+    ok(&d, &["network", "connect", "beta", "vv"]);
+    assert_eq!(default_routes(&d, "vv"), routes(&b4, b6.as_ref()));
+    ok(&d, &["network", "disconnect", "beta", "vv"]);
+    assert_eq!(default_routes(&d, "vv"), (Some(c4.clone()), None));
+
     // Bad values: the CLIs' own errors, nothing sent.
     let out = d.berth(&[
         "run",
@@ -252,7 +274,7 @@ fn default_routes_follow_the_gateway_endpoints_and_gw_priority() {
     let out = d.docker(&["network", "connect", "--gw-priority", "x", "gamma", "tt"]);
     assert!(!out.status.success());
 
-    ok(&d, &["rm", "-f", "rr", "ss", "tt"]);
+    ok(&d, &["rm", "-f", "rr", "ss", "tt", "vv"]);
     ok(&d, &["network", "rm", "alpha", "beta", "gamma"]);
 }
 

@@ -16,6 +16,7 @@ pub mod link;
 pub mod netns;
 pub mod nft;
 pub mod ports;
+pub mod sockredir;
 
 /// The `ipnet` crate, re-exported so the engine names subnets with the same types.
 pub use ipnet;

@@ -610,6 +610,9 @@ pub struct Target {
 pub struct PortRules {
     table: String,
     owners: Mutex<BTreeMap<String, (Target, Vec<Binding>)>>,
+    /// Socket-level redirection of the host's own connections, when
+    /// turned on and available (see [`crate::sockredir`]).
+    redirect: std::sync::OnceLock<Option<crate::sockredir::SockRedirect>>,
 }
 
 impl PortRules {
@@ -618,6 +621,30 @@ impl PortRules {
         Self {
             table: table.to_owned(),
             owners: Mutex::new(BTreeMap::new()),
+            redirect: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Also sends the calling thread's network namespace's own connections
+    /// to published IPv4 ports straight to the container, at the socket
+    /// level (see [`crate::sockredir`]); the DNAT rules stay for everyone
+    /// else. When that is not possible (no cgroup2, no permission, an old
+    /// kernel), says why once and keeps DNAT only. Returns whether it is on.
+    pub fn redirect_host_connections(&self) -> bool {
+        let r = self
+            .redirect
+            .get_or_init(crate::sockredir::SockRedirect::attach_or_explain);
+        if let Some(r) = r {
+            crate::sockredir::sync_owners(r, &self.lock());
+        }
+        r.is_some()
+    }
+
+    /// Brings the redirection map in line with `owners` (a no-op when the
+    /// redirection is off).
+    fn sync_redirect(&self, owners: &BTreeMap<String, (Target, Vec<Binding>)>) {
+        if let Some(Some(r)) = self.redirect.get() {
+            crate::sockredir::sync_owners(r, owners);
         }
     }
 
@@ -639,6 +666,7 @@ impl PortRules {
                 None => owners.remove(owner),
             };
         }
+        self.sync_redirect(&owners);
         applied
     }
 
@@ -648,6 +676,7 @@ impl PortRules {
         if owners.remove(owner).is_none() {
             return Ok(());
         }
+        self.sync_redirect(&owners);
         apply(&render(&self.table, &owners))
     }
 
@@ -655,6 +684,7 @@ impl PortRules {
     /// made anew, at daemon start).
     pub fn rebuild(&self) -> Result<(), PortError> {
         let owners = self.lock();
+        self.sync_redirect(&owners);
         apply(&render(&self.table, &owners))
     }
 

@@ -28,11 +28,37 @@ const CMD_PROG_DETACH: libc::c_int = 9;
 const CMD_PROG_GET_FD_BY_ID: libc::c_int = 13;
 /// `BPF_PROG_QUERY`
 const CMD_PROG_QUERY: libc::c_int = 16;
+/// `BPF_MAP_CREATE`
+const CMD_MAP_CREATE: libc::c_int = 0;
+/// `BPF_MAP_LOOKUP_ELEM`
+const CMD_MAP_LOOKUP_ELEM: libc::c_int = 1;
+/// `BPF_MAP_UPDATE_ELEM`
+const CMD_MAP_UPDATE_ELEM: libc::c_int = 2;
+/// `BPF_MAP_DELETE_ELEM`
+const CMD_MAP_DELETE_ELEM: libc::c_int = 3;
+/// `BPF_LINK_CREATE`
+const CMD_LINK_CREATE: libc::c_int = 28;
 
 /// `BPF_PROG_TYPE_CGROUP_DEVICE`
 pub const PROG_TYPE_CGROUP_DEVICE: u32 = 15;
 /// `BPF_CGROUP_DEVICE`, the attach type of device programs.
 pub const ATTACH_CGROUP_DEVICE: u32 = 6;
+/// `BPF_PROG_TYPE_CGROUP_SOCK_ADDR`: runs on connect/sendmsg/recvmsg/
+/// getpeername of the sockets of a cgroup and may rewrite the address.
+pub const PROG_TYPE_CGROUP_SOCK_ADDR: u32 = 18;
+/// `BPF_CGROUP_INET4_CONNECT`
+pub const ATTACH_CGROUP_INET4_CONNECT: u32 = 10;
+/// `BPF_CGROUP_UDP4_SENDMSG`
+pub const ATTACH_CGROUP_UDP4_SENDMSG: u32 = 14;
+/// `BPF_CGROUP_UDP4_RECVMSG`
+pub const ATTACH_CGROUP_UDP4_RECVMSG: u32 = 19;
+/// `BPF_CGROUP_INET4_GETPEERNAME`
+pub const ATTACH_CGROUP_INET4_GETPEERNAME: u32 = 29;
+/// `BPF_MAP_TYPE_HASH`
+pub const MAP_TYPE_HASH: u32 = 1;
+/// `BPF_MAP_TYPE_LRU_HASH`: a hash that evicts the least recently used
+/// entry instead of failing when full.
+pub const MAP_TYPE_LRU_HASH: u32 = 9;
 /// `BPF_F_ALLOW_OVERRIDE`
 pub const F_ALLOW_OVERRIDE: u32 = 1;
 /// `BPF_F_ALLOW_MULTI`: several programs may be attached to one cgroup; all
@@ -128,6 +154,40 @@ struct ProgLoadAttr {
     kern_version: u32,
     prog_flags: u32,
     prog_name: [u8; 16],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct MapCreateAttr {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    inner_map_fd: u32,
+    numa_node: u32,
+    map_name: [u8; 16],
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct MapElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    value: u64,
+    flags: u64,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct LinkCreateAttr {
+    prog_fd: u32,
+    target_fd: u32,
+    attach_type: u32,
+    flags: u32,
 }
 
 #[repr(C)]
@@ -205,6 +265,20 @@ pub fn prog_load(
     license: &CStr,
     name: &str,
 ) -> std::result::Result<OwnedFd, ProgLoadError> {
+    prog_load_for(prog_type, 0, insns, license, name)
+}
+
+/// [`prog_load`] with the attach type the program is verified for
+/// (`expected_attach_type`; program types such as
+/// [`PROG_TYPE_CGROUP_SOCK_ADDR`] need it: what the program may read and
+/// write depends on the hook).
+pub fn prog_load_for(
+    prog_type: u32,
+    expected_attach_type: u32,
+    insns: &[Insn],
+    license: &CStr,
+    name: &str,
+) -> std::result::Result<OwnedFd, ProgLoadError> {
     const CALL: &str = "bpf(BPF_PROG_LOAD)";
     let insn_cnt = u32::try_from(insns.len()).map_err(|_| ProgLoadError {
         error: SysError {
@@ -213,21 +287,13 @@ pub fn prog_load(
         },
         log: String::new(),
     })?;
-    let mut prog_name = [0u8; 16];
-    // Object names may only hold [A-Za-z0-9_.] and must be NUL terminated;
-    // anything else makes the kernel reject the load with EINVAL.
-    for (slot, byte) in prog_name.iter_mut().take(15).zip(
-        name.bytes()
-            .filter(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.'),
-    ) {
-        *slot = byte;
-    }
     let mut attr = ProgLoadAttr {
         prog_type,
         insn_cnt,
         insns: insns.as_ptr() as u64,
         license: license.as_ptr() as u64,
-        prog_name,
+        prog_name: object_name(name),
+        expected_attach_type,
         ..ProgLoadAttr::default()
     };
     // SAFETY: `attr` is the BPF_PROG_LOAD layout. `insns` (`Insn` is laid
@@ -257,6 +323,159 @@ pub fn prog_load(
             })
         }
     }
+}
+
+/// A kernel object name: at most 15 bytes of `[A-Za-z0-9_.]`, NUL
+/// terminated (anything else makes the kernel answer EINVAL).
+fn object_name(name: &str) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (slot, byte) in out.iter_mut().take(15).zip(
+        name.bytes()
+            .filter(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.'),
+    ) {
+        *slot = byte;
+    }
+    out
+}
+
+/// Creates a map (`BPF_MAP_CREATE`) of `map_type` with fixed-size keys and
+/// values, and returns its descriptor. The map lives while a descriptor or
+/// a loaded program refers to it.
+pub fn map_create(
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    name: &str,
+) -> Result<OwnedFd> {
+    let mut attr = MapCreateAttr {
+        map_type,
+        key_size,
+        value_size,
+        max_entries,
+        map_name: object_name(name),
+        ..MapCreateAttr::default()
+    };
+    // SAFETY: `attr` is the BPF_MAP_CREATE layout and holds no pointers.
+    let ret = unsafe { bpf(CMD_MAP_CREATE, &mut attr) };
+    owned_fd(ret, "bpf(BPF_MAP_CREATE)")
+}
+
+/// `BPF_ANY` for [`map_update`]: create the entry or replace it.
+pub const ANY: u64 = 0;
+
+/// Sets `key` to `value` in `map` (`BPF_MAP_UPDATE_ELEM`). The slices must
+/// be exactly the map's key and value sizes (the kernel reads that many
+/// bytes); a mismatch is refused here with EINVAL.
+pub fn map_update(
+    map: BorrowedFd<'_>,
+    key: &[u8],
+    value: &[u8],
+    sizes: (usize, usize),
+) -> Result<()> {
+    const CALL: &str = "bpf(BPF_MAP_UPDATE_ELEM)";
+    if key.len() != sizes.0 || value.len() != sizes.1 {
+        return Err(SysError {
+            call: CALL,
+            errno: nix::errno::Errno::EINVAL,
+        });
+    }
+    let mut attr = MapElemAttr {
+        map_fd: fd_u32(map),
+        key: key.as_ptr() as u64,
+        value: value.as_ptr() as u64,
+        flags: ANY,
+        ..MapElemAttr::default()
+    };
+    // SAFETY: `attr` is the BPF_MAP_UPDATE_ELEM layout; `key` and `value`
+    // are readable for the map's key and value sizes (checked above
+    // against `sizes`, which the caller made the map with) and outlive the
+    // call; the kernel only reads them.
+    if unsafe { bpf(CMD_MAP_UPDATE_ELEM, &mut attr) } < 0 {
+        return Err(SysError::last(CALL));
+    }
+    Ok(())
+}
+
+/// Removes `key` from `map` (`BPF_MAP_DELETE_ELEM`); `Ok(false)` when it
+/// was not there.
+pub fn map_delete(map: BorrowedFd<'_>, key: &[u8], key_size: usize) -> Result<bool> {
+    const CALL: &str = "bpf(BPF_MAP_DELETE_ELEM)";
+    if key.len() != key_size {
+        return Err(SysError {
+            call: CALL,
+            errno: nix::errno::Errno::EINVAL,
+        });
+    }
+    let mut attr = MapElemAttr {
+        map_fd: fd_u32(map),
+        key: key.as_ptr() as u64,
+        ..MapElemAttr::default()
+    };
+    // SAFETY: `attr` is the BPF_MAP_DELETE_ELEM layout; `key` is readable
+    // for the map's key size (checked above) and outlives the call.
+    if unsafe { bpf(CMD_MAP_DELETE_ELEM, &mut attr) } < 0 {
+        let err = SysError::last(CALL);
+        if err.errno == nix::errno::Errno::ENOENT {
+            return Ok(false);
+        }
+        return Err(err);
+    }
+    Ok(true)
+}
+
+/// Reads the value of `key` in `map` into `value` (`BPF_MAP_LOOKUP_ELEM`);
+/// `Ok(false)` when there is no such entry.
+pub fn map_lookup(
+    map: BorrowedFd<'_>,
+    key: &[u8],
+    value: &mut [u8],
+    sizes: (usize, usize),
+) -> Result<bool> {
+    const CALL: &str = "bpf(BPF_MAP_LOOKUP_ELEM)";
+    if key.len() != sizes.0 || value.len() != sizes.1 {
+        return Err(SysError {
+            call: CALL,
+            errno: nix::errno::Errno::EINVAL,
+        });
+    }
+    let mut attr = MapElemAttr {
+        map_fd: fd_u32(map),
+        key: key.as_ptr() as u64,
+        value: value.as_mut_ptr() as u64,
+        ..MapElemAttr::default()
+    };
+    // SAFETY: `attr` is the BPF_MAP_LOOKUP_ELEM layout; `key` is readable
+    // and `value` writable for the map's key and value sizes (checked
+    // above) and both outlive the call.
+    if unsafe { bpf(CMD_MAP_LOOKUP_ELEM, &mut attr) } < 0 {
+        let err = SysError::last(CALL);
+        if err.errno == nix::errno::Errno::ENOENT {
+            return Ok(false);
+        }
+        return Err(err);
+    }
+    Ok(true)
+}
+
+/// Attaches `prog` to the cgroup directory `cgroup` through a BPF link
+/// (`BPF_LINK_CREATE`). The returned descriptor is the attachment: the
+/// program is detached when the last descriptor of the link is closed,
+/// also when the process dies, so nothing stays behind.
+pub fn link_create(
+    cgroup: BorrowedFd<'_>,
+    prog: BorrowedFd<'_>,
+    attach_type: u32,
+) -> Result<OwnedFd> {
+    let mut attr = LinkCreateAttr {
+        prog_fd: fd_u32(prog),
+        target_fd: fd_u32(cgroup),
+        attach_type,
+        flags: 0,
+    };
+    // SAFETY: `attr` is the BPF_LINK_CREATE layout and holds no pointers.
+    let ret = unsafe { bpf(CMD_LINK_CREATE, &mut attr) };
+    owned_fd(ret, "bpf(BPF_LINK_CREATE)")
 }
 
 fn fd_u32(fd: BorrowedFd<'_>) -> u32 {
@@ -373,7 +592,10 @@ mod tests {
     #[test]
     fn attr_sizes_cover_the_fields_the_kernel_reads() {
         // Offsets from include/uapi/linux/bpf.h.
-        assert_eq!(std::mem::size_of::<ProgLoadAttr>(), 64);
+        assert_eq!(std::mem::size_of::<ProgLoadAttr>(), 72);
+        assert_eq!(std::mem::size_of::<MapCreateAttr>(), 44);
+        assert_eq!(std::mem::size_of::<MapElemAttr>(), 32);
+        assert_eq!(std::mem::size_of::<LinkCreateAttr>(), 16);
         assert_eq!(std::mem::size_of::<AttachAttr>(), 16);
         assert_eq!(std::mem::size_of::<QueryAttr>(), 32);
         assert_eq!(std::mem::size_of::<GetFdByIdAttr>(), 12);

@@ -50,3 +50,29 @@ pub fn recv_with_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> Result<(usize, Opti
         }
     }
 }
+
+/// The cookie of the network namespace `sock` belongs to
+/// (`getsockopt(SO_NETNS_COOKIE)`, Linux 5.14): a 64-bit id that is never
+/// reused while the system runs, the same value eBPF programs get from
+/// `bpf_get_netns_cookie`.
+pub fn netns_cookie(sock: BorrowedFd<'_>) -> Result<u64> {
+    /// `SO_NETNS_COOKIE` from include/uapi/asm-generic/socket.h.
+    const SO_NETNS_COOKIE: libc::c_int = 71;
+    let mut cookie: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: `cookie` is a writable u64 and `len` says so; the kernel
+    // writes at most `len` bytes into it and the new length into `len`.
+    let ret = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_NETNS_COOKIE,
+            (&mut cookie as *mut u64).cast(),
+            &mut len,
+        )
+    };
+    if ret < 0 {
+        return Err(SysError::last("getsockopt(SO_NETNS_COOKIE)"));
+    }
+    Ok(cookie)
+}

@@ -191,9 +191,15 @@ impl PortService {
     }
 
     /// Port rules go into the inet table `table` (set once, by the
-    /// networking setup that owns the table).
+    /// networking setup that owns the table). The daemon's own
+    /// connections to published ports are redirected at the socket level
+    /// where the kernel allows it (DNAT otherwise).
     pub fn use_table(&self, table: &str) {
-        let _ = self.rules.set(PortRules::new(table));
+        self.rules.get_or_init(|| {
+            let rules = PortRules::new(table);
+            rules.redirect_host_connections();
+            rules
+        });
     }
 
     /// Holds the host ports of `c` (docker's error when one is taken;
