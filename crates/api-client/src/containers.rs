@@ -246,18 +246,7 @@ impl Client {
         timeout: Option<i64>,
         signal: Option<&str>,
     ) -> Result<(), Error> {
-        let mut query = Vec::new();
-        if let Some(t) = timeout {
-            query.push(format!("t={t}"));
-        }
-        if let Some(s) = signal {
-            query.push(format!("signal={}", encode(s)));
-        }
-        let mut path = format!("/containers/{}/stop", encode(id));
-        if !query.is_empty() {
-            path.push('?');
-            path.push_str(&query.join("&"));
-        }
+        let path = crate::lifecycle::stop_path(id, "stop", timeout, signal);
         self.call(Method::POST, &path, Vec::new(), None).await?;
         Ok(())
     }

@@ -179,6 +179,20 @@ mod tests {
 
     struct Fake;
 
+    /// What the fake answers for any container: there is none.
+    fn no_container<T>(id: &str) -> Result<T, berth_engine::container::ContainerError> {
+        Err(berth_engine::container::ContainerError::NotFound(
+            id.to_owned(),
+        ))
+    }
+
+    /// What the fake answers for any exec: there is none.
+    fn no_exec<T>(id: &str) -> Result<T, berth_engine::container::ContainerError> {
+        Err(berth_engine::container::ContainerError::ExecNotFound(
+            id.to_owned(),
+        ))
+    }
+
     impl SystemBackend for Fake {
         fn system_info(&self) -> SystemInfo {
             SystemInfo {
@@ -282,9 +296,7 @@ mod tests {
             id: &str,
         ) -> Result<berth_engine::container::Change, berth_engine::container::ContainerError>
         {
-            Err(berth_engine::container::ContainerError::NotFound(
-                id.to_owned(),
-            ))
+            no_container(id)
         }
         fn stop_container_with(
             &self,
@@ -293,9 +305,7 @@ mod tests {
             _: Option<i32>,
         ) -> Result<berth_engine::container::Change, berth_engine::container::ContainerError>
         {
-            Err(berth_engine::container::ContainerError::NotFound(
-                id.to_owned(),
-            ))
+            no_container(id)
         }
         fn restart_container(
             &self,
@@ -303,40 +313,30 @@ mod tests {
             _: Option<std::time::Duration>,
             _: Option<i32>,
         ) -> Result<(), berth_engine::container::ContainerError> {
-            Err(berth_engine::container::ContainerError::NotFound(
-                id.to_owned(),
-            ))
+            no_container(id)
         }
         fn kill_container_with(
             &self,
             id: &str,
             _: i32,
         ) -> Result<(), berth_engine::container::ContainerError> {
-            Err(berth_engine::container::ContainerError::NotFound(
-                id.to_owned(),
-            ))
+            no_container(id)
         }
         fn pause_container(&self, id: &str) -> Result<(), berth_engine::container::ContainerError> {
-            Err(berth_engine::container::ContainerError::NotFound(
-                id.to_owned(),
-            ))
+            no_container(id)
         }
         fn unpause_container(
             &self,
             id: &str,
         ) -> Result<(), berth_engine::container::ContainerError> {
-            Err(berth_engine::container::ContainerError::NotFound(
-                id.to_owned(),
-            ))
+            no_container(id)
         }
         fn rename_container(
             &self,
             id: &str,
             _: &str,
         ) -> Result<(), berth_engine::container::ContainerError> {
-            Err(berth_engine::container::ContainerError::NotFound(
-                id.to_owned(),
-            ))
+            no_container(id)
         }
         fn remove_container_with(
             &self,
@@ -344,9 +344,7 @@ mod tests {
             _: bool,
             _: bool,
         ) -> Result<(), berth_engine::container::ContainerError> {
-            Err(berth_engine::container::ContainerError::NotFound(
-                id.to_owned(),
-            ))
+            no_container(id)
         }
     }
 
@@ -362,9 +360,7 @@ mod tests {
             ))
         }
         fn start_container(&self, id: &str) -> Result<(), berth_engine::container::ContainerError> {
-            Err(berth_engine::container::ContainerError::NotFound(
-                id.to_owned(),
-            ))
+            no_container(id)
         }
         fn wait_container(
             &self,
@@ -372,9 +368,7 @@ mod tests {
             _: berth_engine::container::WaitCondition,
         ) -> Result<berth_engine::container::WaitHandle, berth_engine::container::ContainerError>
         {
-            Err(berth_engine::container::ContainerError::NotFound(
-                id.to_owned(),
-            ))
+            no_container(id)
         }
         fn list_containers(&self) -> Vec<berth_engine::container::Container> {
             Vec::new()
@@ -384,9 +378,7 @@ mod tests {
             id: &str,
         ) -> Result<berth_engine::container::Container, berth_engine::container::ContainerError>
         {
-            Err(berth_engine::container::ContainerError::NotFound(
-                id.to_owned(),
-            ))
+            no_container(id)
         }
         fn container_log_path(&self, id: &str) -> PathBuf {
             PathBuf::from(id)
@@ -395,9 +387,7 @@ mod tests {
             &self,
             id: &str,
         ) -> Result<String, berth_engine::container::ContainerError> {
-            Err(berth_engine::container::ContainerError::NotFound(
-                id.to_owned(),
-            ))
+            no_container(id)
         }
         fn attach_container(
             &self,
@@ -405,9 +395,7 @@ mod tests {
             _: berth_engine::container::AttachOptions,
         ) -> Result<berth_engine::container::AttachHandle, berth_engine::container::ContainerError>
         {
-            Err(berth_engine::container::ContainerError::NotFound(
-                id.to_owned(),
-            ))
+            no_container(id)
         }
         fn container_logs(
             &self,
@@ -415,9 +403,7 @@ mod tests {
             _: &berth_engine::container::LogQuery,
             _: &mut dyn FnMut(berth_engine::container::LogEvent<'_>) -> bool,
         ) -> Result<(), berth_engine::container::ContainerError> {
-            Err(berth_engine::container::ContainerError::NotFound(
-                id.to_owned(),
-            ))
+            no_container(id)
         }
         fn resize_container(
             &self,
@@ -425,45 +411,35 @@ mod tests {
             _: u16,
             _: u16,
         ) -> Result<(), berth_engine::container::ContainerError> {
-            Err(berth_engine::container::ContainerError::NotFound(
-                id.to_owned(),
-            ))
+            no_container(id)
         }
         fn update_container(
             &self,
             id: &str,
             _: &berth_engine::container::resources::ResourceUpdate,
         ) -> Result<Vec<String>, berth_engine::container::ContainerError> {
-            Err(berth_engine::container::ContainerError::NotFound(
-                id.to_owned(),
-            ))
+            no_container(id)
         }
         fn stop_container(
             &self,
             id: &str,
             _: Option<std::time::Duration>,
         ) -> Result<(), berth_engine::container::ContainerError> {
-            Err(berth_engine::container::ContainerError::NotFound(
-                id.to_owned(),
-            ))
+            no_container(id)
         }
         fn kill_container(
             &self,
             id: &str,
             _: i32,
         ) -> Result<(), berth_engine::container::ContainerError> {
-            Err(berth_engine::container::ContainerError::NotFound(
-                id.to_owned(),
-            ))
+            no_container(id)
         }
         fn remove_container(
             &self,
             id: &str,
             _: bool,
         ) -> Result<(), berth_engine::container::ContainerError> {
-            Err(berth_engine::container::ContainerError::NotFound(
-                id.to_owned(),
-            ))
+            no_container(id)
         }
     }
 
@@ -482,9 +458,7 @@ mod tests {
             id: &str,
         ) -> Result<berth_engine::container::exec::ExecInfo, berth_engine::container::ContainerError>
         {
-            Err(berth_engine::container::ContainerError::ExecNotFound(
-                id.to_owned(),
-            ))
+            no_exec(id)
         }
         fn exec_start(
             &self,
@@ -492,18 +466,14 @@ mod tests {
             _: berth_engine::container::exec::ExecStartOptions,
         ) -> Result<Option<std::os::unix::net::UnixStream>, berth_engine::container::ContainerError>
         {
-            Err(berth_engine::container::ContainerError::ExecNotFound(
-                id.to_owned(),
-            ))
+            no_exec(id)
         }
         fn exec_inspect(
             &self,
             id: &str,
         ) -> Result<berth_engine::container::exec::ExecInfo, berth_engine::container::ContainerError>
         {
-            Err(berth_engine::container::ContainerError::ExecNotFound(
-                id.to_owned(),
-            ))
+            no_exec(id)
         }
         fn exec_resize(
             &self,
@@ -511,9 +481,7 @@ mod tests {
             _: u16,
             _: u16,
         ) -> Result<(), berth_engine::container::ContainerError> {
-            Err(berth_engine::container::ContainerError::ExecNotFound(
-                id.to_owned(),
-            ))
+            no_exec(id)
         }
     }
 

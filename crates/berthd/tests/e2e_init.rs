@@ -9,40 +9,10 @@
 
 mod common;
 
-use std::process::Output;
 use std::time::{Duration, Instant};
 
+use common::clients::{CLIENTS, inspect, ok, text};
 use common::{Daemon, import_busybox};
-
-type Client = (&'static str, fn(&Daemon, &[&str]) -> Output);
-
-const CLIENTS: [Client; 3] = [
-    ("docker 28", Daemon::docker),
-    ("docker 20.10", Daemon::docker20),
-    ("berth", Daemon::berth),
-];
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn ok(d: &Daemon, (name, run): Client, args: &[&str]) -> String {
-    let out = run(d, args);
-    assert!(
-        out.status.success(),
-        "{name} {args:?}: {}{}\nberthd log:\n{}",
-        text(&out.stdout),
-        text(&out.stderr),
-        d.log()
-    );
-    text(&out.stdout)
-}
-
-fn inspect(d: &Daemon, name: &str, format: &str) -> String {
-    ok(d, CLIENTS[0], &["inspect", "--format", format, name])
-        .trim()
-        .to_owned()
-}
 
 /// The host pids of `pid` and its descendants with their states (`R`,
 /// `S`, `Z`, ...), from /proc.

@@ -26,6 +26,11 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `run --rm ARGS` with `client`: its output, asserting success.
+fn run_rm(d: &Daemon, client: Client, args: &[&str]) -> String {
+    ok(d, client, &[&["run", "--rm"], args].concat())
+}
+
 /// Mount points in the host's (berthd's) mount table at or under `dir`.
 fn mounts_under(dir: &Path) -> Vec<String> {
     let info = fs_err::read_to_string("/proc/self/mountinfo").unwrap();
@@ -138,12 +143,10 @@ fn binds_files_read_only_and_missing_sources() {
         fs_err::write(dir.join("owned"), b"mine\n").unwrap();
         nix::unistd::chown(&dir.join("owned"), Some(4321.into()), Some(99.into())).unwrap();
         // A directory, read-write: host ownership as is, writes land on the host.
-        let out = ok(
+        let out = run_rm(
             &d,
             client,
             &[
-                "run",
-                "--rm",
                 "-v",
                 &format!("{}:/data", s(&dir)),
                 "img",
@@ -184,12 +187,10 @@ fn binds_files_read_only_and_missing_sources() {
         assert!(!dir.join("x").exists());
         // A missing `-v` source is made (a directory, as dockerd does).
         let missing = h.binds.join(format!("missing-{tag}/deep"));
-        ok(
+        run_rm(
             &d,
             client,
             &[
-                "run",
-                "--rm",
                 "-v",
                 &format!("{}:/m", s(&missing)),
                 "img",
@@ -223,12 +224,10 @@ fn binds_files_read_only_and_missing_sources() {
         );
         assert!(!absent.exists());
         // `--mount type=bind,readonly`, and a read-only bind inside a bind.
-        let out = ok(
+        let out = run_rm(
             &d,
             client,
             &[
-                "run",
-                "--rm",
                 "--mount",
                 &format!("type=bind,src={},dst=/b", s(&dir)),
                 "--mount",
@@ -329,12 +328,10 @@ fn bind_propagation() {
         let _ = nix::mount::umount2(&shared.join(&sub), nix::mount::MntFlags::MNT_DETACH);
         fs_err::remove_file(shared.join("ready")).unwrap();
         // The default (rprivate): nothing comes back.
-        ok(
+        run_rm(
             &d,
             client,
             &[
-                "run",
-                "--rm",
                 "--privileged",
                 "-v",
                 &format!("{}:/s", s(&shared)),
@@ -413,12 +410,10 @@ fn volumes_named_anonymous_copy_up_and_removal() {
         let vol = format!("data-{tag}");
         // A new named volume is made on first use and filled from the
         // image, owners and modes kept.
-        let out = ok(
+        let out = run_rm(
             &d,
             client,
             &[
-                "run",
-                "--rm",
                 "-v",
                 &format!("{vol}:/data"),
                 "img",
@@ -434,12 +429,10 @@ fn volumes_named_anonymous_copy_up_and_removal() {
         );
         // The data outlives the container: a new one reads it back, and
         // a volume that is not empty is not filled again.
-        let out = ok(
+        let out = run_rm(
             &d,
             client,
             &[
-                "run",
-                "--rm",
                 "-v",
                 &format!("{vol}:/data:ro"),
                 "img",
@@ -450,12 +443,10 @@ fn volumes_named_anonymous_copy_up_and_removal() {
         );
         assert_eq!(out, "written\n1\n", "{}", client.0);
         // `nocopy`: an empty volume stays empty.
-        let out = ok(
+        let out = run_rm(
             &d,
             client,
             &[
-                "run",
-                "--rm",
                 "-v",
                 &format!("empty-{tag}:/data:nocopy"),
                 "img",
@@ -465,12 +456,10 @@ fn volumes_named_anonymous_copy_up_and_removal() {
             ],
         );
         assert_eq!(out, "", "{}", client.0);
-        let out = ok(
+        let out = run_rm(
             &d,
             client,
             &[
-                "run",
-                "--rm",
                 "--mount",
                 &format!("type=volume,source=nc-{tag},target=/data,volume-nocopy"),
                 "img",
@@ -568,19 +557,10 @@ fn volumes_named_anonymous_copy_up_and_removal() {
             client.0
         );
         // `--rm` removes the anonymous ones too, not the named.
-        ok(
+        run_rm(
             &d,
             client,
-            &[
-                "run",
-                "--rm",
-                "-v",
-                "/anon",
-                "-v",
-                &format!("{vol}:/data"),
-                "img",
-                "true",
-            ],
+            &["-v", "/anon", "-v", &format!("{vol}:/data"), "img", "true"],
         );
         assert_eq!(
             all_volumes(&d),
@@ -589,29 +569,19 @@ fn volumes_named_anonymous_copy_up_and_removal() {
             client.0
         );
         // A named volume over the image's VOLUME: no anonymous one.
-        let out = ok(
+        let out = run_rm(
             &d,
             client,
-            &[
-                "run",
-                "--rm",
-                "-v",
-                &format!("{vol}:/vol"),
-                "img",
-                "ls",
-                "/vol",
-            ],
+            &["-v", &format!("{vol}:/vol"), "img", "ls", "/vol"],
         );
         assert_eq!(out, "f\nsub\nw\n", "{}", client.0);
         assert_eq!(all_volumes(&d), before);
         // A volume through a symlink in the image lands inside the
         // container; the copy-up does not follow it to the host.
-        let out = ok(
+        let out = run_rm(
             &d,
             client,
             &[
-                "run",
-                "--rm",
                 "-v",
                 &format!("sym-{tag}:/evil"),
                 "img",
@@ -654,12 +624,10 @@ fn mount_flag_tmpfs_volume_options_and_volumes_from() {
     for client in CLIENTS {
         let tag = client.0.replace(' ', "-");
         // --mount type=tmpfs with size and mode.
-        let out = ok(
+        let out = run_rm(
             &d,
             client,
             &[
-                "run",
-                "--rm",
                 "--mount",
                 "type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1770",
                 "img",
@@ -677,12 +645,10 @@ fn mount_flag_tmpfs_volume_options_and_volumes_from() {
         // A tmpfs volume (`volume-opt`): mounted on the host while used.
         let tv = format!("tv-{tag}");
         let data = d.data_root().join("volumes").join(&tv).join("_data");
-        let out = ok(
+        let out = run_rm(
             &d,
             client,
             &[
-                "run",
-                "--rm",
                 "--mount",
                 &format!(
                     "type=volume,source={tv},target=/tv,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-opt=o=size=2m"
@@ -733,12 +699,10 @@ fn mount_flag_tmpfs_volume_options_and_volumes_from() {
                 "echo chained > /shared/f; echo a > /anon/f",
             ],
         );
-        let out = ok(
+        let out = run_rm(
             &d,
             client,
             &[
-                "run",
-                "--rm",
                 "--volumes-from",
                 &b,
                 "img",
@@ -917,12 +881,10 @@ fn symlinked_and_swapped_destinations_stay_inside_the_container() {
     fs_err::write(src.join("marker"), b"bound\n").unwrap();
     for client in CLIENTS {
         // `/evil` and `/evil2` are `-> <host secret dir>` in the image.
-        let out = ok(
+        let out = run_rm(
             &d,
             client,
             &[
-                "run",
-                "--rm",
                 "-v",
                 &format!("{}:/evil", s(&src)),
                 "img",
@@ -933,12 +895,10 @@ fn symlinked_and_swapped_destinations_stay_inside_the_container() {
         );
         assert_eq!(out, "bound\nmarker\n", "{}", client.0);
         secret_untouched(&h);
-        let out = ok(
+        let out = run_rm(
             &d,
             client,
             &[
-                "run",
-                "--rm",
                 "--mount",
                 "type=tmpfs,target=/evil2/t",
                 "img",

@@ -61,6 +61,11 @@ fn short(client: &str) -> &'static str {
     }
 }
 
+/// `network ls ARGS` with `client`: its output, asserting success.
+fn network_ls(d: &Daemon, client: &str, args: &[&str]) -> String {
+    ok(d, client, &[&["network", "ls"], args].concat())
+}
+
 /// `network create` with a subnet, bridge name and more; returns the ID.
 fn create(d: &Daemon, client: &str, name: &str, k: u8, extra: &[&str]) -> String {
     let subnet = d.net.user_subnet_27(k);
@@ -171,77 +176,34 @@ fn network_objects_through_every_client() {
         assert_eq!(full[0]["Containers"], serde_json::json!({}), "{client}");
 
         // Filters and formats.
-        let q = ok(
-            &d,
-            client,
-            &["network", "ls", "-q", "--filter", "label=team=blue"],
-        );
+        let q = network_ls(&d, client, &["-q", "--filter", "label=team=blue"]);
         assert!(q.lines().any(|l| l == &id[..12]), "{client}: {q}");
-        let names = ok(
+        let names = network_ls(
             &d,
             client,
-            &[
-                "network",
-                "ls",
-                "--filter",
-                "type=custom",
-                "--format",
-                "{{.Name}}",
-            ],
+            &["--filter", "type=custom", "--format", "{{.Name}}"],
         );
         assert!(names.lines().any(|l| l == name), "{client}: {names}");
         assert!(!names.contains("bridge"), "{client}: {names}");
-        let builtin = ok(
-            &d,
-            client,
-            &[
-                "network",
-                "ls",
-                "-f",
-                "type=builtin",
-                "--format",
-                "{{.Name}}",
-            ],
-        );
+        let builtin = network_ls(&d, client, &["-f", "type=builtin", "--format", "{{.Name}}"]);
         assert_eq!(builtin, "bridge\nhost\nnone\n", "{client}");
-        let by_driver = ok(
+        let by_driver = network_ls(
             &d,
             client,
-            &[
-                "network",
-                "ls",
-                "-f",
-                "driver=null",
-                "--format",
-                "{{.Name}} {{.Driver}}",
-            ],
+            &["-f", "driver=null", "--format", "{{.Name}} {{.Driver}}"],
         );
         assert_eq!(by_driver, "none null\n", "{client}");
-        let dangling = ok(
+        let dangling = network_ls(
             &d,
             client,
-            &[
-                "network",
-                "ls",
-                "-f",
-                "dangling=true",
-                "--format",
-                "{{.Name}}",
-            ],
+            &["-f", "dangling=true", "--format", "{{.Name}}"],
         );
         assert!(dangling.lines().any(|l| l == name), "{client}: {dangling}");
         assert!(!dangling.contains("bridge"), "{client}: {dangling}");
-        let by_id = ok(
+        let by_id = network_ls(
             &d,
             client,
-            &[
-                "network",
-                "ls",
-                "--no-trunc",
-                "-f",
-                &format!("id={}", &id[..10]),
-                "-q",
-            ],
+            &["--no-trunc", "-f", &format!("id={}", &id[..10]), "-q"],
         );
         assert_eq!(by_id, format!("{id}\n"), "{client}");
 

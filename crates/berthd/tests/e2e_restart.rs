@@ -9,51 +9,16 @@
 
 mod common;
 
-use std::process::Output;
 use std::time::{Duration, Instant};
 
+use common::clients::{self, BERTH, Client, DOCKER, DOCKER20, inspect, ok, text};
 use common::{Daemon, import_busybox};
 
-type Client = (&'static str, fn(&Daemon, &[&str]) -> Output);
-
-const DOCKER_28: Client = ("docker 28", Daemon::docker);
-const DOCKER_20: Client = ("docker 20.10", Daemon::docker20);
-const BERTH: Client = ("berth", Daemon::berth);
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Runs `args` with `client`; stdout, asserting success.
-fn ok(d: &Daemon, (name, run): Client, args: &[&str]) -> String {
-    let out = run(d, args);
-    assert!(
-        out.status.success(),
-        "{name} {args:?}: {}{}\nberthd log:\n{}",
-        text(&out.stdout),
-        text(&out.stderr),
-        d.log()
-    );
-    text(&out.stdout)
-}
-
 /// Runs `args` with `client`, expecting failure with `code`; stderr.
-fn fails(d: &Daemon, (name, run): Client, args: &[&str], code: i32) -> String {
-    let out = run(d, args);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{name} {args:?}: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stderr)
-}
-
-fn inspect(d: &Daemon, name: &str, format: &str) -> String {
-    ok(d, DOCKER_28, &["inspect", "--format", format, name])
-        .trim()
-        .to_owned()
+fn fails(d: &Daemon, client: Client, args: &[&str], code: i32) -> String {
+    let (got, err) = clients::fails(d, client, args);
+    assert_eq!(got, code, "{} {args:?}: {err}", client.0);
+    err
 }
 
 /// Polls `inspect` of `name` until `want` holds (up to 60 s); the last value.
@@ -85,7 +50,7 @@ fn on_failure_retries_up_to_its_limit_and_always_until_stopped() {
     // on-failure:2 through docker 28: two restarts, then it stays exited.
     ok(
         &d,
-        DOCKER_28,
+        DOCKER,
         &[
             "run",
             "-d",
@@ -112,13 +77,13 @@ fn on_failure_retries_up_to_its_limit_and_always_until_stopped() {
         "on-failure:2 3"
     );
     // Every run appended to the one log.
-    let logs = ok(&d, DOCKER_28, &["logs", "of"]);
+    let logs = ok(&d, DOCKER, &["logs", "of"]);
     assert_eq!(logs.matches("run").count(), 3, "{logs}\n{}", d.log());
 
     // on-failure does not restart a success (docker 20.10).
     ok(
         &d,
-        DOCKER_20,
+        DOCKER20,
         &[
             "run",
             "-d",
@@ -160,7 +125,7 @@ fn on_failure_retries_up_to_its_limit_and_always_until_stopped() {
     );
     let deadline = Instant::now() + Duration::from_secs(90);
     let status = loop {
-        let ps = ok(&d, DOCKER_28, &["ps", "--format", "{{.Names}} {{.Status}}"]);
+        let ps = ok(&d, DOCKER, &["ps", "--format", "{{.Names}} {{.Status}}"]);
         if let Some(line) = ps.lines().find(|l| l.starts_with("al Restarting (1) ")) {
             break line.to_owned();
         }
@@ -189,14 +154,14 @@ fn on_failure_retries_up_to_its_limit_and_always_until_stopped() {
     assert_eq!(wait, "restarting");
     // It may be between two restarts (restarting) or briefly running when
     // the rm arrives; either way it is refused and stays.
-    let err = fails(&d, DOCKER_28, &["rm", "al"], 1);
+    let err = fails(&d, DOCKER, &["rm", "al"], 1);
     assert!(
         err.contains("container is restarting") || err.contains("container is running"),
         "{err}"
     );
 
     // A stop by the user ends it: exited, and no more restarts.
-    ok(&d, DOCKER_28, &["stop", "al"]);
+    ok(&d, DOCKER, &["stop", "al"]);
     let log = || d.log();
     assert_eq!(
         inspect(&d, "al", "{{.State.Status}}"),
@@ -217,7 +182,7 @@ fn on_failure_retries_up_to_its_limit_and_always_until_stopped() {
     ok(&d, BERTH, &["start", "al"]);
     wait_inspect(&d, "al", "{{.RestartCount}}", |v| v != "0");
     ok(&d, BERTH, &["rm", "-f", "al"]);
-    assert!(!ok(&d, DOCKER_28, &["ps", "-a", "--format", "{{.Names}}"]).contains("al"));
+    assert!(!ok(&d, DOCKER, &["ps", "-a", "--format", "{{.Names}}"]).contains("al"));
 }
 
 #[test]
@@ -226,7 +191,7 @@ fn attached_run_and_wait_return_at_the_exit_while_it_restarts() {
     import_busybox(&d);
     // `docker run` (attached) returns the first exit's code; the container
     // goes on restarting.
-    for (client, name) in [(DOCKER_28, "a28"), (DOCKER_20, "a20"), (BERTH, "ab")] {
+    for (client, name) in [(DOCKER, "a28"), (DOCKER20, "a20"), (BERTH, "ab")] {
         let out = (client.1)(
             &d,
             &[
@@ -264,7 +229,7 @@ fn bad_restart_specs_are_refused_as_docker_does() {
     let unknown = "invalid restart policy: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'";
     let count_only =
         "invalid restart policy: maximum retry count can only be used with 'on-failure'";
-    for client in [DOCKER_28, DOCKER_20, BERTH] {
+    for client in [DOCKER, DOCKER20, BERTH] {
         let err = fails(
             &d,
             client,
@@ -339,7 +304,7 @@ fn bad_restart_specs_are_refused_as_docker_does() {
         );
     }
     // Nothing was created.
-    assert_eq!(ok(&d, DOCKER_28, &["ps", "-aq"]).trim(), "");
+    assert_eq!(ok(&d, DOCKER, &["ps", "-aq"]).trim(), "");
 }
 
 #[test]
@@ -351,10 +316,10 @@ fn stop_timeout_is_kept_and_used_by_stop() {
     let script =
         "trap 'echo got-term; sleep 4; exit 7' TERM; echo up; while true; do sleep 0.1; done";
     for (client, name, timeout) in [
-        (DOCKER_28, "t28", Some("1")),
-        (DOCKER_20, "t20", Some("1")),
+        (DOCKER, "t28", Some("1")),
+        (DOCKER20, "t20", Some("1")),
         (BERTH, "tb", Some("1")),
-        (DOCKER_28, "plain", None),
+        (DOCKER, "plain", None),
     ] {
         let mut args = vec!["run", "-d", "--name", name];
         if let Some(t) = timeout {
@@ -391,7 +356,7 @@ fn policies_are_applied_when_berthd_starts_again() {
     ] {
         ok(
             &d,
-            DOCKER_28,
+            DOCKER,
             &[
                 "run",
                 "-d",
@@ -407,12 +372,12 @@ fn policies_are_applied_when_berthd_starts_again() {
     }
     // Stopped by the user: `always` comes back with berthd, the others not.
     for name in ["always", "unless", "never"] {
-        ok(&d, DOCKER_28, &["stop", "-t", "0", name]);
+        ok(&d, DOCKER, &["stop", "-t", "0", name]);
     }
     // on-failure after a success: stays exited.
     ok(
         &d,
-        DOCKER_20,
+        DOCKER20,
         &[
             "run",
             "-d",

@@ -9,34 +9,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use common::Daemon;
+use common::clients::{DOCKER, DOCKER20, ok, text};
 
-/// The two clients, by name (for messages) and runner.
-type Client = (&'static str, fn(&Daemon, &[&str]) -> Output);
-
-const CLIENTS: [Client; 2] = [
-    ("docker 28", Daemon::docker),
-    ("docker 20.10", Daemon::docker20),
-];
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Runs `args` with `client`; stdout, asserting success.
-fn ok(d: &Daemon, (name, run): Client, args: &[&str]) -> String {
-    let out = run(d, args);
-    assert!(
-        out.status.success(),
-        "{name} {args:?}: {}{}\nberthd log:\n{}",
-        text(&out.stdout),
-        text(&out.stderr),
-        d.log()
-    );
-    text(&out.stdout)
-}
+/// The two docker CLIs.
+const CLIENTS: [common::clients::Client; 2] = [DOCKER, DOCKER20];
 
 /// Lines of `out`, trimmed.
 fn lines(out: &str) -> Vec<&str> {

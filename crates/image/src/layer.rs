@@ -249,10 +249,7 @@ fn apply_inner(reader: impl Read, target: &Path, opts: &ApplyOptions) -> Result<
     )
     .map_err(|e| FsError::new("open", target, e.into()))?;
 
-    let mut raw = HashingReader::new(reader);
-    let (decoder, compression) = decompress(&mut raw)?;
-    let mut diff = HashingReader::new(decoder);
-    let mut state = Applier {
+    let state = Applier {
         root,
         prefix: Vec::new(),
         copy: None,
@@ -261,46 +258,24 @@ fn apply_inner(reader: impl Read, target: &Path, opts: &ApplyOptions) -> Result<
         skipped_devices: Vec::new(),
         dir_times: Vec::new(),
     };
-    {
-        let mut archive = tar::Archive::new(&mut diff);
-        for entry in archive.entries().map_err(read_err)? {
-            let mut entry = entry.map_err(read_err)?;
-            state.apply_entry(&mut entry)?;
-        }
-    }
-    state.finish_dir_times();
-    // Hash to the end of both streams: the tar's end-of-archive blocks and
-    // any padding are part of the diff ID and the digest.
-    io::copy(&mut diff, &mut io::sink()).map_err(read_err)?;
-    let (diff_id, uncompressed_size) = diff.finish();
-    io::copy(&mut raw, &mut io::sink()).map_err(read_err)?;
-    let (digest, size) = raw.finish();
+    let report = state.apply_all(reader)?;
     if let Some(exp) = &opts.expected_digest
-        && exp != &digest
+        && exp != &report.digest
     {
         return Err(LayerError::DigestMismatch {
             expected: exp.clone(),
-            actual: digest,
+            actual: report.digest,
         });
     }
     if let Some(exp) = &opts.expected_diff_id
-        && exp != &diff_id
+        && exp != &report.diff_id
     {
         return Err(LayerError::DiffIdMismatch {
             expected: exp.clone(),
-            actual: diff_id,
+            actual: report.diff_id,
         });
     }
-    Ok(ApplyReport {
-        digest,
-        size,
-        diff_id,
-        uncompressed_size,
-        compression,
-        entries: state.entries,
-        whiteouts: state.whiteouts,
-        skipped_devices: state.skipped_devices,
-    })
+    Ok(report)
 }
 
 /// Detects the compression of `raw` from its magic bytes and returns a
@@ -411,10 +386,7 @@ pub fn extract_archive(
     let prefix = clean(dest).ok_or_else(|| LayerError::Escape {
         entry: dest.to_string_lossy().into_owned(),
     })?;
-    let mut raw = HashingReader::new(reader);
-    let (decoder, compression) = decompress(&mut raw)?;
-    let mut diff = HashingReader::new(decoder);
-    let mut state = Applier {
+    Applier {
         root: root_fd,
         prefix,
         copy: Some(opts.clone()),
@@ -422,29 +394,8 @@ pub fn extract_archive(
         whiteouts: 0,
         skipped_devices: Vec::new(),
         dir_times: Vec::new(),
-    };
-    {
-        let mut archive = tar::Archive::new(&mut diff);
-        for entry in archive.entries().map_err(read_err)? {
-            let mut entry = entry.map_err(read_err)?;
-            state.apply_entry(&mut entry)?;
-        }
     }
-    state.finish_dir_times();
-    io::copy(&mut diff, &mut io::sink()).map_err(read_err)?;
-    let (diff_id, uncompressed_size) = diff.finish();
-    io::copy(&mut raw, &mut io::sink()).map_err(read_err)?;
-    let (digest, size) = raw.finish();
-    Ok(ApplyReport {
-        digest,
-        size,
-        diff_id,
-        uncompressed_size,
-        compression,
-        entries: state.entries,
-        whiteouts: state.whiteouts,
-        skipped_devices: state.skipped_devices,
-    })
+    .apply_all(reader)
 }
 
 /// Writes the chunks of a PAX sparse member at their offsets, leaving holes.
@@ -643,6 +594,39 @@ struct Applier {
 }
 
 impl Applier {
+    /// Applies every entry of the (possibly compressed) tar in `reader`,
+    /// then reads both streams to their end: the report, with the
+    /// digest and size as read and the diff ID and size uncompressed.
+    fn apply_all(mut self, reader: impl Read) -> Result<ApplyReport> {
+        let mut raw = HashingReader::new(reader);
+        let (decoder, compression) = decompress(&mut raw)?;
+        let mut diff = HashingReader::new(decoder);
+        {
+            let mut archive = tar::Archive::new(&mut diff);
+            for entry in archive.entries().map_err(read_err)? {
+                let mut entry = entry.map_err(read_err)?;
+                self.apply_entry(&mut entry)?;
+            }
+        }
+        self.finish_dir_times();
+        // Hash to the end of both streams: the tar's end-of-archive blocks
+        // and any padding are part of the diff ID and the digest.
+        io::copy(&mut diff, &mut io::sink()).map_err(read_err)?;
+        let (diff_id, uncompressed_size) = diff.finish();
+        io::copy(&mut raw, &mut io::sink()).map_err(read_err)?;
+        let (digest, size) = raw.finish();
+        Ok(ApplyReport {
+            digest,
+            size,
+            diff_id,
+            uncompressed_size,
+            compression,
+            entries: self.entries,
+            whiteouts: self.whiteouts,
+            skipped_devices: self.skipped_devices,
+        })
+    }
+
     /// `comps` (relative to the archive's root) below [`Applier::prefix`].
     fn full(&self, comps: &[OsString]) -> Vec<OsString> {
         self.prefix.iter().chain(comps).cloned().collect()

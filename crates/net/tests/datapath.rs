@@ -10,8 +10,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
+mod common;
+
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use berth_net::link::{self, Endpoint, Netlink};
@@ -19,39 +21,7 @@ use berth_net::netns;
 use berth_net::nft::{NetworkRules, Table};
 use ipnet::Ipv4Net;
 
-/// A namespace pinned in a temp dir; removed on drop.
-struct Ns {
-    path: PathBuf,
-}
-
-impl Ns {
-    fn new(dir: &Path, name: &str) -> Self {
-        let path = dir.join(name);
-        netns::create(&path).unwrap();
-        Self { path }
-    }
-
-    fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        netns::run_in(&self.path, f).unwrap()
-    }
-
-    fn netlink(&self) -> Netlink {
-        self.run(Netlink::new).unwrap()
-    }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = netns::remove(&self.path);
-    }
-}
-
-fn root() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "these tests need root (network namespaces, netlink, nftables)"
-    );
-}
+use common::{Ns, root};
 
 fn net(s: &str) -> Ipv4Net {
     s.parse().unwrap()

@@ -8,49 +8,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use berth_net::dns::{self, Names, Upstreams};
 use berth_net::files::ExtServer;
-use berth_net::link::Netlink;
-use berth_net::netns;
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::rdata::{A, PTR};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-/// A namespace pinned in a temp dir, with its loopback up; removed on drop.
-struct Ns {
-    path: PathBuf,
-}
-
-impl Ns {
-    fn new(dir: &Path) -> Self {
-        assert!(
-            nix::unistd::geteuid().is_root(),
-            "these tests need root (network namespaces)"
-        );
-        let path = dir.join("ns");
-        netns::create(&path).unwrap();
-        let ns = Self { path };
-        ns.run(|| Netlink::new().unwrap().set_up_by_name("lo").unwrap());
-        ns
-    }
-
-    fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        netns::run_in(&self.path, f).unwrap()
-    }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = netns::remove(&self.path);
-    }
-}
+use common::{Ns, root};
 
 /// Two containers on one network, as the engine would describe them.
 struct Net;
@@ -178,7 +150,8 @@ fn a_answers(m: &Message) -> Vec<IpAddr> {
 #[test]
 fn names_are_answered_and_the_rest_forwarded() {
     let dir = tempfile::tempdir().unwrap();
-    let ns = Ns::new(dir.path());
+    root();
+    let ns = Ns::with_loopback(dir.path(), "ns");
     // Upstream in the host's namespace, on loopback: a host-only resolver.
     let host_up = Upstream::start(UdpSocket::bind("127.0.0.1:0").unwrap(), [10, 213, 41, 1]);
     let server = dns::start(
@@ -228,7 +201,8 @@ fn names_are_answered_and_the_rest_forwarded() {
 #[test]
 fn upstreams_are_asked_from_the_containers_namespace() {
     let dir = tempfile::tempdir().unwrap();
-    let ns = Ns::new(dir.path());
+    root();
+    let ns = Ns::with_loopback(dir.path(), "ns");
     // Only reachable from inside the namespace (its own loopback).
     let inner = ns.run(|| UdpSocket::bind("127.0.0.12:0").unwrap());
     let inner_up = Upstream::start(inner, [10, 213, 42, 1]);
@@ -262,7 +236,8 @@ fn upstreams_are_asked_from_the_containers_namespace() {
 #[test]
 fn no_upstream_answer_is_servfail_and_a_busy_address_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let ns = Ns::new(dir.path());
+    root();
+    let ns = Ns::with_loopback(dir.path(), "ns");
     let server = dns::start(
         &ns.path,
         Arc::new(Net),
@@ -297,7 +272,8 @@ fn no_upstream_answer_is_servfail_and_a_busy_address_an_error() {
 #[test]
 fn a_query_waiting_for_upstream_holds_up_no_other() {
     let dir = tempfile::tempdir().unwrap();
-    let ns = Ns::new(dir.path());
+    root();
+    let ns = Ns::with_loopback(dir.path(), "ns");
     // An upstream that never answers: the forwarded query waits for it
     // until its timeout, then gets SERVFAIL.
     let silent = UdpSocket::bind("127.0.0.1:0").unwrap();

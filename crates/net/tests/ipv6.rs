@@ -11,9 +11,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use berth_net::link::{self, Endpoint, Netlink};
@@ -22,43 +24,9 @@ use berth_net::nft::{NetworkRules, Table};
 use berth_net::ports::{Allocator, PortKey, PortRules, Proto, Request, Target};
 use ipnet::{Ipv4Net, Ipv6Net};
 
+use common::{Ns, root};
+
 const TIMEOUT: Duration = Duration::from_secs(3);
-
-/// A namespace pinned in a temp dir; removed on drop.
-struct Ns {
-    path: PathBuf,
-}
-
-impl Ns {
-    fn new(dir: &Path, name: &str) -> Self {
-        let path = dir.join(name);
-        netns::create(&path).unwrap();
-        let ns = Self { path };
-        ns.netlink().set_up_by_name("lo").unwrap();
-        ns
-    }
-
-    fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        netns::run_in(&self.path, f).unwrap()
-    }
-
-    fn netlink(&self) -> Netlink {
-        self.run(Netlink::new).unwrap()
-    }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = netns::remove(&self.path);
-    }
-}
-
-fn root() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "these tests need root (network namespaces, netlink, nftables)"
-    );
-}
 
 fn v4(s: &str) -> Ipv4Net {
     s.parse().unwrap()
@@ -93,7 +61,7 @@ fn container(
     (addr, addr6): (&str, &str),
     gw: Option<(&str, &str)>,
 ) -> Ns {
-    let c = Ns::new(dir, name);
+    let c = Ns::with_loopback(dir, name);
     let address = v4(addr);
     let ep = Endpoint {
         bridge: bridge.to_owned(),
@@ -152,7 +120,7 @@ fn sysctl(ns: &Ns, path: &str) -> String {
 fn ipv6_endpoints_are_isolated_masqueraded_and_internal_ones_stay_in() {
     root();
     let dir = tempfile::tempdir().unwrap();
-    let host = Ns::new(dir.path(), "host");
+    let host = Ns::with_loopback(dir.path(), "host");
     bridge(&host, "br6-a", "10.213.240.1/24", "fd42:240::1/64");
     bridge(&host, "br6-b", "10.213.241.1/24", "fd42:241::1/64");
     bridge(&host, "br6-i", "10.213.242.1/24", "fd42:242::1/64");
@@ -307,7 +275,7 @@ fn ipv6_endpoints_are_isolated_masqueraded_and_internal_ones_stay_in() {
 fn published_ports_reach_an_ipv6_container_by_dnat_and_loopback_by_proxy() {
     root();
     let dir = tempfile::tempdir().unwrap();
-    let host = Ns::new(dir.path(), "host");
+    let host = Ns::with_loopback(dir.path(), "host");
     bridge(&host, "br6-p", "10.213.244.1/24", "fd42:244::1/64");
     bridge(&host, "br6-o", "10.213.245.1/24", "fd42:245::1/64");
     host.run(|| {

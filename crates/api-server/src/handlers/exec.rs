@@ -250,8 +250,7 @@ fn error_output(message: &str, tty: bool) -> Vec<u8> {
 fn start_plain(backend: Backend, id: String, opts: ExecStartOptions, tty: bool) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(16);
     tokio::spawn(async move {
-        use tokio::io::AsyncReadExt;
-        let mut shim = match started_stream(backend, id, opts).await {
+        let shim = match started_stream(backend, id, opts).await {
             Ok(s) => s,
             Err(e) => {
                 let _ = tx
@@ -260,25 +259,7 @@ fn start_plain(backend: Backend, id: String, opts: ExecStartOptions, tty: bool) 
                 return;
             }
         };
-        let mut buf = vec![0u8; 32 * 1024];
-        loop {
-            match shim.read(&mut buf).await {
-                Ok(0) => break,
-                Ok(n) => {
-                    if tx
-                        .send(Ok(Bytes::copy_from_slice(&buf[..n])))
-                        .await
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    break;
-                }
-            }
-        }
+        super::images::forward(shim, &tx).await;
     });
     let mut r = Response::new(Body::from_stream(super::images::ChannelStream(rx)));
     r.headers_mut().insert(

@@ -399,6 +399,34 @@ impl futures_core::Stream for ChannelStream {
     }
 }
 
+/// Sends what `from` yields to `tx`, up to 32 KiB at a time, until it ends,
+/// fails (the error is sent last) or the receiver is gone.
+pub(super) async fn forward<R>(mut from: R, tx: &mpsc::Sender<io::Result<Bytes>>)
+where
+    R: tokio::io::AsyncRead + Unpin,
+{
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => {
+                if tx
+                    .send(Ok(Bytes::copy_from_slice(&buf[..n])))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                break;
+            }
+        }
+    }
+}
+
 /// `GET /images/{name}/get` and `GET /images/get?names=...`: a tar stream.
 /// Names are checked first, so an unknown one is a plain 404.
 pub(super) async fn save(backend: Backend, names: Vec<String>) -> Response {

@@ -11,6 +11,8 @@ pub(crate) type Client = (&'static str, fn(&Daemon, &[&str]) -> Output);
 pub(crate) const BERTH: Client = ("berth", Daemon::berth);
 pub(crate) const DOCKER: Client = ("docker 28", Daemon::docker);
 pub(crate) const DOCKER20: Client = ("docker 20.10", Daemon::docker20);
+/// The three, docker 28 first.
+pub(crate) const CLIENTS: [Client; 3] = [DOCKER, DOCKER20, BERTH];
 
 pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -39,4 +41,11 @@ pub(crate) fn fails(d: &Daemon, (name, run): Client, args: &[&str]) -> (i32, Str
         text(&out.stdout)
     );
     (out.status.code().unwrap_or(-1), text(&out.stderr))
+}
+
+/// `inspect --format FORMAT NAME` with docker 28: its output, trimmed.
+pub(crate) fn inspect(d: &Daemon, name: &str, format: &str) -> String {
+    ok(d, DOCKER, &["inspect", "--format", format, name])
+        .trim()
+        .to_owned()
 }

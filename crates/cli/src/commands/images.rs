@@ -523,6 +523,33 @@ pub(crate) fn print_inspected<T: serde::Serialize>(
     }
 }
 
+/// docker's `inspect` of each of `names` with `lookup` (one request a
+/// name, in order), printed as [`print_inspected`] does; a name the daemon
+/// does not know is reported after the others (exit 1), any other failure
+/// stops at once.
+pub(crate) async fn inspect_each<'a, T, F, Fut>(
+    names: &'a [String],
+    mut lookup: F,
+    format: Option<&str>,
+    printer: &mut Printer,
+) -> anyhow::Result<()>
+where
+    T: serde::Serialize,
+    F: FnMut(&'a str) -> Fut,
+    Fut: Future<Output = Result<T, berth_api_client::Error>>,
+{
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    for name in names {
+        match lookup(name).await {
+            Ok(v) => found.push(v),
+            Err(e @ berth_api_client::Error::Api { .. }) => errors.push(e.to_string()),
+            Err(e) => return Err(api(e)),
+        }
+    }
+    print_inspected(&found, format, &errors, printer)
+}
+
 pub(crate) fn indent_json(text: &str) -> String {
     let mut out = String::new();
     let mut depth = 0usize;
@@ -592,16 +619,13 @@ async fn inspect(
     f: &ImageInspectFlags,
     printer: &mut Printer,
 ) -> anyhow::Result<()> {
-    let mut found = Vec::new();
-    let mut errors = Vec::new();
-    for name in &f.images {
-        match client.image_inspect(name).await {
-            Ok(v) => found.push(v),
-            Err(e @ berth_api_client::Error::Api { .. }) => errors.push(e.to_string()),
-            Err(e) => return Err(api(e)),
-        }
-    }
-    print_inspected(&found, f.format.as_deref(), &errors, printer)
+    inspect_each(
+        &f.images,
+        |name| client.image_inspect(name),
+        f.format.as_deref(),
+        printer,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use berth_api_types::prune::NetworksPruneReport;
 use serde_json::{Value, json};
 
 use super::containers::filters_json;
-use super::images::{list_format, print_inspected, render_rows};
+use super::images::{inspect_each, list_format, render_rows};
 use crate::flags::common::PruneFlags;
 use crate::flags::network::{
     NetworkConnectFlags, NetworkCreateFlags, NetworkFlags, NetworkInspectFlags, NetworkLsFlags,
@@ -325,16 +325,13 @@ async fn inspect(
     f: &NetworkInspectFlags,
     printer: &mut Printer,
 ) -> anyhow::Result<()> {
-    let mut found = Vec::new();
-    let mut errors = Vec::new();
-    for name in &f.networks {
-        match client.network_inspect(name).await {
-            Ok(n) => found.push(n),
-            Err(e @ berth_api_client::Error::Api { .. }) => errors.push(e.to_string()),
-            Err(e) => return Err(api(e)),
-        }
-    }
-    print_inspected(&found, f.format.as_deref(), &errors, printer)
+    inspect_each(
+        &f.networks,
+        |name| client.network_inspect(name),
+        f.format.as_deref(),
+        printer,
+    )
+    .await
 }
 
 async fn remove(client: &Client, f: &NetworkRmFlags, printer: &mut Printer) -> anyhow::Result<()> {

@@ -9,7 +9,7 @@ use berth_api_types::prune::VolumesPruneReport;
 use berth_api_types::volume::{Volume, VolumeCreateOptions};
 use serde_json::{Value, json};
 
-use super::images::{ListFormat, list_format, print_inspected, render_rows};
+use super::images::{ListFormat, inspect_each, list_format, render_rows};
 use super::system::human_size4;
 use crate::flags::volume::{
     VolumeCreateFlags, VolumeFlags, VolumeInspectFlags, VolumeLsFlags, VolumePruneFlags,
@@ -79,16 +79,13 @@ async fn inspect(
     f: &VolumeInspectFlags,
     printer: &mut Printer,
 ) -> anyhow::Result<()> {
-    let mut found = Vec::new();
-    let mut errors = Vec::new();
-    for name in &f.volumes {
-        match client.volume_inspect(name).await {
-            Ok(v) => found.push(v),
-            Err(e @ berth_api_client::Error::Api { .. }) => errors.push(e.to_string()),
-            Err(e) => return Err(api(e)),
-        }
-    }
-    print_inspected(&found, f.format.as_deref(), &errors, printer)
+    inspect_each(
+        &f.volumes,
+        |name| client.volume_inspect(name),
+        f.format.as_deref(),
+        printer,
+    )
+    .await
 }
 
 fn headers() -> Value {

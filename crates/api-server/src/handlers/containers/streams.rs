@@ -407,14 +407,13 @@ pub(crate) async fn attach(backend: Backend, id: String, mut req: Request) -> Re
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(16);
     tokio::spawn(async move {
-        use tokio::io::AsyncReadExt;
         if !replay.is_empty() && tx.send(Ok(Bytes::from(replay))).await.is_err() {
             return;
         }
         let Some(handle) = handle else {
             return;
         };
-        let mut shim = match connect_shim(handle).await {
+        let shim = match connect_shim(handle).await {
             Ok(s) => s,
             Err(e) => {
                 let _ = tx
@@ -423,25 +422,7 @@ pub(crate) async fn attach(backend: Backend, id: String, mut req: Request) -> Re
                 return;
             }
         };
-        let mut buf = vec![0u8; 32 * 1024];
-        loop {
-            match shim.read(&mut buf).await {
-                Ok(0) => break,
-                Ok(n) => {
-                    if tx
-                        .send(Ok(Bytes::copy_from_slice(&buf[..n])))
-                        .await
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    break;
-                }
-            }
-        }
+        crate::handlers::images::forward(shim, &tx).await;
     });
     let mut r = Response::new(Body::from_stream(crate::handlers::images::ChannelStream(
         rx,

@@ -1,0 +1,57 @@
+//! What the privileged network tests share: a network namespace of the
+//! test's own, pinned in its temporary directory and removed on drop, and
+//! the check that the tests run as root. Each test binary includes it with
+//! `mod common;`.
+
+#![allow(dead_code, reason = "each test binary uses a different part")]
+
+use std::path::{Path, PathBuf};
+
+use berth_net::link::Netlink;
+use berth_net::netns;
+
+/// Fails the test unless it runs as root (it never skips).
+pub(crate) fn root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "these tests need root (network namespaces, netlink, nftables)"
+    );
+}
+
+/// A namespace pinned in a temp dir; removed on drop.
+pub(crate) struct Ns {
+    pub(crate) path: PathBuf,
+}
+
+impl Ns {
+    /// A new namespace at `dir/name`, as the kernel makes it (only `lo`,
+    /// down).
+    pub(crate) fn new(dir: &Path, name: &str) -> Self {
+        let path = dir.join(name);
+        netns::create(&path).unwrap();
+        Self { path }
+    }
+
+    /// A new namespace at `dir/name` with its loopback up.
+    pub(crate) fn with_loopback(dir: &Path, name: &str) -> Self {
+        let ns = Self::new(dir, name);
+        ns.netlink().set_up_by_name("lo").unwrap();
+        ns
+    }
+
+    /// Runs `f` on a thread inside the namespace.
+    pub(crate) fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        netns::run_in(&self.path, f).unwrap()
+    }
+
+    /// A netlink socket opened inside the namespace.
+    pub(crate) fn netlink(&self) -> Netlink {
+        self.run(Netlink::new).unwrap()
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = netns::remove(&self.path);
+    }
+}
