@@ -5,7 +5,7 @@
 //!   the IPv4 one does;
 //! - `gw-priority` (`run --network name=NET,gw-priority=N`, `network
 //!   connect --gw-priority N`): the endpoint with the highest gives the
-//!   default gateway of each family;
+//!   default gateway of each family, and gets the published ports;
 //! - the top-level `NetworkSettings.GlobalIPv6Address`/`PrefixLen`/
 //!   `IPv6Gateway` of a container on an IPv6 default bridge;
 //! - `network connect --link NAME:ALIAS` on a user network: an alias only
@@ -111,6 +111,21 @@ fn default_routes(d: &Daemon, name: &str) -> (Option<String>, Option<String>) {
         gateways.into_iter().next()
     };
     (via("-4"), via("-6"))
+}
+
+/// The DNAT targets (`ip:port`) of container `id`'s published ports.
+fn dnat_targets(d: &Daemon, id: &str) -> Vec<String> {
+    let out = std::process::Command::new("nft")
+        .args(["list", "table", "inet", &d.net.table])
+        .output()
+        .unwrap();
+    text(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(id) && l.contains("dnat ip to "))
+        .filter_map(|l| l.split("dnat ip to ").nth(1))
+        .filter_map(|t| t.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn routes(gw4: &str, gw6: Option<&String>) -> (Option<String>, Option<String>) {
@@ -257,6 +272,44 @@ fn default_routes_follow_the_gateway_endpoints_and_gw_priority() {
     ok(&d, &["network", "disconnect", "beta", "vv"]);
     assert_eq!(default_routes(&d, "vv"), (Some(c4.clone()), None));
 
+    // Published ports go to the IPv4 gateway endpoint: gw-priority moves
+    // them (read from the DNAT rule, as e2e_netlive does).
+    let pp = ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "pp",
+            "-p",
+            "127.0.0.1::80",
+            "--network",
+            "beta",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    let ip_on = |net: &str| {
+        ok(
+            &d,
+            &[
+                "inspect",
+                "-f",
+                &format!("{{{{.NetworkSettings.Networks.{net}.IPAddress}}}}"),
+                "pp",
+            ],
+        )
+    };
+    assert_eq!(dnat_targets(&d, &pp), [format!("{}:80", ip_on("beta"))]);
+    ok(
+        &d,
+        &["network", "connect", "--gw-priority", "10", "gamma", "pp"],
+    );
+    assert_eq!(dnat_targets(&d, &pp), [format!("{}:80", ip_on("gamma"))]);
+    ok(&d, &["network", "disconnect", "gamma", "pp"]);
+    assert_eq!(dnat_targets(&d, &pp), [format!("{}:80", ip_on("beta"))]);
+
     // Bad values: the CLIs' own errors, nothing sent.
     let out = d.berth(&[
         "run",
@@ -274,7 +327,7 @@ fn default_routes_follow_the_gateway_endpoints_and_gw_priority() {
     let out = d.docker(&["network", "connect", "--gw-priority", "x", "gamma", "tt"]);
     assert!(!out.status.success());
 
-    ok(&d, &["rm", "-f", "rr", "ss", "tt", "vv"]);
+    ok(&d, &["rm", "-f", "rr", "ss", "tt", "vv", "pp"]);
     ok(&d, &["network", "rm", "alpha", "beta", "gamma"]);
 }
 

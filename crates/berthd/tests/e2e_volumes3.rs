@@ -5,7 +5,8 @@
 //! stopped container reaches what a local volume mounts (a bind-device
 //! volume's device directory, a fresh tmpfs for a tmpfs volume); and
 //! `--mount type=volume,...,volume-subpath=SUB` mounts a part of a volume,
-//! never anything outside it.
+//! never anything outside it; `--mount type=image` mounts an image's root
+//! file system read-only, and the image cannot be removed meanwhile.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
@@ -570,4 +571,150 @@ fn volume_subpath_mounts_a_part_of_the_volume_and_nothing_outside() {
         assert!(subpaths(&d).is_empty(), "{client}: {:?}", subpaths(&d));
         ok(&d, client, &["volume", "rm", &vol]);
     }
+}
+
+#[test]
+fn image_mounts_are_read_only_views_of_an_image() {
+    let d = Daemon::start();
+    image(&d);
+    // A second layer: an overlay of two lower layers, not a bind.
+    d.ok(&[
+        "run",
+        "--name",
+        "mk",
+        "--network",
+        "none",
+        "img",
+        "sh",
+        "-c",
+        "mkdir -p /sub && echo layer2 > /sub/second",
+    ]);
+    d.ok(&["commit", "mk", "img2"]);
+    d.ok(&["rm", "mk"]);
+    let image_mounts = |d: &Daemon| -> Vec<String> {
+        mounts_under(&d.exec_root())
+            .into_iter()
+            .filter(|m| m.contains("/images/") || m.contains("/subpaths/"))
+            .collect()
+    };
+    for client in CLIENTS {
+        let t = short(client);
+        let out = ok(
+            &d,
+            client,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--mount",
+                "type=image,source=img2,target=/i",
+                "img",
+                "cat",
+                "/i/sub/second",
+                "/i/etc/passwd",
+            ],
+        );
+        assert_eq!(out, "layer2\nroot:x:0:0:root:/root:/bin/sh\n", "{client}");
+        // A single-layer image, and a subpath of one.
+        let out = ok(
+            &d,
+            client,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--mount",
+                "type=image,src=img,dst=/i,image-subpath=etc",
+                "img",
+                "cat",
+                "/i/passwd",
+            ],
+        );
+        assert_eq!(out, "root:x:0:0:root:/root:/bin/sh\n", "{client}");
+        let out = ok(
+            &d,
+            client,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--mount",
+                "type=image,src=img2,dst=/i,image-subpath=sub",
+                "img",
+                "ls",
+                "/i",
+            ],
+        );
+        assert_eq!(out, "second\n", "{client}");
+        // Read-only.
+        let o = run(
+            &d,
+            client,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--mount",
+                "type=image,source=img2,target=/i",
+                "img",
+                "sh",
+                "-c",
+                "echo x > /i/new",
+            ],
+        );
+        assert!(!o.status.success(), "{client}: wrote into an image mount");
+        // A missing image.
+        let err = fails(
+            &d,
+            client,
+            &[
+                "create",
+                "--name",
+                &format!("noimg-{t}"),
+                "--mount",
+                "type=image,source=nope-image,target=/i",
+                "img",
+                "true",
+            ],
+            1,
+        );
+        assert!(err.contains("No such image: nope-image"), "{client}: {err}");
+
+        // In use: `rmi` is a conflict, until the container goes.
+        let c = format!("keep-{t}");
+        ok(
+            &d,
+            client,
+            &[
+                "create",
+                "--name",
+                &c,
+                "--network",
+                "none",
+                "--mount",
+                "type=image,source=img2,target=/i",
+                "img",
+                "true",
+            ],
+        );
+        let err = fails(&d, client, &["rmi", "img2"], 1);
+        assert!(
+            err.contains(
+                "conflict: unable to remove repository reference \"img2\" (must force) - container"
+            ),
+            "{client}: {err}"
+        );
+        ok(&d, client, &["start", "-a", &c]);
+        ok(&d, client, &["rm", &c]);
+        assert!(
+            image_mounts(&d).is_empty(),
+            "{client}: {:?}",
+            image_mounts(&d)
+        );
+    }
+    d.ok(&["rmi", "img2"]);
 }

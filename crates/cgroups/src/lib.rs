@@ -35,6 +35,8 @@
 mod convert;
 mod devices;
 mod error;
+#[cfg(test)]
+mod fixture;
 mod fsutil;
 mod layout;
 mod path;

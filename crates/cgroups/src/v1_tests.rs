@@ -2,31 +2,24 @@
 //! `/sys/fs/cgroup`, with one directory per hierarchy.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-
-use oci_spec::runtime::LinuxResources;
-use tempfile::TempDir;
+use std::path::Path;
 
 use super::swap_first;
-use crate::{CgroupLayout, Error, Manager, manager, manager_with_own_cgroup};
-
-struct Fixture {
-    tmp: TempDir,
-    layout: CgroupLayout,
-}
+use crate::fixture::{Fixture, res};
+use crate::{CgroupLayout, Error, manager, manager_with_own_cgroup};
 
 impl Fixture {
     /// Separate cpu and cpuacct (as on the dev machines), co-mounted
     /// net_cls,net_prio, a named systemd hierarchy and a hybrid unified
     /// mount.
-    fn new() -> Self {
-        Self::with(&[
+    fn v1() -> Self {
+        Self::v1_with(&[
             "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "hugetlb",
             "rdma",
         ])
     }
 
-    fn with(controllers: &[&str]) -> Self {
+    fn v1_with(controllers: &[&str]) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let mut mounts = HashMap::new();
         for c in controllers {
@@ -53,27 +46,11 @@ impl Fixture {
         };
         Self { tmp, layout }
     }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.tmp.path().join(rel)
-    }
-
-    fn read(&self, rel: &str) -> String {
-        fs_err::read_to_string(self.path(rel)).unwrap()
-    }
-
-    fn manager(&self) -> Box<dyn Manager> {
-        manager(&self.layout, Some("/berth/c1"), "c1").unwrap()
-    }
-}
-
-fn res(json: serde_json::Value) -> LinuxResources {
-    serde_json::from_value(json).unwrap()
 }
 
 #[test]
 fn apply_creates_a_dir_per_hierarchy_and_copies_cpuset() {
-    let f = Fixture::new();
+    let f = Fixture::v1();
     let m = f.manager();
     m.apply(None).unwrap();
     for h in [
@@ -109,7 +86,7 @@ fn apply_creates_a_dir_per_hierarchy_and_copies_cpuset() {
 
 #[test]
 fn existing_cpuset_values_are_kept() {
-    let f = Fixture::new();
+    let f = Fixture::v1();
     fs_err::create_dir_all(f.path("cpuset/berth")).unwrap();
     fs_err::write(f.path("cpuset/berth/cpuset.cpus"), "1\n").unwrap();
     f.manager().apply(None).unwrap();
@@ -119,7 +96,7 @@ fn existing_cpuset_values_are_kept() {
 
 #[test]
 fn every_resource_maps_to_its_v1_file() {
-    let f = Fixture::new();
+    let f = Fixture::v1();
     let m = f.manager();
     m.apply(Some(&res(serde_json::json!({
         "memory": {
@@ -191,7 +168,7 @@ fn every_resource_maps_to_its_v1_file() {
 
 #[test]
 fn realtime_values_are_written_when_set() {
-    let f = Fixture::new();
+    let f = Fixture::v1();
     f.manager()
         .apply(Some(&res(serde_json::json!({
             "cpu": {"realtimeRuntime": 950000, "realtimePeriod": 1000000}
@@ -203,7 +180,7 @@ fn realtime_values_are_written_when_set() {
 
 #[test]
 fn pids_limits() {
-    let f = Fixture::new();
+    let f = Fixture::v1();
     let m = f.manager();
     m.apply(Some(&res(serde_json::json!({"pids": {"limit": -1}}))))
         .unwrap();
@@ -215,7 +192,7 @@ fn pids_limits() {
 
 #[test]
 fn unlimited_memory_makes_swap_unlimited_only_with_swap_accounting() {
-    let f = Fixture::new();
+    let f = Fixture::v1();
     let m = f.manager();
     m.apply(None).unwrap();
     let unlimited = res(serde_json::json!({"memory": {"limit": -1}}));
@@ -242,7 +219,7 @@ fn memsw_write_order() {
 
 #[test]
 fn invalid_memory_values() {
-    let f = Fixture::new();
+    let f = Fixture::v1();
     let m = f.manager();
     let err = m
         .apply(Some(&res(
@@ -266,7 +243,7 @@ fn invalid_memory_values() {
 
 #[test]
 fn unified_on_v1_is_refused_before_creating_anything() {
-    let f = Fixture::new();
+    let f = Fixture::v1();
     let err = f
         .manager()
         .apply(Some(&res(
@@ -280,7 +257,7 @@ fn unified_on_v1_is_refused_before_creating_anything() {
 
 #[test]
 fn missing_controller_is_an_error_only_when_a_limit_needs_it() {
-    let f = Fixture::with(&["cpu", "memory", "pids"]);
+    let f = Fixture::v1_with(&["cpu", "memory", "pids"]);
     let m = f.manager();
     m.apply(Some(&res(
         serde_json::json!({"memory": {"limit": 1048576}}),
@@ -301,7 +278,7 @@ fn missing_controller_is_an_error_only_when_a_limit_needs_it() {
         "{err}"
     );
 
-    let g = Fixture::with(&["cpu", "memory"]);
+    let g = Fixture::v1_with(&["cpu", "memory"]);
     let err = g
         .manager()
         .apply(Some(&res(serde_json::json!({"pids": {"limit": 10}}))))
@@ -312,7 +289,7 @@ fn missing_controller_is_an_error_only_when_a_limit_needs_it() {
 
 #[test]
 fn devices_allow_all_skips_redundant_allow() {
-    let f = Fixture::new();
+    let f = Fixture::v1();
     let m = f.manager();
     m.apply(None).unwrap();
     fs_err::write(f.path("devices/berth/c1/devices.list"), "a *:* rwm\n").unwrap();
@@ -327,7 +304,7 @@ fn devices_allow_all_skips_redundant_allow() {
 
 #[test]
 fn blkio_weight_falls_back_to_bfq() {
-    let f = Fixture::new();
+    let f = Fixture::v1();
     let m = f.manager();
     m.apply(None).unwrap();
     fs_err::write(f.path("blkio/berth/c1/blkio.bfq.weight"), "100").unwrap();
@@ -342,7 +319,7 @@ fn blkio_weight_falls_back_to_bfq() {
 
 #[test]
 fn hugepage_size_cannot_escape() {
-    let f = Fixture::new();
+    let f = Fixture::v1();
     let err = f
         .manager()
         .apply(Some(&res(serde_json::json!({
@@ -354,7 +331,7 @@ fn hugepage_size_cannot_escape() {
 
 #[test]
 fn add_task_writes_every_hierarchy_and_unified() {
-    let f = Fixture::new();
+    let f = Fixture::v1();
     let m = f.manager();
     m.apply(None).unwrap();
     m.add_task(4242).unwrap();
@@ -372,7 +349,7 @@ fn add_task_writes_every_hierarchy_and_unified() {
 
 #[test]
 fn freeze_thaw() {
-    let f = Fixture::new();
+    let f = Fixture::v1();
     let m = f.manager();
     m.apply(None).unwrap();
     assert!(!m.is_frozen().unwrap());
@@ -383,14 +360,14 @@ fn freeze_thaw() {
     assert_eq!(f.read("freezer/berth/c1/freezer.state"), "THAWED");
     assert!(!m.is_frozen().unwrap());
 
-    let g = Fixture::with(&["memory"]);
+    let g = Fixture::v1_with(&["memory"]);
     let err = g.manager().freeze().unwrap_err();
     assert!(err.to_string().contains("`freezer`"), "{err}");
 }
 
 #[test]
 fn pids_include_child_cgroups() {
-    let f = Fixture::new();
+    let f = Fixture::v1();
     let m = f.manager();
     m.apply(None).unwrap();
     fs_err::write(f.path("pids/berth/c1/cgroup.procs"), "12\n7\n").unwrap();
@@ -401,7 +378,7 @@ fn pids_include_child_cgroups() {
 
 #[test]
 fn stats_read_each_hierarchy() {
-    let f = Fixture::new();
+    let f = Fixture::v1();
     let m = f.manager();
     m.apply(None).unwrap();
     let w = |rel: &str, v: &str| fs_err::write(f.path(rel), v).unwrap();
@@ -428,7 +405,7 @@ fn stats_read_each_hierarchy() {
 
 #[test]
 fn remove_takes_leaf_dirs_and_keeps_parents() {
-    let f = Fixture::new();
+    let f = Fixture::v1();
     let m = f.manager();
     m.apply(Some(&res(serde_json::json!({"pids": {"limit": 5}}))))
         .unwrap();
@@ -443,7 +420,7 @@ fn remove_takes_leaf_dirs_and_keeps_parents() {
 
 #[test]
 fn rebuilt_manager_reaches_the_same_dirs() {
-    let f = Fixture::new();
+    let f = Fixture::v1();
     let a = manager(&f.layout, None, "abc").unwrap();
     let b = manager(&f.layout, None, "abc").unwrap();
     assert_eq!(a.paths(), b.paths());
@@ -452,7 +429,7 @@ fn rebuilt_manager_reaches_the_same_dirs() {
 
 #[test]
 fn relative_paths_follow_each_hierarchy_own_cgroup() {
-    let f = Fixture::new();
+    let f = Fixture::v1();
     let own = "12:pids:/\n4:memory:/process_api/7c6c\n2:cpuacct:/\n1:cpu:/\n9:name=systemd:/user\n3:cpuset:/\n5:devices:/\n6:freezer:/\n7:blkio:/\n8:hugetlb:/\n10:rdma:/\n11:net_cls,net_prio:/\n0::/init.scope\n";
     let m = manager_with_own_cgroup(&f.layout, Some("ctr/x"), "x", own).unwrap();
     let paths = m.paths();
@@ -467,14 +444,14 @@ fn relative_paths_follow_each_hierarchy_own_cgroup() {
 
 #[test]
 fn systemd_paths_are_refused() {
-    let f = Fixture::new();
+    let f = Fixture::v1();
     let err = manager(&f.layout, Some("system.slice:berth:c1"), "c1").unwrap_err();
     assert!(matches!(err, Error::SystemdPath { .. }));
 }
 
 #[test]
 fn oom_kills_come_from_oom_control() {
-    let f = Fixture::new();
+    let f = Fixture::v1();
     let m = f.manager();
     m.apply(None).unwrap();
     assert_eq!(m.oom_kills().unwrap(), 0, "no file: no kills");
@@ -484,7 +461,7 @@ fn oom_kills_come_from_oom_control() {
     )
     .unwrap();
     assert_eq!(m.oom_kills().unwrap(), 3);
-    let without_memory = Fixture::with(&["cpu", "pids"]);
+    let without_memory = Fixture::v1_with(&["cpu", "pids"]);
     let m = without_memory.manager();
     m.apply(None).unwrap();
     assert_eq!(m.oom_kills().unwrap(), 0);

@@ -1,24 +1,15 @@
 //! Fixture tests for the v2 manager: a tempdir stands in for the cgroup2
 //! mount, with a root `cgroup.controllers`.
 
-use std::path::PathBuf;
-
-use oci_spec::runtime::LinuxResources;
-use tempfile::TempDir;
-
-use crate::{CgroupLayout, Error, Manager, manager, manager_with_own_cgroup};
-
-struct Fixture {
-    tmp: TempDir,
-    layout: CgroupLayout,
-}
+use crate::fixture::{Fixture, res};
+use crate::{CgroupLayout, Error, manager, manager_with_own_cgroup};
 
 impl Fixture {
-    fn new() -> Self {
-        Self::with_controllers("cpuset cpu io memory pids hugetlb")
+    fn v2() -> Self {
+        Self::v2_with("cpuset cpu io memory pids hugetlb")
     }
 
-    fn with_controllers(controllers: &str) -> Self {
+    fn v2_with(controllers: &str) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         fs_err::write(tmp.path().join("cgroup.controllers"), controllers).unwrap();
         let layout = CgroupLayout::V2 {
@@ -26,27 +17,11 @@ impl Fixture {
         };
         Self { tmp, layout }
     }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.tmp.path().join(rel)
-    }
-
-    fn read(&self, rel: &str) -> String {
-        fs_err::read_to_string(self.path(rel)).unwrap()
-    }
-
-    fn manager(&self) -> Box<dyn Manager> {
-        manager(&self.layout, Some("/berth/c1"), "c1").unwrap()
-    }
-}
-
-fn res(json: serde_json::Value) -> LinuxResources {
-    serde_json::from_value(json).unwrap()
 }
 
 #[test]
 fn apply_enables_stats_controllers_from_the_root_down() {
-    let f = Fixture::new();
+    let f = Fixture::v2();
     let m = f.manager();
     m.apply(None).unwrap();
     assert!(f.path("berth/c1").is_dir());
@@ -63,7 +38,7 @@ fn apply_enables_stats_controllers_from_the_root_down() {
 
 #[test]
 fn limits_enable_the_controllers_they_need() {
-    let f = Fixture::new();
+    let f = Fixture::v2();
     f.manager()
         .apply(Some(&res(serde_json::json!({
             "cpu": {"cpus": "0"},
@@ -77,7 +52,7 @@ fn limits_enable_the_controllers_they_need() {
 
 #[test]
 fn already_enabled_controllers_are_not_written_again() {
-    let f = Fixture::new();
+    let f = Fixture::v2();
     fs_err::write(f.path("cgroup.subtree_control"), "cpu io memory pids\n").unwrap();
     f.manager().apply(None).unwrap();
     assert_eq!(f.read("cgroup.subtree_control"), "cpu io memory pids\n");
@@ -90,7 +65,7 @@ fn already_enabled_controllers_are_not_written_again() {
 #[test]
 fn missing_controllers_are_fine_unless_a_limit_needs_one() {
     // Like the hybrid unified mount of the dev machines: only hugetlb.
-    let f = Fixture::with_controllers("hugetlb");
+    let f = Fixture::v2_with("hugetlb");
     let m = f.manager();
     m.apply(None).unwrap();
     assert!(
@@ -98,7 +73,7 @@ fn missing_controllers_are_fine_unless_a_limit_needs_one() {
         "nothing to enable"
     );
 
-    let f = Fixture::with_controllers("cpu pids");
+    let f = Fixture::v2_with("cpu pids");
     let m = f.manager();
     m.apply(None).unwrap();
     assert_eq!(f.read("cgroup.subtree_control"), "+cpu +pids");
@@ -123,7 +98,7 @@ fn missing_controllers_are_fine_unless_a_limit_needs_one() {
     );
 
     // A failed apply leaves no container directory behind.
-    let g = Fixture::with_controllers("cpu");
+    let g = Fixture::v2_with("cpu");
     let err = manager(&g.layout, Some("/berth/c2"), "c2")
         .unwrap()
         .apply(Some(&res(serde_json::json!({"pids": {"limit": 3}}))))
@@ -134,7 +109,7 @@ fn missing_controllers_are_fine_unless_a_limit_needs_one() {
 
 #[test]
 fn every_resource_maps_to_its_v2_file() {
-    let f = Fixture::new();
+    let f = Fixture::v2();
     let m = f.manager();
     m.apply(Some(&res(serde_json::json!({
         "memory": {
@@ -177,7 +152,7 @@ fn every_resource_maps_to_its_v2_file() {
 
 #[test]
 fn cpu_max_forms() {
-    let f = Fixture::new();
+    let f = Fixture::v2();
     let m = f.manager();
     m.apply(None).unwrap();
     m.update(&res(serde_json::json!({"cpu": {"quota": -1}})))
@@ -194,7 +169,7 @@ fn cpu_max_forms() {
 
 #[test]
 fn memory_unlimited_and_swap_rules() {
-    let f = Fixture::new();
+    let f = Fixture::v2();
     let m = f.manager();
     m.apply(None).unwrap();
     m.update(&res(serde_json::json!({"memory": {"limit": -1}})))
@@ -221,7 +196,7 @@ fn memory_unlimited_and_swap_rules() {
 
 #[test]
 fn io_bfq_and_throttles() {
-    let f = Fixture::new();
+    let f = Fixture::v2();
     let m = f.manager();
     m.apply(None).unwrap();
     fs_err::write(f.path("berth/c1/io.bfq.weight"), "default 100").unwrap();
@@ -254,7 +229,7 @@ fn io_bfq_and_throttles() {
 
 #[test]
 fn unified_keys_are_checked_and_enable_their_controller() {
-    let f = Fixture::new();
+    let f = Fixture::v2();
     let m = f.manager();
     let err = m
         .apply(Some(&res(
@@ -279,7 +254,7 @@ fn unified_keys_are_checked_and_enable_their_controller() {
 
 #[test]
 fn freeze_thaw_via_cgroup_events() {
-    let f = Fixture::new();
+    let f = Fixture::v2();
     let m = f.manager();
     m.apply(None).unwrap();
     fs_err::write(f.path("berth/c1/cgroup.events"), "populated 1\nfrozen 0\n").unwrap();
@@ -295,7 +270,7 @@ fn freeze_thaw_via_cgroup_events() {
 
 #[test]
 fn a_freeze_that_never_completes_is_undone() {
-    let f = Fixture::new();
+    let f = Fixture::v2();
     let m = f.manager();
     m.apply(None).unwrap();
     // The kernel never reports "frozen 1" (a task stuck in the kernel):
@@ -309,7 +284,7 @@ fn a_freeze_that_never_completes_is_undone() {
 
 #[test]
 fn stats_pids_and_remove() {
-    let f = Fixture::new();
+    let f = Fixture::v2();
     let m = f.manager();
     m.apply(None).unwrap();
     let w = |file: &str, v: &str| fs_err::write(f.path("berth/c1").join(file), v).unwrap();
@@ -339,7 +314,7 @@ fn stats_pids_and_remove() {
 
 #[test]
 fn relative_and_default_paths() {
-    let f = Fixture::new();
+    let f = Fixture::v2();
     let m = manager_with_own_cgroup(&f.layout, Some("sub"), "id", "0::/user.slice/x\n").unwrap();
     assert_eq!(m.paths(), vec![f.path("user.slice/x/sub")]);
     let m = manager(&f.layout, None, "abc").unwrap();
@@ -353,7 +328,7 @@ fn relative_and_default_paths() {
 /// --cpus 1.5 --pids-limit -1`, and how an OOM kill is read back.
 #[test]
 fn docker_limits_and_oom_kills_on_v2() {
-    let f = Fixture::new();
+    let f = Fixture::v2();
     let m = f.manager();
     m.apply(Some(&res(serde_json::json!({
         "memory": {"limit": 67108864, "swap": 100663296},

@@ -550,6 +550,36 @@ where
     print_inspected(&found, format, &errors, printer)
 }
 
+/// docker's `rm` of each of `names` with `remove` (one request a name, in
+/// order), each name printed once it is gone; the daemon's refusals are
+/// reported together after what worked (exit 1), a 404 is passed over when
+/// `skip_missing`, and any other failure stops at once.
+pub(crate) async fn remove_each<'a, F, Fut>(
+    names: &'a [String],
+    skip_missing: bool,
+    mut remove: F,
+    printer: &mut Printer,
+) -> anyhow::Result<()>
+where
+    F: FnMut(&'a str) -> Fut,
+    Fut: Future<Output = Result<(), berth_api_client::Error>>,
+{
+    let mut errors = Vec::new();
+    for name in names {
+        match remove(name).await {
+            Ok(()) => printer.data(&format!("{name}\n"))?,
+            Err(berth_api_client::Error::Api { status: 404, .. }) if skip_missing => {}
+            Err(e @ berth_api_client::Error::Api { .. }) => errors.push(e.to_string()),
+            Err(e) => return Err(api(e)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow!("{}", errors.join("\n")))
+    }
+}
+
 pub(crate) fn indent_json(text: &str) -> String {
     let mut out = String::new();
     let mut depth = 0usize;

@@ -14,7 +14,7 @@ use berth_api_types::prune::NetworksPruneReport;
 use serde_json::{Value, json};
 
 use super::containers::filters_json;
-use super::images::{inspect_each, list_format, render_rows};
+use super::images::{inspect_each, list_format, remove_each, render_rows};
 use crate::flags::common::PruneFlags;
 use crate::flags::network::{
     NetworkConnectFlags, NetworkCreateFlags, NetworkFlags, NetworkInspectFlags, NetworkLsFlags,
@@ -335,20 +335,13 @@ async fn inspect(
 }
 
 async fn remove(client: &Client, f: &NetworkRmFlags, printer: &mut Printer) -> anyhow::Result<()> {
-    let mut errors = Vec::new();
-    for name in &f.networks {
-        match client.network_remove(name).await {
-            Ok(()) => printer.data(&format!("{name}\n"))?,
-            Err(berth_api_client::Error::Api { status: 404, .. }) if f.force => {}
-            Err(e @ berth_api_client::Error::Api { .. }) => errors.push(e.to_string()),
-            Err(e) => return Err(api(e)),
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(anyhow!("{}", errors.join("\n")))
-    }
+    remove_each(
+        &f.networks,
+        f.force,
+        |name| client.network_remove(name),
+        printer,
+    )
+    .await
 }
 
 async fn prune(client: &Client, f: &PruneFlags, printer: &mut Printer) -> anyhow::Result<()> {

@@ -9,7 +9,7 @@ use berth_api_types::prune::VolumesPruneReport;
 use berth_api_types::volume::{Volume, VolumeCreateOptions};
 use serde_json::{Value, json};
 
-use super::images::{ListFormat, inspect_each, list_format, render_rows};
+use super::images::{ListFormat, inspect_each, list_format, remove_each, render_rows};
 use super::system::human_size4;
 use crate::flags::volume::{
     VolumeCreateFlags, VolumeFlags, VolumeInspectFlags, VolumeLsFlags, VolumePruneFlags,
@@ -181,20 +181,14 @@ async fn list(client: &Client, f: &VolumeLsFlags, printer: &mut Printer) -> anyh
 }
 
 async fn remove(client: &Client, f: &VolumeRmFlags, printer: &mut Printer) -> anyhow::Result<()> {
-    let mut errors = Vec::new();
-    for name in &f.volumes {
-        match client.volume_remove(name, f.force).await {
-            Ok(()) => printer.data(&format!("{name}\n"))?,
-            Err(e @ berth_api_client::Error::Api { .. }) => errors.push(e.to_string()),
-            Err(e) => return Err(api(e)),
-        }
-    }
-    // docker reports the failures together, after what worked.
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(anyhow!("{}", errors.join("\n")))
-    }
+    // With `--force` the daemon itself passes over a missing volume.
+    remove_each(
+        &f.volumes,
+        false,
+        |name| client.volume_remove(name, f.force),
+        printer,
+    )
+    .await
 }
 
 async fn prune(client: &Client, f: &VolumePruneFlags, printer: &mut Printer) -> anyhow::Result<()> {

@@ -30,12 +30,18 @@ use super::ContainerError;
 use super::mounts::{MountKind, MountPoint, clean};
 
 /// The mount point at or above container path `path` (lexically), the
-/// deepest one: the bind or volume a copy into `path` writes to.
+/// deepest one: the bind or volume a copy into `path` writes to (an
+/// image mount is always read-only).
 pub(crate) fn mount_for<'a>(points: &'a [MountPoint], path: &str) -> Option<&'a MountPoint> {
     let path = clean(path);
     points
         .iter()
-        .filter(|p| matches!(p.kind, MountKind::Bind | MountKind::Volume))
+        .filter(|p| {
+            matches!(
+                p.kind,
+                MountKind::Bind | MountKind::Volume | MountKind::Image
+            )
+        })
         .filter(|p| {
             let d = p.destination.as_str();
             path == d

@@ -172,7 +172,7 @@ impl ContainerService<'_> {
                 return Err(e.into());
             }
         }
-        if let Err(e) = self.containers.inner.mount_volumes(c) {
+        if let Err(e) = self.containers.inner.mount_volumes(c, self.images) {
             for _ in 0..mounts.len() {
                 let _ = Mount::unmount(rootfs);
             }

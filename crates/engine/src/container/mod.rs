@@ -32,6 +32,7 @@ pub mod exec;
 pub mod filter;
 pub mod fs;
 pub mod health;
+mod image_mounts;
 mod init;
 pub mod links;
 mod log_attrs;
@@ -519,6 +520,8 @@ impl Containers {
                 },
             )?
         };
+        let mut planned = planned;
+        image_mounts::resolve(images, &mut planned)?;
         let volumes = inner.volumes.get().cloned();
         let realized = mounts::realize(planned, volumes.as_deref(), &id)?;
         let top = details.record.top_chain_id().map(|c| c.to_string());
@@ -1184,7 +1187,12 @@ impl Containers {
             inner.reaper.flush();
             lock(&inner.table)
                 .values()
-                .find(|c| c.image == image)
+                .find(|c| {
+                    c.image == image
+                        || c.mount_points
+                            .iter()
+                            .any(|p| p.kind == mounts::MountKind::Image && p.name == image)
+                })
                 .map(|c| c.id.clone())
         }
     }
@@ -1497,7 +1505,7 @@ impl Inner {
                 let _ = Mount::unmount(&rootfs);
             }
         };
-        if let Err(e) = self.mount_volumes(c) {
+        if let Err(e) = self.mount_volumes(c, images) {
             undo_mounts();
             return Err(e);
         }

@@ -71,6 +71,16 @@ pub struct MountRequest {
     pub volume_options: Option<VolumeOptions>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tmpfs_options: Option<TmpfsOptions>,
+    /// `type=image` (API 1.48): `image-subpath`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_options: Option<ImageOptions>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ImageOptions {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub subpath: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,6 +155,8 @@ pub enum MountKind {
     Bind,
     Volume,
     Tmpfs,
+    /// An image's root file system, read-only (`--mount type=image`).
+    Image,
 }
 
 impl MountKind {
@@ -153,6 +165,7 @@ impl MountKind {
             Self::Bind => "bind",
             Self::Volume => "volume",
             Self::Tmpfs => "tmpfs",
+            Self::Image => "image",
         }
     }
 }
@@ -413,9 +426,18 @@ fn validate(m: &MountRequest, bind_source_must_exist: bool) -> Result<(), String
             tmpfs_data(m).map_err(|e| err(&e))?;
         }
         "image" => {
-            return Err(err(
-                "image mounts are not supported by berth; use a volume or a bind mount",
-            ));
+            if m.bind_options.is_some() {
+                return Err(err("field BindOptions must not be specified"));
+            }
+            if m.source.is_empty() {
+                return Err(err("field Source must not be empty"));
+            }
+            if let Some(i) = &m.image_options
+                && !i.subpath.is_empty()
+                && !super::subpath::is_local(&i.subpath)
+            {
+                return Err(err("subpath must be a relative path within the image"));
+            }
         }
         _ => return Err(err("mount type unknown")),
     }
@@ -717,6 +739,26 @@ pub(crate) fn plan(
         let p = match m.kind.as_str() {
             "bind" => bind_point(m, "", false),
             "volume" => volume_point(m, "", &opts.volume_driver).map_err(invalid)?,
+            // The image is looked up by the create (its ID goes in `name`).
+            "image" => Planned {
+                point: MountPoint {
+                    kind: MountKind::Image,
+                    source: m.source.clone(),
+                    destination: clean(&m.target),
+                    rw: false,
+                    name: String::new(),
+                    driver: String::new(),
+                    mode: String::new(),
+                    propagation: DEFAULT_PROPAGATION.to_owned(),
+                    copy_data: false,
+                    anonymous: false,
+                    create_source: false,
+                    non_recursive: false,
+                    tmpfs_data: String::new(),
+                    spec: m.clone(),
+                },
+                volume: None,
+            },
             _ => Planned {
                 point: MountPoint {
                     kind: MountKind::Tmpfs,
@@ -996,6 +1038,11 @@ pub(crate) fn spec_mounts(
                 json!({"destination": p.destination, "type": "tmpfs", "source": "tmpfs",
                     "options": options})
             }
+            MountKind::Image => {
+                let source = super::subpath::source(exec_dir, index, p);
+                json!({"destination": p.destination, "type": "bind", "source": source,
+                    "options": ["rbind", "ro", "rprivate"]})
+            }
             MountKind::Bind | MountKind::Volume => {
                 let source = super::subpath::source(exec_dir, index, p);
                 let mut options = vec![if p.non_recursive { "bind" } else { "rbind" }];
@@ -1122,19 +1169,23 @@ impl super::Inner {
 
     /// At start: creates missing `-v` sources, checks propagation, and
     /// mounts the container's volumes (recorded for [`Self::unmount_volumes`]).
-    pub(super) fn mount_volumes(&self, c: &super::Container) -> Result<(), ContainerError> {
+    pub(super) fn mount_volumes(
+        &self,
+        c: &super::Container,
+        images: &berth_image::ImageStore,
+    ) -> Result<(), ContainerError> {
         prepare_binds(&c.mount_points)?;
+        super::image_mounts::mount_all(images, &self.exec_dir(&c.id), &c.mount_points)?;
         if !c.mount_points.iter().any(|p| p.kind == MountKind::Volume) {
             return Ok(());
         }
         let Some(backend) = self.volume_backend() else {
+            super::subpath::unmount_all(&self.exec_dir(&c.id));
             return Err(ContainerError::Internal {
                 message: "volumes are not available in this engine".into(),
             });
         };
         let exec_dir = self.exec_dir(&c.id);
-        // Left over by a daemon that stopped before unmounting them.
-        super::subpath::unmount_all(&exec_dir);
         let mut done: Vec<String> = Vec::new();
         for (index, p) in c.mount_points.iter().enumerate() {
             if p.kind != MountKind::Volume {

@@ -39,6 +39,8 @@ fn dir(exec_dir: &Path) -> PathBuf {
 pub(crate) fn source(exec_dir: &Path, index: usize, p: &MountPoint) -> PathBuf {
     if of(p).is_some() {
         dir(exec_dir).join(index.to_string())
+    } else if p.kind == MountKind::Image {
+        super::image_mounts::target(exec_dir, index)
     } else {
         PathBuf::from(&p.source)
     }
@@ -50,16 +52,14 @@ pub(crate) fn exec_dir_of_rootfs(rootfs: &Path) -> &Path {
     rootfs.parent().unwrap_or(rootfs)
 }
 
-/// The subpath a volume mount point asks for, if any.
+/// The subpath a volume or image mount point asks for, if any.
 pub(crate) fn of(p: &MountPoint) -> Option<&str> {
-    if p.kind != MountKind::Volume {
-        return None;
-    }
-    p.spec
-        .volume_options
-        .as_ref()
-        .map(|v| v.subpath.as_str())
-        .filter(|s| !s.is_empty())
+    let sub = match p.kind {
+        MountKind::Volume => p.spec.volume_options.as_ref().map(|v| v.subpath.as_str()),
+        MountKind::Image => p.spec.image_options.as_ref().map(|i| i.subpath.as_str()),
+        MountKind::Bind | MountKind::Tmpfs => None,
+    };
+    sub.filter(|s| !s.is_empty())
 }
 
 /// Go's `filepath.IsLocal` on Unix: relative, not empty, and no `..`
@@ -176,10 +176,15 @@ pub(crate) fn mount(volume: &Path, subpath: &str, target: &Path) -> Result<(), C
 }
 
 /// Unmounts and removes every private subpath mount of the container
-/// whose exec directory is `exec_dir`. What is not there is no error.
+/// whose exec directory is `exec_dir`, then its image mounts (which
+/// subpaths may point into). What is not there is no error.
 pub(crate) fn unmount_all(exec_dir: &Path) {
-    let dir = dir(exec_dir);
-    let Ok(entries) = fs_err::read_dir(&dir) else {
+    unmount_dir(&dir(exec_dir));
+    unmount_dir(&exec_dir.join("images"));
+}
+
+fn unmount_dir(dir: &Path) {
+    let Ok(entries) = fs_err::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
@@ -192,7 +197,7 @@ pub(crate) fn unmount_all(exec_dir: &Path) {
         }
         remove(&path);
     }
-    let _ = fs_err::remove_dir(&dir);
+    let _ = fs_err::remove_dir(dir);
 }
 
 fn remove(path: &Path) {
