@@ -473,7 +473,7 @@ pub(crate) fn with_link_env(env: &[String], tty: bool, links: &[String]) -> Vec<
 /// A container's `Config.Env` as dockerd keeps it: the user's variables,
 /// then the image's it did not override (without the `HOSTNAME` and `TERM`
 /// the daemon adds).
-fn config_env(c: &Container) -> Vec<String> {
+pub fn config_env(c: &Container) -> Vec<String> {
     let user = &c.options.env;
     let mut out = user.clone();
     for e in &c.process.env {

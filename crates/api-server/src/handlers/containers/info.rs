@@ -316,6 +316,8 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
         exec_ids,
         ..
     } = d;
+    // dockerd's `Config.Env`: the user's variables, then the image's.
+    let env = berth_engine::container::links::config_env(&c);
     let mut args = c.process.args.clone();
     let path = if args.is_empty() {
         String::new()
@@ -410,7 +412,7 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
             tty: c.process.tty,
             open_stdin: c.process.open_stdin,
             stdin_once: c.options.stdin_once,
-            env: c.process.env,
+            env,
             cmd,
             image: c.image_ref,
             working_dir: c.process.working_dir,
