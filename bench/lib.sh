@@ -21,6 +21,17 @@ stats() {
         }'
 }
 
+# Timing without forks: `t0=$EPOCHREALTIME` before the timed command, then
+# `ms_since "$t0"` (or `ms_between "$t0" "$t1"`) prints the milliseconds with
+# one decimal. Taking the time with $(date +%s%N) and computing with awk cost
+# about 1.2 ms of forks per measurement here, added to every engine's time.
+ms_between() {
+    local a="${1/,/.}" b="${2/,/.}" d
+    d=$(( (${b%.*} - ${a%.*}) * 1000000 + 10#${b#*.} - 10#${a#*.} ))
+    printf '%d.%d\n' $((d / 1000)) $(((d % 1000) / 100))
+}
+ms_since() { ms_between "$1" "$EPOCHREALTIME"; }
+
 # ratio A B -> "A/B" as "0.25x"; "n/a" when either is "fail" or empty, or B is 0.
 ratio() {
     if [ "$1" = fail ] || [ "$2" = fail ] || [ -z "$1" ] || [ -z "$2" ]; then echo "n/a"; else awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2fx", a / b }'; fi

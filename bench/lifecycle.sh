@@ -54,9 +54,6 @@ run_flags() {
     esac
 }
 
-# now_ns: the wall clock in ns.
-now_ns() { date +%s%N; }
-ms_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.1f\n", (b - a) / 1e6 }'; }
 
 declare -A RESULT FAILED
 # record STEP NAME MS|fail MESSAGE
@@ -87,7 +84,7 @@ median_of() {
     client "$name"
     : > "$W/m.ms"
     for ((i = 0; i < reps; i++)); do
-        t0=$(now_ns)
+        t0=$EPOCHREALTIME
         if ! timeout -s KILL 300 "${CMD[@]}" "$@" >/dev/null 2>>"$W/$name.err" </dev/null; then
             echo fail
             return
@@ -113,9 +110,10 @@ names_list() { seq 1 "$N" | sed 's/^/lc-/'; }
 echo "step 1: $N containers started in parallel..." >&2
 next_order
 for name in "${ORDER[@]}"; do
-    t0=$(now_ns)
+    t0=$EPOCHREALTIME
     if start_many "$name" 1 "$N" run "$N"; then
-        record start "$name" "$(ms_since "$t0")"
+        t1=$EPOCHREALTIME
+        record start "$name" "$(ms_between "$t0" "$t1")"
     else
         record start "$name" fail "$(tail -1 "$W/$name.err")"
     fi
@@ -150,10 +148,11 @@ echo "step 5: stop -t 0 of $N containers in one command..." >&2
 next_order
 for name in "${ORDER[@]}"; do
     client "$name"
-    t0=$(now_ns)
+    t0=$EPOCHREALTIME
     # shellcheck disable=SC2046 # one word per name
     if timeout -s KILL 300 "${CMD[@]}" stop -t 0 $(names_list) >/dev/null 2>>"$W/$name.err"; then
-        record stop "$name" "$(ms_since "$t0")"
+        t1=$EPOCHREALTIME
+        record stop "$name" "$(ms_between "$t0" "$t1")"
     else
         record stop "$name" fail "$(tail -1 "$W/$name.err")"
     fi
@@ -163,10 +162,11 @@ echo "step 6: rm of $N containers in one command..." >&2
 next_order
 for name in "${ORDER[@]}"; do
     client "$name"
-    t0=$(now_ns)
+    t0=$EPOCHREALTIME
     # shellcheck disable=SC2046 # one word per name
     if timeout -s KILL 300 "${CMD[@]}" rm $(names_list) >/dev/null 2>>"$W/$name.err"; then
-        record rm "$name" "$(ms_since "$t0")"
+        t1=$EPOCHREALTIME
+        record rm "$name" "$(ms_between "$t0" "$t1")"
     else
         record rm "$name" fail "$(tail -1 "$W/$name.err")"
     fi

@@ -107,8 +107,6 @@ in_ns() {
     esac
 }
 
-now_ns() { date +%s%N; }
-ms_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.1f\n", (b - a) / 1e6 }'; }
 
 # The bare veth pair's two namespaces: sleeping processes of our own, ended
 # before bench/engines.sh's cleanup.
@@ -178,9 +176,10 @@ for name in "${NAMES[@]}"; do
     # shellcheck disable=SC2046
     if c_ "$name" run -d --name cli $(extra_flags "$name") busybox sleep 100000 >/dev/null 2>>"$W/$name.err"; then
         c_ "$name" exec cli true >/dev/null 2>&1 || true
-        t0=$(now_ns)
+        t0=$EPOCHREALTIME
         if c_ "$name" exec cli sh -c "$(fetch_loop "http://$ip/big")" >/dev/null 2>>"$W/$name.err"; then
-            record c2c "$name" "$(mbs_of "$(ms_since "$t0")")"
+            t1=$EPOCHREALTIME
+            record c2c "$name" "$(mbs_of "$(ms_between "$t0" "$t1")")"
         else
             record c2c "$name" fail "$(tail -1 "$W/$name.err")"
         fi
@@ -195,7 +194,7 @@ for name in "${NAMES[@]}"; do
         flags="$(extra_flags "$name")"
         [ "$mode" = none ] && flags="$flags --network none"
         for ((i = 0; i < REPS; i++)); do
-            t0=$(now_ns)
+            t0=$EPOCHREALTIME
             # shellcheck disable=SC2086
             if c_ "$name" run -d --name "st-$i" $flags busybox sleep 100000 >/dev/null 2>>"$W/$name.err"; then
                 ms_since "$t0" >> "$W/st.ms"
@@ -234,9 +233,10 @@ if ip link add brb-va type veth peer name brb-vb &&
         nsenter -t "$pb" -n busybox wget -q -O /dev/null http://10.215.0.1/big 2>/dev/null && break
         sleep 0.1
     done
-    t0=$(now_ns)
+    t0=$EPOCHREALTIME
     if nsenter -t "$pb" -n busybox sh -c "$(fetch_loop http://10.215.0.1/big)"; then
-        veth_mbs="$(mbs_of "$(ms_since "$t0")")"
+        t1=$EPOCHREALTIME
+        veth_mbs="$(mbs_of "$(ms_between "$t0" "$t1")")"
     fi
 fi
 
