@@ -5,7 +5,9 @@
 #   bench/network.sh [SECONDS] [SIZE_MB]   (defaults 10 and 64; also DURATION=... SIZE_MB=...)
 #   CONNS=C      wrk connections for requests/s (default 16)
 #   FETCHES=K    downloads per container-to-container measurement (default 5)
-#   REPS=R       containers started per network-setup measurement (default 10)
+#   REPS=R       pairs of containers (with and without networking) per
+#                network-setup measurement (default 10)
+#   ROUNDS=K     alternating rounds of published and direct wrk runs (default 3)
 #   BERTH_CLIENT=berth|docker   which client drives berthd (see bench/engines.sh)
 #
 # Everything runs inside network namespaces this script makes for itself
@@ -24,11 +26,14 @@
 #   2. rps direct      the same against the container's own address;
 #   3. MB/s published  wrk -c 1, DURATION s, /big via 127.0.0.1:<port>;
 #   4. MB/s direct     the same against the container's address;
+#                      (1-4: ROUNDS rounds, published and direct alternating in
+#                      a swapping order; the medians are shown)
 #   5. c2c MB/s        a second container on the same network downloads /big
 #                      FETCHES times with busybox wget (wall time of one exec);
-#   6. setup ms        median `run -d` of REPS containers on the default network
-#                      minus the median with `--network none`: what networking
-#                      adds to a container's start.
+#   6. setup ms        REPS pairs of `run -d`, one on the default network and
+#                      one with `--network none`, in a swapping order; the
+#                      median of the pairs' differences: what networking adds
+#                      to a container's start.
 # Also, once: veth MB/s, the same wget downloads between two bare network
 # namespaces joined by a veth pair (busybox httpd and wget, no engine).
 # Prints each value per engine, berth/docker and berth/podman, and berth's own
@@ -54,6 +59,7 @@ SIZE_MB="${2:-${SIZE_MB:-64}}"
 CONNS="${CONNS:-16}"
 FETCHES="${FETCHES:-5}"
 REPS="${REPS:-10}"
+ROUNDS="${ROUNDS:-3}"
 ME="bench/network.sh"
 for v in DURATION SIZE_MB CONNS FETCHES REPS; do
     if ! [ "${!v}" -ge 1 ] 2>/dev/null; then
@@ -143,6 +149,12 @@ wrk_run() {
 SERVE="mkdir -p /srv && dd if=/dev/zero of=/srv/big bs=1048576 count=$SIZE_MB 2>/dev/null && echo hello > /srv/small && exec httpd -f -p 80 -h /srv"
 # fetch_loop URL: K downloads of URL with busybox wget (a shell line).
 fetch_loop() { echo "for i in \$(seq $FETCHES); do wget -q -O /dev/null $1 || exit 1; done"; }
+# median_v FILE -> the median of the values in FILE (one a line), "fail" when
+# any run failed
+median_v() {
+    if grep -q fail "$1"; then echo fail; return; fi
+    sort -n "$1" | awk '{ v[NR] = $1 } END { if (NR == 0) print "fail"; else print v[int((NR + 1) / 2)] }'
+}
 mbs_of() { awk -v ms="$1" -v k="$FETCHES" -v s="$SIZE_MB" 'BEGIN { if (ms <= 0) print "fail"; else printf "%.1f\n", k * s / (ms / 1000) }'; }
 
 for name in "${NAMES[@]}"; do : > "$W/$name.err"; done
@@ -161,16 +173,26 @@ for name in "${NAMES[@]}"; do
         in_ns "$name" busybox wget -q -O /dev/null "http://127.0.0.1:$port/small" 2>/dev/null && break
         sleep 0.1
     done
-    read -r rps _ <<<"$(wrk_run "$name" "http://127.0.0.1:$port/small" "$CONNS")"
-    record rps_pub "$name" "${rps:-fail}" "wrk via 127.0.0.1:$port failed"
-    read -r rps _ <<<"$(wrk_run "$name" "http://$ip/small" "$CONNS")"
-    record rps_direct "$name" "${rps:-fail}" "wrk via $ip failed"
-    read -r r mbs <<<"$(wrk_run "$name" "http://127.0.0.1:$port/big" 1)"
-    [ "$r" = fail ] && mbs=fail
-    record mbs_pub "$name" "${mbs:-fail}" "wrk of /big via 127.0.0.1:$port failed"
-    read -r r mbs <<<"$(wrk_run "$name" "http://$ip/big" 1)"
-    [ "$r" = fail ] && mbs=fail
-    record mbs_direct "$name" "${mbs:-fail}" "wrk of /big via $ip failed"
+    # Published and direct alternate, ROUNDS times each, in a swapping
+    # order: one long run of each was at the mercy of whichever ran second
+    # (busybox httpd forks per request, and the server side's TIME_WAIT
+    # sockets from the first run slow the second).
+    for kind in rps_pub rps_direct mbs_pub mbs_direct; do : > "$W/$kind.v"; done
+    for ((round = 0; round < ROUNDS; round++)); do
+        if ((round % 2 == 0)); then order="pub direct"; else order="direct pub"; fi
+        for via in $order; do
+            if [ "$via" = pub ]; then url="http://127.0.0.1:$port"; else url="http://$ip"; fi
+            read -r rps _ <<<"$(wrk_run "$name" "$url/small" "$CONNS")"
+            echo "${rps:-fail}" >> "$W/rps_$via.v"
+            read -r r mbs <<<"$(wrk_run "$name" "$url/big" 1)"
+            [ "$r" = fail ] && mbs=fail
+            echo "${mbs:-fail}" >> "$W/mbs_$via.v"
+        done
+    done
+    record rps_pub "$name" "$(median_v "$W/rps_pub.v")" "wrk via 127.0.0.1:$port failed"
+    record rps_direct "$name" "$(median_v "$W/rps_direct.v")" "wrk via $ip failed"
+    record mbs_pub "$name" "$(median_v "$W/mbs_pub.v")" "wrk of /big via 127.0.0.1:$port failed"
+    record mbs_direct "$name" "$(median_v "$W/mbs_direct.v")" "wrk of /big via $ip failed"
 
     echo "$name: container to container..." >&2
     # shellcheck disable=SC2046
@@ -189,26 +211,37 @@ for name in "${NAMES[@]}"; do
     c_ "$name" rm -f srv cli >/dev/null 2>&1 || true
 
     echo "$name: network setup time..." >&2
-    for mode in net none; do
-        : > "$W/st.ms"; : > "$W/st.fail"
-        flags="$(extra_flags "$name")"
-        [ "$mode" = none ] && flags="$flags --network none"
-        for ((i = 0; i < REPS; i++)); do
+    # Pairs of runs, with and without networking, in a swapping order; the
+    # median of the pairs' differences (a run -d takes hundreds of ms and
+    # drifts, networking adds a few: medians of two separate series left
+    # mostly noise).
+    : > "$W/st.ms"; : > "$W/st.fail"
+    base="$(extra_flags "$name")"
+    for ((i = 0; i < REPS; i++)); do
+        if ((i % 2 == 0)); then order="net none"; else order="none net"; fi
+        for mode in $order; do
+            flags="$base"
+            [ "$mode" = none ] && flags="$flags --network none"
             t0=$EPOCHREALTIME
             # shellcheck disable=SC2086
-            if c_ "$name" run -d --name "st-$i" $flags busybox sleep 100000 >/dev/null 2>>"$W/$name.err"; then
-                ms_since "$t0" >> "$W/st.ms"
+            if c_ "$name" run -d --name "st-$mode-$i" $flags busybox sleep 100000 >/dev/null 2>>"$W/$name.err"; then
+                t1=$EPOCHREALTIME
+                ms="$(ms_between "$t0" "$t1")"
             else
-                echo fail >> "$W/st.fail"
+                ms=fail
             fi
+            if [ "$mode" = net ]; then ms_net="$ms"; else ms_none="$ms"; fi
         done
-        # shellcheck disable=SC2046
-        c_ "$name" rm -f $(seq 0 $((REPS - 1)) | sed 's/^/st-/') >/dev/null 2>&1 || true
-        read -r med _ ok fail <<<"$(stats "$W/st" 1)"
-        if [ "$fail" != 0 ] || [ "$med" = - ]; then med=fail; fi
-        eval "setup_$mode=\$med"
+        if [ "$ms_net" = fail ] || [ "$ms_none" = fail ]; then
+            echo fail >> "$W/st.fail"
+        else
+            awk -v a="$ms_net" -v b="$ms_none" 'BEGIN { printf "%.1f\n", a - b }' >> "$W/st.ms"
+        fi
+        c_ "$name" rm -f "st-net-$i" "st-none-$i" >/dev/null 2>&1 || true
     done
-    # shellcheck disable=SC2154 # set by the eval above
+    read -r med _ ok fail <<<"$(stats "$W/st" 1)"
+    if [ "$fail" != 0 ] || [ "$med" = - ]; then med=fail; fi
+    setup_net="$med" setup_none=0
     if [ "$setup_net" = fail ] || [ "$setup_none" = fail ]; then
         record setup "$name" fail "$(tail -1 "$W/$name.err")"
     else
