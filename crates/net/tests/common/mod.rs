@@ -5,6 +5,8 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
+pub(crate) mod thread_ns;
+
 use std::path::{Path, PathBuf};
 
 use berth_net::link::Netlink;
