@@ -596,50 +596,56 @@ fn ulimits_reach_the_container() {
     );
 }
 
+/// `run --rm FLAGS busybox true` through berth and docker 28 exits 125 with
+/// `message` on stderr.
+fn assert_run_refused(d: &Daemon, flags: &[&str], message: &str) {
+    for client in ["berth", "docker"] {
+        let mut args = vec!["run", "--rm"];
+        args.extend(flags.iter().copied());
+        args.extend(["busybox", "true"]);
+        let out = if client == "berth" {
+            d.berth(&args)
+        } else {
+            d.docker(&args)
+        };
+        assert_eq!(
+            out.status.code(),
+            Some(125),
+            "{}",
+            show(&format!("{client} {args:?}"), &out, d)
+        );
+        // docker 28's go-units words a bad size its own way
+        // ("invalid suffix: 'x'"); berth keeps docker 20.10's.
+        let client_side = message.starts_with("invalid argument");
+        assert!(
+            text(&out.stderr).contains(message)
+                || (client == "docker"
+                    && client_side
+                    && text(&out.stderr).contains("invalid argument")),
+            "{}",
+            show(&format!("{client} {args:?}: want {message:?}"), &out, d)
+        );
+    }
+}
+
 #[test]
 fn bad_limits_get_dockers_errors_and_create_nothing() {
     let d = Daemon::start();
     import_busybox(&d);
-    // (args, exit status, what stderr says), for berth and docker 28.
-    let cases: Vec<(Vec<&str>, i32, String)> = vec![
-        (vec!["-m", "12x"], 125, "invalid argument \"12x\" for \"-m, --memory\" flag: invalid size: '12x'".into()),
-        (vec!["--cpus=abc"], 125, "invalid argument \"abc\" for \"--cpus\" flag: failed to parse abc as a rational number".into()),
-        (vec!["--cpus", "-1"], 125, "Range of CPUs is from 0.01 to".into()),
-        (vec!["-m", "1k"], 125, "Minimum memory limit allowed is 6MB".into()),
-        (vec!["--cpus", "0.5", "--cpu-period", "50000"], 125, "Conflicting options: Nano CPUs and CPU Period cannot both be set".into()),
-        (vec!["-m", "64m", "--memory-swap", "32m"], 125, "Minimum memoryswap limit should be larger than memory limit".into()),
-        (vec!["--cpuset-cpus", "99"], 125, "Requested CPUs are not available - requested 99".into()),
-        (vec!["--ulimit", "nofile=1024:30000"], 125, "is above the host's hard limit".into()),
-        (vec!["--ulimit", "nofile=10:5"], 125, "ulimit soft limit must be less than or equal to hard limit: 10 > 5".into()),
+    // (args, what stderr says), for berth and docker 28; each exits 125.
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (vec!["-m", "12x"], "invalid argument \"12x\" for \"-m, --memory\" flag: invalid size: '12x'".into()),
+        (vec!["--cpus=abc"], "invalid argument \"abc\" for \"--cpus\" flag: failed to parse abc as a rational number".into()),
+        (vec!["--cpus", "-1"], "Range of CPUs is from 0.01 to".into()),
+        (vec!["-m", "1k"], "Minimum memory limit allowed is 6MB".into()),
+        (vec!["--cpus", "0.5", "--cpu-period", "50000"], "Conflicting options: Nano CPUs and CPU Period cannot both be set".into()),
+        (vec!["-m", "64m", "--memory-swap", "32m"], "Minimum memoryswap limit should be larger than memory limit".into()),
+        (vec!["--cpuset-cpus", "99"], "Requested CPUs are not available - requested 99".into()),
+        (vec!["--ulimit", "nofile=1024:30000"], "is above the host's hard limit".into()),
+        (vec!["--ulimit", "nofile=10:5"], "ulimit soft limit must be less than or equal to hard limit: 10 > 5".into()),
     ];
-    for (flags, code, message) in &cases {
-        for client in ["berth", "docker"] {
-            let mut args = vec!["run", "--rm"];
-            args.extend(flags.iter().copied());
-            args.extend(["busybox", "true"]);
-            let out = if client == "berth" {
-                d.berth(&args)
-            } else {
-                d.docker(&args)
-            };
-            assert_eq!(
-                out.status.code(),
-                Some(*code),
-                "{}",
-                show(&format!("{client} {args:?}"), &out, &d)
-            );
-            // docker 28's go-units words a bad size its own way
-            // ("invalid suffix: 'x'"); berth keeps docker 20.10's.
-            let client_side = message.starts_with("invalid argument");
-            assert!(
-                text(&out.stderr).contains(message.as_str())
-                    || (client == "docker"
-                        && client_side
-                        && text(&out.stderr).contains("invalid argument")),
-                "{}",
-                show(&format!("{client} {args:?}: want {message:?}"), &out, &d)
-            );
-        }
+    for (flags, message) in &cases {
+        assert_run_refused(&d, flags, message);
     }
     assert_eq!(
         d.ok(&["ps", "-aq"]).trim(),
@@ -898,27 +904,7 @@ fn device_throttles_and_realtime_values_reach_the_cgroup_and_inspect() {
         ),
     ];
     for (flags, message) in cases {
-        for client in ["berth", "docker"] {
-            let mut args = vec!["run", "--rm"];
-            args.extend(flags.iter().copied());
-            args.extend(["busybox", "true"]);
-            let out = if client == "berth" {
-                d.berth(&args)
-            } else {
-                d.docker(&args)
-            };
-            assert_eq!(
-                out.status.code(),
-                Some(125),
-                "{}",
-                show(&format!("{client} {args:?}"), &out, &d)
-            );
-            assert!(
-                text(&out.stderr).contains(message),
-                "{}",
-                show(&format!("{client} {args:?}: want {message:?}"), &out, &d)
-            );
-        }
+        assert_run_refused(&d, flags, message);
     }
     assert_eq!(
         d.ok(&["ps", "-aq"]).trim(),
