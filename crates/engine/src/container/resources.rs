@@ -437,17 +437,30 @@ impl Resources {
             self.blkio_weight_device.clear();
         }
         if !host.blkio_throttle {
-            for (list, what) in [
-                (&mut self.blkio_device_read_bps, "BPS Block I/O read limit"),
+            // dockerd's words: what is missing, and what is discarded.
+            for (list, what, discarded) in [
+                (
+                    &mut self.blkio_device_read_bps,
+                    "BPS Block I/O read limit",
+                    "BPS Block I/O read limit",
+                ),
                 (
                     &mut self.blkio_device_write_bps,
                     "BPS Block I/O write limit",
+                    "BPS Block I/O write limit",
                 ),
-                (&mut self.blkio_device_read_iops, "IOPS Block read limit"),
-                (&mut self.blkio_device_write_iops, "IOPS Block write limit"),
+                (
+                    &mut self.blkio_device_read_iops,
+                    "IOPS Block read limit",
+                    "Block I/O IOPS read limit",
+                ),
+                (
+                    &mut self.blkio_device_write_iops,
+                    "IOPS Block write limit",
+                    "Block I/O IOPS write limit",
+                ),
             ] {
                 if !list.is_empty() {
-                    let discarded = what.replace("IOPS Block", "Block I/O IOPS");
                     warnings.push(format!("Your kernel does not support {what} or the cgroup is not mounted. {discarded} discarded."));
                     list.clear();
                 }
