@@ -264,7 +264,7 @@ fn run(shared: &Shared, images: &Weak<ImageStore>) {
 fn delete(batch: Vec<Leftovers>, images: &Weak<ImageStore>) {
     if let Some(store) = images.upgrade() {
         let keys: Vec<String> = batch.iter().map(|l| l.id.clone()).collect();
-        match store.snapshots().remove_many(&keys) {
+        match super::image_mounts::remove_snapshots(&store, &keys) {
             Ok(results) => {
                 for (id, r) in keys.iter().zip(results) {
                     if let Err(e) = r
