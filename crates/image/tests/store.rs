@@ -561,14 +561,27 @@ fn layers_a_view_kept_are_released_after_it() {
     assert_eq!(out.len(), 2, "the layer is kept: {out:?}");
     assert!(store.snapshots().stat(&top).is_ok());
     // While the view stands, nothing goes.
-    assert!(store.release_layers(&[top.clone()]).unwrap().is_empty());
+    assert!(
+        store
+            .release_layers(std::slice::from_ref(&top))
+            .unwrap()
+            .is_empty()
+    );
     store.snapshots().remove("ctr-image-0").unwrap();
-    assert_eq!(store.release_layers(&[top.clone()]).unwrap(), [top.clone()]);
+    assert_eq!(
+        store.release_layers(std::slice::from_ref(&top)).unwrap(),
+        vec![top.clone()]
+    );
     assert!(store.snapshots().list().is_empty());
     // A layer an image still uses stays.
     store
         .import_rootfs_tar(&rootfs()[..], &opts(&["CMD b"], Some("b")))
         .unwrap();
-    assert!(store.release_layers(&[top.clone()]).unwrap().is_empty());
+    assert!(
+        store
+            .release_layers(std::slice::from_ref(&top))
+            .unwrap()
+            .is_empty()
+    );
     assert!(store.snapshots().stat(&top).is_ok());
 }

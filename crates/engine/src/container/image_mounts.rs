@@ -21,9 +21,10 @@
 //! read-only at the target. The private mounts go with the container's
 //! volumes (`Inner::unmount_volumes`).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use berth_image::snapshot::{Kind, Mount, SnapshotError};
+use berth_image::snapshot::{Kind, Mount, SnapshotError, chain_ids};
 use berth_image::{ErrorClass, ImageStore};
 
 use super::ContainerError;
@@ -87,16 +88,23 @@ pub(crate) fn pin(
     Ok(())
 }
 
+/// What [`remove_snapshots`] did: the result for each container's
+/// writable snapshot, in order, and the layers nothing needs any more
+/// (those of images removed while these containers kept them), for
+/// [`release`].
+pub(crate) struct Removed {
+    pub(crate) results: Vec<Result<(), SnapshotError>>,
+    pub(crate) unused: Vec<String>,
+}
+
 /// Removes the snapshots of the containers `ids` (each one's writable
 /// snapshot, keyed by its ID, and its image mounts' views) with one
-/// metadata write, then the layers below them that nothing needs any
-/// more: those of images removed while these containers kept them. The
-/// result for each container's writable snapshot, in order (a view that
-/// cannot go is logged).
+/// metadata write (a view that cannot go is logged). Takes no lock of the
+/// image store, so the reaper can call it while `rmi` waits for it.
 pub(crate) fn remove_snapshots(
     images: &ImageStore,
     ids: &[String],
-) -> Result<Vec<Result<(), SnapshotError>>, SnapshotError> {
+) -> Result<Removed, SnapshotError> {
     let snapshots = images.snapshots();
     let all = snapshots.list();
     let mut keys: Vec<String> = ids.to_vec();
@@ -107,11 +115,13 @@ pub(crate) fn remove_snapshots(
             })
             .map(|(k, _)| k.clone()),
     );
-    let parents: Vec<String> = all
+    let mut parents: Vec<String> = all
         .iter()
         .filter(|(k, _)| keys.contains(k))
         .filter_map(|(_, i)| i.parent.clone())
         .collect();
+    parents.sort();
+    parents.dedup();
     let mut results = snapshots.remove_many(&keys)?;
     for (key, r) in keys.iter().zip(&results).skip(ids.len()) {
         if let Err(e) = r
@@ -121,19 +131,50 @@ pub(crate) fn remove_snapshots(
         }
     }
     results.truncate(ids.len());
-    if !parents.is_empty()
-        && let Err(e) = images.release_layers(&parents)
-    {
-        tracing::warn!(error = %e, "cannot remove the layers of removed images");
+    // Layers nothing stands on any more and no image lists: rare (an
+    // image removed with `-f` while in use), so the records are read only
+    // when a layer is left alone.
+    let after = snapshots.list();
+    parents.retain(|p| {
+        !after
+            .iter()
+            .any(|(_, i)| i.parent.as_deref() == Some(p.as_str()))
+    });
+    if !parents.is_empty() {
+        let records = images.records().map_err(|e| SnapshotError::Conflict {
+            key: parents.join(", "),
+            reason: e.to_string(),
+        })?;
+        let used: BTreeSet<String> = records
+            .iter()
+            .flat_map(|r| chain_ids(&r.diff_ids))
+            .map(|c| c.to_string())
+            .collect();
+        parents.retain(|p| !used.contains(p));
     }
-    Ok(results)
+    Ok(Removed {
+        results,
+        unused: parents,
+    })
 }
 
-/// [`remove_snapshots`] of one container, a missing snapshot being no
-/// error.
+/// Removes the layers [`remove_snapshots`] found unused (under the image
+/// store's operation lock: never call it from a thread `rmi` waits for).
+pub(crate) fn release(images: &ImageStore, unused: &[String]) {
+    if unused.is_empty() {
+        return;
+    }
+    if let Err(e) = images.release_layers(unused) {
+        tracing::warn!(error = %e, "cannot remove the layers of removed images");
+    }
+}
+
+/// [`remove_snapshots`] and [`release`] of one container, a missing
+/// snapshot being no error.
 pub(crate) fn remove_snapshots_of(images: &ImageStore, id: &str) -> Result<(), SnapshotError> {
-    let mut results = remove_snapshots(images, &[id.to_owned()])?;
-    match results.pop() {
+    let mut removed = remove_snapshots(images, &[id.to_owned()])?;
+    release(images, &removed.unused);
+    match removed.results.pop() {
         Some(Err(e)) if e.class() != ErrorClass::NotFound => Err(e),
         _ => Ok(()),
     }

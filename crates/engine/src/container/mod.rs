@@ -529,8 +529,11 @@ impl Containers {
             realized.abandon(volumes.as_deref(), &id);
             return Err(ContainerError::image(e));
         }
+        // (Some failures come under the table lock: the snapshots go, but
+        // layers are left to the next start's gc rather than waiting for
+        // the image store's lock there.)
         let fail = |e: ContainerError| {
-            let _ = image_mounts::remove_snapshots_of(images, &id);
+            let _ = image_mounts::remove_snapshots(images, std::slice::from_ref(&id));
             let _ = fs_err::remove_dir_all(inner.exec_dir(&id));
             realized.abandon(volumes.as_deref(), &id);
             e
