@@ -205,7 +205,7 @@ fn publish_tcp_and_udp_through_nftables() {
     // an IPv4 container), then the IPv4 path with its masquerade.
     let (v6, alloc) = host.run(move || {
         alloc6
-            .proxy_ipv6("c1", Ipv4Addr::new(10, 213, 77, 2))
+            .proxy_ipv6("c1", Ipv4Addr::new(10, 213, 77, 2), false)
             .unwrap();
         let v6 = greeting(SocketAddr::new(
             IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),

@@ -279,7 +279,9 @@ impl PortService {
         };
         rules.set(id, target, &held).map_err(internal)?;
         let proxied: IpAddr = container_ip6.map_or(IpAddr::V4(container_ip), IpAddr::V6);
-        self.allocator().proxy_ipv6(id, proxied).map_err(internal)
+        self.allocator()
+            .proxy_ipv6(id, proxied, rules.redirects_host_connections())
+            .map_err(internal)
     }
 
     /// Removes `id`'s rules and keeps its host ports (it has no gateway
