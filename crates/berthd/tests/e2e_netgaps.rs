@@ -113,21 +113,6 @@ fn default_routes(d: &Daemon, name: &str) -> (Option<String>, Option<String>) {
     (via("-4"), via("-6"))
 }
 
-/// The DNAT targets (`ip:port`) of container `id`'s published ports.
-fn dnat_targets(d: &Daemon, id: &str) -> Vec<String> {
-    let out = std::process::Command::new("nft")
-        .args(["list", "table", "inet", &d.net.table])
-        .output()
-        .unwrap();
-    text(&out.stdout)
-        .lines()
-        .filter(|l| l.contains(id) && l.contains("dnat ip to "))
-        .filter_map(|l| l.split("dnat ip to ").nth(1))
-        .filter_map(|t| t.split_whitespace().next())
-        .map(str::to_owned)
-        .collect()
-}
-
 fn routes(gw4: &str, gw6: Option<&String>) -> (Option<String>, Option<String>) {
     (Some(gw4.to_owned()), gw6.cloned())
 }
@@ -301,14 +286,14 @@ fn default_routes_follow_the_gateway_endpoints_and_gw_priority() {
             ],
         )
     };
-    assert_eq!(dnat_targets(&d, &pp), [format!("{}:80", ip_on("beta"))]);
+    assert_eq!(d.net.dnat_targets(&pp), [format!("{}:80", ip_on("beta"))]);
     ok(
         &d,
         &["network", "connect", "--gw-priority", "10", "gamma", "pp"],
     );
-    assert_eq!(dnat_targets(&d, &pp), [format!("{}:80", ip_on("gamma"))]);
+    assert_eq!(d.net.dnat_targets(&pp), [format!("{}:80", ip_on("gamma"))]);
     ok(&d, &["network", "disconnect", "gamma", "pp"]);
-    assert_eq!(dnat_targets(&d, &pp), [format!("{}:80", ip_on("beta"))]);
+    assert_eq!(d.net.dnat_targets(&pp), [format!("{}:80", ip_on("beta"))]);
 
     // Bad values: the CLIs' own errors, nothing sent.
     let out = d.berth(&[
@@ -384,21 +369,7 @@ fn dns_daemon() -> (Daemon, tempfile::TempDir) {
     let d = Daemon::start_with(&["--host-resolv-conf", host_file.to_str().unwrap()]);
     let addr = format!("127.219.{}.53", x(&d));
     fs_err::write(&host_file, format!("nameserver {addr}\n")).unwrap();
-    let socket = std::net::UdpSocket::bind((addr.as_str(), 53)).unwrap();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 1500];
-        while let Ok((n, peer)) = socket.recv_from(&mut buf) {
-            if n < 12 {
-                continue;
-            }
-            // The question echoed, QR + RD + RA, NXDOMAIN, no answer.
-            let mut r = buf[..n].to_vec();
-            r[2] = 0x81;
-            r[3] = 0x83;
-            r[6..12].fill(0);
-            let _ = socket.send_to(&r, peer);
-        }
-    });
+    common::net::serve_nxdomain(&addr);
     import_busybox(&d);
     (d, dir)
 }
