@@ -64,8 +64,18 @@ pub(crate) fn describe(out: &Output) -> String {
 
 /// Runs `args` with `client`; stdout, asserting success (with berthd's
 /// log when it failed).
-pub(crate) fn ok(d: &Daemon, (name, run): Client, args: &[&str]) -> String {
-    let out = run(d, args);
+pub(crate) fn ok(d: &Daemon, client @ (_, run): Client, args: &[&str]) -> String {
+    succeeded(d, client, args, &run(d, args))
+}
+
+/// [`ok`] with `input` on the client's standard input.
+pub(crate) fn ok_stdin(d: &Daemon, client: Client, args: &[&str], input: &[u8]) -> String {
+    succeeded(d, client, args, &with_stdin(d, client, args, input))
+}
+
+/// `out` of `client args`: stdout, asserting success (with berthd's log
+/// when it failed).
+fn succeeded(d: &Daemon, (name, _): Client, args: &[&str], out: &Output) -> String {
     assert!(
         out.status.success(),
         "{name} {args:?}: {}{}\nberthd log:\n{}",
