@@ -2,12 +2,12 @@
 # berth vs docker (userland proxy on, its default) vs podman: container
 # networking, end to end through each engine's own client.
 #
-#   bench/network.sh [SECONDS] [SIZE_MB]   (defaults 10 and 64; also DURATION=... SIZE_MB=...)
+#   bench/network.sh [SECONDS] [SIZE_MB]   (defaults 3 and 64; also DURATION=... SIZE_MB=...)
 #   CONNS=C      wrk connections for requests/s (default 16)
 #   FETCHES=K    downloads per container-to-container measurement (default 5)
 #   REPS=R       pairs of containers (with and without networking) per
 #                network-setup measurement (default 10)
-#   ROUNDS=K     alternating rounds of published and direct wrk runs (default 3)
+#   ROUNDS=K     rounds of each paired measurement (default 8)
 #   BERTH_CLIENT=berth|docker   which client drives berthd (see bench/engines.sh)
 #
 # Everything runs inside network namespaces this script makes for itself
@@ -27,19 +27,24 @@
 #   3. MB/s published  wrk -c 1, DURATION s, /big via 127.0.0.1:<port>;
 #   4. MB/s direct     the same against the container's address;
 #                      (1-4: ROUNDS rounds, published and direct alternating in
-#                      a swapping order; the medians are shown)
+#                      a swapping order)
 #   5. c2c MB/s        a second container on the same network downloads /big
-#                      FETCHES times with busybox wget (wall time of one exec);
-#   6. setup ms        REPS pairs of `run -d`, one on the default network and
+#                      FETCHES times with busybox wget, timed inside the
+#                      container (so an engine's exec time does not count);
+#   6. veth MB/s       the same downloads between two bare network namespaces
+#                      joined by a veth pair (busybox httpd and wget, no
+#                      engine); 5 and 6 alternate over ROUNDS rounds;
+#   7. setup ms        REPS pairs of `run -d`, one on the default network and
 #                      one with `--network none`, in a swapping order; the
 #                      median of the pairs' differences: what networking adds
 #                      to a container's start.
-# Also, once: veth MB/s, the same wget downloads between two bare network
-# namespaces joined by a veth pair (busybox httpd and wget, no engine).
-# Prints each value per engine, berth/docker and berth/podman, and berth's own
-# ratios: published/direct (target >= 0.98 for both rps and MB/s; docker's
-# proxy costs about 14%), c2c/veth (target >= 0.95), setup berth/docker
-# (target <= 0.30).
+# Prints each value's median over the rounds per engine, berth/docker and
+# berth/podman, and each engine's own ratios as the median of the per-round
+# ratios (a round's two runs are seconds apart; this VM's speed drifts by
+# 20-30% over a minute, so a ratio of two medians is much noisier):
+# published/direct (target for berth >= 0.98 for both req/s and MB/s;
+# docker's proxy costs about 14%), c2c/veth (target >= 0.95), and setup
+# berth/docker (target <= 0.30).
 #
 # Needs root, wrk and busybox on the host (.ci/run installs both, and iperf3).
 set -euo pipefail
@@ -50,20 +55,29 @@ if [ -z "${BERTH_BENCH_NETNS:-}" ]; then
     export BERTH_BENCH_NETNS=1
     exec unshare --net -- "$0" "$@"
 fi
+# Every engine's namespace (this script's own, so the host's settings are
+# untouched) gets tcp_tw_reuse=1 (new_netns below too). busybox httpd closes each connection
+# after its answer, so every request leaves a TIME-WAIT socket with the
+# client, and connect() picks its ports from half of ip_local_port_range:
+# after about 14000 requests in a minute the direct runs stalled for lack of
+# ports (loopback destinations may reuse TIME-WAIT ports by default, others
+# not), and req/s fell tenfold mid-run. tcp_tw_reuse=1 lets every client
+# reuse them, as a loaded web client is configured.
 ip link set lo up
+sysctl -qw net.ipv4.tcp_tw_reuse=1
 
 . bench/lib.sh
 
-DURATION="${1:-${DURATION:-10}}"
+DURATION="${1:-${DURATION:-3}}"
 SIZE_MB="${2:-${SIZE_MB:-64}}"
 CONNS="${CONNS:-16}"
 FETCHES="${FETCHES:-5}"
 REPS="${REPS:-10}"
-ROUNDS="${ROUNDS:-3}"
+ROUNDS="${ROUNDS:-8}"
 ME="bench/network.sh"
-for v in DURATION SIZE_MB CONNS FETCHES REPS; do
+for v in DURATION SIZE_MB CONNS FETCHES REPS ROUNDS; do
     if ! [ "${!v}" -ge 1 ] 2>/dev/null; then
-        echo "usage: $ME [SECONDS] [SIZE_MB]  (CONNS, FETCHES, REPS >= 1)" >&2
+        echo "usage: $ME [SECONDS] [SIZE_MB]  (CONNS, FETCHES, REPS, ROUNDS >= 1)" >&2
         exit 2
     fi
 done
@@ -88,6 +102,7 @@ new_netns() {
         sleep 0.05
     done
     nsenter -t "$pid" -n ip link set lo up
+    nsenter -t "$pid" -n sysctl -qw net.ipv4.tcp_tw_reuse=1
     printf -v "$1" %s "$pid"
 }
 new_netns DOCKERD_NETNS
@@ -147,15 +162,52 @@ wrk_run() {
 }
 
 SERVE="mkdir -p /srv && dd if=/dev/zero of=/srv/big bs=1048576 count=$SIZE_MB 2>/dev/null && echo hello > /srv/small && exec httpd -f -p 80 -h /srv"
-# fetch_loop URL: K downloads of URL with busybox wget (a shell line).
-fetch_loop() { echo "for i in \$(seq $FETCHES); do wget -q -O /dev/null $1 || exit 1; done"; }
+# fetch_timed URL: a busybox sh line that downloads URL FETCHES times and
+# prints its start and end ($EPOCHREALTIME): timed inside, so the time an
+# engine takes to start an exec is not counted as network time.
+fetch_timed() { echo "t0=\$EPOCHREALTIME; for i in \$(seq $FETCHES); do wget -q -O /dev/null $1 || exit 1; done; echo \$t0 \$EPOCHREALTIME"; }
+# mbs_of_span "T0 T1" -> MB/s of FETCHES downloads of SIZE_MB MiB, or "fail"
+mbs_of_span() {
+    local t0 t1
+    read -r t0 t1 <<<"$1"
+    if [ -z "$t1" ]; then echo fail; return; fi
+    awk -v ms="$(ms_between "$t0" "$t1")" -v k="$FETCHES" -v s="$SIZE_MB" 'BEGIN { if (ms <= 0) print "fail"; else printf "%.1f\n", k * s / (ms / 1000) }'
+}
 # median_v FILE -> the median of the values in FILE (one a line), "fail" when
 # any run failed
 median_v() {
-    if grep -q fail "$1"; then echo fail; return; fi
-    sort -n "$1" | awk '{ v[NR] = $1 } END { if (NR == 0) print "fail"; else print v[int((NR + 1) / 2)] }'
+    if [ ! -s "$1" ] || grep -q fail "$1"; then echo fail; return; fi
+    sort -g "$1" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
-mbs_of() { awk -v ms="$1" -v k="$FETCHES" -v s="$SIZE_MB" 'BEGIN { if (ms <= 0) print "fail"; else printf "%.1f\n", k * s / (ms / 1000) }'; }
+# quotient A B -> A/B with 3 decimals, or "fail"
+quotient() {
+    if [ "$1" = fail ] || [ "$2" = fail ] || [ -z "$1" ] || [ -z "$2" ]; then echo fail; return; fi
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "fail"; else printf "%.3f\n", a / b }'
+}
+# paired NAME KEY -> the median of NAME's per-round ratios KEY as "0.99x"
+paired() { local v="${PAIRED[$2,$1]:-fail}"; [ "$v" = fail ] && echo n/a || printf "%.2fx\n" "$v"; }
+declare -A PAIRED
+
+# The bare veth pair, first: each engine's container-to-container rounds
+# alternate with downloads over it, so both see the machine in the same state.
+echo "bare veth pair..." >&2
+unshare --net sleep 100000 & VETH_PIDS+=($!)
+unshare --net sleep 100000 & VETH_PIDS+=($!)
+sleep 0.2
+pa="${VETH_PIDS[0]}" pb="${VETH_PIDS[1]}"
+veth_ok=0
+if ip link add brb-va type veth peer name brb-vb &&
+    ip link set brb-va netns "$pa" && ip link set brb-vb netns "$pb" &&
+    nsenter -t "$pa" -n sh -c 'ip link set lo up && ip addr add 10.215.0.1/24 dev brb-va && ip link set brb-va up' &&
+    nsenter -t "$pb" -n sh -c 'ip link set lo up && ip addr add 10.215.0.2/24 dev brb-vb && ip link set brb-vb up'; then
+    mkdir -p "$W/veth-srv"
+    dd if=/dev/zero of="$W/veth-srv/big" bs=1048576 count="$SIZE_MB" 2>/dev/null
+    nsenter -t "$pa" -n busybox httpd -f -p 80 -h "$W/veth-srv" & VETH_PIDS+=($!)
+    for ((i = 0; i < 100; i++)); do
+        nsenter -t "$pb" -n busybox wget -q -O /dev/null http://10.215.0.1/big 2>/dev/null && veth_ok=1 && break
+        sleep 0.1
+    done
+fi
 
 for name in "${NAMES[@]}"; do : > "$W/$name.err"; done
 
@@ -163,7 +215,7 @@ for name in "${NAMES[@]}"; do
     echo "$name: httpd published on 127.0.0.1..." >&2
     # shellcheck disable=SC2046 # flags are words
     if ! c_ "$name" run -d --name srv $(extra_flags "$name") -p 127.0.0.1::80 busybox sh -c "$SERVE" >/dev/null 2>>"$W/$name.err"; then
-        for k in rps_pub rps_direct mbs_pub mbs_direct c2c setup; do record "$k" "$name" fail "$(tail -1 "$W/$name.err")"; done
+        for k in rps_pub rps_direct mbs_pub mbs_direct c2c veth setup; do record "$k" "$name" fail "$(tail -1 "$W/$name.err")"; done
         continue
     fi
     port="$(c_ "$name" port srv 80/tcp 2>>"$W/$name.err" | head -1 | sed 's/.*://')"
@@ -174,37 +226,61 @@ for name in "${NAMES[@]}"; do
         sleep 0.1
     done
     # Published and direct alternate, ROUNDS times each, in a swapping
-    # order: one long run of each was at the mercy of whichever ran second
-    # (busybox httpd forks per request, and the server side's TIME_WAIT
-    # sockets from the first run slow the second).
-    for kind in rps_pub rps_direct mbs_pub mbs_direct; do : > "$W/$kind.v"; done
+    # order, and each round's published/direct ratio is kept: the machine's
+    # speed drifts by 20-30% within a minute here, and a ratio of two runs
+    # seconds apart is steadier than a ratio of two medians.
+    for kind in rps_pub rps_direct mbs_pub mbs_direct rps_ratio mbs_ratio; do : > "$W/$kind.v"; done
     for ((round = 0; round < ROUNDS; round++)); do
         if ((round % 2 == 0)); then order="pub direct"; else order="direct pub"; fi
         for via in $order; do
             if [ "$via" = pub ]; then url="http://127.0.0.1:$port"; else url="http://$ip"; fi
             read -r rps _ <<<"$(wrk_run "$name" "$url/small" "$CONNS")"
-            echo "${rps:-fail}" >> "$W/rps_$via.v"
             read -r r mbs <<<"$(wrk_run "$name" "$url/big" 1)"
             [ "$r" = fail ] && mbs=fail
+            printf -v "rps_$via" %s "${rps:-fail}"
+            printf -v "mbs_$via" %s "${mbs:-fail}"
+            echo "${rps:-fail}" >> "$W/rps_$via.v"
             echo "${mbs:-fail}" >> "$W/mbs_$via.v"
         done
+        # shellcheck disable=SC2154 # rps_pub and friends are set by printf -v
+        {
+            quotient "$rps_pub" "$rps_direct" >> "$W/rps_ratio.v"
+            quotient "$mbs_pub" "$mbs_direct" >> "$W/mbs_ratio.v"
+            echo "  round $((round + 1)): published $rps_pub req/s $mbs_pub MB/s, direct $rps_direct req/s $mbs_direct MB/s" >&2
+        }
     done
     record rps_pub "$name" "$(median_v "$W/rps_pub.v")" "wrk via 127.0.0.1:$port failed"
     record rps_direct "$name" "$(median_v "$W/rps_direct.v")" "wrk via $ip failed"
     record mbs_pub "$name" "$(median_v "$W/mbs_pub.v")" "wrk of /big via 127.0.0.1:$port failed"
     record mbs_direct "$name" "$(median_v "$W/mbs_direct.v")" "wrk of /big via $ip failed"
+    PAIRED[rps,$name]="$(median_v "$W/rps_ratio.v")"
+    PAIRED[mbs,$name]="$(median_v "$W/mbs_ratio.v")"
 
-    echo "$name: container to container..." >&2
+    echo "$name: container to container, alternating with the bare veth pair..." >&2
+    for kind in c2c veth c2c_ratio; do : > "$W/$kind.v"; done
     # shellcheck disable=SC2046
     if c_ "$name" run -d --name cli $(extra_flags "$name") busybox sleep 100000 >/dev/null 2>>"$W/$name.err"; then
-        c_ "$name" exec cli true >/dev/null 2>&1 || true
-        t0=$EPOCHREALTIME
-        if c_ "$name" exec cli sh -c "$(fetch_loop "http://$ip/big")" >/dev/null 2>>"$W/$name.err"; then
-            t1=$EPOCHREALTIME
-            record c2c "$name" "$(mbs_of "$(ms_between "$t0" "$t1")")"
-        else
-            record c2c "$name" fail "$(tail -1 "$W/$name.err")"
-        fi
+        for ((round = 0; round < ROUNDS; round++)); do
+            if ((round % 2 == 0)); then order="c2c veth"; else order="veth c2c"; fi
+            for via in $order; do
+                if [ "$via" = c2c ]; then
+                    span="$(c_ "$name" exec cli sh -c "$(fetch_timed "http://$ip/big")" 2>>"$W/$name.err")" || span=
+                    c2c="$(mbs_of_span "$span")"
+                elif [ "$veth_ok" = 1 ]; then
+                    span="$(nsenter -t "$pb" -n busybox sh -c "$(fetch_timed http://10.215.0.1/big)")" || span=
+                    veth="$(mbs_of_span "$span")"
+                else
+                    veth=fail
+                fi
+            done
+            echo "$c2c" >> "$W/c2c.v"
+            echo "$veth" >> "$W/veth.v"
+            quotient "$c2c" "$veth" >> "$W/c2c_ratio.v"
+            echo "  round $((round + 1)): container->container $c2c MB/s, bare veth $veth MB/s" >&2
+        done
+        record c2c "$name" "$(median_v "$W/c2c.v")" "$(tail -1 "$W/$name.err")"
+        record veth "$name" "$(median_v "$W/veth.v")" "the bare veth pair's download failed"
+        PAIRED[c2c,$name]="$(median_v "$W/c2c_ratio.v")"
     else
         record c2c "$name" fail "$(tail -1 "$W/$name.err")"
     fi
@@ -249,44 +325,18 @@ for name in "${NAMES[@]}"; do
     fi
 done
 
-echo "bare veth pair..." >&2
-unshare --net sleep 100000 & VETH_PIDS+=($!)
-unshare --net sleep 100000 & VETH_PIDS+=($!)
-sleep 0.2
-pa="${VETH_PIDS[0]}" pb="${VETH_PIDS[1]}"
-veth_mbs=fail
-if ip link add brb-va type veth peer name brb-vb &&
-    ip link set brb-va netns "$pa" && ip link set brb-vb netns "$pb" &&
-    nsenter -t "$pa" -n sh -c 'ip link set lo up && ip addr add 10.215.0.1/24 dev brb-va && ip link set brb-va up' &&
-    nsenter -t "$pb" -n sh -c 'ip link set lo up && ip addr add 10.215.0.2/24 dev brb-vb && ip link set brb-vb up'; then
-    mkdir -p "$W/veth-srv"
-    dd if=/dev/zero of="$W/veth-srv/big" bs=1048576 count="$SIZE_MB" 2>/dev/null
-    nsenter -t "$pa" -n busybox httpd -f -p 80 -h "$W/veth-srv" & VETH_PIDS+=($!)
-    for ((i = 0; i < 100; i++)); do
-        nsenter -t "$pb" -n busybox wget -q -O /dev/null http://10.215.0.1/big 2>/dev/null && break
-        sleep 0.1
-    done
-    t0=$EPOCHREALTIME
-    if nsenter -t "$pb" -n busybox sh -c "$(fetch_loop http://10.215.0.1/big)"; then
-        t1=$EPOCHREALTIME
-        veth_mbs="$(mbs_of "$(ms_between "$t0" "$t1")")"
-    fi
-fi
-
 # ------------------------------------------------------------------ report
 
 report_header network " (userland proxy on)"
-echo "DURATION=${DURATION}s SIZE_MB=$SIZE_MB CONNS=$CONNS FETCHES=$FETCHES REPS=$REPS"
+echo "DURATION=${DURATION}s SIZE_MB=$SIZE_MB CONNS=$CONNS FETCHES=$FETCHES REPS=$REPS ROUNDS=$ROUNDS (medians of the rounds)"
 ratio_table measure 26 "rps_pub=req/s 127.0.0.1:port" "rps_direct=req/s container addr" \
     "mbs_pub=MB/s 127.0.0.1:port" "mbs_direct=MB/s container addr" \
-    "c2c=MB/s container->container" "setup=network setup ms"
-printf "%-26s %10s\n" "MB/s bare veth pair" "$veth_mbs"
+    "c2c=MB/s container->container" "veth=MB/s bare veth (same time)" "setup=network setup ms"
 echo
+echo "each engine against itself, the median of the per-round ratios:"
 for name in "${NAMES[@]}"; do
     printf "%-7s published/direct: req/s %s, MB/s %s; container->container/veth %s\n" "$name" \
-        "$(ratio "${RESULT[rps_pub,$name]:-fail}" "${RESULT[rps_direct,$name]:-fail}")" \
-        "$(ratio "${RESULT[mbs_pub,$name]:-fail}" "${RESULT[mbs_direct,$name]:-fail}")" \
-        "$(ratio "${RESULT[c2c,$name]:-fail}" "$veth_mbs")"
+        "$(paired "$name" rps)" "$(paired "$name" mbs)" "$(paired "$name" c2c)"
 done
 echo "(targets: berth published/direct >= 0.98x; berth container->container/veth >= 0.95x; setup berth/docker <= 0.30x)"
 report_failures

@@ -26,8 +26,10 @@
 #   bind     -v HOSTDIR:/bind, a directory on the same disk as the host's own
 #   overlay  a directory in the writable layer of a second container that has
 #            no mounts at all (nothing of docker's or podman's at that path)
-# Prints the median over ROUNDS of each figure and its ratio to the host's
-# (target: >= 0.95x for volumes and binds).
+# Each round measures the host again before each engine, and each place's
+# ratio is to that host figure, minutes apart at most (the disk's speed
+# drifts). Prints the median over ROUNDS of each figure, and the median of
+# its per-round ratios to the host (target: >= 0.95x for volumes and binds).
 #
 # Engines run on private roots set up by bench/engines.sh (which also cleans up
 # everything on exit, failure or Ctrl-C). Needs root. Smoke-test with tiny
@@ -97,12 +99,17 @@ secs() {
     # busybox time: "real\t1m 2.34s"
     sed -n 's/^real[[:space:]]*\([0-9]*\)m[[:space:]]*\([0-9.]*\)s$/\1 \2/p' | awk '{ print $1 * 60 + $2 }'
 }
+# Each timed step starts from a clean disk: `sync` (untimed) after every
+# removal. Without it, an untar landed at random on the writeback of the
+# 1 GiB file just removed and ran at a third of its speed.
 mkdir -p "$dir"
 rm -f "$dir/big"
+busybox sync
 echo "write $( { busybox time busybox dd if=/dev/zero of="$dir/big" bs=1M count="$size" conv=fsync; } 2>&1 | secs)"
 echo "read $( { busybox time busybox dd if="$dir/big" of=/dev/null bs=1M iflag=direct; } 2>&1 | secs)"
 rm -f "$dir/big"
 rm -rf "$dir/files"
+busybox sync
 echo "untar $( { busybox time busybox tar -xf "$in" -C "$dir"; } 2>&1 | secs)"
 # A tar of the warm tree takes about 0.1 s: TAR_REPS passes in one timing keep
 # busybox's 10 ms resolution out of the figure.
@@ -110,19 +117,27 @@ echo "tar $( { busybox time busybox sh -c 'i=0; while [ $i -lt "$2" ]; do busybo
 rm -rf "$dir/files"
 EOF
 
-declare -A SECS=() FAILED=()
-# note KEY "write S\nread S..." -> appends each figure to SECS[KEY,test]
+declare -A SECS=() RATIOS=() HOST_NOW=() FAILED=()
+# note KEY "write S\nread S..." -> appends each figure to SECS[KEY,test] and,
+# for an engine's place, its ratio to the host's figure taken just before
+# (same work, so host seconds / place seconds) to RATIOS[KEY,test]
 note() {
     local key="$1" line t s
     while read -r t s; do
         [ -n "$t" ] && [ -n "$s" ] || continue
         SECS[$key,$t]="${SECS[$key,$t]:-} $s"
+        if [ "$key" = host ]; then
+            HOST_NOW[$t]="$s"
+        elif [ -n "${HOST_NOW[$t]:-}" ]; then
+            RATIOS[$key,$t]="${RATIOS[$key,$t]:-} $(awk -v h="${HOST_NOW[$t]}" -v s="$s" 'BEGIN { if (s <= 0) s = 0.01; printf "%.3f", h / s }')"
+        fi
     done <<< "$2"
 }
 
 measure_host() {
     local out
     rm -rf "$W/host-dir"
+    HOST_NOW=()
     if out=$(busybox sh "$W/measure.sh" "$W/host-dir" "$W/in.tar" "$SIZE_MB" 2>&1); then
         note host "$out"
     else
@@ -186,16 +201,18 @@ measure_engine() {
 
 for ((round = 0; round < ROUNDS; round++)); do
     echo "round $((round + 1))/$ROUNDS..." >&2
-    measure_host
-    # A rotating order, so no engine always runs first.
+    # A rotating order, so no engine always runs first; the host's own
+    # figures are taken again before each engine, and each place is compared
+    # with them: the disk's speed drifts over the minutes a round takes.
     for ((i = 0; i < ${#NAMES[@]}; i++)); do
+        measure_host
         measure_engine "${NAMES[$(((i + round) % ${#NAMES[@]}))]}" "$round"
     done
 done
 
-# median of the seconds recorded under KEY,TEST (empty when none)
-median_secs() {
-    local v="${SECS[$1,$2]:-}"
+# median of the values in "$1" (space separated; empty when none)
+median_of() {
+    local v="$1"
     [ -n "$v" ] || return 0
     tr ' ' '\n' <<< "$v" | grep -v '^$' | sort -n |
         awk '{ v[NR] = $1 } END { m = int((NR + 1) / 2); print v[m] }'
@@ -211,13 +228,14 @@ rate() {
 }
 
 echo
-echo "volumes: SIZE_MB=$SIZE_MB FILES=$FILES (4 KiB each) ROUNDS=$ROUNDS; medians; ratio = engine / host (higher is better)"
+echo "volumes: SIZE_MB=$SIZE_MB FILES=$FILES (4 KiB each) ROUNDS=$ROUNDS; medians; ratio = the median of each round's"
+echo "engine / host, the host measured just before that engine (higher is better)"
 echo "busybox time has 10 ms resolution: tiny sizes give meaningless rates."
 printf '%-8s %-8s %14s %14s %14s %14s\n' engine place "write MB/s" "read MB/s" "untar f/s" "tar f/s"
 declare -A HOST_RATE=()
 line="host     -       "
 for t in "${TESTS[@]}"; do
-    s="$(median_secs host "$t")"
+    s="$(median_of "${SECS[host,$t]:-}")"
     if [ -n "$s" ]; then HOST_RATE[$t]="$(rate "$t" "$s")"; line+=" $(printf '%14s' "${HOST_RATE[$t]}")"; else line+=" $(printf '%14s' fail)"; fi
 done
 echo "$line"
@@ -225,15 +243,14 @@ for name in "${NAMES[@]}"; do
     for place in "${PLACES[@]}"; do
         line="$(printf '%-8s %-8s' "$name" "$place")"
         for t in "${TESTS[@]}"; do
-            s="$(median_secs "$name,$place" "$t")"
+            s="$(median_of "${SECS[$name,$place,$t]:-}")"
             if [ -z "$s" ]; then
                 cell=fail
             else
                 r="$(rate "$t" "$s")"
+                q="$(median_of "${RATIOS[$name,$place,$t]:-}")"
                 cell="$r"
-                if [ -n "${HOST_RATE[$t]:-}" ] && [ "${HOST_RATE[$t]}" -gt 0 ]; then
-                    cell="$r ($(awk -v a="$r" -v b="${HOST_RATE[$t]}" 'BEGIN { printf "%.2fx", a / b }'))"
-                fi
+                [ -n "$q" ] && cell="$r ($(printf '%.2fx' "$q"))"
             fi
             line+=" $(printf '%14s' "$cell")"
         done

@@ -6,38 +6,17 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Output;
 
-use common::{DOCKER_20, DOCKER_28, Daemon, import_busybox};
-
-const CLIENTS: [&str; 3] = ["berth", DOCKER_28, DOCKER_20];
-
-fn cli(d: &Daemon, client: &str, args: &[&str]) -> Output {
-    if client == "berth" {
-        d.berth(args)
-    } else {
-        d.docker_command(client, args).output().unwrap()
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::clients::{CLIENTS, Client, fails_with, ok};
+use common::{Daemon, import_busybox};
 
 /// `client args` must exit with `code` and show `needle` on stderr.
-fn fails(d: &Daemon, client: &str, args: &[&str], code: i32, needle: &str) {
-    let o = cli(d, client, args);
-    assert_eq!(
-        o.status.code(),
-        Some(code),
-        "{client} {args:?}: {}{}",
-        text(&o.stdout),
-        text(&o.stderr)
-    );
+fn fails(d: &Daemon, client: Client, args: &[&str], code: i32, needle: &str) {
+    let err = fails_with(d, client, args, code);
     assert!(
-        text(&o.stderr).contains(needle),
-        "{client} {args:?}: {needle:?} not in {}",
-        text(&o.stderr)
+        err.contains(needle),
+        "{} {args:?}: {needle:?} not in {err}",
+        client.0
     );
 }
 
@@ -120,10 +99,8 @@ fn invalid_values_and_wrong_states_change_nothing() {
     let before = snapshot(&d);
     for client in CLIENTS {
         // Flag values the CLI itself rejects: docker's usage error, 125.
-        let o = cli(&d, client, &["stop", "-t", "soon", "up"]);
-        assert_eq!(o.status.code(), Some(125), "{client}: {}", text(&o.stderr));
-        let o = cli(&d, client, &["restart", "--time", "x", "up"]);
-        assert_eq!(o.status.code(), Some(125), "{client}: {}", text(&o.stderr));
+        fails_with(&d, client, &["stop", "-t", "soon", "up"], 125);
+        fails_with(&d, client, &["restart", "--time", "x", "up"], 125);
         // Values the daemon rejects.
         fails(
             &d,
@@ -165,10 +142,8 @@ fn invalid_values_and_wrong_states_change_nothing() {
             "Invalid container name (b@d)",
         );
         // Start of a running container: no error, its name (dockerd: 304).
-        let o = cli(&d, client, &["start", "up"]);
-        assert!(o.status.success(), "{client}: {}", text(&o.stderr));
-        assert_eq!(text(&o.stdout), "up\n");
-        assert_eq!(snapshot(&d), before, "{client} changed something");
+        assert_eq!(ok(&d, client, &["start", "up"]), "up\n");
+        assert_eq!(snapshot(&d), before, "{} changed something", client.0);
     }
     let pid = d.ok(&[
         "inspect",

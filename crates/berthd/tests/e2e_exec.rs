@@ -12,61 +12,12 @@ mod common;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{DOCKER_20, DOCKER_28, Daemon, Pty, berth_bin, import_busybox};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// The three clients every feature is checked through.
-#[derive(Debug, Clone, Copy)]
-enum Cli {
-    Docker28,
-    Docker20,
-    Berth,
-}
-
-const CLIS: [Cli; 3] = [Cli::Docker28, Cli::Docker20, Cli::Berth];
-
-impl Cli {
-    fn command(self, d: &Daemon, args: &[&str]) -> Command {
-        match self {
-            Cli::Docker28 => d.docker_command(DOCKER_28, args),
-            Cli::Docker20 => d.docker_command(DOCKER_20, args),
-            Cli::Berth => {
-                let mut c = Command::new(berth_bin());
-                c.args(args)
-                    .env("BERTH_HOST", format!("unix://{}", d.socket().display()))
-                    .env_remove("DOCKER_HOST");
-                c
-            }
-        }
-    }
-
-    fn run(self, d: &Daemon, args: &[&str]) -> Output {
-        self.command(d, args).output().unwrap()
-    }
-
-    fn stdin(self, d: &Daemon, args: &[&str], input: &[u8]) -> Output {
-        common::output_with_stdin(&mut self.command(d, args), input)
-    }
-
-    /// `args` must succeed; the stdout.
-    fn ok(self, d: &Daemon, args: &[&str]) -> String {
-        let out = self.run(d, args);
-        assert!(
-            out.status.success(),
-            "{self:?} {args:?}: exit {:?}\n{}{}",
-            out.status.code(),
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
-}
+use common::clients::{
+    BERTH, CLIENTS, DOCKER, DOCKER20, command, ok, tag, text, wait_child, with_stdin,
+};
+use common::{Daemon, Pty, import_busybox};
 
 /// One request on the API socket: `(status, body)`.
 fn api(d: &Daemon, method: &str, path: &str, body: &str) -> (u16, String) {
@@ -114,22 +65,6 @@ fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
 
-/// Waits (up to 60 s) for `child` to exit; kills it (by pid) on timeout.
-fn wait_child(child: &mut Child, what: &str) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// The capability sets of a process as `/proc/<pid>/status` shows them.
 fn cap_line(status: &str, key: &str) -> String {
     status
@@ -169,11 +104,10 @@ fn exec_output_exit_codes_and_options_through_every_client() {
     let env_file = d.dir.path().join("exec.env");
     fs_err::write(&env_file, "# comment\nFROM_FILE=f\n").unwrap();
     let env_file = env_file.to_str().unwrap().to_owned();
-    for cli in CLIS {
-        let who = format!("{cli:?}");
+    for cli @ (who, _) in CLIENTS {
         // Output and the command's own exit code.
-        assert_eq!(cli.ok(&d, &["exec", "c1", "echo", "hello"]), "hello\n");
-        let out = cli.run(
+        assert_eq!(ok(&d, cli, &["exec", "c1", "echo", "hello"]), "hello\n");
+        let out = cli.1(
             &d,
             &["exec", "c1", "sh", "-c", "echo out; echo err >&2; exit 3"],
         );
@@ -181,22 +115,23 @@ fn exec_output_exit_codes_and_options_through_every_client() {
         assert_eq!(text(&out.stdout), "out\n", "{who}");
         assert_eq!(text(&out.stderr), "err\n", "{who}");
         // Not found: 127; not executable (a directory): 126.
-        let out = cli.run(&d, &["exec", "c1", "nosuchcmd"]);
+        let out = cli.1(&d, &["exec", "c1", "nosuchcmd"]);
         assert_eq!(out.status.code(), Some(127), "{who}: {}", text(&out.stderr));
         let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
         assert!(all.contains("executable file not found"), "{who}: {all}");
-        let out = cli.run(&d, &["exec", "c1", "/bin"]);
+        let out = cli.1(&d, &["exec", "c1", "/bin"]);
         assert_eq!(out.status.code(), Some(126), "{who}: {}", text(&out.stderr));
         // -i: stdin reaches the process, its end closes the process's stdin.
-        let out = cli.stdin(&d, &["exec", "-i", "c1", "cat"], b"piped line\n");
+        let out = with_stdin(&d, cli, &["exec", "-i", "c1", "cat"], b"piped line\n");
         assert!(out.status.success(), "{who}: {}", text(&out.stderr));
         assert_eq!(text(&out.stdout), "piped line\n", "{who}");
         // Without -i the process gets no stdin.
-        let out = cli.stdin(&d, &["exec", "c1", "cat"], b"ignored\n");
+        let out = with_stdin(&d, cli, &["exec", "c1", "cat"], b"ignored\n");
         assert_eq!(text(&out.stdout), "", "{who}");
         // -e, --env-file, -u, -w; the container's environment is kept.
-        let out = cli.ok(
+        let out = ok(
             &d,
+            cli,
             &[
                 "exec",
                 "-e",
@@ -218,11 +153,11 @@ fn exec_output_exit_codes_and_options_through_every_client() {
         assert_eq!(out, "1 x f r /bin 1000:1000\n", "{who}");
         // The container's user and directory by default.
         assert_eq!(
-            cli.ok(&d, &["exec", "c1", "sh", "-c", "busybox id -u; pwd"]),
+            ok(&d, cli, &["exec", "c1", "sh", "-c", "busybox id -u; pwd"]),
             "0\n/\n",
             "{who}"
         );
-        let out = cli.run(&d, &["exec", "-u", "nosuchuser", "c1", "true"]);
+        let out = cli.1(&d, &["exec", "-u", "nosuchuser", "c1", "true"]);
         assert_ne!(out.status.code(), Some(0), "{who}");
         let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
         assert!(
@@ -231,18 +166,20 @@ fn exec_output_exit_codes_and_options_through_every_client() {
         );
         // Docker's 14 default capabilities, every one of the host's with
         // --privileged.
-        let status = cli.ok(&d, &["exec", "c1", "cat", "/proc/self/status"]);
+        let status = ok(&d, cli, &["exec", "c1", "cat", "/proc/self/status"]);
         assert_eq!(cap_line(&status, "CapEff:"), "00000000a80425fb", "{who}");
-        let status = cli.ok(
+        let status = ok(
             &d,
+            cli,
             &["exec", "--privileged", "c1", "cat", "/proc/self/status"],
         );
         assert_eq!(cap_line(&status, "CapEff:"), host_caps, "{who}");
         assert_eq!(cap_line(&status, "CapBnd:"), host_caps, "{who}");
         // -d: nothing printed, the process runs on.
-        let marker = format!("/marker-{who}");
-        let out = cli.ok(
+        let marker = format!("/marker-{}", tag(cli));
+        let out = ok(
             &d,
+            cli,
             &[
                 "exec",
                 "-d",
@@ -254,33 +191,34 @@ fn exec_output_exit_codes_and_options_through_every_client() {
         );
         assert_eq!(out, "", "{who}");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while cli.run(&d, &["exec", "c1", "cat", &marker]).stdout != b"done\n" {
+        while cli.1(&d, &["exec", "c1", "cat", &marker]).stdout != b"done\n" {
             assert!(Instant::now() < deadline, "{who}: -d never ran");
             std::thread::sleep(Duration::from_millis(50));
         }
         // -t without -i: a terminal, raw output (no frame headers).
-        let out = cli.ok(
+        let out = ok(
             &d,
+            cli,
             &["exec", "-t", "c1", "sh", "-c", "busybox tty; echo $TERM"],
         );
         assert!(out.starts_with("/dev/pts/"), "{who}: {out:?}");
         assert!(out.ends_with("xterm\r\n"), "{who}: {out:?}");
         // Bad input: an unknown container, a missing command, an unknown flag.
-        let out = cli.run(&d, &["exec", "nosuchcontainer", "true"]);
+        let out = cli.1(&d, &["exec", "nosuchcontainer", "true"]);
         assert_eq!(out.status.code(), Some(1), "{who}");
         assert!(
             text(&out.stderr).contains("No such container: nosuchcontainer"),
             "{who}: {}",
             text(&out.stderr)
         );
-        let out = cli.run(&d, &["exec", "c1"]);
+        let out = cli.1(&d, &["exec", "c1"]);
         assert_ne!(out.status.code(), Some(0), "{who}");
         assert!(
             text(&out.stderr).contains("requires at least 2 arguments"),
             "{who}: {}",
             text(&out.stderr)
         );
-        let out = cli.run(&d, &["exec", "--nosuchflag", "c1", "true"]);
+        let out = cli.1(&d, &["exec", "--nosuchflag", "c1", "true"]);
         assert_eq!(out.status.code(), Some(125), "{who}: {}", text(&out.stderr));
     }
     // A stopped container: docker's conflict, exit status 1, nothing made.
@@ -289,12 +227,12 @@ fn exec_output_exit_codes_and_options_through_every_client() {
         .ok(&["inspect", "-f", "{{.Id}}", "idle"])
         .trim()
         .to_owned();
-    for cli in CLIS {
-        let out = cli.run(&d, &["exec", "idle", "true"]);
-        assert_eq!(out.status.code(), Some(1), "{cli:?}");
+    for cli @ (who, _) in CLIENTS {
+        let out = cli.1(&d, &["exec", "idle", "true"]);
+        assert_eq!(out.status.code(), Some(1), "{who}");
         assert!(
             text(&out.stderr).contains(&format!("Container {id} is not running")),
-            "{cli:?}: {}",
+            "{who}: {}",
             text(&out.stderr)
         );
     }
@@ -308,10 +246,9 @@ fn exec_tty_under_a_pty_with_resize() {
     let d = Daemon::start();
     import_busybox(&d);
     d.ok(&["run", "-d", "--name", "t1", "busybox", "sleep", "1000"]);
-    for cli in CLIS {
-        let who = format!("{cli:?}");
+    for cli @ (who, _) in CLIENTS {
         let mut pty = Pty::open(33, 101);
-        let mut child = pty.spawn(&cli.command(&d, &["exec", "-it", "t1", "sh"]));
+        let mut child = pty.spawn(&command(&d, cli, &["exec", "-it", "t1", "sh"]));
         pty.expect("# ", 1);
         pty.type_line("echo typed-$((6*7)) $TERM");
         pty.expect("typed-42 xterm", 1);
@@ -347,7 +284,7 @@ fn exec_tty_under_a_pty_with_resize() {
             std::thread::sleep(Duration::from_millis(300));
         }
         pty.type_line("exit 5");
-        let status = wait_child(&mut child, &who);
+        let status = wait_child(&mut child, who);
         assert_eq!(status.code(), Some(5), "{who}: {}", pty.screen());
         // The terminal is back in its normal mode.
         let after = pty.termios();
@@ -359,12 +296,12 @@ fn exec_tty_under_a_pty_with_resize() {
         );
     }
     // -it without a terminal on stdin is refused, as docker.
-    for cli in [Cli::Docker28, Cli::Berth] {
-        let out = cli.stdin(&d, &["exec", "-it", "t1", "true"], b"");
-        assert_ne!(out.status.code(), Some(0), "{cli:?}");
+    for cli @ (who, _) in [DOCKER, BERTH] {
+        let out = with_stdin(&d, cli, &["exec", "-it", "t1", "true"], b"");
+        assert_ne!(out.status.code(), Some(0), "{who}");
         assert!(
             text(&out.stderr).contains("the input device is not a TTY"),
-            "{cli:?}: {}",
+            "{who}: {}",
             text(&out.stderr)
         );
     }
@@ -376,14 +313,12 @@ fn exec_processes_die_with_their_container() {
     import_busybox(&d);
     // init is `sleep` as pid 1: it ignores SIGTERM, so stop ends in SIGKILL.
     d.ok(&["run", "-d", "--name", "k1", "busybox", "sleep", "1000"]);
-    Cli::Docker28.ok(&d, &["exec", "-d", "k1", "sleep", "1001"]);
-    Cli::Berth.ok(&d, &["exec", "-d", "k1", "sleep", "1002"]);
-    let mut attached = Cli::Docker20
-        .command(&d, &["exec", "k1", "sleep", "1003"])
+    ok(&d, DOCKER, &["exec", "-d", "k1", "sleep", "1001"]);
+    ok(&d, BERTH, &["exec", "-d", "k1", "sleep", "1002"]);
+    let mut attached = command(&d, DOCKER20, &["exec", "k1", "sleep", "1003"])
         .spawn()
         .unwrap();
-    let mut attached_berth = Cli::Berth
-        .command(&d, &["exec", "k1", "sleep", "1004"])
+    let mut attached_berth = command(&d, BERTH, &["exec", "k1", "sleep", "1004"])
         .spawn()
         .unwrap();
     // All four show in ExecIDs, each with a live host pid.
@@ -423,8 +358,7 @@ fn exec_processes_die_with_their_container() {
         pids.push(pid);
     }
     // stop returns (does not wait for the execs) and takes them along.
-    let mut stop = d
-        .docker_command(DOCKER_28, &["stop", "-t", "1", "k1"])
+    let mut stop = command(&d, DOCKER, &["stop", "-t", "1", "k1"])
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -455,10 +389,7 @@ fn exec_processes_die_with_their_container() {
     d.ok(&["start", "k1"]);
     let (_, body) = api(&d, "GET", "/containers/k1/json", "");
     assert!(json(&body)["ExecIDs"].is_null(), "{body}");
-    assert_eq!(
-        Cli::Berth.ok(&d, &["exec", "k1", "echo", "again"]),
-        "again\n"
-    );
+    assert_eq!(ok(&d, BERTH, &["exec", "k1", "echo", "again"]), "again\n");
 }
 
 #[test]

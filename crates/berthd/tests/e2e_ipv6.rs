@@ -19,24 +19,14 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
+use common::clients::{self, DOCKER, text};
 use common::{Daemon, import_busybox};
 
 const BRIDGE_OPT: &str = "com.docker.network.bridge.name";
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
+/// docker 28, which must succeed: its output, trimmed.
 fn ok(d: &Daemon, args: &[&str]) -> String {
-    let out = d.docker(args);
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}{}\nberthd log:\n{}",
-        text(&out.stdout),
-        text(&out.stderr),
-        d.log()
-    );
-    text(&out.stdout).trim().to_owned()
+    clients::ok(d, DOCKER, args).trim().to_owned()
 }
 
 /// `fd00:216:<x>:<k + 1>::/64`, unique to this daemon.
