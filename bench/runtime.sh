@@ -120,9 +120,6 @@ for name in "${NAMES[@]}"; do
     printf "%-14s %6s %6s %10s %10s\n" "$label" "$ok" "$fail" "$med" "$p90"
 done
 
-ratio() { # ratio A B -> A/B or n/a
-    if [ "$1" = - ] || [ "$2" = - ]; then echo "n/a"; else awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; fi
-}
 echo
 echo "berth/runc: median $(ratio "${MED[berth]}" "${MED[runc]}"), p90 $(ratio "${P90[berth]}" "${P90[runc]}")"
 echo "berth/crun: median $(ratio "${MED[berth]}" "${MED[crun]}"), p90 $(ratio "${P90[berth]}" "${P90[crun]}")"
