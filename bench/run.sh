@@ -54,12 +54,12 @@ for name in "${NAMES[@]}"; do : > "$W/$name.ms"; : > "$W/$name.fail"; done
 # run_one NAME: appends the elapsed ms, or the failure.
 run_one() {
     local name="$1" t0 t1 rc=0
-    t0=$(date +%s%N)
+    t0=$EPOCHREALTIME
     # KILL: `docker run` relays a TERM to the container instead of exiting.
     eval "timeout -s KILL 60 ${RUN[$name]}" </dev/null >"$W/out" 2>"$W/err" || rc=$?
-    t1=$(date +%s%N)
+    t1=$EPOCHREALTIME
     if [ "$rc" = 0 ]; then
-        awk -v ns=$((t1 - t0)) 'BEGIN { printf "%.3f\n", ns / 1e6 }' >> "$W/$name.ms"
+        ms_between "$t0" "$t1" >> "$W/$name.ms"
     else
         echo "exit $rc: $(head -c 400 "$W/err" | tr '\n' ' ')" >> "$W/$name.fail"
     fi
