@@ -11,6 +11,7 @@ use std::os::unix::net::UnixStream;
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::api::{request, upgrade};
 use common::clients::{
     BERTH, Client, DOCKER, DOCKER20, command, describe, inspect, program, status, tag,
 };
@@ -164,55 +165,13 @@ fn bad_detach_keys_are_refused() {
         "/containers/s1/attach?stream=1&stdout=1&detachKeys=ctrl-P",
         "/containers/nosuch/attach?stream=1&stdout=1&detachKeys=ctrl-P",
     ] {
-        let (status, body) = request(&d, path, "");
+        let (status, body) = request(&d, "POST", path, "");
         assert_eq!(status, 400, "{body}");
         assert!(
             body.contains(r#""message":"Invalid detach keys (ctrl-P) provided""#),
             "{body}"
         );
     }
-}
-
-/// `POST path` with docker's upgrade headers on a new connection: the
-/// status and, for a refusal, the body; for a `101` the connection.
-fn upgrade(d: &Daemon, path: &str) -> (u16, String, UnixStream) {
-    let mut s = UnixStream::connect(d.socket()).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
-    )
-    .unwrap();
-    // The head, byte by byte: what follows it is the container's.
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(
-            s.read(&mut b).unwrap(),
-            1,
-            "{}",
-            String::from_utf8_lossy(&head)
-        );
-        head.push(b[0]);
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let status = head[9..12].parse().unwrap();
-    (status, head, s)
-}
-
-/// `POST path` (`Connection: close`): the status and the body.
-fn request(d: &Daemon, path: &str, body: &str) -> (u16, String) {
-    let mut s = UnixStream::connect(d.socket()).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut all = String::new();
-    s.read_to_string(&mut all).unwrap();
-    (all[9..12].parse().unwrap(), all)
 }
 
 /// Reads from an attach connection until `want` has been seen `n` times

@@ -7,6 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use common::api::request;
 use common::clients::{CLIENTS, Client, fails_with, ok};
 use common::{Daemon, import_busybox};
 
@@ -172,19 +173,7 @@ fn invalid_values_and_wrong_states_change_nothing() {
     assert_eq!(snapshot(&d), before);
 }
 
+/// The status of `method path` (no body).
 fn status_of(d: &Daemon, method: &str, path: &str) -> u16 {
-    use std::io::{Read, Write};
-
-    let mut s = std::os::unix::net::UnixStream::connect(d.socket()).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: berth\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    raw.split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+    request(d, method, path, "").0
 }

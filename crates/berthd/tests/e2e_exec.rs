@@ -14,52 +14,11 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
+use common::api::request;
 use common::clients::{
     BERTH, CLIENTS, DOCKER, DOCKER20, command, ok, tag, text, wait_child, with_stdin,
 };
 use common::{Daemon, Pty, import_busybox};
-
-/// One request on the API socket: `(status, body)`.
-fn api(d: &Daemon, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = UnixStream::connect(d.socket()).unwrap();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    // An early answer (a 404 before the body is read) may close the
-    // connection under the write: the answer is still there to read.
-    if let Err(e) = s.write_all(req.as_bytes()) {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
-    }
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let raw = text(&raw);
-    let (head, rest) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        let mut out = String::new();
-        let mut rest = rest;
-        while let Some((len, tail)) = rest.split_once("\r\n") {
-            let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
-            if n == 0 || tail.len() < n {
-                break;
-            }
-            out.push_str(&tail[..n]);
-            rest = tail[n..].trim_start_matches("\r\n");
-        }
-        out
-    } else {
-        rest.to_owned()
-    };
-    (status, body)
-}
 
 fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
@@ -236,7 +195,7 @@ fn exec_output_exit_codes_and_options_through_every_client() {
             text(&out.stderr)
         );
     }
-    let (status, body) = api(&d, "GET", "/containers/idle/json", "");
+    let (status, body) = request(&d, "GET", "/containers/idle/json", "");
     assert_eq!(status, 200);
     assert!(json(&body)["ExecIDs"].is_null(), "{body}");
 }
@@ -324,7 +283,7 @@ fn exec_processes_die_with_their_container() {
     // All four show in ExecIDs, each with a live host pid.
     let deadline = Instant::now() + Duration::from_secs(60);
     let ids = loop {
-        let (_, body) = api(&d, "GET", "/containers/k1/json", "");
+        let (_, body) = request(&d, "GET", "/containers/k1/json", "");
         let ids: Vec<String> = json(&body)["ExecIDs"]
             .as_array()
             .map(|a| {
@@ -336,7 +295,7 @@ fn exec_processes_die_with_their_container() {
         let pids: Vec<i64> = ids
             .iter()
             .map(|id| {
-                json(&api(&d, "GET", &format!("/exec/{id}/json"), "").1)["Pid"]
+                json(&request(&d, "GET", &format!("/exec/{id}/json"), "").1)["Pid"]
                     .as_i64()
                     .unwrap_or(0)
             })
@@ -349,7 +308,7 @@ fn exec_processes_die_with_their_container() {
     };
     let mut pids = Vec::new();
     for id in &ids {
-        let v = json(&api(&d, "GET", &format!("/exec/{id}/json"), "").1);
+        let v = json(&request(&d, "GET", &format!("/exec/{id}/json"), "").1);
         assert_eq!(v["Running"], true, "{v}");
         assert!(v["ExitCode"].is_null(), "{v}");
         assert_eq!(v["ProcessConfig"]["entrypoint"], "sleep", "{v}");
@@ -378,7 +337,7 @@ fn exec_processes_die_with_their_container() {
     assert!(!wait_child(&mut attached_berth, "berth exec").success());
     // As dockerd, the execs are forgotten with the container's stop.
     for id in &ids {
-        let (status, body) = api(&d, "GET", &format!("/exec/{id}/json"), "");
+        let (status, body) = request(&d, "GET", &format!("/exec/{id}/json"), "");
         assert_eq!(status, 404, "{body}");
         assert!(
             body.contains(&format!("No such exec instance: {id}")),
@@ -387,7 +346,7 @@ fn exec_processes_die_with_their_container() {
     }
     // It starts again, without execs.
     d.ok(&["start", "k1"]);
-    let (_, body) = api(&d, "GET", "/containers/k1/json", "");
+    let (_, body) = request(&d, "GET", "/containers/k1/json", "");
     assert!(json(&body)["ExecIDs"].is_null(), "{body}");
     assert_eq!(ok(&d, BERTH, &["exec", "k1", "echo", "again"]), "again\n");
 }
@@ -398,15 +357,15 @@ fn exec_api_answers_as_dockerd() {
     import_busybox(&d);
     d.ok(&["run", "-d", "--name", "a1", "busybox", "sleep", "1000"]);
     // Bad bodies and names.
-    let (status, body) = api(&d, "POST", "/containers/a1/exec", r#"{"Cmd":[]}"#);
+    let (status, body) = request(&d, "POST", "/containers/a1/exec", r#"{"Cmd":[]}"#);
     assert_eq!(
         (status, body.contains("No exec command specified")),
         (400, true),
         "{body}"
     );
-    let (status, body) = api(&d, "POST", "/containers/a1/exec", "{not json");
+    let (status, body) = request(&d, "POST", "/containers/a1/exec", "{not json");
     assert_eq!(status, 400, "{body}");
-    let (status, body) = api(
+    let (status, body) = request(
         &d,
         "POST",
         "/containers/a1/exec",
@@ -417,7 +376,7 @@ fn exec_api_answers_as_dockerd() {
         (400, true),
         "{body}"
     );
-    let (status, body) = api(&d, "POST", "/containers/nosuch/exec", r#"{"Cmd":["true"]}"#);
+    let (status, body) = request(&d, "POST", "/containers/nosuch/exec", r#"{"Cmd":["true"]}"#);
     assert_eq!(
         (status, body.contains("No such container: nosuch")),
         (404, true),
@@ -428,12 +387,12 @@ fn exec_api_answers_as_dockerd() {
         ("POST", "/exec/nosuch/start"),
         ("POST", "/exec/nosuch/resize?h=1&w=1"),
     ] {
-        let (status, body) = api(&d, method, path, "{}");
+        let (status, body) = request(&d, method, path, "{}");
         assert_eq!(status, 404, "{method} {path}: {body}");
         assert!(body.contains("No such exec instance: nosuch"), "{body}");
     }
     // Create, inspect before start, start detached, inspect after.
-    let (status, body) = api(
+    let (status, body) = request(
         &d,
         "POST",
         "/v1.41/containers/a1/exec",
@@ -442,7 +401,7 @@ fn exec_api_answers_as_dockerd() {
     assert_eq!(status, 201, "{body}");
     let id = json(&body)["Id"].as_str().unwrap().to_owned();
     assert_eq!(id.len(), 64);
-    let v = json(&api(&d, "GET", &format!("/exec/{id}/json"), "").1);
+    let v = json(&request(&d, "GET", &format!("/exec/{id}/json"), "").1);
     assert_eq!(v["ID"], id.as_str());
     assert_eq!(v["Running"], false);
     assert!(v["ExitCode"].is_null(), "{v}");
@@ -455,9 +414,9 @@ fn exec_api_answers_as_dockerd() {
     );
     assert_eq!(v["ProcessConfig"]["user"], "1");
     assert_eq!(v["DetachKeys"], "EBE=", "ctrl-p,ctrl-q as bytes, base64");
-    let cid = json(&api(&d, "GET", "/containers/a1/json", "").1)["Id"].clone();
+    let cid = json(&request(&d, "GET", "/containers/a1/json", "").1)["Id"].clone();
     assert_eq!(v["ContainerID"], cid);
-    let (status, body) = api(
+    let (status, body) = request(
         &d,
         "POST",
         &format!("/exec/{id}/start"),
@@ -466,7 +425,7 @@ fn exec_api_answers_as_dockerd() {
     assert_eq!(status, 200, "{body}");
     let deadline = Instant::now() + Duration::from_secs(30);
     let v = loop {
-        let v = json(&api(&d, "GET", &format!("/exec/{id}/json"), "").1);
+        let v = json(&request(&d, "GET", &format!("/exec/{id}/json"), "").1);
         if v["Running"] == false {
             break v;
         }
@@ -476,7 +435,7 @@ fn exec_api_answers_as_dockerd() {
     assert_eq!(v["ExitCode"], 4, "{v}");
     assert!(v["Pid"].as_i64().unwrap() > 0, "{v}");
     // Once is enough.
-    let (status, body) = api(
+    let (status, body) = request(
         &d,
         "POST",
         &format!("/exec/{id}/start"),
@@ -485,17 +444,17 @@ fn exec_api_answers_as_dockerd() {
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("has already run"), "{body}");
     // Resize: bad sizes are refused; without a terminal it is a no-op.
-    let (status, _) = api(&d, "POST", &format!("/exec/{id}/resize?h=x&w=1"), "");
+    let (status, _) = request(&d, "POST", &format!("/exec/{id}/resize?h=x&w=1"), "");
     assert_eq!(status, 400);
     // A start that fails records docker's exit code.
-    let (_, body) = api(
+    let (_, body) = request(
         &d,
         "POST",
         "/containers/a1/exec",
         r#"{"Cmd":["nosuchcmd"]}"#,
     );
     let id = json(&body)["Id"].as_str().unwrap().to_owned();
-    let (status, body) = api(
+    let (status, body) = request(
         &d,
         "POST",
         &format!("/exec/{id}/start"),
@@ -503,12 +462,12 @@ fn exec_api_answers_as_dockerd() {
     );
     assert!(status >= 400, "{body}");
     assert!(body.contains("executable file not found"), "{body}");
-    let v = json(&api(&d, "GET", &format!("/exec/{id}/json"), "").1);
+    let v = json(&request(&d, "GET", &format!("/exec/{id}/json"), "").1);
     assert_eq!(v["ExitCode"], 127, "{v}");
     // An attached start without `Upgrade: tcp` (a plain HTTP client):
     // as dockerd, 200, `application/vnd.docker.raw-stream`, and the output
     // (multiplexed frames without a terminal) until the process ends.
-    let (_, body) = api(
+    let (_, body) = request(
         &d,
         "POST",
         "/containers/a1/exec",
@@ -531,7 +490,7 @@ fn exec_api_answers_as_dockerd() {
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     let v = loop {
-        let v = json(&api(&d, "GET", &format!("/exec/{id}/json"), "").1);
+        let v = json(&request(&d, "GET", &format!("/exec/{id}/json"), "").1);
         if v["Running"] == false {
             break v;
         }
@@ -541,7 +500,7 @@ fn exec_api_answers_as_dockerd() {
     assert_eq!(v["ExitCode"], 3, "{v}");
     assert_eq!(v["CanRemove"], false, "{v}");
     // One that fails to start says so in the stream, as dockerd.
-    let (_, body) = api(
+    let (_, body) = request(
         &d,
         "POST",
         "/containers/a1/exec",

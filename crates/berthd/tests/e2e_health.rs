@@ -10,40 +10,18 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::api::request;
 use common::clients::{BERTH, CLIENTS, Client, DOCKER, DOCKER20, ok, tag, text};
 use common::{Daemon, import_busybox};
 
 /// `GET path` on the API socket: the JSON body.
 fn get(d: &Daemon, path: &str) -> serde_json::Value {
-    let (status, body) = api(d, "GET", path, "");
+    let (status, body) = request(d, "GET", path, "");
     assert_eq!(status, 200, "GET {path}: {body}");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
-}
-
-/// One request: `(status, body)` (bodies here are never chunked).
-fn api(d: &Daemon, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = UnixStream::connect(d.socket()).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let raw = text(&raw);
-    let (head, rest) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, rest.to_owned())
 }
 
 fn health(d: &Daemon, name: &str) -> serde_json::Value {
@@ -450,7 +428,7 @@ fn health_bad_input_is_refused_as_docker() {
         ),
     ] {
         let body = format!(r#"{{"Image":"busybox","Cmd":["true"],"Healthcheck":{hc}}}"#);
-        let (status, answer) = api(&d, "POST", "/containers/create", &body);
+        let (status, answer) = request(&d, "POST", "/containers/create", &body);
         assert_eq!(status, 400, "{answer}");
         assert!(answer.contains(message), "{answer}");
     }
@@ -485,7 +463,7 @@ fn a_running_probe_is_one_of_the_containers_execs() {
         assert!(Instant::now() < deadline, "no probe in ExecIDs: {c}");
         std::thread::sleep(Duration::from_millis(50));
     };
-    let (status, body) = api(&d, "GET", &format!("/exec/{id}/json"), "");
+    let (status, body) = request(&d, "GET", &format!("/exec/{id}/json"), "");
     // It may have ended right then; if it is still known, it is the probe.
     if status == 200 {
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -502,7 +480,7 @@ fn a_running_probe_is_one_of_the_containers_execs() {
     wait_status(&d, "probed", "healthy");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (status, _) = api(&d, "GET", &format!("/exec/{id}/json"), "");
+        let (status, _) = request(&d, "GET", &format!("/exec/{id}/json"), "");
         if status == 404 {
             break;
         }

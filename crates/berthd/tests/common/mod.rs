@@ -5,6 +5,7 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
+pub(crate) mod api;
 pub(crate) mod clients;
 pub(crate) mod net;
 pub(crate) use net::TestNet;

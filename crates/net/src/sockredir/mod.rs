@@ -11,13 +11,14 @@
 //! `BPF_PROG_TYPE_CGROUP_SOCK_ADDR` attached to the root of the cgroup2
 //! hierarchy run when a socket of the daemon's network namespace calls
 //! `connect()` (TCP and UDP) or `sendmsg()` with an address (UDP), one
-//! program per hook and address family: when the
-//! destination is a published port (a [`Frontend`]), they replace it with
-//! the container's address and port before the kernel routes anything, so
-//! the connection goes straight over the bridge. Two more programs, on
-//! `getpeername()` and UDP `recvmsg()`, put the published address back, so
-//! the client sees `127.0.0.1:<port>` as its peer, as with DNAT (the same
-//! design as Cilium's socket load balancer).
+//! program per hook and address family: when the destination is a
+//! published port (a [`Frontend`]), they replace it with the container's
+//! address of the same family and the port before the kernel routes
+//! anything, so the connection goes straight over the bridge. Two more
+//! programs per family, on `getpeername()` and UDP `recvmsg()`, put the
+//! published address back, so the client sees `127.0.0.1:<port>` (or
+//! `[::1]:<port>`) as its peer, as with DNAT (the same design as Cilium's
+//! socket load balancer).
 //!
 //! A program cannot change a socket's address family: an IPv6 client of a
 //! container that has no IPv6 address (`[::1]:<port>` of a port published
@@ -173,9 +174,9 @@ pub enum RedirectError {
 struct Maps {
     family: Family,
     frontends: OwnedFd,
-    /// Kept so the map outlives nothing it is needed for (the programs hold
-    /// references too).
-    _sockets: OwnedFd,
+    /// The redirected sockets, for the restore programs (which hold
+    /// references to it too once loaded).
+    sockets: OwnedFd,
 }
 
 impl Maps {
@@ -203,7 +204,7 @@ impl Maps {
         Ok(Self {
             family,
             frontends,
-            _sockets: sockets,
+            sockets,
         })
     }
 
@@ -338,7 +339,7 @@ impl SockRedirect {
                 Family::V4 => &v4,
                 Family::V6 => &v6,
             };
-            let (frontends, sockets) = (maps.frontends.as_raw_fd(), maps._sockets.as_raw_fd());
+            let (frontends, sockets) = (maps.frontends.as_raw_fd(), maps.sockets.as_raw_fd());
             let insns = if hook.redirect {
                 programs::redirect(hook.family, cookie, frontends, sockets)
             } else {
