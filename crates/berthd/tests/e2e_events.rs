@@ -9,17 +9,10 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Output, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use common::{DOCKER_20, DOCKER_28, Daemon, berth_bin, import_busybox};
+use common::{DOCKER_20, DOCKER_28, Daemon, berth_bin, import_busybox, unix_now};
 use serde_json::Value;
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 fn stdout_ok(out: &Output, what: &str) -> String {
     assert!(

@@ -15,7 +15,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::clients::{BERTH, Client, DOCKER, describe, fails_with, inspect, ok, tag, text};
-use common::{Daemon, import_busybox, until};
+use common::{Daemon, import_busybox, unix_now, until};
 
 /// `out` of `what` with berthd's log, for failure messages.
 fn show(what: &str, out: &Output, d: &Daemon) -> String {
@@ -37,14 +37,6 @@ fn read_cgroup(d: &Daemon, controller: &str, id: &str, file: &str) -> String {
         .unwrap_or_else(|e| panic!("{e}\nberthd log:\n{}", d.log()))
         .trim()
         .to_owned()
-}
-
-/// Seconds since the epoch, for `events --since/--until`.
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 /// Doubles a shell variable until the memory limit stops it.
