@@ -9,17 +9,10 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Output, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use common::{DOCKER_20, DOCKER_28, Daemon, berth_bin, import_busybox};
+use common::{DOCKER_20, DOCKER_28, Daemon, berth_bin, import_busybox, unix_now};
 use serde_json::Value;
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 fn stdout_ok(out: &Output, what: &str) -> String {
     assert!(
@@ -366,30 +359,8 @@ fn events_stream_live_and_end_at_until() {
 /// `POST path` with docker's upgrade headers: the connection once the
 /// `101` head has been read.
 fn upgraded(d: &Daemon, path: &str) -> std::os::unix::net::UnixStream {
-    use std::io::{Read, Write};
-    let mut s = std::os::unix::net::UnixStream::connect(d.socket()).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(
-            s.read(&mut b).unwrap(),
-            1,
-            "{}",
-            String::from_utf8_lossy(&head)
-        );
-        head.push(b[0]);
-    }
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
+    let (status, head, s) = common::api::upgrade(d, path);
+    assert_eq!(status, 101, "{head}");
     s
 }
 

@@ -200,6 +200,21 @@ fn exec_output_exit_codes_and_options_through_every_client() {
     assert!(json(&body)["ExecIDs"].is_null(), "{body}");
 }
 
+/// Asks `stty size` (20 times at most, 300 ms apart) until the screen
+/// shows `size`; fails with `what` after 30 s.
+fn wait_size(pty: &mut Pty, size: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut asked = 0;
+    while !pty.screen().contains(size) {
+        assert!(Instant::now() < deadline, "{what}:\n{}", pty.screen());
+        if asked < 20 {
+            pty.type_line("busybox stty size");
+            asked += 1;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
 #[test]
 fn exec_tty_under_a_pty_with_resize() {
     let d = Daemon::start();
@@ -212,36 +227,14 @@ fn exec_tty_under_a_pty_with_resize() {
         pty.type_line("echo typed-$((6*7)) $TERM");
         pty.expect("typed-42 xterm", 1);
         // The size at start (ConsoleSize, or the first resize for 20.10).
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut asked = 0;
-        while !pty.screen().contains("33 101") {
-            assert!(
-                Instant::now() < deadline,
-                "{who}: no size:\n{}",
-                pty.screen()
-            );
-            if asked < 20 {
-                pty.type_line("busybox stty size");
-                asked += 1;
-            }
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        wait_size(&mut pty, "33 101", &format!("{who}: no size"));
         // SIGWINCH -> POST /exec/{id}/resize.
         pty.resize(40, 120);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut asked = 0;
-        while !pty.screen().contains("40 120") {
-            assert!(
-                Instant::now() < deadline,
-                "{who}: the new size did not reach the exec:\n{}",
-                pty.screen()
-            );
-            if asked < 20 {
-                pty.type_line("busybox stty size");
-                asked += 1;
-            }
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        wait_size(
+            &mut pty,
+            "40 120",
+            &format!("{who}: the new size did not reach the exec"),
+        );
         pty.type_line("exit 5");
         let status = wait_child(&mut child, who);
         assert_eq!(status.code(), Some(5), "{who}: {}", pty.screen());

@@ -15,7 +15,9 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::process::Output;
 
-use common::{DOCKER_20, DOCKER_28, Daemon, cgroup_dirs, import_busybox, output_with_stdin};
+use common::{
+    DOCKER_20, DOCKER_28, Daemon, cgroup_dirs, import_busybox, output_with_stdin, unix_now,
+};
 
 /// The three clients: ours and both docker CLIs.
 const CLIENTS: [&str; 3] = ["berth", DOCKER_28, DOCKER_20];
@@ -696,13 +698,6 @@ fn wait_for_several_containers_and_each_condition() {
     assert!(body.contains("\"StatusCode\":137"), "{body}");
     let (status, body) = post(&d, "/containers/nx/wait?condition=sometime");
     assert_eq!(status, 400, "{body}");
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 #[test]

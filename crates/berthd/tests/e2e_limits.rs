@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::clients::{BERTH, DOCKER, describe, inspect, ok, tag, text};
-use common::{Daemon, import_busybox, until};
+use common::clients::{BERTH, Client, DOCKER, describe, fails_with, inspect, ok, tag, text};
+use common::{Daemon, import_busybox, unix_now, until};
 
 /// `out` of `what` with berthd's log, for failure messages.
 fn show(what: &str, out: &Output, d: &Daemon) -> String {
@@ -37,14 +37,6 @@ fn read_cgroup(d: &Daemon, controller: &str, id: &str, file: &str) -> String {
         .unwrap_or_else(|e| panic!("{e}\nberthd log:\n{}", d.log()))
         .trim()
         .to_owned()
-}
-
-/// Seconds since the epoch, for `events --since/--until`.
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 /// Doubles a shell variable until the memory limit stops it.
@@ -319,14 +311,11 @@ fn cpus_half_holds_a_busy_loop_near_half_a_core_and_update_changes_it_live() {
     assert_eq!(read_cgroup(&d, "cpu", &id, "cpu.shares"), "512");
     assert_cpu_limit(&d, &id, 0.25);
     // Period and quota cannot be set beside --cpus (dockerd's words).
-    let out = d.docker(&["update", "--cpu-period", "50000", "spin"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains(
-            "Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set"
-        ),
-        "{}",
-        show("update --cpu-period", &out, &d)
+    assert_refused(
+        &d,
+        DOCKER,
+        &["update", "--cpu-period", "50000", "spin"],
+        "Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set",
     );
     ok(&d, BERTH, &["rm", "-f", "spin"]);
 }
@@ -455,17 +444,17 @@ fn update_applies_to_running_containers_and_is_kept_for_stopped_ones() {
     );
 
     // No flags, unknown containers, bad values: errors, nothing changed.
-    let out = d.berth(&["update", "upd"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("you must provide one or more flags when using this command")
+    assert_refused(
+        &d,
+        BERTH,
+        &["update", "upd"],
+        "you must provide one or more flags when using this command",
     );
-    let out = d.berth(&["update", "--cpus", "1", "nope"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("No such container: nope"),
-        "{}",
-        show("update nope", &out, &d)
+    assert_refused(
+        &d,
+        BERTH,
+        &["update", "--cpus", "1", "nope"],
+        "No such container: nope",
     );
     let out = d.berth(&["update", "-m", "12x", "upd"]);
     assert_eq!(out.status.code(), Some(125));
@@ -514,14 +503,11 @@ fn update_applies_to_running_containers_and_is_kept_for_stopped_ones() {
             "run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "300",
         ],
     );
-    let out = d.berth(&["update", "--restart", "always", "gone"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains(
-            "Restart policy cannot be updated because AutoRemove is enabled for the container"
-        ),
-        "{}",
-        show("update --restart of a --rm container", &out, &d)
+    assert_refused(
+        &d,
+        BERTH,
+        &["update", "--restart", "always", "gone"],
+        "Restart policy cannot be updated because AutoRemove is enabled for the container",
     );
     ok(&d, BERTH, &["rm", "-f", "gone"]);
 }
@@ -570,6 +556,17 @@ fn ulimits_reach_the_container() {
         d.ok(&["inspect", "-f", "{{json .HostConfig.Ulimits}}", "ul"])
             .trim(),
         r#"[{"Name":"nofile","Hard":512,"Soft":512}]"#
+    );
+}
+
+/// `args` through `client` exits 1 with `message` on stderr.
+fn assert_refused(d: &Daemon, client: Client, args: &[&str], message: &str) {
+    let err = fails_with(d, client, args, 1);
+    assert!(
+        err.contains(message),
+        "{} {args:?}: want {message:?} in {err}\nberthd log:\n{}",
+        client.0,
+        d.log()
     );
 }
 

@@ -619,6 +619,14 @@ impl Drop for PtyClient {
     }
 }
 
+/// Seconds since the epoch, for `events --since/--until`.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
 /// Waits (up to 60 s) until `cond` holds.
 pub(crate) fn until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
