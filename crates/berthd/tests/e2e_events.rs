@@ -7,22 +7,13 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{DOCKER_20, DOCKER_28, Daemon, berth_bin, import_busybox, unix_now};
+use common::clients::{BERTH, CLIENTS, DOCKER, command, ok, succeeded};
+use common::{DOCKER_28, Daemon, import_busybox, unix_now};
 use serde_json::Value;
-
-fn stdout_ok(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn json_lines(text: &str) -> Vec<Value> {
     text.lines()
@@ -53,16 +44,13 @@ fn summary(events: &[Value]) -> Vec<(String, String, String)> {
 fn events_all_clients(d: &Daemon, args: &[&str]) -> String {
     let mut full = vec!["events"];
     full.extend_from_slice(args);
-    let mut outputs = Vec::new();
-    for client in [DOCKER_28, DOCKER_20] {
-        let out = d
-            .docker_command(client, &full)
-            .env("TZ", "UTC")
-            .output()
-            .unwrap();
-        outputs.push((client.to_owned(), stdout_ok(&out, client)));
-    }
-    outputs.push(("berth".to_owned(), stdout_ok(&d.berth(&full), "berth")));
+    let mut outputs: Vec<(&str, String)> = CLIENTS
+        .iter()
+        .map(|&client| {
+            let out = command(d, client, &full).env("TZ", "UTC").output().unwrap();
+            (client.0, succeeded(d, client, &full, &out))
+        })
+        .collect();
     for (client, text) in &outputs[1..] {
         assert_eq!(
             *text, outputs[0].1,
@@ -217,8 +205,10 @@ fn lifecycle_and_image_events_with_filters_and_formats() {
         "{pretty}"
     );
     // `json` is docker 28's shorthand for `{{json .}}` (20.10 lacks it).
-    let json = stdout_ok(
-        &d.berth(&[
+    let json = ok(
+        &d,
+        BERTH,
+        &[
             "events",
             "--since",
             &since,
@@ -230,8 +220,7 @@ fn lifecycle_and_image_events_with_filters_and_formats() {
             "event=die",
             "--format",
             "json",
-        ]),
-        "berth events --format json",
+        ],
     );
     assert_eq!(json_lines(&json), std::slice::from_ref(die));
     // A template per event.
@@ -258,7 +247,7 @@ fn events_stream_live_and_end_at_until() {
     // A live stream (no --until) per client sees a run happen.
     let mut clients: Vec<std::process::Child> = Vec::new();
     let (tx, rx) = mpsc::channel::<(usize, String)>();
-    for (i, client) in ["docker28", "docker20", "berth"].iter().enumerate() {
+    for (i, &client) in CLIENTS.iter().enumerate() {
         let args = [
             "events",
             "--filter",
@@ -266,16 +255,7 @@ fn events_stream_live_and_end_at_until() {
             "--format",
             "{{.Action}}",
         ];
-        let mut cmd = match *client {
-            "docker28" => d.docker_command(DOCKER_28, &args),
-            "docker20" => d.docker_command(DOCKER_20, &args),
-            _ => {
-                let mut c = std::process::Command::new(berth_bin());
-                c.args(args)
-                    .env("BERTH_HOST", format!("unix://{}", d.socket().display()));
-                c
-            }
-        };
+        let mut cmd = command(&d, client, &args);
         let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
         let out = child.stdout.take().unwrap();
         let tx = tx.clone();
@@ -325,13 +305,8 @@ fn events_stream_live_and_end_at_until() {
 
     // --until in the future: the stream ends by itself then.
     let until = (unix_now() + 2).to_string();
-    let out = d.berth(&["events", "--until", &until]);
-    stdout_ok(&out, "berth events --until");
-    let out = d
-        .docker_command(DOCKER_28, &["events", "--until", &until])
-        .output()
-        .unwrap();
-    stdout_ok(&out, "docker events --until");
+    ok(&d, BERTH, &["events", "--until", &until]);
+    ok(&d, DOCKER, &["events", "--until", &until]);
 
     // Bad input.
     let out = d.berth(&["events", "--since", "yesterday"]);
@@ -346,10 +321,7 @@ fn events_stream_live_and_end_at_until() {
         String::from_utf8_lossy(&out.stderr).trim(),
         "Error response from daemon: invalid filter 'nope'"
     );
-    let out = d
-        .docker_command(DOCKER_28, &["events", "--filter", "nope=1", "--until", "1"])
-        .output()
-        .unwrap();
+    let out = DOCKER.1(&d, &["events", "--filter", "nope=1", "--until", "1"]);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("invalid filter 'nope'"),
         "{out:?}"

@@ -73,9 +73,10 @@ pub(crate) fn ok_stdin(d: &Daemon, client: Client, args: &[&str], input: &[u8]) 
     succeeded(d, client, args, &with_stdin(d, client, args, input))
 }
 
-/// `out` of `client args`: stdout, asserting success (with berthd's log
-/// when it failed).
-fn succeeded(d: &Daemon, (name, _): Client, args: &[&str], out: &Output) -> String {
+/// `out` of `client args` (run as the caller needed, e.g. from
+/// [`command`]): stdout, asserting success (with berthd's log when it
+/// failed).
+pub(crate) fn succeeded(d: &Daemon, (name, _): Client, args: &[&str], out: &Output) -> String {
     assert!(
         out.status.success(),
         "{name} {args:?}: {}{}\nberthd log:\n{}",
