@@ -8,18 +8,8 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::api::request;
-use common::clients::{CLIENTS, Client, fails_with, ok};
+use common::clients::{CLIENTS, fails_saying, fails_with, ok};
 use common::{Daemon, import_busybox};
-
-/// `client args` must exit with `code` and show `needle` on stderr.
-fn fails(d: &Daemon, client: Client, args: &[&str], code: i32, needle: &str) {
-    let err = fails_with(d, client, args, code);
-    assert!(
-        err.contains(needle),
-        "{} {args:?}: {needle:?} not in {err}",
-        client.0
-    );
-}
 
 /// Every container's name, status and pid: what must not change.
 fn snapshot(d: &Daemon) -> String {
@@ -51,9 +41,9 @@ fn unknown_containers_and_ambiguous_prefixes() {
             &["logs", "nope"],
             &["container", "inspect", "nope"],
         ] {
-            fails(&d, client, cmd, 1, "No such container: nope");
+            fails_saying(&d, client, cmd, 1, "No such container: nope");
         }
-        fails(
+        fails_saying(
             &d,
             client,
             &["rename", "nope", "other"],
@@ -78,9 +68,9 @@ fn unknown_containers_and_ambiguous_prefixes() {
     for client in CLIENTS {
         let message = format!("multiple IDs found with provided prefix: {prefix}");
         for cmd in ["start", "stop", "kill", "pause", "restart", "rm"] {
-            fails(&d, client, &[cmd, &prefix], 1, &message);
+            fails_saying(&d, client, &[cmd, &prefix], 1, &message);
         }
-        fails(&d, client, &["rename", &prefix, "other"], 1, &message);
+        fails_saying(&d, client, &["rename", &prefix, "other"], 1, &message);
     }
     assert_eq!(snapshot(&d), before);
     // A unique prefix works.
@@ -103,14 +93,14 @@ fn invalid_values_and_wrong_states_change_nothing() {
         fails_with(&d, client, &["stop", "-t", "soon", "up"], 125);
         fails_with(&d, client, &["restart", "--time", "x", "up"], 125);
         // Values the daemon rejects.
-        fails(
+        fails_saying(
             &d,
             client,
             &["kill", "-s", "SIGNOPE", "up"],
             1,
             "Invalid signal: SIGNOPE",
         );
-        fails(
+        fails_saying(
             &d,
             client,
             &["kill", "-s", "0", "up"],
@@ -118,24 +108,24 @@ fn invalid_values_and_wrong_states_change_nothing() {
             "Invalid signal: 0",
         );
         // Wrong states.
-        fails(&d, client, &["kill", "idle"], 1, "is not running");
-        fails(&d, client, &["pause", "idle"], 1, "is not running");
-        fails(&d, client, &["unpause", "up"], 1, "is not paused");
-        fails(
+        fails_saying(&d, client, &["kill", "idle"], 1, "is not running");
+        fails_saying(&d, client, &["pause", "idle"], 1, "is not running");
+        fails_saying(&d, client, &["unpause", "up"], 1, "is not paused");
+        fails_saying(
             &d,
             client,
             &["rm", "up"],
             1,
             "container is running: stop the container before removing or force remove",
         );
-        fails(
+        fails_saying(
             &d,
             client,
             &["rename", "up", "idle"],
             1,
             "is already in use by container",
         );
-        fails(
+        fails_saying(
             &d,
             client,
             &["rename", "up", "b@d"],

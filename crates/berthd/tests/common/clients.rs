@@ -105,6 +105,17 @@ pub(crate) fn fails_with(d: &Daemon, client: Client, args: &[&str], code: i32) -
     err
 }
 
+/// Runs `args` with `client`, expecting failure with `code` and `needle`
+/// on stderr.
+pub(crate) fn fails_saying(d: &Daemon, client: Client, args: &[&str], code: i32, needle: &str) {
+    let err = fails_with(d, client, args, code);
+    assert!(
+        err.contains(needle),
+        "{} {args:?}: {needle:?} not in {err}",
+        client.0
+    );
+}
+
 /// `inspect --format FORMAT NAME` with docker 28: its output, trimmed.
 pub(crate) fn inspect(d: &Daemon, name: &str, format: &str) -> String {
     ok(d, DOCKER, &["inspect", "--format", format, name])
