@@ -32,24 +32,30 @@ ms_between() {
 }
 ms_since() { ms_between "$1" "$EPOCHREALTIME"; }
 
-# ratio A B -> "A/B" as "0.25x"; "n/a" when either is "fail" or empty, or B is 0.
+# ratio A B -> "A/B" as "0.25x"; "n/a" when either is "fail", "-" (what stats
+# gives when nothing succeeded) or empty, or B is 0.
 ratio() {
-    if [ "$1" = fail ] || [ "$2" = fail ] || [ -z "$1" ] || [ -z "$2" ]; then echo "n/a"; else awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2fx", a / b }'; fi
+    case "$1/$2" in
+        fail/* | */fail | -/* | */- | /* | */) echo "n/a" ;;
+        *) awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2fx", a / b }' ;;
+    esac
 }
 
-# report_header WHAT [DOCKERD_NOTE]: the report's first lines: a blank line,
-# "berth WHAT bench, <date>: <machine>", and the clients and versions (with
-# DOCKERD_NOTE, e.g. " (userland proxy on)", after dockerd's version). Uses
-# BERTH_CLIENT, DOCKER_CLI and docker_ from bench/engines.sh.
+# report_header WHAT [DOCKERD_NOTE [PODMAN_NOTE]]: the report's first lines: a
+# blank line, "berth WHAT bench, <date>: <machine>", and the clients and
+# versions (with DOCKERD_NOTE, e.g. " (userland proxy on)", after dockerd's
+# version and PODMAN_NOTE after podman's). Uses BERTH_CLIENT, DOCKER_CLI and
+# docker_ from bench/engines.sh.
 report_header() {
     echo
     echo "berth $1 bench, $(date -u '+%Y-%m-%d %H:%M UTC'): kernel $(uname -r), $(nproc) cpus, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-    printf "clients: berth via %s; docker CLI %s -> dockerd %s%s; podman %s\n" \
+    printf "clients: berth via %s; docker CLI %s -> dockerd %s%s; podman %s%s\n" \
         "$( [ "$BERTH_CLIENT" = berth ] && echo "the berth CLI" || echo "the docker CLI")" \
         "$("$DOCKER_CLI" version --format '{{.Client.Version}}' 2>/dev/null)" \
         "$(docker_ version --format '{{.Server.Version}}' 2>/dev/null)" \
         "${2:-}" \
-        "$(podman --version | awk '{ print $3 }')"
+        "$(podman --version | awk '{ print $3 }')" \
+        "${3:-}"
 }
 
 # ratio_table HEADING WIDTH KEY=LABEL...: a row per KEY, labelled LABEL in a

@@ -54,12 +54,12 @@ for name in "${NAMES[@]}"; do : > "$W/$name.ms"; : > "$W/$name.fail"; done
 # run_one NAME: appends the elapsed ms, or the failure.
 run_one() {
     local name="$1" t0 t1 rc=0
-    t0=$(date +%s%N)
+    t0=$EPOCHREALTIME
     # KILL: `docker run` relays a TERM to the container instead of exiting.
     eval "timeout -s KILL 60 ${RUN[$name]}" </dev/null >"$W/out" 2>"$W/err" || rc=$?
-    t1=$(date +%s%N)
+    t1=$EPOCHREALTIME
     if [ "$rc" = 0 ]; then
-        awk -v ns=$((t1 - t0)) 'BEGIN { printf "%.3f\n", ns / 1e6 }' >> "$W/$name.ms"
+        ms_between "$t0" "$t1" >> "$W/$name.ms"
     else
         echo "exit $rc: $(head -c 400 "$W/err" | tr '\n' ' ')" >> "$W/$name.fail"
     fi
@@ -146,21 +146,11 @@ podman_ rm -f -t 0 p-sleep >/dev/null 2>&1 || true
 
 # ------------------------------------------------------------------ report
 
-ratio() { # ratio A B -> A/B or n/a
-    if [ "$1" = - ] || [ "$2" = - ] || [ "$2" = 0 ]; then echo "n/a"; else awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; fi
-}
-
-echo
-echo "berth run bench, $(date -u '+%Y-%m-%d %H:%M UTC'): kernel $(uname -r), $(nproc) cpus, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+report_header run \
+    " (runc $(runc --version 2>/dev/null | awk 'NR == 1 { print $3 }'))" \
+    " (runtime $(podman_ info --format '{{.Host.OCIRuntime.Name}}' 2>/dev/null))"
 echo "$ROUNDS interleaved rounds of \`run --rm --network none busybox true\`"
 echo "(berth has no networking yet: its containers get an empty network namespace$( [ ${#BERTH_NET[@]} = 0 ] && echo ", and its CLI has no --network, so berth runs without the flag"))"
-printf "clients: berth via %s; docker CLI %s -> dockerd %s (runc %s); podman %s (runtime %s)\n" \
-    "$( [ "$BERTH_CLIENT" = berth ] && echo "the berth CLI" || echo "the docker $("$DOCKER_CLI" version --format '{{.Client.Version}}' 2>/dev/null) CLI")" \
-    "$("$DOCKER_CLI" version --format '{{.Client.Version}}' 2>/dev/null)" \
-    "$(docker_ version --format '{{.Server.Version}}' 2>/dev/null)" \
-    "$(runc --version 2>/dev/null | awk 'NR == 1 { print $3 }')" \
-    "$(podman --version | awk '{ print $3 }')" \
-    "$(podman_ info --format '{{.Host.OCIRuntime.Name}}' 2>/dev/null)"
 printf "%-8s %6s %6s %10s %10s\n" engine ok failed median_ms p90_ms
 declare -A MED P90
 for name in "${NAMES[@]}"; do

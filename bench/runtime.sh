@@ -80,11 +80,11 @@ run_one() {
         echo "berth-runtime was not built" >> "$W/$name.fail"
         return 0
     fi
-    t0=$(date +%s%N)
+    t0=$EPOCHREALTIME
     timeout 30 "$bin" --root "$W/root-$name" run --bundle "$W/bundle" "$id" </dev/null >"$W/out" 2>"$W/err" || rc=$?
-    t1=$(date +%s%N)
+    t1=$EPOCHREALTIME
     if [ "$rc" = 0 ]; then
-        echo $(( (t1 - t0) / 1000 )) | awk '{ printf "%.3f\n", $1 / 1000 }' >> "$W/$name.ms"
+        ms_between "$t0" "$t1" >> "$W/$name.ms"
     else
         { echo "exit $rc: $(head -c 400 "$W/err" | tr '\n' ' ')"; } >> "$W/$name.fail"
         "$bin" --root "$W/root-$name" delete --force "$id" >/dev/null 2>&1 || true
@@ -114,15 +114,12 @@ printf "runc %s, crun %s\n" "$(runc --version | head -1 | awk '{print $3}')" "$(
 printf "%-14s %6s %6s %10s %10s\n" runtime ok failed median_ms p90_ms
 declare -A MED P90
 for name in "${NAMES[@]}"; do
-    read -r med p90 ok fail < <(stats "$W/$name" 2)
+    read -r med p90 ok fail < <(stats "$W/$name" 1)
     MED[$name]=$med P90[$name]=$p90
     label="$name"; [ "$name" = berth ] && label=berth-runtime
     printf "%-14s %6s %6s %10s %10s\n" "$label" "$ok" "$fail" "$med" "$p90"
 done
 
-ratio() { # ratio A B -> A/B or n/a
-    if [ "$1" = - ] || [ "$2" = - ]; then echo "n/a"; else awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; fi
-}
 echo
 echo "berth/runc: median $(ratio "${MED[berth]}" "${MED[runc]}"), p90 $(ratio "${P90[berth]}" "${P90[runc]}")"
 echo "berth/crun: median $(ratio "${MED[berth]}" "${MED[crun]}"), p90 $(ratio "${P90[berth]}" "${P90[crun]}")"

@@ -44,6 +44,10 @@ pub struct ContainerCreateRequest {
     pub volumes: Option<BTreeMap<String, serde_json::Value>>,
     /// `--network`'s endpoints (`--ip`, `--network-alias`).
     pub networking_config: Option<crate::network::NetworkingConfig>,
+    /// `--mac-address` as API < 1.44 clients send it (docker 20.10);
+    /// newer ones put it in the endpoint's `MacAddress`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub mac_address: String,
     /// `--expose` and the ports of `-p` (`{"80/tcp": {}}`).
     pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
 }
@@ -282,6 +286,11 @@ pub struct InspectConfig {
     /// The image's and the container's exposed ports (absent: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
+    /// Deprecated, still shown by dockerd 28: the MAC address asked for on
+    /// the network of `HostConfig.NetworkMode`, not a generated one
+    /// (absent when none was asked for).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mac_address: String,
 }
 
 /// `GraphDriver` of [`ContainerInspect`]: the storage driver and its paths

@@ -21,6 +21,7 @@ pub mod exec;
 pub mod fs;
 pub mod health;
 pub mod image;
+pub mod mac;
 pub mod network;
 pub mod ports;
 pub mod prune;

@@ -22,8 +22,8 @@ mod common;
 #[path = "e2e/images.rs"]
 mod images;
 
-const DOCKER_28: &str = "/usr/local/bin/docker";
-const DOCKER_20: &str = "/usr/bin/docker";
+use common::clients::text;
+use common::{DOCKER_20, DOCKER_28, berth_bin};
 
 /// A running berthd; killed (SIGKILL, by pid) when dropped if still alive.
 struct Daemon {
@@ -147,33 +147,6 @@ fn docker(client: &str, host: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// The `berth` CLI built from this tree. It lives next to `berthd`; building
-/// it here keeps `cargo test -p berthd` from running a stale binary.
-fn berth_bin() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let berthd = PathBuf::from(env!("CARGO_BIN_EXE_berthd"));
-            let profile_dir = berthd.parent().unwrap().to_owned();
-            let target_dir = profile_dir.parent().unwrap();
-            // Same profile as this test's berthd (`debug` is cargo's `dev`).
-            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-                Some("debug") | None => "dev",
-                Some(other) => other,
-            };
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "--quiet", "-p", "berth", "--bin", "berth"])
-                .args(["--profile", profile, "--target-dir"])
-                .arg(target_dir)
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .unwrap();
-            assert!(status.success(), "cargo build -p berth failed");
-            profile_dir.join("berth")
-        })
-        .clone()
-}
-
 fn berth(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(berth_bin());
     cmd.args(args)
@@ -183,10 +156,6 @@ fn berth(args: &[&str], env: &[(&str, &str)]) -> Output {
         cmd.env(k, v);
     }
     cmd.output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Replaces the value after `key:` on every line that has it, so snapshots

@@ -8,41 +8,19 @@ mod common;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::{BERTH, DOCKER_20, DOCKER_28, Daemon, Piped, PtyClient, import_busybox, until};
+use common::api::{request, upgrade};
+use common::clients::{
+    BERTH, Client, DOCKER, DOCKER20, command, describe, inspect, program, status, tag,
+};
+use common::{Daemon, Piped, PtyClient, import_busybox, until};
 use nix::sys::signal::Signal;
 
-const CLIENTS: [&str; 3] = [BERTH, DOCKER_28, DOCKER_20];
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// A short name for `client`, for container names.
-fn tag(client: &str) -> &'static str {
-    match client {
-        BERTH => "berth",
-        DOCKER_28 => "d28",
-        _ => "d20",
-    }
-}
-
-fn inspect(d: &Daemon, name: &str, format: &str) -> String {
-    d.ok(&["inspect", "-f", format, name]).trim().to_owned()
-}
-
-/// The container's status; empty while it does not exist.
-fn status_of(d: &Daemon, name: &str) -> String {
-    let out = d.docker(&["inspect", "-f", "{{.State.Status}}", name]);
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
+/// berth first: [`several_clients_at_once_and_no_stdin`] gives each its
+/// part by position.
+const CLIENTS: [Client; 3] = [BERTH, DOCKER, DOCKER20];
 
 fn assert_running(d: &Daemon, name: &str) {
     assert_eq!(
@@ -54,9 +32,7 @@ fn assert_running(d: &Daemon, name: &str) {
 
 /// Waits (up to 60 s) until `name` has exited; its exit code.
 fn exit_code_of(d: &Daemon, name: &str) -> String {
-    until(&format!("{name} to exit"), || {
-        status_of(d, name) == "exited"
-    });
+    until(&format!("{name} to exit"), || status(d, name) == "exited");
     inspect(d, name, "{{.State.ExitCode}}")
 }
 
@@ -69,28 +45,28 @@ fn expect_n(t: &PtyClient, want: &str, n: usize) {
 fn detach_keys_leave_the_container_running_and_it_can_be_attached_again() {
     let d = Daemon::start();
     import_busybox(&d);
-    for client in CLIENTS {
+    for client @ (who, _) in CLIENTS {
         let name = format!("cat-{}", tag(client));
         // `run -it`: a partial sequence followed by another key reaches
         // the container (cat -v shows ^P as "^P"; the terminal's echo
         // shows it too), the whole default sequence detaches quietly.
         let mut t = PtyClient::spawn(
             &d,
-            client,
+            program(client),
             &["run", "-it", "--name", &name, "busybox", "cat", "-v"],
             24,
             80,
         );
-        until("the container to run", || status_of(&d, &name) == "running");
+        until("the container to run", || status(&d, &name) == "running");
         t.type_line("first");
         expect_n(&t, "first", 2);
         t.type_keys(b"\x10z\r");
         expect_n(&t, "^Pz", 2);
         t.type_keys(&[0x10, 0x11]);
-        assert_eq!(t.wait(), Some(0), "{client} run -it: {}", t.screen());
+        assert_eq!(t.wait(), Some(0), "{who} run -it: {}", t.screen());
         assert!(
             !t.screen().contains("read escape sequence"),
-            "{client} run -it: {}",
+            "{who} run -it: {}",
             t.screen()
         );
         assert_running(&d, &name);
@@ -99,7 +75,7 @@ fn detach_keys_leave_the_container_running_and_it_can_be_attached_again() {
         // detach, and docker reports "read escape sequence" (exit 1).
         let mut a = PtyClient::spawn(
             &d,
-            client,
+            program(client),
             &["attach", "--detach-keys=ctrl-x,x", &name],
             24,
             80,
@@ -107,29 +83,29 @@ fn detach_keys_leave_the_container_running_and_it_can_be_attached_again() {
         a.type_line("second");
         expect_n(&a, "second", 2);
         a.type_keys(b"\x18x");
-        assert_eq!(a.wait(), Some(1), "{client} attach: {}", a.screen());
+        assert_eq!(a.wait(), Some(1), "{who} attach: {}", a.screen());
         a.expect("read escape sequence");
         assert_running(&d, &name);
 
         // Attached again: end of input (^D) ends cat, and attach exits
         // with its status.
-        let mut a = PtyClient::spawn(&d, client, &["attach", &name], 24, 80);
+        let mut a = PtyClient::spawn(&d, program(client), &["attach", &name], 24, 80);
         a.type_line("third");
         expect_n(&a, "third", 2);
         a.type_keys(b"\x04");
-        assert_eq!(a.wait(), Some(0), "{client} attach: {}", a.screen());
+        assert_eq!(a.wait(), Some(0), "{who} attach: {}", a.screen());
         assert_eq!(exit_code_of(&d, &name), "0");
 
         // `start -ai` with custom keys, which detach quietly (exit 0).
         let mut s = PtyClient::spawn(
             &d,
-            client,
+            program(client),
             &["start", "-ai", "--detach-keys", "ctrl-e,e", &name],
             24,
             80,
         );
         until("the container to run again", || {
-            status_of(&d, &name) == "running"
+            status(&d, &name) == "running"
         });
         s.type_line("fourth");
         expect_n(&s, "fourth", 2);
@@ -138,7 +114,7 @@ fn detach_keys_leave_the_container_running_and_it_can_be_attached_again() {
         s.type_keys(b"\x10\x11\r");
         expect_n(&s, "^P", 2);
         s.type_keys(b"\x05e");
-        assert_eq!(s.wait(), Some(0), "{client} start -ai: {}", s.screen());
+        assert_eq!(s.wait(), Some(0), "{who} start -ai: {}", s.screen());
         assert!(!s.screen().contains("read escape sequence"));
         assert_running(&d, &name);
         d.ok(&["rm", "-f", &name]);
@@ -150,21 +126,18 @@ fn bad_detach_keys_are_refused() {
     let d = Daemon::start();
     import_busybox(&d);
     d.ok(&["run", "-d", "--name", "s1", "busybox", "sleep", "1000"]);
-    for client in CLIENTS {
+    for client @ (who, _) in CLIENTS {
         for keys in ["ctrl-P", "ctrl-", "ab", "a,,b"] {
             let flag = format!("--detach-keys={keys}");
-            let out = d
-                .client_command(client, &["attach", &flag, "s1"])
-                .output()
-                .unwrap();
+            let out = client.1(&d, &["attach", &flag, "s1"]);
             assert_eq!(
                 out.status.code(),
                 Some(1),
-                "{client} {flag}: {}",
-                text(&out)
+                "{who} {flag}: {}",
+                describe(&out)
             );
             let err = String::from_utf8_lossy(&out.stderr);
-            if client == BERTH {
+            if client.0 == BERTH.0 {
                 assert_eq!(
                     err.trim(),
                     format!("Error response from daemon: Invalid detach keys ({keys}) provided")
@@ -172,19 +145,19 @@ fn bad_detach_keys_are_refused() {
             } else {
                 // The docker CLI does not show the daemon's message of a
                 // refused upgrade (as with dockerd).
-                assert!(err.contains("received 400"), "{client}: {err}");
+                assert!(err.contains("received 400"), "{who}: {err}");
             }
         }
         // `run -i` attaches stdin (no terminal needed), then is refused.
-        let out = d
-            .client_command(
-                client,
-                &["run", "-i", "--detach-keys=nope", "busybox", "true"],
-            )
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{client} run: {}", text(&out));
+        let out = command(
+            &d,
+            client,
+            &["run", "-i", "--detach-keys=nope", "busybox", "true"],
+        )
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{who} run: {}", describe(&out));
     }
     assert_running(&d, "s1");
     // Through the API, before the container is looked up (as dockerd).
@@ -192,55 +165,13 @@ fn bad_detach_keys_are_refused() {
         "/containers/s1/attach?stream=1&stdout=1&detachKeys=ctrl-P",
         "/containers/nosuch/attach?stream=1&stdout=1&detachKeys=ctrl-P",
     ] {
-        let (status, body) = request(&d, path, "");
+        let (status, body) = request(&d, "POST", path, "");
         assert_eq!(status, 400, "{body}");
         assert!(
             body.contains(r#""message":"Invalid detach keys (ctrl-P) provided""#),
             "{body}"
         );
     }
-}
-
-/// `POST path` with docker's upgrade headers on a new connection: the
-/// status and, for a refusal, the body; for a `101` the connection.
-fn upgrade(d: &Daemon, path: &str) -> (u16, String, UnixStream) {
-    let mut s = UnixStream::connect(d.socket()).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
-    )
-    .unwrap();
-    // The head, byte by byte: what follows it is the container's.
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(
-            s.read(&mut b).unwrap(),
-            1,
-            "{}",
-            String::from_utf8_lossy(&head)
-        );
-        head.push(b[0]);
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let status = head[9..12].parse().unwrap();
-    (status, head, s)
-}
-
-/// `POST path` (`Connection: close`): the status and the body.
-fn request(d: &Daemon, path: &str, body: &str) -> (u16, String) {
-    let mut s = UnixStream::connect(d.socket()).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut all = String::new();
-    s.read_to_string(&mut all).unwrap();
-    (all[9..12].parse().unwrap(), all)
 }
 
 /// Reads from an attach connection until `want` has been seen `n` times
@@ -313,11 +244,10 @@ fn several_clients_at_once_and_no_stdin() {
     d.ok(&["run", "-d", "-i", "--name", "multi", "busybox", "sh"]);
     let mut clients: Vec<Piped> = CLIENTS
         .iter()
-        .map(|c| Piped::spawn(d.client_command(c, &["attach", "multi"])))
+        .map(|c| Piped::spawn(command(&d, *c, &["attach", "multi"])))
         .collect();
-    let mut quiet = Piped::spawn(d.client_command(BERTH, &["attach", "--no-stdin", "multi"]));
-    let mut quiet_docker =
-        Piped::spawn(d.client_command(DOCKER_28, &["attach", "--no-stdin", "multi"]));
+    let mut quiet = Piped::spawn(command(&d, BERTH, &["attach", "--no-stdin", "multi"]));
+    let mut quiet_docker = Piped::spawn(command(&d, DOCKER, &["attach", "--no-stdin", "multi"]));
     // Each client's input reaches the container; everyone sees the output.
     // (The first line may race the attach of later clients: repeat it.)
     until("every client to see a line", || {
@@ -361,26 +291,26 @@ fn sig_proxy_forwards_signals_without_a_terminal() {
     let d = Daemon::start();
     import_busybox(&d);
     let script = "trap 'echo got-INT' INT; trap 'echo got-TERM; exit 7' TERM; while :; do echo tick; sleep 1; done";
-    for client in CLIENTS {
+    for client @ (who, _) in CLIENTS {
         let name = format!("sig-{}", tag(client));
         d.ok(&["run", "-d", "--name", &name, "busybox", "sh", "-c", script]);
-        let mut a = Piped::spawn(d.client_command(client, &["attach", &name]));
+        let mut a = Piped::spawn(command(&d, client, &["attach", &name]));
         a.expect("tick");
         a.signal(Signal::SIGINT);
         a.expect("got-INT");
         a.signal(Signal::SIGTERM);
         a.expect("got-TERM");
-        assert_eq!(a.wait().code(), Some(7), "{client}: {}", a.output());
+        assert_eq!(a.wait().code(), Some(7), "{who}: {}", a.output());
         assert_eq!(exit_code_of(&d, &name), "7");
 
         // `--sig-proxy=false`: the client goes, the container does not
         // hear of it.
         let name = format!("nosig-{}", tag(client));
         d.ok(&["run", "-d", "--name", &name, "busybox", "sh", "-c", script]);
-        let mut a = Piped::spawn(d.client_command(client, &["attach", "--sig-proxy=false", &name]));
+        let mut a = Piped::spawn(command(&d, client, &["attach", "--sig-proxy=false", &name]));
         a.expect("tick");
         a.signal(Signal::SIGINT);
-        if client != DOCKER_28 {
+        if client.0 != DOCKER.0 {
             // Killed by it. (docker 28 takes a first ^C as "stop streaming"
             // and then waits for the container's exit.)
             a.wait();
@@ -394,7 +324,7 @@ fn sig_proxy_forwards_signals_without_a_terminal() {
         let before = ticks(&d);
         until("two more ticks", || ticks(&d) >= before + 2);
         let logs = String::from_utf8_lossy(&d.docker(&["logs", &name]).stdout).into_owned();
-        assert!(!logs.contains("got-INT"), "{client}: {logs}");
+        assert!(!logs.contains("got-INT"), "{who}: {logs}");
         assert_running(&d, &name);
         d.ok(&["rm", "-f", &name]);
     }
@@ -408,44 +338,37 @@ fn attach_refuses_what_docker_refuses() {
     d.ok(&[
         "run", "-d", "-t", "--name", "tty", "busybox", "sleep", "1000",
     ]);
-    for client in CLIENTS {
-        let out = d
-            .client_command(client, &["attach", "new"])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{client}: {}", text(&out));
+    for client @ (who, _) in CLIENTS {
+        let out = client.1(&d, &["attach", "new"]);
+        assert_eq!(out.status.code(), Some(1), "{who}: {}", describe(&out));
         assert!(
             String::from_utf8_lossy(&out.stderr)
                 .contains("attach to a stopped container, start it first"),
-            "{client}: {}",
-            text(&out)
+            "{who}: {}",
+            describe(&out)
         );
-        let out = d
-            .client_command(client, &["attach", "nosuch"])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{client}: {}", text(&out));
+        let out = client.1(&d, &["attach", "nosuch"]);
+        assert_eq!(out.status.code(), Some(1), "{who}: {}", describe(&out));
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("No such container: nosuch"),
-            "{client}: {}",
-            text(&out)
+            "{who}: {}",
+            describe(&out)
         );
         // A terminal container needs a terminal on stdin, unless --no-stdin.
-        let out = d
-            .client_command(client, &["attach", "tty"])
+        let out = command(&d, client, &["attach", "tty"])
             .stdin(Stdio::null())
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{client}: {}", text(&out));
+        assert_eq!(out.status.code(), Some(1), "{who}: {}", describe(&out));
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("the input device is not a TTY"),
-            "{client}: {}",
-            text(&out)
+            "{who}: {}",
+            describe(&out)
         );
     }
     // `container attach` is the same command.
     let out = d.berth(&["container", "attach", "new"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
 }
 
 #[test]
@@ -453,10 +376,10 @@ fn exec_detaches_through_the_same_proxy() {
     let d = Daemon::start();
     import_busybox(&d);
     d.ok(&["run", "-d", "--name", "host", "busybox", "sleep", "1000"]);
-    for (n, client) in CLIENTS.into_iter().enumerate() {
+    for (n, client @ (who, _)) in CLIENTS.into_iter().enumerate() {
         let mut t = PtyClient::spawn(
             &d,
-            client,
+            program(client),
             &["exec", "-it", "--detach-keys=ctrl-x,x", "host", "cat", "-v"],
             24,
             80,
@@ -470,7 +393,7 @@ fn exec_detaches_through_the_same_proxy() {
         t.type_keys(b"\x18z\r");
         expect_n(&t, "^Xz", 2);
         t.type_keys(b"\x18x");
-        assert_eq!(t.wait(), Some(1), "{client} exec: {}", t.screen());
+        assert_eq!(t.wait(), Some(1), "{who} exec: {}", t.screen());
         t.expect("read escape sequence");
         // The exec's process runs on.
         assert_eq!(inspect(&d, "host", "{{len .ExecIDs}}"), (n + 1).to_string());

@@ -9,56 +9,11 @@
 mod common;
 
 use std::io::Read;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Daemon, Pty, berth_bin, import_busybox};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// `berth args` that must succeed; its stdout.
-fn ok(d: &Daemon, args: &[&str]) -> String {
-    let out = d.berth(args);
-    assert!(
-        out.status.success(),
-        "berth {args:?}: exit {:?}\n{}{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-fn berth_command(d: &Daemon, args: &[&str]) -> Command {
-    let mut c = Command::new(berth_bin());
-    c.args(args)
-        .env("BERTH_HOST", format!("unix://{}", d.socket().display()))
-        .env_remove("DOCKER_HOST");
-    c
-}
-
-/// `berth args` with `input` on its stdin.
-fn berth_stdin(d: &Daemon, args: &[&str], input: &[u8]) -> Output {
-    common::output_with_stdin(&mut berth_command(d, args), input)
-}
-
-/// Waits (up to 60 s) for `child` to exit; kills it (by pid) on timeout.
-fn wait_child(child: &mut Child, what: &str) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use common::clients::{BERTH, ok, text, wait_child, with_stdin};
+use common::{Daemon, Pty, import_busybox};
 
 /// An image with busybox and `/notexec`, a script without the execute bit.
 fn import_noexec(d: &Daemon) {
@@ -69,7 +24,7 @@ fn import_noexec(d: &Daemon) {
     fs_err::write(root.join("notexec"), "#!/bin/sh\necho hi\n").unwrap();
     let tar = d.dir.path().join("noexec.tar");
     common::tar_dir(&root, &tar);
-    ok(d, &["import", tar.to_str().unwrap(), "noexec"]);
+    ok(d, BERTH, &["import", tar.to_str().unwrap(), "noexec"]);
 }
 
 #[test]
@@ -138,17 +93,18 @@ fn berth_run_output_and_exit_codes() {
     assert_eq!(out.status.code(), Some(125));
 
     // Stdin reaches the container; its end closes the container's stdin.
-    let out = berth_stdin(&d, &["run", "-i", "busybox", "cat"], b"hi\n");
+    let out = with_stdin(&d, BERTH, &["run", "-i", "busybox", "cat"], b"hi\n");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "hi\n");
     // Without a terminal, `-it` is refused as docker refuses it.
-    let out = berth_stdin(&d, &["run", "-it", "busybox", "cat"], b"");
+    let out = with_stdin(&d, BERTH, &["run", "-it", "busybox", "cat"], b"");
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(text(&out.stderr), "the input device is not a TTY\n");
 
     // -e, -w, -u, --hostname, --entrypoint, --name.
     let out = ok(
         &d,
+        BERTH,
         &[
             "run",
             "--name",
@@ -174,6 +130,7 @@ fn berth_run_output_and_exit_codes() {
     assert_eq!(
         ok(
             &d,
+            BERTH,
             &[
                 "inspect",
                 "--format",
@@ -192,20 +149,18 @@ fn berth_run_output_and_exit_codes() {
     );
 
     // Without a terminal, our signals go to the container (--sig-proxy).
-    let mut child = berth_command(
-        &d,
-        &[
+    let mut child = d
+        .berth_command(&[
             "run",
             "busybox",
             "sh",
             "-c",
             "trap 'echo got-term; exit 9' TERM; echo ready; while true; do sleep 1; done",
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut stdout = child.stdout.take().unwrap();
     let mut seen = Vec::new();
     let mut buf = [0u8; 256];
@@ -225,10 +180,13 @@ fn berth_run_output_and_exit_codes() {
     assert_eq!(text(&seen), "ready\ngot-term\n");
 
     // --rm: gone once `run` returns.
-    ok(&d, &["rm", "opts"]);
-    assert_eq!(ok(&d, &["run", "--rm", "busybox", "echo", "bye"]), "bye\n");
+    ok(&d, BERTH, &["rm", "opts"]);
     assert_eq!(
-        ok(&d, &["ps", "-a", "--format", "{{.Command}}"])
+        ok(&d, BERTH, &["run", "--rm", "busybox", "echo", "bye"]),
+        "bye\n"
+    );
+    assert_eq!(
+        ok(&d, BERTH, &["ps", "-a", "--format", "{{.Command}}"])
             .matches("bye")
             .count(),
         0
@@ -241,6 +199,7 @@ fn berth_detached_ps_logs_inspect_stop_kill_rm_wait() {
     import_busybox(&d);
     let id = ok(
         &d,
+        BERTH,
         &[
             "run",
             "-d",
@@ -255,19 +214,19 @@ fn berth_detached_ps_logs_inspect_stop_kill_rm_wait() {
     let id = id.trim().to_owned();
     assert_eq!(id.len(), 64, "{id}");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !ok(&d, &["logs", "web"]).contains("started") {
+    while !ok(&d, BERTH, &["logs", "web"]).contains("started") {
         assert!(Instant::now() < deadline, "no output from web");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(ok(&d, &["logs", "--tail", "1", "web"]), "started\n");
-    let stamped = ok(&d, &["logs", "-t", "web"]);
+    assert_eq!(ok(&d, BERTH, &["logs", "--tail", "1", "web"]), "started\n");
+    let stamped = ok(&d, BERTH, &["logs", "-t", "web"]);
     assert!(
         stamped.ends_with(" started\n") && stamped.starts_with("20"),
         "{stamped}"
     );
 
     // docker's columns and truncation.
-    let ps = ok(&d, &["ps"]);
+    let ps = ok(&d, BERTH, &["ps"]);
     let lines: Vec<&str> = ps.lines().collect();
     assert_eq!(lines.len(), 2, "{ps}");
     let cells = |l: &str| -> Vec<String> {
@@ -302,30 +261,42 @@ fn berth_detached_ps_logs_inspect_stop_kill_rm_wait() {
     assert_eq!(row[5], "web");
     // The header and the row line up.
     assert_eq!(lines[0].find("IMAGE"), lines[1].find("busybox"));
-    assert_eq!(ok(&d, &["ps", "-q"]), format!("{}\n", &id[..12]));
-    assert_eq!(ok(&d, &["ps", "-q", "--no-trunc"]), format!("{id}\n"));
+    assert_eq!(ok(&d, BERTH, &["ps", "-q"]), format!("{}\n", &id[..12]));
+    assert_eq!(
+        ok(&d, BERTH, &["ps", "-q", "--no-trunc"]),
+        format!("{id}\n")
+    );
 
     // A created container: only with -a, and the latest.
-    let c2 = ok(&d, &["create", "--name", "c2", "busybox", "true"]);
+    let c2 = ok(&d, BERTH, &["create", "--name", "c2", "busybox", "true"]);
     assert_eq!(c2.trim().len(), 64);
-    assert_eq!(ok(&d, &["ps", "--format", "{{.Names}}"]), "web\n");
+    assert_eq!(ok(&d, BERTH, &["ps", "--format", "{{.Names}}"]), "web\n");
     assert_eq!(
-        ok(&d, &["ps", "-a", "--format", "{{.Names}} {{.Status}}"])
-            .lines()
-            .count(),
+        ok(
+            &d,
+            BERTH,
+            &["ps", "-a", "--format", "{{.Names}} {{.Status}}"]
+        )
+        .lines()
+        .count(),
         2
     );
     assert_eq!(
-        ok(&d, &["ps", "-l", "--format", "{{.Names}} {{.State}}"]),
+        ok(
+            &d,
+            BERTH,
+            &["ps", "-l", "--format", "{{.Names}} {{.State}}"]
+        ),
         "c2 created\n"
     );
     assert_eq!(
-        ok(&d, &["ps", "-n", "2", "--format", "{{.Names}}"]),
+        ok(&d, BERTH, &["ps", "-n", "2", "--format", "{{.Names}}"]),
         "c2\nweb\n"
     );
     assert_eq!(
         ok(
             &d,
+            BERTH,
             &["ps", "-a", "-f", "status=created", "--format", "{{.Names}}"]
         ),
         "c2\n"
@@ -333,19 +304,29 @@ fn berth_detached_ps_logs_inspect_stop_kill_rm_wait() {
     assert_eq!(
         ok(
             &d,
+            BERTH,
             &["ps", "-a", "--format", "table {{.Names}}\\t{{.State}}"]
         ),
         "NAMES     STATE\nc2        created\nweb       running\n"
     );
     // The management forms are the same commands.
     let fmt = "{{.ID}} {{.Image}} {{.Command}} {{.Names}} {{.State}}";
-    let ps = ok(&d, &["ps", "-a", "--format", fmt]);
-    assert_eq!(ok(&d, &["container", "ls", "-a", "--format", fmt]), ps);
-    assert_eq!(ok(&d, &["container", "ps", "-a", "--format", fmt]), ps);
-    assert_eq!(ok(&d, &["container", "list", "-a", "--format", fmt]), ps);
+    let ps = ok(&d, BERTH, &["ps", "-a", "--format", fmt]);
+    assert_eq!(
+        ok(&d, BERTH, &["container", "ls", "-a", "--format", fmt]),
+        ps
+    );
+    assert_eq!(
+        ok(&d, BERTH, &["container", "ps", "-a", "--format", fmt]),
+        ps
+    );
+    assert_eq!(
+        ok(&d, BERTH, &["container", "list", "-a", "--format", fmt]),
+        ps
+    );
 
     // inspect: containers and images, with templates.
-    let pid: i32 = ok(&d, &["inspect", "--format", "{{.State.Pid}}", "web"])
+    let pid: i32 = ok(&d, BERTH, &["inspect", "--format", "{{.State.Pid}}", "web"])
         .trim()
         .parse()
         .unwrap();
@@ -353,6 +334,7 @@ fn berth_detached_ps_logs_inspect_stop_kill_rm_wait() {
     assert_eq!(
         ok(
             &d,
+            BERTH,
             &[
                 "container",
                 "inspect",
@@ -363,9 +345,9 @@ fn berth_detached_ps_logs_inspect_stop_kill_rm_wait() {
         ),
         format!("running {id}\n")
     );
-    assert!(ok(&d, &["inspect", "-f", "{{.Id}}", "busybox"]).starts_with("sha256:"));
+    assert!(ok(&d, BERTH, &["inspect", "-f", "{{.Id}}", "busybox"]).starts_with("sha256:"));
     let json: serde_json::Value =
-        serde_json::from_str(&ok(&d, &["inspect", "web", "busybox"])).unwrap();
+        serde_json::from_str(&ok(&d, BERTH, &["inspect", "web", "busybox"])).unwrap();
     assert_eq!(json.as_array().unwrap().len(), 2);
     assert_eq!(json[0]["Id"], id.as_str());
     let out = d.berth(&["inspect", "nope"]);
@@ -381,7 +363,8 @@ fn berth_detached_ps_logs_inspect_stop_kill_rm_wait() {
     );
 
     // logs -f follows until the container stops.
-    let mut follow = berth_command(&d, &["logs", "-f", "web"])
+    let mut follow = d
+        .berth_command(&["logs", "-f", "web"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -406,6 +389,7 @@ fn berth_detached_ps_logs_inspect_stop_kill_rm_wait() {
     assert!(
         ok(
             &d,
+            BERTH,
             &[
                 "ps",
                 "-a",
@@ -421,10 +405,11 @@ fn berth_detached_ps_logs_inspect_stop_kill_rm_wait() {
     // kill, then wait: the signal's status.
     ok(
         &d,
+        BERTH,
         &["run", "-d", "--name", "k1", "busybox", "sleep", "1000"],
     );
-    assert_eq!(ok(&d, &["kill", "-s", "KILL", "k1"]), "k1\n");
-    assert_eq!(ok(&d, &["wait", "k1"]), "137\n");
+    assert_eq!(ok(&d, BERTH, &["kill", "-s", "KILL", "k1"]), "k1\n");
+    assert_eq!(ok(&d, BERTH, &["wait", "k1"]), "137\n");
     let out = d.berth(&["kill", "k1"]);
     assert_eq!(
         out.status.code(),
@@ -435,6 +420,7 @@ fn berth_detached_ps_logs_inspect_stop_kill_rm_wait() {
     // start -a: attached, with the container's exit code; start alone.
     ok(
         &d,
+        BERTH,
         &[
             "create",
             "--name",
@@ -448,8 +434,8 @@ fn berth_detached_ps_logs_inspect_stop_kill_rm_wait() {
     let out = d.berth(&["start", "-a", "s1"]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "from-start\n");
-    assert_eq!(ok(&d, &["start", "s1"]), "s1\n");
-    assert_eq!(ok(&d, &["wait", "s1"]), "4\n");
+    assert_eq!(ok(&d, BERTH, &["start", "s1"]), "s1\n");
+    assert_eq!(ok(&d, BERTH, &["wait", "s1"]), "4\n");
     let out = d.berth(&["start", "nope"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
@@ -458,7 +444,7 @@ fn berth_detached_ps_logs_inspect_stop_kill_rm_wait() {
     );
 
     // rm: several names; -f reports what is not there on stderr, exit 0.
-    assert_eq!(ok(&d, &["rm", "web", "c2", "k1"]), "web\nc2\nk1\n");
+    assert_eq!(ok(&d, BERTH, &["rm", "web", "c2", "k1"]), "web\nc2\nk1\n");
     let out = d.berth(&["container", "rm", "s1", "nope"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(text(&out.stdout), "s1\n");
@@ -466,8 +452,8 @@ fn berth_detached_ps_logs_inspect_stop_kill_rm_wait() {
         text(&out.stderr),
         "Error response from daemon: No such container: nope\n"
     );
-    assert_eq!(ok(&d, &["rm", "-f", "nope"]), "");
-    assert_eq!(ok(&d, &["ps", "-aq"]), "");
+    assert_eq!(ok(&d, BERTH, &["rm", "-f", "nope"]), "");
+    assert_eq!(ok(&d, BERTH, &["ps", "-aq"]), "");
 }
 
 #[test]
@@ -483,10 +469,7 @@ fn berth_run_it_under_a_pseudo_terminal() {
             .local_flags
             .contains(LocalFlags::ICANON | LocalFlags::ECHO)
     );
-    let mut child = pty.spawn(&berth_command(
-        &d,
-        &["run", "-it", "--name", "tty1", "busybox", "sh"],
-    ));
+    let mut child = pty.spawn(&d.berth_command(&["run", "-it", "--name", "tty1", "busybox", "sh"]));
     pty.expect("# ", 1);
     // berth put our terminal in raw mode; the container's terminal echoes.
     let during = pty.termios();
@@ -525,14 +508,11 @@ fn berth_run_it_under_a_pseudo_terminal() {
     let status = wait_child(&mut child, "berth run -it");
     assert_eq!(status.code(), Some(7), "{}", pty.screen());
     assert_eq!(pty.termios(), before, "the terminal was not restored");
-    ok(&d, &["rm", "tty1"]);
+    ok(&d, BERTH, &["rm", "tty1"]);
 
     // A signal that ends berth leaves the terminal as it was too.
     let prompts = pty.screen().matches("# ").count();
-    let mut child = pty.spawn(&berth_command(
-        &d,
-        &["run", "-it", "--name", "tty2", "busybox", "sh"],
-    ));
+    let mut child = pty.spawn(&d.berth_command(&["run", "-it", "--name", "tty2", "busybox", "sh"]));
     pty.expect("# ", prompts + 1);
     assert!(!pty.termios().local_flags.contains(LocalFlags::ICANON));
     nix::sys::signal::kill(
@@ -547,5 +527,5 @@ fn berth_run_it_under_a_pseudo_terminal() {
         before,
         "the terminal was not restored after SIGTERM"
     );
-    ok(&d, &["rm", "-f", "tty2"]);
+    ok(&d, BERTH, &["rm", "-f", "tty2"]);
 }

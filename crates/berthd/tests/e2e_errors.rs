@@ -6,40 +6,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Output;
 
-use common::{DOCKER_20, DOCKER_28, Daemon, import_busybox};
-
-const CLIENTS: [&str; 3] = ["berth", DOCKER_28, DOCKER_20];
-
-fn cli(d: &Daemon, client: &str, args: &[&str]) -> Output {
-    if client == "berth" {
-        d.berth(args)
-    } else {
-        d.docker_command(client, args).output().unwrap()
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// `client args` must exit with `code` and show `needle` on stderr.
-fn fails(d: &Daemon, client: &str, args: &[&str], code: i32, needle: &str) {
-    let o = cli(d, client, args);
-    assert_eq!(
-        o.status.code(),
-        Some(code),
-        "{client} {args:?}: {}{}",
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    assert!(
-        text(&o.stderr).contains(needle),
-        "{client} {args:?}: {needle:?} not in {}",
-        text(&o.stderr)
-    );
-}
+use common::api::request;
+use common::clients::{CLIENTS, fails_saying, fails_with, ok};
+use common::{Daemon, import_busybox};
 
 /// Every container's name, status and pid: what must not change.
 fn snapshot(d: &Daemon) -> String {
@@ -71,9 +41,9 @@ fn unknown_containers_and_ambiguous_prefixes() {
             &["logs", "nope"],
             &["container", "inspect", "nope"],
         ] {
-            fails(&d, client, cmd, 1, "No such container: nope");
+            fails_saying(&d, client, cmd, 1, "No such container: nope");
         }
-        fails(
+        fails_saying(
             &d,
             client,
             &["rename", "nope", "other"],
@@ -98,9 +68,9 @@ fn unknown_containers_and_ambiguous_prefixes() {
     for client in CLIENTS {
         let message = format!("multiple IDs found with provided prefix: {prefix}");
         for cmd in ["start", "stop", "kill", "pause", "restart", "rm"] {
-            fails(&d, client, &[cmd, &prefix], 1, &message);
+            fails_saying(&d, client, &[cmd, &prefix], 1, &message);
         }
-        fails(&d, client, &["rename", &prefix, "other"], 1, &message);
+        fails_saying(&d, client, &["rename", &prefix, "other"], 1, &message);
     }
     assert_eq!(snapshot(&d), before);
     // A unique prefix works.
@@ -120,19 +90,17 @@ fn invalid_values_and_wrong_states_change_nothing() {
     let before = snapshot(&d);
     for client in CLIENTS {
         // Flag values the CLI itself rejects: docker's usage error, 125.
-        let o = cli(&d, client, &["stop", "-t", "soon", "up"]);
-        assert_eq!(o.status.code(), Some(125), "{client}: {}", text(&o.stderr));
-        let o = cli(&d, client, &["restart", "--time", "x", "up"]);
-        assert_eq!(o.status.code(), Some(125), "{client}: {}", text(&o.stderr));
+        fails_with(&d, client, &["stop", "-t", "soon", "up"], 125);
+        fails_with(&d, client, &["restart", "--time", "x", "up"], 125);
         // Values the daemon rejects.
-        fails(
+        fails_saying(
             &d,
             client,
             &["kill", "-s", "SIGNOPE", "up"],
             1,
             "Invalid signal: SIGNOPE",
         );
-        fails(
+        fails_saying(
             &d,
             client,
             &["kill", "-s", "0", "up"],
@@ -140,24 +108,24 @@ fn invalid_values_and_wrong_states_change_nothing() {
             "Invalid signal: 0",
         );
         // Wrong states.
-        fails(&d, client, &["kill", "idle"], 1, "is not running");
-        fails(&d, client, &["pause", "idle"], 1, "is not running");
-        fails(&d, client, &["unpause", "up"], 1, "is not paused");
-        fails(
+        fails_saying(&d, client, &["kill", "idle"], 1, "is not running");
+        fails_saying(&d, client, &["pause", "idle"], 1, "is not running");
+        fails_saying(&d, client, &["unpause", "up"], 1, "is not paused");
+        fails_saying(
             &d,
             client,
             &["rm", "up"],
             1,
             "container is running: stop the container before removing or force remove",
         );
-        fails(
+        fails_saying(
             &d,
             client,
             &["rename", "up", "idle"],
             1,
             "is already in use by container",
         );
-        fails(
+        fails_saying(
             &d,
             client,
             &["rename", "up", "b@d"],
@@ -165,10 +133,8 @@ fn invalid_values_and_wrong_states_change_nothing() {
             "Invalid container name (b@d)",
         );
         // Start of a running container: no error, its name (dockerd: 304).
-        let o = cli(&d, client, &["start", "up"]);
-        assert!(o.status.success(), "{client}: {}", text(&o.stderr));
-        assert_eq!(text(&o.stdout), "up\n");
-        assert_eq!(snapshot(&d), before, "{client} changed something");
+        assert_eq!(ok(&d, client, &["start", "up"]), "up\n");
+        assert_eq!(snapshot(&d), before, "{} changed something", client.0);
     }
     let pid = d.ok(&[
         "inspect",
@@ -197,19 +163,7 @@ fn invalid_values_and_wrong_states_change_nothing() {
     assert_eq!(snapshot(&d), before);
 }
 
+/// The status of `method path` (no body).
 fn status_of(d: &Daemon, method: &str, path: &str) -> u16 {
-    use std::io::{Read, Write};
-
-    let mut s = std::os::unix::net::UnixStream::connect(d.socket()).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: berth\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    raw.split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+    request(d, method, path, "").0
 }

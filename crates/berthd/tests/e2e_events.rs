@@ -7,29 +7,13 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use common::{DOCKER_20, DOCKER_28, Daemon, berth_bin, import_busybox};
+use common::clients::{BERTH, CLIENTS, DOCKER, command, ok, succeeded};
+use common::{DOCKER_28, Daemon, import_busybox, unix_now};
 use serde_json::Value;
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn stdout_ok(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn json_lines(text: &str) -> Vec<Value> {
     text.lines()
@@ -60,16 +44,13 @@ fn summary(events: &[Value]) -> Vec<(String, String, String)> {
 fn events_all_clients(d: &Daemon, args: &[&str]) -> String {
     let mut full = vec!["events"];
     full.extend_from_slice(args);
-    let mut outputs = Vec::new();
-    for client in [DOCKER_28, DOCKER_20] {
-        let out = d
-            .docker_command(client, &full)
-            .env("TZ", "UTC")
-            .output()
-            .unwrap();
-        outputs.push((client.to_owned(), stdout_ok(&out, client)));
-    }
-    outputs.push(("berth".to_owned(), stdout_ok(&d.berth(&full), "berth")));
+    let mut outputs: Vec<(&str, String)> = CLIENTS
+        .iter()
+        .map(|&client| {
+            let out = command(d, client, &full).env("TZ", "UTC").output().unwrap();
+            (client.0, succeeded(d, client, &full, &out))
+        })
+        .collect();
     for (client, text) in &outputs[1..] {
         assert_eq!(
             *text, outputs[0].1,
@@ -224,8 +205,10 @@ fn lifecycle_and_image_events_with_filters_and_formats() {
         "{pretty}"
     );
     // `json` is docker 28's shorthand for `{{json .}}` (20.10 lacks it).
-    let json = stdout_ok(
-        &d.berth(&[
+    let json = ok(
+        &d,
+        BERTH,
+        &[
             "events",
             "--since",
             &since,
@@ -237,8 +220,7 @@ fn lifecycle_and_image_events_with_filters_and_formats() {
             "event=die",
             "--format",
             "json",
-        ]),
-        "berth events --format json",
+        ],
     );
     assert_eq!(json_lines(&json), std::slice::from_ref(die));
     // A template per event.
@@ -265,7 +247,7 @@ fn events_stream_live_and_end_at_until() {
     // A live stream (no --until) per client sees a run happen.
     let mut clients: Vec<std::process::Child> = Vec::new();
     let (tx, rx) = mpsc::channel::<(usize, String)>();
-    for (i, client) in ["docker28", "docker20", "berth"].iter().enumerate() {
+    for (i, &client) in CLIENTS.iter().enumerate() {
         let args = [
             "events",
             "--filter",
@@ -273,16 +255,7 @@ fn events_stream_live_and_end_at_until() {
             "--format",
             "{{.Action}}",
         ];
-        let mut cmd = match *client {
-            "docker28" => d.docker_command(DOCKER_28, &args),
-            "docker20" => d.docker_command(DOCKER_20, &args),
-            _ => {
-                let mut c = std::process::Command::new(berth_bin());
-                c.args(args)
-                    .env("BERTH_HOST", format!("unix://{}", d.socket().display()));
-                c
-            }
-        };
+        let mut cmd = command(&d, client, &args);
         let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
         let out = child.stdout.take().unwrap();
         let tx = tx.clone();
@@ -332,13 +305,8 @@ fn events_stream_live_and_end_at_until() {
 
     // --until in the future: the stream ends by itself then.
     let until = (unix_now() + 2).to_string();
-    let out = d.berth(&["events", "--until", &until]);
-    stdout_ok(&out, "berth events --until");
-    let out = d
-        .docker_command(DOCKER_28, &["events", "--until", &until])
-        .output()
-        .unwrap();
-    stdout_ok(&out, "docker events --until");
+    ok(&d, BERTH, &["events", "--until", &until]);
+    ok(&d, DOCKER, &["events", "--until", &until]);
 
     // Bad input.
     let out = d.berth(&["events", "--since", "yesterday"]);
@@ -353,10 +321,7 @@ fn events_stream_live_and_end_at_until() {
         String::from_utf8_lossy(&out.stderr).trim(),
         "Error response from daemon: invalid filter 'nope'"
     );
-    let out = d
-        .docker_command(DOCKER_28, &["events", "--filter", "nope=1", "--until", "1"])
-        .output()
-        .unwrap();
+    let out = DOCKER.1(&d, &["events", "--filter", "nope=1", "--until", "1"]);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("invalid filter 'nope'"),
         "{out:?}"
@@ -366,30 +331,8 @@ fn events_stream_live_and_end_at_until() {
 /// `POST path` with docker's upgrade headers: the connection once the
 /// `101` head has been read.
 fn upgraded(d: &Daemon, path: &str) -> std::os::unix::net::UnixStream {
-    use std::io::{Read, Write};
-    let mut s = std::os::unix::net::UnixStream::connect(d.socket()).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(
-            s.read(&mut b).unwrap(),
-            1,
-            "{}",
-            String::from_utf8_lossy(&head)
-        );
-        head.push(b[0]);
-    }
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
+    let (status, head, s) = common::api::upgrade(d, path);
+    assert_eq!(status, 101, "{head}");
     s
 }
 

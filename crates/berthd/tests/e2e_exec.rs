@@ -12,122 +12,16 @@ mod common;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{DOCKER_20, DOCKER_28, Daemon, Pty, berth_bin, import_busybox};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// The three clients every feature is checked through.
-#[derive(Debug, Clone, Copy)]
-enum Cli {
-    Docker28,
-    Docker20,
-    Berth,
-}
-
-const CLIS: [Cli; 3] = [Cli::Docker28, Cli::Docker20, Cli::Berth];
-
-impl Cli {
-    fn command(self, d: &Daemon, args: &[&str]) -> Command {
-        match self {
-            Cli::Docker28 => d.docker_command(DOCKER_28, args),
-            Cli::Docker20 => d.docker_command(DOCKER_20, args),
-            Cli::Berth => {
-                let mut c = Command::new(berth_bin());
-                c.args(args)
-                    .env("BERTH_HOST", format!("unix://{}", d.socket().display()))
-                    .env_remove("DOCKER_HOST");
-                c
-            }
-        }
-    }
-
-    fn run(self, d: &Daemon, args: &[&str]) -> Output {
-        self.command(d, args).output().unwrap()
-    }
-
-    fn stdin(self, d: &Daemon, args: &[&str], input: &[u8]) -> Output {
-        common::output_with_stdin(&mut self.command(d, args), input)
-    }
-
-    /// `args` must succeed; the stdout.
-    fn ok(self, d: &Daemon, args: &[&str]) -> String {
-        let out = self.run(d, args);
-        assert!(
-            out.status.success(),
-            "{self:?} {args:?}: exit {:?}\n{}{}",
-            out.status.code(),
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
-}
-
-/// One request on the API socket: `(status, body)`.
-fn api(d: &Daemon, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = UnixStream::connect(d.socket()).unwrap();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    // An early answer (a 404 before the body is read) may close the
-    // connection under the write: the answer is still there to read.
-    if let Err(e) = s.write_all(req.as_bytes()) {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
-    }
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let raw = text(&raw);
-    let (head, rest) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        let mut out = String::new();
-        let mut rest = rest;
-        while let Some((len, tail)) = rest.split_once("\r\n") {
-            let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
-            if n == 0 || tail.len() < n {
-                break;
-            }
-            out.push_str(&tail[..n]);
-            rest = tail[n..].trim_start_matches("\r\n");
-        }
-        out
-    } else {
-        rest.to_owned()
-    };
-    (status, body)
-}
+use common::api::request;
+use common::clients::{
+    BERTH, CLIENTS, DOCKER, DOCKER20, command, ok, tag, text, wait_child, with_stdin,
+};
+use common::{Daemon, Pty, import_busybox};
 
 fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
-}
-
-/// Waits (up to 60 s) for `child` to exit; kills it (by pid) on timeout.
-fn wait_child(child: &mut Child, what: &str) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The capability sets of a process as `/proc/<pid>/status` shows them.
@@ -169,11 +63,10 @@ fn exec_output_exit_codes_and_options_through_every_client() {
     let env_file = d.dir.path().join("exec.env");
     fs_err::write(&env_file, "# comment\nFROM_FILE=f\n").unwrap();
     let env_file = env_file.to_str().unwrap().to_owned();
-    for cli in CLIS {
-        let who = format!("{cli:?}");
+    for cli @ (who, _) in CLIENTS {
         // Output and the command's own exit code.
-        assert_eq!(cli.ok(&d, &["exec", "c1", "echo", "hello"]), "hello\n");
-        let out = cli.run(
+        assert_eq!(ok(&d, cli, &["exec", "c1", "echo", "hello"]), "hello\n");
+        let out = cli.1(
             &d,
             &["exec", "c1", "sh", "-c", "echo out; echo err >&2; exit 3"],
         );
@@ -181,22 +74,23 @@ fn exec_output_exit_codes_and_options_through_every_client() {
         assert_eq!(text(&out.stdout), "out\n", "{who}");
         assert_eq!(text(&out.stderr), "err\n", "{who}");
         // Not found: 127; not executable (a directory): 126.
-        let out = cli.run(&d, &["exec", "c1", "nosuchcmd"]);
+        let out = cli.1(&d, &["exec", "c1", "nosuchcmd"]);
         assert_eq!(out.status.code(), Some(127), "{who}: {}", text(&out.stderr));
         let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
         assert!(all.contains("executable file not found"), "{who}: {all}");
-        let out = cli.run(&d, &["exec", "c1", "/bin"]);
+        let out = cli.1(&d, &["exec", "c1", "/bin"]);
         assert_eq!(out.status.code(), Some(126), "{who}: {}", text(&out.stderr));
         // -i: stdin reaches the process, its end closes the process's stdin.
-        let out = cli.stdin(&d, &["exec", "-i", "c1", "cat"], b"piped line\n");
+        let out = with_stdin(&d, cli, &["exec", "-i", "c1", "cat"], b"piped line\n");
         assert!(out.status.success(), "{who}: {}", text(&out.stderr));
         assert_eq!(text(&out.stdout), "piped line\n", "{who}");
         // Without -i the process gets no stdin.
-        let out = cli.stdin(&d, &["exec", "c1", "cat"], b"ignored\n");
+        let out = with_stdin(&d, cli, &["exec", "c1", "cat"], b"ignored\n");
         assert_eq!(text(&out.stdout), "", "{who}");
         // -e, --env-file, -u, -w; the container's environment is kept.
-        let out = cli.ok(
+        let out = ok(
             &d,
+            cli,
             &[
                 "exec",
                 "-e",
@@ -218,11 +112,11 @@ fn exec_output_exit_codes_and_options_through_every_client() {
         assert_eq!(out, "1 x f r /bin 1000:1000\n", "{who}");
         // The container's user and directory by default.
         assert_eq!(
-            cli.ok(&d, &["exec", "c1", "sh", "-c", "busybox id -u; pwd"]),
+            ok(&d, cli, &["exec", "c1", "sh", "-c", "busybox id -u; pwd"]),
             "0\n/\n",
             "{who}"
         );
-        let out = cli.run(&d, &["exec", "-u", "nosuchuser", "c1", "true"]);
+        let out = cli.1(&d, &["exec", "-u", "nosuchuser", "c1", "true"]);
         assert_ne!(out.status.code(), Some(0), "{who}");
         let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
         assert!(
@@ -231,18 +125,20 @@ fn exec_output_exit_codes_and_options_through_every_client() {
         );
         // Docker's 14 default capabilities, every one of the host's with
         // --privileged.
-        let status = cli.ok(&d, &["exec", "c1", "cat", "/proc/self/status"]);
+        let status = ok(&d, cli, &["exec", "c1", "cat", "/proc/self/status"]);
         assert_eq!(cap_line(&status, "CapEff:"), "00000000a80425fb", "{who}");
-        let status = cli.ok(
+        let status = ok(
             &d,
+            cli,
             &["exec", "--privileged", "c1", "cat", "/proc/self/status"],
         );
         assert_eq!(cap_line(&status, "CapEff:"), host_caps, "{who}");
         assert_eq!(cap_line(&status, "CapBnd:"), host_caps, "{who}");
         // -d: nothing printed, the process runs on.
-        let marker = format!("/marker-{who}");
-        let out = cli.ok(
+        let marker = format!("/marker-{}", tag(cli));
+        let out = ok(
             &d,
+            cli,
             &[
                 "exec",
                 "-d",
@@ -254,33 +150,34 @@ fn exec_output_exit_codes_and_options_through_every_client() {
         );
         assert_eq!(out, "", "{who}");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while cli.run(&d, &["exec", "c1", "cat", &marker]).stdout != b"done\n" {
+        while cli.1(&d, &["exec", "c1", "cat", &marker]).stdout != b"done\n" {
             assert!(Instant::now() < deadline, "{who}: -d never ran");
             std::thread::sleep(Duration::from_millis(50));
         }
         // -t without -i: a terminal, raw output (no frame headers).
-        let out = cli.ok(
+        let out = ok(
             &d,
+            cli,
             &["exec", "-t", "c1", "sh", "-c", "busybox tty; echo $TERM"],
         );
         assert!(out.starts_with("/dev/pts/"), "{who}: {out:?}");
         assert!(out.ends_with("xterm\r\n"), "{who}: {out:?}");
         // Bad input: an unknown container, a missing command, an unknown flag.
-        let out = cli.run(&d, &["exec", "nosuchcontainer", "true"]);
+        let out = cli.1(&d, &["exec", "nosuchcontainer", "true"]);
         assert_eq!(out.status.code(), Some(1), "{who}");
         assert!(
             text(&out.stderr).contains("No such container: nosuchcontainer"),
             "{who}: {}",
             text(&out.stderr)
         );
-        let out = cli.run(&d, &["exec", "c1"]);
+        let out = cli.1(&d, &["exec", "c1"]);
         assert_ne!(out.status.code(), Some(0), "{who}");
         assert!(
             text(&out.stderr).contains("requires at least 2 arguments"),
             "{who}: {}",
             text(&out.stderr)
         );
-        let out = cli.run(&d, &["exec", "--nosuchflag", "c1", "true"]);
+        let out = cli.1(&d, &["exec", "--nosuchflag", "c1", "true"]);
         assert_eq!(out.status.code(), Some(125), "{who}: {}", text(&out.stderr));
     }
     // A stopped container: docker's conflict, exit status 1, nothing made.
@@ -289,18 +186,33 @@ fn exec_output_exit_codes_and_options_through_every_client() {
         .ok(&["inspect", "-f", "{{.Id}}", "idle"])
         .trim()
         .to_owned();
-    for cli in CLIS {
-        let out = cli.run(&d, &["exec", "idle", "true"]);
-        assert_eq!(out.status.code(), Some(1), "{cli:?}");
+    for cli @ (who, _) in CLIENTS {
+        let out = cli.1(&d, &["exec", "idle", "true"]);
+        assert_eq!(out.status.code(), Some(1), "{who}");
         assert!(
             text(&out.stderr).contains(&format!("Container {id} is not running")),
-            "{cli:?}: {}",
+            "{who}: {}",
             text(&out.stderr)
         );
     }
-    let (status, body) = api(&d, "GET", "/containers/idle/json", "");
+    let (status, body) = request(&d, "GET", "/containers/idle/json", "");
     assert_eq!(status, 200);
     assert!(json(&body)["ExecIDs"].is_null(), "{body}");
+}
+
+/// Asks `stty size` (20 times at most, 300 ms apart) until the screen
+/// shows `size`; fails with `what` after 30 s.
+fn wait_size(pty: &mut Pty, size: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut asked = 0;
+    while !pty.screen().contains(size) {
+        assert!(Instant::now() < deadline, "{what}:\n{}", pty.screen());
+        if asked < 20 {
+            pty.type_line("busybox stty size");
+            asked += 1;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }
 
 #[test]
@@ -308,46 +220,23 @@ fn exec_tty_under_a_pty_with_resize() {
     let d = Daemon::start();
     import_busybox(&d);
     d.ok(&["run", "-d", "--name", "t1", "busybox", "sleep", "1000"]);
-    for cli in CLIS {
-        let who = format!("{cli:?}");
+    for cli @ (who, _) in CLIENTS {
         let mut pty = Pty::open(33, 101);
-        let mut child = pty.spawn(&cli.command(&d, &["exec", "-it", "t1", "sh"]));
+        let mut child = pty.spawn(&command(&d, cli, &["exec", "-it", "t1", "sh"]));
         pty.expect("# ", 1);
         pty.type_line("echo typed-$((6*7)) $TERM");
         pty.expect("typed-42 xterm", 1);
         // The size at start (ConsoleSize, or the first resize for 20.10).
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut asked = 0;
-        while !pty.screen().contains("33 101") {
-            assert!(
-                Instant::now() < deadline,
-                "{who}: no size:\n{}",
-                pty.screen()
-            );
-            if asked < 20 {
-                pty.type_line("busybox stty size");
-                asked += 1;
-            }
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        wait_size(&mut pty, "33 101", &format!("{who}: no size"));
         // SIGWINCH -> POST /exec/{id}/resize.
         pty.resize(40, 120);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut asked = 0;
-        while !pty.screen().contains("40 120") {
-            assert!(
-                Instant::now() < deadline,
-                "{who}: the new size did not reach the exec:\n{}",
-                pty.screen()
-            );
-            if asked < 20 {
-                pty.type_line("busybox stty size");
-                asked += 1;
-            }
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        wait_size(
+            &mut pty,
+            "40 120",
+            &format!("{who}: the new size did not reach the exec"),
+        );
         pty.type_line("exit 5");
-        let status = wait_child(&mut child, &who);
+        let status = wait_child(&mut child, who);
         assert_eq!(status.code(), Some(5), "{who}: {}", pty.screen());
         // The terminal is back in its normal mode.
         let after = pty.termios();
@@ -359,12 +248,12 @@ fn exec_tty_under_a_pty_with_resize() {
         );
     }
     // -it without a terminal on stdin is refused, as docker.
-    for cli in [Cli::Docker28, Cli::Berth] {
-        let out = cli.stdin(&d, &["exec", "-it", "t1", "true"], b"");
-        assert_ne!(out.status.code(), Some(0), "{cli:?}");
+    for cli @ (who, _) in [DOCKER, BERTH] {
+        let out = with_stdin(&d, cli, &["exec", "-it", "t1", "true"], b"");
+        assert_ne!(out.status.code(), Some(0), "{who}");
         assert!(
             text(&out.stderr).contains("the input device is not a TTY"),
-            "{cli:?}: {}",
+            "{who}: {}",
             text(&out.stderr)
         );
     }
@@ -376,20 +265,18 @@ fn exec_processes_die_with_their_container() {
     import_busybox(&d);
     // init is `sleep` as pid 1: it ignores SIGTERM, so stop ends in SIGKILL.
     d.ok(&["run", "-d", "--name", "k1", "busybox", "sleep", "1000"]);
-    Cli::Docker28.ok(&d, &["exec", "-d", "k1", "sleep", "1001"]);
-    Cli::Berth.ok(&d, &["exec", "-d", "k1", "sleep", "1002"]);
-    let mut attached = Cli::Docker20
-        .command(&d, &["exec", "k1", "sleep", "1003"])
+    ok(&d, DOCKER, &["exec", "-d", "k1", "sleep", "1001"]);
+    ok(&d, BERTH, &["exec", "-d", "k1", "sleep", "1002"]);
+    let mut attached = command(&d, DOCKER20, &["exec", "k1", "sleep", "1003"])
         .spawn()
         .unwrap();
-    let mut attached_berth = Cli::Berth
-        .command(&d, &["exec", "k1", "sleep", "1004"])
+    let mut attached_berth = command(&d, BERTH, &["exec", "k1", "sleep", "1004"])
         .spawn()
         .unwrap();
     // All four show in ExecIDs, each with a live host pid.
     let deadline = Instant::now() + Duration::from_secs(60);
     let ids = loop {
-        let (_, body) = api(&d, "GET", "/containers/k1/json", "");
+        let (_, body) = request(&d, "GET", "/containers/k1/json", "");
         let ids: Vec<String> = json(&body)["ExecIDs"]
             .as_array()
             .map(|a| {
@@ -401,7 +288,7 @@ fn exec_processes_die_with_their_container() {
         let pids: Vec<i64> = ids
             .iter()
             .map(|id| {
-                json(&api(&d, "GET", &format!("/exec/{id}/json"), "").1)["Pid"]
+                json(&request(&d, "GET", &format!("/exec/{id}/json"), "").1)["Pid"]
                     .as_i64()
                     .unwrap_or(0)
             })
@@ -414,7 +301,7 @@ fn exec_processes_die_with_their_container() {
     };
     let mut pids = Vec::new();
     for id in &ids {
-        let v = json(&api(&d, "GET", &format!("/exec/{id}/json"), "").1);
+        let v = json(&request(&d, "GET", &format!("/exec/{id}/json"), "").1);
         assert_eq!(v["Running"], true, "{v}");
         assert!(v["ExitCode"].is_null(), "{v}");
         assert_eq!(v["ProcessConfig"]["entrypoint"], "sleep", "{v}");
@@ -423,8 +310,7 @@ fn exec_processes_die_with_their_container() {
         pids.push(pid);
     }
     // stop returns (does not wait for the execs) and takes them along.
-    let mut stop = d
-        .docker_command(DOCKER_28, &["stop", "-t", "1", "k1"])
+    let mut stop = command(&d, DOCKER, &["stop", "-t", "1", "k1"])
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -444,7 +330,7 @@ fn exec_processes_die_with_their_container() {
     assert!(!wait_child(&mut attached_berth, "berth exec").success());
     // As dockerd, the execs are forgotten with the container's stop.
     for id in &ids {
-        let (status, body) = api(&d, "GET", &format!("/exec/{id}/json"), "");
+        let (status, body) = request(&d, "GET", &format!("/exec/{id}/json"), "");
         assert_eq!(status, 404, "{body}");
         assert!(
             body.contains(&format!("No such exec instance: {id}")),
@@ -453,12 +339,9 @@ fn exec_processes_die_with_their_container() {
     }
     // It starts again, without execs.
     d.ok(&["start", "k1"]);
-    let (_, body) = api(&d, "GET", "/containers/k1/json", "");
+    let (_, body) = request(&d, "GET", "/containers/k1/json", "");
     assert!(json(&body)["ExecIDs"].is_null(), "{body}");
-    assert_eq!(
-        Cli::Berth.ok(&d, &["exec", "k1", "echo", "again"]),
-        "again\n"
-    );
+    assert_eq!(ok(&d, BERTH, &["exec", "k1", "echo", "again"]), "again\n");
 }
 
 #[test]
@@ -467,15 +350,15 @@ fn exec_api_answers_as_dockerd() {
     import_busybox(&d);
     d.ok(&["run", "-d", "--name", "a1", "busybox", "sleep", "1000"]);
     // Bad bodies and names.
-    let (status, body) = api(&d, "POST", "/containers/a1/exec", r#"{"Cmd":[]}"#);
+    let (status, body) = request(&d, "POST", "/containers/a1/exec", r#"{"Cmd":[]}"#);
     assert_eq!(
         (status, body.contains("No exec command specified")),
         (400, true),
         "{body}"
     );
-    let (status, body) = api(&d, "POST", "/containers/a1/exec", "{not json");
+    let (status, body) = request(&d, "POST", "/containers/a1/exec", "{not json");
     assert_eq!(status, 400, "{body}");
-    let (status, body) = api(
+    let (status, body) = request(
         &d,
         "POST",
         "/containers/a1/exec",
@@ -486,7 +369,7 @@ fn exec_api_answers_as_dockerd() {
         (400, true),
         "{body}"
     );
-    let (status, body) = api(&d, "POST", "/containers/nosuch/exec", r#"{"Cmd":["true"]}"#);
+    let (status, body) = request(&d, "POST", "/containers/nosuch/exec", r#"{"Cmd":["true"]}"#);
     assert_eq!(
         (status, body.contains("No such container: nosuch")),
         (404, true),
@@ -497,12 +380,12 @@ fn exec_api_answers_as_dockerd() {
         ("POST", "/exec/nosuch/start"),
         ("POST", "/exec/nosuch/resize?h=1&w=1"),
     ] {
-        let (status, body) = api(&d, method, path, "{}");
+        let (status, body) = request(&d, method, path, "{}");
         assert_eq!(status, 404, "{method} {path}: {body}");
         assert!(body.contains("No such exec instance: nosuch"), "{body}");
     }
     // Create, inspect before start, start detached, inspect after.
-    let (status, body) = api(
+    let (status, body) = request(
         &d,
         "POST",
         "/v1.41/containers/a1/exec",
@@ -511,7 +394,7 @@ fn exec_api_answers_as_dockerd() {
     assert_eq!(status, 201, "{body}");
     let id = json(&body)["Id"].as_str().unwrap().to_owned();
     assert_eq!(id.len(), 64);
-    let v = json(&api(&d, "GET", &format!("/exec/{id}/json"), "").1);
+    let v = json(&request(&d, "GET", &format!("/exec/{id}/json"), "").1);
     assert_eq!(v["ID"], id.as_str());
     assert_eq!(v["Running"], false);
     assert!(v["ExitCode"].is_null(), "{v}");
@@ -524,9 +407,9 @@ fn exec_api_answers_as_dockerd() {
     );
     assert_eq!(v["ProcessConfig"]["user"], "1");
     assert_eq!(v["DetachKeys"], "EBE=", "ctrl-p,ctrl-q as bytes, base64");
-    let cid = json(&api(&d, "GET", "/containers/a1/json", "").1)["Id"].clone();
+    let cid = json(&request(&d, "GET", "/containers/a1/json", "").1)["Id"].clone();
     assert_eq!(v["ContainerID"], cid);
-    let (status, body) = api(
+    let (status, body) = request(
         &d,
         "POST",
         &format!("/exec/{id}/start"),
@@ -535,7 +418,7 @@ fn exec_api_answers_as_dockerd() {
     assert_eq!(status, 200, "{body}");
     let deadline = Instant::now() + Duration::from_secs(30);
     let v = loop {
-        let v = json(&api(&d, "GET", &format!("/exec/{id}/json"), "").1);
+        let v = json(&request(&d, "GET", &format!("/exec/{id}/json"), "").1);
         if v["Running"] == false {
             break v;
         }
@@ -545,7 +428,7 @@ fn exec_api_answers_as_dockerd() {
     assert_eq!(v["ExitCode"], 4, "{v}");
     assert!(v["Pid"].as_i64().unwrap() > 0, "{v}");
     // Once is enough.
-    let (status, body) = api(
+    let (status, body) = request(
         &d,
         "POST",
         &format!("/exec/{id}/start"),
@@ -554,17 +437,17 @@ fn exec_api_answers_as_dockerd() {
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("has already run"), "{body}");
     // Resize: bad sizes are refused; without a terminal it is a no-op.
-    let (status, _) = api(&d, "POST", &format!("/exec/{id}/resize?h=x&w=1"), "");
+    let (status, _) = request(&d, "POST", &format!("/exec/{id}/resize?h=x&w=1"), "");
     assert_eq!(status, 400);
     // A start that fails records docker's exit code.
-    let (_, body) = api(
+    let (_, body) = request(
         &d,
         "POST",
         "/containers/a1/exec",
         r#"{"Cmd":["nosuchcmd"]}"#,
     );
     let id = json(&body)["Id"].as_str().unwrap().to_owned();
-    let (status, body) = api(
+    let (status, body) = request(
         &d,
         "POST",
         &format!("/exec/{id}/start"),
@@ -572,12 +455,12 @@ fn exec_api_answers_as_dockerd() {
     );
     assert!(status >= 400, "{body}");
     assert!(body.contains("executable file not found"), "{body}");
-    let v = json(&api(&d, "GET", &format!("/exec/{id}/json"), "").1);
+    let v = json(&request(&d, "GET", &format!("/exec/{id}/json"), "").1);
     assert_eq!(v["ExitCode"], 127, "{v}");
     // An attached start without `Upgrade: tcp` (a plain HTTP client):
     // as dockerd, 200, `application/vnd.docker.raw-stream`, and the output
     // (multiplexed frames without a terminal) until the process ends.
-    let (_, body) = api(
+    let (_, body) = request(
         &d,
         "POST",
         "/containers/a1/exec",
@@ -600,7 +483,7 @@ fn exec_api_answers_as_dockerd() {
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     let v = loop {
-        let v = json(&api(&d, "GET", &format!("/exec/{id}/json"), "").1);
+        let v = json(&request(&d, "GET", &format!("/exec/{id}/json"), "").1);
         if v["Running"] == false {
             break v;
         }
@@ -610,7 +493,7 @@ fn exec_api_answers_as_dockerd() {
     assert_eq!(v["ExitCode"], 3, "{v}");
     assert_eq!(v["CanRemove"], false, "{v}");
     // One that fails to start says so in the stream, as dockerd.
-    let (_, body) = api(
+    let (_, body) = request(
         &d,
         "POST",
         "/containers/a1/exec",

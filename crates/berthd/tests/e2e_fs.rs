@@ -7,50 +7,14 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use common::{DOCKER_20, DOCKER_28, Daemon, import_busybox, output_with_stdin};
+use common::clients::{self, BERTH, CLIENTS, Client, DOCKER, DOCKER20, ok, tag, with_stdin};
+use common::{Daemon, import_busybox};
 
-/// The clients every test runs through.
-const CLIENTS: &[&str] = &["docker28", "docker20", "berth"];
-
-fn run(d: &Daemon, client: &str, args: &[&str]) -> Output {
-    cmd(d, client, args).output().unwrap()
-}
-
-fn cmd(d: &Daemon, client: &str, args: &[&str]) -> Command {
-    match client {
-        "docker28" => d.docker_command(DOCKER_28, args),
-        "docker20" => d.docker_command(DOCKER_20, args),
-        _ => {
-            let mut c = Command::new(common::berth_bin());
-            c.args(args)
-                .env("BERTH_HOST", format!("unix://{}", d.socket().display()))
-                .env_remove("DOCKER_HOST");
-            c
-        }
-    }
-}
-
-fn ok(d: &Daemon, client: &str, args: &[&str]) -> String {
-    let out = run(d, client, args);
-    assert!(
-        out.status.success(),
-        "{client} {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn fails(d: &Daemon, client: &str, args: &[&str]) -> String {
-    let out = run(d, client, args);
-    assert!(
-        !out.status.success(),
-        "{client} {args:?} should fail: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
+/// `client args`, which must fail: its stderr.
+fn fails(d: &Daemon, client: Client, args: &[&str]) -> String {
+    clients::fails(d, client, args).1
 }
 
 /// Names in a tar file (`tar -tf`).
@@ -67,8 +31,8 @@ fn tar_names(tar: &Path) -> Vec<String> {
 fn diff_and_export_with_every_client() {
     let d = Daemon::start();
     import_busybox(&d);
-    for client in CLIENTS {
-        let name = format!("df-{client}");
+    for client @ (who, _) in CLIENTS {
+        let name = format!("df-{}", tag(client));
         ok(
             &d,
             client,
@@ -83,26 +47,19 @@ fn diff_and_export_with_every_client() {
             ],
         );
         let diff = ok(&d, client, &["diff", &name]);
-        assert_eq!(diff, "C /bin\nD /bin/cat\nA /new\nA /new/f\n", "{client}");
+        assert_eq!(diff, "C /bin\nD /bin/cat\nA /new\nA /new/f\n", "{who}");
         let tar = d.dir.path().join(format!("{name}.tar"));
         ok(&d, client, &["export", "-o", tar.to_str().unwrap(), &name]);
         let names = tar_names(&tar);
-        assert!(names.iter().any(|n| n == "new/f"), "{client}: {names:?}");
-        assert!(
-            names.iter().any(|n| n == "bin/busybox"),
-            "{client}: {names:?}"
-        );
-        assert!(!names.iter().any(|n| n == "bin/cat"), "{client}: {names:?}");
+        assert!(names.iter().any(|n| n == "new/f"), "{who}: {names:?}");
+        assert!(names.iter().any(|n| n == "bin/busybox"), "{who}: {names:?}");
+        assert!(!names.iter().any(|n| n == "bin/cat"), "{who}: {names:?}");
         // To stdout.
-        let out = run(&d, client, &["export", &name]);
-        assert!(out.status.success(), "{client}");
-        assert!(
-            out.stdout.len() > 1024 * 100,
-            "{client}: {}",
-            out.stdout.len()
-        );
+        let out = client.1(&d, &["export", &name]);
+        assert!(out.status.success(), "{who}");
+        assert!(out.stdout.len() > 1024 * 100, "{who}: {}", out.stdout.len());
         let err = fails(&d, client, &["diff", "nope"]);
-        assert!(err.contains("No such container: nope"), "{client}: {err}");
+        assert!(err.contains("No such container: nope"), "{who}: {err}");
     }
 }
 
@@ -110,8 +67,8 @@ fn diff_and_export_with_every_client() {
 fn top_with_every_client() {
     let d = Daemon::start();
     import_busybox(&d);
-    for client in CLIENTS {
-        let name = format!("top-{client}");
+    for client @ (who, _) in CLIENTS {
+        let name = format!("top-{}", tag(client));
         ok(
             &d,
             client,
@@ -120,23 +77,23 @@ fn top_with_every_client() {
         let top = ok(&d, client, &["top", &name]);
         let mut lines = top.lines();
         let header = lines.next().unwrap();
-        assert!(header.starts_with("UID"), "{client}: {top}");
+        assert!(header.starts_with("UID"), "{who}: {top}");
         assert!(
             header.contains("PID") && header.contains("CMD"),
-            "{client}: {top}"
+            "{who}: {top}"
         );
         let rows: Vec<&str> = lines.collect();
-        assert_eq!(rows.len(), 1, "{client}: {top}");
-        assert!(rows[0].ends_with("sleep 1000"), "{client}: {top}");
+        assert_eq!(rows.len(), 1, "{who}: {top}");
+        assert!(rows[0].ends_with("sleep 1000"), "{who}: {top}");
         let top = ok(&d, client, &["top", &name, "-o", "pid,comm"]);
         let mut lines = top.lines();
         let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-        assert_eq!(header, ["PID", "COMMAND"], "{client}: {top}");
-        assert!(lines.next().unwrap().ends_with("sleep"), "{client}: {top}");
+        assert_eq!(header, ["PID", "COMMAND"], "{who}: {top}");
+        assert!(lines.next().unwrap().ends_with("sleep"), "{who}: {top}");
         ok(&d, client, &["kill", &name]);
         ok(&d, client, &["wait", &name]);
         let err = fails(&d, client, &["top", &name]);
-        assert!(err.contains("is not running"), "{client}: {err}");
+        assert!(err.contains("is not running"), "{who}: {err}");
     }
 }
 
@@ -144,8 +101,8 @@ fn top_with_every_client() {
 fn commit_with_every_client() {
     let d = Daemon::start();
     import_busybox(&d);
-    for client in CLIENTS {
-        let name = format!("cm-{client}");
+    for client @ (who, _) in CLIENTS {
+        let name = format!("cm-{}", tag(client));
         ok(
             &d,
             client,
@@ -161,7 +118,7 @@ fn commit_with_every_client() {
                 "echo committed > /hello",
             ],
         );
-        let image = format!("committed-{client}:v1");
+        let image = format!("committed-{}:v1", tag(client));
         let id = ok(
             &d,
             client,
@@ -179,20 +136,20 @@ fn commit_with_every_client() {
                 &image,
             ],
         );
-        assert!(id.trim().starts_with("sha256:"), "{client}: {id}");
+        assert!(id.trim().starts_with("sha256:"), "{who}: {id}");
         assert_eq!(
             ok(&d, client, &["run", "--rm", &image]),
             "committed\n",
-            "{client}"
+            "{who}"
         );
         let env = ok(
             &d,
             client,
             &["run", "--rm", &image, "sh", "-c", "echo $KEEP $FROM_CHANGE"],
         );
-        assert_eq!(env, "1 yes\n", "{client}");
+        assert_eq!(env, "1 yes\n", "{who}");
         let author = ok(&d, client, &["inspect", "-f", "{{.Author}}", &image]);
-        assert_eq!(author.trim(), "Jane <jane@example.com>", "{client}");
+        assert_eq!(author.trim(), "Jane <jane@example.com>", "{who}");
         let history = ok(
             &d,
             client,
@@ -207,18 +164,18 @@ fn commit_with_every_client() {
         assert_eq!(
             history.lines().next().unwrap(),
             "sh -c echo committed > /hello|my message",
-            "{client}"
+            "{who}"
         );
         let err = fails(&d, client, &["commit", "-c", "RUN true", &name, "x:1"]);
         assert!(
             err.contains("RUN is not a valid change command"),
-            "{client}: {err}"
+            "{who}: {err}"
         );
     }
     // A running container is paused during the commit and runs on after.
     ok(
         &d,
-        "docker28",
+        DOCKER,
         &[
             "run",
             "-d",
@@ -230,18 +187,13 @@ fn commit_with_every_client() {
             "echo a > /a; sleep 1000",
         ],
     );
-    ok(&d, "docker28", &["commit", "live", "live-img"]);
+    ok(&d, DOCKER, &["commit", "live", "live-img"]);
     assert_eq!(
-        ok(
-            &d,
-            "docker28",
-            &["inspect", "-f", "{{.State.Status}}", "live"]
-        )
-        .trim(),
+        ok(&d, DOCKER, &["inspect", "-f", "{{.State.Status}}", "live"]).trim(),
         "running"
     );
     assert_eq!(
-        ok(&d, "berth", &["run", "--rm", "live-img", "cat", "/a"]),
+        ok(&d, BERTH, &["run", "--rm", "live-img", "cat", "/a"]),
         "a\n"
     );
 }
@@ -255,8 +207,8 @@ fn cp_with_every_client() {
     fs_err::write(host.join("file.txt"), "file content\n").unwrap();
     fs_err::write(host.join("dir/sub/inner"), "inner\n").unwrap();
     std::os::unix::fs::symlink("sub/inner", host.join("dir/link")).unwrap();
-    for client in CLIENTS {
-        let name = format!("cp-{client}");
+    for client @ (who, _) in CLIENTS {
+        let name = format!("cp-{}", tag(client));
         ok(
             &d,
             client,
@@ -303,23 +255,23 @@ fn cp_with_every_client() {
             ],
         );
         // Checked with docker 28 (its client code is not ours).
-        let check = d.dir.path().join(format!("check-{client}"));
+        let check = d.dir.path().join(format!("check-{}", tag(client)));
         fs_err::create_dir_all(&check).unwrap();
         for p in ["/renamed", "/newdir", "/bin/file.txt", "/contents"] {
-            ok(&d, "docker28", &["cp", &c(p), check.to_str().unwrap()]);
+            ok(&d, DOCKER, &["cp", &c(p), check.to_str().unwrap()]);
         }
         let read = |p: &str| fs_err::read_to_string(check.join(p)).unwrap();
-        assert_eq!(read("renamed"), "file content\n", "{client}");
-        assert_eq!(read("newdir/sub/inner"), "inner\n", "{client}");
-        assert_eq!(read("file.txt"), "file content\n", "{client}");
-        assert_eq!(read("contents/sub/inner"), "inner\n", "{client}");
+        assert_eq!(read("renamed"), "file content\n", "{who}");
+        assert_eq!(read("newdir/sub/inner"), "inner\n", "{who}");
+        assert_eq!(read("file.txt"), "file content\n", "{who}");
+        assert_eq!(read("contents/sub/inner"), "inner\n", "{who}");
         assert_eq!(
             fs_err::read_link(check.join("newdir/link")).unwrap(),
             Path::new("sub/inner"),
-            "{client}"
+            "{who}"
         );
         // container -> host.
-        let out = d.dir.path().join(format!("out-{client}"));
+        let out = d.dir.path().join(format!("out-{}", tag(client)));
         fs_err::create_dir_all(&out).unwrap();
         ok(&d, client, &["cp", &c("/newdir"), out.to_str().unwrap()]);
         assert_eq!(
@@ -329,7 +281,7 @@ fn cp_with_every_client() {
         assert_eq!(
             fs_err::read_link(out.join("newdir/link")).unwrap(),
             Path::new("sub/inner"),
-            "{client}: symlinks are copied as links"
+            "{who}: symlinks are copied as links"
         );
         ok(
             &d,
@@ -365,35 +317,36 @@ fn cp_with_every_client() {
             "inner\n"
         );
         // A tar to stdout and from stdin.
-        let tar = run(&d, client, &["cp", &c("/renamed"), "-"]);
-        assert!(tar.status.success(), "{client}");
-        assert_eq!(&tar.stdout[..7], b"renamed", "{client}");
+        let tar = client.1(&d, &["cp", &c("/renamed"), "-"]);
+        assert!(tar.status.success(), "{who}");
+        assert_eq!(&tar.stdout[..7], b"renamed", "{who}");
         let input = fs_err::read(d.dir.path().join("bb.tar")).unwrap();
-        let piped = output_with_stdin(&mut cmd(&d, client, &["cp", "-", &c("/contents")]), &input);
+        let piped = with_stdin(&d, client, &["cp", "-", &c("/contents")], &input);
         assert!(
             piped.status.success(),
-            "{client}: {}",
+            "{who}: {}",
             String::from_utf8_lossy(&piped.stderr)
         );
-        let bb = d.dir.path().join(format!("bb-{client}"));
+        let bb = d.dir.path().join(format!("bb-{}", tag(client)));
         ok(
             &d,
-            "docker28",
+            DOCKER,
             &["cp", &c("/contents/bin/busybox"), bb.to_str().unwrap()],
         );
         assert_eq!(
             fs_err::read(&bb).unwrap(),
             fs_err::read("/bin/busybox").unwrap(),
-            "{client}"
+            "{who}"
         );
         // Errors.
         let err = fails(&d, client, &["cp", &c("/missing"), out.to_str().unwrap()]);
         // docker 20.10 words a 404 itself.
-        let expected = match *client {
-            "docker20" => format!("No such container:path: {name}:/missing"),
-            _ => format!("Could not find the file /missing in container {name}"),
+        let expected = if client.0 == DOCKER20.0 {
+            format!("No such container:path: {name}:/missing")
+        } else {
+            format!("Could not find the file /missing in container {name}")
         };
-        assert!(err.contains(&expected), "{client}: {err}");
+        assert!(err.contains(&expected), "{who}: {err}");
         let err = fails(
             &d,
             client,
@@ -403,11 +356,12 @@ fn cp_with_every_client() {
                 &c("/no/such/dir/x"),
             ],
         );
-        let expected = match *client {
-            "docker20" => format!("No such container:path: {name}:/no/such/dir"),
-            _ => format!("Could not find the file /no/such/dir in container {name}"),
+        let expected = if client.0 == DOCKER20.0 {
+            format!("No such container:path: {name}:/no/such/dir")
+        } else {
+            format!("Could not find the file /no/such/dir in container {name}")
         };
-        assert!(err.contains(&expected), "{client}: {err}");
+        assert!(err.contains(&expected), "{who}: {err}");
         // A stopped container.
         ok(&d, client, &["kill", &name]);
         ok(&d, client, &["wait", &name]);
@@ -504,7 +458,7 @@ fn hostile_archives_never_leave_the_container_root() {
     import_busybox(&d);
     ok(
         &d,
-        "docker28",
+        DOCKER,
         &["create", "--name", "victim", "busybox", "true"],
     );
     let host_marker = d.dir.path().join("host-marker");
@@ -557,7 +511,7 @@ fn hostile_archives_never_leave_the_container_root() {
     for p in ["/through-link", "/via-dest", &abs] {
         ok(
             &d,
-            "docker28",
+            DOCKER,
             &["cp", &format!("victim:{p}"), out.to_str().unwrap()],
         );
     }
@@ -579,15 +533,15 @@ fn hostile_archives_never_leave_the_container_root() {
     // A read-only root file system takes nothing.
     ok(
         &d,
-        "docker28",
+        DOCKER,
         &["create", "--read-only", "--name", "ro", "busybox", "true"],
     );
     let file = d.dir.path().join("put.tar");
-    for client in CLIENTS {
+    for client @ (who, _) in CLIENTS {
         let err = fails(&d, client, &["cp", file.to_str().unwrap(), "ro:/"]);
         assert!(
             err.contains("container rootfs is marked read-only"),
-            "{client}: {err}"
+            "{who}: {err}"
         );
     }
 }

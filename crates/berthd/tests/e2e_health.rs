@@ -10,79 +10,18 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{DOCKER_20, DOCKER_28, Daemon, berth_bin, import_busybox};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Cli {
-    Docker28,
-    Docker20,
-    Berth,
-}
-
-const CLIS: [Cli; 3] = [Cli::Docker28, Cli::Docker20, Cli::Berth];
-
-impl Cli {
-    fn run(self, d: &Daemon, args: &[&str]) -> Output {
-        match self {
-            Cli::Docker28 => d.docker_command(DOCKER_28, args).output().unwrap(),
-            Cli::Docker20 => d.docker_command(DOCKER_20, args).output().unwrap(),
-            Cli::Berth => Command::new(berth_bin())
-                .args(args)
-                .env("BERTH_HOST", format!("unix://{}", d.socket().display()))
-                .env_remove("DOCKER_HOST")
-                .output()
-                .unwrap(),
-        }
-    }
-
-    fn ok(self, d: &Daemon, args: &[&str]) -> String {
-        let out = self.run(d, args);
-        assert!(
-            out.status.success(),
-            "{self:?} {args:?}: exit {:?}\n{}{}",
-            out.status.code(),
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
-}
+use common::api::request;
+use common::clients::{BERTH, CLIENTS, Client, DOCKER, DOCKER20, ok, tag, text};
+use common::{Daemon, import_busybox};
 
 /// `GET path` on the API socket: the JSON body.
 fn get(d: &Daemon, path: &str) -> serde_json::Value {
-    let (status, body) = api(d, "GET", path, "");
+    let (status, body) = request(d, "GET", path, "");
     assert_eq!(status, 200, "GET {path}: {body}");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
-}
-
-/// One request: `(status, body)` (bodies here are never chunked).
-fn api(d: &Daemon, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = UnixStream::connect(d.socket()).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let raw = text(&raw);
-    let (head, rest) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, rest.to_owned())
 }
 
 fn health(d: &Daemon, name: &str) -> serde_json::Value {
@@ -107,19 +46,26 @@ fn wait_status(d: &Daemon, name: &str, want: &str) -> serde_json::Value {
 }
 
 /// The STATUS column `ps` shows for `name` through `cli`.
-fn ps_status(cli: Cli, d: &Daemon, name: &str) -> String {
+fn ps_status(cli: Client, d: &Daemon, name: &str) -> String {
     let filter = format!("name=^{name}$");
-    cli.ok(d, &["ps", "-a", "-f", &filter, "--format", "{{.Status}}"])
-        .trim()
-        .to_owned()
+    ok(
+        d,
+        cli,
+        &["ps", "-a", "-f", &filter, "--format", "{{.Status}}"],
+    )
+    .trim()
+    .to_owned()
 }
 
-fn ps_names(cli: Cli, d: &Daemon, filter: &str) -> Vec<String> {
-    let mut names: Vec<String> = cli
-        .ok(d, &["ps", "-a", "-f", filter, "--format", "{{.Names}}"])
-        .lines()
-        .map(str::to_owned)
-        .collect();
+fn ps_names(cli: Client, d: &Daemon, filter: &str) -> Vec<String> {
+    let mut names: Vec<String> = ok(
+        d,
+        cli,
+        &["ps", "-a", "-f", filter, "--format", "{{.Names}}"],
+    )
+    .lines()
+    .map(str::to_owned)
+    .collect();
     names.sort();
     names
 }
@@ -178,13 +124,11 @@ fn load_healthcheck_image(d: &Daemon) {
 fn health_transitions_in_ps_and_inspect_through_every_client() {
     let d = Daemon::start();
     import_busybox(&d);
-    let names: Vec<String> = CLIS
-        .iter()
-        .map(|c| format!("hc-{c:?}").to_lowercase())
-        .collect();
-    for (cli, name) in CLIS.iter().zip(&names) {
-        cli.ok(
+    let names: Vec<String> = CLIENTS.iter().map(|c| format!("hc-{}", tag(*c))).collect();
+    for (&cli, name) in CLIENTS.iter().zip(&names) {
+        ok(
             &d,
+            cli,
             &[
                 "run",
                 "-d",
@@ -202,13 +146,13 @@ fn health_transitions_in_ps_and_inspect_through_every_client() {
             ],
         );
     }
-    for (cli, name) in CLIS.iter().zip(&names) {
+    for (&cli @ (who, _), name) in CLIENTS.iter().zip(&names) {
         // The merged config is the container's `Config.Healthcheck`.
         let c = get(&d, &format!("/containers/{name}/json"));
         assert_eq!(
             c["Config"]["Healthcheck"],
             serde_json::json!({"Test": ["CMD-SHELL", "cat /ok"], "Interval": 2_000_000_000u64, "Retries": 2}),
-            "{cli:?}"
+            "{who}"
         );
         // Failing twice in a row: unhealthy, with the output in the log.
         let h = wait_status(&d, name, "unhealthy");
@@ -220,14 +164,12 @@ fn health_transitions_in_ps_and_inspect_through_every_client() {
             log[0]["Output"].as_str().unwrap().contains("/ok"),
             "the check's stderr is its output: {h}"
         );
-        assert!(
-            ps_status(*cli, &d, name).ends_with("(unhealthy)"),
-            "{cli:?}"
-        );
+        assert!(ps_status(cli, &d, name).ends_with("(unhealthy)"), "{who}");
     }
     // Starting: a container whose checks all run later.
-    Cli::Docker28.ok(
+    ok(
         &d,
+        DOCKER,
         &[
             "run",
             "-d",
@@ -242,20 +184,20 @@ fn health_transitions_in_ps_and_inspect_through_every_client() {
             "1000",
         ],
     );
-    for cli in CLIS {
+    for cli @ (who, _) in CLIENTS {
         assert!(
             ps_status(cli, &d, "slow").ends_with("(health: starting)"),
-            "{cli:?}: {}",
+            "{who}: {}",
             ps_status(cli, &d, "slow")
         );
-        assert_eq!(ps_names(cli, &d, "health=starting"), ["slow"], "{cli:?}");
+        assert_eq!(ps_names(cli, &d, "health=starting"), ["slow"], "{who}");
     }
     assert_eq!(health(&d, "slow")["Status"], "starting");
     // The check passes: healthy, the streak is reset.
     for name in &names {
-        Cli::Berth.ok(&d, &["exec", name, "sh", "-c", "echo fine > /ok"]);
+        ok(&d, BERTH, &["exec", name, "sh", "-c", "echo fine > /ok"]);
     }
-    for (cli, name) in CLIS.iter().zip(&names) {
+    for (&cli @ (who, _), name) in CLIENTS.iter().zip(&names) {
         let h = wait_status(&d, name, "healthy");
         assert_eq!(h["FailingStreak"], 0, "{h}");
         let last = h["Log"].as_array().unwrap().last().unwrap().clone();
@@ -263,20 +205,20 @@ fn health_transitions_in_ps_and_inspect_through_every_client() {
         assert_eq!(last["Output"], "fine\n", "{h}");
         assert!(!last["Start"].as_str().unwrap().is_empty());
         assert!(!last["End"].as_str().unwrap().is_empty());
-        let status = ps_status(*cli, &d, name);
+        let status = ps_status(cli, &d, name);
         assert!(
             status.starts_with("Up ") && status.ends_with(" (healthy)"),
-            "{cli:?}: {status}"
+            "{who}: {status}"
         );
     }
     // The health filter, through every client.
-    for cli in CLIS {
+    for cli @ (who, _) in CLIENTS {
         assert_eq!(
             ps_names(cli, &d, "health=healthy"),
             names_sorted(&names),
-            "{cli:?}"
+            "{who}"
         );
-        assert!(ps_names(cli, &d, "health=unhealthy").is_empty(), "{cli:?}");
+        assert!(ps_names(cli, &d, "health=unhealthy").is_empty(), "{who}");
     }
     // The log keeps the last 5 results.
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -296,10 +238,10 @@ fn health_transitions_in_ps_and_inspect_through_every_client() {
         h["Log"],
         "no checks after the stop"
     );
-    for cli in CLIS {
+    for cli @ (who, _) in CLIENTS {
         assert!(
             ps_status(cli, &d, &names[0]).starts_with("Exited (137)"),
-            "{cli:?}"
+            "{who}"
         );
     }
 }
@@ -371,8 +313,9 @@ fn health_timeouts_image_checks_and_berthd_restarts() {
     );
     // The image's HEALTHCHECK, also when the user changes only its timing.
     d.ok(&["run", "-d", "--name", "img", "hc"]);
-    Cli::Docker20.ok(
+    ok(
         &d,
+        DOCKER20,
         &["run", "-d", "--name", "img2", "--health-retries", "5", "hc"],
     );
     let c = get(&d, "/containers/img2/json");
@@ -384,10 +327,11 @@ fn health_timeouts_image_checks_and_berthd_restarts() {
     d.ok(&["exec", "img", "touch", "/ok"]);
     wait_status(&d, "img", "healthy");
     // --no-healthcheck turns the image's off.
-    for cli in CLIS {
-        let name = format!("off-{cli:?}").to_lowercase();
-        cli.ok(
+    for cli @ (who, _) in CLIENTS {
+        let name = format!("off-{}", tag(cli));
+        ok(
             &d,
+            cli,
             &["run", "-d", "--name", &name, "--no-healthcheck", "hc"],
         );
         let c = get(&d, &format!("/containers/{name}/json"));
@@ -397,8 +341,8 @@ fn health_timeouts_image_checks_and_berthd_restarts() {
             serde_json::json!(["NONE"])
         );
         assert!(c["State"]["Health"].is_null(), "{c}");
-        assert_eq!(ps_status(cli, &d, &name).matches('(').count(), 0, "{cli:?}");
-        assert!(ps_names(cli, &d, "health=none").contains(&name), "{cli:?}");
+        assert_eq!(ps_status(cli, &d, &name).matches('(').count(), 0, "{who}");
+        assert!(ps_names(cli, &d, "health=none").contains(&name), "{who}");
     }
     // berthd restarts (kill -9): checks resume for running containers.
     let before = health(&d, "img")["Log"].as_array().unwrap().last().unwrap()["Start"].clone();
@@ -414,7 +358,7 @@ fn health_timeouts_image_checks_and_berthd_restarts() {
         assert!(Instant::now() < deadline, "checks did not resume: {h}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(ps_status(Cli::Docker28, &d, "img").ends_with("(healthy)"));
+    assert!(ps_status(DOCKER, &d, "img").ends_with("(healthy)"));
     d.ok(&["stop", "-t", "0", "img"]);
     assert_eq!(health(&d, "img")["Status"], "unhealthy");
 }
@@ -423,7 +367,7 @@ fn health_timeouts_image_checks_and_berthd_restarts() {
 fn health_bad_input_is_refused_as_docker() {
     let d = Daemon::start();
     import_busybox(&d);
-    for cli in CLIS {
+    for cli @ (who, _) in CLIENTS {
         for (args, message) in [
             (
                 &["--health-interval", "soon"][..],
@@ -445,24 +389,24 @@ fn health_bad_input_is_refused_as_docker() {
             let mut all = vec!["run", "-d", "--name", "bad"];
             all.extend_from_slice(args);
             all.extend_from_slice(&["busybox", "true"]);
-            let out = cli.run(&d, &all);
+            let out = cli.1(&d, &all);
             assert_eq!(
                 out.status.code(),
                 Some(125),
-                "{cli:?} {args:?}: {}",
+                "{who} {args:?}: {}",
                 text(&out.stderr)
             );
             assert!(
                 text(&out.stderr).contains(message),
-                "{cli:?} {args:?}: {}",
+                "{who} {args:?}: {}",
                 text(&out.stderr)
             );
         }
-        let out = cli.run(&d, &["ps", "-f", "health=bogus"]);
-        assert!(!out.status.success(), "{cli:?}");
+        let out = cli.1(&d, &["ps", "-f", "health=bogus"]);
+        assert!(!out.status.success(), "{who}");
         assert!(
             text(&out.stderr).contains("Unrecognised filter value for health: bogus"),
-            "{cli:?}: {}",
+            "{who}: {}",
             text(&out.stderr)
         );
     }
@@ -484,7 +428,7 @@ fn health_bad_input_is_refused_as_docker() {
         ),
     ] {
         let body = format!(r#"{{"Image":"busybox","Cmd":["true"],"Healthcheck":{hc}}}"#);
-        let (status, answer) = api(&d, "POST", "/containers/create", &body);
+        let (status, answer) = request(&d, "POST", "/containers/create", &body);
         assert_eq!(status, 400, "{answer}");
         assert!(answer.contains(message), "{answer}");
     }
@@ -519,7 +463,7 @@ fn a_running_probe_is_one_of_the_containers_execs() {
         assert!(Instant::now() < deadline, "no probe in ExecIDs: {c}");
         std::thread::sleep(Duration::from_millis(50));
     };
-    let (status, body) = api(&d, "GET", &format!("/exec/{id}/json"), "");
+    let (status, body) = request(&d, "GET", &format!("/exec/{id}/json"), "");
     // It may have ended right then; if it is still known, it is the probe.
     if status == 200 {
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -536,7 +480,7 @@ fn a_running_probe_is_one_of_the_containers_execs() {
     wait_status(&d, "probed", "healthy");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (status, _) = api(&d, "GET", &format!("/exec/{id}/json"), "");
+        let (status, _) = request(&d, "GET", &format!("/exec/{id}/json"), "");
         if status == 404 {
             break;
         }

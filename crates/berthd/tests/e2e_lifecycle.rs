@@ -15,60 +15,18 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::process::Output;
 
-use common::{DOCKER_20, DOCKER_28, Daemon, cgroup_dirs, import_busybox, output_with_stdin};
+use common::clients::{
+    BERTH, Client, DOCKER, DOCKER20, fails_saying, inspect, ok, tag, text, with_stdin,
+};
+use common::{Daemon, cgroup_dirs, import_busybox, unix_now};
 
-/// The three clients: ours and both docker CLIs.
-const CLIENTS: [&str; 3] = ["berth", DOCKER_28, DOCKER_20];
-
-fn cli(d: &Daemon, client: &str, args: &[&str]) -> Output {
-    if client == "berth" {
-        d.berth(args)
-    } else {
-        d.docker_command(client, args).output().unwrap()
-    }
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// `client args`, which must succeed; its stdout.
-fn ok(d: &Daemon, client: &str, args: &[&str]) -> String {
-    let o = cli(d, client, args);
-    assert!(
-        o.status.success(),
-        "{client} {args:?}: {}{}",
-        stdout(&o),
-        stderr(&o)
-    );
-    stdout(&o)
-}
+/// The three clients: ours and both docker CLIs (berth first: the tests
+/// name containers by position).
+const CLIENTS: [Client; 3] = [BERTH, DOCKER, DOCKER20];
 
 /// `client args`, which must fail with exit status 1 and `needle` on stderr.
-fn fails(d: &Daemon, client: &str, args: &[&str], needle: &str) {
-    let o = cli(d, client, args);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{client} {args:?}: {}{}",
-        stdout(&o),
-        stderr(&o)
-    );
-    assert!(
-        stderr(&o).contains(needle),
-        "{client} {args:?}: {needle:?} not in {}",
-        stderr(&o)
-    );
-}
-
-fn inspect(d: &Daemon, name: &str, format: &str) -> String {
-    d.ok(&["inspect", "--format", format, name])
-        .trim()
-        .to_owned()
+fn fails(d: &Daemon, client: Client, args: &[&str], needle: &str) {
+    fails_saying(d, client, args, 1, needle);
 }
 
 /// The v1 freezer state of a container (`FROZEN`, `THAWED`).
@@ -92,7 +50,7 @@ fn trapping(code: u8) -> String {
 fn pause_unpause_and_what_a_paused_container_allows() {
     let d = Daemon::start();
     import_busybox(&d);
-    for (i, client) in CLIENTS.iter().enumerate() {
+    for (i, &client) in CLIENTS.iter().enumerate() {
         let n = format!("p{i}");
         let id = ok(
             &d,
@@ -264,7 +222,7 @@ fn a_paused_container_stays_paused_across_a_berthd_restart() {
 fn restart_gives_a_new_process() {
     let d = Daemon::start();
     import_busybox(&d);
-    for (i, client) in CLIENTS.iter().enumerate() {
+    for (i, &client) in CLIENTS.iter().enumerate() {
         let n = format!("r{i}");
         let script = format!("echo started; {}", trapping(0));
         ok(
@@ -301,7 +259,7 @@ fn restart_gives_a_new_process() {
         ok(&d, client, &["rm", "-f", &n, &c]);
     }
     // `restart -s` (API 1.42 `signal`): docker 28 and berth send it.
-    for client in ["berth", DOCKER_28] {
+    for client in [BERTH, DOCKER] {
         ok(
             &d,
             client,
@@ -338,7 +296,7 @@ fn stop_signals_and_the_timeout() {
     ]);
     let traps = "trap 'exit 3' USR1; trap 'exit 4' TERM; trap 'exit 5' USR2; \
                  while true; do sleep 0.1; done";
-    for (i, client) in CLIENTS.iter().enumerate() {
+    for (i, &client @ (who, _)) in CLIENTS.iter().enumerate() {
         let n = format!("img{i}");
         ok(
             &d,
@@ -346,7 +304,7 @@ fn stop_signals_and_the_timeout() {
             &["run", "-d", "--name", &n, "bbsig", "sh", "-c", traps],
         );
         assert_eq!(ok(&d, client, &["stop", "-t", "60", &n]), format!("{n}\n"));
-        assert_eq!(inspect(&d, &n, "{{.State.ExitCode}}"), "3", "{client}");
+        assert_eq!(inspect(&d, &n, "{{.State.ExitCode}}"), "3", "{who}");
         // Stop of a stopped container changes nothing (304) and is no error.
         assert_eq!(ok(&d, client, &["stop", &n]), format!("{n}\n"));
 
@@ -386,7 +344,7 @@ fn stop_signals_and_the_timeout() {
         assert_eq!(inspect(&d, "ss", "{{.State.ExitCode}}"), "5");
     }
     // `stop -s` (API 1.42 `signal`).
-    for client in ["berth", DOCKER_28] {
+    for client in [BERTH, DOCKER] {
         d.ok(&["rm", "-f", "ss"]);
         ok(
             &d,
@@ -404,7 +362,7 @@ fn kill_with_signals_by_name_and_number() {
     import_busybox(&d);
     let script = "trap 'echo got-usr1' USR1; trap 'exit 6' USR2; \
                   while true; do sleep 0.1; done";
-    for (i, client) in CLIENTS.iter().enumerate() {
+    for (i, &client) in CLIENTS.iter().enumerate() {
         let n = format!("k{i}");
         ok(
             &d,
@@ -448,7 +406,7 @@ fn kill_with_signals_by_name_and_number() {
 fn rename_everywhere_and_across_restarts() {
     let mut d = Daemon::start();
     import_busybox(&d);
-    for (i, client) in CLIENTS.iter().enumerate() {
+    for (i, &client) in CLIENTS.iter().enumerate() {
         let (old, new) = (format!("old{i}"), format!("new{i}"));
         let id = ok(
             &d,
@@ -536,7 +494,7 @@ fn rename_everywhere_and_across_restarts() {
 fn start_several_attached_and_interactive() {
     let d = Daemon::start();
     import_busybox(&d);
-    for (i, client) in CLIENTS.iter().enumerate() {
+    for (i, &client @ (who, _)) in CLIENTS.iter().enumerate() {
         let names: Vec<String> = (0..3).map(|k| format!("s{i}{k}")).collect();
         for n in &names {
             ok(
@@ -573,9 +531,9 @@ fn start_several_attached_and_interactive() {
                 "echo hello; exit 3",
             ],
         );
-        let o = cli(&d, client, &["start", "-a", &a]);
-        assert_eq!(stdout(&o), "hello\n", "{client}: {}", stderr(&o));
-        assert_eq!(o.status.code(), Some(3), "{client}");
+        let o = client.1(&d, &["start", "-a", &a]);
+        assert_eq!(text(&o.stdout), "hello\n", "{who}: {}", text(&o.stderr));
+        assert_eq!(o.status.code(), Some(3), "{who}");
         // -ai: our stdin reaches the container.
         let c = format!("c{i}");
         ok(
@@ -583,20 +541,9 @@ fn start_several_attached_and_interactive() {
             client,
             &["create", "-i", "--name", &c, "busybox", "cat"],
         );
-        let o = if *client == "berth" {
-            let mut cmd = std::process::Command::new(common::berth_bin());
-            cmd.args(["start", "-ai", &c])
-                .env("BERTH_HOST", format!("unix://{}", d.socket().display()))
-                .env_remove("DOCKER_HOST");
-            output_with_stdin(&mut cmd, b"typed\n")
-        } else {
-            output_with_stdin(
-                &mut d.docker_command(client, &["start", "-ai", &c]),
-                b"typed\n",
-            )
-        };
-        assert_eq!(stdout(&o), "typed\n", "{client}: {}", stderr(&o));
-        assert!(o.status.success(), "{client}: {}", stderr(&o));
+        let o = with_stdin(&d, client, &["start", "-ai", &c], b"typed\n");
+        assert_eq!(text(&o.stdout), "typed\n", "{who}: {}", text(&o.stderr));
+        assert!(o.status.success(), "{who}: {}", text(&o.stderr));
         let mut rm = vec!["rm", "-f", &a, &c];
         rm.extend(names.iter().map(String::as_str));
         ok(&d, client, &rm);
@@ -657,7 +604,7 @@ fn wait_in_thread(
 fn wait_for_several_containers_and_each_condition() {
     let d = Daemon::start();
     import_busybox(&d);
-    for (i, client) in CLIENTS.iter().enumerate() {
+    for (i, &client) in CLIENTS.iter().enumerate() {
         let names: Vec<String> = (1..=3).map(|k| format!("w{i}{k}")).collect();
         for (k, n) in names.iter().enumerate() {
             let script = format!("sleep 1; exit {}", k + 1);
@@ -698,13 +645,6 @@ fn wait_for_several_containers_and_each_condition() {
     assert_eq!(status, 400, "{body}");
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 #[test]
 fn several_names_are_handled_at_once_and_reported_in_order() {
     let d = Daemon::start();
@@ -718,7 +658,7 @@ fn several_names_are_handled_at_once_and_reported_in_order() {
     // every SIGTERM is sent before the first SIGKILL (one after the other,
     // they would alternate).
     assert_eq!(
-        ok(&d, "berth", &["stop", "-t", "2", "many0", "many1", "many2"]),
+        ok(&d, BERTH, &["stop", "-t", "2", "many0", "many1", "many2"]),
         "many0\nmany1\nmany2\n"
     );
     let until = (unix_now() + 1).to_string();
@@ -739,7 +679,7 @@ fn several_names_are_handled_at_once_and_reported_in_order() {
         "{events}"
     );
 
-    for client in CLIENTS {
+    for client @ (who, _) in CLIENTS {
         let t = tag(client);
         let (a, b) = (format!("{t}-a"), format!("{t}-b"));
         for n in [&a, &b] {
@@ -747,18 +687,18 @@ fn several_names_are_handled_at_once_and_reported_in_order() {
         }
         // Each name's result in the order given; the failures at the end,
         // exit 1.
-        let o = cli(&d, client, &["start", &a, "nosuch", &b]);
-        assert_eq!(o.status.code(), Some(1), "{client}: {}", stderr(&o));
-        assert_eq!(stdout(&o), format!("{a}\n{b}\n"), "{client}");
+        let o = client.1(&d, &["start", &a, "nosuch", &b]);
+        assert_eq!(o.status.code(), Some(1), "{who}: {}", text(&o.stderr));
+        assert_eq!(text(&o.stdout), format!("{a}\n{b}\n"), "{who}");
         assert!(
-            stderr(&o).contains("No such container: nosuch"),
-            "{client}: {}",
-            stderr(&o)
+            text(&o.stderr).contains("No such container: nosuch"),
+            "{who}: {}",
+            text(&o.stderr)
         );
         assert!(
-            stderr(&o).contains("Error: failed to start containers: nosuch"),
-            "{client}: {}",
-            stderr(&o)
+            text(&o.stderr).contains("Error: failed to start containers: nosuch"),
+            "{who}: {}",
+            text(&o.stderr)
         );
         for verb in [
             &["pause"][..],
@@ -768,44 +708,36 @@ fn several_names_are_handled_at_once_and_reported_in_order() {
         ] {
             let mut args = verb.to_vec();
             args.extend([a.as_str(), "nosuch", b.as_str()]);
-            let o = cli(&d, client, &args);
+            let o = client.1(&d, &args);
             assert_eq!(
                 o.status.code(),
                 Some(1),
-                "{client} {verb:?}: {}",
-                stderr(&o)
+                "{who} {verb:?}: {}",
+                text(&o.stderr)
             );
-            assert_eq!(stdout(&o), format!("{a}\n{b}\n"), "{client} {verb:?}");
+            assert_eq!(text(&o.stdout), format!("{a}\n{b}\n"), "{who} {verb:?}");
             assert!(
-                stderr(&o).contains("No such container: nosuch"),
-                "{client} {verb:?}: {}",
-                stderr(&o)
+                text(&o.stderr).contains("No such container: nosuch"),
+                "{who} {verb:?}: {}",
+                text(&o.stderr)
             );
         }
-        let o = cli(&d, client, &["rm", &a, "nosuch", &b]);
-        assert_eq!(o.status.code(), Some(1), "{client} rm: {}", stderr(&o));
-        assert_eq!(stdout(&o), format!("{a}\n{b}\n"), "{client} rm");
+        let o = client.1(&d, &["rm", &a, "nosuch", &b]);
+        assert_eq!(o.status.code(), Some(1), "{who} rm: {}", text(&o.stderr));
+        assert_eq!(text(&o.stdout), format!("{a}\n{b}\n"), "{who} rm");
         assert!(
-            stderr(&o).contains("No such container: nosuch"),
-            "{client} rm: {}",
-            stderr(&o)
+            text(&o.stderr).contains("No such container: nosuch"),
+            "{who} rm: {}",
+            text(&o.stderr)
         );
         // `rm -f` of what is not there: the daemon's message, exit 0.
-        let o = cli(&d, client, &["rm", "-f", "nosuch"]);
-        assert_eq!(o.status.code(), Some(0), "{client} rm -f: {}", stderr(&o));
+        let o = client.1(&d, &["rm", "-f", "nosuch"]);
+        assert_eq!(o.status.code(), Some(0), "{who} rm -f: {}", text(&o.stderr));
         assert!(
-            stderr(&o).contains("No such container: nosuch"),
-            "{client} rm -f: {}",
-            stderr(&o)
+            text(&o.stderr).contains("No such container: nosuch"),
+            "{who} rm -f: {}",
+            text(&o.stderr)
         );
-    }
-}
-
-fn tag(client: &str) -> &'static str {
-    match client {
-        "berth" => "berth",
-        DOCKER_28 => "d28",
-        _ => "d20",
     }
 }
 
@@ -819,7 +751,7 @@ fn rm_link_and_unpause_refusals_as_dockerd() {
     let d = Daemon::start();
     import_busybox(&d);
     d.ok(&["run", "-d", "--name", "lk", "busybox", "sleep", "1000"]);
-    for client in CLIENTS {
+    for client @ (who, _) in CLIENTS {
         fails(
             &d,
             client,
@@ -839,11 +771,7 @@ fn rm_link_and_unpause_refusals_as_dockerd() {
             "Conflict, cannot remove the default link name of the container",
         );
         fails(&d, client, &["unpause", "lk"], "is not paused");
-        assert_eq!(
-            inspect(&d, "lk", "{{.State.Status}}"),
-            "running",
-            "{client}"
-        );
+        assert_eq!(inspect(&d, "lk", "{{.State.Status}}"), "running", "{who}");
     }
     let (status, body) = delete(&d, "/containers/lk?link=1");
     assert_eq!(status, 500, "{body}");
@@ -916,29 +844,29 @@ fn a_second_rm_while_the_first_runs_is_refused_as_dockerd() {
     // Through the clients: two `rm -f` at once, one removes it; the other
     // either meets the removal in progress or finds nothing left, as with
     // dockerd.
-    for client in CLIENTS {
+    for client @ (who, _) in CLIENTS {
         ok(
             &d,
-            "berth",
+            BERTH,
             &["run", "-d", "--name", "twice", "busybox", "sleep", "1000"],
         );
         let outs: Vec<Output> = std::thread::scope(|s| {
             let both: Vec<_> = (0..2)
-                .map(|_| s.spawn(|| cli(&d, client, &["rm", "-f", "twice"])))
+                .map(|_| s.spawn(|| client.1(&d, &["rm", "-f", "twice"])))
                 .collect();
             both.into_iter().map(|t| t.join().unwrap()).collect()
         });
         let removed = outs.iter().filter(|o| o.status.success()).count();
-        assert_eq!(removed, 1, "{client}: {outs:?}");
+        assert_eq!(removed, 1, "{who}: {outs:?}");
         let refused = outs.iter().find(|o| !o.status.success()).unwrap();
-        let err = stderr(refused);
+        let err = text(&refused.stderr);
         assert!(
             err.contains(
                 "Error response from daemon: removal of container twice is already in progress"
             ) || err.contains("No such container: twice"),
-            "{client}: {err}"
+            "{who}: {err}"
         );
-        assert_eq!(refused.status.code(), Some(1), "{client}: {err}");
+        assert_eq!(refused.status.code(), Some(1), "{who}: {err}");
         assert!(d.ok(&["ps", "-aq", "--filter", "name=twice"]).is_empty());
     }
 }

@@ -14,31 +14,12 @@ use std::path::PathBuf;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::{Daemon, import_busybox};
+use common::clients::{BERTH, Client, DOCKER, describe, fails_with, inspect, ok, tag, text};
+use common::{Daemon, import_busybox, unix_now, until};
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
+/// `out` of `what` with berthd's log, for failure messages.
 fn show(what: &str, out: &Output, d: &Daemon) -> String {
-    format!(
-        "{what}: status {:?}\nstdout: {}\nstderr: {}\nberthd log:\n{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr),
-        d.log()
-    )
-}
-
-/// `berth args`, asserting success; stdout.
-fn berth_ok(d: &Daemon, args: &[&str]) -> String {
-    let out = d.berth(args);
-    assert!(
-        out.status.success(),
-        "{}",
-        show(&format!("berth {args:?}"), &out, d)
-    );
-    text(&out.stdout)
+    format!("{what}: {}\nberthd log:\n{}", describe(out), d.log())
 }
 
 /// A container's file in one v1 hierarchy (`memory`, `cpu`, `pids`, ...).
@@ -56,27 +37,6 @@ fn read_cgroup(d: &Daemon, controller: &str, id: &str, file: &str) -> String {
         .unwrap_or_else(|e| panic!("{e}\nberthd log:\n{}", d.log()))
         .trim()
         .to_owned()
-}
-
-fn full_id(d: &Daemon, name: &str) -> String {
-    d.ok(&["inspect", "-f", "{{.Id}}", name]).trim().to_owned()
-}
-
-/// Waits (generously) until `cond` holds.
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Seconds since the epoch, for `events --since/--until`.
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 /// Doubles a shell variable until the memory limit stops it.
@@ -117,12 +77,13 @@ fn a_process_over_its_memory_limit_is_killed_and_inspect_says_oomkilled() {
         .trim(),
         "true 137 33554432 33554432"
     );
-    let out = berth_ok(&d, &["inspect", "-f", "{{.State.OOMKilled}}", "hog"]);
+    let out = ok(&d, BERTH, &["inspect", "-f", "{{.State.OOMKilled}}", "hog"]);
     assert_eq!(out.trim(), "true");
     // docker's `oom` event comes before the `die`.
     let until = (unix_now() + 1).to_string();
-    let events = berth_ok(
+    let events = ok(
         &d,
+        BERTH,
         &[
             "events",
             "--since",
@@ -185,7 +146,10 @@ fn a_process_over_its_memory_limit_is_killed_and_inspect_says_oomkilled() {
         "false 67108864"
     );
     // The cgroup went with the container: nothing left under the parent.
-    for id in [full_id(&d, "hog"), full_id(&d, "fine")] {
+    for id in [
+        inspect(&d, "hog", "{{.Id}}"),
+        inspect(&d, "fine", "{{.Id}}"),
+    ] {
         assert!(!cgroup_file(&d, "memory", &id, "").exists());
     }
 }
@@ -216,7 +180,7 @@ fn a_fork_bomb_is_stopped_by_the_pids_limit_and_the_container_survives() {
         show("docker 20.10 run --pids-limit", &id, &d)
     );
     let id = text(&id.stdout).trim().to_owned();
-    eventually("the bomb to end", || {
+    until("the bomb to end", || {
         d.ok(&["logs", "bomb"]).contains("bomb-ended")
     });
     let logs = text(&d.docker(&["logs", "bomb"]).stderr);
@@ -241,11 +205,11 @@ fn a_fork_bomb_is_stopped_by_the_pids_limit_and_the_container_survives() {
     );
     // berth shows the same, and the limit can be lifted live.
     assert_eq!(
-        berth_ok(&d, &["update", "--pids-limit", "-1", "bomb"]).trim(),
+        ok(&d, BERTH, &["update", "--pids-limit", "-1", "bomb"]).trim(),
         "bomb"
     );
     assert_eq!(read_cgroup(&d, "pids", &id, "pids.max"), "max");
-    berth_ok(&d, &["rm", "-f", "bomb"]);
+    ok(&d, BERTH, &["rm", "-f", "bomb"]);
 }
 
 /// CPU time used by the container's cgroup per second of wall time over
@@ -297,8 +261,9 @@ fn assert_cpu_limit(d: &Daemon, id: &str, limit: f64) {
 fn cpus_half_holds_a_busy_loop_near_half_a_core_and_update_changes_it_live() {
     let d = Daemon::start();
     import_busybox(&d);
-    let id = berth_ok(
+    let id = ok(
         &d,
+        BERTH,
         &[
             "run",
             "-d",
@@ -346,16 +311,13 @@ fn cpus_half_holds_a_busy_loop_near_half_a_core_and_update_changes_it_live() {
     assert_eq!(read_cgroup(&d, "cpu", &id, "cpu.shares"), "512");
     assert_cpu_limit(&d, &id, 0.25);
     // Period and quota cannot be set beside --cpus (dockerd's words).
-    let out = d.docker(&["update", "--cpu-period", "50000", "spin"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains(
-            "Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set"
-        ),
-        "{}",
-        show("update --cpu-period", &out, &d)
+    assert_refused(
+        &d,
+        DOCKER,
+        &["update", "--cpu-period", "50000", "spin"],
+        "Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set",
     );
-    berth_ok(&d, &["rm", "-f", "spin"]);
+    ok(&d, BERTH, &["rm", "-f", "spin"]);
 }
 
 #[test]
@@ -402,8 +364,9 @@ fn update_applies_to_running_containers_and_is_kept_for_stopped_ones() {
     );
     assert_eq!(read_cgroup(&d, "pids", &id, "pids.max"), "30");
     let until = (unix_now() + 1).to_string();
-    let events = berth_ok(
+    let events = ok(
         &d,
+        BERTH,
         &[
             "events",
             "--since",
@@ -440,10 +403,11 @@ fn update_applies_to_running_containers_and_is_kept_for_stopped_ones() {
     );
 
     // Stopped: stored, applied at the next start.
-    berth_ok(&d, &["stop", "-t", "0", "upd"]);
+    ok(&d, BERTH, &["stop", "-t", "0", "upd"]);
     assert_eq!(
-        berth_ok(
+        ok(
             &d,
+            BERTH,
             &[
                 "container",
                 "update",
@@ -457,7 +421,7 @@ fn update_applies_to_running_containers_and_is_kept_for_stopped_ones() {
         .trim(),
         "upd"
     );
-    berth_ok(&d, &["start", "upd"]);
+    ok(&d, BERTH, &["start", "upd"]);
     assert_eq!(read_cgroup(&d, "cpu", &id, "cpu.cfs_quota_us"), "50000");
     assert_eq!(read_cgroup(&d, "cpuset", &id, "cpuset.cpus"), "0");
     assert_eq!(
@@ -466,7 +430,7 @@ fn update_applies_to_running_containers_and_is_kept_for_stopped_ones() {
     );
 
     // Kept across a daemon restart (stored with the container).
-    berth_ok(&d, &["stop", "-t", "0", "upd"]);
+    ok(&d, BERTH, &["stop", "-t", "0", "upd"]);
     d.restart();
     assert_eq!(
         d.ok(&[
@@ -480,17 +444,17 @@ fn update_applies_to_running_containers_and_is_kept_for_stopped_ones() {
     );
 
     // No flags, unknown containers, bad values: errors, nothing changed.
-    let out = d.berth(&["update", "upd"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("you must provide one or more flags when using this command")
+    assert_refused(
+        &d,
+        BERTH,
+        &["update", "upd"],
+        "you must provide one or more flags when using this command",
     );
-    let out = d.berth(&["update", "--cpus", "1", "nope"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("No such container: nope"),
-        "{}",
-        show("update nope", &out, &d)
+    assert_refused(
+        &d,
+        BERTH,
+        &["update", "--cpus", "1", "nope"],
+        "No such container: nope",
     );
     let out = d.berth(&["update", "-m", "12x", "upd"]);
     assert_eq!(out.status.code(), Some(125));
@@ -514,7 +478,7 @@ fn update_applies_to_running_containers_and_is_kept_for_stopped_ones() {
             .trim(),
         "always"
     );
-    berth_ok(&d, &["update", "--restart", "on-failure:3", "upd"]);
+    ok(&d, BERTH, &["update", "--restart", "on-failure:3", "upd"]);
     assert_eq!(
         d.ok(&[
             "inspect",
@@ -532,22 +496,20 @@ fn update_applies_to_running_containers_and_is_kept_for_stopped_ones() {
         "{}",
         show("update --restart sometimes", &out, &d)
     );
-    berth_ok(
+    ok(
         &d,
+        BERTH,
         &[
             "run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "300",
         ],
     );
-    let out = d.berth(&["update", "--restart", "always", "gone"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains(
-            "Restart policy cannot be updated because AutoRemove is enabled for the container"
-        ),
-        "{}",
-        show("update --restart of a --rm container", &out, &d)
+    assert_refused(
+        &d,
+        BERTH,
+        &["update", "--restart", "always", "gone"],
+        "Restart policy cannot be updated because AutoRemove is enabled for the container",
     );
-    berth_ok(&d, &["rm", "-f", "gone"]);
+    ok(&d, BERTH, &["rm", "-f", "gone"]);
 }
 
 #[test]
@@ -555,8 +517,9 @@ fn ulimits_reach_the_container() {
     let d = Daemon::start();
     import_busybox(&d);
     let script = "ulimit -n; ulimit -Hn";
-    let out = berth_ok(
+    let out = ok(
         &d,
+        BERTH,
         &[
             "run",
             "--rm",
@@ -596,34 +559,41 @@ fn ulimits_reach_the_container() {
     );
 }
 
+/// `args` through `client` exits 1 with `message` on stderr.
+fn assert_refused(d: &Daemon, client: Client, args: &[&str], message: &str) {
+    let err = fails_with(d, client, args, 1);
+    assert!(
+        err.contains(message),
+        "{} {args:?}: want {message:?} in {err}\nberthd log:\n{}",
+        client.0,
+        d.log()
+    );
+}
+
 /// `run --rm FLAGS busybox true` through berth and docker 28 exits 125 with
 /// `message` on stderr.
 fn assert_run_refused(d: &Daemon, flags: &[&str], message: &str) {
-    for client in ["berth", "docker"] {
+    for (who, run) in [BERTH, DOCKER] {
         let mut args = vec!["run", "--rm"];
         args.extend(flags.iter().copied());
         args.extend(["busybox", "true"]);
-        let out = if client == "berth" {
-            d.berth(&args)
-        } else {
-            d.docker(&args)
-        };
+        let out = run(d, &args);
         assert_eq!(
             out.status.code(),
             Some(125),
             "{}",
-            show(&format!("{client} {args:?}"), &out, d)
+            show(&format!("{who} {args:?}"), &out, d)
         );
         // docker 28's go-units words a bad size its own way
         // ("invalid suffix: 'x'"); berth keeps docker 20.10's.
         let client_side = message.starts_with("invalid argument");
         assert!(
             text(&out.stderr).contains(message)
-                || (client == "docker"
+                || (who == DOCKER.0
                     && client_side
                     && text(&out.stderr).contains("invalid argument")),
             "{}",
-            show(&format!("{client} {args:?}: want {message:?}"), &out, d)
+            show(&format!("{who} {args:?}: want {message:?}"), &out, d)
         );
     }
 }
@@ -658,8 +628,9 @@ fn bad_limits_get_dockers_errors_and_create_nothing() {
 fn every_limit_flag_reaches_the_cgroup_and_inspect() {
     let d = Daemon::start();
     import_busybox(&d);
-    let id = berth_ok(
+    let id = ok(
         &d,
+        BERTH,
         &[
             "run",
             "-d",
@@ -747,7 +718,7 @@ fn every_limit_flag_reaches_the_cgroup_and_inspect() {
         "{}",
         show("--kernel-memory", &out, &d)
     );
-    berth_ok(&d, &["rm", "-f", "lim"]);
+    ok(&d, BERTH, &["rm", "-f", "lim"]);
 }
 
 /// The whole disk that holds `/` as (`/dev/NAME`, `MAJ:MIN`), from sysfs: the
@@ -771,8 +742,8 @@ fn device_throttles_and_realtime_values_reach_the_cgroup_and_inspect() {
     let d = Daemon::start();
     import_busybox(&d);
     let (disk, numbers) = root_disk();
-    for client in ["berth", "docker"] {
-        let name = format!("io-{client}");
+    for client @ (who, run) in [BERTH, DOCKER] {
+        let name = format!("io-{}", tag(client));
         let read_bps = format!("{disk}:1mb");
         let write_bps = format!("{disk}:2097152");
         let read_iops = format!("{disk}:300");
@@ -796,13 +767,9 @@ fn device_throttles_and_realtime_values_reach_the_cgroup_and_inspect() {
             "sleep",
             "300",
         ];
-        let out = if client == "berth" {
-            d.berth(&args)
-        } else {
-            d.docker(&args)
-        };
-        assert!(out.status.success(), "{}", show(client, &out, &d));
-        let id = full_id(&d, &name);
+        let out = run(&d, &args);
+        assert!(out.status.success(), "{}", show(who, &out, &d));
+        let id = inspect(&d, &name, "{{.Id}}");
         let r = |f: &str| read_cgroup(&d, "blkio", &id, f);
         assert_eq!(
             r("blkio.throttle.read_bps_device"),
@@ -836,7 +803,7 @@ fn device_throttles_and_realtime_values_reach_the_cgroup_and_inspect() {
         // A weight per device needs the CFQ or BFQ scheduler: without one,
         // dockerd's warning, and the container runs without it.
         let weight = format!("{disk}:200");
-        let wname = format!("w-{client}");
+        let wname = format!("w-{}", tag(client));
         let wargs = [
             "run",
             "-d",
@@ -848,12 +815,8 @@ fn device_throttles_and_realtime_values_reach_the_cgroup_and_inspect() {
             "sleep",
             "300",
         ];
-        let out = if client == "berth" {
-            d.berth(&wargs)
-        } else {
-            d.docker(&wargs)
-        };
-        assert!(out.status.success(), "{}", show(client, &out, &d));
+        let out = run(&d, &wargs);
+        assert!(out.status.success(), "{}", show(who, &out, &d));
         let has_weight_device = ["blkio.weight_device", "blkio.bfq.weight_device"]
             .iter()
             .any(|f| {
@@ -877,10 +840,10 @@ fn device_throttles_and_realtime_values_reach_the_cgroup_and_inspect() {
             assert!(
                 text(&out.stderr).contains("Weight-device discarded"),
                 "{}",
-                show(client, &out, &d)
+                show(who, &out, &d)
             );
         }
-        berth_ok(&d, &["rm", "-f", &name, &wname]);
+        ok(&d, BERTH, &["rm", "-f", &name, &wname]);
     }
     // Bad values: the docker CLI's and dockerd's messages, and nothing
     // created.

@@ -19,16 +19,9 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Output;
 
+use common::clients::{BERTH, CLIENTS, DOCKER, fails_with, inspect, ok, text};
 use common::{Daemon, import_busybox};
-
-/// A client's name and how to run it against a daemon.
-type Client = (&'static str, fn(&Daemon, &[&str]) -> Output);
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// A daemon with busybox whose containers' resolv.conf names a loopback
 /// resolver nothing listens on (`127.213.<x>.53`, `x` the daemon's own
@@ -44,48 +37,13 @@ fn daemon() -> (Daemon, tempfile::TempDir) {
     (d, dir)
 }
 
-fn check(d: &Daemon, what: &str, args: &[&str], out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{what} {args:?}: {}{}\nberthd log:\n{}",
-        text(&out.stdout),
-        text(&out.stderr),
-        d.log()
-    );
-    text(&out.stdout)
-}
-
-/// docker 28, which must succeed.
-fn ok(d: &Daemon, args: &[&str]) -> String {
-    check(d, "docker", args, &d.docker(args))
-}
-
-/// docker 28, which must fail with exit code 125; its stderr.
-fn refused(d: &Daemon, args: &[&str]) -> String {
-    let out = d.docker(args);
-    assert_eq!(
-        out.status.code(),
-        Some(125),
-        "docker {args:?}: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stderr)
-}
-
-fn inspect(d: &Daemon, name: &str, format: &str) -> String {
-    ok(d, &["inspect", "--format", format, name])
-        .trim()
-        .to_owned()
-}
-
 fn bridge_ip(d: &Daemon, name: &str) -> String {
     inspect(d, name, "{{.NetworkSettings.Networks.bridge.IPAddress}}")
 }
 
 /// The `/etc/hosts` lines of `linker` for `alias`.
 fn hosts_lines(d: &Daemon, linker: &str, alias: &str) -> Vec<String> {
-    ok(d, &["exec", linker, "cat", "/etc/hosts"])
+    ok(d, DOCKER, &["exec", linker, "cat", "/etc/hosts"])
         .lines()
         .filter(|l| {
             l.split('\t')
@@ -98,7 +56,7 @@ fn hosts_lines(d: &Daemon, linker: &str, alias: &str) -> Vec<String> {
 
 /// The variables of `linker`'s execs that start with `prefix`, in order.
 fn env_of(d: &Daemon, linker: &str, prefix: &str) -> Vec<String> {
-    ok(d, &["exec", linker, "busybox", "env"])
+    ok(d, DOCKER, &["exec", linker, "busybox", "env"])
         .lines()
         .filter(|l| l.starts_with(prefix))
         .map(str::to_owned)
@@ -110,6 +68,7 @@ fn links_give_hosts_env_names_and_follow_the_target() {
     let (d, _dir) = daemon();
     ok(
         &d,
+        DOCKER,
         &[
             "run",
             "-d",
@@ -132,6 +91,7 @@ fn links_give_hosts_env_names_and_follow_the_target() {
     );
     ok(
         &d,
+        DOCKER,
         &[
             "run", "-d", "--name", "web", "--link", "db:data", "--link", "db", "busybox", "sleep",
             "1000",
@@ -184,11 +144,12 @@ fn links_give_hosts_env_names_and_follow_the_target() {
         .collect::<Vec<_>>()
     );
     // The process has them too (not only execs).
-    let proc_env = ok(&d, &["exec", "web", "cat", "/proc/1/environ"]);
+    let proc_env = ok(&d, DOCKER, &["exec", "web", "cat", "/proc/1/environ"]);
     assert!(proc_env.contains("\0DB_NAME=/web/db\0"), "{proc_env:?}");
     // By alias over the bridge.
     ok(
         &d,
+        DOCKER,
         &[
             "exec", "web", "busybox", "ping", "-c", "1", "-W", "5", "data",
         ],
@@ -201,17 +162,18 @@ fn links_give_hosts_env_names_and_follow_the_target() {
     assert_eq!(inspect(&d, "db", "{{json .HostConfig.Links}}"), "null");
     let db_id = inspect(&d, "db", "{{.Id}}");
     assert_eq!(inspect(&d, "web/data", "{{.Id}}"), db_id);
-    let names = ok(&d, &["ps", "--no-trunc", "--format", "{{.Names}}"]);
+    let names = ok(&d, DOCKER, &["ps", "--no-trunc", "--format", "{{.Names}}"]);
     assert!(names.lines().any(|l| l == "db,web/data,web/db"), "{names}");
-    let names = ok(&d, &["ps", "--format", "{{.Names}}"]);
+    let names = ok(&d, DOCKER, &["ps", "--format", "{{.Names}}"]);
     assert!(names.lines().any(|l| l == "db"), "{names}");
-    let listed = ok(&d, &["ps", "-a", "--no-trunc"]);
+    let listed = ok(&d, DOCKER, &["ps", "-a", "--no-trunc"]);
     assert!(listed.contains("db,web/data,web/db"), "{listed}");
 
     // The target starts again at another address (the old one taken
     // meanwhile): the running linker's hosts follow, its edits stay.
     ok(
         &d,
+        DOCKER,
         &[
             "exec",
             "web",
@@ -220,12 +182,13 @@ fn links_give_hosts_env_names_and_follow_the_target() {
             "echo '10.1.2.3\tmine' >> /etc/hosts",
         ],
     );
-    ok(&d, &["stop", "-t", "0", "db"]);
+    ok(&d, DOCKER, &["stop", "-t", "0", "db"]);
     ok(
         &d,
+        DOCKER,
         &["run", "-d", "--name", "filler", "busybox", "sleep", "1000"],
     );
-    ok(&d, &["start", "db"]);
+    ok(&d, DOCKER, &["start", "db"]);
     let moved = bridge_ip(&d, "db");
     assert_ne!(moved, ip);
     assert_eq!(
@@ -238,20 +201,20 @@ fn links_give_hosts_env_names_and_follow_the_target() {
     );
     assert_eq!(hosts_lines(&d, "web", "mine"), ["10.1.2.3\tmine"]);
     // A linker started now gets the new address in its variables.
-    ok(&d, &["restart", "-t", "0", "web"]);
+    ok(&d, DOCKER, &["restart", "-t", "0", "web"]);
     assert_eq!(
         env_of(&d, "web", "DATA_PORT="),
         [format!("DATA_PORT=tcp://{moved}:5432")]
     );
 
     // As dockerd: with the target stopped, the linker's execs are refused.
-    ok(&d, &["stop", "-t", "0", "db"]);
+    ok(&d, DOCKER, &["stop", "-t", "0", "db"]);
     let err = text(&d.docker(&["exec", "web", "true"]).stderr);
     assert!(
         err.contains("Cannot link to a non running container: /db AS /web/data"),
         "{err}"
     );
-    ok(&d, &["rm", "-f", "web", "db", "filler"]);
+    ok(&d, DOCKER, &["rm", "-f", "web", "db", "filler"]);
 }
 
 #[test]
@@ -259,15 +222,11 @@ fn every_client_links_and_rm_dash_l_unlinks() {
     let (d, _dir) = daemon();
     ok(
         &d,
+        DOCKER,
         &["run", "-d", "--name", "db", "busybox", "sleep", "1000"],
     );
     let ip = bridge_ip(&d, "db");
-    let clients: [Client; 3] = [
-        ("docker 28", Daemon::docker),
-        ("docker 20.10", Daemon::docker20),
-        ("berth", Daemon::berth),
-    ];
-    for (i, (client, run)) in clients.into_iter().enumerate() {
+    for (i, client @ (who, run)) in CLIENTS.into_iter().enumerate() {
         let name = format!("w{i}");
         let args = [
             "run",
@@ -282,33 +241,29 @@ fn every_client_links_and_rm_dash_l_unlinks() {
             "sleep",
             "1000",
         ];
-        check(&d, client, &args, &run(&d, &args));
+        ok(&d, client, &args);
         assert_eq!(
             hosts_lines(&d, &name, "data"),
             [format!(
                 "{ip}\tdata {} db",
                 &inspect(&d, "db", "{{.Id}}")[..12]
             )],
-            "{client}"
+            "{who}"
         );
         assert_eq!(
             env_of(&d, &name, "STORE_NAME"),
             [format!("STORE_NAME=/{name}/store")],
-            "{client}"
+            "{who}"
         );
-        let links = check(
+        let links = ok(
             &d,
             client,
-            &["inspect"],
-            &run(
-                &d,
-                &["inspect", "--format", "{{json .HostConfig.Links}}", &name],
-            ),
+            &["inspect", "--format", "{{json .HostConfig.Links}}", &name],
         );
         assert_eq!(
             links.trim(),
             format!(r#"["/db:/{name}/data","/db:/{name}/store"]"#),
-            "{client}"
+            "{who}"
         );
         // `rm -l`, with and without the leading slash: the link goes,
         // the containers stay, the running linker's hosts lose the line.
@@ -316,16 +271,16 @@ fn every_client_links_and_rm_dash_l_unlinks() {
         let name_only = format!("{name}/store");
         for link in [gone.as_str(), name_only.as_str()] {
             let args = ["rm", "-l", link];
-            let out = check(&d, client, &args, &run(&d, &args));
-            assert_eq!(out.trim(), link, "{client}");
+            let out = ok(&d, client, &args);
+            assert_eq!(out.trim(), link, "{who}");
         }
         assert_eq!(
             inspect(&d, &name, "{{json .HostConfig.Links}}"),
             "null",
-            "{client}"
+            "{who}"
         );
-        assert!(hosts_lines(&d, &name, "data").is_empty(), "{client}");
-        assert!(hosts_lines(&d, &name, "store").is_empty(), "{client}");
+        assert!(hosts_lines(&d, &name, "data").is_empty(), "{who}");
+        assert!(hosts_lines(&d, &name, "store").is_empty(), "{who}");
         assert_eq!(inspect(&d, &name, "{{.State.Status}}"), "running");
         // dockerd's errors: a container's own name, a link that is none.
         let out = run(&d, &["rm", "-l", "db"]);
@@ -333,19 +288,19 @@ fn every_client_links_and_rm_dash_l_unlinks() {
             text(&out.stderr).contains(
                 "Error response from daemon: Conflict, cannot remove the default link name of the container"
             ),
-            "{client}: {}",
+            "{who}: {}",
             text(&out.stderr)
         );
         // (The CLIs send the name without its slashes.)
         let out = run(&d, &["rm", "-l", &gone]);
         assert!(
             text(&out.stderr).contains(&format!("No such container: {name}/data")),
-            "{client}: {}",
+            "{who}: {}",
             text(&out.stderr)
         );
-        ok(&d, &["rm", "-f", &name]);
+        ok(&d, DOCKER, &["rm", "-f", &name]);
     }
-    ok(&d, &["rm", "-f", "db"]);
+    ok(&d, DOCKER, &["rm", "-f", "db"]);
 }
 
 #[test]
@@ -353,10 +308,12 @@ fn links_survive_a_daemon_restart() {
     let (mut d, _dir) = daemon();
     ok(
         &d,
+        DOCKER,
         &["run", "-d", "--name", "db", "busybox", "sleep", "1000"],
     );
     ok(
         &d,
+        DOCKER,
         &[
             "run", "-d", "--name", "web", "--link", "db:data", "busybox", "sleep", "1000",
         ],
@@ -367,18 +324,18 @@ fn links_survive_a_daemon_restart() {
         inspect(&d, "web", "{{json .HostConfig.Links}}"),
         r#"["/db:/web/data"]"#
     );
-    let names = ok(&d, &["ps", "--no-trunc", "--format", "{{.Names}}"]);
+    let names = ok(&d, DOCKER, &["ps", "--no-trunc", "--format", "{{.Names}}"]);
     assert!(names.lines().any(|l| l == "db,web/data"), "{names}");
     // A restart of both after the daemon's: the link is made again.
-    ok(&d, &["restart", "-t", "0", "db"]);
-    ok(&d, &["restart", "-t", "0", "web"]);
+    ok(&d, DOCKER, &["restart", "-t", "0", "db"]);
+    ok(&d, DOCKER, &["restart", "-t", "0", "web"]);
     let ip = bridge_ip(&d, "db");
     assert_eq!(
         hosts_lines(&d, "web", "data")[0].split('\t').next(),
         Some(ip.as_str())
     );
     assert_eq!(env_of(&d, "web", "DATA_NAME"), ["DATA_NAME=/web/data"]);
-    ok(&d, &["rm", "-f", "web", "db"]);
+    ok(&d, DOCKER, &["rm", "-f", "web", "db"]);
 }
 
 #[test]
@@ -386,14 +343,17 @@ fn bad_links_are_refused_with_dockers_errors() {
     let (d, _dir) = daemon();
     ok(
         &d,
+        DOCKER,
         &["run", "-d", "--name", "db", "busybox", "sleep", "1000"],
     );
     ok(
         &d,
+        DOCKER,
         &["create", "--name", "idle", "busybox", "sleep", "1000"],
     );
     ok(
         &d,
+        DOCKER,
         &[
             "run",
             "-d",
@@ -406,9 +366,11 @@ fn bad_links_are_refused_with_dockers_errors() {
             "1000",
         ],
     );
-    let err = refused(
+    let err = fails_with(
         &d,
+        DOCKER,
         &["run", "--rm", "--link", "nosuch:x", "busybox", "true"],
+        125,
     );
     assert!(
         err.contains(
@@ -417,8 +379,9 @@ fn bad_links_are_refused_with_dockers_errors() {
         "{err}"
     );
     let host = "conflicting options: host type networking can't be used with links. This would result in undefined behavior";
-    let err = refused(
+    let err = fails_with(
         &d,
+        DOCKER,
         &[
             "run",
             "--rm",
@@ -429,13 +392,20 @@ fn bad_links_are_refused_with_dockers_errors() {
             "busybox",
             "true",
         ],
+        125,
     );
     assert!(err.contains(host), "{err}");
     // Linking to a container on the host's network is the same conflict.
-    let err = refused(&d, &["run", "--rm", "--link", "hosty:x", "busybox", "true"]);
-    assert!(err.contains(host), "{err}");
-    let err = refused(
+    let err = fails_with(
         &d,
+        DOCKER,
+        &["run", "--rm", "--link", "hosty:x", "busybox", "true"],
+        125,
+    );
+    assert!(err.contains(host), "{err}");
+    let err = fails_with(
+        &d,
+        DOCKER,
         &[
             "run",
             "--rm",
@@ -446,12 +416,18 @@ fn bad_links_are_refused_with_dockers_errors() {
             "busybox",
             "true",
         ],
+        125,
     );
     assert!(
         err.contains("conflicting options: container type network can't be used with links. This would result in undefined behavior"),
         "{err}"
     );
-    let err = refused(&d, &["run", "--rm", "--link", "a:b:c", "busybox", "true"]);
+    let err = fails_with(
+        &d,
+        DOCKER,
+        &["run", "--rm", "--link", "a:b:c", "busybox", "true"],
+        125,
+    );
     assert!(
         err.contains("invalid argument \"a:b:c\" for \"--link\" flag: bad format for links: a:b:c"),
         "{err}"
@@ -466,16 +442,18 @@ fn bad_links_are_refused_with_dockers_errors() {
         text(&out.stderr)
     );
     // Nothing was created by those.
-    let all = ok(&d, &["ps", "-a", "--format", "{{.Names}}"]);
+    let all = ok(&d, DOCKER, &["ps", "-a", "--format", "{{.Names}}"]);
     assert_eq!(all.lines().count(), 3, "{all}");
 
     // A link to a container that is not running: created, start refused,
     // nothing left set up; it starts once the target runs.
-    let err = refused(
+    let err = fails_with(
         &d,
+        DOCKER,
         &[
             "run", "-d", "--name", "web", "--link", "idle:x", "busybox", "sleep", "1000",
         ],
+        125,
     );
     assert!(
         err.contains("Cannot link to a non running container: /idle AS /web/x"),
@@ -483,14 +461,15 @@ fn bad_links_are_refused_with_dockers_errors() {
     );
     assert_eq!(inspect(&d, "web", "{{.State.Status}}"), "created");
     assert_eq!(d.net.bridge_ports().len(), 1, "{:?}", d.net.bridge_ports());
-    ok(&d, &["start", "idle"]);
-    ok(&d, &["start", "web"]);
+    ok(&d, DOCKER, &["start", "idle"]);
+    ok(&d, DOCKER, &["start", "web"]);
     assert_eq!(env_of(&d, "web", "X_NAME"), ["X_NAME=/web/x"]);
 
     // A target only on a user network does not belong to the default one.
     let bridge = d.net.user_bridge(0);
     ok(
         &d,
+        DOCKER,
         &[
             "network",
             "create",
@@ -503,6 +482,7 @@ fn bad_links_are_refused_with_dockers_errors() {
     );
     ok(
         &d,
+        DOCKER,
         &[
             "run",
             "-d",
@@ -515,7 +495,12 @@ fn bad_links_are_refused_with_dockers_errors() {
             "1000",
         ],
     );
-    let err = refused(&d, &["run", "--rm", "--link", "away:x", "busybox", "true"]);
+    let err = fails_with(
+        &d,
+        DOCKER,
+        &["run", "--rm", "--link", "away:x", "busybox", "true"],
+        125,
+    );
     assert!(
         err.contains("Cannot link to /away, as it does not belong to the default network"),
         "{err}"
@@ -523,6 +508,7 @@ fn bad_links_are_refused_with_dockers_errors() {
     // `--network none`: dockerd takes the link and it has no effect.
     let out = ok(
         &d,
+        DOCKER,
         &[
             "run",
             "--rm",
@@ -536,8 +522,12 @@ fn bad_links_are_refused_with_dockers_errors() {
         ],
     );
     assert!(!out.contains("\tx "), "{out}");
-    ok(&d, &["rm", "-f", "web", "idle", "db", "hosty", "away"]);
-    ok(&d, &["network", "rm", "lnk"]);
+    ok(
+        &d,
+        DOCKER,
+        &["rm", "-f", "web", "idle", "db", "hosty", "away"],
+    );
+    ok(&d, DOCKER, &["network", "rm", "lnk"]);
 }
 
 #[test]
@@ -546,6 +536,7 @@ fn links_on_user_networks_are_names_for_the_linker_only() {
     let bridge = d.net.user_bridge(1);
     ok(
         &d,
+        DOCKER,
         &[
             "network",
             "create",
@@ -559,6 +550,7 @@ fn links_on_user_networks_are_names_for_the_linker_only() {
     // The linker comes first: the name it links to need not exist yet.
     ok(
         &d,
+        DOCKER,
         &[
             "run",
             "-d",
@@ -575,6 +567,7 @@ fn links_on_user_networks_are_names_for_the_linker_only() {
     );
     ok(
         &d,
+        DOCKER,
         &[
             "run",
             "-d",
@@ -606,6 +599,7 @@ fn links_on_user_networks_are_names_for_the_linker_only() {
     // Another member of the network does not know the alias.
     ok(
         &d,
+        DOCKER,
         &[
             "run",
             "-d",
@@ -646,8 +640,8 @@ fn links_on_user_networks_are_names_for_the_linker_only() {
         "-type=a",
         "l2",
     ];
-    let out = check(&d, "berth", &args, &d.berth(&args));
+    let out = ok(&d, BERTH, &args);
     assert!(out.contains(&format!("Address: {ip}")), "{out}");
-    ok(&d, &["rm", "-f", "early", "late", "other"]);
-    ok(&d, &["network", "rm", "ulnk"]);
+    ok(&d, DOCKER, &["rm", "-f", "early", "late", "other"]);
+    ok(&d, DOCKER, &["network", "rm", "ulnk"]);
 }

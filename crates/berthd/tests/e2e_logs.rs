@@ -7,48 +7,23 @@
 
 mod common;
 
-use std::process::Output;
-
-use common::{BERTH, DOCKER_20, DOCKER_28, Daemon, Piped, import_busybox, until};
-
-const CLIENTS: [&str; 3] = [BERTH, DOCKER_28, DOCKER_20];
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn tag(client: &str) -> &'static str {
-    match client {
-        BERTH => "berth",
-        DOCKER_28 => "d28",
-        _ => "d20",
-    }
-}
+use common::clients::{CLIENTS, Client, DOCKER, command, describe, status, tag, text};
+use common::{Daemon, Piped, import_busybox, until};
 
 /// `args` through `client`; must succeed. Its stdout and stderr.
-fn ok(d: &Daemon, client: &str, args: &[&str]) -> (String, String) {
-    let out = d.client_command(client, args).output().unwrap();
-    assert!(out.status.success(), "{client} {args:?}: {}", text(&out));
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn status_of(d: &Daemon, name: &str) -> String {
-    let out = d.docker(&["inspect", "-f", "{{.State.Status}}", name]);
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+fn ok(d: &Daemon, client: Client, args: &[&str]) -> (String, String) {
+    let out = client.1(d, args);
+    assert!(
+        out.status.success(),
+        "{} {args:?}: {}",
+        client.0,
+        describe(&out)
+    );
+    (text(&out.stdout), text(&out.stderr))
 }
 
 fn wait_exited(d: &Daemon, name: &str) {
-    until(&format!("{name} to exit"), || {
-        status_of(d, name) == "exited"
-    });
+    until(&format!("{name} to exit"), || status(d, name) == "exited");
 }
 
 /// `2006-01-02T15:04:05.000000000Z` (always nine digits, UTC).
@@ -69,7 +44,7 @@ fn is_docker_timestamp(s: &str) -> bool {
 fn details_show_the_log_options_attributes() {
     let d = Daemon::start();
     import_busybox(&d);
-    for client in CLIENTS {
+    for client @ (who, _) in CLIENTS {
         let name = format!("det-{}", tag(client));
         // Created by the client under test: its --log-opt reach berthd.
         ok(
@@ -100,18 +75,18 @@ fn details_show_the_log_options_attributes() {
             ],
         );
         let want = format!("APP_MODE=prod+x,tag={name}%2Fbusybox,team=core ");
-        for reader in CLIENTS {
+        for reader @ (rwho, _) in CLIENTS {
             let (out, err) = ok(&d, reader, &["logs", "--details", &name]);
-            assert_eq!(out, format!("{want}hello\n"), "{reader} reading {client}'s");
-            assert_eq!(err, format!("{want}oops\n"), "{reader} reading {client}'s");
+            assert_eq!(out, format!("{want}hello\n"), "{rwho} reading {who}'s");
+            assert_eq!(err, format!("{want}oops\n"), "{rwho} reading {who}'s");
             // The timestamp comes first, then the attributes.
             let (out, _) = ok(&d, reader, &["logs", "--details", "-t", &name]);
             let (stamp, rest) = out.split_once(' ').unwrap();
-            assert!(is_docker_timestamp(stamp), "{reader}: {out}");
-            assert_eq!(rest, format!("{want}hello\n"), "{reader}");
+            assert!(is_docker_timestamp(stamp), "{rwho}: {out}");
+            assert_eq!(rest, format!("{want}hello\n"), "{rwho}");
             // Without --details nothing changes.
             let (out, _) = ok(&d, reader, &["logs", &name]);
-            assert_eq!(out, "hello\n", "{reader}");
+            assert_eq!(out, "hello\n", "{rwho}");
         }
         // On disk as dockerd's json-file driver writes it.
         let id = d.ok(&["inspect", "-f", "{{.Id}}", &name]);
@@ -131,23 +106,20 @@ fn details_show_the_log_options_attributes() {
     }
     // No attributes: --details prints the separating space alone.
     d.ok(&["run", "--name", "plain", "busybox", "echo", "hi"]);
-    for reader in CLIENTS {
+    for reader @ (rwho, _) in CLIENTS {
         let (out, _) = ok(&d, reader, &["logs", "--details", "plain"]);
-        assert_eq!(out, " hi\n", "{reader}");
+        assert_eq!(out, " hi\n", "{rwho}");
     }
     // A bad template or expression is refused at create, naming the option.
-    for client in CLIENTS {
+    for client @ (who, _) in CLIENTS {
         for opt in ["tag={{.Nope}}", "env-regex=("] {
-            let out = d
-                .client_command(client, &["create", "--log-opt", opt, "busybox"])
-                .output()
-                .unwrap();
-            assert!(!out.status.success(), "{client} {opt}: {}", text(&out));
-            let err = String::from_utf8_lossy(&out.stderr);
+            let out = client.1(&d, &["create", "--log-opt", opt, "busybox"]);
+            assert!(!out.status.success(), "{who} {opt}: {}", describe(&out));
+            let err = text(&out.stderr);
             let key = opt.split('=').next().unwrap();
             assert!(
                 err.contains(&format!("invalid {key} log option")),
-                "{client}: {err}"
+                "{who}: {err}"
             );
         }
     }
@@ -167,55 +139,52 @@ fn since_until_timestamps_and_tail() {
         "-c",
         "echo one; sleep 1; echo two; sleep 1; echo three",
     ]);
-    for client in CLIENTS {
+    for client @ (who, _) in CLIENTS {
         let (out, _) = ok(&d, client, &["logs", "--timestamps", "times"]);
         let lines: Vec<(&str, &str)> = out.lines().map(|l| l.split_once(' ').unwrap()).collect();
         assert_eq!(
             lines.iter().map(|(_, t)| *t).collect::<Vec<_>>(),
             ["one", "two", "three"],
-            "{client}"
+            "{who}"
         );
         assert!(
             lines.iter().all(|(s, _)| is_docker_timestamp(s)),
-            "{client}: {out}"
+            "{who}: {out}"
         );
         let two = lines[1].0;
         // Both bounds are inclusive, as dockerd's.
         let (out, _) = ok(&d, client, &["logs", "--since", two, "times"]);
-        assert_eq!(out, "two\nthree\n", "{client} --since {two}");
+        assert_eq!(out, "two\nthree\n", "{who} --since {two}");
         let (out, _) = ok(&d, client, &["logs", "--until", two, "times"]);
-        assert_eq!(out, "one\ntwo\n", "{client} --until {two}");
+        assert_eq!(out, "one\ntwo\n", "{who} --until {two}");
         let (out, _) = ok(
             &d,
             client,
             &["logs", "--since", two, "--until", two, "times"],
         );
-        assert_eq!(out, "two\n", "{client}");
+        assert_eq!(out, "two\n", "{who}");
         // Relative times: everything is newer than an hour ago.
         let (out, _) = ok(&d, client, &["logs", "--since", "1h", "times"]);
-        assert_eq!(out, "one\ntwo\nthree\n", "{client}");
+        assert_eq!(out, "one\ntwo\nthree\n", "{who}");
         let (out, _) = ok(&d, client, &["logs", "--until", "1h", "times"]);
-        assert_eq!(out, "", "{client}");
+        assert_eq!(out, "", "{who}");
         for tail in [["-n", "1"], ["--tail", "1"]] {
             let (out, _) = ok(&d, client, &["logs", tail[0], tail[1], "times"]);
-            assert_eq!(out, "three\n", "{client} {tail:?}");
+            assert_eq!(out, "three\n", "{who} {tail:?}");
         }
         let (out, _) = ok(&d, client, &["logs", "--tail=2", "-t", "times"]);
         assert_eq!(
             out,
             format!("{} two\n{} three\n", lines[1].0, lines[2].0),
-            "{client}"
+            "{who}"
         );
         // A bad time is refused before anything is read.
-        let out = d
-            .client_command(client, &["logs", "--since", "yesterday", "times"])
-            .output()
-            .unwrap();
-        assert!(!out.status.success(), "{client}: {}", text(&out));
+        let out = client.1(&d, &["logs", "--since", "yesterday", "times"]);
+        assert!(!out.status.success(), "{who}: {}", describe(&out));
         assert!(
-            String::from_utf8_lossy(&out.stderr).contains("yesterday"),
-            "{client}: {}",
-            text(&out)
+            text(&out.stderr).contains("yesterday"),
+            "{who}: {}",
+            describe(&out)
         );
     }
 }
@@ -224,33 +193,30 @@ fn since_until_timestamps_and_tail() {
 fn logs_of_exited_containers() {
     let d = Daemon::start();
     import_busybox(&d);
-    for client in CLIENTS {
+    for client @ (who, _) in CLIENTS {
         let name = format!("ex-{}", tag(client));
-        let out = d
-            .client_command(
-                client,
-                &[
-                    "run",
-                    "--name",
-                    &name,
-                    "busybox",
-                    "sh",
-                    "-c",
-                    "echo out; echo err >&2; exit 3",
-                ],
-            )
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+        let out = client.1(
+            &d,
+            &[
+                "run",
+                "--name",
+                &name,
+                "busybox",
+                "sh",
+                "-c",
+                "echo out; echo err >&2; exit 3",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(3), "{who}: {}", describe(&out));
         wait_exited(&d, &name);
-        for reader in CLIENTS {
+        for reader @ (rwho, _) in CLIENTS {
             // Streams stay apart; a follow of a stopped container ends.
             for args in [vec!["logs", &name], vec!["logs", "-f", &name]] {
                 let (out, err) = ok(&d, reader, &args);
                 assert_eq!(
                     (out.as_str(), err.as_str()),
                     ("out\n", "err\n"),
-                    "{reader} {args:?}"
+                    "{rwho} {args:?}"
                 );
             }
         }
@@ -266,12 +232,12 @@ fn logs_of_exited_containers() {
         "-c",
         "echo out; echo err >&2",
     ]);
-    for reader in CLIENTS {
+    for reader @ (rwho, _) in CLIENTS {
         let (out, err) = ok(&d, reader, &["logs", "ttyex"]);
         assert_eq!(
             (out.as_str(), err.as_str()),
             ("out\r\nerr\r\n", ""),
-            "{reader}"
+            "{rwho}"
         );
     }
 }
@@ -283,7 +249,7 @@ fn follow_survives_log_rotation() {
     // ~110 bytes a record: a rotation about every nine lines, paced so
     // the follower (which looks every 100 ms) sees every file.
     let script = "echo ready; read go; i=0; while [ $i -lt 100 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); sleep 0.05; done";
-    for client in CLIENTS {
+    for client @ (who, _) in CLIENTS {
         let name = format!("rot-{}", tag(client));
         d.ok(&[
             "run",
@@ -300,21 +266,16 @@ fn follow_survives_log_rotation() {
             "-c",
             script,
         ]);
-        let mut follow = Piped::spawn(d.client_command(client, &["logs", "-f", &name]));
+        let mut follow = Piped::spawn(command(&d, client, &["logs", "-f", &name]));
         follow.expect("ready");
         // Start the lines: input through an attached client.
-        let mut input = Piped::spawn(d.client_command(DOCKER_28, &["attach", &name]));
+        let mut input = Piped::spawn(command(&d, DOCKER, &["attach", &name]));
         until("the container to get its go", || {
             input.send("go\n");
             std::thread::sleep(std::time::Duration::from_millis(300));
             follow.output().contains("line-0-")
         });
-        assert_eq!(
-            follow.wait().code(),
-            Some(0),
-            "{client}: {}",
-            follow.output()
-        );
+        assert_eq!(follow.wait().code(), Some(0), "{who}: {}", follow.output());
         let seen: Vec<String> = follow
             .output()
             .lines()
@@ -322,14 +283,14 @@ fn follow_survives_log_rotation() {
             .map(|l| l.split('-').nth(1).unwrap().to_owned())
             .collect();
         let want: Vec<String> = (0..100).map(|i| i.to_string()).collect();
-        assert_eq!(seen, want, "{client}: every line once, in order");
+        assert_eq!(seen, want, "{who}: every line once, in order");
         // The log did rotate meanwhile.
         let id = d.ok(&["inspect", "-f", "{{.Id}}", &name]);
         let id = id.trim();
         let dir = d.data_root().join("containers").join(id);
         assert!(
             dir.join(format!("{id}-json.log.4")).exists(),
-            "{client}: no rotation"
+            "{who}: no rotation"
         );
         input.wait();
     }
@@ -339,7 +300,7 @@ fn follow_survives_log_rotation() {
 fn run_streams_output_as_it_comes() {
     let d = Daemon::start();
     import_busybox(&d);
-    for client in CLIENTS {
+    for client @ (who, _) in CLIENTS {
         for tty in [false, true] {
             let name = format!("live-{}-{tty}", tag(client));
             let mut args = vec!["run", "--name", &name];
@@ -347,13 +308,13 @@ fn run_streams_output_as_it_comes() {
                 args.push("-t");
             }
             args.extend(["busybox", "sh", "-c", "echo first; exec sleep 1000"]);
-            let mut run = Piped::spawn(d.client_command(client, &args));
+            let mut run = Piped::spawn(command(&d, client, &args));
             // The first line arrives while the process still runs.
             run.expect("first");
-            assert_eq!(status_of(&d, &name), "running", "{client}");
-            assert!(run.child.try_wait().unwrap().is_none(), "{client}");
+            assert_eq!(status(&d, &name), "running", "{who}");
+            assert!(run.child.try_wait().unwrap().is_none(), "{who}");
             d.ok(&["kill", &name]);
-            assert_eq!(run.wait().code(), Some(137), "{client}: {}", run.output());
+            assert_eq!(run.wait().code(), Some(137), "{who}: {}", run.output());
         }
     }
 }

@@ -55,12 +55,13 @@ fn berth_ok(d: &Daemon, args: &[&str]) -> String {
     text(&out.stdout).trim().to_owned()
 }
 
-/// busybox with `sh`, `sleep`, `ip` and `nslookup`, as `busybox`.
+/// busybox with `sh`, `sleep`, `ip`, `nslookup`, `httpd` and `mkdir`, as
+/// `busybox`.
 fn import_busybox(d: &Daemon) {
     let root = d.dir.path().join("bbg");
     fs_err::create_dir_all(root.join("bin")).unwrap();
     fs_err::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    for applet in ["sh", "sleep", "ip", "nslookup"] {
+    for applet in ["sh", "sleep", "ip", "nslookup", "httpd", "mkdir"] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
     let tar = d.dir.path().join("bbg.tar");
@@ -111,21 +112,6 @@ fn default_routes(d: &Daemon, name: &str) -> (Option<String>, Option<String>) {
         gateways.into_iter().next()
     };
     (via("-4"), via("-6"))
-}
-
-/// The DNAT targets (`ip:port`) of container `id`'s published ports.
-fn dnat_targets(d: &Daemon, id: &str) -> Vec<String> {
-    let out = std::process::Command::new("nft")
-        .args(["list", "table", "inet", &d.net.table])
-        .output()
-        .unwrap();
-    text(&out.stdout)
-        .lines()
-        .filter(|l| l.contains(id) && l.contains("dnat ip to "))
-        .filter_map(|l| l.split("dnat ip to ").nth(1))
-        .filter_map(|t| t.split_whitespace().next())
-        .map(str::to_owned)
-        .collect()
 }
 
 fn routes(gw4: &str, gw6: Option<&String>) -> (Option<String>, Option<String>) {
@@ -301,14 +287,14 @@ fn default_routes_follow_the_gateway_endpoints_and_gw_priority() {
             ],
         )
     };
-    assert_eq!(dnat_targets(&d, &pp), [format!("{}:80", ip_on("beta"))]);
+    assert_eq!(d.net.dnat_targets(&pp), [format!("{}:80", ip_on("beta"))]);
     ok(
         &d,
         &["network", "connect", "--gw-priority", "10", "gamma", "pp"],
     );
-    assert_eq!(dnat_targets(&d, &pp), [format!("{}:80", ip_on("gamma"))]);
+    assert_eq!(d.net.dnat_targets(&pp), [format!("{}:80", ip_on("gamma"))]);
     ok(&d, &["network", "disconnect", "gamma", "pp"]);
-    assert_eq!(dnat_targets(&d, &pp), [format!("{}:80", ip_on("beta"))]);
+    assert_eq!(d.net.dnat_targets(&pp), [format!("{}:80", ip_on("beta"))]);
 
     // Bad values: the CLIs' own errors, nothing sent.
     let out = d.berth(&[
@@ -329,6 +315,116 @@ fn default_routes_follow_the_gateway_endpoints_and_gw_priority() {
 
     ok(&d, &["rm", "-f", "rr", "ss", "tt", "vv", "pp"]);
     ok(&d, &["network", "rm", "alpha", "beta", "gamma"]);
+}
+
+/// An HTTP GET of `/i.html` at `[::1]:port` (retried while the server
+/// starts); the body.
+fn get_lo6(port: u16) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
+    let once = || -> std::io::Result<String> {
+        let timeout = std::time::Duration::from_secs(5);
+        let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+        s.set_read_timeout(Some(timeout))?;
+        s.write_all(b"GET /i.html HTTP/1.0\r\nHost: x\r\n\r\n")?;
+        let mut reply = String::new();
+        s.read_to_string(&mut reply)?;
+        Ok(reply.split("\r\n\r\n").nth(1).unwrap_or("").to_owned())
+    };
+    let mut last = String::new();
+    for _ in 0..50 {
+        match once() {
+            Ok(body) if !body.is_empty() => return Ok(body),
+            Ok(_) => last = "an empty answer".to_owned(),
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Err(format!("{addr}: {last}"))
+}
+
+/// IPv6 bindings follow docker 28's IPv6 gateway endpoint, which
+/// `gw-priority` can put on another network than the IPv4 one: a port
+/// published on every address is DNATed over IPv6 to the container's IPv6
+/// address there, and the host's `[::1]` reaches it; without an IPv6
+/// gateway the IPv6 bindings go with the IPv4 endpoint (no IPv6 rule: the
+/// proxy carries `[::1]` to the IPv4 address).
+#[test]
+fn published_ipv6_ports_follow_the_ipv6_gateway_endpoint() {
+    let d = Daemon::start();
+    import_busybox(&d);
+    network(&d, "alpha", 0, true);
+    network(&d, "beta", 1, true);
+    network(&d, "gamma", 2, false);
+    let id = ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "pp",
+            "-p",
+            "80",
+            "--network",
+            "beta",
+            "busybox",
+            "sh",
+            "-c",
+            "mkdir -p /w && echo hello6 > /w/i.html && exec httpd -f -p 80 -h /w",
+        ],
+    );
+    let port: u16 = ok(&d, &["port", "pp", "80/tcp"])
+        .lines()
+        .find_map(|l| l.strip_prefix("[::]:"))
+        .and_then(|p| p.parse().ok())
+        .expect("a binding on [::]");
+    let on = |net: &str, field: &str| {
+        ok(
+            &d,
+            &[
+                "inspect",
+                "-f",
+                &format!("{{{{.NetworkSettings.Networks.{net}.{field}}}}}"),
+                "pp",
+            ],
+        )
+    };
+    let v4 = |net: &str| vec![format!("{}:80", on(net, "IPAddress"))];
+    let v6 = |net: &str| vec![format!("[{}]:80", on(net, "GlobalIPv6Address"))];
+    let targets = || (d.net.dnat_targets(&id), d.net.dnat6_targets(&id));
+    let reached = || {
+        get_lo6(port).unwrap_or_else(|e| panic!("{e}\n{:?}\nberthd log:\n{}", targets(), d.log()))
+    };
+
+    // On beta alone: both families there.
+    assert_eq!(targets(), (v4("beta"), v6("beta")));
+    assert_eq!(reached(), "hello6\n");
+    // gamma (IPv4 only) first by priority: IPv4 moves, IPv6 stays on beta.
+    ok(
+        &d,
+        &["network", "connect", "--gw-priority", "10", "gamma", "pp"],
+    );
+    assert_eq!(targets(), (v4("gamma"), v6("beta")));
+    assert_eq!(reached(), "hello6\n");
+    // alpha (dual-stack) higher still: both move to it, and back.
+    ok(
+        &d,
+        &["network", "connect", "--gw-priority", "20", "alpha", "pp"],
+    );
+    assert_eq!(targets(), (v4("alpha"), v6("alpha")));
+    assert_eq!(reached(), "hello6\n");
+    ok(&d, &["network", "disconnect", "alpha", "pp"]);
+    assert_eq!(targets(), (v4("gamma"), v6("beta")));
+    // No IPv6 network left: no IPv6 rule; [::1] is proxied to gamma.
+    ok(&d, &["network", "disconnect", "beta", "pp"]);
+    assert_eq!(targets(), (v4("gamma"), Vec::new()));
+    assert_eq!(reached(), "hello6\n");
+
+    ok(&d, &["rm", "-f", "pp"]);
+    assert_eq!(targets(), (Vec::new(), Vec::new()));
+    for net in ["alpha", "beta", "gamma"] {
+        ok(&d, &["network", "rm", net]);
+    }
 }
 
 #[test]
@@ -384,21 +480,7 @@ fn dns_daemon() -> (Daemon, tempfile::TempDir) {
     let d = Daemon::start_with(&["--host-resolv-conf", host_file.to_str().unwrap()]);
     let addr = format!("127.219.{}.53", x(&d));
     fs_err::write(&host_file, format!("nameserver {addr}\n")).unwrap();
-    let socket = std::net::UdpSocket::bind((addr.as_str(), 53)).unwrap();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 1500];
-        while let Ok((n, peer)) = socket.recv_from(&mut buf) {
-            if n < 12 {
-                continue;
-            }
-            // The question echoed, QR + RD + RA, NXDOMAIN, no answer.
-            let mut r = buf[..n].to_vec();
-            r[2] = 0x81;
-            r[3] = 0x83;
-            r[6..12].fill(0);
-            let _ = socket.send_to(&r, peer);
-        }
-    });
+    common::net::serve_nxdomain(&addr);
     import_busybox(&d);
     (d, dir)
 }

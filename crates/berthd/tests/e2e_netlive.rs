@@ -47,21 +47,7 @@ fn daemon() -> (Daemon, tempfile::TempDir) {
     let x = d.net.subnet.split('.').nth(2).unwrap().to_owned();
     let addr = format!("127.213.{x}.53");
     fs_err::write(&host_file, format!("nameserver {addr}\n")).unwrap();
-    let socket = std::net::UdpSocket::bind((addr.as_str(), 53)).unwrap();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 1500];
-        while let Ok((n, peer)) = socket.recv_from(&mut buf) {
-            if n < 12 {
-                continue;
-            }
-            // The question echoed, QR + RD + RA, NXDOMAIN, no answer.
-            let mut r = buf[..n].to_vec();
-            r[2] = 0x81;
-            r[3] = 0x83;
-            r[6..12].fill(0);
-            let _ = socket.send_to(&r, peer);
-        }
-    });
+    common::net::serve_nxdomain(&addr);
     import_busybox(&d);
     (d, dir)
 }
@@ -166,21 +152,6 @@ fn table_rules(d: &Daemon) -> Vec<(String, String, String)> {
                 r.to_string(),
             )
         })
-        .collect()
-}
-
-/// The DNAT targets (`ip:port`) of container `id`'s published ports.
-fn dnat_targets(d: &Daemon, id: &str) -> Vec<String> {
-    let out = Command::new("nft")
-        .args(["list", "table", "inet", &d.net.table])
-        .output()
-        .unwrap();
-    text(&out.stdout)
-        .lines()
-        .filter(|l| l.contains(id) && l.contains("dnat ip to "))
-        .filter_map(|l| l.split("dnat ip to ").nth(1))
-        .filter_map(|t| t.split_whitespace().next())
-        .map(str::to_owned)
         .collect()
 }
 
@@ -355,7 +326,7 @@ fn published_ports_follow_the_gateway_endpoint() {
             "{}",
             route()
         );
-        assert_eq!(dnat_targets(&d, &id), [format!("{ip}:80")]);
+        assert_eq!(d.net.dnat_targets(&id), [format!("{ip}:80")]);
         assert_eq!(http_get(port).unwrap(), "hello-from-web\n");
     };
     check(&gw_zz, &ip_zz);
@@ -374,7 +345,7 @@ fn published_ports_follow_the_gateway_endpoint() {
     check(&gw_zz, &ip_zz);
     // Without a gateway endpoint the rules go; the host port stays held.
     d.ok(&["network", "disconnect", "zz", "web"]);
-    assert!(dnat_targets(&d, &id).is_empty());
+    assert!(d.net.dnat_targets(&id).is_empty());
     assert!(TcpListener::bind(("127.0.0.1", port)).is_err());
     d.ok(&["network", "connect", "aa", "web"]);
     let ip_aa = ip_on(&d, "web", "aa");
@@ -400,7 +371,7 @@ fn published_ports_follow_the_gateway_endpoint() {
     let two = inspect(&d, "two", "{{.Id}}");
     d.ok(&["start", "two"]);
     let ip_two = ip_on(&d, "two", "aa");
-    assert_eq!(dnat_targets(&d, &two), [format!("{ip_two}:80")]);
+    assert_eq!(d.net.dnat_targets(&two), [format!("{ip_two}:80")]);
     assert_eq!(http_get(port2).unwrap(), "hello-from-web\n");
     let routes = d.ok(&["exec", "two", "ip", "route", "show", "default"]);
     assert!(
@@ -409,7 +380,7 @@ fn published_ports_follow_the_gateway_endpoint() {
     );
 
     d.ok(&["rm", "-f", "web", "two"]);
-    assert!(dnat_targets(&d, &id).is_empty());
+    assert!(d.net.dnat_targets(&id).is_empty());
 }
 
 /// A berthd restart with containers running (live restore): their DNS

@@ -6,45 +6,8 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
-use common::{DOCKER_20, DOCKER_28, Daemon, berth_bin, import_busybox, output_with_stdin};
-
-const CLIENTS: [&str; 3] = [DOCKER_28, DOCKER_20, "berth"];
-
-fn command(d: &Daemon, client: &str, args: &[&str]) -> Command {
-    if client == "berth" {
-        let mut c = Command::new(berth_bin());
-        c.args(args)
-            .env("BERTH_HOST", format!("unix://{}", d.socket().display()))
-            .env_remove("DOCKER_HOST");
-        c
-    } else {
-        d.docker_command(client, args)
-    }
-}
-
-fn run(d: &Daemon, client: &str, args: &[&str]) -> Output {
-    command(d, client, args).output().unwrap()
-}
-
-fn run_with(d: &Daemon, client: &str, args: &[&str], input: &str) -> Output {
-    output_with_stdin(&mut command(d, client, args), input.as_bytes())
-}
-
-fn text(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn ok(o: &Output, what: &str) -> String {
-    assert!(
-        o.status.success(),
-        "{what}: {}{}",
-        text(o),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    text(o)
-}
+use common::clients::{BERTH, CLIENTS, DOCKER, fails_with, ok, ok_stdin};
+use common::{Daemon, import_busybox};
 
 /// `busybox` again from the tar [`import_busybox`] made.
 fn reimport_busybox(d: &Daemon) {
@@ -62,7 +25,7 @@ fn exists(d: &Daemon, name: &str) -> bool {
 fn container_prune_with_prompts_filters_and_sizes() {
     let d = Daemon::start();
     import_busybox(&d);
-    for client in CLIENTS {
+    for client @ (who, _) in CLIENTS {
         // A stopped container that wrote 6 bytes, a labelled stopped one,
         // a running one.
         d.ok(&[
@@ -82,68 +45,65 @@ fn container_prune_with_prompts_filters_and_sizes() {
 
         // No: nothing happens (docker 28 ends after the prompt, 20.10
         // prints that nothing was reclaimed).
-        let o = run_with(&d, client, &["container", "prune"], "n\n");
-        let out = ok(&o, client);
+        let out = ok_stdin(&d, client, &["container", "prune"], b"n\n");
         assert!(
             out.starts_with(
                 "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] "
             ),
-            "{client}: {out}"
+            "{who}: {out}"
         );
-        assert!(exists(&d, "wrote"), "{client}");
+        assert!(exists(&d, "wrote"), "{who}");
 
         // Yes, with a filter: the unlabelled stopped container goes.
-        let o = run_with(
+        let out = ok_stdin(
             &d,
             client,
             &["container", "prune", "--filter", "label!=keep"],
-            "y\n",
+            b"y\n",
         );
-        let out = ok(&o, client);
         assert!(
             out.ends_with(&format!(
                 "[y/N] Deleted Containers:\n{}\n\nTotal reclaimed space: 6B\n",
                 wrote.trim()
             )),
-            "{client}: {out}"
+            "{who}: {out}"
         );
-        assert!(!exists(&d, "wrote"), "{client}");
-        assert!(exists(&d, "kept") && exists(&d, "up"), "{client}");
+        assert!(!exists(&d, "wrote"), "{who}");
+        assert!(exists(&d, "kept") && exists(&d, "up"), "{who}");
 
         // until: only containers created before it (none, an hour back).
-        let o = run(
-            &d,
-            client,
-            &["container", "prune", "-f", "--filter", "until=1h"],
+        assert_eq!(
+            ok(
+                &d,
+                client,
+                &["container", "prune", "-f", "--filter", "until=1h"],
+            ),
+            "Total reclaimed space: 0B\n",
+            "{who}"
         );
-        assert_eq!(ok(&o, client), "Total reclaimed space: 0B\n", "{client}");
         assert!(exists(&d, "kept"));
 
         // -f: every stopped container; the running one stays.
         let kept = d.ok(&["inspect", "-f", "{{.Id}}", "kept"]);
-        let o = run(&d, client, &["container", "prune", "-f"]);
         assert_eq!(
-            ok(&o, client),
+            ok(&d, client, &["container", "prune", "-f"]),
             format!(
                 "Deleted Containers:\n{}\n\nTotal reclaimed space: 0B\n",
                 kept.trim()
             ),
-            "{client}"
+            "{who}"
         );
         assert!(exists(&d, "up"));
         d.ok(&["rm", "-f", "up"]);
 
         // A filter docker does not know.
-        let o = run(
+        let err = fails_with(
             &d,
             client,
             &["container", "prune", "-f", "--filter", "nope=1"],
+            1,
         );
-        assert_eq!(o.status.code(), Some(1), "{client}");
-        assert!(
-            String::from_utf8_lossy(&o.stderr).contains("invalid filter 'nope'"),
-            "{client}: {o:?}"
-        );
+        assert!(err.contains("invalid filter 'nope'"), "{who}: {err}");
     }
     // Each prune is an event with the space it freed.
     let ev = d.ok(&[
@@ -178,7 +138,7 @@ fn image_prune_system_prune_and_df() {
     // df: the same table from every client.
     let dfs: Vec<String> = CLIENTS
         .iter()
-        .map(|c| ok(&run(&d, c, &["system", "df"]), c))
+        .map(|&c| ok(&d, c, &["system", "df"]))
         .collect();
     assert_eq!(dfs[0], dfs[1], "docker 28 and 20.10");
     assert_eq!(dfs[0], dfs[2], "docker 28 and berth");
@@ -196,47 +156,37 @@ fn image_prune_system_prune_and_df() {
     assert_eq!(lines[2][..3], ["Containers", "1", "0"], "{}", dfs[0]);
     assert_eq!(lines[3], ["Local Volumes", "0", "0", "0B", "0B"]);
     assert_eq!(lines[4], ["Build Cache", "0", "0", "0B", "0B"]);
-    let verbose: Vec<String> = [DOCKER_28, "berth"]
+    let verbose: Vec<String> = [DOCKER, BERTH]
         .iter()
-        .map(|c| ok(&run(&d, c, &["system", "df", "-v"]), c))
+        .map(|&c| ok(&d, c, &["system", "df", "-v"]))
         .collect();
     assert_eq!(verbose[0], verbose[1], "docker 28 and berth, -v");
     assert!(verbose[1].starts_with("Images space usage:\n\nREPOSITORY"));
     assert!(verbose[1].contains("\nContainers space usage:\n\nCONTAINER ID"));
-    let json = ok(
-        &run(&d, "berth", &["system", "df", "--format", "json"]),
-        "json",
-    );
-    assert_eq!(
-        json,
-        ok(
-            &run(&d, DOCKER_28, &["system", "df", "--format", "json"]),
-            "json 28"
-        )
-    );
+    let json = ok(&d, BERTH, &["system", "df", "--format", "json"]);
+    assert_eq!(json, ok(&d, DOCKER, &["system", "df", "--format", "json"]));
 
-    for client in CLIENTS {
+    for client @ (who, _) in CLIENTS {
         let bb = d.ok(&["inspect", "-f", "{{.Id}}", "busybox"]);
         let bb = bb.trim();
         // A dangling image (imported without a name) and a second tag.
         d.ok(&["tag", "busybox", "extra:1"]);
         let dangling = {
             let tar = d.dir.path().join("bb.tar");
-            let o = d.docker(&["import", "--change", "LABEL tier=x", tar.to_str().unwrap()]);
-            ok(&o, "import").trim().to_owned()
+            let args = ["import", "--change", "LABEL tier=x", tar.to_str().unwrap()];
+            ok(&d, DOCKER, &args).trim().to_owned()
         };
         // Only dangling images by default.
-        let o = run_with(&d, client, &["image", "prune"], "y\n");
-        let out = ok(&o, client);
+        let out = ok_stdin(&d, client, &["image", "prune"], b"y\n");
         assert!(
             out.starts_with(
                 "WARNING! This will remove all dangling images.\nAre you sure you want to continue? [y/N] Deleted Images:\n"
             ),
-            "{client}: {out}"
+            "{who}: {out}"
         );
         assert!(
             out.contains(&format!("deleted: {dangling}\n")),
-            "{client}: {out}"
+            "{who}: {out}"
         );
         assert!(
             out.ends_with("B\n") && out.contains("\n\nTotal reclaimed space: "),
@@ -245,23 +195,22 @@ fn image_prune_system_prune_and_df() {
         assert!(d.docker(&["image", "inspect", "extra:1"]).status.success());
 
         // -a with a label filter: nothing matches, nothing goes.
-        let o = run(
-            &d,
-            client,
-            &["image", "prune", "-a", "-f", "--filter", "label=nope"],
+        assert_eq!(
+            ok(
+                &d,
+                client,
+                &["image", "prune", "-a", "-f", "--filter", "label=nope"],
+            ),
+            "Total reclaimed space: 0B\n",
+            "{who}"
         );
-        assert_eq!(ok(&o, client), "Total reclaimed space: 0B\n", "{client}");
         // -a: every image no container uses; hello-world stays (used).
-        let o = run(&d, client, &["image", "prune", "-a", "-f"]);
-        let out = ok(&o, client);
-        assert!(out.starts_with("Deleted Images:\n"), "{client}: {out}");
-        assert!(out.contains("untagged: extra:1\n"), "{client}: {out}");
-        assert!(
-            out.contains("untagged: busybox:latest\n"),
-            "{client}: {out}"
-        );
-        assert!(out.contains(&format!("deleted: {bb}\n")), "{client}: {out}");
-        assert!(!out.contains(&hello), "{client}: {out}");
+        let out = ok(&d, client, &["image", "prune", "-a", "-f"]);
+        assert!(out.starts_with("Deleted Images:\n"), "{who}: {out}");
+        assert!(out.contains("untagged: extra:1\n"), "{who}: {out}");
+        assert!(out.contains("untagged: busybox:latest\n"), "{who}: {out}");
+        assert!(out.contains(&format!("deleted: {bb}\n")), "{who}: {out}");
+        assert!(!out.contains(&hello), "{who}: {out}");
         assert!(
             d.docker(&["image", "inspect", "hello-world"])
                 .status
@@ -274,75 +223,50 @@ fn image_prune_system_prune_and_df() {
     let bb = bb.trim().to_owned();
 
     // system prune: the prompt lists what goes (docker 28's wording).
-    let o = run_with(
-        &d,
-        "berth",
-        &["system", "prune", "--filter", "label=a"],
-        "n\n",
-    );
+    let args = ["system", "prune", "--filter", "label=a"];
     assert_eq!(
-        ok(&o, "berth"),
-        ok(
-            &run_with(
-                &d,
-                DOCKER_28,
-                &["system", "prune", "--filter", "label=a"],
-                "n\n"
-            ),
-            "docker"
-        )
+        ok_stdin(&d, BERTH, &args, b"n\n"),
+        ok_stdin(&d, DOCKER, &args, b"n\n")
     );
     assert!(exists(&d, "uses-hello"));
-    for client in [DOCKER_28, "berth"] {
+    for client @ (who, _) in [DOCKER, BERTH] {
         d.ok(&["create", "--name", "idle", "busybox", "true"]);
         let idle = d.ok(&["inspect", "-f", "{{.Id}}", "idle"]);
-        let o = run(&d, client, &["system", "prune", "-f"]);
-        let out = ok(&o, client);
-        assert!(out.starts_with("Deleted Containers:\n"), "{client}: {out}");
-        assert!(
-            out.contains(&format!("{}\n", idle.trim())),
-            "{client}: {out}"
-        );
+        let out = ok(&d, client, &["system", "prune", "-f"]);
+        assert!(out.starts_with("Deleted Containers:\n"), "{who}: {out}");
+        assert!(out.contains(&format!("{}\n", idle.trim())), "{who}: {out}");
         assert!(
             out.ends_with("\nTotal reclaimed space: 0B\n"),
-            "{client}: {out}"
+            "{who}: {out}"
         );
         assert!(!exists(&d, "idle") && !exists(&d, "uses-hello"));
         d.ok(&["run", "--name", "uses-hello", "hello-world"]);
     }
     // -a --volumes: images no container uses go too.
-    let o = run(&d, "berth", &["system", "prune", "-a", "-f", "--volumes"]);
-    let out = ok(&o, "berth -a");
+    let out = ok(&d, BERTH, &["system", "prune", "-a", "-f", "--volumes"]);
     assert!(out.contains("Deleted Images:\n"), "{out}");
     assert!(out.contains(&format!("deleted: {bb}\n")), "{out}");
     // until is refused with --volumes, before anything is removed.
     reimport_busybox(&d);
     d.ok(&["create", "--name", "idle", "busybox", "true"]);
-    let o = run(
-        &d,
-        "berth",
-        &["system", "prune", "-f", "--volumes", "--filter", "until=1h"],
-    );
-    assert_eq!(o.status.code(), Some(1));
+    let args = ["system", "prune", "-f", "--volumes", "--filter", "until=1h"];
     assert_eq!(
-        String::from_utf8_lossy(&o.stderr).trim(),
+        fails_with(&d, BERTH, &args, 1).trim(),
         "ERROR: The \"until\" filter is not supported with \"--volumes\""
     );
-    let o = run(
-        &d,
-        DOCKER_28,
-        &["system", "prune", "-f", "--volumes", "--filter", "until=1h"],
-    );
-    assert_eq!(o.status.code(), Some(1));
+    fails_with(&d, DOCKER, &args, 1);
     assert!(exists(&d, "idle"));
     // The CLI adds `dangling=true` to what the user gave; as dockerd,
     // one true value among the rest decides.
-    for client in [DOCKER_28, "berth"] {
-        let o = run(
-            &d,
-            client,
-            &["image", "prune", "-f", "--filter", "dangling=maybe"],
+    for client @ (who, _) in [DOCKER, BERTH] {
+        assert_eq!(
+            ok(
+                &d,
+                client,
+                &["image", "prune", "-f", "--filter", "dangling=maybe"],
+            ),
+            "Total reclaimed space: 0B\n",
+            "{who}"
         );
-        assert_eq!(ok(&o, client), "Total reclaimed space: 0B\n");
     }
 }

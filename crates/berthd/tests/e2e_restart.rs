@@ -11,15 +11,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::clients::{self, BERTH, Client, DOCKER, DOCKER20, inspect, ok, text};
+use common::clients::{BERTH, DOCKER, DOCKER20, fails_with, inspect, ok, text};
 use common::{Daemon, import_busybox};
-
-/// Runs `args` with `client`, expecting failure with `code`; stderr.
-fn fails(d: &Daemon, client: Client, args: &[&str], code: i32) -> String {
-    let (got, err) = clients::fails(d, client, args);
-    assert_eq!(got, code, "{} {args:?}: {err}", client.0);
-    err
-}
 
 /// Polls `inspect` of `name` until `want` holds (up to 60 s); the last value.
 fn wait_inspect(d: &Daemon, name: &str, format: &str, want: impl Fn(&str) -> bool) -> String {
@@ -154,7 +147,7 @@ fn on_failure_retries_up_to_its_limit_and_always_until_stopped() {
     assert_eq!(wait, "restarting");
     // It may be between two restarts (restarting) or briefly running when
     // the rm arrives; either way it is refused and stays.
-    let err = fails(&d, DOCKER, &["rm", "al"], 1);
+    let err = fails_with(&d, DOCKER, &["rm", "al"], 1);
     assert!(
         err.contains("container is restarting") || err.contains("container is running"),
         "{err}"
@@ -230,7 +223,7 @@ fn bad_restart_specs_are_refused_as_docker_does() {
     let count_only =
         "invalid restart policy: maximum retry count can only be used with 'on-failure'";
     for client in [DOCKER, DOCKER20, BERTH] {
-        let err = fails(
+        let err = fails_with(
             &d,
             client,
             &[
@@ -246,7 +239,7 @@ fn bad_restart_specs_are_refused_as_docker_does() {
             125,
         );
         assert!(err.contains(unknown), "{}: {err}", client.0);
-        let err = fails(
+        let err = fails_with(
             &d,
             client,
             &[
@@ -262,7 +255,7 @@ fn bad_restart_specs_are_refused_as_docker_does() {
             125,
         );
         assert!(err.contains(count_only), "{}: {err}", client.0);
-        let err = fails(
+        let err = fails_with(
             &d,
             client,
             &[
@@ -283,7 +276,7 @@ fn bad_restart_specs_are_refused_as_docker_does() {
             "{}: {err}",
             client.0
         );
-        let err = fails(
+        let err = fails_with(
             &d,
             client,
             &[

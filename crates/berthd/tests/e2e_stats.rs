@@ -8,10 +8,11 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{DOCKER_20, DOCKER_28, Daemon, berth_bin, import_busybox};
+use common::clients::{BERTH, CLIENTS, DOCKER, command, ok};
+use common::{Daemon, import_busybox};
 use serde_json::Value;
 
 /// `GET path` over HTTP/1.0 (a close-delimited body): status and body.
@@ -31,27 +32,14 @@ fn get_json(d: &Daemon, path: &str) -> Value {
     serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
 
-fn stdout_ok(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// `stats ARGS` through docker 28, docker 20.10 and berth.
 fn stats_all(d: &Daemon, args: &[&str]) -> Vec<(String, String)> {
     let mut full = vec!["stats"];
     full.extend_from_slice(args);
-    let mut out = Vec::new();
-    for client in [DOCKER_28, DOCKER_20] {
-        let o = d.docker_command(client, &full).output().unwrap();
-        out.push((client.to_owned(), stdout_ok(&o, client)));
-    }
-    out.push(("berth".to_owned(), stdout_ok(&d.berth(&full), "berth")));
-    out
+    CLIENTS
+        .iter()
+        .map(|&client| (client.0.to_owned(), ok(d, client, &full)))
+        .collect()
 }
 
 fn machine_memory() -> u64 {
@@ -275,9 +263,10 @@ fn stats_through_docker_and_berth_cli() {
     ) {
         assert_eq!(out.trim(), id.trim(), "{client}");
     }
-    let json = stdout_ok(
-        &d.berth(&["stats", "--no-stream", "--format", "json", "idle"]),
-        "berth stats json",
+    let json = ok(
+        &d,
+        BERTH,
+        &["stats", "--no-stream", "--format", "json", "idle"],
     );
     let v: Value = serde_json::from_str(json.trim()).unwrap();
     assert_eq!(v["Name"], "idle");
@@ -300,15 +289,8 @@ fn stats_through_docker_and_berth_cli() {
     );
 
     // Streaming: the table is redrawn with live figures.
-    for client in ["berth", DOCKER_28] {
-        let mut cmd = if client == "berth" {
-            let mut c = std::process::Command::new(berth_bin());
-            c.args(["stats", "busy"])
-                .env("BERTH_HOST", format!("unix://{}", d.socket().display()));
-            c
-        } else {
-            d.docker_command(client, &["stats", "busy"])
-        };
+    for client @ (who, _) in [BERTH, DOCKER] {
+        let mut cmd = command(&d, client, &["stats", "busy"]);
         let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
         let mut out = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
@@ -332,7 +314,7 @@ fn stats_through_docker_and_berth_cli() {
             if draws >= 3 {
                 break;
             }
-            assert!(Instant::now() < deadline, "{client}: {text}");
+            assert!(Instant::now() < deadline, "{who}: {text}");
             if let Ok(chunk) = rx.recv_timeout(Duration::from_secs(1)) {
                 screen.extend(chunk);
             }

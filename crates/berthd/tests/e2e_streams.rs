@@ -13,34 +13,10 @@ mod common;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::{DOCKER_20, DOCKER_28, Daemon, PtyClient, import_busybox};
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// `docker args` with the given client binary.
-fn docker_with(d: &Daemon, client: &str, args: &[&str]) -> Output {
-    if client == DOCKER_20 {
-        d.docker20(args)
-    } else {
-        d.docker(args)
-    }
-}
-
-fn ok_with(d: &Daemon, client: &str, args: &[&str]) -> String {
-    let out = docker_with(d, client, args);
-    assert!(out.status.success(), "{client} {args:?}: {}", text(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::clients::{DOCKER, DOCKER20, describe, ok, program};
+use common::{Daemon, PtyClient, import_busybox};
 
 /// One HTTP/1.1 request on the daemon's socket (`Connection: close`):
 /// the status and the body (de-chunked).
@@ -115,12 +91,11 @@ fn numbers(out: &str) -> Vec<usize> {
 fn tty_without_stdin_is_a_raw_stream() {
     let d = Daemon::start();
     import_busybox(&d);
-    for client in [DOCKER_28, DOCKER_20] {
+    for client @ (who, _) in [DOCKER, DOCKER20] {
         // No 8-byte frame headers, stderr merged into the terminal, and
         // the terminal's line discipline turns \n into \r\n.
-        let out = docker_with(
+        let out = client.1(
             &d,
-            client,
             &[
                 "run",
                 "-t",
@@ -131,14 +106,14 @@ fn tty_without_stdin_is_a_raw_stream() {
                 "echo out; echo err >&2",
             ],
         );
-        assert!(out.status.success(), "{client}: {}", text(&out));
+        assert!(out.status.success(), "{who}: {}", describe(&out));
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
             "out\r\nerr\r\n",
-            "{client}"
+            "{who}"
         );
-        let out = docker_with(&d, client, &["run", "-t", "busybox", "sh", "-c", "exit 7"]);
-        assert_eq!(out.status.code(), Some(7), "{client}: {}", text(&out));
+        let out = client.1(&d, &["run", "-t", "busybox", "sh", "-c", "exit 7"]);
+        assert_eq!(out.status.code(), Some(7), "{who}: {}", describe(&out));
     }
 }
 
@@ -201,8 +176,14 @@ fn when_size(rows: u16, cols: u16, mark: u32) -> String {
 fn run_it_under_a_terminal() {
     let d = Daemon::start();
     import_busybox(&d);
-    for client in [DOCKER_28, DOCKER_20] {
-        let mut t = PtyClient::spawn(&d, client, &["run", "-it", "--rm", "busybox", "sh"], 24, 80);
+    for client @ (who, _) in [DOCKER, DOCKER20] {
+        let mut t = PtyClient::spawn(
+            &d,
+            program(client),
+            &["run", "-it", "--rm", "busybox", "sh"],
+            24,
+            80,
+        );
         // The prompt, then the size the terminal had at start.
         t.expect("# ");
         t.type_line("busybox stty size; echo start-$((1+1))");
@@ -217,12 +198,12 @@ fn run_it_under_a_terminal() {
         t.type_line("echo hi-$((40+2))");
         t.expect("hi-42");
         t.type_line("exit");
-        assert_eq!(t.wait(), Some(0), "{client}; the screen:\n{}", t.screen());
+        assert_eq!(t.wait(), Some(0), "{who}; the screen:\n{}", t.screen());
         // ConsoleSize (CLI 28) or the first resize (20.10): the container
         // printed the size at start.
-        assert!(t.screen().contains("24 80"), "{client}: {}", t.screen());
+        assert!(t.screen().contains("24 80"), "{who}: {}", t.screen());
         // --rm: gone.
-        assert_eq!(d.ok(&["ps", "-aq"]).trim(), "", "{client}");
+        assert_eq!(d.ok(&["ps", "-aq"]).trim(), "", "{who}");
     }
 }
 
@@ -230,9 +211,9 @@ fn run_it_under_a_terminal() {
 fn logs_follow_until_the_container_exits() {
     let d = Daemon::start();
     import_busybox(&d);
-    for (n, client) in [DOCKER_28, DOCKER_20].into_iter().enumerate() {
+    for (n, client @ (who, _)) in [DOCKER, DOCKER20].into_iter().enumerate() {
         let name = format!("f{n}");
-        ok_with(
+        ok(
             &d,
             client,
             &[
@@ -247,13 +228,13 @@ fn logs_follow_until_the_container_exits() {
             ],
         );
         // Returns when the container exits, with every line.
-        let out = ok_with(&d, client, &["logs", "-f", &name]);
-        assert_eq!(numbers(&out), (0..12).collect::<Vec<_>>(), "{client}");
+        let out = ok(&d, client, &["logs", "-f", &name]);
+        assert_eq!(numbers(&out), (0..12).collect::<Vec<_>>(), "{who}");
         let state = d.ok(&["inspect", "--format", "{{.State.Status}}", &name]);
         assert_eq!(state.trim(), "exited");
         // On a stopped container, -f returns at once with the whole log.
-        let out = ok_with(&d, client, &["logs", "-f", "--tail", "3", &name]);
-        assert_eq!(numbers(&out), [9, 10, 11], "{client}");
+        let out = ok(&d, client, &["logs", "-f", "--tail", "3", &name]);
+        assert_eq!(numbers(&out), [9, 10, 11], "{who}");
     }
 }
 
@@ -283,25 +264,25 @@ fn logs_since_until_and_timestamps() {
         assert_eq!(s.len(), 30, "{s}");
         assert!(s.ends_with('Z') && s.as_bytes()[19] == b'.', "{s}");
     }
-    for client in [DOCKER_28, DOCKER_20] {
+    for client @ (who, _) in [DOCKER, DOCKER20] {
         // since and until are inclusive; the CLI sends unix seconds with
         // nanoseconds.
-        let out = ok_with(&d, client, &["logs", "--since", stamps[6], "ts"]);
-        assert_eq!(numbers(&out), [6, 7, 8, 9], "{client}");
-        let out = ok_with(&d, client, &["logs", "--until", stamps[2], "ts"]);
-        assert_eq!(numbers(&out), [0, 1, 2], "{client}");
-        let out = ok_with(
+        let out = ok(&d, client, &["logs", "--since", stamps[6], "ts"]);
+        assert_eq!(numbers(&out), [6, 7, 8, 9], "{who}");
+        let out = ok(&d, client, &["logs", "--until", stamps[2], "ts"]);
+        assert_eq!(numbers(&out), [0, 1, 2], "{who}");
+        let out = ok(
             &d,
             client,
             &["logs", "--since", stamps[3], "--until", stamps[5], "ts"],
         );
-        assert_eq!(numbers(&out), [3, 4, 5], "{client}");
-        let out = ok_with(
+        assert_eq!(numbers(&out), [3, 4, 5], "{who}");
+        let out = ok(
             &d,
             client,
             &["logs", "--since", "2000-01-01T00:00:00Z", "ts"],
         );
-        assert_eq!(numbers(&out).len(), 10, "{client}");
+        assert_eq!(numbers(&out).len(), 10, "{who}");
     }
     // The API takes a fraction as moby's ParseTimestamps does.
     let (status, body) = http(&d, "GET", "/containers/ts/logs?stdout=1&since=1.5");
@@ -368,18 +349,15 @@ fn logs_over_rotated_files() {
     let kept_numbers = numbers(&kept);
     assert!(kept_numbers.len() > 20, "{kept}");
     assert_eq!(*kept_numbers.last().unwrap(), 199);
-    for client in [DOCKER_28, DOCKER_20] {
+    for client @ (who, _) in [DOCKER, DOCKER20] {
         // Every retained line, oldest file first, in order.
-        let out = ok_with(&d, client, &["logs", "rot"]);
-        assert_eq!(out, kept, "{client}");
+        let out = ok(&d, client, &["logs", "rot"]);
+        assert_eq!(out, kept, "{who}");
         let got = numbers(&out);
-        assert!(
-            got.windows(2).all(|w| w[1] == w[0] + 1),
-            "{client}: {got:?}"
-        );
+        assert!(got.windows(2).all(|w| w[1] == w[0] + 1), "{who}: {got:?}");
         // A tail longer than the current file reaches into older ones.
-        let out = ok_with(&d, client, &["logs", "--tail", "25", "rot"]);
-        assert_eq!(numbers(&out), (175..200).collect::<Vec<_>>(), "{client}");
+        let out = ok(&d, client, &["logs", "--tail", "25", "rot"]);
+        assert_eq!(numbers(&out), (175..200).collect::<Vec<_>>(), "{who}");
     }
 
     // Following a container whose log rotates while it is read: every
@@ -407,25 +385,25 @@ fn logs_over_rotated_files() {
 
     // Drivers and options dockerd would refuse are refused at create.
     let out = d.docker(&["run", "--log-driver", "syslog", "busybox", "true"]);
-    assert_eq!(out.status.code(), Some(125), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr)
             .contains("logger: no log driver named 'syslog' is registered"),
         "{}",
-        text(&out)
+        describe(&out)
     );
     let out = d.docker(&["create", "--log-opt", "max-size=lots", "busybox", "true"]);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("invalid size: 'lots'"),
         "{}",
-        text(&out)
+        describe(&out)
     );
     let out = d.docker(&["create", "--log-opt", "colour=blue", "busybox", "true"]);
     assert!(
         String::from_utf8_lossy(&out.stderr)
             .contains("unknown log opt 'colour' for json-file log driver"),
         "{}",
-        text(&out)
+        describe(&out)
     );
     // --log-driver none: no log, and `logs` says why.
     d.ok(&[
@@ -444,7 +422,7 @@ fn logs_over_rotated_files() {
         String::from_utf8_lossy(&out.stderr)
             .contains("configured logging driver does not support reading"),
         "{}",
-        text(&out)
+        describe(&out)
     );
 }
 
@@ -561,9 +539,9 @@ fn paths_naming(dir: &Path, id: &str) -> Vec<PathBuf> {
 fn rm_leaves_nothing_at_exit() {
     let d = Daemon::start();
     import_busybox(&d);
-    for (n, client) in [DOCKER_28, DOCKER_20].into_iter().enumerate() {
+    for (n, client @ (who, _)) in [DOCKER, DOCKER20].into_iter().enumerate() {
         let cidfile = d.dir.path().join(format!("cid{n}"));
-        let out = ok_with(
+        let out = ok(
             &d,
             client,
             &[
@@ -581,7 +559,7 @@ fn rm_leaves_nothing_at_exit() {
         assert_eq!(id.len(), 64, "{id}");
         // When `run --rm` returns, the container is gone whole: no mount,
         // snapshot, bundle, document or log.
-        assert_eq!(d.ok(&["ps", "-aq"]).trim(), "", "{client}");
+        assert_eq!(d.ok(&["ps", "-aq"]).trim(), "", "{who}");
         assert_eq!(mounts_under(d.dir.path()), Vec::<String>::new());
         assert_eq!(paths_naming(&d.data_root(), &id), Vec::<PathBuf>::new());
         assert_eq!(paths_naming(&d.exec_root(), &id), Vec::<PathBuf>::new());

@@ -498,6 +498,33 @@ pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
     [0x02, 0x42, o[0], o[1], o[2], o[3]]
 }
 
+/// docker 28's MAC for an endpoint nobody chose one for: six random
+/// bytes, made unicast (lowest bit of the first byte clear) and locally
+/// administered (second lowest set).
+pub fn random_mac() -> std::io::Result<[u8; 6]> {
+    use std::io::Read;
+    let mut mac = [0u8; 6];
+    fs_err::File::open("/dev/urandom")?.read_exact(&mut mac)?;
+    mac[0] = (mac[0] & 0xfe) | 0x02;
+    Ok(mac)
+}
+
+/// The bytes of `aa:bb:cc:dd:ee:ff` (the form [`format_mac`] writes), if
+/// `text` is one and a unicast, non-zero address a link can have.
+pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = text.split(':');
+    for b in &mut out {
+        let part = parts.next()?;
+        if part.len() != 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        *b = u8::from_str_radix(part, 16).ok()?;
+    }
+    let usable = out[0] & 1 == 0 && out != [0; 6];
+    (parts.next().is_none() && usable).then_some(out)
+}
+
 /// `aa:bb:cc:dd:ee:ff`.
 pub fn format_mac(mac: [u8; 6]) -> String {
     mac.iter()
@@ -608,5 +635,22 @@ mod tests {
     fn macs() {
         let mac = mac_for(Ipv4Addr::new(172, 17, 0, 2));
         assert_eq!(format_mac(mac), "02:42:ac:11:00:02");
+        assert_eq!(parse_mac("02:42:ac:11:00:02"), Some(mac));
+        for bad in [
+            "",
+            "02:42:ac:11:00",
+            "02:42:ac:11:00:02:03",
+            "zz:42:ac:11:00:02",
+            "+2:42:ac:11:00:02",
+            "01:00:5e:00:00:01",
+            "00:00:00:00:00:00",
+        ] {
+            assert_eq!(parse_mac(bad), None, "{bad}");
+        }
+        for _ in 0..64 {
+            let r = random_mac().unwrap();
+            assert_eq!(r[0] & 0x03, 0x02, "{}", format_mac(r));
+            assert_eq!(parse_mac(&format_mac(r)), Some(r));
+        }
     }
 }

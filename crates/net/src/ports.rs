@@ -248,9 +248,10 @@ struct AllocState {
     owners: BTreeMap<String, Vec<(Binding, Option<Socket>)>>,
     /// Where the next search for a random port starts.
     cursor: u32,
-    /// The container address each owner's IPv6 proxies lead to; changed
-    /// in place when its ports move to another network.
-    proxied: BTreeMap<String, Arc<Mutex<IpAddr>>>,
+    /// The container address each owner's IPv6 proxies lead to (changed
+    /// in place when its ports move to another network), and the bindings
+    /// that have one.
+    proxied: BTreeMap<String, (Arc<Mutex<IpAddr>>, BTreeSet<Binding>)>,
 }
 
 impl Default for Allocator {
@@ -339,31 +340,39 @@ impl Allocator {
     }
 
     /// Serves `owner`'s IPv6 TCP bindings with a small proxy to
-    /// `container_ip`, as docker's userland proxy does:
+    /// `container_ip`, as docker's userland proxy does, where nothing in
+    /// the kernel can carry them:
     /// - an IPv4-only container: every IPv6 TCP binding (nftables cannot
-    ///   DNAT IPv6 traffic to an IPv4 address);
-    /// - a container with an IPv6 address: only what the DNAT rules cannot
-    ///   reach, the host's own connections to `::1` (the kernel never routes
-    ///   a loopback source out of another device, and IPv6 has no
-    ///   `route_localnet`), so only bindings on `::` and `::1` listen.
+    ///   DNAT IPv6 traffic to an IPv4 address, nor can a socket-level
+    ///   redirection change a socket's address family);
+    /// - a container with an IPv6 address: the host's own connections to
+    ///   `::1` (the kernel never routes a loopback source out of another
+    ///   device, and IPv6 has no `route_localnet`), so bindings on `::`
+    ///   and `::1` listen; and none at all when `loopback_redirected`: the
+    ///   socket-level redirection ([`crate::sockredir`]) sends those
+    ///   connections to the container directly.
     ///
-    /// IPv4, the fast path, never goes through it. Until [`Self::release`].
+    /// Called again (the ports moved to another network), the running
+    /// proxies lead to the new address and bindings it now needs start
+    /// one. IPv4, the fast path, never goes through it. Until
+    /// [`Self::release`].
     pub fn proxy_ipv6(
         &self,
         owner: &str,
         container_ip: impl Into<IpAddr>,
+        loopback_redirected: bool,
     ) -> Result<(), PortError> {
         let container_ip = container_ip.into();
-        let mut st = self.lock();
-        if let Some(target) = st.proxied.get(owner) {
-            // Running already: they lead to the new address from now on.
-            *target
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = container_ip;
-            return Ok(());
-        }
-        let target = Arc::new(Mutex::new(container_ip));
-        st.proxied.insert(owner.to_owned(), Arc::clone(&target));
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let (target, listening) = st
+            .proxied
+            .entry(owner.to_owned())
+            .or_insert_with(|| (Arc::new(Mutex::new(container_ip)), BTreeSet::new()));
+        // Running already: they lead to the new address from now on.
+        *target
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = container_ip;
         let Some(held) = st.owners.get(owner) else {
             return Ok(());
         };
@@ -371,10 +380,12 @@ impl Allocator {
             let Some(socket) = socket else {
                 continue;
             };
-            if b.host_ip.is_ipv4() || b.key.proto != Proto::Tcp {
+            if b.host_ip.is_ipv4() || b.key.proto != Proto::Tcp || listening.contains(b) {
                 continue;
             }
-            if container_ip.is_ipv6() && !(b.host_ip.is_unspecified() || b.host_ip.is_loopback()) {
+            if container_ip.is_ipv6()
+                && (loopback_redirected || !(b.host_ip.is_unspecified() || b.host_ip.is_loopback()))
+            {
                 continue;
             }
             let err = |source| PortError::Bind {
@@ -385,12 +396,13 @@ impl Allocator {
             };
             socket.listen(128).map_err(err)?;
             let listener: std::net::TcpListener = socket.try_clone().map_err(err)?.into();
-            let (to, port) = (Arc::clone(&target), b.key.port);
+            let (to, port) = (Arc::clone(target), b.key.port);
             std::thread::Builder::new()
                 .name(format!("proxy6-{}", b.host_port))
                 .stack_size(64 * 1024)
                 .spawn(move || proxy(&listener, &to, port))
                 .map_err(err)?;
+            listening.insert(*b);
         }
         Ok(())
     }
@@ -598,8 +610,10 @@ fn splice(client: std::net::TcpStream, to: SocketAddr) {
 pub struct Target {
     /// The container's address on the network its ports are published on.
     pub container_ip: Ipv4Addr,
-    /// Its IPv6 address there, on an IPv6 network: IPv6 bindings are
-    /// DNATed to it (all but `::1`, see [`Allocator::proxy_ipv6`]).
+    /// Its IPv6 address on the network its IPv6 bindings are published on
+    /// (docker's IPv6 gateway endpoint), if it has one: they are DNATed to
+    /// it (all but `::1`), and the host's own connections redirected to it
+    /// (see [`crate::sockredir`] and [`Allocator::proxy_ipv6`]).
     pub container_ip6: Option<Ipv6Addr>,
     /// That network's bridge.
     pub bridge: String,
@@ -626,7 +640,8 @@ impl PortRules {
     }
 
     /// Also sends the calling thread's network namespace's own connections
-    /// to published IPv4 ports straight to the container, at the socket
+    /// to published ports (IPv4, and IPv6 to a container's IPv6 address)
+    /// straight to the container, at the socket
     /// level (see [`crate::sockredir`]); the DNAT rules stay for everyone
     /// else. When that is not possible (no cgroup2, no permission, an old
     /// kernel), says why once and keeps DNAT only. Returns whether it is on.
@@ -638,6 +653,18 @@ impl PortRules {
             crate::sockredir::sync_owners(r, &self.lock());
         }
         r.is_some()
+    }
+
+    /// Whether the host's own connections are redirected at the socket
+    /// level ([`Self::redirect_host_connections`] was called and the
+    /// programs are attached).
+    pub fn redirects_host_connections(&self) -> bool {
+        matches!(self.redirect.get(), Some(Some(_)))
+    }
+
+    /// The redirection, when it is on (to read its map).
+    pub fn redirect(&self) -> Option<&crate::sockredir::SockRedirect> {
+        self.redirect.get().and_then(Option::as_ref)
     }
 
     /// Brings the redirection map in line with `owners` (a no-op when the
@@ -756,7 +783,8 @@ fn render(table: &str, owners: &BTreeMap<String, (Target, Vec<Binding>)>) -> Str
             let daddr = if ip.is_unspecified() {
                 "meta nfproto ipv6 ip6 daddr != ::1".to_owned()
             } else if ip.is_loopback() {
-                // Proxied: a loopback source cannot leave `lo`.
+                // A loopback source cannot leave `lo`: redirected at the
+                // socket level, or proxied.
                 continue;
             } else {
                 format!("ip6 daddr {ip}")

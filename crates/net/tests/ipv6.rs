@@ -360,7 +360,7 @@ fn published_ports_reach_an_ipv6_container_by_dnat_and_loopback_by_proxy() {
     host.run(|| port_rules.set("c", target, &bindings)).unwrap();
     // From a thread in the host namespace: the proxy's threads connect
     // from there.
-    host.run(|| alloc.proxy_ipv6("c", c6)).unwrap();
+    host.run(|| alloc.proxy_ipv6("c", c6, false)).unwrap();
 
     let at = |s: &str| IpAddr::V6(ip6(s));
     // The host, to one of its own addresses: DNAT, its own address as source.

@@ -205,7 +205,7 @@ fn publish_tcp_and_udp_through_nftables() {
     // an IPv4 container), then the IPv4 path with its masquerade.
     let (v6, alloc) = host.run(move || {
         alloc6
-            .proxy_ipv6("c1", Ipv4Addr::new(10, 213, 77, 2))
+            .proxy_ipv6("c1", Ipv4Addr::new(10, 213, 77, 2), false)
             .unwrap();
         let v6 = greeting(SocketAddr::new(
             IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
@@ -283,4 +283,66 @@ fn publish_tcp_and_udp_through_nftables() {
     assert!(!after.0.contains("\"c1\""), "{}", after.0);
     assert!(after.0.contains("chain ports-dnat"), "{}", after.0);
     assert!(after.1 && after.2);
+}
+
+/// Which IPv6 bindings the proxy listens on: none for a container with an
+/// IPv6 address when the socket-level redirection carries `[::1]`; `::`
+/// and `::1` when it does not; all of them once the ports lead to an
+/// IPv4-only address (called again, it starts what it newly needs). A
+/// port without a listener refuses; with one, the proxy accepts (and
+/// hangs up, nothing being behind the addresses used here).
+#[test]
+fn the_ipv6_proxy_listens_only_where_nothing_else_carries_the_port() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test needs root (network namespaces)"
+    );
+    let host = Netns::new();
+    host.sh(&["ip -6 addr add fd00:213:185::1/64 dev lo nodad"]);
+    let listening = host.run(|| {
+        let alloc = Allocator::with_range((40000, 40100));
+        let at = |ip: &str, port| Request {
+            key: tcp(80),
+            host_ip: Some(ip.parse().unwrap()),
+            host_ports: Some((port, port)),
+        };
+        let requests = [at("::", 8080), at("::1", 8081), at("fd00:213:185::1", 8082)];
+        let accepts = |ip: &str, port: u16| {
+            TcpStream::connect_timeout(&SocketAddr::new(ip.parse().unwrap(), port), TIMEOUT).is_ok()
+        };
+        let probe = || {
+            (
+                accepts("::1", 8080),
+                accepts("::1", 8081),
+                accepts("fd00:213:185::1", 8082),
+            )
+        };
+        let c6: IpAddr = "fd00:213:186::2".parse().unwrap();
+        let c4: IpAddr = "10.213.186.2".parse().unwrap();
+        let mut seen = Vec::new();
+        // Redirected: nothing listens.
+        alloc.reserve("c6", &requests).unwrap();
+        alloc.proxy_ipv6("c6", c6, true).unwrap();
+        seen.push(probe());
+        alloc.release("c6");
+        // Not redirected: `::` and `::1` (DNAT carries the host address).
+        alloc.reserve("c6", &requests).unwrap();
+        alloc.proxy_ipv6("c6", c6, false).unwrap();
+        seen.push(probe());
+        // Moved to an IPv4-only network: every IPv6 binding.
+        alloc.proxy_ipv6("c6", c4, true).unwrap();
+        seen.push(probe());
+        alloc.release("c6");
+        seen.push(probe());
+        seen
+    });
+    assert_eq!(
+        listening,
+        [
+            (false, false, false),
+            (true, true, false),
+            (true, true, true),
+            (false, false, false),
+        ]
+    );
 }

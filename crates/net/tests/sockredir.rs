@@ -19,11 +19,11 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
 
 use berth_net::ports::{Binding, PortKey, PortRules, Proto, Target};
-use berth_net::sockredir::{Frontend, SockRedirect};
+use berth_net::sockredir::{Frontend, RedirectError, SockRedirect};
 use common::thread_ns::Netns;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -55,7 +55,7 @@ fn tcp_visit(addr: SocketAddr) -> std::io::Result<Seen> {
 /// Sends a datagram to `addr` from an unconnected socket; the echo and
 /// the address it came from.
 fn udp_visit(addr: SocketAddr) -> std::io::Result<(String, SocketAddr)> {
-    let s = UdpSocket::bind("0.0.0.0:0")?;
+    let s = UdpSocket::bind(unspecified(addr, 0))?;
     s.set_read_timeout(Some(TIMEOUT))?;
     s.send_to(b"ping", addr)?;
     let mut buf = [0u8; 64];
@@ -63,18 +63,66 @@ fn udp_visit(addr: SocketAddr) -> std::io::Result<(String, SocketAddr)> {
     Ok((String::from_utf8_lossy(&buf[..n]).into_owned(), from))
 }
 
+/// Through a connected UDP socket: the echo must come back, and the
+/// socket's peer.
+fn udp_connected(addr: SocketAddr) -> std::io::Result<SocketAddr> {
+    let s = UdpSocket::bind(unspecified(addr, 0))?;
+    s.set_read_timeout(Some(TIMEOUT))?;
+    s.connect(addr)?;
+    s.send(b"pong")?;
+    let mut buf = [0u8; 8];
+    let n = s.recv(&mut buf)?;
+    assert_eq!(&buf[..n], b"pong");
+    s.peer_addr()
+}
+
+/// Every address of `like`'s family, at `port`.
+fn unspecified(like: SocketAddr, port: u16) -> SocketAddr {
+    match like {
+        SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
+        SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)),
+    }
+}
+
 fn published(proto: Proto) -> Frontend {
     Frontend {
-        addr: SocketAddrV4::new(Ipv4Addr::LOCALHOST, PUBLISHED),
+        addr: SocketAddr::from((Ipv4Addr::LOCALHOST, PUBLISHED)),
         proto,
     }
 }
 
-fn both_published() -> BTreeMap<Frontend, SocketAddrV4> {
+fn both_published() -> BTreeMap<Frontend, SocketAddr> {
     BTreeMap::from([
-        (published(Proto::Tcp), SocketAddrV4::new(CONTAINER, 80)),
-        (published(Proto::Udp), SocketAddrV4::new(CONTAINER, 53)),
+        (published(Proto::Tcp), SocketAddr::from((CONTAINER, 80))),
+        (published(Proto::Udp), SocketAddr::from((CONTAINER, 53))),
     ])
+}
+
+/// A server on `addr` that writes `tag` and the peer address it sees to
+/// each connection.
+fn serve_tcp(addr: SocketAddr, tag: &'static str) {
+    let l = TcpListener::bind(addr).unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let mut s = s;
+            let peer = s
+                .peer_addr()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default();
+            let _ = s.write_all(format!("{tag} {peer}").as_bytes());
+        }
+    });
+}
+
+/// A UDP echo on `addr`.
+fn serve_udp(addr: SocketAddr) {
+    let u = UdpSocket::bind(addr).unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        while let Ok((n, from)) = u.recv_from(&mut buf) {
+            let _ = u.send_to(&buf[..n], from);
+        }
+    });
 }
 
 #[test]
@@ -104,30 +152,9 @@ fn host_connections_to_published_ports_skip_nat() {
     // UDP echo on 53, and a server of its own on 127.0.0.1:<published
     // port> (its loopback must never be redirected).
     ctr.run(|| {
-        let serve = |l: TcpListener, tag: &'static str| {
-            std::thread::spawn(move || {
-                for s in l.incoming().flatten() {
-                    let mut s = s;
-                    let peer = s
-                        .peer_addr()
-                        .map(|a| a.ip().to_string())
-                        .unwrap_or_default();
-                    let _ = s.write_all(format!("{tag} {peer}").as_bytes());
-                }
-            });
-        };
-        serve(TcpListener::bind("0.0.0.0:80").unwrap(), "web");
-        serve(
-            TcpListener::bind(("127.0.0.1", PUBLISHED)).unwrap(),
-            "inner",
-        );
-        let u = UdpSocket::bind("0.0.0.0:53").unwrap();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 64];
-            while let Ok((n, from)) = u.recv_from(&mut buf) {
-                let _ = u.send_to(&buf[..n], from);
-            }
-        });
+        serve_tcp("0.0.0.0:80".parse().unwrap(), "web");
+        serve_tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, PUBLISHED)), "inner");
+        serve_udp("0.0.0.0:53".parse().unwrap());
     });
 
     let target = SocketAddr::from((Ipv4Addr::LOCALHOST, PUBLISHED));
@@ -142,7 +169,7 @@ fn host_connections_to_published_ports_skip_nat() {
     });
     assert_eq!(
         redirect.lookup(published(Proto::Tcp)).unwrap(),
-        Some(SocketAddrV4::new(CONTAINER, 80))
+        Some(SocketAddr::from((CONTAINER, 80)))
     );
 
     let seen = host.run(move || tcp_visit(target)).unwrap();
@@ -150,7 +177,7 @@ fn host_connections_to_published_ports_skip_nat() {
     // The socket was connected to the container from the start (its
     // source is the bridge's address, not 127.0.0.1), yet its peer reads
     // as the published address.
-    assert_eq!(seen.local.ip(), std::net::IpAddr::V4(GATEWAY), "{seen:?}");
+    assert_eq!(seen.local.ip(), IpAddr::V4(GATEWAY), "{seen:?}");
     assert_eq!(seen.peer, target, "{seen:?}");
 
     let (echo, from) = host.run(move || udp_visit(target)).unwrap();
@@ -158,18 +185,7 @@ fn host_connections_to_published_ports_skip_nat() {
     assert_eq!(from, target, "recvfrom shows the published address");
 
     // A connected UDP socket: connect() is redirected too.
-    let peer = host
-        .run(move || {
-            let s = UdpSocket::bind("0.0.0.0:0")?;
-            s.set_read_timeout(Some(TIMEOUT))?;
-            s.connect(target)?;
-            s.send(b"pong")?;
-            let mut buf = [0u8; 8];
-            let n = s.recv(&mut buf)?;
-            assert_eq!(&buf[..n], b"pong");
-            s.peer_addr()
-        })
-        .unwrap();
+    let peer = host.run(move || udp_connected(target)).unwrap();
     assert_eq!(peer, target);
 
     // The container's own 127.0.0.1 is not the host's.
@@ -255,13 +271,216 @@ fn port_rules_redirect_the_host_connections() {
     });
     let seen = host.run(move || tcp_visit(target)).unwrap();
     assert_eq!(seen.greeting, "web");
-    assert_eq!(seen.local.ip(), std::net::IpAddr::V4(GW), "{seen:?}");
+    assert_eq!(seen.local.ip(), IpAddr::V4(GW), "{seen:?}");
     assert_eq!(seen.peer, target);
 
     let rules = host.run(move || {
         rules.remove("c1").unwrap();
         rules
     });
+    let refused = host.run(move || tcp_visit(target).map(|s| s.greeting));
+    assert!(refused.is_err(), "after removal: {refused:?}");
+    drop(rules);
+}
+
+/// IPv6: a host connection to `[::1]:<port>` goes straight to the
+/// container's IPv6 address (TCP, and UDP both unconnected and
+/// connected), its peer reads `[::1]:<port>`; the container's own `::1`
+/// is left alone; an IPv4 container address for an IPv6 frontend is
+/// refused; unpublished, the entries are gone.
+#[test]
+fn host_ipv6_connections_to_published_ports_go_straight_to_the_container() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test needs root (network namespaces, eBPF)"
+    );
+    const GW4: Ipv4Addr = Ipv4Addr::new(10, 213, 183, 1);
+    const CTR4: Ipv4Addr = Ipv4Addr::new(10, 213, 183, 2);
+    const GW6: &str = "fd00:213:183::1";
+    const CTR6: &str = "fd00:213:183::2";
+    const PORT: u16 = 18082;
+    let (gw6, ctr6): (Ipv6Addr, Ipv6Addr) = (GW6.parse().unwrap(), CTR6.parse().unwrap());
+    let host = Netns::new();
+    let ctr = Netns::new();
+    let ct = ctr.tid.to_string();
+    host.sh(&[
+        "ip link add bt-sr2 type bridge",
+        &format!("ip addr add {GW4}/24 dev bt-sr2"),
+        &format!("ip -6 addr add {GW6}/64 dev bt-sr2 nodad"),
+        "ip link set bt-sr2 up",
+        "ip link add vsr2 type veth peer name csr2",
+        "ip link set vsr2 master bt-sr2",
+        "ip link set vsr2 up",
+        &format!("ip link set csr2 netns {ct}"),
+    ]);
+    ctr.sh(&[
+        &format!("ip addr add {CTR4}/24 dev csr2"),
+        &format!("ip -6 addr add {CTR6}/64 dev csr2 nodad"),
+        "ip link set csr2 up",
+        &format!("ip route add default via {GW4}"),
+        &format!("ip -6 route add default via {GW6}"),
+    ]);
+    let lo6 = |port| SocketAddr::from((Ipv6Addr::LOCALHOST, port));
+    ctr.run(move || {
+        serve_tcp(SocketAddr::from((ctr6, 80)), "web6");
+        serve_tcp(SocketAddr::from((CTR4, 80)), "web4");
+        serve_tcp(lo6(PORT), "inner");
+        serve_udp(SocketAddr::from((ctr6, 53)));
+    });
+    let target = lo6(PORT);
+    let front = |proto| Frontend {
+        addr: target,
+        proto,
+    };
+    let front4 = Frontend {
+        addr: SocketAddr::from((Ipv4Addr::LOCALHOST, PORT)),
+        proto: Proto::Tcp,
+    };
+    let wanted = BTreeMap::from([
+        (front(Proto::Tcp), SocketAddr::from((ctr6, 80))),
+        (front(Proto::Udp), SocketAddr::from((ctr6, 53))),
+        (front4, SocketAddr::from((CTR4, 80))),
+    ]);
+
+    let refused = host.run(move || tcp_visit(target).map(|s| s.greeting));
+    assert!(refused.is_err(), "before publishing: {refused:?}");
+    let redirect = host.run(move || {
+        let r = SockRedirect::attach().unwrap_or_else(|e| panic!("cannot attach: {e}"));
+        r.sync(&wanted).unwrap();
+        r
+    });
+    assert_eq!(
+        redirect.lookup(front(Proto::Udp)).unwrap(),
+        Some(SocketAddr::from((ctr6, 53)))
+    );
+
+    // TCP: connected to the container's address from the start (the
+    // bridge's address is the source, not ::1), the peer reads [::1]:PORT.
+    let seen = host.run(move || tcp_visit(target)).unwrap();
+    assert_eq!(seen.greeting, format!("web6 {GW6}"), "{seen:?}");
+    assert_eq!(seen.local.ip(), IpAddr::V6(gw6), "{seen:?}");
+    assert_eq!(seen.peer, target, "{seen:?}");
+    // The same port over IPv4 has its own entry, to the IPv4 address.
+    let seen4 = host.run(move || tcp_visit(front4.addr)).unwrap();
+    assert_eq!(seen4.greeting, format!("web4 {GW4}"), "{seen4:?}");
+
+    // UDP, unconnected (sendmsg6 and recvmsg6) and connected.
+    let (echo, from) = host.run(move || udp_visit(target)).unwrap();
+    assert_eq!(echo, "ping");
+    assert_eq!(from, target, "recvfrom shows the published address");
+    let peer = host.run(move || udp_connected(target)).unwrap();
+    assert_eq!(peer, target);
+
+    // The container's own ::1 is its own.
+    let inner = ctr.run(move || tcp_visit(target)).unwrap();
+    assert_eq!(inner.greeting, "inner ::1", "{inner:?}");
+
+    // A socket keeps its address family: an IPv4 container address for an
+    // IPv6 frontend is an error, and changes nothing.
+    let mixed = BTreeMap::from([(front(Proto::Tcp), SocketAddr::from((CTR4, 80)))]);
+    let err = redirect.sync(&mixed).unwrap_err();
+    assert!(matches!(err, RedirectError::Family { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "published port [::1]:{PORT} cannot lead to {CTR4}:80: a socket cannot change its address family"
+        )
+    );
+    assert_eq!(
+        redirect.lookup(front(Proto::Tcp)).unwrap(),
+        Some(SocketAddr::from((ctr6, 80)))
+    );
+
+    // Unpublished: the entries are gone and the port leads nowhere.
+    redirect.sync(&BTreeMap::new()).unwrap();
+    for f in [front(Proto::Tcp), front(Proto::Udp), front4] {
+        assert_eq!(redirect.lookup(f).unwrap(), None, "{f:?}");
+    }
+    let refused = host.run(move || tcp_visit(target).map(|s| s.greeting));
+    assert!(refused.is_err(), "after unpublishing: {refused:?}");
+    drop(redirect);
+}
+
+/// `PortRules` with an IPv6 container, as the daemon publishes `-p
+/// PORT:80` on a dual-stack network: the host's `[::1]` connection is
+/// redirected (its local address is the bridge's, where the proxy would
+/// have shown `::1`), the map has the entry; removing the owner removes it.
+#[test]
+fn port_rules_redirect_the_hosts_ipv6_connections() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test needs root (network namespaces, nftables, eBPF)"
+    );
+    const GW4: Ipv4Addr = Ipv4Addr::new(10, 213, 184, 1);
+    const CTR4: Ipv4Addr = Ipv4Addr::new(10, 213, 184, 2);
+    const GW6: &str = "fd00:213:184::1";
+    const CTR6: &str = "fd00:213:184::2";
+    const PORT: u16 = 18083;
+    let (gw6, ctr6): (Ipv6Addr, Ipv6Addr) = (GW6.parse().unwrap(), CTR6.parse().unwrap());
+    let host = Netns::new();
+    let ctr = Netns::new();
+    let ct = ctr.tid.to_string();
+    host.sh(&[
+        "ip link add bt-sr3 type bridge",
+        &format!("ip addr add {GW4}/24 dev bt-sr3"),
+        &format!("ip -6 addr add {GW6}/64 dev bt-sr3 nodad"),
+        "ip link set bt-sr3 up",
+        "ip link add vsr3 type veth peer name csr3",
+        "ip link set vsr3 master bt-sr3",
+        "ip link set vsr3 up",
+        &format!("ip link set csr3 netns {ct}"),
+    ]);
+    ctr.sh(&[
+        &format!("ip addr add {CTR4}/24 dev csr3"),
+        &format!("ip -6 addr add {CTR6}/64 dev csr3 nodad"),
+        "ip link set csr3 up",
+        &format!("ip route add default via {GW4}"),
+        &format!("ip -6 route add default via {GW6}"),
+    ]);
+    ctr.run(|| serve_tcp("[::]:80".parse().unwrap(), "web"));
+    let target = SocketAddr::from((Ipv6Addr::LOCALHOST, PORT));
+    let frontend = Frontend {
+        addr: target,
+        proto: Proto::Tcp,
+    };
+    let rules = host.run(move || {
+        let rules = PortRules::new("bt-sockredir6");
+        assert!(rules.redirect_host_connections());
+        assert!(rules.redirects_host_connections());
+        let key = PortKey {
+            port: 80,
+            proto: Proto::Tcp,
+        };
+        let bindings =
+            [Ipv4Addr::UNSPECIFIED.into(), Ipv6Addr::UNSPECIFIED.into()].map(|host_ip: IpAddr| {
+                Binding {
+                    key,
+                    host_ip,
+                    host_port: PORT,
+                }
+            });
+        let t = Target {
+            container_ip: CTR4,
+            container_ip6: Some(ctr6),
+            bridge: "bt-sr3".into(),
+        };
+        rules.set("c1", t, &bindings).unwrap();
+        rules
+    });
+    assert_eq!(
+        rules.redirect().unwrap().lookup(frontend).unwrap(),
+        Some(SocketAddr::from((ctr6, 80)))
+    );
+    let seen = host.run(move || tcp_visit(target)).unwrap();
+    assert_eq!(seen.greeting, format!("web {GW6}"), "{seen:?}");
+    assert_eq!(seen.local.ip(), IpAddr::V6(gw6), "{seen:?}");
+    assert_eq!(seen.peer, target);
+
+    let rules = host.run(move || {
+        rules.remove("c1").unwrap();
+        rules
+    });
+    assert_eq!(rules.redirect().unwrap().lookup(frontend).unwrap(), None);
     let refused = host.run(move || tcp_visit(target).map(|s| s.greeting));
     assert!(refused.is_err(), "after removal: {refused:?}");
     drop(rules);

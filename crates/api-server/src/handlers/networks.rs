@@ -298,22 +298,92 @@ pub(crate) fn endpoint_config(s: api::EndpointSettings) -> Result<EndpointConfig
         links: s.links.unwrap_or_default(),
         driver_opts: s.driver_opts.unwrap_or_default(),
         gw_priority: s.gw_priority,
+        mac_address: mac_address(&s.mac_address)?,
     })
 }
 
-/// `HostConfig.NetworkMode` and `NetworkingConfig` of a create request.
+/// An endpoint's `MacAddress` in the engine's spelling; dockerd's
+/// message for one Go's `net.ParseMAC` refuses, with what to write.
+fn mac_address(text: &str) -> Result<String, ApiError> {
+    use berth_api_types::mac::{self, MacError};
+    if text.is_empty() {
+        return Ok(String::new());
+    }
+    mac::normalize(text).map_err(|e| {
+        ApiError::invalid_argument(match e {
+            MacError::Syntax => format!("invalid MAC address {text}"),
+            e => format!("invalid MAC address {text}: {}", e.reason()),
+        })
+    })
+}
+
+/// `HostConfig.NetworkMode`, `NetworkingConfig` and the deprecated
+/// container-wide `Config.MacAddress` of a create request. As dockerd, a
+/// container-wide MAC address (what API < 1.44 clients send for
+/// `--mac-address`) goes to the endpoint of the `NetworkMode` network.
 pub(crate) fn container_networks(
     mode: &str,
     cfg: Option<api::NetworkingConfig>,
+    config_mac: &str,
 ) -> Result<ContainerNetworks, ApiError> {
     let mut endpoints = BTreeMap::new();
-    for (name, s) in cfg.and_then(|c| c.endpoints_config).unwrap_or_default() {
-        endpoints.insert(name, endpoint_config(s)?);
+    for (name, mut s) in cfg.and_then(|c| c.endpoints_config).unwrap_or_default() {
+        let mac = std::mem::take(&mut s.mac_address);
+        let mut ep = endpoint_config(s)?;
+        // dockerd names the network at create.
+        ep.mac_address = mac_address(&mac).map_err(|e| {
+            ApiError::invalid_argument(format!(
+                "invalid config for network {name}: {}",
+                e.message()
+            ))
+        })?;
+        endpoints.insert(name, ep);
+    }
+    if !config_mac.is_empty() {
+        let host_or_none = matches!(mode, "host" | "none") || mode.starts_with("container:");
+        if host_or_none {
+            return Err(ApiError::invalid_argument(
+                "conflicting options: mac-address and the network mode",
+            ));
+        }
+        let mac = mac_address(config_mac)?;
+        let key = if mode.is_empty() { "default" } else { mode };
+        if endpoints.is_empty() {
+            endpoints.insert(key.to_owned(), EndpointConfig::default());
+        }
+        let Some(ep) = endpoints.get_mut(key) else {
+            return Err(ApiError::invalid_argument(
+                "if a container-wide MAC address is supplied, HostConfig.NetworkMode must match the identity of a network in NetworkSettings.Networks",
+            ));
+        };
+        if ep.mac_address.is_empty() {
+            ep.mac_address = mac;
+        } else if ep.mac_address != mac {
+            return Err(ApiError::invalid_argument(
+                "the container-wide MAC address must match the endpoint-specific MAC address for the main network, or be left empty",
+            ));
+        }
     }
     Ok(ContainerNetworks {
         mode: mode.to_owned(),
         endpoints,
     })
+}
+
+/// The deprecated `Config.MacAddress` inspect still shows (dockerd 28):
+/// the address asked for on the network of the container's
+/// `NetworkMode`, if it is the default bridge or a user network.
+pub(crate) fn config_mac_address(cfg: &ContainerNetworks) -> String {
+    let name = match cfg.mode_name() {
+        "host" | "none" => return String::new(),
+        m if m.starts_with("container:") => return String::new(),
+        m => m,
+    };
+    cfg.endpoints
+        .get(name)
+        .or_else(|| cfg.endpoints.values().find(|e| e.network_id == name))
+        .map(|e| e.mac_address.clone())
+        .unwrap_or_default()
 }
 
 fn to_api(n: &Network, with_containers: bool) -> api::Network {

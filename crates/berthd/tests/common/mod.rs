@@ -5,6 +5,7 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
+pub(crate) mod api;
 pub(crate) mod clients;
 pub(crate) mod net;
 pub(crate) use net::TestNet;
@@ -616,6 +617,14 @@ impl Drop for PtyClient {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Seconds since the epoch, for `events --since/--until`.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// Waits (up to 60 s) until `cond` holds.

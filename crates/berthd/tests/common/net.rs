@@ -129,6 +129,33 @@ impl TestNet {
             .collect()
     }
 
+    /// The DNAT targets (`ip:port`) of container `id`'s published IPv4
+    /// ports, read from the rules of the daemon's table.
+    pub(crate) fn dnat_targets(&self, id: &str) -> Vec<String> {
+        self.dnat_targets_after(id, "dnat ip to ")
+    }
+
+    /// The DNAT targets (`[ip6]:port`) of container `id`'s published IPv6
+    /// ports.
+    pub(crate) fn dnat6_targets(&self, id: &str) -> Vec<String> {
+        self.dnat_targets_after(id, "dnat ip6 to ")
+    }
+
+    /// What follows `marker` in the rules naming `id` (by comment).
+    fn dnat_targets_after(&self, id: &str, marker: &str) -> Vec<String> {
+        let out = Command::new("nft")
+            .args(["list", "table", "inet", &self.table])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains(id))
+            .filter_map(|l| l.split(marker).nth(1))
+            .filter_map(|t| t.split_whitespace().next())
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Removes the veths in the bridge, the bridge and the table, if there.
     pub(crate) fn remove(&self) {
         for bridge in self.user_bridges() {
@@ -238,4 +265,25 @@ fn take_lock(lock: &std::path::Path, pid: u32) -> bool {
         }
     }
     false
+}
+
+/// A DNS server on `addr` (UDP port 53, a loopback address) that answers
+/// every question NXDOMAIN, on a thread of its own: the upstream of test
+/// daemons whose containers must not look anything up outside the host.
+pub(crate) fn serve_nxdomain(addr: &str) {
+    let socket = std::net::UdpSocket::bind((addr, 53)).unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, peer)) = socket.recv_from(&mut buf) {
+            if n < 12 {
+                continue;
+            }
+            // The question echoed, QR + RD + RA, NXDOMAIN, no answer.
+            let mut r = buf[..n].to_vec();
+            r[2] = 0x81;
+            r[3] = 0x83;
+            r[6..12].fill(0);
+            let _ = socket.send_to(&r, peer);
+        }
+    });
 }

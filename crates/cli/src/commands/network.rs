@@ -426,6 +426,18 @@ fn check_link(value: &str) -> Result<(), String> {
     ))
 }
 
+/// The docker CLI's check of `--mac-address` and `mac-address=` (Go's
+/// `net.ParseMAC`); the daemon refuses what no interface can have.
+fn check_mac(value: &str) -> Result<(), String> {
+    use berth_api_types::mac::{self, MacError};
+    match mac::parse(value) {
+        Err(MacError::Syntax) if !value.is_empty() => {
+            Err(format!("{value} is not a valid mac address"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A network mode docker calls user-defined: none of `default`,
 /// `bridge`, `host`, `none` and `container:X`.
 fn user_defined(mode: &str) -> bool {
@@ -450,6 +462,8 @@ pub(crate) fn apply(f: &RunNetworkFlags, config: &mut Value) -> Result<(), Strin
     for l in &f.link {
         check_link(l)?;
     }
+    let mac = f.mac_address.clone().unwrap_or_default();
+    check_mac(&mac)?;
     let endpoint_links = user_defined(&first) && !f.link.is_empty();
     if let Some(o) = opts.first_mut() {
         // The legacy flags go to the first network, as the docker CLI.
@@ -480,9 +494,19 @@ pub(crate) fn apply(f: &RunNetworkFlags, config: &mut Value) -> Result<(), Strin
             }
             o.aliases.clone_from(&f.network_alias);
         }
+        if !mac.is_empty() {
+            if !o.mac_address.is_empty() {
+                return Err(
+                    "conflicting options: cannot specify both --mac-address and per-network MAC address"
+                        .into(),
+                );
+            }
+            o.mac_address.clone_from(&mac);
+        }
     }
     let mut endpoints = serde_json::Map::new();
-    if opts.is_empty() && (!ipv4.is_empty() || !ipv6.is_empty() || !f.network_alias.is_empty()) {
+    let legacy = !ipv4.is_empty() || !ipv6.is_empty() || !f.network_alias.is_empty();
+    if opts.is_empty() && (legacy || !mac.is_empty()) {
         let mut o = NetworkOpt {
             target: first.clone(),
             ..NetworkOpt::default()
@@ -490,6 +514,7 @@ pub(crate) fn apply(f: &RunNetworkFlags, config: &mut Value) -> Result<(), Strin
         o.ipv4.clone_from(&ipv4);
         o.ipv6.clone_from(&ipv6);
         o.aliases.clone_from(&f.network_alias);
+        o.mac_address.clone_from(&mac);
         opts.push(o);
     }
     for (i, o) in opts.iter().enumerate() {
@@ -594,7 +619,10 @@ fn network_opt(value: &str) -> Result<NetworkOpt, String> {
                 };
                 if v6 { o.ipv6 = ip } else { o.ipv4 = ip }
             }
-            "mac-address" => val.clone_into(&mut o.mac_address),
+            "mac-address" => {
+                check_mac(val)?;
+                val.clone_into(&mut o.mac_address);
+            }
             "link-local-ip" => o.link_local_ips.push(val.to_owned()),
             "driver-opt" => {
                 let Some((k, v)) = val.split_once('=').filter(|(k, _)| !k.is_empty()) else {
@@ -691,6 +719,7 @@ mod tests {
             ip: Some("10.1.2.3".into()),
             ip6: None,
             link: vec!["db:data".into()],
+            mac_address: None,
         };
         apply(&f, &mut config).unwrap();
         assert_eq!(config["HostConfig"]["Links"][0], "db:data");
@@ -764,6 +793,48 @@ mod tests {
             apply(&both, &mut json!({"HostConfig": {}}))
                 .unwrap_err()
                 .starts_with("conflicting options")
+        );
+    }
+
+    #[test]
+    fn mac_addresses_go_to_the_first_network() {
+        let mut config = json!({"HostConfig": {}});
+        let f = RunNetworkFlags {
+            mac_address: Some("02:11:22:33:44:55".into()),
+            ..RunNetworkFlags::default()
+        };
+        apply(&f, &mut config).unwrap();
+        let eps = &config["NetworkingConfig"]["EndpointsConfig"];
+        assert_eq!(eps["default"]["MacAddress"], "02:11:22:33:44:55");
+        let f = RunNetworkFlags {
+            network: vec!["name=n1,mac-address=02:11:22:33:44:66".into(), "n2".into()],
+            ..RunNetworkFlags::default()
+        };
+        let mut config = json!({"HostConfig": {}});
+        apply(&f, &mut config).unwrap();
+        let eps = &config["NetworkingConfig"]["EndpointsConfig"];
+        assert_eq!(eps["n1"]["MacAddress"], "02:11:22:33:44:66");
+        assert_eq!(eps["n2"], json!({}));
+        let both = RunNetworkFlags {
+            network: vec!["name=n1,mac-address=02:11:22:33:44:66".into()],
+            mac_address: Some("02:11:22:33:44:55".into()),
+            ..RunNetworkFlags::default()
+        };
+        assert_eq!(
+            apply(&both, &mut json!({"HostConfig": {}})).unwrap_err(),
+            "conflicting options: cannot specify both --mac-address and per-network MAC address"
+        );
+        let bad = RunNetworkFlags {
+            mac_address: Some("zz".into()),
+            ..RunNetworkFlags::default()
+        };
+        assert_eq!(
+            apply(&bad, &mut json!({"HostConfig": {}})).unwrap_err(),
+            "zz is not a valid mac address"
+        );
+        assert_eq!(
+            network_opt("name=n1,mac-address=02:11").unwrap_err(),
+            "02:11 is not a valid mac address"
         );
     }
 }

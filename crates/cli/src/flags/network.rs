@@ -190,4 +190,7 @@ pub(crate) struct RunNetworkFlags {
     /// Add link to another container
     #[arg(long = "link", value_name = "list")]
     pub(crate) link: Vec<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address", value_name = "string")]
+    pub(crate) mac_address: Option<String>,
 }

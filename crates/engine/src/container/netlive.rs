@@ -3,8 +3,8 @@
 //! - `network connect`/`disconnect`: its `/etc/hosts` gets (or loses) a
 //!   line for the address on that network, its embedded DNS server starts
 //!   when it first joins a user network (its resolv.conf then names
-//!   127.0.0.11), and its default route and published ports follow
-//!   docker's gateway endpoint ([`gateway_endpoint`]);
+//!   127.0.0.11), and its default routes and published ports follow
+//!   docker's gateway endpoints ([`gateway_endpoints`]);
 //! - a daemon restart (live restore): the embedded DNS servers of running
 //!   containers on user networks start again.
 
@@ -19,12 +19,6 @@ use berth_net::netns;
 use super::model::Container;
 use super::{ContainerError, Status, networking};
 use crate::network::{DRIVER_BRIDGE, Endpoint};
-
-/// The endpoint that gives the container its IPv4 default gateway, and so
-/// gets its published ports ([`gateway_endpoints`]).
-pub(crate) fn gateway_endpoint(endpoints: &[Endpoint]) -> Option<&Endpoint> {
-    gateway_endpoints(endpoints).v4
-}
 
 /// The endpoints that give a container its default routes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -176,9 +170,11 @@ impl super::Inner {
     }
 
     /// When `c`'s gateway endpoints changed from `before` to `now`: the
-    /// default routes go via the new ones and the published ports move to
-    /// the IPv4 one (or, without one, their rules go; the host ports stay
-    /// held). A route via an endpoint that left went with its interface.
+    /// default routes go via the new ones and the published ports move
+    /// with them, IPv4 bindings to the IPv4 one, IPv6 bindings to the
+    /// IPv6 one (or, without an IPv4 one, their rules go; the host ports
+    /// stay held). A route via an endpoint that left went with its
+    /// interface.
     fn follow_gateway(
         &self,
         c: &Container,
@@ -215,9 +211,6 @@ impl super::Inner {
             })
             .map_err(internal)?
             .map_err(internal)?;
-        }
-        if was4 == is4 {
-            return Ok(());
         }
         if is.v4.is_none() {
             return self.ports.unpublish(&c.id);
@@ -283,7 +276,7 @@ mod tests {
 
     #[test]
     fn the_gateway_endpoint_is_dockers() {
-        let name = |eps: &[Endpoint]| gateway_endpoint(eps).map(|e| e.network_name.clone());
+        let name = |eps: &[Endpoint]| gateway_endpoints(eps).v4.map(|e| e.network_name.clone());
         assert_eq!(name(&[]), None);
         assert_eq!(
             name(&[ep("zeta", false, false), ep("alpha", false, false)]),

@@ -279,7 +279,9 @@ impl PortService {
         };
         rules.set(id, target, &held).map_err(internal)?;
         let proxied: IpAddr = container_ip6.map_or(IpAddr::V4(container_ip), IpAddr::V6);
-        self.allocator().proxy_ipv6(id, proxied).map_err(internal)
+        self.allocator()
+            .proxy_ipv6(id, proxied, rules.redirects_host_connections())
+            .map_err(internal)
     }
 
     /// Removes `id`'s rules and keeps its host ports (it has no gateway
@@ -325,9 +327,12 @@ fn publishes(c: &super::Container) -> bool {
 impl super::Inner {
     /// DNATs the host ports held for `c` to its address on its gateway
     /// endpoint's network, once its network is set up (at start, and for
-    /// running containers when the daemon comes back). Lets the host's
-    /// own 127.0.0.1 connections out of that bridge (`route_localnet`)
-    /// and turns on hairpin mode on its bridge port.
+    /// running containers when the daemon comes back): the IPv4 bindings
+    /// to the IPv4 gateway endpoint's, the IPv6 ones to the IPv6 gateway
+    /// endpoint's IPv6 address (the IPv4 endpoint's when there is none,
+    /// as docker 28's bridge driver). Lets the host's own 127.0.0.1
+    /// connections out of that bridge (`route_localnet`) and turns on
+    /// hairpin mode on its bridge ports.
     pub(super) fn publish_ports(&self, c: &super::Container) -> Result<(), ContainerError> {
         let Some(dp) = self.datapath.get() else {
             return Ok(());
@@ -336,13 +341,13 @@ impl super::Inner {
         if !publishes(c) || self.ports.published(&c.id).is_empty() {
             return Ok(());
         }
-        // As docker: on the endpoint that gives the default gateway.
+        // As docker: on the endpoints that give the default gateways.
         let endpoints = dp.endpoints(&c.id);
-        let endpoint =
-            super::netlive::gateway_endpoint(&endpoints).and_then(|ep| match ep.address {
-                Some(IpAddr::V4(ip)) => Some((ip, ep)),
-                _ => None,
-            });
+        let gateways = super::netlive::gateway_endpoints(&endpoints);
+        let endpoint = gateways.v4.and_then(|ep| match ep.address {
+            Some(IpAddr::V4(ip)) => Some((ip, ep)),
+            _ => None,
+        });
         let Some((ip, ep)) = endpoint else {
             return Ok(());
         };
@@ -354,7 +359,14 @@ impl super::Inner {
         if let Err(e) = net::enable_hairpin(&veth) {
             tracing::warn!(id = %c.id, error = %e, "cannot turn on hairpin mode");
         }
-        let ip6 = match ep.address6 {
+        let ep6 = gateways.v6.unwrap_or(ep);
+        if ep6.network_id != ep.network_id {
+            let veth = berth_net::link::host_ifname(&c.id, &ep6.network_id);
+            if let Err(e) = net::enable_hairpin(&veth) {
+                tracing::warn!(id = %c.id, error = %e, "cannot turn on hairpin mode");
+            }
+        }
+        let ip6 = match ep6.address6 {
             Some(IpAddr::V6(ip6)) => Some(ip6),
             _ => None,
         };

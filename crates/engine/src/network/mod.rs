@@ -487,6 +487,9 @@ impl Networks {
     pub fn check_container(&self, cfg: &mut ContainerNetworks) -> Result<()> {
         let mode = cfg.mode_name().to_owned();
         if mode.starts_with("container:") {
+            if cfg.endpoints.values().any(|e| !e.mac_address.is_empty()) {
+                return Err(mac_conflict());
+            }
             if mode.len() == "container:".len() {
                 return Err(NetworkError::InvalidArgument(
                     "--network container: needs the name or ID of the container whose network to join"
@@ -661,9 +664,7 @@ impl Networks {
                     ipv6 = Some(ip);
                 }
             }
-            if let Some(IpAddr::V4(v4)) = ipv4 {
-                mac = ipam::mac_for(v4);
-            }
+            mac = endpoint_mac(ep)?;
         }
         let mut aliases = ep.aliases.clone();
         if !updated.builtin {
@@ -805,7 +806,34 @@ fn default_bridge_options(bridge: &str) -> BTreeMap<String, String> {
     .collect()
 }
 
+/// dockerd's refusal of a MAC address on `host`, `none` or
+/// `container:X`, which give the container no interface of its own.
+fn mac_conflict() -> NetworkError {
+    NetworkError::InvalidArgument("conflicting options: mac-address and the network mode".into())
+}
+
+/// The MAC address of a new endpoint: the one asked for, or (docker 28) a
+/// random one, made again at every start.
+fn endpoint_mac(ep: &EndpointConfig) -> Result<String> {
+    if !ep.mac_address.is_empty() {
+        return Ok(ep.mac_address.clone());
+    }
+    let mac = berth_net::link::random_mac().map_err(|e| io(Path::new("/dev/urandom"), e))?;
+    Ok(berth_net::link::format_mac(mac))
+}
+
 fn check_endpoint(net: &Network, ep: &EndpointConfig) -> Result<()> {
+    if !ep.mac_address.is_empty() {
+        if net.driver != DRIVER_BRIDGE {
+            return Err(mac_conflict());
+        }
+        if berth_net::link::parse_mac(&ep.mac_address).is_none() {
+            return Err(NetworkError::InvalidArgument(format!(
+                "invalid MAC address {}",
+                ep.mac_address
+            )));
+        }
+    }
     let wants_ip = ep.ipv4_address.is_some() || ep.ipv6_address.is_some();
     if net.builtin {
         if wants_ip {

@@ -101,7 +101,8 @@ pub struct ActiveEndpoint {
     pub ipv4: Option<IpAddr>,
     #[serde(default)]
     pub ipv6: Option<IpAddr>,
-    /// `02:42:...`; empty on `host`/`none`.
+    /// The interface's MAC address (`aa:bb:cc:dd:ee:ff`): the one asked
+    /// for, or a random one; empty on `host`/`none`.
     #[serde(default)]
     pub mac: String,
     #[serde(default)]
@@ -177,6 +178,12 @@ pub struct EndpointConfig {
     /// (docker 28's `GwPriority`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub gw_priority: i64,
+    /// `--mac-address`, `--network name=X,mac-address=M`, or the API's
+    /// `EndpointSettings.MacAddress`: the address the container's interface
+    /// on this network gets at every start (`aa:bb:cc:dd:ee:ff`); empty:
+    /// a random one each time, as docker 28.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mac_address: String,
 }
 
 /// What the data path needs to give a container its place on a network:
@@ -200,7 +207,7 @@ pub struct Endpoint {
     pub subnet6: Option<IpNet>,
     pub gateway6: Option<IpAddr>,
     pub address6: Option<IpAddr>,
-    /// `02:42:` + the IPv4 address's bytes.
+    /// The interface's MAC address ([`ActiveEndpoint::mac`]).
     pub mac: String,
     /// `--network-alias`es (user networks only).
     pub aliases: Vec<String>,

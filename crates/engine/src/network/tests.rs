@@ -82,7 +82,9 @@ fn attach_allocates_once_and_survives_restart() {
     let e1 = nets.attach(&c1, "one", &cfg).unwrap();
     assert_eq!(e1.len(), 1);
     assert_eq!(e1[0].address.unwrap().to_string(), "10.213.253.2");
-    assert_eq!(e1[0].mac, "02:42:0a:d5:fd:02");
+    // docker 28: a random unicast, locally administered MAC.
+    let mac = berth_net::link::parse_mac(&e1[0].mac).unwrap();
+    assert_eq!(mac[0] & 0x03, 0x02, "{}", e1[0].mac);
     assert!(e1[0].aliases.contains(&c1[..12].to_owned()));
     // Again: the same endpoint.
     assert_eq!(nets.attach(&c1, "one", &cfg).unwrap(), e1);
@@ -90,6 +92,18 @@ fn attach_allocates_once_and_survives_restart() {
     let nets = open(tmp.path());
     let e2 = nets.attach(&c2, "two", &cfg).unwrap();
     assert_eq!(e2[0].address.unwrap().to_string(), "10.213.253.3");
+    assert_ne!(e2[0].mac, e1[0].mac);
+    // The one a container asks for.
+    let mut chosen = cfg.clone();
+    if let Some(ep) = chosen.endpoints.get_mut("a") {
+        ep.mac_address = "02:00:00:00:be:01".into();
+    }
+    let c4 = "4".repeat(64);
+    assert_eq!(
+        nets.attach(&c4, "four", &chosen).unwrap()[0].mac,
+        "02:00:00:00:be:01"
+    );
+    nets.detach(&c4);
     let err = nets.remove("a").unwrap_err().to_string();
     assert!(err.contains("has active endpoints"), "{err}");
     // A requested address that is taken.
@@ -160,6 +174,35 @@ fn container_checks() {
         .check_connect(&host, "auto", &EndpointConfig::default())
         .unwrap_err();
     assert!(err.to_string().contains("host network"), "{err}");
+    // A MAC address: on a bridge network only, and a usable one.
+    let with_mac = |mode: &str, mac: &str| {
+        let mut cfg = ContainerNetworks {
+            mode: mode.into(),
+            ..ContainerNetworks::default()
+        };
+        cfg.endpoints.insert(
+            mode.into(),
+            EndpointConfig {
+                mac_address: mac.into(),
+                ..EndpointConfig::default()
+            },
+        );
+        nets.check_container(&mut cfg).map(|()| cfg)
+    };
+    let ok = with_mac("auto", "02:00:00:00:be:02").unwrap();
+    assert_eq!(ok.endpoints["auto"].mac_address, "02:00:00:00:be:02");
+    for mode in ["host", "none", "container:other"] {
+        let err = with_mac(mode, "02:00:00:00:be:02").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "conflicting options: mac-address and the network mode",
+            "{mode}"
+        );
+    }
+    for bad in ["02:00:00:00:be", "01:00:5e:00:00:01"] {
+        let err = with_mac("auto", bad).unwrap_err();
+        assert_eq!(err.to_string(), format!("invalid MAC address {bad}"));
+    }
 }
 
 #[test]

@@ -5,16 +5,25 @@
 //! every client, but a connection the host itself makes to
 //! `127.0.0.1:<port>` then pays, for each of its packets, the nat OUTPUT
 //! hook, a second route lookup (the socket's cached route is for `lo`) and
-//! masquerading, which costs throughput. Instead, eBPF programs of type
+//! masquerading, which costs throughput; one to `[::1]:<port>` cannot be
+//! DNATed at all (IPv6 has no `route_localnet`: a loopback source never
+//! leaves `lo`) and needed a userland proxy. Instead, eBPF programs of type
 //! `BPF_PROG_TYPE_CGROUP_SOCK_ADDR` attached to the root of the cgroup2
 //! hierarchy run when a socket of the daemon's network namespace calls
-//! `connect()` (TCP and UDP) or `sendmsg()` with an address (UDP): when the
-//! destination is a published port (a [`Frontend`]), they replace it with
-//! the container's address and port before the kernel routes anything, so
-//! the connection goes straight over the bridge. Two more programs, on
-//! `getpeername()` and UDP `recvmsg()`, put the published address back, so
-//! the client sees `127.0.0.1:<port>` as its peer, as with DNAT (the same
-//! design as Cilium's socket load balancer).
+//! `connect()` (TCP and UDP) or `sendmsg()` with an address (UDP), one
+//! program per hook and address family: when the destination is a
+//! published port (a [`Frontend`]), they replace it with the container's
+//! address of the same family and the port before the kernel routes
+//! anything, so the connection goes straight over the bridge. Two more
+//! programs per family, on `getpeername()` and UDP `recvmsg()`, put the
+//! published address back, so the client sees `127.0.0.1:<port>` (or
+//! `[::1]:<port>`) as its peer, as with DNAT (the same design as Cilium's
+//! socket load balancer).
+//!
+//! A program cannot change a socket's address family: an IPv6 client of a
+//! container that has no IPv6 address (`[::1]:<port>` of a port published
+//! on `::`) still goes through the userland proxy of
+//! [`crate::ports::Allocator::proxy_ipv6`], as with docker.
 //!
 //! The programs compare the socket's network namespace with the one they
 //! were loaded for, so containers' own `127.0.0.1` is never touched. They
@@ -28,32 +37,49 @@ mod asm;
 mod programs;
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use berth_sys::bpf;
 
+use self::programs::Family;
 use crate::ports::{Binding, Proto, Target};
 
-/// A published address the host's own sockets connect to.
+/// A published address the host's own sockets connect to (IPv4 or IPv6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Frontend {
-    pub addr: SocketAddrV4,
+    pub addr: SocketAddr,
     pub proto: Proto,
 }
 
 impl Frontend {
     /// The map key: the address and port as the kernel stores them (network
     /// byte order), the port's 16 bits or'ed with the protocol number << 16,
-    /// as the programs build it from `struct bpf_sock_addr`.
-    fn key(&self) -> [u8; 8] {
-        let mut k = [0u8; 8];
-        k[..4].copy_from_slice(&self.addr.ip().octets());
+    /// as the programs build it from `struct bpf_sock_addr`. 8 bytes for
+    /// IPv4, 20 for IPv6.
+    fn key(&self) -> Vec<u8> {
         let word = port_word(self.addr.port()) | (proto_number(self.proto) << 16);
-        k[4..].copy_from_slice(&word.to_ne_bytes());
+        let mut k = octets(self.addr.ip());
+        k.extend_from_slice(&word.to_ne_bytes());
         k
+    }
+}
+
+/// The family of `addr`'s programs and maps.
+fn family(addr: &SocketAddr) -> Family {
+    match addr {
+        SocketAddr::V4(_) => Family::V4,
+        SocketAddr::V6(_) => Family::V6,
+    }
+}
+
+/// An address's bytes in network order.
+fn octets(ip: IpAddr) -> Vec<u8> {
+    match ip {
+        IpAddr::V4(ip) => ip.octets().to_vec(),
+        IpAddr::V6(ip) => ip.octets().to_vec(),
     }
 }
 
@@ -74,15 +100,24 @@ fn port_word(port: u16) -> u32 {
 
 /// A map value: the address and port the programs write into the socket
 /// address (same encoding as the key's first two fields).
-fn backend_value(to: SocketAddrV4) -> [u8; 8] {
-    let mut v = [0u8; 8];
-    v[..4].copy_from_slice(&to.ip().octets());
-    v[4..].copy_from_slice(&port_word(to.port()).to_ne_bytes());
+fn backend_value(to: SocketAddr) -> Vec<u8> {
+    let mut v = octets(to.ip());
+    v.extend_from_slice(&port_word(to.port()).to_ne_bytes());
     v
 }
 
-const KEY_SIZE: usize = 8;
-const VALUE_SIZE: usize = 8;
+/// The address and port of a map value ([`backend_value`]'s inverse).
+fn parse_value(v: &[u8]) -> Option<SocketAddr> {
+    let (ip, word) = v.split_at_checked(v.len().checked_sub(4)?)?;
+    let ip = match ip.len() {
+        4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(ip).ok()?)),
+        16 => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(ip).ok()?)),
+        _ => return None,
+    };
+    let word = u32::from_ne_bytes(word.try_into().ok()?);
+    let port = u16::from_be_bytes((word as u16).to_ne_bytes());
+    Some(SocketAddr::new(ip, port))
+}
 /// Published ports one daemon can hold (the whole port range, TCP and UDP).
 const MAX_FRONTENDS: u32 = 131_072;
 /// Redirected sockets remembered for `getpeername()`/`recvmsg()`; the least
@@ -125,19 +160,158 @@ pub enum RedirectError {
     },
     #[error("cannot update the eBPF map of published ports: {0}")]
     Update(berth_sys::SysError),
+    #[error(
+        "published port {frontend} cannot lead to {backend}: a socket cannot change its address family"
+    )]
+    Family {
+        frontend: SocketAddr,
+        backend: SocketAddr,
+    },
 }
 
-/// The attached programs and the map of published ports they read.
+/// The maps of one address family.
+#[derive(Debug)]
+struct Maps {
+    family: Family,
+    frontends: OwnedFd,
+    /// The redirected sockets, for the restore programs (which hold
+    /// references to it too once loaded).
+    sockets: OwnedFd,
+}
+
+impl Maps {
+    fn create(family: Family) -> Result<Self, RedirectError> {
+        let (frontends, sockets) = match family {
+            Family::V4 => ("berth_ports", "berth_socks"),
+            Family::V6 => ("berth_ports6", "berth_socks6"),
+        };
+        let frontends = bpf::map_create(
+            bpf::MAP_TYPE_HASH,
+            family.entry_size(),
+            family.entry_size(),
+            MAX_FRONTENDS,
+            frontends,
+        )
+        .map_err(RedirectError::Map)?;
+        let sockets = bpf::map_create(
+            bpf::MAP_TYPE_LRU_HASH,
+            family.socket_key_size(),
+            family.entry_size(),
+            MAX_SOCKETS,
+            sockets,
+        )
+        .map_err(RedirectError::Map)?;
+        Ok(Self {
+            family,
+            frontends,
+            sockets,
+        })
+    }
+
+    fn sizes(&self) -> (usize, usize) {
+        let n = self.family.entry_size() as usize;
+        (n, n)
+    }
+}
+
+/// A hook the programs are attached to.
+struct Hook {
+    /// For messages: `connect4`, ...
+    name: &'static str,
+    /// The program's name, as `bpftool` shows it (15 bytes at most).
+    prog_name: &'static str,
+    attach_type: u32,
+    family: Family,
+    /// The redirect program (else the restore one).
+    redirect: bool,
+}
+
+const HOOKS: [Hook; 8] = {
+    const fn hook(
+        name: &'static str,
+        prog_name: &'static str,
+        attach_type: u32,
+        family: Family,
+        redirect: bool,
+    ) -> Hook {
+        Hook {
+            name,
+            prog_name,
+            attach_type,
+            family,
+            redirect,
+        }
+    }
+    use Family::{V4, V6};
+    [
+        hook(
+            "connect4",
+            "berth_connect4",
+            bpf::ATTACH_CGROUP_INET4_CONNECT,
+            V4,
+            true,
+        ),
+        hook(
+            "sendmsg4",
+            "berth_sendmsg4",
+            bpf::ATTACH_CGROUP_UDP4_SENDMSG,
+            V4,
+            true,
+        ),
+        hook(
+            "getpeername4",
+            "berth_getpeer4",
+            bpf::ATTACH_CGROUP_INET4_GETPEERNAME,
+            V4,
+            false,
+        ),
+        hook(
+            "recvmsg4",
+            "berth_recvmsg4",
+            bpf::ATTACH_CGROUP_UDP4_RECVMSG,
+            V4,
+            false,
+        ),
+        hook(
+            "connect6",
+            "berth_connect6",
+            bpf::ATTACH_CGROUP_INET6_CONNECT,
+            V6,
+            true,
+        ),
+        hook(
+            "sendmsg6",
+            "berth_sendmsg6",
+            bpf::ATTACH_CGROUP_UDP6_SENDMSG,
+            V6,
+            true,
+        ),
+        hook(
+            "getpeername6",
+            "berth_getpeer6",
+            bpf::ATTACH_CGROUP_INET6_GETPEERNAME,
+            V6,
+            false,
+        ),
+        hook(
+            "recvmsg6",
+            "berth_recvmsg6",
+            bpf::ATTACH_CGROUP_UDP6_RECVMSG,
+            V6,
+            false,
+        ),
+    ]
+};
+
+/// The attached programs and the maps of published ports they read.
 #[derive(Debug)]
 pub struct SockRedirect {
-    frontends: OwnedFd,
-    /// Kept so the map outlives nothing it is needed for (the programs hold
-    /// references too).
-    _sockets: OwnedFd,
+    v4: Maps,
+    v6: Maps,
     /// The BPF links: closing them detaches the programs.
     _links: Vec<OwnedFd>,
     cgroup: PathBuf,
-    entries: Mutex<BTreeMap<Frontend, SocketAddrV4>>,
+    entries: Mutex<BTreeMap<Frontend, SocketAddr>>,
 }
 
 impl SockRedirect {
@@ -153,63 +327,48 @@ impl SockRedirect {
     /// the sockets of the processes in it and below it).
     pub fn attach_to(cgroup: &Path) -> Result<Self, RedirectError> {
         let cookie = netns_cookie()?;
-        let frontends = bpf::map_create(
-            bpf::MAP_TYPE_HASH,
-            KEY_SIZE as u32,
-            VALUE_SIZE as u32,
-            MAX_FRONTENDS,
-            "berth_ports",
-        )
-        .map_err(RedirectError::Map)?;
-        let sockets = bpf::map_create(
-            bpf::MAP_TYPE_LRU_HASH,
-            programs::SOCKET_KEY_SIZE,
-            VALUE_SIZE as u32,
-            MAX_SOCKETS,
-            "berth_port_socks",
-        )
-        .map_err(RedirectError::Map)?;
+        let (v4, v6) = (Maps::create(Family::V4)?, Maps::create(Family::V6)?);
         let dir = fs_err::File::open(cgroup).map_err(|e| RedirectError::OpenCgroup {
             path: cgroup.display().to_string(),
             source: e,
         })?;
         let assemble = |e: asm::AsmError| RedirectError::Assemble(e.to_string());
-        let redirect = programs::redirect(cookie, frontends.as_raw_fd(), sockets.as_raw_fd())
-            .map_err(assemble)?;
-        let restore = programs::restore(sockets.as_raw_fd()).map_err(assemble)?;
-        let hooks: [(&'static str, u32, &[berth_sys::bpf::Insn]); 4] = [
-            ("connect4", bpf::ATTACH_CGROUP_INET4_CONNECT, &redirect),
-            ("sendmsg4", bpf::ATTACH_CGROUP_UDP4_SENDMSG, &redirect),
-            (
-                "getpeername4",
-                bpf::ATTACH_CGROUP_INET4_GETPEERNAME,
-                &restore,
-            ),
-            ("recvmsg4", bpf::ATTACH_CGROUP_UDP4_RECVMSG, &restore),
-        ];
         let mut links = Vec::new();
-        for (hook, attach_type, insns) in hooks {
+        for hook in &HOOKS {
+            let maps = match hook.family {
+                Family::V4 => &v4,
+                Family::V6 => &v6,
+            };
+            let (frontends, sockets) = (maps.frontends.as_raw_fd(), maps.sockets.as_raw_fd());
+            let insns = if hook.redirect {
+                programs::redirect(hook.family, cookie, frontends, sockets)
+            } else {
+                programs::restore(hook.family, sockets)
+            }
+            .map_err(assemble)?;
             let prog = bpf::prog_load_for(
                 bpf::PROG_TYPE_CGROUP_SOCK_ADDR,
-                attach_type,
-                insns,
+                hook.attach_type,
+                &insns,
                 c"Apache-2.0",
-                &format!("berth_{hook}"),
+                hook.prog_name,
             )
-            .map_err(|source| RedirectError::Load { hook, source })?;
-            let link =
-                bpf::link_create(dir.as_fd(), prog.as_fd(), attach_type).map_err(|source| {
-                    RedirectError::Attach {
-                        hook,
-                        cgroup: cgroup.display().to_string(),
-                        source,
-                    }
-                })?;
+            .map_err(|source| RedirectError::Load {
+                hook: hook.name,
+                source,
+            })?;
+            let link = bpf::link_create(dir.as_fd(), prog.as_fd(), hook.attach_type).map_err(
+                |source| RedirectError::Attach {
+                    hook: hook.name,
+                    cgroup: cgroup.display().to_string(),
+                    source,
+                },
+            )?;
             links.push(link);
         }
         Ok(Self {
-            frontends,
-            _sockets: sockets,
+            v4,
+            v6,
             _links: links,
             cgroup: cgroup.to_owned(),
             entries: Mutex::new(BTreeMap::new()),
@@ -243,15 +402,24 @@ impl SockRedirect {
         &self.cgroup
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<Frontend, SocketAddrV4>> {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<Frontend, SocketAddr>> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The maps of `addr`'s family.
+    fn maps(&self, addr: &SocketAddr) -> &Maps {
+        match family(addr) {
+            Family::V4 => &self.v4,
+            Family::V6 => &self.v6,
+        }
     }
 
     /// Makes the map hold exactly `wanted`: entries no longer wanted are
     /// removed, new and changed ones written. On an error the entries
     /// written so far stay (each is correct on its own) and the rest is
-    /// retried on the next call.
-    pub fn sync(&self, wanted: &BTreeMap<Frontend, SocketAddrV4>) -> Result<(), RedirectError> {
+    /// retried on the next call. A frontend and its container address must
+    /// be of the same family (the entries before such a pair are written).
+    pub fn sync(&self, wanted: &BTreeMap<Frontend, SocketAddr>) -> Result<(), RedirectError> {
         let mut current = self.lock();
         let stale: Vec<Frontend> = current
             .keys()
@@ -259,7 +427,8 @@ impl SockRedirect {
             .copied()
             .collect();
         for k in stale {
-            bpf::map_delete(self.frontends.as_fd(), &k.key(), KEY_SIZE)
+            let maps = self.maps(&k.addr);
+            bpf::map_delete(maps.frontends.as_fd(), &k.key(), maps.sizes().0)
                 .map_err(RedirectError::Update)?;
             current.remove(&k);
         }
@@ -267,11 +436,18 @@ impl SockRedirect {
             if current.get(k) == Some(to) {
                 continue;
             }
+            if family(&k.addr) != family(to) {
+                return Err(RedirectError::Family {
+                    frontend: k.addr,
+                    backend: *to,
+                });
+            }
+            let maps = self.maps(&k.addr);
             bpf::map_update(
-                self.frontends.as_fd(),
+                maps.frontends.as_fd(),
                 &k.key(),
                 &backend_value(*to),
-                (KEY_SIZE, VALUE_SIZE),
+                maps.sizes(),
             )
             .map_err(RedirectError::Update)?;
             current.insert(*k, *to);
@@ -281,52 +457,62 @@ impl SockRedirect {
 
     /// Where the kernel's map sends `frontend` now (read from the map
     /// itself, not from what this process remembers).
-    pub fn lookup(&self, frontend: Frontend) -> Result<Option<SocketAddrV4>, RedirectError> {
-        let mut v = [0u8; VALUE_SIZE];
+    pub fn lookup(&self, frontend: Frontend) -> Result<Option<SocketAddr>, RedirectError> {
+        let maps = self.maps(&frontend.addr);
+        let mut v = vec![0u8; maps.sizes().1];
         let found = bpf::map_lookup(
-            self.frontends.as_fd(),
+            maps.frontends.as_fd(),
             &frontend.key(),
             &mut v,
-            (KEY_SIZE, VALUE_SIZE),
+            maps.sizes(),
         )
         .map_err(RedirectError::Update)?;
-        if !found {
-            return Ok(None);
-        }
-        let ip = Ipv4Addr::new(v[0], v[1], v[2], v[3]);
-        let word = u32::from_ne_bytes([v[4], v[5], v[6], v[7]]);
-        let port = u16::from_be_bytes((word as u16).to_ne_bytes());
-        Ok(Some(SocketAddrV4::new(ip, port)))
+        Ok(if found { parse_value(&v) } else { None })
     }
 }
 
-/// The frontends of published ports: each IPv4 TCP or UDP binding, at
-/// `127.0.0.1` for a binding on every address (`0.0.0.0`) and at its own
-/// address otherwise, leads to the container's address and port. IPv6
-/// and SCTP bindings are left to nftables.
+/// The frontends of published ports: each TCP or UDP binding, at the
+/// loopback address of its family (`127.0.0.1`, `::1`) for a binding on
+/// every address (`0.0.0.0`, `::`) and at its own address otherwise, leads
+/// to the container's address of that family and the port. IPv6 bindings
+/// of a container without an IPv6 address (the proxy's, see
+/// [`crate::ports::Allocator::proxy_ipv6`]) and SCTP bindings are left
+/// out (nftables carries SCTP).
 pub fn frontends<'a>(
     owners: impl IntoIterator<Item = (&'a Target, &'a [Binding])>,
-) -> BTreeMap<Frontend, SocketAddrV4> {
+) -> BTreeMap<Frontend, SocketAddr> {
     let mut out = BTreeMap::new();
     for (t, bindings) in owners {
         for b in bindings {
-            let std::net::IpAddr::V4(ip) = b.host_ip else {
-                continue;
-            };
             if b.key.proto == Proto::Sctp {
                 continue;
             }
-            let ip = if ip.is_unspecified() {
-                Ipv4Addr::LOCALHOST
-            } else {
-                ip
+            let (front, back): (IpAddr, IpAddr) = match b.host_ip {
+                IpAddr::V4(ip) if ip.is_unspecified() => {
+                    (Ipv4Addr::LOCALHOST.into(), t.container_ip.into())
+                }
+                IpAddr::V4(ip) => (ip.into(), t.container_ip.into()),
+                IpAddr::V6(ip) => {
+                    let Some(c6) = t.container_ip6 else {
+                        continue;
+                    };
+                    if ip.to_ipv4_mapped().is_some() {
+                        continue;
+                    }
+                    let ip = if ip.is_unspecified() {
+                        Ipv6Addr::LOCALHOST
+                    } else {
+                        ip
+                    };
+                    (ip.into(), c6.into())
+                }
             };
             out.insert(
                 Frontend {
-                    addr: SocketAddrV4::new(ip, b.host_port),
+                    addr: SocketAddr::new(front, b.host_port),
                     proto: b.key.proto,
                 },
-                SocketAddrV4::new(t.container_ip, b.key.port),
+                SocketAddr::new(back, b.key.port),
             );
         }
     }
@@ -403,6 +589,25 @@ mod tests {
     use super::*;
     use crate::ports::PortKey;
 
+    fn b(ip: &str, host_port: u16, port: u16, proto: Proto) -> Binding {
+        Binding {
+            key: PortKey { port, proto },
+            host_ip: ip.parse().unwrap(),
+            host_port,
+        }
+    }
+
+    fn f(addr: &str, proto: Proto) -> Frontend {
+        Frontend {
+            addr: addr.parse().unwrap(),
+            proto,
+        }
+    }
+
+    fn sa(addr: &str) -> SocketAddr {
+        addr.parse().unwrap()
+    }
+
     #[test]
     fn frontends_of_bindings() {
         let t = Target {
@@ -410,30 +615,49 @@ mod tests {
             container_ip6: None,
             bridge: "br".into(),
         };
-        let b = |ip: &str, host_port: u16, port: u16, proto: Proto| Binding {
-            key: PortKey { port, proto },
-            host_ip: ip.parse().unwrap(),
-            host_port,
-        };
         let bindings = [
             b("0.0.0.0", 8080, 80, Proto::Tcp),
             b("::", 8080, 80, Proto::Tcp),
+            b("::1", 8081, 80, Proto::Udp),
             b("127.0.0.1", 5353, 53, Proto::Udp),
             b("192.0.2.7", 9000, 90, Proto::Tcp),
             b("0.0.0.0", 7000, 70, Proto::Sctp),
         ];
-        let got = frontends([(&t, &bindings[..])]);
-        let f = |ip: [u8; 4], port, proto| Frontend {
-            addr: SocketAddrV4::new(Ipv4Addr::from(ip), port),
-            proto,
-        };
-        let to = |port| SocketAddrV4::new(t.container_ip, port);
+        // An IPv4-only container: its IPv6 bindings are the proxy's.
         assert_eq!(
-            got,
+            frontends([(&t, &bindings[..])]),
             BTreeMap::from([
-                (f([127, 0, 0, 1], 8080, Proto::Tcp), to(80)),
-                (f([127, 0, 0, 1], 5353, Proto::Udp), to(53)),
-                (f([192, 0, 2, 7], 9000, Proto::Tcp), to(90)),
+                (f("127.0.0.1:8080", Proto::Tcp), sa("10.1.0.5:80")),
+                (f("127.0.0.1:5353", Proto::Udp), sa("10.1.0.5:53")),
+                (f("192.0.2.7:9000", Proto::Tcp), sa("10.1.0.5:90")),
+            ])
+        );
+    }
+
+    #[test]
+    fn ipv6_frontends_lead_to_the_containers_ipv6_address() {
+        let t = Target {
+            container_ip: Ipv4Addr::new(10, 1, 0, 5),
+            container_ip6: Some("fd00:1::5".parse().unwrap()),
+            bridge: "br".into(),
+        };
+        let bindings = [
+            b("0.0.0.0", 8080, 80, Proto::Tcp),
+            b("::", 8080, 80, Proto::Tcp),
+            b("::", 5353, 53, Proto::Udp),
+            b("::1", 8081, 81, Proto::Tcp),
+            b("2001:db8::7", 9000, 90, Proto::Udp),
+            b("::ffff:127.0.0.1", 9001, 91, Proto::Tcp),
+            b("::", 7000, 70, Proto::Sctp),
+        ];
+        assert_eq!(
+            frontends([(&t, &bindings[..])]),
+            BTreeMap::from([
+                (f("127.0.0.1:8080", Proto::Tcp), sa("10.1.0.5:80")),
+                (f("[::1]:8080", Proto::Tcp), sa("[fd00:1::5]:80")),
+                (f("[::1]:5353", Proto::Udp), sa("[fd00:1::5]:53")),
+                (f("[::1]:8081", Proto::Tcp), sa("[fd00:1::5]:81")),
+                (f("[2001:db8::7]:9000", Proto::Udp), sa("[fd00:1::5]:90")),
             ])
         );
     }
@@ -458,22 +682,39 @@ mod tests {
 
     #[test]
     fn keys_hold_address_port_and_protocol_in_kernel_order() {
-        let f = Frontend {
-            addr: SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080),
-            proto: Proto::Tcp,
-        };
-        let k = f.key();
+        let tcp = f("127.0.0.1:8080", Proto::Tcp);
+        let k = tcp.key();
+        assert_eq!(k.len(), Family::V4.entry_size() as usize);
         assert_eq!(&k[..4], &[127, 0, 0, 1]);
         // 8080 = 0x1f90: network order bytes 1f 90, then protocol 6.
         #[cfg(target_endian = "little")]
         assert_eq!(&k[4..], &[0x1f, 0x90, 6, 0]);
-        let v = backend_value(SocketAddrV4::new(Ipv4Addr::new(10, 1, 2, 3), 80));
+        let v = backend_value(sa("10.1.2.3:80"));
         #[cfg(target_endian = "little")]
         assert_eq!(v, [10, 1, 2, 3, 0, 80, 0, 0]);
+        assert_eq!(parse_value(&v), Some(sa("10.1.2.3:80")));
         let udp = Frontend {
             proto: Proto::Udp,
-            ..f
+            ..tcp
         };
         assert_ne!(udp.key(), k);
+    }
+
+    #[test]
+    fn ipv6_keys_hold_the_sixteen_address_bytes_then_the_port_word() {
+        let k = f("[::1]:8080", Proto::Udp).key();
+        assert_eq!(k.len(), Family::V6.entry_size() as usize);
+        let mut lo = [0u8; 16];
+        lo[15] = 1;
+        assert_eq!(&k[..16], &lo);
+        #[cfg(target_endian = "little")]
+        assert_eq!(&k[16..], &[0x1f, 0x90, 17, 0]);
+        let v = backend_value(sa("[fd00:1::5]:80"));
+        assert_eq!(v.len(), Family::V6.entry_size() as usize);
+        assert_eq!(&v[..4], &[0xfd, 0, 0, 1]);
+        #[cfg(target_endian = "little")]
+        assert_eq!(&v[16..], &[0, 80, 0, 0]);
+        assert_eq!(parse_value(&v), Some(sa("[fd00:1::5]:80")));
+        assert_eq!(parse_value(&v[..7]), None);
     }
 }

@@ -434,6 +434,7 @@ fn inspect_body(d: ContainerDetails) -> api::ContainerInspect {
                 }),
             stop_timeout: c.options.stop_timeout,
             exposed_ports,
+            mac_address: crate::handlers::networks::config_mac_address(&c.options.network),
         },
         exec_ids,
         id: c.id,

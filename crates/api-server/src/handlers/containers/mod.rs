@@ -107,6 +107,7 @@ pub(crate) async fn create(backend: Backend, req: Request, version: &str) -> Res
             .as_ref()
             .map_or("", |h| h.network_mode.as_str()),
         body.networking_config,
+        &body.mac_address,
     ) {
         Ok(n) => n,
         Err(e) => return e.into_response_body(),
