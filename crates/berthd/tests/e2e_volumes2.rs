@@ -17,59 +17,20 @@ mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use common::{BERTH, DOCKER_28, Daemon};
+use common::Daemon;
+use common::clients::{BERTH, Client, DOCKER, fails_with, ok, text};
 use serde_json::Value;
 
-const CLIENTS: [&str; 2] = [BERTH, DOCKER_28];
-
-fn run(d: &Daemon, client: &str, args: &[&str]) -> Output {
-    d.client_command(client, args).output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-#[track_caller]
-fn ok(d: &Daemon, client: &str, args: &[&str]) -> String {
-    let o = run(d, client, args);
-    assert!(
-        o.status.success(),
-        "{client} {args:?}: {}{}\nberthd log (tail):\n{}",
-        text(&o.stdout),
-        text(&o.stderr),
-        tail(&d.log())
-    );
-    text(&o.stdout)
-}
-
-/// Fails with exit status `code`; its stderr.
-#[track_caller]
-fn fails(d: &Daemon, client: &str, args: &[&str], code: i32) -> String {
-    let o = run(d, client, args);
-    assert_eq!(
-        o.status.code(),
-        Some(code),
-        "{client} {args:?}: {}{}",
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    text(&o.stderr)
-}
-
-fn tail(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
-}
+const CLIENTS: [Client; 2] = [BERTH, DOCKER];
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-fn short(client: &str) -> &'static str {
-    if client == BERTH { "b" } else { "d" }
+fn short((name, _): Client) -> &'static str {
+    if name == BERTH.0 { "b" } else { "d" }
 }
 
 /// Mount points in berthd's mount table at or under `dir`.
@@ -146,6 +107,7 @@ fn rm_of_a_volume_in_use_is_refused_and_keeps_it() {
     let d = Daemon::start();
     image(&d);
     for client in CLIENTS {
+        let who = client.0;
         let t = short(client);
         let (vrun, vstop) = (format!("vrun-{t}"), format!("vstop-{t}"));
         ok(
@@ -199,8 +161,8 @@ fn rm_of_a_volume_in_use_is_refused_and_keeps_it() {
                     args.push("-f");
                 }
                 args.push(volume);
-                let err = fails(&d, client, &args, 1);
-                assert_eq!(err.trim_end(), want, "{client} {args:?}");
+                let err = fails_with(&d, client, &args, 1);
+                assert_eq!(err.trim_end(), want, "{who} {args:?}");
             }
             assert!(volume_names(&d).contains(volume), "{volume} was removed");
             assert_eq!(
@@ -220,7 +182,7 @@ fn rm_of_a_volume_in_use_is_refused_and_keeps_it() {
 
         // `-o size=`: the local driver needs project quotas berth does not
         // have; a clear error and nothing created.
-        let err = fails(
+        let err = fails_with(
             &d,
             client,
             &["volume", "create", "-o", "size=10m", "sized"],
@@ -288,6 +250,7 @@ fn ps_filter_inspect_and_mount_options() {
         ],
     );
     for client in CLIENTS {
+        let who = client.0;
         let ps = |filter: &str| -> String {
             ok(
                 &d,
@@ -295,15 +258,11 @@ fn ps_filter_inspect_and_mount_options() {
                 &["ps", "-a", "--filter", filter, "--format", "{{.Names}}"],
             )
         };
-        assert_eq!(ps("volume=shared"), "withvol\n", "{client}");
-        assert_eq!(ps("volume=/srv"), "withvol\n", "{client}");
-        assert_eq!(
-            ps(&format!("volume={}", s(&host))),
-            "withbind\n",
-            "{client}"
-        );
-        assert_eq!(ps("volume=/b"), "withbind\n", "{client}");
-        assert_eq!(ps("volume=nope"), "", "{client}");
+        assert_eq!(ps("volume=shared"), "withvol\n", "{who}");
+        assert_eq!(ps("volume=/srv"), "withvol\n", "{who}");
+        assert_eq!(ps(&format!("volume={}", s(&host))), "withbind\n", "{who}");
+        assert_eq!(ps("volume=/b"), "withbind\n", "{who}");
+        assert_eq!(ps("volume=nope"), "", "{who}");
         let both = ok(
             &d,
             client,
@@ -320,15 +279,15 @@ fn ps_filter_inspect_and_mount_options() {
         );
         let mut both: Vec<&str> = both.lines().collect();
         both.sort_unstable();
-        assert_eq!(both, ["withbind", "withvol"], "{client}");
+        assert_eq!(both, ["withbind", "withvol"], "{who}");
 
         // inspect NAME: volumes and networks too.
         let v: Value = serde_json::from_str(&ok(&d, client, &["inspect", "shared"])).unwrap();
-        assert_eq!(v[0]["Name"], "shared", "{client}: {v}");
-        assert_eq!(v[0]["Driver"], "local", "{client}: {v}");
+        assert_eq!(v[0]["Name"], "shared", "{who}: {v}");
+        assert_eq!(v[0]["Driver"], "local", "{who}: {v}");
         let n: Value = serde_json::from_str(&ok(&d, client, &["inspect", "none"])).unwrap();
-        assert_eq!(n[0]["Name"], "none", "{client}: {n}");
-        assert_eq!(n[0]["Driver"], "null", "{client}: {n}");
+        assert_eq!(n[0]["Name"], "none", "{who}: {n}");
+        assert_eq!(n[0]["Driver"], "null", "{who}: {n}");
         let name = ok(
             &d,
             client,
@@ -341,11 +300,11 @@ fn ps_filter_inspect_and_mount_options() {
                 "shared",
             ],
         );
-        assert_eq!(name.trim(), s(&data_dir(&d, "shared")), "{client}");
-        let err = fails(&d, client, &["inspect", "nope-at-all"], 1);
+        assert_eq!(name.trim(), s(&data_dir(&d, "shared")), "{who}");
+        let err = fails_with(&d, client, &["inspect", "nope-at-all"], 1);
         assert!(
             err.contains("Error: No such object: nope-at-all"),
-            "{client}: {err}"
+            "{who}: {err}"
         );
 
         // A --mount option berth does not support: a clear error, nothing made.
@@ -356,7 +315,7 @@ fn ps_filter_inspect_and_mount_options() {
         );
         let want =
             "recursively read-only binds (bind-recursive=readonly) are not supported by berth";
-        let err = fails(
+        let err = fails_with(
             &d,
             client,
             &[
@@ -372,12 +331,12 @@ fn ps_filter_inspect_and_mount_options() {
             ],
             125,
         );
-        assert!(err.contains(want), "{client} --mount {mount}: {err}");
+        assert!(err.contains(want), "{who} --mount {mount}: {err}");
         assert!(
             !ok(&d, client, &["ps", "-a", "--format", "{{.Names}}"]).contains("bad-"),
-            "{client} --mount {mount} left a container"
+            "{who} --mount {mount} left a container"
         );
-        assert_eq!(volume_names(&d), ["shared"], "{client} --mount {mount}");
+        assert_eq!(volume_names(&d), ["shared"], "{who} --mount {mount}");
 
         // --volumes-from: volumes and binds, never tmpfs mounts.
         ok(
@@ -417,7 +376,7 @@ fn ps_filter_inspect_and_mount_options() {
         );
         assert_eq!(
             out, "0\nhas-v\n",
-            "{client}: tmpfs mounts came through --volumes-from"
+            "{who}: tmpfs mounts came through --volumes-from"
         );
         ok(&d, client, &["rm", "-v", &format!("src-{t}")]);
 
@@ -455,20 +414,20 @@ fn ps_filter_inspect_and_mount_options() {
                 .iter()
                 .find(|m| m["Target"] == target)
                 .cloned()
-                .unwrap_or_else(|| panic!("{client}: no mount at {target}: {mounts}"))
+                .unwrap_or_else(|| panic!("{who}: no mount at {target}: {mounts}"))
         };
         assert_eq!(
             by_target("/d"),
             serde_json::json!({"Type": "volume", "Source": format!("hm-{t}"), "Target": "/d"}),
-            "{client}"
+            "{who}"
         );
         let bind = by_target("/b");
-        assert_eq!(bind["Type"], "bind", "{client}: {bind}");
-        assert_eq!(bind["ReadOnly"], true, "{client}: {bind}");
+        assert_eq!(bind["Type"], "bind", "{who}: {bind}");
+        assert_eq!(bind["ReadOnly"], true, "{who}: {bind}");
         assert_eq!(
             by_target("/t"),
             serde_json::json!({"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 1048576}}),
-            "{client}"
+            "{who}"
         );
         fn no_empty(v: &Value, at: &str) {
             match v {
@@ -506,6 +465,7 @@ fn copy_up_keeps_owners_modes_hard_links_and_xattrs() {
     let d = Daemon::start();
     image(&d);
     for client in CLIENTS {
+        let who = client.0;
         let vol = format!("cu-{}", short(client));
         let out = ok(
             &d,
@@ -522,7 +482,7 @@ fn copy_up_keeps_owners_modes_hard_links_and_xattrs() {
                 "/data/f",
             ],
         );
-        assert_eq!(out, "from the image\n", "{client}");
+        assert_eq!(out, "from the image\n", "{who}");
         let dir = data_dir(&d, &vol);
         let meta = |p: &Path| fs_err::symlink_metadata(p).unwrap();
         for (p, mode) in [
@@ -534,19 +494,19 @@ fn copy_up_keeps_owners_modes_hard_links_and_xattrs() {
             assert_eq!(
                 (m.uid(), m.gid(), m.mode() & 0o7777),
                 (1234, 5678, mode),
-                "{client}: owner and mode of {}",
+                "{who}: owner and mode of {}",
                 p.display()
             );
         }
         assert_eq!(
             meta(&dir.join("f")).ino(),
             meta(&dir.join("f2")).ino(),
-            "{client}: the hard link was not kept"
+            "{who}: the hard link was not kept"
         );
         let mut buf = [0u8; 64];
         let n = rustix::fs::getxattr(dir.join("f"), "user.note", &mut buf)
-            .unwrap_or_else(|e| panic!("{client}: user.note not copied: {e}"));
-        assert_eq!(&buf[..n], b"hello", "{client}");
+            .unwrap_or_else(|e| panic!("{who}: user.note not copied: {e}"));
+        assert_eq!(&buf[..n], b"hello", "{who}");
     }
 }
 
@@ -563,6 +523,7 @@ fn cp_reads_and_writes_volumes_and_binds_of_stopped_and_running_containers() {
     let canary = format!("berth-cp-canary-{}", std::process::id());
     let volumes_dir = d.data_root().join("volumes");
     for client in CLIENTS {
+        let who = client.0;
         for running in [false, true] {
             let t = format!("{}{}", short(client), if running { "r" } else { "s" });
             let (c, vol) = (format!("cp-{t}"), format!("cpv-{t}"));
@@ -592,14 +553,14 @@ fn cp_reads_and_writes_volumes_and_binds_of_stopped_and_running_containers() {
             assert_eq!(
                 fs_err::read_to_string(&out).unwrap(),
                 "seeded\n",
-                "{client} {t}"
+                "{who} {t}"
             );
             let out = work.join(format!("bind-{t}"));
             ok(&d, client, &["cp", &format!("{c}:/mnt/b/in-bind"), s(&out)]);
             assert_eq!(
                 fs_err::read_to_string(&out).unwrap(),
                 "bind data\n",
-                "{client} {t}"
+                "{who} {t}"
             );
             // A directory holding the volume: its content comes along.
             let out = work.join(format!("tree-{t}"));
@@ -607,20 +568,20 @@ fn cp_reads_and_writes_volumes_and_binds_of_stopped_and_running_containers() {
             assert_eq!(
                 fs_err::read_to_string(out.join("seed")).unwrap(),
                 "seeded\n",
-                "{client} {t}"
+                "{who} {t}"
             );
 
             ok(&d, client, &["cp", s(&upload), &format!("{c}:/data/")]);
             assert_eq!(
                 fs_err::read_to_string(data_dir(&d, &vol).join("upload.txt")).unwrap(),
                 "uploaded\n",
-                "{client} {t}: cp into the volume did not reach its data"
+                "{who} {t}: cp into the volume did not reach its data"
             );
             ok(&d, client, &["cp", s(&upload), &format!("{c}:/mnt/b/")]);
             assert_eq!(
                 fs_err::read_to_string(bind_dir.join("upload.txt")).unwrap(),
                 "uploaded\n",
-                "{client} {t}: cp into the bind did not reach its source"
+                "{who} {t}: cp into the bind did not reach its source"
             );
             // Through the symlink: the container's `/`, not the host's.
             let canary_file = work.join(&canary);
@@ -632,7 +593,7 @@ fn cp_reads_and_writes_volumes_and_binds_of_stopped_and_running_containers() {
             );
             assert!(
                 !Path::new("/tmp").join(&canary).exists(),
-                "{client} {t}: cp through a symlink in the volume wrote to the host"
+                "{who} {t}: cp through a symlink in the volume wrote to the host"
             );
             fs_err::remove_file(&canary_file).unwrap();
             let back = work.join(format!("canary-{t}"));
@@ -640,13 +601,13 @@ fn cp_reads_and_writes_volumes_and_binds_of_stopped_and_running_containers() {
             assert_eq!(
                 fs_err::read_to_string(&back).unwrap(),
                 "canary\n",
-                "{client} {t}"
+                "{who} {t}"
             );
             // A read-only volume refuses, as dockerd.
-            let err = fails(&d, client, &["cp", s(&upload), &format!("{c}:/ro/")], 1);
+            let err = fails_with(&d, client, &["cp", s(&upload), &format!("{c}:/ro/")], 1);
             assert!(
                 err.contains("mounted volume is marked read-only"),
-                "{client} {t}: {err}"
+                "{who} {t}: {err}"
             );
 
             if running {
@@ -656,12 +617,12 @@ fn cp_reads_and_writes_volumes_and_binds_of_stopped_and_running_containers() {
                     client,
                     &["exec", &c, "cat", "/data/upload.txt", "/mnt/b/upload.txt"],
                 );
-                assert_eq!(out, "uploaded\nuploaded\n", "{client} {t}");
+                assert_eq!(out, "uploaded\nuploaded\n", "{who} {t}");
             }
             assert_eq!(
                 mounts_under(&volumes_dir),
                 before,
-                "{client} {t}: cp left mounts"
+                "{who} {t}: cp left mounts"
             );
             ok(&d, client, &["rm", "-f", "-v", &c]);
             ok(&d, client, &["volume", "rm", &vol, &format!("ro-{t}")]);

@@ -13,62 +13,32 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-use common::{BERTH, DOCKER_28, Daemon};
+use common::Daemon;
+use common::clients::{BERTH, Client, DOCKER, command, fails_with, ok, text};
 
-const CLIENTS: [&str; 2] = [BERTH, DOCKER_28];
-
-fn run(d: &Daemon, client: &str, args: &[&str]) -> Output {
-    d.client_command(client, args).output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn tail(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
-}
-
-#[track_caller]
-fn ok(d: &Daemon, client: &str, args: &[&str]) -> String {
-    let o = run(d, client, args);
-    assert!(
-        o.status.success(),
-        "{client} {args:?}: {}{}\nberthd log (tail):\n{}",
-        text(&o.stdout),
-        text(&o.stderr),
-        tail(&d.log())
-    );
-    text(&o.stdout)
-}
-
-/// Fails with exit status `code`; its stderr.
-#[track_caller]
-fn fails(d: &Daemon, client: &str, args: &[&str], code: i32) -> String {
-    let o = run(d, client, args);
-    assert_eq!(
-        o.status.code(),
-        Some(code),
-        "{client} {args:?}: {}{}",
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    text(&o.stderr)
-}
+const CLIENTS: [Client; 2] = [BERTH, DOCKER];
 
 fn call(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
+}
+
+/// `run --rm --network none --mount MOUNT img CMD...`.
+fn run_args(mount: &str, cmd: &[&str]) -> Vec<String> {
+    ["run", "--rm", "--network", "none", "--mount", mount, "img"]
+        .iter()
+        .chain(cmd)
+        .map(|s| (*s).to_owned())
+        .collect()
 }
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-fn short(client: &str) -> &'static str {
-    if client == BERTH { "b" } else { "d" }
+fn short((name, _): Client) -> &'static str {
+    if name == BERTH.0 { "b" } else { "d" }
 }
 
 /// Mount points in the test's mount table at or under `dir`.
@@ -110,15 +80,15 @@ fn image(d: &Daemon) {
 
 /// `client cp - container:dest` with the tar `tar` on its standard input.
 #[track_caller]
-fn cp_tar_in(d: &Daemon, client: &str, tar: &Path, dest: &str) {
-    let o = d
-        .client_command(client, &["cp", "-", dest])
+fn cp_tar_in(d: &Daemon, client: Client, tar: &Path, dest: &str) {
+    let o = command(d, client, &["cp", "-", dest])
         .stdin(Stdio::from(fs_err::File::open(tar).unwrap().into_parts().0))
         .output()
         .unwrap();
     assert!(
         o.status.success(),
-        "{client} cp - {dest}: {}{}",
+        "{} cp - {dest}: {}{}",
+        client.0,
         text(&o.stdout),
         text(&o.stderr)
     );
@@ -145,6 +115,7 @@ fn cp_read_only_check_follows_symlinks_in_the_container() {
         .unwrap();
     assert!(status.success());
     for client in CLIENTS {
+        let who = client.0;
         for running in [false, true] {
             let t = format!("{}{}", short(client), if running { "r" } else { "s" });
             let (c, vol) = (format!("ro-{t}"), format!("rw-{t}"));
@@ -180,7 +151,7 @@ fn cp_read_only_check_follows_symlinks_in_the_container() {
             }
 
             // Through `/link` into the read-only bind: refused, as dockerd.
-            let err = fails(
+            let err = fails_with(
                 &d,
                 client,
                 &["cp", s(&upload), &format!("{c}:/link/sub/")],
@@ -188,9 +159,9 @@ fn cp_read_only_check_follows_symlinks_in_the_container() {
             );
             assert!(
                 err.contains("mounted volume is marked read-only"),
-                "{client} {t}: {err}"
+                "{who} {t}: {err}"
             );
-            assert!(!ro.join("sub/upload.txt").exists(), "{client} {t}");
+            assert!(!ro.join("sub/upload.txt").exists(), "{who} {t}");
 
             // Out of the read-only bind into the volume: allowed.
             ok(
@@ -201,19 +172,16 @@ fn cp_read_only_check_follows_symlinks_in_the_container() {
             assert_eq!(
                 fs_err::read_to_string(data_dir(&d, &vol).join("inner/upload.txt")).unwrap(),
                 "uploaded\n",
-                "{client} {t}"
+                "{who} {t}"
             );
             // And the plain cases stay as they were.
-            let err = fails(&d, client, &["cp", s(&upload), &format!("{c}:/ro/sub/")], 1);
+            let err = fails_with(&d, client, &["cp", s(&upload), &format!("{c}:/ro/sub/")], 1);
             assert!(
                 err.contains("mounted volume is marked read-only"),
-                "{client} {t}: {err}"
+                "{who} {t}: {err}"
             );
             ok(&d, client, &["cp", s(&upload), &format!("{c}:/rw/")]);
-            assert!(
-                data_dir(&d, &vol).join("upload.txt").exists(),
-                "{client} {t}"
-            );
+            assert!(data_dir(&d, &vol).join("upload.txt").exists(), "{who} {t}");
 
             ok(&d, client, &["rm", "-f", &c]);
             ok(&d, client, &["volume", "rm", &vol]);
@@ -231,6 +199,7 @@ fn cp_of_a_stopped_container_reaches_what_local_volumes_mount() {
     fs_err::write(&upload, b"uploaded\n").unwrap();
     let volumes_dir = d.data_root().join("volumes");
     for client in CLIENTS {
+        let who = client.0;
         let t = short(client);
         // A bind-device volume: cp reads and writes its device directory.
         let device = work.join(format!("device-{t}"));
@@ -289,33 +258,33 @@ fn cp_of_a_stopped_container_reaches_what_local_volumes_mount() {
             ],
         );
         let before = mounts_under(&volumes_dir);
-        assert!(before.is_empty(), "{client}: {before:?}");
+        assert!(before.is_empty(), "{who}: {before:?}");
 
         let out = work.join(format!("seed-{t}"));
         ok(&d, client, &["cp", &format!("{c}:/b/seed"), s(&out)]);
         assert_eq!(
             fs_err::read_to_string(&out).unwrap(),
             "from the device\n",
-            "{client}"
+            "{who}"
         );
         ok(&d, client, &["cp", s(&upload), &format!("{c}:/b/")]);
         assert_eq!(
             fs_err::read_to_string(device.join("upload.txt")).unwrap(),
             "uploaded\n",
-            "{client}: cp into a stopped container's bind-device volume missed the device"
+            "{who}: cp into a stopped container's bind-device volume missed the device"
         );
         assert!(
             !data_dir(&d, &bv).join("upload.txt").exists(),
-            "{client}: cp wrote under the volume's _data"
+            "{who}: cp wrote under the volume's _data"
         );
 
         // A tmpfs volume: a fresh tmpfs for the copy, gone after it.
         ok(&d, client, &["cp", s(&upload), &format!("{c}:/t/")]);
         assert!(
             !data_dir(&d, &tv).join("upload.txt").exists(),
-            "{client}: cp into a tmpfs volume wrote to the disk"
+            "{who}: cp into a tmpfs volume wrote to the disk"
         );
-        let err = fails(
+        let err = fails_with(
             &d,
             client,
             &["cp", &format!("{c}:/t/upload.txt"), s(&work.join("x"))],
@@ -325,13 +294,9 @@ fn cp_of_a_stopped_container_reaches_what_local_volumes_mount() {
             err.contains(&format!(
                 "Could not find the file /t/upload.txt in container {c}"
             )),
-            "{client}: {err}"
+            "{who}: {err}"
         );
-        assert_eq!(
-            mounts_under(&volumes_dir),
-            before,
-            "{client}: cp left mounts"
-        );
+        assert_eq!(mounts_under(&volumes_dir), before, "{who}: cp left mounts");
 
         // Started, the container sees the device's data too.
         ok(&d, client, &["rm", &c]);
@@ -350,7 +315,7 @@ fn cp_of_a_stopped_container_reaches_what_local_volumes_mount() {
                 "/b/upload.txt",
             ],
         );
-        assert_eq!(out, "uploaded\n", "{client}");
+        assert_eq!(out, "uploaded\n", "{who}");
         ok(&d, client, &["volume", "rm", &bv, &tv]);
     }
     assert!(mounts_under(&volumes_dir).is_empty());
@@ -371,6 +336,7 @@ fn volume_subpath_mounts_a_part_of_the_volume_and_nothing_outside() {
             .collect()
     };
     for client in CLIENTS {
+        let who = client.0;
         let t = short(client);
         let vol = format!("sv-{t}");
         ok(&d, client, &["volume", "create", &vol]);
@@ -385,22 +351,13 @@ fn volume_subpath_mounts_a_part_of_the_volume_and_nothing_outside() {
         std::os::unix::fs::symlink("../../../../../../..", data.join("links/up")).unwrap();
         let mount =
             |sub: &str, dst: &str| format!("type=volume,src={vol},dst={dst},volume-subpath={sub}");
-        let run_args = |m: &str, cmd: &[&'static str]| -> Vec<String> {
-            let mut v: Vec<String> = ["run", "--rm", "--network", "none", "--mount", m, "img"]
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect();
-            v.extend(cmd.iter().map(|s| (*s).to_owned()));
-            v
-        };
-
         // The sub-directory, and only it.
         let out = ok(
             &d,
             client,
             &call(&run_args(&mount("sub", "/m"), &["ls", "/m"])),
         );
-        assert_eq!(out, "f\n", "{client}");
+        assert_eq!(out, "f\n", "{who}");
         let out = ok(
             &d,
             client,
@@ -409,7 +366,7 @@ fn volume_subpath_mounts_a_part_of_the_volume_and_nothing_outside() {
                 &["sh", "-c", "cat /m/f; echo new > /m/g"],
             )),
         );
-        assert_eq!(out, "in sub\n", "{client}");
+        assert_eq!(out, "in sub\n", "{who}");
         assert_eq!(fs_err::read_to_string(data.join("sub/g")).unwrap(), "new\n");
         // A file, and a symlink that stays in the volume.
         let out = ok(
@@ -417,31 +374,24 @@ fn volume_subpath_mounts_a_part_of_the_volume_and_nothing_outside() {
             client,
             &call(&run_args(&mount("sub/f", "/f"), &["cat", "/f"])),
         );
-        assert_eq!(out, "in sub\n", "{client}");
+        assert_eq!(out, "in sub\n", "{who}");
         let out = ok(
             &d,
             client,
             &call(&run_args(&mount("links/inside", "/m"), &["cat", "/m/f"])),
         );
-        assert_eq!(out, "in sub\n", "{client}");
+        assert_eq!(out, "in sub\n", "{who}");
         // Read-only.
         let ro = format!("{},readonly", mount("sub", "/m"));
-        let o = run(
-            &d,
-            client,
-            &call(&run_args(&ro, &["sh", "-c", "echo x > /m/h"])),
-        );
-        assert!(
-            !o.status.success(),
-            "{client}: wrote to a read-only subpath"
-        );
-        assert!(!data.join("sub/h").exists(), "{client}");
+        let o = (client.1)(&d, &call(&run_args(&ro, &["sh", "-c", "echo x > /m/h"])));
+        assert!(!o.status.success(), "{who}: wrote to a read-only subpath");
+        assert!(!data.join("sub/h").exists(), "{who}");
 
         // Symlinks out of the volume: dockerd's error at start.
         for sub in ["links/root", "links/up", "links/up/etc"] {
             let name = format!("esc-{t}");
             let m = mount(sub, "/m");
-            let err = fails(
+            let err = fails_with(
                 &d,
                 client,
                 &[
@@ -462,14 +412,14 @@ fn volume_subpath_mounts_a_part_of_the_volume_and_nothing_outside() {
                 "path concatenation escapes the base directory, base: {}, subpath: {sub}",
                 s(&data)
             );
-            assert!(err.contains(&want), "{client} {sub}: {err}");
+            assert!(err.contains(&want), "{who} {sub}: {err}");
             ok(&d, client, &["rm", "-f", &name]);
         }
         // Missing: dockerd's error at start (127: the docker CLI's code
         // for a start error that says "no such file or directory").
         let name = format!("miss-{t}");
         let m = mount("nope/deeper", "/m");
-        let err = fails(
+        let err = fails_with(
             &d,
             client,
             &[
@@ -489,7 +439,7 @@ fn volume_subpath_mounts_a_part_of_the_volume_and_nothing_outside() {
             "cannot access path {0}/nope/deeper: lstat {0}/nope: no such file or directory",
             s(&data)
         );
-        assert!(err.contains(&want), "{client}: {err}");
+        assert!(err.contains(&want), "{who}: {err}");
         ok(&d, client, &["rm", "-f", &name]);
 
         // Refused at create, nothing made.
@@ -511,7 +461,7 @@ fn volume_subpath_mounts_a_part_of_the_volume_and_nothing_outside() {
                 "invalid mount config for type \"volume\": must not set Subpath when using anonymous volumes",
             ),
         ] {
-            let err = fails(
+            let err = fails_with(
                 &d,
                 client,
                 &[
@@ -525,10 +475,10 @@ fn volume_subpath_mounts_a_part_of_the_volume_and_nothing_outside() {
                 ],
                 1,
             );
-            assert!(err.contains(want), "{client} {m}: {err}");
+            assert!(err.contains(want), "{who} {m}: {err}");
             assert!(
                 !ok(&d, client, &["ps", "-a", "--format", "{{.Names}}"]).contains("bad-"),
-                "{client} {m}: a container was left"
+                "{who} {m}: a container was left"
             );
         }
 
@@ -554,21 +504,17 @@ fn volume_subpath_mounts_a_part_of_the_volume_and_nothing_outside() {
         ok(&d, client, &["cp", s(&upload), &format!("{c}:/m/")]);
         assert!(
             data.join("sub/upload.txt").exists(),
-            "{client}: stopped cp missed the subpath"
+            "{who}: stopped cp missed the subpath"
         );
-        assert!(!data.join("upload.txt").exists(), "{client}");
-        assert!(subpaths(&d).is_empty(), "{client}: {:?}", subpaths(&d));
+        assert!(!data.join("upload.txt").exists(), "{who}");
+        assert!(subpaths(&d).is_empty(), "{who}: {:?}", subpaths(&d));
         ok(&d, client, &["start", &c]);
-        assert_eq!(subpaths(&d).len(), 1, "{client}");
+        assert_eq!(subpaths(&d).len(), 1, "{who}");
         let out = work.join(format!("back-{t}"));
         ok(&d, client, &["cp", &format!("{c}:/m/f"), s(&out)]);
-        assert_eq!(
-            fs_err::read_to_string(&out).unwrap(),
-            "in sub\n",
-            "{client}"
-        );
+        assert_eq!(fs_err::read_to_string(&out).unwrap(), "in sub\n", "{who}");
         ok(&d, client, &["rm", "-f", &c]);
-        assert!(subpaths(&d).is_empty(), "{client}: {:?}", subpaths(&d));
+        assert!(subpaths(&d).is_empty(), "{who}: {:?}", subpaths(&d));
         ok(&d, client, &["volume", "rm", &vol]);
     }
 }
@@ -598,77 +544,47 @@ fn image_mounts_are_read_only_views_of_an_image() {
             .collect()
     };
     for client in CLIENTS {
+        let who = client.0;
         let t = short(client);
         let out = ok(
             &d,
             client,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "--mount",
+            &call(&run_args(
                 "type=image,source=img2,target=/i",
-                "img",
-                "cat",
-                "/i/sub/second",
-                "/i/etc/passwd",
-            ],
+                &["cat", "/i/sub/second", "/i/etc/passwd"],
+            )),
         );
-        assert_eq!(out, "layer2\nroot:x:0:0:root:/root:/bin/sh\n", "{client}");
+        assert_eq!(out, "layer2\nroot:x:0:0:root:/root:/bin/sh\n", "{who}");
         // A single-layer image, and a subpath of one.
         let out = ok(
             &d,
             client,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "--mount",
+            &call(&run_args(
                 "type=image,src=img,dst=/i,image-subpath=etc",
-                "img",
-                "cat",
-                "/i/passwd",
-            ],
+                &["cat", "/i/passwd"],
+            )),
         );
-        assert_eq!(out, "root:x:0:0:root:/root:/bin/sh\n", "{client}");
+        assert_eq!(out, "root:x:0:0:root:/root:/bin/sh\n", "{who}");
         let out = ok(
             &d,
             client,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "--mount",
+            &call(&run_args(
                 "type=image,src=img2,dst=/i,image-subpath=sub",
-                "img",
-                "ls",
-                "/i",
-            ],
+                &["ls", "/i"],
+            )),
         );
-        assert_eq!(out, "second\n", "{client}");
+        assert_eq!(out, "second\n", "{who}");
         // Read-only.
-        let o = run(
+        let o = (client.1)(
             &d,
-            client,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "--mount",
+            &call(&run_args(
                 "type=image,source=img2,target=/i",
-                "img",
-                "sh",
-                "-c",
-                "echo x > /i/new",
-            ],
+                &["sh", "-c", "echo x > /i/new"],
+            )),
         );
-        assert!(!o.status.success(), "{client}: wrote into an image mount");
+        assert!(!o.status.success(), "{who}: wrote into an image mount");
         // A missing image.
-        let err = fails(
+        let err = fails_with(
             &d,
             client,
             &[
@@ -682,7 +598,7 @@ fn image_mounts_are_read_only_views_of_an_image() {
             ],
             1,
         );
-        assert!(err.contains("No such image: nope-image"), "{client}: {err}");
+        assert!(err.contains("No such image: nope-image"), "{who}: {err}");
 
         // In use: `rmi` is a conflict, until the container goes.
         let c = format!("keep-{t}");
@@ -701,20 +617,16 @@ fn image_mounts_are_read_only_views_of_an_image() {
                 "true",
             ],
         );
-        let err = fails(&d, client, &["rmi", "img2"], 1);
+        let err = fails_with(&d, client, &["rmi", "img2"], 1);
         assert!(
             err.contains(
                 "conflict: unable to remove repository reference \"img2\" (must force) - container"
             ),
-            "{client}: {err}"
+            "{who}: {err}"
         );
         ok(&d, client, &["start", "-a", &c]);
         ok(&d, client, &["rm", &c]);
-        assert!(
-            image_mounts(&d).is_empty(),
-            "{client}: {:?}",
-            image_mounts(&d)
-        );
+        assert!(image_mounts(&d).is_empty(), "{who}: {:?}", image_mounts(&d));
     }
     d.ok(&["rmi", "img2"]);
 }
