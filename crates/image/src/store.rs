@@ -1149,6 +1149,49 @@ impl ImageStore {
         }
         Ok(removed)
     }
+
+    /// Removes the layers from each of `chains` down (the committed
+    /// snapshot, then its parent, ...) that no image's layer stack uses and
+    /// no other snapshot stands on, stopping at the first one still needed:
+    /// the layers of an image removed (`rmi -f`) while a container's
+    /// snapshot or image-mount view kept them, once that is gone. Returns
+    /// the chain IDs removed.
+    pub fn release_layers(&self, chains: &[String]) -> Result<Vec<String>> {
+        let _op = self.op();
+        let mut removed = Vec::new();
+        let mut used: Option<BTreeSet<String>> = None;
+        for chain in chains {
+            let mut next = Some(chain.clone());
+            while let Some(key) = next {
+                let info = match self.snapshots.stat(&key) {
+                    Ok(i) if i.kind == Kind::Committed => i,
+                    Ok(_) | Err(SnapshotError::NotFound { .. }) => break,
+                    Err(e) => return Err(e.into()),
+                };
+                // Read once, and only when a layer could go.
+                let used = match &mut used {
+                    Some(u) => u,
+                    None => used.insert(
+                        self.records()?
+                            .iter()
+                            .flat_map(|r| chain_ids(&r.diff_ids))
+                            .map(|d| d.to_string())
+                            .collect(),
+                    ),
+                };
+                if used.contains(&key) {
+                    break;
+                }
+                match self.snapshots.remove(&key) {
+                    Ok(()) => removed.push(key),
+                    Err(SnapshotError::Conflict { .. } | SnapshotError::NotFound { .. }) => break,
+                    Err(e) => return Err(e.into()),
+                }
+                next = info.parent;
+            }
+        }
+        Ok(removed)
+    }
 }
 
 /// The name of the lock file in a data root.

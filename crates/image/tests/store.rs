@@ -540,3 +540,48 @@ fn prune_removes_untagged_unused_images() {
     assert_eq!(left.len(), 2);
     assert!(left.contains(&kept) && left.contains(&used));
 }
+
+#[test]
+fn layers_a_view_kept_are_released_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(dir.path()).unwrap();
+    store
+        .import_rootfs_tar(&rootfs()[..], &opts(&["CMD a"], Some("a")))
+        .unwrap();
+    let top = store
+        .inspect("a")
+        .unwrap()
+        .record
+        .top_chain_id()
+        .unwrap()
+        .to_string();
+    // An image mount's view pins the layer through `rmi -f`.
+    store.snapshots().view("ctr-image-0", &top).unwrap();
+    let out = store.delete("a", true, no_containers).unwrap();
+    assert_eq!(out.len(), 2, "the layer is kept: {out:?}");
+    assert!(store.snapshots().stat(&top).is_ok());
+    // While the view stands, nothing goes.
+    assert!(
+        store
+            .release_layers(std::slice::from_ref(&top))
+            .unwrap()
+            .is_empty()
+    );
+    store.snapshots().remove("ctr-image-0").unwrap();
+    assert_eq!(
+        store.release_layers(std::slice::from_ref(&top)).unwrap(),
+        vec![top.clone()]
+    );
+    assert!(store.snapshots().list().is_empty());
+    // A layer an image still uses stays.
+    store
+        .import_rootfs_tar(&rootfs()[..], &opts(&["CMD b"], Some("b")))
+        .unwrap();
+    assert!(
+        store
+            .release_layers(std::slice::from_ref(&top))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.snapshots().stat(&top).is_ok());
+}

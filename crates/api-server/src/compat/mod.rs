@@ -93,6 +93,32 @@ pub fn adapt_info(version: &str, info: &mut berth_api_types::SystemInfo) {
     }
 }
 
+/// Refuses, as dockerd's create route does, mount options newer than the
+/// API version of the request: `VolumeOptions.Subpath` (1.45) and mount
+/// type `image` (1.48). Bad parameters (400), with dockerd's messages.
+pub fn check_create_mounts(
+    version: &str,
+    mounts: &[berth_engine::container::mounts::MountRequest],
+) -> Result<(), ApiError> {
+    if compare(version, "1.45") == Ordering::Less
+        && mounts.iter().any(|m| {
+            m.volume_options
+                .as_ref()
+                .is_some_and(|o| !o.subpath.is_empty())
+        })
+    {
+        return Err(ApiError::invalid_argument(
+            "VolumeOptions.Subpath needs API v1.45 or newer",
+        ));
+    }
+    if compare(version, "1.48") == Ordering::Less && mounts.iter().any(|m| m.kind == "image") {
+        return Err(ApiError::invalid_argument(
+            r#"Mount type "Image" needs API v1.48 or newer"#,
+        ));
+    }
+    Ok(())
+}
+
 /// Go's `GOARCH` for a `uname -m` / Rust architecture name; `/version`
 /// reports `Arch` in Go's vocabulary (`amd64`), `/info` in uname's (`x86_64`).
 pub fn go_arch(arch: &str) -> &str {
@@ -111,6 +137,43 @@ pub fn go_arch(arch: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn create_mounts_need_their_api_version() {
+        use berth_engine::container::mounts::{MountRequest, VolumeOptions};
+        let subpath = MountRequest {
+            kind: "volume".into(),
+            source: "v".into(),
+            target: "/m".into(),
+            volume_options: Some(VolumeOptions {
+                subpath: "sub".into(),
+                ..VolumeOptions::default()
+            }),
+            ..MountRequest::default()
+        };
+        let image = MountRequest {
+            kind: "image".into(),
+            source: "img".into(),
+            target: "/i".into(),
+            ..MountRequest::default()
+        };
+        let msg = |v: &str, m: &MountRequest| {
+            check_create_mounts(v, std::slice::from_ref(m))
+                .err()
+                .map(|e| e.message().to_owned())
+        };
+        assert_eq!(
+            msg("1.44", &subpath).as_deref(),
+            Some("VolumeOptions.Subpath needs API v1.45 or newer")
+        );
+        assert_eq!(msg("1.45", &subpath), None);
+        assert_eq!(
+            msg("1.47", &image).as_deref(),
+            Some(r#"Mount type "Image" needs API v1.48 or newer"#)
+        );
+        assert_eq!(msg("1.48", &image), None);
+        assert_eq!(msg(API_VERSION, &image), None);
+    }
 
     #[test]
     fn split() {

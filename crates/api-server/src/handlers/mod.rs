@@ -46,7 +46,9 @@ pub(crate) async fn handle(
         }
         Route::ImageLoad => images::load(backends.images.clone(), req).await,
         Route::ImageCreate => images::create(backends.images.clone(), req).await,
-        Route::ContainerCreate => containers::create(backends.containers.clone(), req).await,
+        Route::ContainerCreate => {
+            containers::create(backends.containers.clone(), req, version).await
+        }
         Route::ContainerList => containers::list(backends.containers.clone(), req).await,
         Route::ContainerStart(id) => containers::start(backends.containers.clone(), id).await,
         Route::ContainerWait(id) => containers::wait(backends.containers.clone(), id, req).await,

@@ -529,12 +529,16 @@ impl Containers {
             realized.abandon(volumes.as_deref(), &id);
             return Err(ContainerError::image(e));
         }
+        // (Some failures come under the table lock: the snapshots go, but
+        // layers are left to the next start's gc rather than waiting for
+        // the image store's lock there.)
         let fail = |e: ContainerError| {
-            let _ = images.snapshots().remove(&id);
+            let _ = image_mounts::remove_snapshots(images, std::slice::from_ref(&id));
             let _ = fs_err::remove_dir_all(inner.exec_dir(&id));
             realized.abandon(volumes.as_deref(), &id);
             e
         };
+        image_mounts::pin(images, &id, &realized.points).map_err(fail)?;
         inner.copy_up(images, &id, &realized.points).map_err(fail)?;
 
         let mut table = lock(&inner.table);
@@ -985,11 +989,7 @@ impl Containers {
 /// order (a crash in between is finished at the next start:
 /// `Containers::finish_interrupted_removals`).
 fn remove_now(inner: &Inner, images: &ImageStore, c: &Container) -> Result<()> {
-    match images.snapshots().remove(&c.id) {
-        Ok(()) => {}
-        Err(e) if e.class() == berth_image::ErrorClass::NotFound => {}
-        Err(e) => return Err(ContainerError::image(e)),
-    }
+    image_mounts::remove_snapshots_of(images, &c.id).map_err(ContainerError::image)?;
     let exec_dir = inner.exec_dir(&c.id);
     match fs_err::remove_dir_all(&exec_dir) {
         Ok(()) => {}
@@ -1113,9 +1113,8 @@ impl<'a> ContainerService<'a> {
     pub fn remove_stale_snapshots(&self) {
         let stale = std::mem::take(&mut *lock(&self.containers.inner.stale_snapshots));
         for id in stale {
-            match self.images.snapshots().remove(&id) {
+            match image_mounts::remove_snapshots_of(self.images, &id) {
                 Ok(()) => {}
-                Err(e) if e.class() == berth_image::ErrorClass::NotFound => {}
                 Err(e) => {
                     tracing::warn!(id, error = %e, "cannot remove an auto-removed container's snapshot")
                 }
@@ -1204,6 +1203,15 @@ impl Containers {
         let table = lock(&self.inner.table);
         for (key, info) in images.snapshots().list() {
             let looks_like_id = key.len() == 64 && key.chars().all(|c| c.is_ascii_hexdigit());
+            let orphan_view = info.kind == berth_image::snapshot::Kind::View
+                && image_mounts::view_owner(&key).is_some_and(|id| !table.contains_key(id));
+            if orphan_view {
+                tracing::info!(
+                    key,
+                    "removing the image mount view of a container that is gone"
+                );
+                let _ = images.snapshots().remove(&key);
+            }
             if looks_like_id
                 && info.kind == berth_image::snapshot::Kind::Active
                 && !table.contains_key(&key)

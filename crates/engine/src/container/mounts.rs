@@ -1175,7 +1175,7 @@ impl super::Inner {
         images: &berth_image::ImageStore,
     ) -> Result<(), ContainerError> {
         prepare_binds(&c.mount_points)?;
-        super::image_mounts::mount_all(images, &self.exec_dir(&c.id), &c.mount_points)?;
+        super::image_mounts::mount_all(images, &c.id, &self.exec_dir(&c.id), &c.mount_points)?;
         if !c.mount_points.iter().any(|p| p.kind == MountKind::Volume) {
             return Ok(());
         }

@@ -264,13 +264,25 @@ fn run(shared: &Shared, images: &Weak<ImageStore>) {
 fn delete(batch: Vec<Leftovers>, images: &Weak<ImageStore>) {
     if let Some(store) = images.upgrade() {
         let keys: Vec<String> = batch.iter().map(|l| l.id.clone()).collect();
-        match store.snapshots().remove_many(&keys) {
-            Ok(results) => {
-                for (id, r) in keys.iter().zip(results) {
+        match super::image_mounts::remove_snapshots(&store, &keys) {
+            Ok(removed) => {
+                for (id, r) in keys.iter().zip(removed.results) {
                     if let Err(e) = r
                         && e.class() != berth_image::ErrorClass::NotFound
                     {
                         tracing::warn!(id, error = %e, "cannot remove a removed container's snapshot");
+                    }
+                }
+                // Under the store's operation lock, which an `rmi` holds
+                // while it waits for this thread (`Reaper::flush`): on a
+                // thread of its own.
+                if !removed.unused.is_empty() {
+                    let store = std::sync::Arc::clone(&store);
+                    let spawned = std::thread::Builder::new()
+                        .name("berth-layers".to_owned())
+                        .spawn(move || super::image_mounts::release(&store, &removed.unused));
+                    if let Err(e) = spawned {
+                        tracing::warn!(error = %e, "cannot start the thread that removes unused layers; they go at the next start");
                     }
                 }
             }

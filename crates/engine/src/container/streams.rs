@@ -68,9 +68,8 @@ impl Inner {
     pub(super) fn remove_auto_removed(&self, id: &str) {
         let store = self.image_store.get().and_then(Weak::upgrade);
         match store {
-            Some(store) => match store.snapshots().remove(id) {
+            Some(store) => match super::image_mounts::remove_snapshots_of(&store, id) {
                 Ok(()) => {}
-                Err(e) if e.class() == berth_image::ErrorClass::NotFound => {}
                 Err(e) => {
                     tracing::warn!(id, error = %e, "cannot remove an auto-removed container's snapshot");
                     lock(&self.stale_snapshots).push(id.to_owned());

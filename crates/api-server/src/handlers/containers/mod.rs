@@ -72,7 +72,7 @@ pub(super) fn query_of(req: &Request) -> Vec<(String, String)> {
 pub(super) use super::params::{flag, param};
 
 /// `POST /containers/create?name=`.
-pub(crate) async fn create(backend: Backend, req: Request) -> Response {
+pub(crate) async fn create(backend: Backend, req: Request, version: &str) -> Response {
     let q = query_of(&req);
     let name = param(&q, "name")
         .filter(|v| !v.is_empty())
@@ -99,6 +99,9 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
         Ok(m) => m,
         Err(e) => return e.into_response_body(),
     };
+    if let Err(e) = crate::compat::check_create_mounts(version, &mounts.mounts) {
+        return e.into_response_body();
+    }
     let network = match crate::handlers::networks::container_networks(
         body.host_config
             .as_ref()
