@@ -10,11 +10,9 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use common::api::request;
+use common::api::{exchange, request};
 use common::clients::{
     BERTH, CLIENTS, DOCKER, DOCKER20, command, ok, tag, text, wait_child, with_stdin,
 };
@@ -467,7 +465,12 @@ fn exec_api_answers_as_dockerd() {
         r#"{"Cmd":["sh","-c","echo out; echo err >&2; exit 3"],"AttachStdout":true,"AttachStderr":true}"#,
     );
     let id = json(&body)["Id"].as_str().unwrap().to_owned();
-    let (head, body) = api_bytes(&d, &format!("/exec/{id}/start"), r#"{"Detach":false}"#);
+    let (_, head, body) = exchange(
+        &d,
+        "POST",
+        &format!("/exec/{id}/start"),
+        r#"{"Detach":false}"#,
+    );
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(
         head.to_ascii_lowercase()
@@ -500,7 +503,7 @@ fn exec_api_answers_as_dockerd() {
         r#"{"Cmd":["nosuchcmd"],"AttachStdout":true}"#,
     );
     let id = json(&body)["Id"].as_str().unwrap().to_owned();
-    let (head, body) = api_bytes(&d, &format!("/exec/{id}/start"), "{}");
+    let (_, head, body) = exchange(&d, "POST", &format!("/exec/{id}/start"), "{}");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let out: String = frames(&body)
         .into_iter()
@@ -508,42 +511,6 @@ fn exec_api_answers_as_dockerd() {
         .map(|(_, t)| t)
         .collect();
     assert!(out.contains("executable file not found"), "{out}");
-}
-
-/// `POST path` with `body`, no upgrade: the response head and the body's
-/// bytes (chunked transfer decoded).
-fn api_bytes(d: &Daemon, path: &str, body: &str) -> (String, Vec<u8>) {
-    let mut s = UnixStream::connect(d.socket()).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let head = text(&raw[..split]);
-    let mut rest = &raw[split + 4..];
-    if !head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        return (head, rest.to_vec());
-    }
-    let mut out = Vec::new();
-    while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
-        let n = usize::from_str_radix(text(&rest[..eol]).trim(), 16).unwrap();
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&rest[eol + 2..eol + 2 + n]);
-        rest = &rest[eol + 2 + n + 2..];
-    }
-    (head, out)
 }
 
 /// docker's multiplexed frames: `(stream, payload)` per stream, each

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use common::Daemon;
-use common::clients::{BERTH, Client, DOCKER, DOCKER20, fails, ok, text};
+use common::clients::{BERTH, Client, DOCKER, DOCKER20, command, fails, ok, text};
 
 const CLIENTS: [Client; 3] = [BERTH, DOCKER, DOCKER20];
 
@@ -203,16 +203,7 @@ fn users_groups_workdir_env_labels_entrypoint() {
         // --env-file (comments, KEY from the client's environment), -e wins;
         // --label-file, --label wins.
         let lbl = format!("lbl{i}");
-        let mut cmd = match name {
-            "berth" => {
-                let mut c = Command::new(common::berth_bin());
-                c.env("BERTH_HOST", format!("unix://{}", d.socket().display()))
-                    .env_remove("DOCKER_HOST");
-                c
-            }
-            "docker 28" => d.docker_command(common::DOCKER_28, &[]),
-            _ => d.docker_command(common::DOCKER_20, &[]),
-        };
+        let mut cmd = command(&d, client, &[]);
         let out = cmd
             .env("BERTH_E2E_PASSED", "from the client")
             .env_remove("BERTH_E2E_UNSET")

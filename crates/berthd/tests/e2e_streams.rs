@@ -15,45 +15,9 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::api::request_bytes;
 use common::clients::{DOCKER, DOCKER20, describe, ok, program};
 use common::{Daemon, PtyClient, import_busybox};
-
-/// One HTTP/1.1 request on the daemon's socket (`Connection: close`):
-/// the status and the body (de-chunked).
-fn http(d: &Daemon, method: &str, path: &str) -> (u16, Vec<u8>) {
-    let mut s = UnixStream::connect(d.socket()).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-    )
-    .unwrap();
-    let mut all = Vec::new();
-    s.read_to_end(&mut all).unwrap();
-    let split = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&all[..split]).into_owned();
-    let mut body = all[split + 4..].to_vec();
-    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        let mut out = Vec::new();
-        let mut rest = &body[..];
-        loop {
-            let nl = rest.windows(2).position(|w| w == b"\r\n").unwrap();
-            let size = usize::from_str_radix(std::str::from_utf8(&rest[..nl]).unwrap().trim(), 16)
-                .unwrap();
-            if size == 0 {
-                break;
-            }
-            out.extend_from_slice(&rest[nl + 2..nl + 2 + size]);
-            rest = &rest[nl + 2 + size + 2..];
-        }
-        body = out;
-    }
-    (status, body)
-}
 
 /// docker's multiplexed frames as (stream, text) pairs.
 fn demux(mut body: &[u8]) -> Vec<(u8, String)> {
@@ -121,7 +85,7 @@ fn tty_without_stdin_is_a_raw_stream() {
 fn resize_endpoint() {
     let d = Daemon::start();
     import_busybox(&d);
-    let (status, body) = http(&d, "POST", "/containers/nope/resize?h=10&w=20");
+    let (status, body) = request_bytes(&d, "POST", "/containers/nope/resize?h=10&w=20", "");
     assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
     assert!(
         String::from_utf8_lossy(&body).contains("No such container: nope"),
@@ -129,7 +93,7 @@ fn resize_endpoint() {
         String::from_utf8_lossy(&body)
     );
     let id = d.ok(&["create", "-t", "--name", "idle", "busybox", "true"]);
-    let (status, body) = http(&d, "POST", "/containers/idle/resize?h=10&w=20");
+    let (status, body) = request_bytes(&d, "POST", "/containers/idle/resize?h=10&w=20", "");
     assert_eq!(status, 409, "{}", String::from_utf8_lossy(&body));
     assert!(
         String::from_utf8_lossy(&body).contains(&format!("Container {} is not running", id.trim())),
@@ -137,7 +101,8 @@ fn resize_endpoint() {
         String::from_utf8_lossy(&body)
     );
     for bad in ["h=x&w=20", "w=20", "h=10&w=-1", "h=10&w=70000"] {
-        let (status, body) = http(&d, "POST", &format!("/containers/idle/resize?{bad}"));
+        let (status, body) =
+            request_bytes(&d, "POST", &format!("/containers/idle/resize?{bad}"), "");
         assert_eq!(status, 400, "{bad}: {}", String::from_utf8_lossy(&body));
     }
     // The size reaches the container's terminal: it waits to see it.
@@ -152,13 +117,13 @@ fn resize_endpoint() {
         "-c",
         "while [ \"$(busybox stty size 2>/dev/null)\" != \"33 77\" ]; do sleep 0.1; done; echo resized",
     ]);
-    let (status, body) = http(&d, "POST", "/v1.51/containers/rs/resize?h=33&w=77");
+    let (status, body) = request_bytes(&d, "POST", "/v1.51/containers/rs/resize?h=33&w=77", "");
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(d.ok(&["wait", "rs"]).trim(), "0");
     assert_eq!(d.ok(&["logs", "rs"]), "resized\r\n");
     // Without a terminal there is nothing to resize: success, as dockerd.
     d.ok(&["run", "-d", "--name", "pipes", "busybox", "sleep", "100"]);
-    let (status, body) = http(&d, "POST", "/containers/pipes/resize?h=10&w=10");
+    let (status, body) = request_bytes(&d, "POST", "/containers/pipes/resize?h=10&w=10", "");
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     d.ok(&["rm", "-f", "pipes", "rs", "idle"]);
 }
@@ -285,10 +250,15 @@ fn logs_since_until_and_timestamps() {
         assert_eq!(numbers(&out).len(), 10, "{who}");
     }
     // The API takes a fraction as moby's ParseTimestamps does.
-    let (status, body) = http(&d, "GET", "/containers/ts/logs?stdout=1&since=1.5");
+    let (status, body) = request_bytes(&d, "GET", "/containers/ts/logs?stdout=1&since=1.5", "");
     assert_eq!(status, 200);
     assert_eq!(demux(&body).len(), 10);
-    let (status, _) = http(&d, "GET", "/containers/ts/logs?stdout=1&since=yesterday");
+    let (status, _) = request_bytes(
+        &d,
+        "GET",
+        "/containers/ts/logs?stdout=1&since=yesterday",
+        "",
+    );
     assert_eq!(status, 400);
 }
 
@@ -449,17 +419,18 @@ fn attach_replays_the_log() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // logs=1 without stream: the log so far, then the end.
-    let (status, body) = http(
+    let (status, body) = request_bytes(
         &d,
         "POST",
         "/containers/att/attach?logs=1&stdout=1&stderr=1",
+        "",
     );
     assert_eq!(status, 200);
     assert_eq!(
         demux(&body),
         [(1, "one\n".to_owned()), (2, "warn\n".to_owned())]
     );
-    let (status, body) = http(&d, "POST", "/containers/att/attach?logs=1&stdout=1");
+    let (status, body) = request_bytes(&d, "POST", "/containers/att/attach?logs=1&stdout=1", "");
     assert_eq!(status, 200);
     assert_eq!(demux(&body), [(1, "one\n".to_owned())]);
     // logs=1&stream=1: the replay, then live output until the exit.

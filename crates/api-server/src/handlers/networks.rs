@@ -347,7 +347,9 @@ pub(crate) fn container_networks(
             ));
         }
         let mac = mac_address(config_mac)?;
-        let key = if mode.is_empty() { "default" } else { mode };
+        // No mode is the default bridge, whose endpoint the engine finds
+        // under `bridge` then.
+        let key = if mode.is_empty() { "bridge" } else { mode };
         if endpoints.is_empty() {
             endpoints.insert(key.to_owned(), EndpointConfig::default());
         }
@@ -551,4 +553,76 @@ pub(crate) fn fill_network_settings(
         );
     }
     map.insert("Networks".into(), serde_json::Value::Object(out));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_mac(mac: &str) -> api::EndpointSettings {
+        api::EndpointSettings {
+            mac_address: mac.to_owned(),
+            ..api::EndpointSettings::default()
+        }
+    }
+
+    fn networking(name: &str, mac: &str) -> Option<api::NetworkingConfig> {
+        Some(api::NetworkingConfig {
+            endpoints_config: Some([(name.to_owned(), with_mac(mac))].into()),
+        })
+    }
+
+    #[test]
+    fn macs_of_a_create_request() {
+        let mac = |n: &ContainerNetworks, k: &str| n.endpoints[k].mac_address.clone();
+        // Another spelling, in the engine's.
+        let n =
+            container_networks("default", networking("default", "02-42-BE-00-00-01"), "").unwrap();
+        assert_eq!(mac(&n, "default"), "02:42:be:00:00:01");
+        // API < 1.44's container-wide field goes to the NetworkMode network.
+        let n = container_networks("default", None, "02:42:be:00:00:02").unwrap();
+        assert_eq!(mac(&n, "default"), "02:42:be:00:00:02");
+        let n = container_networks("", None, "02:42:be:00:00:02").unwrap();
+        assert_eq!(mac(&n, "bridge"), "02:42:be:00:00:02");
+        let n = container_networks("net1", networking("net1", ""), "02:42:be:00:00:03").unwrap();
+        assert_eq!(mac(&n, "net1"), "02:42:be:00:00:03");
+        let err = |r: Result<ContainerNetworks, ApiError>| r.unwrap_err().message().to_owned();
+        assert_eq!(
+            err(container_networks("host", None, "02:42:be:00:00:03")),
+            "conflicting options: mac-address and the network mode"
+        );
+        assert!(
+            err(container_networks(
+                "net1",
+                networking("net1", "02:42:be:00:00:04"),
+                "02:42:be:00:00:03"
+            ))
+            .starts_with("the container-wide MAC address must match")
+        );
+        assert!(
+            err(container_networks(
+                "net1",
+                networking("net2", ""),
+                "02:42:be:00:00:03"
+            ))
+            .starts_with("if a container-wide MAC address is supplied")
+        );
+        assert_eq!(
+            err(container_networks("net1", networking("net1", "zz"), "")),
+            "invalid config for network net1: invalid MAC address zz"
+        );
+        assert!(
+            err(container_networks(
+                "net1",
+                networking("net1", "01:00:5e:00:00:01"),
+                ""
+            ))
+            .contains("it is a multicast address")
+        );
+        // `network connect`: dockerd's message without the network.
+        assert_eq!(
+            endpoint_config(with_mac("zz")).unwrap_err().message(),
+            "invalid MAC address zz"
+        );
+    }
 }

@@ -10,6 +10,19 @@ use super::Daemon;
 /// One request (`Connection: close`, a JSON body): `(status, body)`, the
 /// body de-chunked.
 pub(crate) fn request(d: &Daemon, method: &str, path: &str, body: &str) -> (u16, String) {
+    let (status, _, body) = exchange(d, method, path, body);
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// [`request`] with the body as bytes (multiplexed streams, raw output).
+pub(crate) fn request_bytes(d: &Daemon, method: &str, path: &str, body: &str) -> (u16, Vec<u8>) {
+    let (status, _, body) = exchange(d, method, path, body);
+    (status, body)
+}
+
+/// One request: the status (0 when there is none), the response head and
+/// the body, de-chunked.
+pub(crate) fn exchange(d: &Daemon, method: &str, path: &str, body: &str) -> (u16, String, Vec<u8>) {
     let mut s = UnixStream::connect(d.socket()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let req = format!(
@@ -23,32 +36,36 @@ pub(crate) fn request(d: &Daemon, method: &str, path: &str, body: &str) -> (u16,
     }
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, rest) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let (head, mut rest) = match raw.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(end) => (&raw[..end], &raw[end + 4..]),
+        None => (&raw[..], &[][..]),
+    };
+    let head = String::from_utf8_lossy(head).into_owned();
     let status = head
         .split(' ')
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = if head
+    if !head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked")
     {
-        let mut out = String::new();
-        let mut rest = rest;
-        while let Some((len, tail)) = rest.split_once("\r\n") {
-            let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
-            if n == 0 || tail.len() < n {
-                break;
-            }
-            out.push_str(&tail[..n]);
-            rest = tail[n..].trim_start_matches("\r\n");
+        return (status, head, rest.to_vec());
+    }
+    let mut body = Vec::new();
+    while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
+        let n = std::str::from_utf8(&rest[..eol])
+            .ok()
+            .and_then(|len| usize::from_str_radix(len.trim(), 16).ok())
+            .unwrap_or(0);
+        let chunk = &rest[eol + 2..];
+        if n == 0 || chunk.len() < n {
+            break;
         }
-        out
-    } else {
-        rest.to_owned()
-    };
-    (status, body)
+        body.extend_from_slice(&chunk[..n]);
+        rest = chunk[n..].strip_prefix(b"\r\n").unwrap_or(&chunk[n..]);
+    }
+    (status, head, body)
 }
 
 /// `POST path` with docker's upgrade headers on a new connection: the
