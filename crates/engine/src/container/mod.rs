@@ -1201,6 +1201,8 @@ impl Containers {
     /// container IDs but belong to no container).
     pub fn remove_orphan_snapshots(&self, images: &ImageStore) {
         let table = lock(&self.inner.table);
+        // The layers they stood on, for those of images removed meanwhile.
+        let mut freed = Vec::new();
         for (key, info) in images.snapshots().list() {
             let looks_like_id = key.len() == 64 && key.chars().all(|c| c.is_ascii_hexdigit());
             let orphan_view = info.kind == berth_image::snapshot::Kind::View
@@ -1210,7 +1212,9 @@ impl Containers {
                     key,
                     "removing the image mount view of a container that is gone"
                 );
-                let _ = images.snapshots().remove(&key);
+                if images.snapshots().remove(&key).is_ok() {
+                    freed.extend(info.parent.clone());
+                }
             }
             if looks_like_id
                 && info.kind == berth_image::snapshot::Kind::Active
@@ -1220,9 +1224,13 @@ impl Containers {
                     key,
                     "removing the snapshot of a container that was never stored"
                 );
-                let _ = images.snapshots().remove(&key);
+                if images.snapshots().remove(&key).is_ok() {
+                    freed.extend(info.parent.clone());
+                }
             }
         }
+        drop(table);
+        image_mounts::release(images, &freed);
     }
 
     /// Finishes the removals a crash interrupted. A removal without the
