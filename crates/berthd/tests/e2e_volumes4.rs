@@ -6,7 +6,9 @@
 //! with dockerd's messages; and a directory swapped back and forth with a
 //! symlink to a host directory (`renameat2(RENAME_EXCHANGE)`) while
 //! containers mount it as a volume or image subpath never lets a container
-//! see the host directory (the CVE-2021-30465 class), nor leaves mounts.
+//! see the host directory (the CVE-2021-30465 class), nor leaves mounts;
+//! the views of a container that was never stored go at the next start,
+//! with the layers of an image removed meanwhile.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
@@ -516,5 +518,81 @@ fn a_subpath_swapped_with_a_symlink_to_the_host_never_mounts_the_host() {
         &fs.join("sub"),
         &fs.join("link"),
         50,
+    );
+}
+
+#[test]
+fn views_of_containers_that_were_never_stored_go_at_start_with_their_layers() {
+    let mut d = Daemon::start();
+    import_busybox(&d);
+    let before = committed(&d);
+    ok(
+        &d,
+        DOCKER,
+        &[
+            "run",
+            "--name",
+            "mk",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "echo own > /own",
+        ],
+    );
+    ok(&d, DOCKER, &["commit", "mk", "pinned"]);
+    ok(&d, DOCKER, &["rm", "mk"]);
+    let layer = committed(&d)
+        .into_iter()
+        .find(|k| !before.contains(k))
+        .unwrap();
+    ok(
+        &d,
+        DOCKER,
+        &[
+            "create",
+            "--name",
+            "lost",
+            "--network",
+            "none",
+            "--mount",
+            "type=image,src=pinned,dst=/i",
+            "busybox",
+            "true",
+        ],
+    );
+    let id = id_of(&d, "lost");
+    ok(&d, DOCKER, &["rmi", "-f", "pinned"]);
+    assert!(snapshots(&d).contains_key(&layer));
+    // A crash before the container's document was stored: its snapshots
+    // are orphans at the next start.
+    d.kill9();
+    fs_err::remove_dir_all(d.data_root().join("containers").join(&id)).unwrap();
+    d.restart();
+    let left = snapshots(&d);
+    assert!(
+        !left.keys().any(|k| k.starts_with(&id)),
+        "the container's snapshots stayed: {left:?}"
+    );
+    assert!(
+        !left.contains_key(&layer),
+        "the removed image's layer stayed"
+    );
+    assert_eq!(
+        ok(
+            &d,
+            BERTH,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "busybox",
+                "echo",
+                "fine"
+            ]
+        ),
+        "fine\n"
     );
 }
