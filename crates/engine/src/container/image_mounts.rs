@@ -141,16 +141,21 @@ pub(crate) fn remove_snapshots(
             .any(|(_, i)| i.parent.as_deref() == Some(p.as_str()))
     });
     if !parents.is_empty() {
-        let records = images.records().map_err(|e| SnapshotError::Conflict {
-            key: parents.join(", "),
-            reason: e.to_string(),
-        })?;
-        let used: BTreeSet<String> = records
-            .iter()
-            .flat_map(|r| chain_ids(&r.diff_ids))
-            .map(|c| c.to_string())
-            .collect();
-        parents.retain(|p| !used.contains(p));
+        match images.records() {
+            Ok(records) => {
+                let used: BTreeSet<String> = records
+                    .iter()
+                    .flat_map(|r| chain_ids(&r.diff_ids))
+                    .map(|c| c.to_string())
+                    .collect();
+                parents.retain(|p| !used.contains(p));
+            }
+            // The snapshots are gone; unused layers go at the next start.
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the image records to find unused layers");
+                parents.clear();
+            }
+        }
     }
     Ok(Removed {
         results,
