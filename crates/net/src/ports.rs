@@ -23,12 +23,21 @@
 //! ports-postrouting (nat): jump ports-snat
 //!     ports-snat: ip saddr 127.0.0.0/8 oifname <bridge> masquerade
 //!                 ip saddr C ip daddr C <proto> dport Q masquerade (hairpin)
+//!                 iifname <bridge> oifname <bridge> ct status dnat masquerade
 //! ```
 //!
 //! Connections from the host to `127.0.0.1:P` are DNATed in `output`; the
 //! kernel only routes a 127.0.0.0/8 source out of a non-loopback device
 //! when `route_localnet` is on for it ([`enable_route_localnet`]), and the
 //! masquerade gives the container a source it can answer.
+//!
+//! A container reaching another container of its own bridge through a
+//! published port is masqueraded to the bridge's address too, as docker's
+//! userland proxy does (the server sees the gateway as its client). Without
+//! it the server would answer the client directly over the bridge, and only
+//! `br_netfilter` (`bridge-nf-call-iptables=1`) would turn that answer's
+//! source back into the published address: on a host without it the
+//! client got an answer from an address it never called, and reset it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -756,9 +765,13 @@ fn render(table: &str, owners: &BTreeMap<String, (Target, Vec<Binding>)>) -> Str
         ));
     }
     let mut bridges = BTreeSet::new();
+    let mut any_bridges = BTreeSet::new();
     for (owner, (t, bindings)) in owners {
         if bindings.iter().any(|b| b.host_ip.is_ipv4()) {
             bridges.insert(t.bridge.clone());
+        }
+        if !bindings.is_empty() {
+            any_bridges.insert(t.bridge.clone());
         }
         let mut hairpins = BTreeSet::new();
         for b in bindings.iter().filter(|b| b.host_ip.is_ipv4()) {
@@ -818,6 +831,11 @@ fn render(table: &str, owners: &BTreeMap<String, (Target, Vec<Binding>)>) -> Str
     for br in bridges {
         s.push_str(&format!(
             "add rule inet {table} {SNAT_CHAIN} ip saddr 127.0.0.0/8 oifname \"{br}\" masquerade comment \"loopback to published ports\"\n"
+        ));
+    }
+    for br in any_bridges {
+        s.push_str(&format!(
+            "add rule inet {table} {SNAT_CHAIN} iifname \"{br}\" oifname \"{br}\" ct status dnat masquerade comment \"containers of one bridge to published ports\"\n"
         ));
     }
     s
@@ -984,6 +1002,11 @@ mod tests {
         assert!(
             s.contains("ip saddr 127.0.0.0/8 oifname \"br0\" masquerade"),
             "{s}"
+        );
+        assert_eq!(
+            s.matches("add rule inet t ports-snat iifname \"br0\" oifname \"br0\" ct status dnat masquerade").count(),
+            1,
+            "one per bridge: {s}"
         );
         assert!(s.contains("add rule inet t ports-output fib daddr type local jump ports-dnat\n"));
         let empty = render("t", &BTreeMap::new());

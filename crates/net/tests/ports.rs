@@ -1,8 +1,9 @@
 //! Port publishing on the real kernel: host ports held by bound sockets,
 //! DNAT through nftables for the host's own connections (to 127.0.0.1 and
 //! to its address), for traffic arriving from outside, and hairpin traffic
-//! from a container to its own published port; TCP and UDP; a port in use;
-//! removal.
+//! from a container to its own published port and to another container's
+//! on the same bridge (without `br_netfilter`'s help); TCP and UDP; a port
+//! in use; removal.
 //!
 //! Everything happens in three network namespaces this test makes by
 //! `unshare(CLONE_NEWNET)` on threads of its own: "host" (a bridge, the
@@ -67,8 +68,10 @@ fn publish_tcp_and_udp_through_nftables() {
     );
     let host = Netns::new();
     let ctr = Netns::new();
+    let ctr2 = Netns::new();
     let outside = Netns::new();
     let (ct, ot) = (ctr.tid.to_string(), outside.tid.to_string());
+    let ct2 = ctr2.tid.to_string();
     host.sh(&[
         "ip link add bt0 type bridge",
         "ip addr add 10.213.77.1/24 dev bt0",
@@ -78,6 +81,10 @@ fn publish_tcp_and_udp_through_nftables() {
         "ip link set vc0 up",
         "ip link set vc0 type bridge_slave hairpin on",
         &format!("ip link set ce0 netns {ct}"),
+        "ip link add vc1 type veth peer name ce1",
+        "ip link set vc1 master bt0",
+        "ip link set vc1 up",
+        &format!("ip link set ce1 netns {ct2}"),
         "ip link add vo0 type veth peer name oe0",
         "ip addr add 10.214.77.1/24 dev vo0",
         "ip link set vo0 up",
@@ -86,6 +93,11 @@ fn publish_tcp_and_udp_through_nftables() {
     ctr.sh(&[
         "ip addr add 10.213.77.2/24 dev ce0",
         "ip link set ce0 up",
+        "ip route add default via 10.213.77.1",
+    ]);
+    ctr2.sh(&[
+        "ip addr add 10.213.77.3/24 dev ce1",
+        "ip link set ce1 up",
         "ip route add default via 10.213.77.1",
     ]);
     outside.sh(&[
@@ -120,6 +132,13 @@ fn publish_tcp_and_udp_through_nftables() {
     // the bridge. Port publishing adds its own chains to it.
     host.run(|| {
         fs_err::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap();
+        // This namespace's own br_netfilter switch (per namespace; absent
+        // when the module is not loaded, which is the same as off): off, as
+        // on a host without docker, so bridged replies skip netfilter.
+        let brnf = std::path::Path::new("/proc/sys/net/bridge/bridge-nf-call-iptables");
+        if brnf.exists() {
+            fs_err::write(brnf, "0").unwrap();
+        }
         let table = berth_net::nft::Table::new(TABLE);
         table
             .add_network(&berth_net::nft::NetworkRules {
@@ -220,6 +239,12 @@ fn publish_tcp_and_udp_through_nftables() {
     // Hairpin: the container reaches its own published port.
     let hairpin = ctr.run(|| greeting(sa([10, 213, 77, 1], 8080)));
     assert_eq!(hairpin.unwrap(), "hello from 10.213.77.1");
+    // Another container of the bridge, through the published port: the
+    // answer comes back through the host (masqueraded to the bridge's
+    // address, as docker's proxy would connect), not straight over the
+    // bridge from an address the client never called.
+    let neighbour = ctr2.run(|| greeting(sa([10, 213, 77, 1], 8080)));
+    assert_eq!(neighbour.unwrap(), "hello from 10.213.77.1");
 
     // The port is held: another program cannot take it, nor can another
     // owner; something else's port is docker's bind error.
