@@ -99,22 +99,24 @@ secs() {
     # busybox time: "real\t1m 2.34s"
     sed -n 's/^real[[:space:]]*\([0-9]*\)m[[:space:]]*\([0-9.]*\)s$/\1 \2/p' | awk '{ print $1 * 60 + $2 }'
 }
-# Each timed step starts from a clean disk: `sync` (untimed) after every
-# removal. Without it, an untar landed at random on the writeback of the
-# 1 GiB file just removed and ran at a third of its speed.
+# DIR is new each time, and no tree of small files is removed before the
+# bench ends (the containers stay until then too): ext4 does not reuse an
+# inode within a minute of its deletion, and finding a free one among
+# 20000 just deleted costs it about 0.5 ms of kernel time per new file
+# (`recently_deleted` in perf), so an untar ran 0.6 s or 12 s depending on
+# what the previous measurement had removed. `sync` (untimed) after each
+# removal of the big file.
 mkdir -p "$dir"
 rm -f "$dir/big"
 busybox sync
 echo "write $( { busybox time busybox dd if=/dev/zero of="$dir/big" bs=1M count="$size" conv=fsync; } 2>&1 | secs)"
 echo "read $( { busybox time busybox dd if="$dir/big" of=/dev/null bs=1M iflag=direct; } 2>&1 | secs)"
 rm -f "$dir/big"
-rm -rf "$dir/files"
 busybox sync
 echo "untar $( { busybox time busybox tar -xf "$in" -C "$dir"; } 2>&1 | secs)"
 # A tar of the warm tree takes about 0.1 s: TAR_REPS passes in one timing keep
 # busybox's 10 ms resolution out of the figure.
 echo "tar $( { busybox time busybox sh -c 'i=0; while [ $i -lt "$2" ]; do busybox tar -cf /dev/null -C "$1" files; i=$((i + 1)); done' sh "$dir" "$TAR_REPS"; } 2>&1 | secs)"
-rm -rf "$dir/files"
 EOF
 
 declare -A SECS=() RATIOS=() HOST_NOW=() FAILED=()
@@ -134,11 +136,12 @@ note() {
     done <<< "$2"
 }
 
+HOST_RUNS=0
 measure_host() {
     local out
-    rm -rf "$W/host-dir"
+    HOST_RUNS=$((HOST_RUNS + 1))
     HOST_NOW=()
-    if out=$(busybox sh "$W/measure.sh" "$W/host-dir" "$W/in.tar" "$SIZE_MB" 2>&1); then
+    if out=$(busybox sh "$W/measure.sh" "$W/host-$HOST_RUNS" "$W/in.tar" "$SIZE_MB" 2>&1); then
         note host "$out"
     else
         FAILED[host]="$out"
@@ -176,27 +179,25 @@ measure_in() {
 }
 
 # measure_engine NAME ROUND: one container with a named volume and a bind
-# mount (the volume and bind places), one without any mount (the overlay place).
+# mount (the volume and bind places), one without any mount (the overlay
+# place); each measures into a directory of its own, and all stay until
+# the end (see measure.sh).
 measure_engine() {
     local name="$1" round="$2" out c
     c="vb-$name-$round"
     mkdir -p "$W/bind-$name"
     if start "$name" "$c" -v "bench-vol-$name:/vol" -v "$W/bind-$name:/bind"; then
-        measure_in "$name" "$c" volume /vol/t
-        measure_in "$name" "$c" bind /bind/t
+        measure_in "$name" "$c" volume "/vol/t$round"
+        measure_in "$name" "$c" bind "/bind/t$round"
     else
         FAILED[$name,volume]="$out" FAILED[$name,bind]="$out"
     fi
-    client "$name"
-    timeout -s KILL 120 "${CMD[@]}" rm -f "$c" >/dev/null 2>&1 || true
     c="vo-$name-$round"
     if start "$name" "$c"; then
         measure_in "$name" "$c" overlay /ovl/t
     else
         FAILED[$name,overlay]="$out"
     fi
-    client "$name"
-    timeout -s KILL 120 "${CMD[@]}" rm -f "$c" >/dev/null 2>&1 || true
 }
 
 for ((round = 0; round < ROUNDS; round++)); do
