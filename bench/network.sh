@@ -34,6 +34,9 @@
 #   6. veth MB/s       the same downloads between two bare network namespaces
 #                      joined by a veth pair (busybox httpd and wget, no
 #                      engine); 5 and 6 alternate over ROUNDS rounds;
+#                      for berth, ROUNDS more rounds with
+#                      bridge-nf-call-iptables=0 in its namespace (a host
+#                      without br_netfilter, which docker hosts usually load);
 #   7. setup ms        REPS pairs of `run -d`, one on the default network and
 #                      one with `--network none`, in a swapping order; the
 #                      median of the pairs' differences: what networking adds
@@ -257,9 +260,11 @@ for name in "${NAMES[@]}"; do
     PAIRED[mbs,$name]="$(median_v "$W/mbs_ratio.v")"
 
     echo "$name: container to container, alternating with the bare veth pair..." >&2
-    for kind in c2c veth c2c_ratio; do : > "$W/$kind.v"; done
-    # shellcheck disable=SC2046
-    if c_ "$name" run -d --name cli $(extra_flags "$name") busybox sleep 100000 >/dev/null 2>>"$W/$name.err"; then
+    # c2c_rounds KEY: ROUNDS paired rounds; the medians in RESULT[KEY],
+    # RESULT[veth] (for KEY c2c) and PAIRED[KEY].
+    c2c_rounds() {
+        local key="$1" c2c veth span via order round
+        for kind in c2c veth c2c_ratio; do : > "$W/$kind.v"; done
         for ((round = 0; round < ROUNDS; round++)); do
             if ((round % 2 == 0)); then order="c2c veth"; else order="veth c2c"; fi
             for via in $order; do
@@ -278,9 +283,24 @@ for name in "${NAMES[@]}"; do
             quotient "$c2c" "$veth" >> "$W/c2c_ratio.v"
             echo "  round $((round + 1)): container->container $c2c MB/s, bare veth $veth MB/s" >&2
         done
-        record c2c "$name" "$(median_v "$W/c2c.v")" "$(tail -1 "$W/$name.err")"
-        record veth "$name" "$(median_v "$W/veth.v")" "the bare veth pair's download failed"
-        PAIRED[c2c,$name]="$(median_v "$W/c2c_ratio.v")"
+        record "$key" "$name" "$(median_v "$W/c2c.v")" "$(tail -1 "$W/$name.err")"
+        [ "$key" = c2c ] && record veth "$name" "$(median_v "$W/veth.v")" "the bare veth pair's download failed"
+        PAIRED[$key,$name]="$(median_v "$W/c2c_ratio.v")"
+    }
+    # shellcheck disable=SC2046
+    if c_ "$name" run -d --name cli $(extra_flags "$name") busybox sleep 100000 >/dev/null 2>>"$W/$name.err"; then
+        c2c_rounds c2c
+        # br_netfilter hands every bridged packet to netfilter while
+        # bridge-nf-call-iptables is 1 (the default of every namespace once
+        # the module is loaded; docker hosts usually load it). berth does not need it;
+        # without the module it is off. Measured once
+        # more for berth with it off in berth's namespace (this script's).
+        if [ "$name" = berth ] && [ -w /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
+            echo "$name: the same with bridge-nf-call-iptables=0 in its namespace..." >&2
+            sysctl -qw net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0
+            c2c_rounds c2c_nobrnf
+            sysctl -qw net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1
+        fi
     else
         record c2c "$name" fail "$(tail -1 "$W/$name.err")"
     fi
@@ -338,5 +358,9 @@ for name in "${NAMES[@]}"; do
     printf "%-7s published/direct: req/s %s, MB/s %s; container->container/veth %s\n" "$name" \
         "$(paired "$name" rps)" "$(paired "$name" mbs)" "$(paired "$name" c2c)"
 done
+if [ -n "${PAIRED[c2c_nobrnf,berth]:-}" ]; then
+    printf "berth   container->container/veth with bridge-nf-call-iptables=0 (a host without br_netfilter): %s (%s MB/s)\n" \
+        "$(paired berth c2c_nobrnf)" "${RESULT[c2c_nobrnf,berth]:-fail}"
+fi
 echo "(targets: berth published/direct >= 0.98x; berth container->container/veth >= 0.95x; setup berth/docker <= 0.30x)"
 report_failures
