@@ -4,7 +4,7 @@
 # on the host directly, in one run.
 #
 #   bench/volumes.sh [ROUNDS] [SIZE_MB] [FILES]
-#   ROUNDS=N                           rounds, the median is shown (default 3)
+#   ROUNDS=N                           rounds, the median is shown (default 5)
 #   SIZE_MB=N                          the big file, MiB (default 1024)
 #   FILES=N                            the many-small-files tree: N files of 4 KiB (default 20000)
 #   BERTH_CLIENT=berth|docker          which client drives berthd (see bench/engines.sh)
@@ -18,7 +18,7 @@
 #                  that file from the disk, past the page cache (no cache is
 #                  dropped, the host's caches are shared)
 #   untar files/s  tar -xf in.tar -C DIR (FILES files of 4 KiB, no fsync)
-#   tar files/s    tar -cf /dev/null -C DIR files (page cache warm), 10 passes
+#   tar files/s    tar -cf /dev/null -C DIR files (page cache warm), 20 passes
 #                  timed as one
 # The tar of small files and the script are copied into each container with the
 # engine's `cp` (untimed). Places:
@@ -38,14 +38,14 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . bench/lib.sh
 
-ROUNDS="${1:-${ROUNDS:-3}}"
+ROUNDS="${1:-${ROUNDS:-5}}"
 SIZE_MB="${2:-${SIZE_MB:-1024}}"
 FILES="${3:-${FILES:-20000}}"
-TAR_REPS=10
+TAR_REPS=20
 ME="bench/volumes.sh"
 for v in ROUNDS SIZE_MB FILES; do
     if ! [ "${!v}" -ge 1 ] 2>/dev/null; then
-        echo "usage: $ME [ROUNDS] [SIZE_MB] [FILES]  (each >= 1; defaults 3 1024 20000)" >&2
+        echo "usage: $ME [ROUNDS] [SIZE_MB] [FILES]  (each >= 1; defaults 5 1024 20000)" >&2
         exit 2
     fi
 done
