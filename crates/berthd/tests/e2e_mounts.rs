@@ -14,31 +14,18 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use common::Daemon;
 use common::clients::{BERTH, Client, DOCKER, DOCKER20, fails, ok, text};
+use common::{mounts_under, s};
 
 const CLIENTS: [Client; 2] = [BERTH, DOCKER];
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// `run --rm ARGS` with `client`: its output, asserting success.
 fn run_rm(d: &Daemon, client: Client, args: &[&str]) -> String {
     ok(d, client, &[&["run", "--rm"], args].concat())
-}
-
-/// Mount points in the host's (berthd's) mount table at or under `dir`.
-fn mounts_under(dir: &Path) -> Vec<String> {
-    let info = fs_err::read_to_string("/proc/self/mountinfo").unwrap();
-    info.lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|m| m.replace("\\040", " "))
-        .filter(|m| Path::new(m).starts_with(dir))
-        .collect()
 }
 
 /// Names of all containers (`ps -a`).

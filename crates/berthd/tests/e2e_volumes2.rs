@@ -20,31 +20,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::Daemon;
+use common::clients::short;
 use common::clients::{BERTH, Client, DOCKER, fails_with, ok, text};
+use common::{mounts_under, s};
 use serde_json::Value;
 
 const CLIENTS: [Client; 2] = [BERTH, DOCKER];
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn short((name, _): Client) -> &'static str {
-    if name == BERTH.0 { "b" } else { "d" }
-}
-
-/// Mount points in berthd's mount table at or under `dir`.
-fn mounts_under(dir: &Path) -> Vec<String> {
-    let info = fs_err::read_to_string("/proc/self/mountinfo").unwrap();
-    let mut v: Vec<String> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|m| m.replace("\\040", " "))
-        .filter(|m| Path::new(m).starts_with(dir))
-        .collect();
-    v.sort();
-    v
-}
 
 fn volume_names(d: &Daemon) -> Vec<String> {
     d.ok(&["volume", "ls", "-q"])

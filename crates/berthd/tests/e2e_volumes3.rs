@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::Daemon;
+use common::clients::short;
 use common::clients::{BERTH, Client, DOCKER, command, fails_with, ok, text};
+use common::{mounts_under, s};
 
 const CLIENTS: [Client; 2] = [BERTH, DOCKER];
 
@@ -31,27 +33,6 @@ fn run_args(mount: &str, cmd: &[&str]) -> Vec<String> {
         .chain(cmd)
         .map(|s| (*s).to_owned())
         .collect()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn short((name, _): Client) -> &'static str {
-    if name == BERTH.0 { "b" } else { "d" }
-}
-
-/// Mount points in the test's mount table at or under `dir`.
-fn mounts_under(dir: &Path) -> Vec<String> {
-    let info = fs_err::read_to_string("/proc/self/mountinfo").unwrap();
-    let mut v: Vec<String> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|m| m.replace("\\040", " "))
-        .filter(|m| Path::new(m).starts_with(dir))
-        .collect();
-    v.sort();
-    v
 }
 
 fn data_dir(d: &Daemon, volume: &str) -> PathBuf {

@@ -20,27 +20,11 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use common::clients::short;
 use common::clients::{BERTH, Client, DOCKER, fails, ok, text};
 use common::{Daemon, import_busybox, until};
+use common::{mounts_under, s};
 use serde_json::Value;
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn short((name, _): Client) -> &'static str {
-    if name == BERTH.0 { "b" } else { "d" }
-}
-
-/// Mount points in the test's mount table at or under `dir`.
-fn mounts_under(dir: &Path) -> Vec<String> {
-    let info = fs_err::read_to_string("/proc/self/mountinfo").unwrap();
-    info.lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|m| m.replace("\\040", " "))
-        .filter(|m| Path::new(m).starts_with(dir))
-        .collect()
-}
 
 /// The snapshots of the daemon's data root: key → (kind, directory).
 fn snapshots(d: &Daemon) -> BTreeMap<String, (String, PathBuf)> {

@@ -145,3 +145,9 @@ pub(crate) fn wait_child(child: &mut Child, what: &str) -> ExitStatus {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A one-letter name for `client`, for container names: `b` for berth,
+/// `d` for either docker.
+pub(crate) fn short((name, _): Client) -> &'static str {
+    if name == BERTH.0 { "b" } else { "d" }
+}

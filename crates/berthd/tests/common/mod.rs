@@ -738,3 +738,22 @@ impl Drop for Piped {
         }
     }
 }
+
+/// `p` as text, for command lines (test paths are UTF-8).
+pub(crate) fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Mount points in the test's (and berthd's) mount table at or under
+/// `dir`, sorted.
+pub(crate) fn mounts_under(dir: &Path) -> Vec<String> {
+    let info = fs_err::read_to_string("/proc/self/mountinfo").unwrap();
+    let mut v: Vec<String> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|m| m.replace("\\040", " "))
+        .filter(|m| Path::new(m).starts_with(dir))
+        .collect();
+    v.sort();
+    v
+}
