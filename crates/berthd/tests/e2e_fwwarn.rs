@@ -52,13 +52,7 @@ fn a_forward_chain_dropping_by_policy_is_reported_in_the_log() {
         nix::unistd::geteuid().is_root(),
         "this test needs root (network namespaces, nftables)"
     );
-    // Only this thread (and what it starts) leaves the host's namespace.
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-    let status = Command::new("ip")
-        .args(["link", "set", "lo", "up"])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::net::enter_own_netns();
     assert!(
         Command::new("nft")
             .args(["list", "tables"])

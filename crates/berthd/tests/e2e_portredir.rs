@@ -23,7 +23,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpStream};
-use std::process::Command;
 use std::time::Duration;
 
 use common::Daemon;
@@ -93,13 +92,7 @@ fn host_connections_to_published_ports_are_redirected_not_nated_nor_proxied() {
         nix::unistd::geteuid().is_root(),
         "this test needs root (network namespaces, eBPF, nftables)"
     );
-    // Only this thread (and what it starts) leaves the host's namespace.
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-    let status = Command::new("ip")
-        .args(["link", "set", "lo", "up"])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::net::enter_own_netns();
 
     let d = Daemon::start();
     import_busybox(&d);

@@ -287,3 +287,16 @@ pub(crate) fn serve_nxdomain(addr: &str) {
         }
     });
 }
+
+/// Moves the calling thread (and what it starts from now on, berthd
+/// included) into a new network namespace with its loopback up; the rest
+/// of the test process stays in the host's. The namespace goes with the
+/// thread and its children.
+pub(crate) fn enter_own_netns() {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+    let status = Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
