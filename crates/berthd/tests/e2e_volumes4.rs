@@ -61,6 +61,20 @@ fn id_of(d: &Daemon, container: &str) -> String {
         .to_owned()
 }
 
+/// busybox's own layer is intact: a container of it runs.
+fn assert_busybox_runs(d: &Daemon, client: Client) {
+    let args = [
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "echo",
+        "fine",
+    ];
+    assert_eq!(ok(d, client, &args), "fine\n", "{}", client.0);
+}
+
 #[test]
 fn image_mount_layers_outlive_a_forced_rmi_until_the_last_container_goes() {
     let d = Daemon::start();
@@ -206,22 +220,7 @@ fn image_mount_layers_outlive_a_forced_rmi_until_the_last_container_goes() {
             .collect();
         assert!(left.is_empty(), "{}: {left:?}", client.0);
         // busybox's own layer is untouched.
-        assert_eq!(
-            ok(
-                &d,
-                client,
-                &[
-                    "run",
-                    "--rm",
-                    "--network",
-                    "none",
-                    "busybox",
-                    "echo",
-                    "fine"
-                ]
-            ),
-            "fine\n"
-        );
+        assert_busybox_runs(&d, client);
     }
 }
 
@@ -563,20 +562,5 @@ fn views_of_containers_that_were_never_stored_go_at_start_with_their_layers() {
         !left.contains_key(&layer),
         "the removed image's layer stayed"
     );
-    assert_eq!(
-        ok(
-            &d,
-            BERTH,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "busybox",
-                "echo",
-                "fine"
-            ]
-        ),
-        "fine\n"
-    );
+    assert_busybox_runs(&d, BERTH);
 }
