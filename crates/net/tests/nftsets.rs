@@ -30,9 +30,11 @@ fn rules(k: u8) -> NetworkRules {
     NetworkRules {
         id: format!("net{k:02}"),
         bridge: format!("bs-{k}"),
-        subnet: format!("10.213.{}.0/24", 160 + u16::from(k))
-            .parse()
-            .unwrap(),
+        subnet: Some(
+            format!("10.213.{}.0/24", 160 + u16::from(k))
+                .parse()
+                .unwrap(),
+        ),
         subnet6: None,
         internal: k == 19,
     }
@@ -48,7 +50,7 @@ fn container(dir: &Path, host: &Ns, name: &str, bridge: &str, addr: &str) -> Ns 
         host_ifname: link::host_ifname(name, bridge),
         ifname: "eth0".to_owned(),
         mac: link::mac_for(address.addr()),
-        address,
+        address: Some(address),
         gateway: Some(Ipv4Addr::new(gw[0], gw[1], gw[2], 1)),
         address6: None,
         gateway6: None,
