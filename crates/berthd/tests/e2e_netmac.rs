@@ -93,6 +93,17 @@ fn all_names(d: &Daemon) -> Vec<String> {
     v
 }
 
+/// `run -d --name NAME FLAGS... busybox sleep 600` with `client`.
+fn run_sleeper(d: &Daemon, client: Client, name: &str, flags: &[&str]) {
+    let args = [
+        &["run", "-d", "--name", name],
+        flags,
+        &["busybox", "sleep", "600"],
+    ]
+    .concat();
+    ok(d, client, &args);
+}
+
 #[test]
 fn chosen_macs_are_set_shown_and_kept() {
     let mut d = Daemon::start();
@@ -103,21 +114,7 @@ fn chosen_macs_are_set_shown_and_kept() {
         // `--mac-address` on the default bridge.
         let mac = format!("02:42:be:00:00:0{i}");
         let name = format!("bri-{tag}");
-        ok(
-            &d,
-            *client,
-            &[
-                "run",
-                "-d",
-                "--name",
-                &name,
-                "--mac-address",
-                &mac,
-                "busybox",
-                "sleep",
-                "600",
-            ],
-        );
+        run_sleeper(&d, *client, &name, &["--mac-address", &mac]);
         assert_eq!(mac_inside(&d, &name, "eth0"), mac, "{}", client.0);
         let shown = inspect(
             &d,
@@ -130,21 +127,7 @@ fn chosen_macs_are_set_shown_and_kept() {
         let lower = mac.to_ascii_lowercase();
         let name = format!("usr-{tag}");
         let net = format!("name=macnet,mac-address={mac}");
-        ok(
-            &d,
-            *client,
-            &[
-                "run",
-                "-d",
-                "--name",
-                &name,
-                "--network",
-                &net,
-                "busybox",
-                "sleep",
-                "600",
-            ],
-        );
+        run_sleeper(&d, *client, &name, &["--network", &net]);
         assert_eq!(mac_inside(&d, &name, "eth0"), lower, "{}", client.0);
         let shown = inspect(&d, &name, "{{.NetworkSettings.Networks.macnet.MacAddress}}");
         assert_eq!(shown, lower, "{}", client.0);
@@ -161,21 +144,7 @@ fn chosen_macs_are_set_shown_and_kept() {
     // docker 20.10 sends `--mac-address` as the container-wide
     // `Config.MacAddress` (API 1.41).
     let mac = "02:42:be:00:00:20";
-    ok(
-        &d,
-        DOCKER20,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "old",
-            "--mac-address",
-            mac,
-            "busybox",
-            "sleep",
-            "600",
-        ],
-    );
+    run_sleeper(&d, DOCKER20, "old", &["--mac-address", mac]);
     assert_eq!(mac_inside(&d, "old", "eth0"), mac);
     let shown = ok(
         &d,
@@ -191,11 +160,7 @@ fn chosen_macs_are_set_shown_and_kept() {
 
     // No MAC asked for: a random one, made anew at each start; the
     // container-wide field stays empty.
-    ok(
-        &d,
-        DOCKER,
-        &["run", "-d", "--name", "rnd", "busybox", "sleep", "600"],
-    );
+    run_sleeper(&d, DOCKER, "rnd", &[]);
     let first = mac_inside(&d, "rnd", "eth0");
     assert_generated(&first);
     assert_eq!(inspect(&d, "rnd", "{{.NetworkSettings.MacAddress}}"), first);
@@ -263,11 +228,7 @@ fn chosen_macs_are_set_shown_and_kept() {
 fn macs_are_refused_where_docker_refuses_them() {
     let d = Daemon::start();
     import_busybox(&d);
-    ok(
-        &d,
-        DOCKER,
-        &["run", "-d", "--name", "base", "busybox", "sleep", "600"],
-    );
+    run_sleeper(&d, DOCKER, "base", &[]);
     let before = all_names(&d);
     let conflict = "conflicting options: mac-address and the network mode";
     for client in [DOCKER, BERTH, DOCKER20] {
