@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use common::Daemon;
 use common::clients::short;
 use common::clients::{BERTH, Client, DOCKER, command, fails_with, ok, text};
-use common::{mounts_under, s};
+use common::{commit_layer, image_mounts, mounts_under, s};
 
 const CLIENTS: [Client; 2] = [BERTH, DOCKER];
 
@@ -505,25 +505,8 @@ fn image_mounts_are_read_only_views_of_an_image() {
     let d = Daemon::start();
     image(&d);
     // A second layer: an overlay of two lower layers, not a bind.
-    d.ok(&[
-        "run",
-        "--name",
-        "mk",
-        "--network",
-        "none",
-        "img",
-        "sh",
-        "-c",
-        "mkdir -p /sub && echo layer2 > /sub/second",
-    ]);
-    d.ok(&["commit", "mk", "img2"]);
-    d.ok(&["rm", "mk"]);
-    let image_mounts = |d: &Daemon| -> Vec<String> {
-        mounts_under(&d.exec_root())
-            .into_iter()
-            .filter(|m| m.contains("/images/") || m.contains("/subpaths/"))
-            .collect()
-    };
+    let script = "mkdir -p /sub && echo layer2 > /sub/second";
+    commit_layer(&d, "mk", "img", script, "img2");
     for client in CLIENTS {
         let who = client.0;
         let t = short(client);

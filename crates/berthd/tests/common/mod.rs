@@ -757,3 +757,34 @@ pub(crate) fn mounts_under(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// The mounts of image mounts (`--mount type=image`) and of subpaths under
+/// the daemon's exec root, sorted.
+pub(crate) fn image_mounts(d: &Daemon) -> Vec<String> {
+    mounts_under(&d.exec_root())
+        .into_iter()
+        .filter(|m| m.contains("/images/") || m.contains("/subpaths/"))
+        .collect()
+}
+
+/// Commits `base` plus a layer of its own as `image` (docker 28): a
+/// container `name` runs `sh -c script` on `base` without a network, is
+/// committed and removed.
+pub(crate) fn commit_layer(d: &Daemon, name: &str, base: &str, script: &str, image: &str) {
+    use clients::{DOCKER, ok};
+
+    let run = [
+        "run",
+        "--name",
+        name,
+        "--network",
+        "none",
+        base,
+        "sh",
+        "-c",
+        script,
+    ];
+    ok(d, DOCKER, &run);
+    ok(d, DOCKER, &["commit", name, image]);
+    ok(d, DOCKER, &["rm", name]);
+}
