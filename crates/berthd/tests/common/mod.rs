@@ -429,15 +429,26 @@ pub(crate) fn tar_dir(root: &Path, tar: &Path) {
 
 /// A busybox image imported through the API: /bin/busybox and applet links.
 pub(crate) fn import_busybox(d: &Daemon) {
+    import_busybox_as(d, "busybox", &["sh", "sleep", "echo", "cat"], &[]);
+}
+
+/// /bin/busybox with links for `applets`, imported (docker 28) as `image`
+/// with a `--change` for each of `changes`.
+pub(crate) fn import_busybox_as(d: &Daemon, image: &str, applets: &[&str], changes: &[&str]) {
     let root = d.dir.path().join("bb");
     fs_err::create_dir_all(root.join("bin")).unwrap();
     fs_err::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    for applet in ["sh", "sleep", "echo", "cat"] {
+    for applet in applets {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
     let tar = d.dir.path().join("bb.tar");
     tar_dir(&root, &tar);
-    d.ok(&["import", tar.to_str().unwrap(), "busybox"]);
+    let mut args = vec!["import"];
+    for change in changes {
+        args.extend(["--change", change]);
+    }
+    args.extend([s(&tar), image]);
+    d.ok(&args);
 }
 
 /// A pseudo-terminal for clients run as from a shell (`docker run -it`,
