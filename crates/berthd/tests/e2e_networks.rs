@@ -12,9 +12,9 @@
 
 mod common;
 
-use common::Daemon;
 use common::clients::{BERTH, Client, DOCKER, DOCKER20, fails, ok, tag, text, with_stdin};
 use common::net::create_network;
+use common::{Daemon, unix_now};
 
 const CLIENTS: [Client; 3] = [BERTH, DOCKER, DOCKER20];
 
@@ -590,14 +590,7 @@ fn networks_persist_and_prune() {
             "--since",
             "0",
             "--until",
-            &format!(
-                "{}",
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_secs()
-                    + 1
-            ),
+            &(unix_now() + 1).to_string(),
             "--filter",
             "type=network",
             "--format",
