@@ -42,16 +42,9 @@ fn data_dir(d: &Daemon, volume: &str) -> PathBuf {
 /// A busybox image `img` with every applet.
 fn image(d: &Daemon) {
     let root = d.dir.path().join("img");
-    for dir in ["bin", "etc", "tmp"] {
+    common::busybox_bin(&root);
+    for dir in ["etc", "tmp"] {
         fs_err::create_dir_all(root.join(dir)).unwrap();
-    }
-    fs_err::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
-    assert!(list.status.success(), "busybox --list failed");
-    for applet in text(&list.stdout).lines() {
-        if applet != "busybox" {
-            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-        }
     }
     fs_err::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
     let tar = d.dir.path().join("img.tar");

@@ -427,6 +427,22 @@ pub(crate) fn tar_dir(root: &Path, tar: &Path) {
     assert!(status.success(), "tar -C {} failed", root.display());
 }
 
+/// `root/bin` with /bin/busybox and a link for every applet it lists.
+pub(crate) fn busybox_bin(root: &Path) {
+    fs_err::create_dir_all(root.join("bin")).unwrap();
+    fs_err::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+    assert!(
+        list.status.success(),
+        "busybox --list failed: install busybox-static"
+    );
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" {
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+        }
+    }
+}
+
 /// A busybox image imported through the API: /bin/busybox and applet links.
 pub(crate) fn import_busybox(d: &Daemon) {
     import_busybox_as(d, "busybox", &["sh", "sleep", "echo", "cat"], &[]);
