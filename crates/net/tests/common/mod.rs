@@ -7,9 +7,10 @@
 
 pub(crate) mod thread_ns;
 
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use berth_net::link::Netlink;
+use berth_net::link::{self, Endpoint, Netlink};
 use berth_net::netns;
 
 /// Fails the test unless it runs as root (it never skips).
@@ -56,4 +57,36 @@ impl Drop for Ns {
     fn drop(&mut self) {
         let _ = netns::remove(&self.path);
     }
+}
+
+/// Plugs a new container namespace `name` into `bridge` (in `host`) with
+/// `addr`; default route via `gw`.
+pub(crate) fn container(
+    dir: &Path,
+    host: &Ns,
+    name: &str,
+    bridge: &str,
+    addr: &str,
+    gw: Option<Ipv4Addr>,
+) -> Ns {
+    let c = Ns::new(dir, name);
+    let address: ipnet::Ipv4Net = addr.parse().unwrap();
+    let ep = Endpoint {
+        bridge: bridge.to_owned(),
+        host_ifname: link::host_ifname(name, bridge),
+        ifname: "eth0".to_owned(),
+        mac: link::mac_for(address.addr()),
+        address,
+        gateway: gw,
+        address6: None,
+        gateway6: None,
+    };
+    let fd = netns::open(&c.path).unwrap();
+    let mut inside = c.netlink();
+    inside.set_up_by_name("lo").unwrap();
+    host.run(|| {
+        let mut h = Netlink::new().unwrap();
+        link::attach(&mut h, &mut inside, std::os::fd::AsFd::as_fd(&fd), &ep).unwrap();
+    });
+    c
 }
