@@ -13,7 +13,6 @@
 mod common;
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
-use std::path::Path;
 use std::time::Duration;
 
 use berth_net::link::{self, Endpoint, Netlink};

@@ -161,7 +161,7 @@ fn frames_between_endpoints_of_one_network_skip_the_bridge_and_never_cross_netwo
     let mut want = vec![ea.0.clone(), eb.0.clone()];
     want.sort();
     assert_eq!(x, want);
-    assert_eq!(fp.members("Y"), [ec.0.clone()]);
+    assert_eq!(fp.members("Y"), [ec.0.as_str()]);
 
     // A -> B over UDP: B gets (nearly) every datagram, but its host-side
     // veth, the bridge's port towards it, transmits almost nothing (the
@@ -238,7 +238,7 @@ fn frames_between_endpoints_of_one_network_skip_the_bridge_and_never_cross_netwo
     // B leaves the fast path (as before its veth is deleted): A -> B goes
     // through the bridge again, and still arrives.
     fp.remove("X", &eb.0).unwrap();
-    assert_eq!(fp.members("X"), [ea.0.clone()]);
+    assert_eq!(fp.members("X"), [ea.0.as_str()]);
     let (_, tx_before) = counters(&host, &eb.0);
     let got = udp_round(&a, &rx, b_ip, 9000);
     let (_, tx_after) = counters(&host, &eb.0);
@@ -277,7 +277,7 @@ fn a_reused_interface_index_or_name_replaces_the_old_entry() {
         assert!(fp.add("X", &ea.0, ea.1, ea.2).unwrap());
         // The same veth again (a daemon that plugs it anew): one entry.
         assert!(fp.add("X", &ea.0, ea.1, ea.2).unwrap());
-        assert_eq!(fp.members("X"), [ea.0.clone()]);
+        assert_eq!(fp.members("X"), [ea.0.as_str()]);
         // Another network now names that index (its veth was deleted
         // behind berth's back and the kernel reused the index): it leaves
         // network X.
