@@ -19,7 +19,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use berth_net::link::{self, Endpoint, Netlink};
-use berth_net::netns;
 use berth_net::nft::{NetworkRules, Table};
 use berth_net::ports::{Allocator, PortKey, PortRules, Proto, Request, Target};
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -62,24 +61,14 @@ fn container(
     gw: Option<(&str, &str)>,
 ) -> Ns {
     let c = Ns::with_loopback(dir, name);
-    let address = v4(addr);
     let ep = Endpoint {
-        bridge: bridge.to_owned(),
-        host_ifname: link::host_ifname(name, bridge),
-        ifname: "eth0".to_owned(),
-        mac: link::mac_for(address.addr()),
-        address,
         gateway: gw.map(|(g, _)| g.parse().unwrap()),
         address6: Some(v6(addr6)),
         gateway6: gw.map(|(_, g)| ip6(g)),
+        ..common::endpoint(name, bridge, v4(addr))
     };
     c.run(link::enable_ipv6_here).unwrap();
-    let fd = netns::open(&c.path).unwrap();
-    let mut inside = c.netlink();
-    host.run(|| {
-        let mut h = Netlink::new().unwrap();
-        link::attach(&mut h, &mut inside, std::os::fd::AsFd::as_fd(&fd), &ep).unwrap();
-    });
+    common::plug(host, &c, &ep);
     c
 }
 
@@ -225,7 +214,7 @@ fn ipv6_endpoints_are_isolated_masqueraded_and_internal_ones_stay_in() {
     let rules = |id: &str, br: &str, s: &str, s6: &str, internal: bool| NetworkRules {
         id: id.into(),
         bridge: br.into(),
-        subnet: v4(s),
+        subnet: Some(v4(s)),
         subnet6: Some(v6(s6)),
         internal,
     };
@@ -324,7 +313,7 @@ fn published_ports_reach_an_ipv6_container_by_dnat_and_loopback_by_proxy() {
             .add_network(&NetworkRules {
                 id: "pppp".into(),
                 bridge: "br6-p".into(),
-                subnet: v4("10.213.244.0/24"),
+                subnet: Some(v4("10.213.244.0/24")),
                 subnet6: Some(v6("fd42:244::/64")),
                 internal: false,
             })
@@ -353,7 +342,7 @@ fn published_ports_reach_an_ipv6_container_by_dnat_and_loopback_by_proxy() {
     let port_rules = PortRules::new(TABLE);
     let c6 = ip6("fd42:244::2");
     let target = Target {
-        container_ip: Ipv4Addr::new(10, 213, 244, 2),
+        container_ip: Some(Ipv4Addr::new(10, 213, 244, 2)),
         container_ip6: Some(c6),
         bridge: "br6-p".into(),
     };
