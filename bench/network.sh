@@ -212,6 +212,35 @@ if ip link add brb-va type veth peer name brb-vb &&
     done
 fi
 
+# c2c_rounds KEY: ROUNDS paired rounds of engine $name's container `cli`
+# fetching from $ip and of the bare veth pair; the medians in RESULT[KEY],
+# RESULT[veth] (for KEY c2c) and PAIRED[KEY].
+c2c_rounds() {
+    local key="$1" c2c veth span via order round
+    for kind in c2c veth c2c_ratio; do : > "$W/$kind.v"; done
+    for ((round = 0; round < ROUNDS; round++)); do
+        if ((round % 2 == 0)); then order="c2c veth"; else order="veth c2c"; fi
+        for via in $order; do
+            if [ "$via" = c2c ]; then
+                span="$(c_ "$name" exec cli sh -c "$(fetch_timed "http://$ip/big")" 2>>"$W/$name.err")" || span=
+                c2c="$(mbs_of_span "$span")"
+            elif [ "$veth_ok" = 1 ]; then
+                span="$(nsenter -t "$pb" -n busybox sh -c "$(fetch_timed http://10.215.0.1/big)")" || span=
+                veth="$(mbs_of_span "$span")"
+            else
+                veth=fail
+            fi
+        done
+        echo "$c2c" >> "$W/c2c.v"
+        echo "$veth" >> "$W/veth.v"
+        quotient "$c2c" "$veth" >> "$W/c2c_ratio.v"
+        echo "  round $((round + 1)): container->container $c2c MB/s, bare veth $veth MB/s" >&2
+    done
+    record "$key" "$name" "$(median_v "$W/c2c.v")" "$(tail -1 "$W/$name.err")"
+    [ "$key" = c2c ] && record veth "$name" "$(median_v "$W/veth.v")" "the bare veth pair's download failed"
+    PAIRED[$key,$name]="$(median_v "$W/c2c_ratio.v")"
+}
+
 for name in "${NAMES[@]}"; do : > "$W/$name.err"; done
 
 for name in "${NAMES[@]}"; do
@@ -260,33 +289,6 @@ for name in "${NAMES[@]}"; do
     PAIRED[mbs,$name]="$(median_v "$W/mbs_ratio.v")"
 
     echo "$name: container to container, alternating with the bare veth pair..." >&2
-    # c2c_rounds KEY: ROUNDS paired rounds; the medians in RESULT[KEY],
-    # RESULT[veth] (for KEY c2c) and PAIRED[KEY].
-    c2c_rounds() {
-        local key="$1" c2c veth span via order round
-        for kind in c2c veth c2c_ratio; do : > "$W/$kind.v"; done
-        for ((round = 0; round < ROUNDS; round++)); do
-            if ((round % 2 == 0)); then order="c2c veth"; else order="veth c2c"; fi
-            for via in $order; do
-                if [ "$via" = c2c ]; then
-                    span="$(c_ "$name" exec cli sh -c "$(fetch_timed "http://$ip/big")" 2>>"$W/$name.err")" || span=
-                    c2c="$(mbs_of_span "$span")"
-                elif [ "$veth_ok" = 1 ]; then
-                    span="$(nsenter -t "$pb" -n busybox sh -c "$(fetch_timed http://10.215.0.1/big)")" || span=
-                    veth="$(mbs_of_span "$span")"
-                else
-                    veth=fail
-                fi
-            done
-            echo "$c2c" >> "$W/c2c.v"
-            echo "$veth" >> "$W/veth.v"
-            quotient "$c2c" "$veth" >> "$W/c2c_ratio.v"
-            echo "  round $((round + 1)): container->container $c2c MB/s, bare veth $veth MB/s" >&2
-        done
-        record "$key" "$name" "$(median_v "$W/c2c.v")" "$(tail -1 "$W/$name.err")"
-        [ "$key" = c2c ] && record veth "$name" "$(median_v "$W/veth.v")" "the bare veth pair's download failed"
-        PAIRED[$key,$name]="$(median_v "$W/c2c_ratio.v")"
-    }
     # shellcheck disable=SC2046
     if c_ "$name" run -d --name cli $(extra_flags "$name") busybox sleep 100000 >/dev/null 2>>"$W/$name.err"; then
         c2c_rounds c2c

@@ -15,7 +15,6 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::Command;
 
 use common::Daemon;
 use common::clients::{BERTH, Client, DOCKER, DOCKER20, fails, ok, text};
@@ -72,16 +71,9 @@ fn setup(d: &Daemon) -> Host {
     fs_err::create_dir_all(&host.secret).unwrap();
     fs_err::write(host.secret.join("secret"), b"host secret\n").unwrap();
     fs_err::create_dir_all(&host.binds).unwrap();
-    for dir in ["bin", "etc", "tmp", "data/sub", "vol"] {
+    common::busybox_bin(&root);
+    for dir in ["etc", "tmp", "data/sub", "vol"] {
         fs_err::create_dir_all(root.join(dir)).unwrap();
-    }
-    fs_err::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
-    assert!(list.status.success(), "busybox --list failed");
-    for applet in text(&list.stdout).lines() {
-        if applet != "busybox" {
-            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-        }
     }
     fs_err::write(
         root.join("etc/passwd"),

@@ -23,50 +23,21 @@
 mod common;
 
 use common::Daemon;
+use common::clients::{self, BERTH, DOCKER, fails};
+use common::net::{create_network, lookup, nxdomain_daemon};
 
 const BRIDGE_OPT: &str = "com.docker.network.bridge.name";
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 /// `docker args` (docker 28) that must succeed; its trimmed stdout.
 fn ok(d: &Daemon, args: &[&str]) -> String {
-    let out = d.docker(args);
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}{}\nberthd log:\n{}",
-        text(&out.stdout),
-        text(&out.stderr),
-        d.log()
-    );
-    text(&out.stdout).trim().to_owned()
-}
-
-/// `berth args` that must succeed; its trimmed stdout.
-fn berth_ok(d: &Daemon, args: &[&str]) -> String {
-    let out = d.berth(args);
-    assert!(
-        out.status.success(),
-        "berth {args:?}: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout).trim().to_owned()
+    clients::ok(d, DOCKER, args).trim().to_owned()
 }
 
 /// busybox with `sh`, `sleep`, `ip`, `nslookup`, `httpd` and `mkdir`, as
 /// `busybox`.
 fn import_busybox(d: &Daemon) {
-    let root = d.dir.path().join("bbg");
-    fs_err::create_dir_all(root.join("bin")).unwrap();
-    fs_err::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    for applet in ["sh", "sleep", "ip", "nslookup", "httpd", "mkdir"] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-    }
-    let tar = d.dir.path().join("bbg.tar");
-    common::tar_dir(&root, &tar);
-    d.ok(&["import", tar.to_str().unwrap(), "busybox"]);
+    let applets = ["sh", "sleep", "ip", "nslookup", "httpd", "mkdir"];
+    common::import_busybox_as(d, "busybox", &applets, &[]);
 }
 
 /// The third byte of the daemon's reserved subnet.
@@ -82,20 +53,15 @@ fn subnet6(d: &Daemon, k: u8) -> String {
 /// User network `k` of this daemon, with IPv6 if `v6`; its IPv4 and IPv6
 /// gateways.
 fn network(d: &Daemon, name: &str, k: u8, v6: bool) -> (String, Option<String>) {
-    let v4 = d.net.user_subnet_27(k);
-    let opt = format!("{BRIDGE_OPT}={}", d.net.user_bridge(k));
     let s6 = subnet6(d, k);
-    let mut args = vec!["network", "create", "--subnet", &v4, "-o", &opt];
-    if v6 {
-        args.extend(["--ipv6", "--subnet", &s6]);
-    }
-    args.push(name);
-    ok(d, &args);
-    let base: Vec<&str> = v4.trim_end_matches("/27").split('.').collect();
-    let last: u16 = base[3].parse().unwrap();
-    let gw4 = format!("{}.{}.{}.{}", base[0], base[1], base[2], last + 1);
+    let extra = if v6 {
+        vec!["--ipv6", "--subnet", &s6]
+    } else {
+        Vec::new()
+    };
+    create_network(d, DOCKER, name, k, &extra);
     let gw6 = v6.then(|| format!("{}1", s6.trim_end_matches("/64")));
-    (gw4, gw6)
+    (d.net.user_gateway_27(k), gw6)
 }
 
 /// The default routes inside container `name`: (IPv4 gateway, IPv6 gateway).
@@ -211,8 +177,9 @@ fn default_routes_follow_the_gateway_endpoints_and_gw_priority() {
         "-1"
     );
     // The same through berth: gamma (IPv4 only) first by priority.
-    berth_ok(
+    clients::ok(
         &d,
+        BERTH,
         &[
             "run",
             "-d",
@@ -228,10 +195,11 @@ fn default_routes_follow_the_gateway_endpoints_and_gw_priority() {
         ],
     );
     assert_eq!(default_routes(&d, "tt"), routes(&c4, a6.as_ref()));
-    berth_ok(&d, &["network", "disconnect", "gamma", "tt"]);
+    clients::ok(&d, BERTH, &["network", "disconnect", "gamma", "tt"]);
     assert_eq!(default_routes(&d, "tt"), routes(&a4, a6.as_ref()));
-    berth_ok(
+    clients::ok(
         &d,
+        BERTH,
         &["network", "connect", "--gw-priority", "3", "beta", "tt"],
     );
     assert_eq!(default_routes(&d, "tt"), routes(&b4, b6.as_ref()));
@@ -297,21 +265,20 @@ fn default_routes_follow_the_gateway_endpoints_and_gw_priority() {
     assert_eq!(d.net.dnat_targets(&pp), [format!("{}:80", ip_on("beta"))]);
 
     // Bad values: the CLIs' own errors, nothing sent.
-    let out = d.berth(&[
+    let args = [
         "run",
         "--network",
         "name=beta,gw-priority=high",
         "busybox",
         "true",
-    ]);
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("invalid gw-priority"),
-        "{}",
-        text(&out.stderr)
+    ];
+    let (_, err) = fails(&d, BERTH, &args);
+    assert!(err.contains("invalid gw-priority"), "{err}");
+    fails(
+        &d,
+        DOCKER,
+        &["network", "connect", "--gw-priority", "x", "gamma", "tt"],
     );
-    let out = d.docker(&["network", "connect", "--gw-priority", "x", "gamma", "tt"]);
-    assert!(!out.status.success());
 
     ok(&d, &["rm", "-f", "rr", "ss", "tt", "vv", "pp"]);
     ok(&d, &["network", "rm", "alpha", "beta", "gamma"]);
@@ -474,32 +441,9 @@ fn the_default_bridge_fills_the_top_level_ipv6_fields() {
 /// answers every name NXDOMAIN (at 127.219.x.53), so no lookup leaves the
 /// host.
 fn dns_daemon() -> (Daemon, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let host_file = dir.path().join("resolv.conf");
-    fs_err::write(&host_file, "").unwrap();
-    let d = Daemon::start_with(&["--host-resolv-conf", host_file.to_str().unwrap()]);
-    let addr = format!("127.219.{}.53", x(&d));
-    fs_err::write(&host_file, format!("nameserver {addr}\n")).unwrap();
-    common::net::serve_nxdomain(&addr);
+    let (d, dir) = nxdomain_daemon(219);
     import_busybox(&d);
     (d, dir)
-}
-
-/// `nslookup -type=a name` inside `from`: the addresses answered.
-fn lookup(d: &Daemon, from: &str, name: &str) -> Vec<String> {
-    let out = d.docker(&["exec", from, "nslookup", "-type=a", name]);
-    let stdout = text(&out.stdout);
-    // The first `Address:` is the server's own.
-    stdout
-        .split_once("Name:")
-        .map(|(_, answers)| {
-            answers
-                .lines()
-                .filter_map(|l| l.trim().strip_prefix("Address:"))
-                .map(|a| a.trim().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[test]
@@ -554,20 +498,20 @@ fn network_connect_link_is_an_alias_for_the_connected_container_only() {
         &d,
         &["run", "-d", "--name", "app2", "busybox", "sleep", "1000"],
     );
-    berth_ok(
+    clients::ok(
         &d,
+        BERTH,
         &["network", "connect", "--link", "db:cache", "ln", "app2"],
     );
     assert_eq!(lookup(&d, "app2", "cache"), [db_ip]);
     assert_eq!(lookup(&d, "app", "cache"), Vec::<String>::new());
     // A malformed link: refused, not connected.
-    let out = d.berth(&["network", "connect", "--link", "a:b:c", "ln", "other"]);
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("bad format for links: a:b:c"),
-        "{}",
-        text(&out.stderr)
+    let (_, err) = fails(
+        &d,
+        BERTH,
+        &["network", "connect", "--link", "a:b:c", "ln", "other"],
     );
+    assert!(err.contains("bad format for links: a:b:c"), "{err}");
     ok(&d, &["rm", "-f", "db", "other", "app", "app2"]);
     ok(&d, &["network", "rm", "ln"]);
 }
@@ -590,12 +534,11 @@ fn ipv6_only_networks_are_refused_clearly() {
     ];
     let want = "IPv6-only networks (`--ipv4=false`, EnableIPv4=false) are not supported by berth";
     let hint = "`network create --ipv6 [--subnet <IPv6 subnet>] NAME` without `--ipv4=false`";
-    for out in [d.docker(&args), d.berth(&args)] {
-        let err = text(&out.stderr);
-        assert!(!out.status.success(), "{}", text(&out.stdout));
+    for client in [DOCKER, BERTH] {
+        let (_, err) = fails(&d, client, &args);
         assert!(err.contains(want) && err.contains(hint), "{err}");
     }
-    let out = d.docker(&["network", "inspect", "v6only"]);
-    assert!(!out.status.success(), "no network was made");
+    // No network was made.
+    fails(&d, DOCKER, &["network", "inspect", "v6only"]);
     assert!(!common::net::link_exists(&d.net.user_bridge(0)));
 }

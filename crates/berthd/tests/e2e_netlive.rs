@@ -14,61 +14,28 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::Command;
-use std::time::Duration;
 
 use common::Daemon;
+use common::clients::{DOCKER, fails, inspect, text};
+use common::net::{create_network, free_port, http_get, links, lookup, nxdomain_daemon};
 
 /// busybox with the applets these tests use, as `busybox`.
 fn import_busybox(d: &Daemon) {
-    let root = d.dir.path().join("bbl");
-    fs_err::create_dir_all(root.join("bin")).unwrap();
-    fs_err::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    for applet in [
+    let applets = [
         "sh", "sleep", "echo", "cat", "ip", "httpd", "mkdir", "nslookup", "true",
-    ] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-    }
-    let tar = d.dir.path().join("bbl.tar");
-    common::tar_dir(&root, &tar);
-    d.ok(&["import", tar.to_str().unwrap(), "busybox"]);
+    ];
+    common::import_busybox_as(d, "busybox", &applets, &[]);
 }
 
 /// A daemon whose containers' resolver files come from a host file naming
 /// a local upstream that answers every name NXDOMAIN (at 127.213.x.53, x
 /// the daemon's own subnet byte), so no lookup leaves the host.
 fn daemon() -> (Daemon, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let host_file = dir.path().join("resolv.conf");
-    fs_err::write(&host_file, "").unwrap();
-    let d = Daemon::start_with(&["--host-resolv-conf", host_file.to_str().unwrap()]);
-    let x = d.net.subnet.split('.').nth(2).unwrap().to_owned();
-    let addr = format!("127.213.{x}.53");
-    fs_err::write(&host_file, format!("nameserver {addr}\n")).unwrap();
-    common::net::serve_nxdomain(&addr);
+    let (d, dir) = nxdomain_daemon(213);
     import_busybox(&d);
     (d, dir)
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// `docker args` that must fail; its exit code and stderr.
-fn fails(d: &Daemon, args: &[&str]) -> (i32, String) {
-    let out = d.docker(args);
-    assert!(
-        !out.status.success(),
-        "docker {args:?} succeeded: {}",
-        text(&out.stdout)
-    );
-    (out.status.code().unwrap_or(-1), text(&out.stderr))
-}
-
-fn inspect(d: &Daemon, name: &str, format: &str) -> String {
-    d.ok(&["inspect", "-f", format, name]).trim().to_owned()
 }
 
 /// The address of container `name` on network `net`.
@@ -83,41 +50,8 @@ fn ip_on(d: &Daemon, name: &str, net: &str) -> String {
 /// `network create` of user network `k` of this daemon (its own /27 and
 /// bridge name), with `extra` flags; the subnet's gateway.
 fn network(d: &Daemon, name: &str, k: u8, extra: &[&str]) -> String {
-    let subnet = d.net.user_subnet_27(k);
-    let bridge = format!("com.docker.network.bridge.name={}", d.net.user_bridge(k));
-    let mut args = vec!["network", "create", "--subnet", &subnet, "-o", &bridge];
-    args.extend_from_slice(extra);
-    args.push(name);
-    d.ok(&args);
-    let (base, last) = subnet.trim_end_matches("/27").rsplit_once('.').unwrap();
-    format!("{base}.{}", last.parse::<u16>().unwrap() + 1)
-}
-
-/// Interface names inside container `name` (`ip -o link`).
-fn links(d: &Daemon, name: &str) -> Vec<String> {
-    d.ok(&["exec", name, "ip", "-o", "link"])
-        .lines()
-        .filter_map(|l| l.split(": ").nth(1))
-        .map(|n| n.split('@').next().unwrap_or(n).to_owned())
-        .collect()
-}
-
-/// `nslookup -type=a name` inside `from`: the addresses answered (empty
-/// when the name is not known).
-fn lookup(d: &Daemon, from: &str, name: &str) -> Vec<String> {
-    let out = d.docker(&["exec", from, "nslookup", "-type=a", name]);
-    let stdout = text(&out.stdout);
-    // The first `Address:` is the server's own.
-    stdout
-        .split("Name:")
-        .skip(1)
-        .flat_map(|part| {
-            part.lines()
-                .filter_map(|l| l.trim().strip_prefix("Address:"))
-                .map(|a| a.trim().to_owned())
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    create_network(d, DOCKER, name, k, extra);
+    d.net.user_gateway_27(k)
 }
 
 /// Ports of the bridge `bridge` (the host ends of veths in it).
@@ -153,36 +87,6 @@ fn table_rules(d: &Daemon) -> Vec<(String, String, String)> {
             )
         })
         .collect()
-}
-
-/// A port nobody holds right now (the kernel's pick for port 0).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `GET /` from the host to 127.0.0.1:`port`; the body, or the error once
-/// httpd had time to start (up to 10 s).
-fn http_get(port: u16) -> std::io::Result<String> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut last = None;
-    for _ in 0..100 {
-        match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
-            Ok(mut s) => {
-                s.set_read_timeout(Some(Duration::from_secs(10)))?;
-                s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
-                let mut out = String::new();
-                s.read_to_string(&mut out)?;
-                return Ok(out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned());
-            }
-            Err(e) => last = Some(e),
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Err(last.unwrap())
 }
 
 const SERVE: &str =
@@ -252,7 +156,7 @@ fn connect_and_disconnect_a_running_container() {
             "null"
         );
     }
-    let (_, err) = fails(&d, &["network", "disconnect", "lnb", "c1"]);
+    let (_, err) = fails(&d, DOCKER, &["network", "disconnect", "lnb", "c1"]);
     assert!(err.contains("is not connected to network lnb"), "{err}");
 
     // `--network container:<missing>`: created as dockerd does, the start
@@ -260,6 +164,7 @@ fn connect_and_disconnect_a_running_container() {
     // CLI try to pull the image).
     let (code, err) = fails(
         &d,
+        DOCKER,
         &[
             "run",
             "--rm",
@@ -281,7 +186,7 @@ fn connect_and_disconnect_a_running_container() {
         "busybox",
         "true",
     ]);
-    let (_, err) = fails(&d, &["start", "joiner"]);
+    let (_, err) = fails(&d, DOCKER, &["start", "joiner"]);
     assert!(err.contains("No such container: nope"), "{err}");
 
     d.ok(&["rm", "-f", "c1", "peer", "joiner"]);
@@ -327,7 +232,10 @@ fn published_ports_follow_the_gateway_endpoint() {
             route()
         );
         assert_eq!(d.net.dnat_targets(&id), [format!("{ip}:80")]);
-        assert_eq!(http_get(port).unwrap(), "hello-from-web\n");
+        assert_eq!(
+            http_get(([127, 0, 0, 1], port).into()).unwrap(),
+            "hello-from-web\n"
+        );
     };
     check(&gw_zz, &ip_zz);
 
@@ -372,7 +280,10 @@ fn published_ports_follow_the_gateway_endpoint() {
     d.ok(&["start", "two"]);
     let ip_two = ip_on(&d, "two", "aa");
     assert_eq!(d.net.dnat_targets(&two), [format!("{ip_two}:80")]);
-    assert_eq!(http_get(port2).unwrap(), "hello-from-web\n");
+    assert_eq!(
+        http_get(([127, 0, 0, 1], port2).into()).unwrap(),
+        "hello-from-web\n"
+    );
     let routes = d.ok(&["exec", "two", "ip", "route", "show", "default"]);
     assert!(
         routes.contains(&format!("default via {gw_aa} ")),
@@ -454,7 +365,10 @@ fn a_restart_keeps_running_containers_networks_and_drops_stale_rules() {
         .iter()
         .map(|n| inspect(&d, n, "{{.Id}}"))
         .collect();
-    assert_eq!(http_get(dies_port).unwrap(), "hello-from-web\n");
+    assert_eq!(
+        http_get(([127, 0, 0, 1], dies_port).into()).unwrap(),
+        "hello-from-web\n"
+    );
     let b_ip = ip_on(&d, "cb", "r1");
     let addrs = d.ok(&["exec", "ca", "ip", "-4", "-o", "addr"]);
     let nets = inspect(&d, "ca", "{{json .NetworkSettings.Networks}}");
@@ -492,7 +406,10 @@ fn a_restart_keeps_running_containers_networks_and_drops_stale_rules() {
     assert_eq!(links(&d, "ca"), ["lo", "eth0", "eth1"]);
     assert_eq!(lookup(&d, "ca", "cb"), [b_ip.as_str()]);
     assert_eq!(lookup(&d, "cb", "ca"), [ip_on(&d, "ca", "r1")]);
-    assert_eq!(http_get(port).unwrap(), "hello-from-web\n");
+    assert_eq!(
+        http_get(([127, 0, 0, 1], port).into()).unwrap(),
+        "hello-from-web\n"
+    );
     // No rule of the dead or of the removed network; the living's are there.
     let comments: Vec<String> = table_rules(&d).into_iter().map(|r| r.1).collect();
     for stale in [&ids[1], &ids[2], &format!("net:{gone}")] {
@@ -559,6 +476,7 @@ fn aux_addresses_are_kept_from_containers() {
     let taken = format!("10.214.{x}.66");
     let (_, err) = fails(
         &d,
+        DOCKER,
         &[
             "run",
             "--rm",
@@ -574,6 +492,7 @@ fn aux_addresses_are_kept_from_containers() {
     // The docker CLI checks that each belongs to a subnet.
     let (_, err) = fails(
         &d,
+        DOCKER,
         &[
             "network",
             "create",

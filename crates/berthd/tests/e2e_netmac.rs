@@ -24,32 +24,13 @@ mod common;
 use std::process::Command;
 
 use common::Daemon;
-use common::clients::{BERTH, Client, DOCKER, DOCKER20, fails, inspect, ok, text};
-
-const BRIDGE_OPT: &str = "com.docker.network.bridge.name";
+use common::api::request;
+use common::clients::{BERTH, Client, DOCKER, DOCKER20, fails_saying, inspect, names, ok, text};
+use common::net::create_network;
 
 /// busybox with `sh`, `sleep`, `cat` and `ip`, as `busybox`.
 fn import_busybox(d: &Daemon) {
-    let root = d.dir.path().join("bbm");
-    fs_err::create_dir_all(root.join("bin")).unwrap();
-    fs_err::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    for applet in ["sh", "sleep", "cat", "ip"] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-    }
-    let tar = d.dir.path().join("bbm.tar");
-    common::tar_dir(&root, &tar);
-    d.ok(&["import", tar.to_str().unwrap(), "busybox"]);
-}
-
-/// User network `k` of this daemon, on a bridge of the test's own.
-fn network(d: &Daemon, name: &str, k: u8) {
-    let subnet = d.net.user_subnet_27(k);
-    let opt = format!("{BRIDGE_OPT}={}", d.net.user_bridge(k));
-    ok(
-        d,
-        DOCKER,
-        &["network", "create", "--subnet", &subnet, "-o", &opt, name],
-    );
+    common::import_busybox_as(d, "busybox", &["sh", "sleep", "cat", "ip"], &[]);
 }
 
 /// The MAC address of `ifname` inside container `name`.
@@ -58,21 +39,6 @@ fn mac_inside(d: &Daemon, name: &str, ifname: &str) -> String {
     ok(d, DOCKER, &["exec", name, "cat", &path])
         .trim()
         .to_owned()
-}
-
-/// `POST path` with a JSON body on the daemon's socket: (status, body).
-fn api_post(d: &Daemon, path: &str, body: &str) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-s", "-w", "\n%{http_code}", "-X", "POST"])
-        .args(["-H", "Content-Type: application/json", "-d", body])
-        .arg("--unix-socket")
-        .arg(d.socket())
-        .arg(format!("http://localhost{path}"))
-        .output()
-        .expect("curl is missing: apt-get install curl");
-    let t = text(&out.stdout);
-    let (body, code) = t.rsplit_once('\n').unwrap();
-    (code.parse().unwrap(), body.to_owned())
 }
 
 /// A random MAC as docker 28 makes them: unicast, locally administered.
@@ -85,39 +51,28 @@ fn assert_generated(mac: &str) {
     assert_eq!(bytes[0] & 0x03, 0x02, "{mac} is not unicast and local");
 }
 
-/// The names of all containers.
-fn all_names(d: &Daemon) -> Vec<String> {
-    let out = ok(d, DOCKER, &["ps", "-a", "--format", "{{.Names}}"]);
-    let mut v: Vec<String> = out.lines().map(str::to_owned).collect();
-    v.sort();
-    v
+/// `run -d --name NAME FLAGS... busybox sleep 600` with `client`.
+fn run_sleeper(d: &Daemon, client: Client, name: &str, flags: &[&str]) {
+    let args = [
+        &["run", "-d", "--name", name],
+        flags,
+        &["busybox", "sleep", "600"],
+    ]
+    .concat();
+    ok(d, client, &args);
 }
 
 #[test]
 fn chosen_macs_are_set_shown_and_kept() {
     let mut d = Daemon::start();
     import_busybox(&d);
-    network(&d, "macnet", 0);
+    create_network(&d, DOCKER, "macnet", 0, &[]);
     let clients: [(Client, &str); 2] = [(DOCKER, "d"), (BERTH, "b")];
     for (i, (client, tag)) in clients.iter().enumerate() {
         // `--mac-address` on the default bridge.
         let mac = format!("02:42:be:00:00:0{i}");
         let name = format!("bri-{tag}");
-        ok(
-            &d,
-            *client,
-            &[
-                "run",
-                "-d",
-                "--name",
-                &name,
-                "--mac-address",
-                &mac,
-                "busybox",
-                "sleep",
-                "600",
-            ],
-        );
+        run_sleeper(&d, *client, &name, &["--mac-address", &mac]);
         assert_eq!(mac_inside(&d, &name, "eth0"), mac, "{}", client.0);
         let shown = inspect(
             &d,
@@ -130,21 +85,7 @@ fn chosen_macs_are_set_shown_and_kept() {
         let lower = mac.to_ascii_lowercase();
         let name = format!("usr-{tag}");
         let net = format!("name=macnet,mac-address={mac}");
-        ok(
-            &d,
-            *client,
-            &[
-                "run",
-                "-d",
-                "--name",
-                &name,
-                "--network",
-                &net,
-                "busybox",
-                "sleep",
-                "600",
-            ],
-        );
+        run_sleeper(&d, *client, &name, &["--network", &net]);
         assert_eq!(mac_inside(&d, &name, "eth0"), lower, "{}", client.0);
         let shown = inspect(&d, &name, "{{.NetworkSettings.Networks.macnet.MacAddress}}");
         assert_eq!(shown, lower, "{}", client.0);
@@ -161,21 +102,7 @@ fn chosen_macs_are_set_shown_and_kept() {
     // docker 20.10 sends `--mac-address` as the container-wide
     // `Config.MacAddress` (API 1.41).
     let mac = "02:42:be:00:00:20";
-    ok(
-        &d,
-        DOCKER20,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "old",
-            "--mac-address",
-            mac,
-            "busybox",
-            "sleep",
-            "600",
-        ],
-    );
+    run_sleeper(&d, DOCKER20, "old", &["--mac-address", mac]);
     assert_eq!(mac_inside(&d, "old", "eth0"), mac);
     let shown = ok(
         &d,
@@ -191,11 +118,7 @@ fn chosen_macs_are_set_shown_and_kept() {
 
     // No MAC asked for: a random one, made anew at each start; the
     // container-wide field stays empty.
-    ok(
-        &d,
-        DOCKER,
-        &["run", "-d", "--name", "rnd", "busybox", "sleep", "600"],
-    );
+    run_sleeper(&d, DOCKER, "rnd", &[]);
     let first = mac_inside(&d, "rnd", "eth0");
     assert_generated(&first);
     assert_eq!(inspect(&d, "rnd", "{{.NetworkSettings.MacAddress}}"), first);
@@ -207,8 +130,9 @@ fn chosen_macs_are_set_shown_and_kept() {
 
     // `network connect` with EndpointConfig.MacAddress, through the API
     // (the docker CLI has no flag for it): on the running container now.
-    let (code, body) = api_post(
+    let (code, body) = request(
         &d,
+        "POST",
         "/v1.50/networks/macnet/connect",
         r#"{"Container":"bri-d","EndpointConfig":{"MacAddress":"02:42:be:00:02:01"}}"#,
     );
@@ -220,8 +144,9 @@ fn chosen_macs_are_set_shown_and_kept() {
         DOCKER,
         &["create", "--name", "later", "busybox", "sleep", "600"],
     );
-    let (code, body) = api_post(
+    let (code, body) = request(
         &d,
+        "POST",
         "/networks/macnet/connect",
         r#"{"Container":"later","EndpointConfig":{"MacAddress":"02:42:be:00:02:02"}}"#,
     );
@@ -263,12 +188,8 @@ fn chosen_macs_are_set_shown_and_kept() {
 fn macs_are_refused_where_docker_refuses_them() {
     let d = Daemon::start();
     import_busybox(&d);
-    ok(
-        &d,
-        DOCKER,
-        &["run", "-d", "--name", "base", "busybox", "sleep", "600"],
-    );
-    let before = all_names(&d);
+    run_sleeper(&d, DOCKER, "base", &[]);
+    let before = names(&d);
     let conflict = "conflicting options: mac-address and the network mode";
     for client in [DOCKER, BERTH, DOCKER20] {
         for mode in ["host", "none", "container:base"] {
@@ -282,9 +203,7 @@ fn macs_are_refused_where_docker_refuses_them() {
                 "busybox",
                 "true",
             ];
-            let (code, err) = fails(&d, client, &args);
-            assert_eq!(code, 125, "{} {mode}: {err}", client.0);
-            assert!(err.contains(conflict), "{} {mode}: {err}", client.0);
+            fails_saying(&d, client, &args, 125, conflict);
         }
     }
     // A malformed MAC: the clients' own check.
@@ -307,13 +226,7 @@ fn macs_are_refused_where_docker_refuses_them() {
                 "true",
             ][..],
         ] {
-            let (code, err) = fails(&d, client, args);
-            assert_eq!(code, 125, "{} {args:?}: {err}", client.0);
-            assert!(
-                err.contains("02:42:be is not a valid mac address"),
-                "{} {args:?}: {err}",
-                client.0
-            );
+            fails_saying(&d, client, args, 125, "02:42:be is not a valid mac address");
         }
         let args = [
             "run",
@@ -323,17 +236,13 @@ fn macs_are_refused_where_docker_refuses_them() {
             "busybox",
             "true",
         ];
-        let (code, err) = fails(&d, client, &args);
-        assert_eq!(code, 125, "{}: {err}", client.0);
-        assert!(
-            err.contains("invalid MAC address 01:00:5e:00:00:01: it is a multicast address"),
-            "{}: {err}",
-            client.0
-        );
+        let multicast = "invalid MAC address 01:00:5e:00:00:01: it is a multicast address";
+        fails_saying(&d, client, &args, 125, multicast);
     }
     // dockerd's messages, through the API.
-    let (code, body) = api_post(
+    let (code, body) = request(
         &d,
+        "POST",
         "/v1.50/containers/create",
         r#"{"Image":"busybox","Cmd":["true"],"NetworkingConfig":{"EndpointsConfig":{"bridge":{"MacAddress":"nope"}}}}"#,
     );
@@ -342,15 +251,17 @@ fn macs_are_refused_where_docker_refuses_them() {
         body.contains("invalid config for network bridge: invalid MAC address nope"),
         "{body}"
     );
-    let (code, body) = api_post(
+    let (code, body) = request(
         &d,
+        "POST",
         "/networks/bridge/connect",
         r#"{"Container":"base","EndpointConfig":{"MacAddress":"nope"}}"#,
     );
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("\"invalid MAC address nope\""), "{body}");
-    let (code, body) = api_post(
+    let (code, body) = request(
         &d,
+        "POST",
         "/v1.41/containers/create",
         r#"{"Image":"busybox","Cmd":["true"],"MacAddress":"02:42:be:00:00:0a","HostConfig":{"NetworkMode":"bridge"},"NetworkingConfig":{"EndpointsConfig":{"bridge":{"MacAddress":"02:42:be:00:00:0b"}}}}"#,
     );
@@ -362,7 +273,7 @@ fn macs_are_refused_where_docker_refuses_them() {
         "{body}"
     );
     // Nothing made by any of them.
-    assert_eq!(all_names(&d), before);
+    assert_eq!(names(&d), before);
     let out = Command::new("ip")
         .args(["-o", "link", "show", "master", &d.net.bridge])
         .output()

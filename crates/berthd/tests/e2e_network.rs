@@ -10,47 +10,22 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
-use std::time::Duration;
+use std::net::Ipv4Addr;
 
 use common::Daemon;
-use common::net::{link_exists, table_exists};
+use common::net::{http_get, link_exists, link_names, links, table_exists};
 
 /// busybox with the applets these tests use.
 fn import_busybox(d: &Daemon) {
-    let root = d.dir.path().join("bbn");
-    fs_err::create_dir_all(root.join("bin")).unwrap();
-    fs_err::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    for applet in [
+    let applets = [
         "sh", "sleep", "echo", "cat", "ip", "ping", "httpd", "mkdir", "hostname", "ls", "true",
-    ] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-    }
-    let tar = d.dir.path().join("bbn.tar");
-    common::tar_dir(&root, &tar);
-    d.ok(&["import", tar.to_str().unwrap(), "busybox"]);
+    ];
+    common::import_busybox_as(d, "busybox", &applets, &[]);
 }
 
 /// The IPv4 address (without prefix) of `eth0` in container `name`.
 fn ip_of(d: &Daemon, name: &str) -> Ipv4Addr {
-    let out = d.ok(&[
-        "exec", name, "ip", "-4", "-o", "addr", "show", "dev", "eth0",
-    ]);
-    let cidr = out
-        .split_whitespace()
-        .skip_while(|w| *w != "inet")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no inet address in {out:?}"));
-    cidr.split('/').next().unwrap().parse().unwrap()
-}
-
-/// Interface names in `ip -o link` output.
-fn link_names(out: &str) -> Vec<String> {
-    out.lines()
-        .filter_map(|l| l.split(": ").nth(1))
-        .map(|n| n.split('@').next().unwrap_or(n).to_owned())
-        .collect()
+    ip_on(d, name, "eth0")
 }
 
 /// Files in the daemon's `<exec-root>/netns`.
@@ -61,29 +36,6 @@ fn netns_files(d: &Daemon) -> Vec<String> {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect()
-}
-
-/// `GET /` from the host to `ip:port`; the body.
-fn http_get(ip: Ipv4Addr, port: u16) -> String {
-    let mut last = None;
-    for _ in 0..100 {
-        match TcpStream::connect_timeout(
-            &SocketAddrV4::new(ip, port).into(),
-            Duration::from_secs(2),
-        ) {
-            Ok(mut s) => {
-                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
-                let mut out = String::new();
-                s.read_to_string(&mut out).unwrap();
-                return out;
-            }
-            // httpd may not listen yet.
-            Err(e) => last = Some(e),
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("cannot connect to {ip}:{port}: {last:?}");
 }
 
 #[test]
@@ -118,7 +70,7 @@ fn containers_on_the_default_bridge_reach_each_other_and_the_host_reaches_them()
         "{routes}"
     );
     // Only lo and eth0 inside.
-    let links = link_names(&d.ok(&["exec", "na", "ip", "-o", "link"]));
+    let links = links(&d, "na");
     assert_eq!(links, ["lo", "eth0"], "{links:?}");
 
     // Container to container by IP, both ways.
@@ -155,7 +107,7 @@ fn containers_on_the_default_bridge_reach_each_other_and_the_host_reaches_them()
     ]);
     assert!(out.status.success(), "{out:?}");
     // The host reaches a container's address.
-    let page = http_get(ip_b, 8080);
+    let page = http_get((ip_b, 8080).into()).unwrap();
     assert!(page.contains("hello-from-b"), "{page}");
 
     // Two veths in the test's bridge, two namespaces, the table is there.
@@ -416,7 +368,7 @@ fn user_networks_are_isolated_until_connected_and_leave_nothing_when_removed() {
     // Still isolated for those not connected.
     assert!(!pings(&d, "a2", b1));
     d.ok(&["network", "disconnect", "netb", "a1"]);
-    let links = link_names(&d.ok(&["exec", "a1", "ip", "-o", "link"]));
+    let links = links(&d, "a1");
     assert_eq!(links, ["lo", "eth0"], "{links:?}");
     assert!(!pings(&d, "a1", b1));
 

@@ -12,76 +12,28 @@
 
 mod common;
 
-use std::process::Output;
+use common::clients::{BERTH, Client, DOCKER, DOCKER20, fails, ok, tag, text, with_stdin};
+use common::net::create_network;
+use common::{Daemon, unix_now};
 
-use common::{BERTH, DOCKER_20, DOCKER_28, Daemon, output_with_stdin};
-
-const CLIENTS: [&str; 3] = [BERTH, DOCKER_28, DOCKER_20];
-const BRIDGE_OPT: &str = "com.docker.network.bridge.name";
-
-fn run(d: &Daemon, client: &str, args: &[&str]) -> Output {
-    d.client_command(client, args).output().unwrap()
-}
-
-fn out(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn ok(d: &Daemon, client: &str, args: &[&str]) -> String {
-    let o = run(d, client, args);
-    assert!(
-        o.status.success(),
-        "{client} {args:?}: {}{}",
-        out(&o),
-        err(&o)
-    );
-    out(&o)
-}
-
-/// Runs a command that must fail; its stderr.
-fn fails(d: &Daemon, client: &str, args: &[&str]) -> String {
-    let o = run(d, client, args);
-    assert!(
-        !o.status.success(),
-        "{client} {args:?} succeeded: {}",
-        out(&o)
-    );
-    err(&o)
-}
-
-fn short(client: &str) -> &'static str {
-    match client {
-        BERTH => "b",
-        DOCKER_28 => "d28",
-        _ => "d20",
-    }
-}
+const CLIENTS: [Client; 3] = [BERTH, DOCKER, DOCKER20];
 
 /// `network ls ARGS` with `client`: its output, asserting success.
-fn network_ls(d: &Daemon, client: &str, args: &[&str]) -> String {
+fn network_ls(d: &Daemon, client: Client, args: &[&str]) -> String {
     ok(d, client, &[&["network", "ls"], args].concat())
 }
 
-/// `network create` with a subnet, bridge name and more; returns the ID.
-fn create(d: &Daemon, client: &str, name: &str, k: u8, extra: &[&str]) -> String {
-    let subnet = d.net.user_subnet_27(k);
-    let opt = format!("{BRIDGE_OPT}={}", d.net.user_bridge(k));
-    let mut args = vec!["network", "create", "--subnet", &subnet, "-o", &opt];
-    args.extend_from_slice(extra);
-    args.push(name);
-    let id = ok(d, client, &args).trim().to_owned();
-    assert_eq!(id.len(), 64, "{client}: {id}");
+/// [`create_network`], checking that the ID is a full one.
+fn create(d: &Daemon, client: Client, name: &str, k: u8, extra: &[&str]) -> String {
+    let id = create_network(d, client, name, k, extra);
+    assert_eq!(id.len(), 64, "{}: {id}", client.0);
     id
 }
 
 #[test]
 fn network_objects_through_every_client() {
     let d = Daemon::start();
-    let default = ok(&d, DOCKER_28, &["network", "ls"]);
+    let default = ok(&d, DOCKER, &["network", "ls"]);
     let lines: Vec<&str> = default.lines().collect();
     assert_eq!(lines.len(), 4, "{default}");
     assert!(
@@ -100,7 +52,7 @@ fn network_objects_through_every_client() {
     assert_eq!(
         ok(
             &d,
-            DOCKER_28,
+            DOCKER,
             &[
                 "network",
                 "inspect",
@@ -118,9 +70,9 @@ fn network_objects_through_every_client() {
         )
     );
 
-    for (k, client) in CLIENTS.iter().enumerate() {
+    for (k, client @ (who, _)) in CLIENTS.into_iter().enumerate() {
         let k = u8::try_from(k).unwrap();
-        let name = format!("objs-{}", short(client));
+        let name = format!("objs-{}", tag(client));
         let subnet = d.net.user_subnet_27(k);
         let base = subnet.trim_end_matches("/27").rsplit_once('.').unwrap();
         let last: u16 = base.1.parse().unwrap();
@@ -155,7 +107,7 @@ fn network_objects_through_every_client() {
         assert_eq!(
             inspect.trim(),
             format!("{name} {id} bridge local true blue"),
-            "{client}"
+            "{who}"
         );
         // berth's templates print JSON objects with sorted keys: compare values.
         let ipam = ok(
@@ -167,45 +119,45 @@ fn network_objects_through_every_client() {
         assert_eq!(
             ipam,
             serde_json::json!([{"Subnet": subnet, "IPRange": range, "Gateway": gateway}]),
-            "{client}"
+            "{who}"
         );
         // The whole document is a JSON array, as docker prints it.
         let full: serde_json::Value =
             serde_json::from_str(&ok(&d, client, &["network", "inspect", &id[..12]])).unwrap();
-        assert_eq!(full[0]["Name"], name.as_str(), "{client}");
-        assert_eq!(full[0]["Containers"], serde_json::json!({}), "{client}");
+        assert_eq!(full[0]["Name"], name.as_str(), "{who}");
+        assert_eq!(full[0]["Containers"], serde_json::json!({}), "{who}");
 
         // Filters and formats.
         let q = network_ls(&d, client, &["-q", "--filter", "label=team=blue"]);
-        assert!(q.lines().any(|l| l == &id[..12]), "{client}: {q}");
+        assert!(q.lines().any(|l| l == &id[..12]), "{who}: {q}");
         let names = network_ls(
             &d,
             client,
             &["--filter", "type=custom", "--format", "{{.Name}}"],
         );
-        assert!(names.lines().any(|l| l == name), "{client}: {names}");
-        assert!(!names.contains("bridge"), "{client}: {names}");
+        assert!(names.lines().any(|l| l == name), "{who}: {names}");
+        assert!(!names.contains("bridge"), "{who}: {names}");
         let builtin = network_ls(&d, client, &["-f", "type=builtin", "--format", "{{.Name}}"]);
-        assert_eq!(builtin, "bridge\nhost\nnone\n", "{client}");
+        assert_eq!(builtin, "bridge\nhost\nnone\n", "{who}");
         let by_driver = network_ls(
             &d,
             client,
             &["-f", "driver=null", "--format", "{{.Name}} {{.Driver}}"],
         );
-        assert_eq!(by_driver, "none null\n", "{client}");
+        assert_eq!(by_driver, "none null\n", "{who}");
         let dangling = network_ls(
             &d,
             client,
             &["-f", "dangling=true", "--format", "{{.Name}}"],
         );
-        assert!(dangling.lines().any(|l| l == name), "{client}: {dangling}");
-        assert!(!dangling.contains("bridge"), "{client}: {dangling}");
+        assert!(dangling.lines().any(|l| l == name), "{who}: {dangling}");
+        assert!(!dangling.contains("bridge"), "{who}: {dangling}");
         let by_id = network_ls(
             &d,
             client,
             &["--no-trunc", "-f", &format!("id={}", &id[..10]), "-q"],
         );
-        assert_eq!(by_id, format!("{id}\n"), "{client}");
+        assert_eq!(by_id, format!("{id}\n"), "{who}");
 
         // Errors, as dockerd words them.
         let e = fails(
@@ -218,50 +170,53 @@ fn network_objects_through_every_client() {
                 &d.net.user_subnet_27(7),
                 &name,
             ],
-        );
+        )
+        .1;
         assert!(
             e.contains(&format!("network with name {name} already exists")),
-            "{client}: {e}"
+            "{who}: {e}"
         );
         let e = fails(
             &d,
             client,
             &["network", "create", "--subnet", &subnet, "other"],
-        );
+        )
+        .1;
         assert!(
             e.contains("Pool overlaps with other one on this address space"),
-            "{client}: {e}"
+            "{who}: {e}"
         );
         let e = fails(
             &d,
             client,
             &["network", "create", "--subnet", "10.214.0.0/33", "bad"],
-        );
-        assert!(e.contains("invalid"), "{client}: {e}");
+        )
+        .1;
+        assert!(e.contains("invalid"), "{who}: {e}");
         for builtin in ["bridge", "host", "none"] {
-            let e = fails(&d, client, &["network", "rm", builtin]);
+            let e = fails(&d, client, &["network", "rm", builtin]).1;
             assert!(
                 e.contains(&format!(
                     "{builtin} is a pre-defined network and cannot be removed"
                 )),
-                "{client}: {e}"
+                "{who}: {e}"
             );
         }
-        let e = fails(&d, client, &["network", "inspect", "nope"]);
+        let e = fails(&d, client, &["network", "inspect", "nope"]).1;
         // docker 20.10's CLI words a 404 itself.
         assert!(
             e.contains("network nope not found") || e.contains("No such network: nope"),
-            "{client}: {e}"
+            "{who}: {e}"
         );
-        let e = fails(&d, client, &["network", "rm", "nope"]);
+        let e = fails(&d, client, &["network", "rm", "nope"]).1;
         assert!(
             e.contains("network nope not found") || e.contains("No such network: nope"),
-            "{client}: {e}"
+            "{who}: {e}"
         );
-        let e = fails(&d, client, &["network", "connect", "nope", "nobody"]);
+        let e = fails(&d, client, &["network", "connect", "nope", "nobody"]).1;
         assert!(
             e.contains("not found") || e.contains("No such"),
-            "{client}: {e}"
+            "{who}: {e}"
         );
 
         // rm prints what it was given.
@@ -270,7 +225,7 @@ fn network_objects_through_every_client() {
             format!("{name}\n")
         );
         assert!(
-            !run(&d, client, &["network", "inspect", &name])
+            !client.1(&d, &["network", "inspect", &name])
                 .status
                 .success()
         );
@@ -285,9 +240,9 @@ fn network_objects_through_every_client() {
 #[test]
 fn containers_name_their_networks() {
     let d = Daemon::start();
-    for (k, client) in CLIENTS.iter().enumerate() {
+    for (k, client @ (who, _)) in CLIENTS.into_iter().enumerate() {
         let k = 2 * u8::try_from(k).unwrap();
-        let s = short(client);
+        let s = tag(client);
         let (front, back) = (format!("front-{s}"), format!("back-{s}"));
         let front_id = create(&d, client, &front, k, &[]);
         let back_id = create(&d, client, &back, k + 1, &[]);
@@ -326,20 +281,16 @@ fn containers_name_their_networks() {
                 .trim()
                 .to_owned()
         };
-        assert_eq!(fmt("{{.HostConfig.NetworkMode}}"), front, "{client}");
+        assert_eq!(fmt("{{.HostConfig.NetworkMode}}"), front, "{who}");
         let eps: serde_json::Value =
             serde_json::from_str(&fmt("{{json .NetworkSettings.Networks}}")).unwrap();
         assert_eq!(
             eps[&front]["IPAMConfig"]["IPv4Address"],
             ip.as_str(),
-            "{client}"
+            "{who}"
         );
-        assert_eq!(
-            eps[&front]["Aliases"],
-            serde_json::json!(["www"]),
-            "{client}"
-        );
-        assert_eq!(eps[&front]["NetworkID"], front_id.as_str(), "{client}");
+        assert_eq!(eps[&front]["Aliases"], serde_json::json!(["www"]), "{who}");
+        assert_eq!(eps[&front]["NetworkID"], front_id.as_str(), "{who}");
 
         // A second network; ps shows both, and filters by either.
         ok(
@@ -347,8 +298,8 @@ fn containers_name_their_networks() {
             client,
             &["network", "connect", "--alias", "api", &back, &web],
         );
-        let e = fails(&d, client, &["network", "connect", &back, &web]);
-        assert!(e.contains("already exists in network"), "{client}: {e}");
+        let e = fails(&d, client, &["network", "connect", &back, &web]).1;
+        assert!(e.contains("already exists in network"), "{who}: {e}");
         let nets = ok(
             &d,
             client,
@@ -364,7 +315,7 @@ fn containers_name_their_networks() {
         // In the order of a Go map for docker's CLIs.
         let mut nets: Vec<&str> = nets.trim().split(',').collect();
         nets.sort_unstable();
-        assert_eq!(nets, [back.as_str(), front.as_str()], "{client}");
+        assert_eq!(nets, [back.as_str(), front.as_str()], "{who}");
         let by_net = ok(
             &d,
             client,
@@ -377,10 +328,10 @@ fn containers_name_their_networks() {
                 "{{.Names}}",
             ],
         );
-        assert_eq!(by_net, format!("{web}\n"), "{client}");
+        assert_eq!(by_net, format!("{web}\n"), "{who}");
         ok(&d, client, &["network", "disconnect", &back, &web]);
-        let e = fails(&d, client, &["network", "disconnect", &back, &web]);
-        assert!(e.contains("is not connected to network"), "{client}: {e}");
+        let e = fails(&d, client, &["network", "disconnect", &back, &web]).1;
+        assert!(e.contains("is not connected to network"), "{who}: {e}");
         let by_net = ok(
             &d,
             client,
@@ -393,7 +344,7 @@ fn containers_name_their_networks() {
                 "{{.Names}}",
             ],
         );
-        assert_eq!(by_net, "", "{client}");
+        assert_eq!(by_net, "", "{who}");
 
         // The default bridge, host and none.
         let plain = format!("plain-{s}");
@@ -409,19 +360,19 @@ fn containers_name_their_networks() {
             ],
         );
         let (mode, nets) = plain_nets.trim().split_once(' ').unwrap();
-        assert_eq!(mode, "default", "{client}");
+        assert_eq!(mode, "default", "{who}");
         let nets: serde_json::Value = serde_json::from_str(nets).unwrap();
         assert_eq!(
             nets.as_object().unwrap().keys().collect::<Vec<_>>(),
             ["bridge"],
-            "{client}"
+            "{who}"
         );
-        let e = fails(&d, client, &["network", "connect", "host", &plain]);
+        let e = fails(&d, client, &["network", "connect", "host", &plain]).1;
         assert!(
             e.contains(
                 "container cannot be disconnected from host network or connected to host network"
             ),
-            "{client}: {e}"
+            "{who}: {e}"
         );
         let hosted = format!("hosted-{s}");
         ok(
@@ -450,10 +401,10 @@ fn containers_name_their_networks() {
                 ]
             ),
             "host\n",
-            "{client}"
+            "{who}"
         );
-        let e = fails(&d, client, &["network", "connect", &front, &hosted]);
-        assert!(e.contains("host network"), "{client}: {e}");
+        let e = fails(&d, client, &["network", "connect", &front, &hosted]).1;
+        assert!(e.contains("host network"), "{who}: {e}");
         let joined = format!("joined-{s}");
         ok(
             &d,
@@ -472,7 +423,7 @@ fn containers_name_their_networks() {
             client,
             &["inspect", "-f", "{{.HostConfig.NetworkMode}}", &joined],
         );
-        assert!(mode.trim().starts_with("container:"), "{client}: {mode}");
+        assert!(mode.trim().starts_with("container:"), "{who}: {mode}");
 
         // Bad requests change nothing.
         let e = fails(
@@ -486,10 +437,11 @@ fn containers_name_their_networks() {
                 "10.214.250.9",
                 "hello-world",
             ],
-        );
+        )
+        .1;
         assert!(
             e.contains("user specified IP address is supported on user defined networks only"),
-            "{client}: {e}"
+            "{who}: {e}"
         );
         let e = fails(
             &d,
@@ -502,16 +454,18 @@ fn containers_name_their_networks() {
                 "10.9.9.9",
                 "hello-world",
             ],
-        );
-        assert!(e.contains("10.9.9.9"), "{client}: {e}");
+        )
+        .1;
+        assert!(e.contains("10.9.9.9"), "{who}: {e}");
         // docker 20.10's CLI drops aliases outside user networks itself.
-        if *client != DOCKER_20 {
+        if who != DOCKER20.0 {
             let e = fails(
                 &d,
                 client,
                 &["create", "--network-alias", "x", "hello-world"],
-            );
-            assert!(e.contains("network-scoped alias"), "{client}: {e}");
+            )
+            .1;
+            assert!(e.contains("network-scoped alias"), "{who}: {e}");
         }
 
         // A network is removable once no running container is on it.
@@ -531,13 +485,13 @@ fn containers_name_their_networks() {
 fn networks_persist_and_prune() {
     let mut d = Daemon::start();
     let keep = create(&d, BERTH, "keep", 0, &["--label", "keep=yes"]);
-    let gone = create(&d, DOCKER_28, "gone", 1, &[]);
+    let gone = create(&d, DOCKER, "gone", 1, &[]);
     let x = d.net.subnet.split('.').nth(2).unwrap().to_owned();
     let v6_subnet = format!("fd00:214:{x}::/64");
-    let v6 = create(&d, DOCKER_28, "six", 2, &["--ipv6", "--subnet", &v6_subnet]);
+    let v6 = create(&d, DOCKER, "six", 2, &["--ipv6", "--subnet", &v6_subnet]);
     ok(
         &d,
-        DOCKER_28,
+        DOCKER,
         &[
             "create",
             "--name",
@@ -549,10 +503,10 @@ fn networks_persist_and_prune() {
             "hello-world",
         ],
     );
-    ok(&d, DOCKER_28, &["network", "connect", "six", "cc"]);
+    ok(&d, DOCKER, &["network", "connect", "six", "cc"]);
     let six = ok(
         &d,
-        DOCKER_20,
+        DOCKER20,
         &[
             "network",
             "inspect",
@@ -577,7 +531,7 @@ fn networks_persist_and_prune() {
     d.restart();
     let ids = ok(
         &d,
-        DOCKER_28,
+        DOCKER,
         &[
             "network",
             "ls",
@@ -600,31 +554,28 @@ fn networks_persist_and_prune() {
     assert_eq!(nets["six"]["NetworkID"], v6.as_str(), "{nets}");
 
     // Prune: a label filter keeps `keep`; the answer is declined first.
-    let declined = output_with_stdin(
-        &mut d.client_command(DOCKER_28, &["network", "prune"]),
-        b"n\n",
-    );
+    let declined = with_stdin(&d, DOCKER, &["network", "prune"], b"n\n");
     assert!(declined.status.success());
     assert!(
-        out(&declined).contains(
+        text(&declined.stdout).contains(
             "WARNING! This will remove all custom networks not used by at least one container."
         ),
         "{}",
-        out(&declined)
+        text(&declined.stdout)
     );
-    assert!(ok(&d, DOCKER_28, &["network", "ls", "-q"]).contains(&gone[..12]));
+    assert!(ok(&d, DOCKER, &["network", "ls", "-q"]).contains(&gone[..12]));
     let pruned = ok(
         &d,
         BERTH,
         &["network", "prune", "-f", "--filter", "label!=keep=yes"],
     );
     assert_eq!(pruned, "Deleted Networks:\ngone\nsix\n\n");
-    let left = ok(&d, DOCKER_20, &["network", "ls", "--format", "{{.Name}}"]);
+    let left = ok(&d, DOCKER20, &["network", "ls", "--format", "{{.Name}}"]);
     assert_eq!(left, "bridge\nhost\nkeep\nnone\n");
     assert_eq!(
         ok(
             &d,
-            DOCKER_28,
+            DOCKER,
             &["network", "prune", "-f", "--filter", "until=1h"]
         ),
         ""
@@ -633,20 +584,13 @@ fn networks_persist_and_prune() {
     // Events: create and destroy, with the network's name and type.
     let events = ok(
         &d,
-        DOCKER_28,
+        DOCKER,
         &[
             "events",
             "--since",
             "0",
             "--until",
-            &format!(
-                "{}",
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_secs()
-                    + 1
-            ),
+            &(unix_now() + 1).to_string(),
             "--filter",
             "type=network",
             "--format",

@@ -14,28 +14,13 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
 use common::Daemon;
-use common::clients::{BERTH, DOCKER, fails, ok, text};
-
-fn inspect(d: &Daemon, name: &str, format: &str) -> String {
-    ok(d, DOCKER, &["inspect", "--format", format, name])
-        .trim()
-        .to_owned()
-}
-
-/// A port nobody holds right now (the kernel's pick for port 0).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::clients::{BERTH, DOCKER, fails, fails_saying, inspect, names, ok, text};
+use common::net::{free_port, http_get};
 
 /// Whether the host port is held by someone (a bind on 127.0.0.1 fails).
 fn held(port: u16) -> bool {
@@ -45,30 +30,10 @@ fn held(port: u16) -> bool {
 /// busybox (with httpd, wget and what the scripts use) as `img`, with
 /// `EXPOSE 80/tcp 90/udp`.
 fn import_image(d: &Daemon) {
-    let root = d.dir.path().join("bbp");
-    fs_err::create_dir_all(root.join("bin")).unwrap();
-    fs_err::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    for applet in [
+    let applets = [
         "sh", "sleep", "echo", "cat", "httpd", "wget", "mkdir", "true", "ip",
-    ] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-    }
-    let tar = d.dir.path().join("img.tar");
-    common::tar_dir(&root, &tar);
-    d.ok(&[
-        "import",
-        "--change",
-        "EXPOSE 80/tcp 90/udp",
-        tar.to_str().unwrap(),
-        "img",
-    ]);
-}
-
-fn names(d: &Daemon) -> Vec<String> {
-    d.ok(&["ps", "-a", "--format", "{{.Names}}"])
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    ];
+    common::import_busybox_as(d, "img", &applets, &["EXPOSE 80/tcp 90/udp"]);
 }
 
 #[test]
@@ -281,28 +246,12 @@ fn ports_in_use() {
         ],
     );
     for client in [BERTH, DOCKER] {
-        let (code, err) = fails(
-            &d,
-            client,
-            &[
-                "run",
-                "-d",
-                "--name",
-                "second",
-                "-p",
-                &format!("{spare}:80"),
-                "img",
-                "sleep",
-                "60",
-            ],
-        );
-        assert_eq!(code, 125, "{err}");
-        assert!(
-            err.contains(&format!(
-                "Bind for 0.0.0.0:{spare} failed: port is already allocated"
-            )),
-            "{err}"
-        );
+        let publish = format!("{spare}:80");
+        let args = [
+            "run", "-d", "--name", "second", "-p", &publish, "img", "sleep", "60",
+        ];
+        let message = format!("Bind for 0.0.0.0:{spare} failed: port is already allocated");
+        fails_saying(&d, client, &args, 125, &message);
         ok(&d, client, &["rm", "second"]);
     }
     ok(&d, DOCKER, &["rm", "-f", "first"]);
@@ -329,9 +278,13 @@ fn bad_publish_values() {
     ];
     for client in [BERTH, DOCKER] {
         for (flag, value, message) in cases {
-            let (code, err) = fails(&d, client, &["run", "-d", flag, value, "img", "true"]);
-            assert_eq!(code, 125, "{} {flag} {value}: {err}", client.0);
-            assert!(err.contains(message), "{} {flag} {value}: {err}", client.0);
+            fails_saying(
+                &d,
+                client,
+                &["run", "-d", flag, value, "img", "true"],
+                125,
+                message,
+            );
         }
     }
     assert!(names(&d).is_empty(), "{:?}", names(&d));
@@ -342,27 +295,6 @@ fn berth_net_range() -> (u16, u16) {
     let text = fs_err::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
     let mut it = text.split_whitespace().map(|s| s.parse::<u16>().unwrap());
     (it.next().unwrap(), it.next().unwrap())
-}
-
-/// `GET /` from the host to `addr`; the body, or the error once httpd had
-/// time to start (up to 10 s).
-fn http_get(addr: SocketAddr) -> std::io::Result<String> {
-    let mut last = None;
-    for _ in 0..100 {
-        match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
-            Ok(mut s) => {
-                s.set_read_timeout(Some(Duration::from_secs(10)))?;
-                s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
-                let mut out = String::new();
-                s.read_to_string(&mut out)?;
-                let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
-                return Ok(body);
-            }
-            Err(e) => last = Some(e),
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Err(last.unwrap())
 }
 
 /// One quick try: whether anything answers on `addr`.

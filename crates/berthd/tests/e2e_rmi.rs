@@ -14,29 +14,15 @@ mod common;
 
 use common::clients::{BERTH, Client, DOCKER, fails_saying, inspect, ok, short};
 use common::snapshots::{committed, snapshots};
-use common::{Daemon, import_busybox, until};
+use common::{Daemon, commit_layer, import_busybox, until};
 use serde_json::Value;
 
 /// A new image: busybox plus a layer of its own with `/marker` saying
 /// `name`; (image ID, the layer's key).
 fn image_with_layer(d: &Daemon, name: &str) -> (String, String) {
     let before = committed(d);
-    let mk = format!("mk-{name}");
     let script = format!("echo {name} > /marker");
-    let args = [
-        "run",
-        "--name",
-        &mk,
-        "--network",
-        "none",
-        "busybox",
-        "sh",
-        "-c",
-        &script,
-    ];
-    ok(d, DOCKER, &args);
-    ok(d, DOCKER, &["commit", &mk, name]);
-    ok(d, DOCKER, &["rm", &mk]);
+    commit_layer(d, &format!("mk-{name}"), "busybox", &script, name);
     let layers: Vec<String> = committed(d)
         .into_iter()
         .filter(|k| !before.contains(k))

@@ -32,18 +32,7 @@ fn import_busybox_full(d: &Daemon, name: &str) {
         .dir
         .path()
         .join(format!("rootfs-{}", name.replace([':', '/'], "-")));
-    fs_err::create_dir_all(root.join("bin")).unwrap();
-    fs_err::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
-    assert!(
-        list.status.success(),
-        "busybox --list failed: install busybox-static"
-    );
-    for applet in text(&list.stdout).lines() {
-        if applet != "busybox" {
-            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-        }
-    }
+    common::busybox_bin(&root);
     let tar = root.with_extension("tar");
     common::tar_dir(&root, &tar);
     d.ok(&["import", tar.to_str().unwrap(), name]);

@@ -59,20 +59,9 @@ fn all_containers(d: &Daemon) -> Vec<String> {
 /// root (member of wheel), alice (1000, member of wheel and audio), staff.
 fn import_image(d: &Daemon) {
     let root = d.dir.path().join("img");
-    fs_err::create_dir_all(root.join("bin")).unwrap();
+    common::busybox_bin(&root);
     fs_err::create_dir_all(root.join("etc")).unwrap();
     fs_err::create_dir_all(root.join("tmp")).unwrap();
-    fs_err::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
-    assert!(
-        list.status.success(),
-        "busybox --list failed: install busybox-static"
-    );
-    for applet in text(&list.stdout).lines() {
-        if applet != "busybox" {
-            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-        }
-    }
     fs_err::write(
         root.join("etc/passwd"),
         "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n",

@@ -21,7 +21,7 @@ use std::process::Command;
 
 use common::Daemon;
 use common::clients::short;
-use common::clients::{BERTH, Client, DOCKER, fails_with, ok, text};
+use common::clients::{BERTH, Client, DOCKER, fails_with, ok};
 use common::{mounts_under, s};
 use serde_json::Value;
 
@@ -49,16 +49,9 @@ fn data_dir(d: &Daemon, volume: &str) -> PathBuf {
 /// `f2` to it and `sub` (0750). Imported from a tar made with xattrs.
 fn image(d: &Daemon) {
     let root = d.dir.path().join("img");
-    for dir in ["bin", "etc", "tmp", "data/sub"] {
+    common::busybox_bin(&root);
+    for dir in ["etc", "tmp", "data/sub"] {
         fs_err::create_dir_all(root.join(dir)).unwrap();
-    }
-    fs_err::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
-    assert!(list.status.success(), "busybox --list failed");
-    for applet in text(&list.stdout).lines() {
-        if applet != "busybox" {
-            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-        }
     }
     fs_err::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
     let f = root.join("data/f");

@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use common::Daemon;
 use common::clients::short;
 use common::clients::{BERTH, Client, DOCKER, command, fails_with, ok, text};
-use common::{mounts_under, s};
+use common::{commit_layer, image_mounts, mounts_under, s};
 
 const CLIENTS: [Client; 2] = [BERTH, DOCKER];
 
@@ -42,16 +42,9 @@ fn data_dir(d: &Daemon, volume: &str) -> PathBuf {
 /// A busybox image `img` with every applet.
 fn image(d: &Daemon) {
     let root = d.dir.path().join("img");
-    for dir in ["bin", "etc", "tmp"] {
+    common::busybox_bin(&root);
+    for dir in ["etc", "tmp"] {
         fs_err::create_dir_all(root.join(dir)).unwrap();
-    }
-    fs_err::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
-    assert!(list.status.success(), "busybox --list failed");
-    for applet in text(&list.stdout).lines() {
-        if applet != "busybox" {
-            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-        }
     }
     fs_err::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
     let tar = d.dir.path().join("img.tar");
@@ -505,25 +498,8 @@ fn image_mounts_are_read_only_views_of_an_image() {
     let d = Daemon::start();
     image(&d);
     // A second layer: an overlay of two lower layers, not a bind.
-    d.ok(&[
-        "run",
-        "--name",
-        "mk",
-        "--network",
-        "none",
-        "img",
-        "sh",
-        "-c",
-        "mkdir -p /sub && echo layer2 > /sub/second",
-    ]);
-    d.ok(&["commit", "mk", "img2"]);
-    d.ok(&["rm", "mk"]);
-    let image_mounts = |d: &Daemon| -> Vec<String> {
-        mounts_under(&d.exec_root())
-            .into_iter()
-            .filter(|m| m.contains("/images/") || m.contains("/subpaths/"))
-            .collect()
-    };
+    let script = "mkdir -p /sub && echo layer2 > /sub/second";
+    commit_layer(&d, "mk", "img", script, "img2");
     for client in CLIENTS {
         let who = client.0;
         let t = short(client);

@@ -15,14 +15,14 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use common::api::request;
 use common::clients::short;
 use common::clients::{BERTH, Client, DOCKER, fails, ok, text};
 use common::snapshots::{committed, snapshots};
-use common::{Daemon, import_busybox, until};
+use common::{Daemon, commit_layer, image_mounts, import_busybox, until};
 use common::{mounts_under, s};
 use serde_json::Value;
 
@@ -56,23 +56,8 @@ fn image_mount_layers_outlive_a_forced_rmi_until_the_last_container_goes() {
         // busybox plus a layer of its own: the one only `img` has.
         let before = committed(&d);
         let marker = format!("layer of {img}\n");
-        ok(
-            &d,
-            DOCKER,
-            &[
-                "run",
-                "--name",
-                &mk,
-                "--network",
-                "none",
-                "busybox",
-                "sh",
-                "-c",
-                &format!("echo 'layer of {img}' > /second"),
-            ],
-        );
-        ok(&d, DOCKER, &["commit", &mk, &img]);
-        ok(&d, DOCKER, &["rm", &mk]);
+        let script = format!("echo 'layer of {img}' > /second");
+        commit_layer(&d, &mk, "busybox", &script, &img);
         let own: Vec<String> = committed(&d)
             .into_iter()
             .filter(|k| !before.contains(k))
@@ -185,35 +170,18 @@ fn image_mount_layers_outlive_a_forced_rmi_until_the_last_container_goes() {
             .map(|(k, _)| k)
             .collect();
         assert!(views.is_empty(), "{}: {views:?}", client.0);
-        let left: Vec<String> = mounts_under(&d.exec_root())
-            .into_iter()
-            .filter(|m| m.contains("/images/") || m.contains("/subpaths/"))
-            .collect();
+        let left = image_mounts(&d);
         assert!(left.is_empty(), "{}: {left:?}", client.0);
         // busybox's own layer is untouched.
         assert_busybox_runs(&d, client);
     }
 }
 
-/// `POST /vN/containers/create` with `body` through curl on the daemon's
-/// socket: (HTTP status, body).
+/// `POST /vN/containers/create` with `body` on the daemon's socket:
+/// (HTTP status, body).
 fn create_at(d: &Daemon, version: &str, body: &Value) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "--unix-socket", s(&d.socket()), "-X", "POST"])
-        .args([
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            &body.to_string(),
-        ])
-        .args(["-w", "\n%{http_code}"])
-        .arg(format!("http://localhost{version}/containers/create"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "curl: {}", text(&out.stderr));
-    let out = text(&out.stdout);
-    let (body, code) = out.rsplit_once('\n').unwrap();
-    (code.trim().parse().unwrap(), body.to_owned())
+    let path = format!("{version}/containers/create");
+    request(d, "POST", &path, &body.to_string())
 }
 
 #[test]
@@ -480,23 +448,7 @@ fn views_of_containers_that_were_never_stored_go_at_start_with_their_layers() {
     let mut d = Daemon::start();
     import_busybox(&d);
     let before = committed(&d);
-    ok(
-        &d,
-        DOCKER,
-        &[
-            "run",
-            "--name",
-            "mk",
-            "--network",
-            "none",
-            "busybox",
-            "sh",
-            "-c",
-            "echo own > /own",
-        ],
-    );
-    ok(&d, DOCKER, &["commit", "mk", "pinned"]);
-    ok(&d, DOCKER, &["rm", "mk"]);
+    commit_layer(&d, "mk", "busybox", "echo own > /own", "pinned");
     let layer = committed(&d)
         .into_iter()
         .find(|k| !before.contains(k))

@@ -13,7 +13,6 @@
 mod common;
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
-use std::path::Path;
 use std::time::Duration;
 
 use berth_net::link::{self, Endpoint, Netlink};
@@ -21,42 +20,10 @@ use berth_net::netns;
 use berth_net::nft::{NetworkRules, Table};
 use ipnet::Ipv4Net;
 
-use common::{Ns, root};
+use common::{Ns, container, root};
 
 fn net(s: &str) -> Ipv4Net {
     s.parse().unwrap()
-}
-
-/// Plugs a new container namespace `name` into `bridge` (in `host`) with
-/// `addr`; default route via `gw`.
-fn container(
-    dir: &Path,
-    host: &Ns,
-    name: &str,
-    bridge: &str,
-    addr: &str,
-    gw: Option<Ipv4Addr>,
-) -> Ns {
-    let c = Ns::new(dir, name);
-    let address = net(addr);
-    let ep = Endpoint {
-        bridge: bridge.to_owned(),
-        host_ifname: link::host_ifname(name, bridge),
-        ifname: "eth0".to_owned(),
-        mac: link::mac_for(address.addr()),
-        address,
-        gateway: gw,
-        address6: None,
-        gateway6: None,
-    };
-    let fd = netns::open(&c.path).unwrap();
-    let mut inside = c.netlink();
-    inside.set_up_by_name("lo").unwrap();
-    host.run(|| {
-        let mut h = Netlink::new().unwrap();
-        link::attach(&mut h, &mut inside, std::os::fd::AsFd::as_fd(&fd), &ep).unwrap();
-    });
-    c
 }
 
 /// A listener on `addr:port` inside `ns`.

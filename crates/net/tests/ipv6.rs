@@ -19,7 +19,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use berth_net::link::{self, Endpoint, Netlink};
-use berth_net::netns;
 use berth_net::nft::{NetworkRules, Table};
 use berth_net::ports::{Allocator, PortKey, PortRules, Proto, Request, Target};
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -62,24 +61,14 @@ fn container(
     gw: Option<(&str, &str)>,
 ) -> Ns {
     let c = Ns::with_loopback(dir, name);
-    let address = v4(addr);
     let ep = Endpoint {
-        bridge: bridge.to_owned(),
-        host_ifname: link::host_ifname(name, bridge),
-        ifname: "eth0".to_owned(),
-        mac: link::mac_for(address.addr()),
-        address,
         gateway: gw.map(|(g, _)| g.parse().unwrap()),
         address6: Some(v6(addr6)),
         gateway6: gw.map(|(_, g)| ip6(g)),
+        ..common::endpoint(name, bridge, v4(addr))
     };
     c.run(link::enable_ipv6_here).unwrap();
-    let fd = netns::open(&c.path).unwrap();
-    let mut inside = c.netlink();
-    host.run(|| {
-        let mut h = Netlink::new().unwrap();
-        link::attach(&mut h, &mut inside, std::os::fd::AsFd::as_fd(&fd), &ep).unwrap();
-    });
+    common::plug(host, &c, &ep);
     c
 }
 

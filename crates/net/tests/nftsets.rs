@@ -12,15 +12,13 @@
 mod common;
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
-use std::path::Path;
 use std::time::Duration;
 
-use berth_net::link::{self, Endpoint, Netlink};
-use berth_net::netns;
+use berth_net::link;
 use berth_net::nft::{self, NetworkRules, Table};
 use ipnet::Ipv4Net;
 
-use common::{Ns, root};
+use common::{Ns, container, root};
 
 const TABLE: &str = "bt_nftsets";
 
@@ -38,29 +36,9 @@ fn rules(k: u8) -> NetworkRules {
     }
 }
 
-/// A container namespace `name` on `bridge` (in `host`) with `addr`.
-fn container(dir: &Path, host: &Ns, name: &str, bridge: &str, addr: &str) -> Ns {
-    let c = Ns::new(dir, name);
-    let address: Ipv4Net = addr.parse().unwrap();
-    let gw = address.network().octets();
-    let ep = Endpoint {
-        bridge: bridge.to_owned(),
-        host_ifname: link::host_ifname(name, bridge),
-        ifname: "eth0".to_owned(),
-        mac: link::mac_for(address.addr()),
-        address,
-        gateway: Some(Ipv4Addr::new(gw[0], gw[1], gw[2], 1)),
-        address6: None,
-        gateway6: None,
-    };
-    let fd = netns::open(&c.path).unwrap();
-    let mut inside = c.netlink();
-    inside.set_up_by_name("lo").unwrap();
-    host.run(|| {
-        let mut h = Netlink::new().unwrap();
-        link::attach(&mut h, &mut inside, std::os::fd::AsFd::as_fd(&fd), &ep).unwrap();
-    });
-    c
+/// The gateway of network `k`: `10.213.<160+k>.1`.
+fn gw(k: u8) -> Option<Ipv4Addr> {
+    Some(Ipv4Addr::new(10, 213, 160 + k, 1))
 }
 
 /// Whether a TCP connection from `ns` to `addr:port` (where `listener`
@@ -127,9 +105,9 @@ fn twenty_networks_keep_five_forward_rules_and_stay_apart() {
         let bip = Ipv4Net::new(Ipv4Addr::new(gw[0], gw[1], gw[2], 1), 24).unwrap();
         h.ensure_bridge(&n.bridge, bip).unwrap();
     }
-    let a1 = container(dir.path(), &host, "a1", "bs-0", "10.213.160.2/24");
-    let a2 = container(dir.path(), &host, "a2", "bs-0", "10.213.160.3/24");
-    let b1 = container(dir.path(), &host, "b1", "bs-1", "10.213.161.2/24");
+    let a1 = container(dir.path(), &host, "a1", "bs-0", "10.213.160.2/24", gw(0));
+    let a2 = container(dir.path(), &host, "a2", "bs-0", "10.213.160.3/24", gw(0));
+    let b1 = container(dir.path(), &host, "b1", "bs-1", "10.213.161.2/24", gw(1));
     let listen = |ns: &Ns, addr: &str| {
         let addr = SocketAddrV4::new(addr.parse().unwrap(), 9000);
         ns.run(|| TcpListener::bind(addr)).unwrap()

@@ -151,3 +151,13 @@ pub(crate) fn wait_child(child: &mut Child, what: &str) -> ExitStatus {
 pub(crate) fn short((name, _): Client) -> &'static str {
     if name == BERTH.0 { "b" } else { "d" }
 }
+
+/// The names of all containers (docker 28's `ps -a`), sorted.
+pub(crate) fn names(d: &Daemon) -> Vec<String> {
+    let mut v: Vec<String> = ok(d, DOCKER, &["ps", "-a", "--format", "{{.Names}}"])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    v.sort();
+    v
+}

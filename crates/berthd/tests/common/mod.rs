@@ -428,17 +428,44 @@ pub(crate) fn tar_dir(root: &Path, tar: &Path) {
     assert!(status.success(), "tar -C {} failed", root.display());
 }
 
+/// `root/bin` with /bin/busybox and a link for every applet it lists.
+pub(crate) fn busybox_bin(root: &Path) {
+    fs_err::create_dir_all(root.join("bin")).unwrap();
+    fs_err::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+    assert!(
+        list.status.success(),
+        "busybox --list failed: install busybox-static"
+    );
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" {
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+        }
+    }
+}
+
 /// A busybox image imported through the API: /bin/busybox and applet links.
 pub(crate) fn import_busybox(d: &Daemon) {
+    import_busybox_as(d, "busybox", &["sh", "sleep", "echo", "cat"], &[]);
+}
+
+/// /bin/busybox with links for `applets`, imported (docker 28) as `image`
+/// with a `--change` for each of `changes`.
+pub(crate) fn import_busybox_as(d: &Daemon, image: &str, applets: &[&str], changes: &[&str]) {
     let root = d.dir.path().join("bb");
     fs_err::create_dir_all(root.join("bin")).unwrap();
     fs_err::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    for applet in ["sh", "sleep", "echo", "cat"] {
+    for applet in applets {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
     let tar = d.dir.path().join("bb.tar");
     tar_dir(&root, &tar);
-    d.ok(&["import", tar.to_str().unwrap(), "busybox"]);
+    let mut args = vec!["import"];
+    for change in changes {
+        args.extend(["--change", change]);
+    }
+    args.extend([s(&tar), image]);
+    d.ok(&args);
 }
 
 /// A pseudo-terminal for clients run as from a shell (`docker run -it`,
@@ -757,4 +784,35 @@ pub(crate) fn mounts_under(dir: &Path) -> Vec<String> {
         .collect();
     v.sort();
     v
+}
+
+/// The mounts of image mounts (`--mount type=image`) and of subpaths under
+/// the daemon's exec root, sorted.
+pub(crate) fn image_mounts(d: &Daemon) -> Vec<String> {
+    mounts_under(&d.exec_root())
+        .into_iter()
+        .filter(|m| m.contains("/images/") || m.contains("/subpaths/"))
+        .collect()
+}
+
+/// Commits `base` plus a layer of its own as `image` (docker 28): a
+/// container `name` runs `sh -c script` on `base` without a network, is
+/// committed and removed.
+pub(crate) fn commit_layer(d: &Daemon, name: &str, base: &str, script: &str, image: &str) {
+    use clients::{DOCKER, ok};
+
+    let run = [
+        "run",
+        "--name",
+        name,
+        "--network",
+        "none",
+        base,
+        "sh",
+        "-c",
+        script,
+    ];
+    ok(d, DOCKER, &run);
+    ok(d, DOCKER, &["commit", name, image]);
+    ok(d, DOCKER, &["rm", name]);
 }

@@ -7,10 +7,15 @@
 //! process that wrote it is gone) and never one the host already routes.
 //! User networks made by tests come from 10.214.0.0/16.
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use super::Daemon;
+use super::clients::{self, Client};
 
 /// A daemon's network names; removes the bridge (and veths still in it)
 /// and the nftables table on drop, then frees the subnet.
@@ -78,6 +83,11 @@ impl TestNet {
     pub(crate) fn user_subnet_27(&self, k: u8) -> String {
         let x = self.subnet.split('.').nth(2).unwrap_or("0");
         format!("10.214.{x}.{}/27", u16::from(k % 8) * 32)
+    }
+
+    /// The gateway of [`TestNet::user_subnet_27`] `k`: its first address.
+    pub(crate) fn user_gateway_27(&self, k: u8) -> String {
+        format!("10.214.{}.{}", self.x(), u16::from(k % 8) * 32 + 1)
     }
 
     /// A bridge name for user network `k` of this daemon's tests
@@ -299,4 +309,98 @@ pub(crate) fn enter_own_netns() {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// `network create` with `client` of user network `k` of the daemon (its
+/// [`TestNet::user_subnet_27`] and [`TestNet::user_bridge`]), with `extra`
+/// flags; the network's ID.
+pub(crate) fn create_network(
+    d: &Daemon,
+    client: Client,
+    name: &str,
+    k: u8,
+    extra: &[&str],
+) -> String {
+    let subnet = d.net.user_subnet_27(k);
+    let bridge = format!("com.docker.network.bridge.name={}", d.net.user_bridge(k));
+    let create = ["network", "create", "--subnet", &subnet, "-o", &bridge];
+    let args = [&create[..], extra, &[name]].concat();
+    clients::ok(d, client, &args).trim().to_owned()
+}
+
+/// A daemon whose containers' resolver files come from a host file naming
+/// a local upstream that answers every name NXDOMAIN, at
+/// `127.<net>.<x>.53` (`x` the daemon's own subnet byte), so no lookup
+/// leaves the host; and the directory of that file.
+pub(crate) fn nxdomain_daemon(net: u8) -> (Daemon, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let host_file = dir.path().join("resolv.conf");
+    fs_err::write(&host_file, "").unwrap();
+    let d = Daemon::start_with(&["--host-resolv-conf", host_file.to_str().unwrap()]);
+    let x = d.net.subnet.split('.').nth(2).unwrap().to_owned();
+    let addr = format!("127.{net}.{x}.53");
+    fs_err::write(&host_file, format!("nameserver {addr}\n")).unwrap();
+    serve_nxdomain(&addr);
+    (d, dir)
+}
+
+/// `nslookup -type=a name` inside `from` (docker 28): the addresses
+/// answered (empty when the name is not known).
+pub(crate) fn lookup(d: &Daemon, from: &str, name: &str) -> Vec<String> {
+    let out = d.docker(&["exec", from, "nslookup", "-type=a", name]);
+    let stdout = clients::text(&out.stdout);
+    // The first `Address:` is the server's own.
+    stdout
+        .split_once("Name:")
+        .map(|(_, answers)| {
+            answers
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("Address:"))
+                .map(|a| a.trim().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Interface names in `ip -o link` output.
+pub(crate) fn link_names(out: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_owned())
+        .collect()
+}
+
+/// Interface names inside container `name` (`ip -o link`, docker 28).
+pub(crate) fn links(d: &Daemon, name: &str) -> Vec<String> {
+    link_names(&d.ok(&["exec", name, "ip", "-o", "link"]))
+}
+
+/// A port nobody holds right now (the kernel's pick for port 0).
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET /` from the host to `addr`; the body, or the error once httpd had
+/// time to start (up to 10 s).
+pub(crate) fn http_get(addr: SocketAddr) -> std::io::Result<String> {
+    let mut last = None;
+    for _ in 0..100 {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+            Ok(mut s) => {
+                s.set_read_timeout(Some(Duration::from_secs(10)))?;
+                s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+                let mut out = String::new();
+                s.read_to_string(&mut out)?;
+                return Ok(out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned());
+            }
+            // httpd may not listen yet.
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(last.unwrap())
 }

@@ -7,10 +7,12 @@
 
 pub(crate) mod thread_ns;
 
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use berth_net::link::Netlink;
+use berth_net::link::{self, Endpoint, Netlink};
 use berth_net::netns;
+use ipnet::Ipv4Net;
 
 /// Fails the test unless it runs as root (it never skips).
 pub(crate) fn root() {
@@ -56,4 +58,48 @@ impl Drop for Ns {
     fn drop(&mut self) {
         let _ = netns::remove(&self.path);
     }
+}
+
+/// Plugs a new container namespace `name` into `bridge` (in `host`) with
+/// the IPv4 address `addr` (`a.b.c.d/len`); default route via `gw`.
+pub(crate) fn container(
+    dir: &Path,
+    host: &Ns,
+    name: &str,
+    bridge: &str,
+    addr: &str,
+    gw: Option<Ipv4Addr>,
+) -> Ns {
+    let c = Ns::with_loopback(dir, name);
+    let ep = Endpoint {
+        gateway: gw,
+        ..endpoint(name, bridge, addr.parse().unwrap())
+    };
+    plug(host, &c, &ep);
+    c
+}
+
+/// The endpoint `eth0` of container `name` on `bridge` with `address`
+/// (its MAC made from it); no gateway, no IPv6.
+pub(crate) fn endpoint(name: &str, bridge: &str, address: Ipv4Net) -> Endpoint {
+    Endpoint {
+        bridge: bridge.to_owned(),
+        host_ifname: link::host_ifname(name, bridge),
+        ifname: "eth0".to_owned(),
+        mac: link::mac_for(address.addr()),
+        address,
+        gateway: None,
+        address6: None,
+        gateway6: None,
+    }
+}
+
+/// Attaches `ep` (from `host`) to the namespace `c`.
+pub(crate) fn plug(host: &Ns, c: &Ns, ep: &Endpoint) {
+    let fd = netns::open(&c.path).unwrap();
+    let mut inside = c.netlink();
+    host.run(|| {
+        let mut h = Netlink::new().unwrap();
+        link::attach(&mut h, &mut inside, std::os::fd::AsFd::as_fd(&fd), ep).unwrap();
+    });
 }
