@@ -324,7 +324,7 @@ fn docker_inspect_fields_tools_read() {
                 "insp",
                 "{{json .HostConfig.Binds}} {{.HostConfig.NetworkMode}} {{.HostConfig.Privileged}} {{json .Mounts}} {{.RestartCount}} {{json .ExecIDs}}"
             ),
-            "null default false [] 0 null",
+            "null bridge false [] 0 null",
             "{name}"
         );
         assert_eq!(

@@ -160,6 +160,20 @@ impl Netlink {
     /// (the gateway and prefix of its subnet) if it lacks it, and brings it
     /// up; its index.
     pub fn ensure_bridge(&mut self, name: &str, address: Ipv4Net) -> Result<u32, LinkError> {
+        let index = self.ensure_bridge_link(name)?;
+        self.add_address(index, address).map_err(|e| {
+            LinkError::new(
+                format!("give the bridge `{name}` the address {address}"),
+                e.source,
+            )
+        })?;
+        Ok(index)
+    }
+
+    /// The bridge `name`, made if missing, up, without an IPv4 address
+    /// (an IPv6-only network's: [`Netlink::ensure_bridge_v6`] gives it
+    /// its address).
+    pub fn ensure_bridge_link(&mut self, name: &str) -> Result<u32, LinkError> {
         let index = match self.link_index(name)? {
             Some(i) => i,
             None => {
@@ -183,12 +197,6 @@ impl Netlink {
                 })?
             }
         };
-        self.add_address(index, address).map_err(|e| {
-            LinkError::new(
-                format!("give the bridge `{name}` the address {address}"),
-                e.source,
-            )
-        })?;
         self.set_up(index)
             .map_err(|e| LinkError::new(format!("bring the bridge `{name}` up"), e.source))?;
         Ok(index)
@@ -422,8 +430,9 @@ pub struct Endpoint {
     /// The name inside the container: `eth0`, `eth1`, ...
     pub ifname: String,
     pub mac: [u8; 6],
-    /// The container's address and the subnet's prefix length.
-    pub address: Ipv4Net,
+    /// The container's address and the subnet's prefix length; `None` on
+    /// an IPv6-only network.
+    pub address: Option<Ipv4Net>,
     /// The default route's gateway; `None` for internal networks and for
     /// every endpoint but the one that carries the default route.
     pub gateway: Option<Ipv4Addr>,
@@ -457,7 +466,9 @@ pub fn attach(
                 std::io::Error::from_raw_os_error(libc::ENODEV),
             )
         })?;
-        inside.add_address(index, ep.address)?;
+        if let Some(a) = ep.address {
+            inside.add_address(index, a)?;
+        }
         if let Some(a6) = ep.address6 {
             inside.add_address6(index, a6)?;
         }

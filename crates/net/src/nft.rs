@@ -90,7 +90,8 @@ pub struct NetworkRules {
     /// The network's id; its rules' comments are `net:<id>`.
     pub id: String,
     pub bridge: String,
-    pub subnet: Ipv4Net,
+    /// The IPv4 subnet; `None` on an IPv6-only network (`--ipv4=false`).
+    pub subnet: Option<Ipv4Net>,
     /// The IPv6 subnet of an `--ipv6` network.
     pub subnet6: Option<Ipv6Net>,
     /// `--internal`: no masquerade, no traffic in or out of the bridge.
@@ -308,15 +309,17 @@ impl Table {
         if n.internal {
             out.push(self.element(SET_INTERNAL, &[br()], Some(&tag)));
         } else {
-            out.push(self.rule(
-                POSTROUTING,
-                vec![
-                    saddr_in(n.subnet),
-                    oifname(Operator::NEQ, br()),
-                    Statement::Masquerade(None),
-                ],
-                &tag,
-            ));
+            if let Some(s4) = n.subnet {
+                out.push(self.rule(
+                    POSTROUTING,
+                    vec![
+                        saddr_in(s4),
+                        oifname(Operator::NEQ, br()),
+                        Statement::Masquerade(None),
+                    ],
+                    &tag,
+                ));
+            }
             if let Some(s6) = n.subnet6 {
                 out.push(self.rule(
                     POSTROUTING,

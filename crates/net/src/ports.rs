@@ -416,6 +416,16 @@ impl Allocator {
         Ok(())
     }
 
+    /// Gives back `owner`'s IPv4 bindings (its container is on an
+    /// IPv6-only network: as dockerd, only the IPv6 side of a port is
+    /// published).
+    pub fn drop_ipv4(&self, owner: &str) {
+        let mut st = self.lock();
+        if let Some(held) = st.owners.get_mut(owner) {
+            held.retain(|(b, _)| b.host_ip.is_ipv6());
+        }
+    }
+
     /// What `owner` holds.
     pub fn held(&self, owner: &str) -> Vec<Binding> {
         self.lock()
@@ -617,8 +627,10 @@ fn splice(client: std::net::TcpStream, to: SocketAddr) {
 /// Where an owner's published ports lead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    /// The container's address on the network its ports are published on.
-    pub container_ip: Ipv4Addr,
+    /// The container's address on the network its ports are published on;
+    /// `None` on an IPv6-only network (only its IPv6 bindings lead
+    /// somewhere: [`Allocator::drop_ipv4`]).
+    pub container_ip: Option<Ipv4Addr>,
     /// Its IPv6 address on the network its IPv6 bindings are published on
     /// (docker's IPv6 gateway endpoint), if it has one: they are DNATed to
     /// it (all but `::1`), and the host's own connections redirected to it
@@ -767,23 +779,29 @@ fn render(table: &str, owners: &BTreeMap<String, (Target, Vec<Binding>)>) -> Str
     let mut bridges = BTreeSet::new();
     let mut any_bridges = BTreeSet::new();
     for (owner, (t, bindings)) in owners {
-        if bindings.iter().any(|b| b.host_ip.is_ipv4()) {
+        if t.container_ip.is_some() && bindings.iter().any(|b| b.host_ip.is_ipv4()) {
             bridges.insert(t.bridge.clone());
         }
         if !bindings.is_empty() {
             any_bridges.insert(t.bridge.clone());
         }
         let mut hairpins = BTreeSet::new();
-        for b in bindings.iter().filter(|b| b.host_ip.is_ipv4()) {
+        // An IPv6-only container: its IPv4 bindings lead nowhere.
+        let c4 = t.container_ip.map(|c| c.to_string()).unwrap_or_default();
+        let v4 = if t.container_ip.is_some() {
+            bindings.as_slice()
+        } else {
+            &[]
+        };
+        for b in v4.iter().filter(|b| b.host_ip.is_ipv4()) {
             let daddr = match b.host_ip {
                 IpAddr::V4(ip) if !ip.is_unspecified() => format!("ip daddr {ip}"),
                 _ => "meta nfproto ipv4".to_owned(),
             };
             s.push_str(&format!(
-                "add rule inet {table} {DNAT_CHAIN} {daddr} meta l4proto {p} th dport {hp} dnat ip to {c}:{cp} comment \"{owner}\"\n",
+                "add rule inet {table} {DNAT_CHAIN} {daddr} meta l4proto {p} th dport {hp} dnat ip to {c4}:{cp} comment \"{owner}\"\n",
                 p = b.key.proto,
                 hp = b.host_port,
-                c = t.container_ip,
                 cp = b.key.port,
             ));
             hairpins.insert(b.key);
@@ -821,8 +839,7 @@ fn render(table: &str, owners: &BTreeMap<String, (Target, Vec<Binding>)>) -> Str
         }
         for k in hairpins {
             s.push_str(&format!(
-                "add rule inet {table} {SNAT_CHAIN} ip saddr {c} ip daddr {c} meta l4proto {p} th dport {cp} masquerade comment \"{owner}\"\n",
-                c = t.container_ip,
+                "add rule inet {table} {SNAT_CHAIN} ip saddr {c4} ip daddr {c4} meta l4proto {p} th dport {cp} masquerade comment \"{owner}\"\n",
                 p = k.proto,
                 cp = k.port,
             ));
@@ -965,7 +982,7 @@ mod tests {
             "c1".to_owned(),
             (
                 Target {
-                    container_ip: Ipv4Addr::new(10, 0, 0, 2),
+                    container_ip: Some(Ipv4Addr::new(10, 0, 0, 2)),
                     container_ip6: None,
                     bridge: "br0".into(),
                 },
@@ -1028,7 +1045,7 @@ mod tests {
             host_port: port,
         };
         let target = Target {
-            container_ip: Ipv4Addr::new(10, 0, 0, 2),
+            container_ip: Some(Ipv4Addr::new(10, 0, 0, 2)),
             container_ip6: Some("fd00:1::2".parse().unwrap()),
             bridge: "br0".into(),
         };

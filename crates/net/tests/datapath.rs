@@ -159,7 +159,7 @@ fn a_failed_attach_leaves_no_veth() {
         host_ifname: link::host_ifname("c", "br-t2"),
         ifname: "eth0".into(),
         mac: [0x02, 0x42, 10, 213, 251, 2],
-        address: net("10.213.251.2/24"),
+        address: Some(net("10.213.251.2/24")),
         // Not on the subnet: the route is refused.
         gateway: Some(Ipv4Addr::new(192, 0, 2, 99)),
         address6: None,
@@ -262,21 +262,21 @@ fn nftables_isolates_networks_masquerades_and_keeps_internal_networks_in() {
         NetworkRules {
             id: "aaaa".into(),
             bridge: "br-a".into(),
-            subnet: a.trunc(),
+            subnet: Some(a.trunc()),
             subnet6: None,
             internal: false,
         },
         NetworkRules {
             id: "bbbb".into(),
             bridge: "br-b".into(),
-            subnet: b.trunc(),
+            subnet: Some(b.trunc()),
             subnet6: None,
             internal: false,
         },
         NetworkRules {
             id: "iiii".into(),
             bridge: "br-i".into(),
-            subnet: i.trunc(),
+            subnet: Some(i.trunc()),
             subnet6: None,
             internal: true,
         },

@@ -214,7 +214,7 @@ fn ipv6_endpoints_are_isolated_masqueraded_and_internal_ones_stay_in() {
     let rules = |id: &str, br: &str, s: &str, s6: &str, internal: bool| NetworkRules {
         id: id.into(),
         bridge: br.into(),
-        subnet: v4(s),
+        subnet: Some(v4(s)),
         subnet6: Some(v6(s6)),
         internal,
     };
@@ -313,7 +313,7 @@ fn published_ports_reach_an_ipv6_container_by_dnat_and_loopback_by_proxy() {
             .add_network(&NetworkRules {
                 id: "pppp".into(),
                 bridge: "br6-p".into(),
-                subnet: v4("10.213.244.0/24"),
+                subnet: Some(v4("10.213.244.0/24")),
                 subnet6: Some(v6("fd42:244::/64")),
                 internal: false,
             })
@@ -342,7 +342,7 @@ fn published_ports_reach_an_ipv6_container_by_dnat_and_loopback_by_proxy() {
     let port_rules = PortRules::new(TABLE);
     let c6 = ip6("fd42:244::2");
     let target = Target {
-        container_ip: Ipv4Addr::new(10, 213, 244, 2),
+        container_ip: Some(Ipv4Addr::new(10, 213, 244, 2)),
         container_ip6: Some(c6),
         bridge: "br6-p".into(),
     };

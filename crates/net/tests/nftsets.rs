@@ -28,9 +28,11 @@ fn rules(k: u8) -> NetworkRules {
     NetworkRules {
         id: format!("net{k:02}"),
         bridge: format!("bs-{k}"),
-        subnet: format!("10.213.{}.0/24", 160 + u16::from(k))
-            .parse()
-            .unwrap(),
+        subnet: Some(
+            format!("10.213.{}.0/24", 160 + u16::from(k))
+                .parse()
+                .unwrap(),
+        ),
         subnet6: None,
         internal: k == 19,
     }
@@ -101,7 +103,7 @@ fn twenty_networks_keep_five_forward_rules_and_stay_apart() {
     let mut h = host.netlink();
     let nets: Vec<NetworkRules> = (0..20).map(rules).collect();
     for n in &nets[..2] {
-        let gw = n.subnet.network().octets();
+        let gw = n.subnet.unwrap().network().octets();
         let bip = Ipv4Net::new(Ipv4Addr::new(gw[0], gw[1], gw[2], 1), 24).unwrap();
         h.ensure_bridge(&n.bridge, bip).unwrap();
     }

@@ -144,7 +144,7 @@ fn publish_tcp_and_udp_through_nftables() {
             .add_network(&berth_net::nft::NetworkRules {
                 id: "n1".into(),
                 bridge: "bt0".into(),
-                subnet: "10.213.77.0/24".parse().unwrap(),
+                subnet: Some("10.213.77.0/24".parse().unwrap()),
                 subnet6: None,
                 internal: false,
             })
@@ -182,7 +182,7 @@ fn publish_tcp_and_udp_through_nftables() {
         ];
         let bindings = alloc.reserve("c1", &requests).unwrap();
         let target = Target {
-            container_ip: Ipv4Addr::new(10, 213, 77, 2),
+            container_ip: Some(Ipv4Addr::new(10, 213, 77, 2)),
             container_ip6: None,
             bridge: "bt0".into(),
         };

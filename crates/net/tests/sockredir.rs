@@ -262,7 +262,7 @@ fn port_rules_redirect_the_host_connections() {
             host_port: PORT,
         };
         let t = Target {
-            container_ip: CTR,
+            container_ip: Some(CTR),
             container_ip6: None,
             bridge: "bt-sr1".into(),
         };
@@ -460,7 +460,7 @@ fn port_rules_redirect_the_hosts_ipv6_connections() {
                 }
             });
         let t = Target {
-            container_ip: CTR4,
+            container_ip: Some(CTR4),
             container_ip6: Some(ctr6),
             bridge: "bt-sr3".into(),
         };

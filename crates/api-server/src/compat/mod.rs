@@ -119,6 +119,15 @@ pub fn check_create_mounts(
     Ok(())
 }
 
+/// `POST /networks/create`'s `EnableIPv4` (`--ipv4=false`), as dockerd
+/// reads it: only from API 1.48, which brought it in.
+pub fn network_enable_ipv4(version: &str, enable_ipv4: Option<bool>) -> Option<bool> {
+    if compare(version, "1.48") == Ordering::Less {
+        return None;
+    }
+    enable_ipv4
+}
+
 /// Go's `GOARCH` for a `uname -m` / Rust architecture name; `/version`
 /// reports `Arch` in Go's vocabulary (`amd64`), `/info` in uname's (`x86_64`).
 pub fn go_arch(arch: &str) -> &str {

@@ -109,7 +109,7 @@ pub(crate) async fn handle(
         Route::NetworksPrune => networks::prune(backends.networks.clone(), req).await,
         Route::NetworkList => networks::list(backends.networks.clone(), req).await,
         Route::NetworkInspect(id) => networks::inspect(backends.networks.clone(), id).await,
-        Route::NetworkCreate => networks::create(backends.networks.clone(), req).await,
+        Route::NetworkCreate => networks::create(backends.networks.clone(), req, version).await,
         Route::NetworkDelete(id) => networks::remove(backends.networks.clone(), id).await,
         Route::NetworkConnect(id) => networks::connect(backends.networks.clone(), id, req).await,
         Route::NetworkDisconnect(id) => {

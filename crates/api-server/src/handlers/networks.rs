@@ -145,7 +145,7 @@ pub(crate) async fn inspect(backend: Backend, id: String) -> Response {
 }
 
 /// `POST /networks/create`.
-pub(crate) async fn create(backend: Backend, req: Request) -> Response {
+pub(crate) async fn create(backend: Backend, req: Request, version: &str) -> Response {
     let body: api::NetworkCreateRequest = match body(req).await {
         Ok(b) => b,
         Err(e) => return e.into_response_body(),
@@ -163,14 +163,6 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
         ))
         .into_response_body();
     }
-    if body.enable_ipv4 == Some(false) {
-        return ApiError::invalid_argument(
-            "IPv6-only networks (`--ipv4=false`, EnableIPv4=false) are not supported by berth: \
-             its networks always have IPv4. For IPv6, create a dual-stack network: \
-             `network create --ipv6 [--subnet <IPv6 subnet>] NAME` without `--ipv4=false`",
-        )
-        .into_response_body();
-    }
     let ipam = body.ipam.unwrap_or_default();
     let request = CreateRequest {
         name: body.name,
@@ -178,6 +170,7 @@ pub(crate) async fn create(backend: Backend, req: Request) -> Response {
         internal: body.internal,
         attachable: body.attachable,
         enable_ipv6: body.enable_ipv6.unwrap_or(false),
+        enable_ipv4: crate::compat::network_enable_ipv4(version, body.enable_ipv4),
         labels: body.labels.unwrap_or_default(),
         options: body.options.unwrap_or_default(),
         ipam_driver: ipam.driver,
@@ -321,13 +314,26 @@ fn mac_address(text: &str) -> Result<String, ApiError> {
 /// container-wide `Config.MacAddress` of a create request. As dockerd, a
 /// container-wide MAC address (what API < 1.44 clients send for
 /// `--mac-address`) goes to the endpoint of the `NetworkMode` network.
+///
+/// As dockerd 25+ (at every API version): no `NetworkMode`, or `default`,
+/// is stored (and inspected) as `bridge`, the default network's name, and
+/// an endpoint config under `default` moves to `bridge`.
 pub(crate) fn container_networks(
     mode: &str,
     cfg: Option<api::NetworkingConfig>,
     config_mac: &str,
 ) -> Result<ContainerNetworks, ApiError> {
+    let mode = match mode {
+        "" | "default" => "bridge",
+        m => m,
+    };
     let mut endpoints = BTreeMap::new();
     for (name, mut s) in cfg.and_then(|c| c.endpoints_config).unwrap_or_default() {
+        let name = if name == "default" {
+            "bridge".to_owned()
+        } else {
+            name
+        };
         let mac = std::mem::take(&mut s.mac_address);
         let mut ep = endpoint_config(s)?;
         // dockerd names the network at create.
@@ -347,9 +353,7 @@ pub(crate) fn container_networks(
             ));
         }
         let mac = mac_address(config_mac)?;
-        // No mode is the default bridge, whose endpoint the engine finds
-        // under `bridge` then.
-        let key = if mode.is_empty() { "bridge" } else { mode };
+        let key = mode;
         if endpoints.is_empty() {
             endpoints.insert(key.to_owned(), EndpointConfig::default());
         }
@@ -438,7 +442,7 @@ fn to_api(n: &Network, with_containers: bool) -> api::Network {
         created: n.created.clone(),
         scope: n.scope().to_owned(),
         driver: n.driver.clone(),
-        enable_ipv4: n.driver == berth_engine::network::DRIVER_BRIDGE,
+        enable_ipv4: n.driver == berth_engine::network::DRIVER_BRIDGE && n.enable_ipv4,
         enable_ipv6: n.enable_ipv6,
         ipam: api::Ipam {
             driver: n.ipam_driver.clone(),
@@ -576,14 +580,17 @@ mod tests {
     fn macs_of_a_create_request() {
         let mac = |n: &ContainerNetworks, k: &str| n.endpoints[k].mac_address.clone();
         // Another spelling, in the engine's.
+        // `default` is the default bridge, `bridge` (dockerd 25+).
         let n =
             container_networks("default", networking("default", "02-42-BE-00-00-01"), "").unwrap();
-        assert_eq!(mac(&n, "default"), "02:42:be:00:00:01");
+        assert_eq!(mac(&n, "bridge"), "02:42:be:00:00:01");
+        assert_eq!(n.mode, "bridge");
         // API < 1.44's container-wide field goes to the NetworkMode network.
         let n = container_networks("default", None, "02:42:be:00:00:02").unwrap();
-        assert_eq!(mac(&n, "default"), "02:42:be:00:00:02");
+        assert_eq!(mac(&n, "bridge"), "02:42:be:00:00:02");
         let n = container_networks("", None, "02:42:be:00:00:02").unwrap();
         assert_eq!(mac(&n, "bridge"), "02:42:be:00:00:02");
+        assert_eq!(n.mode, "bridge");
         let n = container_networks("net1", networking("net1", ""), "02:42:be:00:00:03").unwrap();
         assert_eq!(mac(&n, "net1"), "02:42:be:00:00:03");
         let err = |r: Result<ContainerNetworks, ApiError>| r.unwrap_err().message().to_owned();

@@ -171,18 +171,25 @@ impl DataPath {
     }
 
     fn ensure_bridge(&self, ep: &Endpoint) -> Result<(), ContainerError> {
-        let Some(bip) = bridge_address(ep) else {
+        let (bip, bip6) = (bridge_address(ep), bridge_address6(ep));
+        if bip.is_none() && bip6.is_none() {
             return Ok(());
-        };
-        let mut nl = Netlink::new().map_err(|e| internal(e.to_string()))?;
-        nl.ensure_bridge(&ep.bridge_name, bip)
-            .map_err(|e| internal(e.to_string()))?;
-        if self.config.ip_forward
-            && let Err(e) = link::enable_ip_forward()
-        {
-            tracing::warn!(error = %e, "cannot enable net.ipv4.ip_forward");
         }
-        if let Some(bip6) = bridge_address6(ep) {
+        let mut nl = Netlink::new().map_err(|e| internal(e.to_string()))?;
+        if let Some(bip) = bip {
+            nl.ensure_bridge(&ep.bridge_name, bip)
+                .map_err(|e| internal(e.to_string()))?;
+            if self.config.ip_forward
+                && let Err(e) = link::enable_ip_forward()
+            {
+                tracing::warn!(error = %e, "cannot enable net.ipv4.ip_forward");
+            }
+        } else {
+            // An IPv6-only network: only the IPv6 gateway address.
+            nl.ensure_bridge_link(&ep.bridge_name)
+                .map_err(|e| internal(e.to_string()))?;
+        }
+        if let Some(bip6) = bip6 {
             nl.ensure_bridge_v6(&ep.bridge_name, bip6)
                 .map_err(|e| internal(e.to_string()))?;
             if self.config.ip_forward
@@ -281,7 +288,10 @@ impl DataPath {
         }
         let bridged: Vec<&Endpoint> = endpoints
             .iter()
-            .filter(|e| e.driver == DRIVER_BRIDGE && matches!(e.address, Some(IpAddr::V4(_))))
+            .filter(|e| {
+                e.driver == DRIVER_BRIDGE
+                    && (matches!(e.address, Some(IpAddr::V4(_))) || e.address6.is_some())
+            })
             .collect();
         let ipv6 = bridged.iter().any(|e| e.address6.is_some());
         // One thread makes the namespace, opens the socket inside it and
@@ -421,22 +431,25 @@ fn inside_netlink_here(ipv6: bool) -> Result<Netlink, String> {
     Netlink::new().map_err(|e| e.to_string())
 }
 
-/// The nftables rules of an endpoint's network (bridge networks with an
-/// IPv4 subnet).
+/// The nftables rules of an endpoint's network (bridge networks with a
+/// subnet: IPv4, IPv6 or both).
 fn rules_of(ep: &Endpoint) -> Option<nft::NetworkRules> {
     let subnet = match ep.subnet {
-        Some(IpNet::V4(s)) => s.trunc(),
-        _ => return None,
+        Some(IpNet::V4(s)) => Some(s.trunc()),
+        _ => None,
     };
-    (ep.driver == DRIVER_BRIDGE).then(|| nft::NetworkRules {
-        id: ep.network_id.clone(),
-        bridge: ep.bridge_name.clone(),
-        subnet,
-        subnet6: match ep.subnet6 {
-            Some(IpNet::V6(s6)) => Some(s6.trunc()),
-            _ => None,
-        },
-        internal: ep.internal,
+    let subnet6 = match ep.subnet6 {
+        Some(IpNet::V6(s6)) => Some(s6.trunc()),
+        _ => None,
+    };
+    (ep.driver == DRIVER_BRIDGE && (subnet.is_some() || subnet6.is_some())).then(|| {
+        nft::NetworkRules {
+            id: ep.network_id.clone(),
+            bridge: ep.bridge_name.clone(),
+            subnet,
+            subnet6,
+            internal: ep.internal,
+        }
     })
 }
 
@@ -466,14 +479,15 @@ fn link_endpoint(
     index: usize,
     (route, route6): (bool, bool),
 ) -> Result<link::Endpoint, ContainerError> {
-    let (Some(IpNet::V4(subnet)), Some(IpAddr::V4(addr))) = (ep.subnet, ep.address) else {
-        return Err(internal(format!(
-            "network {} gave no IPv4 address",
-            ep.network_name
-        )));
+    let address = match (ep.subnet, ep.address) {
+        (Some(IpNet::V4(subnet)), Some(IpAddr::V4(addr))) => Some(
+            Ipv4Net::new(addr, subnet.prefix_len())
+                .map_err(|e| internal(format!("address {addr}: {e}")))?,
+        ),
+        _ => None,
     };
     let gateway = match ep.gateway {
-        Some(IpAddr::V4(gw)) if route && !ep.internal => Some(gw),
+        Some(IpAddr::V4(gw)) if route && !ep.internal && address.is_some() => Some(gw),
         _ => None,
     };
     let address6 = match (ep.subnet6, ep.address6) {
@@ -487,13 +501,23 @@ fn link_endpoint(
         Some(IpAddr::V6(gw)) if route6 && !ep.internal && address6.is_some() => Some(gw),
         _ => None,
     };
+    if address.is_none() && address6.is_none() {
+        return Err(internal(format!(
+            "network {} gave no address",
+            ep.network_name
+        )));
+    }
+    let mac = match (parse_mac(&ep.mac), address) {
+        (Some(mac), _) => mac,
+        (None, Some(a)) => link::mac_for(a.addr()),
+        (None, None) => link::random_mac().map_err(|e| internal(e.to_string()))?,
+    };
     Ok(link::Endpoint {
         bridge: ep.bridge_name.clone(),
         host_ifname: link::host_ifname(id, &ep.network_id),
         ifname: format!("eth{index}"),
-        mac: parse_mac(&ep.mac).unwrap_or_else(|| link::mac_for(addr)),
-        address: Ipv4Net::new(addr, subnet.prefix_len())
-            .map_err(|e| internal(format!("address {addr}: {e}")))?,
+        mac,
+        address,
         gateway,
         address6,
         gateway6,

@@ -258,7 +258,7 @@ impl PortService {
     pub fn publish(
         &self,
         id: &str,
-        container_ip: std::net::Ipv4Addr,
+        container_ip: Option<std::net::Ipv4Addr>,
         container_ip6: Option<std::net::Ipv6Addr>,
         bridge: &str,
     ) -> Result<(), ContainerError> {
@@ -278,10 +278,16 @@ impl PortService {
             message: e.to_string(),
         };
         rules.set(id, target, &held).map_err(internal)?;
-        let proxied: IpAddr = container_ip6.map_or(IpAddr::V4(container_ip), IpAddr::V6);
-        self.allocator()
-            .proxy_ipv6(id, proxied, rules.redirects_host_connections())
-            .map_err(internal)
+        let proxied = container_ip6
+            .map(IpAddr::V6)
+            .or(container_ip.map(IpAddr::V4));
+        match proxied {
+            Some(ip) => self
+                .allocator()
+                .proxy_ipv6(id, ip, rules.redirects_host_connections())
+                .map_err(internal),
+            None => Ok(()),
+        }
     }
 
     /// Removes `id`'s rules and keeps its host ports (it has no gateway
@@ -345,8 +351,15 @@ impl super::Inner {
         let endpoints = dp.endpoints(&c.id);
         let gateways = super::netlive::gateway_endpoints(&endpoints);
         let endpoint = gateways.v4.and_then(|ep| match ep.address {
-            Some(IpAddr::V4(ip)) => Some((ip, ep)),
+            Some(IpAddr::V4(ip)) => Some((Some(ip), ep)),
             _ => None,
+        });
+        // Only IPv6-only networks: as dockerd, the ports are published on
+        // the host's IPv6 addresses only.
+        let endpoint = endpoint.or_else(|| {
+            let ep6 = gateways.v6?;
+            self.ports.allocator().drop_ipv4(&c.id);
+            Some((None, ep6))
         });
         let Some((ip, ep)) = endpoint else {
             return Ok(());

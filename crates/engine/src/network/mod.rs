@@ -18,6 +18,7 @@
 //! container is on the network.
 
 mod glue;
+mod ipv6only;
 pub mod model;
 mod names;
 mod runtime;
@@ -207,6 +208,7 @@ impl Networks {
                     created: rfc3339_nanos(),
                     driver: driver.to_owned(),
                     enable_ipv6: false,
+                    enable_ipv4: true,
                     internal: false,
                     attachable: false,
                     labels: BTreeMap::new(),
@@ -317,6 +319,7 @@ impl Networks {
         if let Some(bridge) = req.options.get(OPT_BRIDGE_NAME) {
             check_bridge_name(bridge)?;
         }
+        let enable_ipv4 = ipv6only::enable_ipv4(&req)?;
         let mut table = lock(&self.inner.table);
         if BUILTIN_NAMES.contains(&name.as_str()) {
             return Err(NetworkError::Forbidden(format!(
@@ -372,6 +375,7 @@ impl Networks {
                     "an IPv6 subnet ({subnet}) needs IPv6 turned on: add --ipv6"
                 )));
             }
+            ipv6only::check_subnet(enable_ipv4, &subnet)?;
             if pools
                 .iter()
                 .any(|p: &Pool| p.subnet.addr().is_ipv4() == subnet.addr().is_ipv4())
@@ -395,7 +399,7 @@ impl Networks {
         // whatever the request's order (the docker CLI sends its --subnet
         // flags in Go map order, which varies from run to run).
         pools.sort_by_key(|p| p.subnet.addr().is_ipv6());
-        if !pools.iter().any(|p| p.subnet.addr().is_ipv4()) {
+        if enable_ipv4 && !pools.iter().any(|p| p.subnet.addr().is_ipv4()) {
             let mut avoid = used.clone();
             avoid.extend(ipam::host_routes());
             let subnet = ipam::pick_subnet(&avoid)?;
@@ -421,6 +425,7 @@ impl Networks {
             created: rfc3339_nanos(),
             driver,
             enable_ipv6: req.enable_ipv6,
+            enable_ipv4,
             internal: req.internal,
             attachable: req.attachable,
             labels: req.labels,
@@ -857,6 +862,7 @@ fn check_endpoint(net: &Network, ep: &EndpointConfig) -> Result<()> {
             "user specified IP address is supported only when connecting to networks with user configured subnets".into(),
         ));
     }
+    ipv6only::check_endpoint(net, ep)?;
     if let Some(ip) = ep.ipv4_address {
         if !ip.is_ipv4() {
             return Err(NetworkError::InvalidArgument(format!(

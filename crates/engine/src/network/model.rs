@@ -31,6 +31,11 @@ pub struct Network {
     pub driver: String,
     #[serde(default)]
     pub enable_ipv6: bool,
+    /// `--ipv4=false` (docker 28's `EnableIPv4`) makes an IPv6-only
+    /// network: no IPv4 subnet, containers get only IPv6 addresses.
+    /// Networks stored before it existed have IPv4.
+    #[serde(default = "yes")]
+    pub enable_ipv4: bool,
     #[serde(default)]
     pub internal: bool,
     #[serde(default)]
@@ -65,6 +70,10 @@ pub struct Network {
 
 fn default_ipam() -> String {
     "default".to_owned()
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Network {
@@ -227,6 +236,8 @@ pub struct CreateRequest {
     pub internal: bool,
     pub attachable: bool,
     pub enable_ipv6: bool,
+    /// `EnableIPv4`; `None` is `true` (an IPv4 subnet).
+    pub enable_ipv4: Option<bool>,
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
     /// `default` if empty.

@@ -487,12 +487,14 @@ pub fn frontends<'a>(
             if b.key.proto == Proto::Sctp {
                 continue;
             }
-            let (front, back): (IpAddr, IpAddr) = match b.host_ip {
-                IpAddr::V4(ip) if ip.is_unspecified() => {
-                    (Ipv4Addr::LOCALHOST.into(), t.container_ip.into())
+            let (front, back): (IpAddr, IpAddr) = match (b.host_ip, t.container_ip) {
+                // An IPv6-only container: nothing behind an IPv4 binding.
+                (IpAddr::V4(_), None) => continue,
+                (IpAddr::V4(ip), Some(c)) if ip.is_unspecified() => {
+                    (Ipv4Addr::LOCALHOST.into(), c.into())
                 }
-                IpAddr::V4(ip) => (ip.into(), t.container_ip.into()),
-                IpAddr::V6(ip) => {
+                (IpAddr::V4(ip), Some(c)) => (ip.into(), c.into()),
+                (IpAddr::V6(ip), _) => {
                     let Some(c6) = t.container_ip6 else {
                         continue;
                     };
@@ -611,7 +613,7 @@ mod tests {
     #[test]
     fn frontends_of_bindings() {
         let t = Target {
-            container_ip: Ipv4Addr::new(10, 1, 0, 5),
+            container_ip: Some(Ipv4Addr::new(10, 1, 0, 5)),
             container_ip6: None,
             bridge: "br".into(),
         };
@@ -637,7 +639,7 @@ mod tests {
     #[test]
     fn ipv6_frontends_lead_to_the_containers_ipv6_address() {
         let t = Target {
-            container_ip: Ipv4Addr::new(10, 1, 0, 5),
+            container_ip: Some(Ipv4Addr::new(10, 1, 0, 5)),
             container_ip6: Some("fd00:1::5".parse().unwrap()),
             bridge: "br".into(),
         };

@@ -87,7 +87,7 @@ pub(crate) fn endpoint(name: &str, bridge: &str, address: Ipv4Net) -> Endpoint {
         host_ifname: link::host_ifname(name, bridge),
         ifname: "eth0".to_owned(),
         mac: link::mac_for(address.addr()),
-        address,
+        address: Some(address),
         gateway: None,
         address6: None,
         gateway6: None,
