@@ -14,7 +14,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,38 +21,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use common::api::request;
 use common::clients::short;
 use common::clients::{BERTH, Client, DOCKER, fails, ok, text};
+use common::snapshots::{committed, snapshots};
 use common::{Daemon, commit_layer, image_mounts, import_busybox, until};
 use common::{mounts_under, s};
 use serde_json::Value;
-
-/// The snapshots of the daemon's data root: key → (kind, directory).
-fn snapshots(d: &Daemon) -> BTreeMap<String, (String, PathBuf)> {
-    let root = d.data_root().join("snapshots");
-    let meta: Value =
-        serde_json::from_str(&fs_err::read_to_string(root.join("metadata.json")).unwrap()).unwrap();
-    meta["snapshots"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                (
-                    v["kind"].as_str().unwrap().to_owned(),
-                    root.join(v["id"].as_u64().unwrap().to_string()),
-                ),
-            )
-        })
-        .collect()
-}
-
-fn committed(d: &Daemon) -> Vec<String> {
-    snapshots(d)
-        .into_iter()
-        .filter(|(_, (kind, _))| kind == "committed")
-        .map(|(k, _)| k)
-        .collect()
-}
 
 fn id_of(d: &Daemon, container: &str) -> String {
     ok(d, DOCKER, &["inspect", "--format", "{{.Id}}", container])

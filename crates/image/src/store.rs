@@ -84,6 +84,15 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A conflict that `force` does not override (dockerd's "cannot be
+    /// forced": a running container was created from the image).
+    #[error("conflict: unable to delete {name} (cannot be forced) - {reason}")]
+    HardConflict {
+        /// The short ID.
+        name: String,
+        /// Why.
+        reason: String,
+    },
     /// A conflict worded in full (dockerd's message for a reference whose
     /// image a container uses).
     #[error("{message}")]
@@ -113,7 +122,10 @@ impl Error {
                 C::InvalidArgument
             }
             Self::NotFound { .. } => C::NotFound,
-            Self::Ambiguous { .. } | Self::Conflict { .. } | Self::InUse { .. } => C::Conflict,
+            Self::Ambiguous { .. }
+            | Self::Conflict { .. }
+            | Self::HardConflict { .. }
+            | Self::InUse { .. } => C::Conflict,
         }
     }
 }
@@ -211,6 +223,37 @@ pub struct HistoryEntry {
     pub comment: String,
     /// Tags (newest entry only).
     pub tags: Vec<Reference>,
+}
+
+/// The containers that use an image, as `docker rmi` weighs them (the
+/// first one found of each kind, by ID).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageUsers {
+    /// A running (or restarting) container created from the image: no
+    /// `force` removes the image (dockerd's hard conflict).
+    pub running: Option<String>,
+    /// A container created from the image that is not running: `force`
+    /// removes the image anyway.
+    pub stopped: Option<String>,
+    /// A container that mounts the image (`--mount type=image`): it keeps
+    /// the image's layers itself, so only the removal of the image's last
+    /// tag by name weighs it (as dockerd).
+    pub mounting: Option<String>,
+}
+
+impl ImageUsers {
+    /// Nobody uses the image.
+    pub fn none(_: &Digest) -> Self {
+        Self::default()
+    }
+
+    /// Some container, created from the image or mounting it.
+    pub fn any(&self) -> Option<&str> {
+        self.running
+            .as_deref()
+            .or(self.stopped.as_deref())
+            .or(self.mounting.as_deref())
+    }
 }
 
 /// One line of `docker rmi`'s answer.
@@ -951,16 +994,25 @@ impl ImageStore {
         Ok(())
     }
 
-    /// `docker rmi`. `name` is a reference or an ID (prefix). By reference,
-    /// only that tag goes, and the image with it if it was the last one.
-    /// By ID, an image with several tags needs `force`. `in_use` tells
-    /// whether a container uses the image (returning its ID), which needs
-    /// `force` too.
+    /// `docker rmi`, with dockerd's rules. `name` is a reference or an ID
+    /// (prefix); `users` tells which containers use the image.
+    ///
+    /// By reference, only that tag goes, and the image with it if it was
+    /// the last one: removing the last tag of an image a container uses
+    /// (or mounts) needs `force`, and even then the image itself stays
+    /// while a running container was created from it (it is left
+    /// untagged).
+    ///
+    /// By ID, a running container created from the image is a conflict
+    /// that `force` does not override; without `force`, several tags and a
+    /// stopped container created from the image are conflicts. Containers
+    /// that only mount the image do not keep it: their views keep its
+    /// layers.
     pub fn delete(
         &self,
         name: &str,
         force: bool,
-        in_use: impl Fn(&Digest) -> Option<String>,
+        users: impl Fn(&Digest) -> ImageUsers,
     ) -> Result<Vec<DeleteItem>> {
         let _op = self.op();
         let id = self.resolve(name)?;
@@ -980,32 +1032,51 @@ impl ImageStore {
                 return Ok(vec![DeleteItem::Untagged(r.familiar_string())]);
             }
             // The last tag: the image goes too (if nobody uses it).
-            if let Some(c) = in_use(&id)
+            let users = users(&id);
+            if let Some(c) = users.any()
                 && !force
             {
                 // dockerd's wording, with the reference as the user typed it.
                 return Err(Error::InUse {
                     message: format!(
                         "conflict: unable to remove repository reference {name:?} (must force) - container {} is using its referenced image {short}",
-                        truncate_id(&c)
+                        truncate_id(c)
                     ),
                 });
             }
             out.push(DeleteItem::Untagged(r.familiar_string()));
+            if users.running.is_some() {
+                // dockerd removes the tag and quietly keeps the image.
+                self.untag_inner(&r)?;
+                return Ok(out);
+            }
             untag.push(r);
         } else {
+            let users = users(&id);
+            if let Some(c) = &users.running {
+                return Err(Error::HardConflict {
+                    name: short.to_owned(),
+                    reason: format!(
+                        "image is being used by running container {}",
+                        truncate_id(c)
+                    ),
+                });
+            }
             if tags.len() > 1 && !force {
                 return Err(Error::Conflict {
                     name: short.to_owned(),
                     reason: "image is referenced in multiple repositories".to_owned(),
                 });
             }
-            if let Some(c) = in_use(&id)
+            if let Some(c) = &users.stopped
                 && !force
             {
                 return Err(Error::Conflict {
                     name: short.to_owned(),
-                    reason: format!("image is being used by container {}", truncate_id(&c)),
+                    reason: format!(
+                        "image is being used by stopped container {}",
+                        truncate_id(c)
+                    ),
                 });
             }
             for t in tags {
@@ -1055,19 +1126,21 @@ impl ImageStore {
     }
 
     /// `docker image prune`: deletes images with no tag that no container
-    /// uses (`in_use`), with their unreferenced layers and blobs.
-    pub fn prune_dangling(
-        &self,
-        in_use: impl Fn(&Digest) -> Option<String>,
-    ) -> Result<Vec<DeleteItem>> {
+    /// uses (`users`), with their unreferenced layers and blobs.
+    pub fn prune_dangling(&self, users: impl Fn(&Digest) -> ImageUsers) -> Result<Vec<DeleteItem>> {
         let tagged: BTreeSet<Digest> = self.lock().refs.values().cloned().collect();
         let mut out = Vec::new();
         for r in self.records()? {
-            if !tagged.contains(&r.id) && in_use(&r.id).is_none() {
-                match self.delete(&r.id.to_string(), false, &in_use) {
+            if !tagged.contains(&r.id) && users(&r.id).any().is_none() {
+                match self.delete(&r.id.to_string(), false, &users) {
                     Ok(items) => out.extend(items),
                     // Tagged or deleted meanwhile.
-                    Err(Error::Conflict { .. } | Error::InUse { .. } | Error::NotFound { .. }) => {}
+                    Err(
+                        Error::Conflict { .. }
+                        | Error::HardConflict { .. }
+                        | Error::InUse { .. }
+                        | Error::NotFound { .. },
+                    ) => {}
                     Err(e) => return Err(e),
                 }
             }

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use berth_image::ImageStore;
 use berth_image::snapshot::{Kind, chain_ids};
-use berth_image::store::ImportOptions;
+use berth_image::store::{ImageUsers, ImportOptions};
 use common::{E, gzip, reference, tar};
 
 const ENV: &str = "BERTH_IMAGE_CRASH_ROOT";
@@ -56,11 +56,13 @@ fn crash_child_helper() {
         if i.is_multiple_of(3) {
             let mut archive = Vec::new();
             store.save(&[&name], &mut archive).unwrap();
-            store.delete(&id.to_string(), true, |_| None).unwrap();
+            store
+                .delete(&id.to_string(), true, ImageUsers::none)
+                .unwrap();
             store.load(&archive[..]).unwrap();
         }
         if i.is_multiple_of(4) {
-            let _ = store.delete(&format!("crash/other:{}", i - 1), false, |_| None);
+            let _ = store.delete(&format!("crash/other:{}", i - 1), false, ImageUsers::none);
         }
     }
 }
@@ -160,5 +162,7 @@ fn kill_9_during_store_operations_leaves_a_consistent_store() {
             &ImportOptions::default(),
         )
         .unwrap();
-    store.delete(&id.to_string(), false, |_| None).unwrap();
+    store
+        .delete(&id.to_string(), false, ImageUsers::none)
+        .unwrap();
 }

@@ -8,7 +8,7 @@ mod common;
 use berth_image::content::BlobInfo;
 use berth_image::reference::Reference;
 use berth_image::snapshot::Kind;
-use berth_image::store::{DeleteItem, ImportOptions};
+use berth_image::store::{DeleteItem, ImageUsers, ImportOptions};
 use berth_image::{ErrorClass, ImageStore};
 use common::{E, gzip, tar};
 
@@ -34,8 +34,8 @@ fn opts(changes: &[&str], reference: Option<&str>) -> ImportOptions {
     }
 }
 
-fn no_containers(_: &berth_image::digest::Digest) -> Option<String> {
-    None
+fn no_containers(_: &berth_image::digest::Digest) -> ImageUsers {
+    ImageUsers::default()
 }
 
 #[test]
@@ -225,7 +225,10 @@ fn rmi_semantics() {
         vec![DeleteItem::Untagged("localhost:5000/three:x".into())]
     );
     // Last tag, but a container uses the image.
-    let used = |_: &berth_image::digest::Digest| Some("c0ffee".to_owned());
+    let used = |_: &berth_image::digest::Digest| ImageUsers {
+        stopped: Some("c0ffee".to_owned()),
+        ..ImageUsers::default()
+    };
     let e = store.delete("one:1", false, used).unwrap_err();
     assert!(
         e.to_string().starts_with(
@@ -261,6 +264,111 @@ fn rmi_semantics() {
             .unwrap_err()
             .class(),
         ErrorClass::InvalidArgument
+    );
+}
+
+/// dockerd's `rmi` conflicts (daemon/images/image_delete.go): a running
+/// container created from the image is a conflict `force` does not
+/// override, a stopped one needs `force`, and a container that only mounts
+/// the image keeps it from losing its last tag by name only.
+#[test]
+fn rmi_conflicts_as_dockerd() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(dir.path()).unwrap();
+    let ctr = "c0ffee0123456789c0ffee0123456789c0ffee0123456789c0ffee0123456789";
+    let users = |running: bool, stopped: bool, mounting: bool| {
+        move |_: &berth_image::digest::Digest| ImageUsers {
+            running: running.then(|| ctr.to_owned()),
+            stopped: stopped.then(|| ctr.to_owned()),
+            mounting: mounting.then(|| ctr.to_owned()),
+        }
+    };
+    let running = users(true, false, false);
+    let stopped = users(false, true, false);
+    let mounting = users(false, false, true);
+    let image = |tag: &str, cmd: &str| {
+        store
+            .import_rootfs_tar(&rootfs()[..], &opts(&[cmd], Some(tag)))
+            .unwrap()
+    };
+
+    // A running container's image: by ID never, forced or not.
+    let id = image("run:1", "CMD run");
+    let short = id.hex()[..12].to_owned();
+    let hard = format!(
+        "conflict: unable to delete {short} (cannot be forced) - image is being used by running container c0ffee012345"
+    );
+    for force in [false, true] {
+        let e = store.delete(&short, force, running).unwrap_err();
+        assert_eq!(e.to_string(), hard);
+        assert_eq!(e.class(), ErrorClass::Conflict);
+    }
+    // By name without force: the reference conflict; with force the tag
+    // goes and the image stays, untagged.
+    let e = store.delete("run:1", false, running).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "conflict: unable to remove repository reference \"run:1\" (must force) - container c0ffee012345 is using its referenced image {short}"
+        )
+    );
+    assert_eq!(
+        store.delete("run:1", true, running).unwrap(),
+        [DeleteItem::Untagged("run:1".into())]
+    );
+    let kept = store.inspect(&id.to_string()).unwrap();
+    assert!(kept.repo_tags.is_empty(), "{:?}", kept.repo_tags);
+    // Several tags and a running container: still the hard conflict.
+    store.tag(&short, &r("run:2")).unwrap();
+    store.tag(&short, &r("run:3")).unwrap();
+    let e = store.delete(&short, false, running).unwrap_err();
+    assert_eq!(e.to_string(), hard);
+
+    // A stopped container's image: by ID it needs force (after the
+    // tags' conflict), and force removes it.
+    let id = image("stop:1", "CMD stop");
+    let short = id.hex()[..12].to_owned();
+    store.tag(&short, &r("stop:2")).unwrap();
+    let e = store.delete(&short, false, stopped).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "conflict: unable to delete {short} (must be forced) - image is referenced in multiple repositories"
+        )
+    );
+    store.delete("stop:2", false, stopped).unwrap();
+    let e = store.delete(&short, false, stopped).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "conflict: unable to delete {short} (must be forced) - image is being used by stopped container c0ffee012345"
+        )
+    );
+    assert_eq!(e.class(), ErrorClass::Conflict);
+    assert_eq!(
+        store.delete(&short, true, stopped).unwrap()[..2],
+        [
+            DeleteItem::Untagged("stop:1".into()),
+            DeleteItem::Deleted(id)
+        ]
+    );
+
+    // An image only mounted: by name its last tag needs force; by ID it
+    // goes without.
+    let id = image("mnt:1", "CMD mnt");
+    let short = id.hex()[..12].to_owned();
+    let e = store.delete("mnt:1", false, mounting).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("conflict: unable to remove repository reference \"mnt:1\" (must force)"),
+        "{e}"
+    );
+    assert_eq!(
+        store.delete(&short, false, mounting).unwrap()[..2],
+        [
+            DeleteItem::Untagged("mnt:1".into()),
+            DeleteItem::Deleted(id)
+        ]
     );
 }
 
@@ -533,7 +641,10 @@ fn prune_removes_untagged_unused_images() {
     let used = store
         .import_rootfs_tar(&rootfs()[..], &opts(&["CMD c"], None))
         .unwrap();
-    let in_use = |d: &berth_image::digest::Digest| (d == &used).then(|| "ctr".to_owned());
+    let in_use = |d: &berth_image::digest::Digest| ImageUsers {
+        stopped: (d == &used).then(|| "ctr".to_owned()),
+        ..ImageUsers::default()
+    };
     let out = store.prune_dangling(in_use).unwrap();
     assert_eq!(out, vec![DeleteItem::Deleted(dangling)]);
     let left: Vec<_> = store.list().unwrap().into_iter().map(|i| i.id).collect();

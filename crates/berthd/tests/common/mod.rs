@@ -8,6 +8,7 @@
 pub(crate) mod api;
 pub(crate) mod clients;
 pub(crate) mod net;
+pub(crate) mod snapshots;
 pub(crate) use net::TestNet;
 
 use std::os::unix::net::UnixStream;

@@ -3,12 +3,13 @@
 //! read-only in a container.
 //!
 //! At create the image is looked up and its ID kept in the mount point's
-//! `name` (so `docker rmi` of it is a conflict while the container
-//! exists, as with dockerd), and its layers are pinned by a read-only
-//! view snapshot, `<id>-image-<n>`, on the image's top layer ([`pin`]):
-//! `rmi -f` removes the image but not the layers the view stands on (as
-//! dockerd's read-only layer per image mount keeps them), and the
-//! container still starts. The views go with the container's writable
+//! `name` (so removing the image's last tag by name needs `-f` while the
+//! container exists, as with dockerd; by ID it goes without), and its
+//! layers are pinned by a read-only view snapshot, `<id>-image-<n>`, on
+//! the image's top layer ([`pin`]; [`pin_missing`] at start-up for
+//! containers created before views existed): removing the image leaves the
+//! layers the view stands on (as dockerd's read-only layer per image mount
+//! keeps them), and the container still starts. The views go with the container's writable
 //! snapshot ([`remove_snapshots`]), and with them the layers of an image
 //! removed meanwhile.
 //!
@@ -86,6 +87,62 @@ pub(crate) fn pin(
         }
     }
     Ok(())
+}
+
+/// Pins the image mounts of a stored container that have no view (a
+/// container created before views pinned image mounts), so that a later
+/// `rmi -f` of the image cannot take its layers. `keys` are the
+/// snapshots there are. An image that is gone already is logged: the
+/// container cannot start until an image with that ID is back. Call at
+/// start-up.
+pub(crate) fn pin_missing(
+    images: &ImageStore,
+    id: &str,
+    name: &str,
+    points: &[MountPoint],
+    keys: &BTreeSet<String>,
+) {
+    for (index, p) in points.iter().enumerate() {
+        let key = view_key(id, index);
+        if p.kind != MountKind::Image || keys.contains(&key) {
+            continue;
+        }
+        let image = if p.name.is_empty() {
+            &p.source
+        } else {
+            &p.name
+        };
+        let top = match images.inspect(image) {
+            Ok(details) => details.record.top_chain_id(),
+            Err(e) if e.class() == ErrorClass::NotFound => {
+                tracing::warn!(
+                    container = id,
+                    name,
+                    image,
+                    target = p.destination.as_str(),
+                    "the image a container mounts is gone; the container cannot start until an image with this ID is loaded again"
+                );
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(container = id, name, image, error = %e, "cannot look up the image a container mounts");
+                continue;
+            }
+        };
+        // An image without layers has nothing to pin.
+        let Some(top) = top else { continue };
+        match images.snapshots().view(&key, &top.to_string()) {
+            Ok(_) => tracing::info!(
+                container = id,
+                name,
+                image,
+                "pinned the layers of an image the container mounts"
+            ),
+            Err(e) => {
+                tracing::warn!(container = id, name, image, error = %e, "cannot pin the layers of an image the container mounts")
+            }
+        }
+    }
 }
 
 /// What [`remove_snapshots`] did: the result for each container's

@@ -1176,29 +1176,43 @@ impl Containers {
         }
     }
 
-    /// A check the image service calls before deleting an image: the ID of
-    /// a container created from `image` (`sha256:...`), if any.
-    pub fn usage_check(&self) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
+    /// A check the image service calls before deleting an image: the
+    /// containers created from `image` (`sha256:...`), running or not, and
+    /// those that mount it.
+    pub fn usage_check(&self) -> impl Fn(&str) -> crate::image::ImageUsers + Send + Sync + 'static {
         let inner = Arc::clone(&self.inner);
         move |image: &str| {
             // A removed container's snapshot stands on its image's layers
             // until the reaper has deleted it.
             inner.reaper.flush();
-            lock(&inner.table)
-                .values()
-                .find(|c| {
-                    c.image == image
-                        || c.mount_points
-                            .iter()
-                            .any(|p| p.kind == mounts::MountKind::Image && p.name == image)
-                })
-                .map(|c| c.id.clone())
+            let mut users = crate::image::ImageUsers::default();
+            for c in lock(&inner.table).values() {
+                let slot = if c.image == image {
+                    // dockerd counts a restarting container as running.
+                    match c.state.status {
+                        Status::Running | Status::Restarting => &mut users.running,
+                        Status::Created | Status::Exited => &mut users.stopped,
+                    }
+                } else if c
+                    .mount_points
+                    .iter()
+                    .any(|p| p.kind == mounts::MountKind::Image && p.name == image)
+                {
+                    &mut users.mounting
+                } else {
+                    continue;
+                };
+                slot.get_or_insert_with(|| c.id.clone());
+            }
+            users
         }
     }
 
     /// Removes writable snapshots a crash left between creating a
     /// container's snapshot and storing the container (keys that look like
-    /// container IDs but belong to no container).
+    /// container IDs but belong to no container), and pins the image mounts
+    /// of stored containers that have no view yet
+    /// ([`image_mounts::pin_missing`]).
     pub fn remove_orphan_snapshots(&self, images: &ImageStore) {
         let table = lock(&self.inner.table);
         // The layers they stood on, for those of images removed meanwhile.
@@ -1228,6 +1242,15 @@ impl Containers {
                     freed.extend(info.parent.clone());
                 }
             }
+        }
+        let keys: std::collections::BTreeSet<String> = images
+            .snapshots()
+            .list()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        for c in table.values() {
+            image_mounts::pin_missing(images, &c.id, &c.name, &c.mount_points, &keys);
         }
         drop(table);
         image_mounts::release(images, &freed);

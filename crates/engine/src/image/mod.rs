@@ -17,7 +17,7 @@ pub use berth_image::digest::Digest;
 pub use berth_image::reference::Reference;
 pub use berth_image::spec::{ContainerConfig, HealthConfig, ImageConfig};
 use berth_image::store::ImportOptions;
-pub use berth_image::store::{DeleteItem, HistoryEntry, ImageDetails, ImageRecord};
+pub use berth_image::store::{DeleteItem, HistoryEntry, ImageDetails, ImageRecord, ImageUsers};
 use berth_image::{ErrorClass as StoreClass, ImageStore};
 pub use hello::{HELLO_WORLD, HELLO_WORLD_CREATED};
 
@@ -54,9 +54,10 @@ impl Classify for ImageError {
     }
 }
 
-/// Tells whether a container uses an image: `Some(container ID)` if one
-/// does. The container service installs it ([`ImageService::set_usage`]).
-pub type UsageCheck = Arc<dyn Fn(&Digest) -> Option<String> + Send + Sync>;
+/// Tells which containers use an image (created from it, running or not,
+/// or mounting it). The container service installs it
+/// ([`ImageService::set_usage`]).
+pub type UsageCheck = Arc<dyn Fn(&Digest) -> ImageUsers + Send + Sync>;
 
 /// What `docker import` asks for.
 #[derive(Debug, Clone, Default)]
@@ -142,9 +143,9 @@ impl ImageService {
         *self.usage.write().unwrap_or_else(|p| p.into_inner()) = Some(check);
     }
 
-    fn used_by(&self, id: &Digest) -> Option<String> {
+    fn used_by(&self, id: &Digest) -> ImageUsers {
         let check = self.usage.read().unwrap_or_else(|p| p.into_inner()).clone();
-        check.and_then(|c| c(id))
+        check.map(|c| c(id)).unwrap_or_default()
     }
 
     /// How many images there are (`/info`'s `Images`).
@@ -344,7 +345,10 @@ mod tests {
         s.tag("hello-world", "mine", "v1").unwrap();
         assert_eq!(s.inspect("mine:v1").unwrap().record.id, id);
         let used = id.clone();
-        s.set_usage(Arc::new(move |i| (i == &used).then(|| "c0ffee".to_owned())));
+        s.set_usage(Arc::new(move |i| ImageUsers {
+            stopped: (i == &used).then(|| "c0ffee".to_owned()),
+            ..ImageUsers::default()
+        }));
         // Untagging one of two tags is fine even while in use.
         let items = s.delete("mine:v1", false).unwrap();
         assert_eq!(items, [DeleteItem::Untagged("mine:v1".into())]);
@@ -361,7 +365,7 @@ mod tests {
         assert_eq!(
             e.to_string(),
             format!(
-                "conflict: unable to delete {} (must be forced) - image is being used by container c0ffee",
+                "conflict: unable to delete {} (must be forced) - image is being used by stopped container c0ffee",
                 &id.hex()[..12]
             )
         );
