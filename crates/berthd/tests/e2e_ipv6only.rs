@@ -3,8 +3,9 @@
 //! IPv6 subnet (inspect: `EnableIPv4: false`), its bridge only the IPv6
 //! gateway address, containers only IPv6 addresses (and a link-local one),
 //! the embedded DNS answers AAAA and no A, `/etc/hosts` has only the IPv6
-//! line, a published port is published on IPv6 only, and dockerd's
-//! refusals. API < 1.48 never reads `EnableIPv4`.
+//! line, a published port is published on IPv6 only, `network connect`
+//! and a daemon restart keep it so, berth's CLI makes one too, and
+//! dockerd's refusals. API < 1.48 never reads `EnableIPv4`.
 //!
 //! Subnets: the daemon's and `fd00:21a:<x>:<k + 1>::/64` (x reserved per
 //! test daemon); traffic goes only to loopback and container addresses.
@@ -59,7 +60,7 @@ fn get(addr: SocketAddr) -> std::io::Result<String> {
 
 #[test]
 fn ipv6_only_networks_have_no_ipv4_anywhere() {
-    let d = Daemon::start();
+    let mut d = Daemon::start();
     import_busybox(&d);
     let sub = subnet6(&d, 0);
     let prefix = sub.trim_end_matches("/64").to_owned();
@@ -258,9 +259,93 @@ fn ipv6_only_networks_have_no_ipv4_anywhere() {
     }
     assert_eq!(body.unwrap(), "hello6\n");
 
+    // `network connect` of a running container on the default bridge: an
+    // IPv6 address on the new interface, no IPv4 one.
+    ok(
+        &d,
+        &["run", "-d", "--name", "plain", "busybox", "sleep", "1000"],
+    );
+    ok(&d, &["network", "connect", "six", "plain"]);
+    let p = ok(
+        &d,
+        &[
+            "inspect",
+            "-f",
+            "{{with .NetworkSettings.Networks.six}}[{{.IPAddress}}] {{.GlobalIPv6Address}}{{end}}",
+            "plain",
+        ],
+    );
+    let p6 = p.strip_prefix("[] ").unwrap_or_else(|| panic!("{p}"));
+    assert!(p6.starts_with(&prefix), "{p}");
+    let eth1 = ok(
+        &d,
+        &["exec", "plain", "busybox", "ip", "addr", "show", "eth1"],
+    );
+    assert!(eth1.contains(&format!("inet6 {p6}/64")), "{eth1}");
+    assert!(!eth1.contains("inet "), "{eth1}");
+    ok(
+        &d,
+        &[
+            "exec", "plain", "busybox", "ping", "-6", "-c", "1", "-W", "5", &b6,
+        ],
+    );
+
+    // A daemon restart (live restore): the bridge, the rules and the
+    // published port come back as they were.
+    d.kill9();
+    d.restart();
+    let br6 = ip(&["-o", "-6", "addr", "show", "dev", &bridge]);
+    assert!(br6.contains(&format!("inet6 {prefix}1/64")), "{br6}");
+    assert_eq!(ip(&["-o", "-4", "addr", "show", "dev", &bridge]), "");
+    assert_eq!(
+        get(SocketAddr::from((Ipv6Addr::LOCALHOST, port))).unwrap(),
+        "hello6\n"
+    );
+    ok(
+        &d,
+        &[
+            "exec", "aa", "busybox", "ping", "-6", "-c", "1", "-W", "5", "bb",
+        ],
+    );
+
+    // The same through berth's own CLI.
+    let sub2 = subnet6(&d, 1);
+    let out = d.berth(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--ipv4=false",
+        "--subnet",
+        &sub2,
+        "six2",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let out = d.berth(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{.EnableIPv4}} {{json .IPAM.Config}}",
+        "six2",
+    ]);
+    let out = text(&out.stdout);
+    let (v4, config) = out.trim().split_once(' ').unwrap();
+    assert_eq!(v4, "false", "{out}");
+    let config: serde_json::Value = serde_json::from_str(config).unwrap();
+    assert_eq!(
+        config,
+        serde_json::json!([{"Subnet": sub2, "Gateway": format!("{}1", sub2.trim_end_matches("/64"))}]),
+        "{out}"
+    );
+    let out = d.berth(&["network", "create", "--ipv4=false", "nothing"]);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("IPv4 or IPv6 must be enabled"),
+        "{out:?}"
+    );
+
     // Everything goes with the containers and the network.
-    ok(&d, &["rm", "-f", "aa", "bb", "web"]);
-    ok(&d, &["network", "rm", "six"]);
+    ok(&d, &["rm", "-f", "aa", "bb", "web", "plain"]);
+    ok(&d, &["network", "rm", "six", "six2"]);
     assert!(!common::net::link_exists(&bridge), "bridge {bridge} left");
     let table = text(
         &Command::new("nft")
