@@ -516,7 +516,8 @@ impl Networks {
             Err(e) => return Err(e),
         };
         let raw = std::mem::take(&mut cfg.mode);
-        // dockerd keeps `default` (also for an empty mode) as given.
+        // The API layer stores an empty mode and `default` as `bridge`, as
+        // dockerd 25+; any other caller's empty mode is kept as `default`.
         cfg.mode = match raw.as_str() {
             "" | "default" => "default".to_owned(),
             _ => primary.name.clone(),
