@@ -7,7 +7,9 @@
 //! engine's `network` module maps containers and Docker's network objects
 //! onto it.
 
+mod bpf_asm;
 pub mod dns;
+pub mod fastpath;
 pub mod files;
 pub mod firewall;
 pub mod hosts_edit;

@@ -62,6 +62,13 @@ pub const ATTACH_CGROUP_UDP6_SENDMSG: u32 = 15;
 pub const ATTACH_CGROUP_UDP6_RECVMSG: u32 = 20;
 /// `BPF_CGROUP_INET6_GETPEERNAME`
 pub const ATTACH_CGROUP_INET6_GETPEERNAME: u32 = 30;
+/// `BPF_PROG_TYPE_SCHED_CLS`: a traffic-control classifier; runs for each
+/// packet of a network device (with tcx: [`ATTACH_TCX_INGRESS`]) and may
+/// redirect it.
+pub const PROG_TYPE_SCHED_CLS: u32 = 3;
+/// `BPF_TCX_INGRESS`: a [`PROG_TYPE_SCHED_CLS`] program on the packets a
+/// device receives, attached through a tcx link (Linux 6.6 and later).
+pub const ATTACH_TCX_INGRESS: u32 = 46;
 /// `BPF_MAP_TYPE_HASH`
 pub const MAP_TYPE_HASH: u32 = 1;
 /// `BPF_MAP_TYPE_LRU_HASH`: a hash that evicts the least recently used
@@ -478,6 +485,28 @@ pub fn link_create(
     let mut attr = LinkCreateAttr {
         prog_fd: fd_u32(prog),
         target_fd: fd_u32(cgroup),
+        attach_type,
+        flags: 0,
+    };
+    // SAFETY: `attr` is the BPF_LINK_CREATE layout and holds no pointers.
+    let ret = unsafe { bpf(CMD_LINK_CREATE, &mut attr) };
+    owned_fd(ret, "bpf(BPF_LINK_CREATE)")
+}
+
+/// Attaches the [`PROG_TYPE_SCHED_CLS`] program `prog` to the network
+/// device with index `ifindex` (of the calling thread's network namespace)
+/// through a tcx link (`BPF_LINK_CREATE` with `target_ifindex`;
+/// `attach_type` is [`ATTACH_TCX_INGRESS`] or `BPF_TCX_EGRESS`). As with
+/// [`link_create`], the descriptor is the attachment: closing its last
+/// copy, or deleting the device, detaches the program. Kernels before 6.6
+/// answer EINVAL (unknown attach type).
+pub fn link_create_tcx(ifindex: u32, prog: BorrowedFd<'_>, attach_type: u32) -> Result<OwnedFd> {
+    // `target_ifindex` shares `target_fd`'s place in the union; the tcx
+    // fields after `flags` (relative program, expected revision) stay zero:
+    // appended after the programs already there.
+    let mut attr = LinkCreateAttr {
+        prog_fd: fd_u32(prog),
+        target_fd: ifindex,
         attach_type,
         flags: 0,
     };

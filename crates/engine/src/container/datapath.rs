@@ -18,6 +18,11 @@
 //! start ([`DataPath::open`]) the nftables table is rebuilt from the
 //! networks of running containers and namespaces of containers that are
 //! no longer running are removed.
+//!
+//! Endpoints of a network also join its fast path ([`fastpath`]): frames
+//! between them skip the bridge and netfilter.
+
+mod fastpath;
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -68,6 +73,8 @@ pub struct DataPath {
     networks: Networks,
     /// Networks whose bridge and rules are in place in this daemon's life.
     ready: Mutex<BTreeSet<String>>,
+    /// The container-to-container fast path's programs and links.
+    fastpath: berth_net::fastpath::FastPath,
 }
 
 fn internal(message: String) -> ContainerError {
@@ -92,9 +99,11 @@ impl DataPath {
             table: nft::Table::new(&config.nft_table),
             networks,
             ready: Mutex::new(BTreeSet::new()),
+            fastpath: berth_net::fastpath::FastPath::new(),
         };
         dp.sweep(running);
         dp.rebuild(running);
+        dp.restore_fastpath(running);
         Ok(dp)
     }
 
@@ -223,6 +232,7 @@ impl DataPath {
     /// A network is gone (`network rm`): its rules and its bridge go too.
     pub fn remove_network(&self, network_id: &str, bridge: &str) {
         lock(&self.ready).remove(network_id);
+        self.fastpath.remove_network(network_id);
         if let Err(e) = self.table.remove_network(network_id) {
             tracing::warn!(network = network_id, error = %e, "cannot remove a network's nftables rules");
         }
@@ -318,6 +328,7 @@ impl DataPath {
             let spec = link_endpoint(id, ep, i, route)?;
             link::attach(&mut host, &mut inside, fd.as_fd(), &spec)
                 .map_err(|e| internal(e.to_string()))?;
+            self.fast_add(&mut host, ep, &spec);
         }
         Ok(())
     }
@@ -349,13 +360,17 @@ impl DataPath {
         let spec = link_endpoint(container_id, ep, next, (false, false))?;
         let fd = netns::open(&path).map_err(|e| internal(e.to_string()))?;
         let mut host = Netlink::new().map_err(|e| internal(e.to_string()))?;
-        link::attach(&mut host, &mut inside, fd.as_fd(), &spec).map_err(|e| internal(e.to_string()))
+        link::attach(&mut host, &mut inside, fd.as_fd(), &spec)
+            .map_err(|e| internal(e.to_string()))?;
+        self.fast_add(&mut host, ep, &spec);
+        Ok(())
     }
 
     /// `network disconnect` of a running container: its veth on that
     /// network goes.
     pub fn unplug(&self, container_id: &str, network_id: &str) {
         let name = link::host_ifname(container_id, network_id);
+        self.fast_remove(network_id, &name);
         if let Err(e) = Netlink::new().and_then(|mut nl| nl.delete_link(&name)) {
             tracing::warn!(container = container_id, link = name, error = %e, "cannot delete a veth");
         }
@@ -366,13 +381,14 @@ impl DataPath {
         let Ok(mut nl) = Netlink::new() else {
             return;
         };
-        let wanted: BTreeSet<String> = self
+        let wanted: std::collections::BTreeMap<String, String> = self
             .networks
             .list()
             .iter()
-            .map(|n| link::host_ifname(id, &n.id))
+            .map(|n| (link::host_ifname(id, &n.id), n.id.clone()))
             .collect();
-        for name in wanted {
+        for (name, network_id) in wanted {
+            self.fast_remove(&network_id, &name);
             if let Err(e) = nl.delete_link(&name) {
                 tracing::warn!(container = id, link = name, error = %e, "cannot delete a veth");
             }

@@ -33,7 +33,6 @@
 //! remote clients, and carries the host's connections too whenever the
 //! programs are not attached.
 
-mod asm;
 mod programs;
 
 use std::collections::BTreeMap;
@@ -45,6 +44,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use berth_sys::bpf;
 
 use self::programs::Family;
+use crate::bpf_asm as asm;
 use crate::ports::{Binding, Proto, Target};
 
 /// A published address the host's own sockets connect to (IPv4 or IPv6).

@@ -1,4 +1,4 @@
-//! The programs, written with [`super::asm`], one pair per address family.
+//! The programs, written with [`crate::bpf_asm`], one pair per address family.
 //!
 //! `struct bpf_sock_addr` (include/uapi/linux/bpf.h), the context all of
 //! them get in r1: `user_ip4` at offset 4, `user_ip6[4]` at 8 (each read
@@ -16,7 +16,7 @@
 
 use berth_sys::bpf::Insn;
 
-use super::asm::{Asm, AsmError, FP, R0, R1, R2, R3, R4, R6, R7};
+use crate::bpf_asm::{Asm, AsmError, FP, R0, R1, R2, R3, R4, R6, R7};
 
 const CTX_USER_IP4: i16 = 4;
 const CTX_USER_IP6: i16 = 8;

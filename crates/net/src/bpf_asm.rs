@@ -1,5 +1,6 @@
-//! A small eBPF assembler: the handful of instructions the socket
-//! redirection programs use, encoded as `struct bpf_insn`
+//! A small eBPF assembler: the handful of instructions berth's programs
+//! use (the socket redirection of [`crate::sockredir`] and the
+//! container-to-container fast path of [`crate::fastpath`]), encoded as `struct bpf_insn`
 //! (include/uapi/linux/bpf.h, Documentation/bpf/standardization/
 //! instruction-set.rst), with named jump targets resolved at the end.
 
@@ -14,6 +15,8 @@ const CLASS_STX: u8 = 0x03;
 const CLASS_JMP: u8 = 0x05;
 const CLASS_ALU64: u8 = 0x07;
 const SIZE_W: u8 = 0x00;
+const SIZE_H: u8 = 0x08;
+const SIZE_B: u8 = 0x10;
 const SIZE_DW: u8 = 0x18;
 const MODE_IMM: u8 = 0x00;
 const MODE_MEM: u8 = 0x60;
@@ -22,10 +25,12 @@ const SRC_X: u8 = 0x08;
 // ALU operations.
 const OP_ADD: u8 = 0x00;
 const OP_OR: u8 = 0x40;
+const OP_AND: u8 = 0x50;
 const OP_LSH: u8 = 0x60;
 const OP_MOV: u8 = 0xb0;
 // Jump operations.
 const OP_JEQ: u8 = 0x10;
+const OP_JGT: u8 = 0x20;
 const OP_JNE: u8 = 0x50;
 const OP_CALL: u8 = 0x80;
 const OP_EXIT: u8 = 0x90;
@@ -41,6 +46,7 @@ pub(crate) const R1: Reg = 1;
 pub(crate) const R2: Reg = 2;
 pub(crate) const R3: Reg = 3;
 pub(crate) const R4: Reg = 4;
+pub(crate) const R5: Reg = 5;
 pub(crate) const R6: Reg = 6;
 pub(crate) const R7: Reg = 7;
 pub(crate) const FP: Reg = 10;
@@ -95,6 +101,11 @@ impl Asm {
         self.push(CLASS_ALU64 | OP_OR | SRC_X, dst, src, 0, 0)
     }
 
+    /// `dst &= imm` (64 bit, `imm` sign-extended).
+    pub(crate) fn and_imm(&mut self, dst: Reg, imm: i32) -> &mut Self {
+        self.push(CLASS_ALU64 | OP_AND | SRC_K, dst, 0, 0, imm)
+    }
+
     /// `dst <<= imm` (64 bit).
     pub(crate) fn lsh_imm(&mut self, dst: Reg, imm: i32) -> &mut Self {
         self.push(CLASS_ALU64 | OP_LSH | SRC_K, dst, 0, 0, imm)
@@ -120,6 +131,21 @@ impl Asm {
         self.push(CLASS_LDX | MODE_MEM | SIZE_W, dst, src, off, 0)
     }
 
+    /// `dst = *(u16 *)(src + off)`.
+    pub(crate) fn ldx_h(&mut self, dst: Reg, src: Reg, off: i16) -> &mut Self {
+        self.push(CLASS_LDX | MODE_MEM | SIZE_H, dst, src, off, 0)
+    }
+
+    /// `dst = *(u8 *)(src + off)`.
+    pub(crate) fn ldx_b(&mut self, dst: Reg, src: Reg, off: i16) -> &mut Self {
+        self.push(CLASS_LDX | MODE_MEM | SIZE_B, dst, src, off, 0)
+    }
+
+    /// `*(u16 *)(dst + off) = src`.
+    pub(crate) fn stx_h(&mut self, dst: Reg, off: i16, src: Reg) -> &mut Self {
+        self.push(CLASS_STX | MODE_MEM | SIZE_H, dst, src, off, 0)
+    }
+
     /// `*(u32 *)(dst + off) = src`.
     pub(crate) fn stx_w(&mut self, dst: Reg, off: i16, src: Reg) -> &mut Self {
         self.push(CLASS_STX | MODE_MEM | SIZE_W, dst, src, off, 0)
@@ -138,6 +164,21 @@ impl Asm {
     /// `if dst == imm goto to`.
     pub(crate) fn jeq_imm(&mut self, dst: Reg, imm: i32, to: &'static str) -> &mut Self {
         self.jump(CLASS_JMP | OP_JEQ | SRC_K, dst, 0, imm, to)
+    }
+
+    /// `if dst != imm goto to`.
+    pub(crate) fn jne_imm(&mut self, dst: Reg, imm: i32, to: &'static str) -> &mut Self {
+        self.jump(CLASS_JMP | OP_JNE | SRC_K, dst, 0, imm, to)
+    }
+
+    /// `if dst == src goto to`.
+    pub(crate) fn jeq(&mut self, dst: Reg, src: Reg, to: &'static str) -> &mut Self {
+        self.jump(CLASS_JMP | OP_JEQ | SRC_X, dst, src, 0, to)
+    }
+
+    /// `if dst > src goto to` (unsigned).
+    pub(crate) fn jgt(&mut self, dst: Reg, src: Reg, to: &'static str) -> &mut Self {
+        self.jump(CLASS_JMP | OP_JGT | SRC_X, dst, src, 0, to)
     }
 
     /// `if dst != src goto to`.
@@ -263,6 +304,45 @@ mod tests {
             }),
             [[0x95, 0, 0, 0, 0, 0, 0, 0]]
         );
+    }
+
+    /// The instructions the fast path adds (llvm-objdump's bytes for the
+    /// same instructions).
+    #[test]
+    fn packet_access_encodings() {
+        assert_eq!(
+            one(|a| {
+                a.ldx_h(R4, R2, 4);
+            }),
+            [[0x69, 0x24, 4, 0, 0, 0, 0, 0]]
+        );
+        assert_eq!(
+            one(|a| {
+                a.ldx_b(R4, R2, 0);
+            }),
+            [[0x71, 0x24, 0, 0, 0, 0, 0, 0]]
+        );
+        assert_eq!(
+            one(|a| {
+                a.stx_h(FP, -4, R4);
+            }),
+            [[0x6b, 0x4a, 0xfc, 0xff, 0, 0, 0, 0]]
+        );
+        assert_eq!(
+            one(|a| {
+                a.and_imm(R4, 1);
+            }),
+            [[0x57, 0x04, 0, 0, 1, 0, 0, 0]]
+        );
+        let mut a = Asm::new();
+        a.jgt(R4, R3, "x"); // 0: +2
+        a.jne_imm(R4, 0, "x"); // 1: +1
+        a.jeq(R1, R5, "x"); // 2: +0
+        a.label("x").unwrap();
+        let insns = a.finish().unwrap();
+        assert_eq!(bytes(insns[0]), [0x2d, 0x34, 2, 0, 0, 0, 0, 0]);
+        assert_eq!(bytes(insns[1]), [0x55, 0x04, 1, 0, 0, 0, 0, 0]);
+        assert_eq!(bytes(insns[2]), [0x1d, 0x51, 0, 0, 0, 0, 0, 0]);
     }
 
     #[test]
