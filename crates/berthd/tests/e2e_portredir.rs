@@ -154,6 +154,17 @@ fn host_connections_to_published_ports_are_redirected_not_nated_nor_proxied() {
     let p4 = port(&d, "web4", "0.0.0.0");
     let v = visit(&d, SocketAddr::from(([127, 0, 0, 1], p4)));
     assert_eq!(v.local.ip().to_string(), d.net.gateway(), "{v:?}");
+    // A dual-stack client's IPv6 socket to `::ffff:127.0.0.1` is
+    // redirected too (to `::ffff:<container>`), its peer unchanged.
+    let mapped = SocketAddr::from((std::net::Ipv4Addr::LOCALHOST.to_ipv6_mapped(), p4));
+    let v = visit(&d, mapped);
+    assert_eq!(
+        v.local.ip().to_canonical().to_string(),
+        d.net.gateway(),
+        "{mapped} was not redirected at the socket level: {v:?}"
+    );
+    assert!(v.local.is_ipv6(), "{v:?}");
+    assert_eq!(v.peer, mapped, "{v:?}");
     let lo6 = SocketAddr::from((Ipv6Addr::LOCALHOST, p4));
     let v = visit(&d, lo6);
     assert_eq!(v.local.ip(), IpAddr::V6(Ipv6Addr::LOCALHOST), "{v:?}");

@@ -213,7 +213,8 @@ fn host_connections_to_published_ports_skip_nat() {
 /// The same through `PortRules`, as the daemon publishes: the nftables
 /// DNAT rules are there too, yet the host's connection is redirected at
 /// the socket level (with DNAT alone its local address would be
-/// 127.0.0.1); removing the owner's rules removes the redirection.
+/// 127.0.0.1), also from an IPv6 socket to `::ffff:127.0.0.1`; removing
+/// the owner's rules removes the redirection.
 #[test]
 fn port_rules_redirect_the_host_connections() {
     assert!(
@@ -273,6 +274,15 @@ fn port_rules_redirect_the_host_connections() {
     assert_eq!(seen.greeting, "web");
     assert_eq!(seen.local.ip(), IpAddr::V4(GW), "{seen:?}");
     assert_eq!(seen.peer, target);
+
+    // A dual-stack client: an IPv6 socket to `::ffff:127.0.0.1` (IPv4 in
+    // IPv6's form) is redirected too, to `::ffff:<container>`, and its
+    // peer reads as the address it asked for.
+    let mapped = SocketAddr::from((Ipv4Addr::LOCALHOST.to_ipv6_mapped(), PORT));
+    let seen = host.run(move || tcp_visit(mapped)).unwrap();
+    assert_eq!(seen.greeting, "web");
+    assert_eq!(seen.local.ip(), IpAddr::V6(GW.to_ipv6_mapped()), "{seen:?}");
+    assert_eq!(seen.peer, mapped);
 
     let rules = host.run(move || {
         rules.remove("c1").unwrap();

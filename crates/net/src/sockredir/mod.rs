@@ -18,7 +18,11 @@
 //! programs per family, on `getpeername()` and UDP `recvmsg()`, put the
 //! published address back, so the client sees `127.0.0.1:<port>` (or
 //! `[::1]:<port>`) as its peer, as with DNAT (the same design as Cilium's
-//! socket load balancer).
+//! socket load balancer). An IPv6 socket that names an IPv4 published
+//! address in its IPv4-mapped form (`::ffff:127.0.0.1`, a dual-stack
+//! client) goes through the IPv6 programs, whose map has each IPv4
+//! frontend in that form too, leading to the container's IPv4 address in
+//! the same form ([`frontends`]).
 //!
 //! A program cannot change a socket's address family: an IPv6 client of a
 //! container that has no IPv6 address (`[::1]:<port>` of a port published
@@ -516,6 +520,18 @@ pub fn frontends<'a>(
                 },
                 SocketAddr::new(back, b.key.port),
             );
+            // The same IPv4 address as an IPv6 (dual-stack) socket names
+            // it, `::ffff:127.0.0.1`: to the container's IPv4 address in
+            // the same form, which the kernel connects over IPv4.
+            if let (IpAddr::V4(front), IpAddr::V4(back)) = (front, back) {
+                out.insert(
+                    Frontend {
+                        addr: SocketAddr::new(front.to_ipv6_mapped().into(), b.host_port),
+                        proto: b.key.proto,
+                    },
+                    SocketAddr::new(back.to_ipv6_mapped().into(), b.key.port),
+                );
+            }
         }
     }
     out
@@ -625,13 +641,26 @@ mod tests {
             b("192.0.2.7", 9000, 90, Proto::Tcp),
             b("0.0.0.0", 7000, 70, Proto::Sctp),
         ];
-        // An IPv4-only container: its IPv6 bindings are the proxy's.
+        // An IPv4-only container: its IPv6 bindings are the proxy's. Its
+        // IPv4 ones also as IPv4-mapped addresses (dual-stack clients).
         assert_eq!(
             frontends([(&t, &bindings[..])]),
             BTreeMap::from([
                 (f("127.0.0.1:8080", Proto::Tcp), sa("10.1.0.5:80")),
                 (f("127.0.0.1:5353", Proto::Udp), sa("10.1.0.5:53")),
                 (f("192.0.2.7:9000", Proto::Tcp), sa("10.1.0.5:90")),
+                (
+                    f("[::ffff:127.0.0.1]:8080", Proto::Tcp),
+                    sa("[::ffff:10.1.0.5]:80")
+                ),
+                (
+                    f("[::ffff:127.0.0.1]:5353", Proto::Udp),
+                    sa("[::ffff:10.1.0.5]:53")
+                ),
+                (
+                    f("[::ffff:192.0.2.7]:9000", Proto::Tcp),
+                    sa("[::ffff:10.1.0.5]:90")
+                ),
             ])
         );
     }
@@ -656,6 +685,10 @@ mod tests {
             frontends([(&t, &bindings[..])]),
             BTreeMap::from([
                 (f("127.0.0.1:8080", Proto::Tcp), sa("10.1.0.5:80")),
+                (
+                    f("[::ffff:127.0.0.1]:8080", Proto::Tcp),
+                    sa("[::ffff:10.1.0.5]:80")
+                ),
                 (f("[::1]:8080", Proto::Tcp), sa("[fd00:1::5]:80")),
                 (f("[::1]:5353", Proto::Udp), sa("[fd00:1::5]:53")),
                 (f("[::1]:8081", Proto::Tcp), sa("[fd00:1::5]:81")),
