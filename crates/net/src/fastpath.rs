@@ -138,12 +138,17 @@ pub enum FastPathError {
 }
 
 /// Errors that mean "this kernel cannot do it" (no tcx, no
-/// `bpf_redirect_peer()`, no permission for eBPF) rather than a problem
-/// with one endpoint.
+/// `bpf_redirect_peer()`, no permission for eBPF, a security module that
+/// says no) rather than a problem with one endpoint.
 fn unsupported(errno: Errno) -> bool {
     matches!(
         errno,
-        Errno::EINVAL | Errno::EOPNOTSUPP | Errno::EPERM | Errno::ENOSYS | Errno::E2BIG
+        Errno::EINVAL
+            | Errno::EOPNOTSUPP
+            | Errno::EPERM
+            | Errno::EACCES
+            | Errno::ENOSYS
+            | Errno::E2BIG
     )
 }
 
@@ -412,6 +417,22 @@ mod tests {
             key([0x02, 0x42, 0xac, 0x11, 0, 2]),
             [0x02, 0x42, 0xac, 0x11, 0, 2, 0, 0]
         );
+    }
+
+    #[test]
+    fn kernel_refusals_turn_the_fast_path_off_other_errors_do_not() {
+        for e in [
+            Errno::EINVAL,
+            Errno::EOPNOTSUPP,
+            Errno::EPERM,
+            Errno::ENOSYS,
+        ] {
+            assert!(unsupported(e), "{e}");
+        }
+        // A veth gone meanwhile, a full map: that endpoint only.
+        for e in [Errno::ENODEV, Errno::ENOMEM, Errno::EBUSY] {
+            assert!(!unsupported(e), "{e}");
+        }
     }
 
     #[test]

@@ -353,3 +353,57 @@ fn from_image(images: &ImageStore, p: &MountPoint) -> Result<Option<Mount>, Cont
         }),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image_mount(name: &str) -> MountPoint {
+        serde_json::from_value(serde_json::json!({
+            "Type": "image",
+            "Source": "hello-world",
+            "Destination": "/i",
+            "Rw": false,
+            "Name": name,
+        }))
+        .unwrap()
+    }
+
+    fn keys(images: &ImageStore) -> BTreeSet<String> {
+        images
+            .snapshots()
+            .list()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// A container created before views pinned image mounts gets its view
+    /// at start-up; a mount whose image is gone is left alone (logged).
+    #[test]
+    fn pin_missing_pins_what_has_no_view_and_skips_images_that_are_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let service = crate::image::ImageService::open(dir.path()).unwrap();
+        let images = service.store();
+        let hello = images.inspect("hello-world").unwrap().record;
+        let top = hello.top_chain_id().unwrap().to_string();
+        let gone = format!("sha256:{}", "0".repeat(64));
+        let points = [image_mount(&hello.id.to_string()), image_mount(&gone)];
+
+        pin_missing(images, "c1", "old", &points, &keys(images));
+        let view = images.snapshots().stat("c1-image-0").unwrap();
+        assert_eq!(view.kind, Kind::View);
+        assert_eq!(view.parent.as_deref(), Some(top.as_str()));
+        assert!(images.snapshots().stat("c1-image-1").is_err());
+        // Pinned already: nothing changes.
+        let before = keys(images);
+        pin_missing(images, "c1", "old", &points, &before);
+        assert_eq!(keys(images), before);
+
+        // The view keeps the layer through a forced rmi.
+        images
+            .delete("hello-world", true, berth_image::store::ImageUsers::none)
+            .unwrap();
+        assert!(images.snapshots().stat(&top).is_ok());
+    }
+}

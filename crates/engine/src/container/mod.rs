@@ -1249,7 +1249,9 @@ impl Containers {
             .into_iter()
             .map(|(k, _)| k)
             .collect();
-        for c in table.values() {
+        // Not those without a writable snapshot: their removal was
+        // interrupted, and `finish_interrupted_removals` ends it.
+        for c in table.values().filter(|c| keys.contains(&c.id)) {
             image_mounts::pin_missing(images, &c.id, &c.name, &c.mount_points, &keys);
         }
         drop(table);
