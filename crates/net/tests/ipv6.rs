@@ -218,8 +218,13 @@ fn ipv6_endpoints_are_isolated_masqueraded_and_internal_ones_stay_in() {
         subnet6: Some(v6(s6)),
         internal,
     };
+    // `aaaa` has rules as an IPv6-only network's (`--ipv4=false`): no
+    // IPv4 subnet; its IPv6 traffic is isolated and masqueraded the same.
     let nets = [
-        rules("aaaa", "br6-a", "10.213.240.0/24", "fd42:240::/64", false),
+        NetworkRules {
+            subnet: None,
+            ..rules("aaaa", "br6-a", "10.213.240.0/24", "fd42:240::/64", false)
+        },
         rules("bbbb", "br6-b", "10.213.241.0/24", "fd42:241::/64", false),
         rules("iiii", "br6-i", "10.213.242.0/24", "fd42:242::/64", true),
     ];
@@ -252,11 +257,16 @@ fn ipv6_endpoints_are_isolated_masqueraded_and_internal_ones_stay_in() {
     });
     assert!(greeting(&i1, at("fd42:243::2"), 9000).is_err());
 
-    // Each network's rules carry its tag: four filter rules, two masquerades.
+    // Each network's rules carry its tag: four filter rules, two
+    // masquerades (IPv4 and IPv6), one for the IPv6-only network.
+    let tagged = host
+        .run(|| table.tagged_rules(|c| c == "net:bbbb"))
+        .unwrap();
+    assert_eq!(tagged.len(), 6, "{tagged:?}");
     let tagged = host
         .run(|| table.tagged_rules(|c| c == "net:aaaa"))
         .unwrap();
-    assert_eq!(tagged.len(), 6, "{tagged:?}");
+    assert_eq!(tagged.len(), 5, "{tagged:?}");
     host.run(|| table.delete()).unwrap();
 }
 
