@@ -4,6 +4,8 @@
 //! (and the kernel's link-local one); the data path gives its bridge only
 //! the IPv6 gateway address.
 
+use std::collections::BTreeMap;
+
 use berth_net::ipnet::IpNet;
 
 use super::{CreateRequest, EndpointConfig, Network, NetworkError, Result};
@@ -31,6 +33,19 @@ pub(super) fn enable_ipv4(req: &CreateRequest) -> Result<bool> {
         ));
     }
     Ok(v4)
+}
+
+/// The driver options to store: as dockerd, without
+/// `com.docker.network.enable_ipv4` when `EnableIPv4` was given (it would
+/// be ignored, and look wrong in inspect).
+pub(super) fn options(
+    enable_ipv4: Option<bool>,
+    mut options: BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    if enable_ipv4.is_some() {
+        options.remove(OPT_ENABLE_IPV4);
+    }
+    options
 }
 
 /// Go's `strconv.ParseBool`.
@@ -90,6 +105,9 @@ mod tests {
             msg(enable_ipv4(&req(Some(false), false, None))),
             "IPv4 or IPv6 must be enabled"
         );
+        let kept = options(None, req(None, true, Some("false")).options);
+        assert_eq!(kept.get(OPT_ENABLE_IPV4).map(String::as_str), Some("false"));
+        assert!(options(Some(true), req(None, true, Some("false")).options).is_empty());
         assert_eq!(
             msg(enable_ipv4(&req(None, true, Some("nope")))),
             "driver-opt \"com.docker.network.enable_ipv4\" is not a valid bool"

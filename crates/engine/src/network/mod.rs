@@ -429,7 +429,7 @@ impl Networks {
             internal: req.internal,
             attachable: req.attachable,
             labels: req.labels,
-            options: req.options,
+            options: ipv6only::options(req.enable_ipv4, req.options),
             ipam_driver,
             ipam_options: req.ipam_options,
             pools,
