@@ -213,8 +213,8 @@ fn host_connections_to_published_ports_skip_nat() {
 /// The same through `PortRules`, as the daemon publishes: the nftables
 /// DNAT rules are there too, yet the host's connection is redirected at
 /// the socket level (with DNAT alone its local address would be
-/// 127.0.0.1), also from an IPv6 socket to `::ffff:127.0.0.1`; removing
-/// the owner's rules removes the redirection.
+/// 127.0.0.1), also from an IPv6 socket to `::ffff:127.0.0.1` (TCP, UDP
+/// connected and not); removing the owner's rules removes the redirection.
 #[test]
 fn port_rules_redirect_the_host_connections() {
     assert!(
@@ -249,6 +249,7 @@ fn port_rules_redirect_the_host_connections() {
                 let _ = s.write_all(b"web");
             }
         });
+        serve_udp("0.0.0.0:53".parse().unwrap());
     });
     let target = SocketAddr::from((Ipv4Addr::LOCALHOST, PORT));
     let rules = host.run(|| {
@@ -267,7 +268,14 @@ fn port_rules_redirect_the_host_connections() {
             container_ip6: None,
             bridge: "bt-sr1".into(),
         };
-        rules.set("c1", t, &[binding]).unwrap();
+        let udp = Binding {
+            key: PortKey {
+                port: 53,
+                proto: Proto::Udp,
+            },
+            ..binding
+        };
+        rules.set("c1", t, &[binding, udp]).unwrap();
         rules
     });
     let seen = host.run(move || tcp_visit(target)).unwrap();
@@ -283,6 +291,12 @@ fn port_rules_redirect_the_host_connections() {
     assert_eq!(seen.greeting, "web");
     assert_eq!(seen.local.ip(), IpAddr::V6(GW.to_ipv6_mapped()), "{seen:?}");
     assert_eq!(seen.peer, mapped);
+    // UDP from such a socket, connected and not: the replies come from
+    // the address it asked for.
+    assert_eq!(host.run(move || udp_connected(mapped)).unwrap(), mapped);
+    let (echo, from) = host.run(move || udp_visit(mapped)).unwrap();
+    assert_eq!(echo, "ping");
+    assert_eq!(from, mapped, "recvfrom shows the published address");
 
     let rules = host.run(move || {
         rules.remove("c1").unwrap();

@@ -22,7 +22,10 @@
 //! address in its IPv4-mapped form (`::ffff:127.0.0.1`, a dual-stack
 //! client) goes through the IPv6 programs, whose map has each IPv4
 //! frontend in that form too, leading to the container's IPv4 address in
-//! the same form ([`frontends`]).
+//! the same form ([`frontends`]); the kernel hands such a socket's
+//! unconnected UDP datagrams to the IPv4 `sendmsg` program instead, so the
+//! IPv6 `recvmsg`/`getpeername` programs also look an IPv4-mapped peer up
+//! in the IPv4 sockets map.
 //!
 //! A program cannot change a socket's address family: an IPv6 client of a
 //! container that has no IPv6 address (`[::1]:<port>` of a port published
@@ -347,7 +350,9 @@ impl SockRedirect {
             let insns = if hook.redirect {
                 programs::redirect(hook.family, cookie, frontends, sockets)
             } else {
-                programs::restore(hook.family, sockets)
+                // IPv6's also restore an IPv4-mapped peer from IPv4's map.
+                let mapped = (hook.family == Family::V6).then(|| v4.sockets.as_raw_fd());
+                programs::restore(hook.family, sockets, mapped)
             }
             .map_err(assemble)?;
             let prog = bpf::prog_load_for(

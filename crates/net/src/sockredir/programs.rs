@@ -155,7 +155,17 @@ pub(super) fn redirect(
 /// For `getpeername4`/`recvmsg4` (`getpeername6`/`recvmsg6`): if the
 /// socket was redirected to the address in the context, puts the
 /// published address back. Always returns 1 (these hooks cannot refuse).
-pub(super) fn restore(family: Family, sockets_fd: i32) -> Result<Vec<Insn>, AsmError> {
+///
+/// `mapped_v4_sockets_fd` (the IPv6 programs): the IPv4 sockets map, for
+/// an IPv6 socket whose peer is an IPv4-mapped address (`::ffff:a.b.c.d`)
+/// that the IPv4 `sendmsg` program redirected (a dual-stack socket's
+/// unconnected UDP datagram to `::ffff:127.0.0.1`): the published IPv4
+/// address goes back in the same form.
+pub(super) fn restore(
+    family: Family,
+    sockets_fd: i32,
+    mapped_v4_sockets_fd: Option<i32>,
+) -> Result<Vec<Insn>, AsmError> {
     let (ip, words, alen) = (family.ctx_ip(), family.words(), family.addr_off());
     // Sockets key at sk: {cookie, ip, port}.
     let sk = -((12 + alen + 7) / 8 * 8);
@@ -166,17 +176,61 @@ pub(super) fn restore(family: Family, sockets_fd: i32) -> Result<Vec<Insn>, AsmE
     for w in 0..words {
         a.ldx_w(R2, R6, ip + 4 * w).stx_w(FP, sk + 8 + 4 * w, R2);
     }
+    let mapped_v4_sockets_fd = mapped_v4_sockets_fd.filter(|_| family == Family::V6);
+    let miss = if mapped_v4_sockets_fd.is_some() {
+        "mapped"
+    } else {
+        "out"
+    };
     a.ldx_w(R2, R6, CTX_USER_PORT)
         .stx_w(FP, sk + 8 + alen, R2)
         .ld_map_fd(R1, sockets_fd)
         .mov(R2, FP)
         .add_imm(R2, i32::from(sk))
         .call(HELPER_MAP_LOOKUP_ELEM)
-        .jeq_imm(R0, 0, "out");
+        .jeq_imm(R0, 0, miss);
     for w in 0..words {
         a.ldx_w(R2, R0, 4 * w).stx_w(R6, ip + 4 * w, R2);
     }
     a.ldx_w(R2, R0, alen).stx_w(R6, CTX_USER_PORT, R2);
+    if let (Family::V6, Some(v4_fd)) = (family, mapped_v4_sockets_fd) {
+        // An IPv4-mapped peer: bytes 0..10 zero, 10..12 0xff.
+        let sk4 = sk - 16;
+        // Found: done (an always-taken jump).
+        a.mov_imm(R2, 0).jeq_imm(R2, 0, "out");
+        a.label("mapped")?;
+        a.ldx_w(R2, R6, ip)
+            .jne_imm(R2, 0, "out")
+            .ldx_w(R2, R6, ip + 4)
+            .jne_imm(R2, 0, "out")
+            .ldx_h(R2, R6, ip + 8)
+            .jne_imm(R2, 0, "out")
+            .ldx_h(R2, R6, ip + 10)
+            .jne_imm(R2, 0xffff, "out")
+            // IPv4 sockets key at sk4: {cookie, the IPv4 address, port}.
+            .mov(R1, R6)
+            .call(HELPER_GET_SOCKET_COOKIE)
+            .stx_dw(FP, sk4, R0)
+            .ldx_w(R2, R6, ip + 12)
+            .stx_w(FP, sk4 + 8, R2)
+            .ldx_w(R2, R6, CTX_USER_PORT)
+            .stx_w(FP, sk4 + 12, R2)
+            .ld_map_fd(R1, v4_fd)
+            .mov(R2, FP)
+            .add_imm(R2, i32::from(sk4))
+            .call(HELPER_MAP_LOOKUP_ELEM)
+            .jeq_imm(R0, 0, "out")
+            // ::ffff:<published IPv4 address>, its port.
+            .mov_imm(R2, 0)
+            .stx_w(R6, ip, R2)
+            .stx_w(R6, ip + 4, R2)
+            .ld_imm64(R2, u64::from(u32::from_ne_bytes([0, 0, 0xff, 0xff])))
+            .stx_w(R6, ip + 8, R2)
+            .ldx_w(R2, R0, 0)
+            .stx_w(R6, ip + 12, R2)
+            .ldx_w(R2, R0, 4)
+            .stx_w(R6, CTX_USER_PORT, R2);
+    }
     a.label("out")?;
     a.mov_imm(R0, 1).exit();
     a.finish()
@@ -191,7 +245,7 @@ mod tests {
         for family in [Family::V4, Family::V6] {
             for prog in [
                 redirect(family, 42, 3, 4).unwrap(),
-                restore(family, 4).unwrap(),
+                restore(family, 4, Some(5)).unwrap(),
             ] {
                 let n = prog.len();
                 assert!(n > 4);
@@ -246,7 +300,7 @@ mod tests {
             };
             for p in [
                 redirect(family, 1, 3, 4).unwrap(),
-                restore(family, 4).unwrap(),
+                restore(family, 4, Some(5)).unwrap(),
             ] {
                 let offs = ctx_offsets(&p);
                 assert!(
