@@ -9,9 +9,9 @@
 //! - the top-level `NetworkSettings.GlobalIPv6Address`/`PrefixLen`/
 //!   `IPv6Gateway` of a container on an IPv6 default bridge;
 //! - `network connect --link NAME:ALIAS` on a user network: an alias only
-//!   the connected container's DNS answers;
-//! - IPv6-only networks (`network create --ipv4=false`): refused with a
-//!   message that says what to do instead, and nothing made.
+//!   the connected container's DNS answers.
+//!
+//! IPv6-only networks, once refused here, work now (e2e_ipv6only).
 //!
 //! Subnets: the daemon's `10.214.<x>.0/27`s and `fd00:218:<x>:<k>::/64`s (x
 //! reserved per test daemon); traffic goes only to loopback and container
@@ -25,8 +25,6 @@ mod common;
 use common::Daemon;
 use common::clients::{self, BERTH, DOCKER, fails};
 use common::net::{create_network, lookup, nxdomain_daemon};
-
-const BRIDGE_OPT: &str = "com.docker.network.bridge.name";
 
 /// `docker args` (docker 28) that must succeed; its trimmed stdout.
 fn ok(d: &Daemon, args: &[&str]) -> String {
@@ -514,31 +512,4 @@ fn network_connect_link_is_an_alias_for_the_connected_container_only() {
     assert!(err.contains("bad format for links: a:b:c"), "{err}");
     ok(&d, &["rm", "-f", "db", "other", "app", "app2"]);
     ok(&d, &["network", "rm", "ln"]);
-}
-
-#[test]
-fn ipv6_only_networks_are_refused_clearly() {
-    let d = Daemon::start();
-    let s6 = subnet6(&d, 0);
-    let opt = format!("{BRIDGE_OPT}={}", d.net.user_bridge(0));
-    let args = [
-        "network",
-        "create",
-        "--ipv4=false",
-        "--ipv6",
-        "--subnet",
-        s6.as_str(),
-        "-o",
-        opt.as_str(),
-        "v6only",
-    ];
-    let want = "IPv6-only networks (`--ipv4=false`, EnableIPv4=false) are not supported by berth";
-    let hint = "`network create --ipv6 [--subnet <IPv6 subnet>] NAME` without `--ipv4=false`";
-    for client in [DOCKER, BERTH] {
-        let (_, err) = fails(&d, client, &args);
-        assert!(err.contains(want) && err.contains(hint), "{err}");
-    }
-    // No network was made.
-    fails(&d, DOCKER, &["network", "inspect", "v6only"]);
-    assert!(!common::net::link_exists(&d.net.user_bridge(0)));
 }
