@@ -111,6 +111,12 @@ fn tcx_links(d: &Daemon) -> usize {
         .count()
 }
 
+/// Waits until berthd holds `n` tcx links, after `what` (it attaches and
+/// detaches them on a thread of its own, within milliseconds).
+fn wait_links(d: &Daemon, n: usize, what: &str) {
+    common::until(&format!("{n} tcx links after {what}"), || tcx_links(d) == n);
+}
+
 /// Container `name`'s address on its network.
 fn address(d: &Daemon, name: &str) -> String {
     inspect(
@@ -218,20 +224,21 @@ fn containers_of_one_network_talk_past_the_bridge_and_networks_stay_apart() {
             "600",
         ],
     );
-    // One link per endpoint.
-    assert_eq!(tcx_links(&d), 3, "{}", d.log());
+    // One link per endpoint (berthd attaches them a few milliseconds
+    // after the start, on a thread of its own).
+    wait_links(&d, 3, "three starts");
     assert_fast_path(&d, "cli", "srv");
 
     // A restart: a new veth and a new MAC for the server; the client's
     // frames go to the new one, still past the bridge.
     ok(&d, DOCKER, &["restart", "-t", "1", "srv"]);
-    assert_eq!(tcx_links(&d), 3, "{}", d.log());
+    wait_links(&d, 3, "restart");
     assert_fast_path(&d, "cli", "srv");
 
     // berthd killed and started again: the containers run on and their
     // endpoints are put back on the fast path.
     d.restart();
-    assert_eq!(tcx_links(&d), 3, "{}", d.log());
+    wait_links(&d, 3, "berthd's restart");
     assert_fast_path(&d, "cli", "srv");
 
     // A container of network fpb that sends straight to the server's MAC
@@ -305,11 +312,7 @@ fn containers_of_one_network_talk_past_the_bridge_and_networks_stay_apart() {
 
     // Links follow the endpoints: `network connect`/`disconnect`, stop,
     // kill (the container exits), start.
-    let links = |n: usize, what: &str| {
-        common::until(&format!("{n} tcx links after {what}"), || {
-            tcx_links(&d) == n
-        });
-    };
+    let links = |n: usize, what: &str| wait_links(&d, n, what);
     ok(&d, DOCKER, &["network", "connect", "fpa", "other"]);
     links(4, "network connect");
     ok(&d, DOCKER, &["network", "disconnect", "fpa", "other"]);
@@ -324,6 +327,6 @@ fn containers_of_one_network_talk_past_the_bridge_and_networks_stay_apart() {
 
     // Gone with the containers: no link of theirs stays behind.
     ok(&d, DOCKER, &["rm", "-f", "srv", "cli", "other"]);
-    assert_eq!(tcx_links(&d), 0, "{}", d.log());
+    wait_links(&d, 0, "rm");
     ok(&d, DOCKER, &["network", "rm", "fpa", "fpb"]);
 }

@@ -24,15 +24,16 @@
 //! the endpoint's host-side veth.
 //!
 //! The programs are attached through BPF links held by descriptors in
-//! [`FastPath`], nothing is pinned: when it is dropped, or the daemon
+//! [`FastPath`] (by a worker thread: an attach waits for an RCU grace
+//! period, see [`FastPath`]), nothing is pinned: when it is dropped, or the daemon
 //! exits or crashes, the kernel detaches them and frees the maps (the
 //! daemon attaches them again for running containers when it starts). A
 //! kernel without tcx or `bpf_redirect_peer()` refuses the program or the
 //! link; that is logged once and the bridge carries all traffic.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use berth_sys::bpf::{self, Insn};
 use nix::errno::Errno;
@@ -158,7 +159,7 @@ struct Member {
     mac: [u8; 6],
     ifindex: u32,
     /// The tcx link: closing it detaches the program from the veth.
-    _link: OwnedFd,
+    link: OwnedFd,
 }
 
 /// One network's map, program and attached endpoints (by host-side veth
@@ -166,7 +167,10 @@ struct Member {
 #[derive(Debug)]
 struct NetworkPath {
     map: OwnedFd,
-    prog: OwnedFd,
+    /// Shared with the worker while it attaches the program outside the
+    /// lock; also tells it whether the network was removed and made again
+    /// meanwhile.
+    prog: Arc<OwnedFd>,
     members: BTreeMap<String, Member>,
 }
 
@@ -196,17 +200,23 @@ impl NetworkPath {
         })?;
         Ok(Self {
             map,
-            prog,
+            prog: Arc::new(prog),
             members: BTreeMap::new(),
         })
     }
 
     /// Takes `ifname` off the map (or points its MAC at another member
-    /// with the same address) and detaches the program from it.
-    fn remove(&mut self, network: &str, ifname: &str) -> Result<(), FastPathError> {
+    /// with the same address); its link goes to `closing`.
+    fn remove(
+        &mut self,
+        network: &str,
+        ifname: &str,
+        closing: &mut Vec<OwnedFd>,
+    ) -> Result<(), FastPathError> {
         let Some(gone) = self.members.remove(ifname) else {
             return Ok(());
         };
+        closing.push(gone.link);
         let update = |source| FastPathError::Update {
             network: network.to_owned(),
             source,
@@ -227,11 +237,30 @@ impl NetworkPath {
     }
 }
 
+/// An endpoint waiting for the worker to attach it.
+#[derive(Debug)]
+struct Request {
+    network: String,
+    ifname: String,
+    ifindex: u32,
+    mac: [u8; 6],
+}
+
 #[derive(Debug, Default)]
 struct State {
     networks: BTreeMap<String, NetworkPath>,
     /// Why this kernel has no fast path, once found out (logged then).
     unavailable: Option<String>,
+    /// Endpoints [`FastPath::add_soon`] queued for the worker.
+    queue: VecDeque<Request>,
+    /// The endpoint (network, host-side veth) the worker is attaching
+    /// right now, outside the lock.
+    attaching: Option<(String, String)>,
+    /// Links of endpoints that left: the worker closes them (each close
+    /// waits for an RCU grace period in the kernel).
+    closing: Vec<OwnedFd>,
+    /// The worker is to end.
+    stop: bool,
 }
 
 impl State {
@@ -242,11 +271,20 @@ impl State {
         let Some(path) = self.networks.get_mut(network) else {
             return Ok(());
         };
-        let res = path.remove(network, ifname);
+        let res = path.remove(network, ifname, &mut self.closing);
         if res.is_err() || path.members.is_empty() {
-            self.networks.remove(network);
+            self.drop_network(network);
         }
         res
+    }
+
+    /// A network leaves the fast path: its map and program go, its links
+    /// to `closing`.
+    fn drop_network(&mut self, network: &str) {
+        if let Some(path) = self.networks.remove(network) {
+            self.closing
+                .extend(path.members.into_values().map(|m| m.link));
+        }
     }
 
     /// Records that the kernel cannot do it, and says so once.
@@ -260,60 +298,33 @@ impl State {
             self.unavailable = Some(why.to_string());
         }
     }
-}
 
-/// The fast path programs of all networks, and their endpoints.
-#[derive(Debug, Default)]
-pub struct FastPath {
-    state: Mutex<State>,
-}
-
-impl FastPath {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Puts an endpoint of `network` on the fast path: its host-side veth
-    /// `ifname` (index `ifindex` in the calling thread's network namespace,
-    /// the other end in the container's) gets the network's program, and
-    /// frames to `mac` from the network's other endpoints go straight to
-    /// its container interface. Call it once the veth exists and is
-    /// plugged into the bridge. `Ok(false)`: this kernel has no fast path
-    /// (said once in the log); the bridge carries the traffic.
-    pub fn add(
-        &self,
-        network: &str,
-        ifname: &str,
-        ifindex: u32,
-        mac: [u8; 6],
-    ) -> Result<bool, FastPathError> {
-        let mut state = self.lock();
-        if state.unavailable.is_some() {
-            return Ok(false);
+    /// The first half of an attach, under the lock: stale entries of the
+    /// veth go, and the network's program is made if it has none yet.
+    /// `None`: this kernel has no fast path.
+    fn prepare(&mut self, req: &Request) -> Result<Option<Arc<OwnedFd>>, FastPathError> {
+        if self.unavailable.is_some() {
+            return Ok(None);
         }
         // An endpoint added again, or a veth deleted behind berth's back
         // whose index the kernel gave to this one: the old entries go.
-        let stale: Vec<(String, String)> = state
+        let stale: Vec<(String, String)> = self
             .networks
             .iter()
             .flat_map(|(net, path)| {
                 path.members
                     .iter()
-                    .filter(|(name, m)| name.as_str() == ifname || m.ifindex == ifindex)
+                    .filter(|(name, m)| name.as_str() == req.ifname || m.ifindex == req.ifindex)
                     .map(|(name, _)| (net.clone(), name.clone()))
             })
             .collect();
         for (net, name) in stale {
-            state.remove(&net, &name)?;
+            self.remove(&net, &name)?;
         }
-        if !state.networks.contains_key(network) {
-            match NetworkPath::new(network) {
+        if !self.networks.contains_key(&req.network) {
+            match NetworkPath::new(&req.network) {
                 Ok(path) => {
-                    state.networks.insert(network.to_owned(), path);
+                    self.networks.insert(req.network.clone(), path);
                 }
                 Err(e) => {
                     // The program is always the same: a kernel that
@@ -324,77 +335,259 @@ impl FastPath {
                         _ => false,
                     };
                     if refused {
-                        state.give_up(&e);
-                        return Ok(false);
+                        self.give_up(&e);
+                        return Ok(None);
                     }
                     return Err(e);
                 }
             }
         }
-        let Some(path) = state.networks.get_mut(network) else {
-            return Ok(false);
-        };
-        let link = match bpf::link_create_tcx(ifindex, path.prog.as_fd(), bpf::ATTACH_TCX_INGRESS) {
+        Ok(self.networks.get(&req.network).map(|p| Arc::clone(&p.prog)))
+    }
+
+    /// The second half, under the lock again: with the link made for
+    /// `prog`, the endpoint's MAC goes into the map. `Ok(false)`: not on
+    /// the fast path (the kernel cannot, or the network left meanwhile).
+    fn finish(
+        &mut self,
+        req: &Request,
+        prog: &Arc<OwnedFd>,
+        link: Result<OwnedFd, berth_sys::SysError>,
+    ) -> Result<bool, FastPathError> {
+        let current = self
+            .networks
+            .get(&req.network)
+            .is_some_and(|p| Arc::ptr_eq(&p.prog, prog));
+        let link = match link {
+            Ok(link) if !current => {
+                self.closing.push(link);
+                return Ok(false);
+            }
             Ok(link) => link,
             Err(source) => {
                 let refused = unsupported(source.errno);
                 let e = FastPathError::Attach {
-                    link: ifname.to_owned(),
+                    link: req.ifname.clone(),
                     source,
                 };
-                if path.members.is_empty() {
-                    state.networks.remove(network);
+                if current
+                    && self
+                        .networks
+                        .get(&req.network)
+                        .is_some_and(|p| p.members.is_empty())
+                {
+                    self.drop_network(&req.network);
                 }
                 if refused {
-                    state.give_up(&e);
+                    self.give_up(&e);
                     return Ok(false);
                 }
                 return Err(e);
             }
         };
+        let Some(path) = self.networks.get_mut(&req.network) else {
+            self.closing.push(link);
+            return Ok(false);
+        };
         if let Err(source) = bpf::map_update(
             path.map.as_fd(),
-            &key(mac),
-            &ifindex.to_ne_bytes(),
+            &key(req.mac),
+            &req.ifindex.to_ne_bytes(),
             (KEY_SIZE, VALUE_SIZE),
         ) {
-            // `link` closes: the program leaves the veth.
+            self.closing.push(link);
             if path.members.is_empty() {
-                state.networks.remove(network);
+                self.drop_network(&req.network);
             }
             return Err(FastPathError::Update {
-                network: network.to_owned(),
+                network: req.network.clone(),
                 source,
             });
         }
         path.members.insert(
-            ifname.to_owned(),
+            req.ifname.clone(),
             Member {
-                mac,
-                ifindex,
-                _link: link,
+                mac: req.mac,
+                ifindex: req.ifindex,
+                link,
             },
         );
         Ok(true)
     }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    state: Mutex<State>,
+    /// Wakes the worker: an endpoint queued, links to close, or stop.
+    work: Condvar,
+    /// The worker finished an attach.
+    attached: Condvar,
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The fast path programs of all networks, and their endpoints.
+///
+/// Attaching a tcx link, and closing one, each wait for an RCU grace
+/// period in the kernel (10-20 ms here), longer than the rest of a
+/// container's network setup. So [`FastPath::add_soon`] leaves the attach
+/// to a worker thread (the bridge carries the endpoint's first frames),
+/// and [`FastPath::remove`] takes the endpoint out of the map at once but
+/// leaves closing its link to the worker: frames stop being redirected to
+/// it before its veth goes, and a `run`, `stop` or `rm` never waits for
+/// the kernel's grace periods.
+#[derive(Debug)]
+pub struct FastPath {
+    inner: Arc<Inner>,
+    worker: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Default for FastPath {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FastPath {
+    /// The fast path, with its worker thread. The worker attaches in the
+    /// network namespace of the thread that calls this (ifindexes are
+    /// per namespace). Without a worker (the thread cannot be made),
+    /// [`FastPath::add_soon`] attaches at once.
+    pub fn new() -> Self {
+        let inner = Arc::new(Inner::default());
+        let worker = {
+            let inner = Arc::clone(&inner);
+            std::thread::Builder::new()
+                .name("fastpath".into())
+                .spawn(move || work(&inner))
+        };
+        let worker = match worker {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                tracing::warn!(error = %e, "fast path: no worker thread; endpoints attach as they start");
+                None
+            }
+        };
+        Self { inner, worker }
+    }
+
+    /// Puts an endpoint of `network` on the fast path now: its host-side
+    /// veth `ifname` (index `ifindex` in the calling thread's network
+    /// namespace, the other end in the container's) gets the network's
+    /// program, and frames to `mac` from the network's other endpoints go
+    /// straight to its container interface. Call it once the veth exists
+    /// and is plugged into the bridge. `Ok(false)`: this kernel has no
+    /// fast path (said once in the log); the bridge carries the traffic.
+    pub fn add(
+        &self,
+        network: &str,
+        ifname: &str,
+        ifindex: u32,
+        mac: [u8; 6],
+    ) -> Result<bool, FastPathError> {
+        let req = Request {
+            network: network.to_owned(),
+            ifname: ifname.to_owned(),
+            ifindex,
+            mac,
+        };
+        let mut st = self.lock_idle(|a| a.1 == req.ifname);
+        st.queue.retain(|r| r.ifname != req.ifname);
+        let res = match st.prepare(&req) {
+            Ok(Some(prog)) => {
+                let link = bpf::link_create_tcx(ifindex, prog.as_fd(), bpf::ATTACH_TCX_INGRESS);
+                st.finish(&req, &prog, link)
+            }
+            Ok(None) => Ok(false),
+            Err(e) => Err(e),
+        };
+        self.wake(st);
+        res
+    }
+
+    /// [`FastPath::add`], left to the worker: returns at once, and the
+    /// endpoint joins within milliseconds (its first frames go through
+    /// the bridge). A failure is logged by the worker.
+    pub fn add_soon(&self, network: &str, ifname: &str, ifindex: u32, mac: [u8; 6]) {
+        if self.worker.is_none() {
+            if let Err(e) = self.add(network, ifname, ifindex, mac) {
+                tracing::warn!(link = ifname, error = %e, "fast path: this endpoint's traffic goes through the bridge");
+            }
+            return;
+        }
+        let mut st = self.inner.lock();
+        if st.unavailable.is_some() {
+            return;
+        }
+        st.queue.retain(|r| r.ifname != ifname);
+        st.queue.push_back(Request {
+            network: network.to_owned(),
+            ifname: ifname.to_owned(),
+            ifindex,
+            mac,
+        });
+        drop(st);
+        self.inner.work.notify_all();
+    }
+
+    /// The state, once the worker is not attaching an endpoint `busy`
+    /// matches (network, host-side veth).
+    fn lock_idle(&self, busy: impl Fn(&(String, String)) -> bool) -> MutexGuard<'_, State> {
+        let st = self.inner.lock();
+        self.inner
+            .attached
+            .wait_while(st, |s| s.attaching.as_ref().is_some_and(&busy))
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Unlocks, and wakes the worker when there are links to close.
+    fn wake(&self, st: MutexGuard<'_, State>) {
+        let close = !st.closing.is_empty();
+        drop(st);
+        if close {
+            if self.worker.is_some() {
+                self.inner.work.notify_all();
+            } else {
+                let links = std::mem::take(&mut self.inner.lock().closing);
+                drop(links);
+            }
+        }
+    }
 
     /// Takes the endpoint whose host-side veth is `ifname` off `network`'s
-    /// fast path: its MAC leaves the map and the program leaves the veth.
-    /// Call it BEFORE deleting the veth (the kernel reuses indexes). On an
-    /// error the network's whole fast path is gone (its traffic goes
-    /// through the bridge) rather than a stale entry left.
+    /// fast path: its MAC leaves the map (a queued attach of it is
+    /// dropped; one under way is waited for), and the worker detaches the
+    /// program from the veth. Call it BEFORE deleting the veth (the kernel
+    /// reuses indexes). On an error the network's whole fast path is gone
+    /// (its traffic goes through the bridge) rather than a stale entry
+    /// left.
     pub fn remove(&self, network: &str, ifname: &str) -> Result<(), FastPathError> {
-        self.lock().remove(network, ifname)
+        let mut st = self.lock_idle(|a| a.0 == network && a.1 == ifname);
+        st.queue
+            .retain(|r| !(r.network == network && r.ifname == ifname));
+        let res = st.remove(network, ifname);
+        self.wake(st);
+        res
     }
 
     /// A network is gone: its program, map and links go.
     pub fn remove_network(&self, network: &str) {
-        self.lock().networks.remove(network);
+        let mut st = self.lock_idle(|a| a.0 == network);
+        st.queue.retain(|r| r.network != network);
+        st.drop_network(network);
+        self.wake(st);
     }
 
-    /// The host-side veths on `network`'s fast path.
+    /// The host-side veths on `network`'s fast path (attached, not
+    /// queued).
     pub fn members(&self, network: &str) -> Vec<String> {
-        self.lock()
+        self.inner
+            .lock()
             .networks
             .get(network)
             .map(|p| p.members.keys().cloned().collect())
@@ -403,7 +596,81 @@ impl FastPath {
 
     /// Why this kernel has no fast path, once an endpoint found out.
     pub fn unavailable(&self) -> Option<String> {
-        self.lock().unavailable.clone()
+        self.inner.lock().unavailable.clone()
+    }
+
+    /// Waits until the worker has attached every queued endpoint and
+    /// closed every link it was given (tests, and callers that need the
+    /// fast path in place before they go on).
+    pub fn settle(&self) {
+        let st = self.inner.lock();
+        let st = self
+            .inner
+            .attached
+            .wait_while(st, |s| {
+                self.worker.is_some()
+                    && (!s.queue.is_empty() || s.attaching.is_some() || !s.closing.is_empty())
+            })
+            .unwrap_or_else(PoisonError::into_inner);
+        drop(st);
+    }
+}
+
+impl Drop for FastPath {
+    fn drop(&mut self) {
+        self.inner.lock().stop = true;
+        self.inner.work.notify_all();
+        if let Some(worker) = self.worker.take() {
+            // Ends once the links given to it are closed.
+            let _ = worker.join();
+        }
+    }
+}
+
+/// The worker: closes links it is given, attaches queued endpoints one at
+/// a time (outside the lock, so removals and other calls never wait for
+/// the kernel's grace periods unless they are about that endpoint), and
+/// ends on `stop` once nothing is left to close.
+fn work(inner: &Inner) {
+    let mut st = inner.lock();
+    loop {
+        if !st.closing.is_empty() {
+            let links = std::mem::take(&mut st.closing);
+            drop(st);
+            drop(links);
+            st = inner.lock();
+            inner.attached.notify_all();
+            continue;
+        }
+        if st.stop {
+            return;
+        }
+        if let Some(req) = st.queue.pop_front() {
+            let res = match st.prepare(&req) {
+                Ok(Some(prog)) => {
+                    st.attaching = Some((req.network.clone(), req.ifname.clone()));
+                    drop(st);
+                    let link =
+                        bpf::link_create_tcx(req.ifindex, prog.as_fd(), bpf::ATTACH_TCX_INGRESS);
+                    st = inner.lock();
+                    st.attaching = None;
+                    st.finish(&req, &prog, link)
+                }
+                Ok(None) => Ok(false),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = res {
+                tracing::warn!(
+                    link = req.ifname,
+                    error = %e,
+                    "fast path: this endpoint's traffic goes through the bridge"
+                );
+            }
+            inner.attached.notify_all();
+            continue;
+        }
+        inner.attached.notify_all();
+        st = inner.work.wait(st).unwrap_or_else(PoisonError::into_inner);
     }
 }
 

@@ -291,3 +291,43 @@ fn a_reused_interface_index_or_name_replaces_the_old_entry() {
     fp.remove("X", &ea.0).unwrap();
     fp.remove("nowhere", "nothing").unwrap();
 }
+
+#[test]
+fn endpoints_queued_for_the_worker_join_soon_and_leave_at_once() {
+    root();
+    let dir = tempfile::tempdir().unwrap();
+    let host = Ns::new(dir.path(), "host");
+    let mut h = host.netlink();
+    let bq = "br-fpq";
+    h.ensure_bridge(bq, "10.213.233.1/24".parse().unwrap())
+        .unwrap();
+    let a_ip = Ipv4Addr::new(10, 213, 233, 2);
+    let _a = container(dir.path(), &host, "fpq", bq, "10.213.233.2/24", None);
+    let ea = endpoint(&mut h, "fpq", bq, a_ip);
+    // Made inside the host namespace: the worker attaches there.
+    let fp = host.run(FastPath::new);
+    fp.add_soon("Q", &ea.0, ea.1, ea.2);
+    fp.settle();
+    assert_eq!(fp.members("Q"), [ea.0.as_str()]);
+    // Out of the map at once; the worker closes the link (the links
+    // berthd holds are counted in e2e_fastpath; tests here share one
+    // process).
+    fp.remove("Q", &ea.0).unwrap();
+    assert!(fp.members("Q").is_empty());
+    // Removed while queued or while being attached: never left on.
+    for _ in 0..20 {
+        fp.add_soon("Q", &ea.0, ea.1, ea.2);
+        fp.remove("Q", &ea.0).unwrap();
+        assert!(fp.members("Q").is_empty());
+    }
+    // And a network removed with an attach queued.
+    fp.add_soon("Q", &ea.0, ea.1, ea.2);
+    fp.remove_network("Q");
+    fp.settle();
+    assert!(fp.members("Q").is_empty());
+    // Joined again after all that: the worker still works.
+    fp.add_soon("Q", &ea.0, ea.1, ea.2);
+    fp.settle();
+    assert_eq!(fp.members("Q"), [ea.0.as_str()]);
+    drop(fp);
+}

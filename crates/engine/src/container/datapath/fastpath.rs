@@ -8,7 +8,10 @@
 //!
 //! The fast path only ever speeds traffic up: when it cannot be set up
 //! for an endpoint, that is logged and the bridge carries the endpoint's
-//! traffic as before; a container start never fails because of it.
+//! traffic as before; a container start never fails because of it, and
+//! never waits for it (the fast path's worker thread attaches endpoints
+//! a few milliseconds after their start; their first frames take the
+//! bridge).
 
 use std::collections::BTreeSet;
 
@@ -43,17 +46,10 @@ impl DataPath {
                 return;
             }
         };
-        if let Err(e) = self
-            .fastpath
-            .add(&ep.network_id, &spec.host_ifname, index, spec.mac)
-        {
-            tracing::warn!(
-                network = ep.network_name,
-                link = spec.host_ifname,
-                error = %e,
-                "fast path: this endpoint's traffic goes through the bridge"
-            );
-        }
+        // The attach waits for an RCU grace period: the fast path's worker
+        // does it, so the container's start does not wait.
+        self.fastpath
+            .add_soon(&ep.network_id, &spec.host_ifname, index, spec.mac);
     }
 
     /// Takes the veth `ifname` of network `network_id` off the fast path;
