@@ -34,8 +34,9 @@
 #            volume's tar figure is that filter's cost rather than the
 #            volume's.
 # Each round measures the host again before each engine, and each place's
-# ratio is to that host figure, minutes apart at most (the disk's speed
-# drifts). Prints the median over ROUNDS of each figure, and the median of
+# write and read ratios are to that host figure, minutes apart at most (the
+# disk's speed drifts); its untar and tar ratios are to the host's untar and
+# tar run just before that place's. Prints the median over ROUNDS of each figure, and the median of
 # its per-round ratios to the host (target: >= 0.95x for volumes and binds).
 #
 # Engines run on private roots set up by bench/engines.sh (which also cleans up
@@ -176,10 +177,26 @@ start() {
     fi
 }
 
+# measure_host_files: the host's untar and tar again (into a new directory),
+# as the figures the next place's untar and tar are compared with: these
+# drift by several percent within a minute here, more than the engines
+# differ.
+measure_host_files() {
+    local out
+    HOST_RUNS=$((HOST_RUNS + 1))
+    if out=$(busybox sh "$W/measure.sh" "$W/host-$HOST_RUNS" "$W/in.tar" "$SIZE_MB" files 2>&1); then
+        note host "$out"
+    else
+        FAILED[host]="$out"
+    fi
+}
+
 # measure_in NAME CONTAINER PLACE DIR [files]: the script in the container,
-# into DIR ("files": untar and tar only).
+# into DIR ("files": untar and tar only), right after the host's untar and
+# tar.
 measure_in() {
     local name="$1" c="$2" place="$3" dir="$4" only="${5:-}"
+    measure_host_files
     client "$name"
     if out=$(timeout -s KILL 3600 "${CMD[@]}" exec "$c" sh /measure.sh "$dir" /in.tar "$SIZE_MB" $only 2>&1); then
         note "$name,$place" "$out"
