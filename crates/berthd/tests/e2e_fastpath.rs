@@ -272,21 +272,18 @@ fn containers_of_one_network_talk_past_the_bridge_and_networks_stay_apart() {
         "srv received {rx} packets while other pinged it 30 times"
     );
     let url = format!("http://{ip}:8080/small");
-    fails(
-        &d,
-        DOCKER,
-        &[
-            "exec",
-            "other",
-            "wget",
-            "-q",
-            "-T",
-            "2",
-            "-O",
-            "/dev/null",
-            &url,
-        ],
-    );
+    let wget = [
+        "exec",
+        "other",
+        "wget",
+        "-q",
+        "-T",
+        "2",
+        "-O",
+        "/dev/null",
+        &url,
+    ];
+    fails(&d, DOCKER, &wget);
     // And the usual way (through the gateway), the networks' isolation
     // refuses it too.
     ok(
@@ -294,21 +291,7 @@ fn containers_of_one_network_talk_past_the_bridge_and_networks_stay_apart() {
         DOCKER,
         &["exec", "other", "ip", "route", "del", &format!("{ip}/32")],
     );
-    fails(
-        &d,
-        DOCKER,
-        &[
-            "exec",
-            "other",
-            "wget",
-            "-q",
-            "-T",
-            "2",
-            "-O",
-            "/dev/null",
-            &url,
-        ],
-    );
+    fails(&d, DOCKER, &wget);
 
     // Links follow the endpoints: `network connect`/`disconnect`, stop,
     // kill (the container exits), start.
