@@ -16,6 +16,7 @@
 pub mod container;
 mod error;
 pub mod events;
+pub(crate) mod go;
 pub mod host;
 pub mod image;
 mod netconfig;

@@ -107,22 +107,13 @@ fn parse_security_opts(list: &[String]) -> Result<SecurityOpts, ContainerError> 
                 }
             }
             "no-new-privileges" => {
-                out.no_new_privileges = parse_bool(value)
+                out.no_new_privileges = crate::go::parse_bool(value)
                     .ok_or_else(|| invalid(format!("invalid --security-opt 2: {opt:?}")))?;
             }
             _ => return Err(invalid(format!("invalid --security-opt 2: {opt:?}"))),
         }
     }
     Ok(out)
-}
-
-/// Go's `strconv.ParseBool`.
-fn parse_bool(text: &str) -> Option<bool> {
-    match text {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
-        _ => None,
-    }
 }
 
 /// Capability names by number (capabilities(7)), without `CAP_`.

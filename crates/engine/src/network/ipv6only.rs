@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use berth_net::ipnet::IpNet;
 
+use crate::go::parse_bool;
+
 use super::{CreateRequest, EndpointConfig, Network, NetworkError, Result};
 
 /// `--ipv4=false` also as the driver option dockerd reads when the request
@@ -46,15 +48,6 @@ pub(super) fn options(
         options.remove(OPT_ENABLE_IPV4);
     }
     options
-}
-
-/// Go's `strconv.ParseBool`.
-fn parse_bool(text: &str) -> Option<bool> {
-    match text {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
-        _ => None,
-    }
 }
 
 /// An IPv4 `--subnet` on a network without IPv4.

@@ -290,7 +290,7 @@ impl PruneFilters {
         check_keys(filters, &["label", "label!", "all"])?;
         let all = match filters.get("all").map(Vec::as_slice) {
             None | Some([]) => false,
-            Some([one]) => parse_go_bool(one).ok_or_else(|| {
+            Some([one]) => crate::go::parse_bool(one).ok_or_else(|| {
                 VolumeError::FilterValue(format!(
                     "invalid filter 'all': strconv.ParseBool: parsing {one:?}: invalid syntax"
                 ))
@@ -341,15 +341,6 @@ fn parse_bool(key: &str, values: &[String]) -> Result<bool, VolumeError> {
         )));
     }
     Ok(t)
-}
-
-/// Go's `strconv.ParseBool`.
-fn parse_go_bool(s: &str) -> Option<bool> {
-    match s {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
-        _ => None,
-    }
 }
 
 /// A string list as Go's `%s` prints it: `[a b]`.

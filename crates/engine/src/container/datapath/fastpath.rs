@@ -28,7 +28,7 @@ const ICC_OPTION: &str = "com.docker.network.bridge.enable_icc";
 fn icc(ep: &Endpoint) -> bool {
     !ep.options
         .get(ICC_OPTION)
-        .is_some_and(|v| matches!(v.as_str(), "0" | "f" | "F" | "false" | "FALSE" | "False"))
+        .is_some_and(|v| crate::go::parse_bool(v) == Some(false))
 }
 
 impl DataPath {
@@ -84,11 +84,6 @@ impl DataPath {
                 }
             }
         }
-    }
-
-    /// The host-side veths on network `network_id`'s fast path.
-    pub fn fastpath_members(&self, network_id: &str) -> Vec<String> {
-        self.fastpath.members(network_id)
     }
 }
 
