@@ -1217,6 +1217,8 @@ impl Containers {
         let table = lock(&self.inner.table);
         // The layers they stood on, for those of images removed meanwhile.
         let mut freed = Vec::new();
+        // The keys still there afterwards, for the pinning below.
+        let mut keys = std::collections::BTreeSet::new();
         for (key, info) in images.snapshots().list() {
             let looks_like_id = key.len() == 64 && key.chars().all(|c| c.is_ascii_hexdigit());
             let orphan_view = info.kind == berth_image::snapshot::Kind::View
@@ -1228,6 +1230,7 @@ impl Containers {
                 );
                 if images.snapshots().remove(&key).is_ok() {
                     freed.extend(info.parent.clone());
+                    continue;
                 }
             }
             if looks_like_id
@@ -1240,15 +1243,11 @@ impl Containers {
                 );
                 if images.snapshots().remove(&key).is_ok() {
                     freed.extend(info.parent.clone());
+                    continue;
                 }
             }
+            keys.insert(key);
         }
-        let keys: std::collections::BTreeSet<String> = images
-            .snapshots()
-            .list()
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
         // Not those without a writable snapshot: their removal was
         // interrupted, and `finish_interrupted_removals` ends it.
         for c in table.values().filter(|c| keys.contains(&c.id)) {
