@@ -26,9 +26,9 @@ const ICC_OPTION: &str = "com.docker.network.bridge.enable_icc";
 /// Whether endpoints of `ep`'s network may talk to each other directly:
 /// not when `enable_icc` is false (as Go's `strconv.ParseBool` reads it).
 fn icc(ep: &Endpoint) -> bool {
-    !ep.options
+    ep.options
         .get(ICC_OPTION)
-        .is_some_and(|v| crate::go::parse_bool(v) == Some(false))
+        .is_none_or(|v| crate::go::parse_bool(v) != Some(false))
 }
 
 impl DataPath {
