@@ -786,14 +786,13 @@ fn render(table: &str, owners: &BTreeMap<String, (Target, Vec<Binding>)>) -> Str
             any_bridges.insert(t.bridge.clone());
         }
         let mut hairpins = BTreeSet::new();
-        // An IPv6-only container: its IPv4 bindings lead nowhere.
-        let c4 = t.container_ip.map(|c| c.to_string()).unwrap_or_default();
-        let v4 = if t.container_ip.is_some() {
-            bindings.as_slice()
-        } else {
-            &[]
-        };
-        for b in v4.iter().filter(|b| b.host_ip.is_ipv4()) {
+        // An IPv6-only container (no IPv4 address): its IPv4 bindings lead
+        // nowhere.
+        let v4 = bindings
+            .iter()
+            .filter(|b| b.host_ip.is_ipv4())
+            .filter_map(|b| Some((b, t.container_ip?)));
+        for (b, c4) in v4 {
             let daddr = match b.host_ip {
                 IpAddr::V4(ip) if !ip.is_unspecified() => format!("ip daddr {ip}"),
                 _ => "meta nfproto ipv4".to_owned(),
@@ -838,11 +837,13 @@ fn render(table: &str, owners: &BTreeMap<String, (Target, Vec<Binding>)>) -> Str
             }
         }
         for k in hairpins {
-            s.push_str(&format!(
-                "add rule inet {table} {SNAT_CHAIN} ip saddr {c4} ip daddr {c4} meta l4proto {p} th dport {cp} masquerade comment \"{owner}\"\n",
-                p = k.proto,
-                cp = k.port,
-            ));
+            if let Some(c4) = t.container_ip {
+                s.push_str(&format!(
+                    "add rule inet {table} {SNAT_CHAIN} ip saddr {c4} ip daddr {c4} meta l4proto {p} th dport {cp} masquerade comment \"{owner}\"\n",
+                    p = k.proto,
+                    cp = k.port,
+                ));
+            }
         }
     }
     for br in bridges {
