@@ -111,6 +111,15 @@ fn tcx_links(d: &Daemon) -> usize {
         .count()
 }
 
+/// `docker run -d --name NAME --network NET FLAGS... bbfp CMD...`.
+fn run_on(d: &Daemon, name: &str, net: &str, flags: &[&str], cmd: &[&str]) {
+    let mut args = vec!["run", "-d", "--name", name, "--network", net];
+    args.extend_from_slice(flags);
+    args.push("bbfp");
+    args.extend_from_slice(cmd);
+    ok(d, DOCKER, &args);
+}
+
 /// Waits until berthd holds `n` tcx links, after `what` (it attaches and
 /// detaches them on a thread of its own, within milliseconds).
 fn wait_links(d: &Daemon, n: usize, what: &str) {
@@ -175,54 +184,15 @@ fn containers_of_one_network_talk_past_the_bridge_and_networks_stay_apart() {
     network(&d, "fpa", 0);
     network(&d, "fpb", 1);
 
-    ok(
-        &d,
-        DOCKER,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "srv",
-            "--network",
-            "fpa",
-            "bbfp",
-            "sh",
-            "-c",
-            SERVE,
-        ],
-    );
-    ok(
-        &d,
-        DOCKER,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "cli",
-            "--network",
-            "fpa",
-            "bbfp",
-            "sleep",
-            "600",
-        ],
-    );
+    run_on(&d, "srv", "fpa", &[], &["sh", "-c", SERVE]);
+    run_on(&d, "cli", "fpa", &[], &["sleep", "600"]);
     // On the other network, allowed to set its own routes and neighbours.
-    ok(
+    run_on(
         &d,
-        DOCKER,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "other",
-            "--network",
-            "fpb",
-            "--cap-add",
-            "NET_ADMIN",
-            "bbfp",
-            "sleep",
-            "600",
-        ],
+        "other",
+        "fpb",
+        &["--cap-add", "NET_ADMIN"],
+        &["sleep", "600"],
     );
     // One link per endpoint (berthd attaches them a few milliseconds
     // after the start, on a thread of its own).
