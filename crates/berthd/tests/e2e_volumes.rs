@@ -251,7 +251,7 @@ fn create_inspect_ls_rm_through_every_client() {
                 "-f",
                 "label!=app",
                 "-f",
-                &format!("name=^{c}"),
+                &format!("name=^{c}-"),
             ],
         );
         assert_eq!(ok(&o, client), format!("{c}-old\n"), "{client}");
