@@ -1,0 +1,1 @@
+//! The registry client: pulls and pushes images for the engine.
