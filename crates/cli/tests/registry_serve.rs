@@ -782,6 +782,17 @@ fn tags_catalog_referrers() {
         b"",
     );
     assert_eq!(r.json()["manifests"], json!([]));
+
+    // SIGTERM stops it cleanly (exit status 0).
+    let mut srv = srv;
+    let st = Command::new("kill")
+        .args(["-TERM", &srv.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let st = srv.child.wait().unwrap();
+    assert!(st.success(), "{st}");
+    assert!(srv.log().contains("shutting down"), "{}", srv.log());
 }
 
 #[test]
