@@ -1053,3 +1053,86 @@ fn matches_docker_registry() {
     let b = outcomes(theirs.port);
     assert_eq!(a, b, "berth (left) vs docker-registry (right)");
 }
+
+#[test]
+fn tls_with_skopeo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cert, key) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
+    let st = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("run openssl");
+    assert!(st.success());
+    let srv = Server::berth(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    // skopeo trusts the certificate through --dest-cert-dir (ca.crt), verification on.
+    let certs = tmp.path().join("certs");
+    fs_err::create_dir(&certs).unwrap();
+    fs_err::copy(&cert, certs.join("ca.crt")).unwrap();
+    let certs_arg = certs.to_str().unwrap();
+    let archive = busybox_archive(tmp.path());
+    let dest = format!("docker://{}/bb:tls", srv.host());
+    skopeo(&[
+        "copy",
+        "--dest-cert-dir",
+        certs_arg,
+        &format!("docker-archive:{}", archive.display()),
+        &dest,
+    ]);
+    let info: Value =
+        serde_json::from_str(&skopeo(&["inspect", "--cert-dir", certs_arg, &dest])).unwrap();
+    assert_eq!(info["Os"], "linux");
+    // Without the CA, verification fails: it really is TLS with that certificate.
+    let err = skopeo_fails(&["inspect", &dest]);
+    assert!(err.contains("certificate"), "{err}");
+    // Plain HTTP to the TLS port is not served.
+    let mut s = TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
+    s.write_all(b"GET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    assert!(
+        !raw.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+
+    // A key that does not exist: a clear refusal to start.
+    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"])
+        .arg(tmp.path().join("r2"))
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(tmp.path().join("missing.pem"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot read a PEM private key from"), "{err}");
+}

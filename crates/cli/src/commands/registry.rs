@@ -18,6 +18,7 @@ async fn serve(f: &RegistryServeFlags) -> anyhow::Result<()> {
     let config = Config {
         root: f.root.clone(),
         htpasswd: f.htpasswd.clone(),
+        tls: f.tls_cert.clone().zip(f.tls_key.clone()),
     };
     let reg = Registry::open(&config).map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(&f.addr).await.map_err(|e| {
@@ -32,7 +33,12 @@ async fn serve(f: &RegistryServeFlags) -> anyhow::Result<()> {
         .local_addr()
         .map_or_else(|_| f.addr.clone(), |a| a.to_string());
     eprintln!(
-        "berth registry listening on http://{local} (root {}{})",
+        "berth registry listening on {}://{local} (root {}{})",
+        if f.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        },
         f.root.display(),
         if f.htpasswd.is_some() {
             ", basic auth"

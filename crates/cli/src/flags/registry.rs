@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 #[command(defer = true)]
 pub(crate) enum RegistryFlags {
-    /// Run a registry (OCI distribution API) over HTTP
+    /// Run a registry (OCI distribution API) over HTTP or HTTPS
     Serve(RegistryServeFlags),
     /// Delete blobs no manifest refers to (stop the registry first)
     GarbageCollect(RegistryGcFlags),
@@ -33,6 +33,12 @@ pub(crate) struct RegistryServeFlags {
     /// Require HTTP basic auth against this htpasswd file (bcrypt entries, `htpasswd -B`)
     #[arg(long = "htpasswd", value_name = "file")]
     pub(crate) htpasswd: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate (chain); needs --tls-key
+    #[arg(long = "tls-cert", value_name = "file", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert
+    #[arg(long = "tls-key", value_name = "file", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Args)]

@@ -22,7 +22,13 @@ pub(crate) struct Upload {
     name: String,
     /// `None` once a failed write lost it.
     ingest: Option<Ingest>,
+    /// The last request that used it.
+    touched: Instant,
 }
+
+/// An upload nobody touched for this long is dropped (with its temp file)
+/// when the next upload starts.
+const UPLOAD_IDLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 type Resp = Response<Body>;
 type Res = Result<Resp, ApiError>;
@@ -736,11 +742,16 @@ async fn start_upload(
     let ingest = blocking(move || st.content().writer().map_err(ApiError::internal)).await?;
     let id = new_uuid();
     if let Ok(mut m) = reg.inner.uploads.lock() {
+        m.retain(|_, slot| {
+            slot.try_lock()
+                .map_or(true, |u| u.touched.elapsed() < UPLOAD_IDLE_LIMIT)
+        });
         m.insert(
             id.clone(),
             Arc::new(tokio::sync::Mutex::new(Upload {
                 name: name.clone(),
                 ingest: Some(ingest),
+                touched: Instant::now(),
             })),
         );
     }

@@ -5,7 +5,7 @@
 //! ```no_run
 //! # async fn f() -> Result<(), String> {
 //! use berth_registry::server::{Config, Registry};
-//! let reg = Registry::open(&Config { root: "/var/lib/berth-registry".into(), htpasswd: None })?;
+//! let reg = Registry::open(&Config { root: "/var/lib/berth-registry".into(), htpasswd: None, tls: None })?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:5000").await.map_err(|e| e.to_string())?;
 //! reg.serve(listener, std::future::pending(), |line| eprintln!("{line}")).await.map_err(|e| e.to_string())
 //! # }
@@ -16,6 +16,7 @@ pub mod error;
 pub mod gc;
 mod handlers;
 pub mod storage;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -31,6 +32,8 @@ pub struct Config {
     pub root: PathBuf,
     /// An htpasswd file (bcrypt entries): when set, every request needs basic auth.
     pub htpasswd: Option<PathBuf>,
+    /// A PEM certificate (chain) and private key: when set, serve HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// A registry: storage, uploads in progress, auth.
@@ -43,6 +46,7 @@ struct Inner {
     storage: storage::Storage,
     htpasswd: Option<auth::Htpasswd>,
     uploads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<handlers::Upload>>>>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Registry {
@@ -62,11 +66,16 @@ impl Registry {
             ),
             None => None,
         };
+        let tls = match &config.tls {
+            Some((cert, key)) => Some(tls::acceptor(cert, key)?),
+            None => None,
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 storage,
                 htpasswd,
                 uploads: Mutex::new(HashMap::new()),
+                tls,
             }),
         })
     }
@@ -80,6 +89,9 @@ impl Registry {
         log: impl Fn(&str) + Send + Sync + 'static,
     ) -> std::io::Result<()> {
         let log: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(log);
+        if let Some(acceptor) = self.inner.tls.clone() {
+            return self.serve_tls(listener, acceptor, shutdown, log).await;
+        }
         let reg = self.clone();
         let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
             let reg = reg.clone();
@@ -90,5 +102,56 @@ impl Registry {
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
+    }
+
+    /// The HTTPS accept loop: each connection is a TLS handshake, then
+    /// HTTP/1.1 on it. At shutdown it stops accepting; connections in
+    /// flight end with the process.
+    async fn serve_tls(
+        self,
+        listener: tokio::net::TcpListener,
+        acceptor: tokio_rustls::TlsAcceptor,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        log: Arc<dyn Fn(&str) + Send + Sync>,
+    ) -> std::io::Result<()> {
+        tokio::pin!(shutdown);
+        loop {
+            let (tcp, peer) = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok(c) => c,
+                    Err(e) => {
+                        log(&format!("accept failed: {e}"));
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => return Ok(()),
+            };
+            let (reg, acceptor, log) = (self.clone(), acceptor.clone(), log.clone());
+            tokio::spawn(async move {
+                let stream = match acceptor.accept(tcp).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        log(&format!("{peer} TLS handshake failed: {e}"));
+                        return;
+                    }
+                };
+                let svc = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let mut req = req.map(axum::body::Body::new);
+                        req.extensions_mut()
+                            .insert(axum::extract::ConnectInfo(peer));
+                        let (reg, log) = (reg.clone(), log.clone());
+                        async move {
+                            Ok::<_, std::convert::Infallible>(handlers::handle(reg, req, log).await)
+                        }
+                    },
+                );
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, svc)
+                    .await;
+            });
+        }
     }
 }
