@@ -39,6 +39,8 @@ use crate::reference::{Reference, ReferenceError};
 use crate::snapshot::{Kind, SnapshotError, Snapshotter, chain_ids};
 use crate::spec::{self, ContainerConfig, Descriptor, History, ImageConfig, ImageManifest, RootFs};
 
+mod repodigest;
+
 /// Errors of the image store (and of the crate as a whole: it wraps the
 /// other modules' errors).
 #[derive(Debug, thiserror::Error)]
@@ -206,6 +208,8 @@ pub struct ImageDetails {
     pub repo_tags: Vec<Reference>,
     /// When a tag was last pointed at the image (RFC 3339); `None` if never.
     pub last_tag_time: Option<String>,
+    /// `name@sha256:...` of the repositories it was pulled from, normalised.
+    pub repo_digests: Vec<Reference>,
 }
 
 /// One row of `docker history` (newest first).
@@ -407,6 +411,9 @@ impl ImageStore {
         }
         if let Ok(r) = Reference::parse_normalized(name) {
             if let Some(d) = r.digest() {
+                if let Some(id) = self.resolve_repo_digest(&r) {
+                    return Ok(id);
+                }
                 // `name@sha256:<manifest digest>`: berth records no
                 // per-repository digests yet, so any image whose manifest
                 // has that digest matches.
@@ -545,6 +552,7 @@ impl ImageStore {
         let last_tag_time = self.lock().last_tagged.get(&id.to_string()).cloned();
         Ok(ImageDetails {
             last_tag_time,
+            repo_digests: self.repo_digests_of(&id),
             repo_tags: self.tags_of(&id),
             record,
             config,
