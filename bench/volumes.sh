@@ -4,19 +4,28 @@
 # on the host directly, in one run.
 #
 #   bench/volumes.sh [ROUNDS] [SIZE_MB] [FILES]
-#   ROUNDS=N                           rounds, the median is shown (default 5)
+#   ROUNDS=N                           rounds, the median is shown (default 3)
 #   SIZE_MB=N                          the big file, MiB (default 1024)
 #   FILES=N                            the many-small-files tree: N files of 4 KiB (default 20000)
 #   BERTH_CLIENT=berth|docker          which client drives berthd (see bench/engines.sh)
+#   ENGINES="berth docker podman"      the engines to measure (default: all three)
+# Each step's raw seconds go to stderr as it runs.
 #
-# Four measurements per place, each timed inside the container by busybox's
+# Six measurements per place, each timed inside the container by busybox's
 # `time` (so the engine's exec and attach costs are not counted), and on the
 # host by the host's busybox running the same script:
-#   write MB/s     dd if=/dev/zero of=DIR/big bs=1M count=SIZE_MB conv=fsync
-#                  (a fresh file each time)
-#   read MB/s      dd if=DIR/big of=/dev/null bs=1M iflag=direct: O_DIRECT reads
-#                  that file from the disk, past the page cache (no cache is
-#                  dropped, the host's caches are shared)
+#   write MB/s     dd if=/dev/zero of=DIR/big bs=1M count=SIZE_MB: a fresh
+#                  file, into the page cache (synced afterwards, untimed)
+#   read MB/s      dd if=DIR/big of=/dev/null bs=1M: that file from the page
+#                  cache, 5 passes timed as one; then removed
+#   disk wr MB/s   the same write with conv=fsync: to the disk
+#   disk rd MB/s   dd ... iflag=direct: O_DIRECT reads of that file from the
+#                  disk, past the page cache (no cache is dropped, the host's
+#                  caches are shared), 3 passes timed as one; then removed.
+#                  A volume or bind is the host's own file system, so both
+#                  disk figures are the disk's; on this VM's virtual disk they
+#                  vary by 10-20% from one 1 GiB pass to the next, the host's
+#                  own passes too, and their ratios by as much.
 #   untar files/s  tar -xf in.tar -C DIR (FILES files of 4 KiB, no fsync)
 #   tar files/s    tar -cf /dev/null -C DIR files (page cache warm), 20 passes
 #                  timed as one
@@ -33,11 +42,17 @@
 #            calls (about 8 per file), so this line shows how much of a
 #            volume's tar figure is that filter's cost rather than the
 #            volume's.
-# Each round measures the host again before each engine, and each place's
-# write and read ratios are to that host figure, minutes apart at most (the
-# disk's speed drifts); its untar and tar ratios are to the host's untar and
-# tar run just before that place's. Prints the median over ROUNDS of each figure, and the median of
-# its per-round ratios to the host (target: >= 0.95x for volumes and binds).
+# Pairing: the disk's and the CPU's speed drift by several percent within a
+# minute on this kind of machine, more than the engines differ, and a 1 GiB
+# O_DIRECT read ran 0.6x or 1.6x the host's when the host was measured minutes
+# earlier. So each step (write+read, untar, tar) runs host, place, place, host
+# back to back, each after the disk has gone idle. Prints the median over
+# ROUNDS of each figure, and as its ratio the host's total time over the
+# place's total time for that same work, over all rounds (target: >= 0.95x
+# for volumes and binds).
+#
+# Start it 6 minutes or more after anything removed many files from this disk
+# (another run of this bench included): see the wait before the first round.
 #
 # Engines run on private roots set up by bench/engines.sh (which also cleans up
 # everything on exit, failure or Ctrl-C). Needs root. Smoke-test with tiny
@@ -46,25 +61,32 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . bench/lib.sh
 
-ROUNDS="${1:-${ROUNDS:-5}}"
+ROUNDS="${1:-${ROUNDS:-3}}"
 SIZE_MB="${2:-${SIZE_MB:-1024}}"
 FILES="${3:-${FILES:-20000}}"
 TAR_REPS=20
+READ_PASSES=3
+CACHED_PASSES=5
 ME="bench/volumes.sh"
 for v in ROUNDS SIZE_MB FILES; do
     if ! [ "${!v}" -ge 1 ] 2>/dev/null; then
-        echo "usage: $ME [ROUNDS] [SIZE_MB] [FILES]  (each >= 1; defaults 5 1024 20000)" >&2
+        echo "usage: $ME [ROUNDS] [SIZE_MB] [FILES]  (each >= 1; defaults 3 1024 20000)" >&2
         exit 2
     fi
 done
 command -v busybox >/dev/null || { echo "$ME: busybox not found on the host (apt-get install busybox)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "$ME: python3 not found" >&2; exit 1; }
 
+sync
+SYNCED_AT=$SECONDS
 . bench/engines.sh
 
-NAMES=(berth docker podman)
+read -r -a NAMES <<< "${ENGINES:-berth docker podman}"
+for n in "${NAMES[@]}"; do
+    case "$n" in berth | docker | podman) ;; *) echo "$ME: ENGINES: unknown engine '$n' (berth, docker, podman)" >&2; exit 2 ;; esac
+done
 PLACES=(volume bind overlay)
-TESTS=(write read untar tar)
+TESTS=(write read dwrite dread untar tar)
 # client NAME: sets CMD to that engine's client command line.
 client() {
     case "$1" in
@@ -96,66 +118,142 @@ with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as t:
         t.addfile(info, io.BytesIO(block))
 EOF
 
-# The measuring script, run as `sh measure.sh DIR IN SIZE_MB` in a container or
-# on the host; prints "write S", "read S", "untar S", "tar S" (seconds, busybox
-# `time`'s centiseconds). busybox's own applets are named, so the host's GNU
-# time or tar never stand in.
-echo "TAR_REPS=$TAR_REPS" > "$W/measure.sh"
-cat >> "$W/measure.sh" <<'EOF'
-dir="$1" in="$2" size="$3" only="${4:-}"
+# The measuring script, run as `sh measure.sh MODE DIR IN SIZE_MB` in a
+# container or on the host. MODE big prints "write S", "read S", "dwrite S"
+# and "dread S", untar
+# prints "untar S", tar prints "tar S" (seconds, busybox `time`'s
+# centiseconds). busybox's own applets are named, so the host's GNU time or
+# tar never stand in.
+echo "TAR_REPS=$TAR_REPS READ_PASSES=$READ_PASSES CACHED_PASSES=$CACHED_PASSES" > "$W/measure.sh"
+cat >> "$W/measure.sh" <<'EOF2'
+mode="$1" dir="$2" in="$3" size="$4"
 secs() {
     # busybox time: "real\t1m 2.34s"
     sed -n 's/^real[[:space:]]*\([0-9]*\)m[[:space:]]*\([0-9.]*\)s$/\1 \2/p' | awk '{ print $1 * 60 + $2 }'
 }
-# DIR is new each time, and no tree of small files is removed before the
-# bench ends (the containers stay until then too): ext4 does not reuse an
-# inode within a minute of its deletion, and finding a free one among
-# 20000 just deleted costs it about 0.5 ms of kernel time per new file
-# (`recently_deleted` in perf), so an untar ran 0.6 s or 12 s depending on
-# what the previous measurement had removed. `sync` (untimed) after each
-# removal of the big file.
 mkdir -p "$dir"
-if [ "$only" != files ]; then
-rm -f "$dir/big"
-busybox sync
-echo "write $( { busybox time busybox dd if=/dev/zero of="$dir/big" bs=1M count="$size" conv=fsync; } 2>&1 | secs)"
-echo "read $( { busybox time busybox dd if="$dir/big" of=/dev/null bs=1M iflag=direct; } 2>&1 | secs)"
-rm -f "$dir/big"
-busybox sync
-fi
-echo "untar $( { busybox time busybox tar -xf "$in" -C "$dir"; } 2>&1 | secs)"
-# A tar of the warm tree takes about 0.1 s: TAR_REPS passes in one timing keep
-# busybox's 10 ms resolution out of the figure.
-echo "tar $( { busybox time busybox sh -c 'i=0; while [ $i -lt "$2" ]; do busybox tar -cf /dev/null -C "$1" files; i=$((i + 1)); done' sh "$dir" "$TAR_REPS"; } 2>&1 | secs)"
-EOF
+case "$mode" in
+big)
+    # A fresh file each time; synced and removed (untimed) so the next
+    # measurement starts from the same state.
+    rm -f "$dir/big"
+    echo "write $( { busybox time busybox dd if=/dev/zero of="$dir/big" bs=1M count="$size"; } 2>&1 | secs)"
+    busybox sync
+    echo "read $( { busybox time busybox sh -c 'i=0; while [ $i -lt "$2" ]; do busybox dd if="$1" of=/dev/null bs=1M 2>/dev/null; i=$((i + 1)); done' sh "$dir/big" "$CACHED_PASSES"; } 2>&1 | secs)"
+    rm -f "$dir/big"
+    busybox sync
+    echo "dwrite $( { busybox time busybox dd if=/dev/zero of="$dir/big" bs=1M count="$size" conv=fsync; } 2>&1 | secs)"
+    # READ_PASSES reads timed as one: a single 1 GiB read varies by 20%
+    # from one to the next here.
+    echo "dread $( { busybox time busybox sh -c 'i=0; while [ $i -lt "$2" ]; do busybox dd if="$1" of=/dev/null bs=1M iflag=direct 2>/dev/null; i=$((i + 1)); done' sh "$dir/big" "$READ_PASSES"; } 2>&1 | secs)"
+    rm -f "$dir/big"
+    busybox sync
+    ;;
+untar)
+    # DIR is new each time, and no tree of small files is removed before
+    # the bench ends (the containers stay until then too): ext4 does not
+    # reuse an inode within a minute of its deletion, and finding a free one
+    # among 20000 just deleted costs it about 0.5 ms of kernel time per new
+    # file (`recently_deleted` in perf), so an untar ran 0.6 s or 12 s
+    # depending on what the previous measurement had removed.
+    echo "untar $( { busybox time busybox tar -xf "$in" -C "$dir"; } 2>&1 | secs)"
+    ;;
+tar)
+    # A tar of the warm tree takes about 0.1 s: TAR_REPS passes in one
+    # timing keep busybox's 10 ms resolution out of the figure.
+    echo "tar $( { busybox time busybox sh -c 'i=0; while [ $i -lt "$2" ]; do busybox tar -cf /dev/null -C "$1" files; i=$((i + 1)); done' sh "$dir" "$TAR_REPS"; } 2>&1 | secs)"
+    ;;
+esac
+EOF2
 
-declare -A SECS=() RATIOS=() HOST_NOW=() FAILED=()
-# note KEY "write S\nread S..." -> appends each figure to SECS[KEY,test] and,
-# for an engine's place, its ratio to the host's figure taken just before
-# (same work, so host seconds / place seconds) to RATIOS[KEY,test]
-note() {
-    local key="$1" line t s
-    while read -r t s; do
-        [ -n "$t" ] && [ -n "$s" ] || continue
-        SECS[$key,$t]="${SECS[$key,$t]:-} $s"
-        if [ "$key" = host ]; then
-            HOST_NOW[$t]="$s"
-        elif [ -n "${HOST_NOW[$t]:-}" ]; then
-            RATIOS[$key,$t]="${RATIOS[$key,$t]:-} $(awk -v h="${HOST_NOW[$t]}" -v s="$s" 'BEGIN { if (s <= 0) s = 0.01; printf "%.3f", h / s }')"
+# disk_idle: waits (at most 10 s) until the disk under $W has had no request
+# in flight and no busy time for 0.3 s. Removing a 1 GiB file on a disk
+# mounted with `discard` sends the discards after the journal commits, and
+# `sync` does not wait for them: the next write or read measured the removal
+# too, sometimes.
+DISK_STAT=""
+dev="$(findmnt -no SOURCE -T "$W" 2>/dev/null || true)"
+if [ -b "$dev" ] && [ -r "/sys/class/block/$(basename "$(readlink -f "$dev")")/stat" ]; then
+    DISK_STAT="/sys/class/block/$(basename "$(readlink -f "$dev")")/stat"
+else
+    echo "$ME: $W is not on a block device ($dev): not waiting for the disk to go idle between measurements" >&2
+fi
+disk_idle() {
+    # Dirty pages of earlier steps (an untarred tree is not synced) would be
+    # written back during the next measurement: write them now.
+    sync
+    [ -n "$DISK_STAT" ] || return 0
+    local deadline=$((SECONDS + 10)) quiet=0 prev now
+    prev="$(awk '{ print $10 }' "$DISK_STAT")"
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        sleep 0.1
+        read -r -a now < "$DISK_STAT"
+        # fields: 9 in flight, 10 io_ticks (ms the disk was busy)
+        if [ "${now[8]}" = 0 ] && [ "${now[9]}" = "$prev" ]; then
+            quiet=$((quiet + 1))
+            [ "$quiet" -ge 3 ] && return 0
+        else
+            quiet=0
         fi
-    done <<< "$2"
+        prev="${now[9]}"
+    done
 }
 
+declare -A SECS=() HOST_SUM=() FAILED=()
+
+# on_host MODE DIR / in_place NAME CONTAINER MODE DIR: the script once, after
+# the disk has gone idle; its output in OUT, 1 (the reason in OUT) on failure.
+on_host() {
+    disk_idle
+    out=$(busybox sh "$W/measure.sh" "$1" "$2" "$W/in.tar" "$SIZE_MB" 2>&1)
+}
+in_place() {
+    disk_idle
+    client "$1"
+    out=$(timeout -s KILL 3600 "${CMD[@]}" exec "$2" sh /measure.sh "$3" "$4" /in.tar "$SIZE_MB" 2>&1)
+}
+
+# figure OUTPUT TEST -> that test's seconds in OUTPUT (empty when missing)
+figure() { awk -v t="$2" '$1 == t { print $2 }' <<< "$1"; }
+
 HOST_RUNS=0
-measure_host() {
-    local out
-    HOST_RUNS=$((HOST_RUNS + 1))
-    HOST_NOW=()
-    if out=$(busybox sh "$W/measure.sh" "$W/host-$HOST_RUNS" "$W/in.tar" "$SIZE_MB" 2>&1); then
-        note host "$out"
+# abba NAME CONTAINER PLACE MODE PLACE_DIR_A PLACE_DIR_B: the host, the place,
+# the place again and the host again, each running MODE (with a new host
+# directory each time; the place uses DIR_A then DIR_B). The disk's and the
+# CPU's speed drift by several percent within a minute here, more than the
+# engines differ; a symmetric order cancels a steady drift. The host's times
+# are kept for this place's ratio (HOST_SUM) as well as for the host's line.
+abba() {
+    local name="$1" c="$2" place="$3" mode="$4" pa="$5" pb="$6" t h1 h2 p1 p2 tests
+    local -a hdir
+    case "$mode" in big) tests="write read dwrite dread" ;; *) tests="$mode" ;; esac
+    if [ "$mode" = tar ]; then
+        # the warm trees the untar step left
+        hdir=("$W/host-$((HOST_RUNS - 1))" "$W/host-$HOST_RUNS")
     else
-        FAILED[host]="$out"
+        hdir=("$W/host-$((HOST_RUNS + 1))" "$W/host-$((HOST_RUNS + 2))")
+        HOST_RUNS=$((HOST_RUNS + 2))
     fi
+    on_host "$mode" "${hdir[0]}" || { FAILED[host]="$out"; return 1; }
+    h1="$out"
+    in_place "$name" "$c" "$mode" "$pa" || { FAILED[$name,$place]="exec: $out"; return 1; }
+    p1="$out"
+    in_place "$name" "$c" "$mode" "$pb" || { FAILED[$name,$place]="exec: $out"; return 1; }
+    p2="$out"
+    on_host "$mode" "${hdir[1]}" || { FAILED[host]="$out"; return 1; }
+    h2="$out"
+    echo "  $name $place $mode: host $(echo $h1) | place $(echo $p1) | place $(echo $p2) | host $(echo $h2)" >&2
+    for t in $tests; do
+        local a b c2 d
+        a="$(figure "$h1" "$t")" b="$(figure "$h2" "$t")" c2="$(figure "$p1" "$t")" d="$(figure "$p2" "$t")"
+        if [ -z "$a" ] || [ -z "$b" ] || [ -z "$c2" ] || [ -z "$d" ]; then
+            FAILED[$name,$place]="no $t figure in: $p1 $p2"
+            return 1
+        fi
+        SECS[host,$t]="${SECS[host,$t]:-} $a $b"
+        SECS[$name,$place,$t]="${SECS[$name,$place,$t]:-} $c2 $d"
+        HOST_SUM[$name,$place,$t]="${HOST_SUM[$name,$place,$t]:-} $a $b"
+    done
 }
 
 # start NAME CONTAINER ARGS...: `run -d` of a busybox that sleeps, with ARGS
@@ -177,75 +275,69 @@ start() {
     fi
 }
 
-# measure_host_files: the host's untar and tar again (into a new directory),
-# as the figures the next place's untar and tar are compared with: these
-# drift by several percent within a minute here, more than the engines
-# differ.
-measure_host_files() {
-    local out
-    HOST_RUNS=$((HOST_RUNS + 1))
-    if out=$(busybox sh "$W/measure.sh" "$W/host-$HOST_RUNS" "$W/in.tar" "$SIZE_MB" files 2>&1); then
-        note host "$out"
-    else
-        FAILED[host]="$out"
-    fi
-}
-
-# measure_in NAME CONTAINER PLACE DIR [files]: the script in the container,
-# into DIR ("files": untar and tar only), right after the host's untar and
-# tar.
-measure_in() {
+# measure_place NAME CONTAINER PLACE DIR [files]: write and read ("files":
+# not), untar and tar, each in the host-place-place-host order.
+measure_place() {
     local name="$1" c="$2" place="$3" dir="$4" only="${5:-}"
-    measure_host_files
-    client "$name"
-    if out=$(timeout -s KILL 3600 "${CMD[@]}" exec "$c" sh /measure.sh "$dir" /in.tar "$SIZE_MB" $only 2>&1); then
-        note "$name,$place" "$out"
-    else
-        FAILED[$name,$place]="exec: $out"
+    if [ "$only" != files ]; then
+        abba "$name" "$c" "$place" big "$dir/big" "$dir/big" || return 0
     fi
+    abba "$name" "$c" "$place" untar "$dir/a" "$dir/b" || return 0
+    abba "$name" "$c" "$place" tar "$dir/a" "$dir/b" || return 0
 }
 
 # measure_engine NAME ROUND: one container with a named volume and a bind
 # mount (the volume and bind places), one without any mount (the overlay
-# place); each measures into a directory of its own, and all stay until
+# place); each measures into directories of its own, and all stay until
 # the end (see measure.sh).
 measure_engine() {
     local name="$1" round="$2" out c
     c="vb-$name-$round"
     mkdir -p "$W/bind-$name"
     if start "$name" "$c" -v "bench-vol-$name:/vol" -v "$W/bind-$name:/bind"; then
-        measure_in "$name" "$c" volume "/vol/t$round"
-        measure_in "$name" "$c" bind "/bind/t$round"
+        measure_place "$name" "$c" volume "/vol/t$round"
+        measure_place "$name" "$c" bind "/bind/t$round"
     else
         FAILED[$name,volume]="$out" FAILED[$name,bind]="$out"
     fi
     c="vo-$name-$round"
     if start "$name" "$c"; then
-        measure_in "$name" "$c" overlay /ovl/t
+        measure_place "$name" "$c" overlay /ovl/t
     else
         FAILED[$name,overlay]="$out"
     fi
     if [ "$name" = berth ]; then
         c="vn-$name-$round"
         if start "$name" "$c" --security-opt seccomp=unconfined -v "bench-vol-nosec:/vol"; then
-            measure_in "$name" "$c" nosec "/vol/t$round" files
+            measure_place "$name" "$c" nosec "/vol/t$round" files
         else
             FAILED[$name,nosec]="$out"
         fi
     fi
 }
 
+# ext4 skips an inode freed less than a minute ago (6 minutes while its
+# inode table block is still dirty) when it looks for a free one, and that
+# search cost an untar of 20000 files 5-13 s instead of 0.7 s right after
+# another bench run had removed its trees. So: everything synced, and a
+# minute since the sync at the start (the engines' start-up takes most of
+# it), before the first measurement.
+while [ "$SECONDS" -lt "$((SYNCED_AT + 65))" ]; do sleep 1; done
+
 for ((round = 0; round < ROUNDS; round++)); do
     echo "round $((round + 1))/$ROUNDS..." >&2
-    # A rotating order, so no engine always runs first; the host's own
-    # figures are taken again before each engine, and each place is compared
-    # with them: the disk's speed drifts over the minutes a round takes.
+    # A rotating order, so no engine always runs first.
     for ((i = 0; i < ${#NAMES[@]}; i++)); do
-        measure_host
         measure_engine "${NAMES[$(((i + round) % ${#NAMES[@]}))]}" "$round"
     done
 done
 
+# total_ratio HOST_TIMES PLACE_TIMES -> the sum of the first over the sum of
+# the second (space separated; empty when either is)
+total_ratio() {
+    [ -n "$1" ] && [ -n "$2" ] || return 0
+    awk -v h="$1" -v p="$2" 'BEGIN { n = split(h, x, " "); for (i = 1; i <= n; i++) hs += x[i]; n = split(p, y, " "); for (i = 1; i <= n; i++) ps += y[i]; if (hs <= 0) hs = 0.01; if (ps <= 0) ps = 0.01; printf "%.3f", hs / ps }'
+}
 # median of the values in "$1" (space separated; empty when none)
 median_of() {
     local v="$1"
@@ -257,17 +349,19 @@ median_of() {
 rate() {
     local test="$1" s="$2"
     case "$test" in
-        write|read) awk -v n="$SIZE_MB" -v s="$s" 'BEGIN { if (s <= 0) s = 0.01; printf "%.0f", n * 1.048576 / s }' ;;
+        read) awk -v n="$((SIZE_MB * CACHED_PASSES))" -v s="$s" 'BEGIN { if (s <= 0) s = 0.01; printf "%.0f", n * 1.048576 / s }' ;;
+        dread) awk -v n="$((SIZE_MB * READ_PASSES))" -v s="$s" 'BEGIN { if (s <= 0) s = 0.01; printf "%.0f", n * 1.048576 / s }' ;;
+        write | dwrite) awk -v n="$SIZE_MB" -v s="$s" 'BEGIN { if (s <= 0) s = 0.01; printf "%.0f", n * 1.048576 / s }' ;;
         tar) awk -v n="$((FILES * TAR_REPS))" -v s="$s" 'BEGIN { if (s <= 0) s = 0.01; printf "%.0f", n / s }' ;;
         *) awk -v n="$FILES" -v s="$s" 'BEGIN { if (s <= 0) s = 0.01; printf "%.0f", n / s }' ;;
     esac
 }
 
 echo
-echo "volumes: SIZE_MB=$SIZE_MB FILES=$FILES (4 KiB each) ROUNDS=$ROUNDS; medians; ratio = the median of each round's"
-echo "engine / host, the host measured just before that engine (higher is better)"
+echo "volumes: SIZE_MB=$SIZE_MB FILES=$FILES (4 KiB each) ROUNDS=$ROUNDS; medians; ratio = the host's total time over"
+echo "the place's for the same work, measured host, place, place, host in each round (higher is better)"
 echo "busybox time has 10 ms resolution: tiny sizes give meaningless rates."
-printf '%-8s %-8s %14s %14s %14s %14s\n' engine place "write MB/s" "read MB/s" "untar f/s" "tar f/s"
+printf '%-8s %-8s %14s %14s %14s %14s %14s %14s\n' engine place "write MB/s" "read MB/s" "disk wr MB/s" "disk rd MB/s" "untar f/s" "tar f/s"
 declare -A HOST_RATE=()
 line="host     -       "
 for t in "${TESTS[@]}"; do
@@ -282,13 +376,13 @@ for name in "${NAMES[@]}"; do
         line="$(printf '%-8s %-8s' "$name" "$place")"
         for t in "${TESTS[@]}"; do
             s="$(median_of "${SECS[$name,$place,$t]:-}")"
-            if [ -z "$s" ] && [ "$place" = nosec ] && { [ "$t" = write ] || [ "$t" = read ]; }; then
+            if [ -z "$s" ] && [ "$place" = nosec ] && [ "$t" != untar ] && [ "$t" != tar ]; then
                 cell=-
             elif [ -z "$s" ]; then
                 cell=fail
             else
                 r="$(rate "$t" "$s")"
-                q="$(median_of "${RATIOS[$name,$place,$t]:-}")"
+                q="$(total_ratio "${HOST_SUM[$name,$place,$t]:-}" "${SECS[$name,$place,$t]:-}")"
                 cell="$r"
                 [ -n "$q" ] && cell="$r ($(printf '%.2fx' "$q"))"
             fi
@@ -297,6 +391,10 @@ for name in "${NAMES[@]}"; do
         echo "$line"
     done
 done
+echo
+echo "write and read: the page cache, through the mount (what the volume or bind adds); disk wr and disk rd:"
+echo "the disk itself, which varies by 10-20% from one pass to the next on a VM's virtual disk, the host's too."
+echo "nosec: berth without its seccomp filter, which costs every system call a few percent (tar is nothing but those)."
 if [ "${#FAILED[@]}" -gt 0 ]; then
     echo
     echo "failures (first lines):"

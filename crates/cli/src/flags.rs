@@ -11,6 +11,7 @@ pub(crate) mod images;
 pub(crate) mod lifecycle;
 pub(crate) mod network;
 pub(crate) mod ports;
+pub(crate) mod registry;
 pub(crate) mod resources;
 pub(crate) mod security;
 pub(crate) mod system;
@@ -140,6 +141,11 @@ pub(crate) enum CommandFlags {
     Volume {
         #[command(subcommand)]
         command: volume::VolumeFlags,
+    },
+    /// Run a local image registry, or garbage-collect its storage
+    Registry {
+        #[command(subcommand)]
+        command: registry::RegistryFlags,
     },
     /// Manage berth
     System {

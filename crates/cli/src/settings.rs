@@ -42,6 +42,8 @@ pub(crate) enum Command {
     Volume(crate::flags::volume::VolumeFlags),
     /// `network ...`.
     Network(crate::flags::network::NetworkFlags),
+    /// `registry serve` / `registry garbage-collect`.
+    Registry(crate::flags::registry::RegistryFlags),
     /// `berth --version`.
     ShortVersion,
     /// No command: print help.
@@ -150,6 +152,7 @@ impl Settings {
                 Some(CommandFlags::Container { command }) => Command::Container(Box::new(command)),
                 Some(CommandFlags::Volume { command }) => Command::Volume(command),
                 Some(CommandFlags::Network { command }) => Command::Network(command),
+                Some(CommandFlags::Registry { command }) => Command::Registry(command),
             }
         };
         Ok(Self {

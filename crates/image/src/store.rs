@@ -39,8 +39,6 @@ use crate::reference::{Reference, ReferenceError};
 use crate::snapshot::{Kind, SnapshotError, Snapshotter, chain_ids};
 use crate::spec::{self, ContainerConfig, Descriptor, History, ImageConfig, ImageManifest, RootFs};
 
-mod repodigest;
-
 /// Errors of the image store (and of the crate as a whole: it wraps the
 /// other modules' errors).
 #[derive(Debug, thiserror::Error)]
@@ -175,7 +173,9 @@ impl ImageRecord {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Repositories {
     version: u32,
-    /// Normalised reference -> image ID.
+    /// Normalised reference -> image ID: tags (`docker.io/library/busybox:latest`)
+    /// and digest references (`docker.io/library/busybox@sha256:<hex>`,
+    /// Docker's `RepoDigests`).
     refs: BTreeMap<String, Digest>,
     /// Image ID -> when a tag was last pointed at it (RFC 3339, Docker's
     /// `Metadata.LastTagTime`). Kept in this document so a tag and its
@@ -411,12 +411,12 @@ impl ImageStore {
         }
         if let Ok(r) = Reference::parse_normalized(name) {
             if let Some(d) = r.digest() {
-                if let Some(id) = self.resolve_repo_digest(&r) {
-                    return Ok(id);
+                if let Some(id) = self.lock().refs.get(&digest_key(&r, d)) {
+                    return Ok(id.clone());
                 }
-                // `name@sha256:<manifest digest>`: berth records no
-                // per-repository digests yet, so any image whose manifest
-                // has that digest matches.
+                // `name@sha256:<manifest digest>` that is not a recorded
+                // digest reference: any image whose manifest has that
+                // digest matches.
                 if let Some(rec) = self
                     .records()?
                     .into_iter()
@@ -454,12 +454,55 @@ impl ImageStore {
     }
 
     fn tags_of(&self, id: &Digest) -> Vec<Reference> {
+        self.references_of(id)
+            .into_iter()
+            .filter(|r| r.digest().is_none())
+            .collect()
+    }
+
+    /// Every reference to image `id`, tags and digest references.
+    fn references_of(&self, id: &Digest) -> Vec<Reference> {
         self.lock()
             .refs
             .iter()
             .filter(|(_, v)| *v == id)
             .filter_map(|(k, _)| Reference::parse_normalized(k).ok())
             .collect()
+    }
+
+    /// The digest references (`name@sha256:<hex>`, Docker's `RepoDigests`)
+    /// of image `id`, normalised.
+    pub fn digests_of(&self, id: &Digest) -> Vec<Reference> {
+        self.references_of(id)
+            .into_iter()
+            .filter(|r| r.digest().is_some())
+            .collect()
+    }
+
+    /// Records `reference`, which must carry a digest (`busybox@sha256:<hex>`,
+    /// the manifest digest a registry serves the image by; a tag in it is
+    /// dropped, as Docker does), as a digest reference of image `name`.
+    pub fn add_digest_reference(&self, name: &str, reference: &Reference) -> Result<()> {
+        let _op = self.op();
+        let id = self.resolve(name)?;
+        let Some(d) = reference.digest() else {
+            return Err(Error::InvalidArgument {
+                message: format!(
+                    "{} is not a digest reference (`name@sha256:<hex>`)",
+                    reference.familiar_string()
+                ),
+            });
+        };
+        let mut repos = self.lock();
+        let mut next = Repositories {
+            version: RECORD_VERSION,
+            refs: repos.refs.clone(),
+            last_tagged: repos.last_tagged.clone(),
+        };
+        next.refs.insert(digest_key(reference, d), id);
+        self.save_repos(&next)?;
+        *repos = next;
+        Ok(())
     }
 
     /// Points `reference` (default tag `latest`) at image `name`.
@@ -552,7 +595,7 @@ impl ImageStore {
         let last_tag_time = self.lock().last_tagged.get(&id.to_string()).cloned();
         Ok(ImageDetails {
             last_tag_time,
-            repo_digests: self.repo_digests_of(&id),
+            repo_digests: self.digests_of(&id),
             repo_tags: self.tags_of(&id),
             record,
             config,
@@ -1002,20 +1045,28 @@ impl ImageStore {
         Ok(())
     }
 
-    /// `docker rmi`, with dockerd's rules. `name` is a reference or an ID
-    /// (prefix); `users` tells which containers use the image.
+    /// `docker rmi`, with dockerd's rules (moby's
+    /// daemon/images/image_delete.go). `name` is a reference (a tag or a
+    /// digest reference) or an ID (prefix); `users` tells which containers
+    /// use an image.
     ///
-    /// By reference, only that tag goes, and the image with it if it was
-    /// the last one: removing the last tag of an image a container uses
-    /// (or mounts) needs `force`, and even then the image itself stays
-    /// while a running container was created from it (it is left
-    /// untagged).
+    /// By reference, only that reference goes (with a tag, the digest
+    /// references of its repository too when no other tag of that
+    /// repository is left), and the image with it if it was the last one:
+    /// removing the last reference of an image a container uses (or
+    /// mounts) needs `force`, and even then the image itself stays while a
+    /// running container was created from it; an image with child images
+    /// (committed on it) stays too. Either is left without references.
     ///
-    /// By ID, a running container created from the image is a conflict
-    /// that `force` does not override; without `force`, several tags and a
-    /// stopped container created from the image are conflicts. Containers
-    /// that only mount the image do not keep it: their views keep its
-    /// layers.
+    /// By ID, child images and a running container created from the image
+    /// are conflicts that `force` does not override; without `force`,
+    /// references in several repositories (or several tags) and a stopped
+    /// container created from the image are conflicts. Containers that
+    /// only mount the image do not keep it: their views keep its layers.
+    ///
+    /// An image deleted, its parent goes too if nothing references or
+    /// uses it any more, and so on down (dockerd's default, `noprune`
+    /// unset).
     pub fn delete(
         &self,
         name: &str,
@@ -1024,25 +1075,48 @@ impl ImageStore {
     ) -> Result<Vec<DeleteItem>> {
         let _op = self.op();
         let id = self.resolve(name)?;
-        let short = &id.hex()[..12];
         let mut out = Vec::new();
-        let by_reference = !name.starts_with("sha256:")
-            && Reference::parse_normalized(name)
-                .ok()
-                .map(|r| r.with_default_tag().to_string())
-                .is_some_and(|k| self.lock().refs.contains_key(&k));
-        let tags = self.tags_of(&id);
-        let mut untag = Vec::new();
-        if by_reference {
-            let r = Reference::parse_normalized(name)?.with_default_tag();
-            if tags.len() > 1 {
-                self.untag_inner(&r)?;
-                return Ok(vec![DeleteItem::Untagged(r.familiar_string())]);
+        let mut parent = self.delete_image(name, &id, force, &users, &mut out)?;
+        // dockerd prunes quietly: the first parent that something keeps
+        // (a reference, another child, a container) ends it.
+        while let Some(p) = parent {
+            let u = users(&p);
+            if !self.references_of(&p).is_empty()
+                || u.running.is_some()
+                || u.stopped.is_some()
+                || self.has_children(&p)?
+            {
+                break;
             }
-            // The last tag: the image goes too (if nobody uses it).
-            let users = users(&id);
-            if let Some(c) = users.any()
-                && !force
+            match self.record(&p) {
+                Ok(_) => {}
+                Err(Error::NotFound { .. }) => break,
+                Err(e) => return Err(e),
+            }
+            parent = self.remove_image(&p, &[], &mut out)?.parent;
+        }
+        Ok(out)
+    }
+
+    /// [`ImageStore::delete`] without the parents' pruning: returns the
+    /// parent of the image if the image was deleted.
+    fn delete_image(
+        &self,
+        name: &str,
+        id: &Digest,
+        force: bool,
+        users: &impl Fn(&Digest) -> ImageUsers,
+        out: &mut Vec<DeleteItem>,
+    ) -> Result<Option<Digest>> {
+        let short = &id.hex()[..12];
+        let mut refs = self.references_of(id);
+        // dockerd's order (its reference store's, by familiar string).
+        refs.sort_by_key(|r| r.familiar_string());
+        let users = users(id);
+        if let Some(r) = self.stored_reference(name) {
+            if !force
+                && is_single_reference(&refs)
+                && let Some(c) = users.any()
             {
                 // dockerd's wording, with the reference as the user typed it.
                 return Err(Error::InUse {
@@ -1052,58 +1126,113 @@ impl ImageStore {
                     ),
                 });
             }
-            out.push(DeleteItem::Untagged(r.familiar_string()));
-            if users.running.is_some() {
-                // dockerd removes the tag and quietly keeps the image.
-                self.untag_inner(&r)?;
-                return Ok(out);
+            let mut gone = vec![r.clone()];
+            let tag_left_in_repo = refs
+                .iter()
+                .any(|o| o.digest().is_none() && *o != r && o.name() == r.name());
+            if r.digest().is_none() && !tag_left_in_repo {
+                gone.extend(
+                    refs.iter()
+                        .filter(|o| o.digest().is_some() && o.name() == r.name())
+                        .cloned(),
+                );
             }
-            untag.push(r);
-        } else {
-            let users = users(&id);
-            if let Some(c) = &users.running {
-                return Err(Error::HardConflict {
-                    name: short.to_owned(),
-                    reason: format!(
-                        "image is being used by running container {}",
-                        truncate_id(c)
-                    ),
-                });
+            out.extend(
+                gone.iter()
+                    .map(|g| DeleteItem::Untagged(g.familiar_string())),
+            );
+            let last = refs.iter().all(|o| gone.contains(o));
+            // dockerd removes the references and quietly keeps an image
+            // that is still referenced, has children or runs.
+            if !last || users.running.is_some() || self.has_children(id)? {
+                for g in &gone {
+                    self.untag_inner(g)?;
+                }
+                return Ok(None);
             }
-            if tags.len() > 1 && !force {
-                return Err(Error::Conflict {
-                    name: short.to_owned(),
-                    reason: "image is referenced in multiple repositories".to_owned(),
-                });
-            }
-            if let Some(c) = &users.stopped
-                && !force
-            {
-                return Err(Error::Conflict {
-                    name: short.to_owned(),
-                    reason: format!(
-                        "image is being used by stopped container {}",
-                        truncate_id(c)
-                    ),
-                });
-            }
-            for t in tags {
-                out.push(DeleteItem::Untagged(t.familiar_string()));
-                untag.push(t);
-            }
+            return Ok(self.remove_image(id, &gone, out)?.parent);
         }
+        if self.has_children(id)? {
+            return Err(Error::HardConflict {
+                name: short.to_owned(),
+                reason: "image has dependent child images".to_owned(),
+            });
+        }
+        if let Some(c) = &users.running {
+            return Err(Error::HardConflict {
+                name: short.to_owned(),
+                reason: format!(
+                    "image is being used by running container {}",
+                    truncate_id(c)
+                ),
+            });
+        }
+        if !force && !refs.is_empty() && !is_single_reference(&refs) {
+            return Err(Error::Conflict {
+                name: short.to_owned(),
+                reason: "image is referenced in multiple repositories".to_owned(),
+            });
+        }
+        if let Some(c) = &users.stopped
+            && !force
+        {
+            return Err(Error::Conflict {
+                name: short.to_owned(),
+                reason: format!(
+                    "image is being used by stopped container {}",
+                    truncate_id(c)
+                ),
+            });
+        }
+        out.extend(
+            refs.iter()
+                .map(|t| DeleteItem::Untagged(t.familiar_string())),
+        );
+        Ok(self.remove_image(id, &refs, out)?.parent)
+    }
+
+    /// The reference `name` stands for if the store holds it (a tag, with
+    /// the default tag added, or a digest reference), `None` for an ID.
+    fn stored_reference(&self, name: &str) -> Option<Reference> {
+        if name.starts_with("sha256:") {
+            return None;
+        }
+        let r = Reference::parse_normalized(name).ok()?;
+        let r = match r.digest() {
+            Some(d) => Reference::parse_normalized(&digest_key(&r, d)).ok()?,
+            None => r.with_default_tag(),
+        };
+        self.lock().refs.contains_key(&r.to_string()).then_some(r)
+    }
+
+    /// Whether an image was committed on image `id` (Docker's child images).
+    fn has_children(&self, id: &Digest) -> Result<bool> {
+        Ok(self
+            .records()?
+            .iter()
+            .any(|r| r.parent.as_ref() == Some(id)))
+    }
+
+    /// Removes image `id`, its references `untag`, and the layers and
+    /// blobs no other image needs; returns its record.
+    fn remove_image(
+        &self,
+        id: &Digest,
+        untag: &[Reference],
+        out: &mut Vec<DeleteItem>,
+    ) -> Result<ImageRecord> {
         // The record goes first, then its tags: a crash in between leaves
         // tags of a missing image, which `gc` removes at the next start, so
         // an interrupted `rmi` has happened completely (untagging first
         // would leave a visible untagged image instead).
-        let record = self.record(&id)?;
-        let path = self.record_path(&id);
+        let record = self.record(id)?;
+        let path = self.record_path(id);
         fs_err::remove_file(&path).map_err(|e| FsError::new("remove", &path, e))?;
         fsync_dir(&self.root.join("images"))?;
-        for t in &untag {
+        for t in untag {
             self.untag_inner(t)?;
         }
-        self.forget_tag_time(&id)?;
+        self.forget_tag_time(id)?;
         out.push(DeleteItem::Deleted(id.clone()));
         // Layers no other image needs, top first (children before parents).
         let others = self.records()?;
@@ -1130,7 +1259,7 @@ impl ImageStore {
         {
             self.delete_blob_if_unreferenced(d)?;
         }
-        Ok(out)
+        Ok(record)
     }
 
     /// `docker image prune`: deletes images with no tag that no container
@@ -1350,6 +1479,27 @@ fn sync_filesystem(dir: &std::path::Path) -> Result<(), FsError> {
 }
 
 /// Docker's `stringid.TruncateID`: 12 characters, no algorithm prefix.
+/// The key of a digest reference in `repositories.json`: the name and the
+/// digest, without a tag (`docker.io/library/busybox@sha256:<hex>`).
+fn digest_key(reference: &Reference, digest: &Digest) -> String {
+    format!("{}@{digest}", reference.name())
+}
+
+/// dockerd's `isSingleReference`: at most one tag, and every reference
+/// (tags and digest references) in one repository. False for none.
+fn is_single_reference(refs: &[Reference]) -> bool {
+    if refs.len() <= 1 {
+        return refs.len() == 1;
+    }
+    let mut tags = refs.iter().filter(|r| r.digest().is_none());
+    let single = tags.next();
+    if tags.next().is_some() {
+        return false;
+    }
+    let name = single.unwrap_or(&refs[0]).name();
+    refs.iter().all(|r| r.name() == name)
+}
+
 fn truncate_id(id: &str) -> String {
     let id = id.split_once(':').map_or(id, |(_, hex)| hex);
     id.chars().take(12).collect()

@@ -15,6 +15,7 @@ pub(crate) mod network;
 pub(crate) mod parallel;
 pub(crate) mod ports;
 pub(crate) mod pull;
+pub(crate) mod registry;
 pub(crate) mod resources;
 pub(crate) mod run;
 pub(crate) mod run_policy;
@@ -49,6 +50,7 @@ pub(crate) async fn run(settings: Settings, printer: &mut Printer) -> anyhow::Re
         Command::Observe(c) => system::run(&client, c, printer).await,
         Command::Volume(c) => volume::run(&client, c, printer).await,
         Command::Network(c) => network::run(&client, c, printer).await,
+        Command::Registry(c) => registry::run(c, printer).await,
         Command::ShortVersion => {
             printer.data(&format!("berth version {VERSION}, build {GIT_COMMIT}\n"))?;
             Ok(())

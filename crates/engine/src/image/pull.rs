@@ -154,8 +154,11 @@ impl ImageService {
             });
         }
         let id = self.store.register_manifest(&pulled.manifest, &tags)?;
+        let digest_ref = format!("{}@{}", reference.name(), pulled.resolved.digest);
+        let digest_ref = Reference::parse_normalized(&digest_ref)
+            .map_err(|e| PullError::InvalidArgument(e.to_string()))?;
         self.store
-            .add_repo_digest(&reference, &pulled.resolved.digest, &id)?;
+            .add_digest_reference(&id.to_string(), &digest_ref)?;
         for id in queued {
             progress(PullEvent::PullComplete { id });
         }
