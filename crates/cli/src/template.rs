@@ -374,6 +374,26 @@ mod tests {
     }
 
     #[test]
+    fn json_keeps_the_order_of_the_keys() {
+        // A struct's fields as declared (docker: Go struct order), not sorted.
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct IpamConfig {
+            subnet: &'static str,
+            gateway: &'static str,
+        }
+        let v = serde_json::to_value(vec![IpamConfig {
+            subnet: "10.0.0.0/24",
+            gateway: "10.0.0.1",
+        }])
+        .unwrap();
+        assert_eq!(
+            render("{{json .}}", &v),
+            r#"[{"Subnet":"10.0.0.0/24","Gateway":"10.0.0.1"}]"#
+        );
+    }
+
+    #[test]
     fn fields_read() {
         let t = Template::parse("{{.ID}}\t{{json .Labels}} {{.Names | upper}}").unwrap();
         let want: Vec<&str> = vec!["id", "labels", "names"];
