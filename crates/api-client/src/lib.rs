@@ -23,6 +23,7 @@ mod host;
 mod images;
 mod lifecycle;
 mod networks;
+mod pull;
 mod resources;
 mod system;
 mod volumes;

@@ -84,6 +84,12 @@ pub trait ImageBackend: Send + Sync {
     fn save_images(&self, names: &[String], w: &mut dyn Write) -> Result<(), ImageError>;
     fn load_images(&self, r: &mut dyn Read) -> Result<Vec<LoadedImage>, ImageError>;
     fn import_image(&self, r: &mut dyn Read, req: &ImportRequest) -> Result<Digest, ImageError>;
+    /// Pulls an image; `progress` may be called from several threads.
+    fn pull_image(
+        &self,
+        req: &berth_engine::image::PullRequest,
+        progress: &(dyn Fn(berth_engine::image::PullEvent) + Sync),
+    ) -> Result<berth_engine::image::PullOutcome, berth_engine::image::PullError>;
 }
 
 impl ImageBackend for Engine {
@@ -110,6 +116,13 @@ impl ImageBackend for Engine {
     }
     fn import_image(&self, r: &mut dyn Read, req: &ImportRequest) -> Result<Digest, ImageError> {
         self.images().import(r, req)
+    }
+    fn pull_image(
+        &self,
+        req: &berth_engine::image::PullRequest,
+        progress: &(dyn Fn(berth_engine::image::PullEvent) + Sync),
+    ) -> Result<berth_engine::image::PullOutcome, berth_engine::image::PullError> {
+        self.images().pull(req, progress)
     }
 }
 

@@ -288,6 +288,15 @@ mod tests {
         fn import_image(&self, _: &mut dyn Read, _: &ImportRequest) -> Result<Digest, ImageError> {
             Err(ImageError::not_found("x"))
         }
+        fn pull_image(
+            &self,
+            _: &berth_engine::image::PullRequest,
+            _: &(dyn Fn(berth_engine::image::PullEvent) + Sync),
+        ) -> Result<berth_engine::image::PullOutcome, berth_engine::image::PullError> {
+            Err(berth_engine::image::PullError::InvalidArgument(
+                "no registry in the fake backend".into(),
+            ))
+        }
     }
 
     impl crate::backend::LifecycleBackend for Fake {

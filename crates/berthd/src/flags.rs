@@ -106,6 +106,11 @@ pub(crate) struct Flags {
     /// IPv6 subnet for the default bridge (with --ipv6) [default: a ULA /64]
     #[arg(long = "fixed-cidr-v6", value_name = "CIDR")]
     pub(crate) fixed_cidr_v6: Option<String>,
+
+    /// A registry to pull from over plain HTTP (host or host:port; repeatable).
+    /// Registries on loopback addresses always are
+    #[arg(long = "insecure-registry", value_name = "REGISTRY")]
+    pub(crate) insecure_registries: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -150,6 +155,7 @@ pub(crate) struct Settings {
     pub(crate) log_format: LogFormat,
     pub(crate) host_resolv_conf: Option<PathBuf>,
     pub(crate) network: NetworkConfig,
+    pub(crate) insecure_registries: Vec<String>,
 }
 
 impl Settings {
@@ -187,6 +193,15 @@ impl Settings {
             },
             log_format: flags.log_format,
             host_resolv_conf: flags.host_resolv_conf,
+            insecure_registries: flags
+                .insecure_registries
+                .iter()
+                .map(|r| {
+                    r.trim_start_matches("http://")
+                        .trim_end_matches('/')
+                        .to_owned()
+                })
+                .collect(),
         })
     }
 }

@@ -105,6 +105,9 @@ async fn serve(settings: &flags::Settings) -> anyhow::Result<()> {
     config.host_resolv_conf = settings.host_resolv_conf.clone();
     config.network = settings.network.clone();
     let engine = Arc::new(Engine::open(config).context("cannot open the engine")?);
+    engine
+        .images()
+        .set_insecure_registries(settings.insecure_registries.clone());
     tracing::info!(
         data_root = %settings.data_root.display(),
         exec_root = %settings.exec_root.display(),

@@ -614,7 +614,7 @@ fn docker_run_of_an_image_berth_does_not_have() {
             "{name}: {err}"
         );
         assert!(
-            err.contains("berth cannot pull images from registries yet")
+            err.contains("cannot pull from Docker Hub (docker.io): berth can only pull from plain-HTTP registries yet")
                 && err.contains("docker load"),
             "{name}: {err}"
         );
@@ -622,7 +622,7 @@ fn docker_run_of_an_image_berth_does_not_have() {
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{name}: {err}");
         assert!(
-            err.contains("cannot pull nosuchimage:1.0: berth cannot pull"),
+            err.contains("cannot pull from Docker Hub (docker.io): berth can only pull"),
             "{name}: {err}"
         );
     }

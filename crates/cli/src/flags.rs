@@ -71,6 +71,8 @@ pub(crate) enum CommandFlags {
     Save(images::SaveFlags),
     /// Load an image from a tar archive or STDIN
     Load(images::LoadFlags),
+    /// Download an image from a registry
+    Pull(images::PullFlags),
     /// Import the contents from a tarball to create a filesystem image
     Import(images::ImportFlags),
     /// Create and run a new container from an image

@@ -89,6 +89,7 @@ impl Settings {
                 Some(CommandFlags::History(f)) => Command::Image(ImageFlags::History(f)),
                 Some(CommandFlags::Save(f)) => Command::Image(ImageFlags::Save(f)),
                 Some(CommandFlags::Load(f)) => Command::Image(ImageFlags::Load(f)),
+                Some(CommandFlags::Pull(f)) => Command::Image(ImageFlags::Pull(f)),
                 Some(CommandFlags::Import(f)) => Command::Image(ImageFlags::Import(f)),
                 Some(CommandFlags::Run(f)) => Command::Container(Box::new(ContainerFlags::Run(f))),
                 Some(CommandFlags::Create(f)) => {

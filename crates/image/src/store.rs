@@ -208,6 +208,8 @@ pub struct ImageDetails {
     pub repo_tags: Vec<Reference>,
     /// When a tag was last pointed at the image (RFC 3339); `None` if never.
     pub last_tag_time: Option<String>,
+    /// `name@sha256:...` of the repositories it was pulled from, normalised.
+    pub repo_digests: Vec<Reference>,
 }
 
 /// One row of `docker history` (newest first).
@@ -593,6 +595,7 @@ impl ImageStore {
         let last_tag_time = self.lock().last_tagged.get(&id.to_string()).cloned();
         Ok(ImageDetails {
             last_tag_time,
+            repo_digests: self.digests_of(&id),
             repo_tags: self.tags_of(&id),
             record,
             config,

@@ -63,9 +63,13 @@ fn labels(d: &ImageDetails) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// `RepoDigests`: `name@sha256:...` of the repositories it was pulled from.
+fn repo_digests(d: &ImageDetails) -> Vec<String> {
+    d.repo_digests.iter().map(|r| r.familiar_string()).collect()
+}
+
 /// The image a committed image was made from (`""` for the others, as
-/// dockerd). `RepoDigests` stay `[]`: berth records a repository digest
-/// only when it pulls or pushes, which it cannot do yet.
+/// dockerd).
 fn parent(d: &ImageDetails) -> String {
     d.record
         .parent
@@ -79,7 +83,7 @@ pub(super) fn summary(d: &ImageDetails) -> api::ImageSummary {
         id: d.record.id.to_string(),
         parent_id: parent(d),
         repo_tags: tags(d),
-        repo_digests: Vec::new(),
+        repo_digests: repo_digests(d),
         created: unix_seconds(d.config.created.as_deref()),
         size: i64::try_from(d.record.size()).unwrap_or(i64::MAX),
         shared_size: -1,
@@ -195,7 +199,7 @@ fn inspect_body(d: ImageDetails) -> api::ImageInspect {
     api::ImageInspect {
         id: d.record.id.to_string(),
         repo_tags: tags(&d),
-        repo_digests: Vec::new(),
+        repo_digests: repo_digests(&d),
         parent: parent(&d),
         comment,
         created: d.config.created.clone(),
@@ -521,22 +525,12 @@ pub(super) async fn load(backend: Backend, req: Request) -> Response {
     }
 }
 
-/// `POST /images/create`: only `fromSrc=-` (import the body) is served
-/// here; pulling (`fromImage`) needs the registry client, which berth does
-/// not have yet. A pull is answered as dockerd answers a pull of an image
-/// that cannot be found (404 before any output, so `docker run` prints
-/// `Unable to find image ... locally`, then this message, and exits 125),
-/// with a message that says why and how to get the image in.
+/// `POST /images/create`: `fromSrc=-` imports the body; `fromImage`
+/// pulls from a registry ([`super::pull`]).
 pub(super) async fn create(backend: Backend, req: Request) -> Response {
     let q = query(req.uri());
     let Some(src) = param(&q, "fromSrc") else {
-        let image = param(&q, "fromImage").unwrap_or("");
-        let tag = param(&q, "tag").unwrap_or("");
-        return ApiError::new(
-            berth_engine::ErrorClass::NotFound,
-            pull_unsupported(image, tag),
-        )
-        .into_response_body();
+        return super::pull::pull(backend, req).await;
     };
     if src != "-" {
         return ApiError::invalid_argument(format!("importing from a URL is not supported: {src}"))
@@ -562,42 +556,9 @@ pub(super) async fn create(backend: Backend, req: Request) -> Response {
 }
 
 /// What a pull of `image` (`tag`) is answered with.
-fn pull_unsupported(image: &str, tag: &str) -> String {
-    let name = match (image, tag) {
-        ("", _) => "the image".to_owned(),
-        (i, "") => i.to_owned(),
-        // `fromImage=busybox&tag=sha256:...` is a pull by digest.
-        (i, t) if t.contains(':') => format!("{i}@{t}"),
-        (i, t) => format!("{i}:{t}"),
-    };
-    // The docker CLI sends the normalised name (`docker.io/library/x`):
-    // show it as the user typed it.
-    let name = berth_engine::image::Reference::parse_normalized(&name)
-        .map_or(name, |r| r.familiar_string());
-    format!(
-        "cannot pull {name}: berth cannot pull images from registries yet; \
-         get the image onto this host with `docker save` elsewhere and `docker load -i FILE` \
-         (or `berth load -i FILE`) here, or import a root file system with `docker import FILE {name}`"
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pull_message_says_what_to_do() {
-        let m = pull_unsupported("nosuchimage", "latest");
-        assert!(
-            m.starts_with(
-                "cannot pull nosuchimage:latest: berth cannot pull images from registries yet"
-            ),
-            "{m}"
-        );
-        assert!(m.contains("docker load -i FILE"), "{m}");
-        let m = pull_unsupported("docker.io/library/nosuchimage", "1.0");
-        assert!(m.starts_with("cannot pull nosuchimage:1.0: "), "{m}");
-    }
 
     #[test]
     fn globs() {

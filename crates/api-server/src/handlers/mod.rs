@@ -7,6 +7,7 @@ mod images;
 pub(crate) mod networks;
 mod params;
 mod prune;
+mod pull;
 mod stats;
 mod system;
 pub(crate) mod volumes;

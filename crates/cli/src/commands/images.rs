@@ -29,6 +29,7 @@ pub(crate) async fn run(
         ImageFlags::History(f) => history(client, f, printer).await,
         ImageFlags::Save(f) => save(client, f).await,
         ImageFlags::Load(f) => load(client, f, printer).await,
+        ImageFlags::Pull(f) => super::pull::pull(client, f, printer).await,
         ImageFlags::Import(f) => import(client, f, printer).await,
         ImageFlags::Inspect(f) => inspect(client, f, printer).await,
         ImageFlags::Prune(f) => super::system::image_prune(client, f, printer).await,

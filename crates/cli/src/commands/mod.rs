@@ -14,6 +14,7 @@ pub(crate) mod mounts;
 pub(crate) mod network;
 pub(crate) mod parallel;
 pub(crate) mod ports;
+pub(crate) mod pull;
 pub(crate) mod registry;
 pub(crate) mod resources;
 pub(crate) mod run;

@@ -285,11 +285,8 @@ async fn create_container(
         Err(e) if e.status() == Some(404) => {
             eprintln!("Unable to find image '{}' locally", tagged(o.image()));
             let reference = tagged(o.image());
-            let (image, tag) = match reference.split_once('@') {
-                Some((i, d)) => (i.to_owned(), d.to_owned()),
-                None => super::images::split_reference(&reference),
-            };
-            client.image_pull(&image, &tag).await?;
+            // The pull's progress goes to stderr, as docker's does.
+            super::pull::pull_printing(client, &reference, None, |l| eprintln!("{l}")).await?;
             client.container_create(name, config).await?
         }
         other => other?,

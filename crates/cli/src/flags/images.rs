@@ -22,6 +22,8 @@ pub(crate) enum ImageFlags {
     Save(SaveFlags),
     /// Load an image from a tar archive or STDIN
     Load(LoadFlags),
+    /// Download an image from a registry
+    Pull(PullFlags),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportFlags),
     /// Display detailed information on one or more images
@@ -98,6 +100,29 @@ pub(crate) struct SaveFlags {
     pub(crate) output: Option<String>,
     #[arg(required = true, value_name = "IMAGE")]
     pub(crate) images: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub(crate) struct PullFlags {
+    /// Download all tagged images in the repository (not supported yet)
+    #[arg(short = 'a', long = "all-tags")]
+    pub(crate) all_tags: bool,
+    /// Set platform if server is multi-platform capable
+    #[arg(
+        long = "platform",
+        value_name = "string",
+        env = "DOCKER_DEFAULT_PLATFORM"
+    )]
+    pub(crate) platform: Option<String>,
+    /// Suppress verbose output
+    #[arg(short = 'q', long = "quiet")]
+    pub(crate) quiet: bool,
+    /// Skip image verification (accepted for docker's sake; berth does not sign)
+    #[arg(long = "disable-content-trust", default_value_t = true, action = clap::ArgAction::Set, value_name = "bool", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub(crate) disable_content_trust: bool,
+    /// NAME[:TAG|@DIGEST]
+    #[arg(value_name = "NAME[:TAG|@DIGEST]")]
+    pub(crate) image: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Args)]

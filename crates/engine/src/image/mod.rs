@@ -7,6 +7,7 @@
 //! depend on the store crate itself.
 
 mod hello;
+mod pull;
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -20,6 +21,10 @@ use berth_image::store::ImportOptions;
 pub use berth_image::store::{DeleteItem, HistoryEntry, ImageDetails, ImageRecord, ImageUsers};
 use berth_image::{ErrorClass as StoreClass, ImageStore};
 pub use hello::{HELLO_WORLD, HELLO_WORLD_CREATED};
+pub use pull::{
+    Credentials, Progress, PullError, PullEvent, PullOutcome, PullRequest, base64_decode,
+    base64_encode,
+};
 
 use crate::events::{Event, EventBus};
 use crate::{Classify, ErrorClass};
@@ -78,6 +83,8 @@ pub struct ImageService {
     usage: RwLock<Option<UsageCheck>>,
     /// Where image events go (`tag`, `untag`, `delete`, `import`, ...).
     events: EventBus,
+    /// The registry client `pull` uses.
+    registry: RwLock<berth_registry::client::Client>,
 }
 
 impl std::fmt::Debug for ImageService {
@@ -102,6 +109,7 @@ impl ImageService {
             store: std::sync::Arc::new(store),
             usage: RwLock::new(None),
             events: EventBus::new(),
+            registry: RwLock::new(berth_registry::client::Client::default()),
         };
         hello::ensure(&service.store)?;
         Ok(service)

@@ -1,0 +1,451 @@
+//! `pull` from a real registry (Debian's `docker-registry`, filled with
+//! `skopeo copy`), through the docker 28 CLI and `berth`: schema 2 and OCI
+//! manifests, a multi-platform index, pull by digest, up-to-date second
+//! pulls, `RepoDigests`, `run` of a missing image, and the errors dockerd
+//! gives (unknown tag, unknown digest, a corrupt layer, a refused
+//! connection, a registry that needs HTTPS), a failed pull leaving no
+//! image and no ingest files behind.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
+mod common;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Daemon;
+use common::clients::{BERTH, DOCKER, fails, inspect, ok, text};
+use serde_json::{Value, json};
+
+/// A `docker-registry` on a free loopback port, with its own storage;
+/// killed (by pid) on drop.
+struct Registry {
+    child: Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Registry {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = dir.path().join("config.yml");
+        fs_err::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(
+                fs_err::File::create(dir.path().join("log"))
+                    .unwrap()
+                    .into_parts()
+                    .0,
+            )
+            .spawn()
+            .expect("start /usr/bin/docker-registry (apt-get install docker-registry)");
+        let r = Self { child, dir, port };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "registry did not listen: {}",
+                r.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        r
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> String {
+        fs_err::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+    }
+
+    /// `skopeo copy` of `src` to `name` in this registry.
+    fn push(&self, src: &str, name: &str, extra: &[&str]) {
+        let out = Command::new("skopeo")
+            .args(["--insecure-policy", "copy", "--dest-tls-verify=false"])
+            .args(extra)
+            .arg(src)
+            .arg(format!("docker://{}/{name}", self.addr()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "skopeo copy {src} {name}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+
+    /// The manifest `name` resolves to, as the registry serves it.
+    fn raw_manifest(&self, name: &str) -> Vec<u8> {
+        let out = Command::new("skopeo")
+            .args([
+                "--insecure-policy",
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+            ])
+            .arg(format!("docker://{}/{name}", self.addr()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "skopeo inspect: {}",
+            text(&out.stderr)
+        );
+        out.stdout
+    }
+
+    /// The stored data of blob `digest`.
+    fn blob_path(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.dir
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/make-busybox-image")
+}
+
+/// The busybox image as a docker-archive and as an OCI layout.
+fn busybox(dir: &Path) -> (PathBuf, PathBuf) {
+    let archive = dir.join("busybox.tar");
+    let layout = dir.join("oci");
+    let out = Command::new(script())
+        .arg("--docker-archive")
+        .arg(&archive)
+        .arg("--oci-dir")
+        .arg(&layout)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "make-busybox-image: {}",
+        text(&out.stderr)
+    );
+    (archive, layout)
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_slice(&fs_err::read(p).unwrap()).unwrap()
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    let out = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(data)?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    text(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+fn put_blob(layout: &Path, data: &[u8]) -> (String, usize) {
+    let hex = sha256_hex(data);
+    fs_err::write(layout.join("blobs/sha256").join(&hex), data).unwrap();
+    (format!("sha256:{hex}"), data.len())
+}
+
+/// Turns the OCI layout into one whose `index.json` names an image index
+/// with two platforms: the image as is for this host (amd64 or arm64), and
+/// a copy claiming the other architecture (only the config differs).
+/// Returns the other architecture.
+fn make_multi_platform(layout: &Path) -> String {
+    let index = read_json(&layout.join("index.json"));
+    let mdesc = index["manifests"][0].clone();
+    let mdigest = mdesc["digest"].as_str().unwrap().to_owned();
+    let manifest = read_json(
+        &layout
+            .join("blobs/sha256")
+            .join(mdigest.trim_start_matches("sha256:")),
+    );
+    let cdigest = manifest["config"]["digest"].as_str().unwrap();
+    let mut config = read_json(
+        &layout
+            .join("blobs/sha256")
+            .join(cdigest.trim_start_matches("sha256:")),
+    );
+    let host = config["architecture"].as_str().unwrap().to_owned();
+    let other = if host == "arm64" { "amd64" } else { "arm64" };
+    config["architecture"] = json!(other);
+    let (c2, c2len) = put_blob(layout, &serde_json::to_vec(&config).unwrap());
+    let mut m2 = manifest.clone();
+    m2["config"]["digest"] = json!(c2);
+    m2["config"]["size"] = json!(c2len);
+    let (m2d, m2len) = put_blob(layout, &serde_json::to_vec(&m2).unwrap());
+    let entry = |d: &str, size: u64, arch: &str| {
+        json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": d, "size": size,
+            "platform": {"os": "linux", "architecture": arch},
+        })
+    };
+    let idx = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [entry(&m2d, m2len as u64, other), entry(&mdigest, mdesc["size"].as_u64().unwrap(), &host)],
+    });
+    let (idxd, idxlen) = put_blob(layout, &serde_json::to_vec(&idx).unwrap());
+    let top = json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": idxd, "size": idxlen,
+            "annotations": {"org.opencontainers.image.ref.name": "multi"},
+        }],
+    });
+    fs_err::write(layout.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+    other.to_owned()
+}
+
+/// Files left in the daemon's content ingest directory.
+fn ingest_files(d: &Daemon) -> Vec<String> {
+    fs_err::read_dir(d.data_root().join("content/ingest"))
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn pull_through_docker_and_berth() {
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, layout) = busybox(dir.path());
+    reg.push(
+        &format!("docker-archive:{}", archive.display()),
+        "bb:latest",
+        &[],
+    );
+    reg.push(
+        &format!("docker-archive:{}", archive.display()),
+        "bboci:1",
+        &["--format", "oci"],
+    );
+    let other_arch = make_multi_platform(&layout);
+    reg.push(
+        &format!("oci:{}:multi", layout.display()),
+        "multi:latest",
+        &["--multi-arch", "all"],
+    );
+    // skopeo may re-serialise the index: its digest is the registry's.
+    let index_digest = format!("sha256:{}", sha256_hex(&reg.raw_manifest("multi:latest")));
+    let d = Daemon::start();
+    let a = reg.addr();
+    let bb = format!("{a}/bb");
+
+    // docker 28: a schema 2 image.
+    let out = ok(&d, DOCKER, &["pull", &bb]);
+    assert!(
+        out.starts_with("Using default tag: latest\nlatest: Pulling from bb\n"),
+        "{out}"
+    );
+    assert!(out.contains(": Pull complete\n"), "{out}");
+    assert!(
+        out.contains(&format!("Status: Downloaded newer image for {bb}:latest\n")),
+        "{out}"
+    );
+    assert!(out.ends_with(&format!("{bb}:latest\n")), "{out}");
+    let digest_line = out.lines().find(|l| l.starts_with("Digest: ")).unwrap();
+    let digest = digest_line.trim_start_matches("Digest: ").to_owned();
+    assert_eq!(
+        inspect(&d, &bb, "{{json .RepoDigests}}"),
+        format!("[\"{bb}@{digest}\"]")
+    );
+    let run = ok(&d, DOCKER, &["run", "--rm", &bb, "echo", "pulled"]);
+    assert_eq!(run, "pulled\n");
+    // Again: nothing to download.
+    let out = ok(&d, DOCKER, &["pull", &bb]);
+    assert!(
+        out.contains(&format!("Status: Image is up to date for {bb}:latest\n")),
+        "{out}"
+    );
+    assert!(!out.contains("Pull complete"), "{out}");
+    // By digest.
+    let by_digest = format!("{bb}@{digest}");
+    let out = ok(&d, DOCKER, &["pull", &by_digest]);
+    assert!(out.contains(&format!("Digest: {digest}\n")), "{out}");
+    let listing = ok(
+        &d,
+        DOCKER,
+        &[
+            "images",
+            "--digests",
+            "--format",
+            "{{.Repository}} {{.Tag}} {{.Digest}}",
+            &bb,
+        ],
+    );
+    assert!(
+        listing.contains(&format!("{bb} latest {digest}")),
+        "{listing}"
+    );
+
+    // berth: the OCI manifest, and run of a missing image pulls it.
+    let oci = format!("{a}/bboci:1");
+    let out = ok(&d, BERTH, &["pull", &oci]);
+    assert!(out.starts_with("1: Pulling from bboci\n"), "{out}");
+    assert!(
+        out.ends_with(&format!(
+            "Status: Downloaded newer image for {oci}\n{oci}\n"
+        )),
+        "{out}"
+    );
+    let out = ok(&d, BERTH, &["pull", "-q", &oci]);
+    assert_eq!(out, format!("{oci}\n"));
+    ok(&d, DOCKER, &["rmi", &oci]);
+    let o = DOCKER.1(&d, &["run", "--rm", &oci, "echo", "auto"]);
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(text(&o.stdout), "auto\n");
+    let err = text(&o.stderr);
+    assert!(
+        err.starts_with(&format!("Unable to find image '{oci}' locally\n")),
+        "{err}"
+    );
+    assert!(err.contains("Status: Downloaded newer image for"), "{err}");
+    ok(&d, BERTH, &["rmi", &oci]);
+    let o = BERTH.1(&d, &["run", "--rm", &oci, "echo", "auto"]);
+    assert_eq!(text(&o.stdout), "auto\n", "{}", text(&o.stderr));
+    assert!(text(&o.stderr).starts_with(&format!("Unable to find image '{oci}' locally\n")));
+
+    // A multi-platform index: this host's entry, RepoDigest = the index.
+    let multi = format!("{a}/multi");
+    let out = ok(&d, DOCKER, &["pull", &multi]);
+    assert!(out.contains(&format!("Digest: {index_digest}\n")), "{out}");
+    // The host's entry is the same image as bb: it has both digests.
+    let digests = inspect(&d, &multi, "{{json .RepoDigests}}");
+    assert!(
+        digests.contains(&format!("\"{multi}@{index_digest}\"")),
+        "{digests}"
+    );
+    assert_eq!(
+        ok(&d, DOCKER, &["run", "--rm", &multi, "echo", "multi"]),
+        "multi\n"
+    );
+    let out = ok(
+        &d,
+        BERTH,
+        &[
+            "pull",
+            "--platform",
+            &format!("linux/{other_arch}"),
+            &format!("{multi}:latest"),
+        ],
+    );
+    assert!(out.contains("Status: Downloaded newer image"), "{out}");
+    assert_eq!(inspect(&d, &multi, "{{.Architecture}}"), other_arch);
+    let (_, err) = fails(&d, DOCKER, &["pull", "--platform", "linux/s390x", &multi]);
+    assert!(
+        err.contains("no matching manifest for linux/s390x in the manifest list entries"),
+        "{err}"
+    );
+    assert!(ingest_files(&d).is_empty(), "{:?}", ingest_files(&d));
+}
+
+#[test]
+fn pull_errors() {
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, _) = busybox(dir.path());
+    reg.push(
+        &format!("docker-archive:{}", archive.display()),
+        "bb:latest",
+        &[],
+    );
+    let d = Daemon::start();
+    let a = reg.addr();
+
+    // Unknown tag: dockerd's message, before any output.
+    for client in [DOCKER, BERTH] {
+        let (code, err) = fails(&d, client, &["pull", &format!("{a}/bb:nope")]);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains(&format!(
+                "manifest for {a}/bb:nope not found: manifest unknown: manifest unknown"
+            )),
+            "{}: {err}",
+            client.0
+        );
+    }
+    // Unknown digest.
+    let nodigest = format!("{a}/bb@sha256:{}", "0".repeat(64));
+    let (_, err) = fails(&d, DOCKER, &["pull", &nodigest]);
+    assert!(err.contains("not found: manifest unknown"), "{err}");
+    // Nothing listens there.
+    let closed = format!("127.0.0.1:{}", free_port());
+    let (_, err) = fails(&d, BERTH, &["pull", &format!("{closed}/x")]);
+    assert!(
+        err.contains(&format!("dial tcp {closed}: connect: connection refused")),
+        "{err}"
+    );
+    // Docker Hub: needs HTTPS, which berth does not speak yet.
+    let (_, err) = fails(&d, DOCKER, &["pull", "busybox"]);
+    assert!(
+        err.contains("berth can only pull from plain-HTTP registries yet"),
+        "{err}"
+    );
+
+    // A layer whose bytes do not match its digest: the pull fails, no
+    // image, no ingest file.
+    let manifest: Value = serde_json::from_slice(&reg.raw_manifest("bb:latest")).unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let path = reg.blob_path(layer);
+    let mut data = fs_err::read(&path).unwrap();
+    let n = data.len();
+    data[n / 2] ^= 0xff;
+    fs_err::write(&path, &data).unwrap();
+    let (_, err) = fails(&d, DOCKER, &["pull", &format!("{a}/bb")]);
+    assert!(err.contains("verification failed"), "{err}");
+    let (_, err) = fails(&d, DOCKER, &["image", "inspect", &format!("{a}/bb")]);
+    assert!(err.contains("No such image"), "{err}");
+    assert!(ingest_files(&d).is_empty(), "{:?}", ingest_files(&d));
+    let blobs = d
+        .data_root()
+        .join("content/blobs/sha256")
+        .join(layer.trim_start_matches("sha256:"));
+    assert!(!blobs.exists());
+}
