@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Daemon;
-use common::clients::{BERTH, DOCKER, fails, inspect, ok, text};
+use common::clients::{BERTH, DOCKER, DOCKER20, fails, inspect, ok, text};
 use serde_json::{Value, json};
 
 /// A `docker-registry` on a free loopback port, with its own storage;
@@ -29,17 +29,34 @@ struct Registry {
 
 impl Registry {
     fn start() -> Self {
+        Self::start_with_auth(None)
+    }
+
+    /// With `Some((user, password))`, the registry wants Basic auth
+    /// (an htpasswd file made with `htpasswd -B`).
+    fn start_with_auth(auth: Option<(&str, &str)>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = dir.path().join("config.yml");
-        fs_err::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
+        let mut yaml = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((user, password)) = auth {
+            let file = dir.path().join("htpasswd");
+            let out = Command::new("htpasswd")
+                .args(["-Bbc"])
+                .arg(&file)
+                .args([user, password])
+                .output()
+                .expect("htpasswd (apt-get install apache2-utils)");
+            assert!(out.status.success(), "htpasswd: {}", text(&out.stderr));
+            yaml.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
+                file.display()
+            ));
+        }
+        fs_err::write(&config, yaml).unwrap();
         let child = Command::new("/usr/bin/docker-registry")
             .arg("serve")
             .arg(&config)
@@ -298,7 +315,12 @@ fn pull_through_docker_and_berth() {
     );
     let run = ok(&d, DOCKER, &["run", "--rm", &bb, "echo", "pulled"]);
     assert_eq!(run, "pulled\n");
-    // Again: nothing to download.
+    // Again: nothing to download (docker 20.10 too).
+    let out = ok(&d, DOCKER20, &["pull", &bb]);
+    assert!(
+        out.contains(&format!("Status: Image is up to date for {bb}:latest\n")),
+        "{out}"
+    );
     let out = ok(&d, DOCKER, &["pull", &bb]);
     assert!(
         out.contains(&format!("Status: Image is up to date for {bb}:latest\n")),
@@ -448,4 +470,99 @@ fn pull_errors() {
         .join("content/blobs/sha256")
         .join(layer.trim_start_matches("sha256:"));
     assert!(!blobs.exists());
+}
+
+/// `POST /images/create` through curl on the daemon's socket, with an
+/// `X-Registry-Auth` header when `auth` is given: (HTTP status, body).
+fn api_pull(d: &Daemon, image: &str, auth: Option<&str>) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-s",
+        "-o",
+        "-",
+        "-w",
+        "\n%{http_code}",
+        "-X",
+        "POST",
+        "--unix-socket",
+    ])
+    .arg(d.socket());
+    if let Some(json) = auth {
+        let out = Command::new("base64")
+            .arg("-w0")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(json.as_bytes())?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        let b64 = text(&out.stdout).replace('+', "-").replace('/', "_");
+        cmd.arg("-H").arg(format!("X-Registry-Auth: {b64}"));
+    }
+    cmd.arg(format!(
+        "http://localhost/v1.51/images/create?fromImage={image}&tag=latest"
+    ));
+    let out = cmd.output().unwrap();
+    let body = text(&out.stdout);
+    let (body, code) = body.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap(), body.to_owned())
+}
+
+#[test]
+fn pull_with_credentials() {
+    let reg = Registry::start_with_auth(Some(("puller", "s3cret")));
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, _) = busybox(dir.path());
+    let out = Command::new("skopeo")
+        .args([
+            "--insecure-policy",
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            "puller:s3cret",
+        ])
+        .arg(format!("docker-archive:{}", archive.display()))
+        .arg(format!("docker://{}/private:latest", reg.addr()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "skopeo: {}", text(&out.stderr));
+    let d = Daemon::start();
+    let image = format!("{}/private", reg.addr());
+
+    // No credentials: refused before any output, as dockerd.
+    let (code, body) = api_pull(&d, &image, None);
+    assert_eq!(code, 404, "{body}");
+    assert!(
+        body.contains(&format!("pull access denied for {image}, repository does not exist or may require 'docker login'")),
+        "{body}"
+    );
+    // Wrong password: the registry's error.
+    let (code, body) = api_pull(
+        &d,
+        &image,
+        Some(r#"{"username":"puller","password":"nope"}"#),
+    );
+    assert_ne!(code, 200, "{body}");
+    assert!(body.contains("unauthorized"), "{body}");
+    // The right ones (the docker CLI's X-Registry-Auth, base64url JSON).
+    let auth = format!(
+        r#"{{"username":"puller","password":"s3cret","serveraddress":"{}"}}"#,
+        reg.addr()
+    );
+    let (code, body) = api_pull(&d, &image, Some(&auth));
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains(r#""status":"Pull complete""#), "{body}");
+    assert!(
+        body.contains(&format!(
+            "Status: Downloaded newer image for {image}:latest"
+        )),
+        "{body}"
+    );
+    assert_eq!(
+        ok(&d, DOCKER, &["run", "--rm", &image, "echo", "private"]),
+        "private\n"
+    );
 }
