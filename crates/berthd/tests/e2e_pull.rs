@@ -347,8 +347,29 @@ fn pull_through_docker_and_berth() {
         "{listing}"
     );
 
-    // berth: the OCI manifest, and run of a missing image pulls it.
+    // berth run --pull: always pulls first, never does not pull.
+    let o = BERTH.1(&d, &["run", "--rm", "--pull=always", &bb, "echo", "again"]);
+    assert_eq!(text(&o.stdout), "again\n", "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains(&format!("Status: Image is up to date for {bb}:latest")),
+        "{}",
+        text(&o.stderr)
+    );
     let oci = format!("{a}/bboci:1");
+    let (code, err) = fails(&d, BERTH, &["run", "--rm", "--pull=never", &oci, "true"]);
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains(&format!("No such image: {oci}")), "{err}");
+    assert!(!err.contains("Unable to find image"), "{err}");
+    let (code, err) = fails(&d, BERTH, &["run", "--pull=sometimes", &bb]);
+    assert_eq!(code, 125, "{err}");
+    assert!(
+        err.contains(
+            r#"invalid pull option: 'sometimes': must be one of "always", "missing" or "never""#
+        ),
+        "{err}"
+    );
+
+    // berth: the OCI manifest, and run of a missing image pulls it.
     let out = ok(&d, BERTH, &["pull", &oci]);
     assert!(out.starts_with("1: Pulling from bboci\n"), "{out}");
     assert!(

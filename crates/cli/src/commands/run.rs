@@ -180,6 +180,13 @@ pub(crate) fn create_config(
     console: Option<(u16, u16)>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Value, String> {
+    if let Some(p) = o.pull.as_deref()
+        && !matches!(p, "always" | "missing" | "never")
+    {
+        return Err(format!(
+            "invalid pull option: '{p}': must be one of \"always\", \"missing\" or \"never\""
+        ));
+    }
     let mut env_list = Vec::new();
     for file in &o.env_file {
         env_list.extend(env_file(file, env)?);
@@ -281,12 +288,16 @@ async fn create_container(
     config: &Value,
 ) -> Result<String, berth_api_client::Error> {
     let name = o.name.as_deref().filter(|n| !n.is_empty());
+    let platform = o.platform.as_deref();
+    let reference = tagged(o.image());
+    // The pull's progress goes to stderr, as docker's does.
+    if o.pull.as_deref() == Some("always") {
+        super::pull::pull_printing(client, &reference, platform, |l| eprintln!("{l}")).await?;
+    }
     let created = match client.container_create(name, config).await {
-        Err(e) if e.status() == Some(404) => {
-            eprintln!("Unable to find image '{}' locally", tagged(o.image()));
-            let reference = tagged(o.image());
-            // The pull's progress goes to stderr, as docker's does.
-            super::pull::pull_printing(client, &reference, None, |l| eprintln!("{l}")).await?;
+        Err(e) if e.status() == Some(404) && o.pull.as_deref() != Some("never") => {
+            eprintln!("Unable to find image '{reference}' locally");
+            super::pull::pull_printing(client, &reference, platform, |l| eprintln!("{l}")).await?;
             client.container_create(name, config).await?
         }
         other => other?,

@@ -182,6 +182,12 @@ pub(crate) struct ContainerOptions {
     pub(crate) dns: super::dns::DnsFlags,
     #[command(flatten)]
     pub(crate) network: super::network::RunNetworkFlags,
+    /// Pull image before running ("always", "missing", "never")
+    #[arg(long = "pull", value_name = "string")]
+    pub(crate) pull: Option<String>,
+    /// Set platform if server is multi-platform capable (used when the image is pulled)
+    #[arg(long = "platform", value_name = "string")]
+    pub(crate) platform: Option<String>,
     /// Print usage
     // `-h` is `--hostname` here, as in docker.
     #[arg(long = "help", action = ArgAction::Help)]
