@@ -1,8 +1,9 @@
 //! `rmi` of an image with child images (committed on it), through the real
 //! docker 28 CLI and `berth`, with dockerd's rules and message (moby's
 //! daemon/images/image_delete.go): by ID it is a conflict `-f` does not
-//! override; by name its last tag goes and the image stays, untagged; the
-//! child's removal takes the untagged parent with it.
+//! override; by name its last tag goes and the image stays, untagged (and
+//! hidden from `images` without `-a`); the child's removal takes the
+//! untagged parent with it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
@@ -38,6 +39,17 @@ fn an_image_with_child_images_is_refused_by_id_untagged_by_name_and_pruned_with_
             client.0
         );
         assert_eq!(inspect(&d, &pid, "{{.RepoTags}}"), "[]");
+        // An intermediate image now: `images` lists it with `-a` only.
+        let listed = |args: &[&str]| {
+            let out = ok(
+                &d,
+                client,
+                &[&["images", "-q", "--no-trunc"], args].concat(),
+            );
+            out.lines().any(|l| l == pid)
+        };
+        assert!(!listed(&[]), "{}", client.0);
+        assert!(listed(&["-a"]), "{}", client.0);
         fails_saying(&d, client, &["rmi", "-f", sid], 1, &message);
         // The child goes, and the untagged parent after it.
         let out = ok(&d, client, &["rmi", &child]);

@@ -105,7 +105,17 @@ impl Template {
         Some(out)
     }
 
+    /// Renders a row context (`ps`, `images`, `df`, ... rows, events):
+    /// docker builds those as Go maps, so `{{json .}}` prints their keys
+    /// sorted; so do these.
     pub(crate) fn render(&self, data: &Value) -> Result<String, TemplateError> {
+        self.render_ordered(&sort_keys(data))
+    }
+
+    /// Renders an API object (inspect) as it is: `{{json X}}` keeps the
+    /// order of its keys, a struct's field order as docker prints it
+    /// (serde_json's `preserve_order`; maps are BTreeMaps, so sorted).
+    pub(crate) fn render_ordered(&self, data: &Value) -> Result<String, TemplateError> {
         let mut out = String::new();
         for node in &self.nodes {
             match node {
@@ -310,6 +320,23 @@ fn eval(command: &Command, data: &Value, piped: Option<Value>) -> Result<Value, 
     })
 }
 
+/// `v` with the keys of every object sorted, as Go marshals a map.
+pub(crate) fn sort_keys(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sort_keys(&map[k.as_str()])))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sort_keys).collect()),
+        other => other.clone(),
+    }
+}
+
 /// How Go prints a value with `{{.}}`: strings bare, lists as `[a b]`, maps as
 /// `map[k:v]` (sorted keys), missing values as `<no value>`.
 fn go_string(v: &Value) -> String {
@@ -387,9 +414,15 @@ mod tests {
             gateway: "10.0.0.1",
         }])
         .unwrap();
+        let t = Template::parse("{{json .}}").unwrap();
         assert_eq!(
-            render("{{json .}}", &v),
+            t.render_ordered(&v).unwrap(),
             r#"[{"Subnet":"10.0.0.0/24","Gateway":"10.0.0.1"}]"#
+        );
+        // A row context: docker's is a map, its keys sorted.
+        assert_eq!(
+            t.render(&v).unwrap(),
+            r#"[{"Gateway":"10.0.0.1","Subnet":"10.0.0.0/24"}]"#
         );
     }
 

@@ -150,8 +150,20 @@ pub(super) async fn list(backend: Backend, req: Request) -> Response {
                 }
             };
             let images = blocking(move || backend.list_images()).await?;
+            // dockerd hides intermediate images (no reference, a child
+            // committed on them) unless `all` is given.
+            let all = flag(&q, "all");
+            let parents: std::collections::BTreeSet<_> = images
+                .iter()
+                .filter_map(|d| d.record.parent.as_ref())
+                .collect();
             let out: Vec<api::ImageSummary> = images
                 .iter()
+                .filter(|d| {
+                    all || !d.repo_tags.is_empty()
+                        || !d.repo_digests.is_empty()
+                        || !parents.contains(&d.record.id)
+                })
                 .filter(|d| dangling.is_none_or(|want| want == d.repo_tags.is_empty()))
                 .filter(|d| {
                     f.get("reference")

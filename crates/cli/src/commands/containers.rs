@@ -316,7 +316,7 @@ pub(crate) fn format_ps(f: &PsFlags, containers: &[PsEntry], now: i64) -> anyhow
         // docker's `json`: the formatter's fields, one object a line.
         let mut out = String::new();
         for r in &rows {
-            out.push_str(&serde_json::to_string(r)?);
+            out.push_str(&serde_json::to_string(&crate::template::sort_keys(r))?);
             out.push('\n');
         }
         return Ok(out);
@@ -623,7 +623,7 @@ pub(crate) fn print_inspect(
         Some(t) => {
             let tpl = Template::parse(t)?;
             for v in found {
-                printer.data(&(tpl.render(v)? + "\n"))?;
+                printer.data(&(tpl.render_ordered(v)? + "\n"))?;
             }
         }
     }

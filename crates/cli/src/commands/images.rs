@@ -191,7 +191,7 @@ pub(crate) fn render_rows(
         ListFormat::Json => {
             let mut out = String::new();
             for r in rows {
-                out.push_str(&serde_json::to_string(r)?);
+                out.push_str(&serde_json::to_string(&crate::template::sort_keys(r))?);
                 out.push('\n');
             }
             Ok(out)
@@ -513,7 +513,7 @@ pub(crate) fn print_inspected<T: serde::Serialize>(
         Some(t) => {
             let tpl = Template::parse(t)?;
             for v in found {
-                printer.data(&(tpl.render(&serde_json::to_value(v)?)? + "\n"))?;
+                printer.data(&(tpl.render_ordered(&serde_json::to_value(v)?)? + "\n"))?;
             }
         }
     }
