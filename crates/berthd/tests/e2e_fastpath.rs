@@ -113,11 +113,7 @@ fn tcx_links(d: &Daemon) -> usize {
 
 /// `docker run -d --name NAME --network NET FLAGS... bbfp CMD...`.
 fn run_on(d: &Daemon, name: &str, net: &str, flags: &[&str], cmd: &[&str]) {
-    let mut args = vec!["run", "-d", "--name", name, "--network", net];
-    args.extend_from_slice(flags);
-    args.push("bbfp");
-    args.extend_from_slice(cmd);
-    ok(d, DOCKER, &args);
+    common::run_detached(d, (name, net), flags, "bbfp", cmd);
 }
 
 /// Waits until berthd holds `n` tcx links, after `what` (it attaches and

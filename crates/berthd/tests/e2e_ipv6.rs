@@ -154,24 +154,12 @@ fn ipv6_networks_resolve_ping_publish_and_isolate() {
 
     // Published port: [::1] (random host port) and every address (both
     // families), DNATed to the container's IPv6 address.
-    ok(
+    common::run_detached(
         &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "web",
-            "--network",
-            "six",
-            "-p",
-            "[::1]::80",
-            "-p",
-            "80",
-            "busybox",
-            "sh",
-            "-c",
-            "mkdir -p /w && echo hello6 > /w/i.html && exec busybox httpd -f -p 80 -h /w",
-        ],
+        ("web", "six"),
+        &["-p", "[::1]::80", "-p", "80"],
+        "busybox",
+        &["sh", "-c", common::HTTPD6],
     );
     let ports = ok(&d, &["port", "web", "80/tcp"]);
     let port_of = |host: &str| -> u16 {

@@ -217,22 +217,12 @@ fn ipv6_only_networks_have_no_ipv4_anywhere() {
     assert!(!a.contains("Name:"), "{a}");
 
     // A published port: the IPv6 side only, DNATed to the IPv6 address.
-    ok(
+    common::run_detached(
         &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "web",
-            "--network",
-            "six",
-            "-p",
-            "80",
-            "busybox",
-            "sh",
-            "-c",
-            "mkdir -p /w && echo hello6 > /w/i.html && exec busybox httpd -f -p 80 -h /w",
-        ],
+        ("web", "six"),
+        &["-p", "80"],
+        "busybox",
+        &["sh", "-c", common::HTTPD6],
     );
     let ports = ok(&d, &["port", "web", "80/tcp"]);
     let port: u16 = ports

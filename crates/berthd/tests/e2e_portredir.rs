@@ -117,20 +117,13 @@ fn host_connections_to_published_ports_are_redirected_not_nated_nor_proxied() {
     let (gw4, gw6) = (gw(&s4), gw(&s6));
 
     // A dual-stack container, published on every address (docker 28).
-    d.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "web",
-        "--network",
-        "six",
-        "-p",
-        "80",
+    common::run_detached(
+        &d,
+        ("web", "six"),
+        &["-p", "80"],
         "busybox",
-        "sh",
-        "-c",
-        SERVE,
-    ]);
+        &["sh", "-c", SERVE],
+    );
     let p = port(&d, "web", "0.0.0.0");
     assert_eq!(port(&d, "web", "[::]"), p);
     for (ip, bridge_ip) in [("127.0.0.1", gw4), ("::1", gw6)] {

@@ -13,23 +13,16 @@
 mod common;
 
 use common::clients::{BERTH, Client, DOCKER, fails_saying, inspect, ok, short};
-use common::snapshots::{committed, snapshots};
-use common::{Daemon, commit_layer, import_busybox, until};
+use common::snapshots::{commit_own_layer, snapshots};
+use common::{Daemon, import_busybox, until};
 use serde_json::Value;
 
 /// A new image: busybox plus a layer of its own with `/marker` saying
 /// `name`; (image ID, the layer's key).
 fn image_with_layer(d: &Daemon, name: &str) -> (String, String) {
-    let before = committed(d);
     let script = format!("echo {name} > /marker");
-    commit_layer(d, &format!("mk-{name}"), "busybox", &script, name);
-    let layers: Vec<String> = committed(d)
-        .into_iter()
-        .filter(|k| !before.contains(k))
-        .collect();
-    assert_eq!(layers.len(), 1, "{layers:?}");
-    let id = inspect(d, name, "{{.Id}}");
-    (id, layers[0].clone())
+    let layer = commit_own_layer(d, &format!("mk-{name}"), "busybox", &script, name);
+    (inspect(d, name, "{{.Id}}"), layer)
 }
 
 fn short_id(id: &str) -> &str {

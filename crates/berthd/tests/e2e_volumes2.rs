@@ -16,7 +16,7 @@
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::Daemon;
@@ -40,20 +40,12 @@ fn container_id(d: &Daemon, name: &str) -> String {
         .to_owned()
 }
 
-fn data_dir(d: &Daemon, volume: &str) -> PathBuf {
-    d.data_root().join("volumes").join(volume).join("_data")
-}
-
 /// A busybox image `img`: every applet, and `/data` (1234:5678, 0711)
 /// holding `f` (1234:5678, 0640, xattr `user.note=hello`), a hard link
 /// `f2` to it and `sub` (0750). Imported from a tar made with xattrs.
 fn image(d: &Daemon) {
     let root = d.dir.path().join("img");
-    common::busybox_bin(&root);
-    for dir in ["etc", "tmp", "data/sub"] {
-        fs_err::create_dir_all(root.join(dir)).unwrap();
-    }
-    fs_err::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    common::busybox_root(&root, &["data/sub"]);
     let f = root.join("data/f");
     fs_err::write(&f, b"from the image\n").unwrap();
     rustix::fs::setxattr(&f, "user.note", b"hello", rustix::fs::XattrFlags::empty())
@@ -120,7 +112,7 @@ fn rm_of_a_volume_in_use_is_refused_and_keeps_it() {
             ],
         );
         common::until("the running container wrote its file", || {
-            data_dir(&d, &vrun).join("data").exists()
+            d.volume_data(&vrun).join("data").exists()
         });
         for (volume, container) in [
             (&vrun, format!("running-{t}")),
@@ -140,7 +132,7 @@ fn rm_of_a_volume_in_use_is_refused_and_keeps_it() {
             }
             assert!(volume_names(&d).contains(volume), "{volume} was removed");
             assert_eq!(
-                fs_err::read_to_string(data_dir(&d, volume).join("data")).unwrap(),
+                fs_err::read_to_string(d.volume_data(volume).join("data")).unwrap(),
                 "kept\n",
                 "{volume}'s data"
             );
@@ -152,7 +144,7 @@ fn rm_of_a_volume_in_use_is_refused_and_keeps_it() {
             &["rm", "-f", &format!("running-{t}"), &format!("stopped-{t}")],
         );
         ok(&d, client, &["volume", "rm", &vrun, &vstop]);
-        assert!(!data_dir(&d, &vrun).exists() && !data_dir(&d, &vstop).exists());
+        assert!(!d.volume_data(&vrun).exists() && !d.volume_data(&vstop).exists());
 
         // `-o size=`: the local driver needs project quotas berth does not
         // have; a clear error and nothing created.
@@ -274,7 +266,7 @@ fn ps_filter_inspect_and_mount_options() {
                 "shared",
             ],
         );
-        assert_eq!(name.trim(), s(&data_dir(&d, "shared")), "{who}");
+        assert_eq!(name.trim(), s(&d.volume_data("shared")), "{who}");
         let err = fails_with(&d, client, &["inspect", "nope-at-all"], 1);
         assert!(
             err.contains("Error: No such object: nope-at-all"),
@@ -457,7 +449,7 @@ fn copy_up_keeps_owners_modes_hard_links_and_xattrs() {
             ],
         );
         assert_eq!(out, "from the image\n", "{who}");
-        let dir = data_dir(&d, &vol);
+        let dir = d.volume_data(&vol);
         let meta = |p: &Path| fs_err::symlink_metadata(p).unwrap();
         for (p, mode) in [
             (dir.clone(), 0o711),
@@ -513,10 +505,10 @@ fn cp_reads_and_writes_volumes_and_binds_of_stopped_and_running_containers() {
             ]);
             ok(&d, client, &args);
             // Written on the host into the volume: cp reads it from there.
-            fs_err::write(data_dir(&d, &vol).join("seed"), b"seeded\n").unwrap();
+            fs_err::write(d.volume_data(&vol).join("seed"), b"seeded\n").unwrap();
             // A symlink in the volume to the container's `/`: it must
             // never lead to the host's `/`.
-            std::os::unix::fs::symlink("/", data_dir(&d, &vol).join("up")).unwrap();
+            std::os::unix::fs::symlink("/", d.volume_data(&vol).join("up")).unwrap();
             if running {
                 ok(&d, client, &["start", &c]);
             }
@@ -547,7 +539,7 @@ fn cp_reads_and_writes_volumes_and_binds_of_stopped_and_running_containers() {
 
             ok(&d, client, &["cp", s(&upload), &format!("{c}:/data/")]);
             assert_eq!(
-                fs_err::read_to_string(data_dir(&d, &vol).join("upload.txt")).unwrap(),
+                fs_err::read_to_string(d.volume_data(&vol).join("upload.txt")).unwrap(),
                 "uploaded\n",
                 "{who} {t}: cp into the volume did not reach its data"
             );

@@ -12,7 +12,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::Daemon;
@@ -35,18 +35,10 @@ fn run_args(mount: &str, cmd: &[&str]) -> Vec<String> {
         .collect()
 }
 
-fn data_dir(d: &Daemon, volume: &str) -> PathBuf {
-    d.data_root().join("volumes").join(volume).join("_data")
-}
-
 /// A busybox image `img` with every applet.
 fn image(d: &Daemon) {
     let root = d.dir.path().join("img");
-    common::busybox_bin(&root);
-    for dir in ["etc", "tmp"] {
-        fs_err::create_dir_all(root.join(dir)).unwrap();
-    }
-    fs_err::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    common::busybox_root(&root, &[]);
     let tar = d.dir.path().join("img.tar");
     common::tar_dir(&root, &tar);
     d.ok(&["import", s(&tar), "img"]);
@@ -118,7 +110,7 @@ fn cp_read_only_check_follows_symlinks_in_the_container() {
                     "1000",
                 ],
             );
-            fs_err::create_dir_all(data_dir(&d, &vol).join("inner")).unwrap();
+            fs_err::create_dir_all(d.volume_data(&vol).join("inner")).unwrap();
             cp_tar_in(&d, client, &link_tar, &format!("{c}:/"));
             if running {
                 ok(&d, client, &["start", &c]);
@@ -144,7 +136,7 @@ fn cp_read_only_check_follows_symlinks_in_the_container() {
                 &["cp", s(&upload), &format!("{c}:/ro/out/inner/")],
             );
             assert_eq!(
-                fs_err::read_to_string(data_dir(&d, &vol).join("inner/upload.txt")).unwrap(),
+                fs_err::read_to_string(d.volume_data(&vol).join("inner/upload.txt")).unwrap(),
                 "uploaded\n",
                 "{who} {t}"
             );
@@ -155,7 +147,7 @@ fn cp_read_only_check_follows_symlinks_in_the_container() {
                 "{who} {t}: {err}"
             );
             ok(&d, client, &["cp", s(&upload), &format!("{c}:/rw/")]);
-            assert!(data_dir(&d, &vol).join("upload.txt").exists(), "{who} {t}");
+            assert!(d.volume_data(&vol).join("upload.txt").exists(), "{who} {t}");
 
             ok(&d, client, &["rm", "-f", &c]);
             ok(&d, client, &["volume", "rm", &vol]);
@@ -248,14 +240,14 @@ fn cp_of_a_stopped_container_reaches_what_local_volumes_mount() {
             "{who}: cp into a stopped container's bind-device volume missed the device"
         );
         assert!(
-            !data_dir(&d, &bv).join("upload.txt").exists(),
+            !d.volume_data(&bv).join("upload.txt").exists(),
             "{who}: cp wrote under the volume's _data"
         );
 
         // A tmpfs volume: a fresh tmpfs for the copy, gone after it.
         ok(&d, client, &["cp", s(&upload), &format!("{c}:/t/")]);
         assert!(
-            !data_dir(&d, &tv).join("upload.txt").exists(),
+            !d.volume_data(&tv).join("upload.txt").exists(),
             "{who}: cp into a tmpfs volume wrote to the disk"
         );
         let err = fails_with(
@@ -314,7 +306,7 @@ fn volume_subpath_mounts_a_part_of_the_volume_and_nothing_outside() {
         let t = short(client);
         let vol = format!("sv-{t}");
         ok(&d, client, &["volume", "create", &vol]);
-        let data = data_dir(&d, &vol);
+        let data = d.volume_data(&vol);
         fs_err::create_dir_all(data.join("sub")).unwrap();
         fs_err::write(data.join("sub/f"), b"in sub\n").unwrap();
         fs_err::write(data.join("top"), b"at the top\n").unwrap();

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use common::api::request;
 use common::clients::short;
 use common::clients::{BERTH, Client, DOCKER, fails, ok, text};
-use common::snapshots::{committed, snapshots};
+use common::snapshots::{commit_own_layer, committed, snapshots};
 use common::{Daemon, commit_layer, image_mounts, import_busybox, until};
 use common::{mounts_under, s};
 use serde_json::Value;
@@ -54,16 +54,9 @@ fn image_mount_layers_outlive_a_forced_rmi_until_the_last_container_goes() {
         let t = short(client);
         let (img, mk) = (format!("img2-{t}"), format!("mk-{t}"));
         // busybox plus a layer of its own: the one only `img` has.
-        let before = committed(&d);
         let marker = format!("layer of {img}\n");
         let script = format!("echo 'layer of {img}' > /second");
-        commit_layer(&d, &mk, "busybox", &script, &img);
-        let own: Vec<String> = committed(&d)
-            .into_iter()
-            .filter(|k| !before.contains(k))
-            .collect();
-        assert_eq!(own.len(), 1, "{own:?}");
-        let layer = own[0].clone();
+        let layer = commit_own_layer(&d, &mk, "busybox", &script, &img);
         let layer_dir = snapshots(&d)[&layer].1.clone();
         let image_id = ok(
             &d,

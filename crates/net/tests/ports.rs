@@ -62,43 +62,34 @@ fn tcp(port: u16) -> PortKey {
 
 #[test]
 fn publish_tcp_and_udp_through_nftables() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "this test needs root (network namespaces, nftables)"
-    );
-    let host = Netns::new();
-    let ctr = Netns::new();
-    let ctr2 = Netns::new();
+    common::root();
+    let (host, ctr, ctr2) = (Netns::new(), Netns::new(), Netns::new());
     let outside = Netns::new();
-    let (ct, ot) = (ctr.tid.to_string(), outside.tid.to_string());
-    let ct2 = ctr2.tid.to_string();
+    let ot = outside.tid.to_string();
+    host.bridge("bt0", &["10.213.77.1/24".into()]);
+    let gateways = ["10.213.77.1".to_owned()];
+    host.plug(
+        "bt0",
+        "vc0",
+        &ctr,
+        "ce0",
+        &["10.213.77.2/24".into()],
+        &gateways,
+    );
+    host.plug(
+        "bt0",
+        "vc1",
+        &ctr2,
+        "ce1",
+        &["10.213.77.3/24".into()],
+        &gateways,
+    );
     host.sh(&[
-        "ip link add bt0 type bridge",
-        "ip addr add 10.213.77.1/24 dev bt0",
-        "ip link set bt0 up",
-        "ip link add vc0 type veth peer name ce0",
-        "ip link set vc0 master bt0",
-        "ip link set vc0 up",
         "ip link set vc0 type bridge_slave hairpin on",
-        &format!("ip link set ce0 netns {ct}"),
-        "ip link add vc1 type veth peer name ce1",
-        "ip link set vc1 master bt0",
-        "ip link set vc1 up",
-        &format!("ip link set ce1 netns {ct2}"),
         "ip link add vo0 type veth peer name oe0",
         "ip addr add 10.214.77.1/24 dev vo0",
         "ip link set vo0 up",
         &format!("ip link set oe0 netns {ot}"),
-    ]);
-    ctr.sh(&[
-        "ip addr add 10.213.77.2/24 dev ce0",
-        "ip link set ce0 up",
-        "ip route add default via 10.213.77.1",
-    ]);
-    ctr2.sh(&[
-        "ip addr add 10.213.77.3/24 dev ce1",
-        "ip link set ce1 up",
-        "ip route add default via 10.213.77.1",
     ]);
     outside.sh(&[
         "ip addr add 10.214.77.2/24 dev oe0",

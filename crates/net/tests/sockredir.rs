@@ -127,27 +127,11 @@ fn serve_udp(addr: SocketAddr) {
 
 #[test]
 fn host_connections_to_published_ports_skip_nat() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "this test needs root (network namespaces, eBPF)"
-    );
-    let host = Netns::new();
-    let ctr = Netns::new();
-    let ct = ctr.tid.to_string();
-    host.sh(&[
-        "ip link add bt-sr0 type bridge",
-        &format!("ip addr add {GATEWAY}/24 dev bt-sr0"),
-        "ip link set bt-sr0 up",
-        "ip link add vsr0 type veth peer name csr0",
-        "ip link set vsr0 master bt-sr0",
-        "ip link set vsr0 up",
-        &format!("ip link set csr0 netns {ct}"),
-    ]);
-    ctr.sh(&[
-        &format!("ip addr add {CONTAINER}/24 dev csr0"),
-        "ip link set csr0 up",
-        &format!("ip route add default via {GATEWAY}"),
-    ]);
+    common::root();
+    let (host, ctr) = (Netns::new(), Netns::new());
+    host.bridge("bt-sr0", &[format!("{GATEWAY}/24")]);
+    let (addrs, gateways) = ([format!("{CONTAINER}/24")], [GATEWAY.to_string()]);
+    host.plug("bt-sr0", "vsr0", &ctr, "csr0", &addrs, &gateways);
     // The container: a TCP server on 80 that writes the peer it sees, a
     // UDP echo on 53, and a server of its own on 127.0.0.1:<published
     // port> (its loopback must never be redirected).
@@ -217,30 +201,14 @@ fn host_connections_to_published_ports_skip_nat() {
 /// connected and not); removing the owner's rules removes the redirection.
 #[test]
 fn port_rules_redirect_the_host_connections() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "this test needs root (network namespaces, nftables, eBPF)"
-    );
+    common::root();
     const GW: Ipv4Addr = Ipv4Addr::new(10, 213, 182, 1);
     const CTR: Ipv4Addr = Ipv4Addr::new(10, 213, 182, 2);
     const PORT: u16 = 18081;
-    let host = Netns::new();
-    let ctr = Netns::new();
-    let ct = ctr.tid.to_string();
-    host.sh(&[
-        "ip link add bt-sr1 type bridge",
-        &format!("ip addr add {GW}/24 dev bt-sr1"),
-        "ip link set bt-sr1 up",
-        "ip link add vsr1 type veth peer name csr1",
-        "ip link set vsr1 master bt-sr1",
-        "ip link set vsr1 up",
-        &format!("ip link set csr1 netns {ct}"),
-    ]);
-    ctr.sh(&[
-        &format!("ip addr add {CTR}/24 dev csr1"),
-        "ip link set csr1 up",
-        &format!("ip route add default via {GW}"),
-    ]);
+    let (host, ctr) = (Netns::new(), Netns::new());
+    host.bridge("bt-sr1", &[format!("{GW}/24")]);
+    let (addrs, gateways) = ([format!("{CTR}/24")], [GW.to_string()]);
+    host.plug("bt-sr1", "vsr1", &ctr, "csr1", &addrs, &gateways);
     ctr.run(|| {
         let l = TcpListener::bind("0.0.0.0:80").unwrap();
         std::thread::spawn(move || {
@@ -314,36 +282,18 @@ fn port_rules_redirect_the_host_connections() {
 /// refused; unpublished, the entries are gone.
 #[test]
 fn host_ipv6_connections_to_published_ports_go_straight_to_the_container() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "this test needs root (network namespaces, eBPF)"
-    );
+    common::root();
     const GW4: Ipv4Addr = Ipv4Addr::new(10, 213, 183, 1);
     const CTR4: Ipv4Addr = Ipv4Addr::new(10, 213, 183, 2);
     const GW6: &str = "fd00:213:183::1";
     const CTR6: &str = "fd00:213:183::2";
     const PORT: u16 = 18082;
     let (gw6, ctr6): (Ipv6Addr, Ipv6Addr) = (GW6.parse().unwrap(), CTR6.parse().unwrap());
-    let host = Netns::new();
-    let ctr = Netns::new();
-    let ct = ctr.tid.to_string();
-    host.sh(&[
-        "ip link add bt-sr2 type bridge",
-        &format!("ip addr add {GW4}/24 dev bt-sr2"),
-        &format!("ip -6 addr add {GW6}/64 dev bt-sr2 nodad"),
-        "ip link set bt-sr2 up",
-        "ip link add vsr2 type veth peer name csr2",
-        "ip link set vsr2 master bt-sr2",
-        "ip link set vsr2 up",
-        &format!("ip link set csr2 netns {ct}"),
-    ]);
-    ctr.sh(&[
-        &format!("ip addr add {CTR4}/24 dev csr2"),
-        &format!("ip -6 addr add {CTR6}/64 dev csr2 nodad"),
-        "ip link set csr2 up",
-        &format!("ip route add default via {GW4}"),
-        &format!("ip -6 route add default via {GW6}"),
-    ]);
+    let (host, ctr) = (Netns::new(), Netns::new());
+    host.bridge("bt-sr2", &[format!("{GW4}/24"), format!("{GW6}/64")]);
+    let addrs = [format!("{CTR4}/24"), format!("{CTR6}/64")];
+    let gateways = [GW4.to_string(), GW6.to_owned()];
+    host.plug("bt-sr2", "vsr2", &ctr, "csr2", &addrs, &gateways);
     let lo6 = |port| SocketAddr::from((Ipv6Addr::LOCALHOST, port));
     ctr.run(move || {
         serve_tcp(SocketAddr::from((ctr6, 80)), "web6");
@@ -431,36 +381,18 @@ fn host_ipv6_connections_to_published_ports_go_straight_to_the_container() {
 /// have shown `::1`), the map has the entry; removing the owner removes it.
 #[test]
 fn port_rules_redirect_the_hosts_ipv6_connections() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "this test needs root (network namespaces, nftables, eBPF)"
-    );
+    common::root();
     const GW4: Ipv4Addr = Ipv4Addr::new(10, 213, 184, 1);
     const CTR4: Ipv4Addr = Ipv4Addr::new(10, 213, 184, 2);
     const GW6: &str = "fd00:213:184::1";
     const CTR6: &str = "fd00:213:184::2";
     const PORT: u16 = 18083;
     let (gw6, ctr6): (Ipv6Addr, Ipv6Addr) = (GW6.parse().unwrap(), CTR6.parse().unwrap());
-    let host = Netns::new();
-    let ctr = Netns::new();
-    let ct = ctr.tid.to_string();
-    host.sh(&[
-        "ip link add bt-sr3 type bridge",
-        &format!("ip addr add {GW4}/24 dev bt-sr3"),
-        &format!("ip -6 addr add {GW6}/64 dev bt-sr3 nodad"),
-        "ip link set bt-sr3 up",
-        "ip link add vsr3 type veth peer name csr3",
-        "ip link set vsr3 master bt-sr3",
-        "ip link set vsr3 up",
-        &format!("ip link set csr3 netns {ct}"),
-    ]);
-    ctr.sh(&[
-        &format!("ip addr add {CTR4}/24 dev csr3"),
-        &format!("ip -6 addr add {CTR6}/64 dev csr3 nodad"),
-        "ip link set csr3 up",
-        &format!("ip route add default via {GW4}"),
-        &format!("ip -6 route add default via {GW6}"),
-    ]);
+    let (host, ctr) = (Netns::new(), Netns::new());
+    host.bridge("bt-sr3", &[format!("{GW4}/24"), format!("{GW6}/64")]);
+    let addrs = [format!("{CTR4}/24"), format!("{CTR6}/64")];
+    let gateways = [GW4.to_string(), GW6.to_owned()];
+    host.plug("bt-sr3", "vsr3", &ctr, "csr3", &addrs, &gateways);
     ctr.run(|| serve_tcp("[::]:80".parse().unwrap(), "web"));
     let target = SocketAddr::from((Ipv6Addr::LOCALHOST, PORT));
     let frontend = Frontend {

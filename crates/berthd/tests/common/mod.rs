@@ -216,6 +216,11 @@ impl Daemon {
         self.dir.path().join("d")
     }
 
+    /// Where volume `volume`'s data lives: `<data root>/volumes/<name>/_data`.
+    pub(crate) fn volume_data(&self, volume: &str) -> PathBuf {
+        self.data_root().join("volumes").join(volume).join("_data")
+    }
+
     pub(crate) fn exec_root(&self) -> PathBuf {
         self.dir.path().join("e")
     }
@@ -442,6 +447,37 @@ pub(crate) fn busybox_bin(root: &Path) {
             std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
         }
     }
+}
+
+/// `root` as a small busybox root file system: every applet
+/// ([`busybox_bin`]), `/etc/passwd` naming only root, `/tmp`, and the
+/// directories `dirs` (relative).
+pub(crate) fn busybox_root(root: &Path, dirs: &[&str]) {
+    busybox_bin(root);
+    for dir in ["etc", "tmp"].iter().chain(dirs) {
+        fs_err::create_dir_all(root.join(dir)).unwrap();
+    }
+    fs_err::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+}
+
+/// A busybox script: a web server on port 80 answering `hello6`.
+pub(crate) const HTTPD6: &str =
+    "mkdir -p /w && echo hello6 > /w/i.html && exec busybox httpd -f -p 80 -h /w";
+
+/// `docker run -d --name NAME --network NET FLAGS... IMAGE CMD...` with
+/// docker 28, asserting success.
+pub(crate) fn run_detached(
+    d: &Daemon,
+    (name, net): (&str, &str),
+    flags: &[&str],
+    image: &str,
+    cmd: &[&str],
+) {
+    let mut args = vec!["run", "-d", "--name", name, "--network", net];
+    args.extend_from_slice(flags);
+    args.push(image);
+    args.extend_from_slice(cmd);
+    d.ok(&args);
 }
 
 /// A busybox image imported through the API: /bin/busybox and applet links.

@@ -37,3 +37,22 @@ pub(crate) fn committed(d: &Daemon) -> Vec<String> {
         .map(|(k, _)| k)
         .collect()
 }
+
+/// [`super::commit_layer`] of `script` run in `base`, as image `image`; the
+/// one committed snapshot the commit added (the image's own layer).
+pub(crate) fn commit_own_layer(
+    d: &Daemon,
+    name: &str,
+    base: &str,
+    script: &str,
+    image: &str,
+) -> String {
+    let before = committed(d);
+    super::commit_layer(d, name, base, script, image);
+    let own: Vec<String> = committed(d)
+        .into_iter()
+        .filter(|k| !before.contains(k))
+        .collect();
+    assert_eq!(own.len(), 1, "{own:?}");
+    own[0].clone()
+}

@@ -64,6 +64,59 @@ impl Netns {
     }
 }
 
+/// `ip` for an address: `ip -6` for an IPv6 one.
+fn ip(addr: &str) -> &'static str {
+    if addr.contains(':') { "ip -6" } else { "ip" }
+}
+
+/// ` nodad` for an IPv6 address (usable at once), nothing for IPv4.
+fn nodad(addr: &str) -> &'static str {
+    if addr.contains(':') { " nodad" } else { "" }
+}
+
+impl Netns {
+    /// Bridge `name` in this namespace with the addresses `addrs`
+    /// (`10.213.1.1/24`, `fd00::1/64`), up.
+    pub(crate) fn bridge(&self, name: &str, addrs: &[String]) {
+        let mut lines = vec![format!("ip link add {name} type bridge")];
+        for a in addrs {
+            lines.push(format!("{} addr add {a} dev {name}{}", ip(a), nodad(a)));
+        }
+        lines.push(format!("ip link set {name} up"));
+        self.sh(&lines.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    /// A "container" `ctr` behind bridge `bridge` of this namespace: the
+    /// veth `host_if` joins the bridge; its peer `ctr_if` moves into `ctr`
+    /// with the addresses `addrs` (`10.213.1.2/24`, `fd00::2/64`) and a
+    /// default route via each of `gateways`.
+    pub(crate) fn plug(
+        &self,
+        bridge: &str,
+        host_if: &str,
+        ctr: &Netns,
+        ctr_if: &str,
+        addrs: &[String],
+        gateways: &[String],
+    ) {
+        self.sh(&[
+            &format!("ip link add {host_if} type veth peer name {ctr_if}"),
+            &format!("ip link set {host_if} master {bridge}"),
+            &format!("ip link set {host_if} up"),
+            &format!("ip link set {ctr_if} netns {}", ctr.tid),
+        ]);
+        let mut lines: Vec<String> = addrs
+            .iter()
+            .map(|a| format!("{} addr add {a} dev {ctr_if}{}", ip(a), nodad(a)))
+            .collect();
+        lines.push(format!("ip link set {ctr_if} up"));
+        for g in gateways {
+            lines.push(format!("{} route add default via {g}", ip(g)));
+        }
+        ctr.sh(&lines.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         self.jobs.take();
