@@ -587,3 +587,75 @@ fn pull_with_credentials() {
         "private\n"
     );
 }
+
+/// Rewrites the OCI layout's image so its layer is an uncompressed tar.
+fn decompress_layer(layout: &Path) {
+    let blobs = layout.join("blobs/sha256");
+    let mut index = read_json(&layout.join("index.json"));
+    let mdigest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let mut manifest = read_json(&blobs.join(mdigest.trim_start_matches("sha256:")));
+    let ldigest = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
+    let out = Command::new("gzip")
+        .arg("-dc")
+        .arg(blobs.join(ldigest.trim_start_matches("sha256:")))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "gzip -dc: {}", text(&out.stderr));
+    let (d, len) = put_blob(layout, &out.stdout);
+    manifest["layers"][0] = json!({
+        "mediaType": "application/vnd.oci.image.layer.v1.tar",
+        "digest": d, "size": len,
+    });
+    let (md, mlen) = put_blob(layout, &serde_json::to_vec(&manifest).unwrap());
+    index["manifests"][0]["digest"] = json!(md);
+    index["manifests"][0]["size"] = json!(mlen);
+    index["manifests"][0]["annotations"] = json!({"org.opencontainers.image.ref.name": "plain"});
+    fs_err::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn pull_zstd_and_uncompressed_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, layout) = busybox(dir.path());
+    decompress_layer(&layout);
+    let d = Daemon::start();
+    let zstd = format!("docker-archive:{}", archive.display());
+    let plain = format!("oci:{}:plain", layout.display());
+    // One registry each: skopeo reuses a blob a registry already has.
+    for (src, name, flags, media_type) in [
+        (
+            &zstd,
+            "zst:1",
+            &[
+                "--format",
+                "oci",
+                "--dest-compress",
+                "--dest-compress-format",
+                "zstd",
+            ][..],
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+        ),
+        (
+            &plain,
+            "plain:1",
+            &["--preserve-digests"][..],
+            "application/vnd.oci.image.layer.v1.tar",
+        ),
+    ] {
+        let reg = Registry::start();
+        reg.push(src, name, flags);
+        let manifest: Value = serde_json::from_slice(&reg.raw_manifest(name)).unwrap();
+        assert_eq!(manifest["layers"][0]["mediaType"], media_type, "{manifest}");
+        let image = format!("{}/{name}", reg.addr());
+        let out = ok(&d, DOCKER, &["pull", &image]);
+        assert!(out.contains("Pull complete"), "{out}");
+        assert_eq!(
+            ok(&d, DOCKER, &["run", "--rm", &image, "echo", name]),
+            format!("{name}\n")
+        );
+    }
+}
