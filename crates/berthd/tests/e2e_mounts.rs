@@ -485,7 +485,8 @@ fn volumes_named_anonymous_copy_up_and_removal() {
         let anon = by_dest("/anon");
         let anon_name = anon["Name"].as_str().unwrap().to_owned();
         assert_eq!(anon_name.len(), 64, "{anon}");
-        let keys: Vec<&String> = anon.as_object().unwrap().keys().collect();
+        let mut keys: Vec<&String> = anon.as_object().unwrap().keys().collect();
+        keys.sort();
         assert_eq!(
             keys,
             [

@@ -66,8 +66,7 @@ pub(crate) async fn run(settings: Settings, printer: &mut Printer) -> anyhow::Re
 
 /// Renders `value` for `--format json` or a template; docker ends both with a
 /// newline. `json` serializes the typed value, so fields keep the API's
-/// order; templates run over its JSON tree, which keeps that order too
-/// (serde_json's `preserve_order`), so `{{json X}}` prints as docker does.
+/// order; templates run over its JSON tree (whose keys are sorted).
 pub(crate) fn render<T: Serialize>(format: &Format, value: &T) -> anyhow::Result<String> {
     let text = match format {
         // Commands print `Pretty` with their own layout and never get here

@@ -56,21 +56,22 @@ pub(super) fn host_config(o: &MountOptions, v: &mut Value) {
 /// One entry of inspect's (and the list's) `Mounts`: docker's
 /// `types.MountPoint` (`Name` and `Driver` only for volumes).
 pub(crate) fn mount_point(p: &MountPoint) -> Value {
-    let mut v = json!({
-        "Type": p.kind.as_str(),
-        "Source": p.source,
-        "Destination": p.destination,
-        "Mode": p.mode,
-        "RW": p.rw,
-        "Propagation": p.propagation,
-    });
-    if p.kind == MountKind::Volume
-        && let Some(map) = v.as_object_mut()
-    {
-        map.insert("Name".into(), json!(p.name));
-        map.insert("Driver".into(), json!(p.driver));
+    // docker's field order (kept should the `Value` keep its keys' order).
+    let volume = p.kind == MountKind::Volume;
+    let mut m = serde_json::Map::new();
+    m.insert("Type".into(), json!(p.kind.as_str()));
+    if volume {
+        m.insert("Name".into(), json!(p.name));
     }
-    v
+    m.insert("Source".into(), json!(p.source));
+    m.insert("Destination".into(), json!(p.destination));
+    if volume {
+        m.insert("Driver".into(), json!(p.driver));
+    }
+    m.insert("Mode".into(), json!(p.mode));
+    m.insert("RW".into(), json!(p.rw));
+    m.insert("Propagation".into(), json!(p.propagation));
+    Value::Object(m)
 }
 
 /// Inspect's `Mounts`, in dockerd's order (by destination).
