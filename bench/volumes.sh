@@ -14,8 +14,9 @@
 # Six measurements per place, each timed inside the container by busybox's
 # `time` (so the engine's exec and attach costs are not counted), and on the
 # host by the host's busybox running the same script:
-#   write MB/s     dd if=/dev/zero of=DIR/big bs=1M count=SIZE_MB: a fresh
-#                  file, into the page cache (synced afterwards, untimed)
+#   write MB/s     dd if=/dev/zero of=DIR/big.N bs=1M count=SIZE_MB: 3 fresh
+#                  files timed as one, into the page cache (synced
+#                  afterwards, untimed)
 #   read MB/s      dd if=DIR/big of=/dev/null bs=1M: that file from the page
 #                  cache, 5 passes timed as one; then removed
 #   disk wr MB/s   the same write with conv=fsync: to the disk
@@ -46,10 +47,10 @@
 # minute on this kind of machine, more than the engines differ, and a 1 GiB
 # O_DIRECT read ran 0.6x or 1.6x the host's when the host was measured minutes
 # earlier. So each step (write+read, untar, tar) runs host, place, place, host
-# back to back, each after the disk has gone idle. Prints the median over
-# ROUNDS of each figure, and as its ratio the host's total time over the
-# place's total time for that same work, over all rounds (target: >= 0.95x
-# for volumes and binds).
+# back to back, after an untimed host run of the same step and each after the
+# disk has gone idle; that round's ratio is the host's two times over the
+# place's two. Prints the median over ROUNDS of each figure, and the median
+# of the per-round ratios (target: >= 0.95x for volumes and binds).
 #
 # Start it 6 minutes or more after anything removed many files from this disk
 # (another run of this bench included): see the wait before the first round.
@@ -67,6 +68,7 @@ FILES="${3:-${FILES:-20000}}"
 TAR_REPS=20
 READ_PASSES=3
 CACHED_PASSES=5
+WRITE_PASSES=3
 ME="bench/volumes.sh"
 for v in ROUNDS SIZE_MB FILES; do
     if ! [ "${!v}" -ge 1 ] 2>/dev/null; then
@@ -124,7 +126,7 @@ EOF
 # prints "untar S", tar prints "tar S" (seconds, busybox `time`'s
 # centiseconds). busybox's own applets are named, so the host's GNU time or
 # tar never stand in.
-echo "TAR_REPS=$TAR_REPS READ_PASSES=$READ_PASSES CACHED_PASSES=$CACHED_PASSES" > "$W/measure.sh"
+echo "TAR_REPS=$TAR_REPS READ_PASSES=$READ_PASSES CACHED_PASSES=$CACHED_PASSES WRITE_PASSES=$WRITE_PASSES" > "$W/measure.sh"
 cat >> "$W/measure.sh" <<'EOF2'
 mode="$1" dir="$2" in="$3" size="$4"
 secs() {
@@ -136,11 +138,13 @@ case "$mode" in
 big)
     # A fresh file each time; synced and removed (untimed) so the next
     # measurement starts from the same state.
-    rm -f "$dir/big"
-    echo "write $( { busybox time busybox dd if=/dev/zero of="$dir/big" bs=1M count="$size"; } 2>&1 | secs)"
+    rm -f "$dir"/big*
+    # WRITE_PASSES fresh files timed as one: one takes about 0.2 s, where
+    # busybox's 10 ms clock would be 5%.
+    echo "write $( { busybox time busybox sh -c 'i=0; while [ $i -lt "$2" ]; do busybox dd if=/dev/zero of="$1.$i" bs=1M count="$3" 2>/dev/null; i=$((i + 1)); done' sh "$dir/big" "$WRITE_PASSES" "$size"; } 2>&1 | secs)"
     busybox sync
-    echo "read $( { busybox time busybox sh -c 'i=0; while [ $i -lt "$2" ]; do busybox dd if="$1" of=/dev/null bs=1M 2>/dev/null; i=$((i + 1)); done' sh "$dir/big" "$CACHED_PASSES"; } 2>&1 | secs)"
-    rm -f "$dir/big"
+    echo "read $( { busybox time busybox sh -c 'i=0; while [ $i -lt "$2" ]; do busybox dd if="$1" of=/dev/null bs=1M 2>/dev/null; i=$((i + 1)); done' sh "$dir/big.0" "$CACHED_PASSES"; } 2>&1 | secs)"
+    rm -f "$dir"/big*
     busybox sync
     echo "dwrite $( { busybox time busybox dd if=/dev/zero of="$dir/big" bs=1M count="$size" conv=fsync; } 2>&1 | secs)"
     # READ_PASSES reads timed as one: a single 1 GiB read varies by 20%
@@ -199,7 +203,7 @@ disk_idle() {
     done
 }
 
-declare -A SECS=() HOST_SUM=() FAILED=()
+declare -A SECS=() RATIOS=() FAILED=()
 
 # on_host MODE DIR / in_place NAME CONTAINER MODE DIR: the script once, after
 # the disk has gone idle; its output in OUT, 1 (the reason in OUT) on failure.
@@ -216,13 +220,19 @@ in_place() {
 # figure OUTPUT TEST -> that test's seconds in OUTPUT (empty when missing)
 figure() { awk -v t="$2" '$1 == t { print $2 }' <<< "$1"; }
 
-HOST_RUNS=0
+# total_ratio HOST_TIMES PLACE_TIMES -> the sum of the first over the sum of
+# the second (space separated; empty when either is)
+total_ratio() {
+    [ -n "$1" ] && [ -n "$2" ] || return 0
+    awk -v h="$1" -v p="$2" 'BEGIN { n = split(h, x, " "); for (i = 1; i <= n; i++) hs += x[i]; n = split(p, y, " "); for (i = 1; i <= n; i++) ps += y[i]; if (hs <= 0) hs = 0.01; if (ps <= 0) ps = 0.01; printf "%.3f", hs / ps }'
+}
+HOST_RUNS=0 WARMUPS=0
 # abba NAME CONTAINER PLACE MODE PLACE_DIR_A PLACE_DIR_B: the host, the place,
 # the place again and the host again, each running MODE (with a new host
 # directory each time; the place uses DIR_A then DIR_B). The disk's and the
 # CPU's speed drift by several percent within a minute here, more than the
-# engines differ; a symmetric order cancels a steady drift. The host's times
-# are kept for this place's ratio (HOST_SUM) as well as for the host's line.
+# engines differ; a symmetric order cancels a steady drift. The round's
+# ratio for each test is the host's two times over the place's two.
 abba() {
     local name="$1" c="$2" place="$3" mode="$4" pa="$5" pb="$6" t h1 h2 p1 p2 tests
     local -a hdir
@@ -233,6 +243,13 @@ abba() {
     else
         hdir=("$W/host-$((HOST_RUNS + 1))" "$W/host-$((HOST_RUNS + 2))")
         HOST_RUNS=$((HOST_RUNS + 2))
+    fi
+    # Untimed, first: the first of a series of writes or untars paid for
+    # the kernel's reclaim of the memory that the previous step (or a
+    # container's start) had filled, up to 7x the others' time.
+    if [ "$mode" != tar ]; then
+        WARMUPS=$((WARMUPS + 1))
+        on_host "$mode" "$W/warm-$WARMUPS" || { FAILED[host]="$out"; return 1; }
     fi
     on_host "$mode" "${hdir[0]}" || { FAILED[host]="$out"; return 1; }
     h1="$out"
@@ -252,7 +269,7 @@ abba() {
         fi
         SECS[host,$t]="${SECS[host,$t]:-} $a $b"
         SECS[$name,$place,$t]="${SECS[$name,$place,$t]:-} $c2 $d"
-        HOST_SUM[$name,$place,$t]="${HOST_SUM[$name,$place,$t]:-} $a $b"
+        RATIOS[$name,$place,$t]="${RATIOS[$name,$place,$t]:-} $(total_ratio "$a $b" "$c2 $d")"
     done
 }
 
@@ -332,12 +349,6 @@ for ((round = 0; round < ROUNDS; round++)); do
     done
 done
 
-# total_ratio HOST_TIMES PLACE_TIMES -> the sum of the first over the sum of
-# the second (space separated; empty when either is)
-total_ratio() {
-    [ -n "$1" ] && [ -n "$2" ] || return 0
-    awk -v h="$1" -v p="$2" 'BEGIN { n = split(h, x, " "); for (i = 1; i <= n; i++) hs += x[i]; n = split(p, y, " "); for (i = 1; i <= n; i++) ps += y[i]; if (hs <= 0) hs = 0.01; if (ps <= 0) ps = 0.01; printf "%.3f", hs / ps }'
-}
 # median of the values in "$1" (space separated; empty when none)
 median_of() {
     local v="$1"
@@ -351,15 +362,16 @@ rate() {
     case "$test" in
         read) awk -v n="$((SIZE_MB * CACHED_PASSES))" -v s="$s" 'BEGIN { if (s <= 0) s = 0.01; printf "%.0f", n * 1.048576 / s }' ;;
         dread) awk -v n="$((SIZE_MB * READ_PASSES))" -v s="$s" 'BEGIN { if (s <= 0) s = 0.01; printf "%.0f", n * 1.048576 / s }' ;;
-        write | dwrite) awk -v n="$SIZE_MB" -v s="$s" 'BEGIN { if (s <= 0) s = 0.01; printf "%.0f", n * 1.048576 / s }' ;;
+        write) awk -v n="$((SIZE_MB * WRITE_PASSES))" -v s="$s" 'BEGIN { if (s <= 0) s = 0.01; printf "%.0f", n * 1.048576 / s }' ;;
+        dwrite) awk -v n="$SIZE_MB" -v s="$s" 'BEGIN { if (s <= 0) s = 0.01; printf "%.0f", n * 1.048576 / s }' ;;
         tar) awk -v n="$((FILES * TAR_REPS))" -v s="$s" 'BEGIN { if (s <= 0) s = 0.01; printf "%.0f", n / s }' ;;
         *) awk -v n="$FILES" -v s="$s" 'BEGIN { if (s <= 0) s = 0.01; printf "%.0f", n / s }' ;;
     esac
 }
 
 echo
-echo "volumes: SIZE_MB=$SIZE_MB FILES=$FILES (4 KiB each) ROUNDS=$ROUNDS; medians; ratio = the host's total time over"
-echo "the place's for the same work, measured host, place, place, host in each round (higher is better)"
+echo "volumes: SIZE_MB=$SIZE_MB FILES=$FILES (4 KiB each) ROUNDS=$ROUNDS; medians; ratio = the median of each round's"
+echo "host / place seconds, measured host, place, place, host (higher is better)"
 echo "busybox time has 10 ms resolution: tiny sizes give meaningless rates."
 printf '%-8s %-8s %14s %14s %14s %14s %14s %14s\n' engine place "write MB/s" "read MB/s" "disk wr MB/s" "disk rd MB/s" "untar f/s" "tar f/s"
 declare -A HOST_RATE=()
@@ -382,7 +394,7 @@ for name in "${NAMES[@]}"; do
                 cell=fail
             else
                 r="$(rate "$t" "$s")"
-                q="$(total_ratio "${HOST_SUM[$name,$place,$t]:-}" "${SECS[$name,$place,$t]:-}")"
+                q="$(median_of "${RATIOS[$name,$place,$t]:-}")"
                 cell="$r"
                 [ -n "$q" ] && cell="$r ($(printf '%.2fx' "$q"))"
             fi
