@@ -467,7 +467,7 @@ impl Inner {
         let container_id = info.container_id.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("exec-{}", &exec_id[..12.min(exec_id.len())]))
-            .stack_size(128 * 1024)
+            .stack_size(512 * 1024)
             .spawn(move || {
                 let req = Request::Wait {
                     exec_id: Some(exec_id.clone()),

@@ -1717,7 +1717,7 @@ impl Inner {
         let id = id.to_owned();
         let spawned = std::thread::Builder::new()
             .name(format!("monitor-{}", &id[..12.min(id.len())]))
-            .stack_size(128 * 1024)
+            .stack_size(512 * 1024)
             .spawn(move || inner.monitor(&id));
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start a container monitor");

@@ -35,6 +35,11 @@ const FIRST_DELAY_MS: u64 = 100;
 const MAX_DELAY_MS: u64 = 60_000;
 /// A container that ran this long starts its back-off over.
 const RESET_AFTER: Duration = Duration::from_secs(10);
+/// The stack of a thread that starts a container (a restart, or a start at
+/// boot): a whole start runs on it (spec, mounts, network, shim, JSON), as
+/// on an API request's blocking thread. 128 KiB once overflowed and aborted
+/// berthd; only the pages a start reaches are ever touched.
+const START_STACK: usize = 1024 * 1024;
 
 /// docker's restart policy names.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -349,7 +354,7 @@ impl Inner {
         let id = id.to_owned();
         let spawned = std::thread::Builder::new()
             .name(format!("restart-{}", &id[..12.min(id.len())]))
-            .stack_size(128 * 1024)
+            .stack_size(START_STACK)
             .spawn(move || inner.restart_after(&id, delay, generation));
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot schedule a container restart");
@@ -423,7 +428,7 @@ impl Containers {
             let inner = Arc::clone(&self.inner);
             let spawned = std::thread::Builder::new()
                 .name(format!("boot-{}", &id[..12.min(id.len())]))
-                .stack_size(128 * 1024)
+                .stack_size(START_STACK)
                 .spawn(move || {
                     let Some(images) = inner.image_store_when_set() else {
                         return;
