@@ -68,7 +68,7 @@ pub enum CopySource {
     /// already applied by the builder's matching).
     Context,
     /// Another stage's result, or an image (`COPY --from=name`).
-    Image(ImageState),
+    Image(Box<ImageState>),
 }
 
 /// A `COPY` or `ADD` step, fully expanded.
@@ -159,8 +159,11 @@ pub trait StepExecutor {
 
     /// A previously built image for this cache key whose parent is
     /// `parent`, if the store still has one.
-    fn cached(&mut self, parent: &ImageState, cache_key: &str)
-    -> Result<Option<ImageState>, ExecError>;
+    fn cached(
+        &mut self,
+        parent: &ImageState,
+        cache_key: &str,
+    ) -> Result<Option<ImageState>, ExecError>;
 
     /// `RUN`: runs the step in a container made from `parent` and commits
     /// its changes. Writes the process's output and Docker's

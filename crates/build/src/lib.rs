@@ -21,7 +21,5 @@
 pub mod executor;
 pub mod request;
 
-pub use executor::{
-    CopySource, CopyStep, ExecError, ImageState, Progress, RunStep, StepExecutor,
-};
+pub use executor::{CopySource, CopyStep, ExecError, ImageState, Progress, RunStep, StepExecutor};
 pub use request::{BuildError, BuildRequest, BuildResult};
