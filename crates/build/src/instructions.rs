@@ -558,10 +558,11 @@ fn parse_command(node: &Node) -> Result<Command, String> {
 /// `(?i)^\s*ONBUILD\s*` removed from the line.
 fn strip_onbuild(original: &str) -> String {
     let t = original.trim_start();
-    if t.len() >= 7 && t[..7].eq_ignore_ascii_case("onbuild") {
-        t[7..].trim_start().to_owned()
-    } else {
-        t.to_owned()
+    match (t.get(..7), t.get(7..)) {
+        (Some(head), Some(rest)) if head.eq_ignore_ascii_case("onbuild") => {
+            rest.trim_start().to_owned()
+        }
+        _ => t.to_owned(),
     }
 }
 
