@@ -101,9 +101,9 @@ impl Builder<'_> {
             };
             let env = map_env(&global.all_allowed());
             for (k, v) in pairs {
-                let k = self.expand(k, &env, meta.line)?;
+                let k = self.expand(k, &env)?;
                 let v = match v {
-                    Some(v) => Some(self.expand(v, &env, meta.line)?),
+                    Some(v) => Some(self.expand(v, &env)?),
                     None => None,
                 };
                 global.add_arg(&k, v.clone());
@@ -128,10 +128,7 @@ impl Builder<'_> {
             if let Some(n) = &s.name
                 && !seen_names.insert(n.clone())
             {
-                return Err(BuildError::Parse {
-                    line: s.line,
-                    message: format!("{n} stage name already used"),
-                });
+                return Err(invalid(format!("{n} stage name already used")));
             }
         }
         let needed = self.needed_stages(&df.stages, target, &meta_env)?;
@@ -244,7 +241,7 @@ impl Builder<'_> {
                 continue;
             }
             let stage = &stages[i];
-            let base = self.expand(&stage.base, meta_env, stage.line)?;
+            let base = self.expand(&stage.base, meta_env)?;
             if let Some(j) = by_name(&base, i) {
                 todo.push(j);
             }
@@ -263,13 +260,10 @@ impl Builder<'_> {
         Ok(needed.into_iter().collect())
     }
 
-    fn expand(&self, word: &str, env: &Env, line: usize) -> Result<String, BuildError> {
+    fn expand(&self, word: &str, env: &Env) -> Result<String, BuildError> {
         self.lex
             .process_word(word, env)
-            .map_err(|e| BuildError::Parse {
-                line,
-                message: e.to_string(),
-            })
+            .map_err(|e| invalid(e.to_string()))
     }
 
     fn init_stage(
@@ -280,11 +274,11 @@ impl Builder<'_> {
         meta_env: &Env,
     ) -> Result<StageState, BuildError> {
         let platform = match &stage.platform {
-            Some(p) => Some(self.expand(p, meta_env, stage.line)?).filter(|p| !p.is_empty()),
+            Some(p) => Some(self.expand(p, meta_env)?).filter(|p| !p.is_empty()),
             None => None,
         }
         .or_else(|| self.req.platform.clone());
-        let name = self.expand(&stage.base, meta_env, stage.line)?;
+        let name = self.expand(&stage.base, meta_env)?;
         if name.is_empty() {
             return Err(invalid(format!(
                 "base name ({}) should not be blank",
@@ -421,8 +415,7 @@ impl Builder<'_> {
         let mut all = env_list.clone();
         all.extend(st.args.filter_allowed(&env_list));
         let env = Env::from_list(&all);
-        let line = cmd.line;
-        let x = |b: &Self, w: &str| b.expand(w, &env, line);
+        let x = |b: &Self, w: &str| b.expand(w, &env);
         match &cmd.instruction {
             Instruction::Env(pairs) => {
                 let mut comment = String::from("ENV");
@@ -486,14 +479,10 @@ impl Builder<'_> {
                     let w = self
                         .lex
                         .process_words(p, &env)
-                        .map_err(|e| BuildError::Parse {
-                            line,
-                            message: e.to_string(),
-                        })?;
+                        .map_err(|e| invalid(e.to_string()))?;
                     words.extend(w);
                 }
-                let specs = parse_port_specs(&words)
-                    .map_err(|message| BuildError::Parse { line, message })?;
+                let specs = parse_port_specs(&words).map_err(invalid)?;
                 let mut exposed = st.config.exposed_ports.clone().unwrap_or_default();
                 for s in specs {
                     exposed.insert(s, Empty::default());
@@ -509,10 +498,7 @@ impl Builder<'_> {
             Instruction::Workdir(p) => {
                 let p = x(self, p)?;
                 if p.is_empty() {
-                    return Err(BuildError::Parse {
-                        line,
-                        message: "cannot normalize nothing".to_owned(),
-                    });
+                    return Err(invalid("cannot normalize nothing".to_owned()));
                 }
                 let dir = if p.starts_with('/') {
                     p
@@ -529,10 +515,9 @@ impl Builder<'_> {
                 for v in vols {
                     let v = x(self, v)?;
                     if v.is_empty() {
-                        return Err(BuildError::Parse {
-                            line,
-                            message: "VOLUME specified can not be an empty string".to_owned(),
-                        });
+                        return Err(invalid(
+                            "VOLUME specified can not be an empty string".to_owned(),
+                        ));
                     }
                     volumes.insert(v.clone(), Empty::default());
                     expanded.push(v);
@@ -543,10 +528,7 @@ impl Builder<'_> {
             Instruction::StopSignal(s) => {
                 let s = x(self, s)?;
                 if !valid_signal(&s) {
-                    return Err(BuildError::Parse {
-                        line,
-                        message: format!("Invalid signal: {s}"),
-                    });
+                    return Err(invalid(format!("Invalid signal: {s}")));
                 }
                 st.config.stop_signal = Some(s.clone());
                 self.commit(st, &format!("STOPSIGNAL {s}"), None)
@@ -647,8 +629,8 @@ impl Builder<'_> {
                 st.image = self.exec.run(&st.image, &step, &mut *self.progress)?;
                 Ok(())
             }
-            Instruction::Copy(c) => self.copy(st, c, false, &env, line),
-            Instruction::Add(c) => self.copy(st, c, true, &env, line),
+            Instruction::Copy(c) => self.copy(st, c, false, &env),
+            Instruction::Add(c) => self.copy(st, c, true, &env),
         }
     }
 
@@ -658,22 +640,21 @@ impl Builder<'_> {
         c: &CopyInstruction,
         is_add: bool,
         env: &Env,
-        line: usize,
     ) -> Result<(), BuildError> {
         let name = if is_add { "ADD" } else { "COPY" };
         let failed = |m: String| invalid(format!("{name} failed: {m}"));
         let mut sources = Vec::new();
         for s in &c.sources {
-            sources.push(self.expand(s, env, line)?);
+            sources.push(self.expand(s, env)?);
         }
-        let dest = self.expand(&c.dest, env, line)?;
+        let dest = self.expand(&c.dest, env)?;
         let chown = match &c.chown {
-            Some(s) => Some(self.expand(s, env, line)?).filter(|s| !s.is_empty()),
+            Some(s) => Some(self.expand(s, env)?).filter(|s| !s.is_empty()),
             None => None,
         };
         let chmod = match &c.chmod {
             Some(s) => {
-                let s = self.expand(s, env, line)?;
+                let s = self.expand(s, env)?;
                 if s.is_empty() {
                     None
                 } else {
@@ -681,10 +662,7 @@ impl Builder<'_> {
                         u32::from_str_radix(&s, 8)
                             .ok()
                             .filter(|m| *m <= 0o7777)
-                            .ok_or_else(|| BuildError::Parse {
-                                line,
-                                message: format!("invalid chmod parameter: {s}"),
-                            })?,
+                            .ok_or_else(|| invalid(format!("invalid chmod parameter: {s}")))?,
                     )
                 }
             }

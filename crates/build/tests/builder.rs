@@ -512,3 +512,132 @@ fn parse_errors_surface_with_line() {
         "dockerfile parse error on line 3: unknown instruction: BOGUS"
     );
 }
+
+#[test]
+fn escape_directive_shell_and_expose_words() {
+    let dir = ctx();
+    let mut fake = Fake::default().with_image("busybox", busybox());
+    let df = concat!(
+        "# escape=`\n",
+        "FROM busybox\n",
+        "ENV PORTS=\"80 443/udp\" P=c:\\dir\n",
+        "RUN echo a `\n",
+        "  b\n",
+        "EXPOSE $PORTS\n",
+        "SHELL [\"/bin/bash\", \"-c\"]\n",
+        "CMD echo $P\n",
+        "LABEL p=$P x=`$P\n",
+    );
+    let r = build(&request(df, dir.path()), &mut fake).0.unwrap();
+    let c = config(&r);
+    assert_eq!(fake.runs()[0].argv, vec!["/bin/sh", "-c", "echo a   b"]);
+    assert_eq!(
+        c.exposed_ports.unwrap().keys().cloned().collect::<Vec<_>>(),
+        vec!["443/udp", "80/tcp"]
+    );
+    assert_eq!(c.cmd.unwrap(), vec!["/bin/bash", "-c", "echo $P"]);
+    let labels = c.labels.unwrap();
+    assert_eq!(labels.get("p").map(String::as_str), Some("c:\\dir"));
+    assert_eq!(labels.get("x").map(String::as_str), Some("$P"));
+    assert!(
+        fake.history()
+            .contains(&"/bin/sh -c #(nop)  EXPOSE 80 443/udp".to_owned())
+    );
+}
+
+#[test]
+fn stages_inherit_and_onbuild_through_a_stage() {
+    let dir = ctx();
+    let mut fake = Fake::default().with_image("busybox", busybox());
+    let df = concat!(
+        "ARG PLAT=linux/amd64\n",
+        "FROM --platform=$PLAT busybox AS base\n",
+        "ENV FROM_BASE=1\n",
+        "ONBUILD RUN echo from-trigger\n",
+        "FROM base\n",
+        "RUN echo $FROM_BASE\n",
+    );
+    let (r, out) = build(&request(df, dir.path()), &mut fake);
+    let c = config(&r.unwrap());
+    assert!(c.env.unwrap().contains(&"FROM_BASE=1".to_owned()));
+    assert!(
+        fake.calls
+            .contains(&Call::Base("busybox".into(), Some("linux/amd64".into())))
+    );
+    assert!(
+        out.contains("Step 5/6 : FROM base\n# Executing 1 build trigger\n"),
+        "{out}"
+    );
+    let runs = fake.runs();
+    assert_eq!(runs[0].argv, vec!["/bin/sh", "-c", "echo from-trigger"]);
+    assert_eq!(runs[1].argv, vec!["/bin/sh", "-c", "echo $FROM_BASE"]);
+}
+
+#[test]
+fn stage_and_name_errors() {
+    let dir = ctx();
+    let mut fake = Fake::default().with_image("busybox", busybox());
+    let e = build(
+        &request("FROM busybox AS a\nFROM busybox AS a\n", dir.path()),
+        &mut fake,
+    )
+    .0
+    .unwrap_err();
+    assert_eq!(e.to_string(), "a stage name already used");
+    let e = build(&request("ARG IMG\nFROM $IMG\n", dir.path()), &mut fake)
+        .0
+        .unwrap_err();
+    assert_eq!(e.to_string(), "base name ($IMG) should not be blank");
+    let e = build(&request("FROM busybox\nENV a=${b\n", dir.path()), &mut fake)
+        .0
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "failed to process \"${b\": syntax error: missing '}'"
+    );
+    let e = build(
+        &request("FROM busybox\nSTOPSIGNAL SIGFOO\n", dir.path()),
+        &mut fake,
+    )
+    .0
+    .unwrap_err();
+    assert_eq!(e.to_string(), "Invalid signal: SIGFOO");
+    let e = build(
+        &request("FROM busybox\nEXPOSE 80/xyz\n", dir.path()),
+        &mut fake,
+    )
+    .0
+    .unwrap_err();
+    assert_eq!(e.to_string(), "invalid proto: xyz");
+}
+
+#[test]
+fn global_arg_consumes_build_arg_and_copy_from_index() {
+    let dir = ctx();
+    let mut fake = Fake::default().with_image("busybox:2", busybox());
+    let mut req = request(
+        "ARG V=1\nFROM busybox:$V\nRUN make\nFROM busybox:$V\nCOPY --from=0 /bin/app /app\n",
+        dir.path(),
+    );
+    req.build_args.insert("V".into(), "2".into());
+    let (r, out) = build(&req, &mut fake);
+    r.unwrap();
+    assert!(!out.contains("[Warning]"), "{out}");
+    let copies = fake.copies();
+    match &copies[0].from {
+        berth_build::CopySource::Image(img) => assert_eq!(
+            img.config
+                .history
+                .as_ref()
+                .unwrap()
+                .last()
+                .unwrap()
+                .created_by
+                .as_deref(),
+            Some("/bin/sh -c make")
+        ),
+        other => panic!("{other:?}"),
+    }
+    // RUN in a stage that did not redeclare the global ARG does not see it.
+    assert!(!fake.runs()[0].env.iter().any(|e| e.starts_with("V=")));
+}
