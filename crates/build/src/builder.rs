@@ -85,7 +85,7 @@ impl Builder<'_> {
         self.progress.text(text);
     }
 
-    fn run(&mut self, mut df: Dockerfile) -> Result<BuildResult, BuildError> {
+    fn run(&mut self, df: Dockerfile) -> Result<BuildResult, BuildError> {
         for w in &df.warnings {
             let w = format!("{w}\n");
             self.say(&w);
@@ -133,36 +133,12 @@ impl Builder<'_> {
         }
         let needed = self.needed_stages(&df.stages, target, &meta_env)?;
 
-        // `--label`: one more LABEL in the target stage, as Docker adds it.
-        if !self.req.labels.is_empty() {
-            let code = format!(
-                "LABEL {}",
-                self.req
-                    .labels
-                    .iter()
-                    .map(|(k, v)| format!("{}='{v}'", gofmt::quote(k)))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            );
-            let pairs = self
-                .req
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), format!("'{v}'")))
-                .collect();
-            let line = df.stages[target].line;
-            df.stages[target].commands.push(Command {
-                code,
-                line,
-                instruction: Instruction::Label(pairs),
-            });
-        }
-
         let total = df.meta_args.len()
             + needed
                 .iter()
                 .map(|&i| 1 + df.stages[i].commands.len())
-                .sum::<usize>();
+                .sum::<usize>()
+            + self.req.labels.len();
         let mut step = 1;
         for meta in &df.meta_args {
             let t = format!("Step {step}/{total} : {}\n", meta.code);
@@ -186,6 +162,20 @@ impl Builder<'_> {
                 self.dispatch(&mut st, cmd)?;
                 let t = format!(" ---> {}\n", short_id(st.image.id.as_deref()));
                 self.say(&t);
+            }
+            if index == target {
+                // `--label k=v`: one `LABEL k=v` step per label (sorted),
+                // not expanded, at the end of the target stage, as Docker
+                // adds them.
+                let labels = self.req.labels.clone();
+                for (k, v) in labels {
+                    let t = format!("Step {step}/{total} : LABEL {k}={v}\n");
+                    self.say(&t);
+                    step += 1;
+                    self.label(&mut st, vec![(k, v)])?;
+                    let t = format!(" ---> {}\n", short_id(st.image.id.as_deref()));
+                    self.say(&t);
+                }
             }
             global.merge_referenced(&st.args);
             self.results
@@ -410,6 +400,22 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// `LABEL` with its pairs already expanded.
+    fn label(
+        &mut self,
+        st: &mut StageState,
+        pairs: Vec<(String, String)>,
+    ) -> Result<(), BuildError> {
+        let mut comment = String::from("LABEL");
+        let mut labels = st.config.labels.clone().unwrap_or_default();
+        for (k, v) in pairs {
+            comment.push_str(&format!(" {k}={v}"));
+            labels.insert(k, v);
+        }
+        st.config.labels = Some(labels);
+        self.commit(st, &comment, None)
+    }
+
     fn dispatch(&mut self, st: &mut StageState, cmd: &Command) -> Result<(), BuildError> {
         let env_list = env_of(&st.config);
         let mut all = env_list.clone();
@@ -458,16 +464,11 @@ impl Builder<'_> {
                 self.commit(st, &comment, None)
             }
             Instruction::Label(pairs) => {
-                let mut comment = String::from("LABEL");
-                let mut labels = st.config.labels.clone().unwrap_or_default();
+                let mut expanded = Vec::new();
                 for (k, v) in pairs {
-                    let k = x(self, k)?;
-                    let v = x(self, v)?;
-                    comment.push_str(&format!(" {k}={v}"));
-                    labels.insert(k, v);
+                    expanded.push((x(self, k)?, x(self, v)?));
                 }
-                st.config.labels = Some(labels);
-                self.commit(st, &comment, None)
+                self.label(st, expanded)
             }
             Instruction::Maintainer(m) => {
                 st.maintainer = Some(m.clone());

@@ -490,12 +490,26 @@ fn run_failure_and_labels_option() {
         "The command '/bin/sh -c false' returned a non-zero code: 1"
     );
 
-    let mut req = request("FROM busybox\n", dir.path());
+    let mut req = request("FROM busybox AS one\nFROM busybox\n", dir.path());
+    req.labels.insert("b".into(), "it's".into());
     req.labels.insert("a".into(), "$x".into());
+    req.target = Some("one".into());
     let (r, out) = build(&req, &mut fake);
     let c = config(&r.unwrap());
-    assert!(out.contains("Step 2/2 : LABEL \"a\"='$x'\n"), "{out}");
-    assert_eq!(c.labels.unwrap().get("a").map(String::as_str), Some("$x"));
+    // One step per label, sorted, not expanded, in the target stage.
+    assert!(
+        out.contains("Step 1/3 : FROM busybox AS one\n ---> ")
+            && out.contains("Step 2/3 : LABEL a=$x\n")
+            && out.contains("Step 3/3 : LABEL b=it's\n"),
+        "{out}"
+    );
+    let labels = c.labels.unwrap();
+    assert_eq!(labels.get("a").map(String::as_str), Some("$x"));
+    assert_eq!(labels.get("b").map(String::as_str), Some("it's"));
+    assert_eq!(
+        fake.history().last().unwrap(),
+        "/bin/sh -c #(nop)  LABEL b=it's"
+    );
 }
 
 #[test]
