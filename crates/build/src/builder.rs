@@ -795,13 +795,16 @@ impl Builder<'_> {
             return Ok(img.clone());
         }
         if let Ok(n) = from.parse::<i64>() {
-            let found = usize::try_from(n)
-                .ok()
-                .filter(|n| *n < st.index)
-                .and_then(|n| self.results.get(&n));
-            return match found {
+            let bad = |why: &str| invalid(format!("invalid from flag value {from}: {why}"));
+            let Ok(i) = usize::try_from(n) else {
+                return Err(bad("index out of bounds"));
+            };
+            if i == st.index {
+                return Err(bad("refers to current build stage"));
+            }
+            return match self.results.get(&i).filter(|_| i < st.index) {
                 Some((_, img)) => Ok(img.clone()),
-                None => Err(invalid(format!("invalid stage index {n}"))),
+                None => Err(bad("index out of bounds")),
             };
         }
         Ok(self.exec.base_image(

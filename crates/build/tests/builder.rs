@@ -341,7 +341,20 @@ fn multi_stage_target_and_copy_from() {
     )
     .0
     .unwrap_err();
-    assert_eq!(e.to_string(), "invalid stage index 3");
+    assert_eq!(
+        e.to_string(),
+        "invalid from flag value 3: index out of bounds"
+    );
+    let e = build(
+        &request("FROM busybox\nCOPY --from=0 /a /b\n", dir.path()),
+        &mut fake2,
+    )
+    .0
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid from flag value 0: refers to current build stage"
+    );
 }
 
 #[test]
