@@ -225,7 +225,7 @@ pub struct ContainerSummary {
     pub status: String,
     pub host_config: SummaryHostConfig,
     pub network_settings: SummaryNetworkSettings,
-    pub mounts: Vec<serde_json::Value>,
+    pub mounts: Vec<MountPoint>,
     /// With `size=1`: bytes in the writable layer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size_rw: Option<i64>,
@@ -284,40 +284,42 @@ pub struct ContainerState {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct InspectConfig {
+    // Go's `container.Config` field order, which dockerd's JSON and the
+    // docker CLI's templates follow.
     pub hostname: String,
     pub domainname: String,
     pub user: String,
     pub attach_stdin: bool,
     pub attach_stdout: bool,
     pub attach_stderr: bool,
+    /// The image's and the container's exposed ports (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
     pub tty: bool,
     pub open_stdin: bool,
     pub stdin_once: bool,
     pub env: Vec<String>,
     pub cmd: Option<Vec<String>>,
-    pub image: String,
-    pub working_dir: String,
-    pub entrypoint: Option<Vec<String>>,
-    /// Always `null` (no `ONBUILD` triggers run for containers).
-    pub on_build: Option<Vec<String>>,
-    /// Volumes declared by the image (`null`: none).
-    pub volumes: Option<BTreeMap<String, serde_json::Value>>,
-    pub labels: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_signal: Option<String>,
     /// The merged health check, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<crate::health::HealthConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_timeout: Option<i64>,
-    /// The image's and the container's exposed ports (absent: none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
+    pub image: String,
+    /// Volumes declared by the image (`null`: none).
+    pub volumes: Option<BTreeMap<String, serde_json::Value>>,
+    pub working_dir: String,
+    pub entrypoint: Option<Vec<String>>,
     /// Deprecated, still shown by dockerd 28: the MAC address asked for on
     /// the network of `HostConfig.NetworkMode`, not a generated one
     /// (absent when none was asked for).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub mac_address: String,
+    /// Always `null` (no `ONBUILD` triggers run for containers).
+    pub on_build: Option<Vec<String>>,
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<i64>,
 }
 
 /// `GraphDriver` of [`ContainerInspect`]: the storage driver and its paths
@@ -327,6 +329,26 @@ pub struct InspectConfig {
 pub struct InspectGraphDriver {
     pub data: BTreeMap<String, String>,
     pub name: String,
+}
+
+/// One entry of a container's `Mounts` (docker's `types.MountPoint`, in its
+/// field order; `Name` and `Driver` only for volumes).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MountPoint {
+    /// `volume`, `bind` or `tmpfs`.
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub source: String,
+    pub destination: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    pub mode: String,
+    #[serde(rename = "RW")]
+    pub rw: bool,
+    pub propagation: String,
 }
 
 /// The answer to `GET /containers/{id}/json`.
@@ -359,7 +381,7 @@ pub struct ContainerInspect {
     /// With `size=1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size_root_fs: Option<i64>,
-    pub mounts: Vec<serde_json::Value>,
+    pub mounts: Vec<MountPoint>,
     pub config: InspectConfig,
     pub network_settings: serde_json::Value,
     /// Exec sessions that have not exited (`null`: none).

@@ -85,7 +85,7 @@ impl Builder<'_> {
         self.progress.text(text);
     }
 
-    fn run(&mut self, mut df: Dockerfile) -> Result<BuildResult, BuildError> {
+    fn run(&mut self, df: Dockerfile) -> Result<BuildResult, BuildError> {
         for w in &df.warnings {
             let w = format!("{w}\n");
             self.say(&w);
@@ -101,9 +101,9 @@ impl Builder<'_> {
             };
             let env = map_env(&global.all_allowed());
             for (k, v) in pairs {
-                let k = self.expand(k, &env, meta.line)?;
+                let k = self.expand(k, &env)?;
                 let v = match v {
-                    Some(v) => Some(self.expand(v, &env, meta.line)?),
+                    Some(v) => Some(self.expand(v, &env)?),
                     None => None,
                 };
                 global.add_arg(&k, v.clone());
@@ -128,44 +128,17 @@ impl Builder<'_> {
             if let Some(n) = &s.name
                 && !seen_names.insert(n.clone())
             {
-                return Err(BuildError::Parse {
-                    line: s.line,
-                    message: format!("{n} stage name already used"),
-                });
+                return Err(invalid(format!("{n} stage name already used")));
             }
         }
         let needed = self.needed_stages(&df.stages, target, &meta_env)?;
-
-        // `--label`: one more LABEL in the target stage, as Docker adds it.
-        if !self.req.labels.is_empty() {
-            let code = format!(
-                "LABEL {}",
-                self.req
-                    .labels
-                    .iter()
-                    .map(|(k, v)| format!("{}='{v}'", gofmt::quote(k)))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            );
-            let pairs = self
-                .req
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), format!("'{v}'")))
-                .collect();
-            let line = df.stages[target].line;
-            df.stages[target].commands.push(Command {
-                code,
-                line,
-                instruction: Instruction::Label(pairs),
-            });
-        }
 
         let total = df.meta_args.len()
             + needed
                 .iter()
                 .map(|&i| 1 + df.stages[i].commands.len())
-                .sum::<usize>();
+                .sum::<usize>()
+            + self.req.labels.len();
         let mut step = 1;
         for meta in &df.meta_args {
             let t = format!("Step {step}/{total} : {}\n", meta.code);
@@ -189,6 +162,20 @@ impl Builder<'_> {
                 self.dispatch(&mut st, cmd)?;
                 let t = format!(" ---> {}\n", short_id(st.image.id.as_deref()));
                 self.say(&t);
+            }
+            if index == target {
+                // `--label k=v`: one `LABEL k=v` step per label (sorted),
+                // not expanded, at the end of the target stage, as Docker
+                // adds them.
+                let labels = self.req.labels.clone();
+                for (k, v) in labels {
+                    let t = format!("Step {step}/{total} : LABEL {k}={v}\n");
+                    self.say(&t);
+                    step += 1;
+                    self.label(&mut st, vec![(k, v)])?;
+                    let t = format!(" ---> {}\n", short_id(st.image.id.as_deref()));
+                    self.say(&t);
+                }
             }
             global.merge_referenced(&st.args);
             self.results
@@ -244,7 +231,7 @@ impl Builder<'_> {
                 continue;
             }
             let stage = &stages[i];
-            let base = self.expand(&stage.base, meta_env, stage.line)?;
+            let base = self.expand(&stage.base, meta_env)?;
             if let Some(j) = by_name(&base, i) {
                 todo.push(j);
             }
@@ -263,13 +250,10 @@ impl Builder<'_> {
         Ok(needed.into_iter().collect())
     }
 
-    fn expand(&self, word: &str, env: &Env, line: usize) -> Result<String, BuildError> {
+    fn expand(&self, word: &str, env: &Env) -> Result<String, BuildError> {
         self.lex
             .process_word(word, env)
-            .map_err(|e| BuildError::Parse {
-                line,
-                message: e.to_string(),
-            })
+            .map_err(|e| invalid(e.to_string()))
     }
 
     fn init_stage(
@@ -280,11 +264,11 @@ impl Builder<'_> {
         meta_env: &Env,
     ) -> Result<StageState, BuildError> {
         let platform = match &stage.platform {
-            Some(p) => Some(self.expand(p, meta_env, stage.line)?).filter(|p| !p.is_empty()),
+            Some(p) => Some(self.expand(p, meta_env)?).filter(|p| !p.is_empty()),
             None => None,
         }
         .or_else(|| self.req.platform.clone());
-        let name = self.expand(&stage.base, meta_env, stage.line)?;
+        let name = self.expand(&stage.base, meta_env)?;
         if name.is_empty() {
             return Err(invalid(format!(
                 "base name ({}) should not be blank",
@@ -299,7 +283,20 @@ impl Builder<'_> {
             .map(|(_, (_, img))| img.clone());
         let image = match earlier {
             Some(img) => img,
-            None if name == "scratch" => ImageState::scratch(),
+            None if name == "scratch" => {
+                let mut img = ImageState::scratch();
+                // `FROM --platform=os/arch[/variant] scratch` makes an
+                // image for that platform.
+                if let Some(p) = &platform {
+                    let mut parts = p.split('/');
+                    if let (Some(os), Some(arch)) = (parts.next(), parts.next()) {
+                        img.config.os = os.to_owned();
+                        img.config.architecture = arch.to_owned();
+                        img.config.variant = parts.next().map(str::to_owned);
+                    }
+                }
+                img
+            }
             None => self.exec.base_image(
                 &name,
                 platform.as_deref(),
@@ -416,13 +413,28 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// `LABEL` with its pairs already expanded.
+    fn label(
+        &mut self,
+        st: &mut StageState,
+        pairs: Vec<(String, String)>,
+    ) -> Result<(), BuildError> {
+        let mut comment = String::from("LABEL");
+        let mut labels = st.config.labels.clone().unwrap_or_default();
+        for (k, v) in pairs {
+            comment.push_str(&format!(" {k}={v}"));
+            labels.insert(k, v);
+        }
+        st.config.labels = Some(labels);
+        self.commit(st, &comment, None)
+    }
+
     fn dispatch(&mut self, st: &mut StageState, cmd: &Command) -> Result<(), BuildError> {
         let env_list = env_of(&st.config);
         let mut all = env_list.clone();
         all.extend(st.args.filter_allowed(&env_list));
         let env = Env::from_list(&all);
-        let line = cmd.line;
-        let x = |b: &Self, w: &str| b.expand(w, &env, line);
+        let x = |b: &Self, w: &str| b.expand(w, &env);
         match &cmd.instruction {
             Instruction::Env(pairs) => {
                 let mut comment = String::from("ENV");
@@ -465,16 +477,11 @@ impl Builder<'_> {
                 self.commit(st, &comment, None)
             }
             Instruction::Label(pairs) => {
-                let mut comment = String::from("LABEL");
-                let mut labels = st.config.labels.clone().unwrap_or_default();
+                let mut expanded = Vec::new();
                 for (k, v) in pairs {
-                    let k = x(self, k)?;
-                    let v = x(self, v)?;
-                    comment.push_str(&format!(" {k}={v}"));
-                    labels.insert(k, v);
+                    expanded.push((x(self, k)?, x(self, v)?));
                 }
-                st.config.labels = Some(labels);
-                self.commit(st, &comment, None)
+                self.label(st, expanded)
             }
             Instruction::Maintainer(m) => {
                 st.maintainer = Some(m.clone());
@@ -486,14 +493,10 @@ impl Builder<'_> {
                     let w = self
                         .lex
                         .process_words(p, &env)
-                        .map_err(|e| BuildError::Parse {
-                            line,
-                            message: e.to_string(),
-                        })?;
+                        .map_err(|e| invalid(e.to_string()))?;
                     words.extend(w);
                 }
-                let specs = parse_port_specs(&words)
-                    .map_err(|message| BuildError::Parse { line, message })?;
+                let specs = parse_port_specs(&words).map_err(invalid)?;
                 let mut exposed = st.config.exposed_ports.clone().unwrap_or_default();
                 for s in specs {
                     exposed.insert(s, Empty::default());
@@ -509,10 +512,7 @@ impl Builder<'_> {
             Instruction::Workdir(p) => {
                 let p = x(self, p)?;
                 if p.is_empty() {
-                    return Err(BuildError::Parse {
-                        line,
-                        message: "cannot normalize nothing".to_owned(),
-                    });
+                    return Err(invalid("cannot normalize nothing".to_owned()));
                 }
                 let dir = if p.starts_with('/') {
                     p
@@ -529,10 +529,9 @@ impl Builder<'_> {
                 for v in vols {
                     let v = x(self, v)?;
                     if v.is_empty() {
-                        return Err(BuildError::Parse {
-                            line,
-                            message: "VOLUME specified can not be an empty string".to_owned(),
-                        });
+                        return Err(invalid(
+                            "VOLUME specified can not be an empty string".to_owned(),
+                        ));
                     }
                     volumes.insert(v.clone(), Empty::default());
                     expanded.push(v);
@@ -543,10 +542,7 @@ impl Builder<'_> {
             Instruction::StopSignal(s) => {
                 let s = x(self, s)?;
                 if !valid_signal(&s) {
-                    return Err(BuildError::Parse {
-                        line,
-                        message: format!("Invalid signal: {s}"),
-                    });
+                    return Err(invalid(format!("Invalid signal: {s}")));
                 }
                 st.config.stop_signal = Some(s.clone());
                 self.commit(st, &format!("STOPSIGNAL {s}"), None)
@@ -647,8 +643,8 @@ impl Builder<'_> {
                 st.image = self.exec.run(&st.image, &step, &mut *self.progress)?;
                 Ok(())
             }
-            Instruction::Copy(c) => self.copy(st, c, false, &env, line),
-            Instruction::Add(c) => self.copy(st, c, true, &env, line),
+            Instruction::Copy(c) => self.copy(st, c, false, &env),
+            Instruction::Add(c) => self.copy(st, c, true, &env),
         }
     }
 
@@ -658,22 +654,21 @@ impl Builder<'_> {
         c: &CopyInstruction,
         is_add: bool,
         env: &Env,
-        line: usize,
     ) -> Result<(), BuildError> {
         let name = if is_add { "ADD" } else { "COPY" };
         let failed = |m: String| invalid(format!("{name} failed: {m}"));
         let mut sources = Vec::new();
         for s in &c.sources {
-            sources.push(self.expand(s, env, line)?);
+            sources.push(self.expand(s, env)?);
         }
-        let dest = self.expand(&c.dest, env, line)?;
+        let dest = self.expand(&c.dest, env)?;
         let chown = match &c.chown {
-            Some(s) => Some(self.expand(s, env, line)?).filter(|s| !s.is_empty()),
+            Some(s) => Some(self.expand(s, env)?).filter(|s| !s.is_empty()),
             None => None,
         };
         let chmod = match &c.chmod {
             Some(s) => {
-                let s = self.expand(s, env, line)?;
+                let s = self.expand(s, env)?;
                 if s.is_empty() {
                     None
                 } else {
@@ -681,10 +676,7 @@ impl Builder<'_> {
                         u32::from_str_radix(&s, 8)
                             .ok()
                             .filter(|m| *m <= 0o7777)
-                            .ok_or_else(|| BuildError::Parse {
-                                line,
-                                message: format!("invalid chmod parameter: {s}"),
-                            })?,
+                            .ok_or_else(|| invalid(format!("invalid chmod parameter: {s}")))?,
                     )
                 }
             }
@@ -816,13 +808,16 @@ impl Builder<'_> {
             return Ok(img.clone());
         }
         if let Ok(n) = from.parse::<i64>() {
-            let found = usize::try_from(n)
-                .ok()
-                .filter(|n| *n < st.index)
-                .and_then(|n| self.results.get(&n));
-            return match found {
+            let bad = |why: &str| invalid(format!("invalid from flag value {from}: {why}"));
+            let Ok(i) = usize::try_from(n) else {
+                return Err(bad("index out of bounds"));
+            };
+            if i == st.index {
+                return Err(bad("refers to current build stage"));
+            }
+            return match self.results.get(&i).filter(|_| i < st.index) {
                 Some((_, img)) => Ok(img.clone()),
-                None => Err(invalid(format!("invalid stage index {n}"))),
+                None => Err(bad("index out of bounds")),
             };
         }
         Ok(self.exec.base_image(

@@ -475,16 +475,34 @@ impl Pattern {
         Ok(Self(out))
     }
 
+    /// Whether the whole of `s` matches (dynamic programming, so a pattern
+    /// full of `*` cannot make it exponential).
     fn matches(&self, s: &[char]) -> bool {
-        fn m(p: &[Tok], s: &[char]) -> bool {
-            match p.split_first() {
-                None => s.is_empty(),
-                Some((Tok::Star, rest)) => (0..=s.len()).any(|k| m(rest, &s[k..])),
-                Some((Tok::Any, rest)) => !s.is_empty() && m(rest, &s[1..]),
-                Some((Tok::Lit(c), rest)) => s.first() == Some(c) && m(rest, &s[1..]),
+        // row[j]: the pattern so far matches s[..j].
+        let mut row = vec![false; s.len() + 1];
+        row[0] = true;
+        for tok in &self.0 {
+            let mut next = vec![false; s.len() + 1];
+            match tok {
+                Tok::Star => {
+                    let mut any = false;
+                    for j in 0..=s.len() {
+                        any |= row[j];
+                        next[j] = any;
+                    }
+                }
+                Tok::Any => {
+                    next[1..].copy_from_slice(&row[..s.len()]);
+                }
+                Tok::Lit(c) => {
+                    for j in 1..=s.len() {
+                        next[j] = row[j - 1] && s[j - 1] == *c;
+                    }
+                }
             }
+            row = next;
         }
-        m(&self.0, s)
+        row[s.len()]
     }
 
     fn trim_prefix(&self, value: &str, greedy: bool) -> String {

@@ -202,6 +202,9 @@ pub fn parse_trigger(line: &str, escape: char) -> Result<Command, BuildError> {
     parse_command(&node).map_err(|message| BuildError::Parse { line: 1, message })
 }
 
+/// Docker's pointer after a "requires BuildKit" error.
+const BUILDKIT_HINT: &str = "Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled";
+
 /// Flags an instruction accepts; anything else is `Unknown flag: x`.
 struct Flags {
     values: Vec<(String, Option<String>)>,
@@ -403,10 +406,14 @@ fn parse_command(node: &Node) -> Result<Command, String> {
                 Flags::parse(node, &["chown", "chmod", "from", "link?"])?
             };
             if flags.get("checksum").is_some() {
-                return Err("the --checksum option requires BuildKit".to_owned());
+                return Err(format!(
+                    "the --checksum option requires BuildKit. {BUILDKIT_HINT}"
+                ));
             }
             if flags.is_true("keep-git-dir") {
-                return Err("the --keep-git-dir option requires BuildKit".to_owned());
+                return Err(format!(
+                    "the --keep-git-dir option requires BuildKit. {BUILDKIT_HINT}"
+                ));
             }
             check_heredoc(node)?;
             let (dest, sources) = args.split_last().ok_or_else(|| at_least_one(&upper))?;
@@ -451,10 +458,14 @@ fn parse_command(node: &Node) -> Result<Command, String> {
         "run" => {
             let flags = Flags::parse(node, &["network", "mount", "security"])?;
             if flags.get("mount").is_some() {
-                return Err("the --mount option requires BuildKit".to_owned());
+                return Err(format!(
+                    "the --mount option requires BuildKit. {BUILDKIT_HINT}"
+                ));
             }
             if flags.get("security").is_some() {
-                return Err("the --security option requires BuildKit".to_owned());
+                return Err(format!(
+                    "the --security option requires BuildKit. {BUILDKIT_HINT}"
+                ));
             }
             let network = flags.get("network");
             if let Some(n) = &network
@@ -558,10 +569,11 @@ fn parse_command(node: &Node) -> Result<Command, String> {
 /// `(?i)^\s*ONBUILD\s*` removed from the line.
 fn strip_onbuild(original: &str) -> String {
     let t = original.trim_start();
-    if t.len() >= 7 && t[..7].eq_ignore_ascii_case("onbuild") {
-        t[7..].trim_start().to_owned()
-    } else {
-        t.to_owned()
+    match (t.get(..7), t.get(7..)) {
+        (Some(head), Some(rest)) if head.eq_ignore_ascii_case("onbuild") => {
+            rest.trim_start().to_owned()
+        }
+        _ => t.to_owned(),
     }
 }
 
@@ -771,7 +783,7 @@ mod tests {
         assert!(err("FROM a\nCOPY <<EOF /x\nhi\nEOF\n").contains("only BuildKit supports"));
         assert_eq!(
             err("FROM a\nRUN --mount=type=cache,target=/x true\n"),
-            "dockerfile parse error on line 2: the --mount option requires BuildKit"
+            "dockerfile parse error on line 2: the --mount option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled"
         );
     }
 

@@ -341,7 +341,20 @@ fn multi_stage_target_and_copy_from() {
     )
     .0
     .unwrap_err();
-    assert_eq!(e.to_string(), "invalid stage index 3");
+    assert_eq!(
+        e.to_string(),
+        "invalid from flag value 3: index out of bounds"
+    );
+    let e = build(
+        &request("FROM busybox\nCOPY --from=0 /a /b\n", dir.path()),
+        &mut fake2,
+    )
+    .0
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid from flag value 0: refers to current build stage"
+    );
 }
 
 #[test]
@@ -490,12 +503,26 @@ fn run_failure_and_labels_option() {
         "The command '/bin/sh -c false' returned a non-zero code: 1"
     );
 
-    let mut req = request("FROM busybox\n", dir.path());
+    let mut req = request("FROM busybox AS one\nFROM busybox\n", dir.path());
+    req.labels.insert("b".into(), "it's".into());
     req.labels.insert("a".into(), "$x".into());
+    req.target = Some("one".into());
     let (r, out) = build(&req, &mut fake);
     let c = config(&r.unwrap());
-    assert!(out.contains("Step 2/2 : LABEL \"a\"='$x'\n"), "{out}");
-    assert_eq!(c.labels.unwrap().get("a").map(String::as_str), Some("$x"));
+    // One step per label, sorted, not expanded, in the target stage.
+    assert!(
+        out.contains("Step 1/3 : FROM busybox AS one\n ---> ")
+            && out.contains("Step 2/3 : LABEL a=$x\n")
+            && out.contains("Step 3/3 : LABEL b=it's\n"),
+        "{out}"
+    );
+    let labels = c.labels.unwrap();
+    assert_eq!(labels.get("a").map(String::as_str), Some("$x"));
+    assert_eq!(labels.get("b").map(String::as_str), Some("it's"));
+    assert_eq!(
+        fake.history().last().unwrap(),
+        "/bin/sh -c #(nop)  LABEL b=it's"
+    );
 }
 
 #[test]
@@ -511,4 +538,229 @@ fn parse_errors_surface_with_line() {
         e.to_string(),
         "dockerfile parse error on line 3: unknown instruction: BOGUS"
     );
+}
+
+#[test]
+fn escape_directive_shell_and_expose_words() {
+    let dir = ctx();
+    let mut fake = Fake::default().with_image("busybox", busybox());
+    let df = concat!(
+        "# escape=`\n",
+        "FROM busybox\n",
+        "ENV PORTS=\"80 443/udp\" P=c:\\dir\n",
+        "RUN echo a `\n",
+        "  b\n",
+        "EXPOSE $PORTS\n",
+        "SHELL [\"/bin/bash\", \"-c\"]\n",
+        "CMD echo $P\n",
+        "LABEL p=$P x=`$P\n",
+    );
+    let r = build(&request(df, dir.path()), &mut fake).0.unwrap();
+    let c = config(&r);
+    assert_eq!(fake.runs()[0].argv, vec!["/bin/sh", "-c", "echo a   b"]);
+    assert_eq!(
+        c.exposed_ports.unwrap().keys().cloned().collect::<Vec<_>>(),
+        vec!["443/udp", "80/tcp"]
+    );
+    assert_eq!(c.cmd.unwrap(), vec!["/bin/bash", "-c", "echo $P"]);
+    let labels = c.labels.unwrap();
+    assert_eq!(labels.get("p").map(String::as_str), Some("c:\\dir"));
+    assert_eq!(labels.get("x").map(String::as_str), Some("$P"));
+    assert!(
+        fake.history()
+            .contains(&"/bin/sh -c #(nop)  EXPOSE 80 443/udp".to_owned())
+    );
+}
+
+#[test]
+fn stages_inherit_and_onbuild_through_a_stage() {
+    let dir = ctx();
+    let mut fake = Fake::default().with_image("busybox", busybox());
+    let df = concat!(
+        "ARG PLAT=linux/amd64\n",
+        "FROM --platform=$PLAT busybox AS base\n",
+        "ENV FROM_BASE=1\n",
+        "ONBUILD RUN echo from-trigger\n",
+        "FROM base\n",
+        "RUN echo $FROM_BASE\n",
+    );
+    let (r, out) = build(&request(df, dir.path()), &mut fake);
+    let c = config(&r.unwrap());
+    assert!(c.env.unwrap().contains(&"FROM_BASE=1".to_owned()));
+    assert!(
+        fake.calls
+            .contains(&Call::Base("busybox".into(), Some("linux/amd64".into())))
+    );
+    assert!(
+        out.contains("Step 5/6 : FROM base\n# Executing 1 build trigger\n"),
+        "{out}"
+    );
+    let runs = fake.runs();
+    assert_eq!(runs[0].argv, vec!["/bin/sh", "-c", "echo from-trigger"]);
+    assert_eq!(runs[1].argv, vec!["/bin/sh", "-c", "echo $FROM_BASE"]);
+}
+
+#[test]
+fn stage_and_name_errors() {
+    let dir = ctx();
+    let mut fake = Fake::default().with_image("busybox", busybox());
+    let e = build(
+        &request("FROM busybox AS a\nFROM busybox AS a\n", dir.path()),
+        &mut fake,
+    )
+    .0
+    .unwrap_err();
+    assert_eq!(e.to_string(), "a stage name already used");
+    let e = build(&request("ARG IMG\nFROM $IMG\n", dir.path()), &mut fake)
+        .0
+        .unwrap_err();
+    assert_eq!(e.to_string(), "base name ($IMG) should not be blank");
+    let e = build(&request("FROM busybox\nENV a=${b\n", dir.path()), &mut fake)
+        .0
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "failed to process \"${b\": syntax error: missing '}'"
+    );
+    let e = build(
+        &request("FROM busybox\nSTOPSIGNAL SIGFOO\n", dir.path()),
+        &mut fake,
+    )
+    .0
+    .unwrap_err();
+    assert_eq!(e.to_string(), "Invalid signal: SIGFOO");
+    let e = build(
+        &request("FROM busybox\nEXPOSE 80/xyz\n", dir.path()),
+        &mut fake,
+    )
+    .0
+    .unwrap_err();
+    assert_eq!(e.to_string(), "invalid proto: xyz");
+}
+
+#[test]
+fn global_arg_consumes_build_arg_and_copy_from_index() {
+    let dir = ctx();
+    let mut fake = Fake::default().with_image("busybox:2", busybox());
+    let mut req = request(
+        "ARG V=1\nFROM busybox:$V\nRUN make\nFROM busybox:$V\nCOPY --from=0 /bin/app /app\n",
+        dir.path(),
+    );
+    req.build_args.insert("V".into(), "2".into());
+    let (r, out) = build(&req, &mut fake);
+    r.unwrap();
+    assert!(!out.contains("[Warning]"), "{out}");
+    let copies = fake.copies();
+    match &copies[0].from {
+        berth_build::CopySource::Image(img) => assert_eq!(
+            img.config
+                .history
+                .as_ref()
+                .unwrap()
+                .last()
+                .unwrap()
+                .created_by
+                .as_deref(),
+            Some("/bin/sh -c make")
+        ),
+        other => panic!("{other:?}"),
+    }
+    // RUN in a stage that did not redeclare the global ARG does not see it.
+    assert!(!fake.runs()[0].env.iter().any(|e| e.starts_with("V=")));
+}
+
+#[test]
+fn a_typical_multi_stage_dockerfile() {
+    let dir = ctx();
+    fs_err::write(dir.path().join("go.mod"), "module x\n").unwrap();
+    fs_err::write(dir.path().join("main.go"), "package main\n").unwrap();
+    let df = r#"# syntax=docker/dockerfile:1
+# A comment before everything.
+ARG GO_VERSION=1.22
+ARG ALPINE=3.19
+
+FROM golang:${GO_VERSION}-alpine${ALPINE} AS build
+WORKDIR /src
+COPY go.mod ./
+RUN go mod download \
+    # comments inside a continuation are dropped
+    && echo done
+COPY *.go ./
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -ldflags "-X main.version=${VERSION}" -o /out/app .
+
+FROM alpine:${ALPINE}
+LABEL org.opencontainers.image.title="My App" \
+      org.opencontainers.image.version=${VERSION:-unknown}
+LABEL maintainer "someone <a@b.c>"
+RUN addgroup -S app && adduser -S app -G app
+COPY --from=build --chown=app:app /out/app /usr/local/bin/app
+USER app
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=3s --retries=3 CMD ["/usr/local/bin/app", "health"]
+ENTRYPOINT ["/usr/local/bin/app"]
+CMD ["serve"]
+"#;
+    let mut fake = Fake::default()
+        .with_image("golang:1.22-alpine3.19", busybox())
+        .with_image("alpine:3.19", busybox());
+    let mut req = request(df, dir.path());
+    req.build_args.insert("VERSION".into(), "1.2.3".into());
+    req.tags = vec!["me/app:1".into(), "docker.io/library/app".into()];
+    let (r, out) = build(&req, &mut fake);
+    let r = r.unwrap();
+    let c = config(&r);
+    let labels = c.labels.unwrap();
+    assert_eq!(
+        labels
+            .get("org.opencontainers.image.title")
+            .map(String::as_str),
+        Some("My App")
+    );
+    // VERSION is not declared in the second stage.
+    assert_eq!(
+        labels
+            .get("org.opencontainers.image.version")
+            .map(String::as_str),
+        Some("unknown")
+    );
+    assert_eq!(
+        labels.get("maintainer").map(String::as_str),
+        Some("someone <a@b.c>")
+    );
+    assert_eq!(c.user.as_deref(), Some("app"));
+    assert_eq!(c.entrypoint.unwrap(), vec!["/usr/local/bin/app"]);
+    assert_eq!(c.cmd.unwrap(), vec!["serve"]);
+    let hc = c.healthcheck.unwrap();
+    assert_eq!(
+        hc.test.unwrap(),
+        vec!["CMD", "/usr/local/bin/app", "health"]
+    );
+    assert_eq!(hc.retries, Some(3));
+    let runs = fake.runs();
+    assert_eq!(runs[0].argv[2], "go mod download     && echo done");
+    assert_eq!(
+        runs[1].history.created_by.as_deref(),
+        Some(
+            "|1 VERSION=1.2.3 /bin/sh -c CGO_ENABLED=0 go build -ldflags \"-X main.version=${VERSION}\" -o /out/app ."
+        )
+    );
+    let copies = fake.copies();
+    assert_eq!(copies[0].dest, "/src/");
+    assert_eq!(copies[1].sources, vec!["main.go"]);
+    assert_eq!(copies[2].chown.as_deref(), Some("app:app"));
+    assert!(out.contains("Step 1/19 : ARG GO_VERSION=1.22\n"), "{out}");
+    assert!(
+        out.contains("Step 3/19 : FROM golang:${GO_VERSION}-alpine${ALPINE} AS build\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Step 6/19 : RUN go mod download     && echo done\n"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("Successfully tagged me/app:1\nSuccessfully tagged app:latest\n"),
+        "{out}"
+    );
+    assert!(!out.contains("[Warning]"), "{out}");
 }
