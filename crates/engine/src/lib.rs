@@ -18,6 +18,7 @@ mod error;
 pub mod events;
 pub(crate) mod go;
 pub mod host;
+pub mod build;
 pub mod image;
 mod netconfig;
 pub mod network;
