@@ -13,12 +13,12 @@
 //! println!("{} CPUs", engine.system_info().host.ncpu);
 //! ```
 
+pub mod build;
 pub mod container;
 mod error;
 pub mod events;
 pub(crate) mod go;
 pub mod host;
-pub mod build;
 pub mod image;
 mod netconfig;
 pub mod network;

@@ -89,9 +89,7 @@ fn match_component(p: &[char], n: &[char]) -> bool {
             }
             matched != negate && match_component(&p[i + 1..], &n[1..])
         }
-        Some('\\') if p.len() > 1 => {
-            n.first() == Some(&p[1]) && match_component(&p[2..], &n[1..])
-        }
+        Some('\\') if p.len() > 1 => n.first() == Some(&p[1]) && match_component(&p[2..], &n[1..]),
         Some(c) => n.first() == Some(c) && match_component(&p[1..], &n[1..]),
     }
 }
@@ -138,7 +136,11 @@ fn generated_name() -> String {
 
 /// The context directory as a tar, `.dockerignore` applied (the
 /// Dockerfile and `.dockerignore` are always sent), symlinks as symlinks.
-pub(crate) fn context_tar(dir: &Path, dockerfile_rel: &str, extra: Option<(&str, &[u8])>) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn context_tar(
+    dir: &Path,
+    dockerfile_rel: &str,
+    extra: Option<(&str, &[u8])>,
+) -> anyhow::Result<Vec<u8>> {
     let mut patterns = match fs_err::read_to_string(dir.join(".dockerignore")) {
         Ok(t) => parse_dockerignore(&t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -235,7 +237,10 @@ fn make_context(f: &BuildFlags) -> anyhow::Result<(Vec<u8>, String)> {
         let mut data = Vec::new();
         std::io::stdin().read_to_end(&mut data)?;
         if looks_like_archive(&data) {
-            return Ok((data, f.file.clone().unwrap_or_else(|| "Dockerfile".to_owned())));
+            return Ok((
+                data,
+                f.file.clone().unwrap_or_else(|| "Dockerfile".to_owned()),
+            ));
         }
         // A Dockerfile alone: the context is just that file.
         let mut b = tar::Builder::new(Vec::new());
@@ -247,11 +252,13 @@ fn make_context(f: &BuildFlags) -> anyhow::Result<(Vec<u8>, String)> {
         return Ok((b.into_inner()?, "Dockerfile".to_owned()));
     }
     let dir = PathBuf::from(&f.context);
-    let meta = fs_err::metadata(&dir).map_err(|_| {
-        anyhow!("unable to prepare context: path {:?} not found", f.context)
-    })?;
+    let meta = fs_err::metadata(&dir)
+        .map_err(|_| anyhow!("unable to prepare context: path {:?} not found", f.context))?;
     if !meta.is_dir() {
-        bail!("unable to prepare context: context must be a directory: {}", f.context);
+        bail!(
+            "unable to prepare context: context must be a directory: {}",
+            f.context
+        );
     }
     let abs_dir = fs_err::canonicalize(&dir)?;
     if stdin_dockerfile {
@@ -288,7 +295,11 @@ fn make_context(f: &BuildFlags) -> anyhow::Result<(Vec<u8>, String)> {
 }
 
 /// `berth build`.
-pub(crate) async fn run(client: &Client, f: &BuildFlags, printer: &mut Printer) -> anyhow::Result<()> {
+pub(crate) async fn run(
+    client: &Client,
+    f: &BuildFlags,
+    printer: &mut Printer,
+) -> anyhow::Result<()> {
     let (tar, dockerfile) = make_context(f)?;
     let opts = BuildOptions {
         tags: f.tag.clone(),

@@ -191,12 +191,7 @@ fn now() -> u64 {
 
 /// The contents of directory `dir` as entries
 /// under `dest`, symlinks copied as symlinks (never followed).
-fn walk<W: Write>(
-    b: &mut tar::Builder<W>,
-    plan: &Plan,
-    dir: &Path,
-    dest: &str,
-) -> io::Result<()> {
+fn walk<W: Write>(b: &mut tar::Builder<W>, plan: &Plan, dir: &Path, dest: &str) -> io::Result<()> {
     let mut names: Vec<_> = fs_err::read_dir(dir)?
         .filter_map(Result::ok)
         .map(|e| e.file_name())
@@ -216,7 +211,12 @@ fn walk<W: Write>(
 
 /// One entry: a file, directory or symlink (other kinds are skipped, as
 /// sockets, fifos and devices have no place in an image built from files).
-fn append<W: Write>(b: &mut tar::Builder<W>, plan: &Plan, path: &Path, name: &str) -> io::Result<()> {
+fn append<W: Write>(
+    b: &mut tar::Builder<W>,
+    plan: &Plan,
+    path: &Path,
+    name: &str,
+) -> io::Result<()> {
     let meta = fs_err::symlink_metadata(path)?;
     let ft = meta.file_type();
     let mut h = tar::Header::new_gnu();
@@ -288,7 +288,13 @@ fn is_tar_header(h: &[u8; 512]) -> bool {
     let sum: u32 = h
         .iter()
         .enumerate()
-        .map(|(i, b)| if (148..156).contains(&i) { 32 } else { u32::from(*b) })
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(*b)
+            }
+        })
         .sum();
     stored == Some(sum) && h[0] != 0
 }

@@ -9,9 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use berth_build::{
-    CopySource, CopyStep, ExecError, ImageState, Progress, RunStep, StepExecutor,
-};
+use berth_build::{CopySource, CopyStep, ExecError, ImageState, Progress, RunStep, StepExecutor};
 use berth_image::layer::CopyOptions;
 use berth_image::snapshot::Mount;
 use berth_image::spec::{ContainerConfig, History};
@@ -361,11 +359,11 @@ impl StepExecutor for EngineExecutor<'_> {
         let shown = berth_image::reference::Reference::parse_normalized(reference)
             .map(|r| r.with_default_tag().familiar_string())
             .unwrap_or_else(|_| reference.to_owned());
-        let outcome = self
-            .engine
-            .images()
-            .pull(&req, &|_| {})
-            .map_err(|e| ExecError::ImageNotFound(format!("pull access denied for {shown}, or the image does not exist: {e}")))?;
+        let outcome = self.engine.images().pull(&req, &|_| {}).map_err(|e| {
+            ExecError::ImageNotFound(format!(
+                "pull access denied for {shown}, or the image does not exist: {e}"
+            ))
+        })?;
         let status = if outcome.up_to_date {
             format!("Status: Image is up to date for {shown}\n")
         } else {
@@ -463,8 +461,11 @@ impl StepExecutor for EngineExecutor<'_> {
             let exists = match &parent.id {
                 None => false,
                 Some(_) => self.with_view(parent, |root| {
-                    Ok(berth_image::rootfs::stat_path(root, &format!("{}/", dir.trim_end_matches('/')))
-                        .is_ok_and(|s| s.is_dir()))
+                    Ok(berth_image::rootfs::stat_path(
+                        root,
+                        &format!("{}/", dir.trim_end_matches('/')),
+                    )
+                    .is_ok_and(|s| s.is_dir()))
                 })?,
             };
             if !exists {
@@ -511,7 +512,9 @@ impl StepExecutor for EngineExecutor<'_> {
 
     fn tag(&mut self, image: &ImageState, reference: &str) -> Result<(), ExecError> {
         let Some(id) = &image.id else {
-            return Err(ExecError::Other("the build made no image to tag".to_owned()));
+            return Err(ExecError::Other(
+                "the build made no image to tag".to_owned(),
+            ));
         };
         self.engine
             .images()
@@ -546,12 +549,8 @@ fn extract_plan(root: &Path, plan: &copy::Plan) -> Result<(), ExecError> {
         .name("build-copy".into())
         .spawn(move || copy::write_tar(&plan2, writer))
         .map_err(|e| ExecError::Other(e.to_string()))?;
-    let extracted = berth_image::layer::extract_archive(
-        reader,
-        root,
-        Path::new("/"),
-        &CopyOptions::default(),
-    );
+    let extracted =
+        berth_image::layer::extract_archive(reader, root, Path::new("/"), &CopyOptions::default());
     let produced = producer
         .join()
         .map_err(|_| ExecError::Other("the copy thread panicked".to_owned()))?;

@@ -73,9 +73,8 @@ impl BuildContext {
             return Err(missing());
         }
         let bytes = fs_err::read(&src.host).map_err(|_| missing())?;
-        String::from_utf8(bytes).map_err(|_| {
-            BuildError::Invalid(format!("the Dockerfile {name} is not UTF-8 text"))
-        })
+        String::from_utf8(bytes)
+            .map_err(|_| BuildError::Invalid(format!("the Dockerfile {name} is not UTF-8 text")))
     }
 }
 
