@@ -7,6 +7,7 @@
 
 mod commands;
 mod flags;
+mod ojson;
 mod printer;
 mod settings;
 mod template;
