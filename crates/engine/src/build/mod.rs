@@ -103,6 +103,27 @@ pub struct BuildCacheUsage {
 }
 
 impl Engine {
+    /// `POST /build`: unpacks the context tar from `context`, reads the
+    /// Dockerfile named by `req.dockerfile_name` from it, and builds;
+    /// returns the image ID. The context directory is removed before this
+    /// returns, whatever happened.
+    pub fn build_from_tar(
+        &self,
+        context: &mut dyn Read,
+        mut req: BuildRequest,
+        progress: &mut dyn Progress,
+    ) -> Result<String, BuildError> {
+        let ctx = BuildContext::unpack(self, context)?;
+        req.dockerfile = ctx.dockerfile(&req.dockerfile_name)?;
+        req.context = ctx.path().to_owned();
+        let mut exec = EngineExecutor::new(self);
+        let result = berth_build::build(&req, &mut exec, progress)?;
+        result
+            .image
+            .id
+            .ok_or_else(|| BuildError::Invalid("the build made no image".to_owned()))
+    }
+
     /// The images the build cache remembers that still exist, with their
     /// top layer's size.
     pub fn build_cache_usage(&self) -> BuildCacheUsage {
