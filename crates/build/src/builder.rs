@@ -283,7 +283,20 @@ impl Builder<'_> {
             .map(|(_, (_, img))| img.clone());
         let image = match earlier {
             Some(img) => img,
-            None if name == "scratch" => ImageState::scratch(),
+            None if name == "scratch" => {
+                let mut img = ImageState::scratch();
+                // `FROM --platform=os/arch[/variant] scratch` makes an
+                // image for that platform.
+                if let Some(p) = &platform {
+                    let mut parts = p.split('/');
+                    if let (Some(os), Some(arch)) = (parts.next(), parts.next()) {
+                        img.config.os = os.to_owned();
+                        img.config.architecture = arch.to_owned();
+                        img.config.variant = parts.next().map(str::to_owned);
+                    }
+                }
+                img
+            }
             None => self.exec.base_image(
                 &name,
                 platform.as_deref(),

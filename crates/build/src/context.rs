@@ -177,7 +177,8 @@ fn match_class(p: &[char], start: usize, c: Option<char>) -> Result<(bool, usize
             matched = true;
         }
     }
-    let ok = c.is_some_and(|c| c != '/') && matched != negated;
+    // Unlike `*` and `?`, Go's character classes do not exclude `/`.
+    let ok = c.is_some() && matched != negated;
     Ok((ok, i))
 }
 
@@ -457,6 +458,8 @@ mod tests {
         assert_eq!(go_match("[a-c]x", "bx"), Ok(true));
         assert_eq!(go_match("[^a-c]x", "bx"), Ok(false));
         assert_eq!(go_match("[^a-c]x", "dx"), Ok(true));
+        assert_eq!(go_match("a[^b]c", "a/c"), Ok(true));
+        assert_eq!(go_match("[]a]", "a"), Err(BadPattern));
         assert_eq!(go_match("a\\*", "a*"), Ok(true));
         assert_eq!(go_match("a\\*", "ab"), Ok(false));
         assert_eq!(go_match("*", ""), Ok(true));

@@ -668,3 +668,99 @@ fn global_arg_consumes_build_arg_and_copy_from_index() {
     // RUN in a stage that did not redeclare the global ARG does not see it.
     assert!(!fake.runs()[0].env.iter().any(|e| e.starts_with("V=")));
 }
+
+#[test]
+fn a_typical_multi_stage_dockerfile() {
+    let dir = ctx();
+    fs_err::write(dir.path().join("go.mod"), "module x\n").unwrap();
+    fs_err::write(dir.path().join("main.go"), "package main\n").unwrap();
+    let df = r#"# syntax=docker/dockerfile:1
+# A comment before everything.
+ARG GO_VERSION=1.22
+ARG ALPINE=3.19
+
+FROM golang:${GO_VERSION}-alpine${ALPINE} AS build
+WORKDIR /src
+COPY go.mod ./
+RUN go mod download \
+    # comments inside a continuation are dropped
+    && echo done
+COPY *.go ./
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -ldflags "-X main.version=${VERSION}" -o /out/app .
+
+FROM alpine:${ALPINE}
+LABEL org.opencontainers.image.title="My App" \
+      org.opencontainers.image.version=${VERSION:-unknown}
+LABEL maintainer "someone <a@b.c>"
+RUN addgroup -S app && adduser -S app -G app
+COPY --from=build --chown=app:app /out/app /usr/local/bin/app
+USER app
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=3s --retries=3 CMD ["/usr/local/bin/app", "health"]
+ENTRYPOINT ["/usr/local/bin/app"]
+CMD ["serve"]
+"#;
+    let mut fake = Fake::default()
+        .with_image("golang:1.22-alpine3.19", busybox())
+        .with_image("alpine:3.19", busybox());
+    let mut req = request(df, dir.path());
+    req.build_args.insert("VERSION".into(), "1.2.3".into());
+    req.tags = vec!["me/app:1".into(), "docker.io/library/app".into()];
+    let (r, out) = build(&req, &mut fake);
+    let r = r.unwrap();
+    let c = config(&r);
+    let labels = c.labels.unwrap();
+    assert_eq!(
+        labels
+            .get("org.opencontainers.image.title")
+            .map(String::as_str),
+        Some("My App")
+    );
+    // VERSION is not declared in the second stage.
+    assert_eq!(
+        labels
+            .get("org.opencontainers.image.version")
+            .map(String::as_str),
+        Some("unknown")
+    );
+    assert_eq!(
+        labels.get("maintainer").map(String::as_str),
+        Some("someone <a@b.c>")
+    );
+    assert_eq!(c.user.as_deref(), Some("app"));
+    assert_eq!(c.entrypoint.unwrap(), vec!["/usr/local/bin/app"]);
+    assert_eq!(c.cmd.unwrap(), vec!["serve"]);
+    let hc = c.healthcheck.unwrap();
+    assert_eq!(
+        hc.test.unwrap(),
+        vec!["CMD", "/usr/local/bin/app", "health"]
+    );
+    assert_eq!(hc.retries, Some(3));
+    let runs = fake.runs();
+    assert_eq!(runs[0].argv[2], "go mod download     && echo done");
+    assert_eq!(
+        runs[1].history.created_by.as_deref(),
+        Some(
+            "|1 VERSION=1.2.3 /bin/sh -c CGO_ENABLED=0 go build -ldflags \"-X main.version=${VERSION}\" -o /out/app ."
+        )
+    );
+    let copies = fake.copies();
+    assert_eq!(copies[0].dest, "/src/");
+    assert_eq!(copies[1].sources, vec!["main.go"]);
+    assert_eq!(copies[2].chown.as_deref(), Some("app:app"));
+    assert!(out.contains("Step 1/19 : ARG GO_VERSION=1.22\n"), "{out}");
+    assert!(
+        out.contains("Step 3/19 : FROM golang:${GO_VERSION}-alpine${ALPINE} AS build\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Step 6/19 : RUN go mod download     && echo done\n"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("Successfully tagged me/app:1\nSuccessfully tagged app:latest\n"),
+        "{out}"
+    );
+    assert!(!out.contains("[Warning]"), "{out}");
+}

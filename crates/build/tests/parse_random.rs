@@ -3,7 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use berth_build::expand::{Env, Lex};
+use common::{Fake, busybox, request};
 use proptest::prelude::*;
 
 /// Dockerfile-ish text: instruction words, flags, quotes, escapes,
@@ -45,6 +48,67 @@ fn dockerfile_text() -> impl Strategy<Value = String> {
         any::<String>(),
     ];
     prop::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+}
+
+/// Instruction lines that mostly parse, with words that stress expansion,
+/// stages and sources.
+fn instruction_line() -> impl Strategy<Value = String> {
+    let word = prop_oneof![
+        Just("a.txt".to_owned()),
+        Just("*.txt".to_owned()),
+        Just("/".to_owned()),
+        Just(".".to_owned()),
+        Just("../x".to_owned()),
+        Just("$A".to_owned()),
+        Just("${A:-d}".to_owned()),
+        Just("\"q w\"".to_owned()),
+        Just("'s'".to_owned()),
+        Just("80/tcp".to_owned()),
+        Just("x=1".to_owned()),
+        Just("[\"j\"]".to_owned()),
+        Just("0".to_owned()),
+        Just("busybox".to_owned()),
+        Just("AS".to_owned()),
+        Just("s1".to_owned()),
+        "[a-z$={}:/.*-]{0,8}",
+    ];
+    let instr = prop_oneof![
+        Just("FROM"),
+        Just("RUN"),
+        Just("CMD"),
+        Just("ENTRYPOINT"),
+        Just("ENV"),
+        Just("ARG"),
+        Just("LABEL"),
+        Just("EXPOSE"),
+        Just("USER"),
+        Just("WORKDIR"),
+        Just("VOLUME"),
+        Just("COPY"),
+        Just("COPY --from=s1"),
+        Just("COPY --from=0"),
+        Just("ADD"),
+        Just("ONBUILD RUN"),
+        Just("STOPSIGNAL"),
+        Just("HEALTHCHECK CMD"),
+        Just("SHELL"),
+        Just("MAINTAINER"),
+    ];
+    (instr, prop::collection::vec(word, 0..4)).prop_map(|(i, w)| format!("{i} {}\n", w.join(" ")))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn build_never_panics(lines in prop::collection::vec(instruction_line(), 0..12)) {
+        let dir = tempfile::tempdir().unwrap();
+        fs_err::write(dir.path().join("a.txt"), "a").unwrap();
+        let text = format!("ARG A=1\nFROM busybox AS s1\n{}", lines.concat());
+        let mut fake = Fake::default().with_image("busybox", busybox());
+        let mut out: Vec<u8> = Vec::new();
+        let _ = berth_build::build(&request(&text, dir.path()), &mut fake, &mut out);
+    }
 }
 
 proptest! {
