@@ -80,7 +80,13 @@ pub trait ImageBackend: Send + Sync {
     fn inspect_image(&self, name: &str) -> Result<ImageDetails, ImageError>;
     fn image_history(&self, name: &str) -> Result<Vec<HistoryEntry>, ImageError>;
     fn tag_image(&self, name: &str, repo: &str, tag: &str) -> Result<(), ImageError>;
-    fn delete_image(&self, name: &str, force: bool) -> Result<Vec<DeleteItem>, ImageError>;
+    /// `docker rmi`; `noprune` leaves the untagged parents.
+    fn delete_image(
+        &self,
+        name: &str,
+        force: bool,
+        noprune: bool,
+    ) -> Result<Vec<DeleteItem>, ImageError>;
     fn save_images(&self, names: &[String], w: &mut dyn Write) -> Result<(), ImageError>;
     fn load_images(&self, r: &mut dyn Read) -> Result<Vec<LoadedImage>, ImageError>;
     fn import_image(&self, r: &mut dyn Read, req: &ImportRequest) -> Result<Digest, ImageError>;
@@ -90,6 +96,25 @@ pub trait ImageBackend: Send + Sync {
         req: &berth_engine::image::PullRequest,
         progress: &(dyn Fn(berth_engine::image::PullEvent) + Sync),
     ) -> Result<berth_engine::image::PullOutcome, berth_engine::image::PullError>;
+    /// `POST /build`: unpacks the context tar from `context` and builds
+    /// `req` (its Dockerfile read from the context); the image ID. The
+    /// default (no engine) builds nothing.
+    fn build_image(
+        &self,
+        _context: &mut dyn Read,
+        _req: berth_engine::build::BuildRequest,
+        _progress: &mut dyn berth_engine::build::Progress,
+    ) -> Result<String, berth_engine::build::BuildError> {
+        Err(berth_engine::build::BuildError::Invalid(
+            "this daemon cannot build images".to_owned(),
+        ))
+    }
+    /// `POST /build/prune`; the default (no engine) removes nothing.
+    fn prune_build_cache(
+        &self,
+    ) -> Result<berth_engine::build::BuildCachePruneReport, berth_engine::build::BuildError> {
+        Ok(berth_engine::build::BuildCachePruneReport::default())
+    }
 }
 
 impl ImageBackend for Engine {
@@ -105,8 +130,13 @@ impl ImageBackend for Engine {
     fn tag_image(&self, name: &str, repo: &str, tag: &str) -> Result<(), ImageError> {
         self.images().tag(name, repo, tag)
     }
-    fn delete_image(&self, name: &str, force: bool) -> Result<Vec<DeleteItem>, ImageError> {
-        self.images().delete(name, force)
+    fn delete_image(
+        &self,
+        name: &str,
+        force: bool,
+        noprune: bool,
+    ) -> Result<Vec<DeleteItem>, ImageError> {
+        self.images().delete_with(name, force, noprune)
     }
     fn save_images(&self, names: &[String], w: &mut dyn Write) -> Result<(), ImageError> {
         self.images().save(names, w)
@@ -123,6 +153,19 @@ impl ImageBackend for Engine {
         progress: &(dyn Fn(berth_engine::image::PullEvent) + Sync),
     ) -> Result<berth_engine::image::PullOutcome, berth_engine::image::PullError> {
         self.images().pull(req, progress)
+    }
+    fn build_image(
+        &self,
+        context: &mut dyn Read,
+        req: berth_engine::build::BuildRequest,
+        progress: &mut dyn berth_engine::build::Progress,
+    ) -> Result<String, berth_engine::build::BuildError> {
+        self.build_from_tar(context, req, progress)
+    }
+    fn prune_build_cache(
+        &self,
+    ) -> Result<berth_engine::build::BuildCachePruneReport, berth_engine::build::BuildError> {
+        Engine::prune_build_cache(self)
     }
 }
 

@@ -2,6 +2,7 @@
 //! behaviour here; [`crate::settings`] turns these into resolved settings.
 
 pub(crate) mod attach;
+pub(crate) mod build;
 pub(crate) mod common;
 pub(crate) mod compose;
 pub(crate) mod containers;
@@ -76,6 +77,9 @@ pub(crate) enum CommandFlags {
     Pull(images::PullFlags),
     /// Import the contents from a tarball to create a filesystem image
     Import(images::ImportFlags),
+    /// Build an image from a Dockerfile
+    #[command(override_usage = "berth build [OPTIONS] PATH | -")]
+    Build(build::BuildFlags),
     /// Create and run a new container from an image
     #[command(
         disable_help_flag = true,

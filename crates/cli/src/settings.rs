@@ -46,6 +46,8 @@ pub(crate) enum Command {
     Compose(crate::flags::compose::ComposeFlags),
     /// `registry serve` / `registry garbage-collect`.
     Registry(crate::flags::registry::RegistryFlags),
+    /// `build`.
+    Build(crate::flags::build::BuildFlags),
     /// `berth --version`.
     ShortVersion,
     /// No command: print help.
@@ -93,6 +95,7 @@ impl Settings {
                 Some(CommandFlags::Load(f)) => Command::Image(ImageFlags::Load(f)),
                 Some(CommandFlags::Pull(f)) => Command::Image(ImageFlags::Pull(f)),
                 Some(CommandFlags::Import(f)) => Command::Image(ImageFlags::Import(f)),
+                Some(CommandFlags::Build(f)) => Command::Build(f),
                 Some(CommandFlags::Run(f)) => Command::Container(Box::new(ContainerFlags::Run(f))),
                 Some(CommandFlags::Create(f)) => {
                     Command::Container(Box::new(ContainerFlags::Create(f)))

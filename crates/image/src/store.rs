@@ -848,6 +848,41 @@ impl ImageStore {
         )
     }
 
+    /// A build step that changes only the config (`ENV`, `CMD`, ...): a new
+    /// image with `parent`'s layers (none for `None`, `FROM scratch`) and
+    /// `config` as given (the caller appended the history entry), recorded
+    /// as a child of `parent` as `docker build`'s images are.
+    pub fn commit_config(&self, parent: Option<&str>, mut config: ImageConfig) -> Result<Digest> {
+        let _op = self.op();
+        let (layers, diff_ids, sizes, parent_id) = match parent {
+            Some(p) => {
+                let d = self.inspect(p)?;
+                let id = d.record.id.clone();
+                (
+                    d.record.layers,
+                    d.record.diff_ids,
+                    d.record.layer_sizes,
+                    Some(id),
+                )
+            }
+            None => (Vec::new(), Vec::new(), Vec::new(), None),
+        };
+        config.rootfs = RootFs {
+            kind: "layers".to_owned(),
+            diff_ids: diff_ids.clone(),
+        };
+        let config_bytes = serde_json::to_vec(&config).map_err(|e| Error::InvalidArgument {
+            message: format!("serialising image config: {e}"),
+        })?;
+        self.store_record_with_parent(
+            &config_bytes,
+            config.created.clone(),
+            (layers, diff_ids, sizes),
+            parent_id,
+            &[],
+        )
+    }
+
     /// Writes config and manifest blobs and the image record, then tags.
     fn store_image(
         &self,
@@ -1066,17 +1101,41 @@ impl ImageStore {
     ///
     /// An image deleted, its parent goes too if nothing references or
     /// uses it any more, and so on down (dockerd's default, `noprune`
-    /// unset).
+    /// unset; [`ImageStore::delete_keeping_parents`] is `noprune`).
     pub fn delete(
         &self,
         name: &str,
         force: bool,
         users: impl Fn(&Digest) -> ImageUsers,
     ) -> Result<Vec<DeleteItem>> {
+        self.delete_inner(name, force, true, users)
+    }
+
+    /// [`ImageStore::delete`] that leaves the untagged parents
+    /// (`docker rmi --no-prune`).
+    pub fn delete_keeping_parents(
+        &self,
+        name: &str,
+        force: bool,
+        users: impl Fn(&Digest) -> ImageUsers,
+    ) -> Result<Vec<DeleteItem>> {
+        self.delete_inner(name, force, false, users)
+    }
+
+    fn delete_inner(
+        &self,
+        name: &str,
+        force: bool,
+        prune_parents: bool,
+        users: impl Fn(&Digest) -> ImageUsers,
+    ) -> Result<Vec<DeleteItem>> {
         let _op = self.op();
         let id = self.resolve(name)?;
         let mut out = Vec::new();
         let mut parent = self.delete_image(name, &id, force, &users, &mut out)?;
+        if !prune_parents {
+            parent = None;
+        }
         // dockerd prunes quietly: the first parent that something keeps
         // (a reference, another child, a container) ends it.
         while let Some(p) = parent {

@@ -1,6 +1,7 @@
 //! One module per command: settings in, API calls, output through the printer.
 
 pub(crate) mod attach;
+pub(crate) mod build;
 pub(crate) mod compose;
 pub(crate) mod containers;
 pub(crate) mod dns;
@@ -53,6 +54,7 @@ pub(crate) async fn run(settings: Settings, printer: &mut Printer) -> anyhow::Re
         Command::Network(c) => network::run(&client, c, printer).await,
         Command::Compose(c) => compose::run(&client, c, printer).await,
         Command::Registry(c) => registry::run(c, printer).await,
+        Command::Build(f) => build::run(&client, f, printer).await,
         Command::ShortVersion => {
             printer.data(&format!("berth version {VERSION}, build {GIT_COMMIT}\n"))?;
             Ok(())
