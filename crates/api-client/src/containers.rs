@@ -211,6 +211,16 @@ impl Client {
         id: &str,
         size: bool,
     ) -> Result<serde_json::Value, Error> {
+        self.container_inspect_as(id, size).await
+    }
+
+    /// `GET /containers/{id}/json` decoded into `T` (e.g. a type that keeps
+    /// the daemon's key order, which `serde_json::Value` sorts).
+    pub async fn container_inspect_as<T: serde::de::DeserializeOwned>(
+        &self,
+        id: &str,
+        size: bool,
+    ) -> Result<T, Error> {
         let mut path = format!("/containers/{}/json", encode(id));
         if size {
             path.push_str("?size=1");

@@ -79,6 +79,15 @@ impl Client {
 
     /// `GET /images/{name}/json`, as a JSON tree (for `--format`).
     pub async fn image_inspect(&self, name: &str) -> Result<serde_json::Value, Error> {
+        self.image_inspect_as(name).await
+    }
+
+    /// `GET /images/{name}/json` decoded into `T` (e.g. a type that keeps
+    /// the daemon's key order).
+    pub async fn image_inspect_as<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<T, Error> {
         let path = format!("/images/{name}/json");
         let raw = self.call(Method::GET, &path, Vec::new(), None).await?;
         Self::decode(&path, &raw)

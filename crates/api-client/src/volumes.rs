@@ -38,6 +38,15 @@ impl Client {
     /// `GET /volumes/{name}`, as a JSON tree (for `--format` and to keep
     /// dockerd's field order).
     pub async fn volume_inspect(&self, name: &str) -> Result<serde_json::Value, Error> {
+        self.volume_inspect_as(name).await
+    }
+
+    /// `GET /volumes/{name}` decoded into `T` (e.g. a type that keeps the
+    /// daemon's key order).
+    pub async fn volume_inspect_as<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<T, Error> {
         let path = format!("/volumes/{}", path_segment(name));
         let raw = self.call(Method::GET, &path, Vec::new(), None).await?;
         Self::decode(&path, &raw)

@@ -80,7 +80,13 @@ pub trait ImageBackend: Send + Sync {
     fn inspect_image(&self, name: &str) -> Result<ImageDetails, ImageError>;
     fn image_history(&self, name: &str) -> Result<Vec<HistoryEntry>, ImageError>;
     fn tag_image(&self, name: &str, repo: &str, tag: &str) -> Result<(), ImageError>;
-    fn delete_image(&self, name: &str, force: bool) -> Result<Vec<DeleteItem>, ImageError>;
+    /// `docker rmi`; `noprune` leaves the untagged parents.
+    fn delete_image(
+        &self,
+        name: &str,
+        force: bool,
+        noprune: bool,
+    ) -> Result<Vec<DeleteItem>, ImageError>;
     fn save_images(&self, names: &[String], w: &mut dyn Write) -> Result<(), ImageError>;
     fn load_images(&self, r: &mut dyn Read) -> Result<Vec<LoadedImage>, ImageError>;
     fn import_image(&self, r: &mut dyn Read, req: &ImportRequest) -> Result<Digest, ImageError>;
@@ -127,8 +133,13 @@ impl ImageBackend for Engine {
     fn tag_image(&self, name: &str, repo: &str, tag: &str) -> Result<(), ImageError> {
         self.images().tag(name, repo, tag)
     }
-    fn delete_image(&self, name: &str, force: bool) -> Result<Vec<DeleteItem>, ImageError> {
-        self.images().delete(name, force)
+    fn delete_image(
+        &self,
+        name: &str,
+        force: bool,
+        noprune: bool,
+    ) -> Result<Vec<DeleteItem>, ImageError> {
+        self.images().delete_with(name, force, noprune)
     }
     fn save_images(&self, names: &[String], w: &mut dyn Write) -> Result<(), ImageError> {
         self.images().save(names, w)

@@ -276,7 +276,12 @@ mod tests {
         fn tag_image(&self, name: &str, _: &str, _: &str) -> Result<(), ImageError> {
             Err(ImageError::not_found(name))
         }
-        fn delete_image(&self, name: &str, _: bool) -> Result<Vec<DeleteItem>, ImageError> {
+        fn delete_image(
+            &self,
+            name: &str,
+            _: bool,
+            _: bool,
+        ) -> Result<Vec<DeleteItem>, ImageError> {
             Err(ImageError::not_found(name))
         }
         fn save_images(&self, _: &[String], _: &mut dyn Write) -> Result<(), ImageError> {

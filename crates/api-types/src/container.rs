@@ -14,23 +14,33 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ContainerCreateRequest {
+    #[serde(deserialize_with = "crate::resources::zero_if_null")]
     pub hostname: String,
+    #[serde(deserialize_with = "crate::resources::zero_if_null")]
     pub user: String,
+    #[serde(deserialize_with = "crate::resources::zero_if_null")]
     pub tty: bool,
+    #[serde(deserialize_with = "crate::resources::zero_if_null")]
     pub open_stdin: bool,
     /// `null` and absent both mean "the image's".
     pub env: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
+    #[serde(deserialize_with = "crate::resources::zero_if_null")]
     pub image: String,
+    #[serde(deserialize_with = "crate::resources::zero_if_null")]
     pub working_dir: String,
     pub entrypoint: Option<Vec<String>>,
     pub labels: Option<BTreeMap<String, String>>,
     /// Only what berth acts on.
     pub host_config: Option<CreateHostConfig>,
     /// What the client means to attach to (kept for inspect).
+    #[serde(deserialize_with = "crate::resources::zero_if_null")]
     pub attach_stdin: bool,
+    #[serde(deserialize_with = "crate::resources::zero_if_null")]
     pub attach_stdout: bool,
+    #[serde(deserialize_with = "crate::resources::zero_if_null")]
     pub attach_stderr: bool,
+    #[serde(deserialize_with = "crate::resources::zero_if_null")]
     pub stdin_once: bool,
     /// `--stop-signal`; empty or absent: the image's.
     pub stop_signal: Option<String>,
@@ -39,6 +49,7 @@ pub struct ContainerCreateRequest {
     /// `--stop-timeout` in seconds; absent: 10.
     pub stop_timeout: Option<i64>,
     /// `--domainname`.
+    #[serde(deserialize_with = "crate::resources::zero_if_null")]
     pub domainname: String,
     /// `-v /path`: anonymous volumes (`{"/path": {}}`).
     pub volumes: Option<BTreeMap<String, serde_json::Value>>,
@@ -46,7 +57,10 @@ pub struct ContainerCreateRequest {
     pub networking_config: Option<crate::network::NetworkingConfig>,
     /// `--mac-address` as API < 1.44 clients send it (docker 20.10);
     /// newer ones put it in the endpoint's `MacAddress`.
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "crate::resources::zero_if_null"
+    )]
     pub mac_address: String,
     /// `--expose` and the ports of `-p` (`{"80/tcp": {}}`).
     pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
@@ -56,6 +70,7 @@ pub struct ContainerCreateRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CreateHostConfig {
+    #[serde(deserialize_with = "crate::resources::zero_if_null")]
     pub auto_remove: bool,
     /// `--log-driver` and `--log-opt`s.
     pub log_config: Option<LogConfig>,
@@ -71,6 +86,7 @@ pub struct CreateHostConfig {
     pub init: Option<bool>,
     /// `--network`: `default`, `bridge`, `host`, `none`,
     /// `container:<id>` or a network's name.
+    #[serde(deserialize_with = "crate::resources::zero_if_null")]
     pub network_mode: String,
     /// Security and isolation (`--privileged`, `--cap-add`, ...).
     #[serde(flatten)]
@@ -97,6 +113,7 @@ pub struct MountHostConfig {
     pub binds: Option<Vec<String>>,
     pub mounts: Option<Vec<serde_json::Value>>,
     pub volumes_from: Option<Vec<String>>,
+    #[serde(deserialize_with = "crate::resources::zero_if_null")]
     pub volume_driver: String,
 }
 
@@ -105,17 +122,25 @@ pub struct MountHostConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct SecurityHostConfig {
+    #[serde(deserialize_with = "crate::resources::zero_if_null")]
     pub privileged: bool,
+    #[serde(deserialize_with = "crate::resources::zero_if_null")]
     pub readonly_rootfs: bool,
     pub cap_add: Option<Vec<String>>,
     pub cap_drop: Option<Vec<String>>,
     pub group_add: Option<Vec<String>>,
     pub security_opt: Option<Vec<String>>,
     pub tmpfs: Option<BTreeMap<String, String>>,
+    #[serde(deserialize_with = "crate::resources::zero_if_null")]
     pub pid_mode: String,
+    #[serde(deserialize_with = "crate::resources::zero_if_null")]
     pub ipc_mode: String,
-    #[serde(rename = "UTSMode")]
+    #[serde(
+        rename = "UTSMode",
+        deserialize_with = "crate::resources::zero_if_null"
+    )]
     pub uts_mode: String,
+    #[serde(deserialize_with = "crate::resources::zero_if_null")]
     pub shm_size: i64,
 }
 
@@ -124,7 +149,9 @@ pub struct SecurityHostConfig {
 #[serde(rename_all = "PascalCase", default)]
 pub struct RestartPolicy {
     /// `no`, `always`, `on-failure`, `unless-stopped`; empty is `no`.
+    #[serde(deserialize_with = "crate::resources::zero_if_null")]
     pub name: String,
+    #[serde(deserialize_with = "crate::resources::zero_if_null")]
     pub maximum_retry_count: i64,
 }
 
@@ -132,7 +159,7 @@ pub struct RestartPolicy {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LogConfig {
-    #[serde(rename = "Type")]
+    #[serde(rename = "Type", deserialize_with = "crate::resources::zero_if_null")]
     pub driver: String,
     /// `null` is the same as none.
     #[serde(rename = "Config")]
@@ -198,7 +225,7 @@ pub struct ContainerSummary {
     pub status: String,
     pub host_config: SummaryHostConfig,
     pub network_settings: SummaryNetworkSettings,
-    pub mounts: Vec<serde_json::Value>,
+    pub mounts: Vec<MountPoint>,
     /// With `size=1`: bytes in the writable layer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size_rw: Option<i64>,
@@ -257,40 +284,42 @@ pub struct ContainerState {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct InspectConfig {
+    // Go's `container.Config` field order, which dockerd's JSON and the
+    // docker CLI's templates follow.
     pub hostname: String,
     pub domainname: String,
     pub user: String,
     pub attach_stdin: bool,
     pub attach_stdout: bool,
     pub attach_stderr: bool,
+    /// The image's and the container's exposed ports (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
     pub tty: bool,
     pub open_stdin: bool,
     pub stdin_once: bool,
     pub env: Vec<String>,
     pub cmd: Option<Vec<String>>,
-    pub image: String,
-    pub working_dir: String,
-    pub entrypoint: Option<Vec<String>>,
-    /// Always `null` (no `ONBUILD` triggers run for containers).
-    pub on_build: Option<Vec<String>>,
-    /// Volumes declared by the image (`null`: none).
-    pub volumes: Option<BTreeMap<String, serde_json::Value>>,
-    pub labels: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_signal: Option<String>,
     /// The merged health check, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<crate::health::HealthConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_timeout: Option<i64>,
-    /// The image's and the container's exposed ports (absent: none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
+    pub image: String,
+    /// Volumes declared by the image (`null`: none).
+    pub volumes: Option<BTreeMap<String, serde_json::Value>>,
+    pub working_dir: String,
+    pub entrypoint: Option<Vec<String>>,
     /// Deprecated, still shown by dockerd 28: the MAC address asked for on
     /// the network of `HostConfig.NetworkMode`, not a generated one
     /// (absent when none was asked for).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub mac_address: String,
+    /// Always `null` (no `ONBUILD` triggers run for containers).
+    pub on_build: Option<Vec<String>>,
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<i64>,
 }
 
 /// `GraphDriver` of [`ContainerInspect`]: the storage driver and its paths
@@ -300,6 +329,26 @@ pub struct InspectConfig {
 pub struct InspectGraphDriver {
     pub data: BTreeMap<String, String>,
     pub name: String,
+}
+
+/// One entry of a container's `Mounts` (docker's `types.MountPoint`, in its
+/// field order; `Name` and `Driver` only for volumes).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MountPoint {
+    /// `volume`, `bind` or `tmpfs`.
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub source: String,
+    pub destination: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    pub mode: String,
+    #[serde(rename = "RW")]
+    pub rw: bool,
+    pub propagation: String,
 }
 
 /// The answer to `GET /containers/{id}/json`.
@@ -332,10 +381,44 @@ pub struct ContainerInspect {
     /// With `size=1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size_root_fs: Option<i64>,
-    pub mounts: Vec<serde_json::Value>,
+    pub mounts: Vec<MountPoint>,
     pub config: InspectConfig,
     pub network_settings: serde_json::Value,
     /// Exec sessions that have not exited (`null`: none).
     #[serde(rename = "ExecIDs")]
     pub exec_ids: Option<Vec<String>>,
+}
+
+/// What docker-compose 1.29 (docker-py 5) sends: Go reads a `null` into a
+/// plain field as its zero value, so dockerd accepts it.
+#[cfg(test)]
+mod docker_py_tests {
+    use super::*;
+
+    #[test]
+    fn create_body_from_docker_compose_1_29() {
+        let body = r#"{"ExposedPorts": {"80/tcp": {}}, "Tty": false, "OpenStdin": false,
+            "StdinOnce": false, "AttachStdin": false, "AttachStdout": false, "AttachStderr": false,
+            "Env": ["GREETING=compose"], "Cmd": ["sh", "-c", "httpd -f"], "Image": "busybox",
+            "Volumes": {"/bind": {}, "/vol": {}}, "NetworkDisabled": false, "User": null,
+            "WorkingDir": null, "Hostname": null, "Domainname": null, "MacAddress": null,
+            "StopSignal": null, "StopTimeout": null,
+            "HostConfig": {"NetworkMode": "p_back", "RestartPolicy": {"Name": "unless-stopped",
+            "MaximumRetryCount": 0}, "VolumesFrom": [], "Binds": ["/d:/bind:ro", "p_v:/vol:rw"],
+            "PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18237"}]},
+            "Links": [], "LogConfig": {"Type": "", "Config": {}}, "Init": null, "Privileged": null,
+            "ReadonlyRootfs": null, "PidMode": null, "IpcMode": null, "ShmSize": null,
+            "PublishAllPorts": null, "AutoRemove": null, "VolumeDriver": null},
+            "NetworkingConfig": {"EndpointsConfig": {"p_back": {"Aliases": ["web"], "IPAMConfig": {}}}},
+            "Labels": {"com.docker.compose.project": "p"},
+            "Healthcheck": {"Test": ["CMD", "true"], "Interval": 1000000000, "Timeout": 2000000000,
+            "Retries": 3, "StartPeriod": null}}"#;
+        let req: ContainerCreateRequest = serde_json::from_str(body).unwrap();
+        assert_eq!(req.user, "");
+        let host = req.host_config.unwrap();
+        assert_eq!(host.restart_policy.unwrap().name, "unless-stopped");
+        assert_eq!(host.network_mode, "p_back");
+        let health = req.healthcheck.unwrap();
+        assert_eq!((health.retries, health.start_period), (3, 0));
+    }
 }

@@ -10,15 +10,30 @@ use serde::{Deserialize, Serialize};
 pub struct HealthConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(
+        skip_serializing_if = "is_zero",
+        deserialize_with = "crate::resources::zero_if_null"
+    )]
     pub interval: i64,
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(
+        skip_serializing_if = "is_zero",
+        deserialize_with = "crate::resources::zero_if_null"
+    )]
     pub timeout: i64,
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(
+        skip_serializing_if = "is_zero",
+        deserialize_with = "crate::resources::zero_if_null"
+    )]
     pub start_period: i64,
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(
+        skip_serializing_if = "is_zero",
+        deserialize_with = "crate::resources::zero_if_null"
+    )]
     pub start_interval: i64,
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(
+        skip_serializing_if = "is_zero",
+        deserialize_with = "crate::resources::zero_if_null"
+    )]
     pub retries: i64,
 }
 

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::resources::zero_if_null;
+
 /// A network, as `GET /networks` and `GET /networks/{id}` answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
@@ -51,6 +53,7 @@ pub struct ConfigReference {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Ipam {
+    #[serde(deserialize_with = "zero_if_null")]
     pub driver: String,
     /// `null` in dockerd's answers when there are none.
     pub options: Option<BTreeMap<String, String>>,
@@ -61,11 +64,21 @@ pub struct Ipam {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct IpamConfig {
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "zero_if_null"
+    )]
     pub subnet: String,
-    #[serde(rename = "IPRange", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "IPRange",
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "zero_if_null"
+    )]
     pub ip_range: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "zero_if_null"
+    )]
     pub gateway: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auxiliary_addresses: Option<BTreeMap<String, String>>,
@@ -94,13 +107,23 @@ pub struct NetworkCreateRequest {
     /// Deprecated; dockerd always checks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check_duplicate: Option<bool>,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "zero_if_null"
+    )]
     pub driver: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "zero_if_null"
+    )]
     pub scope: String,
+    #[serde(deserialize_with = "zero_if_null")]
     pub internal: bool,
+    #[serde(deserialize_with = "zero_if_null")]
     pub attachable: bool,
+    #[serde(deserialize_with = "zero_if_null")]
     pub ingress: bool,
+    #[serde(deserialize_with = "zero_if_null")]
     pub config_only: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_from: Option<ConfigReference>,
@@ -147,25 +170,27 @@ pub struct EndpointSettings {
     #[serde(rename = "IPAMConfig")]
     pub ipam_config: Option<EndpointIpamConfig>,
     pub links: Option<Vec<String>>,
+    #[serde(deserialize_with = "zero_if_null")]
     pub mac_address: String,
     pub aliases: Option<Vec<String>>,
     pub driver_opts: Option<BTreeMap<String, String>>,
-    #[serde(rename = "GwPriority")]
+    #[serde(rename = "GwPriority", deserialize_with = "zero_if_null")]
     pub gw_priority: i64,
-    #[serde(rename = "NetworkID")]
+    #[serde(rename = "NetworkID", deserialize_with = "zero_if_null")]
     pub network_id: String,
-    #[serde(rename = "EndpointID")]
+    #[serde(rename = "EndpointID", deserialize_with = "zero_if_null")]
     pub endpoint_id: String,
+    #[serde(deserialize_with = "zero_if_null")]
     pub gateway: String,
-    #[serde(rename = "IPAddress")]
+    #[serde(rename = "IPAddress", deserialize_with = "zero_if_null")]
     pub ip_address: String,
-    #[serde(rename = "IPPrefixLen")]
+    #[serde(rename = "IPPrefixLen", deserialize_with = "zero_if_null")]
     pub ip_prefix_len: i64,
-    #[serde(rename = "IPv6Gateway")]
+    #[serde(rename = "IPv6Gateway", deserialize_with = "zero_if_null")]
     pub ipv6_gateway: String,
-    #[serde(rename = "GlobalIPv6Address")]
+    #[serde(rename = "GlobalIPv6Address", deserialize_with = "zero_if_null")]
     pub global_ipv6_address: String,
-    #[serde(rename = "GlobalIPv6PrefixLen")]
+    #[serde(rename = "GlobalIPv6PrefixLen", deserialize_with = "zero_if_null")]
     pub global_ipv6_prefix_len: i64,
     #[serde(rename = "DNSNames")]
     pub dns_names: Option<Vec<String>>,
@@ -175,9 +200,17 @@ pub struct EndpointSettings {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct EndpointIpamConfig {
-    #[serde(rename = "IPv4Address", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "IPv4Address",
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "zero_if_null"
+    )]
     pub ipv4_address: String,
-    #[serde(rename = "IPv6Address", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "IPv6Address",
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "zero_if_null"
+    )]
     pub ipv6_address: String,
     #[serde(rename = "LinkLocalIPs", skip_serializing_if = "Option::is_none")]
     pub link_local_ips: Option<Vec<String>>,
@@ -212,6 +245,26 @@ mod tests {
         .unwrap();
         let ep = connect.endpoint_config.unwrap();
         assert_eq!(ep.ipam_config.unwrap().ipv4_address, "10.1.2.3");
+        assert_eq!(ep.aliases.unwrap(), ["web"]);
+    }
+
+    /// docker-py (docker-compose 1.29) sends `null` for every IPAM field it
+    /// was not given; Go reads those as empty.
+    #[test]
+    fn create_request_from_docker_py_with_nulls() {
+        let body = r#"{"Name":"p_back","Driver":null,"Options":{},"IPAM":{"Driver":"default",
+            "Config":[{"Subnet":"10.1.0.0/24","IPRange":null,"Gateway":null,"AuxiliaryAddresses":null}],
+            "Options":null},"CheckDuplicate":true,"Labels":{"com.docker.compose.network":"back"},
+            "Internal":false,"Attachable":null,"Ingress":null,"EnableIPv6":null}"#;
+        let req: NetworkCreateRequest = serde_json::from_str(body).unwrap();
+        let cfg = &req.ipam.unwrap().config.unwrap()[0];
+        assert_eq!(cfg.subnet, "10.1.0.0/24");
+        assert_eq!(cfg.gateway, "");
+        assert!(!req.attachable);
+        let ep: EndpointSettings = serde_json::from_str(
+            r#"{"IPAMConfig":{"IPv4Address":null},"Aliases":["web"],"Links":null,"MacAddress":null}"#,
+        )
+        .unwrap();
         assert_eq!(ep.aliases.unwrap(), ["web"]);
     }
 }

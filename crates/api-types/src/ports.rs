@@ -12,9 +12,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PortBinding {
-    #[serde(rename = "HostIp")]
+    #[serde(rename = "HostIp", deserialize_with = "crate::resources::zero_if_null")]
     pub host_ip: String,
-    #[serde(rename = "HostPort")]
+    #[serde(
+        rename = "HostPort",
+        deserialize_with = "crate::resources::zero_if_null"
+    )]
     pub host_port: String,
 }
 
@@ -28,6 +31,7 @@ pub struct PortsHostConfig {
     /// `-p`; `null` is the same as none.
     pub port_bindings: Option<PortMap>,
     /// `-P`: publish every exposed port on a random host port.
+    #[serde(deserialize_with = "crate::resources::zero_if_null")]
     pub publish_all_ports: bool,
 }
 

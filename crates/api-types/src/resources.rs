@@ -125,7 +125,7 @@ pub struct ContainerUpdateResponse {
 }
 
 /// Go decodes `null` into a non-pointer field as its zero value.
-fn zero_if_null<'de, D, T>(d: D) -> Result<T, D::Error>
+pub(crate) fn zero_if_null<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Default + Deserialize<'de>,

@@ -3,7 +3,7 @@
 //! daemon/images/image_delete.go): by ID it is a conflict `-f` does not
 //! override; by name its last tag goes and the image stays, untagged (and
 //! hidden from `images` without `-a`); the child's removal takes the
-//! untagged parent with it.
+//! untagged parent with it, unless `--no-prune`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
@@ -63,4 +63,29 @@ fn an_image_with_child_images_is_refused_by_id_untagged_by_name_and_pruned_with_
     }
     // The busybox image both were committed on is untouched.
     assert_eq!(inspect(&d, "busybox", "{{.RepoTags}}"), "[busybox:latest]");
+}
+
+#[test]
+fn no_prune_leaves_the_untagged_parent() {
+    let d = Daemon::start();
+    import_busybox(&d);
+    for client in [DOCKER, BERTH] {
+        let t = short(client);
+        let (parent, child) = (format!("np-parent-{t}"), format!("np-child-{t}"));
+        commit_layer(&d, &format!("npp-{t}"), "busybox", "echo p > /p", &parent);
+        commit_layer(&d, &format!("npc-{t}"), &parent, "echo c > /c", &child);
+        let pid = inspect(&d, &parent, "{{.Id}}");
+        let cid = inspect(&d, &child, "{{.Id}}");
+        ok(&d, client, &["rmi", &parent]);
+        // The child and its own layer go (`Deleted: <chain ID>` lines too).
+        let out = ok(&d, client, &["rmi", "--no-prune", &child]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], format!("Untagged: {child}:latest"), "{out}");
+        assert_eq!(lines[1], format!("Deleted: {cid}"), "{out}");
+        assert!(!out.contains(&pid), "{}: {out}", client.0);
+        // The parent is still there, untagged; an rmi by ID removes it.
+        assert_eq!(inspect(&d, &pid, "{{.RepoTags}}"), "[]");
+        let out = ok(&d, client, &["rmi", &pid]);
+        assert!(out.contains(&format!("Deleted: {pid}")), "{out}");
+    }
 }

@@ -52,8 +52,10 @@ pub struct RunStep {
     /// The config the committed image gets (the parent's, unchanged by
     /// RUN; user, working dir and env of the process come from it).
     pub config: ContainerConfig,
-    /// The history entry of the committed image (`created_by` as Docker
-    /// writes it: `RUN /bin/sh -c echo hi`, with `|N a=b ...` for build args).
+    /// The history entry of the committed image (`created_by` as Docker's
+    /// classic builder writes it: `/bin/sh -c echo hi`, with `|N a=b ...`
+    /// in front for build args; `author` set after a `MAINTAINER`, which
+    /// Docker also copies into the image config's `author`).
     pub history: History,
     /// `--network` of RUN or of the build (`default`, `none`, `host`).
     pub network: Option<String>,

@@ -18,8 +18,18 @@
 //!     --> the last stage's image, tagged
 //! ```
 
+pub mod args;
+pub mod builder;
+pub mod cache;
+pub mod context;
 pub mod executor;
+pub mod expand;
+pub mod gofmt;
+pub mod instructions;
+pub mod parser;
 pub mod request;
 
+pub use builder::build;
 pub use executor::{CopySource, CopyStep, ExecError, ImageState, Progress, RunStep, StepExecutor};
+pub use instructions::{Dockerfile, parse};
 pub use request::{BuildError, BuildRequest, BuildResult};

@@ -8,6 +8,7 @@
 mod commands;
 mod credentials;
 mod flags;
+mod ojson;
 mod printer;
 mod settings;
 mod template;

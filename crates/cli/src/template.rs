@@ -11,6 +11,8 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use crate::ojson::OValue;
+
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct TemplateError(pub(crate) String);
 
@@ -109,22 +111,21 @@ impl Template {
     /// docker builds those as Go maps, so `{{json .}}` prints their keys
     /// sorted; so do these.
     pub(crate) fn render(&self, data: &Value) -> Result<String, TemplateError> {
-        self.render_ordered(&sort_keys(data))
+        self.render_ordered(&OValue::from(data).sorted())
     }
 
-    /// Renders an API object (inspect) with its keys as the `Value` holds
-    /// them. Docker prints a struct's fields in their declared order; a
-    /// `Value` sorts its keys (serde_json's `preserve_order` would keep
-    /// them, but its deeper recursion overflowed the engine's 128 KiB
-    /// thread stacks), so `{{json .IPAM.Config}}` still differs from
-    /// docker in key order.
-    pub(crate) fn render_ordered(&self, data: &Value) -> Result<String, TemplateError> {
+    /// Renders an API object (inspect) with its keys in the order `data`
+    /// holds them: docker prints a struct's fields in their declared order
+    /// (`{{json .IPAM.Config}}` gives `Subnet` before `Gateway`) and a
+    /// map's keys sorted, which is the order of the daemon's JSON and of
+    /// serde's output of our API types (see [`OValue`]).
+    pub(crate) fn render_ordered(&self, data: &OValue) -> Result<String, TemplateError> {
         let mut out = String::new();
         for node in &self.nodes {
             match node {
                 Node::Text(t) => out.push_str(t),
                 Node::Action(pipeline) => {
-                    let mut value: Option<Value> = None;
+                    let mut value: Option<OValue> = None;
                     for command in pipeline {
                         value = Some(eval(command, data, value)?);
                     }
@@ -244,29 +245,21 @@ fn parse_pipeline(src: &str) -> Result<Vec<Command>, TemplateError> {
         .collect()
 }
 
-fn lookup(data: &Value, path: &[String]) -> Value {
+fn lookup(data: &OValue, path: &[String]) -> OValue {
     let mut cur = data;
     for name in path {
-        let next = match cur {
-            Value::Object(map) => map.get(name).or_else(|| {
-                map.iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                    .map(|(_, v)| v)
-            }),
-            _ => None,
-        };
-        match next {
+        match cur.get(name) {
             Some(v) => cur = v,
-            None => return Value::Null,
+            None => return OValue::Null,
         }
     }
     cur.clone()
 }
 
-fn eval(command: &Command, data: &Value, piped: Option<Value>) -> Result<Value, TemplateError> {
+fn eval(command: &Command, data: &OValue, piped: Option<OValue>) -> Result<OValue, TemplateError> {
     let arg_value = |a: &Arg| match a {
         Arg::Field(path) => lookup(data, path),
-        Arg::Str(s) => Value::String(s.clone()),
+        Arg::Str(s) => OValue::String(s.clone()),
     };
     let (name, args) = match command {
         Command::Operand(a) => {
@@ -277,9 +270,9 @@ fn eval(command: &Command, data: &Value, piped: Option<Value>) -> Result<Value, 
         }
         Command::Call(name, args) => (name.as_str(), args),
     };
-    let mut values: Vec<Value> = args.iter().map(arg_value).collect();
+    let mut values: Vec<OValue> = args.iter().map(arg_value).collect();
     values.extend(piped);
-    let one = |values: &[Value]| -> Result<Value, TemplateError> {
+    let one = |values: &[OValue]| -> Result<OValue, TemplateError> {
         match values {
             [v] => Ok(v.clone()),
             _ => Err(TemplateError(format!(
@@ -289,34 +282,37 @@ fn eval(command: &Command, data: &Value, piped: Option<Value>) -> Result<Value, 
         }
     };
     Ok(match name {
-        "json" => Value::String(serde_json::to_string(&one(&values)?).unwrap_or_default()),
-        "upper" => Value::String(go_string(&one(&values)?).to_uppercase()),
-        "lower" => Value::String(go_string(&one(&values)?).to_lowercase()),
+        "json" => OValue::String(serde_json::to_string(&one(&values)?).unwrap_or_default()),
+        "upper" => OValue::String(go_string(&one(&values)?).to_uppercase()),
+        "lower" => OValue::String(go_string(&one(&values)?).to_lowercase()),
         "title" => {
             let s = go_string(&one(&values)?);
             let mut c = s.chars();
-            Value::String(
+            OValue::String(
                 c.next()
                     .map_or_else(String::new, |f| f.to_uppercase().chain(c).collect()),
             )
         }
         "println" => {
-            Value::String(values.iter().map(go_string).collect::<Vec<_>>().join(" ") + "\n")
+            OValue::String(values.iter().map(go_string).collect::<Vec<_>>().join(" ") + "\n")
         }
         "index" => match values.as_slice() {
-            [Value::Object(map), Value::String(k)] => map.get(k).cloned().unwrap_or(Value::Null),
-            [Value::Array(list), Value::String(i)] => i
+            [OValue::Object(map), OValue::String(k)] => map
+                .iter()
+                .find(|(key, _)| key == k)
+                .map_or(OValue::Null, |(_, v)| v.clone()),
+            [OValue::Array(list), OValue::String(i)] => i
                 .parse::<usize>()
                 .ok()
                 .and_then(|i| list.get(i).cloned())
-                .unwrap_or(Value::Null),
+                .unwrap_or(OValue::Null),
             _ => return Err(TemplateError("index: unsupported arguments".into())),
         },
         "join" => match values.as_slice() {
-            [Value::Array(list), Value::String(sep)] => {
-                Value::String(list.iter().map(go_string).collect::<Vec<_>>().join(sep))
+            [OValue::Array(list), OValue::String(sep)] => {
+                OValue::String(list.iter().map(go_string).collect::<Vec<_>>().join(sep))
             }
-            [Value::Null, Value::String(_)] => Value::String(String::new()),
+            [OValue::Null, OValue::String(_)] => OValue::String(String::new()),
             _ => return Err(TemplateError("join: want a list and a separator".into())),
         },
         other => return Err(TemplateError(format!("function {other:?} not defined"))),
@@ -342,27 +338,27 @@ pub(crate) fn sort_keys(v: &Value) -> Value {
 
 /// How Go prints a value with `{{.}}`: strings bare, lists as `[a b]`, maps as
 /// `map[k:v]` (sorted keys), missing values as `<no value>`.
-fn go_string(v: &Value) -> String {
+fn go_string(v: &OValue) -> String {
     match v {
-        Value::Null => "<no value>".to_owned(),
-        Value::String(s) => s.clone(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::Array(items) => {
+        OValue::Null => "<no value>".to_owned(),
+        OValue::String(s) => s.clone(),
+        OValue::Bool(b) => b.to_string(),
+        OValue::Number(n) => n.to_string(),
+        OValue::Array(items) => {
             format!(
                 "[{}]",
                 items.iter().map(go_string).collect::<Vec<_>>().join(" ")
             )
         }
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
+        OValue::Object(map) => {
+            let mut entries: Vec<&(String, OValue)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
             let mut out = String::from("map[");
-            for (i, k) in keys.iter().enumerate() {
+            for (i, (k, v)) in entries.iter().enumerate() {
                 if i > 0 {
                     out.push(' ');
                 }
-                let _ = write!(out, "{k}:{}", go_string(&map[k.as_str()]));
+                let _ = write!(out, "{k}:{}", go_string(v));
             }
             out.push(']');
             out
@@ -412,6 +408,19 @@ mod tests {
         assert_eq!(
             t.render(&Value::Object(m)).unwrap(),
             r#"{"Gateway":"10.0.0.1","Subnet":"10.0.0.0/24"}"#
+        );
+    }
+
+    #[test]
+    fn objects_keep_their_order() {
+        let v: OValue = serde_json::from_str(
+            r#"{"IPAM":{"Config":[{"Subnet":"10.0.0.0/24","Gateway":"10.0.0.1"}]}}"#,
+        )
+        .unwrap();
+        let t = Template::parse("{{json .IPAM.Config}}").unwrap();
+        assert_eq!(
+            t.render_ordered(&v).unwrap(),
+            r#"[{"Subnet":"10.0.0.0/24","Gateway":"10.0.0.1"}]"#
         );
     }
 

@@ -1069,17 +1069,41 @@ impl ImageStore {
     ///
     /// An image deleted, its parent goes too if nothing references or
     /// uses it any more, and so on down (dockerd's default, `noprune`
-    /// unset).
+    /// unset; [`ImageStore::delete_keeping_parents`] is `noprune`).
     pub fn delete(
         &self,
         name: &str,
         force: bool,
         users: impl Fn(&Digest) -> ImageUsers,
     ) -> Result<Vec<DeleteItem>> {
+        self.delete_inner(name, force, true, users)
+    }
+
+    /// [`ImageStore::delete`] that leaves the untagged parents
+    /// (`docker rmi --no-prune`).
+    pub fn delete_keeping_parents(
+        &self,
+        name: &str,
+        force: bool,
+        users: impl Fn(&Digest) -> ImageUsers,
+    ) -> Result<Vec<DeleteItem>> {
+        self.delete_inner(name, force, false, users)
+    }
+
+    fn delete_inner(
+        &self,
+        name: &str,
+        force: bool,
+        prune_parents: bool,
+        users: impl Fn(&Digest) -> ImageUsers,
+    ) -> Result<Vec<DeleteItem>> {
         let _op = self.op();
         let id = self.resolve(name)?;
         let mut out = Vec::new();
         let mut parent = self.delete_image(name, &id, force, &users, &mut out)?;
+        if !prune_parents {
+            parent = None;
+        }
         // dockerd prunes quietly: the first parent that something keeps
         // (a reference, another child, a container) ends it.
         while let Some(p) = parent {

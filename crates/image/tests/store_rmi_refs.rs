@@ -159,6 +159,27 @@ fn pruning_stops_at_a_parent_something_keeps() {
 }
 
 #[test]
+fn no_prune_keeps_the_untagged_parents() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(dir.path()).unwrap();
+    let base = import(&store, "base", "CMD base");
+    let mid = commit(&store, "base", "m", None);
+    let top = commit(&store, &mid.to_string(), "t", Some("top"));
+    // `docker rmi --no-prune top`: only `top` goes; `mid` is left untagged.
+    let out = store
+        .delete_keeping_parents("top", false, no_containers)
+        .unwrap();
+    assert_eq!(deleted_images(&out, &[&top, &mid, &base]), [top]);
+    assert_eq!(store.records().unwrap().len(), 2);
+    // Then `mid` by ID, with the default pruning: `base` is tagged, stays.
+    let out = store
+        .delete(&mid.to_string(), false, no_containers)
+        .unwrap();
+    assert_eq!(deleted_images(&out, &[&mid, &base]), [mid]);
+    store.inspect("base").unwrap();
+}
+
+#[test]
 fn digest_references_count_in_the_single_reference_rule() {
     let dir = tempfile::tempdir().unwrap();
     let store = ImageStore::open(dir.path()).unwrap();

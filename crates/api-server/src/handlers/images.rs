@@ -301,8 +301,9 @@ pub(super) async fn tag(backend: Backend, name: String, req: Request) -> Respons
 pub(super) async fn delete(backend: Backend, name: String, req: Request) -> Response {
     let q = query(req.uri());
     let force = flag(&q, "force");
+    let noprune = flag(&q, "noprune");
     respond(
-        blocking(move || backend.delete_image(&name, force))
+        blocking(move || backend.delete_image(&name, force, noprune))
             .await
             .map(|items| {
                 items

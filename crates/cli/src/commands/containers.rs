@@ -18,6 +18,7 @@ use crate::flags::containers::{
     ContainerFlags, InspectFlags, KillFlags, LogsFlags, PsFlags, RmFlags, StartFlags, StopFlags,
     WaitFlags,
 };
+use crate::ojson::OValue;
 use crate::printer::Printer;
 use crate::template::Template;
 
@@ -575,13 +576,13 @@ pub(crate) async fn inspect(
                 continue;
             }
             let got = match each {
-                "container" => client.container_inspect(name, f.size).await,
-                "image" => client.image_inspect(name).await,
+                "container" => client.container_inspect_as::<OValue>(name, f.size).await,
+                "image" => client.image_inspect_as::<OValue>(name).await,
                 "network" => client
                     .network_inspect(name)
                     .await
-                    .map(|n| serde_json::to_value(n).unwrap_or(Value::Null)),
-                _ => client.volume_inspect(name).await,
+                    .map(|n| OValue::from_serialize(&n).unwrap_or(OValue::Null)),
+                _ => client.volume_inspect_as::<OValue>(name).await,
             };
             match got {
                 Ok(v) => result = Some(Ok(v)),
@@ -607,7 +608,7 @@ pub(crate) async fn inspect(
 /// template per object.
 pub(crate) fn print_inspect(
     format: Option<&str>,
-    found: &[Value],
+    found: &[OValue],
     printer: &mut Printer,
 ) -> anyhow::Result<()> {
     match format {

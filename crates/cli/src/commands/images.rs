@@ -514,7 +514,9 @@ pub(crate) fn print_inspected<T: serde::Serialize>(
         Some(t) => {
             let tpl = Template::parse(t)?;
             for v in found {
-                printer.data(&(tpl.render_ordered(&serde_json::to_value(v)?)? + "\n"))?;
+                printer.data(
+                    &(tpl.render_ordered(&crate::ojson::OValue::from_serialize(v)?)? + "\n"),
+                )?;
             }
         }
     }
@@ -653,7 +655,7 @@ async fn inspect(
 ) -> anyhow::Result<()> {
     inspect_each(
         &f.images,
-        |name| client.image_inspect(name),
+        |name| client.image_inspect_as::<crate::ojson::OValue>(name),
         f.format.as_deref(),
         printer,
     )

@@ -76,7 +76,9 @@ pub(crate) fn render<T: Serialize>(format: &Format, value: &T) -> anyhow::Result
         // Commands print `Pretty` with their own layout and never get here
         // with it; JSON is the faithful fallback if one does.
         Format::Json | Format::Pretty => serde_json::to_string(value)?,
-        Format::Template(t) => Template::parse(t)?.render_ordered(&serde_json::to_value(value)?)?,
+        Format::Template(t) => {
+            Template::parse(t)?.render_ordered(&crate::ojson::OValue::from_serialize(value)?)?
+        }
     };
     Ok(text + "\n")
 }

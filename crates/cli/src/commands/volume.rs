@@ -81,7 +81,7 @@ async fn inspect(
 ) -> anyhow::Result<()> {
     inspect_each(
         &f.volumes,
-        |name| client.volume_inspect(name),
+        |name| client.volume_inspect_as::<crate::ojson::OValue>(name),
         f.format.as_deref(),
         printer,
     )

@@ -214,11 +214,24 @@ impl ImageService {
 
     /// `docker rmi`: what was untagged and deleted.
     pub fn delete(&self, name: &str, force: bool) -> Result<Vec<DeleteItem>, ImageError> {
+        self.delete_with(name, force, false)
+    }
+
+    /// `docker rmi` with `--no-prune` (`noprune`): untagged parents stay.
+    pub fn delete_with(
+        &self,
+        name: &str,
+        force: bool,
+        noprune: bool,
+    ) -> Result<Vec<DeleteItem>, ImageError> {
         let before = self.store.inspect(name).ok();
-        let items = self
-            .store
-            .delete(name, force, |id| self.used_by(id))
-            .map_err(|e| not_found_as(e, name))?;
+        let users = |id: &berth_image::digest::Digest| self.used_by(id);
+        let items = if noprune {
+            self.store.delete_keeping_parents(name, force, users)
+        } else {
+            self.store.delete(name, force, users)
+        }
+        .map_err(|e| not_found_as(e, name))?;
         let labels = before
             .as_ref()
             .and_then(|d| d.config.config.as_ref())

@@ -55,27 +55,22 @@ pub(super) fn host_config(o: &MountOptions, v: &mut Value) {
 
 /// One entry of inspect's (and the list's) `Mounts`: docker's
 /// `types.MountPoint` (`Name` and `Driver` only for volumes).
-pub(crate) fn mount_point(p: &MountPoint) -> Value {
-    // docker's field order (kept should the `Value` keep its keys' order).
+pub(crate) fn mount_point(p: &MountPoint) -> api::MountPoint {
     let volume = p.kind == MountKind::Volume;
-    let mut m = serde_json::Map::new();
-    m.insert("Type".into(), json!(p.kind.as_str()));
-    if volume {
-        m.insert("Name".into(), json!(p.name));
+    api::MountPoint {
+        kind: p.kind.as_str().to_owned(),
+        name: volume.then(|| p.name.clone()),
+        source: p.source.clone(),
+        destination: p.destination.clone(),
+        driver: volume.then(|| p.driver.clone()),
+        mode: p.mode.clone(),
+        rw: p.rw,
+        propagation: p.propagation.clone(),
     }
-    m.insert("Source".into(), json!(p.source));
-    m.insert("Destination".into(), json!(p.destination));
-    if volume {
-        m.insert("Driver".into(), json!(p.driver));
-    }
-    m.insert("Mode".into(), json!(p.mode));
-    m.insert("RW".into(), json!(p.rw));
-    m.insert("Propagation".into(), json!(p.propagation));
-    Value::Object(m)
 }
 
 /// Inspect's `Mounts`, in dockerd's order (by destination).
-pub(crate) fn mounts(points: &[MountPoint]) -> Vec<Value> {
+pub(crate) fn mounts(points: &[MountPoint]) -> Vec<api::MountPoint> {
     let mut sorted: Vec<&MountPoint> = points.iter().collect();
     sorted.sort_by(|a, b| a.destination.cmp(&b.destination));
     sorted.into_iter().map(mount_point).collect()
