@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod build;
 mod containers;
 mod error;
 mod exec;

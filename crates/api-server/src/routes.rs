@@ -61,6 +61,7 @@ pub enum Route {
     VolumeCreate,
     VolumeInspect(String),
     VolumeDelete(String),
+    Build,
     BuildPrune,
     ContainerStats(String),
     NetworkList,
@@ -102,6 +103,7 @@ pub fn route(method: &Method, path: &str) -> Route {
         ("DELETE", ["volumes", name @ ..]) if image_name(name) => {
             Route::VolumeDelete(name.join("/"))
         }
+        ("POST", ["build"]) => Route::Build,
         ("POST", ["build", "prune"]) => Route::BuildPrune,
         ("GET", ["containers", id, "stats"]) if !id.is_empty() => {
             Route::ContainerStats((*id).to_owned())

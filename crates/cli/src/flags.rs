@@ -2,6 +2,7 @@
 //! behaviour here; [`crate::settings`] turns these into resolved settings.
 
 pub(crate) mod attach;
+pub(crate) mod build;
 pub(crate) mod common;
 pub(crate) mod containers;
 pub(crate) mod dns;
@@ -82,6 +83,9 @@ pub(crate) enum CommandFlags {
     Login(push::LoginFlags),
     /// Log out from a registry
     Logout(push::LogoutFlags),
+    /// Build an image from a Dockerfile
+    #[command(override_usage = "berth build [OPTIONS] PATH | -")]
+    Build(build::BuildFlags),
     /// Create and run a new container from an image
     #[command(
         disable_help_flag = true,

@@ -48,6 +48,8 @@ pub(crate) enum Command {
     Login(crate::flags::push::LoginFlags),
     /// `logout`.
     Logout(crate::flags::push::LogoutFlags),
+    /// `build`.
+    Build(crate::flags::build::BuildFlags),
     /// `berth --version`.
     ShortVersion,
     /// No command: print help.
@@ -98,6 +100,7 @@ impl Settings {
                 Some(CommandFlags::Push(f)) => Command::Image(ImageFlags::Push(f)),
                 Some(CommandFlags::Login(f)) => Command::Login(f),
                 Some(CommandFlags::Logout(f)) => Command::Logout(f),
+                Some(CommandFlags::Build(f)) => Command::Build(f),
                 Some(CommandFlags::Run(f)) => Command::Container(Box::new(ContainerFlags::Run(f))),
                 Some(CommandFlags::Create(f)) => {
                     Command::Container(Box::new(ContainerFlags::Create(f)))

@@ -1,5 +1,6 @@
 //! Handlers: one function per route, turning engine data into API types.
 
+mod build;
 mod containers;
 mod events;
 pub(crate) mod exec;
@@ -119,7 +120,11 @@ pub(crate) async fn handle(
         Route::NetworkDisconnect(id) => {
             networks::disconnect(backends.networks.clone(), id, req).await
         }
-        Route::BuildPrune => prune::build_cache(&req),
+        Route::Build => build::build(backends.images.clone(), req).await,
+        Route::BuildPrune => match prune::build_cache(&req) {
+            r if r.status().is_success() => build::prune(backends.images.clone()).await,
+            r => r,
+        },
         Route::Events => events::events(backends.system.clone(), req).await,
         Route::NotFound => ApiError::page_not_found().into_response_body(),
     }

@@ -1,6 +1,7 @@
 //! One module per command: settings in, API calls, output through the printer.
 
 pub(crate) mod attach;
+pub(crate) mod build;
 pub(crate) mod containers;
 pub(crate) mod dns;
 pub(crate) mod events;
@@ -55,6 +56,7 @@ pub(crate) async fn run(settings: Settings, printer: &mut Printer) -> anyhow::Re
         Command::Registry(c) => registry::run(c, printer).await,
         Command::Login(f) => login::login(&client, f, printer).await,
         Command::Logout(f) => login::logout(f, printer),
+        Command::Build(f) => build::run(&client, f, printer).await,
         Command::ShortVersion => {
             printer.data(&format!("berth version {VERSION}, build {GIT_COMMIT}\n"))?;
             Ok(())
