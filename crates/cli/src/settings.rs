@@ -46,6 +46,10 @@ pub(crate) enum Command {
     Compose(crate::flags::compose::ComposeFlags),
     /// `registry serve` / `registry garbage-collect`.
     Registry(crate::flags::registry::RegistryFlags),
+    /// `login`.
+    Login(crate::flags::push::LoginFlags),
+    /// `logout`.
+    Logout(crate::flags::push::LogoutFlags),
     /// `build`.
     Build(crate::flags::build::BuildFlags),
     /// `berth --version`.
@@ -95,6 +99,9 @@ impl Settings {
                 Some(CommandFlags::Load(f)) => Command::Image(ImageFlags::Load(f)),
                 Some(CommandFlags::Pull(f)) => Command::Image(ImageFlags::Pull(f)),
                 Some(CommandFlags::Import(f)) => Command::Image(ImageFlags::Import(f)),
+                Some(CommandFlags::Push(f)) => Command::Image(ImageFlags::Push(f)),
+                Some(CommandFlags::Login(f)) => Command::Login(f),
+                Some(CommandFlags::Logout(f)) => Command::Logout(f),
                 Some(CommandFlags::Build(f)) => Command::Build(f),
                 Some(CommandFlags::Run(f)) => Command::Container(Box::new(ContainerFlags::Run(f))),
                 Some(CommandFlags::Create(f)) => {
