@@ -563,6 +563,35 @@ fn berth_compose_waits_for_a_healthy_dependency() {
     });
     let db = p.berth_ok(&["exec", "-T", "db", "sh", "-c", "id -u; pwd; hostname"]);
     assert_eq!(db, "65534\n/bin\ndbhost\n");
+    // logs -f follows: what app prints after it started shows up.
+    // (Piped runs it in the test's directory: the file is named.)
+    let file_path = p.path().join("compose.yaml");
+    let follow = common::Piped::spawn(p.d.berth_command(&[
+        "compose",
+        "-f",
+        s(&file_path),
+        "-p",
+        &name,
+        "logs",
+        "-f",
+        "app",
+    ]));
+    follow.expect("app:pong");
+    p.berth_ok(&[
+        "exec",
+        "-T",
+        "app",
+        "sh",
+        "-c",
+        "echo followed > /proc/1/fd/1",
+    ]);
+    follow.expect(&format!("{name}-app-1  | followed"));
+    drop(follow);
+    // --force-recreate replaces a container whose file did not change.
+    let app = format!("{name}-app-1");
+    let before = id_of(&d, &app);
+    p.berth_ok(&["up", "-d", "--force-recreate", "app"]);
+    assert_ne!(id_of(&d, &app), before);
     p.berth_ok(&["down", "-v"]);
     assert!(project_ids(&d, &name).is_empty());
 }
