@@ -157,8 +157,16 @@ fn multi_stage_build_runs_through_berth_and_docker_with_cache() {
         out.starts_with("sha256:") && out.lines().count() == 1,
         "{out}"
     );
-    // builder prune forgets the cache.
-    d.ok(&["builder", "prune", "-f"]);
+    // builder prune forgets the cache (berth's, then docker's finds
+    // nothing left).
+    let pruned = d.berth(&["builder", "prune", "-f"]);
+    let said = text(&pruned);
+    assert!(pruned.status.success(), "{said}");
+    assert!(said.contains("Total reclaimed space: "), "{said}");
+    assert_eq!(
+        d.ok(&["builder", "prune", "-f"]),
+        "Total reclaimed space: 0B\n"
+    );
     let after = build(&d, BERTH, &["build", ctx_s]);
     assert!(!text(&after).contains("Using cache"), "{}", text(&after));
     assert_no_leftovers(&d);

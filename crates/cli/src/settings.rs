@@ -46,6 +46,8 @@ pub(crate) enum Command {
     Registry(crate::flags::registry::RegistryFlags),
     /// `build`.
     Build(crate::flags::build::BuildFlags),
+    /// `builder prune`.
+    Builder(crate::flags::build::BuilderFlags),
     /// `berth --version`.
     ShortVersion,
     /// No command: print help.
@@ -94,6 +96,7 @@ impl Settings {
                 Some(CommandFlags::Pull(f)) => Command::Image(ImageFlags::Pull(f)),
                 Some(CommandFlags::Import(f)) => Command::Image(ImageFlags::Import(f)),
                 Some(CommandFlags::Build(f)) => Command::Build(f),
+                Some(CommandFlags::Builder { command }) => Command::Builder(command),
                 Some(CommandFlags::Run(f)) => Command::Container(Box::new(ContainerFlags::Run(f))),
                 Some(CommandFlags::Create(f)) => {
                     Command::Container(Box::new(ContainerFlags::Create(f)))

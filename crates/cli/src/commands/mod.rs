@@ -53,6 +53,7 @@ pub(crate) async fn run(settings: Settings, printer: &mut Printer) -> anyhow::Re
         Command::Network(c) => network::run(&client, c, printer).await,
         Command::Registry(c) => registry::run(c, printer).await,
         Command::Build(f) => build::run(&client, f, printer).await,
+        Command::Builder(c) => build::builder(&client, c, printer).await,
         Command::ShortVersion => {
             printer.data(&format!("berth version {VERSION}, build {GIT_COMMIT}\n"))?;
             Ok(())
