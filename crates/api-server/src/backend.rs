@@ -96,6 +96,28 @@ pub trait ImageBackend: Send + Sync {
         req: &berth_engine::image::PullRequest,
         progress: &(dyn Fn(berth_engine::image::PullEvent) + Sync),
     ) -> Result<berth_engine::image::PullOutcome, berth_engine::image::PullError>;
+    /// Pushes an image (every tag of a repository without a tag).
+    fn push_image(
+        &self,
+        req: &berth_engine::image::PushRequest,
+        progress: &dyn Fn(berth_engine::image::PushEvent),
+    ) -> Result<(), berth_engine::image::PushError> {
+        let _ = (req, progress);
+        Err(berth_engine::image::PushError::InvalidArgument(
+            "this backend cannot push".into(),
+        ))
+    }
+    /// Checks credentials against a registry (`POST /auth`).
+    fn registry_login(
+        &self,
+        server: &str,
+        credentials: &berth_engine::image::Credentials,
+    ) -> Result<(), berth_engine::image::PushError> {
+        let _ = (server, credentials);
+        Err(berth_engine::image::PushError::InvalidArgument(
+            "this backend cannot log in to registries".into(),
+        ))
+    }
     /// `POST /build`: unpacks the context tar from `context` and builds
     /// `req` (its Dockerfile read from the context); the image ID. The
     /// default (no engine) builds nothing.
@@ -153,6 +175,20 @@ impl ImageBackend for Engine {
         progress: &(dyn Fn(berth_engine::image::PullEvent) + Sync),
     ) -> Result<berth_engine::image::PullOutcome, berth_engine::image::PullError> {
         self.images().pull(req, progress)
+    }
+    fn push_image(
+        &self,
+        req: &berth_engine::image::PushRequest,
+        progress: &dyn Fn(berth_engine::image::PushEvent),
+    ) -> Result<(), berth_engine::image::PushError> {
+        self.images().push(req, progress).map(|_| ())
+    }
+    fn registry_login(
+        &self,
+        server: &str,
+        credentials: &berth_engine::image::Credentials,
+    ) -> Result<(), berth_engine::image::PushError> {
+        self.images().login(server, credentials)
     }
     fn build_image(
         &self,

@@ -22,6 +22,8 @@ pub enum Route {
     ImagesGet,
     ImageLoad,
     ImageCreate,
+    ImagePush(String),
+    Auth,
     ContainerCreate,
     ContainerList,
     ContainerStart(String),
@@ -119,6 +121,10 @@ pub fn route(method: &Method, path: &str) -> Route {
         ("GET", ["images", name @ .., "get"]) if image_name(name) => {
             Route::ImageGet(name.join("/"))
         }
+        ("POST", ["images", name @ .., "push"]) if image_name(name) => {
+            Route::ImagePush(name.join("/"))
+        }
+        ("POST", ["auth"]) => Route::Auth,
         ("POST", ["images", name @ .., "tag"]) if image_name(name) => {
             Route::ImageTag(name.join("/"))
         }

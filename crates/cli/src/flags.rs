@@ -12,6 +12,7 @@ pub(crate) mod images;
 pub(crate) mod lifecycle;
 pub(crate) mod network;
 pub(crate) mod ports;
+pub(crate) mod push;
 pub(crate) mod registry;
 pub(crate) mod resources;
 pub(crate) mod security;
@@ -76,6 +77,12 @@ pub(crate) enum CommandFlags {
     Pull(images::PullFlags),
     /// Import the contents from a tarball to create a filesystem image
     Import(images::ImportFlags),
+    /// Upload an image to a registry
+    Push(push::PushFlags),
+    /// Authenticate to a registry
+    Login(push::LoginFlags),
+    /// Log out from a registry
+    Logout(push::LogoutFlags),
     /// Build an image from a Dockerfile
     #[command(override_usage = "berth build [OPTIONS] PATH | -")]
     Build(build::BuildFlags),

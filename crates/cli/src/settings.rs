@@ -44,6 +44,10 @@ pub(crate) enum Command {
     Network(crate::flags::network::NetworkFlags),
     /// `registry serve` / `registry garbage-collect`.
     Registry(crate::flags::registry::RegistryFlags),
+    /// `login`.
+    Login(crate::flags::push::LoginFlags),
+    /// `logout`.
+    Logout(crate::flags::push::LogoutFlags),
     /// `build`.
     Build(crate::flags::build::BuildFlags),
     /// `builder prune`.
@@ -95,6 +99,9 @@ impl Settings {
                 Some(CommandFlags::Load(f)) => Command::Image(ImageFlags::Load(f)),
                 Some(CommandFlags::Pull(f)) => Command::Image(ImageFlags::Pull(f)),
                 Some(CommandFlags::Import(f)) => Command::Image(ImageFlags::Import(f)),
+                Some(CommandFlags::Push(f)) => Command::Image(ImageFlags::Push(f)),
+                Some(CommandFlags::Login(f)) => Command::Login(f),
+                Some(CommandFlags::Logout(f)) => Command::Logout(f),
                 Some(CommandFlags::Build(f)) => Command::Build(f),
                 Some(CommandFlags::Builder { command }) => Command::Builder(command),
                 Some(CommandFlags::Run(f)) => Command::Container(Box::new(ContainerFlags::Run(f))),

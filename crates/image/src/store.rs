@@ -39,6 +39,9 @@ use crate::reference::{Reference, ReferenceError};
 use crate::snapshot::{Kind, SnapshotError, Snapshotter, chain_ids};
 use crate::spec::{self, ContainerConfig, Descriptor, History, ImageConfig, ImageManifest, RootFs};
 
+mod distributable;
+pub use distributable::Distributable;
+
 /// Errors of the image store (and of the crate as a whole: it wraps the
 /// other modules' errors).
 #[derive(Debug, thiserror::Error)]

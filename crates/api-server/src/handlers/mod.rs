@@ -9,6 +9,7 @@ pub(crate) mod networks;
 mod params;
 mod prune;
 mod pull;
+mod push;
 mod stats;
 mod system;
 pub(crate) mod volumes;
@@ -48,6 +49,8 @@ pub(crate) async fn handle(
         }
         Route::ImageLoad => images::load(backends.images.clone(), req).await,
         Route::ImageCreate => images::create(backends.images.clone(), req).await,
+        Route::ImagePush(name) => push::push(backends.images.clone(), name, req).await,
+        Route::Auth => push::auth(backends.images.clone(), req).await,
         Route::ContainerCreate => {
             containers::create(backends.containers.clone(), req, version).await
         }

@@ -11,11 +11,13 @@ pub(crate) mod health;
 pub(crate) mod images;
 pub(crate) mod info;
 pub(crate) mod lifecycle;
+pub(crate) mod login;
 pub(crate) mod mounts;
 pub(crate) mod network;
 pub(crate) mod parallel;
 pub(crate) mod ports;
 pub(crate) mod pull;
+pub(crate) mod push;
 pub(crate) mod registry;
 pub(crate) mod resources;
 pub(crate) mod run;
@@ -52,6 +54,8 @@ pub(crate) async fn run(settings: Settings, printer: &mut Printer) -> anyhow::Re
         Command::Volume(c) => volume::run(&client, c, printer).await,
         Command::Network(c) => network::run(&client, c, printer).await,
         Command::Registry(c) => registry::run(c, printer).await,
+        Command::Login(f) => login::login(&client, f, printer).await,
+        Command::Logout(f) => login::logout(f, printer),
         Command::Build(f) => build::run(&client, f, printer).await,
         Command::Builder(c) => build::builder(&client, c, printer).await,
         Command::ShortVersion => {
