@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod build;
 mod containers;
 mod error;
 mod exec;
@@ -24,6 +25,7 @@ mod images;
 mod lifecycle;
 mod networks;
 mod pull;
+mod push;
 mod resources;
 mod system;
 mod volumes;
@@ -45,6 +47,7 @@ use hyper::body::Bytes;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 pub use images::encode;
+pub use push::{AuthConfig, AuthResponse};
 pub use system::EventsOptions;
 
 /// A request to berthd with the headers docker's clients send. `Host` is

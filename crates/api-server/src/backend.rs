@@ -96,6 +96,47 @@ pub trait ImageBackend: Send + Sync {
         req: &berth_engine::image::PullRequest,
         progress: &(dyn Fn(berth_engine::image::PullEvent) + Sync),
     ) -> Result<berth_engine::image::PullOutcome, berth_engine::image::PullError>;
+    /// Pushes an image (every tag of a repository without a tag).
+    fn push_image(
+        &self,
+        req: &berth_engine::image::PushRequest,
+        progress: &dyn Fn(berth_engine::image::PushEvent),
+    ) -> Result<(), berth_engine::image::PushError> {
+        let _ = (req, progress);
+        Err(berth_engine::image::PushError::InvalidArgument(
+            "this backend cannot push".into(),
+        ))
+    }
+    /// Checks credentials against a registry (`POST /auth`).
+    fn registry_login(
+        &self,
+        server: &str,
+        credentials: &berth_engine::image::Credentials,
+    ) -> Result<(), berth_engine::image::PushError> {
+        let _ = (server, credentials);
+        Err(berth_engine::image::PushError::InvalidArgument(
+            "this backend cannot log in to registries".into(),
+        ))
+    }
+    /// `POST /build`: unpacks the context tar from `context` and builds
+    /// `req` (its Dockerfile read from the context); the image ID. The
+    /// default (no engine) builds nothing.
+    fn build_image(
+        &self,
+        _context: &mut dyn Read,
+        _req: berth_engine::build::BuildRequest,
+        _progress: &mut dyn berth_engine::build::Progress,
+    ) -> Result<String, berth_engine::build::BuildError> {
+        Err(berth_engine::build::BuildError::Invalid(
+            "this daemon cannot build images".to_owned(),
+        ))
+    }
+    /// `POST /build/prune`; the default (no engine) removes nothing.
+    fn prune_build_cache(
+        &self,
+    ) -> Result<berth_engine::build::BuildCachePruneReport, berth_engine::build::BuildError> {
+        Ok(berth_engine::build::BuildCachePruneReport::default())
+    }
 }
 
 impl ImageBackend for Engine {
@@ -134,6 +175,33 @@ impl ImageBackend for Engine {
         progress: &(dyn Fn(berth_engine::image::PullEvent) + Sync),
     ) -> Result<berth_engine::image::PullOutcome, berth_engine::image::PullError> {
         self.images().pull(req, progress)
+    }
+    fn push_image(
+        &self,
+        req: &berth_engine::image::PushRequest,
+        progress: &dyn Fn(berth_engine::image::PushEvent),
+    ) -> Result<(), berth_engine::image::PushError> {
+        self.images().push(req, progress).map(|_| ())
+    }
+    fn registry_login(
+        &self,
+        server: &str,
+        credentials: &berth_engine::image::Credentials,
+    ) -> Result<(), berth_engine::image::PushError> {
+        self.images().login(server, credentials)
+    }
+    fn build_image(
+        &self,
+        context: &mut dyn Read,
+        req: berth_engine::build::BuildRequest,
+        progress: &mut dyn berth_engine::build::Progress,
+    ) -> Result<String, berth_engine::build::BuildError> {
+        self.build_from_tar(context, req, progress)
+    }
+    fn prune_build_cache(
+        &self,
+    ) -> Result<berth_engine::build::BuildCachePruneReport, berth_engine::build::BuildError> {
+        Engine::prune_build_cache(self)
     }
 }
 

@@ -22,6 +22,8 @@ pub enum Route {
     ImagesGet,
     ImageLoad,
     ImageCreate,
+    ImagePush(String),
+    Auth,
     ContainerCreate,
     ContainerList,
     ContainerStart(String),
@@ -59,6 +61,7 @@ pub enum Route {
     VolumeCreate,
     VolumeInspect(String),
     VolumeDelete(String),
+    Build,
     BuildPrune,
     ContainerStats(String),
     NetworkList,
@@ -100,6 +103,7 @@ pub fn route(method: &Method, path: &str) -> Route {
         ("DELETE", ["volumes", name @ ..]) if image_name(name) => {
             Route::VolumeDelete(name.join("/"))
         }
+        ("POST", ["build"]) => Route::Build,
         ("POST", ["build", "prune"]) => Route::BuildPrune,
         ("GET", ["containers", id, "stats"]) if !id.is_empty() => {
             Route::ContainerStats((*id).to_owned())
@@ -117,6 +121,10 @@ pub fn route(method: &Method, path: &str) -> Route {
         ("GET", ["images", name @ .., "get"]) if image_name(name) => {
             Route::ImageGet(name.join("/"))
         }
+        ("POST", ["images", name @ .., "push"]) if image_name(name) => {
+            Route::ImagePush(name.join("/"))
+        }
+        ("POST", ["auth"]) => Route::Auth,
         ("POST", ["images", name @ .., "tag"]) if image_name(name) => {
             Route::ImageTag(name.join("/"))
         }

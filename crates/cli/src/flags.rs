@@ -2,7 +2,9 @@
 //! behaviour here; [`crate::settings`] turns these into resolved settings.
 
 pub(crate) mod attach;
+pub(crate) mod build;
 pub(crate) mod common;
+pub(crate) mod compose;
 pub(crate) mod containers;
 pub(crate) mod dns;
 pub(crate) mod exec;
@@ -11,6 +13,7 @@ pub(crate) mod images;
 pub(crate) mod lifecycle;
 pub(crate) mod network;
 pub(crate) mod ports;
+pub(crate) mod push;
 pub(crate) mod registry;
 pub(crate) mod resources;
 pub(crate) mod security;
@@ -75,6 +78,15 @@ pub(crate) enum CommandFlags {
     Pull(images::PullFlags),
     /// Import the contents from a tarball to create a filesystem image
     Import(images::ImportFlags),
+    /// Upload an image to a registry
+    Push(push::PushFlags),
+    /// Authenticate to a registry
+    Login(push::LoginFlags),
+    /// Log out from a registry
+    Logout(push::LogoutFlags),
+    /// Build an image from a Dockerfile
+    #[command(override_usage = "berth build [OPTIONS] PATH | -")]
+    Build(build::BuildFlags),
     /// Create and run a new container from an image
     #[command(
         disable_help_flag = true,
@@ -147,6 +159,8 @@ pub(crate) enum CommandFlags {
         #[command(subcommand)]
         command: registry::RegistryFlags,
     },
+    /// Define and run multi-container applications (Compose files)
+    Compose(compose::ComposeFlags),
     /// Manage berth
     System {
         #[command(subcommand)]

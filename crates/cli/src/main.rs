@@ -6,6 +6,7 @@
 //! [`printer::Printer`]. `main` owns the exit codes.
 
 mod commands;
+mod credentials;
 mod flags;
 mod ojson;
 mod printer;

@@ -42,8 +42,16 @@ pub(crate) enum Command {
     Volume(crate::flags::volume::VolumeFlags),
     /// `network ...`.
     Network(crate::flags::network::NetworkFlags),
+    /// `compose ...`.
+    Compose(crate::flags::compose::ComposeFlags),
     /// `registry serve` / `registry garbage-collect`.
     Registry(crate::flags::registry::RegistryFlags),
+    /// `login`.
+    Login(crate::flags::push::LoginFlags),
+    /// `logout`.
+    Logout(crate::flags::push::LogoutFlags),
+    /// `build`.
+    Build(crate::flags::build::BuildFlags),
     /// `berth --version`.
     ShortVersion,
     /// No command: print help.
@@ -91,6 +99,10 @@ impl Settings {
                 Some(CommandFlags::Load(f)) => Command::Image(ImageFlags::Load(f)),
                 Some(CommandFlags::Pull(f)) => Command::Image(ImageFlags::Pull(f)),
                 Some(CommandFlags::Import(f)) => Command::Image(ImageFlags::Import(f)),
+                Some(CommandFlags::Push(f)) => Command::Image(ImageFlags::Push(f)),
+                Some(CommandFlags::Login(f)) => Command::Login(f),
+                Some(CommandFlags::Logout(f)) => Command::Logout(f),
+                Some(CommandFlags::Build(f)) => Command::Build(f),
                 Some(CommandFlags::Run(f)) => Command::Container(Box::new(ContainerFlags::Run(f))),
                 Some(CommandFlags::Create(f)) => {
                     Command::Container(Box::new(ContainerFlags::Create(f)))
@@ -152,6 +164,7 @@ impl Settings {
                 Some(CommandFlags::Container { command }) => Command::Container(Box::new(command)),
                 Some(CommandFlags::Volume { command }) => Command::Volume(command),
                 Some(CommandFlags::Network { command }) => Command::Network(command),
+                Some(CommandFlags::Compose(f)) => Command::Compose(f),
                 Some(CommandFlags::Registry { command }) => Command::Registry(command),
             }
         };

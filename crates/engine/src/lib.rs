@@ -13,6 +13,7 @@
 //! println!("{} CPUs", engine.system_info().host.ncpu);
 //! ```
 
+pub mod build;
 pub mod container;
 mod error;
 pub mod events;

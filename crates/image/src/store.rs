@@ -39,6 +39,9 @@ use crate::reference::{Reference, ReferenceError};
 use crate::snapshot::{Kind, SnapshotError, Snapshotter, chain_ids};
 use crate::spec::{self, ContainerConfig, Descriptor, History, ImageConfig, ImageManifest, RootFs};
 
+mod distributable;
+pub use distributable::Distributable;
+
 /// Errors of the image store (and of the crate as a whole: it wraps the
 /// other modules' errors).
 #[derive(Debug, thiserror::Error)]
@@ -845,6 +848,41 @@ impl ImageStore {
             (layers, diff_ids, sizes),
             parent_id,
             &tags,
+        )
+    }
+
+    /// A build step that changes only the config (`ENV`, `CMD`, ...): a new
+    /// image with `parent`'s layers (none for `None`, `FROM scratch`) and
+    /// `config` as given (the caller appended the history entry), recorded
+    /// as a child of `parent` as `docker build`'s images are.
+    pub fn commit_config(&self, parent: Option<&str>, mut config: ImageConfig) -> Result<Digest> {
+        let _op = self.op();
+        let (layers, diff_ids, sizes, parent_id) = match parent {
+            Some(p) => {
+                let d = self.inspect(p)?;
+                let id = d.record.id.clone();
+                (
+                    d.record.layers,
+                    d.record.diff_ids,
+                    d.record.layer_sizes,
+                    Some(id),
+                )
+            }
+            None => (Vec::new(), Vec::new(), Vec::new(), None),
+        };
+        config.rootfs = RootFs {
+            kind: "layers".to_owned(),
+            diff_ids: diff_ids.clone(),
+        };
+        let config_bytes = serde_json::to_vec(&config).map_err(|e| Error::InvalidArgument {
+            message: format!("serialising image config: {e}"),
+        })?;
+        self.store_record_with_parent(
+            &config_bytes,
+            config.created.clone(),
+            (layers, diff_ids, sizes),
+            parent_id,
+            &[],
         )
     }
 

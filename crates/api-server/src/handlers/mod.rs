@@ -1,5 +1,6 @@
 //! Handlers: one function per route, turning engine data into API types.
 
+mod build;
 mod containers;
 mod events;
 pub(crate) mod exec;
@@ -8,6 +9,7 @@ pub(crate) mod networks;
 mod params;
 mod prune;
 mod pull;
+mod push;
 mod stats;
 mod system;
 pub(crate) mod volumes;
@@ -47,6 +49,8 @@ pub(crate) async fn handle(
         }
         Route::ImageLoad => images::load(backends.images.clone(), req).await,
         Route::ImageCreate => images::create(backends.images.clone(), req).await,
+        Route::ImagePush(name) => push::push(backends.images.clone(), name, req).await,
+        Route::Auth => push::auth(backends.images.clone(), req).await,
         Route::ContainerCreate => {
             containers::create(backends.containers.clone(), req, version).await
         }
@@ -116,7 +120,11 @@ pub(crate) async fn handle(
         Route::NetworkDisconnect(id) => {
             networks::disconnect(backends.networks.clone(), id, req).await
         }
-        Route::BuildPrune => prune::build_cache(&req),
+        Route::Build => build::build(backends.images.clone(), req).await,
+        Route::BuildPrune => match prune::build_cache(&req) {
+            r if r.status().is_success() => build::prune(backends.images.clone()).await,
+            r => r,
+        },
         Route::Events => events::events(backends.system.clone(), req).await,
         Route::NotFound => ApiError::page_not_found().into_response_body(),
     }

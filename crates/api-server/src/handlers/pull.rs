@@ -109,7 +109,7 @@ fn berth_registry_base64(s: &str) -> Option<Vec<u8>> {
 }
 
 /// Docker's `units.HumanSize`: decimal units, 3 significant digits.
-fn human_size(n: u64) -> String {
+pub(super) fn human_size(n: u64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB"];
     let mut v = n as f64;
     let mut i = 0;
@@ -135,7 +135,7 @@ fn human_size(n: u64) -> String {
 }
 
 /// Docker's progress bar: `[=====>      ]  1.2MB/2.3MB`.
-fn progress_bar(current: u64, total: u64) -> String {
+pub(super) fn progress_bar(current: u64, total: u64) -> String {
     const WIDTH: u64 = 50;
     if total == 0 {
         return human_size(current);
@@ -191,7 +191,7 @@ fn done_lines(o: &PullOutcome) -> Vec<Value> {
     ]
 }
 
-fn line(v: &Value) -> Bytes {
+pub(super) fn line(v: &Value) -> Bytes {
     let mut b = serde_json::to_vec(v).unwrap_or_default();
     b.extend_from_slice(b"\r\n");
     Bytes::from(b)
@@ -265,7 +265,7 @@ pub(super) async fn pull(backend: Arc<dyn ImageBackend>, req: Request) -> Respon
     json_stream(Body::from_stream(ChannelStream(brx)))
 }
 
-fn json_stream(body: Body) -> Response {
+pub(super) fn json_stream(body: Body) -> Response {
     let mut r = Response::new(body);
     r.headers_mut().insert(
         header::CONTENT_TYPE,

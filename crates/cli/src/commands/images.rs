@@ -30,6 +30,7 @@ pub(crate) async fn run(
         ImageFlags::Save(f) => save(client, f).await,
         ImageFlags::Load(f) => load(client, f, printer).await,
         ImageFlags::Pull(f) => super::pull::pull(client, f, printer).await,
+        ImageFlags::Push(f) => super::push::push(client, f, printer).await,
         ImageFlags::Import(f) => import(client, f, printer).await,
         ImageFlags::Inspect(f) => inspect(client, f, printer).await,
         ImageFlags::Prune(f) => super::system::image_prune(client, f, printer).await,

@@ -1,6 +1,8 @@
 //! One module per command: settings in, API calls, output through the printer.
 
 pub(crate) mod attach;
+pub(crate) mod build;
+pub(crate) mod compose;
 pub(crate) mod containers;
 pub(crate) mod dns;
 pub(crate) mod events;
@@ -10,11 +12,13 @@ pub(crate) mod health;
 pub(crate) mod images;
 pub(crate) mod info;
 pub(crate) mod lifecycle;
+pub(crate) mod login;
 pub(crate) mod mounts;
 pub(crate) mod network;
 pub(crate) mod parallel;
 pub(crate) mod ports;
 pub(crate) mod pull;
+pub(crate) mod push;
 pub(crate) mod registry;
 pub(crate) mod resources;
 pub(crate) mod run;
@@ -50,7 +54,11 @@ pub(crate) async fn run(settings: Settings, printer: &mut Printer) -> anyhow::Re
         Command::Observe(c) => system::run(&client, c, printer).await,
         Command::Volume(c) => volume::run(&client, c, printer).await,
         Command::Network(c) => network::run(&client, c, printer).await,
+        Command::Compose(c) => compose::run(&client, c, printer).await,
         Command::Registry(c) => registry::run(c, printer).await,
+        Command::Login(f) => login::login(&client, f, printer).await,
+        Command::Logout(f) => login::logout(f, printer),
+        Command::Build(f) => build::run(&client, f, printer).await,
         Command::ShortVersion => {
             printer.data(&format!("berth version {VERSION}, build {GIT_COMMIT}\n"))?;
             Ok(())

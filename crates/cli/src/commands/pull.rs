@@ -56,8 +56,12 @@ pub(crate) async fn pull_printing(
     mut out: impl FnMut(&str),
 ) -> Result<(), berth_api_client::Error> {
     let (name, tag) = split(image);
+    // Credentials `berth login` stored for the image's registry; a
+    // config file that cannot be read is reported, as docker does.
+    let auth = crate::credentials::header_for_image(&name)
+        .map_err(|e| berth_api_client::Error::Request(e.to_string()))?;
     client
-        .image_pull_stream(&name, &tag, platform, |m| {
+        .image_pull_stream_auth(&name, &tag, platform, auth.as_deref(), |m| {
             if let Some(l) = message_line(m) {
                 out(&l);
             }

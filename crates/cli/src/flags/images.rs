@@ -24,6 +24,8 @@ pub(crate) enum ImageFlags {
     Load(LoadFlags),
     /// Download an image from a registry
     Pull(PullFlags),
+    /// Upload an image to a registry
+    Push(super::push::PushFlags),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportFlags),
     /// Display detailed information on one or more images

@@ -50,7 +50,7 @@ mod restart;
 pub mod security;
 mod shim;
 mod size;
-mod spec;
+pub(crate) mod spec;
 pub mod stats;
 mod store;
 mod streams;

@@ -8,6 +8,8 @@
 
 mod hello;
 mod pull;
+mod push;
+mod sources;
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -25,6 +27,7 @@ pub use pull::{
     Credentials, Progress, PullError, PullEvent, PullOutcome, PullRequest, base64_decode,
     base64_encode,
 };
+pub use push::{PushError, PushEvent, PushProgress, PushRequest};
 
 use crate::events::{Event, EventBus};
 use crate::{Classify, ErrorClass};
@@ -85,6 +88,8 @@ pub struct ImageService {
     events: EventBus,
     /// The registry client `pull` uses.
     registry: RwLock<berth_registry::client::Client>,
+    /// Which registry repositories hold which blobs (cross-repo mounts).
+    sources: sources::Sources,
 }
 
 impl std::fmt::Debug for ImageService {
@@ -110,6 +115,7 @@ impl ImageService {
             usage: RwLock::new(None),
             events: EventBus::new(),
             registry: RwLock::new(berth_registry::client::Client::default()),
+            sources: sources::Sources::new(data_root.join("image-sources.json")),
         };
         hello::ensure(&service.store)?;
         Ok(service)

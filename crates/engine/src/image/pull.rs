@@ -159,6 +159,16 @@ impl ImageService {
             .map_err(|e| PullError::InvalidArgument(e.to_string()))?;
         self.store
             .add_digest_reference(&id.to_string(), &digest_ref)?;
+        let blobs: Vec<&Digest> = pulled
+            .layers
+            .iter()
+            .map(|l| &l.digest)
+            .chain([&id])
+            .collect();
+        self.sources.add(
+            &blobs,
+            &format!("{}/{}", reference.domain(), reference.path()),
+        );
         for id in queued {
             progress(PullEvent::PullComplete { id });
         }

@@ -159,7 +159,8 @@ pub(crate) fn query_escape(s: &str) -> String {
     out
 }
 
-/// The token URL for a Bearer challenge and a repository's pull scope.
+/// The token URL for a Bearer challenge and the scopes asked for
+/// (space-separated).
 pub(crate) fn token_url(challenge: &Challenge, scope: &str) -> Option<String> {
     let realm = challenge.params.get("realm")?;
     let mut url = realm.clone();
@@ -168,7 +169,12 @@ pub(crate) fn token_url(challenge: &Challenge, scope: &str) -> Option<String> {
         url.push_str(&format!("{sep}service={}", query_escape(service)));
         sep = '&';
     }
-    url.push_str(&format!("{sep}scope={}", query_escape(scope)));
+    // Several scopes (`repository:a:push,pull repository:b:pull`) are
+    // several `scope` parameters.
+    for s in scope.split_whitespace() {
+        url.push_str(&format!("{sep}scope={}", query_escape(s)));
+        sep = '&';
+    }
     Some(url)
 }
 

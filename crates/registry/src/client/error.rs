@@ -20,6 +20,12 @@ pub enum Error {
         /// What is wrong and what to do.
         message: String,
     },
+    /// The registry refused the credentials (or got none it needs).
+    #[error("{message}")]
+    Unauthorized {
+        /// dockerd's or the registry's wording.
+        message: String,
+    },
     /// The registry answered with an error.
     #[error("{message}")]
     Registry {
@@ -42,6 +48,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// The registry refused the credentials (`POST /auth` answers 401).
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self, Self::Unauthorized { .. })
+    }
+
     /// The broad class, for the API's status code.
     pub fn class(&self) -> berth_image::ErrorClass {
         use berth_image::ErrorClass as C;
@@ -49,6 +60,9 @@ impl Error {
             Self::NotFound { .. } => C::NotFound,
             Self::InvalidArgument { .. } => C::InvalidArgument,
             Self::Registry { .. } | Self::Transport(_) => C::Internal,
+            // The API answers `POST /auth` with a 401 itself; elsewhere this
+            // comes in a progress stream.
+            Self::Unauthorized { .. } => C::InvalidArgument,
             Self::BadContent { .. } => C::DataLoss,
             Self::Content(e) => e.class(),
         }
@@ -131,6 +145,37 @@ pub(crate) fn registry_error(
             ),
         },
         _ => Error::Registry { message: cause },
+    }
+}
+
+/// The first error of a registry's error body, as Go's errcode prints it
+/// (`denied: requested access to the resource is denied`).
+pub(crate) fn first_error(body: &[u8]) -> Option<String> {
+    let first = serde_json::from_slice::<Errors>(body)
+        .ok()
+        .and_then(|e| e.errors.into_iter().next())?;
+    Some(format!(
+        "{}: {}",
+        first.code.to_ascii_lowercase().replace('_', " "),
+        first.message
+    ))
+}
+
+/// A registry's error answer to a push request.
+pub(crate) fn push_error(status: u16, body: &[u8]) -> Error {
+    let message = first_error(body).unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(body);
+        let text = text.trim();
+        let mut m = format!("received unexpected HTTP status: {}", status_text(status));
+        if !text.is_empty() && text.len() < 512 {
+            m.push_str(&format!(": {text}"));
+        }
+        m
+    });
+    if status == 401 || status == 403 {
+        Error::Unauthorized { message }
+    } else {
+        Error::Registry { message }
     }
 }
 

@@ -211,6 +211,23 @@ pub(crate) fn request(
     url: &str,
     headers: &[(&str, String)],
 ) -> Result<Response, TransportError> {
+    request_with_body(method, url, headers, None)
+}
+
+/// A request body: a reader and its exact length (sent as
+/// `Content-Length`).
+pub(crate) struct SendBody<'a> {
+    pub(crate) reader: &'a mut dyn Read,
+    pub(crate) len: u64,
+}
+
+/// [`request`] with a body streamed after the head.
+pub(crate) fn request_with_body(
+    method: &str,
+    url: &str,
+    headers: &[(&str, String)],
+    body: Option<SendBody<'_>>,
+) -> Result<Response, TransportError> {
     let err = |detail: String| TransportError {
         method: go_method(method),
         url: url.to_owned(),
@@ -234,9 +251,23 @@ pub(crate) fn request(
         }
         head.push_str(&format!("{k}: {v}\r\n"));
     }
+    if let Some(b) = &body {
+        head.push_str(&format!("Content-Length: {}\r\n", b.len));
+    } else if matches!(method, "POST" | "PUT" | "PATCH") {
+        head.push_str("Content-Length: 0\r\n");
+    }
     head.push_str("\r\n");
     let io_err = |e: io::Error| err(e.to_string());
     (&stream).write_all(head.as_bytes()).map_err(io_err)?;
+    if let Some(b) = body {
+        let sent = io::copy(&mut b.reader.take(b.len), &mut &stream).map_err(io_err)?;
+        if sent != b.len {
+            return Err(err(format!(
+                "the request body ended after {sent} of its {} bytes",
+                b.len
+            )));
+        }
+    }
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     let status_line = read_line(&mut reader).map_err(io_err)?;
     let mut parts = status_line.splitn(3, ' ');

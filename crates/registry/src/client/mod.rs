@@ -17,7 +17,9 @@
 mod auth;
 mod error;
 mod http;
+mod login;
 mod platform;
+mod push;
 
 use std::io::{Read, Write};
 use std::net::IpAddr;
@@ -34,6 +36,7 @@ pub use error::Error;
 use error::What;
 pub use http::TransportError;
 pub use platform::{PlatformSpec, choose};
+pub use push::{PushImage, PushOptions, PushProgress, Pushed};
 
 /// Largest manifest accepted (the distribution spec suggests 4 MiB).
 const MAX_MANIFEST: u64 = 4 << 20;
@@ -194,6 +197,8 @@ impl Client {
             reference: reference.familiar_string(),
             credentials: opts.credentials.clone(),
             authorization: Mutex::new(None),
+            scope: format!("repository:{}:pull", reference.path()),
+            pushing: false,
         };
         session.ping()?;
         let tag_or_digest = match (reference.digest(), reference.tag()) {
@@ -313,6 +318,11 @@ struct Session {
     reference: String,
     credentials: Option<Credentials>,
     authorization: Mutex<Option<String>>,
+    /// The token scopes asked for (`repository:<repo>:pull`; a push adds
+    /// `push` and the mount sources).
+    scope: String,
+    /// A push (dockerd words missing credentials differently).
+    pushing: bool,
 }
 
 impl Session {
@@ -384,8 +394,7 @@ impl Session {
         for c in challenges {
             match c.scheme.as_str() {
                 "bearer" => {
-                    let scope = format!("repository:{}:pull", self.repo);
-                    let Some(url) = auth::token_url(c, &scope) else {
+                    let Some(url) = auth::token_url(c, &self.scope) else {
                         continue;
                     };
                     let mut headers = Vec::new();
@@ -400,6 +409,10 @@ impl Session {
                         .read_limited(MAX_SMALL)
                         .map_err(|e| self.transport_error(&url, &e))?;
                     if !(200..300).contains(&status) {
+                        if self.pushing {
+                            // A push or a login: the token server's refusal as it words it.
+                            return Err(error::push_error(status, &body));
+                        }
                         return Err(error::registry_error(
                             status,
                             &body,
@@ -426,6 +439,11 @@ impl Session {
                     if let Some(cr) = &self.credentials {
                         self.set_auth(auth::basic_header(cr));
                         return Ok(());
+                    }
+                    if self.pushing {
+                        return Err(Error::Unauthorized {
+                            message: "no basic auth credentials".to_owned(),
+                        });
                     }
                     return Err(Error::NotFound {
                         message: format!(
