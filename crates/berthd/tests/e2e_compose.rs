@@ -82,6 +82,32 @@ impl<'a> Project<'a> {
             .unwrap()
     }
 
+    /// `berth compose -p <project> args` in the project's directory.
+    fn berth(&self, args: &[&str]) -> Output {
+        let mut all = vec!["compose", "-p", self.name.as_str()];
+        all.extend_from_slice(args);
+        self.d
+            .berth_command(&all)
+            .current_dir(self.path())
+            .env_remove("COMPOSE_PROJECT_NAME")
+            .env_remove("COMPOSE_FILE")
+            .output()
+            .unwrap()
+    }
+
+    /// `berth compose args`, asserting success; stdout.
+    fn berth_ok(&self, args: &[&str]) -> String {
+        let out = self.berth(args);
+        assert!(
+            out.status.success(),
+            "berth compose {args:?}: {}{}\nberthd's log:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            tail(&self.d.log())
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// `docker-compose args`, asserting success; stdout.
     fn ok(&self, args: &[&str]) -> String {
         let out = self.compose(args);
@@ -99,6 +125,7 @@ impl<'a> Project<'a> {
 impl Drop for Project<'_> {
     fn drop(&mut self) {
         let _ = self.compose(&["down", "-v", "-t", "1", "--remove-orphans"]);
+        let _ = self.berth(&["down", "-v", "--remove-orphans"]);
     }
 }
 
@@ -385,5 +412,157 @@ fn docker_compose_1_29_waits_for_a_healthy_dependency() {
     ]);
     assert_eq!(policy.trim(), "always");
     p.ok(&["down", "-v", "-t", "1"]);
+    assert!(project_ids(&d, &name).is_empty());
+}
+
+/// The ID of container `name`.
+fn id_of(d: &Daemon, name: &str) -> String {
+    d.ok(&["inspect", "-f", "{{.Id}}", name]).trim().to_owned()
+}
+
+#[test]
+fn berth_compose_runs_the_same_project_and_docker_compose_sees_it() {
+    let d = Daemon::start();
+    import_full_busybox(&d);
+    let port = free_port();
+    let file = web_client_file(&d, port);
+    let changed = "services:\n  web:\n    environment:\n      GREETING: changed\n";
+    let p = Project::new(
+        &d,
+        "c",
+        &[
+            ("docker-compose.yml", file.as_str()),
+            ("override.yml", changed),
+            (
+                "bad.yml",
+                "services:\n  web:\n    image: busybox\n    ports: [\"80:http\"]\n",
+            ),
+            ("data/hello.txt", "bindfile\n"),
+        ],
+    );
+    let name = p.name.clone();
+
+    // A bad file: a message naming the file, the service and the key, and
+    // nothing made.
+    let bad = p.berth(&["-f", "bad.yml", "up", "-d"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&bad.stderr),
+        format!(
+            "`{}`: service `web`: `ports`: `80:http` is not `[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]`\n",
+            p.path().join("bad.yml").display()
+        )
+    );
+    assert_eq!(
+        names(&d.ok(&["network", "ls", "--format", "{{.Name}}"])),
+        ["bridge", "host", "none"]
+    );
+
+    p.berth_ok(&["up", "-d"]);
+    let web = format!("{name}-web-1");
+    let client = format!("{name}-client-1");
+    until("web healthy", || {
+        d.ok(&["inspect", "-f", "{{.State.Health.Status}}", &web])
+            .trim()
+            == "healthy"
+    });
+    let labels = d.ok(&[
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"com.docker.compose.project\"}} {{index .Config.Labels \"com.docker.compose.service\"}} {{index .Config.Labels \"com.docker.compose.container-number\"}} {{index .Config.Labels \"com.docker.compose.oneoff\"}} {{index .Config.Labels \"app.tier\"}}",
+        &web,
+    ]);
+    assert_eq!(labels.trim(), format!("{name} web 1 False web"));
+    let ps = p.berth_ok(&["ps"]);
+    assert!(ps.starts_with("NAME "), "{ps}");
+    assert!(ps.contains(&web) && ps.contains(&client), "{ps}");
+    assert!(ps.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
+    // docker-compose 1.29 finds the project by the same labels.
+    let old_ps = p.ok(&["ps"]);
+    assert!(
+        old_ps.contains(&web) && old_ps.contains(&client),
+        "{old_ps}"
+    );
+
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert_eq!(http_get(addr).unwrap(), "hello-compose\n");
+    until("client fetched web by name", || {
+        p.berth(&["exec", "-T", "client", "cat", "/tmp/last"])
+            .stdout
+            .starts_with(b"hello-compose")
+    });
+    assert_eq!(
+        p.berth_ok(&[
+            "exec",
+            "-T",
+            "web",
+            "sh",
+            "-c",
+            "cat /bind/hello.txt; echo $GREETING"
+        ]),
+        "bindfile\ncompose\n"
+    );
+    until("client's output in logs", || {
+        p.berth_ok(&["logs", "client"])
+            .contains(&format!("{client}  | client-up"))
+    });
+
+    // Unchanged: up leaves both running as they are; a changed service is
+    // recreated, the other left alone.
+    let (web_id, client_id) = (id_of(&d, &web), id_of(&d, &client));
+    p.berth_ok(&["up", "-d"]);
+    assert_eq!(
+        (id_of(&d, &web), id_of(&d, &client)),
+        (web_id.clone(), client_id.clone())
+    );
+    p.berth_ok(&["-f", "docker-compose.yml", "-f", "override.yml", "up", "-d"]);
+    assert_ne!(id_of(&d, &web), web_id);
+    assert_eq!(id_of(&d, &client), client_id);
+    assert_eq!(http_get(addr).unwrap(), "hello-changed\n");
+
+    p.berth_ok(&["stop", "-t", "1", "client"]);
+    let state = |c: &str| {
+        d.ok(&["inspect", "-f", "{{.State.Status}}", c])
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(
+        (state(&web), state(&client)),
+        ("running".to_owned(), "exited".to_owned())
+    );
+    p.berth_ok(&["start"]);
+    assert_eq!(state(&client), "running");
+    p.berth_ok(&["restart", "-t", "1"]);
+    assert_eq!(
+        (state(&web), state(&client)),
+        ("running".to_owned(), "running".to_owned())
+    );
+
+    p.berth_ok(&["down", "-v"]);
+    assert!(project_ids(&d, &name).is_empty());
+    assert_eq!(
+        names(&d.ok(&["network", "ls", "--format", "{{.Name}}"])),
+        ["bridge", "host", "none"]
+    );
+    assert!(d.ok(&["volume", "ls", "-q"]).trim().is_empty());
+}
+
+#[test]
+fn berth_compose_waits_for_a_healthy_dependency() {
+    let d = Daemon::start();
+    import_full_busybox(&d);
+    let file = healthy_dependency_file(&d);
+    let p = Project::new(&d, "d", &[("compose.yaml", file.as_str())]);
+    let name = p.name.clone();
+    let config = p.berth_ok(&["config", "--services"]);
+    assert_eq!(config, "app\ndb\n");
+    p.berth_ok(&["up", "-d"]);
+    // `up` started app only once db was healthy, so its fetch worked.
+    until("app's fetch in its logs", || {
+        p.berth_ok(&["logs", "app"]).contains("app:pong")
+    });
+    let db = p.berth_ok(&["exec", "-T", "db", "sh", "-c", "id -u; pwd; hostname"]);
+    assert_eq!(db, "65534\n/bin\ndbhost\n");
+    p.berth_ok(&["down", "-v"]);
     assert!(project_ids(&d, &name).is_empty());
 }

@@ -4,6 +4,7 @@
 pub(crate) mod attach;
 pub(crate) mod build;
 pub(crate) mod common;
+pub(crate) mod compose;
 pub(crate) mod containers;
 pub(crate) mod dns;
 pub(crate) mod exec;
@@ -158,6 +159,8 @@ pub(crate) enum CommandFlags {
         #[command(subcommand)]
         command: registry::RegistryFlags,
     },
+    /// Define and run multi-container applications (Compose files)
+    Compose(compose::ComposeFlags),
     /// Manage berth
     System {
         #[command(subcommand)]

@@ -42,6 +42,8 @@ pub(crate) enum Command {
     Volume(crate::flags::volume::VolumeFlags),
     /// `network ...`.
     Network(crate::flags::network::NetworkFlags),
+    /// `compose ...`.
+    Compose(crate::flags::compose::ComposeFlags),
     /// `registry serve` / `registry garbage-collect`.
     Registry(crate::flags::registry::RegistryFlags),
     /// `login`.
@@ -162,6 +164,7 @@ impl Settings {
                 Some(CommandFlags::Container { command }) => Command::Container(Box::new(command)),
                 Some(CommandFlags::Volume { command }) => Command::Volume(command),
                 Some(CommandFlags::Network { command }) => Command::Network(command),
+                Some(CommandFlags::Compose(f)) => Command::Compose(f),
                 Some(CommandFlags::Registry { command }) => Command::Registry(command),
             }
         };

@@ -2,6 +2,7 @@
 
 pub(crate) mod attach;
 pub(crate) mod build;
+pub(crate) mod compose;
 pub(crate) mod containers;
 pub(crate) mod dns;
 pub(crate) mod events;
@@ -53,6 +54,7 @@ pub(crate) async fn run(settings: Settings, printer: &mut Printer) -> anyhow::Re
         Command::Observe(c) => system::run(&client, c, printer).await,
         Command::Volume(c) => volume::run(&client, c, printer).await,
         Command::Network(c) => network::run(&client, c, printer).await,
+        Command::Compose(c) => compose::run(&client, c, printer).await,
         Command::Registry(c) => registry::run(c, printer).await,
         Command::Login(f) => login::login(&client, f, printer).await,
         Command::Logout(f) => login::logout(f, printer),
