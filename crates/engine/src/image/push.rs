@@ -137,6 +137,7 @@ impl ImageService {
             let opts = PushOptions {
                 credentials: req.credentials.clone(),
                 mount_sources: self.sources.on_domain(&blobs, &domain),
+                chunk_size: None,
             };
             let image = PushImage {
                 manifest: d.manifest.clone(),

@@ -90,6 +90,9 @@ pub struct PushOptions {
     /// to have it (paths such as `library/busybox`): the push asks the
     /// registry to mount it from there instead of uploading it.
     pub mount_sources: BTreeMap<Digest, Vec<String>>,
+    /// Blobs bigger than this go in `PATCH` chunks of this size (default:
+    /// bigger than 1 MiB, in 16 MiB chunks).
+    pub chunk_size: Option<u64>,
 }
 
 /// What a push did.
@@ -169,19 +172,25 @@ impl Client {
                 .into_iter()
                 .flatten()
                 .find(|s| **s != repo);
-            match session.push_blob(store, l, from.map(String::as_str), &|current| {
-                progress(PushProgress::Pushing {
-                    id: id.clone(),
-                    current,
-                    total: l.size,
-                });
-            })? {
+            match session.push_blob(
+                store,
+                l,
+                from.map(String::as_str),
+                opts.chunk_size,
+                &|current| {
+                    progress(PushProgress::Pushing {
+                        id: id.clone(),
+                        current,
+                        total: l.size,
+                    });
+                },
+            )? {
                 BlobPush::Existed => progress(PushProgress::Exists { id }),
                 BlobPush::Mounted(from) => progress(PushProgress::Mounted { id, from }),
                 BlobPush::Uploaded => progress(PushProgress::Pushed { id }),
             }
         }
-        session.push_blob(store, &image.config, None, &|_| {})?;
+        session.push_blob(store, &image.config, None, opts.chunk_size, &|_| {})?;
         session.put_manifest(&tag, image)?;
         Ok(Pushed {
             digest: image.manifest.digest.clone(),
@@ -284,8 +293,11 @@ impl Session {
         store: &ContentStore,
         desc: &Descriptor,
         mount_from: Option<&str>,
+        chunk_size: Option<u64>,
         on_bytes: &dyn Fn(u64),
     ) -> Result<BlobPush, Error> {
+        let monolithic_max = chunk_size.unwrap_or(MONOLITHIC_MAX);
+        let chunk = chunk_size.unwrap_or(CHUNK).max(1);
         let head = format!("{}/v2/{}/blobs/{}", self.base, self.repo, desc.digest);
         let resp = self.send("HEAD", &head, &[], None)?;
         match resp.status {
@@ -330,7 +342,7 @@ impl Session {
             .auth_header()
             .map(|a| vec![("Authorization", a)])
             .unwrap_or_default();
-        let done = if desc.size <= MONOLITHIC_MAX {
+        let done = if desc.size <= monolithic_max {
             let mut headers = auth.clone();
             headers.push(octets.clone());
             http::request_with_body(
@@ -345,7 +357,7 @@ impl Session {
         } else {
             let mut offset = 0;
             while offset < desc.size {
-                let len = CHUNK.min(desc.size - offset);
+                let len = chunk.min(desc.size - offset);
                 let mut headers = auth.clone();
                 headers.push(octets.clone());
                 headers.push(("Content-Range", format!("{offset}-{}", offset + len - 1)));
@@ -368,6 +380,10 @@ impl Session {
         };
         if done.status != 201 && !(200..300).contains(&done.status) {
             return Err(Self::fail(done));
+        }
+        // The last bytes of a body are sent without the reader seeing its end.
+        if reader.last != desc.size {
+            on_bytes(desc.size);
         }
         Ok(BlobPush::Uploaded)
     }
