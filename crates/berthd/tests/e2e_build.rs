@@ -157,8 +157,16 @@ fn multi_stage_build_runs_through_berth_and_docker_with_cache() {
         out.starts_with("sha256:") && out.lines().count() == 1,
         "{out}"
     );
-    // builder prune forgets the cache.
-    d.ok(&["builder", "prune", "-f"]);
+    // builder prune forgets the cache (berth's, then docker's finds
+    // nothing left).
+    let pruned = d.berth(&["builder", "prune", "-f"]);
+    let said = text(&pruned);
+    assert!(pruned.status.success(), "{said}");
+    assert!(said.contains("Total reclaimed space: "), "{said}");
+    assert_eq!(
+        d.ok(&["builder", "prune", "-f"]),
+        "Total reclaimed space: 0B\n"
+    );
     let after = build(&d, BERTH, &["build", ctx_s]);
     assert!(!text(&after).contains("Using cache"), "{}", text(&after));
     assert_no_leftovers(&d);
@@ -260,5 +268,34 @@ fn a_context_tar_climbing_out_is_refused() {
     assert_eq!(status, 400, "{answer}");
     assert!(answer.contains("build context"), "{answer}");
     assert!(!Path::new("/tmp/berth-build-evil").exists());
+    assert_no_leftovers(&d);
+}
+
+/// docker 28 without `DOCKER_BUILDKIT` and without the buildx plugin:
+/// the daemon's `Builder-Version: 1` makes it use the classic builder.
+#[test]
+fn docker_28_without_buildkit_settings_builds_with_the_classic_builder() {
+    let d = Daemon::start();
+    import_busybox_with_app(&d);
+    let ctx = d.dir.path().join("plainctx");
+    fs_err::create_dir_all(&ctx).unwrap();
+    fs_err::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN echo plain > /plain\nCMD [\"cat\", \"/plain\"]\n",
+    )
+    .unwrap();
+    let out = d
+        .docker_command(DOCKER_28, &["build", "-t", "plain", ctx.to_str().unwrap()])
+        .env_remove("DOCKER_BUILDKIT")
+        .env_remove("BUILDX_BUILDER")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("Successfully tagged plain:latest"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(d.ok(&["run", "--rm", "plain"]), "plain\n");
     assert_no_leftovers(&d);
 }

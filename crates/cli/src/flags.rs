@@ -87,6 +87,11 @@ pub(crate) enum CommandFlags {
     /// Build an image from a Dockerfile
     #[command(override_usage = "berth build [OPTIONS] PATH | -")]
     Build(build::BuildFlags),
+    /// Manage builds
+    Builder {
+        #[command(subcommand)]
+        command: build::BuilderFlags,
+    },
     /// Create and run a new container from an image
     #[command(
         disable_help_flag = true,

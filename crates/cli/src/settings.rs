@@ -52,6 +52,8 @@ pub(crate) enum Command {
     Logout(crate::flags::push::LogoutFlags),
     /// `build`.
     Build(crate::flags::build::BuildFlags),
+    /// `builder prune`.
+    Builder(crate::flags::build::BuilderFlags),
     /// `berth --version`.
     ShortVersion,
     /// No command: print help.
@@ -103,6 +105,7 @@ impl Settings {
                 Some(CommandFlags::Login(f)) => Command::Login(f),
                 Some(CommandFlags::Logout(f)) => Command::Logout(f),
                 Some(CommandFlags::Build(f)) => Command::Build(f),
+                Some(CommandFlags::Builder { command }) => Command::Builder(command),
                 Some(CommandFlags::Run(f)) => Command::Container(Box::new(ContainerFlags::Run(f))),
                 Some(CommandFlags::Create(f)) => {
                     Command::Container(Box::new(ContainerFlags::Create(f)))

@@ -346,6 +346,49 @@ pub(crate) async fn run(
     Ok(())
 }
 
+/// `berth builder prune [-a] [-f] [--filter]`, with the docker CLI's
+/// question and output.
+pub(crate) async fn builder(
+    client: &Client,
+    c: &crate::flags::build::BuilderFlags,
+    printer: &mut Printer,
+) -> anyhow::Result<()> {
+    let crate::flags::build::BuilderFlags::Prune(f) = c;
+    let warning = if f.all {
+        "WARNING! This will remove all build cache.\nAre you sure you want to continue?"
+    } else {
+        "WARNING! This will remove all dangling build cache.\nAre you sure you want to continue?"
+    };
+    if !f.prune.force && !super::system::confirm(printer, warning)? {
+        return Ok(());
+    }
+    let filters = if f.prune.filter.is_empty() {
+        String::new()
+    } else {
+        super::system::prune_filters(&f.prune.filter, None)?
+    };
+    let r: berth_api_types::prune::BuildCachePruneReport = client
+        .prune("build", &filters)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    let mut out = String::new();
+    let deleted = r.caches_deleted.unwrap_or_default();
+    if !deleted.is_empty() {
+        out.push_str("Deleted build cache objects:\n");
+        for id in deleted {
+            out.push_str(&id);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "Total reclaimed space: {}\n",
+        super::system::human_size4(i64::try_from(r.space_reclaimed).unwrap_or(i64::MAX))
+    ));
+    printer.data(&out)?;
+    Ok(())
+}
+
 /// Docker's `units.HumanSize` with binary steps as the CLI's context line
 /// shows it (`2.048kB`).
 fn human_size(n: u64) -> String {

@@ -59,6 +59,7 @@ pub(crate) async fn run(settings: Settings, printer: &mut Printer) -> anyhow::Re
         Command::Login(f) => login::login(&client, f, printer).await,
         Command::Logout(f) => login::logout(f, printer),
         Command::Build(f) => build::run(&client, f, printer).await,
+        Command::Builder(c) => build::builder(&client, c, printer).await,
         Command::ShortVersion => {
             printer.data(&format!("berth version {VERSION}, build {GIT_COMMIT}\n"))?;
             Ok(())

@@ -77,7 +77,7 @@ pub(crate) fn confirm(printer: &mut Printer, question: &str) -> anyhow::Result<b
 
 /// docker's `--filter` values as the API's JSON map, with the image
 /// prune's `dangling` added when `dangling` is given.
-fn prune_filters(specs: &[String], dangling: Option<bool>) -> anyhow::Result<String> {
+pub(crate) fn prune_filters(specs: &[String], dangling: Option<bool>) -> anyhow::Result<String> {
     let mut specs = specs.to_vec();
     if let Some(d) = dangling {
         specs.push(format!("dangling={d}"));

@@ -47,3 +47,10 @@ pub(crate) struct BuildFlags {
     #[arg(value_name = "PATH | -")]
     pub(crate) context: String,
 }
+
+/// `berth builder ...`.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub(crate) enum BuilderFlags {
+    /// Remove build cache
+    Prune(super::system::ImagePruneFlags),
+}
