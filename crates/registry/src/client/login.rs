@@ -26,7 +26,7 @@ impl Client {
     /// Checks `credentials` against the registry at `server`.
     pub fn login(&self, server: &str, credentials: &Credentials) -> Result<(), Error> {
         let domain = Self::login_domain(server);
-        let base = self.endpoint(&domain)?;
+        let base = self.endpoint_for(&domain, super::Purpose::Login)?;
         let base = if domain == "docker.io" {
             "https://registry-1.docker.io".to_owned()
         } else {

@@ -141,8 +141,14 @@ impl Client {
         }
     }
 
-    /// The base URL for a registry domain, or why berth cannot reach it.
+    /// The base URL for a registry domain, or why berth cannot reach it
+    /// (worded for a pull).
     pub fn endpoint(&self, domain: &str) -> Result<String, Error> {
+        self.endpoint_for(domain, Purpose::Pull)
+    }
+
+    /// [`Client::endpoint`], the refusal worded for what was asked.
+    pub(crate) fn endpoint_for(&self, domain: &str, purpose: Purpose) -> Result<String, Error> {
         let host = if let Some(rest) = domain.strip_prefix('[') {
             rest.split_once(']').map_or(rest, |(h, _)| h)
         } else {
@@ -162,15 +168,28 @@ impl Client {
         } else {
             domain.to_owned()
         };
-        Err(Error::InvalidArgument {
-            message: format!(
+        let message = match purpose {
+            Purpose::Pull => format!(
                 "cannot pull from {shown}: berth can only pull from plain-HTTP registries yet, \
                  which are those on a loopback address (127.0.0.1, ::1, localhost) and those \
                  named with berthd's --insecure-registry flag; {shown} needs HTTPS. \
                  Get the image onto this host with `docker save` where it can be pulled and \
                  `docker load -i FILE` (or `berth load -i FILE`) here"
             ),
-        })
+            Purpose::Push | Purpose::Login => format!(
+                "cannot {} {shown}: berth speaks only plain HTTP to registries yet, \
+                 which it uses for those on a loopback address (127.0.0.1, ::1, localhost) and \
+                 those named with berthd's --insecure-registry flag; {shown} needs HTTPS. \
+                 Use a registry on this host (`berth registry serve`) or one named with \
+                 --insecure-registry",
+                if purpose == Purpose::Push {
+                    "push to"
+                } else {
+                    "log in to"
+                }
+            ),
+        };
+        Err(Error::InvalidArgument { message })
     }
 
     /// Pulls `reference` (a tag or a digest) into `store`; see the module
@@ -277,6 +296,15 @@ impl Client {
             downloaded,
         })
     }
+}
+
+/// What a registry is reached for (the refusal of an HTTPS-only
+/// registry says it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    Pull,
+    Push,
+    Login,
 }
 
 /// `name` as docker shows it (`busybox`, `127.0.0.1:5000/bb`).
@@ -746,5 +774,23 @@ mod tests {
             .unwrap_or_default();
         assert!(e.starts_with("cannot pull from Docker Hub (docker.io): berth can only pull from plain-HTTP registries yet"), "{e}");
         assert!(c.endpoint("ghcr.io").is_err());
+        let e = c
+            .endpoint_for("ghcr.io", Purpose::Push)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.starts_with("cannot push to ghcr.io: berth speaks only plain HTTP"),
+            "{e}"
+        );
+        let e = c
+            .endpoint_for("docker.io", Purpose::Login)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.starts_with("cannot log in to Docker Hub (docker.io): "),
+            "{e}"
+        );
     }
 }

@@ -116,7 +116,7 @@ impl Client {
         progress: &dyn Fn(PushProgress),
     ) -> Result<Pushed, Error> {
         let domain = reference.domain();
-        let base = self.endpoint(domain)?;
+        let base = self.endpoint_for(domain, super::Purpose::Push)?;
         let base = if domain == "docker.io" {
             "https://registry-1.docker.io".to_owned()
         } else {
