@@ -10,22 +10,13 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use common::Daemon;
 use common::clients::{BERTH, DOCKER, DOCKER20, fails, inspect, ok, text};
+use common::registry::{Registry, free_port};
 use serde_json::{Value, json};
-
-/// A `docker-registry` on a free loopback port, with its own storage;
-/// killed (by pid) on drop.
-struct Registry {
-    child: Child,
-    dir: tempfile::TempDir,
-    port: u16,
-}
 
 impl Registry {
     fn start() -> Self {
@@ -57,37 +48,9 @@ impl Registry {
             ));
         }
         fs_err::write(&config, yaml).unwrap();
-        let child = Command::new("/usr/bin/docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(
-                fs_err::File::create(dir.path().join("log"))
-                    .unwrap()
-                    .into_parts()
-                    .0,
-            )
-            .spawn()
-            .expect("start /usr/bin/docker-registry (apt-get install docker-registry)");
-        let r = Self { child, dir, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "registry did not listen: {}",
-                r.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        r
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn log(&self) -> String {
-        fs_err::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+        let mut cmd = Command::new("/usr/bin/docker-registry");
+        cmd.arg("serve").arg(&config);
+        Self::spawn(cmd, dir, port)
     }
 
     /// `skopeo copy` of `src` to `name` in this registry.
@@ -137,21 +100,6 @@ impl Registry {
             .join(hex)
             .join("data")
     }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn script() -> PathBuf {

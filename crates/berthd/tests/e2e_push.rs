@@ -11,27 +11,18 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use common::clients::{describe, text};
+use common::registry::{Registry, free_port};
 use common::{Daemon, import_busybox_as, output_with_stdin};
 use serde_json::Value;
 
 const USER: &str = "alice";
 const PASSWORD: &str = "s3cret-pw";
 
-/// A registry on a free loopback port with htpasswd auth and its own
-/// storage; killed (by pid) on drop. (The setup of e2e_pull.rs's, with
-/// `berth registry serve` as a second kind.)
-struct Registry {
-    child: Child,
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
+/// An htpasswd file with USER's bcrypt entry.
 fn htpasswd(file: &Path) {
     let out = Command::new("htpasswd")
         .args(["-Bbc"])
@@ -42,6 +33,8 @@ fn htpasswd(file: &Path) {
     assert!(out.status.success(), "htpasswd: {}", text(&out.stderr));
 }
 
+/// The registries these tests push to, with htpasswd auth
+/// ([`Registry`] is shared with e2e_pull.rs).
 impl Registry {
     /// Debian's `docker-registry`.
     fn distribution() -> Self {
@@ -77,38 +70,6 @@ impl Registry {
         Self::spawn(cmd, dir, port)
     }
 
-    fn spawn(mut cmd: Command, dir: tempfile::TempDir, port: u16) -> Self {
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(
-                fs_err::File::create(dir.path().join("log"))
-                    .unwrap()
-                    .into_parts()
-                    .0,
-            )
-            .spawn()
-            .expect("start the registry (apt-get install docker-registry)");
-        let r = Self { child, dir, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "registry did not listen: {}",
-                r.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        r
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn log(&self) -> String {
-        fs_err::read_to_string(self.dir.path().join("log")).unwrap_or_default()
-    }
-
     /// `skopeo inspect` of `name` (with the credentials).
     fn inspect(&self, name: &str) -> Value {
         self.skopeo_inspect(name, &[])
@@ -135,21 +96,6 @@ impl Registry {
         );
         serde_json::from_slice(&out.stdout).unwrap()
     }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `berth args` with its own docker config directory.

@@ -8,6 +8,7 @@
 pub(crate) mod api;
 pub(crate) mod clients;
 pub(crate) mod net;
+pub(crate) mod registry;
 pub(crate) mod snapshots;
 pub(crate) use net::TestNet;
 
