@@ -73,35 +73,6 @@ wait_port() { # wait_port PORT PID
     return 1
 }
 
-# The image: LAYERS gzip layers of random bytes, an OCI layout.
-make_layout() {
-    local dir="$WORK/layout" per=$(( SIZE_MB * 1024 / LAYERS )) i d size diffs="" layers="" cfg
-    mkdir -p "$dir/blobs/sha256" "$WORK/l"
-    for i in $(seq 1 "$LAYERS"); do
-        rm -rf "$WORK/l"/*
-        head -c "${per}K" /dev/urandom > "$WORK/l/data$i"
-        tar -C "$WORK/l" -cf "$WORK/layer.tar" "data$i"
-        diffs="$diffs\"sha256:$(sha256sum < "$WORK/layer.tar" | cut -d' ' -f1)\","
-        gzip -1 -n -c "$WORK/layer.tar" > "$WORK/layer.tgz"
-        d=$(sha256sum < "$WORK/layer.tgz" | cut -d' ' -f1)
-        size=$(stat -c %s "$WORK/layer.tgz")
-        mv "$WORK/layer.tgz" "$dir/blobs/sha256/$d"
-        layers="$layers{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$d\",\"size\":$size},"
-    done
-    rm -rf "$WORK/l" "$WORK/layer.tar"
-    cfg="{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[${diffs%,}]}}"
-    printf '%s' "$cfg" > "$WORK/cfg"
-    d=$(sha256sum < "$WORK/cfg" | cut -d' ' -f1)
-    mv "$WORK/cfg" "$dir/blobs/sha256/$d"
-    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[%s]}' \
-        "$d" "${#cfg}" "${layers%,}" > "$WORK/m"
-    d=$(sha256sum < "$WORK/m" | cut -d' ' -f1)
-    size=$(stat -c %s "$WORK/m")
-    mv "$WORK/m" "$dir/blobs/sha256/$d"
-    printf '{"imageLayoutVersion":"1.0.0"}' > "$dir/oci-layout"
-    printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%d,"annotations":{"org.opencontainers.image.ref.name":"bench"}}]}' \
-        "$d" "$size" > "$dir/index.json"
-}
 
 # start_registry NAME ROOT -> sets PORT and PID
 start_registry() {
