@@ -1607,7 +1607,8 @@ mod tests {
         assert!(rfc3339_now().ends_with('Z'));
     }
 
-    fn one_file_tar() -> Vec<u8> {
+    /// A tar of one file `f` (`hi\n`); also used by the submodules' tests.
+    pub(super) fn one_file_tar() -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
         let mut h = tar::Header::new_ustar();
         h.set_size(3);

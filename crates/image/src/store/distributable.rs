@@ -164,19 +164,7 @@ impl ImageStore {
 mod tests {
     use super::*;
     use crate::store::ImportOptions;
-
-    fn one_file_tar() -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_ustar();
-        h.set_size(3);
-        h.set_mode(0o644);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(0);
-        h.set_cksum();
-        b.append_data(&mut h, "f", &b"hi\n"[..]).unwrap();
-        b.into_inner().unwrap()
-    }
+    use crate::store::tests::one_file_tar;
 
     #[test]
     fn uncompressed_layers_are_gzipped_once_for_good() {
