@@ -61,9 +61,8 @@ fn inspect_text_matches_docker() {
         ],
     ] {
         let berth = ok(&d, BERTH, &args);
+        assert!(berth.len() > 2, "{args:?}: {berth:?}");
         assert_eq!(berth, ok(&d, DOCKER, &args), "{args:?}");
-        let first_key = berth.trim_start_matches(['[', ' ', '\n']).trim_start();
-        assert!(!first_key.is_empty(), "{args:?}");
     }
     // A container document starts with Id, Created, Path, as docker's does.
     let text = ok(&d, BERTH, &["inspect", "order"]);
