@@ -19,6 +19,20 @@ pub enum ErrorClass {
     Internal,
 }
 
+impl From<berth_image::ErrorClass> for ErrorClass {
+    /// The image store's class of an error (its `AlreadyExists` is a
+    /// conflict here, its `DataLoss` an internal failure).
+    fn from(c: berth_image::ErrorClass) -> Self {
+        use berth_image::ErrorClass as S;
+        match c {
+            S::NotFound => Self::NotFound,
+            S::AlreadyExists | S::Conflict => Self::Conflict,
+            S::InvalidArgument => Self::InvalidArgument,
+            S::DataLoss | S::Internal => Self::Internal,
+        }
+    }
+}
+
 /// Implemented by every engine error.
 pub trait Classify: std::error::Error {
     fn class(&self) -> ErrorClass;

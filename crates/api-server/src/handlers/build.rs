@@ -12,11 +12,12 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
-use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use berth_engine::ErrorClass;
 use berth_engine::build::{BuildError, BuildRequest, ExecError, Progress};
 use serde_json::{Value, json};
+
+use super::pull::json_stream;
 use tokio::sync::mpsc;
 
 use super::images::{CHANNEL_DEPTH, ChannelStream, body_reader};
@@ -200,15 +201,6 @@ pub(super) async fn prune(backend: Arc<dyn ImageBackend>) -> Response {
         Ok(Err(e)) => ApiError::new(ErrorClass::Internal, e.to_string()).into_response_body(),
         Err(e) => ApiError::new(ErrorClass::Internal, e.to_string()).into_response_body(),
     }
-}
-
-fn json_stream(body: Body) -> Response {
-    let mut r = Response::new(body);
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
 }
 
 #[cfg(test)]

@@ -134,16 +134,7 @@ impl ContainerError {
 
     fn image(err: impl Into<berth_image::Error>) -> Self {
         let err = err.into();
-        let class = match err.class() {
-            berth_image::ErrorClass::NotFound => ErrorClass::NotFound,
-            berth_image::ErrorClass::AlreadyExists | berth_image::ErrorClass::Conflict => {
-                ErrorClass::Conflict
-            }
-            berth_image::ErrorClass::InvalidArgument => ErrorClass::InvalidArgument,
-            berth_image::ErrorClass::DataLoss | berth_image::ErrorClass::Internal => {
-                ErrorClass::Internal
-            }
-        };
+        let class = ErrorClass::from(err.class());
         Self::Image {
             class,
             message: err.to_string(),

@@ -15,13 +15,13 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
+use berth_image::ImageStore;
 pub use berth_image::archive::LoadedImage;
 pub use berth_image::digest::Digest;
 pub use berth_image::reference::Reference;
 pub use berth_image::spec::{ContainerConfig, HealthConfig, ImageConfig};
 use berth_image::store::ImportOptions;
 pub use berth_image::store::{DeleteItem, HistoryEntry, ImageDetails, ImageRecord, ImageUsers};
-use berth_image::{ErrorClass as StoreClass, ImageStore};
 pub use hello::{HELLO_WORLD, HELLO_WORLD_CREATED};
 pub use pull::{
     Credentials, Progress, PullError, PullEvent, PullOutcome, PullRequest, base64_decode,
@@ -53,12 +53,7 @@ impl ImageError {
 
 impl Classify for ImageError {
     fn class(&self) -> ErrorClass {
-        match self.0.class() {
-            StoreClass::NotFound => ErrorClass::NotFound,
-            StoreClass::AlreadyExists | StoreClass::Conflict => ErrorClass::Conflict,
-            StoreClass::InvalidArgument => ErrorClass::InvalidArgument,
-            StoreClass::DataLoss | StoreClass::Internal => ErrorClass::Internal,
-        }
+        self.0.class().into()
     }
 }
 

@@ -70,18 +70,11 @@ pub enum PullError {
 
 impl Classify for PullError {
     fn class(&self) -> ErrorClass {
-        use berth_image::ErrorClass as S;
-        let store_class = match self {
-            Self::InvalidArgument(_) => return ErrorClass::InvalidArgument,
-            Self::Registry(client::Error::Transport(_)) => return ErrorClass::Internal,
-            Self::Registry(e) => e.class(),
-            Self::Store(e) => e.class(),
-        };
-        match store_class {
-            S::NotFound => ErrorClass::NotFound,
-            S::InvalidArgument => ErrorClass::InvalidArgument,
-            S::AlreadyExists | S::Conflict => ErrorClass::Conflict,
-            S::DataLoss | S::Internal => ErrorClass::Internal,
+        match self {
+            Self::InvalidArgument(_) => ErrorClass::InvalidArgument,
+            Self::Registry(client::Error::Transport(_)) => ErrorClass::Internal,
+            Self::Registry(e) => e.class().into(),
+            Self::Store(e) => e.class().into(),
         }
     }
 }
